@@ -1,0 +1,55 @@
+/** Conversions between MongoDB documents and API messages. */
+import { create } from '@bufbuild/protobuf';
+import { type Duration, DurationSchema, type Timestamp, timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { type ApiKey, ApiKeySchema, type Project, ProjectSchema, Scope } from '../../gen/billing/v1/admin_pb.js';
+import type { ScopeName } from '../domain/api-keys.js';
+import type { ApiKeyDoc, ProjectDoc } from '../store/documents.js';
+
+const scopeNames: ReadonlyMap<Scope, ScopeName> = new Map([
+  [Scope.ENTITLEMENTS_READ, 'entitlements:read'],
+  [Scope.CHECKOUT_WRITE, 'checkout:write'],
+  [Scope.ADMIN, 'admin'],
+]);
+
+/** Undefined for SCOPE_UNSPECIFIED and unknown enum numbers. */
+export function scopeNameOf(scope: Scope): ScopeName | undefined {
+  return scopeNames.get(scope);
+}
+
+export function scopeOf(name: ScopeName): Scope {
+  for (const [scope, candidate] of scopeNames) if (candidate === name) return scope;
+  return Scope.UNSPECIFIED;
+}
+
+export function timestampOrUndefined(date: Date | null | undefined): Timestamp | undefined {
+  return date ? timestampFromDate(date) : undefined;
+}
+
+export function durationFromSeconds(seconds: number): Duration {
+  return create(DurationSchema, { seconds: BigInt(seconds) });
+}
+
+export function apiKeyMessage(doc: ApiKeyDoc): ApiKey {
+  return create(ApiKeySchema, {
+    id: doc._id,
+    projectId: doc.project_id,
+    name: doc.name,
+    scopes: doc.scopes.map(scopeOf),
+    createdAt: timestampFromDate(doc.created_at),
+    revokedAt: timestampOrUndefined(doc.revoked_at),
+    createdBy: doc.created_by,
+  });
+}
+
+export function projectMessage(doc: ProjectDoc): Project {
+  return create(ProjectSchema, {
+    id: doc._id,
+    name: doc.name,
+    gracePeriod: durationFromSeconds(doc.grace_period_seconds),
+    hasStripeSecretKey: doc.stripe_secret_key !== null,
+    stripeSecretKeyLast4: doc.stripe_secret_key ? doc.stripe_secret_key.slice(-4) : '',
+    hasWebhookSigningSecret: doc.webhook_signing_secret !== null,
+    createdAt: timestampFromDate(doc.created_at),
+    updatedAt: timestampFromDate(doc.updated_at),
+  });
+}

@@ -1,0 +1,21 @@
+/** Every Connect service this server offers, wired to its dependencies. */
+import type { ConnectRouter } from '@connectrpc/connect';
+import { AdminService } from '../../gen/billing/v1/admin_pb.js';
+import { CheckoutService } from '../../gen/billing/v1/checkout_pb.js';
+import { EntitlementsService } from '../../gen/billing/v1/entitlements_pb.js';
+import { MetricsService } from '../../gen/billing/v1/metrics_pb.js';
+import { type AdminServiceDeps, createAdminService } from './admin-service.js';
+
+export const billingServices = [EntitlementsService, CheckoutService, AdminService, MetricsService] as const;
+
+export type BillingRoutesDeps = AdminServiceDeps;
+
+export function billingRoutes(deps: BillingRoutesDeps): (router: ConnectRouter) => void {
+  return (router) => {
+    router.service(AdminService, createAdminService(deps));
+    // Implemented by later issues; until then every method answers UNIMPLEMENTED.
+    router.service(EntitlementsService, {});
+    router.service(CheckoutService, {});
+    router.service(MetricsService, {});
+  };
+}

@@ -1,0 +1,126 @@
+/**
+ * The composition root: the only place that knows every part. It builds
+ * config-driven connections, stores, services and the server, and hands each
+ * part exactly what it needs. No module keeps state of its own.
+ */
+import { readFileSync } from 'node:fs';
+import type { ConnectRouter } from '@connectrpc/connect';
+import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { createAuthInterceptor, ApiKeyAuthenticator } from './api/auth.js';
+import { createErrorInterceptor } from './api/errors.js';
+import { billingRoutes, billingServices } from './api/routes.js';
+import { requiredScope } from './api/scopes.js';
+import { InvalidationBus } from './cache/invalidation-bus.js';
+import { closeRedis, connectRedis, pingRedis } from './cache/redis.js';
+import type { Config } from './config.js';
+import type { Logger } from './logger.js';
+import { healthRoutes } from './server/health.js';
+import { createHttpRoutes, type ReadinessReport } from './server/http-routes.js';
+import { type Listener, listen } from './server/listener.js';
+import { createMetricsInterceptor, createServiceMetrics } from './server/metrics.js';
+import { reflectionRoutes } from './server/reflection.js';
+import { ApiKeyService } from './services/api-key-service.js';
+import { ProjectService } from './services/project-service.js';
+import { ApiKeyStore } from './store/api-key-store.js';
+import { AuditLogStore } from './store/audit-log-store.js';
+import { connectMongo, ensureIndexes } from './store/mongo.js';
+import { ProjectStore } from './store/project-store.js';
+
+export interface App {
+  readonly port: number;
+  readonly projects: ProjectService;
+  readonly apiKeys: ApiKeyService;
+  readiness(): Promise<ReadinessReport>;
+  /** Graceful: ends streams, drains requests, then closes the pools. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const dependencyTimeoutMs = 1000;
+
+export async function startApp(config: Config, logger: Logger): Promise<App> {
+  const mongo = await connectMongo(config.mongodbUrl, config.mongodbDatabase);
+  await ensureIndexes(mongo.db);
+  const redis = connectRedis(config.redisUrl, logger);
+  const bus = new InvalidationBus(redis.commands, redis.subscriber, logger);
+  await bus.start();
+
+  const auditLog = new AuditLogStore(mongo.db);
+  const apiKeys = new ApiKeyService(new ApiKeyStore(mongo.db), auditLog, bus);
+  const projects = new ProjectService(new ProjectStore(mongo.db), apiKeys, auditLog);
+  const authenticator = new ApiKeyAuthenticator(new ApiKeyStore(mongo.db), bus, config.apiKeyCacheTtlMs);
+
+  const readiness = async (): Promise<ReadinessReport> => {
+    const [mongodb, redisUp] = await Promise.all([
+      pingMongo(() => mongo.db.command({ ping: 1 })),
+      pingRedis(redis.commands, dependencyTimeoutMs),
+    ]);
+    return { ready: mongodb && redisUp, checks: { mongodb, redis: redisUp } };
+  };
+
+  const shutdown = new AbortController();
+  const metrics = createServiceMetrics();
+  const servedNames = [
+    ...billingServices.map((service) => service.typeName),
+    'grpc.health.v1.Health',
+    'grpc.reflection.v1.ServerReflection',
+    'grpc.reflection.v1alpha.ServerReflection',
+  ];
+  const routes = (router: ConnectRouter) => {
+    billingRoutes({ projects, apiKeys })(router);
+    healthRoutes({
+      checkReady: async () => (await readiness()).ready,
+      serviceNames: billingServices.map((service) => service.typeName),
+      shutdownSignal: shutdown.signal,
+    })(router);
+    reflectionRoutes({ descriptorSet: readDescriptorSet(), serviceNames: servedNames })(router);
+  };
+  const handler = connectNodeAdapter({
+    routes,
+    interceptors: [
+      createMetricsInterceptor(metrics),
+      createErrorInterceptor(logger),
+      createAuthInterceptor({ authenticator, requiredScope }),
+    ],
+    readMaxBytes: config.maxRequestBytes,
+    shutdownSignal: shutdown.signal,
+    fallback: createHttpRoutes({
+      readiness,
+      registry: metrics.registry,
+      isShuttingDown: () => shutdown.signal.aborted,
+    }),
+  });
+  const listener: Listener = await listen(handler, { host: config.host, port: config.port, tls: config.tls });
+  logger.info('listening', { host: config.host, port: listener.port, tls: config.tls !== undefined });
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      logger.info('shutting down');
+      shutdown.abort();
+      await listener.close(config.shutdownGraceMs);
+      await closeRedis(redis);
+      await mongo.client.close();
+      logger.info('stopped');
+    })();
+    return stopping;
+  };
+  return { port: listener.port, projects, apiKeys, readiness, stop };
+}
+
+function readDescriptorSet(): Uint8Array {
+  return readFileSync(new URL('../gen/descriptors.binpb', import.meta.url));
+}
+
+async function pingMongo(ping: () => Promise<unknown>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), dependencyTimeoutMs);
+  });
+  try {
+    return await Promise.race([ping().then(() => true), timeout]);
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}

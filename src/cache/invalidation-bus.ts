@@ -1,0 +1,78 @@
+/**
+ * Cross-replica cache invalidation over Redis pub/sub. Each replica keeps hot
+ * data (API keys, later entitlements) in process memory and evicts it when a
+ * message arrives here. Delivery is at most once: while Redis is down,
+ * messages are lost, so every in-memory cache also has a TTL that bounds how
+ * stale it can get (documented in docs/caching.md).
+ */
+import type { Redis } from 'ioredis';
+import type { Logger } from '../logger.js';
+
+export type InvalidationMessage = { readonly kind: 'api_key'; readonly secretHash: string };
+
+export type InvalidationHandler = (message: InvalidationMessage) => void;
+
+const channel = 'billing:invalidate';
+
+export class InvalidationBus {
+  private readonly handlers = new Set<InvalidationHandler>();
+
+  constructor(
+    private readonly publisher: Redis,
+    private readonly subscriber: Redis,
+    private readonly logger: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    this.subscriber.on('message', (from: string, payload: string) => {
+      if (from === channel) this.dispatch(payload);
+    });
+    // Not awaited past a short wait: a replica must start even while Redis is
+    // down; ioredis subscribes once it connects.
+    this.subscriber.subscribe(channel).catch((err: unknown) => {
+      this.logger.warn('invalidation bus: subscribe failed, will retry on reconnect', { error: err });
+    });
+  }
+
+  onMessage(handler: InvalidationHandler): () => void {
+    this.handlers.add(handler);
+    return () => this.handlers.delete(handler);
+  }
+
+  /** Evicts locally at once, then tells the other replicas. */
+  async publish(message: InvalidationMessage): Promise<void> {
+    this.deliver(message);
+    try {
+      await this.publisher.publish(channel, JSON.stringify(message));
+    } catch (err) {
+      this.logger.warn('invalidation bus: publish failed; other replicas rely on their TTL', { error: err });
+    }
+  }
+
+  private dispatch(payload: string): void {
+    const message = parseMessage(payload);
+    if (message === undefined) {
+      this.logger.warn('invalidation bus: ignored a malformed message');
+      return;
+    }
+    this.deliver(message);
+  }
+
+  private deliver(message: InvalidationMessage): void {
+    for (const handler of this.handlers) handler(message);
+  }
+}
+
+function parseMessage(payload: string): InvalidationMessage | undefined {
+  try {
+    const value: unknown = JSON.parse(payload);
+    if (typeof value !== 'object' || value === null) return undefined;
+    const record = value as Record<string, unknown>;
+    if (record.kind === 'api_key' && typeof record.secretHash === 'string') {
+      return { kind: 'api_key', secretHash: record.secretHash };
+    }
+    return undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * Every setting comes from the environment and is validated once, at start.
+ * A bad or missing value throws a ConfigError naming the variable, so the
+ * operator knows exactly what to fix.
+ */
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface TlsConfig {
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  readonly tls: TlsConfig | undefined;
+  readonly mongodbUrl: string;
+  readonly mongodbDatabase: string;
+  readonly redisUrl: string;
+  readonly logLevel: LogLevel;
+  /** Largest accepted RPC message, in bytes. */
+  readonly maxRequestBytes: number;
+  /** How long shutdown waits for open streams and requests. */
+  readonly shutdownGraceMs: number;
+  /** How long an API key lookup stays in process memory (revocations also evict at once). */
+  readonly apiKeyCacheTtlMs: number;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`config: ${variable} ${problem}`);
+  }
+}
+
+export function isConfigError(err: unknown): err is ConfigError {
+  return err instanceof ConfigError;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export function loadConfig(env: Env): Config {
+  return {
+    host: optionalString(env, 'HOST', '0.0.0.0'),
+    port: integer(env, 'PORT', { fallback: 8080, min: 0, max: 65535 }),
+    tls: tlsConfig(env),
+    mongodbUrl: url(env, 'MONGODB_URL', ['mongodb:', 'mongodb+srv:']),
+    mongodbDatabase: optionalString(env, 'MONGODB_DATABASE', 'billing'),
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'], 'info'),
+    maxRequestBytes: integer(env, 'MAX_REQUEST_BYTES', { fallback: 1024 * 1024, min: 1024, max: 64 * 1024 * 1024 }),
+    shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', { fallback: 10_000, min: 0, max: 600_000 }),
+    apiKeyCacheTtlMs: integer(env, 'API_KEY_CACHE_TTL_MS', { fallback: 60_000, min: 0, max: 3_600_000 }),
+  };
+}
+
+function optionalString(env: Env, name: string, fallback: string): string {
+  const value = env[name];
+  if (value === undefined || value === '') return fallback;
+  return value;
+}
+
+function requiredString(env: Env, name: string): string {
+  const value = env[name];
+  if (value === undefined || value.trim() === '') throw new ConfigError(name, 'is required');
+  return value.trim();
+}
+
+function integer(env: Env, name: string, rule: { fallback: number; min: number; max: number }): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return rule.fallback;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
+  const value = Number(raw);
+  if (value < rule.min || value > rule.max) {
+    throw new ConfigError(name, `must be between ${rule.min} and ${rule.max}, got ${value}`);
+  }
+  return value;
+}
+
+function url(env: Env, name: string, protocols: readonly string[]): string {
+  const raw = requiredString(env, name);
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    // The value may hold a password: never echo it back.
+    throw new ConfigError(name, 'is not a valid URL');
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `must start with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+  }
+  return raw;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const match = allowed.find((value) => value === raw);
+  if (match === undefined) throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got "${raw}"`);
+  return match;
+}
+
+function tlsConfig(env: Env): TlsConfig | undefined {
+  const certFile = env.TLS_CERT_FILE;
+  const keyFile = env.TLS_KEY_FILE;
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile) throw new ConfigError('TLS_CERT_FILE', 'is required when TLS_KEY_FILE is set');
+  if (!keyFile) throw new ConfigError('TLS_KEY_FILE', 'is required when TLS_CERT_FILE is set');
+  return { certFile, keyFile };
+}

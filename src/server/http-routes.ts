@@ -1,0 +1,66 @@
+/**
+ * The plain HTTP endpoints on the RPC port: liveness, readiness, Prometheus.
+ * Anything the Connect router does not know lands here.
+ */
+import type { ConnectNodeAdapterOptions } from '@connectrpc/connect-node';
+import type { Registry } from 'prom-client';
+
+/** A Node handler for both HTTP/1.1 and HTTP/2 requests, as connect-node types it. */
+export type NodeHandler = NonNullable<ConnectNodeAdapterOptions['fallback']>;
+export type NodeRequest = Parameters<NodeHandler>[0];
+export type NodeResponse = Parameters<NodeHandler>[1];
+
+export interface ReadinessReport {
+  readonly ready: boolean;
+  readonly checks: Readonly<Record<string, boolean>>;
+}
+
+export interface HttpRoutesOptions {
+  readonly readiness: () => Promise<ReadinessReport>;
+  readonly registry: Registry;
+  readonly isShuttingDown: () => boolean;
+}
+
+export function createHttpRoutes(options: HttpRoutesOptions): NodeHandler {
+  return (req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const respond = routeFor(path, options);
+    if (!respond) {
+      sendJson(res, 404, { error: 'not found' });
+      return;
+    }
+    respond(req, res).catch(() => {
+      if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
+    });
+  };
+}
+
+type Route = (req: NodeRequest, res: NodeResponse) => Promise<void>;
+
+function routeFor(path: string | undefined, options: HttpRoutesOptions): Route | undefined {
+  switch (path) {
+    case '/healthz':
+      // Liveness: the process answers. Dependencies belong to /readyz.
+      return async (_req, res) => sendJson(res, 200, { status: 'ok' });
+    case '/readyz':
+      return async (_req, res) => {
+        const report = await options.readiness();
+        const ready = report.ready && !options.isShuttingDown();
+        sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'unready', checks: report.checks });
+      };
+    case '/metrics':
+      return async (_req, res) => {
+        const body = await options.registry.metrics();
+        res.writeHead(200, { 'content-type': options.registry.contentType });
+        res.end(body);
+      };
+    default:
+      return undefined;
+  }
+}
+
+export function sendJson(res: NodeResponse, status: number, body: unknown): void {
+  const payload = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
+  res.end(payload);
+}

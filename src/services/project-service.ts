@@ -1,0 +1,65 @@
+/** Creating a project together with its first admin API key. */
+import { randomBytes } from 'node:crypto';
+import type { AuditLogStore } from '../store/audit-log-store.js';
+import type { ProjectDoc } from '../store/documents.js';
+import type { ProjectStore } from '../store/project-store.js';
+import type { ApiKeyService, CreatedApiKey } from './api-key-service.js';
+
+export interface CreateProjectInput {
+  readonly name: string;
+  readonly stripeSecretKey: string | null;
+  readonly webhookSigningSecret: string | null;
+  readonly gracePeriodSeconds: number;
+  readonly actor: string;
+  readonly reason: string;
+}
+
+export interface CreatedProject {
+  readonly project: ProjectDoc;
+  readonly adminKey: CreatedApiKey;
+}
+
+export const defaultGracePeriodSeconds = 3 * 24 * 3600;
+
+export class ProjectService {
+  constructor(
+    private readonly projects: ProjectStore,
+    private readonly apiKeys: ApiKeyService,
+    private readonly audit: AuditLogStore,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async create(input: CreateProjectInput): Promise<CreatedProject> {
+    const time = this.now();
+    const project = await this.projects.create({
+      id: `proj_${randomBytes(8).toString('hex')}`,
+      name: input.name,
+      stripeSecretKey: input.stripeSecretKey,
+      webhookSigningSecret: input.webhookSigningSecret,
+      gracePeriodSeconds: input.gracePeriodSeconds,
+      now: time,
+    });
+    await this.audit.append({
+      projectId: project._id,
+      actor: input.actor,
+      action: 'project.create',
+      target: `project:${project._id}`,
+      before: null,
+      after: { id: project._id, name: project.name, grace_period_seconds: project.grace_period_seconds },
+      reason: input.reason,
+      time,
+    });
+    const adminKey = await this.apiKeys.create({
+      projectId: project._id,
+      name: 'initial admin key',
+      scopes: ['admin', 'entitlements:read', 'checkout:write'],
+      actor: input.actor,
+      reason: input.reason,
+    });
+    return { project, adminKey };
+  }
+
+  async get(projectId: string): Promise<ProjectDoc | null> {
+    return this.projects.get(projectId);
+  }
+}

@@ -1,0 +1,38 @@
+import type { Collection, Db } from 'mongodb';
+import type { ProjectDoc } from './documents.js';
+
+export interface NewProject {
+  readonly id: string;
+  readonly name: string;
+  readonly stripeSecretKey: string | null;
+  readonly webhookSigningSecret: string | null;
+  readonly gracePeriodSeconds: number;
+  readonly now: Date;
+}
+
+export class ProjectStore {
+  private readonly projects: Collection<ProjectDoc>;
+
+  constructor(db: Db) {
+    this.projects = db.collection<ProjectDoc>('projects');
+  }
+
+  async create(project: NewProject): Promise<ProjectDoc> {
+    const doc: ProjectDoc = {
+      _id: project.id,
+      name: project.name,
+      stripe_secret_key: project.stripeSecretKey,
+      webhook_signing_secret: project.webhookSigningSecret,
+      grace_period_seconds: project.gracePeriodSeconds,
+      catalog: [],
+      created_at: project.now,
+      updated_at: project.now,
+    };
+    await this.projects.insertOne(doc);
+    return doc;
+  }
+
+  async get(projectId: string): Promise<ProjectDoc | null> {
+    return this.projects.findOne({ _id: projectId });
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * Starts the real service in the test process, on a free port, against the
+ * test run's FerretDB and Redis (or a private Redis), with its own database.
+ */
+import { type Config, loadConfig } from '../../src/config.js';
+import { type App, startApp } from '../../src/app.js';
+import { createLogger } from '../../src/logger.js';
+import { testMongoUrl, testRedisUrl, uniqueDbName } from './services.js';
+
+export interface TestApp {
+  readonly app: App;
+  readonly baseUrl: string;
+  readonly config: Config;
+}
+
+export interface TestAppOptions {
+  readonly redisUrl?: string;
+  readonly database?: string;
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+  const config = loadConfig({
+    HOST: '127.0.0.1',
+    PORT: '0',
+    MONGODB_URL: testMongoUrl(),
+    MONGODB_DATABASE: options.database ?? uniqueDbName('app'),
+    REDIS_URL: options.redisUrl ?? testRedisUrl(),
+    SHUTDOWN_GRACE_MS: '2000',
+    ...options.env,
+  });
+  // Quiet unless a test run asks for logs.
+  const logger = createLogger({ level: process.env.TEST_LOG_LEVEL === 'debug' ? 'debug' : 'error' });
+  const app = await startApp(config, logger);
+  return { app, baseUrl: `http://127.0.0.1:${app.port}`, config };
+}
+
+export interface TestProject {
+  readonly projectId: string;
+  /** Has every scope. */
+  readonly adminKey: string;
+  readonly adminKeyId: string;
+}
+
+export async function createTestProject(app: App, name = 'test project'): Promise<TestProject> {
+  const created = await app.projects.create({
+    name,
+    stripeSecretKey: 'sk_test_fake_for_tests_0000',
+    webhookSigningSecret: 'whsec_test_secret',
+    gracePeriodSeconds: 3 * 24 * 3600,
+    actor: 'test',
+    reason: 'test setup',
+  });
+  return { projectId: created.project._id, adminKey: created.adminKey.secret, adminKeyId: created.adminKey.key._id };
+}
