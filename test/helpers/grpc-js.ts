@@ -2,7 +2,15 @@
  * A second, independent gRPC implementation (@grpc/grpc-js) for tests: it
  * shares nothing with connect-node but the protobuf-es message encoding.
  */
-import { type DescMethodUnary, fromBinary, type MessageInitShape, type MessageShape, create, toBinary } from '@bufbuild/protobuf';
+import {
+  create,
+  type DescMessage,
+  type DescMethodUnary,
+  fromBinary,
+  type MessageInitShape,
+  type MessageShape,
+  toBinary,
+} from '@bufbuild/protobuf';
 import * as grpc from '@grpc/grpc-js';
 
 export interface GrpcJsResult<T> {
@@ -17,11 +25,11 @@ export class GrpcJsClient {
     this.client = new grpc.Client(address, grpc.credentials.createInsecure());
   }
 
-  unary<M extends DescMethodUnary>(
-    method: M,
-    request: MessageInitShape<M['input']>,
+  unary<I extends DescMessage, O extends DescMessage>(
+    method: DescMethodUnary<I, O>,
+    request: MessageInitShape<I>,
     headers: Readonly<Record<string, string>> = {},
-  ): Promise<GrpcJsResult<MessageShape<M['output']>>> {
+  ): Promise<GrpcJsResult<MessageShape<O>>> {
     const metadata = new grpc.Metadata();
     for (const [key, value] of Object.entries(headers)) metadata.set(key, value);
     const path = `/${method.parent.typeName}/${method.name}`;
@@ -29,11 +37,11 @@ export class GrpcJsClient {
     return new Promise((resolve) => {
       this.client.makeUnaryRequest(
         path,
-        (value: MessageShape<M['input']>) => Buffer.from(toBinary(method.input, value)),
+        (value: MessageShape<I>) => Buffer.from(toBinary(method.input, value)),
         (bytes: Buffer) => fromBinary(method.output, bytes),
         message,
         metadata,
-        (err: grpc.ServiceError | null, response?: MessageShape<M['output']>) => {
+        (err: grpc.ServiceError | null, response?: MessageShape<O>) => {
           if (err) resolve({ error: { code: err.code, details: err.details } });
           else resolve({ response });
         },

@@ -1,0 +1,123 @@
+/**
+ * `npm run start:local`: the service with embedded local defaults, on a
+ * fresh machine. Installs what is missing (FerretDB with `go install`,
+ * redis-server from Debian), starts both on loopback with data in the
+ * git-ignored `.data/`, starts the service on PORT (default 8080), creates a
+ * dev project on first run, and prints a fresh admin API key each start
+ * (keys are stored hashed, so an old one cannot be shown again; the previous
+ * dev key is revoked).
+ *
+ * MONGODB_URL or REDIS_URL in the environment point at real servers instead.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { type App, startApp } from '../src/app.js';
+import { isConfigError, loadConfig } from '../src/config.js';
+import { createLogger } from '../src/logger.js';
+import { REPO_ROOT, startFerretDb, startRedis } from './lib/local-services.js';
+
+const dataDir = path.join(REPO_ROOT, '.data');
+const devProjectFile = path.join(dataDir, 'dev-project.json');
+
+interface DevProjectRecord {
+  readonly projectId: string;
+  readonly keyId: string;
+}
+
+interface Stoppable {
+  stop(): Promise<void>;
+}
+
+async function main(): Promise<void> {
+  await mkdir(dataDir, { recursive: true });
+  const stoppables: Stoppable[] = [];
+  const env: Record<string, string | undefined> = { PORT: '8080', HOST: '127.0.0.1', ...process.env };
+  if (!env.MONGODB_URL) {
+    const ferret = await startFerretDb({ dataDir: path.join(dataDir, 'ferretdb') });
+    stoppables.push(ferret);
+    env.MONGODB_URL = ferret.url;
+  }
+  if (!env.REDIS_URL) {
+    const redis = await startRedis();
+    stoppables.push(redis);
+    env.REDIS_URL = redis.url;
+  }
+  const config = loadConfig(env);
+  const logger = createLogger({ level: config.logLevel, base: { service: 'billing' } });
+  const app = await startApp(config, logger);
+  stoppables.unshift(app);
+  const key = await devApiKey(app);
+  printBanner(app.port, config.mongodbUrl, config.redisUrl, key);
+
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      // Stop the service first, then the servers it uses.
+      const stopAll = stoppables.reduce<Promise<void>>((done, s) => done.then(() => s.stop()), Promise.resolve());
+      stopAll.then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    });
+  }
+}
+
+async function devApiKey(app: App): Promise<{ projectId: string; secret: string }> {
+  const previous = readDevProject();
+  const project = previous ? await app.projects.get(previous.projectId) : null;
+  if (previous && project) {
+    await app.apiKeys.revoke(previous.projectId, previous.keyId, 'start-local', 'replaced by a new dev key');
+    const created = await app.apiKeys.create({
+      projectId: previous.projectId,
+      name: 'dev key',
+      scopes: ['admin', 'entitlements:read', 'checkout:write'],
+      actor: 'start-local',
+      reason: 'local development start',
+    });
+    writeDevProject({ projectId: previous.projectId, keyId: created.key._id });
+    return { projectId: previous.projectId, secret: created.secret };
+  }
+  const created = await app.projects.create({
+    name: 'dev',
+    // Local development talks to no real Stripe account.
+    stripeSecretKey: null,
+    webhookSigningSecret: null,
+    gracePeriodSeconds: 3 * 24 * 3600,
+    actor: 'start-local',
+    reason: 'local development project',
+  });
+  writeDevProject({ projectId: created.project._id, keyId: created.adminKey.key._id });
+  return { projectId: created.project._id, secret: created.adminKey.secret };
+}
+
+function readDevProject(): DevProjectRecord | undefined {
+  if (!existsSync(devProjectFile)) return undefined;
+  return JSON.parse(readFileSync(devProjectFile, 'utf8')) as DevProjectRecord;
+}
+
+function writeDevProject(record: DevProjectRecord): void {
+  writeFileSync(devProjectFile, `${JSON.stringify(record, null, 2)}\n`);
+}
+
+function printBanner(port: number, mongodbUrl: string, redisUrl: string, key: { projectId: string; secret: string }) {
+  const lines = [
+    '',
+    'Billing & Entitlements Service is running (local defaults)',
+    `  gRPC, Connect, gRPC-Web, HTTP:  http://127.0.0.1:${port}`,
+    `  MongoDB-compatible (FerretDB):  ${mongodbUrl}`,
+    `  Redis:                          ${redisUrl}`,
+    `  dev project:                    ${key.projectId}`,
+    `  dev API key (shown once):       ${key.secret}`,
+    '',
+    `  try: grpcurl -plaintext -H 'authorization: Bearer ${key.secret}' 127.0.0.1:${port} billing.v1.AdminService/GetProject`,
+    '  stop with Ctrl-C',
+    '',
+  ];
+  process.stderr.write(`${lines.join('\n')}\n`);
+}
+
+main().catch((err: unknown) => {
+  if (isConfigError(err)) process.stderr.write(`${err.message}\n`);
+  else process.stderr.write(`start-local failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,267 @@
+/**
+ * The entitlement engine: which features a customer has right now, why, and
+ * until when. Pure: everything it needs comes in as parameters, including
+ * the clock.
+ *
+ * A customer has feature F when any source gives it:
+ * 1. a subscription that is active or trialing (a trial until trial_end), or
+ *    past_due within the project's grace period, holding a price or product
+ *    mapped to F; cancel_at_period_end keeps it until the period ends;
+ * 2. a paid, not refunded one-time purchase mapped to F;
+ * 3. a manual grant of F, not revoked and not expired.
+ */
+
+export interface CatalogFeature {
+  readonly feature: string;
+  /** null: unlimited. */
+  readonly limit: number | null;
+  /** The limit is per unit: multiplied by the item's quantity (seats). */
+  readonly limitPerUnit: boolean;
+}
+
+/** Stripe price id (price_...) or product id (prod_...) to the features it gives. */
+export type Catalog = ReadonlyMap<string, readonly CatalogFeature[]>;
+
+export interface LineItemFacts {
+  readonly priceId: string;
+  readonly productId: string;
+  readonly quantity: number;
+}
+
+export interface SubscriptionItemFacts extends LineItemFacts {
+  readonly currentPeriodStart: Date | null;
+  readonly currentPeriodEnd: Date | null;
+}
+
+export interface SubscriptionFacts {
+  readonly id: string;
+  /** Stripe's status: active, trialing, past_due, canceled, unpaid, incomplete, ... */
+  readonly status: string;
+  readonly items: readonly SubscriptionItemFacts[];
+  readonly cancelAtPeriodEnd: boolean;
+  /** A scheduled cancellation time, when Stripe has one. */
+  readonly cancelAt: Date | null;
+  readonly trialEnd: Date | null;
+}
+
+export interface PurchaseFacts {
+  /** The Checkout session id. */
+  readonly id: string;
+  readonly paid: boolean;
+  readonly refunded: boolean;
+  readonly items: readonly LineItemFacts[];
+}
+
+export interface GrantFacts {
+  readonly id: string;
+  readonly feature: string;
+  readonly limit: number | null;
+  readonly expiresAt: Date | null;
+  readonly revokedAt: Date | null;
+}
+
+export interface EntitlementInputs {
+  readonly catalog: Catalog;
+  readonly gracePeriodSeconds: number;
+  readonly subscriptions: readonly SubscriptionFacts[];
+  readonly purchases: readonly PurchaseFacts[];
+  readonly grants: readonly GrantFacts[];
+  readonly now: Date;
+}
+
+export type SourceKind = 'subscription' | 'purchase' | 'grant';
+
+export interface EntitlementSource {
+  readonly kind: SourceKind;
+  readonly id: string;
+  readonly limit: number | null;
+  /** When this source stops giving the feature without a new event; null: not by itself. */
+  readonly validUntil: Date | null;
+  /** Subscriptions: Stripe's status. */
+  readonly status: string | null;
+  /** Subscriptions and purchases: the catalog key (price or product id) that matched. */
+  readonly catalogId: string | null;
+}
+
+export interface Entitlement {
+  readonly feature: string;
+  readonly allowed: boolean;
+  /** The largest limit of all sources; null: unlimited (or not allowed). */
+  readonly limit: number | null;
+  readonly sources: readonly EntitlementSource[];
+  /** The earliest time this answer can change without a new event. */
+  readonly validUntil: Date | null;
+}
+
+export interface EntitlementSet {
+  /** Allowed features only, sorted by feature. */
+  readonly entitlements: readonly Entitlement[];
+  readonly validUntil: Date | null;
+}
+
+export function computeEntitlements(inputs: EntitlementInputs): EntitlementSet {
+  const byFeature = new Map<string, EntitlementSource[]>();
+  const add = (feature: string, source: EntitlementSource) => {
+    const sources = byFeature.get(feature);
+    if (sources) sources.push(source);
+    else byFeature.set(feature, [source]);
+  };
+  for (const subscription of inputs.subscriptions) {
+    for (const [feature, source] of subscriptionSources(subscription, inputs)) add(feature, source);
+  }
+  for (const purchase of inputs.purchases) {
+    for (const [feature, source] of purchaseSources(purchase, inputs.catalog)) add(feature, source);
+  }
+  for (const grant of inputs.grants) {
+    const source = grantSource(grant, inputs.now);
+    if (source) add(grant.feature, source);
+  }
+  const entitlements = [...byFeature.entries()]
+    .map(([feature, sources]) => combine(feature, sources))
+    .sort((a, b) => (a.feature < b.feature ? -1 : a.feature > b.feature ? 1 : 0));
+  return { entitlements, validUntil: earliest(entitlements.map((e) => e.validUntil)) };
+}
+
+/** The answer for one feature: not allowed when no source gives it. */
+export function entitlementFor(set: EntitlementSet, feature: string): Entitlement {
+  return (
+    set.entitlements.find((e) => e.feature === feature) ?? {
+      feature,
+      allowed: false,
+      limit: null,
+      sources: [],
+      // Nothing becomes allowed by the passing of time alone.
+      validUntil: null,
+    }
+  );
+}
+
+/** Until when a subscription gives its features, or undefined when it gives none now. */
+export function subscriptionValidity(
+  subscription: SubscriptionFacts,
+  gracePeriodSeconds: number,
+  now: Date,
+): { validUntil: Date | null } | undefined {
+  const periodEnd = latest(subscription.items.map((item) => item.currentPeriodEnd));
+  const limits: (Date | null)[] = [subscription.cancelAt];
+  if (subscription.cancelAtPeriodEnd) limits.push(periodEnd);
+  switch (subscription.status) {
+    case 'active':
+      break;
+    case 'trialing':
+      limits.push(subscription.trialEnd);
+      break;
+    case 'past_due': {
+      // The renewal invoice that failed was issued at the period start, so
+      // the grace period runs from there: a fact of the subscription itself,
+      // the same whatever order its events arrive in.
+      const periodStart = earliest(subscription.items.map((item) => item.currentPeriodStart));
+      limits.push(periodStart ? new Date(periodStart.getTime() + gracePeriodSeconds * 1000) : now);
+      break;
+    }
+    default:
+      return undefined;
+  }
+  const validUntil = earliest(limits);
+  if (validUntil && validUntil.getTime() <= now.getTime()) return undefined;
+  return { validUntil };
+}
+
+function subscriptionSources(
+  subscription: SubscriptionFacts,
+  inputs: EntitlementInputs,
+): Array<[string, EntitlementSource]> {
+  const validity = subscriptionValidity(subscription, inputs.gracePeriodSeconds, inputs.now);
+  if (!validity) return [];
+  return subscription.items.flatMap((item) =>
+    catalogFeatures(inputs.catalog, item).map(({ catalogId, feature }): [string, EntitlementSource] => [
+      feature.feature,
+      {
+        kind: 'subscription',
+        id: subscription.id,
+        limit: itemLimit(feature, item.quantity),
+        validUntil: validity.validUntil,
+        status: subscription.status,
+        catalogId,
+      },
+    ]),
+  );
+}
+
+function purchaseSources(purchase: PurchaseFacts, catalog: Catalog): Array<[string, EntitlementSource]> {
+  if (!purchase.paid || purchase.refunded) return [];
+  return purchase.items.flatMap((item) =>
+    catalogFeatures(catalog, item).map(({ catalogId, feature }): [string, EntitlementSource] => [
+      feature.feature,
+      {
+        kind: 'purchase',
+        id: purchase.id,
+        limit: itemLimit(feature, item.quantity),
+        validUntil: null,
+        status: null,
+        catalogId,
+      },
+    ]),
+  );
+}
+
+function grantSource(grant: GrantFacts, now: Date): EntitlementSource | undefined {
+  if (grant.revokedAt !== null) return undefined;
+  if (grant.expiresAt !== null && grant.expiresAt.getTime() <= now.getTime()) return undefined;
+  return {
+    kind: 'grant',
+    id: grant.id,
+    limit: grant.limit,
+    validUntil: grant.expiresAt,
+    status: null,
+    catalogId: null,
+  };
+}
+
+/** A line item's features, by its price id and by its product id. */
+function catalogFeatures(
+  catalog: Catalog,
+  item: LineItemFacts,
+): Array<{ catalogId: string; feature: CatalogFeature }> {
+  return [item.priceId, item.productId].flatMap((catalogId) =>
+    (catalog.get(catalogId) ?? []).map((feature) => ({ catalogId, feature })),
+  );
+}
+
+function itemLimit(feature: CatalogFeature, quantity: number): number | null {
+  if (feature.limit === null) return null;
+  return feature.limitPerUnit ? feature.limit * Math.max(quantity, 0) : feature.limit;
+}
+
+function combine(feature: string, sources: readonly EntitlementSource[]): Entitlement {
+  return {
+    feature,
+    allowed: true,
+    limit: largestLimit(sources),
+    sources,
+    // Any source ending changes the answer (its limit or its list of sources).
+    validUntil: earliest(sources.map((s) => s.validUntil)),
+  };
+}
+
+/** Unlimited (null) beats any number. */
+function largestLimit(sources: readonly EntitlementSource[]): number | null {
+  let largest = 0;
+  for (const source of sources) {
+    if (source.limit === null) return null;
+    largest = Math.max(largest, source.limit);
+  }
+  return largest;
+}
+
+function earliest(dates: readonly (Date | null)[]): Date | null {
+  let found: Date | null = null;
+  for (const date of dates) if (date && (!found || date.getTime() < found.getTime())) found = date;
+  return found;
+}
+
+function latest(dates: readonly (Date | null)[]): Date | null {
+  let found: Date | null = null;
+  for (const date of dates) if (date && (!found || date.getTime() > found.getTime())) found = date;
+  return found;
+}

@@ -1,0 +1,52 @@
+/**
+ * Config: every setting from the environment, validated at start; a bad or
+ * missing value stops the service with a message naming the variable.
+ */
+import test from 'ava';
+import { isConfigError, loadConfig } from '../src/config.js';
+import { runServiceToExit } from './helpers/process.js';
+
+const valid = { MONGODB_URL: 'mongodb://127.0.0.1:27017/', REDIS_URL: 'redis://127.0.0.1:6379' };
+
+test('defaults apply when only the required variables are set', (t) => {
+  const config = loadConfig(valid);
+  t.is(config.port, 8080);
+  t.is(config.mongodbDatabase, 'billing');
+  t.is(config.logLevel, 'info');
+  t.is(config.tls, undefined);
+});
+
+const badValues: ReadonlyArray<[string, Record<string, string>]> = [
+  ['MONGODB_URL', { REDIS_URL: valid.REDIS_URL }],
+  ['MONGODB_URL', { ...valid, MONGODB_URL: 'postgres://x' }],
+  ['REDIS_URL', { MONGODB_URL: valid.MONGODB_URL }],
+  ['REDIS_URL', { ...valid, REDIS_URL: 'not a url' }],
+  ['PORT', { ...valid, PORT: 'eighty' }],
+  ['PORT', { ...valid, PORT: '70000' }],
+  ['LOG_LEVEL', { ...valid, LOG_LEVEL: 'loud' }],
+  ['TLS_KEY_FILE', { ...valid, TLS_CERT_FILE: '/tmp/cert.pem' }],
+  ['MAX_REQUEST_BYTES', { ...valid, MAX_REQUEST_BYTES: '-5' }],
+];
+
+for (const [variable, env] of badValues) {
+  test(`${variable}: ${JSON.stringify(env[variable] ?? 'missing')} is refused by name`, (t) => {
+    const err = t.throws(() => loadConfig(env));
+    t.true(isConfigError(err));
+    t.true(err?.message.includes(variable));
+  });
+}
+
+test('a URL with a password is never echoed back in the error', (t) => {
+  const err = t.throws(() => loadConfig({ ...valid, REDIS_URL: 'redis://:s3cret@' }));
+  t.false(err?.message.includes('s3cret'));
+});
+
+test('the service exits non-zero naming the variable', async (t) => {
+  const missing = await runServiceToExit({ REDIS_URL: valid.REDIS_URL });
+  t.is(missing.code, 2);
+  t.regex(missing.stderr, /MONGODB_URL is required/);
+
+  const badPort = await runServiceToExit({ ...valid, PORT: 'abc' });
+  t.is(badPort.code, 2);
+  t.regex(badPort.stderr, /PORT must be a whole number/);
+});

@@ -1,0 +1,80 @@
+/**
+ * /readyz follows its dependencies: unready while Redis is down, ready again
+ * when it comes back, without a restart. /metrics records RPCs by method and
+ * code.
+ */
+import { Code, ConnectError, createClient } from '@connectrpc/connect';
+import { createConnectTransport } from '@connectrpc/connect-node';
+import test from 'ava';
+import { AdminService } from '../../gen/billing/v1/admin_pb.js';
+import { createTestProject, startTestApp, type TestApp } from '../helpers/app.js';
+import { type RedisHandle, startPrivateRedis } from '../helpers/services.js';
+
+let redis: RedisHandle;
+let server: TestApp;
+
+test.before(async () => {
+  redis = await startPrivateRedis();
+  server = await startTestApp({ redisUrl: redis.url });
+});
+
+test.after.always(async () => {
+  await server?.app.stop();
+  await redis?.stop();
+});
+
+async function readyz(): Promise<{ status: number; body: { status: string; checks: Record<string, boolean> } }> {
+  const response = await fetch(`${server.baseUrl}/readyz`);
+  return { status: response.status, body: (await response.json()) as { status: string; checks: Record<string, boolean> } };
+}
+
+/** Polls until the predicate holds; readiness follows reconnects, which take a moment. */
+async function eventually<T>(probe: () => Promise<T>, accept: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last = await probe();
+  while (!accept(last) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    last = await probe();
+  }
+  return last;
+}
+
+test.serial('/readyz is unready while Redis is down and ready again after', async (t) => {
+  const before = await readyz();
+  t.is(before.status, 200);
+  t.deepEqual(before.body, { status: 'ready', checks: { mongodb: true, redis: true } });
+
+  await redis.stop();
+  const down = await eventually(readyz, (r) => r.status === 503);
+  t.is(down.status, 503);
+  t.deepEqual(down.body.checks, { mongodb: true, redis: false });
+
+  await redis.start();
+  const back = await eventually(readyz, (r) => r.status === 200);
+  t.is(back.status, 200);
+  t.deepEqual(back.body.checks, { mongodb: true, redis: true });
+});
+
+test.serial('/metrics counts RPCs by method and status code', async (t) => {
+  const project = await createTestProject(server.app, 'metrics');
+  const admin = createClient(AdminService, createConnectTransport({ baseUrl: server.baseUrl, httpVersion: '1.1' }));
+  const series = (code: string) =>
+    `rpc_server_duration_seconds_count{method="billing.v1.AdminService/GetProject",code="${code}"}`;
+  const count = async (code: string): Promise<number> => {
+    const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(series(code)));
+    return line ? Number(line.split(' ').at(-1)) : 0;
+  };
+  const okBefore = await count('OK');
+  const deniedBefore = await count('UNAUTHENTICATED');
+
+  await admin.getProject({}, { headers: { authorization: `Bearer ${project.adminKey}` } });
+  await admin.getProject({}, { headers: { authorization: `Bearer ${project.adminKey}` } });
+  const err = await t.throwsAsync(admin.getProject({}));
+  t.is(ConnectError.from(err).code, Code.Unauthenticated);
+
+  t.is((await count('OK')) - okBefore, 2);
+  t.is((await count('UNAUTHENTICATED')) - deniedBefore, 1);
+  const response = await fetch(`${server.baseUrl}/metrics`);
+  t.regex(response.headers.get('content-type') ?? '', /text\/plain/);
+});
