@@ -19,17 +19,31 @@ import { createHttpRoutes, type ReadinessReport } from './server/http-routes.js'
 import { type Listener, listen } from './server/listener.js';
 import { createMetricsInterceptor, createServiceMetrics } from './server/metrics.js';
 import { reflectionRoutes } from './server/reflection.js';
+import { MemoryEntitlementCache, RedisEntitlementCache } from './cache/entitlement-cache.js';
 import { ApiKeyService } from './services/api-key-service.js';
+import { CheckoutService } from './services/checkout-service.js';
+import { EntitlementChangeNotifier } from './services/entitlement-changes.js';
+import { EntitlementService } from './services/entitlement-service.js';
+import { ProjectCache } from './services/project-cache.js';
 import { ProjectService } from './services/project-service.js';
+import { EventProcessor } from './stripe/event-processor.js';
+import { parseStripeEndpoint, StripeClients } from './stripe/stripe-clients.js';
+import { createWebhookShim } from './stripe/webhook-shim.js';
 import { ApiKeyStore } from './store/api-key-store.js';
 import { AuditLogStore } from './store/audit-log-store.js';
+import { CustomerStore } from './store/customer-store.js';
+import { EventReceiptStore } from './store/event-receipt-store.js';
+import { GrantStore } from './store/grant-store.js';
 import { connectMongo, ensureIndexes } from './store/mongo.js';
 import { ProjectStore } from './store/project-store.js';
+import { PurchaseStore } from './store/purchase-store.js';
+import { SubscriptionStore } from './store/subscription-store.js';
 
 export interface App {
   readonly port: number;
   readonly projects: ProjectService;
   readonly apiKeys: ApiKeyService;
+  readonly entitlements: EntitlementService;
   readiness(): Promise<ReadinessReport>;
   /** Graceful: ends streams, drains requests, then closes the pools. Idempotent. */
   stop(): Promise<void>;
@@ -44,10 +58,48 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const bus = new InvalidationBus(redis.commands, redis.subscriber, logger);
   await bus.start();
 
+  const metrics = createServiceMetrics();
   const auditLog = new AuditLogStore(mongo.db);
-  const apiKeys = new ApiKeyService(new ApiKeyStore(mongo.db), auditLog, bus);
-  const projects = new ProjectService(new ProjectStore(mongo.db), apiKeys, auditLog);
-  const authenticator = new ApiKeyAuthenticator(new ApiKeyStore(mongo.db), bus, config.apiKeyCacheTtlMs);
+  const apiKeyStore = new ApiKeyStore(mongo.db);
+  const projectStore = new ProjectStore(mongo.db);
+  const customers = new CustomerStore(mongo.db);
+  const subscriptions = new SubscriptionStore(mongo.db);
+  const purchases = new PurchaseStore(mongo.db);
+  const grants = new GrantStore(mongo.db);
+  const apiKeys = new ApiKeyService(apiKeyStore, auditLog, bus);
+  const projects = new ProjectService(projectStore, apiKeys, auditLog);
+  const projectCache = new ProjectCache(projectStore, bus, config.projectCacheTtlMs);
+  const authenticator = new ApiKeyAuthenticator(apiKeyStore, bus, config.apiKeyCacheTtlMs);
+  const redisCache = new RedisEntitlementCache(redis.commands, logger);
+  const entitlements = new EntitlementService({
+    projects: projectCache,
+    customers,
+    subscriptions,
+    purchases,
+    grants,
+    redisCache,
+    memoryCache: new MemoryEntitlementCache(bus, config.entitlementMemoryTtlMs, 100_000),
+    logger,
+  });
+  entitlements.onLookup = (result) => metrics.entitlementLookups.inc({ result });
+  const stripeClients = new StripeClients(
+    config.stripeApiUrl ? parseStripeEndpoint(config.stripeApiUrl) : undefined,
+    config.stripeTimeoutMs,
+  );
+  const checkout = new CheckoutService(projectCache, customers, stripeClients);
+  const notifier = new EntitlementChangeNotifier(redisCache, bus, customers);
+  const processor = new EventProcessor(new EventReceiptStore(mongo.db, config.webhookLeaseMs), notifier, logger);
+  processor.onOutcome = (type, outcome) => metrics.webhookEvents.inc({ type, outcome });
+  const stripeWebhook = createWebhookShim({
+    projects: projectCache,
+    stripeClients,
+    processor,
+    customers,
+    subscriptions,
+    purchases,
+    maxBodyBytes: config.webhookMaxBodyBytes,
+    logger,
+  });
 
   const readiness = async (): Promise<ReadinessReport> => {
     const [mongodb, redisUp] = await Promise.all([
@@ -58,7 +110,6 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   };
 
   const shutdown = new AbortController();
-  const metrics = createServiceMetrics();
   const servedNames = [
     ...billingServices.map((service) => service.typeName),
     'grpc.health.v1.Health',
@@ -66,7 +117,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     'grpc.reflection.v1alpha.ServerReflection',
   ];
   const routes = (router: ConnectRouter) => {
-    billingRoutes({ projects, apiKeys })(router);
+    billingRoutes({ projects, apiKeys, entitlements, checkout })(router);
     healthRoutes({
       checkReady: async () => (await readiness()).ready,
       serviceNames: billingServices.map((service) => service.typeName),
@@ -87,6 +138,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       readiness,
       registry: metrics.registry,
       isShuttingDown: () => shutdown.signal.aborted,
+      stripeWebhook,
     }),
   });
   const listener: Listener = await listen(handler, { host: config.host, port: config.port, tls: config.tls });
@@ -104,7 +156,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     })();
     return stopping;
   };
-  return { port: listener.port, projects, apiKeys, readiness, stop };
+  return { port: listener.port, projects, apiKeys, entitlements, readiness, stop };
 }
 
 function readDescriptorSet(): Uint8Array {

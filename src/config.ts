@@ -25,6 +25,17 @@ export interface Config {
   readonly shutdownGraceMs: number;
   /** How long an API key lookup stays in process memory (revocations also evict at once). */
   readonly apiKeyCacheTtlMs: number;
+  /** How long a computed entitlement set stays in process memory (changes also evict at once). */
+  readonly entitlementMemoryTtlMs: number;
+  /** How long a project (catalog, secrets) stays in process memory (changes also evict at once). */
+  readonly projectCacheTtlMs: number;
+  /** Where the Stripe SDK sends requests; unset: Stripe itself. */
+  readonly stripeApiUrl: string | undefined;
+  readonly stripeTimeoutMs: number;
+  /** Largest accepted webhook body; larger ones get 413. */
+  readonly webhookMaxBodyBytes: number;
+  /** How long a webhook delivery holds an event before another delivery may take it over. */
+  readonly webhookLeaseMs: number;
 }
 
 export class ConfigError extends Error {
@@ -55,6 +66,12 @@ export function loadConfig(env: Env): Config {
     maxRequestBytes: integer(env, 'MAX_REQUEST_BYTES', { fallback: 1024 * 1024, min: 1024, max: 64 * 1024 * 1024 }),
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', { fallback: 10_000, min: 0, max: 600_000 }),
     apiKeyCacheTtlMs: integer(env, 'API_KEY_CACHE_TTL_MS', { fallback: 60_000, min: 0, max: 3_600_000 }),
+    entitlementMemoryTtlMs: integer(env, 'ENTITLEMENT_MEMORY_TTL_MS', { fallback: 10_000, min: 0, max: 3_600_000 }),
+    projectCacheTtlMs: integer(env, 'PROJECT_CACHE_TTL_MS', { fallback: 30_000, min: 0, max: 3_600_000 }),
+    stripeApiUrl: optionalUrl(env, 'STRIPE_API_URL', ['http:', 'https:']),
+    stripeTimeoutMs: integer(env, 'STRIPE_TIMEOUT_MS', { fallback: 10_000, min: 100, max: 120_000 }),
+    webhookMaxBodyBytes: integer(env, 'WEBHOOK_MAX_BODY_BYTES', { fallback: 512 * 1024, min: 1024, max: 16 * 1024 * 1024 }),
+    webhookLeaseMs: integer(env, 'WEBHOOK_LEASE_MS', { fallback: 30_000, min: 1000, max: 600_000 }),
   };
 }
 
@@ -94,6 +111,12 @@ function url(env: Env, name: string, protocols: readonly string[]): string {
     throw new ConfigError(name, `must start with ${protocols.map((p) => `${p}//`).join(' or ')}`);
   }
   return raw;
+}
+
+function optionalUrl(env: Env, name: string, protocols: readonly string[]): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  return url(env, name, protocols);
 }
 
 function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {

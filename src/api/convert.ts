@@ -2,7 +2,14 @@
 import { create } from '@bufbuild/protobuf';
 import { type Duration, DurationSchema, type Timestamp, timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { type ApiKey, ApiKeySchema, type Project, ProjectSchema, Scope } from '../../gen/billing/v1/admin_pb.js';
+import {
+  type Entitlement as EntitlementMessage,
+  EntitlementSchema,
+  EntitlementSourceKind,
+  EntitlementSourceSchema,
+} from '../../gen/billing/v1/entitlements_pb.js';
 import type { ScopeName } from '../domain/api-keys.js';
+import type { Entitlement, SourceKind } from '../domain/entitlements.js';
 import type { ApiKeyDoc, ProjectDoc } from '../store/documents.js';
 
 const scopeNames: ReadonlyMap<Scope, ScopeName> = new Map([
@@ -51,5 +58,30 @@ export function projectMessage(doc: ProjectDoc): Project {
     hasWebhookSigningSecret: doc.webhook_signing_secret !== null,
     createdAt: timestampFromDate(doc.created_at),
     updatedAt: timestampFromDate(doc.updated_at),
+  });
+}
+
+const sourceKinds: Record<SourceKind, EntitlementSourceKind> = {
+  subscription: EntitlementSourceKind.SUBSCRIPTION,
+  purchase: EntitlementSourceKind.PURCHASE,
+  grant: EntitlementSourceKind.GRANT,
+};
+
+export function entitlementMessage(entitlement: Entitlement): EntitlementMessage {
+  return create(EntitlementSchema, {
+    feature: entitlement.feature,
+    allowed: entitlement.allowed,
+    limit: entitlement.limit === null ? undefined : BigInt(entitlement.limit),
+    validUntil: timestampOrUndefined(entitlement.validUntil),
+    sources: entitlement.sources.map((source) =>
+      create(EntitlementSourceSchema, {
+        kind: sourceKinds[source.kind],
+        id: source.id,
+        limit: source.limit === null ? undefined : BigInt(source.limit),
+        validUntil: timestampOrUndefined(source.validUntil),
+        status: source.status ?? '',
+        catalogId: source.catalogId ?? '',
+      }),
+    ),
   });
 }

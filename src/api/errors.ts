@@ -1,15 +1,19 @@
 /**
  * The one place that maps failures to gRPC status codes. Handlers throw
- * ConnectError for client mistakes; anything else lands here: a dependency
- * that cannot be reached is UNAVAILABLE, everything else INTERNAL with a
- * generic message (details go to the log, never to the caller).
+ * ConnectError for client mistakes; anything else lands here: Stripe's
+ * errors by their type, a dependency that cannot be reached is UNAVAILABLE,
+ * everything else INTERNAL with a generic message (details go to the log,
+ * never to the caller).
  */
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
 import { MongoNetworkError, MongoNotConnectedError, MongoServerSelectionError } from 'mongodb';
 import type { Logger } from '../logger.js';
+import { stripeErrorToConnect } from '../stripe/errors.js';
 
 export function toConnectError(err: unknown): ConnectError {
   if (err instanceof ConnectError) return err;
+  const fromStripe = stripeErrorToConnect(err);
+  if (fromStripe) return fromStripe;
   if (isUnavailable(err)) return new ConnectError('a dependency is unavailable; retry later', Code.Unavailable);
   return new ConnectError('internal error', Code.Internal);
 }

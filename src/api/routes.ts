@@ -5,17 +5,19 @@ import { CheckoutService } from '../../gen/billing/v1/checkout_pb.js';
 import { EntitlementsService } from '../../gen/billing/v1/entitlements_pb.js';
 import { MetricsService } from '../../gen/billing/v1/metrics_pb.js';
 import { type AdminServiceDeps, createAdminService } from './admin-service.js';
+import { type CheckoutServiceDeps, createCheckoutService } from './checkout-service.js';
+import { createEntitlementsService, type EntitlementsServiceDeps } from './entitlements-service.js';
 
 export const billingServices = [EntitlementsService, CheckoutService, AdminService, MetricsService] as const;
 
-export type BillingRoutesDeps = AdminServiceDeps;
+export type BillingRoutesDeps = AdminServiceDeps & EntitlementsServiceDeps & CheckoutServiceDeps;
 
 export function billingRoutes(deps: BillingRoutesDeps): (router: ConnectRouter) => void {
   return (router) => {
     router.service(AdminService, createAdminService(deps));
-    // Implemented by later issues; until then every method answers UNIMPLEMENTED.
-    router.service(EntitlementsService, {});
-    router.service(CheckoutService, {});
+    router.service(EntitlementsService, createEntitlementsService(deps));
+    router.service(CheckoutService, createCheckoutService(deps));
+    // Implemented by a later issue; until then every method answers UNIMPLEMENTED.
     router.service(MetricsService, {});
   };
 }

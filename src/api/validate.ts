@@ -33,3 +33,34 @@ export const limits = {
   feature: 128,
   idempotencyKey: 255,
 } as const;
+
+/** The product's own customer id: printable, no control characters. */
+export function requireCustomerId(value: string, field = 'customer_id'): string {
+  if (value === '') throw invalid(field, 'is required');
+  if (value.length > limits.customerId) throw invalid(field, `must be at most ${limits.customerId} characters`);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point.
+  if (/[\u0000-\u001f\u007f]/.test(value)) throw invalid(field, 'must not contain control characters');
+  return value;
+}
+
+const featurePattern = /^[A-Za-z0-9_.:-]+$/;
+
+export function requireFeature(field: string, value: string): string {
+  if (value === '') throw invalid(field, 'is required');
+  if (value.length > limits.feature) throw invalid(field, `must be at most ${limits.feature} characters`);
+  if (!featurePattern.test(value)) throw invalid(field, 'may contain only letters, digits and _ . : -');
+  return value;
+}
+
+export function requireHttpUrl(field: string, value: string): string {
+  if (value === '') throw invalid(field, 'is required');
+  if (value.length > 2048) throw invalid(field, 'must be at most 2048 characters');
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    throw invalid(field, 'must be an absolute http(s) URL');
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw invalid(field, 'must be an absolute http(s) URL');
+  return value;
+}

@@ -8,7 +8,10 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 
-export type InvalidationMessage = { readonly kind: 'api_key'; readonly secretHash: string };
+export type InvalidationMessage =
+  | { readonly kind: 'api_key'; readonly secretHash: string }
+  | { readonly kind: 'project'; readonly projectId: string }
+  | { readonly kind: 'entitlements'; readonly projectId: string; readonly customerId: string };
 
 export type InvalidationHandler = (message: InvalidationMessage) => void;
 
@@ -70,6 +73,12 @@ function parseMessage(payload: string): InvalidationMessage | undefined {
     const record = value as Record<string, unknown>;
     if (record.kind === 'api_key' && typeof record.secretHash === 'string') {
       return { kind: 'api_key', secretHash: record.secretHash };
+    }
+    if (record.kind === 'project' && typeof record.projectId === 'string') {
+      return { kind: 'project', projectId: record.projectId };
+    }
+    if (record.kind === 'entitlements' && typeof record.projectId === 'string' && typeof record.customerId === 'string') {
+      return { kind: 'entitlements', projectId: record.projectId, customerId: record.customerId };
     }
     return undefined;
   } catch {

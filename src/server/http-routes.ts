@@ -15,11 +15,17 @@ export interface ReadinessReport {
   readonly checks: Readonly<Record<string, boolean>>;
 }
 
+export type WebhookRoute = (projectId: string, req: NodeRequest, res: NodeResponse) => Promise<void>;
+
 export interface HttpRoutesOptions {
   readonly readiness: () => Promise<ReadinessReport>;
   readonly registry: Registry;
   readonly isShuttingDown: () => boolean;
+  /** POST /webhooks/stripe/{project}. */
+  readonly stripeWebhook: WebhookRoute;
 }
+
+const stripeWebhookPath = /^\/webhooks\/stripe\/([A-Za-z0-9_-]{1,64})$/;
 
 export function createHttpRoutes(options: HttpRoutesOptions): NodeHandler {
   return (req, res) => {
@@ -38,6 +44,8 @@ export function createHttpRoutes(options: HttpRoutesOptions): NodeHandler {
 type Route = (req: NodeRequest, res: NodeResponse) => Promise<void>;
 
 function routeFor(path: string | undefined, options: HttpRoutesOptions): Route | undefined {
+  const webhookProject = stripeWebhookPath.exec(path ?? '')?.[1];
+  if (webhookProject) return (req, res) => options.stripeWebhook(webhookProject, req, res);
   switch (path) {
     case '/healthz':
       // Liveness: the process answers. Dependencies belong to /readyz.

@@ -4,11 +4,13 @@
  * test process never share counters.
  */
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
-import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 
 export interface ServiceMetrics {
   readonly registry: Registry;
   readonly rpcDuration: Histogram<'method' | 'code'>;
+  readonly webhookEvents: Counter<'type' | 'outcome'>;
+  readonly entitlementLookups: Counter<'result'>;
 }
 
 export function createServiceMetrics(): ServiceMetrics {
@@ -22,7 +24,19 @@ export function createServiceMetrics(): ServiceMetrics {
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   });
-  return { registry, rpcDuration };
+  const webhookEvents = new Counter({
+    name: 'webhook_events_total',
+    help: 'Stripe webhook events by type and outcome (processed, ignored, duplicate, busy, failed)',
+    labelNames: ['type', 'outcome'] as const,
+    registers: [registry],
+  });
+  const entitlementLookups = new Counter({
+    name: 'entitlement_cache_lookups_total',
+    help: 'Entitlement lookups by where the answer came from (memory, redis, miss = computed from MongoDB)',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  return { registry, rpcDuration, webhookEvents, entitlementLookups };
 }
 
 /** gRPC's canonical code names, as dashboards expect them (UNAUTHENTICATED). */

@@ -52,3 +52,103 @@ export interface AuditEntryDoc {
   reason: string;
   time: Date;
 }
+
+/** Links the product's own customer id to the Stripe customer. */
+export interface CustomerDoc {
+  _id: string;
+  project_id: string;
+  customer_id: string;
+  stripe_customer_id: string;
+  created_at: Date;
+}
+
+export interface SubscriptionItemDoc {
+  id: string;
+  price_id: string;
+  product_id: string;
+  quantity: number;
+  current_period_start: Date | null;
+  current_period_end: Date | null;
+  /** For MRR: minor units per unit and the billing interval. */
+  unit_amount: number | null;
+  currency: string;
+  interval: string | null;
+  interval_count: number;
+}
+
+/** A mirror of the Stripe subscription, as of the newest event applied. */
+export interface SubscriptionDoc {
+  _id: string;
+  project_id: string;
+  stripe_subscription_id: string;
+  stripe_customer_id: string;
+  status: string;
+  items: SubscriptionItemDoc[];
+  cancel_at_period_end: boolean;
+  cancel_at: Date | null;
+  canceled_at: Date | null;
+  ended_at: Date | null;
+  trial_end: Date | null;
+  currency: string;
+  created: Date;
+  /** `created` (seconds) of the newest Stripe event applied: older events never overwrite. */
+  event_created: number;
+  updated_at: Date;
+}
+
+export interface PurchaseItemDoc {
+  price_id: string;
+  product_id: string;
+  quantity: number;
+}
+
+/**
+ * A one-time payment. Keyed by its PaymentIntent (a charge.refunded event may
+ * arrive before the checkout session it refunds), and built only from
+ * facts that never go back: paid and refunded only ever turn true.
+ */
+export interface PurchaseDoc {
+  _id: string;
+  project_id: string;
+  purchase_key: string;
+  checkout_session_id: string | null;
+  payment_intent_id: string | null;
+  stripe_customer_id: string | null;
+  items: PurchaseItemDoc[];
+  paid: boolean;
+  refunded: boolean;
+  amount_total: number | null;
+  currency: string | null;
+  created: Date | null;
+}
+
+export interface GrantDoc {
+  _id: string;
+  project_id: string;
+  customer_id: string;
+  feature: string;
+  limit: number | null;
+  expires_at: Date | null;
+  reason: string;
+  actor: string;
+  created_at: Date;
+  revoked_at: Date | null;
+  revoked_by: string | null;
+  revoke_reason: string | null;
+}
+
+export type EventReceiptStatus = 'processing' | 'processed' | 'ignored' | 'failed';
+
+export interface EventReceiptDoc {
+  _id: string;
+  project_id: string;
+  event_id: string;
+  type: string;
+  status: EventReceiptStatus;
+  attempts: number;
+  last_error: string | null;
+  received_at: Date;
+  processed_at: Date | null;
+  /** While processing: after this time another delivery may take the event over (a crashed worker). */
+  lease_until: Date;
+}

@@ -7,7 +7,7 @@ import { createClient } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
 import test from 'ava';
 import { AdminService } from '../../gen/billing/v1/admin_pb.js';
-import { EntitlementsService } from '../../gen/billing/v1/entitlements_pb.js';
+import { MetricsService } from '../../gen/billing/v1/metrics_pb.js';
 import { createTestProject, startTestApp, type TestApp, type TestProject } from '../helpers/app.js';
 import { GrpcJsClient } from '../helpers/grpc-js.js';
 import * as grpc from '@grpc/grpc-js';
@@ -59,12 +59,12 @@ for (const [name, makeTransport] of Object.entries(transports)) {
 
 test('not-yet-built RPCs answer UNIMPLEMENTED on every protocol', async (t) => {
   for (const makeTransport of Object.values(transports)) {
-    const entitlements = createClient(EntitlementsService, makeTransport());
-    const err = await t.throwsAsync(entitlements.checkEntitlement({ customerId: 'u1', feature: 'f' }, { headers: auth() }));
+    const metrics = createClient(MetricsService, makeTransport());
+    const err = await t.throwsAsync(metrics.getProjectMetrics({}, { headers: auth() }));
     t.is(ConnectError.from(err).code, Code.Unimplemented);
   }
   const client = new GrpcJsClient(`127.0.0.1:${server.app.port}`);
-  const result = await client.unary(EntitlementsService.method.checkEntitlement, { customerId: 'u1', feature: 'f' }, auth());
+  const result = await client.unary(MetricsService.method.getProjectMetrics, {}, auth());
   client.close();
   t.is(result.error?.code, grpc.status.UNIMPLEMENTED);
 });

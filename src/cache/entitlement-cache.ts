@@ -1,0 +1,148 @@
+/**
+ * Two cache levels for computed entitlement sets.
+ *
+ * Redis (shared by replicas): `ent:{project}:{customer}` holds the set and
+ * the generation it was computed at; `entgen:{project}:{customer}` is bumped
+ * on every change. A reader fetches both in one MGET and trusts the entry
+ * only when the generations match, so a reader that computed from MongoDB
+ * just before a change can never re-install a stale set.
+ *
+ * Process memory (per replica): the hot path, no round trip at all. Every
+ * change is broadcast on the invalidation bus and evicts the entry on every
+ * replica; a short TTL bounds staleness if a broadcast is lost.
+ *
+ * Any Redis failure is reported to the caller, which falls back to MongoDB.
+ */
+import type { Redis } from 'ioredis';
+import type { EntitlementSet } from '../domain/entitlements.js';
+import type { Logger } from '../logger.js';
+import type { InvalidationBus } from './invalidation-bus.js';
+
+const entryKey = (projectId: string, customerId: string) => `ent:${projectId}:${customerId}`;
+const generationKey = (projectId: string, customerId: string) => `entgen:${projectId}:${customerId}`;
+
+/** Generation counters outlive any entry (entries live at most an hour). */
+const generationTtlSeconds = 7 * 24 * 3600;
+const maxEntryTtlSeconds = 3600;
+
+export interface RedisLookup {
+  readonly set: EntitlementSet | undefined;
+  /** Pass back to `store` so a change in between makes the entry unusable. */
+  readonly generation: string;
+}
+
+export class RedisEntitlementCache {
+  /** Changes that could not reach Redis; replayed when it is back. */
+  private readonly pendingInvalidations = new Set<string>();
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly logger: Logger,
+  ) {
+    redis.on('ready', () => void this.replayPending());
+  }
+
+  async lookup(projectId: string, customerId: string): Promise<RedisLookup> {
+    const [entry, generation] = await this.redis.mget(entryKey(projectId, customerId), generationKey(projectId, customerId));
+    const current = generation ?? '0';
+    if (!entry) return { set: undefined, generation: current };
+    const parsed = parseEntry(entry);
+    return { set: parsed && parsed.generation === current ? parsed.set : undefined, generation: current };
+  }
+
+  async store(projectId: string, customerId: string, generation: string, set: EntitlementSet, now: Date) {
+    const untilChange = set.validUntil ? Math.ceil((set.validUntil.getTime() - now.getTime()) / 1000) : maxEntryTtlSeconds;
+    const ttl = Math.max(1, Math.min(maxEntryTtlSeconds, untilChange));
+    await this.redis.set(entryKey(projectId, customerId), serializeEntry(generation, set), 'EX', ttl);
+  }
+
+  /** Never throws: a change must not fail because the cache is down. */
+  async invalidate(projectId: string, customerId: string): Promise<void> {
+    try {
+      await this.bump(projectId, customerId);
+    } catch (err) {
+      this.pendingInvalidations.add(JSON.stringify([projectId, customerId]));
+      this.logger.warn('entitlement cache: invalidation deferred until Redis is back', { error: err });
+    }
+  }
+
+  private async bump(projectId: string, customerId: string): Promise<void> {
+    await this.redis
+      .multi()
+      .incr(generationKey(projectId, customerId))
+      .expire(generationKey(projectId, customerId), generationTtlSeconds)
+      .exec();
+  }
+
+  private async replayPending(): Promise<void> {
+    for (const pending of [...this.pendingInvalidations]) {
+      const [projectId, customerId] = JSON.parse(pending) as [string, string];
+      try {
+        await this.bump(projectId, customerId);
+        this.pendingInvalidations.delete(pending);
+      } catch {
+        return; // Down again: the next 'ready' retries.
+      }
+    }
+  }
+}
+
+export class MemoryEntitlementCache {
+  private readonly entries = new Map<string, { set: EntitlementSet; expiresAt: number }>();
+  /** Counts evictions: a set computed while one happened may be stale and is not kept. */
+  private evictions = 0;
+
+  constructor(
+    bus: InvalidationBus,
+    private readonly ttlMs: number,
+    private readonly maxEntries: number,
+  ) {
+    bus.onMessage((message) => {
+      if (message.kind !== 'entitlements') return;
+      this.evictions += 1;
+      this.entries.delete(memoryKey(message.projectId, message.customerId));
+    });
+  }
+
+  get(projectId: string, customerId: string, nowMs: number): EntitlementSet | undefined {
+    const key = memoryKey(projectId, customerId);
+    const entry = this.entries.get(key);
+    if (!entry) return undefined;
+    if (entry.expiresAt <= nowMs || (entry.set.validUntil && entry.set.validUntil.getTime() <= nowMs)) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return entry.set;
+  }
+
+  /** Take before reading the sources; hand back to `set`. */
+  readToken(): number {
+    return this.evictions;
+  }
+
+  set(projectId: string, customerId: string, set: EntitlementSet, nowMs: number, token: number): void {
+    if (token !== this.evictions) return;
+    if (this.entries.size >= this.maxEntries) {
+      const oldest = this.entries.keys().next();
+      if (!oldest.done) this.entries.delete(oldest.value);
+    }
+    this.entries.set(memoryKey(projectId, customerId), { set, expiresAt: nowMs + this.ttlMs });
+  }
+}
+
+const memoryKey = (projectId: string, customerId: string) => `${projectId}\u0000${customerId}`;
+
+function serializeEntry(generation: string, set: EntitlementSet): string {
+  return JSON.stringify({ generation, set });
+}
+
+/** Dates travel as ISO strings; bring them back. */
+function parseEntry(raw: string): { generation: string; set: EntitlementSet } | undefined {
+  try {
+    return JSON.parse(raw, (key, value: unknown) =>
+      key === 'validUntil' && typeof value === 'string' ? new Date(value) : value,
+    ) as { generation: string; set: EntitlementSet };
+  } catch {
+    return undefined;
+  }
+}

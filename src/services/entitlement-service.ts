@@ -1,0 +1,116 @@
+/**
+ * Answers "which features does this customer have?": from process memory,
+ * else Redis, else computed from MongoDB by the pure engine. Redis being
+ * down only costs speed: every path ends in a correct answer.
+ */
+import {
+  type Catalog,
+  computeEntitlements,
+  type Entitlement,
+  entitlementFor,
+  type EntitlementSet,
+} from '../domain/entitlements.js';
+import type { MemoryEntitlementCache, RedisEntitlementCache } from '../cache/entitlement-cache.js';
+import type { Logger } from '../logger.js';
+import type { CustomerStore } from '../store/customer-store.js';
+import type { ProjectDoc } from '../store/documents.js';
+import type { GrantStore } from '../store/grant-store.js';
+import type { PurchaseStore } from '../store/purchase-store.js';
+import type { SubscriptionStore } from '../store/subscription-store.js';
+import type { ProjectCache } from './project-cache.js';
+import { grantFacts, purchaseFacts, subscriptionFacts } from './entitlement-facts.js';
+
+export interface EntitlementServiceDeps {
+  readonly projects: ProjectCache;
+  readonly customers: CustomerStore;
+  readonly subscriptions: SubscriptionStore;
+  readonly purchases: PurchaseStore;
+  readonly grants: GrantStore;
+  readonly redisCache: RedisEntitlementCache;
+  readonly memoryCache: MemoryEntitlementCache;
+  readonly logger: Logger;
+  readonly now?: () => Date;
+}
+
+export type CacheOutcome = 'memory' | 'redis' | 'miss';
+
+export class EntitlementService {
+  private readonly now: () => Date;
+  /** Observes where answers came from (Prometheus cache hits and misses). */
+  onLookup: (outcome: CacheOutcome) => void = () => {};
+
+  constructor(private readonly deps: EntitlementServiceDeps) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  async check(projectId: string, customerId: string, feature: string): Promise<Entitlement> {
+    return entitlementFor(await this.list(projectId, customerId), feature);
+  }
+
+  async list(projectId: string, customerId: string): Promise<EntitlementSet> {
+    const now = this.now();
+    const fromMemory = this.deps.memoryCache.get(projectId, customerId, now.getTime());
+    if (fromMemory) {
+      this.onLookup('memory');
+      return fromMemory;
+    }
+    const token = this.deps.memoryCache.readToken();
+    const set = await this.fromRedisOrCompute(projectId, customerId, now);
+    this.deps.memoryCache.set(projectId, customerId, set, now.getTime(), token);
+    return set;
+  }
+
+  private async fromRedisOrCompute(projectId: string, customerId: string, now: Date): Promise<EntitlementSet> {
+    let generation: string | undefined;
+    try {
+      const cached = await this.deps.redisCache.lookup(projectId, customerId);
+      if (cached.set && (!cached.set.validUntil || cached.set.validUntil > now)) {
+        this.onLookup('redis');
+        return cached.set;
+      }
+      generation = cached.generation;
+    } catch (err) {
+      this.deps.logger.debug('entitlement cache unavailable, reading MongoDB', { error: err });
+    }
+    this.onLookup('miss');
+    const set = await this.compute(projectId, customerId, now);
+    if (generation !== undefined) {
+      await this.deps.redisCache.store(projectId, customerId, generation, set, now).catch(() => undefined);
+    }
+    return set;
+  }
+
+  /** Straight from MongoDB, no cache: also what reconciliation and tests compare against. */
+  async compute(projectId: string, customerId: string, now: Date = this.now()): Promise<EntitlementSet> {
+    const [project, link, grants] = await Promise.all([
+      this.deps.projects.get(projectId),
+      this.deps.customers.findByCustomerId(projectId, customerId),
+      this.deps.grants.listForCustomer(projectId, customerId),
+    ]);
+    const [subscriptions, purchases] = link
+      ? await Promise.all([
+          this.deps.subscriptions.listByStripeCustomer(projectId, link.stripe_customer_id),
+          this.deps.purchases.listByStripeCustomer(projectId, link.stripe_customer_id),
+        ])
+      : [[], []];
+    return computeEntitlements({
+      catalog: catalogOf(project),
+      gracePeriodSeconds: project?.grace_period_seconds ?? 0,
+      subscriptions: subscriptions.map(subscriptionFacts),
+      purchases: purchases.map(purchaseFacts),
+      grants: grants.map(grantFacts),
+      now,
+    });
+  }
+}
+
+function catalogOf(project: ProjectDoc | null): Catalog {
+  const catalog = new Map<string, { feature: string; limit: number | null; limitPerUnit: boolean }[]>();
+  for (const entry of project?.catalog ?? []) {
+    catalog.set(
+      entry.stripe_id,
+      entry.features.map((f) => ({ feature: f.feature, limit: f.limit, limitPerUnit: f.limit_per_unit })),
+    );
+  }
+  return catalog;
+}

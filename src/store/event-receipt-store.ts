@@ -1,0 +1,90 @@
+/**
+ * Receipts make Stripe's at-least-once delivery exactly-once in effect: one
+ * receipt per (project, event id), guarded by a unique index. A delivery
+ * first claims the receipt; only the claimer processes the event.
+ */
+import type { Collection, Db } from 'mongodb';
+import type { EventReceiptDoc, EventReceiptStatus } from './documents.js';
+import { isDuplicateKeyError } from './errors.js';
+
+export type ClaimOutcome =
+  /** This delivery owns the event now: process it. */
+  | 'claimed'
+  /** Already processed (or ignored): a duplicate, nothing to do. */
+  | 'done'
+  /** Another delivery is processing it right now: let Stripe retry later. */
+  | 'busy';
+
+export interface EventIdentity {
+  readonly projectId: string;
+  readonly eventId: string;
+  readonly type: string;
+}
+
+export class EventReceiptStore {
+  private readonly receipts: Collection<EventReceiptDoc>;
+
+  constructor(
+    db: Db,
+    /** How long a claim holds before another delivery may take over (a crashed worker). */
+    private readonly leaseMs: number,
+  ) {
+    this.receipts = db.collection<EventReceiptDoc>('event_receipts');
+  }
+
+  async claim(event: EventIdentity, now: Date): Promise<ClaimOutcome> {
+    const leaseUntil = new Date(now.getTime() + this.leaseMs);
+    try {
+      await this.receipts.insertOne({
+        _id: `${event.projectId}:${event.eventId}`,
+        project_id: event.projectId,
+        event_id: event.eventId,
+        type: event.type,
+        status: 'processing',
+        attempts: 1,
+        last_error: null,
+        received_at: now,
+        processed_at: null,
+        lease_until: leaseUntil,
+      });
+      return 'claimed';
+    } catch (err) {
+      if (!isDuplicateKeyError(err)) throw err;
+    }
+    // Known event: take it over only if it failed before or its worker's lease ran out.
+    const takenOver = await this.receipts.findOneAndUpdate(
+      {
+        project_id: event.projectId,
+        event_id: event.eventId,
+        $or: [{ status: 'failed' }, { status: 'processing', lease_until: { $lt: now } }],
+      },
+      { $set: { status: 'processing', lease_until: leaseUntil }, $inc: { attempts: 1 } },
+      { returnDocument: 'after' },
+    );
+    if (takenOver) return 'claimed';
+    const current = await this.get(event.projectId, event.eventId);
+    return current && (current.status === 'processed' || current.status === 'ignored') ? 'done' : 'busy';
+  }
+
+  async finish(event: EventIdentity, status: Extract<EventReceiptStatus, 'processed' | 'ignored'>, now: Date) {
+    await this.receipts.updateOne(
+      { project_id: event.projectId, event_id: event.eventId },
+      { $set: { status, processed_at: now, last_error: null } },
+    );
+  }
+
+  async fail(event: EventIdentity, error: string): Promise<void> {
+    await this.receipts.updateOne(
+      { project_id: event.projectId, event_id: event.eventId },
+      { $set: { status: 'failed', last_error: error.slice(0, 500) } },
+    );
+  }
+
+  async get(projectId: string, eventId: string): Promise<EventReceiptDoc | null> {
+    return this.receipts.findOne({ project_id: projectId, event_id: eventId });
+  }
+
+  async count(projectId: string): Promise<number> {
+    return this.receipts.countDocuments({ project_id: projectId });
+  }
+}

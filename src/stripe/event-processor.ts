@@ -1,0 +1,52 @@
+/**
+ * Applies one verified Stripe event exactly once in effect: claim the
+ * receipt, run the event type's handler, mark the receipt, then tell the
+ * caches. Every handler's writes are idempotent and guarded by event time,
+ * so a retry after a crash half-way repeats nothing harmful.
+ */
+import type Stripe from 'stripe';
+import type { Logger } from '../logger.js';
+import type { EntitlementChangeNotifier } from '../services/entitlement-changes.js';
+import type { EventReceiptStore } from '../store/event-receipt-store.js';
+import { eventHandlers, type WebhookContext } from './handlers/index.js';
+
+export type ProcessOutcome = 'processed' | 'ignored' | 'duplicate' | 'busy';
+
+export class EventProcessor {
+  /** Observes every outcome (Prometheus webhook events by type and outcome). */
+  onOutcome: (type: string, outcome: ProcessOutcome | 'failed') => void = () => {};
+
+  constructor(
+    private readonly receipts: EventReceiptStore,
+    private readonly notifier: EntitlementChangeNotifier,
+    private readonly logger: Logger,
+  ) {}
+
+  async process(event: Stripe.Event, context: WebhookContext): Promise<ProcessOutcome> {
+    const identity = { projectId: context.project._id, eventId: event.id, type: event.type };
+    const claim = await this.receipts.claim(identity, context.now);
+    if (claim !== 'claimed') return this.report(event.type, claim === 'done' ? 'duplicate' : 'busy');
+    const handler = eventHandlers.get(event.type);
+    if (!handler) {
+      await this.receipts.finish(identity, 'ignored', context.now);
+      return this.report(event.type, 'ignored');
+    }
+    try {
+      const result = await handler(event, context);
+      await this.receipts.finish(identity, 'processed', context.now);
+      await this.notifier.customersChanged(context.project._id, result.customerIds);
+      await this.notifier.stripeCustomersChanged(context.project._id, result.stripeCustomerIds);
+      return this.report(event.type, 'processed');
+    } catch (err) {
+      this.onOutcome(event.type, 'failed');
+      this.logger.warn('webhook event failed; Stripe will retry', { event_id: event.id, type: event.type, error: err });
+      await this.receipts.fail(identity, err instanceof Error ? err.message : String(err)).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private report(type: string, outcome: ProcessOutcome): ProcessOutcome {
+    this.onOutcome(type, outcome);
+    return outcome;
+  }
+}

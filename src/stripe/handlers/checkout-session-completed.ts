@@ -1,0 +1,53 @@
+/**
+ * checkout.session.completed and checkout.session.async_payment_succeeded.
+ * Links the product's customer id (client_reference_id) to the Stripe
+ * customer; in payment mode records the purchase with its line items
+ * (webhook payloads leave them out, so they are listed from Stripe); in
+ * subscription mode applies the subscription at once instead of waiting for
+ * its own event.
+ */
+import type Stripe from 'stripe';
+import type { PurchaseItemDoc } from '../../store/documents.js';
+import { stripeId } from '../subscription-mapping.js';
+import { refreshSubscription } from './apply-subscription.js';
+import { changed, type EventHandler, type WebhookContext } from './types.js';
+
+export const checkoutSessionCompleted: EventHandler = async (event, context) => {
+  const session = event.data.object as Stripe.Checkout.Session;
+  const stripeCustomerId = stripeId(session.customer);
+  const customerIds: string[] = [];
+  if (stripeCustomerId && session.client_reference_id) {
+    const link = await context.customers.link(
+      context.project._id,
+      session.client_reference_id,
+      stripeCustomerId,
+      context.now,
+    );
+    customerIds.push(link.customer_id);
+  }
+  if (session.mode === 'payment') await recordPurchase(session, context);
+  const subscriptionId = stripeId(session.subscription);
+  if (session.mode === 'subscription' && subscriptionId) {
+    await refreshSubscription(subscriptionId, event.created, context);
+  }
+  return changed([stripeCustomerId], customerIds);
+};
+
+async function recordPurchase(session: Stripe.Checkout.Session, context: WebhookContext): Promise<void> {
+  const items: PurchaseItemDoc[] = [];
+  for await (const line of context.stripe.checkout.sessions.listLineItems(session.id, { limit: 100 })) {
+    if (!line.price) continue;
+    items.push({ price_id: line.price.id, product_id: stripeId(line.price.product) ?? '', quantity: line.quantity ?? 1 });
+  }
+  await context.purchases.recordCheckout(context.project._id, {
+    checkoutSessionId: session.id,
+    paymentIntentId: stripeId(session.payment_intent),
+    stripeCustomerId: stripeId(session.customer),
+    items,
+    // Delayed methods (bank debits) complete unpaid; async_payment_succeeded follows.
+    paid: session.payment_status === 'paid' || session.payment_status === 'no_payment_required',
+    amountTotal: session.amount_total,
+    currency: session.currency,
+    created: new Date(session.created * 1000),
+  });
+}
