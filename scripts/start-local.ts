@@ -32,7 +32,11 @@ interface Stoppable {
 async function main(): Promise<void> {
   await mkdir(dataDir, { recursive: true });
   const stoppables: Stoppable[] = [];
-  const env: Record<string, string | undefined> = { PORT: '8080', HOST: '127.0.0.1', ...process.env };
+  const env: Record<string, string | undefined> = {
+    PORT: '8080',
+    HOST: '127.0.0.1',
+    ...process.env,
+  };
   if (!env.MONGODB_URL) {
     const ferret = await startFerretDb({ dataDir: path.join(dataDir, 'ferretdb') });
     stoppables.push(ferret);
@@ -53,7 +57,10 @@ async function main(): Promise<void> {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       // Stop the service first, then the servers it uses.
-      const stopAll = stoppables.reduce<Promise<void>>((done, s) => done.then(() => s.stop()), Promise.resolve());
+      const stopAll = stoppables.reduce<Promise<void>>(
+        (done, s) => done.then(() => s.stop()),
+        Promise.resolve(),
+      );
       stopAll.then(
         () => process.exit(0),
         () => process.exit(1),
@@ -66,7 +73,12 @@ async function devApiKey(app: App): Promise<{ projectId: string; secret: string 
   const previous = readDevProject();
   const project = previous ? await app.projects.get(previous.projectId) : null;
   if (previous && project) {
-    await app.apiKeys.revoke(previous.projectId, previous.keyId, 'start-local', 'replaced by a new dev key');
+    await app.apiKeys.revoke(
+      previous.projectId,
+      previous.keyId,
+      'start-local',
+      'replaced by a new dev key',
+    );
     const created = await app.apiKeys.create({
       projectId: previous.projectId,
       name: 'dev key',
@@ -99,7 +111,12 @@ function writeDevProject(record: DevProjectRecord): void {
   writeFileSync(devProjectFile, `${JSON.stringify(record, null, 2)}\n`);
 }
 
-function printBanner(port: number, mongodbUrl: string, redisUrl: string, key: { projectId: string; secret: string }) {
+function printBanner(
+  port: number,
+  mongodbUrl: string,
+  redisUrl: string,
+  key: { projectId: string; secret: string },
+) {
   const lines = [
     '',
     'Billing & Entitlements Service is running (local defaults)',
@@ -118,6 +135,7 @@ function printBanner(port: number, mongodbUrl: string, redisUrl: string, key: { 
 
 main().catch((err: unknown) => {
   if (isConfigError(err)) process.stderr.write(`${err.message}\n`);
-  else process.stderr.write(`start-local failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  else
+    process.stderr.write(`start-local failed: ${err instanceof Error ? err.stack : String(err)}\n`);
   process.exit(1);
 });

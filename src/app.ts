@@ -6,10 +6,11 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectRouter } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
-import { createAuthInterceptor, ApiKeyAuthenticator } from './api/auth.js';
+import { ApiKeyAuthenticator, createAuthInterceptor } from './api/auth.js';
 import { createErrorInterceptor } from './api/errors.js';
 import { billingRoutes, billingServices } from './api/routes.js';
 import { requiredScope } from './api/scopes.js';
+import { MemoryEntitlementCache, RedisEntitlementCache } from './cache/entitlement-cache.js';
 import { InvalidationBus } from './cache/invalidation-bus.js';
 import { closeRedis, connectRedis, pingRedis } from './cache/redis.js';
 import type { Config } from './config.js';
@@ -19,16 +20,12 @@ import { createHttpRoutes, type ReadinessReport } from './server/http-routes.js'
 import { type Listener, listen } from './server/listener.js';
 import { createMetricsInterceptor, createServiceMetrics } from './server/metrics.js';
 import { reflectionRoutes } from './server/reflection.js';
-import { MemoryEntitlementCache, RedisEntitlementCache } from './cache/entitlement-cache.js';
 import { ApiKeyService } from './services/api-key-service.js';
 import { CheckoutService } from './services/checkout-service.js';
 import { EntitlementChangeNotifier } from './services/entitlement-changes.js';
 import { EntitlementService } from './services/entitlement-service.js';
 import { ProjectCache } from './services/project-cache.js';
 import { ProjectService } from './services/project-service.js';
-import { EventProcessor } from './stripe/event-processor.js';
-import { parseStripeEndpoint, StripeClients } from './stripe/stripe-clients.js';
-import { createWebhookShim } from './stripe/webhook-shim.js';
 import { ApiKeyStore } from './store/api-key-store.js';
 import { AuditLogStore } from './store/audit-log-store.js';
 import { CustomerStore } from './store/customer-store.js';
@@ -38,6 +35,9 @@ import { connectMongo, ensureIndexes } from './store/mongo.js';
 import { ProjectStore } from './store/project-store.js';
 import { PurchaseStore } from './store/purchase-store.js';
 import { SubscriptionStore } from './store/subscription-store.js';
+import { EventProcessor } from './stripe/event-processor.js';
+import { parseStripeEndpoint, StripeClients } from './stripe/stripe-clients.js';
+import { createWebhookShim } from './stripe/webhook-shim.js';
 
 export interface App {
   readonly port: number;
@@ -88,7 +88,11 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   );
   const checkout = new CheckoutService(projectCache, customers, stripeClients);
   const notifier = new EntitlementChangeNotifier(redisCache, bus, customers);
-  const processor = new EventProcessor(new EventReceiptStore(mongo.db, config.webhookLeaseMs), notifier, logger);
+  const processor = new EventProcessor(
+    new EventReceiptStore(mongo.db, config.webhookLeaseMs),
+    notifier,
+    logger,
+  );
   processor.onOutcome = (type, outcome) => metrics.webhookEvents.inc({ type, outcome });
   const stripeWebhook = createWebhookShim({
     projects: projectCache,
@@ -141,8 +145,16 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       stripeWebhook,
     }),
   });
-  const listener: Listener = await listen(handler, { host: config.host, port: config.port, tls: config.tls });
-  logger.info('listening', { host: config.host, port: listener.port, tls: config.tls !== undefined });
+  const listener: Listener = await listen(handler, {
+    host: config.host,
+    port: config.port,
+    tls: config.tls,
+  });
+  logger.info('listening', {
+    host: config.host,
+    port: listener.port,
+    tls: config.tls !== undefined,
+  });
 
   let stopping: Promise<void> | undefined;
   const stop = () => {

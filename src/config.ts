@@ -63,14 +63,38 @@ export function loadConfig(env: Env): Config {
     mongodbDatabase: optionalString(env, 'MONGODB_DATABASE', 'billing'),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'], 'info'),
-    maxRequestBytes: integer(env, 'MAX_REQUEST_BYTES', { fallback: 1024 * 1024, min: 1024, max: 64 * 1024 * 1024 }),
+    maxRequestBytes: integer(env, 'MAX_REQUEST_BYTES', {
+      fallback: 1024 * 1024,
+      min: 1024,
+      max: 64 * 1024 * 1024,
+    }),
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', { fallback: 10_000, min: 0, max: 600_000 }),
-    apiKeyCacheTtlMs: integer(env, 'API_KEY_CACHE_TTL_MS', { fallback: 60_000, min: 0, max: 3_600_000 }),
-    entitlementMemoryTtlMs: integer(env, 'ENTITLEMENT_MEMORY_TTL_MS', { fallback: 10_000, min: 0, max: 3_600_000 }),
-    projectCacheTtlMs: integer(env, 'PROJECT_CACHE_TTL_MS', { fallback: 30_000, min: 0, max: 3_600_000 }),
+    apiKeyCacheTtlMs: integer(env, 'API_KEY_CACHE_TTL_MS', {
+      fallback: 60_000,
+      min: 0,
+      max: 3_600_000,
+    }),
+    entitlementMemoryTtlMs: integer(env, 'ENTITLEMENT_MEMORY_TTL_MS', {
+      fallback: 10_000,
+      min: 0,
+      max: 3_600_000,
+    }),
+    projectCacheTtlMs: integer(env, 'PROJECT_CACHE_TTL_MS', {
+      fallback: 30_000,
+      min: 0,
+      max: 3_600_000,
+    }),
     stripeApiUrl: optionalUrl(env, 'STRIPE_API_URL', ['http:', 'https:']),
-    stripeTimeoutMs: integer(env, 'STRIPE_TIMEOUT_MS', { fallback: 10_000, min: 100, max: 120_000 }),
-    webhookMaxBodyBytes: integer(env, 'WEBHOOK_MAX_BODY_BYTES', { fallback: 512 * 1024, min: 1024, max: 16 * 1024 * 1024 }),
+    stripeTimeoutMs: integer(env, 'STRIPE_TIMEOUT_MS', {
+      fallback: 10_000,
+      min: 100,
+      max: 120_000,
+    }),
+    webhookMaxBodyBytes: integer(env, 'WEBHOOK_MAX_BODY_BYTES', {
+      fallback: 512 * 1024,
+      min: 1024,
+      max: 16 * 1024 * 1024,
+    }),
     webhookLeaseMs: integer(env, 'WEBHOOK_LEASE_MS', { fallback: 30_000, min: 1000, max: 600_000 }),
   };
 }
@@ -87,10 +111,15 @@ function requiredString(env: Env, name: string): string {
   return value.trim();
 }
 
-function integer(env: Env, name: string, rule: { fallback: number; min: number; max: number }): number {
+function integer(
+  env: Env,
+  name: string,
+  rule: { fallback: number; min: number; max: number },
+): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return rule.fallback;
-  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
+  if (!/^\d+$/.test(raw.trim()))
+    throw new ConfigError(name, `must be a whole number, got "${raw}"`);
   const value = Number(raw);
   if (value < rule.min || value > rule.max) {
     throw new ConfigError(name, `must be between ${rule.min} and ${rule.max}, got ${value}`);
@@ -123,7 +152,8 @@ function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], 
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const match = allowed.find((value) => value === raw);
-  if (match === undefined) throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got "${raw}"`);
+  if (match === undefined)
+    throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got "${raw}"`);
   return match;
 }
 

@@ -27,7 +27,13 @@ export function createLogger(options: LoggerOptions): Logger {
   const base = options.base ?? {};
   const emit = (level: LogLevel, message: string, fields: LogFields = {}) => {
     if (severity[level] < severity[options.level]) return;
-    const record = { time: new Date().toISOString(), level, msg: message, ...base, ...serialize(fields) };
+    const record = {
+      time: new Date().toISOString(),
+      level,
+      msg: message,
+      ...base,
+      ...serialize(fields),
+    };
     write(JSON.stringify(record));
   };
   return {

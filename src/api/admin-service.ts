@@ -24,7 +24,9 @@ export interface AdminServiceDeps {
   readonly apiKeys: ApiKeyService;
 }
 
-export function createAdminService(deps: AdminServiceDeps): Partial<ServiceImpl<typeof AdminService>> {
+export function createAdminService(
+  deps: AdminServiceDeps,
+): Partial<ServiceImpl<typeof AdminService>> {
   return {
     async getProject(_req, context) {
       const principal = requirePrincipal(context);
@@ -42,7 +44,10 @@ export function createAdminService(deps: AdminServiceDeps): Partial<ServiceImpl<
         actor: principal.keyId,
         reason: requireText('reason', req.reason, limits.reason),
       });
-      return create(CreateApiKeyResponseSchema, { key: apiKeyMessage(created.key), secret: created.secret });
+      return create(CreateApiKeyResponseSchema, {
+        key: apiKeyMessage(created.key),
+        secret: created.secret,
+      });
     },
 
     async listApiKeys(req, context) {
@@ -53,11 +58,21 @@ export function createAdminService(deps: AdminServiceDeps): Partial<ServiceImpl<
 
     async revokeApiKey(req, context) {
       const principal = requirePrincipal(context);
-      const keyId = requireMatch('key_id', req.keyId, /^[a-f0-9]{16}$/, '16 lower-case hex characters');
+      const keyId = requireMatch(
+        'key_id',
+        req.keyId,
+        /^[a-f0-9]{16}$/,
+        '16 lower-case hex characters',
+      );
       const reason = requireText('reason', req.reason, limits.reason);
       // Another project's key is reported exactly like a missing one, so a
       // caller learns nothing about other projects.
-      const revoked = await deps.apiKeys.revoke(principal.projectId, keyId, principal.keyId, reason);
+      const revoked = await deps.apiKeys.revoke(
+        principal.projectId,
+        keyId,
+        principal.keyId,
+        reason,
+      );
       if (!revoked) throw new ConnectError(`api key ${keyId} not found`, Code.NotFound);
       return create(RevokeApiKeyResponseSchema, { key: apiKeyMessage(revoked) });
     },

@@ -6,9 +6,21 @@
  * bus (or after the TTL when a bus message is lost).
  */
 import type { DescService } from '@bufbuild/protobuf';
-import { Code, ConnectError, createContextKey, type HandlerContext, type Interceptor } from '@connectrpc/connect';
-import { type ApiKeyPrincipal, hashApiKey, hasScope, type Principal, type ScopeName } from '../domain/api-keys.js';
+import {
+  Code,
+  ConnectError,
+  createContextKey,
+  type HandlerContext,
+  type Interceptor,
+} from '@connectrpc/connect';
 import type { InvalidationBus } from '../cache/invalidation-bus.js';
+import {
+  type ApiKeyPrincipal,
+  hashApiKey,
+  hasScope,
+  type Principal,
+  type ScopeName,
+} from '../domain/api-keys.js';
 import type { ApiKeyStore } from '../store/api-key-store.js';
 
 const maxCachedKeys = 10_000;
@@ -37,7 +49,12 @@ export class ApiKeyAuthenticator {
       this.cache.delete(secretHash);
       return undefined;
     }
-    const principal: ApiKeyPrincipal = { kind: 'api_key', projectId: doc.project_id, keyId: doc._id, scopes: doc.scopes };
+    const principal: ApiKeyPrincipal = {
+      kind: 'api_key',
+      projectId: doc.project_id,
+      keyId: doc._id,
+      scopes: doc.scopes,
+    };
     this.remember(secretHash, principal);
     return principal;
   }
@@ -53,7 +70,9 @@ export class ApiKeyAuthenticator {
 }
 
 /** Set by the auth interceptor for every authenticated call. */
-export const principalKey = createContextKey<Principal | undefined>(undefined, { description: 'principal' });
+export const principalKey = createContextKey<Principal | undefined>(undefined, {
+  description: 'principal',
+});
 
 export function requirePrincipal(context: HandlerContext): Principal {
   const principal = context.values.get(principalKey);
@@ -75,7 +94,10 @@ export function createAuthInterceptor(options: AuthInterceptorOptions): Intercep
     if (scope === undefined) return next(req);
     const token = bearerToken(req.header.get('authorization'));
     if (token === undefined) {
-      throw new ConnectError('missing API key: send "authorization: Bearer <key>"', Code.Unauthenticated);
+      throw new ConnectError(
+        'missing API key: send "authorization: Bearer <key>"',
+        Code.Unauthenticated,
+      );
     }
     const principal = await options.authenticator.authenticate(token);
     if (!principal) throw new ConnectError('invalid or revoked API key', Code.Unauthenticated);

@@ -19,14 +19,17 @@ export interface CheckoutServiceDeps {
 const maxLineItems = 20;
 const maxQuantity = 10_000;
 
-export function createCheckoutService(deps: CheckoutServiceDeps): Partial<ServiceImpl<typeof CheckoutServiceDesc>> {
+export function createCheckoutService(
+  deps: CheckoutServiceDeps,
+): Partial<ServiceImpl<typeof CheckoutServiceDesc>> {
   return {
     async createCheckoutSession(req, context) {
       const principal = requirePrincipal(context);
       const customerId = requireCustomerId(req.customerId);
       const mode = checkoutMode(req.mode);
       if (req.lineItems.length === 0) throw invalid('line_items', 'at least one price is required');
-      if (req.lineItems.length > maxLineItems) throw invalid('line_items', `at most ${maxLineItems} prices`);
+      if (req.lineItems.length > maxLineItems)
+        throw invalid('line_items', `at most ${maxLineItems} prices`);
       const lineItems = req.lineItems.map((item, index) => {
         if (!/^price_[A-Za-z0-9_]{1,200}$/.test(item.priceId)) {
           throw invalid(`line_items[${index}].price_id`, 'must be a Stripe price id (price_...)');
@@ -38,7 +41,8 @@ export function createCheckoutService(deps: CheckoutServiceDeps): Partial<Servic
         return { priceId: item.priceId, quantity: Number(quantity) };
       });
       const email = optionalText('customer_email', req.customerEmail, 254);
-      if (email && !/^[^@\s]+@[^@\s]+$/.test(email)) throw invalid('customer_email', 'must be an email address');
+      if (email && !/^[^@\s]+@[^@\s]+$/.test(email))
+        throw invalid('customer_email', 'must be an email address');
       const result = await deps.checkout.createCheckoutSession({
         projectId: principal.projectId,
         customerId,
@@ -47,7 +51,8 @@ export function createCheckoutService(deps: CheckoutServiceDeps): Partial<Servic
         successUrl: requireHttpUrl('success_url', req.successUrl),
         cancelUrl: requireHttpUrl('cancel_url', req.cancelUrl),
         customerEmail: email || undefined,
-        idempotencyKey: optionalText('idempotency_key', req.idempotencyKey, limits.idempotencyKey) || undefined,
+        idempotencyKey:
+          optionalText('idempotency_key', req.idempotencyKey, limits.idempotencyKey) || undefined,
       });
       return create(CreateCheckoutSessionResponseSchema, {
         sessionId: result.sessionId,
@@ -65,7 +70,10 @@ export function createCheckoutService(deps: CheckoutServiceDeps): Partial<Servic
         requireHttpUrl('return_url', req.returnUrl),
         optionalText('idempotency_key', req.idempotencyKey, limits.idempotencyKey) || undefined,
       );
-      return create(CreatePortalSessionResponseSchema, { sessionId: result.sessionId, url: result.url });
+      return create(CreatePortalSessionResponseSchema, {
+        sessionId: result.sessionId,
+        url: result.url,
+      });
     },
   };
 }

@@ -1,7 +1,18 @@
 /** Conversions between MongoDB documents and API messages. */
 import { create } from '@bufbuild/protobuf';
-import { type Duration, DurationSchema, type Timestamp, timestampFromDate } from '@bufbuild/protobuf/wkt';
-import { type ApiKey, ApiKeySchema, type Project, ProjectSchema, Scope } from '../../gen/billing/v1/admin_pb.js';
+import {
+  type Duration,
+  DurationSchema,
+  type Timestamp,
+  timestampFromDate,
+} from '@bufbuild/protobuf/wkt';
+import {
+  type ApiKey,
+  ApiKeySchema,
+  type Project,
+  ProjectSchema,
+  Scope,
+} from '../../gen/billing/v1/admin_pb.js';
 import {
   type Entitlement as EntitlementMessage,
   EntitlementSchema,

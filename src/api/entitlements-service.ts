@@ -24,12 +24,17 @@ export function createEntitlementsService(
       const customerId = requireCustomerId(req.customerId);
       const feature = requireFeature('feature', req.feature);
       const entitlement = await deps.entitlements.check(principal.projectId, customerId, feature);
-      return create(CheckEntitlementResponseSchema, { entitlement: entitlementMessage(entitlement) });
+      return create(CheckEntitlementResponseSchema, {
+        entitlement: entitlementMessage(entitlement),
+      });
     },
 
     async listEntitlements(req, context) {
       const principal = requirePrincipal(context);
-      const set = await deps.entitlements.list(principal.projectId, requireCustomerId(req.customerId));
+      const set = await deps.entitlements.list(
+        principal.projectId,
+        requireCustomerId(req.customerId),
+      );
       return create(ListEntitlementsResponseSchema, {
         entitlements: set.entitlements.map(entitlementMessage),
         validUntil: timestampOrUndefined(set.validUntil),

@@ -14,7 +14,8 @@ export function toConnectError(err: unknown): ConnectError {
   if (err instanceof ConnectError) return err;
   const fromStripe = stripeErrorToConnect(err);
   if (fromStripe) return fromStripe;
-  if (isUnavailable(err)) return new ConnectError('a dependency is unavailable; retry later', Code.Unavailable);
+  if (isUnavailable(err))
+    return new ConnectError('a dependency is unavailable; retry later', Code.Unavailable);
   return new ConnectError('internal error', Code.Internal);
 }
 

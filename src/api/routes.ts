@@ -8,7 +8,12 @@ import { type AdminServiceDeps, createAdminService } from './admin-service.js';
 import { type CheckoutServiceDeps, createCheckoutService } from './checkout-service.js';
 import { createEntitlementsService, type EntitlementsServiceDeps } from './entitlements-service.js';
 
-export const billingServices = [EntitlementsService, CheckoutService, AdminService, MetricsService] as const;
+export const billingServices = [
+  EntitlementsService,
+  CheckoutService,
+  AdminService,
+  MetricsService,
+] as const;
 
 export type BillingRoutesDeps = AdminServiceDeps & EntitlementsServiceDeps & CheckoutServiceDeps;
 

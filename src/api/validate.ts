@@ -21,7 +21,12 @@ export function optionalText(field: string, value: string, maxLength: number): s
   return value.trim();
 }
 
-export function requireMatch(field: string, value: string, pattern: RegExp, description: string): string {
+export function requireMatch(
+  field: string,
+  value: string,
+  pattern: RegExp,
+  description: string,
+): string {
   if (!pattern.test(value)) throw invalid(field, `must be ${description}`);
   return value;
 }
@@ -37,9 +42,11 @@ export const limits = {
 /** The product's own customer id: printable, no control characters. */
 export function requireCustomerId(value: string, field = 'customer_id'): string {
   if (value === '') throw invalid(field, 'is required');
-  if (value.length > limits.customerId) throw invalid(field, `must be at most ${limits.customerId} characters`);
+  if (value.length > limits.customerId)
+    throw invalid(field, `must be at most ${limits.customerId} characters`);
   // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point.
-  if (/[\u0000-\u001f\u007f]/.test(value)) throw invalid(field, 'must not contain control characters');
+  if (/[\u0000-\u001f\u007f]/.test(value))
+    throw invalid(field, 'must not contain control characters');
   return value;
 }
 
@@ -47,8 +54,10 @@ const featurePattern = /^[A-Za-z0-9_.:-]+$/;
 
 export function requireFeature(field: string, value: string): string {
   if (value === '') throw invalid(field, 'is required');
-  if (value.length > limits.feature) throw invalid(field, `must be at most ${limits.feature} characters`);
-  if (!featurePattern.test(value)) throw invalid(field, 'may contain only letters, digits and _ . : -');
+  if (value.length > limits.feature)
+    throw invalid(field, `must be at most ${limits.feature} characters`);
+  if (!featurePattern.test(value))
+    throw invalid(field, 'may contain only letters, digits and _ . : -');
   return value;
 }
 
@@ -61,6 +70,7 @@ export function requireHttpUrl(field: string, value: string): string {
   } catch {
     throw invalid(field, 'must be an absolute http(s) URL');
   }
-  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw invalid(field, 'must be an absolute http(s) URL');
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')
+    throw invalid(field, 'must be an absolute http(s) URL');
   return value;
 }

@@ -19,7 +19,8 @@ import type { Logger } from '../logger.js';
 import type { InvalidationBus } from './invalidation-bus.js';
 
 const entryKey = (projectId: string, customerId: string) => `ent:${projectId}:${customerId}`;
-const generationKey = (projectId: string, customerId: string) => `entgen:${projectId}:${customerId}`;
+const generationKey = (projectId: string, customerId: string) =>
+  `entgen:${projectId}:${customerId}`;
 
 /** Generation counters outlive any entry (entries live at most an hour). */
 const generationTtlSeconds = 7 * 24 * 3600;
@@ -43,17 +44,36 @@ export class RedisEntitlementCache {
   }
 
   async lookup(projectId: string, customerId: string): Promise<RedisLookup> {
-    const [entry, generation] = await this.redis.mget(entryKey(projectId, customerId), generationKey(projectId, customerId));
+    const [entry, generation] = await this.redis.mget(
+      entryKey(projectId, customerId),
+      generationKey(projectId, customerId),
+    );
     const current = generation ?? '0';
     if (!entry) return { set: undefined, generation: current };
     const parsed = parseEntry(entry);
-    return { set: parsed && parsed.generation === current ? parsed.set : undefined, generation: current };
+    return {
+      set: parsed && parsed.generation === current ? parsed.set : undefined,
+      generation: current,
+    };
   }
 
-  async store(projectId: string, customerId: string, generation: string, set: EntitlementSet, now: Date) {
-    const untilChange = set.validUntil ? Math.ceil((set.validUntil.getTime() - now.getTime()) / 1000) : maxEntryTtlSeconds;
+  async store(
+    projectId: string,
+    customerId: string,
+    generation: string,
+    set: EntitlementSet,
+    now: Date,
+  ) {
+    const untilChange = set.validUntil
+      ? Math.ceil((set.validUntil.getTime() - now.getTime()) / 1000)
+      : maxEntryTtlSeconds;
     const ttl = Math.max(1, Math.min(maxEntryTtlSeconds, untilChange));
-    await this.redis.set(entryKey(projectId, customerId), serializeEntry(generation, set), 'EX', ttl);
+    await this.redis.set(
+      entryKey(projectId, customerId),
+      serializeEntry(generation, set),
+      'EX',
+      ttl,
+    );
   }
 
   /** Never throws: a change must not fail because the cache is down. */
@@ -62,7 +82,9 @@ export class RedisEntitlementCache {
       await this.bump(projectId, customerId);
     } catch (err) {
       this.pendingInvalidations.add(JSON.stringify([projectId, customerId]));
-      this.logger.warn('entitlement cache: invalidation deferred until Redis is back', { error: err });
+      this.logger.warn('entitlement cache: invalidation deferred until Redis is back', {
+        error: err,
+      });
     }
   }
 
@@ -108,7 +130,10 @@ export class MemoryEntitlementCache {
     const key = memoryKey(projectId, customerId);
     const entry = this.entries.get(key);
     if (!entry) return undefined;
-    if (entry.expiresAt <= nowMs || (entry.set.validUntil && entry.set.validUntil.getTime() <= nowMs)) {
+    if (
+      entry.expiresAt <= nowMs ||
+      (entry.set.validUntil && entry.set.validUntil.getTime() <= nowMs)
+    ) {
       this.entries.delete(key);
       return undefined;
     }
@@ -120,7 +145,13 @@ export class MemoryEntitlementCache {
     return this.evictions;
   }
 
-  set(projectId: string, customerId: string, set: EntitlementSet, nowMs: number, token: number): void {
+  set(
+    projectId: string,
+    customerId: string,
+    set: EntitlementSet,
+    nowMs: number,
+    token: number,
+  ): void {
     if (token !== this.evictions) return;
     if (this.entries.size >= this.maxEntries) {
       const oldest = this.entries.keys().next();

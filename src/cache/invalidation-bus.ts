@@ -33,7 +33,9 @@ export class InvalidationBus {
     // Not awaited past a short wait: a replica must start even while Redis is
     // down; ioredis subscribes once it connects.
     this.subscriber.subscribe(channel).catch((err: unknown) => {
-      this.logger.warn('invalidation bus: subscribe failed, will retry on reconnect', { error: err });
+      this.logger.warn('invalidation bus: subscribe failed, will retry on reconnect', {
+        error: err,
+      });
     });
   }
 
@@ -48,7 +50,9 @@ export class InvalidationBus {
     try {
       await this.publisher.publish(channel, JSON.stringify(message));
     } catch (err) {
-      this.logger.warn('invalidation bus: publish failed; other replicas rely on their TTL', { error: err });
+      this.logger.warn('invalidation bus: publish failed; other replicas rely on their TTL', {
+        error: err,
+      });
     }
   }
 
@@ -77,7 +81,11 @@ function parseMessage(payload: string): InvalidationMessage | undefined {
     if (record.kind === 'project' && typeof record.projectId === 'string') {
       return { kind: 'project', projectId: record.projectId };
     }
-    if (record.kind === 'entitlements' && typeof record.projectId === 'string' && typeof record.customerId === 'string') {
+    if (
+      record.kind === 'entitlements' &&
+      typeof record.projectId === 'string' &&
+      typeof record.customerId === 'string'
+    ) {
       return { kind: 'entitlements', projectId: record.projectId, customerId: record.customerId };
     }
     return undefined;

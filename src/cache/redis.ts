@@ -23,7 +23,11 @@ export function connectRedis(url: string, logger: Logger): RedisConnections {
   };
   const commands = new Redis(url, { ...options, connectionName: 'billing-commands' });
   // The subscriber queues its SUBSCRIBE until connected.
-  const subscriber = new Redis(url, { ...options, enableOfflineQueue: true, connectionName: 'billing-subscriber' });
+  const subscriber = new Redis(url, {
+    ...options,
+    enableOfflineQueue: true,
+    connectionName: 'billing-subscriber',
+  });
   for (const [role, client] of [
     ['commands', commands],
     ['subscriber', subscriber],

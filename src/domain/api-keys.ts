@@ -41,7 +41,10 @@ export function hashApiKey(apiKey: string): string {
   return createHash('sha256').update(apiKey, 'utf8').digest('hex');
 }
 
-export function newApiKeyParts(randomBytes: (size: number) => Buffer): { keyId: string; secret: string } {
+export function newApiKeyParts(randomBytes: (size: number) => Buffer): {
+  keyId: string;
+  secret: string;
+} {
   return { keyId: randomBytes(8).toString('hex'), secret: randomBytes(32).toString('base64url') };
 }
 

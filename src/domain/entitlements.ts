@@ -174,21 +174,26 @@ function subscriptionSources(
   const validity = subscriptionValidity(subscription, inputs.gracePeriodSeconds, inputs.now);
   if (!validity) return [];
   return subscription.items.flatMap((item) =>
-    catalogFeatures(inputs.catalog, item).map(({ catalogId, feature }): [string, EntitlementSource] => [
-      feature.feature,
-      {
-        kind: 'subscription',
-        id: subscription.id,
-        limit: itemLimit(feature, item.quantity),
-        validUntil: validity.validUntil,
-        status: subscription.status,
-        catalogId,
-      },
-    ]),
+    catalogFeatures(inputs.catalog, item).map(
+      ({ catalogId, feature }): [string, EntitlementSource] => [
+        feature.feature,
+        {
+          kind: 'subscription',
+          id: subscription.id,
+          limit: itemLimit(feature, item.quantity),
+          validUntil: validity.validUntil,
+          status: subscription.status,
+          catalogId,
+        },
+      ],
+    ),
   );
 }
 
-function purchaseSources(purchase: PurchaseFacts, catalog: Catalog): Array<[string, EntitlementSource]> {
+function purchaseSources(
+  purchase: PurchaseFacts,
+  catalog: Catalog,
+): Array<[string, EntitlementSource]> {
   if (!purchase.paid || purchase.refunded) return [];
   return purchase.items.flatMap((item) =>
     catalogFeatures(catalog, item).map(({ catalogId, feature }): [string, EntitlementSource] => [

@@ -15,7 +15,11 @@ export interface ReadinessReport {
   readonly checks: Readonly<Record<string, boolean>>;
 }
 
-export type WebhookRoute = (projectId: string, req: NodeRequest, res: NodeResponse) => Promise<void>;
+export type WebhookRoute = (
+  projectId: string,
+  req: NodeRequest,
+  res: NodeResponse,
+) => Promise<void>;
 
 export interface HttpRoutesOptions {
   readonly readiness: () => Promise<ReadinessReport>;
@@ -54,7 +58,10 @@ function routeFor(path: string | undefined, options: HttpRoutesOptions): Route |
       return async (_req, res) => {
         const report = await options.readiness();
         const ready = report.ready && !options.isShuttingDown();
-        sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'unready', checks: report.checks });
+        sendJson(res, ready ? 200 : 503, {
+          status: ready ? 'ready' : 'unready',
+          checks: report.checks,
+        });
       };
     case '/metrics':
       return async (_req, res) => {
@@ -69,6 +76,9 @@ function routeFor(path: string | undefined, options: HttpRoutesOptions): Route |
 
 export function sendJson(res: NodeResponse, status: number, body: unknown): void {
   const payload = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(payload),
+  });
   res.end(payload);
 }

@@ -31,7 +31,11 @@ export async function listen(handler: NodeHandler, options: ListenOptions): Prom
   const sessions = new Set<http2.Http2Session>();
   const h2 = options.tls
     ? http2.createSecureServer(
-        { allowHTTP1: true, cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) },
+        {
+          allowHTTP1: true,
+          cert: readFileSync(options.tls.certFile),
+          key: readFileSync(options.tls.keyFile),
+        },
         handler,
       )
     : http2.createServer(handler);
@@ -61,7 +65,10 @@ function routeConnection(socket: net.Socket, h2: http2.Http2Server, h1: http.Ser
       buffered = Buffer.concat([buffered, chunk]);
       chunk = socket.read() as Buffer | null;
     }
-    if (buffered.length < prefaceStart.length && !prefaceStart.subarray(0, buffered.length).equals(buffered)) {
+    if (
+      buffered.length < prefaceStart.length &&
+      !prefaceStart.subarray(0, buffered.length).equals(buffered)
+    ) {
       handOver(h1); // Already not a preface: no need to wait for four bytes.
     } else if (buffered.length >= prefaceStart.length) {
       handOver(buffered.subarray(0, prefaceStart.length).equals(prefaceStart) ? h2 : h1);
@@ -99,5 +106,7 @@ async function closeAll(
 }
 
 function waitForClose(session: http2.Http2Session): Promise<void> {
-  return session.closed ? Promise.resolve() : new Promise((resolve) => session.once('close', () => resolve()));
+  return session.closed
+    ? Promise.resolve()
+    : new Promise((resolve) => session.once('close', () => resolve()));
 }

@@ -21,7 +21,9 @@ export function createServiceMetrics(): ServiceMetrics {
     help: 'RPC handling time by method and gRPC status code (streams: until the handler returns the stream)',
     labelNames: ['method', 'code'] as const,
     // Sub-millisecond buckets: entitlement checks are meant to be that fast.
-    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    buckets: [
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+    ],
     registers: [registry],
   });
   const webhookEvents = new Counter({
@@ -46,7 +48,9 @@ export function grpcCodeName(code: Code): string {
 
 export function createMetricsInterceptor(metrics: ServiceMetrics): Interceptor {
   return (next) => async (req) => {
-    const stopTimer = metrics.rpcDuration.startTimer({ method: `${req.service.typeName}/${req.method.name}` });
+    const stopTimer = metrics.rpcDuration.startTimer({
+      method: `${req.service.typeName}/${req.method.name}`,
+    });
     try {
       const response = await next(req);
       stopTimer({ code: 'OK' });

@@ -58,7 +58,12 @@ export class ApiKeyService {
   }
 
   /** Undefined when the project has no such key. */
-  async revoke(projectId: string, keyId: string, actor: string, reason: string): Promise<ApiKeyDoc | undefined> {
+  async revoke(
+    projectId: string,
+    keyId: string,
+    actor: string,
+    reason: string,
+  ): Promise<ApiKeyDoc | undefined> {
     const before = await this.keys.get(projectId, keyId);
     if (!before) return undefined;
     if (before.revoked_at !== null) return before;

@@ -6,8 +6,8 @@
  */
 import { Code, ConnectError } from '@connectrpc/connect';
 import type Stripe from 'stripe';
-import type { StripeClients } from '../stripe/stripe-clients.js';
 import type { CustomerStore } from '../store/customer-store.js';
+import type { StripeClients } from '../stripe/stripe-clients.js';
 import type { ProjectCache } from './project-cache.js';
 
 export interface CheckoutInput {
@@ -38,13 +38,21 @@ export class CheckoutService {
 
   async createCheckoutSession(input: CheckoutInput): Promise<CheckoutResult> {
     const stripe = await this.stripeFor(input.projectId);
-    const stripeCustomerId = await this.ensureStripeCustomer(stripe, input.projectId, input.customerId, input.customerEmail);
+    const stripeCustomerId = await this.ensureStripeCustomer(
+      stripe,
+      input.projectId,
+      input.customerId,
+      input.customerEmail,
+    );
     const session = await stripe.checkout.sessions.create(
       {
         mode: input.mode,
         customer: stripeCustomerId,
         client_reference_id: input.customerId,
-        line_items: input.lineItems.map((item) => ({ price: item.priceId, quantity: item.quantity })),
+        line_items: input.lineItems.map((item) => ({
+          price: item.priceId,
+          quantity: item.quantity,
+        })),
         success_url: input.successUrl,
         cancel_url: input.cancelUrl,
         metadata: { billing_project_id: input.projectId, billing_customer_id: input.customerId },
@@ -83,7 +91,10 @@ export class CheckoutService {
   private async stripeFor(projectId: string): Promise<Stripe> {
     const project = await this.projects.get(projectId);
     if (!project?.stripe_secret_key) {
-      throw new ConnectError('this project has no Stripe secret key configured', Code.FailedPrecondition);
+      throw new ConnectError(
+        'this project has no Stripe secret key configured',
+        Code.FailedPrecondition,
+      );
     }
     return this.stripeClients.forKey(project.stripe_secret_key);
   }
@@ -106,6 +117,10 @@ export class CheckoutService {
 }
 
 /** Stripe keeps idempotency keys for 24 hours: a retry within that returns the first session. */
-function idempotency(projectId: string, kind: string, key: string | undefined): Stripe.RequestOptions {
+function idempotency(
+  projectId: string,
+  kind: string,
+  key: string | undefined,
+): Stripe.RequestOptions {
   return key ? { idempotencyKey: `billing-${kind}:${projectId}:${key}` } : {};
 }

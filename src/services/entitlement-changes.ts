@@ -21,9 +21,15 @@ export class EntitlementChangeNotifier {
     }
   }
 
-  async stripeCustomersChanged(projectId: string, stripeCustomerIds: Iterable<string>): Promise<void> {
+  async stripeCustomersChanged(
+    projectId: string,
+    stripeCustomerIds: Iterable<string>,
+  ): Promise<void> {
     for (const stripeCustomerId of new Set(stripeCustomerIds)) {
-      await this.customersChanged(projectId, await this.customers.customerIdsOf(projectId, stripeCustomerId));
+      await this.customersChanged(
+        projectId,
+        await this.customers.customerIdsOf(projectId, stripeCustomerId),
+      );
     }
   }
 }

@@ -24,10 +24,20 @@ export function purchaseFacts(doc: PurchaseDoc): PurchaseFacts {
     id: doc.checkout_session_id ?? doc.purchase_key,
     paid: doc.paid,
     refunded: doc.refunded,
-    items: doc.items.map((item) => ({ priceId: item.price_id, productId: item.product_id, quantity: item.quantity })),
+    items: doc.items.map((item) => ({
+      priceId: item.price_id,
+      productId: item.product_id,
+      quantity: item.quantity,
+    })),
   };
 }
 
 export function grantFacts(doc: GrantDoc): GrantFacts {
-  return { id: doc._id, feature: doc.feature, limit: doc.limit, expiresAt: doc.expires_at, revokedAt: doc.revoked_at };
+  return {
+    id: doc._id,
+    feature: doc.feature,
+    limit: doc.limit,
+    expiresAt: doc.expires_at,
+    revokedAt: doc.revoked_at,
+  };
 }

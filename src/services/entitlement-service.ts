@@ -3,22 +3,23 @@
  * else Redis, else computed from MongoDB by the pure engine. Redis being
  * down only costs speed: every path ends in a correct answer.
  */
+
+import type { MemoryEntitlementCache, RedisEntitlementCache } from '../cache/entitlement-cache.js';
 import {
   type Catalog,
   computeEntitlements,
   type Entitlement,
-  entitlementFor,
   type EntitlementSet,
+  entitlementFor,
 } from '../domain/entitlements.js';
-import type { MemoryEntitlementCache, RedisEntitlementCache } from '../cache/entitlement-cache.js';
 import type { Logger } from '../logger.js';
 import type { CustomerStore } from '../store/customer-store.js';
 import type { ProjectDoc } from '../store/documents.js';
 import type { GrantStore } from '../store/grant-store.js';
 import type { PurchaseStore } from '../store/purchase-store.js';
 import type { SubscriptionStore } from '../store/subscription-store.js';
-import type { ProjectCache } from './project-cache.js';
 import { grantFacts, purchaseFacts, subscriptionFacts } from './entitlement-facts.js';
+import type { ProjectCache } from './project-cache.js';
 
 export interface EntitlementServiceDeps {
   readonly projects: ProjectCache;
@@ -60,7 +61,11 @@ export class EntitlementService {
     return set;
   }
 
-  private async fromRedisOrCompute(projectId: string, customerId: string, now: Date): Promise<EntitlementSet> {
+  private async fromRedisOrCompute(
+    projectId: string,
+    customerId: string,
+    now: Date,
+  ): Promise<EntitlementSet> {
     let generation: string | undefined;
     try {
       const cached = await this.deps.redisCache.lookup(projectId, customerId);
@@ -75,13 +80,19 @@ export class EntitlementService {
     this.onLookup('miss');
     const set = await this.compute(projectId, customerId, now);
     if (generation !== undefined) {
-      await this.deps.redisCache.store(projectId, customerId, generation, set, now).catch(() => undefined);
+      await this.deps.redisCache
+        .store(projectId, customerId, generation, set, now)
+        .catch(() => undefined);
     }
     return set;
   }
 
   /** Straight from MongoDB, no cache: also what reconciliation and tests compare against. */
-  async compute(projectId: string, customerId: string, now: Date = this.now()): Promise<EntitlementSet> {
+  async compute(
+    projectId: string,
+    customerId: string,
+    now: Date = this.now(),
+  ): Promise<EntitlementSet> {
     const [project, link, grants] = await Promise.all([
       this.deps.projects.get(projectId),
       this.deps.customers.findByCustomerId(projectId, customerId),
@@ -105,11 +116,18 @@ export class EntitlementService {
 }
 
 function catalogOf(project: ProjectDoc | null): Catalog {
-  const catalog = new Map<string, { feature: string; limit: number | null; limitPerUnit: boolean }[]>();
+  const catalog = new Map<
+    string,
+    { feature: string; limit: number | null; limitPerUnit: boolean }[]
+  >();
   for (const entry of project?.catalog ?? []) {
     catalog.set(
       entry.stripe_id,
-      entry.features.map((f) => ({ feature: f.feature, limit: f.limit, limitPerUnit: f.limit_per_unit })),
+      entry.features.map((f) => ({
+        feature: f.feature,
+        limit: f.limit,
+        limitPerUnit: f.limit_per_unit,
+      })),
     );
   }
   return catalog;

@@ -45,7 +45,11 @@ export class ProjectService {
       action: 'project.create',
       target: `project:${project._id}`,
       before: null,
-      after: { id: project._id, name: project.name, grace_period_seconds: project.grace_period_seconds },
+      after: {
+        id: project._id,
+        name: project.name,
+        grace_period_seconds: project.grace_period_seconds,
+      },
       reason: input.reason,
       time,
     });

@@ -44,12 +44,19 @@ export class ApiKeyStore {
   }
 
   async list(projectId: string, includeRevoked: boolean): Promise<ApiKeyDoc[]> {
-    const filter = includeRevoked ? { project_id: projectId } : { project_id: projectId, revoked_at: null };
+    const filter = includeRevoked
+      ? { project_id: projectId }
+      : { project_id: projectId, revoked_at: null };
     return this.keys.find(filter).sort({ created_at: -1 }).toArray();
   }
 
   /** Revokes once: a second call returns the key as first revoked. */
-  async revoke(projectId: string, keyId: string, revokedBy: string, now: Date): Promise<ApiKeyDoc | null> {
+  async revoke(
+    projectId: string,
+    keyId: string,
+    revokedBy: string,
+    now: Date,
+  ): Promise<ApiKeyDoc | null> {
     const revoked = await this.keys.findOneAndUpdate(
       { _id: keyId, project_id: projectId, revoked_at: null },
       { $set: { revoked_at: now, revoked_by: revokedBy } },

@@ -16,7 +16,10 @@ export class CustomerStore {
   /** The product's customer ids linked to a Stripe customer (normally one). */
   async customerIdsOf(projectId: string, stripeCustomerId: string): Promise<string[]> {
     const docs = await this.customers
-      .find({ project_id: projectId, stripe_customer_id: stripeCustomerId }, { projection: { customer_id: 1 } })
+      .find(
+        { project_id: projectId, stripe_customer_id: stripeCustomerId },
+        { projection: { customer_id: 1 } },
+      )
       .toArray();
     return docs.map((doc) => doc.customer_id);
   }
@@ -25,7 +28,12 @@ export class CustomerStore {
    * Links a customer id to a Stripe customer, once: the first link wins and a
    * retry or a concurrent link returns what is stored.
    */
-  async link(projectId: string, customerId: string, stripeCustomerId: string, now: Date): Promise<CustomerDoc> {
+  async link(
+    projectId: string,
+    customerId: string,
+    stripeCustomerId: string,
+    now: Date,
+  ): Promise<CustomerDoc> {
     try {
       const linked = await this.customers.findOneAndUpdate(
         { project_id: projectId, customer_id: customerId },

@@ -63,10 +63,16 @@ export class EventReceiptStore {
     );
     if (takenOver) return 'claimed';
     const current = await this.get(event.projectId, event.eventId);
-    return current && (current.status === 'processed' || current.status === 'ignored') ? 'done' : 'busy';
+    return current && (current.status === 'processed' || current.status === 'ignored')
+      ? 'done'
+      : 'busy';
   }
 
-  async finish(event: EventIdentity, status: Extract<EventReceiptStatus, 'processed' | 'ignored'>, now: Date) {
+  async finish(
+    event: EventIdentity,
+    status: Extract<EventReceiptStatus, 'processed' | 'ignored'>,
+    now: Date,
+  ) {
     await this.receipts.updateOne(
       { project_id: event.projectId, event_id: event.eventId },
       { $set: { status, processed_at: now, last_error: null } },

@@ -26,7 +26,13 @@ export class GrantStore {
   }
 
   /** Revokes once; a second call returns the grant as first revoked. */
-  async revoke(projectId: string, grantId: string, by: string, reason: string, now: Date): Promise<GrantDoc | null> {
+  async revoke(
+    projectId: string,
+    grantId: string,
+    by: string,
+    reason: string,
+    now: Date,
+  ): Promise<GrantDoc | null> {
     const revoked = await this.grants.findOneAndUpdate(
       { _id: grantId, project_id: projectId, revoked_at: null },
       { $set: { revoked_at: now, revoked_by: by, revoke_reason: reason } },

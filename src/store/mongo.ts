@@ -14,7 +14,10 @@ export interface MongoConnection {
 export async function connectMongo(url: string, database: string): Promise<MongoConnection> {
   // A short server selection timeout: when MongoDB is down, calls fail fast
   // with UNAVAILABLE instead of hanging for the driver's default 30 s.
-  const client = new MongoClient(url, { serverSelectionTimeoutMS: 3000, appName: 'billing-service' });
+  const client = new MongoClient(url, {
+    serverSelectionTimeoutMS: 3000,
+    appName: 'billing-service',
+  });
   await client.connect();
   return { client, db: client.db(database) };
 }
@@ -42,7 +45,12 @@ export const collectionNames = [
 const indexPlans: readonly IndexPlan[] = [
   { collection: 'api_keys', key: { secret_hash: 1 }, name: 'secret_hash_unique', unique: true },
   { collection: 'api_keys', key: { project_id: 1, created_at: -1 }, name: 'project_created' },
-  { collection: 'customers', key: { project_id: 1, customer_id: 1 }, name: 'project_customer_unique', unique: true },
+  {
+    collection: 'customers',
+    key: { project_id: 1, customer_id: 1 },
+    name: 'project_customer_unique',
+    unique: true,
+  },
   {
     collection: 'customers',
     key: { project_id: 1, stripe_customer_id: 1 },
@@ -55,7 +63,11 @@ const indexPlans: readonly IndexPlan[] = [
     name: 'project_subscription_unique',
     unique: true,
   },
-  { collection: 'subscriptions', key: { project_id: 1, stripe_customer_id: 1 }, name: 'project_stripe_customer' },
+  {
+    collection: 'subscriptions',
+    key: { project_id: 1, stripe_customer_id: 1 },
+    name: 'project_stripe_customer',
+  },
   { collection: 'subscriptions', key: { project_id: 1, status: 1 }, name: 'project_status' },
   {
     collection: 'purchases',
@@ -63,12 +75,25 @@ const indexPlans: readonly IndexPlan[] = [
     name: 'project_purchase_key_unique',
     unique: true,
   },
-  { collection: 'purchases', key: { project_id: 1, stripe_customer_id: 1 }, name: 'project_stripe_customer' },
+  {
+    collection: 'purchases',
+    key: { project_id: 1, stripe_customer_id: 1 },
+    name: 'project_stripe_customer',
+  },
   { collection: 'grants', key: { project_id: 1, customer_id: 1 }, name: 'project_customer' },
-  { collection: 'event_receipts', key: { project_id: 1, event_id: 1 }, name: 'project_event_unique', unique: true },
+  {
+    collection: 'event_receipts',
+    key: { project_id: 1, event_id: 1 },
+    name: 'project_event_unique',
+    unique: true,
+  },
   { collection: 'event_receipts', key: { received_at: 1 }, name: 'received_at' },
   { collection: 'audit_log', key: { project_id: 1, time: -1 }, name: 'project_time' },
-  { collection: 'reconciliation_runs', key: { project_id: 1, started_at: -1 }, name: 'project_started' },
+  {
+    collection: 'reconciliation_runs',
+    key: { project_id: 1, started_at: -1 },
+    name: 'project_started',
+  },
   {
     collection: 'idempotency_records',
     key: { project_id: 1, method: 1, key: 1 },
@@ -79,12 +104,16 @@ const indexPlans: readonly IndexPlan[] = [
 ];
 
 export async function ensureIndexes(db: Db): Promise<void> {
-  const existing = new Set((await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name));
+  const existing = new Set(
+    (await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name),
+  );
   for (const name of collectionNames) {
     if (!existing.has(name)) await createCollectionIfAbsent(db, name);
   }
   for (const plan of indexPlans) {
-    await db.collection(plan.collection).createIndex(plan.key, { name: plan.name, unique: plan.unique ?? false });
+    await db
+      .collection(plan.collection)
+      .createIndex(plan.key, { name: plan.name, unique: plan.unique ?? false });
   }
 }
 

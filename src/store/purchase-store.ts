@@ -46,7 +46,10 @@ export class PurchaseStore {
   }
 
   async markRefunded(projectId: string, paymentIntentId: string): Promise<void> {
-    await this.upsert(projectId, paymentIntentId, { refunded: true, payment_intent_id: paymentIntentId });
+    await this.upsert(projectId, paymentIntentId, {
+      refunded: true,
+      payment_intent_id: paymentIntentId,
+    });
   }
 
   async get(projectId: string, purchaseKey: string): Promise<PurchaseDoc | null> {
@@ -54,10 +57,16 @@ export class PurchaseStore {
   }
 
   async listByStripeCustomer(projectId: string, stripeCustomerId: string): Promise<PurchaseDoc[]> {
-    return this.purchases.find({ project_id: projectId, stripe_customer_id: stripeCustomerId }).toArray();
+    return this.purchases
+      .find({ project_id: projectId, stripe_customer_id: stripeCustomerId })
+      .toArray();
   }
 
-  private async upsert(projectId: string, purchaseKey: string, set: Partial<PurchaseDoc>): Promise<void> {
+  private async upsert(
+    projectId: string,
+    purchaseKey: string,
+    set: Partial<PurchaseDoc>,
+  ): Promise<void> {
     const defaults: Partial<PurchaseDoc> = {
       _id: `${projectId}:${purchaseKey}`,
       project_id: projectId,

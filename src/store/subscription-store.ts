@@ -51,10 +51,18 @@ export class SubscriptionStore {
   }
 
   async get(projectId: string, subscriptionId: string): Promise<SubscriptionDoc | null> {
-    return this.subscriptions.findOne({ project_id: projectId, stripe_subscription_id: subscriptionId });
+    return this.subscriptions.findOne({
+      project_id: projectId,
+      stripe_subscription_id: subscriptionId,
+    });
   }
 
-  async listByStripeCustomer(projectId: string, stripeCustomerId: string): Promise<SubscriptionDoc[]> {
-    return this.subscriptions.find({ project_id: projectId, stripe_customer_id: stripeCustomerId }).toArray();
+  async listByStripeCustomer(
+    projectId: string,
+    stripeCustomerId: string,
+  ): Promise<SubscriptionDoc[]> {
+    return this.subscriptions
+      .find({ project_id: projectId, stripe_customer_id: stripeCustomerId })
+      .toArray();
   }
 }

@@ -36,7 +36,8 @@ export function stripeErrorToConnect(err: unknown): ConnectError | undefined {
   if (err.type === 'StripeAuthenticationError' || err.type === 'StripePermissionError') {
     return new ConnectError("stripe rejected the project's secret key", code);
   }
-  if (code === Code.Unavailable) return new ConnectError('stripe is unavailable; retry later', code);
+  if (code === Code.Unavailable)
+    return new ConnectError('stripe is unavailable; retry later', code);
   const param = err.param ? ` (${err.param})` : '';
   return new ConnectError(`stripe: ${err.message}${param}`, code);
 }

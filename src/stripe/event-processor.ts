@@ -25,7 +25,8 @@ export class EventProcessor {
   async process(event: Stripe.Event, context: WebhookContext): Promise<ProcessOutcome> {
     const identity = { projectId: context.project._id, eventId: event.id, type: event.type };
     const claim = await this.receipts.claim(identity, context.now);
-    if (claim !== 'claimed') return this.report(event.type, claim === 'done' ? 'duplicate' : 'busy');
+    if (claim !== 'claimed')
+      return this.report(event.type, claim === 'done' ? 'duplicate' : 'busy');
     const handler = eventHandlers.get(event.type);
     if (!handler) {
       await this.receipts.finish(identity, 'ignored', context.now);
@@ -39,8 +40,14 @@ export class EventProcessor {
       return this.report(event.type, 'processed');
     } catch (err) {
       this.onOutcome(event.type, 'failed');
-      this.logger.warn('webhook event failed; Stripe will retry', { event_id: event.id, type: event.type, error: err });
-      await this.receipts.fail(identity, err instanceof Error ? err.message : String(err)).catch(() => undefined);
+      this.logger.warn('webhook event failed; Stripe will retry', {
+        event_id: event.id,
+        type: event.type,
+        error: err,
+      });
+      await this.receipts
+        .fail(identity, err instanceof Error ? err.message : String(err))
+        .catch(() => undefined);
       throw err;
     }
   }

@@ -47,18 +47,34 @@ export function createWebhookShim(deps: WebhookShimDeps) {
     const project = await deps.projects.get(projectId);
     if (!project) return sendJson(res, 404, { error: 'unknown project' });
     if (!project.webhook_signing_secret || !project.stripe_secret_key) {
-      return sendJson(res, 400, { error: 'project has no Stripe webhook secret or key configured' });
+      return sendJson(res, 400, {
+        error: 'project has no Stripe webhook secret or key configured',
+      });
     }
     const stripe = deps.stripeClients.forKey(project.stripe_secret_key);
     let event: Stripe.Event;
     try {
-      event = await stripe.webhooks.constructEventAsync(body, signature, project.webhook_signing_secret, toleranceSeconds);
+      event = await stripe.webhooks.constructEventAsync(
+        body,
+        signature,
+        project.webhook_signing_secret,
+        toleranceSeconds,
+      );
     } catch {
       // One answer for every failure: the caller learns nothing about which check failed.
-      return sendJson(res, 400, { error: 'invalid signature, stale timestamp or malformed payload' });
+      return sendJson(res, 400, {
+        error: 'invalid signature, stale timestamp or malformed payload',
+      });
     }
     const outcome = await deps.processor
-      .process(event, { project, stripe, customers: deps.customers, subscriptions: deps.subscriptions, purchases: deps.purchases, now: now() })
+      .process(event, {
+        project,
+        stripe,
+        customers: deps.customers,
+        subscriptions: deps.subscriptions,
+        purchases: deps.purchases,
+        now: now(),
+      })
       .catch(() => 'failed' as const);
     if (outcome === 'failed') return sendJson(res, 500, { error: 'event not applied; retry' });
     // Another delivery of the same event is being applied right now: a retry will see it done.

@@ -15,7 +15,13 @@ const day = 24 * 3600 * 1000;
 const at = (offsetDays: number) => new Date(now.getTime() + offsetDays * day);
 
 const catalog: Catalog = new Map([
-  ['price_pro_monthly', [{ feature: 'reports', limit: null, limitPerUnit: false }, { feature: 'seats', limit: 1, limitPerUnit: true }]],
+  [
+    'price_pro_monthly',
+    [
+      { feature: 'reports', limit: null, limitPerUnit: false },
+      { feature: 'seats', limit: 1, limitPerUnit: true },
+    ],
+  ],
   ['prod_api', [{ feature: 'api', limit: 1000, limitPerUnit: false }]],
   ['price_lifetime', [{ feature: 'export', limit: null, limitPerUnit: false }]],
   ['price_small_api', [{ feature: 'api', limit: 200, limitPerUnit: false }]],
@@ -26,7 +32,13 @@ function subscription(overrides: Partial<SubscriptionFacts> = {}): SubscriptionF
     id: 'sub_1',
     status: 'active',
     items: [
-      { priceId: 'price_pro_monthly', productId: 'prod_pro', quantity: 5, currentPeriodStart: at(-10), currentPeriodEnd: at(20) },
+      {
+        priceId: 'price_pro_monthly',
+        productId: 'prod_pro',
+        quantity: 5,
+        currentPeriodStart: at(-10),
+        currentPeriodEnd: at(20),
+      },
     ],
     cancelAtPeriodEnd: false,
     cancelAt: null,
@@ -36,20 +48,39 @@ function subscription(overrides: Partial<SubscriptionFacts> = {}): SubscriptionF
 }
 
 function inputs(overrides: Partial<EntitlementInputs>): EntitlementInputs {
-  return { catalog, gracePeriodSeconds: 3 * 24 * 3600, subscriptions: [], purchases: [], grants: [], now, ...overrides };
+  return {
+    catalog,
+    gracePeriodSeconds: 3 * 24 * 3600,
+    subscriptions: [],
+    purchases: [],
+    grants: [],
+    now,
+    ...overrides,
+  };
 }
 
-const features = (input: EntitlementInputs) => computeEntitlements(input).entitlements.map((e) => e.feature);
+const features = (input: EntitlementInputs) =>
+  computeEntitlements(input).entitlements.map((e) => e.feature);
 
 test('an active subscription gives its price features, with no end of its own', (t) => {
   const set = computeEntitlements(inputs({ subscriptions: [subscription()] }));
-  t.deepEqual(set.entitlements.map((e) => e.feature), ['reports', 'seats']);
+  t.deepEqual(
+    set.entitlements.map((e) => e.feature),
+    ['reports', 'seats'],
+  );
   const reports = entitlementFor(set, 'reports');
   t.true(reports.allowed);
   t.is(reports.limit, null);
   t.is(reports.validUntil, null);
   t.deepEqual(reports.sources, [
-    { kind: 'subscription', id: 'sub_1', limit: null, validUntil: null, status: 'active', catalogId: 'price_pro_monthly' },
+    {
+      kind: 'subscription',
+      id: 'sub_1',
+      limit: null,
+      validUntil: null,
+      status: 'active',
+      catalogId: 'price_pro_monthly',
+    },
   ]);
   t.is(set.validUntil, null);
 });
@@ -61,7 +92,15 @@ test('a per-unit limit is multiplied by the item quantity (seats)', (t) => {
 
 test('a product id in the catalog matches every price of that product', (t) => {
   const sub = subscription({
-    items: [{ priceId: 'price_api_yearly', productId: 'prod_api', quantity: 1, currentPeriodStart: at(-1), currentPeriodEnd: at(300) }],
+    items: [
+      {
+        priceId: 'price_api_yearly',
+        productId: 'prod_api',
+        quantity: 1,
+        currentPeriodStart: at(-1),
+        currentPeriodEnd: at(300),
+      },
+    ],
   });
   const api = entitlementFor(computeEntitlements(inputs({ subscriptions: [sub] })), 'api');
   t.true(api.allowed);
@@ -80,9 +119,20 @@ test('a trial gives features until trial_end, then not', (t) => {
 test('past_due keeps features for the grace period counted from the period start', (t) => {
   const pastDue = subscription({
     status: 'past_due',
-    items: [{ priceId: 'price_pro_monthly', productId: 'prod_pro', quantity: 1, currentPeriodStart: at(-1), currentPeriodEnd: at(29) }],
+    items: [
+      {
+        priceId: 'price_pro_monthly',
+        productId: 'prod_pro',
+        quantity: 1,
+        currentPeriodStart: at(-1),
+        currentPeriodEnd: at(29),
+      },
+    ],
   });
-  const within = entitlementFor(computeEntitlements(inputs({ subscriptions: [pastDue] })), 'reports');
+  const within = entitlementFor(
+    computeEntitlements(inputs({ subscriptions: [pastDue] })),
+    'reports',
+  );
   t.true(within.allowed);
   t.deepEqual(within.validUntil, at(2));
   t.deepEqual(features(inputs({ subscriptions: [pastDue], now: at(2) })), []);
@@ -91,7 +141,10 @@ test('past_due keeps features for the grace period counted from the period start
 
 test('cancel_at_period_end keeps features until the period ends', (t) => {
   const canceling = subscription({ cancelAtPeriodEnd: true });
-  const reports = entitlementFor(computeEntitlements(inputs({ subscriptions: [canceling] })), 'reports');
+  const reports = entitlementFor(
+    computeEntitlements(inputs({ subscriptions: [canceling] })),
+    'reports',
+  );
   t.true(reports.allowed);
   t.deepEqual(reports.validUntil, at(20));
   t.deepEqual(features(inputs({ subscriptions: [canceling], now: at(20) })), []);
@@ -99,7 +152,11 @@ test('cancel_at_period_end keeps features until the period ends', (t) => {
 
 test('a scheduled cancel_at ends features at that time', (t) => {
   const scheduled = subscription({ cancelAt: at(3) });
-  t.deepEqual(entitlementFor(computeEntitlements(inputs({ subscriptions: [scheduled] })), 'reports').validUntil, at(3));
+  t.deepEqual(
+    entitlementFor(computeEntitlements(inputs({ subscriptions: [scheduled] })), 'reports')
+      .validUntil,
+    at(3),
+  );
   t.deepEqual(features(inputs({ subscriptions: [scheduled], now: at(4) })), []);
 });
 
@@ -125,14 +182,22 @@ test('a paid purchase gives its features for good; refunded or unpaid, nothing',
 });
 
 test('a grant gives its feature until it expires or is revoked', (t) => {
-  const grant: GrantFacts = { id: 'gr_1', feature: 'beta', limit: 3, expiresAt: at(1), revokedAt: null };
+  const grant: GrantFacts = {
+    id: 'gr_1',
+    feature: 'beta',
+    limit: 3,
+    expiresAt: at(1),
+    revokedAt: null,
+  };
   const beta = entitlementFor(computeEntitlements(inputs({ grants: [grant] })), 'beta');
   t.true(beta.allowed);
   t.is(beta.limit, 3);
   t.deepEqual(beta.validUntil, at(1));
   t.deepEqual(features(inputs({ grants: [grant], now: at(1) })), []);
   t.deepEqual(features(inputs({ grants: [{ ...grant, revokedAt: at(-1) }] })), []);
-  t.deepEqual(features(inputs({ grants: [{ ...grant, expiresAt: null }], now: at(10_000) })), ['beta']);
+  t.deepEqual(features(inputs({ grants: [{ ...grant, expiresAt: null }], now: at(10_000) })), [
+    'beta',
+  ]);
 });
 
 test('the limit is the largest of all sources; unlimited beats any number', (t) => {
@@ -142,7 +207,15 @@ test('the limit is the largest of all sources; unlimited beats any number', (t) 
         inputs({
           subscriptions: [
             subscription({
-              items: [{ priceId: 'price_small_api', productId: 'prod_x', quantity: 1, currentPeriodStart: at(-1), currentPeriodEnd: at(29) }],
+              items: [
+                {
+                  priceId: 'price_small_api',
+                  productId: 'prod_x',
+                  quantity: 1,
+                  currentPeriodStart: at(-1),
+                  currentPeriodEnd: at(29),
+                },
+              ],
             }),
           ],
           grants,
@@ -153,8 +226,15 @@ test('the limit is the largest of all sources; unlimited beats any number', (t) 
   t.is(api([]).limit, 200);
   t.is(api([{ id: 'g', feature: 'api', limit: 500, expiresAt: null, revokedAt: null }]).limit, 500);
   t.is(api([{ id: 'g', feature: 'api', limit: 50, expiresAt: null, revokedAt: null }]).limit, 200);
-  t.is(api([{ id: 'g', feature: 'api', limit: null, expiresAt: null, revokedAt: null }]).limit, null);
-  t.is(api([{ id: 'g', feature: 'api', limit: null, expiresAt: null, revokedAt: null }]).sources.length, 2);
+  t.is(
+    api([{ id: 'g', feature: 'api', limit: null, expiresAt: null, revokedAt: null }]).limit,
+    null,
+  );
+  t.is(
+    api([{ id: 'g', feature: 'api', limit: null, expiresAt: null, revokedAt: null }]).sources
+      .length,
+    2,
+  );
 });
 
 test('valid_until is the earliest end among sources, and of the whole set', (t) => {
@@ -172,13 +252,30 @@ test('valid_until is the earliest end among sources, and of the whole set', (t) 
 });
 
 test('a feature nobody gives is not allowed, with no sources', (t) => {
-  const answer = entitlementFor(computeEntitlements(inputs({ subscriptions: [subscription()] })), 'nope');
-  t.deepEqual(answer, { feature: 'nope', allowed: false, limit: null, sources: [], validUntil: null });
+  const answer = entitlementFor(
+    computeEntitlements(inputs({ subscriptions: [subscription()] })),
+    'nope',
+  );
+  t.deepEqual(answer, {
+    feature: 'nope',
+    allowed: false,
+    limit: null,
+    sources: [],
+    validUntil: null,
+  });
 });
 
 test('prices missing from the catalog give nothing', (t) => {
   const sub = subscription({
-    items: [{ priceId: 'price_unknown', productId: 'prod_unknown', quantity: 1, currentPeriodStart: at(-1), currentPeriodEnd: at(1) }],
+    items: [
+      {
+        priceId: 'price_unknown',
+        productId: 'prod_unknown',
+        quantity: 1,
+        currentPeriodStart: at(-1),
+        currentPeriodEnd: at(1),
+      },
+    ],
   });
   t.deepEqual(features(inputs({ subscriptions: [sub] })), []);
 });

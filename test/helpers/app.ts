@@ -2,8 +2,9 @@
  * Starts the real service in the test process, on a free port, against the
  * test run's FerretDB and Redis (or a private Redis), with its own database.
  */
-import { type Config, loadConfig } from '../../src/config.js';
+
 import { type App, startApp } from '../../src/app.js';
+import { type Config, loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { testMongoUrl, testRedisUrl, uniqueDbName } from './services.js';
 
@@ -30,7 +31,9 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     ...options.env,
   });
   // Quiet unless a test run asks for logs.
-  const logger = createLogger({ level: process.env.TEST_LOG_LEVEL === 'debug' ? 'debug' : 'error' });
+  const logger = createLogger({
+    level: process.env.TEST_LOG_LEVEL === 'debug' ? 'debug' : 'error',
+  });
   const app = await startApp(config, logger);
   return { app, baseUrl: `http://127.0.0.1:${app.port}`, config };
 }
@@ -51,5 +54,9 @@ export async function createTestProject(app: App, name = 'test project'): Promis
     actor: 'test',
     reason: 'test setup',
   });
-  return { projectId: created.project._id, adminKey: created.adminKey.secret, adminKeyId: created.adminKey.key._id };
+  return {
+    projectId: created.project._id,
+    adminKey: created.adminKey.secret,
+    adminKeyId: created.adminKey.key._id,
+  };
 }

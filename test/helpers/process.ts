@@ -26,7 +26,9 @@ export async function spawnService(env: Readonly<Record<string, string>>): Promi
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: string[] = [];
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
   const port = await new Promise<number>((resolve, reject) => {
     let pending = '';
     child.stdout?.on('data', (chunk: Buffer) => {
@@ -45,7 +47,10 @@ export async function spawnService(env: Readonly<Record<string, string>>): Promi
 }
 
 /** Runs `src/main.ts` expecting it to stop by itself (a config error). */
-export function runServiceToExit(env: Readonly<Record<string, string>>, timeoutMs = 30_000): Promise<ExitResult> {
+export function runServiceToExit(
+  env: Readonly<Record<string, string>>,
+  timeoutMs = 30_000,
+): Promise<ExitResult> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: repoRoot,
     env: { PATH: process.env.PATH ?? '', ...env },

@@ -24,7 +24,11 @@ test.after.always(async () => {
   await server?.app.stop();
 });
 
-const admin = () => createClient(AdminService, createConnectTransport({ baseUrl: server.baseUrl, httpVersion: '1.1' }));
+const admin = () =>
+  createClient(
+    AdminService,
+    createConnectTransport({ baseUrl: server.baseUrl, httpVersion: '1.1' }),
+  );
 const bearer = (key: string) => ({ headers: { authorization: `Bearer ${key}` } });
 
 async function codeOf(call: Promise<unknown>): Promise<Code | 'ok'> {
@@ -38,7 +42,10 @@ async function codeOf(call: Promise<unknown>): Promise<Code | 'ok'> {
 
 test('no key is UNAUTHENTICATED', async (t) => {
   t.is(await codeOf(admin().getProject({})), Code.Unauthenticated);
-  t.is(await codeOf(admin().getProject({}, { headers: { authorization: 'Basic abc' } })), Code.Unauthenticated);
+  t.is(
+    await codeOf(admin().getProject({}, { headers: { authorization: 'Basic abc' } })),
+    Code.Unauthenticated,
+  );
 });
 
 test('a wrong key is UNAUTHENTICATED', async (t) => {
@@ -74,20 +81,31 @@ test('a key without the needed scope is PERMISSION_DENIED', async (t) => {
     EntitlementsService,
     createConnectTransport({ baseUrl: server.baseUrl, httpVersion: '1.1' }),
   );
-  t.is(await codeOf(entitlements.listEntitlements({ customerId: 'u' }, bearer(reader.secret))), 'ok');
+  t.is(
+    await codeOf(entitlements.listEntitlements({ customerId: 'u' }, bearer(reader.secret))),
+    'ok',
+  );
 });
 
 test('a key never reaches another project', async (t) => {
   const ownProject = await admin().getProject({}, bearer(projectA.adminKey));
   t.is(ownProject.project?.id, projectA.projectId);
 
-  const keysSeenByA = await admin().listApiKeys({ includeRevoked: true }, bearer(projectA.adminKey));
+  const keysSeenByA = await admin().listApiKeys(
+    { includeRevoked: true },
+    bearer(projectA.adminKey),
+  );
   t.true(keysSeenByA.keys.length > 0);
   t.true(keysSeenByA.keys.every((key) => key.projectId === projectA.projectId));
   t.false(keysSeenByA.keys.some((key) => key.id === projectB.adminKeyId));
 
   // Revoking B's key with A's admin key looks exactly like a missing key...
-  const attempt = await codeOf(admin().revokeApiKey({ keyId: projectB.adminKeyId, reason: 'attack' }, bearer(projectA.adminKey)));
+  const attempt = await codeOf(
+    admin().revokeApiKey(
+      { keyId: projectB.adminKeyId, reason: 'attack' },
+      bearer(projectA.adminKey),
+    ),
+  );
   t.is(attempt, Code.NotFound);
   // ...and changes nothing: B's key still works.
   t.is((await admin().getProject({}, bearer(projectB.adminKey))).project?.id, projectB.projectId);
@@ -105,9 +123,15 @@ test('bad input is INVALID_ARGUMENT and creates nothing', async (t) => {
     { name: 'k', scopes: [Scope.ADMIN], reason: '' },
     { name: 'x'.repeat(1000), scopes: [Scope.ADMIN], reason: 'r' },
   ]) {
-    t.is(await codeOf(admin().createApiKey(request, bearer(project.adminKey))), Code.InvalidArgument);
+    t.is(
+      await codeOf(admin().createApiKey(request, bearer(project.adminKey))),
+      Code.InvalidArgument,
+    );
   }
-  t.is(await codeOf(admin().revokeApiKey({ keyId: 'nope', reason: 'r' }, bearer(project.adminKey))), Code.InvalidArgument);
+  t.is(
+    await codeOf(admin().revokeApiKey({ keyId: 'nope', reason: 'r' }, bearer(project.adminKey))),
+    Code.InvalidArgument,
+  );
   const after = await admin().listApiKeys({}, bearer(project.adminKey));
   t.is(after.keys.length, before.keys.length);
 });

@@ -22,7 +22,9 @@ test.after.always(async () => {
 /** grpcurl's order: flags, then the address, then the command (list, describe X, or a method). */
 async function grpcurl(flags: readonly string[], ...command: string[]): Promise<string> {
   const address = `127.0.0.1:${server.app.port}`;
-  const { stdout } = await run(grpcurlBin(), ['-plaintext', ...flags, address, ...command], { timeout: 20_000 });
+  const { stdout } = await run(grpcurlBin(), ['-plaintext', ...flags, address, ...command], {
+    timeout: 20_000,
+  });
   return stdout;
 }
 
@@ -41,8 +43,14 @@ test('list shows every billing.v1 service, health and reflection', async (t) => 
 
 test('describe shows methods and messages', async (t) => {
   const service = await grpcurl([], 'describe', 'billing.v1.EntitlementsService');
-  t.regex(service, /rpc CheckEntitlement \( \.billing\.v1\.CheckEntitlementRequest \) returns \( \.billing\.v1\.CheckEntitlementResponse \)/);
-  t.regex(service, /rpc WatchEntitlements \( \.billing\.v1\.WatchEntitlementsRequest \) returns \( stream \.billing\.v1\.WatchEntitlementsResponse \)/);
+  t.regex(
+    service,
+    /rpc CheckEntitlement \( \.billing\.v1\.CheckEntitlementRequest \) returns \( \.billing\.v1\.CheckEntitlementResponse \)/,
+  );
+  t.regex(
+    service,
+    /rpc WatchEntitlements \( \.billing\.v1\.WatchEntitlementsRequest \) returns \( stream \.billing\.v1\.WatchEntitlementsResponse \)/,
+  );
   const message = await grpcurl([], 'describe', 'billing.v1.Entitlement');
   t.regex(message, /repeated \.billing\.v1\.EntitlementSource sources = 4;/);
 });
@@ -55,7 +63,10 @@ test('health check answers SERVING', async (t) => {
 test('an authenticated call works through reflection alone', async (t) => {
   const project = await createTestProject(server.app, 'grpcurl');
   const answer = JSON.parse(
-    await grpcurl(['-H', `authorization: Bearer ${project.adminKey}`, '-d', '{}'], 'billing.v1.AdminService/GetProject'),
+    await grpcurl(
+      ['-H', `authorization: Bearer ${project.adminKey}`, '-d', '{}'],
+      'billing.v1.AdminService/GetProject',
+    ),
   ) as { project: { id: string; name: string } };
   t.is(answer.project.id, project.projectId);
   t.is(answer.project.name, 'grpcurl');

@@ -3,15 +3,18 @@
  * through gRPC (@grpc/grpc-js over HTTP/2), Connect (HTTP/1.1 and HTTP/2) and
  * gRPC-Web (HTTP/1.1), and plain HTTP endpoints share the port.
  */
-import { createClient } from '@connectrpc/connect';
-import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
+import { Code, ConnectError, createClient } from '@connectrpc/connect';
+import {
+  createConnectTransport,
+  createGrpcTransport,
+  createGrpcWebTransport,
+} from '@connectrpc/connect-node';
+import * as grpc from '@grpc/grpc-js';
 import test from 'ava';
 import { AdminService } from '../../gen/billing/v1/admin_pb.js';
 import { MetricsService } from '../../gen/billing/v1/metrics_pb.js';
 import { createTestProject, startTestApp, type TestApp, type TestProject } from '../helpers/app.js';
 import { GrpcJsClient } from '../helpers/grpc-js.js';
-import * as grpc from '@grpc/grpc-js';
-import { Code, ConnectError } from '@connectrpc/connect';
 
 let server: TestApp;
 let project: TestProject;
@@ -40,9 +43,12 @@ test('gRPC through @grpc/grpc-js reaches GetProject', async (t) => {
 });
 
 const transports = {
-  'Connect over HTTP/1.1': () => createConnectTransport({ baseUrl: server.baseUrl, httpVersion: '1.1' }),
-  'Connect over HTTP/2': () => createConnectTransport({ baseUrl: server.baseUrl, httpVersion: '2' }),
-  'gRPC-Web over HTTP/1.1': () => createGrpcWebTransport({ baseUrl: server.baseUrl, httpVersion: '1.1' }),
+  'Connect over HTTP/1.1': () =>
+    createConnectTransport({ baseUrl: server.baseUrl, httpVersion: '1.1' }),
+  'Connect over HTTP/2': () =>
+    createConnectTransport({ baseUrl: server.baseUrl, httpVersion: '2' }),
+  'gRPC-Web over HTTP/1.1': () =>
+    createGrpcWebTransport({ baseUrl: server.baseUrl, httpVersion: '1.1' }),
   'gRPC through connect-node over HTTP/2': () => createGrpcTransport({ baseUrl: server.baseUrl }),
 } as const;
 

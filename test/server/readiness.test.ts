@@ -23,13 +23,23 @@ test.after.always(async () => {
   await redis?.stop();
 });
 
-async function readyz(): Promise<{ status: number; body: { status: string; checks: Record<string, boolean> } }> {
+async function readyz(): Promise<{
+  status: number;
+  body: { status: string; checks: Record<string, boolean> };
+}> {
   const response = await fetch(`${server.baseUrl}/readyz`);
-  return { status: response.status, body: (await response.json()) as { status: string; checks: Record<string, boolean> } };
+  return {
+    status: response.status,
+    body: (await response.json()) as { status: string; checks: Record<string, boolean> },
+  };
 }
 
 /** Polls until the predicate holds; readiness follows reconnects, which take a moment. */
-async function eventually<T>(probe: () => Promise<T>, accept: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
+async function eventually<T>(
+  probe: () => Promise<T>,
+  accept: (value: T) => boolean,
+  timeoutMs = 15_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last = await probe();
   while (!accept(last) && Date.now() < deadline) {
@@ -57,7 +67,10 @@ test.serial('/readyz is unready while Redis is down and ready again after', asyn
 
 test.serial('/metrics counts RPCs by method and status code', async (t) => {
   const project = await createTestProject(server.app, 'metrics');
-  const admin = createClient(AdminService, createConnectTransport({ baseUrl: server.baseUrl, httpVersion: '1.1' }));
+  const admin = createClient(
+    AdminService,
+    createConnectTransport({ baseUrl: server.baseUrl, httpVersion: '1.1' }),
+  );
   const series = (code: string) =>
     `rpc_server_duration_seconds_count{method="billing.v1.AdminService/GetProject",code="${code}"}`;
   const count = async (code: string): Promise<number> => {

@@ -6,8 +6,8 @@ import { createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import test from 'ava';
 import { Health } from '../../gen/health/v1/health_pb.js';
-import { testMongoUrl, testRedisUrl, uniqueDbName } from '../helpers/services.js';
 import { spawnService } from '../helpers/process.js';
+import { testMongoUrl, testRedisUrl, uniqueDbName } from '../helpers/services.js';
 
 test('SIGTERM ends open streams and exits 0', async (t) => {
   const service = await spawnService({
@@ -15,7 +15,10 @@ test('SIGTERM ends open streams and exits 0', async (t) => {
     MONGODB_DATABASE: uniqueDbName('shutdown'),
     REDIS_URL: testRedisUrl(),
   });
-  const health = createClient(Health, createGrpcTransport({ baseUrl: `http://127.0.0.1:${service.port}` }));
+  const health = createClient(
+    Health,
+    createGrpcTransport({ baseUrl: `http://127.0.0.1:${service.port}` }),
+  );
   const stream = health.watch({ service: '' })[Symbol.asyncIterator]();
   const first = await stream.next();
   t.false(first.done);

@@ -17,9 +17,12 @@ export async function applySubscription(
   const doc = subscriptionDoc(projectId, subscription, eventCreated, context.now);
   if ((await context.subscriptions.applyIfNewer(doc)) === 'applied') return;
   const stored = await context.subscriptions.get(projectId, subscription.id);
-  if (!stored || stored.event_created !== eventCreated || sameSubscriptionState(stored, doc)) return;
+  if (!stored || stored.event_created !== eventCreated || sameSubscriptionState(stored, doc))
+    return;
   const current = await context.stripe.subscriptions.retrieve(subscription.id);
-  await context.subscriptions.replaceIfNotNewer(subscriptionDoc(projectId, current, eventCreated, context.now));
+  await context.subscriptions.replaceIfNotNewer(
+    subscriptionDoc(projectId, current, eventCreated, context.now),
+  );
 }
 
 /** Fetches a subscription from Stripe and applies it as of the event's time. */
@@ -30,5 +33,7 @@ export async function refreshSubscription(
 ): Promise<string> {
   const subscription = await context.stripe.subscriptions.retrieve(subscriptionId);
   await applySubscription(subscription, eventCreated, context);
-  return typeof subscription.customer === 'string' ? subscription.customer : subscription.customer.id;
+  return typeof subscription.customer === 'string'
+    ? subscription.customer
+    : subscription.customer.id;
 }

@@ -33,11 +33,20 @@ export const checkoutSessionCompleted: EventHandler = async (event, context) => 
   return changed([stripeCustomerId], customerIds);
 };
 
-async function recordPurchase(session: Stripe.Checkout.Session, context: WebhookContext): Promise<void> {
+async function recordPurchase(
+  session: Stripe.Checkout.Session,
+  context: WebhookContext,
+): Promise<void> {
   const items: PurchaseItemDoc[] = [];
-  for await (const line of context.stripe.checkout.sessions.listLineItems(session.id, { limit: 100 })) {
+  for await (const line of context.stripe.checkout.sessions.listLineItems(session.id, {
+    limit: 100,
+  })) {
     if (!line.price) continue;
-    items.push({ price_id: line.price.id, product_id: stripeId(line.price.product) ?? '', quantity: line.quantity ?? 1 });
+    items.push({
+      price_id: line.price.id,
+      product_id: stripeId(line.price.product) ?? '',
+      quantity: line.quantity ?? 1,
+    });
   }
   await context.purchases.recordCheckout(context.project._id, {
     checkoutSessionId: session.id,

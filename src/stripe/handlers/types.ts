@@ -22,6 +22,12 @@ export interface HandlerResult {
 
 export type EventHandler = (event: Stripe.Event, context: WebhookContext) => Promise<HandlerResult>;
 
-export function changed(stripeCustomerIds: readonly (string | null)[], customerIds: readonly string[] = []): HandlerResult {
-  return { stripeCustomerIds: stripeCustomerIds.filter((id): id is string => id !== null && id !== ''), customerIds };
+export function changed(
+  stripeCustomerIds: readonly (string | null)[],
+  customerIds: readonly string[] = [],
+): HandlerResult {
+  return {
+    stripeCustomerIds: stripeCustomerIds.filter((id): id is string => id !== null && id !== ''),
+    customerIds,
+  };
 }
