@@ -67,7 +67,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const purchases = new PurchaseStore(mongo.db);
   const grants = new GrantStore(mongo.db);
   const apiKeys = new ApiKeyService(apiKeyStore, auditLog, bus);
-  const projects = new ProjectService(projectStore, apiKeys, auditLog);
+  const projects = new ProjectService(projectStore, apiKeys, auditLog, bus);
   const projectCache = new ProjectCache(projectStore, bus, config.projectCacheTtlMs);
   const authenticator = new ApiKeyAuthenticator(apiKeyStore, bus, config.apiKeyCacheTtlMs);
   const redisCache = new RedisEntitlementCache(redis.commands, logger);

@@ -18,7 +18,12 @@ import type { EntitlementSet } from '../domain/entitlements.js';
 import type { Logger } from '../logger.js';
 import type { InvalidationBus } from './invalidation-bus.js';
 
-const entryKey = (projectId: string, customerId: string) => `ent:${projectId}:${customerId}`;
+/**
+ * The project version (its updated_at) is part of the entry key: a catalog
+ * or grace period change makes every older entry of the project unreachable.
+ */
+const entryKey = (projectId: string, projectVersion: number, customerId: string) =>
+  `ent:${projectId}:${projectVersion}:${customerId}`;
 const generationKey = (projectId: string, customerId: string) =>
   `entgen:${projectId}:${customerId}`;
 
@@ -43,9 +48,13 @@ export class RedisEntitlementCache {
     redis.on('ready', () => void this.replayPending());
   }
 
-  async lookup(projectId: string, customerId: string): Promise<RedisLookup> {
+  async lookup(
+    projectId: string,
+    projectVersion: number,
+    customerId: string,
+  ): Promise<RedisLookup> {
     const [entry, generation] = await this.redis.mget(
-      entryKey(projectId, customerId),
+      entryKey(projectId, projectVersion, customerId),
       generationKey(projectId, customerId),
     );
     const current = generation ?? '0';
@@ -59,6 +68,7 @@ export class RedisEntitlementCache {
 
   async store(
     projectId: string,
+    projectVersion: number,
     customerId: string,
     generation: string,
     set: EntitlementSet,
@@ -69,7 +79,7 @@ export class RedisEntitlementCache {
       : maxEntryTtlSeconds;
     const ttl = Math.max(1, Math.min(maxEntryTtlSeconds, untilChange));
     await this.redis.set(
-      entryKey(projectId, customerId),
+      entryKey(projectId, projectVersion, customerId),
       serializeEntry(generation, set),
       'EX',
       ttl,
@@ -120,9 +130,14 @@ export class MemoryEntitlementCache {
     private readonly maxEntries: number,
   ) {
     bus.onMessage((message) => {
-      if (message.kind !== 'entitlements') return;
-      this.evictions += 1;
-      this.entries.delete(memoryKey(message.projectId, message.customerId));
+      if (message.kind === 'entitlements') {
+        this.evictions += 1;
+        this.entries.delete(memoryKey(message.projectId, message.customerId));
+      } else if (message.kind === 'project') {
+        // Catalog changes are rare: start over rather than index by project.
+        this.evictions += 1;
+        this.entries.clear();
+      }
     });
   }
 

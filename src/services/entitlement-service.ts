@@ -66,9 +66,12 @@ export class EntitlementService {
     customerId: string,
     now: Date,
   ): Promise<EntitlementSet> {
+    // The project's version keys the Redis entry: a catalog change retires old entries.
+    const project = await this.deps.projects.get(projectId);
+    const projectVersion = project?.updated_at.getTime() ?? 0;
     let generation: string | undefined;
     try {
-      const cached = await this.deps.redisCache.lookup(projectId, customerId);
+      const cached = await this.deps.redisCache.lookup(projectId, projectVersion, customerId);
       if (cached.set && (!cached.set.validUntil || cached.set.validUntil > now)) {
         this.onLookup('redis');
         return cached.set;
@@ -81,7 +84,7 @@ export class EntitlementService {
     const set = await this.compute(projectId, customerId, now);
     if (generation !== undefined) {
       await this.deps.redisCache
-        .store(projectId, customerId, generation, set, now)
+        .store(projectId, projectVersion, customerId, generation, set, now)
         .catch(() => undefined);
     }
     return set;

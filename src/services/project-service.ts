@@ -1,7 +1,8 @@
 /** Creating a project together with its first admin API key. */
 import { randomBytes } from 'node:crypto';
+import type { InvalidationBus } from '../cache/invalidation-bus.js';
 import type { AuditLogStore } from '../store/audit-log-store.js';
-import type { ProjectDoc } from '../store/documents.js';
+import type { CatalogEntryDoc, ProjectDoc } from '../store/documents.js';
 import type { ProjectStore } from '../store/project-store.js';
 import type { ApiKeyService, CreatedApiKey } from './api-key-service.js';
 
@@ -26,6 +27,7 @@ export class ProjectService {
     private readonly projects: ProjectStore,
     private readonly apiKeys: ApiKeyService,
     private readonly audit: AuditLogStore,
+    private readonly bus: InvalidationBus,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
@@ -65,5 +67,34 @@ export class ProjectService {
 
   async get(projectId: string): Promise<ProjectDoc | null> {
     return this.projects.get(projectId);
+  }
+
+  /**
+   * Replaces the catalog. Every replica drops its copy of the project at
+   * once; cached entitlement sets follow within their memory TTL or at the
+   * customer's next change.
+   */
+  async setCatalog(
+    projectId: string,
+    catalog: CatalogEntryDoc[],
+    actor: string,
+    reason: string,
+  ): Promise<ProjectDoc> {
+    const before = await this.projects.get(projectId);
+    if (!before) throw new Error(`project ${projectId} not found`);
+    const time = this.now();
+    const after = (await this.projects.setCatalog(projectId, catalog, time)) ?? before;
+    await this.bus.publish({ kind: 'project', projectId });
+    await this.audit.append({
+      projectId,
+      actor,
+      action: 'catalog.set',
+      target: `project:${projectId}`,
+      before: { catalog: before.catalog },
+      after: { catalog: after.catalog },
+      reason,
+      time,
+    });
+    return after;
   }
 }

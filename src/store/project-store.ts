@@ -1,5 +1,5 @@
 import type { Collection, Db } from 'mongodb';
-import type { ProjectDoc } from './documents.js';
+import type { CatalogEntryDoc, ProjectDoc } from './documents.js';
 
 export interface NewProject {
   readonly id: string;
@@ -34,5 +34,17 @@ export class ProjectStore {
 
   async get(projectId: string): Promise<ProjectDoc | null> {
     return this.projects.findOne({ _id: projectId });
+  }
+
+  async setCatalog(
+    projectId: string,
+    catalog: CatalogEntryDoc[],
+    now: Date,
+  ): Promise<ProjectDoc | null> {
+    return this.projects.findOneAndUpdate(
+      { _id: projectId },
+      { $set: { catalog, updated_at: now } },
+      { returnDocument: 'after' },
+    );
   }
 }

@@ -45,11 +45,20 @@ export interface TestProject {
   readonly adminKeyId: string;
 }
 
-export async function createTestProject(app: App, name = 'test project'): Promise<TestProject> {
+export interface TestProjectSecrets {
+  readonly stripeSecretKey?: string;
+  readonly webhookSigningSecret?: string;
+}
+
+export async function createTestProject(
+  app: App,
+  name = 'test project',
+  secrets: TestProjectSecrets = {},
+): Promise<TestProject> {
   const created = await app.projects.create({
     name,
-    stripeSecretKey: 'sk_test_fake_for_tests_0000',
-    webhookSigningSecret: 'whsec_test_secret',
+    stripeSecretKey: secrets.stripeSecretKey ?? 'sk_test_fake_for_tests_0000',
+    webhookSigningSecret: secrets.webhookSigningSecret ?? 'whsec_test_secret',
     gracePeriodSeconds: 3 * 24 * 3600,
     actor: 'test',
     reason: 'test setup',
