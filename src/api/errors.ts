@@ -37,10 +37,17 @@ export function createErrorInterceptor(logger: Logger): Interceptor {
       return await next(req);
     } catch (err) {
       const mapped = toConnectError(err);
-      if (mapped !== err) {
-        logger.error('rpc failed', { procedure: req.url, code: Code[mapped.code], error: err });
-      }
+      if (mapped !== err) logFailure(logger, req.url, mapped, err);
       throw mapped;
     }
   };
+}
+
+/** Unknown failures are errors; a dependency down is a warning; client mistakes are noise. */
+function logFailure(logger: Logger, procedure: string, mapped: ConnectError, cause: unknown): void {
+  const fields = { procedure, code: Code[mapped.code], error: cause };
+  if (mapped.code === Code.Internal) logger.error('rpc failed', fields);
+  else if (mapped.code === Code.Unavailable)
+    logger.warn('rpc failed: dependency unavailable', fields);
+  else logger.debug('rpc refused', fields);
 }

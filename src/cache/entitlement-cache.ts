@@ -48,6 +48,11 @@ export class RedisEntitlementCache {
     redis.on('ready', () => void this.replayPending());
   }
 
+  /** Changes whose invalidation has not reached Redis yet. */
+  get pendingCount(): number {
+    return this.pendingInvalidations.size;
+  }
+
   async lookup(
     projectId: string,
     projectVersion: number,

@@ -17,6 +17,8 @@ export function connectRedis(url: string, logger: Logger): RedisConnections {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: 2000,
+    // A Redis that hangs (not down, just silent) must not hang a check.
+    commandTimeout: 500,
     // Keep retrying forever, at most every 2 s: Redis coming back must heal
     // the cache and the streams without a restart.
     retryStrategy: (attempt: number) => Math.min(attempt * 200, 2000),
