@@ -24,6 +24,7 @@ import { ApiKeyService } from './services/api-key-service.js';
 import { CheckoutService } from './services/checkout-service.js';
 import { EntitlementChangeNotifier } from './services/entitlement-changes.js';
 import { EntitlementService } from './services/entitlement-service.js';
+import { GrantService } from './services/grant-service.js';
 import { ProjectCache } from './services/project-cache.js';
 import { ProjectService } from './services/project-service.js';
 import { ApiKeyStore } from './store/api-key-store.js';
@@ -44,6 +45,7 @@ export interface App {
   readonly projects: ProjectService;
   readonly apiKeys: ApiKeyService;
   readonly entitlements: EntitlementService;
+  readonly grants: GrantService;
   readiness(): Promise<ReadinessReport>;
   /** Graceful: ends streams, drains requests, then closes the pools. Idempotent. */
   stop(): Promise<void>;
@@ -88,6 +90,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   );
   const checkout = new CheckoutService(projectCache, customers, stripeClients);
   const notifier = new EntitlementChangeNotifier(redisCache, bus, customers);
+  const grantService = new GrantService(grants, auditLog, notifier);
   const processor = new EventProcessor(
     new EventReceiptStore(mongo.db, config.webhookLeaseMs),
     notifier,
@@ -121,7 +124,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     'grpc.reflection.v1alpha.ServerReflection',
   ];
   const routes = (router: ConnectRouter) => {
-    billingRoutes({ projects, apiKeys, entitlements, checkout })(router);
+    billingRoutes({ projects, apiKeys, entitlements, checkout, grants: grantService })(router);
     healthRoutes({
       checkReady: async () => (await readiness()).ready,
       serviceNames: billingServices.map((service) => service.typeName),
@@ -168,7 +171,15 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     })();
     return stopping;
   };
-  return { port: listener.port, projects, apiKeys, entitlements, readiness, stop };
+  return {
+    port: listener.port,
+    projects,
+    apiKeys,
+    entitlements,
+    grants: grantService,
+    readiness,
+    stop,
+  };
 }
 
 function readDescriptorSet(): Uint8Array {

@@ -9,6 +9,11 @@ import {
 import {
   type ApiKey,
   ApiKeySchema,
+  type CatalogEntry,
+  CatalogEntrySchema,
+  CatalogFeatureSchema,
+  type Grant,
+  GrantSchema,
   type Project,
   ProjectSchema,
   Scope,
@@ -21,7 +26,7 @@ import {
 } from '../../gen/billing/v1/entitlements_pb.js';
 import type { ScopeName } from '../domain/api-keys.js';
 import type { Entitlement, SourceKind } from '../domain/entitlements.js';
-import type { ApiKeyDoc, ProjectDoc } from '../store/documents.js';
+import type { ApiKeyDoc, CatalogEntryDoc, GrantDoc, ProjectDoc } from '../store/documents.js';
 
 const scopeNames: ReadonlyMap<Scope, ScopeName> = new Map([
   [Scope.ENTITLEMENTS_READ, 'entitlements:read'],
@@ -95,4 +100,42 @@ export function entitlementMessage(entitlement: Entitlement): EntitlementMessage
       }),
     ),
   });
+}
+
+export function grantMessage(doc: GrantDoc): Grant {
+  return create(GrantSchema, {
+    id: doc._id,
+    customerId: doc.customer_id,
+    feature: doc.feature,
+    limit: doc.limit === null ? undefined : BigInt(doc.limit),
+    expiresAt: timestampOrUndefined(doc.expires_at),
+    reason: doc.reason,
+    actor: doc.actor,
+    createdAt: timestampFromDate(doc.created_at),
+    revokedAt: timestampOrUndefined(doc.revoked_at),
+    revokedBy: doc.revoked_by ?? '',
+    revokeReason: doc.revoke_reason ?? '',
+  });
+}
+
+export function catalogEntryMessage(doc: CatalogEntryDoc): CatalogEntry {
+  return create(CatalogEntrySchema, {
+    stripeId: doc.stripe_id,
+    features: doc.features.map((f) =>
+      create(CatalogFeatureSchema, {
+        feature: f.feature,
+        limit: f.limit === null ? undefined : BigInt(f.limit),
+        limitPerUnit: f.limit_per_unit,
+      }),
+    ),
+  });
+}
+
+/** Page tokens are opaque to callers: the last id seen, base64url. */
+export function pageToken(lastId: string | undefined): string {
+  return lastId ? Buffer.from(lastId, 'utf8').toString('base64url') : '';
+}
+
+export function afterFromPageToken(token: string): string | undefined {
+  return token ? Buffer.from(token, 'base64url').toString('utf8') : undefined;
 }

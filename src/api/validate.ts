@@ -74,3 +74,22 @@ export function requireHttpUrl(field: string, value: string): string {
     throw invalid(field, 'must be an absolute http(s) URL');
   return value;
 }
+
+/** A limit must be a positive whole number that fits a double exactly. */
+export function optionalLimit(field: string, value: bigint | undefined): number | null {
+  if (value === undefined) return null;
+  if (value < 0n || value > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw invalid(field, `must be between 0 and ${Number.MAX_SAFE_INTEGER}`);
+  }
+  return Number(value);
+}
+
+export function pageSize(value: number, fallback = 50, max = 500): number {
+  if (value === 0) return fallback;
+  if (value < 0 || value > max) throw invalid('page_size', `must be between 1 and ${max}`);
+  return value;
+}
+
+export function requireReason(value: string): string {
+  return requireText('reason', value, limits.reason);
+}
