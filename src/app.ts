@@ -3,6 +3,7 @@
  * config-driven connections, stores, services and the server, and hands each
  * part exactly what it needs. No module keeps state of its own.
  */
+import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { ConnectRouter } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
@@ -117,6 +118,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   };
 
   const shutdown = new AbortController();
+  // Every in-flight call links its own signal to this one: hundreds are normal.
+  setMaxListeners(0, shutdown.signal);
   const servedNames = [
     ...billingServices.map((service) => service.typeName),
     'grpc.health.v1.Health',

@@ -1,6 +1,6 @@
 /** Stored documents to the engine's input facts. */
 import type { GrantFacts, PurchaseFacts, SubscriptionFacts } from '../domain/entitlements.js';
-import type { GrantDoc, PurchaseDoc, SubscriptionDoc } from '../store/documents.js';
+import type { GrantDoc, Purchase, SubscriptionDoc } from '../store/documents.js';
 
 export function subscriptionFacts(doc: SubscriptionDoc): SubscriptionFacts {
   return {
@@ -19,7 +19,7 @@ export function subscriptionFacts(doc: SubscriptionDoc): SubscriptionFacts {
   };
 }
 
-export function purchaseFacts(doc: PurchaseDoc): PurchaseFacts {
+export function purchaseFacts(doc: Purchase): PurchaseFacts {
   return {
     id: doc.checkout_session_id ?? doc.purchase_key,
     paid: doc.paid,

@@ -103,7 +103,7 @@ export class EntitlementService {
     ]);
     const [subscriptions, purchases] = link
       ? await Promise.all([
-          this.deps.subscriptions.listByStripeCustomer(projectId, link.stripe_customer_id),
+          this.deps.subscriptions.currentByStripeCustomer(projectId, link.stripe_customer_id),
           this.deps.purchases.listByStripeCustomer(projectId, link.stripe_customer_id),
         ])
       : [[], []];

@@ -76,8 +76,13 @@ export interface SubscriptionItemDoc {
   interval_count: number;
 }
 
-/** A mirror of the Stripe subscription, as of the newest event applied. */
+/**
+ * One version of a Stripe subscription: the state an event showed (or, when
+ * two events of the same second disagreed, the state fetched from Stripe).
+ * The newest version is the mirror; see SubscriptionStore.
+ */
 export interface SubscriptionDoc {
+  /** `{project}:{subscription}:{event_created}`, plus `:stripe` for a fetched tie-break. */
   _id: string;
   project_id: string;
   stripe_subscription_id: string;
@@ -91,8 +96,10 @@ export interface SubscriptionDoc {
   trial_end: Date | null;
   currency: string;
   created: Date;
-  /** `created` (seconds) of the newest Stripe event applied: older events never overwrite. */
+  /** `created` (seconds) of the Stripe event this version comes from. */
   event_created: number;
+  /** Fetched from Stripe to settle two events of the same second: wins that tie. */
+  fetched_from_stripe: boolean;
   updated_at: Date;
 }
 
@@ -102,24 +109,38 @@ export interface PurchaseItemDoc {
   quantity: number;
 }
 
+export type PurchaseFactKind = 'checkout' | 'paid' | 'refunded';
+
 /**
- * A one-time payment. Keyed by its PaymentIntent (a charge.refunded event may
- * arrive before the checkout session it refunds), and built only from
- * facts that never go back: paid and refunded only ever turn true.
+ * One fact about a one-time payment, written once and never changed: its
+ * checkout (line items, customer), that it was paid, that it was fully
+ * refunded. A purchase is the sum of its facts, so facts arriving in any
+ * order, any number of times, concurrently, add up to the same purchase.
+ * Keyed by the PaymentIntent (a charge.refunded event knows no session).
  */
-export interface PurchaseDoc {
+export interface PurchaseFactDoc {
+  /** `{project}:{purchase_key}:{fact}`. */
   _id: string;
   project_id: string;
   purchase_key: string;
+  fact: PurchaseFactKind;
+  /** Set on checkout facts: what was bought, by whom. */
   checkout_session_id: string | null;
-  payment_intent_id: string | null;
+  stripe_customer_id: string | null;
+  items: PurchaseItemDoc[];
+  amount_total: number | null;
+  currency: string | null;
+  created: Date;
+}
+
+/** A purchase as its facts add up. */
+export interface Purchase {
+  purchase_key: string;
+  checkout_session_id: string | null;
   stripe_customer_id: string | null;
   items: PurchaseItemDoc[];
   paid: boolean;
   refunded: boolean;
-  amount_total: number | null;
-  currency: string | null;
-  created: Date | null;
 }
 
 export interface GrantDoc {

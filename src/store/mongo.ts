@@ -57,11 +57,11 @@ const indexPlans: readonly IndexPlan[] = [
     name: 'project_stripe_customer_unique',
     unique: true,
   },
+  // Versions: many per subscription (see SubscriptionStore); _id is the unique key.
   {
     collection: 'subscriptions',
     key: { project_id: 1, stripe_subscription_id: 1 },
-    name: 'project_subscription_unique',
-    unique: true,
+    name: 'project_subscription',
   },
   {
     collection: 'subscriptions',
@@ -69,11 +69,11 @@ const indexPlans: readonly IndexPlan[] = [
     name: 'project_stripe_customer',
   },
   { collection: 'subscriptions', key: { project_id: 1, status: 1 }, name: 'project_status' },
+  // Facts: a few per purchase (see PurchaseStore); _id is the unique key.
   {
     collection: 'purchases',
     key: { project_id: 1, purchase_key: 1 },
-    name: 'project_purchase_key_unique',
-    unique: true,
+    name: 'project_purchase_key',
   },
   {
     collection: 'purchases',

@@ -1,5 +1,10 @@
+/**
+ * One-time purchases as insert-only facts (see PurchaseFactDoc): no document
+ * is ever updated, so concurrent deliveries cannot lose each other's writes
+ * (FerretDB runs updates as read-then-write), and a duplicate is a no-op.
+ */
 import type { Collection, Db } from 'mongodb';
-import type { PurchaseDoc, PurchaseItemDoc } from './documents.js';
+import type { Purchase, PurchaseFactDoc, PurchaseFactKind, PurchaseItemDoc } from './documents.js';
 import { isDuplicateKeyError } from './errors.js';
 
 /** What a completed checkout session says about a one-time payment. */
@@ -8,93 +13,115 @@ export interface CheckoutFacts {
   readonly paymentIntentId: string | null;
   readonly stripeCustomerId: string | null;
   readonly items: readonly PurchaseItemDoc[];
-  readonly paid: boolean;
   readonly amountTotal: number | null;
   readonly currency: string | null;
   readonly created: Date;
 }
 
-/**
- * Purchases merge facts that never go back (a session's line items, paid,
- * refunded), so applying them in any order, any number of times, ends in
- * the same document.
- */
 export class PurchaseStore {
-  private readonly purchases: Collection<PurchaseDoc>;
+  private readonly facts: Collection<PurchaseFactDoc>;
 
   constructor(db: Db) {
-    this.purchases = db.collection<PurchaseDoc>('purchases');
+    this.facts = db.collection<PurchaseFactDoc>('purchases');
   }
 
-  async recordCheckout(projectId: string, facts: CheckoutFacts): Promise<void> {
-    const purchaseKey = facts.paymentIntentId ?? facts.checkoutSessionId;
-    const set: Partial<PurchaseDoc> = {
+  /** The key a purchase is known by: its PaymentIntent, or its session when free. */
+  static keyOf(checkoutSessionId: string, paymentIntentId: string | null): string {
+    return paymentIntentId ?? checkoutSessionId;
+  }
+
+  async recordCheckout(projectId: string, facts: CheckoutFacts, now: Date): Promise<void> {
+    const purchaseKey = PurchaseStore.keyOf(facts.checkoutSessionId, facts.paymentIntentId);
+    await this.insert({
+      ...this.bare(projectId, purchaseKey, 'checkout', now),
       checkout_session_id: facts.checkoutSessionId,
-      payment_intent_id: facts.paymentIntentId,
       stripe_customer_id: facts.stripeCustomerId,
       items: [...facts.items],
       amount_total: facts.amountTotal,
       currency: facts.currency,
       created: facts.created,
-    };
-    if (facts.paid) set.paid = true;
-    await this.upsert(projectId, purchaseKey, set);
-  }
-
-  async markPaid(projectId: string, purchaseKey: string): Promise<void> {
-    await this.upsert(projectId, purchaseKey, { paid: true });
-  }
-
-  async markRefunded(projectId: string, paymentIntentId: string): Promise<void> {
-    await this.upsert(projectId, paymentIntentId, {
-      refunded: true,
-      payment_intent_id: paymentIntentId,
     });
   }
 
-  async get(projectId: string, purchaseKey: string): Promise<PurchaseDoc | null> {
-    return this.purchases.findOne({ project_id: projectId, purchase_key: purchaseKey });
+  async recordPaid(projectId: string, purchaseKey: string, now: Date): Promise<void> {
+    await this.insert(this.bare(projectId, purchaseKey, 'paid', now));
   }
 
-  async listByStripeCustomer(projectId: string, stripeCustomerId: string): Promise<PurchaseDoc[]> {
-    return this.purchases
-      .find({ project_id: projectId, stripe_customer_id: stripeCustomerId })
-      .toArray();
-  }
-
-  private async upsert(
+  async recordRefunded(
     projectId: string,
-    purchaseKey: string,
-    set: Partial<PurchaseDoc>,
-  ): Promise<void> {
-    const defaults: Partial<PurchaseDoc> = {
-      _id: `${projectId}:${purchaseKey}`,
+    paymentIntentId: string,
+    stripeCustomerId: string | null,
+    now: Date,
+  ) {
+    await this.insert({
+      ...this.bare(projectId, paymentIntentId, 'refunded', now),
+      stripe_customer_id: stripeCustomerId,
+    });
+  }
+
+  /** The purchases whose checkout names this Stripe customer. */
+  async listByStripeCustomer(projectId: string, stripeCustomerId: string): Promise<Purchase[]> {
+    const checkouts = await this.facts
+      .find({ project_id: projectId, stripe_customer_id: stripeCustomerId, fact: 'checkout' })
+      .toArray();
+    if (checkouts.length === 0) return [];
+    const later = await this.facts
+      .find({
+        project_id: projectId,
+        purchase_key: { $in: checkouts.map((c) => c.purchase_key) },
+        fact: { $in: ['paid', 'refunded'] },
+      })
+      .toArray();
+    return checkouts.map((checkout) => {
+      const factsOf = (kind: PurchaseFactKind) =>
+        later.some((f) => f.purchase_key === checkout.purchase_key && f.fact === kind);
+      return {
+        purchase_key: checkout.purchase_key,
+        checkout_session_id: checkout.checkout_session_id,
+        stripe_customer_id: checkout.stripe_customer_id,
+        items: checkout.items,
+        paid: factsOf('paid'),
+        refunded: factsOf('refunded'),
+      };
+    });
+  }
+
+  /** The Stripe customer a purchase's checkout named, if its checkout is known. */
+  async stripeCustomerOf(projectId: string, purchaseKey: string): Promise<string | null> {
+    const checkout = await this.facts.findOne({
       project_id: projectId,
       purchase_key: purchaseKey,
+      fact: 'checkout',
+    });
+    return checkout?.stripe_customer_id ?? null;
+  }
+
+  private bare(
+    projectId: string,
+    purchaseKey: string,
+    fact: PurchaseFactKind,
+    now: Date,
+  ): PurchaseFactDoc {
+    return {
+      _id: `${projectId}:${purchaseKey}:${fact}`,
+      project_id: projectId,
+      purchase_key: purchaseKey,
+      fact,
       checkout_session_id: null,
-      payment_intent_id: null,
       stripe_customer_id: null,
       items: [],
-      paid: false,
-      refunded: false,
       amount_total: null,
       currency: null,
-      created: null,
+      created: now,
     };
-    // $setOnInsert and $set may not name the same field.
-    for (const field of Object.keys(set) as (keyof PurchaseDoc)[]) delete defaults[field];
-    const write = () =>
-      this.purchases.updateOne(
-        { project_id: projectId, purchase_key: purchaseKey },
-        { $set: set, $setOnInsert: defaults },
-        { upsert: true },
-      );
+  }
+
+  private async insert(doc: PurchaseFactDoc): Promise<void> {
     try {
-      await write();
+      await this.facts.insertOne(doc);
     } catch (err) {
-      // Two first writers raced to insert; the loser's update now finds the document.
+      // The same fact again: a duplicate delivery, nothing to add.
       if (!isDuplicateKeyError(err)) throw err;
-      await write();
     }
   }
 }

@@ -1,68 +1,84 @@
+/**
+ * Subscriptions are stored as versions: one document per (subscription,
+ * event time), written by insert only. The current state of a subscription
+ * is its newest version. Why not one document updated in place: FerretDB
+ * runs an update as read-then-write without re-checking the filter, so a
+ * conditional "only if newer" update is not a compare-and-swap there, and
+ * racing deliveries could let an older event win. An insert against the
+ * unique _id is atomic on MongoDB and FerretDB alike. Superseded versions
+ * are deleted by `pruneSuperseded`, which only ever keeps the newest.
+ */
 import type { Collection, Db } from 'mongodb';
 import type { SubscriptionDoc } from './documents.js';
 import { isDuplicateKeyError } from './errors.js';
 
-export type ApplyOutcome = 'applied' | 'stale';
+export type RecordOutcome = 'recorded' | 'duplicate';
 
 export class SubscriptionStore {
-  private readonly subscriptions: Collection<SubscriptionDoc>;
+  private readonly versions: Collection<SubscriptionDoc>;
 
   constructor(db: Db) {
-    this.subscriptions = db.collection<SubscriptionDoc>('subscriptions');
+    this.versions = db.collection<SubscriptionDoc>('subscriptions');
   }
 
-  /**
-   * Stores the subscription unless what is stored came from an event at least
-   * as new. One atomic upsert: when the stored copy is newer the filter
-   * misses, the upsert collides with the unique index, and that collision
-   * means "stale". Equal event times are resolved by the caller.
-   */
-  async applyIfNewer(doc: SubscriptionDoc): Promise<ApplyOutcome> {
-    const { _id, ...fields } = doc;
+  /** Stores one version; 'duplicate' when a version of that event time exists already. */
+  async record(doc: SubscriptionDoc): Promise<RecordOutcome> {
     try {
-      await this.subscriptions.updateOne(
-        {
-          project_id: doc.project_id,
-          stripe_subscription_id: doc.stripe_subscription_id,
-          event_created: { $lt: doc.event_created },
-        },
-        { $set: fields, $setOnInsert: { _id } },
-        { upsert: true },
-      );
-      return 'applied';
+      await this.versions.insertOne(doc);
+      return 'recorded';
     } catch (err) {
-      if (isDuplicateKeyError(err)) return 'stale';
+      if (isDuplicateKeyError(err)) return 'duplicate';
       throw err;
     }
   }
 
-  /** Replaces the stored copy when it came from an event no newer than this one. */
-  async replaceIfNotNewer(doc: SubscriptionDoc): Promise<ApplyOutcome> {
-    const { _id, ...fields } = doc;
-    const result = await this.subscriptions.updateOne(
-      {
-        project_id: doc.project_id,
-        stripe_subscription_id: doc.stripe_subscription_id,
-        event_created: { $lte: doc.event_created },
-      },
-      { $set: fields },
-    );
-    return result.matchedCount === 1 ? 'applied' : 'stale';
+  async getVersion(id: string): Promise<SubscriptionDoc | null> {
+    return this.versions.findOne({ _id: id });
   }
 
-  async get(projectId: string, subscriptionId: string): Promise<SubscriptionDoc | null> {
-    return this.subscriptions.findOne({
-      project_id: projectId,
-      stripe_subscription_id: subscriptionId,
-    });
+  /** The newest version of one subscription. */
+  async current(projectId: string, subscriptionId: string): Promise<SubscriptionDoc | null> {
+    const versions = await this.versions
+      .find({ project_id: projectId, stripe_subscription_id: subscriptionId })
+      .toArray();
+    return newestPerSubscription(versions)[0] ?? null;
   }
 
-  async listByStripeCustomer(
+  /** The current state of each subscription of a Stripe customer. */
+  async currentByStripeCustomer(
     projectId: string,
     stripeCustomerId: string,
   ): Promise<SubscriptionDoc[]> {
-    return this.subscriptions
+    const versions = await this.versions
       .find({ project_id: projectId, stripe_customer_id: stripeCustomerId })
       .toArray();
+    return newestPerSubscription(versions);
   }
+
+  /** Deletes every version older than its subscription's newest. Safe at any time, in any order. */
+  async pruneSuperseded(projectId: string, subscriptionId: string): Promise<number> {
+    const newest = await this.current(projectId, subscriptionId);
+    if (!newest) return 0;
+    const result = await this.versions.deleteMany({
+      project_id: projectId,
+      stripe_subscription_id: subscriptionId,
+      event_created: { $lt: newest.event_created },
+    });
+    return result.deletedCount;
+  }
+}
+
+/** Newest first by event time; at equal times the version Stripe was asked for wins. */
+export function isNewer(a: SubscriptionDoc, b: SubscriptionDoc): boolean {
+  if (a.event_created !== b.event_created) return a.event_created > b.event_created;
+  return a.fetched_from_stripe && !b.fetched_from_stripe;
+}
+
+export function newestPerSubscription(versions: readonly SubscriptionDoc[]): SubscriptionDoc[] {
+  const newest = new Map<string, SubscriptionDoc>();
+  for (const version of versions) {
+    const seen = newest.get(version.stripe_subscription_id);
+    if (!seen || isNewer(version, seen)) newest.set(version.stripe_subscription_id, version);
+  }
+  return [...newest.values()];
 }

@@ -37,9 +37,11 @@ export function subscriptionDoc(
   subscription: Stripe.Subscription,
   eventCreated: number,
   now: Date,
+  fetchedFromStripe = false,
 ): SubscriptionDoc {
+  const version = `${projectId}:${subscription.id}:${eventCreated}`;
   return {
-    _id: `${projectId}:${subscription.id}`,
+    _id: fetchedFromStripe ? `${version}:stripe` : version,
     project_id: projectId,
     stripe_subscription_id: subscription.id,
     stripe_customer_id: stripeId(subscription.customer) ?? '',
@@ -53,6 +55,7 @@ export function subscriptionDoc(
     currency: subscription.currency,
     created: new Date(subscription.created * 1000),
     event_created: eventCreated,
+    fetched_from_stripe: fetchedFromStripe,
     updated_at: now,
   };
 }

@@ -1,8 +1,10 @@
 /**
- * Stores a subscription as an event shows it, unless a newer event was
- * applied already. Two events of the same second cannot be ordered by their
+ * Records a subscription as an event shows it. Versions are kept per event
+ * time and the newest wins, so an older event never overwrites a newer
+ * state. Two events of the same second cannot be ordered by their
  * timestamps; when they disagree, Stripe itself is asked for the current
- * state, so every delivery order ends in the same document.
+ * state, which then wins that second, so every delivery order ends in the
+ * same state.
  */
 import type Stripe from 'stripe';
 import { sameSubscriptionState, subscriptionDoc } from '../subscription-mapping.js';
@@ -15,17 +17,16 @@ export async function applySubscription(
 ): Promise<void> {
   const projectId = context.project._id;
   const doc = subscriptionDoc(projectId, subscription, eventCreated, context.now);
-  if ((await context.subscriptions.applyIfNewer(doc)) === 'applied') return;
-  const stored = await context.subscriptions.get(projectId, subscription.id);
-  if (!stored || stored.event_created !== eventCreated || sameSubscriptionState(stored, doc))
-    return;
+  if ((await context.subscriptions.record(doc)) === 'recorded') return;
+  const sameSecond = await context.subscriptions.getVersion(doc._id);
+  if (!sameSecond || sameSubscriptionState(sameSecond, doc)) return;
   const current = await context.stripe.subscriptions.retrieve(subscription.id);
-  await context.subscriptions.replaceIfNotNewer(
-    subscriptionDoc(projectId, current, eventCreated, context.now),
+  await context.subscriptions.record(
+    subscriptionDoc(projectId, current, eventCreated, context.now, true),
   );
 }
 
-/** Fetches a subscription from Stripe and applies it as of the event's time. */
+/** Fetches a subscription from Stripe and records it as of the event's time. */
 export async function refreshSubscription(
   subscriptionId: string,
   eventCreated: number,

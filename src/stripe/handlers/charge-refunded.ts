@@ -10,8 +10,14 @@ export const chargeRefunded: EventHandler = async (event, context) => {
   const charge = event.data.object as Stripe.Charge;
   const paymentIntentId = stripeId(charge.payment_intent);
   if (!charge.refunded || !paymentIntentId) return changed([]);
-  await context.purchases.markRefunded(context.project._id, paymentIntentId);
-  // The charge may name no customer (guest checkout); the purchase may.
-  const purchase = await context.purchases.get(context.project._id, paymentIntentId);
-  return changed([stripeId(charge.customer), purchase?.stripe_customer_id ?? null]);
+  const stripeCustomerId = stripeId(charge.customer);
+  await context.purchases.recordRefunded(
+    context.project._id,
+    paymentIntentId,
+    stripeCustomerId,
+    context.now,
+  );
+  // The charge may name no customer (guest checkout); the purchase's checkout may.
+  const buyer = await context.purchases.stripeCustomerOf(context.project._id, paymentIntentId);
+  return changed([stripeCustomerId, buyer]);
 };

@@ -8,6 +8,7 @@
  */
 import type Stripe from 'stripe';
 import type { PurchaseItemDoc } from '../../store/documents.js';
+import { PurchaseStore } from '../../store/purchase-store.js';
 import { stripeId } from '../subscription-mapping.js';
 import { refreshSubscription } from './apply-subscription.js';
 import { changed, type EventHandler, type WebhookContext } from './types.js';
@@ -48,15 +49,28 @@ async function recordPurchase(
       quantity: line.quantity ?? 1,
     });
   }
-  await context.purchases.recordCheckout(context.project._id, {
-    checkoutSessionId: session.id,
-    paymentIntentId: stripeId(session.payment_intent),
-    stripeCustomerId: stripeId(session.customer),
-    items,
-    // Delayed methods (bank debits) complete unpaid; async_payment_succeeded follows.
-    paid: session.payment_status === 'paid' || session.payment_status === 'no_payment_required',
-    amountTotal: session.amount_total,
-    currency: session.currency,
-    created: new Date(session.created * 1000),
-  });
+  // Delayed methods (bank debits) complete unpaid; async_payment_succeeded follows, paid.
+  const paid =
+    session.payment_status === 'paid' || session.payment_status === 'no_payment_required';
+  const paymentIntentId = stripeId(session.payment_intent);
+  await context.purchases.recordCheckout(
+    context.project._id,
+    {
+      checkoutSessionId: session.id,
+      paymentIntentId,
+      stripeCustomerId: stripeId(session.customer),
+      items,
+      amountTotal: session.amount_total,
+      currency: session.currency,
+      created: new Date(session.created * 1000),
+    },
+    context.now,
+  );
+  // Payment is a fact of its own: for delayed methods it arrives with a later event.
+  if (paid)
+    await context.purchases.recordPaid(
+      context.project._id,
+      PurchaseStore.keyOf(session.id, paymentIntentId),
+      context.now,
+    );
 }
