@@ -164,9 +164,10 @@ async function main(): Promise<{ exitCode: number; counts: Counts }> {
 
   try {
     const started = Date.now();
-    const [ferretdbBin, grpcurlBin, redisServerBin] = await Promise.all([
+    const [ferretdbBin, grpcurlBin, stripeMockBin, redisServerBin] = await Promise.all([
       ensureGoTool('ferretdb'),
       ensureGoTool('grpcurl'),
+      ensureGoTool('stripe-mock'),
       ensureRedisServer(),
     ]);
     [ferret, redis] = await Promise.all([
@@ -182,6 +183,7 @@ async function main(): Promise<{ exitCode: number; counts: Counts }> {
       TEST_MONGODB_URL: ferret.url,
       TEST_REDIS_URL: redis.url,
       GRPCURL_BIN: grpcurlBin,
+      STRIPE_MOCK_BIN: stripeMockBin,
       REDIS_SERVER_BIN: redisServerBin,
       FERRETDB_BIN: ferretdbBin,
       [PID_DIR_ENV]: pidDir,

@@ -36,7 +36,7 @@ export const REPO_ROOT: string = fileURLToPath(new URL('../../', import.meta.url
 /** Where `go install` puts the pinned Go tools (GOBIN). Git-ignored. */
 export const TOOLS_BIN: string = path.join(REPO_ROOT, '.tools', 'bin');
 
-export type GoToolName = 'ferretdb' | 'grpcurl' | 'ghz';
+export type GoToolName = 'ferretdb' | 'grpcurl' | 'ghz' | 'stripe-mock';
 
 interface GoToolSpec {
   /** Module path, as `go version -m` reports it. */
@@ -67,6 +67,12 @@ export const GO_TOOLS: Readonly<Record<GoToolName, GoToolSpec>> = {
     module: 'github.com/bojand/ghz',
     pkg: 'github.com/bojand/ghz/cmd/ghz',
     version: 'v0.121.0',
+  },
+  // Checks request shapes against Stripe's own API description (stateless).
+  'stripe-mock': {
+    module: 'github.com/stripe/stripe-mock',
+    pkg: 'github.com/stripe/stripe-mock',
+    version: 'v0.203.0',
   },
 };
 

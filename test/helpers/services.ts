@@ -32,6 +32,11 @@ export function testRedisUrl(): string {
   return requiredEnv('TEST_REDIS_URL', 'the shared Redis');
 }
 
+/** Path of the stripe-mock binary installed by `npm test`. */
+export function stripeMockBin(): string {
+  return requiredEnv('STRIPE_MOCK_BIN', 'stripe-mock');
+}
+
 /** Path of the grpcurl binary installed by `npm test`. */
 export function grpcurlBin(): string {
   return requiredEnv('GRPCURL_BIN', 'grpcurl');

@@ -1,0 +1,97 @@
+/**
+ * The checkout and portal calls the service makes, checked by stripe-mock
+ * against Stripe's own API description: every parameter name and type must
+ * be one Stripe accepts. (stripe-mock keeps no state and answers fixtures,
+ * so behaviour is tested against the stateful fake; this test is about the
+ * shape of what we send.)
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createClient } from '@connectrpc/connect';
+import { createConnectTransport } from '@connectrpc/connect-node';
+import test from 'ava';
+import { CheckoutMode, CheckoutService } from '../../gen/billing/v1/checkout_pb.js';
+import { freePort } from '../../scripts/lib/local-services.js';
+import { createTestProject, startTestApp, type TestApp, type TestProject } from '../helpers/app.js';
+import { stripeMockBin } from '../helpers/services.js';
+
+let stripeMock: ChildProcess;
+let server: TestApp;
+let project: TestProject;
+
+test.before(async () => {
+  const port = await freePort();
+  stripeMock = spawn(stripeMockBin(), ['-http-addr', `127.0.0.1:${port}`], { stdio: 'ignore' });
+  await waitForPort(port);
+  server = await startTestApp({ env: { STRIPE_API_URL: `http://127.0.0.1:${port}` } });
+  project = await createTestProject(server.app, 'stripe-mock', { stripeSecretKey: 'sk_test_123' });
+});
+
+test.after.always(async () => {
+  await server?.app.stop();
+  stripeMock?.kill();
+});
+
+async function waitForPort(port: number): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    const up = await fetch(`http://127.0.0.1:${port}/v1/customers`, {
+      headers: { authorization: 'Bearer sk_test_123' },
+    })
+      .then(() => true)
+      .catch(() => false);
+    if (up) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('stripe-mock did not start');
+}
+
+const checkout = () =>
+  createClient(
+    CheckoutService,
+    createConnectTransport({ baseUrl: server.baseUrl, httpVersion: '1.1' }),
+  );
+const auth = () => ({ headers: { authorization: `Bearer ${project.adminKey}` } });
+
+test.serial('stripe-mock accepts our checkout session requests in both modes', async (t) => {
+  for (const mode of [CheckoutMode.SUBSCRIPTION, CheckoutMode.PAYMENT]) {
+    const answer = await checkout().createCheckoutSession(
+      {
+        customerId: 'mock-user',
+        mode,
+        lineItems: [{ priceId: 'price_123', quantity: 2n }],
+        successUrl: 'https://app.example/ok',
+        cancelUrl: 'https://app.example/cancel',
+        customerEmail: 'buyer@example.com',
+        idempotencyKey: `mock-${mode}`,
+      },
+      auth(),
+    );
+    t.regex(answer.sessionId, /^cs_/);
+    t.regex(answer.stripeCustomerId, /^cus_/);
+  }
+});
+
+test.serial('stripe-mock accepts our portal session request', async (t) => {
+  const answer = await checkout().createPortalSession(
+    {
+      customerId: 'mock-user',
+      returnUrl: 'https://app.example/account',
+      idempotencyKey: 'portal-1',
+    },
+    auth(),
+  );
+  t.regex(answer.sessionId, /^bps_/);
+});
+
+test.serial('a parameter Stripe does not know would be refused (the check is real)', async (t) => {
+  const response = await fetch(`${server.config.stripeApiUrl}/v1/checkout/sessions`, {
+    method: 'POST',
+    headers: {
+      authorization: 'Bearer sk_test_123',
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: 'mode=payment&success_url=https://x.example&not_a_param=1',
+  });
+  t.is(response.status, 400);
+  t.regex(await response.text(), /not_a_param/);
+});
