@@ -4,7 +4,7 @@ import { AdminService } from '../../gen/billing/v1/admin_pb.js';
 import { CheckoutService } from '../../gen/billing/v1/checkout_pb.js';
 import { EntitlementsService } from '../../gen/billing/v1/entitlements_pb.js';
 import { MetricsService } from '../../gen/billing/v1/metrics_pb.js';
-import { type AdminServiceDeps, createAdminService } from './admin-service.js';
+import { type AdminServiceDeps, createAdminService } from './admin/index.js';
 import { type CheckoutServiceDeps, createCheckoutService } from './checkout-service.js';
 import { createEntitlementsService, type EntitlementsServiceDeps } from './entitlements-service.js';
 

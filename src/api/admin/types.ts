@@ -1,0 +1,15 @@
+import type { ServiceImpl } from '@connectrpc/connect';
+import type { AdminService } from '../../../gen/billing/v1/admin_pb.js';
+import type { ApiKeyService } from '../../services/api-key-service.js';
+import type { GrantService } from '../../services/grant-service.js';
+import type { ProjectService } from '../../services/project-service.js';
+
+export interface AdminServiceDeps {
+  readonly projects: ProjectService;
+  readonly apiKeys: ApiKeyService;
+  readonly grants: GrantService;
+  readonly now?: () => Date;
+}
+
+/** A slice of AdminService: each file implements the methods of one area. */
+export type AdminHandlers = Partial<ServiceImpl<typeof AdminService>>;
