@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { InvalidationBus } from '../cache/invalidation-bus.js';
 import type { AuditLogStore } from '../store/audit-log-store.js';
 import type { CatalogEntryDoc, ProjectDoc } from '../store/documents.js';
-import type { ProjectStore } from '../store/project-store.js';
+import type { ProjectChanges, ProjectStore } from '../store/project-store.js';
 import type { ApiKeyService, CreatedApiKey } from './api-key-service.js';
 
 export interface CreateProjectInput {
@@ -97,4 +97,45 @@ export class ProjectService {
     });
     return after;
   }
+
+  /** Name, grace period, Stripe key or webhook secret. Secrets never reach the audit log. */
+  async update(
+    projectId: string,
+    changes: ProjectChanges,
+    actor: string,
+    reason: string,
+  ): Promise<ProjectDoc | undefined> {
+    const before = await this.projects.get(projectId);
+    if (!before) return undefined;
+    const time = this.now();
+    const after = (await this.projects.update(projectId, changes, time)) ?? before;
+    await this.bus.publish({ kind: 'project', projectId });
+    await this.audit.append({
+      projectId,
+      actor,
+      action:
+        changes.webhookSigningSecret !== undefined
+          ? 'project.rotate_webhook_secret'
+          : 'project.update',
+      target: `project:${projectId}`,
+      before: describeProject(before),
+      after: describeProject(after),
+      reason,
+      time,
+    });
+    return after;
+  }
+}
+
+/** What the audit log keeps of a project: never a secret, only whether it is set and its last four characters. */
+export function describeProject(project: ProjectDoc): Record<string, unknown> {
+  return {
+    id: project._id,
+    name: project.name,
+    grace_period_seconds: project.grace_period_seconds,
+    stripe_secret_key_last4: project.stripe_secret_key ? project.stripe_secret_key.slice(-4) : null,
+    webhook_signing_secret_last4: project.webhook_signing_secret
+      ? project.webhook_signing_secret.slice(-4)
+      : null,
+  };
 }

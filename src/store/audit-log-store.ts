@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Collection, Db } from 'mongodb';
+import type { Collection, Db, Filter } from 'mongodb';
 import type { AuditEntryDoc } from './documents.js';
 
 export interface AuditRecord {
@@ -37,7 +37,34 @@ export class AuditLogStore {
     return doc;
   }
 
-  async listRecent(projectId: string, limit: number): Promise<AuditEntryDoc[]> {
-    return this.entries.find({ project_id: projectId }).sort({ time: -1 }).limit(limit).toArray();
+  /** Newest first; `before` continues after the last entry of the previous page. */
+  async list(projectId: string, query: AuditQuery): Promise<AuditEntryDoc[]> {
+    const filter: Filter<AuditEntryDoc> = { project_id: projectId };
+    if (query.actor) filter.actor = query.actor;
+    if (query.action) filter.action = query.action;
+    if (query.target) filter.target = query.target;
+    const time: { $gte?: Date; $lt?: Date } = {};
+    if (query.startTime) time.$gte = query.startTime;
+    if (query.endTime) time.$lt = query.endTime;
+    if (time.$gte || time.$lt) filter.time = time;
+    if (query.before) {
+      filter.$or = [
+        { time: { $lt: query.before.time } },
+        { time: query.before.time, _id: { $lt: query.before.id } },
+      ];
+    }
+    return this.entries.find(filter).sort({ time: -1, _id: -1 }).limit(query.limit).toArray();
   }
+}
+
+export interface AuditQuery {
+  readonly actor?: string;
+  readonly action?: string;
+  readonly target?: string;
+  /** Inclusive. */
+  readonly startTime?: Date;
+  /** Exclusive. */
+  readonly endTime?: Date;
+  readonly before?: { readonly time: Date; readonly id: string };
+  readonly limit: number;
 }

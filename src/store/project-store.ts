@@ -47,4 +47,31 @@ export class ProjectStore {
       { returnDocument: 'after' },
     );
   }
+
+  async update(projectId: string, changes: ProjectChanges, now: Date): Promise<ProjectDoc | null> {
+    const set: Partial<ProjectDoc> = { updated_at: now };
+    if (changes.name !== undefined) set.name = changes.name;
+    if (changes.gracePeriodSeconds !== undefined)
+      set.grace_period_seconds = changes.gracePeriodSeconds;
+    if (changes.stripeSecretKey !== undefined) set.stripe_secret_key = changes.stripeSecretKey;
+    if (changes.webhookSigningSecret !== undefined)
+      set.webhook_signing_secret = changes.webhookSigningSecret;
+    return this.projects.findOneAndUpdate(
+      { _id: projectId },
+      { $set: set },
+      { returnDocument: 'after' },
+    );
+  }
+
+  async listIds(): Promise<string[]> {
+    const docs = await this.projects.find({}, { projection: { _id: 1 } }).toArray();
+    return docs.map((doc) => doc._id);
+  }
+}
+
+export interface ProjectChanges {
+  readonly name?: string;
+  readonly gracePeriodSeconds?: number;
+  readonly stripeSecretKey?: string;
+  readonly webhookSigningSecret?: string;
 }

@@ -4,6 +4,7 @@
  * that for methods an implementation leaves out).
  */
 import { apiKeyHandlers } from './api-keys.js';
+import { auditHandlers } from './audit.js';
 import { catalogHandlers } from './catalog.js';
 import { grantHandlers } from './grants.js';
 import { projectHandlers } from './projects.js';
@@ -17,5 +18,6 @@ export function createAdminService(deps: AdminServiceDeps): AdminHandlers {
     ...apiKeyHandlers(deps),
     ...catalogHandlers(deps),
     ...grantHandlers(deps),
+    ...auditHandlers(deps),
   };
 }

@@ -1,0 +1,93 @@
+/**
+ * Optional idempotency keys for every write RPC, in one wrapper: any unary
+ * method whose request has an `idempotency_key` field runs once per
+ * (project, method, key); a retry gets the first answer back (with the
+ * response header `idempotent-replayed: true`) and changes nothing more. The
+ * same key with a different request is refused, so a client bug cannot
+ * silently receive the answer to another call.
+ */
+import { createHash } from 'node:crypto';
+import {
+  clone,
+  type DescField,
+  type DescMessage,
+  type DescService,
+  fromBinary,
+  type MessageShape,
+  toBinary,
+} from '@bufbuild/protobuf';
+import { reflect } from '@bufbuild/protobuf/reflect';
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
+import type { IdempotencyStore } from '../store/idempotency-store.js';
+import { requirePrincipal } from './auth.js';
+import { limits } from './validate.js';
+
+type UnaryImpl = (
+  request: MessageShape<DescMessage>,
+  context: HandlerContext,
+) => Promise<MessageShape<DescMessage>>;
+
+export function withIdempotency<S extends DescService>(
+  service: S,
+  implementation: Partial<ServiceImpl<S>>,
+  store: IdempotencyStore,
+  now: () => Date = () => new Date(),
+): Partial<ServiceImpl<S>> {
+  // Method implementations are looked up by name: the generated types cannot follow that.
+  const methods = { ...implementation } as Record<string, UnaryImpl | undefined>;
+  for (const method of service.methods) {
+    const keyField = method.input.fields.find((f) => f.name === 'idempotency_key');
+    const impl = methods[method.localName];
+    if (method.methodKind !== 'unary' || !keyField || !impl) continue;
+    const name = `${service.typeName}/${method.name}`;
+    methods[method.localName] = async (request, context) => {
+      const key = reflect(method.input, request).get(keyField);
+      if (typeof key !== 'string' || key === '') return impl(request, context);
+      if (key.length > limits.idempotencyKey) {
+        throw new ConnectError(
+          `idempotency_key: must be at most ${limits.idempotencyKey} characters`,
+          Code.InvalidArgument,
+        );
+      }
+      const scope = { projectId: requirePrincipal(context).projectId, method: name, key };
+      const claim = await store.claim(scope, requestHash(method.input, request, keyField), now());
+      if (claim.kind === 'replay') {
+        context.responseHeader.set('idempotent-replayed', 'true');
+        return fromBinary(method.output, claim.response);
+      }
+      if (claim.kind === 'mismatch') {
+        throw new ConnectError(
+          'idempotency_key was used before with a different request',
+          Code.FailedPrecondition,
+        );
+      }
+      if (claim.kind === 'in_progress') {
+        throw new ConnectError(
+          'a call with this idempotency_key is in progress; retry later',
+          Code.Aborted,
+        );
+      }
+      try {
+        const response = await impl(request, context);
+        await store.complete(scope, toBinary(method.output, response));
+        return response;
+      } catch (err) {
+        // Failures are not remembered: the retry runs for real.
+        await store.release(scope).catch(() => undefined);
+        throw err;
+      }
+    };
+  }
+  return methods as Partial<ServiceImpl<S>>;
+}
+
+/** The request without its key: the same call retried hashes the same. */
+function requestHash(
+  schema: DescMessage,
+  message: MessageShape<DescMessage>,
+  keyField: DescField,
+): string {
+  const copy = clone(schema, message);
+  reflect(schema, copy).set(keyField, '');
+  return createHash('sha256').update(toBinary(schema, copy)).digest('hex');
+}
