@@ -19,13 +19,18 @@ import type { Logger } from './logger.js';
 import { healthRoutes } from './server/health.js';
 import { createHttpRoutes, type ReadinessReport } from './server/http-routes.js';
 import { type Listener, listen } from './server/listener.js';
-import { createMetricsInterceptor, createServiceMetrics } from './server/metrics.js';
+import {
+  createMetricsInterceptor,
+  createServiceMetrics,
+  registerBusinessGauges,
+} from './server/metrics.js';
 import { reflectionRoutes } from './server/reflection.js';
 import { ApiKeyService } from './services/api-key-service.js';
 import { CheckoutService } from './services/checkout-service.js';
 import { EntitlementChangeNotifier } from './services/entitlement-changes.js';
 import { EntitlementService } from './services/entitlement-service.js';
 import { GrantService } from './services/grant-service.js';
+import { ProjectMetricsService } from './services/metrics-service.js';
 import { ProjectCache } from './services/project-cache.js';
 import { ProjectService } from './services/project-service.js';
 import { ApiKeyStore } from './store/api-key-store.js';
@@ -33,6 +38,7 @@ import { AuditLogStore } from './store/audit-log-store.js';
 import { CustomerStore } from './store/customer-store.js';
 import { EventReceiptStore } from './store/event-receipt-store.js';
 import { GrantStore } from './store/grant-store.js';
+import { IdempotencyStore } from './store/idempotency-store.js';
 import { connectMongo, ensureIndexes } from './store/mongo.js';
 import { ProjectStore } from './store/project-store.js';
 import { PurchaseStore } from './store/purchase-store.js';
@@ -53,6 +59,10 @@ export interface App {
 }
 
 const dependencyTimeoutMs = 1000;
+/** Business gauges (active subscriptions, MRR) are recomputed at most this often, on scrape. */
+const businessMetricsCacheMs = 30_000;
+/** How long a call holds its idempotency key before a retry may take it over (a crash). */
+const idempotencyLeaseMs = 60_000;
 
 export async function startApp(config: Config, logger: Logger): Promise<App> {
   const mongo = await connectMongo(config.mongodbUrl, config.mongodbDatabase);
@@ -67,6 +77,12 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const projectStore = new ProjectStore(mongo.db);
   const customers = new CustomerStore(mongo.db);
   const subscriptions = new SubscriptionStore(mongo.db);
+  const projectMetrics = new ProjectMetricsService(subscriptions);
+  registerBusinessGauges(metrics.registry, {
+    figures: () => projectMetrics.businessFigures(),
+    cacheMs: businessMetricsCacheMs,
+    onError: (error) => logger.warn('business metrics failed', { error }),
+  });
   const purchases = new PurchaseStore(mongo.db);
   const grants = new GrantStore(mongo.db);
   const apiKeys = new ApiKeyService(apiKeyStore, auditLog, bus);
@@ -127,7 +143,16 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     'grpc.reflection.v1alpha.ServerReflection',
   ];
   const routes = (router: ConnectRouter) => {
-    billingRoutes({ projects, apiKeys, entitlements, checkout, grants: grantService })(router);
+    billingRoutes({
+      projects,
+      apiKeys,
+      entitlements,
+      checkout,
+      grants: grantService,
+      auditLog,
+      projectMetrics,
+      idempotency: new IdempotencyStore(mongo.db, idempotencyLeaseMs),
+    })(router);
     healthRoutes({
       checkReady: async () => (await readiness()).ready,
       serviceNames: billingServices.map((service) => service.typeName),

@@ -36,6 +36,15 @@ export interface Config {
   readonly webhookMaxBodyBytes: number;
   /** How long a webhook delivery holds an event before another delivery may take it over. */
   readonly webhookLeaseMs: number;
+  /** When the daily reconciliation of every project runs (cron, UTC). */
+  readonly reconciliationCron: string;
+  /**
+   * How long a reconciliation run holds its project's lock without renewing
+   * it (it renews every third of that); after it, a crashed run is taken over.
+   */
+  readonly reconciliationLeaseMs: number;
+  /** How often Agenda polls MongoDB for due jobs. */
+  readonly jobPollMs: number;
 }
 
 export class ConfigError extends Error {
@@ -96,7 +105,27 @@ export function loadConfig(env: Env): Config {
       max: 16 * 1024 * 1024,
     }),
     webhookLeaseMs: integer(env, 'WEBHOOK_LEASE_MS', { fallback: 30_000, min: 1000, max: 600_000 }),
+    reconciliationCron: cron(env, 'RECONCILIATION_CRON', '0 3 * * *'),
+    reconciliationLeaseMs: integer(env, 'RECONCILIATION_LEASE_MS', {
+      fallback: 60_000,
+      min: 1000,
+      max: 3_600_000,
+    }),
+    jobPollMs: integer(env, 'JOB_POLL_MS', { fallback: 5000, min: 50, max: 600_000 }),
   };
+}
+
+/** Five fields (minute hour day month weekday), or six with seconds first. */
+function cron(env: Env, name: string, fallback: string): string {
+  const value = optionalString(env, name, fallback).trim();
+  const fields = value.split(/\s+/);
+  // Each field: comma-separated `*`, `?`, a value or a range (numbers or names), each with an optional step.
+  const part = /^(\*|\?|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(\/\d+)?$/;
+  const valid = (f: string) => f.split(',').every((p) => part.test(p));
+  if ((fields.length !== 5 && fields.length !== 6) || !fields.every(valid)) {
+    throw new ConfigError(name, `must be a cron expression like "0 3 * * *", got "${value}"`);
+  }
+  return value;
 }
 
 function optionalString(env: Env, name: string, fallback: string): string {

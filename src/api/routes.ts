@@ -4,9 +4,12 @@ import { AdminService } from '../../gen/billing/v1/admin_pb.js';
 import { CheckoutService } from '../../gen/billing/v1/checkout_pb.js';
 import { EntitlementsService } from '../../gen/billing/v1/entitlements_pb.js';
 import { MetricsService } from '../../gen/billing/v1/metrics_pb.js';
+import type { IdempotencyStore } from '../store/idempotency-store.js';
 import { type AdminServiceDeps, createAdminService } from './admin/index.js';
 import { type CheckoutServiceDeps, createCheckoutService } from './checkout-service.js';
 import { createEntitlementsService, type EntitlementsServiceDeps } from './entitlements-service.js';
+import { withIdempotency } from './idempotency.js';
+import { createMetricsService, type MetricsServiceDeps } from './metrics-service.js';
 
 export const billingServices = [
   EntitlementsService,
@@ -15,14 +18,25 @@ export const billingServices = [
   MetricsService,
 ] as const;
 
-export type BillingRoutesDeps = AdminServiceDeps & EntitlementsServiceDeps & CheckoutServiceDeps;
+export type BillingRoutesDeps = AdminServiceDeps &
+  EntitlementsServiceDeps &
+  CheckoutServiceDeps &
+  MetricsServiceDeps & {
+    /** Write RPCs with an idempotency_key run once per key. */
+    readonly idempotency: IdempotencyStore;
+  };
 
 export function billingRoutes(deps: BillingRoutesDeps): (router: ConnectRouter) => void {
   return (router) => {
-    router.service(AdminService, createAdminService(deps));
+    router.service(
+      AdminService,
+      withIdempotency(AdminService, createAdminService(deps), deps.idempotency),
+    );
     router.service(EntitlementsService, createEntitlementsService(deps));
-    router.service(CheckoutService, createCheckoutService(deps));
-    // Implemented by a later issue; until then every method answers UNIMPLEMENTED.
-    router.service(MetricsService, {});
+    router.service(
+      CheckoutService,
+      withIdempotency(CheckoutService, createCheckoutService(deps), deps.idempotency),
+    );
+    router.service(MetricsService, createMetricsService(deps));
   };
 }

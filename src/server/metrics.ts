@@ -4,13 +4,17 @@
  * test process never share counters.
  */
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface ServiceMetrics {
   readonly registry: Registry;
   readonly rpcDuration: Histogram<'method' | 'code'>;
   readonly webhookEvents: Counter<'type' | 'outcome'>;
   readonly entitlementLookups: Counter<'result'>;
+  readonly reconciliationDrift: Counter<'project' | 'class' | 'dry_run'>;
+  readonly reconciliationDuration: Histogram<'outcome' | 'dry_run'>;
+  readonly jobRuns: Counter<'job' | 'outcome'>;
+  readonly jobDuration: Histogram<'job' | 'outcome'>;
 }
 
 export function createServiceMetrics(): ServiceMetrics {
@@ -38,7 +42,42 @@ export function createServiceMetrics(): ServiceMetrics {
     labelNames: ['result'] as const,
     registers: [registry],
   });
-  return { registry, rpcDuration, webhookEvents, entitlementLookups };
+  const reconciliationDrift = new Counter({
+    name: 'reconciliation_drift_total',
+    help: 'Subscriptions found drifted by reconciliation, by project, class (missing_locally, stale, missing_in_stripe) and dry run',
+    labelNames: ['project', 'class', 'dry_run'] as const,
+    registers: [registry],
+  });
+  const reconciliationDuration = new Histogram({
+    name: 'reconciliation_duration_seconds',
+    help: 'Reconciliation run time (one attempt: list Stripe, compare, repair) by outcome and dry run',
+    labelNames: ['outcome', 'dry_run'] as const,
+    buckets: [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
+    registers: [registry],
+  });
+  const jobRuns = new Counter({
+    name: 'agenda_job_runs_total',
+    help: 'Agenda job runs by job and outcome (succeeded, failed, skipped = another replica had it, interrupted = shutdown)',
+    labelNames: ['job', 'outcome'] as const,
+    registers: [registry],
+  });
+  const jobDuration = new Histogram({
+    name: 'agenda_job_duration_seconds',
+    help: 'Agenda job handler time by job and outcome',
+    labelNames: ['job', 'outcome'] as const,
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 600, 1800, 3600],
+    registers: [registry],
+  });
+  return {
+    registry,
+    rpcDuration,
+    webhookEvents,
+    entitlementLookups,
+    reconciliationDrift,
+    reconciliationDuration,
+    jobRuns,
+    jobDuration,
+  };
 }
 
 /** gRPC's canonical code names, as dashboards expect them (UNAUTHENTICATED). */
@@ -59,5 +98,107 @@ export function createMetricsInterceptor(metrics: ServiceMetrics): Interceptor {
       stopTimer({ code: grpcCodeName(ConnectError.from(err).code) });
       throw err;
     }
+  };
+}
+
+/** One project's business figures, as the gauges show them. */
+export interface BusinessFigures {
+  readonly projectId: string;
+  readonly activeSubscriptions: number;
+  readonly mrr: readonly { readonly currency: string; readonly amountMinor: bigint }[];
+}
+
+export interface BusinessGaugeOptions {
+  /** Computes the figures of every project (reads MongoDB). */
+  readonly figures: () => Promise<readonly BusinessFigures[]>;
+  /** How long computed figures serve later scrapes before they are computed again. */
+  readonly cacheMs: number;
+  /** A failed computation: the gauges keep their last values. */
+  readonly onError?: (err: unknown) => void;
+  /** Milliseconds since the epoch. */
+  readonly now?: () => number;
+}
+
+/**
+ * The business gauges, per project: active subscriptions and MRR per
+ * currency. They are computed when Prometheus scrapes (the gauges' `collect`
+ * callbacks), not kept up to date on every webhook. Computing reads every
+ * subscription of every project, so one computation serves every scrape for
+ * `cacheMs` (several Prometheus servers, or a dashboard scraping often, do
+ * not multiply the work), and concurrent scrapes share one computation. If
+ * it fails (MongoDB down), the gauges keep their last values rather than
+ * failing the whole scrape; `billing_business_metrics_computed_timestamp_seconds`
+ * tells how old they are.
+ */
+export function registerBusinessGauges(registry: Registry, options: BusinessGaugeOptions): void {
+  const latest = cachedFigures(options);
+  new Gauge({
+    name: 'billing_active_subscriptions',
+    help: 'Subscriptions whose Stripe status is active, per project',
+    labelNames: ['project'] as const,
+    registers: [registry],
+    async collect() {
+      const figures = await latest();
+      if (!figures) return;
+      this.reset();
+      for (const project of figures.values) {
+        this.set({ project: project.projectId }, project.activeSubscriptions);
+      }
+    },
+  });
+  new Gauge({
+    name: 'billing_mrr_minor_units',
+    help: 'Monthly recurring revenue (active and past_due subscriptions, trials excluded) in the currency minor unit, per project and currency',
+    labelNames: ['project', 'currency'] as const,
+    registers: [registry],
+    async collect() {
+      const figures = await latest();
+      if (!figures) return;
+      this.reset();
+      for (const project of figures.values) {
+        for (const { currency, amountMinor } of project.mrr) {
+          this.set({ project: project.projectId, currency }, Number(amountMinor));
+        }
+      }
+    },
+  });
+  new Gauge({
+    name: 'billing_business_metrics_computed_timestamp_seconds',
+    help: 'When the business gauges (active subscriptions, MRR) were last computed (0: never)',
+    registers: [registry],
+    async collect() {
+      const figures = await latest();
+      if (figures) this.set(figures.computedAt / 1000);
+    },
+  });
+}
+
+interface ComputedFigures {
+  readonly values: readonly BusinessFigures[];
+  /** Milliseconds since the epoch. */
+  readonly computedAt: number;
+}
+
+/** The newest figures, computed at most once per `cacheMs`; undefined until one computation succeeds. */
+function cachedFigures(options: BusinessGaugeOptions): () => Promise<ComputedFigures | undefined> {
+  const now = options.now ?? Date.now;
+  let last: ComputedFigures | undefined;
+  let running: Promise<ComputedFigures | undefined> | undefined;
+  const compute = async (): Promise<ComputedFigures | undefined> => {
+    try {
+      const computedAt = now();
+      last = { values: await options.figures(), computedAt };
+    } catch (err) {
+      options.onError?.(err);
+    }
+    return last;
+  };
+  return () => {
+    if (last && now() - last.computedAt < options.cacheMs) return Promise.resolve(last);
+    // Concurrent scrapes (and the gauges of one scrape) share one computation.
+    running ??= compute().finally(() => {
+      running = undefined;
+    });
+    return running;
   };
 }

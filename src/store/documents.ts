@@ -173,3 +173,76 @@ export interface EventReceiptDoc {
   /** While processing: after this time another delivery may take the event over (a crashed worker). */
   lease_until: Date;
 }
+
+export type ReconciliationRunState = 'queued' | 'running' | 'succeeded' | 'failed';
+
+export type DriftClass = 'missing_locally' | 'stale' | 'missing_in_stripe';
+
+export interface ReconciliationCountsDoc {
+  /** Subscriptions seen in Stripe. */
+  checked: number;
+  missing_locally: number;
+  stale: number;
+  missing_in_stripe: number;
+  /** Drift fixed (zero in a dry run). */
+  repaired: number;
+  errors: number;
+}
+
+/**
+ * One reconciliation of a project with Stripe. Written by whoever holds the
+ * project's reconciliation lock (see ReconciliationLockStore), so there is
+ * never more than one writer at a time.
+ */
+export interface ReconciliationRunDoc {
+  /** `rr_` + creation time (base 36) + random: sorting by id sorts by creation. */
+  _id: string;
+  project_id: string;
+  dry_run: boolean;
+  state: ReconciliationRunState;
+  /** The API key id of the operator, or `schedule`. */
+  triggered_by: string;
+  reason: string;
+  created_at: Date;
+  /** When the current attempt started (null while queued). */
+  started_at: Date | null;
+  finished_at: Date | null;
+  counts: ReconciliationCountsDoc;
+  /** Stripe list requests of the attempt that finished. */
+  stripe_list_calls: number;
+  /** A few subscription ids of each drift class (at most 100 each), for operators. */
+  drift_samples: Record<DriftClass, string[]>;
+  error: string | null;
+  /** 1 for the first execution; more when a run cut off by a crash was taken over. */
+  attempts: number;
+}
+
+export type ReconciliationLockPhase = 'queued' | 'running' | 'released';
+
+/**
+ * One generation of a project's reconciliation lock. Generations are only
+ * ever inserted (`_id` = project + generation), so taking the lock is a
+ * compare-and-swap on FerretDB too: exactly one writer inserts generation
+ * n + 1. The newest generation tells who holds the lock.
+ */
+export interface ReconciliationLockDoc {
+  /** `{project}:{generation, 12 digits}`. */
+  _id: string;
+  project_id: string;
+  generation: number;
+  run_id: string;
+  phase: ReconciliationLockPhase;
+  /** The service instance that inserted this generation. */
+  owner: string;
+  /** After this the holder counts as gone and the lock may be taken over. */
+  lease_until: Date;
+  created_at: Date;
+}
+
+/** A claim on one occurrence of a scheduled job (Agenda may run it on two replicas). */
+export interface JobClaimDoc {
+  _id: string;
+  job: string;
+  owner: string;
+  created_at: Date;
+}

@@ -40,6 +40,8 @@ export const collectionNames = [
   'audit_log',
   'reconciliation_runs',
   'idempotency_records',
+  'reconciliation_locks',
+  'job_claims',
 ] as const;
 
 const indexPlans: readonly IndexPlan[] = [
@@ -94,6 +96,14 @@ const indexPlans: readonly IndexPlan[] = [
     key: { project_id: 1, started_at: -1 },
     name: 'project_started',
   },
+  { collection: 'reconciliation_runs', key: { state: 1 }, name: 'state' },
+  // Lock generations: inserted only; _id (project + generation) is the unique key.
+  {
+    collection: 'reconciliation_locks',
+    key: { project_id: 1, generation: -1 },
+    name: 'project_generation',
+  },
+  { collection: 'job_claims', key: { created_at: 1 }, name: 'created_at' },
   {
     collection: 'idempotency_records',
     key: { project_id: 1, method: 1, key: 1 },

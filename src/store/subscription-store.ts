@@ -55,6 +55,18 @@ export class SubscriptionStore {
     return newestPerSubscription(versions);
   }
 
+  /** The current state of every subscription of a project. */
+  async currentByProject(projectId: string): Promise<SubscriptionDoc[]> {
+    const versions = await this.versions.find({ project_id: projectId }).toArray();
+    return newestPerSubscription(versions);
+  }
+
+  /** Every project that has at least one subscription (for cross-project gauges). */
+  async projectIds(): Promise<string[]> {
+    const ids: unknown[] = await this.versions.distinct('project_id');
+    return ids.filter((id): id is string => typeof id === 'string');
+  }
+
   /** Deletes every version older than its subscription's newest. Safe at any time, in any order. */
   async pruneSuperseded(projectId: string, subscriptionId: string): Promise<number> {
     const newest = await this.current(projectId, subscriptionId);

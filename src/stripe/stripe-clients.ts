@@ -22,16 +22,24 @@ export class StripeClients {
   forKey(secretKey: string): Stripe {
     let client = this.clients.get(secretKey);
     if (!client) {
-      client = new Stripe(secretKey, {
-        ...(this.endpoint ?? {}),
-        timeout: this.timeoutMs,
-        // Retries with Stripe's own idempotency keys are safe and ride out blips.
-        maxNetworkRetries: 2,
-        appInfo: { name: 'billing-entitlements-service' },
-      });
+      client = this.dedicated(secretKey);
       this.clients.set(secretKey, client);
     }
     return client;
+  }
+
+  /**
+   * A client of its own, not shared: its `request` events are the caller's
+   * requests only (reconciliation counts its list calls that way).
+   */
+  dedicated(secretKey: string): Stripe {
+    return new Stripe(secretKey, {
+      ...(this.endpoint ?? {}),
+      timeout: this.timeoutMs,
+      // Retries with Stripe's own idempotency keys are safe and ride out blips.
+      maxNetworkRetries: 2,
+      appInfo: { name: 'billing-entitlements-service' },
+    });
   }
 }
 

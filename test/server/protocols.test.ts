@@ -63,16 +63,24 @@ for (const [name, makeTransport] of Object.entries(transports)) {
   });
 }
 
-test('not-yet-built RPCs answer UNIMPLEMENTED on every protocol', async (t) => {
+test('GetProjectMetrics answers on every protocol, and bad input is INVALID_ARGUMENT', async (t) => {
+  const inverted = { windowStart: { seconds: 2000n }, windowEnd: { seconds: 1000n } };
   for (const makeTransport of Object.values(transports)) {
     const metrics = createClient(MetricsService, makeTransport());
-    const err = await t.throwsAsync(metrics.getProjectMetrics({}, { headers: auth() }));
-    t.is(ConnectError.from(err).code, Code.Unimplemented);
+    const answer = await metrics.getProjectMetrics({}, { headers: auth() });
+    t.is(answer.activeCustomers, 0n);
+    t.deepEqual(answer.mrr, []);
+    t.truthy(answer.windowEnd);
+    const err = await t.throwsAsync(metrics.getProjectMetrics(inverted, { headers: auth() }));
+    t.is(ConnectError.from(err).code, Code.InvalidArgument);
   }
   const client = new GrpcJsClient(`127.0.0.1:${server.app.port}`);
   const result = await client.unary(MetricsService.method.getProjectMetrics, {}, auth());
+  const refused = await client.unary(MetricsService.method.getProjectMetrics, inverted, auth());
   client.close();
-  t.is(result.error?.code, grpc.status.UNIMPLEMENTED);
+  t.is(result.error, undefined);
+  t.is(result.response?.newSubscriptions, 0n);
+  t.is(refused.error?.code, grpc.status.INVALID_ARGUMENT);
 });
 
 test('plain HTTP/1.1 endpoints share the port', async (t) => {

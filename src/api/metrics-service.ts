@@ -1,0 +1,99 @@
+/**
+ * MetricsService handlers: validate the window, answer from
+ * ProjectMetricsService for the caller's own project. The admin scope is
+ * enforced by the auth interceptor.
+ */
+import { create } from '@bufbuild/protobuf';
+import { type Timestamp, timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
+import type { ServiceImpl } from '@connectrpc/connect';
+import {
+  GetProjectMetricsResponseSchema,
+  type MetricsService,
+  MonthlyRevenueSchema,
+  SubscriptionStatusCountSchema,
+} from '../../gen/billing/v1/metrics_pb.js';
+import type { MetricsWindow } from '../domain/mrr.js';
+import type { ProjectMetricsService } from '../services/metrics-service.js';
+import { requirePrincipal } from './auth.js';
+import { invalid } from './validate.js';
+
+export interface MetricsServiceDeps {
+  readonly projectMetrics: ProjectMetricsService;
+  readonly now?: () => Date;
+}
+
+const dayMs = 24 * 3600 * 1000;
+/** The window when the request leaves it out: the last 30 days up to now. */
+export const defaultWindowMs = 30 * dayMs;
+/** Longer windows are refused: a year and a bit covers year-over-year questions. */
+export const maxWindowMs = 400 * dayMs;
+
+export function createMetricsService(
+  deps: MetricsServiceDeps,
+): Partial<ServiceImpl<typeof MetricsService>> {
+  return {
+    async getProjectMetrics(req, context) {
+      const principal = requirePrincipal(context);
+      const window = metricsWindow(
+        optionalTime('window_start', req.windowStart),
+        optionalTime('window_end', req.windowEnd),
+        (deps.now ?? (() => new Date()))(),
+      );
+      const metrics = await deps.projectMetrics.projectMetrics(principal.projectId, window);
+      return create(GetProjectMetricsResponseSchema, {
+        subscriptionsByStatus: metrics.subscriptionsByStatus.map((entry) =>
+          create(SubscriptionStatusCountSchema, {
+            status: entry.status,
+            count: BigInt(entry.count),
+          }),
+        ),
+        activeCustomers: BigInt(metrics.activeCustomers),
+        mrr: metrics.mrr.map((entry) =>
+          create(MonthlyRevenueSchema, {
+            currency: entry.currency,
+            amountMinor: entry.amountMinor,
+          }),
+        ),
+        newSubscriptions: BigInt(metrics.newSubscriptions),
+        churnedSubscriptions: BigInt(metrics.churnedSubscriptions),
+        windowStart: timestampFromDate(window.start),
+        windowEnd: timestampFromDate(window.end),
+      });
+    },
+  };
+}
+
+/**
+ * The window from the request: a missing end is now, a missing start is 30
+ * days before the end. The end must come after the start, at most 400 days.
+ */
+export function metricsWindow(
+  start: Date | undefined,
+  end: Date | undefined,
+  now: Date,
+): MetricsWindow {
+  const windowEnd = end ?? now;
+  const windowStart = start ?? new Date(windowEnd.getTime() - defaultWindowMs);
+  if (windowEnd.getTime() <= windowStart.getTime()) {
+    throw invalid('window_end', 'must be after window_start');
+  }
+  if (windowEnd.getTime() - windowStart.getTime() > maxWindowMs) {
+    throw invalid('window_end', 'must be at most 400 days after window_start');
+  }
+  return { start: windowStart, end: windowEnd };
+}
+
+/** 0001-01-01 to 9999-12-31, as google.protobuf.Timestamp defines its range. */
+const minSeconds = -62_135_596_800n;
+const maxSeconds = 253_402_300_799n;
+
+function optionalTime(field: string, value: Timestamp | undefined): Date | undefined {
+  if (value === undefined) return undefined;
+  if (value.seconds < minSeconds || value.seconds > maxSeconds) {
+    throw invalid(field, 'must be between 0001-01-01 and 9999-12-31');
+  }
+  if (value.nanos < 0 || value.nanos > 999_999_999) {
+    throw invalid(field, 'nanos must be between 0 and 999999999');
+  }
+  return timestampDate(value);
+}
