@@ -36,8 +36,14 @@ export interface Config {
   readonly webhookMaxBodyBytes: number;
   /** How long a webhook delivery holds an event before another delivery may take it over. */
   readonly webhookLeaseMs: number;
-  /** When the daily reconciliation of every project runs (cron, UTC). */
-  readonly reconciliationCron: string;
+  /** Secrets that sign customer tokens: the first signs, all verify (rotation). Empty: no tokens. */
+  readonly customerTokenSecrets: readonly string[];
+  /** Browser origins allowed to call the API (CORS); empty: none. `*` allows any. */
+  readonly corsAllowedOrigins: readonly string[];
+  /** How often an idle WatchEntitlements stream gets a heartbeat. */
+  readonly watchHeartbeatMs: number;
+  /** When the daily reconciliation of every project runs (cron, UTC); undefined: never (`off`). */
+  readonly reconciliationCron: string | undefined;
   /**
    * How long a reconciliation run holds its project's lock without renewing
    * it (it renews every third of that); after it, a crashed run is taken over.
@@ -105,6 +111,13 @@ export function loadConfig(env: Env): Config {
       max: 16 * 1024 * 1024,
     }),
     webhookLeaseMs: integer(env, 'WEBHOOK_LEASE_MS', { fallback: 30_000, min: 1000, max: 600_000 }),
+    customerTokenSecrets: secretList(env, 'CUSTOMER_TOKEN_SECRETS'),
+    corsAllowedOrigins: originList(env, 'CORS_ALLOWED_ORIGINS'),
+    watchHeartbeatMs: integer(env, 'WATCH_HEARTBEAT_MS', {
+      fallback: 15_000,
+      min: 100,
+      max: 600_000,
+    }),
     reconciliationCron: cron(env, 'RECONCILIATION_CRON', '0 3 * * *'),
     reconciliationLeaseMs: integer(env, 'RECONCILIATION_LEASE_MS', {
       fallback: 60_000,
@@ -115,9 +128,10 @@ export function loadConfig(env: Env): Config {
   };
 }
 
-/** Five fields (minute hour day month weekday), or six with seconds first. */
-function cron(env: Env, name: string, fallback: string): string {
+/** Five fields (minute hour day month weekday), or six with seconds first; `off` disables. */
+function cron(env: Env, name: string, fallback: string): string | undefined {
   const value = optionalString(env, name, fallback).trim();
+  if (value.toLowerCase() === 'off') return undefined;
   const fields = value.split(/\s+/);
   // Each field: comma-separated `*`, `?`, a value or a range (numbers or names), each with an optional step.
   const part = /^(\*|\?|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(\/\d+)?$/;
@@ -126,6 +140,32 @@ function cron(env: Env, name: string, fallback: string): string {
     throw new ConfigError(name, `must be a cron expression like "0 3 * * *", got "${value}"`);
   }
   return value;
+}
+
+/** Comma-separated secrets, each at least 32 characters (never echoed in errors). */
+function secretList(env: Env, name: string): string[] {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return [];
+  const secrets = raw.split(',').map((secret) => secret.trim());
+  if (secrets.some((secret) => secret.length < 32)) {
+    throw new ConfigError(name, 'must hold secrets of at least 32 characters, separated by commas');
+  }
+  return secrets;
+}
+
+function originList(env: Env, name: string): string[] {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return [];
+  const origins = raw.split(',').map((origin) => origin.trim());
+  for (const origin of origins) {
+    if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) {
+      throw new ConfigError(
+        name,
+        `must list origins like https://app.example.com, got "${origin}"`,
+      );
+    }
+  }
+  return origins;
 }
 
 function optionalString(env: Env, name: string, fallback: string): string {

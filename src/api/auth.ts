@@ -1,6 +1,7 @@
 /**
- * Authentication: `Authorization: Bearer <api key>` becomes a Principal (a
- * project and its scopes) stored in the call's context values. Keys are
+ * Authentication: `Authorization: Bearer <api key or customer token>`
+ * becomes a Principal (a project and its scopes, or one customer of a
+ * project) stored in the call's context values. Keys are
  * looked up by their SHA-256 hash; hits stay in process memory so a check
  * costs no round trip, and are evicted on revocation via the invalidation
  * bus (or after the TTL when a bus message is lost).
@@ -16,11 +17,13 @@ import {
 import type { InvalidationBus } from '../cache/invalidation-bus.js';
 import {
   type ApiKeyPrincipal,
+  type CustomerTokenPrincipal,
   hashApiKey,
   hasScope,
   type Principal,
   type ScopeName,
 } from '../domain/api-keys.js';
+import { isCustomerToken, verifyCustomerToken } from '../domain/customer-tokens.js';
 import type { ApiKeyStore } from '../store/api-key-store.js';
 
 const maxCachedKeys = 10_000;
@@ -74,7 +77,8 @@ export const principalKey = createContextKey<Principal | undefined>(undefined, {
   description: 'principal',
 });
 
-export function requirePrincipal(context: HandlerContext): Principal {
+/** Who is calling, for handlers that a customer token may reach (reads of one customer). */
+export function requireReader(context: HandlerContext): Principal {
   const principal = context.values.get(principalKey);
   // The interceptor guarantees this for every scoped service; reaching here
   // without one is a wiring bug, not a client error.
@@ -82,8 +86,34 @@ export function requirePrincipal(context: HandlerContext): Principal {
   return principal;
 }
 
+/** The calling API key, for every handler a customer token must never reach. */
+export function requirePrincipal(context: HandlerContext): ApiKeyPrincipal {
+  const principal = requireReader(context);
+  if (principal.kind !== 'api_key') {
+    throw new ConnectError('a customer token cannot call this method', Code.PermissionDenied);
+  }
+  return principal;
+}
+
+/** A customer token reads its own customer only. */
+export function requireCustomerAccess(principal: Principal, customerId: string): void {
+  if (principal.kind === 'customer_token' && principal.customerId !== customerId) {
+    throw new ConnectError('this customer token is for another customer', Code.PermissionDenied);
+  }
+}
+
+/** Customer tokens may call only these: reads of their own customer. */
+const customerTokenMethods = new Set([
+  'billing.v1.EntitlementsService/CheckEntitlement',
+  'billing.v1.EntitlementsService/ListEntitlements',
+  'billing.v1.EntitlementsService/WatchEntitlements',
+]);
+
 export interface AuthInterceptorOptions {
   readonly authenticator: ApiKeyAuthenticator;
+  /** Secrets that sign customer tokens (the first signs; all verify). Empty: tokens are refused. */
+  readonly customerTokenSecrets: readonly string[];
+  readonly now?: () => Date;
   /** The scope a service needs; undefined marks a public service (health, reflection). */
   readonly requiredScope: (service: DescService) => ScopeName | undefined;
 }
@@ -99,13 +129,42 @@ export function createAuthInterceptor(options: AuthInterceptorOptions): Intercep
         Code.Unauthenticated,
       );
     }
-    const principal = await options.authenticator.authenticate(token);
+    const principal = isCustomerToken(token)
+      ? customerPrincipal(token, `${req.service.typeName}/${req.method.name}`, options)
+      : await options.authenticator.authenticate(token);
     if (!principal) throw new ConnectError('invalid or revoked API key', Code.Unauthenticated);
     if (!hasScope(principal, scope)) {
       throw new ConnectError(`this API key lacks the "${scope}" scope`, Code.PermissionDenied);
     }
     req.contextValues.set(principalKey, principal);
     return next(req);
+  };
+}
+
+function customerPrincipal(
+  token: string,
+  procedure: string,
+  options: AuthInterceptorOptions,
+): CustomerTokenPrincipal {
+  const check = verifyCustomerToken(
+    token,
+    options.customerTokenSecrets,
+    options.now?.() ?? new Date(),
+  );
+  if (!check.ok)
+    throw new ConnectError(`customer token refused: ${check.reason}`, Code.Unauthenticated);
+  if (!customerTokenMethods.has(procedure)) {
+    throw new ConnectError(
+      'a customer token may only read its own entitlements',
+      Code.PermissionDenied,
+    );
+  }
+  return {
+    kind: 'customer_token',
+    projectId: check.claims.projectId,
+    customerId: check.claims.customerId,
+    scopes: ['entitlements:read'],
+    expiresAt: check.claims.expiresAt,
   };
 }
 

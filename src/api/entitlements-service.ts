@@ -1,28 +1,47 @@
-/** EntitlementsService handlers: validate, authorize, answer from EntitlementService. */
+/**
+ * EntitlementsService handlers: validate, authorize, answer from the
+ * EntitlementService. Check, List and Watch accept an API key with
+ * entitlements:read, or a customer token for that very customer.
+ */
 import { create } from '@bufbuild/protobuf';
-import type { ServiceImpl } from '@connectrpc/connect';
+import { type Duration, timestampFromDate, timestampNow } from '@bufbuild/protobuf/wkt';
+import { Code, ConnectError, type ServiceImpl } from '@connectrpc/connect';
 import {
   CheckEntitlementResponseSchema,
   type EntitlementsService,
+  IssueCustomerTokenResponseSchema,
   ListEntitlementsResponseSchema,
+  WatchEntitlementsResponseSchema,
+  WatchEventKind,
 } from '../../gen/billing/v1/entitlements_pb.js';
+import { signCustomerToken } from '../domain/customer-tokens.js';
 import type { EntitlementService } from '../services/entitlement-service.js';
-import { requirePrincipal } from './auth.js';
+import type { EntitlementWatchHub, WatchUpdate } from '../services/entitlement-watch.js';
+import { requireCustomerAccess, requirePrincipal, requireReader } from './auth.js';
 import { entitlementMessage, timestampOrUndefined } from './convert.js';
-import { requireCustomerId, requireFeature } from './validate.js';
+import { invalid, requireCustomerId, requireFeature } from './validate.js';
 
 export interface EntitlementsServiceDeps {
   readonly entitlements: EntitlementService;
+  readonly watchHub: EntitlementWatchHub;
+  /** The first signs customer tokens; empty: IssueCustomerToken is FAILED_PRECONDITION. */
+  readonly customerTokenSecrets: readonly string[];
+  readonly now?: () => Date;
 }
+
+const defaultTokenTtlSeconds = 15 * 60;
+const maxTokenTtlSeconds = 24 * 3600;
 
 export function createEntitlementsService(
   deps: EntitlementsServiceDeps,
 ): Partial<ServiceImpl<typeof EntitlementsService>> {
+  const now = deps.now ?? (() => new Date());
   return {
     async checkEntitlement(req, context) {
-      const principal = requirePrincipal(context);
+      const principal = requireReader(context);
       const customerId = requireCustomerId(req.customerId);
       const feature = requireFeature('feature', req.feature);
+      requireCustomerAccess(principal, customerId);
       const entitlement = await deps.entitlements.check(principal.projectId, customerId, feature);
       return create(CheckEntitlementResponseSchema, {
         entitlement: entitlementMessage(entitlement),
@@ -30,15 +49,81 @@ export function createEntitlementsService(
     },
 
     async listEntitlements(req, context) {
-      const principal = requirePrincipal(context);
-      const set = await deps.entitlements.list(
-        principal.projectId,
-        requireCustomerId(req.customerId),
-      );
+      const principal = requireReader(context);
+      const customerId = requireCustomerId(req.customerId);
+      requireCustomerAccess(principal, customerId);
+      const set = await deps.entitlements.list(principal.projectId, customerId);
       return create(ListEntitlementsResponseSchema, {
         entitlements: set.entitlements.map(entitlementMessage),
         validUntil: timestampOrUndefined(set.validUntil),
       });
     },
+
+    async *watchEntitlements(req, context) {
+      const principal = requireReader(context);
+      const customerId = requireCustomerId(req.customerId);
+      requireCustomerAccess(principal, customerId);
+      // A customer token's stream ends when the token does: access is never longer than the token.
+      const signal =
+        principal.kind === 'customer_token'
+          ? AbortSignal.any([
+              context.signal,
+              AbortSignal.timeout(Math.max(0, principal.expiresAt.getTime() - now().getTime())),
+            ])
+          : context.signal;
+      for await (const update of deps.watchHub.watch(principal.projectId, customerId, signal)) {
+        yield watchMessage(update);
+      }
+    },
+
+    async issueCustomerToken(req, context) {
+      const principal = requirePrincipal(context);
+      const customerId = requireCustomerId(req.customerId);
+      const secret = deps.customerTokenSecrets[0];
+      if (!secret)
+        throw new ConnectError(
+          'customer tokens are not configured on this service',
+          Code.FailedPrecondition,
+        );
+      const expiresAt = new Date(now().getTime() + tokenTtlSeconds(req.ttl) * 1000);
+      const token = signCustomerToken(
+        { projectId: principal.projectId, customerId, expiresAt },
+        secret,
+      );
+      return create(IssueCustomerTokenResponseSchema, {
+        token,
+        expiresAt: timestampFromDate(expiresAt),
+      });
+    },
   };
+}
+
+function tokenTtlSeconds(ttl: Duration | undefined): number {
+  if (!ttl) return defaultTokenTtlSeconds;
+  const seconds = Number(ttl.seconds);
+  if (seconds < 1 || seconds > maxTokenTtlSeconds || ttl.nanos !== 0) {
+    throw invalid('ttl', `must be whole seconds between 1 and ${maxTokenTtlSeconds}`);
+  }
+  return seconds;
+}
+
+const watchKinds = {
+  snapshot: WatchEventKind.SNAPSHOT,
+  change: WatchEventKind.CHANGE,
+  heartbeat: WatchEventKind.HEARTBEAT,
+} as const;
+
+function watchMessage(update: WatchUpdate) {
+  if (update.kind === 'heartbeat') {
+    return create(WatchEntitlementsResponseSchema, {
+      kind: watchKinds.heartbeat,
+      sentAt: timestampNow(),
+    });
+  }
+  return create(WatchEntitlementsResponseSchema, {
+    kind: watchKinds[update.kind],
+    entitlements: update.set.entitlements.map(entitlementMessage),
+    validUntil: timestampOrUndefined(update.set.validUntil),
+    sentAt: timestampNow(),
+  });
 }

@@ -39,6 +39,18 @@ export class InvalidationBus {
     });
   }
 
+  /**
+   * After the subscriber reconnects, messages sent meanwhile are lost: those
+   * who hold state derived from them (open streams) resynchronise.
+   */
+  onReconnect(handler: () => void): void {
+    let connectedBefore = this.subscriber.status === 'ready';
+    this.subscriber.on('ready', () => {
+      if (connectedBefore) handler();
+      connectedBefore = true;
+    });
+  }
+
   onMessage(handler: InvalidationHandler): () => void {
     this.handlers.add(handler);
     return () => this.handlers.delete(handler);

@@ -19,7 +19,17 @@ export interface ApiKeyPrincipal {
   readonly scopes: readonly ScopeName[];
 }
 
-export type Principal = ApiKeyPrincipal;
+/** A browser holding a customer token: one customer's entitlements, read only. */
+export interface CustomerTokenPrincipal {
+  readonly kind: 'customer_token';
+  readonly projectId: string;
+  readonly customerId: string;
+  readonly scopes: readonly ScopeName[];
+  /** The token's end: streams opened with it end then too. */
+  readonly expiresAt: Date;
+}
+
+export type Principal = ApiKeyPrincipal | CustomerTokenPrincipal;
 
 const keyPrefix = 'bk';
 

@@ -92,16 +92,18 @@ async function closeAll(
   graceMs: number,
 ): Promise<void> {
   const frontClosed = new Promise<void>((resolve) => front.close(() => resolve()));
-  h1.close();
-  h1.closeIdleConnections();
   // GOAWAY: no new streams; open ones may finish.
   for (const session of sessions) session.close();
-  const drained = Promise.all([frontClosed, ...[...sessions].map(waitForClose)]);
+  // HTTP/1.1 keep-alive connections go as soon as they are idle, not after
+  // their keep-alive timeout (clients like undici keep them for seconds).
+  h1.closeIdleConnections();
+  const sweep = setInterval(() => h1.closeIdleConnections(), 50);
   const timer = setTimeout(() => {
     for (const session of sessions) session.destroy();
     h1.closeAllConnections();
   }, graceMs);
-  await drained;
+  await Promise.all([frontClosed, ...[...sessions].map(waitForClose)]);
+  clearInterval(sweep);
   clearTimeout(timer);
 }
 

@@ -37,6 +37,7 @@ export type CacheOutcome = 'memory' | 'redis' | 'miss';
 
 export class EntitlementService {
   private readonly now: () => Date;
+  private readonly inFlight = new Map<string, { token: number; set: Promise<EntitlementSet> }>();
   /** Observes where answers came from (Prometheus cache hits and misses). */
   onLookup: (outcome: CacheOutcome) => void = () => {};
 
@@ -55,10 +56,23 @@ export class EntitlementService {
       this.onLookup('memory');
       return fromMemory;
     }
+    // Many streams of one customer wake up together after a change: one
+    // computation serves them all, unless a change came after it started.
     const token = this.deps.memoryCache.readToken();
-    const set = await this.fromRedisOrCompute(projectId, customerId, now);
-    this.deps.memoryCache.set(projectId, customerId, set, now.getTime(), token);
-    return set;
+    const flightKey = `${projectId}\u0000${customerId}`;
+    const inFlight = this.inFlight.get(flightKey);
+    if (inFlight && inFlight.token === token) return inFlight.set;
+    const set = this.fromRedisOrCompute(projectId, customerId, now).then((computed) => {
+      this.deps.memoryCache.set(projectId, customerId, computed, now.getTime(), token);
+      return computed;
+    });
+    const flight = { token, set };
+    this.inFlight.set(flightKey, flight);
+    try {
+      return await set;
+    } finally {
+      if (this.inFlight.get(flightKey) === flight) this.inFlight.delete(flightKey);
+    }
   }
 
   private async fromRedisOrCompute(

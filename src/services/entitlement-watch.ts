@@ -1,0 +1,137 @@
+/**
+ * WatchEntitlements on one replica. Every change anywhere (webhook, grant,
+ * reconciliation, on any replica) arrives as an `entitlements` message on
+ * the Redis pub/sub invalidation bus; watchers of that customer recompute
+ * and send the new set. Time-based changes (a grant or trial ending) need no
+ * message: each watcher wakes up at its set's `valid_until`.
+ *
+ * A watcher holds no queue, only a "dirty" flag: while its consumer is slow
+ * (the stream is back-pressured), changes just mark it dirty, and when the
+ * consumer is ready it gets the newest set. Memory per stream stays
+ * constant however fast changes come. After a pub/sub gap (Redis
+ * reconnected) every watcher is sent a fresh snapshot.
+ */
+import type { InvalidationBus } from '../cache/invalidation-bus.js';
+import type { EntitlementSet } from '../domain/entitlements.js';
+import type { EntitlementService } from './entitlement-service.js';
+
+export type WatchUpdate =
+  | { readonly kind: 'snapshot' | 'change'; readonly set: EntitlementSet }
+  | { readonly kind: 'heartbeat' };
+
+class Watcher {
+  dirty = false;
+  resync = false;
+  private wake: (() => void) | undefined;
+
+  notify(resync: boolean): void {
+    this.dirty = true;
+    this.resync ||= resync;
+    this.wake?.();
+  }
+
+  /** Resolves on a notification, the abort signal, or after `ms`. */
+  sleep(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        this.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, ms));
+      signal.addEventListener('abort', done, { once: true });
+      this.wake = done;
+      if (this.dirty || signal.aborted) done();
+    });
+  }
+}
+
+/** Past a valid_until, wait this much more so the recomputation sees it passed. */
+const expirySlackMs = 5;
+
+export class EntitlementWatchHub {
+  private readonly watchers = new Map<string, Set<Watcher>>();
+
+  constructor(
+    bus: InvalidationBus,
+    private readonly entitlements: EntitlementService,
+    private readonly heartbeatMs: number,
+    private readonly nowMs: () => number = Date.now,
+  ) {
+    bus.onMessage((message) => {
+      if (message.kind === 'entitlements')
+        this.notify(key(message.projectId, message.customerId), false);
+      if (message.kind === 'project') this.notifyAll(false);
+    });
+    bus.onReconnect(() => this.notifyAll(true));
+  }
+
+  /** Open streams on this replica (for metrics and tests). */
+  get size(): number {
+    let count = 0;
+    for (const set of this.watchers.values()) count += set.size;
+    return count;
+  }
+
+  async *watch(
+    projectId: string,
+    customerId: string,
+    signal: AbortSignal,
+  ): AsyncGenerator<WatchUpdate> {
+    const watcher = new Watcher();
+    const watchKey = key(projectId, customerId);
+    this.register(watchKey, watcher);
+    try {
+      let set = await this.entitlements.list(projectId, customerId);
+      yield { kind: 'snapshot', set };
+      while (!signal.aborted) {
+        const untilExpiry = set.validUntil
+          ? set.validUntil.getTime() - this.nowMs() + expirySlackMs
+          : Infinity;
+        await watcher.sleep(Math.min(this.heartbeatMs, untilExpiry), signal);
+        if (signal.aborted) return;
+        const expired = set.validUntil !== null && set.validUntil.getTime() <= this.nowMs();
+        if (!watcher.dirty && !expired) {
+          yield { kind: 'heartbeat' };
+          continue;
+        }
+        const resync = watcher.resync;
+        watcher.dirty = false;
+        watcher.resync = false;
+        const next = await this.entitlements.list(projectId, customerId);
+        if (resync) yield { kind: 'snapshot', set: next };
+        else if (!sameSet(set, next)) yield { kind: 'change', set: next };
+        set = next;
+      }
+    } finally {
+      this.unregister(watchKey, watcher);
+    }
+  }
+
+  private register(watchKey: string, watcher: Watcher): void {
+    const set = this.watchers.get(watchKey);
+    if (set) set.add(watcher);
+    else this.watchers.set(watchKey, new Set([watcher]));
+  }
+
+  private unregister(watchKey: string, watcher: Watcher): void {
+    const set = this.watchers.get(watchKey);
+    set?.delete(watcher);
+    if (set?.size === 0) this.watchers.delete(watchKey);
+  }
+
+  private notify(watchKey: string, resync: boolean): void {
+    for (const watcher of this.watchers.get(watchKey) ?? []) watcher.notify(resync);
+  }
+
+  private notifyAll(resync: boolean): void {
+    for (const watchKey of this.watchers.keys()) this.notify(watchKey, resync);
+  }
+}
+
+const key = (projectId: string, customerId: string) => `${projectId}\u0000${customerId}`;
+
+function sameSet(a: EntitlementSet, b: EntitlementSet): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
