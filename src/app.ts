@@ -6,7 +6,6 @@
 import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { ConnectRouter } from '@connectrpc/connect';
-import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { ApiKeyAuthenticator, createAuthInterceptor } from './api/auth.js';
 import { createErrorInterceptor } from './api/errors.js';
 import { billingRoutes, billingServices } from './api/routes.js';
@@ -15,7 +14,10 @@ import { MemoryEntitlementCache, RedisEntitlementCache } from './cache/entitleme
 import { InvalidationBus } from './cache/invalidation-bus.js';
 import { closeRedis, connectRedis, pingRedis } from './cache/redis.js';
 import type { Config } from './config.js';
+import { defineReconciliationJobs, JobRunner, reconciliationQueue } from './jobs/index.js';
 import type { Logger } from './logger.js';
+import { createConnectHandler } from './server/connect-handler.js';
+import { withCors } from './server/cors.js';
 import { healthRoutes } from './server/health.js';
 import { createHttpRoutes, type ReadinessReport } from './server/http-routes.js';
 import { type Listener, listen } from './server/listener.js';
@@ -29,19 +31,24 @@ import { ApiKeyService } from './services/api-key-service.js';
 import { CheckoutService } from './services/checkout-service.js';
 import { EntitlementChangeNotifier } from './services/entitlement-changes.js';
 import { EntitlementService } from './services/entitlement-service.js';
+import { EntitlementWatchHub } from './services/entitlement-watch.js';
 import { GrantService } from './services/grant-service.js';
 import { ProjectMetricsService } from './services/metrics-service.js';
 import { ProjectCache } from './services/project-cache.js';
 import { ProjectService } from './services/project-service.js';
+import { ReconciliationService } from './services/reconciliation-service.js';
 import { ApiKeyStore } from './store/api-key-store.js';
 import { AuditLogStore } from './store/audit-log-store.js';
 import { CustomerStore } from './store/customer-store.js';
 import { EventReceiptStore } from './store/event-receipt-store.js';
 import { GrantStore } from './store/grant-store.js';
 import { IdempotencyStore } from './store/idempotency-store.js';
+import { JobClaimStore } from './store/job-claim-store.js';
 import { connectMongo, ensureIndexes } from './store/mongo.js';
 import { ProjectStore } from './store/project-store.js';
 import { PurchaseStore } from './store/purchase-store.js';
+import { ReconciliationLockStore } from './store/reconciliation-lock-store.js';
+import { ReconciliationRunStore } from './store/reconciliation-run-store.js';
 import { SubscriptionStore } from './store/subscription-store.js';
 import { EventProcessor } from './stripe/event-processor.js';
 import { parseStripeEndpoint, StripeClients } from './stripe/stripe-clients.js';
@@ -53,6 +60,7 @@ export interface App {
   readonly apiKeys: ApiKeyService;
   readonly entitlements: EntitlementService;
   readonly grants: GrantService;
+  readonly reconciliation: ReconciliationService;
   readiness(): Promise<ReadinessReport>;
   /** Graceful: ends streams, drains requests, then closes the pools. Idempotent. */
   stop(): Promise<void>;
@@ -108,12 +116,50 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const checkout = new CheckoutService(projectCache, customers, stripeClients);
   const notifier = new EntitlementChangeNotifier(redisCache, bus, customers);
   const grantService = new GrantService(grants, auditLog, notifier);
+  const watchHub = new EntitlementWatchHub(bus, entitlements, config.watchHeartbeatMs);
   const processor = new EventProcessor(
     new EventReceiptStore(mongo.db, config.webhookLeaseMs),
     notifier,
     logger,
   );
   processor.onOutcome = (type, outcome) => metrics.webhookEvents.inc({ type, outcome });
+  const jobs = new JobRunner({
+    db: mongo.db,
+    logger,
+    processEveryMs: config.jobPollMs,
+    lockLifetimeMs: config.reconciliationLeaseMs,
+    onRun: (job, outcome, seconds) => {
+      metrics.jobRuns.inc({ job, outcome });
+      metrics.jobDuration.observe({ job, outcome }, seconds);
+    },
+  });
+  const reconciliation = new ReconciliationService({
+    runs: new ReconciliationRunStore(mongo.db),
+    locks: new ReconciliationLockStore(mongo.db),
+    subscriptions,
+    projects: projectStore,
+    stripeFor: (secretKey) => stripeClients.dedicated(secretKey),
+    notifier,
+    queue: reconciliationQueue(jobs),
+    logger,
+    leaseMs: config.reconciliationLeaseMs,
+    instanceId: jobs.instanceId,
+    observer: {
+      onDrift: (project, driftClass, dryRun) =>
+        metrics.reconciliationDrift.inc({ project, class: driftClass, dry_run: String(dryRun) }),
+      onFinished: (outcome, dryRun, ms) =>
+        metrics.reconciliationDuration.observe({ outcome, dry_run: String(dryRun) }, ms / 1000),
+    },
+  });
+  const reconciliationJobs = defineReconciliationJobs({
+    runner: jobs,
+    service: reconciliation,
+    projects: projectStore,
+    claims: new JobClaimStore(mongo.db),
+    cron: config.reconciliationCron,
+    sweepEveryMs: config.reconciliationLeaseMs,
+    logger,
+  });
   const stripeWebhook = createWebhookShim({
     projects: projectCache,
     stripeClients,
@@ -151,7 +197,10 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       grants: grantService,
       auditLog,
       projectMetrics,
+      reconciliation,
       idempotency: new IdempotencyStore(mongo.db, idempotencyLeaseMs),
+      watchHub,
+      customerTokenSecrets: config.customerTokenSecrets,
     })(router);
     healthRoutes({
       checkReady: async () => (await readiness()).ready,
@@ -160,12 +209,17 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     })(router);
     reflectionRoutes({ descriptorSet: readDescriptorSet(), serviceNames: servedNames })(router);
   };
-  const handler = connectNodeAdapter({
+  const handler = createConnectHandler({
     routes,
+    logger,
     interceptors: [
       createMetricsInterceptor(metrics),
       createErrorInterceptor(logger),
-      createAuthInterceptor({ authenticator, requiredScope }),
+      createAuthInterceptor({
+        authenticator,
+        requiredScope,
+        customerTokenSecrets: config.customerTokenSecrets,
+      }),
     ],
     readMaxBytes: config.maxRequestBytes,
     shutdownSignal: shutdown.signal,
@@ -176,11 +230,15 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       stripeWebhook,
     }),
   });
-  const listener: Listener = await listen(handler, {
+  const listener: Listener = await listen(withCors(handler, config.corsAllowedOrigins), {
     host: config.host,
     port: config.port,
     tls: config.tls,
   });
+  // Jobs start once the server is up; 'listening' is logged after them, so
+  // whoever waits for it (main's signal handlers, tests) sees a started app.
+  await jobs.start();
+  await reconciliationJobs.start();
   logger.info('listening', {
     host: config.host,
     port: listener.port,
@@ -192,7 +250,10 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     stopping ??= (async () => {
       logger.info('shutting down');
       shutdown.abort();
+      reconciliationJobs.stop();
+      const jobsStopped = jobs.stop(config.shutdownGraceMs);
       await listener.close(config.shutdownGraceMs);
+      await jobsStopped;
       await closeRedis(redis);
       await mongo.client.close();
       logger.info('stopped');
@@ -205,6 +266,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     apiKeys,
     entitlements,
     grants: grantService,
+    reconciliation,
     readiness,
     stop,
   };

@@ -8,6 +8,7 @@ import { auditHandlers } from './audit.js';
 import { catalogHandlers } from './catalog.js';
 import { grantHandlers } from './grants.js';
 import { projectHandlers } from './projects.js';
+import { reconciliationHandlers } from './reconciliation.js';
 import type { AdminHandlers, AdminServiceDeps } from './types.js';
 
 export type { AdminServiceDeps } from './types.js';
@@ -19,5 +20,6 @@ export function createAdminService(deps: AdminServiceDeps): AdminHandlers {
     ...catalogHandlers(deps),
     ...grantHandlers(deps),
     ...auditHandlers(deps),
+    ...reconciliationHandlers(deps),
   };
 }

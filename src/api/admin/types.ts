@@ -3,6 +3,7 @@ import type { AdminService } from '../../../gen/billing/v1/admin_pb.js';
 import type { ApiKeyService } from '../../services/api-key-service.js';
 import type { GrantService } from '../../services/grant-service.js';
 import type { ProjectService } from '../../services/project-service.js';
+import type { ReconciliationService } from '../../services/reconciliation-service.js';
 import type { AuditLogStore } from '../../store/audit-log-store.js';
 
 export interface AdminServiceDeps {
@@ -10,6 +11,7 @@ export interface AdminServiceDeps {
   readonly apiKeys: ApiKeyService;
   readonly grants: GrantService;
   readonly auditLog: AuditLogStore;
+  readonly reconciliation: ReconciliationService;
   readonly now?: () => Date;
 }
 

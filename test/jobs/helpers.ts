@@ -1,0 +1,28 @@
+/** Shared by the reconciliation tests: wait for a run, count Stripe list calls. */
+import type { App } from '../../src/app.js';
+import type { ReconciliationRunDoc } from '../../src/store/documents.js';
+import type { FakeStripe } from '../fake-stripe/server.js';
+
+/** Polls until the run has finished (succeeded or failed). */
+export async function waitForRun(
+  app: App,
+  projectId: string,
+  runId: string,
+  timeoutMs = 60_000,
+): Promise<ReconciliationRunDoc> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const run = await app.reconciliation.get(projectId, runId);
+    if (run && (run.state === 'succeeded' || run.state === 'failed')) return run;
+    if (Date.now() > deadline)
+      throw new Error(`run ${runId} did not finish in ${timeoutMs} ms (state ${run?.state})`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** `GET /v1/subscriptions` (the list, not one subscription) requests made with `apiKey`. */
+export function listCalls(fake: FakeStripe, apiKey: string): number {
+  return fake.requestLog.filter(
+    (r) => r.method === 'GET' && r.path === '/v1/subscriptions' && r.apiKey === apiKey,
+  ).length;
+}

@@ -1,0 +1,244 @@
+/**
+ * Bad input, everywhere: every RPC of every service is fed garbage bytes,
+ * wrong JSON types, unknown enum values, huge strings and random messages.
+ * It must never answer INTERNAL (or UNKNOWN), never crash the process, and a
+ * refused call must change nothing.
+ */
+import {
+  create,
+  type DescField,
+  type DescMessage,
+  type DescMethod,
+  type DescMethodStreaming,
+  type DescMethodUnary,
+  toBinary,
+} from '@bufbuild/protobuf';
+import { reflect } from '@bufbuild/protobuf/reflect';
+import { Code, ConnectError } from '@connectrpc/connect';
+import { createConnectTransport } from '@connectrpc/connect-node';
+import test from 'ava';
+import { MongoClient } from 'mongodb';
+import { AdminService } from '../../gen/billing/v1/admin_pb.js';
+import { CheckoutService } from '../../gen/billing/v1/checkout_pb.js';
+import { EntitlementsService } from '../../gen/billing/v1/entitlements_pb.js';
+import { MetricsService } from '../../gen/billing/v1/metrics_pb.js';
+import { createTestProject, startTestApp, type TestApp, type TestProject } from '../helpers/app.js';
+import { testMongoUrl } from '../helpers/services.js';
+
+let server: TestApp;
+let project: TestProject;
+let mongo: MongoClient;
+
+test.before(async () => {
+  server = await startTestApp({
+    env: {
+      CUSTOMER_TOKEN_SECRETS: 'bad-input-test-secret-0123456789abcdef',
+      MAX_REQUEST_BYTES: String(256 * 1024),
+      // No Stripe here: checkout calls that pass validation fail fast as UNAVAILABLE.
+      STRIPE_API_URL: 'http://127.0.0.1:9',
+      STRIPE_TIMEOUT_MS: '200',
+    },
+  });
+  project = await createTestProject(server.app, 'fuzz');
+  mongo = await new MongoClient(testMongoUrl()).connect();
+});
+
+test.after.always(async () => {
+  await mongo?.close();
+  await server?.app.stop();
+});
+
+const services = [EntitlementsService, CheckoutService, AdminService, MetricsService];
+const methods: DescMethod[] = services.flatMap((service) => service.methods);
+
+/** Small seeded PRNG (mulberry32): failures are reproducible. */
+function prng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const seed = Number(process.env.BAD_INPUT_SEED ?? Date.now() % 1_000_000);
+
+function randomString(random: () => number): string {
+  const kinds = [
+    () => '',
+    () => 'x'.repeat(Math.floor(random() * 300_000)),
+    () => '\u0000\u0001\u007f',
+    () => '💥'.repeat(50),
+    () => 'price_' + 'a'.repeat(500),
+    () => '../../etc/passwd',
+    () => '{"$gt": ""}',
+    () => 'gr_0000000000000',
+    () => String(random()),
+  ];
+  return kinds[Math.floor(random() * kinds.length)]?.() ?? '';
+}
+
+/** A message of the right shape with hostile values. */
+function randomMessage(schema: DescMessage, random: () => number, depth = 0) {
+  const message = create(schema);
+  const r = reflect(schema, message);
+  for (const field of schema.fields) {
+    if (random() < 0.3) continue;
+    const value = randomValue(field, random, depth);
+    if (value !== undefined) {
+      try {
+        r.set(field, value);
+      } catch {
+        // The value does not fit the field type: leave it unset.
+      }
+    }
+  }
+  return message;
+}
+
+function randomValue(field: DescField, random: () => number, depth: number): unknown {
+  switch (field.fieldKind) {
+    case 'scalar':
+      if (field.scalar === 9 /* string */) return randomString(random);
+      if (field.scalar === 8 /* bool */) return random() < 0.5;
+      if (field.scalar === 3 || field.scalar === 18 || field.scalar === 16 /* int64 kinds */) {
+        return [0n, -1n, 9_223_372_036_854_775_807n, -9_223_372_036_854_775_808n, 42n][
+          Math.floor(random() * 5)
+        ];
+      }
+      return [0, -1, 2_147_483_647, -2_147_483_648, 7][Math.floor(random() * 5)];
+    case 'enum':
+      return [0, 1, 2, 3, 99, -5][Math.floor(random() * 6)];
+    case 'message':
+      return depth > 3
+        ? undefined
+        : reflect(field.message, randomMessage(field.message, random, depth + 1));
+    default:
+      return undefined;
+  }
+}
+
+async function changeCounts(): Promise<string> {
+  const db = mongo.db(server.config.mongodbDatabase);
+  const names = ['api_keys', 'grants', 'audit_log', 'projects', 'customers', 'reconciliation_runs'];
+  const counts = await Promise.all(names.map((name) => db.collection(name).countDocuments()));
+  return counts.join(',');
+}
+
+async function rawPost(
+  method: DescMethod,
+  body: Uint8Array | string,
+  contentType: string,
+): Promise<{ status: number; code: string }> {
+  const response = await fetch(`${server.baseUrl}/${method.parent.typeName}/${method.name}`, {
+    method: 'POST',
+    headers: {
+      'content-type': contentType,
+      'connect-protocol-version': '1',
+      authorization: `Bearer ${project.adminKey}`,
+    },
+    body,
+  });
+  const text = await response.text();
+  let code = 'ok';
+  try {
+    code = (JSON.parse(text) as { code?: string }).code ?? 'ok';
+  } catch {
+    // A streaming answer or proto body: judged by status.
+  }
+  return { status: response.status, code };
+}
+
+test.serial('garbage bytes and wrong JSON types never give INTERNAL', async (t) => {
+  const random = prng(seed);
+  t.log(`seed ${seed} (rerun with BAD_INPUT_SEED=${seed})`);
+  const before = await changeCounts();
+  for (const method of methods.filter((m) => m.methodKind === 'unary')) {
+    const garbage = Uint8Array.from({ length: 1 + Math.floor(random() * 200) }, () =>
+      Math.floor(random() * 256),
+    );
+    for (const [body, type] of [
+      [garbage, 'application/proto'],
+      ['{"customer_id": 12, "feature": ["a"]}', 'application/json'],
+      ['{"mode": "NOT_A_MODE", "line_items": "x"}', 'application/json'],
+      ['{not json', 'application/json'],
+      ['null', 'application/json'],
+    ] as const) {
+      const answer = await rawPost(method, body, type);
+      t.not(answer.code, 'internal', `${method.name} with ${type}`);
+      t.not(answer.code, 'unknown', `${method.name} with ${type}`);
+      t.true(
+        answer.status < 500 || answer.code === 'unavailable',
+        `${method.name}: HTTP ${answer.status}`,
+      );
+    }
+  }
+  t.is(await changeCounts(), before, 'refused input changed nothing');
+});
+
+test.serial(
+  'random hostile messages never give INTERNAL, and refusals change nothing',
+  async (t) => {
+    const random = prng(seed + 1);
+    const transport = createConnectTransport({ baseUrl: server.baseUrl, httpVersion: '1.1' });
+    const header = { authorization: `Bearer ${project.adminKey}` };
+    let refused = 0;
+    for (let round = 0; round < 25; round++) {
+      for (const method of methods) {
+        const input = randomMessage(method.input, random);
+        if (toBinary(method.input, input).length > 256 * 1024) continue; // over the limit: covered below
+        const before = await changeCounts();
+        let code: Code | 'ok' = 'ok';
+        try {
+          if (method.methodKind === 'unary') {
+            await transport.unary(method as DescMethodUnary, undefined, 5000, header, input);
+          } else if (method.methodKind === 'server_streaming') {
+            const abort = new AbortController();
+            const response = await transport.stream(
+              method as DescMethodStreaming,
+              abort.signal,
+              5000,
+              header,
+              (async function* () {
+                yield input;
+              })(),
+            );
+            for await (const _ of response.message) break;
+            abort.abort();
+          }
+        } catch (err) {
+          code = ConnectError.from(err).code;
+        }
+        t.not(code, Code.Internal, `${method.name} round ${round}`);
+        t.not(code, Code.Unknown, `${method.name} round ${round}`);
+        if (code !== 'ok' && code !== Code.Canceled) {
+          refused += 1;
+          t.is(await changeCounts(), before, `${method.name} refused but changed something`);
+        }
+      }
+    }
+    t.true(refused > 100, `${refused} refusals exercised`);
+    const health = await fetch(`${server.baseUrl}/healthz`);
+    t.is(health.status, 200, 'the process is alive');
+  },
+);
+
+test.serial('an oversized request is refused by the configured limit', async (t) => {
+  const transport = createConnectTransport({ baseUrl: server.baseUrl, httpVersion: '1.1' });
+  const input = create(EntitlementsService.method.checkEntitlement.input, {
+    customerId: 'x'.repeat(300_000),
+    feature: 'f',
+  });
+  const err = await t.throwsAsync(
+    transport.unary(
+      EntitlementsService.method.checkEntitlement,
+      undefined,
+      5000,
+      { authorization: `Bearer ${project.adminKey}` },
+      input,
+    ),
+  );
+  t.is(ConnectError.from(err).code, Code.ResourceExhausted);
+});
