@@ -16,7 +16,8 @@ const run = promisify(execFile);
 let server: TestApp;
 
 test.before(async () => {
-  server = await startTestApp();
+  // No Stripe here: the runbook's reconciliation run fails, but every command works as written.
+  server = await startTestApp({ env: { JOB_POLL_MS: '100' } });
 });
 
 test.after.always(async () => {
@@ -60,8 +61,11 @@ test('the operations runbook works as written', async (t) => {
       );
     });
     outputs.set(block.name, stdout);
+    // Later blocks use ids from earlier answers, as an operator copies them.
     if (block.name === 'grant')
       env.GRANT_ID = (JSON.parse(stdout) as { grant: { id: string } }).grant.id;
+    if (block.name === 'reconcile')
+      env.RUN_ID = (JSON.parse(stdout) as { run: { id: string } }).run.id;
   }
 
   t.regex(outputs.get('list-services') ?? '', /billing\.v1\.EntitlementsService/);
@@ -70,6 +74,10 @@ test('the operations runbook works as written', async (t) => {
   t.regex(outputs.get('check') ?? '', /"allowed": true/);
   t.regex(outputs.get('check') ?? '', /"limit": "10"/);
   t.regex(outputs.get('audit') ?? '', /"reason": "ticket closed"/);
+  t.regex(outputs.get('reconcile-status') ?? '', /"dryRun": true/);
+  t.regex(outputs.get('metrics') ?? '', /"windowStart": "2026-01-01T00:00:00Z"/);
+  t.regex(outputs.get('reconcile-status') ?? '', /"dryRun": true/);
+  t.regex(outputs.get('metrics') ?? '', /"windowStart": "2026-01-01T00:00:00Z"/);
   // After the revoke block, the same check says no.
   const check = blocks.find((b) => b.name === 'check');
   if (!check) throw new Error('no check block');
