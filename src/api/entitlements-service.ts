@@ -7,6 +7,7 @@ import { create } from '@bufbuild/protobuf';
 import { type Duration, timestampFromDate, timestampNow } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError, type ServiceImpl } from '@connectrpc/connect';
 import {
+  type CheckEntitlementResponse,
   CheckEntitlementResponseSchema,
   type EntitlementsService,
   IssueCustomerTokenResponseSchema,
@@ -15,6 +16,7 @@ import {
   WatchEventKind,
 } from '../../gen/billing/v1/entitlements_pb.js';
 import { signCustomerToken } from '../domain/customer-tokens.js';
+import { type EntitlementSet, entitlementFor } from '../domain/entitlements.js';
 import type { EntitlementService } from '../services/entitlement-service.js';
 import type { EntitlementWatchHub, WatchUpdate } from '../services/entitlement-watch.js';
 import { requireCustomerAccess, requirePrincipal, requireReader } from './auth.js';
@@ -36,16 +38,15 @@ export function createEntitlementsService(
   deps: EntitlementsServiceDeps,
 ): Partial<ServiceImpl<typeof EntitlementsService>> {
   const now = deps.now ?? (() => new Date());
+  const checkResponses = new CheckResponseMemo();
   return {
     async checkEntitlement(req, context) {
       const principal = requireReader(context);
       const customerId = requireCustomerId(req.customerId);
       const feature = requireFeature('feature', req.feature);
       requireCustomerAccess(principal, customerId);
-      const entitlement = await deps.entitlements.check(principal.projectId, customerId, feature);
-      return create(CheckEntitlementResponseSchema, {
-        entitlement: entitlementMessage(entitlement),
-      });
+      const set = await deps.entitlements.list(principal.projectId, customerId);
+      return checkResponses.get(set, feature);
     },
 
     async listEntitlements(req, context) {
@@ -127,3 +128,32 @@ function watchMessage(update: WatchUpdate) {
     sentAt: timestampNow(),
   });
 }
+
+/**
+ * The hot path: a warm check returns the same cached EntitlementSet object
+ * until something changes, so the answer message built for (set, feature)
+ * is kept with the set and built once, not on every call. Keyed weakly: a
+ * set dropped from the caches takes its answers with it.
+ */
+class CheckResponseMemo {
+  private readonly bySet = new WeakMap<EntitlementSet, Map<string, CheckEntitlementResponse>>();
+
+  get(set: EntitlementSet, feature: string): CheckEntitlementResponse {
+    let answers = this.bySet.get(set);
+    if (!answers) {
+      answers = new Map();
+      this.bySet.set(set, answers);
+    }
+    let answer = answers.get(feature);
+    if (!answer) {
+      answer = create(CheckEntitlementResponseSchema, {
+        entitlement: entitlementMessage(entitlementFor(set, feature)),
+      });
+      // Bounded by what callers ask for; cap it so a scan of random feature names cannot grow it.
+      if (answers.size < maxMemoizedFeatures) answers.set(feature, answer);
+    }
+    return answer;
+  }
+}
+
+const maxMemoizedFeatures = 256;

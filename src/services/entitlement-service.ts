@@ -5,13 +5,7 @@
  */
 
 import type { MemoryEntitlementCache, RedisEntitlementCache } from '../cache/entitlement-cache.js';
-import {
-  type Catalog,
-  computeEntitlements,
-  type Entitlement,
-  type EntitlementSet,
-  entitlementFor,
-} from '../domain/entitlements.js';
+import { type Catalog, computeEntitlements, type EntitlementSet } from '../domain/entitlements.js';
 import type { Logger } from '../logger.js';
 import type { CustomerStore } from '../store/customer-store.js';
 import type { ProjectDoc } from '../store/documents.js';
@@ -43,10 +37,6 @@ export class EntitlementService {
 
   constructor(private readonly deps: EntitlementServiceDeps) {
     this.now = deps.now ?? (() => new Date());
-  }
-
-  async check(projectId: string, customerId: string, feature: string): Promise<Entitlement> {
-    return entitlementFor(await this.list(projectId, customerId), feature);
   }
 
   async list(projectId: string, customerId: string): Promise<EntitlementSet> {
