@@ -1,0 +1,81 @@
+/** Runs ghz (gRPC load) and turns its JSON report into a Result. */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { REPO_ROOT } from '../../scripts/lib/local-services.js';
+import { type Result, round } from './results.js';
+
+const run = promisify(execFile);
+
+export interface GhzScenario {
+  readonly name: string;
+  readonly description: string;
+  readonly call: string;
+  /** ghz data; strings may use ghz templates such as {{.RequestNumber}}. */
+  readonly data: Record<string, unknown>;
+  readonly bearer?: string;
+}
+
+interface GhzReport {
+  count: number;
+  rps: number;
+  latencyDistribution: { percentage: number; latency: number }[] | null;
+  statusCodeDistribution: Record<string, number>;
+}
+
+export interface GhzOptions {
+  readonly ghz: string;
+  readonly port: number;
+  readonly concurrency: number;
+  readonly seconds: number;
+  /** ghz's own CPU share: it shares the machine with the server. */
+  readonly cpus: number;
+}
+
+export async function ghzRun(scenario: GhzScenario, options: GhzOptions): Promise<Result> {
+  const args = [
+    '--insecure',
+    '--protoset',
+    path.join(REPO_ROOT, 'gen/descriptors.binpb'),
+    '--call',
+    scenario.call,
+    '--data',
+    JSON.stringify(scenario.data),
+    '--concurrency',
+    String(options.concurrency),
+    '--connections',
+    String(Math.min(options.concurrency, 4)),
+    '--duration',
+    `${options.seconds}s`,
+    '--cpus',
+    String(options.cpus),
+    '--format',
+    'json',
+  ];
+  if (scenario.bearer)
+    args.push('--metadata', JSON.stringify({ authorization: `Bearer ${scenario.bearer}` }));
+  args.push(`127.0.0.1:${options.port}`);
+  const { stdout } = await run(options.ghz, args, {
+    maxBuffer: 256 * 1024 * 1024,
+    timeout: (options.seconds + 60) * 1000,
+  });
+  return summarize(scenario, options.concurrency, JSON.parse(stdout) as GhzReport);
+}
+
+function summarize(scenario: GhzScenario, concurrency: number, report: GhzReport): Result {
+  const percentile = (p: number) =>
+    (report.latencyDistribution?.find((d) => d.percentage === p)?.latency ?? Number.NaN) / 1e6;
+  const { OK: ok = 0, ...others } = report.statusCodeDistribution;
+  return {
+    scenario: scenario.name,
+    description: scenario.description,
+    concurrency,
+    requests: report.count,
+    rps: Math.round(report.rps),
+    p50Ms: round(percentile(50)),
+    p95Ms: round(percentile(95)),
+    p99Ms: round(percentile(99)),
+    errors: report.count - ok,
+    statusCodes: others,
+  };
+}

@@ -1,0 +1,89 @@
+/** One benchmark figure, and the results files (JSON and a Markdown table). */
+import { readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface Result {
+  readonly scenario: string;
+  readonly description: string;
+  readonly concurrency: number;
+  readonly requests: number;
+  /** Requests (or events) per second. */
+  readonly rps: number;
+  readonly p50Ms: number;
+  readonly p95Ms: number;
+  readonly p99Ms: number;
+  readonly errors: number;
+  /** Non-OK status codes seen, by name (JSON only). */
+  readonly statusCodes?: Readonly<Record<string, number>>;
+  ratioToCeiling?: number;
+}
+
+export const round = (value: number) => Math.round(value * 100) / 100;
+
+/** Latency percentiles of a list of durations in milliseconds. */
+export function percentiles(durationsMs: readonly number[]): {
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+} {
+  const sorted = [...durationsMs].sort((a, b) => a - b);
+  const at = (p: number) =>
+    sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+  return {
+    p50: round(at(50)),
+    p95: round(at(95)),
+    p99: round(at(99)),
+    max: round(sorted.at(-1) ?? Number.NaN),
+  };
+}
+
+export function addRatios(results: Result[], ceilingScenario: string): void {
+  for (const result of results) {
+    const ceiling = results.find(
+      (r) => r.scenario === ceilingScenario && r.concurrency === result.concurrency,
+    );
+    if (ceiling && ceiling.rps > 0) result.ratioToCeiling = round(result.rps / ceiling.rps);
+  }
+}
+
+export async function writeResults(
+  dir: string,
+  name: string,
+  results: Result[],
+  notes: readonly string[],
+): Promise<string> {
+  const file = path.join(dir, `${name}.json`);
+  // Keep the other scenarios' latest figures when only some ran.
+  const previous = await readFile(file, 'utf8')
+    .then((text) => JSON.parse(text) as { results: Result[] })
+    .catch(() => ({ results: [] as Result[] }));
+  const fresh = new Set(results.map((r) => `${r.scenario}@${r.concurrency}`));
+  const merged = [
+    ...previous.results.filter((r) => !fresh.has(`${r.scenario}@${r.concurrency}`)),
+    ...results,
+  ];
+  const meta = {
+    measuredAt: new Date().toISOString(),
+    machine: `${os.cpus().length} cores`,
+    node: process.version,
+    notes,
+  };
+  await writeFile(file, `${JSON.stringify({ ...meta, results: merged }, null, 2)}\n`);
+  const rows = merged.map(
+    (r) =>
+      `| ${r.scenario} | ${r.concurrency} | ${r.rps} | ${r.p50Ms} | ${r.p95Ms} | ${r.p99Ms} | ${r.ratioToCeiling ?? ''} | ${r.errors} |`,
+  );
+  const table = [
+    `Measured ${meta.measuredAt} on ${meta.machine} (${meta.node}).`,
+    ...notes.map((note) => `- ${note}`),
+    '',
+    '| scenario | concurrency | req/s | p50 ms | p95 ms | p99 ms | ratio to ceiling | errors |',
+    '|---|---|---|---|---|---|---|---|',
+    ...rows,
+    '',
+  ].join('\n');
+  await writeFile(path.join(dir, `${name}.md`), table);
+  return table;
+}
