@@ -10,7 +10,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { ensureClientTools } from './lib/client-tools.js';
 import {
+  ensureChromium,
   ensureGoTool,
   ensureRedisServer,
   type FerretDbHandle,
@@ -164,12 +166,17 @@ async function main(): Promise<{ exitCode: number; counts: Counts }> {
 
   try {
     const started = Date.now();
-    const [ferretdbBin, grpcurlBin, stripeMockBin, redisServerBin] = await Promise.all([
-      ensureGoTool('ferretdb'),
-      ensureGoTool('grpcurl'),
-      ensureGoTool('stripe-mock'),
-      ensureRedisServer(),
-    ]);
+    const [ferretdbBin, grpcurlBin, stripeMockBin, redisServerBin, chromiumBin] = await Promise.all(
+      [
+        ensureGoTool('ferretdb'),
+        ensureGoTool('grpcurl'),
+        ensureGoTool('stripe-mock'),
+        ensureRedisServer(),
+        ensureChromium(),
+        // Go plugins, Python venv, Go module deps for clients/ (test/clients, test/contract).
+        ensureClientTools(),
+      ],
+    );
     [ferret, redis] = await Promise.all([
       startFerretDb({ dataDir: path.join(tmp, 'ferretdb'), binary: ferretdbBin }),
       startRedis({ binary: redisServerBin }),
@@ -186,6 +193,7 @@ async function main(): Promise<{ exitCode: number; counts: Counts }> {
       STRIPE_MOCK_BIN: stripeMockBin,
       REDIS_SERVER_BIN: redisServerBin,
       FERRETDB_BIN: ferretdbBin,
+      CHROMIUM_BIN: chromiumBin,
       [PID_DIR_ENV]: pidDir,
     };
     const result = await runAva(avaArgs, env, counter, (child) => {

@@ -36,7 +36,13 @@ export const REPO_ROOT: string = fileURLToPath(new URL('../../', import.meta.url
 /** Where `go install` puts the pinned Go tools (GOBIN). Git-ignored. */
 export const TOOLS_BIN: string = path.join(REPO_ROOT, '.tools', 'bin');
 
-export type GoToolName = 'ferretdb' | 'grpcurl' | 'ghz' | 'stripe-mock';
+export type GoToolName =
+  | 'ferretdb'
+  | 'grpcurl'
+  | 'ghz'
+  | 'stripe-mock'
+  | 'protoc-gen-go'
+  | 'protoc-gen-connect-go';
 
 interface GoToolSpec {
   /** Module path, as `go version -m` reports it. */
@@ -73,6 +79,20 @@ export const GO_TOOLS: Readonly<Record<GoToolName, GoToolSpec>> = {
     module: 'github.com/stripe/stripe-mock',
     pkg: 'github.com/stripe/stripe-mock',
     version: 'v0.203.0',
+  },
+  // buf generate plugins for the Go client (clients/go). Keep these versions
+  // equal to google.golang.org/protobuf and connectrpc.com/connect in
+  // clients/go/go.mod: generated code asserts a minimum runtime version.
+  // connect v1.19.2 is the newest that needs only Go 1.24 (v1.20+ need 1.25+).
+  'protoc-gen-go': {
+    module: 'google.golang.org/protobuf',
+    pkg: 'google.golang.org/protobuf/cmd/protoc-gen-go',
+    version: 'v1.36.12',
+  },
+  'protoc-gen-connect-go': {
+    module: 'connectrpc.com/connect',
+    pkg: 'connectrpc.com/connect/cmd/protoc-gen-connect-go',
+    version: 'v1.19.2',
   },
 };
 
@@ -264,6 +284,52 @@ async function runIgnoringErrors(command: string, args: readonly string[]): Prom
   }
 }
 
+/** apt-get holds dpkg's lock: installs started together (redis-server, chromium) run one by one. */
+let aptQueue: Promise<unknown> = Promise.resolve();
+
+/**
+ * Installs Debian packages with apt-get (update + install, as root or
+ * through sudo). Returns a runner for follow-up commands with the same
+ * privileges, whose errors are ignored.
+ */
+function aptGetInstall(
+  what: string,
+  packages: readonly string[],
+): Promise<(args: string[]) => Promise<void>> {
+  const next = aptQueue.then(
+    () => aptGetInstallNow(what, packages),
+    () => aptGetInstallNow(what, packages),
+  );
+  aptQueue = next.catch(() => undefined);
+  return next;
+}
+
+async function aptGetInstallNow(
+  what: string,
+  packages: readonly string[],
+): Promise<(args: string[]) => Promise<void>> {
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const sudo = isRoot ? undefined : findOnPath('sudo');
+  if (!isRoot && sudo === undefined) {
+    throw new Error(
+      `${what} is not installed and this is not root (no sudo): apt-get install ${packages.join(' ')}`,
+    );
+  }
+  const apt = async (args: string[]): Promise<void> => {
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    if (sudo === undefined) await runLogged('apt-get', args, { env });
+    else await runLogged(sudo, ['-E', 'apt-get', ...args], { env });
+  };
+  log(`${what} not found: installing the Debian package ${packages.join(' ')} ...`);
+  await apt(['update']);
+  await apt(['install', '-y', '--no-install-recommends', ...packages]);
+  const prefix = sudo === undefined ? [] : [sudo];
+  return (args: string[]): Promise<void> => {
+    const [command, ...rest] = [...prefix, ...args];
+    return command === undefined ? Promise.resolve() : runIgnoringErrors(command, rest);
+  };
+}
+
 /**
  * Path of `redis-server`. Installs Debian's `redis-server` package when it is
  * absent (apt-get update + install, as root or through sudo), then stops and
@@ -274,28 +340,8 @@ export async function ensureRedisServer(): Promise<string> {
   const existing = findOnPath('redis-server', SBIN_DIRS);
   if (existing !== undefined) return existing;
 
-  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  const sudo = isRoot ? undefined : findOnPath('sudo');
-  if (!isRoot && sudo === undefined) {
-    throw new Error(
-      'redis-server is not installed and this is not root (no sudo): apt-get install redis-server',
-    );
-  }
-  const apt = async (args: string[]): Promise<void> => {
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    if (sudo === undefined) await runLogged('apt-get', args, { env });
-    else await runLogged(sudo, ['-E', 'apt-get', ...args], { env });
-  };
-  log('redis-server not found: installing the Debian package redis-server ...');
   const started = Date.now();
-  await apt(['update']);
-  await apt(['install', '-y', '--no-install-recommends', 'redis-server']);
-
-  const prefix = sudo === undefined ? [] : [sudo];
-  const run = (args: string[]): Promise<void> => {
-    const [command, ...rest] = [...prefix, ...args];
-    return command === undefined ? Promise.resolve() : runIgnoringErrors(command, rest);
-  };
+  const run = await aptGetInstall('redis-server', ['redis-server']);
   await run(['service', 'redis-server', 'stop']);
   await run(['systemctl', 'disable', '--now', 'redis-server']);
   await run(['update-rc.d', 'redis-server', 'disable']);
@@ -305,6 +351,24 @@ export async function ensureRedisServer(): Promise<string> {
     throw new Error('apt-get installed redis-server but the binary is not on PATH');
   log(`installed redis-server in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return installed;
+}
+
+/** Where Debian's `chromium` package puts the browser (what playwright-core launches). */
+export const CHROMIUM_PATH = '/usr/bin/chromium';
+
+/**
+ * Path of Debian's `chromium` (for the browser tests, driven by
+ * playwright-core). Installs the package only when it is absent; never
+ * downloads a browser any other way.
+ */
+export async function ensureChromium(): Promise<string> {
+  if (isExecutable(CHROMIUM_PATH)) return CHROMIUM_PATH;
+  const started = Date.now();
+  await aptGetInstall('chromium', ['chromium']);
+  if (!isExecutable(CHROMIUM_PATH))
+    throw new Error(`apt-get installed chromium but ${CHROMIUM_PATH} is missing`);
+  log(`installed chromium in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return CHROMIUM_PATH;
 }
 
 /** A free TCP port on 127.0.0.1 (the OS picks it; tiny race until it is bound again). */
@@ -331,7 +395,7 @@ export function freePort(): Promise<number> {
 // ---------------------------------------------------------------------------
 
 /**
- * The one module-level mutable state: the set of live children this process
+ * Module-level state (with the apt queue above): the set of live children this process
  * started. It must be module-level because the cleanup runs from process-wide
  * `exit`/signal handlers, which can only reach state that outlives every
  * caller; each handle also kills its own child in stop().

@@ -1,0 +1,96 @@
+/**
+ * For the client smoke tests (test/clients/*.test.ts): a live service with a
+ * project, its admin key and a read-only key, described by the environment
+ * variables every client's smoke program reads; and a way to run that
+ * program (go test, pytest, ...) as a child process.
+ */
+import { spawn } from 'node:child_process';
+import { createClient } from '@connectrpc/connect';
+import { createConnectTransport } from '@connectrpc/connect-node';
+import { AdminService, Scope } from '../../gen/billing/v1/admin_pb.js';
+import { createTestProject, startTestApp, type TestApp } from './app.js';
+
+export interface SmokeServer {
+  readonly server: TestApp;
+  readonly baseUrl: string;
+  /** A key with the admin scope (every scope). */
+  readonly adminKey: string;
+  /** A key with only entitlements:read: an admin RPC answers PERMISSION_DENIED. */
+  readonly readOnlyKey: string;
+  /** BILLING_URL, BILLING_API_KEY, BILLING_READ_ONLY_KEY. */
+  readonly env: Readonly<Record<string, string>>;
+  stop(): Promise<void>;
+}
+
+export async function startSmokeServer(name: string): Promise<SmokeServer> {
+  const server = await startTestApp({ env: { WATCH_HEARTBEAT_MS: '1000' } });
+  try {
+    const project = await createTestProject(server.app, name);
+    const admin = createClient(
+      AdminService,
+      createConnectTransport({ baseUrl: server.baseUrl, httpVersion: '1.1' }),
+    );
+    const { secret } = await admin.createApiKey(
+      { name: `${name} read-only`, scopes: [Scope.ENTITLEMENTS_READ], reason: 'client smoke test' },
+      { headers: { authorization: `Bearer ${project.adminKey}` } },
+    );
+    return {
+      server,
+      baseUrl: server.baseUrl,
+      adminKey: project.adminKey,
+      readOnlyKey: secret,
+      env: {
+        BILLING_URL: server.baseUrl,
+        BILLING_API_KEY: project.adminKey,
+        BILLING_READ_ONLY_KEY: secret,
+      },
+      stop: () => server.app.stop(),
+    };
+  } catch (error) {
+    await server.app.stop();
+    throw error;
+  }
+}
+
+export interface ChildResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  /** stdout and stderr, interleaved as they came. */
+  readonly output: string;
+  readonly seconds: number;
+}
+
+/** Runs a command to its end (killed after `timeoutMs`), collecting its output. */
+export function runChild(
+  command: string,
+  args: readonly string[],
+  options: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number },
+): Promise<ChildResult> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const timer = setTimeout(() => {
+      output += `\n[killed after ${options.timeoutMs} ms]\n`;
+      child.kill('SIGKILL');
+    }, options.timeoutMs ?? 240_000);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot run ${command}: ${error.message}`));
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, output, seconds: (Date.now() - started) / 1000 });
+    });
+  });
+}
