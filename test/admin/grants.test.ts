@@ -3,7 +3,7 @@
  * expiry or revocation, list with pagination, and stay inside their project.
  */
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
-import { Code, ConnectError, createClient } from '@connectrpc/connect';
+import { Code, createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import test from 'ava';
 import { AdminService } from '../../gen/billing/v1/admin_pb.js';
@@ -12,6 +12,7 @@ import {
   EntitlementsService,
 } from '../../gen/billing/v1/entitlements_pb.js';
 import { createTestProject, startTestApp, type TestApp, type TestProject } from '../helpers/app.js';
+import { codeOf } from '../helpers/rpc.js';
 
 let server: TestApp;
 let project: TestProject;
@@ -29,15 +30,6 @@ const transport = () => createConnectTransport({ baseUrl: server.baseUrl, httpVe
 const admin = () => createClient(AdminService, transport());
 const entitlements = () => createClient(EntitlementsService, transport());
 const as = (key: string) => ({ headers: { authorization: `Bearer ${key}` } });
-
-async function codeOf(call: Promise<unknown>): Promise<Code | 'ok'> {
-  try {
-    await call;
-    return 'ok';
-  } catch (err) {
-    return ConnectError.from(err).code;
-  }
-}
 
 test('a grant gives the feature at once, with its limit and source; revoking takes it away', async (t) => {
   const auth = as(project.adminKey);

@@ -5,12 +5,13 @@
  */
 import { type DescMethodUnary, toJsonString } from '@bufbuild/protobuf';
 import { durationFromMs } from '@bufbuild/protobuf/wkt';
-import { Code, ConnectError, createClient } from '@connectrpc/connect';
+import { Code, createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import test from 'ava';
 import { AdminService, ProjectSchema, Scope } from '../../gen/billing/v1/admin_pb.js';
 import { MetricsService } from '../../gen/billing/v1/metrics_pb.js';
 import { type BillingHarness, startBillingHarness } from '../helpers/billing-harness.js';
+import { codeOf } from '../helpers/rpc.js';
 import { makeEvent, makeSubscription } from '../helpers/stripe-objects.js';
 
 let h: BillingHarness;
@@ -23,17 +24,12 @@ test.after.always(async () => {
   await h?.close();
 });
 
-const admin = () => createClient(AdminService, createConnectTransport({ baseUrl: h.server.baseUrl, httpVersion: '1.1' }));
+const admin = () =>
+  createClient(
+    AdminService,
+    createConnectTransport({ baseUrl: h.server.baseUrl, httpVersion: '1.1' }),
+  );
 const as = (key: string) => ({ headers: { authorization: `Bearer ${key}` } });
-
-async function codeOf(call: Promise<unknown>): Promise<Code | 'ok'> {
-  try {
-    await call;
-    return 'ok';
-  } catch (err) {
-    return ConnectError.from(err).code;
-  }
-}
 
 test('CreateProject returns a working admin key once, and never the secrets', async (t) => {
   const created = await admin().createProject(
@@ -55,7 +51,10 @@ test('CreateProject returns a working admin key once, and never the secrets', as
   t.not(own.project?.id, h.project.projectId);
   const everything = own.project ? toJsonString(ProjectSchema, own.project) : '';
   t.false(everything.includes('abcdefghijklmnop'));
-  const audit = await admin().listAuditLog({ action: 'project.create' }, as(created.adminKeySecret));
+  const audit = await admin().listAuditLog(
+    { action: 'project.create' },
+    as(created.adminKeySecret),
+  );
   t.is(audit.entries.length, 1);
   t.false(audit.entries[0]?.afterJson.includes('abcdefghijklmnop'));
   t.is(audit.entries[0]?.actor, h.project.adminKeyId);
@@ -63,12 +62,32 @@ test('CreateProject returns a working admin key once, and never the secrets', as
 
 test('rotating the webhook secret: the old secret is refused, the new one accepted', async (t) => {
   const project = await h.addProject('rotation');
-  const event = () => makeEvent({ type: 'customer.subscription.created', object: makeSubscription({ customer: 'cus_rot' }) });
-  t.is((await h.post(event(), { projectId: project.projectId, secret: project.webhookSecret })).status, 200);
-  await admin().rotateWebhookSecret({ webhookSigningSecret: 'whsec_rotated0000000000', reason: 'leak drill' }, as(project.adminKey));
-  t.is((await h.post(event(), { projectId: project.projectId, secret: project.webhookSecret })).status, 400);
-  t.is((await h.post(event(), { projectId: project.projectId, secret: 'whsec_rotated0000000000' })).status, 200);
-  const audit = await admin().listAuditLog({ action: 'project.rotate_webhook_secret' }, as(project.adminKey));
+  const event = () =>
+    makeEvent({
+      type: 'customer.subscription.created',
+      object: makeSubscription({ customer: 'cus_rot' }),
+    });
+  t.is(
+    (await h.post(event(), { projectId: project.projectId, secret: project.webhookSecret })).status,
+    200,
+  );
+  await admin().rotateWebhookSecret(
+    { webhookSigningSecret: 'whsec_rotated0000000000', reason: 'leak drill' },
+    as(project.adminKey),
+  );
+  t.is(
+    (await h.post(event(), { projectId: project.projectId, secret: project.webhookSecret })).status,
+    400,
+  );
+  t.is(
+    (await h.post(event(), { projectId: project.projectId, secret: 'whsec_rotated0000000000' }))
+      .status,
+    200,
+  );
+  const audit = await admin().listAuditLog(
+    { action: 'project.rotate_webhook_secret' },
+    as(project.adminKey),
+  );
   t.is(audit.entries.length, 1);
   t.false(audit.entries[0]?.afterJson.includes('whsec_rotated'));
   t.is(audit.entries[0]?.reason, 'leak drill');
@@ -76,7 +95,10 @@ test('rotating the webhook secret: the old secret is refused, the new one accept
 
 test('UpdateProject changes name and grace period, and refuses bad values', async (t) => {
   const project = await h.addProject('update');
-  const updated = await admin().updateProject({ name: 'renamed', gracePeriod: durationFromMs(0), reason: 'r' }, as(project.adminKey));
+  const updated = await admin().updateProject(
+    { name: 'renamed', gracePeriod: durationFromMs(0), reason: 'r' },
+    as(project.adminKey),
+  );
   t.is(updated.project?.name, 'renamed');
   t.is(updated.project?.gracePeriod?.seconds, 0n);
   for (const bad of [
@@ -93,7 +115,12 @@ test('UpdateProject changes name and grace period, and refuses bad values', asyn
 
 test('a retried write with the same idempotency key returns the first answer and changes nothing more', async (t) => {
   const project = await h.addProject('idempotency');
-  const request = { customerId: 'idem-user', feature: 'beta', reason: 'pilot', idempotencyKey: 'ticket-7' };
+  const request = {
+    customerId: 'idem-user',
+    feature: 'beta',
+    reason: 'pilot',
+    idempotencyKey: 'ticket-7',
+  };
   const first = await admin().grantEntitlement(request, as(project.adminKey));
   const retry = await admin().grantEntitlement(request, as(project.adminKey));
   t.is(retry.grant?.id, first.grant?.id);
@@ -102,12 +129,19 @@ test('a retried write with the same idempotency key returns the first answer and
   const audit = await admin().listAuditLog({ action: 'grant.create' }, as(project.adminKey));
   t.is(audit.entries.length, 1);
 
-  const key = { name: 'ci', scopes: [Scope.ENTITLEMENTS_READ], reason: 'r', idempotencyKey: 'key-1' };
+  const key = {
+    name: 'ci',
+    scopes: [Scope.ENTITLEMENTS_READ],
+    reason: 'r',
+    idempotencyKey: 'key-1',
+  };
   const k1 = await admin().createApiKey(key, as(project.adminKey));
   const k2 = await admin().createApiKey(key, as(project.adminKey));
   t.is(k2.secret, k1.secret);
 
-  const changed = await codeOf(admin().grantEntitlement({ ...request, feature: 'other' }, as(project.adminKey)));
+  const changed = await codeOf(
+    admin().grantEntitlement({ ...request, feature: 'other' }, as(project.adminKey)),
+  );
   t.is(changed, Code.FailedPrecondition);
   // Keys are per project: another project may use the same key for its own call.
   const other = await admin().grantEntitlement(request, h.auth);
@@ -117,19 +151,28 @@ test('a retried write with the same idempotency key returns the first answer and
 test('the audit log filters and pages, newest first', async (t) => {
   const project = await h.addProject('audit pages');
   for (let i = 0; i < 5; i++) {
-    await admin().grantEntitlement({ customerId: `a${i}`, feature: 'beta', reason: `r${i}` }, as(project.adminKey));
+    await admin().grantEntitlement(
+      { customerId: `a${i}`, feature: 'beta', reason: `r${i}` },
+      as(project.adminKey),
+    );
   }
   const seen: string[] = [];
   let pageToken = '';
   do {
-    const page = await admin().listAuditLog({ action: 'grant.create', pageSize: 2, pageToken }, as(project.adminKey));
+    const page = await admin().listAuditLog(
+      { action: 'grant.create', pageSize: 2, pageToken },
+      as(project.adminKey),
+    );
     seen.push(...page.entries.map((e) => e.reason));
     pageToken = page.nextPageToken;
   } while (pageToken);
   t.deepEqual(seen, ['r4', 'r3', 'r2', 'r1', 'r0']);
   const byTarget = await admin().listAuditLog({ target: 'grant:none' }, as(project.adminKey));
   t.is(byTarget.entries.length, 0);
-  t.is(await codeOf(admin().listAuditLog({ pageToken: 'garbage!' }, as(project.adminKey))), Code.InvalidArgument);
+  t.is(
+    await codeOf(admin().listAuditLog({ pageToken: 'garbage!' }, as(project.adminKey))),
+    Code.InvalidArgument,
+  );
 });
 
 test('every AdminService and MetricsService method is PERMISSION_DENIED without the admin scope', async (t) => {
@@ -143,7 +186,13 @@ test('every AdminService and MetricsService method is PERMISSION_DENIED without 
     (m): m is DescMethodUnary => m.methodKind === 'unary',
   );
   for (const method of methods) {
-    const call = transport.unary(method, undefined, undefined, { authorization: `Bearer ${limited.secret}` }, {});
+    const call = transport.unary(
+      method,
+      undefined,
+      undefined,
+      { authorization: `Bearer ${limited.secret}` },
+      {},
+    );
     t.is(await codeOf(call), Code.PermissionDenied, method.name);
   }
   t.is(methods.length, AdminService.methods.length + MetricsService.methods.length);

@@ -3,7 +3,7 @@
  * GetReconciliationRun, ListReconciliationRuns; bad input, other projects'
  * runs and keys without the admin scope are refused.
  */
-import { Code, ConnectError, createClient } from '@connectrpc/connect';
+import { Code, createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import test from 'ava';
 import {
@@ -12,6 +12,7 @@ import {
   ReconciliationState,
 } from '../../gen/billing/v1/admin_pb.js';
 import { type BillingHarness, startBillingHarness } from '../helpers/billing-harness.js';
+import { codeOf } from '../helpers/rpc.js';
 import { makeSubscription } from '../helpers/stripe-objects.js';
 
 let h: BillingHarness;
@@ -34,15 +35,6 @@ const admin = () =>
     createConnectTransport({ baseUrl: h.server.baseUrl, httpVersion: '1.1' }),
   );
 const as = (key: string) => ({ headers: { authorization: `Bearer ${key}` } });
-
-async function codeOf(call: Promise<unknown>): Promise<Code | 'ok'> {
-  try {
-    await call;
-    return 'ok';
-  } catch (err) {
-    return ConnectError.from(err).code;
-  }
-}
 
 async function pollUntilDone(runId: string, key: string): Promise<ReconciliationRun> {
   const deadline = Date.now() + 30_000;

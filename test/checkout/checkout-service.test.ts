@@ -10,6 +10,7 @@ import { AdminService, Scope } from '../../gen/billing/v1/admin_pb.js';
 import { CheckoutMode, CheckoutService } from '../../gen/billing/v1/checkout_pb.js';
 import { createTestProject, startTestApp } from '../helpers/app.js';
 import { type BillingHarness, startBillingHarness } from '../helpers/billing-harness.js';
+import { codeOf } from '../helpers/rpc.js';
 
 let h: BillingHarness;
 
@@ -29,15 +30,6 @@ const request = (customerId: string, overrides: Record<string, unknown> = {}) =>
   cancelUrl: 'https://app.example/cancel',
   ...overrides,
 });
-
-async function codeOf(call: Promise<unknown>): Promise<Code | 'ok'> {
-  try {
-    await call;
-    return 'ok';
-  } catch (err) {
-    return ConnectError.from(err).code;
-  }
-}
 
 const customersNamed = (customerId: string) =>
   h.fake

@@ -5,7 +5,7 @@
  * for this).
  */
 import { durationFromMs } from '@bufbuild/protobuf/wkt';
-import { Code, ConnectError, createClient } from '@connectrpc/connect';
+import { Code, createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import test from 'ava';
 import { AdminService, Scope } from '../../gen/billing/v1/admin_pb.js';
@@ -13,6 +13,7 @@ import { CheckoutMode, CheckoutService } from '../../gen/billing/v1/checkout_pb.
 import { EntitlementsService } from '../../gen/billing/v1/entitlements_pb.js';
 import { signCustomerToken } from '../../src/domain/customer-tokens.js';
 import { createTestProject, startTestApp, type TestApp, type TestProject } from '../helpers/app.js';
+import { codeOf } from '../helpers/rpc.js';
 
 const secret = 'customer-token-secret-for-tests-0123456789';
 let server: TestApp;
@@ -36,15 +37,6 @@ const transport = () => createConnectTransport({ baseUrl: server.baseUrl, httpVe
 const entitlements = () => createClient(EntitlementsService, transport());
 const admin = () => createClient(AdminService, transport());
 const as = (bearer: string) => ({ headers: { authorization: `Bearer ${bearer}` } });
-
-async function codeOf(call: Promise<unknown>): Promise<Code | 'ok'> {
-  try {
-    await call;
-    return 'ok';
-  } catch (err) {
-    return ConnectError.from(err).code;
-  }
-}
 
 async function tokenFor(customerId: string, ttlMs = 600_000): Promise<string> {
   const issued = await entitlements().issueCustomerToken(

@@ -5,7 +5,7 @@
  * Amounts are minor units (cents).
  */
 import { timestampDate } from '@bufbuild/protobuf/wkt';
-import { Code, ConnectError, createClient } from '@connectrpc/connect';
+import { Code, createClient } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcTransport } from '@connectrpc/connect-node';
 import test from 'ava';
 import { MetricsService } from '../../gen/billing/v1/metrics_pb.js';
@@ -14,6 +14,7 @@ import {
   type HarnessProject,
   startBillingHarness,
 } from '../helpers/billing-harness.js';
+import { codeOf } from '../helpers/rpc.js';
 import {
   makeEvent,
   makeSubscription,
@@ -286,15 +287,6 @@ test('the same answer over gRPC', async (t) => {
     expectedMrr,
   );
 });
-
-async function codeOf(call: Promise<unknown>): Promise<Code | 'ok'> {
-  try {
-    await call;
-    return 'ok';
-  } catch (err) {
-    return ConnectError.from(err).code;
-  }
-}
 
 test('a key without the admin scope is PERMISSION_DENIED', async (t) => {
   const reader = await h.server.app.apiKeys.create({

@@ -3,12 +3,13 @@
  * each get their own status code, and one project's key never reaches
  * another project's data.
  */
-import { Code, ConnectError, createClient } from '@connectrpc/connect';
+import { Code, createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import test from 'ava';
 import { AdminService, Scope } from '../../gen/billing/v1/admin_pb.js';
 import { EntitlementsService } from '../../gen/billing/v1/entitlements_pb.js';
 import { createTestProject, startTestApp, type TestApp, type TestProject } from '../helpers/app.js';
+import { codeOf } from '../helpers/rpc.js';
 
 let server: TestApp;
 let projectA: TestProject;
@@ -30,15 +31,6 @@ const admin = () =>
     createConnectTransport({ baseUrl: server.baseUrl, httpVersion: '1.1' }),
   );
 const bearer = (key: string) => ({ headers: { authorization: `Bearer ${key}` } });
-
-async function codeOf(call: Promise<unknown>): Promise<Code | 'ok'> {
-  try {
-    await call;
-    return 'ok';
-  } catch (err) {
-    return ConnectError.from(err).code;
-  }
-}
 
 test('no key is UNAUTHENTICATED', async (t) => {
   t.is(await codeOf(admin().getProject({})), Code.Unauthenticated);
