@@ -17,7 +17,11 @@ export async function applySubscription(
 ): Promise<void> {
   const projectId = context.project._id;
   const doc = subscriptionDoc(projectId, subscription, eventCreated, context.now);
-  if ((await context.subscriptions.record(doc)) === 'recorded') return;
+  if ((await context.subscriptions.record(doc)) === 'recorded') {
+    // Reads load every version of a customer's subscriptions: keep only the newest.
+    await context.subscriptions.pruneSuperseded(projectId, subscription.id);
+    return;
+  }
   const sameSecond = await context.subscriptions.getVersion(doc._id);
   if (!sameSecond || sameSubscriptionState(sameSecond, doc)) return;
   const current = await context.stripe.subscriptions.retrieve(subscription.id);
