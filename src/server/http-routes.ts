@@ -1,9 +1,10 @@
 /**
- * The plain HTTP endpoints on the RPC port: liveness, readiness, Prometheus.
- * Anything the Connect router does not know lands here.
+ * The plain HTTP endpoints on the RPC port: liveness, readiness, Prometheus,
+ * the /demo page. Anything the Connect router does not know lands here.
  */
 import type { ConnectNodeAdapterOptions } from '@connectrpc/connect-node';
 import type { Registry } from 'prom-client';
+import { createDemoRoutes } from '../demo/serve.js';
 
 /** A Node handler for both HTTP/1.1 and HTTP/2 requests, as connect-node types it. */
 export type NodeHandler = NonNullable<ConnectNodeAdapterOptions['fallback']>;
@@ -32,9 +33,10 @@ export interface HttpRoutesOptions {
 const stripeWebhookPath = /^\/webhooks\/stripe\/([A-Za-z0-9_-]{1,64})$/;
 
 export function createHttpRoutes(options: HttpRoutesOptions): NodeHandler {
+  const demo = createDemoRoutes();
   return (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
-    const respond = routeFor(path, options);
+    const respond = routeFor(path, options, demo);
     if (!respond) {
       sendJson(res, 404, { error: 'not found' });
       return;
@@ -47,7 +49,11 @@ export function createHttpRoutes(options: HttpRoutesOptions): NodeHandler {
 
 type Route = (req: NodeRequest, res: NodeResponse) => Promise<void>;
 
-function routeFor(path: string | undefined, options: HttpRoutesOptions): Route | undefined {
+function routeFor(
+  path: string | undefined,
+  options: HttpRoutesOptions,
+  demo: ReturnType<typeof createDemoRoutes>,
+): Route | undefined {
   const webhookProject = stripeWebhookPath.exec(path ?? '')?.[1];
   if (webhookProject) return (req, res) => options.stripeWebhook(webhookProject, req, res);
   switch (path) {
@@ -69,6 +75,10 @@ function routeFor(path: string | undefined, options: HttpRoutesOptions): Route |
         res.writeHead(200, { 'content-type': options.registry.contentType });
         res.end(body);
       };
+    case '/demo':
+      return demo.page;
+    case '/demo/main.js':
+      return demo.script;
     default:
       return undefined;
   }

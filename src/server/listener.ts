@@ -47,17 +47,77 @@ export async function listen(handler: NodeHandler, options: ListenOptions): Prom
   // Keep-alive clients (curl, browsers, Stripe) must not outlive shutdown.
   h1.keepAliveTimeout = 5000;
 
-  const front = options.tls ? h2 : net.createServer((socket) => routeConnection(socket, h2, h1));
+  const connections = new CleartextConnections(h1);
+  const front = options.tls
+    ? h2
+    : net.createServer((socket) => routeConnection(socket, h2, h1, connections));
   await new Promise<void>((resolve, reject) => {
     front.once('error', reject);
     front.listen(options.port, options.host, () => resolve());
   });
   const address = front.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
-  return { port, close: (graceMs) => closeAll(front, h1, sessions, graceMs) };
+  return { port, close: (graceMs) => closeAll(front, sessions, connections, graceMs) };
 }
 
-function routeConnection(socket: net.Socket, h2: http2.Http2Server, h1: http.Server): void {
+/**
+ * The cleartext connections that shutdown must close itself: those still
+ * being sniffed (browsers open spare connections and send nothing on them),
+ * and HTTP/1.1 ones (h1 never listens, so Node's own closeIdleConnections
+ * does not know them). Once closing, idle ones end at once, busy ones after
+ * their response, and the grace period's end cuts the rest.
+ */
+class CleartextConnections {
+  private readonly sniffing = new Set<net.Socket>();
+  /** HTTP/1.1 sockets, with how many of their requests are in flight. */
+  private readonly http1 = new Map<net.Socket, number>();
+  private closing = false;
+
+  constructor(h1: http.Server) {
+    h1.prependListener('request', (req, res) => {
+      const socket = req.socket;
+      this.http1.set(socket, (this.http1.get(socket) ?? 0) + 1);
+      if (this.closing) res.setHeader('connection', 'close');
+      res.once('close', () => {
+        const inFlight = this.http1.get(socket);
+        if (inFlight === undefined) return;
+        this.http1.set(socket, inFlight - 1);
+        if (this.closing && inFlight === 1) socket.end();
+      });
+    });
+  }
+
+  sniff(socket: net.Socket): void {
+    this.sniffing.add(socket);
+    socket.once('close', () => {
+      this.sniffing.delete(socket);
+      this.http1.delete(socket);
+    });
+  }
+
+  handedOver(socket: net.Socket, toHttp1: boolean): void {
+    this.sniffing.delete(socket);
+    if (toHttp1) this.http1.set(socket, 0);
+  }
+
+  closeIdle(): void {
+    this.closing = true;
+    for (const socket of this.sniffing) socket.destroy();
+    for (const [socket, inFlight] of this.http1) if (inFlight === 0) socket.end();
+  }
+
+  destroyAll(): void {
+    for (const socket of [...this.sniffing, ...this.http1.keys()]) socket.destroy();
+  }
+}
+
+function routeConnection(
+  socket: net.Socket,
+  h2: http2.Http2Server,
+  h1: http.Server,
+  connections: CleartextConnections,
+): void {
+  connections.sniff(socket);
   let buffered = Buffer.alloc(0);
   const onReadable = () => {
     let chunk: Buffer | null = socket.read() as Buffer | null;
@@ -75,6 +135,7 @@ function routeConnection(socket: net.Socket, h2: http2.Http2Server, h1: http.Ser
     }
   };
   const handOver = (server: net.Server | http2.Http2Server) => {
+    connections.handedOver(socket, server === h1);
     socket.off('readable', onReadable);
     socket.off('error', onError);
     socket.unshift(buffered);
@@ -87,23 +148,22 @@ function routeConnection(socket: net.Socket, h2: http2.Http2Server, h1: http.Ser
 
 async function closeAll(
   front: net.Server | http2.Http2SecureServer,
-  h1: http.Server,
   sessions: Set<http2.Http2Session>,
+  connections: CleartextConnections,
   graceMs: number,
 ): Promise<void> {
   const frontClosed = new Promise<void>((resolve) => front.close(() => resolve()));
   // GOAWAY: no new streams; open ones may finish.
   for (const session of sessions) session.close();
   // HTTP/1.1 keep-alive connections go as soon as they are idle, not after
-  // their keep-alive timeout (clients like undici keep them for seconds).
-  h1.closeIdleConnections();
-  const sweep = setInterval(() => h1.closeIdleConnections(), 50);
+  // their keep-alive timeout (clients like undici and browsers keep them for
+  // seconds, and may keep sending requests on them).
+  connections.closeIdle();
   const timer = setTimeout(() => {
     for (const session of sessions) session.destroy();
-    h1.closeAllConnections();
+    connections.destroyAll();
   }, graceMs);
   await Promise.all([frontClosed, ...[...sessions].map(waitForClose)]);
-  clearInterval(sweep);
   clearTimeout(timer);
 }
 
