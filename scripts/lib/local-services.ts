@@ -354,6 +354,23 @@ export async function ensureRedisServer(): Promise<string> {
 }
 
 /** Where Debian's `chromium` package puts the browser (what playwright-core launches). */
+/**
+ * The command that checks docker-compose.yml: `docker compose` where the
+ * plugin exists, else the standalone `docker-compose` (Debian's package,
+ * installed when missing). Neither needs a Docker engine for `config`.
+ */
+export async function ensureComposeCommand(): Promise<string[]> {
+  const works = (command: string, args: string[]) =>
+    execFileAsync(command, args).then(
+      () => true,
+      () => false,
+    );
+  if (await works('docker', ['compose', 'version'])) return ['docker', 'compose'];
+  if (!(await works('docker-compose', ['version'])))
+    await aptGetInstall('docker-compose', ['docker-compose']);
+  return ['docker-compose'];
+}
+
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 
 /**

@@ -11,35 +11,14 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
+import { ensureComposeCommand } from '../../scripts/lib/local-services.js';
 import { loadConfig } from '../../src/config.js';
 import { repoRoot } from '../helpers/process.js';
 
 const run = promisify(execFile);
 
-/** `docker compose` where the plugin exists, else `docker-compose` (installed from Debian when missing). */
-async function composeCommand(): Promise<string[]> {
-  if (
-    await run('docker', ['compose', 'version']).then(
-      () => true,
-      () => false,
-    )
-  )
-    return ['docker', 'compose'];
-  if (
-    await run('docker-compose', ['version']).then(
-      () => true,
-      () => false,
-    )
-  )
-    return ['docker-compose'];
-  await run('apt-get', ['install', '-y', '--no-install-recommends', 'docker-compose'], {
-    timeout: 300_000,
-  });
-  return ['docker-compose'];
-}
-
 test('docker compose config accepts the file, and the service env is valid config', async (t) => {
-  const [command, ...prefix] = await composeCommand();
+  const [command, ...prefix] = await ensureComposeCommand();
   if (!command) throw new Error('no compose command');
   const file = path.join(repoRoot, 'docker-compose.yml');
   const { stdout } = await run(command, [...prefix, '-f', file, 'config'], { cwd: repoRoot });
