@@ -34,9 +34,11 @@ export class EventProcessor {
     }
     try {
       const result = await handler(event, context);
-      await this.receipts.finish(identity, 'processed', context.now);
+      // Notify before marking the receipt: if this fails, the receipt stays
+      // retryable and Stripe's retry notifies again (twice is harmless).
       await this.notifier.customersChanged(context.project._id, result.customerIds);
       await this.notifier.stripeCustomersChanged(context.project._id, result.stripeCustomerIds);
+      await this.receipts.finish(identity, 'processed', context.now);
       return this.report(event.type, 'processed');
     } catch (err) {
       this.onOutcome(event.type, 'failed');
