@@ -4,10 +4,14 @@
  * them, and print as the very last line `N passed, N failed[, N skipped]`.
  *
  * Extra arguments go to ava: `npm test -- test/foo.test.ts`.
+ * Without them the suite runs in two passes: every file but test/chaos with
+ * ava's usual concurrency, then test/chaos one file at a time, so the chaos
+ * files' time bounds measure the service and not their neighbours' load on
+ * this machine's two cores.
  * KEEP_TEST_DATA=1 keeps the temporary folder (FerretDB's SQLite files).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureClientTools } from './lib/client-tools.js';
@@ -112,7 +116,9 @@ function runAva(
     if (!hasOption(avaArgs, '--tap', '-t')) avaArgs.unshift('--tap');
     if (!hasOption(avaArgs, '--concurrency', '-c')) avaArgs.unshift('--concurrency=2');
     const avaBin = path.join(REPO_ROOT, 'node_modules', '.bin', 'ava');
-    log(`ava ${avaArgs.join(' ')}`);
+    const shown =
+      avaArgs.length > 8 ? [...avaArgs.slice(0, 4), `... (${avaArgs.length} in all)`] : avaArgs;
+    log(`ava ${shown.join(' ')}`);
     const child = spawn(avaBin, avaArgs, {
       cwd: REPO_ROOT,
       env,
@@ -140,13 +146,44 @@ function runAva(
   });
 }
 
+interface AvaPass {
+  readonly name: string;
+  readonly args: readonly string[];
+}
+
+const chaosDir = 'test/chaos';
+
+/** The default run: everything but the chaos suite, then the chaos suite alone. */
+async function defaultPasses(): Promise<AvaPass[]> {
+  const entries = await readdir(path.join(REPO_ROOT, 'test'), { recursive: true });
+  const files = entries
+    .map((entry) => path.posix.join('test', entry.split(path.sep).join('/')))
+    .filter((file) => file.endsWith('.test.ts'))
+    .sort();
+  const chaos = files.filter((file) => file.startsWith(`${chaosDir}/`));
+  const rest = files.filter((file) => !file.startsWith(`${chaosDir}/`));
+  return [
+    { name: 'main', args: rest },
+    ...(chaos.length > 0 ? [{ name: 'chaos', args: ['--concurrency=1', ...chaos] }] : []),
+  ];
+}
+
+function addCounts(a: Counts, b: Counts): Counts {
+  return {
+    passed: a.passed + b.passed,
+    failed: a.failed + b.failed,
+    skipped: a.skipped + b.skipped,
+  };
+}
+
 async function main(): Promise<{ exitCode: number; counts: Counts }> {
   const avaArgs = process.argv.slice(2);
   let ferret: FerretDbHandle | undefined;
   let redis: RedisHandle | undefined;
   let ava: ChildProcess | undefined;
-  const counter = new TapCounter();
-  let counts: Counts = counter.counts();
+  let counter = new TapCounter();
+  /** Counts of the passes that have ended. */
+  let counts: Counts = { passed: 0, failed: 0, skipped: 0 };
   let exitCode = 0;
 
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'billing-tests-'));
@@ -159,7 +196,7 @@ async function main(): Promise<{ exitCode: number; counts: Counts }> {
     process.on(signal, () => {
       ava?.kill('SIGTERM');
       killRecordedChildren(pidDir);
-      process.stdout.write(`\n${summaryLine(counter.counts())}\n`);
+      process.stdout.write(`\n${summaryLine(addCounts(counts, counter.counts()))}\n`);
       process.exit(signal === 'SIGINT' ? 130 : 143);
     });
   }
@@ -196,23 +233,29 @@ async function main(): Promise<{ exitCode: number; counts: Counts }> {
       CHROMIUM_BIN: chromiumBin,
       [PID_DIR_ENV]: pidDir,
     };
-    const result = await runAva(avaArgs, env, counter, (child) => {
-      ava = child;
-    });
-    ava = undefined;
-    counts = result.counts;
-    if (result.error !== undefined) {
-      log(result.error);
-      exitCode = 1;
-    } else if (result.exitCode !== 0) {
-      log(`ava exited with ${result.signal ?? `code ${result.exitCode}`}`);
-      exitCode = 1;
+    const passes = avaArgs.length > 0 ? [{ name: 'ava', args: avaArgs }] : await defaultPasses();
+    for (const pass of passes) {
+      counter = new TapCounter();
+      if (passes.length > 1) log(`pass ${pass.name}`);
+      const result = await runAva(pass.args, env, counter, (child) => {
+        ava = child;
+      });
+      ava = undefined;
+      counts = addCounts(counts, result.counts);
+      counter = new TapCounter();
+      if (result.error !== undefined) {
+        log(result.error);
+        exitCode = 1;
+      } else if (result.exitCode !== 0) {
+        log(`ava exited with ${result.signal ?? `code ${result.exitCode}`} (pass ${pass.name})`);
+        exitCode = 1;
+      }
+      if (result.counts.passed + result.counts.failed === 0) {
+        log(`no test ran (pass ${pass.name})`);
+        exitCode = 1;
+      }
     }
     if (counts.failed > 0) exitCode = 1;
-    if (counts.passed + counts.failed === 0) {
-      log('no test ran');
-      exitCode = 1;
-    }
   } catch (error) {
     log(
       `test setup failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,

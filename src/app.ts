@@ -73,7 +73,9 @@ const businessMetricsCacheMs = 30_000;
 const idempotencyLeaseMs = 60_000;
 
 export async function startApp(config: Config, logger: Logger): Promise<App> {
-  const mongo = await connectMongo(config.mongodbUrl, config.mongodbDatabase);
+  const mongo = await connectMongo(config.mongodbUrl, config.mongodbDatabase, {
+    onReconnect: (reason) => logger.warn('mongodb client reconnected', { reason }),
+  });
   await ensureIndexes(mongo.db);
   const redis = connectRedis(config.redisUrl, logger);
   const bus = new InvalidationBus(redis.commands, redis.subscriber, logger);
@@ -255,7 +257,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       await listener.close(config.shutdownGraceMs);
       await jobsStopped;
       await closeRedis(redis);
-      await mongo.client.close();
+      await mongo.close();
       logger.info('stopped');
     })();
     return stopping;

@@ -30,6 +30,8 @@ export interface GhzOptions {
   readonly seconds: number;
   /** ghz's own CPU share: it shares the machine with the server. */
   readonly cpus: number;
+  /** Offered load in requests per second (ghz --rps); unset: as fast as it goes. */
+  readonly rps?: number;
 }
 
 export async function ghzRun(scenario: GhzScenario, options: GhzOptions): Promise<Result> {
@@ -52,6 +54,7 @@ export async function ghzRun(scenario: GhzScenario, options: GhzOptions): Promis
     '--format',
     'json',
   ];
+  if (options.rps !== undefined) args.push('--rps', String(options.rps));
   if (scenario.bearer)
     args.push('--metadata', JSON.stringify({ authorization: `Bearer ${scenario.bearer}` }));
   args.push(`127.0.0.1:${options.port}`);

@@ -14,6 +14,8 @@ export interface Result {
   readonly p95Ms: number;
   readonly p99Ms: number;
   readonly errors: number;
+  /** Requests per second offered by the load generator; unset: as fast as it went. */
+  readonly offeredRps?: number;
   /** Non-OK status codes seen, by name (JSON only). */
   readonly statusCodes?: Readonly<Record<string, number>>;
   ratioToCeiling?: number;
@@ -41,6 +43,8 @@ export function percentiles(durationsMs: readonly number[]): {
 
 export function addRatios(results: Result[], ceilingScenario: string): void {
   for (const result of results) {
+    // A fixed offered rate is not a throughput: no ratio.
+    if (result.offeredRps !== undefined) continue;
     const ceiling = results.find(
       (r) => r.scenario === ceilingScenario && r.concurrency === result.concurrency,
     );

@@ -4,7 +4,7 @@
  * enforced by the auth interceptor.
  */
 import { create } from '@bufbuild/protobuf';
-import { type Timestamp, timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import type { ServiceImpl } from '@connectrpc/connect';
 import {
   GetProjectMetricsResponseSchema,
@@ -15,7 +15,7 @@ import {
 import type { MetricsWindow } from '../domain/mrr.js';
 import type { ProjectMetricsService } from '../services/metrics-service.js';
 import { requirePrincipal } from './auth.js';
-import { invalid } from './validate.js';
+import { invalid, optionalTimestamp } from './validate.js';
 
 export interface MetricsServiceDeps {
   readonly projectMetrics: ProjectMetricsService;
@@ -35,8 +35,8 @@ export function createMetricsService(
     async getProjectMetrics(req, context) {
       const principal = requirePrincipal(context);
       const window = metricsWindow(
-        optionalTime('window_start', req.windowStart),
-        optionalTime('window_end', req.windowEnd),
+        optionalTimestamp('window_start', req.windowStart),
+        optionalTimestamp('window_end', req.windowEnd),
         (deps.now ?? (() => new Date()))(),
       );
       const metrics = await deps.projectMetrics.projectMetrics(principal.projectId, window);
@@ -81,19 +81,4 @@ export function metricsWindow(
     throw invalid('window_end', 'must be at most 400 days after window_start');
   }
   return { start: windowStart, end: windowEnd };
-}
-
-/** 0001-01-01 to 9999-12-31, as google.protobuf.Timestamp defines its range. */
-const minSeconds = -62_135_596_800n;
-const maxSeconds = 253_402_300_799n;
-
-function optionalTime(field: string, value: Timestamp | undefined): Date | undefined {
-  if (value === undefined) return undefined;
-  if (value.seconds < minSeconds || value.seconds > maxSeconds) {
-    throw invalid(field, 'must be between 0001-01-01 and 9999-12-31');
-  }
-  if (value.nanos < 0 || value.nanos > 999_999_999) {
-    throw invalid(field, 'nanos must be between 0 and 999999999');
-  }
-  return timestampDate(value);
 }

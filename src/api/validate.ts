@@ -3,6 +3,7 @@
  * (no package ships `buf/validate/validate.proto`), so rules live in the API
  * layer: each failure is INVALID_ARGUMENT naming the field.
  */
+import { type Timestamp, timestampDate } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError } from '@connectrpc/connect';
 
 export function invalid(field: string, problem: string): ConnectError {
@@ -92,4 +93,23 @@ export function pageSize(value: number, fallback = 50, max = 500): number {
 
 export function requireReason(value: string): string {
   return requireText('reason', value, limits.reason);
+}
+
+/** 0001-01-01 to 9999-12-31, as google.protobuf.Timestamp defines its range. */
+const minTimestampSeconds = -62_135_596_800n;
+const maxTimestampSeconds = 253_402_300_799n;
+
+/**
+ * A Timestamp outside its defined range would become an Invalid Date, which
+ * fails far from here (as INTERNAL) when it is stored or echoed back.
+ */
+export function optionalTimestamp(field: string, value: Timestamp | undefined): Date | undefined {
+  if (value === undefined) return undefined;
+  if (value.seconds < minTimestampSeconds || value.seconds > maxTimestampSeconds) {
+    throw invalid(field, 'must be between 0001-01-01 and 9999-12-31');
+  }
+  if (value.nanos < 0 || value.nanos > 999_999_999) {
+    throw invalid(field, 'nanos must be between 0 and 999999999');
+  }
+  return timestampDate(value);
 }

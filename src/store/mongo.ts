@@ -9,17 +9,114 @@ import { type Db, type IndexSpecification, MongoClient, MongoServerError } from 
 export interface MongoConnection {
   readonly client: MongoClient;
   readonly db: Db;
+  /** Stops the heartbeat watchdog and closes the pool. */
+  close(): Promise<void>;
 }
 
-export async function connectMongo(url: string, database: string): Promise<MongoConnection> {
+export interface MongoConnectOptions {
+  /** Told when a stuck heartbeat made the watchdog reconnect the client. */
+  readonly onReconnect?: (reason: string) => void;
+}
+
+/**
+ * Bounds a heartbeat: the driver's own socket timeout for one (polling mode)
+ * is connectTimeoutMS. Loopback and a LAN connect in far less.
+ */
+const connectTimeoutMs = 5000;
+const heartbeatFrequencyMs = 10_000;
+/** A heartbeat still in flight after this long will never end (see HeartbeatWatchdog). */
+const heartbeatStallMs = connectTimeoutMs + heartbeatFrequencyMs + 5000;
+
+export async function connectMongo(
+  url: string,
+  database: string,
+  options: MongoConnectOptions = {},
+): Promise<MongoConnection> {
   // A short server selection timeout: when MongoDB is down, calls fail fast
   // with UNAVAILABLE instead of hanging for the driver's default 30 s.
   const client = new MongoClient(url, {
     serverSelectionTimeoutMS: 3000,
+    connectTimeoutMS: connectTimeoutMs,
+    heartbeatFrequencyMS: heartbeatFrequencyMs,
     appName: 'billing-service',
   });
+  const watchdog = new HeartbeatWatchdog(client, heartbeatStallMs, options.onReconnect);
   await client.connect();
-  return { client, db: client.db(database) };
+  watchdog.start();
+  return {
+    client,
+    db: client.db(database),
+    close: async () => {
+      watchdog.stop();
+      await client.close();
+    },
+  };
+}
+
+/**
+ * Reconnects a client whose server monitor hangs for good.
+ *
+ * With mongodb 7.9.0, when the server closes a connection just as the
+ * monitor starts a heartbeat on it, the heartbeat writes to the destroyed
+ * socket and waits for a `drain` event that never comes: the server stays
+ * Unknown and every operation fails server selection until the process
+ * restarts (test/chaos/mongodb-restart-recovery.test.ts). A heartbeat that
+ * neither succeeds nor fails within `stallMs` is such a hang; closing and
+ * connecting the same client again gives it fresh monitors, and every
+ * `Db` and collection taken from it keeps working.
+ */
+export class HeartbeatWatchdog {
+  private readonly inFlight = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
+  private reconnecting = false;
+  /** Closed to reconnect, and not connected again yet. */
+  private closedByUs = false;
+
+  constructor(
+    private readonly client: MongoClient,
+    private readonly stallMs: number,
+    private readonly onReconnect: (reason: string) => void = () => undefined,
+    private readonly now: () => number = Date.now,
+  ) {
+    client.on('serverHeartbeatStarted', (event) =>
+      this.inFlight.set(event.connectionId, this.now()),
+    );
+    client.on('serverHeartbeatSucceeded', (event) => this.inFlight.delete(event.connectionId));
+    client.on('serverHeartbeatFailed', (event) => this.inFlight.delete(event.connectionId));
+  }
+
+  start(): void {
+    this.timer ??= setInterval(() => void this.check(), 1000);
+    // The watchdog alone must not keep a process alive.
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private async check(): Promise<void> {
+    if (this.reconnecting || this.timer === undefined) return;
+    const stuck = [...this.inFlight].find(([, since]) => this.now() - since > this.stallMs);
+    if (stuck === undefined && !this.closedByUs) return;
+    this.reconnecting = true;
+    try {
+      if (stuck !== undefined) {
+        this.inFlight.clear();
+        this.onReconnect(`heartbeat to ${stuck[0]} stuck for over ${this.stallMs} ms`);
+        this.closedByUs = true;
+        await this.client.close(true);
+      }
+      // stop() may have come while closing: then the client stays closed.
+      if (this.timer !== undefined) await this.client.connect();
+      this.closedByUs = false;
+    } catch {
+      // The server is still away: connect again on the next check.
+    } finally {
+      this.reconnecting = false;
+    }
+  }
 }
 
 interface IndexPlan {

@@ -67,14 +67,18 @@ export class SubscriptionStore {
     return ids.filter((id): id is string => typeof id === 'string');
   }
 
-  /** Deletes every version older than its subscription's newest. Safe at any time, in any order. */
-  async pruneSuperseded(projectId: string, subscriptionId: string): Promise<number> {
-    const newest = await this.current(projectId, subscriptionId);
-    if (!newest) return 0;
+  /**
+   * Deletes the versions of `doc`'s subscription older than `doc`: they are
+   * superseded whichever version is the newest, so this is safe at any time
+   * and in any order, and needs no read first (on FerretDB every filter but
+   * `_id` is a scan). A version recorded out of order stays until a newer
+   * one prunes it; reads pick the newest of what is there.
+   */
+  async pruneOlderThan(doc: SubscriptionDoc): Promise<number> {
     const result = await this.versions.deleteMany({
-      project_id: projectId,
-      stripe_subscription_id: subscriptionId,
-      event_created: { $lt: newest.event_created },
+      project_id: doc.project_id,
+      stripe_subscription_id: doc.stripe_subscription_id,
+      event_created: { $lt: doc.event_created },
     });
     return result.deletedCount;
   }

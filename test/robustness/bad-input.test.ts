@@ -23,6 +23,7 @@ import { CheckoutService } from '../../gen/billing/v1/checkout_pb.js';
 import { EntitlementsService } from '../../gen/billing/v1/entitlements_pb.js';
 import { MetricsService } from '../../gen/billing/v1/metrics_pb.js';
 import { createTestProject, startTestApp, type TestApp, type TestProject } from '../helpers/app.js';
+import { mulberry32 } from '../helpers/random.js';
 import { testMongoUrl } from '../helpers/services.js';
 
 let server: TestApp;
@@ -50,18 +51,6 @@ test.after.always(async () => {
 
 const services = [EntitlementsService, CheckoutService, AdminService, MetricsService];
 const methods: DescMethod[] = services.flatMap((service) => service.methods);
-
-/** Small seeded PRNG (mulberry32): failures are reproducible. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const seed = Number(process.env.BAD_INPUT_SEED ?? Date.now() % 1_000_000);
 
@@ -152,7 +141,7 @@ async function rawPost(
 }
 
 test.serial('garbage bytes and wrong JSON types never give INTERNAL', async (t) => {
-  const random = prng(seed);
+  const random = mulberry32(seed);
   t.log(`seed ${seed} (rerun with BAD_INPUT_SEED=${seed})`);
   const before = await changeCounts();
   for (const method of methods.filter((m) => m.methodKind === 'unary')) {
@@ -181,7 +170,7 @@ test.serial('garbage bytes and wrong JSON types never give INTERNAL', async (t) 
 test.serial(
   'random hostile messages never give INTERNAL, and refusals change nothing',
   async (t) => {
-    const random = prng(seed + 1);
+    const random = mulberry32(seed + 1);
     const transport = createConnectTransport({ baseUrl: server.baseUrl, httpVersion: '1.1' });
     const header = { authorization: `Bearer ${project.adminKey}` };
     let refused = 0;
@@ -222,6 +211,52 @@ test.serial(
     t.true(refused > 100, `${refused} refusals exercised`);
     const health = await fetch(`${server.baseUrl}/healthz`);
     t.is(health.status, 200, 'the process is alive');
+  },
+);
+
+function isTimeField(field: DescField): boolean {
+  if (field.fieldKind !== 'message') return false;
+  const name = field.message.typeName;
+  return name === 'google.protobuf.Timestamp' || name === 'google.protobuf.Duration';
+}
+
+test.serial(
+  'Timestamp and Duration fields at their int64 extremes never give INTERNAL',
+  async (t) => {
+    const transport = createConnectTransport({ baseUrl: server.baseUrl, httpVersion: '1.1' });
+    const header = { authorization: `Bearer ${project.adminKey}` };
+    const extremes = [
+      { seconds: 9_223_372_036_854_775_807n, nanos: 0 },
+      { seconds: -9_223_372_036_854_775_808n, nanos: 0 },
+      { seconds: 253_402_300_800n, nanos: 0 }, // one second past 9999-12-31
+      { seconds: 4_102_444_800n, nanos: -1 },
+      { seconds: 4_102_444_800n, nanos: 2_147_483_647 },
+    ];
+    let tried = 0;
+    for (const method of methods.filter((m) => m.methodKind === 'unary')) {
+      for (const field of method.input.fields.filter(isTimeField)) {
+        for (const extreme of extremes) {
+          const input = create(method.input, {
+            customerId: 'cus_extreme',
+            feature: 'feature_x',
+            reason: 'extreme time',
+            [field.localName]: extreme,
+          });
+          const before = await changeCounts();
+          let code: Code | 'ok' = 'ok';
+          try {
+            await transport.unary(method as DescMethodUnary, undefined, 5000, header, input);
+          } catch (err) {
+            code = ConnectError.from(err).code;
+          }
+          tried += 1;
+          const label = `${method.name}.${field.name} = ${extreme.seconds}s ${extreme.nanos}ns`;
+          t.is(code, Code.InvalidArgument, label);
+          t.is(await changeCounts(), before, `${label} changed something`);
+        }
+      }
+    }
+    t.true(tried >= 30, `${tried} extreme times tried`);
   },
 );
 

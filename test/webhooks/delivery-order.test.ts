@@ -29,21 +29,25 @@
  * smallest racing history (created and deleted of a new subscription at once).
  */
 import { randomInt } from 'node:crypto';
-import type { Timestamp } from '@bufbuild/protobuf/wkt';
 import test, { type ExecutionContext } from 'ava';
 import { type Db, MongoClient } from 'mongodb';
 import type Stripe from 'stripe';
 import { CheckoutMode } from '../../gen/billing/v1/checkout_pb.js';
 import {
-  type Entitlement as EntitlementMessage,
-  EntitlementSourceKind,
-} from '../../gen/billing/v1/entitlements_pb.js';
-import type { EntitlementSet } from '../../src/domain/entitlements.js';
-import {
   type BillingHarness,
   startBillingHarness,
   type WebhookAnswer,
 } from '../helpers/billing-harness.js';
+import { forEachLimit } from '../helpers/chaos.js';
+import {
+  type ComparableSet,
+  canonical,
+  comparableMessages,
+  comparableSet,
+  differences,
+  isRecord,
+} from '../helpers/comparable.js';
+import { lastOf, Rng, type SubStatus, subscriptionTransitions } from '../helpers/random.js';
 import { testMongoUrl } from '../helpers/services.js';
 import {
   makeCharge,
@@ -128,69 +132,12 @@ async function withServices<T>(count: number, fn: (services: Service[]) => Promi
   }
 }
 
-// --- A seeded PRNG ---
-
-/** mulberry32: small, fast, good enough to drive test cases; same seed, same sequence. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
-class Rng {
-  private readonly next: () => number;
-
-  constructor(seed: number) {
-    this.next = mulberry32(seed);
-  }
-
-  float(): number {
-    return this.next();
-  }
-
-  /** An integer in [min, max]. */
-  int(min: number, max: number): number {
-    return min + Math.floor(this.next() * (max - min + 1));
-  }
-
-  chance(probability: number): boolean {
-    return this.next() < probability;
-  }
-
-  pick<T>(items: readonly T[]): T {
-    const item = items[Math.floor(this.next() * items.length)];
-    if (item === undefined) throw new Error('pick from an empty list');
-    return item;
-  }
-
-  /** A shuffled copy (Fisher-Yates). */
-  shuffle<T>(items: readonly T[]): T[] {
-    const out = [...items];
-    for (let i = out.length - 1; i > 0; i -= 1) {
-      const j = Math.floor(this.next() * (i + 1));
-      const a = out[i];
-      const b = out[j];
-      if (a === undefined || b === undefined) throw new Error('shuffle out of range');
-      out[i] = b;
-      out[j] = a;
-    }
-    return out;
-  }
-}
-
 /** A seed per test, derived from the root seed. */
 function seedFor(index: number): number {
   return (rootSeed + Math.imul(index + 1, 0x9e3779b9)) >>> 0;
 }
 
 // --- Histories, independent of any project ---
-
-type SubStatus = 'incomplete' | 'trialing' | 'active' | 'past_due' | 'unpaid' | 'canceled';
 
 /** What one event shows of a subscription. */
 interface SubState {
@@ -263,28 +210,13 @@ interface CustomerHistory {
   readonly events: readonly HistoryEvent[];
 }
 
-const transitions: Readonly<Record<SubStatus, readonly SubStatus[]>> = {
-  incomplete: ['active', 'incomplete'],
-  trialing: ['trialing', 'active', 'past_due', 'canceled'],
-  active: ['active', 'past_due', 'unpaid', 'canceled'],
-  past_due: ['active', 'unpaid', 'canceled'],
-  unpaid: ['active', 'canceled'],
-  canceled: ['canceled'],
-};
-
-function lastOf<T>(items: readonly T[]): T {
-  const item = items[items.length - 1];
-  if (item === undefined) throw new Error('empty list');
-  return item;
-}
-
 /** Trials that ended already (still `trialing` in the event: no access) or run on. */
 function trialEnd(rng: Rng): number {
   return base + rng.pick([-2, 5, 12]) * DAY;
 }
 
 function nextState(rng: Rng, prev: SubState, at: number): SubState {
-  const status = rng.chance(0.5) ? rng.pick(transitions[prev.status]) : prev.status;
+  const status = rng.chance(0.5) ? rng.pick(subscriptionTransitions[prev.status]) : prev.status;
   const quantity = rng.chance(0.3) ? rng.int(1, 8) : prev.quantity;
   const withApi = rng.chance(0.15) ? !prev.withApi : prev.withApi;
   const period = prev.period === 0 && rng.chance(0.25) ? 1 : prev.period;
@@ -597,22 +529,6 @@ function subscriptionObject(
   });
 }
 
-async function forEachLimit<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next];
-      next += 1;
-      if (item !== undefined) await fn(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
 /**
  * Links every customer (CreateCheckoutSession, as products do), creates and
  * completes the purchases' sessions in the project's fake Stripe account,
@@ -916,98 +832,8 @@ async function deliverInChaos(
 
 // --- Comparable state, with project-specific ids replaced by logical names ---
 
-interface ComparableSource {
-  readonly kind: string;
-  readonly id: string;
-  readonly limit: number | null;
-  readonly validUntil: number | null;
-  readonly status: string | null;
-  readonly catalogId: string | null;
-}
-
-interface ComparableEntitlement {
-  readonly feature: string;
-  readonly allowed: boolean;
-  readonly limit: number | null;
-  readonly validUntil: number | null;
-  readonly sources: readonly ComparableSource[];
-}
-
-interface ComparableSet {
-  readonly validUntil: number | null;
-  readonly entitlements: readonly ComparableEntitlement[];
-}
-
 const alias = (aliases: ReadonlyMap<string, string>, id: string | null): string | null =>
   id === null ? null : (aliases.get(id) ?? id);
-
-function sortedSources(sources: ComparableSource[]): ComparableSource[] {
-  return sources
-    .map((source) => ({ key: JSON.stringify(source), source }))
-    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-    .map(({ source }) => source);
-}
-
-function comparableSet(set: EntitlementSet, aliases: ReadonlyMap<string, string>): ComparableSet {
-  return {
-    validUntil: set.validUntil?.getTime() ?? null,
-    entitlements: set.entitlements.map((entitlement) => ({
-      feature: entitlement.feature,
-      allowed: entitlement.allowed,
-      limit: entitlement.limit,
-      validUntil: entitlement.validUntil?.getTime() ?? null,
-      sources: sortedSources(
-        entitlement.sources.map((source) => ({
-          kind: source.kind,
-          id: alias(aliases, source.id) ?? '',
-          limit: source.limit,
-          validUntil: source.validUntil?.getTime() ?? null,
-          status: source.status,
-          catalogId: source.catalogId,
-        })),
-      ),
-    })),
-  };
-}
-
-const kindNames: ReadonlyMap<EntitlementSourceKind, string> = new Map([
-  [EntitlementSourceKind.SUBSCRIPTION, 'subscription'],
-  [EntitlementSourceKind.PURCHASE, 'purchase'],
-  [EntitlementSourceKind.GRANT, 'grant'],
-]);
-
-const millis = (timestamp: Timestamp | undefined): number | null =>
-  timestamp === undefined
-    ? null
-    : Number(timestamp.seconds) * 1000 + Math.floor(timestamp.nanos / 1_000_000);
-
-const limitOf = (limit: bigint | undefined): number | null =>
-  limit === undefined ? null : Number(limit);
-
-function comparableMessages(
-  response: { entitlements: EntitlementMessage[]; validUntil?: Timestamp | undefined },
-  aliases: ReadonlyMap<string, string>,
-): ComparableSet {
-  return {
-    validUntil: millis(response.validUntil),
-    entitlements: response.entitlements.map((entitlement) => ({
-      feature: entitlement.feature,
-      allowed: entitlement.allowed,
-      limit: limitOf(entitlement.limit),
-      validUntil: millis(entitlement.validUntil),
-      sources: sortedSources(
-        entitlement.sources.map((source) => ({
-          kind: kindNames.get(source.kind) ?? `unknown ${source.kind}`,
-          id: alias(aliases, source.id) ?? '',
-          limit: limitOf(source.limit),
-          validUntil: millis(source.validUntil),
-          status: source.status === '' ? null : source.status,
-          catalogId: source.catalogId === '' ? null : source.catalogId,
-        })),
-      ),
-    })),
-  };
-}
 
 async function computedSets(
   run: ProjectRun,
@@ -1016,7 +842,10 @@ async function computedSets(
   const out = new Map<string, ComparableSet>();
   await forEachLimit(histories, SETUP_CONCURRENCY, async ({ customerId }) => {
     const set = await run.h.server.app.entitlements.compute(run.h.project.projectId, customerId);
-    out.set(customerId, comparableSet(set, run.aliases));
+    out.set(
+      customerId,
+      comparableSet(set, (id) => alias(run.aliases, id) ?? ''),
+    );
   });
   return out;
 }
@@ -1028,7 +857,10 @@ async function servedSets(
   const out = new Map<string, ComparableSet>();
   await forEachLimit(histories, SETUP_CONCURRENCY, async ({ customerId }) => {
     const response = await run.h.entitlements.listEntitlements({ customerId }, run.h.auth);
-    out.set(customerId, comparableMessages(response, run.aliases));
+    out.set(
+      customerId,
+      comparableMessages(response, (id) => alias(run.aliases, id) ?? ''),
+    );
   });
   return out;
 }
@@ -1115,54 +947,6 @@ async function storedState(run: ProjectRun): Promise<Map<string, unknown>> {
   }
   for (const [key, docs] of purchases) out.set(key, docs.sort());
   return out;
-}
-
-/** JSON with object keys sorted: documents compare by content, not by field order. */
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_key, inner: unknown) => {
-    if (inner === null || typeof inner !== 'object' || Array.isArray(inner)) return inner;
-    const sorted: Record<string, unknown> = {};
-    for (const [key, field] of Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : 1))) {
-      sorted[key] = field;
-    }
-    return sorted;
-  });
-}
-
-interface Difference {
-  readonly key: string;
-  /** Per differing top-level field (or `value` for the whole): in-order run, then the other. */
-  readonly fields: Record<string, { expected: unknown; actual: unknown }>;
-}
-
-/** The keys whose values differ, with only the differing fields. */
-function differences<T>(
-  expected: ReadonlyMap<string, T>,
-  actual: ReadonlyMap<string, T>,
-): Difference[] {
-  const keys = new Set([...expected.keys(), ...actual.keys()]);
-  const out: Difference[] = [];
-  for (const key of keys) {
-    const a = expected.get(key);
-    const b = actual.get(key);
-    if (canonical(a) === canonical(b)) continue;
-    const fields: Difference['fields'] = {};
-    if (isRecord(a) && isRecord(b)) {
-      for (const field of new Set([...Object.keys(a), ...Object.keys(b)])) {
-        if (canonical(a[field]) !== canonical(b[field])) {
-          fields[field] = { expected: a[field], actual: b[field] };
-        }
-      }
-    } else {
-      fields.value = { expected: a, actual: b };
-    }
-    out.push({ key, fields });
-  }
-  return out;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**

@@ -1,11 +1,11 @@
 /** The audit log: every write, newest first, filterable, page by page. */
 import { create } from '@bufbuild/protobuf';
-import { timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { AuditEntrySchema, ListAuditLogResponseSchema } from '../../../gen/billing/v1/admin_pb.js';
 import type { AuditEntryDoc } from '../../store/documents.js';
 import { requirePrincipal } from '../auth.js';
 import { afterFromPageToken, pageToken } from '../convert.js';
-import { invalid, optionalText, pageSize } from '../validate.js';
+import { invalid, optionalText, optionalTimestamp, pageSize } from '../validate.js';
 import type { AdminHandlers, AdminServiceDeps } from './types.js';
 
 export function auditHandlers(deps: AdminServiceDeps): AdminHandlers {
@@ -13,8 +13,8 @@ export function auditHandlers(deps: AdminServiceDeps): AdminHandlers {
     async listAuditLog(req, context) {
       const principal = requirePrincipal(context);
       const limit = pageSize(req.pageSize);
-      const startTime = req.startTime ? timestampDate(req.startTime) : undefined;
-      const endTime = req.endTime ? timestampDate(req.endTime) : undefined;
+      const startTime = optionalTimestamp('start_time', req.startTime);
+      const endTime = optionalTimestamp('end_time', req.endTime);
       if (startTime && endTime && endTime <= startTime)
         throw invalid('end_time', 'must be after start_time');
       const entries = await deps.auditLog.list(principal.projectId, {

@@ -1,6 +1,5 @@
 /** Grant handlers: manual entitlements from operators. */
 import { create } from '@bufbuild/protobuf';
-import { timestampDate } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError } from '@connectrpc/connect';
 import {
   GrantEntitlementResponseSchema,
@@ -12,6 +11,7 @@ import { afterFromPageToken, grantMessage, pageToken } from '../convert.js';
 import {
   invalid,
   optionalLimit,
+  optionalTimestamp,
   pageSize,
   requireCustomerId,
   requireFeature,
@@ -24,7 +24,7 @@ export function grantHandlers(deps: AdminServiceDeps): AdminHandlers {
   return {
     async grantEntitlement(req, context) {
       const principal = requirePrincipal(context);
-      const expiresAt = req.expiresAt ? timestampDate(req.expiresAt) : null;
+      const expiresAt = optionalTimestamp('expires_at', req.expiresAt) ?? null;
       if (expiresAt && expiresAt.getTime() <= (deps.now?.() ?? new Date()).getTime()) {
         throw invalid('expires_at', 'must be in the future');
       }

@@ -19,7 +19,7 @@ export async function applySubscription(
   const doc = subscriptionDoc(projectId, subscription, eventCreated, context.now);
   if ((await context.subscriptions.record(doc)) === 'recorded') {
     // Reads load every version of a customer's subscriptions: keep only the newest.
-    await context.subscriptions.pruneSuperseded(projectId, subscription.id);
+    await context.subscriptions.pruneOlderThan(doc);
     return;
   }
   const sameSecond = await context.subscriptions.getVersion(doc._id);
