@@ -235,14 +235,13 @@ async function main(): Promise<{ exitCode: number; counts: Counts }> {
     };
     const passes = avaArgs.length > 0 ? [{ name: 'ava', args: avaArgs }] : await defaultPasses();
     for (const pass of passes) {
-      counter = new TapCounter();
       if (passes.length > 1) log(`pass ${pass.name}`);
       const result = await runAva(pass.args, env, counter, (child) => {
         ava = child;
       });
       ava = undefined;
       counts = addCounts(counts, result.counts);
-      counter = new TapCounter();
+      counter = new TapCounter(); // counted in `counts` now: a signal must not count it twice
       if (result.error !== undefined) {
         log(result.error);
         exitCode = 1;

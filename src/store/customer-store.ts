@@ -9,8 +9,9 @@ export class CustomerStore {
     this.customers = db.collection<CustomerDoc>('customers');
   }
 
+  /** By `_id`: on FerretDB any other filter scans the collection (docs/ferretdb.md). */
   async findByCustomerId(projectId: string, customerId: string): Promise<CustomerDoc | null> {
-    return this.customers.findOne({ project_id: projectId, customer_id: customerId });
+    return this.customers.findOne({ _id: customerDocId(projectId, customerId) });
   }
 
   /** The product's customer ids linked to a Stripe customer (normally one). */
@@ -36,10 +37,9 @@ export class CustomerStore {
   ): Promise<CustomerDoc> {
     try {
       const linked = await this.customers.findOneAndUpdate(
-        { project_id: projectId, customer_id: customerId },
+        { _id: customerDocId(projectId, customerId) },
         {
           $setOnInsert: {
-            _id: `${projectId}:${customerId}`,
             project_id: projectId,
             customer_id: customerId,
             stripe_customer_id: stripeCustomerId,
@@ -56,4 +56,9 @@ export class CustomerStore {
     if (!existing) throw new Error(`customer link for ${customerId} vanished`);
     return existing;
   }
+}
+
+/** Project ids hold no `:`, so this is unique per (project, customer id). */
+function customerDocId(projectId: string, customerId: string): string {
+  return `${projectId}:${customerId}`;
 }
