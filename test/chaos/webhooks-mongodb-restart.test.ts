@@ -69,7 +69,7 @@ const MAX_ATTEMPTS = 20;
 /** A service that answers nothing but non-2xx for this long has not survived the restart. */
 const SERVICE_STUCK_MS = 60_000;
 /**
- * The chaos delivery as a whole. Measured alone on this 2-core machine: about 230 s
+ * The chaos delivery as a whole. Measured on this 2-core machine: 145 to 230 s
  * (FerretDB's CPU is the bottleneck); the runner gives the chaos files the machine to
  * themselves (scripts/run-tests.ts), and this leaves room for a slower CI machine.
  */
@@ -89,9 +89,10 @@ const SETUP_CONCURRENCY = 8;
  * Services the customers are dealt to, each with its own database, all on the one
  * FerretDB that is restarted. FerretDB answers a query whose filter is not just `_id` by
  * scanning the collection (measured here: about 24 µs per document), and every event
- * reads its customer links and its subscription's versions that way, so one database
+ * filters its customer links and its subscription's versions that way, so one database
  * with all 7,000 events gets slower with each of them. Measured for 4,000 deliveries:
- * 88 s over 12 services, 31 s over 24, 22 s over 48 (10,000: about 100 s over 48).
+ * 88 s over 12 services, 31 s over 24, 22 s over 48. All 10,000 over 48: 145 to 230 s in
+ * runs of the whole suite here.
  */
 const SERVICES = 48;
 const DAY = 86_400;
