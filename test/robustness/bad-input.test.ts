@@ -221,7 +221,7 @@ function isTimeField(field: DescField): boolean {
 }
 
 test.serial(
-  'Timestamp and Duration fields at their int64 extremes never give INTERNAL',
+  'Timestamp and Duration fields out of range are INVALID_ARGUMENT and change nothing',
   async (t) => {
     const transport = createConnectTransport({ baseUrl: server.baseUrl, httpVersion: '1.1' });
     const header = { authorization: `Bearer ${project.adminKey}` };
