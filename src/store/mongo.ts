@@ -65,7 +65,7 @@ export async function connectMongo(
  * connecting the same client again gives it fresh monitors, and every
  * `Db` and collection taken from it keeps working.
  */
-export class HeartbeatWatchdog {
+class HeartbeatWatchdog {
   private readonly inFlight = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private reconnecting = false;
@@ -76,10 +76,9 @@ export class HeartbeatWatchdog {
     private readonly client: MongoClient,
     private readonly stallMs: number,
     private readonly onReconnect: (reason: string) => void = () => undefined,
-    private readonly now: () => number = Date.now,
   ) {
     client.on('serverHeartbeatStarted', (event) =>
-      this.inFlight.set(event.connectionId, this.now()),
+      this.inFlight.set(event.connectionId, Date.now()),
     );
     client.on('serverHeartbeatSucceeded', (event) => this.inFlight.delete(event.connectionId));
     client.on('serverHeartbeatFailed', (event) => this.inFlight.delete(event.connectionId));
@@ -98,7 +97,7 @@ export class HeartbeatWatchdog {
 
   private async check(): Promise<void> {
     if (this.reconnecting || this.timer === undefined) return;
-    const stuck = [...this.inFlight].find(([, since]) => this.now() - since > this.stallMs);
+    const stuck = [...this.inFlight].find(([, since]) => Date.now() - since > this.stallMs);
     if (stuck === undefined && !this.closedByUs) return;
     this.reconnecting = true;
     try {

@@ -12,8 +12,9 @@
  */
 import { Code, ConnectError } from '@connectrpc/connect';
 import test from 'ava';
+import { type Readiness, readyz } from '../helpers/app.js';
 import { type BillingHarness, startBillingHarness } from '../helpers/billing-harness.js';
-import { Rng, scrapeSample, seedFromEnv, sleep } from '../helpers/chaos.js';
+import { eventually, Rng, scrapeSample, seedFromEnv, sleep } from '../helpers/chaos.js';
 import { type RedisHandle, startPrivateRedis } from '../helpers/services.js';
 import {
   makeEvent,
@@ -62,12 +63,6 @@ test.after.always(async () => {
   await h?.close();
   await redis?.stop();
 });
-
-async function readyz(baseUrl: string): Promise<{ status: number; redis: unknown }> {
-  const response = await fetch(`${baseUrl}/readyz`);
-  const body = (await response.json()) as { checks?: { redis?: unknown } };
-  return { status: response.status, redis: body.checks?.redis };
-}
 
 test('checks answer, correctly, while Redis is killed and started again', async (t) => {
   t.timeout(90_000);
@@ -194,8 +189,8 @@ test('checks answer, correctly, while Redis is killed and started again', async 
   let hitsBefore = 0;
   let hitsAtRestart = 0;
   let refilledAfterMs: number | undefined;
-  let readyDuring: { status: number; redis: unknown } | undefined;
-  let readyAfter: { status: number; redis: unknown } | undefined;
+  let readyDuring: Readiness | undefined;
+  let readyAfter: Readiness | undefined;
   try {
     await sleep(BEFORE_MS);
     hitsBefore = await scrapeSample(harness.server.baseUrl, REDIS_HITS);
@@ -236,12 +231,12 @@ test('checks answer, correctly, while Redis is killed and started again', async 
       await sleep(100);
     }
     await sleep(AFTER_MS);
-    const readyDeadline = Date.now() + 10_000;
-    readyAfter = await readyz(harness.server.baseUrl);
-    while (readyAfter.status !== 200 && Date.now() < readyDeadline) {
-      await sleep(200);
-      readyAfter = await readyz(harness.server.baseUrl);
-    }
+    readyAfter = await eventually(
+      () => readyz(harness.server.baseUrl),
+      (ready) => ready.status === 200,
+      10_000,
+      200,
+    );
   } finally {
     running = false;
     await Promise.all(loops);
@@ -297,7 +292,11 @@ test('checks answer, correctly, while Redis is killed and started again', async 
   );
 
   t.true(hitsBefore > hitsAtStart, 'answers came from Redis before the outage');
-  t.deepEqual(readyDuring, { status: 503, redis: false }, '/readyz while Redis is down');
+  t.deepEqual(
+    { status: readyDuring?.status, redis: readyDuring?.body.checks.redis },
+    { status: 503, redis: false },
+    '/readyz while Redis is down',
+  );
   t.not(refilledAfterMs, undefined, 'answers come from Redis again once it is back');
   t.is(readyAfter?.status, 200, '/readyz once Redis is back');
 });

@@ -71,3 +71,14 @@ export async function createTestProject(
     adminKeyId: created.adminKey.key._id,
   };
 }
+
+export interface Readiness {
+  readonly status: number;
+  readonly body: { status: string; checks: Record<string, boolean> };
+}
+
+/** GET /readyz: its HTTP status and what it says of each dependency. */
+export async function readyz(baseUrl: string): Promise<Readiness> {
+  const response = await fetch(`${baseUrl}/readyz`);
+  return { status: response.status, body: (await response.json()) as Readiness['body'] };
+}

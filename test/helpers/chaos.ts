@@ -36,18 +36,20 @@ export async function forEachLimit<T>(
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-/** Polls `predicate` every `everyMs` until it holds or `timeoutMs` passes. */
-export async function eventually(
-  predicate: () => Promise<boolean>,
+/** Probes every `everyMs` until `accept` takes the value or `timeoutMs` passes; the last value. */
+export async function eventually<T>(
+  probe: () => Promise<T>,
+  accept: (value: T) => boolean,
   timeoutMs: number,
   everyMs = 100,
-): Promise<boolean> {
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await predicate()) return true;
-    if (Date.now() >= deadline) return false;
+  let last = await probe();
+  while (!accept(last) && Date.now() < deadline) {
     await sleep(everyMs);
+    last = await probe();
   }
+  return last;
 }
 
 // --- A FerretDB of the test's own ---

@@ -7,7 +7,8 @@ import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import test from 'ava';
 import { AdminService } from '../../gen/billing/v1/admin_pb.js';
-import { createTestProject, startTestApp, type TestApp } from '../helpers/app.js';
+import { createTestProject, readyz, startTestApp, type TestApp } from '../helpers/app.js';
+import { eventually } from '../helpers/chaos.js';
 import { type RedisHandle, startPrivateRedis } from '../helpers/services.js';
 
 let redis: RedisHandle;
@@ -23,44 +24,26 @@ test.after.always(async () => {
   await redis?.stop();
 });
 
-async function readyz(): Promise<{
-  status: number;
-  body: { status: string; checks: Record<string, boolean> };
-}> {
-  const response = await fetch(`${server.baseUrl}/readyz`);
-  return {
-    status: response.status,
-    body: (await response.json()) as { status: string; checks: Record<string, boolean> },
-  };
-}
-
-/** Polls until the predicate holds; readiness follows reconnects, which take a moment. */
-async function eventually<T>(
-  probe: () => Promise<T>,
-  accept: (value: T) => boolean,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = await probe();
-  while (!accept(last) && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    last = await probe();
-  }
-  return last;
-}
-
 test.serial('/readyz is unready while Redis is down and ready again after', async (t) => {
-  const before = await readyz();
+  const before = await readyz(server.baseUrl);
   t.is(before.status, 200);
   t.deepEqual(before.body, { status: 'ready', checks: { mongodb: true, redis: true } });
 
   await redis.stop();
-  const down = await eventually(readyz, (r) => r.status === 503);
+  const down = await eventually(
+    () => readyz(server.baseUrl),
+    (r) => r.status === 503,
+    15_000,
+  );
   t.is(down.status, 503);
   t.deepEqual(down.body.checks, { mongodb: true, redis: false });
 
   await redis.start();
-  const back = await eventually(readyz, (r) => r.status === 200);
+  const back = await eventually(
+    () => readyz(server.baseUrl),
+    (r) => r.status === 200,
+    15_000,
+  );
   t.is(back.status, 200);
   t.deepEqual(back.body.checks, { mongodb: true, redis: true });
 });
