@@ -139,6 +139,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     runs: new ReconciliationRunStore(mongo.db),
     locks: new ReconciliationLockStore(mongo.db),
     subscriptions,
+    customers,
     projects: projectStore,
     stripeFor: (secretKey) => stripeClients.dedicated(secretKey),
     notifier,

@@ -31,6 +31,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type Stripe from 'stripe';
+import { ownershipByMarker } from '../domain/stripe-ownership.js';
 import type { Logger } from '../logger.js';
 import type {
   DriftClass,
@@ -64,6 +65,10 @@ export interface ReconciliationServiceDeps {
   readonly runs: ReconciliationRunStore;
   readonly locks: ReconciliationLockStore;
   readonly subscriptions: SubscriptionStore;
+  /** Which Stripe customers are the project's, as recorded when it created or linked them. */
+  readonly customers: {
+    ownsStripeCustomer(projectId: string, stripeCustomerId: string): Promise<boolean | undefined>;
+  };
   readonly projects: { get(projectId: string): Promise<ProjectDoc | null> };
   /** A Stripe client used by this run only (its `request` events count list calls). */
   readonly stripeFor: (secretKey: string) => Stripe;
@@ -438,11 +443,15 @@ export class ReconciliationService {
       for await (const subscription of stripe.subscriptions.list({
         limit: pageSize,
         status: 'all',
+        // The customer's metadata tells whose subscription it is: no call per object.
+        expand: ['data.customer'],
       })) {
         if (seen.has(subscription.id)) continue;
         seen.add(subscription.id);
-        counts.checked += 1;
         const current = local.get(subscription.id);
+        // Another project's subscription on a shared Stripe account: not ours to count or repair.
+        if (!current && !(await this.isProjects(projectId, subscription))) continue;
+        counts.checked += 1;
         local.delete(subscription.id); // what is left at the end is missing in Stripe
         const fresh = subscriptionDoc(projectId, subscription, versionTime, this.now(), true);
         if (!current) {
@@ -485,6 +494,21 @@ export class ReconciliationService {
     } finally {
       stripe.off('request', onRequest);
     }
+  }
+
+  /**
+   * Whether a listed subscription that MongoDB does not have is the
+   * project's: by its customer's project marker, else as recorded when the
+   * project created or linked that customer.
+   */
+  private async isProjects(projectId: string, subscription: Stripe.Subscription): Promise<boolean> {
+    const customer = subscription.customer;
+    if (typeof customer !== 'string' && !customer.deleted) {
+      const byMarker = ownershipByMarker(projectId, customer.metadata);
+      if (byMarker !== 'unknown') return byMarker === 'ours';
+    }
+    const customerId = typeof customer === 'string' ? customer : customer.id;
+    return (await this.deps.customers.ownsStripeCustomer(projectId, customerId)) === true;
   }
 
   // --- The lock ---

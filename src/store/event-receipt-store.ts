@@ -4,7 +4,7 @@
  * first claims the receipt; only the claimer processes the event.
  */
 import type { Collection, Db } from 'mongodb';
-import type { EventReceiptDoc, EventReceiptStatus } from './documents.js';
+import type { EventReceiptDoc, EventReceiptStatus, IgnoredReason } from './documents.js';
 import { isDuplicateKeyError } from './errors.js';
 
 export type ClaimOutcome =
@@ -67,14 +67,16 @@ export class EventReceiptStore {
       : 'busy';
   }
 
+  /** `reason`: why an ignored event was not applied. */
   async finish(
     event: EventIdentity,
     status: Extract<EventReceiptStatus, 'processed' | 'ignored'>,
     now: Date,
-  ) {
+    reason: IgnoredReason | null = null,
+  ): Promise<void> {
     await this.receipts.updateOne(
       { _id: receiptId(event.projectId, event.eventId) },
-      { $set: { status, processed_at: now, last_error: null } },
+      { $set: { status, processed_at: now, last_error: null, ignored_reason: reason } },
     );
   }
 

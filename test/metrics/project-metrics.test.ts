@@ -45,6 +45,7 @@ async function deliver(
   options: { project?: HarnessProject; eventCreated?: number; type?: 'created' | 'deleted' } = {},
 ): Promise<void> {
   const project = options.project ?? h.project;
+  ownCustomer(project, spec.customer);
   const answer = await h.post(
     makeEvent({
       type: `customer.subscription.${options.type ?? 'created'}`,
@@ -54,6 +55,24 @@ async function deliver(
     { secret: project.webhookSecret, projectId: project.projectId },
   );
   if (answer.status !== 200) throw new Error(`webhook answered ${answer.status}`);
+}
+
+const seededCustomers = new Set<string>();
+
+/**
+ * The Stripe customer exists in the project's account, marked with the
+ * project's id as the service marks the customers it creates: without it,
+ * the project would ignore the subscription as another project's.
+ */
+function ownCustomer(project: HarnessProject, customer: string | undefined): void {
+  if (customer === undefined) throw new Error('every subscription here names its customer');
+  const key = `${project.projectId}:${customer}`;
+  if (seededCustomers.has(key)) return;
+  seededCustomers.add(key);
+  h.fake.seedCustomer(
+    { id: customer, metadata: { billing_project_id: project.projectId } },
+    project.stripeSecretKey,
+  );
 }
 
 test.before(async () => {

@@ -76,12 +76,10 @@ test.serial('checks count one cache miss, then hits', async (t) => {
 });
 
 test.serial('a reconciliation moves the drift and job counters', async (t) => {
-  // Two subscriptions exist in Stripe only: drift "missing locally".
+  // Two subscriptions of the project's customer exist in Stripe only: drift "missing locally".
+  const customer = await h.linkCustomer('prom-drift-user');
   for (const id of ['sub_prom_a', 'sub_prom_b']) {
-    h.fake.seedSubscription(
-      makeSubscription({ id, customer: 'cus_prom_elsewhere' }),
-      h.project.stripeSecretKey,
-    );
+    h.fake.seedSubscription(makeSubscription({ id, customer }), h.project.stripeSecretKey);
   }
   const before = await scrape();
   const admin = createClient(
