@@ -98,7 +98,12 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const apiKeys = new ApiKeyService(apiKeyStore, auditLog, bus);
   const projects = new ProjectService(projectStore, apiKeys, auditLog, bus);
   const projectCache = new ProjectCache(projectStore, bus, config.projectCacheTtlMs);
-  const authenticator = new ApiKeyAuthenticator(apiKeyStore, bus, config.apiKeyCacheTtlMs);
+  const authenticator = new ApiKeyAuthenticator(
+    apiKeyStore,
+    bus,
+    config.apiKeyCacheTtlMs,
+    config.apiKeyNegativeCacheTtlMs,
+  );
   const redisCache = new RedisEntitlementCache(redis.commands, logger);
   const entitlements = new EntitlementService({
     projects: projectCache,

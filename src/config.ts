@@ -25,6 +25,8 @@ export interface Config {
   readonly shutdownGraceMs: number;
   /** How long an API key lookup stays in process memory (revocations also evict at once). */
   readonly apiKeyCacheTtlMs: number;
+  /** How long an unknown or revoked key's answer stays in process memory (0: not kept). */
+  readonly apiKeyNegativeCacheTtlMs: number;
   /** How long a computed entitlement set stays in process memory (changes also evict at once). */
   readonly entitlementMemoryTtlMs: number;
   /** How long a project (catalog, secrets) stays in process memory (changes also evict at once). */
@@ -88,6 +90,11 @@ export function loadConfig(env: Env): Config {
       fallback: 60_000,
       min: 0,
       max: 3_600_000,
+    }),
+    apiKeyNegativeCacheTtlMs: integer(env, 'API_KEY_NEGATIVE_CACHE_TTL_MS', {
+      fallback: 5000,
+      min: 0,
+      max: 600_000,
     }),
     entitlementMemoryTtlMs: integer(env, 'ENTITLEMENT_MEMORY_TTL_MS', {
       fallback: 10_000,
