@@ -23,8 +23,8 @@ import {
   type CustomerTokenPrincipal,
   hashApiKey,
   hasScope,
-  parseApiKeyId,
   type Principal,
+  parseApiKeyId,
   type ScopeName,
 } from '../domain/api-keys.js';
 import { isCustomerToken, verifyCustomerToken } from '../domain/customer-tokens.js';

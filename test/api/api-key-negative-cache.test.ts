@@ -5,7 +5,7 @@
  * one lookup is a fake that counts calls.
  */
 import test from 'ava';
-import { type ApiKeyLookup, ApiKeyAuthenticator } from '../../src/api/auth.js';
+import { ApiKeyAuthenticator, type ApiKeyLookup } from '../../src/api/auth.js';
 import type { InvalidationHandler } from '../../src/cache/invalidation-bus.js';
 import { formatApiKey, hashApiKey } from '../../src/domain/api-keys.js';
 import type { ApiKeyDoc } from '../../src/store/documents.js';
