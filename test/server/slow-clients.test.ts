@@ -5,10 +5,17 @@
  * timeout; so is a quiet keep-alive connection, and a silent connection to
  * the metrics listener. A WatchEntitlements stream, quiet apart from its
  * heartbeats, outlives the idle timeout many times over, over HTTP/2 and
- * HTTP/1.1. Each test waits for the socket's 'close' (or the stream's
+ * HTTP/1.1. With TLS, a client that never finishes its handshake, or sends
+ * partial headers after it, is disconnected too. Each test waits for the socket's 'close' (or the stream's
  * messages), not for a time.
  */
+import { execFile } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
+import { promisify } from 'node:util';
 import { createClient, type Transport } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcTransport } from '@connectrpc/connect-node';
 import test from 'ava';
@@ -17,23 +24,33 @@ import { EntitlementsService, WatchEventKind } from '../../gen/billing/v1/entitl
 import { createTestProject, startTestApp, type TestApp, type TestProject } from '../helpers/app.js';
 
 const idleMs = 800;
+const timeouts = {
+  HTTP_HEADERS_TIMEOUT_MS: '300',
+  HTTP_REQUEST_TIMEOUT_MS: '500',
+  HTTP_IDLE_TIMEOUT_MS: String(idleMs),
+  WATCH_HEARTBEAT_MS: '100',
+};
 let server: TestApp;
+let tlsServer: TestApp;
 let project: TestProject;
 
 test.before(async () => {
-  server = await startTestApp({
-    env: {
-      HTTP_HEADERS_TIMEOUT_MS: '300',
-      HTTP_REQUEST_TIMEOUT_MS: '500',
-      HTTP_IDLE_TIMEOUT_MS: String(idleMs),
-      WATCH_HEARTBEAT_MS: '100',
-    },
-  });
+  server = await startTestApp({ env: timeouts });
   project = await createTestProject(server.app, 'slow clients');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'slow-tls-'));
+  const [certFile, keyFile] = [path.join(dir, 'cert.pem'), path.join(dir, 'key.pem')];
+  await promisify(execFile)('openssl', [
+    ...['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost'],
+    ...['-keyout', keyFile, '-out', certFile],
+  ]);
+  tlsServer = await startTestApp({
+    env: { ...timeouts, TLS_CERT_FILE: certFile, TLS_KEY_FILE: keyFile },
+  });
 });
 
 test.after.always(async () => {
   await server?.app.stop();
+  await tlsServer?.app.stop();
 });
 
 /** A raw TCP connection and a promise of its close (which only the server can cause here). */
@@ -89,6 +106,32 @@ test('a silent connection to the metrics listener is disconnected', async (t) =>
   t.teardown(() => socket.destroy());
   await closed;
   t.pass();
+});
+
+test('TLS: a client that never sends its handshake is disconnected', async (t) => {
+  t.timeout(30_000);
+  const { socket, closed } = await rawConnection(tlsServer.app.port);
+  t.teardown(() => socket.destroy());
+  await closed;
+  t.pass();
+});
+
+test('TLS: a client that sends partial HTTP/1.1 headers after the handshake is disconnected', async (t) => {
+  t.timeout(30_000);
+  const socket = tls.connect({
+    port: tlsServer.app.port,
+    host: '127.0.0.1',
+    ALPNProtocols: ['http/1.1'],
+    rejectUnauthorized: false,
+  });
+  t.teardown(() => socket.destroy());
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  socket.on('error', () => undefined);
+  socket.resume();
+  await new Promise((resolve) => socket.once('secureConnect', resolve));
+  t.is(socket.alpnProtocol, 'http/1.1');
+  socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+  await closed;
 });
 
 const transports: ReadonlyArray<[string, () => Transport]> = [
