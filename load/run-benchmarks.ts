@@ -92,6 +92,7 @@ async function main(): Promise<void> {
     LOG_LEVEL: 'info',
     HOST: '127.0.0.1',
     PORT: '0',
+    METRICS_PORT: '0',
   });
   const ceiling = await spawnServer(['--import', 'tsx', 'load/ceiling-server.ts'], { PORT: '0' });
   const results: Result[] = [];
@@ -242,7 +243,7 @@ async function main(): Promise<void> {
 /** A project with a Stripe key, a webhook secret, a catalog, a key and a customer with a feature. */
 async function seed(env: Record<string, string>, stripeKey: string): Promise<Seeded> {
   const app = await startApp(
-    loadConfig({ ...env, HOST: '127.0.0.1', PORT: '0' }),
+    loadConfig({ ...env, HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '0' }),
     createLogger({ level: 'warn' }),
   );
   try {

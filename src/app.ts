@@ -6,6 +6,7 @@
 import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { ConnectRouter } from '@connectrpc/connect';
+import { Registry } from 'prom-client';
 import { ApiKeyAuthenticator, createAuthInterceptor } from './api/auth.js';
 import { createErrorInterceptor } from './api/errors.js';
 import { billingRoutes, billingServices } from './api/routes.js';
@@ -25,7 +26,9 @@ import {
   createMetricsInterceptor,
   createServiceMetrics,
   registerBusinessGauges,
+  type ServiceMetrics,
 } from './server/metrics.js';
+import { listenMetrics, type MetricsListener } from './server/metrics-listener.js';
 import { reflectionRoutes } from './server/reflection.js';
 import { ApiKeyService } from './services/api-key-service.js';
 import { CheckoutService } from './services/checkout-service.js';
@@ -56,6 +59,8 @@ import { createWebhookShim } from './stripe/webhook-shim.js';
 
 export interface App {
   readonly port: number;
+  /** The metrics listener's port (every figure, tenants' too); undefined when METRICS_PORT is off. */
+  readonly metricsPort: number | undefined;
   readonly projects: ProjectService;
   readonly apiKeys: ApiKeyService;
   readonly entitlements: EntitlementService;
@@ -88,7 +93,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const customers = new CustomerStore(mongo.db);
   const subscriptions = new SubscriptionStore(mongo.db);
   const projectMetrics = new ProjectMetricsService(subscriptions);
-  registerBusinessGauges(metrics.registry, {
+  registerBusinessGauges(metrics.tenantRegistry, {
     figures: () => projectMetrics.businessFigures(),
     cacheMs: businessMetricsCacheMs,
     onError: (error) => logger.warn('business metrics failed', { error }),
@@ -98,7 +103,12 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const apiKeys = new ApiKeyService(apiKeyStore, auditLog, bus);
   const projects = new ProjectService(projectStore, apiKeys, auditLog, bus);
   const projectCache = new ProjectCache(projectStore, bus, config.projectCacheTtlMs);
-  const authenticator = new ApiKeyAuthenticator(apiKeyStore, bus, config.apiKeyCacheTtlMs);
+  const authenticator = new ApiKeyAuthenticator(
+    apiKeyStore,
+    bus,
+    config.apiKeyCacheTtlMs,
+    config.apiKeyNegativeCacheTtlMs,
+  );
   const redisCache = new RedisEntitlementCache(redis.commands, logger);
   const entitlements = new EntitlementService({
     projects: projectCache,
@@ -237,7 +247,9 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     host: config.host,
     port: config.port,
     tls: config.tls,
+    timeouts: config.httpTimeouts,
   });
+  const metricsListener = await startMetricsListener(config, metrics, logger);
   // Jobs start once the server is up; 'listening' is logged after them, so
   // whoever waits for it (main's signal handlers, tests) sees a started app.
   await jobs.start();
@@ -245,6 +257,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   logger.info('listening', {
     host: config.host,
     port: listener.port,
+    metricsPort: metricsListener?.port,
     tls: config.tls !== undefined,
   });
 
@@ -256,6 +269,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       reconciliationJobs.stop();
       const jobsStopped = jobs.stop(config.shutdownGraceMs);
       await listener.close(config.shutdownGraceMs);
+      await metricsListener?.close();
       await jobsStopped;
       await closeRedis(redis);
       await mongo.close();
@@ -265,6 +279,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   };
   return {
     port: listener.port,
+    metricsPort: metricsListener?.port,
     projects,
     apiKeys,
     entitlements,
@@ -273,6 +288,22 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     readiness,
     stop,
   };
+}
+
+/** Every figure, tenants' included, on its own port (loopback by default); none when off. */
+function startMetricsListener(
+  config: Config,
+  metrics: ServiceMetrics,
+  logger: Logger,
+): Promise<MetricsListener | undefined> {
+  if (config.metricsPort === undefined) return Promise.resolve(undefined);
+  return listenMetrics({
+    host: config.metricsHost,
+    port: config.metricsPort,
+    registry: Registry.merge([metrics.registry, metrics.tenantRegistry]),
+    timeouts: config.httpTimeouts,
+    onError: (error) => logger.warn('metrics scrape failed', { error }),
+  });
 }
 
 function readDescriptorSet(): Uint8Array {

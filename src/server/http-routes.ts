@@ -1,6 +1,8 @@
 /**
- * The plain HTTP endpoints on the RPC port: liveness, readiness, Prometheus,
- * the /demo page. Anything the Connect router does not know lands here.
+ * The plain HTTP endpoints on the RPC port: liveness, readiness, Prometheus
+ * (the registry given here has no tenant figures: those are on the metrics
+ * listener), the /demo page. Anything the Connect router does not know lands
+ * here.
  */
 import type { ConnectNodeAdapterOptions } from '@connectrpc/connect-node';
 import type { Registry } from 'prom-client';

@@ -12,6 +12,7 @@ import { MongoClient } from 'mongodb';
 import type Stripe from 'stripe';
 import type { DriftClass, SubscriptionDoc } from '../../src/store/documents.js';
 import { subscriptionDoc } from '../../src/stripe/subscription-mapping.js';
+import { scrapeAll } from '../helpers/app.js';
 import { type BillingHarness, startBillingHarness } from '../helpers/billing-harness.js';
 import { makePrice, makeSubscription, nowSeconds } from '../helpers/stripe-objects.js';
 import { listCalls, waitForRun } from './helpers.js';
@@ -202,7 +203,7 @@ async function reconcile(dryRun: boolean, label: string) {
 }
 
 async function metricValue(name: string, labels: Record<string, string>): Promise<number> {
-  const text = await (await fetch(`${h.server.baseUrl}/metrics`)).text();
+  const text = await scrapeAll(h.server);
   const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
   const line = text
     .split('\n')

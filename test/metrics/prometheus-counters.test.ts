@@ -7,6 +7,7 @@ import { createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import test from 'ava';
 import { AdminService, ReconciliationState } from '../../gen/billing/v1/admin_pb.js';
+import { scrapeAll } from '../helpers/app.js';
 import { type BillingHarness, startBillingHarness } from '../helpers/billing-harness.js';
 import { makeEvent, makeSubscription } from '../helpers/stripe-objects.js';
 
@@ -25,7 +26,7 @@ test.after.always(async () => {
 type Samples = Map<string, number>;
 
 async function scrape(): Promise<Samples> {
-  const text = await (await fetch(`${h.server.baseUrl}/metrics`)).text();
+  const text = await scrapeAll(h.server);
   const samples: Samples = new Map();
   for (const line of text.split('\n')) {
     if (line.startsWith('#') || line === '') continue;
