@@ -221,6 +221,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       idempotency,
       watchHub,
       customerTokenSecrets: config.customerTokenSecrets,
+      logger,
     })(router);
     healthRoutes({
       checkReady: async () => (await readiness()).ready,
@@ -248,6 +249,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       registry: metrics.registry,
       isShuttingDown: () => shutdown.signal.aborted,
       stripeWebhook,
+      logger,
     }),
   });
   const listener: Listener = await listen(withCors(handler, config.corsAllowedOrigins), {
