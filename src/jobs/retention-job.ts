@@ -56,8 +56,14 @@ export function defineRetentionJob(options: RetentionJobOptions): RetentionJob {
     if (!(await claims.claim(retentionJobName, occurrence, runner.instanceId, now))) {
       return 'skipped';
     }
+    const touch = () =>
+      context.touch().catch((error: unknown) =>
+        // Agenda ran this job on another replica too (FerretDB), which lost the claim, finished
+        // first and removed the job: nothing left to touch, and the claim keeps the work ours.
+        logger.debug('retention job not touched', { occurrence, error }),
+      );
     const sweepAll = (batch: (limit: number) => Promise<DeleteBatchResult>) =>
-      sweepInBatches(batch, options.batchSize, context);
+      sweepInBatches(batch, options.batchSize, { signal: context.signal, touch });
     const idempotencyCutoff = new Date(now.getTime() - options.idempotencyRetentionMs);
     const receiptCutoff = new Date(now.getTime() - options.receiptRetentionMs);
     const records = await sweepAll((limit) => options.idempotency.sweep(idempotencyCutoff, limit));

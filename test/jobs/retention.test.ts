@@ -164,6 +164,30 @@ test.serial(
   },
 );
 
+test.serial(
+  'the Agenda job removed under the sweep (the other replica finished its copy): the sweep still finishes',
+  async (t) => {
+    // Agenda may run one job on both replicas (FerretDB); the one that lost the claim finishes
+    // first and removes the job, so every touch of the winner fails from then on.
+    const db = mongo.db(database);
+    const seeded = await seed(db, 'untouchable');
+    const occurrence = 'test:untouchable';
+    const context = {
+      signal: new AbortController().signal,
+      touch: () => Promise.reject(new Error('job cannot be updated in the database')),
+    };
+    t.is(await a.app.retention.run(occurrence, context), 'succeeded');
+    t.deepEqual(await a.app.retention.result(occurrence), {
+      idempotency_records: seeded.oldRecords.length,
+      event_receipts: seeded.oldReceipts.length,
+    });
+    t.deepEqual(
+      await remaining(db, 'event_receipts', 'untouchable'),
+      [...seeded.keptReceipts].sort(),
+    );
+  },
+);
+
 test.serial('RETENTION_CRON schedules the sweep', async (t) => {
   const scheduledDb = uniqueDbName('retention_cron');
   const c = await startTestApp({
