@@ -15,7 +15,13 @@ import { MemoryEntitlementCache, RedisEntitlementCache } from './cache/entitleme
 import { InvalidationBus } from './cache/invalidation-bus.js';
 import { closeRedis, connectRedis, pingRedis } from './cache/redis.js';
 import type { Config } from './config.js';
-import { defineReconciliationJobs, JobRunner, reconciliationQueue } from './jobs/index.js';
+import {
+  defineReconciliationJobs,
+  defineRetentionJob,
+  JobRunner,
+  type RetentionJob,
+  reconciliationQueue,
+} from './jobs/index.js';
 import type { Logger } from './logger.js';
 import { createConnectHandler } from './server/connect-handler.js';
 import { withCors } from './server/cors.js';
@@ -66,6 +72,8 @@ export interface App {
   readonly entitlements: EntitlementService;
   readonly grants: GrantService;
   readonly reconciliation: ReconciliationService;
+  /** Deletes old idempotency records and event receipts (RETENTION_CRON). */
+  readonly retention: RetentionJob;
   readiness(): Promise<ReadinessReport>;
   /** Graceful: ends streams, drains requests, then closes the pools. Idempotent. */
   stop(): Promise<void>;
@@ -129,11 +137,9 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const notifier = new EntitlementChangeNotifier(redisCache, bus, customers);
   const grantService = new GrantService(grants, auditLog, notifier);
   const watchHub = new EntitlementWatchHub(bus, entitlements, config.watchHeartbeatMs);
-  const processor = new EventProcessor(
-    new EventReceiptStore(mongo.db, config.webhookLeaseMs),
-    notifier,
-    logger,
-  );
+  const receipts = new EventReceiptStore(mongo.db, config.webhookLeaseMs);
+  const idempotency = new IdempotencyStore(mongo.db, idempotencyLeaseMs);
+  const processor = new EventProcessor(receipts, notifier, logger);
   processor.onOutcome = (type, outcome) => metrics.webhookEvents.inc({ type, outcome });
   const jobs = new JobRunner({
     db: mongo.db,
@@ -164,13 +170,25 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         metrics.reconciliationDuration.observe({ outcome, dry_run: String(dryRun) }, ms / 1000),
     },
   });
+  const jobClaims = new JobClaimStore(mongo.db);
   const reconciliationJobs = defineReconciliationJobs({
     runner: jobs,
     service: reconciliation,
     projects: projectStore,
-    claims: new JobClaimStore(mongo.db),
+    claims: jobClaims,
     cron: config.reconciliationCron,
     sweepEveryMs: config.reconciliationLeaseMs,
+    logger,
+  });
+  const retention = defineRetentionJob({
+    runner: jobs,
+    claims: jobClaims,
+    idempotency,
+    receipts,
+    cron: config.retentionCron,
+    idempotencyRetentionMs: config.idempotencyRetentionHours * 3600_000,
+    receiptRetentionMs: config.eventReceiptRetentionDays * 24 * 3600_000,
+    batchSize: config.retentionBatchSize,
     logger,
   });
   const stripeWebhook = createWebhookShim({
@@ -211,9 +229,10 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       auditLog,
       projectMetrics,
       reconciliation,
-      idempotency: new IdempotencyStore(mongo.db, idempotencyLeaseMs),
+      idempotency,
       watchHub,
       customerTokenSecrets: config.customerTokenSecrets,
+      logger,
     })(router);
     healthRoutes({
       checkReady: async () => (await readiness()).ready,
@@ -241,6 +260,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       registry: metrics.registry,
       isShuttingDown: () => shutdown.signal.aborted,
       stripeWebhook,
+      logger,
     }),
   });
   const listener: Listener = await listen(withCors(handler, config.corsAllowedOrigins), {
@@ -254,6 +274,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   // whoever waits for it (main's signal handlers, tests) sees a started app.
   await jobs.start();
   await reconciliationJobs.start();
+  await retention.start();
   logger.info('listening', {
     host: config.host,
     port: listener.port,
@@ -285,6 +306,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     entitlements,
     grants: grantService,
     reconciliation,
+    retention,
     readiness,
     stop,
   };

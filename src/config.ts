@@ -74,6 +74,14 @@ export interface Config {
   readonly reconciliationLeaseMs: number;
   /** How often Agenda polls MongoDB for due jobs. */
   readonly jobPollMs: number;
+  /** When old idempotency records and event receipts are deleted (cron, UTC); undefined: never. */
+  readonly retentionCron: string | undefined;
+  /** Idempotency records older than this are deleted (a retry after it runs for real). */
+  readonly idempotencyRetentionHours: number;
+  /** Finished event receipts older than this are deleted; at least 30 days, past Stripe's retries. */
+  readonly eventReceiptRetentionDays: number;
+  /** Documents deleted per batch by the retention job. */
+  readonly retentionBatchSize: number;
 }
 
 export class ConfigError extends Error {
@@ -157,6 +165,23 @@ export function loadConfig(env: Env): Config {
       max: 3_600_000,
     }),
     jobPollMs: integer(env, 'JOB_POLL_MS', { fallback: 5000, min: 50, max: 600_000 }),
+    retentionCron: cron(env, 'RETENTION_CRON', '30 4 * * *'),
+    idempotencyRetentionHours: integer(env, 'IDEMPOTENCY_RETENTION_HOURS', {
+      fallback: 24,
+      min: 1,
+      max: 24 * 365,
+    }),
+    // Stripe retries a delivery for up to 3 days; a receipt must outlive every retry, with margin.
+    eventReceiptRetentionDays: integer(env, 'EVENT_RECEIPT_RETENTION_DAYS', {
+      fallback: 30,
+      min: 30,
+      max: 3650,
+    }),
+    retentionBatchSize: integer(env, 'RETENTION_BATCH_SIZE', {
+      fallback: 500,
+      min: 1,
+      max: 10_000,
+    }),
   };
 }
 

@@ -293,7 +293,10 @@ export class ReconciliationService {
       // No renewal may land after the release (on FerretDB it would write the old phase back).
       await keeper.stop();
       await this.deps.locks.release(lock);
-      await this.deps.locks.prune(projectId).catch(() => 0);
+      await this.deps.locks.prune(projectId).catch((error: unknown) =>
+        // Old lock generations only cost space; the next run prunes them.
+        log.debug('old reconciliation lock generations not pruned', { error }),
+      );
       log.info('reconciliation finished', { state: outcome, ...walk.counts });
     } catch (err) {
       if (err instanceof LostLockError) {
@@ -303,7 +306,11 @@ export class ReconciliationService {
       if (!context.signal.aborted) throw err;
       // Shutdown: give the lease back so another replica resumes the run at its next sweep.
       await keeper.stop();
-      await this.deps.locks.expire(lock, this.now()).catch(() => undefined);
+      await this.deps.locks
+        .expire(lock, this.now())
+        .catch((error: unknown) =>
+          log.warn('reconciliation lease not given back; the run resumes once it ends', { error }),
+        );
       log.info('reconciliation interrupted by shutdown; another replica will resume it');
       outcome = 'interrupted';
     } finally {
@@ -346,7 +353,10 @@ export class ReconciliationService {
       Math.max(100, Math.floor(this.deps.leaseMs / 3)),
     );
     timer.unref();
-    void context.touch().catch(() => undefined);
+    void context.touch().catch((error: unknown) =>
+      // The lock is what keeps the run ours; the job is touched again at the next beat.
+      log.debug('reconciliation job not touched', { error }),
+    );
     return {
       check: () => {
         context.signal.throwIfAborted();
@@ -488,7 +498,9 @@ export class ReconciliationService {
       return { counts, listCalls, samples, error };
     } catch (err) {
       if (err instanceof LostLockError || context.signal.aborted) throw err;
-      await flush().catch(() => undefined);
+      await flush().catch((error: unknown) =>
+        log.warn('reconciliation progress not saved after a failure', { error }),
+      );
       log.warn('reconciliation failed', { error: err });
       return { counts, listCalls, samples, error: describe(err) };
     } finally {

@@ -272,4 +272,7 @@ export interface JobClaimDoc {
   job: string;
   owner: string;
   created_at: Date;
+  /** Set by jobs that record what an occurrence did (the retention job: counts deleted). */
+  finished_at?: Date;
+  result?: Record<string, number>;
 }

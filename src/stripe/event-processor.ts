@@ -54,7 +54,10 @@ export class EventProcessor {
       });
       await this.receipts
         .fail(identity, err instanceof Error ? err.message : String(err))
-        .catch(() => undefined);
+        .catch((error: unknown) =>
+          // The receipt stays `processing` until its lease ends; Stripe's retry takes it over then.
+          this.logger.warn('webhook event failure not recorded', { event_id: event.id, error }),
+        );
       throw err;
     }
   }

@@ -31,8 +31,9 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     MONGODB_DATABASE: options.database ?? uniqueDbName('app'),
     REDIS_URL: options.redisUrl ?? testRedisUrl(),
     SHUTDOWN_GRACE_MS: '2000',
-    // No daily reconciliation in tests unless a test asks for one.
+    // No daily reconciliation or retention sweep in tests unless a test asks for one.
     RECONCILIATION_CRON: 'off',
+    RETENTION_CRON: 'off',
     ...options.env,
   });
   // Quiet unless a test run asks for logs.
