@@ -2,6 +2,7 @@
 import type { App } from '../../src/app.js';
 import type { ReconciliationRunDoc } from '../../src/store/documents.js';
 import type { FakeStripe } from '../fake-stripe/server.js';
+import { makeSubscription } from '../helpers/stripe-objects.js';
 
 /** Polls until the run has finished (succeeded or failed). */
 export async function waitForRun(
@@ -25,4 +26,22 @@ export function listCalls(fake: FakeStripe, apiKey: string): number {
   return fake.requestLog.filter(
     (r) => r.method === 'GET' && r.path === '/v1/subscriptions' && r.apiKey === apiKey,
   ).length;
+}
+
+/**
+ * `count` subscriptions of one Stripe customer of the project's, marked with
+ * its id as the service marks the customers it creates (a project counts
+ * only its own customers' subscriptions).
+ */
+export function seedProjectSubscriptions(
+  fake: FakeStripe,
+  projectId: string,
+  apiKey: string,
+  count: number,
+): void {
+  const customer = fake.seedCustomer({ metadata: { billing_project_id: projectId } }, apiKey);
+  fake.seedSubscriptions(
+    Array.from({ length: count }, () => makeSubscription({ customer: customer.id })),
+    apiKey,
+  );
 }

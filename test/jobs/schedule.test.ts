@@ -11,8 +11,7 @@ import type { ReconciliationRunDoc } from '../../src/store/documents.js';
 import { type FakeStripe, startFakeStripe } from '../fake-stripe/server.js';
 import { createTestProject, startTestApp, type TestApp } from '../helpers/app.js';
 import { uniqueDbName } from '../helpers/services.js';
-import { makeSubscription } from '../helpers/stripe-objects.js';
-import { listCalls } from './helpers.js';
+import { listCalls, seedProjectSubscriptions } from './helpers.js';
 
 const required = { MONGODB_URL: 'mongodb://127.0.0.1:27017/', REDIS_URL: 'redis://127.0.0.1:6379' };
 
@@ -62,10 +61,7 @@ test('two instances, a schedule every 2 s: each occurrence reconciles a project 
   if (!first) throw new Error('no app');
   const stripeSecretKey = `sk_test_${randomBytes(12).toString('hex')}`;
   const { projectId } = await createTestProject(first.app, 'scheduled', { stripeSecretKey });
-  fake.seedSubscriptions(
-    Array.from({ length: 20 }, () => makeSubscription()),
-    stripeSecretKey,
-  );
+  seedProjectSubscriptions(fake, projectId, stripeSecretKey, 20);
   apps.push(await startTestApp({ database, env }));
 
   await new Promise((resolve) => setTimeout(resolve, 7000));

@@ -13,8 +13,7 @@ import { zeroCounts } from '../../src/store/reconciliation-run-store.js';
 import { type FakeStripe, startFakeStripe } from '../fake-stripe/server.js';
 import { createTestProject, startTestApp, type TestApp } from '../helpers/app.js';
 import { uniqueDbName } from '../helpers/services.js';
-import { makeSubscription } from '../helpers/stripe-objects.js';
-import { listCalls, waitForRun } from './helpers.js';
+import { listCalls, seedProjectSubscriptions, waitForRun } from './helpers.js';
 
 const subscriptionCount = 250; // three pages of 100
 const pagesPerWalk = Math.ceil(subscriptionCount / 100);
@@ -48,10 +47,7 @@ test.after.always(async () => {
 async function projectWithStripe(name: string) {
   const stripeSecretKey = `sk_test_${randomBytes(12).toString('hex')}`;
   const project = await createTestProject(a.app, name, { stripeSecretKey });
-  fake.seedSubscriptions(
-    Array.from({ length: subscriptionCount }, () => makeSubscription()),
-    stripeSecretKey,
-  );
+  seedProjectSubscriptions(fake, project.projectId, stripeSecretKey, subscriptionCount);
   return { projectId: project.projectId, stripeSecretKey };
 }
 
@@ -247,10 +243,7 @@ test.serial(
     const stripeSecretKey = `sk_test_${randomBytes(12).toString('hex')}`;
     const { projectId } = await createTestProject(c.app, 'handover', { stripeSecretKey });
     const count = 5000;
-    fake.seedSubscriptions(
-      Array.from({ length: count }, () => makeSubscription()),
-      stripeSecretKey,
-    );
+    seedProjectSubscriptions(fake, projectId, stripeSecretKey, count);
     const { run } = await c.app.reconciliation.start({
       projectId,
       dryRun: true,
