@@ -4,6 +4,7 @@
  * It must never answer INTERNAL (or UNKNOWN), never crash the process, and a
  * refused call must change nothing.
  */
+import http2 from 'node:http2';
 import {
   create,
   type DescField,
@@ -277,3 +278,108 @@ test.serial('an oversized request is refused by the configured limit', async (t)
   );
   t.is(ConnectError.from(err).code, Code.ResourceExhausted);
 });
+
+interface RawAnswer {
+  readonly headers: http2.IncomingHttpHeaders;
+  readonly trailers: http2.IncomingHttpHeaders;
+  readonly body: Buffer;
+}
+
+/** One HTTP/2 request with exactly these headers and body, nothing added by a client library. */
+async function http2Post(path: string, headers: Record<string, string>, body: Uint8Array) {
+  const session = http2.connect(server.baseUrl);
+  try {
+    return await new Promise<RawAnswer>((resolve, reject) => {
+      const request = session.request({ ':method': 'POST', ':path': path, ...headers });
+      let responseHeaders: http2.IncomingHttpHeaders = {};
+      let trailers: http2.IncomingHttpHeaders = {};
+      const chunks: Buffer[] = [];
+      request.on('response', (h) => {
+        responseHeaders = h;
+      });
+      request.on('trailers', (h) => {
+        trailers = h;
+      });
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () =>
+        resolve({ headers: responseHeaders, trailers, body: Buffer.concat(chunks) }),
+      );
+      request.on('error', reject);
+      request.end(body);
+    });
+  } finally {
+    session.close();
+  }
+}
+
+function envelope(flags: number, data: Uint8Array): Uint8Array {
+  const bytes = new Uint8Array(5 + data.length);
+  bytes[0] = flags;
+  new DataView(bytes.buffer).setUint32(1, data.length);
+  bytes.set(data, 5);
+  return bytes;
+}
+
+/** The envelopes of a streamed body: [flags, payload]. */
+function envelopesOf(body: Buffer): Array<[number, Buffer]> {
+  const found: Array<[number, Buffer]> = [];
+  for (let offset = 0; offset + 5 <= body.length; ) {
+    const length = body.readUInt32BE(offset + 1);
+    found.push([body[offset] ?? 0, body.subarray(offset + 5, offset + 5 + length)]);
+    offset += 5 + length;
+  }
+  return found;
+}
+
+/** The status code of a gRPC, gRPC-Web or Connect streaming answer, as its protocol carries it. */
+function statusOf(protocol: string, answer: RawAnswer): string {
+  if (protocol === 'grpc') {
+    return String(answer.trailers['grpc-status'] ?? answer.headers['grpc-status'] ?? 'none');
+  }
+  const last = envelopesOf(answer.body).at(-1);
+  if (!last) return String(answer.headers['grpc-status'] ?? `http ${answer.headers[':status']}`);
+  if (protocol === 'grpc-web') {
+    return /grpc-status:\s*(\d+)/i.exec(last[1].toString())?.[1] ?? 'none';
+  }
+  const end = JSON.parse(last[1].toString()) as { error?: { code?: string } };
+  return end.error?.code ?? 'ok';
+}
+
+test.serial(
+  'a compressed envelope without a message encoding is INVALID_ARGUMENT on every RPC',
+  async (t) => {
+    const invalidArgument = { grpc: '3', 'grpc-web': '3', connect: 'invalid_argument' };
+    // Permission checks run before the body is looked at; a refusal there is fine too.
+    const permissionDenied = { grpc: '7', 'grpc-web': '7', connect: 'permission_denied' };
+    const before = await changeCounts();
+    let tried = 0;
+    for (const method of methods) {
+      const protocols: Array<['grpc' | 'grpc-web' | 'connect', string]> = [
+        ['grpc', 'application/grpc+proto'],
+        ['grpc-web', 'application/grpc-web+proto'],
+      ];
+      if (method.methodKind !== 'unary') protocols.push(['connect', 'application/connect+proto']);
+      for (const [protocol, contentType] of protocols) {
+        const message = toBinary(method.input, create(method.input));
+        const answer = await http2Post(
+          `/${method.parent.typeName}/${method.name}`,
+          {
+            'content-type': contentType,
+            te: 'trailers',
+            'connect-protocol-version': '1',
+            authorization: `Bearer ${project.adminKey}`,
+          },
+          envelope(0x01, message),
+        );
+        const status = statusOf(protocol, answer);
+        tried += 1;
+        t.true(
+          status === invalidArgument[protocol] || status === permissionDenied[protocol],
+          `${method.name} over ${protocol}: ${status}`,
+        );
+      }
+    }
+    t.true(tried >= 2 * methods.length, `${tried} calls for ${methods.length} RPCs`);
+    t.is(await changeCounts(), before, 'refused input changed nothing');
+  },
+);
