@@ -20,7 +20,7 @@ import { reflect } from '@bufbuild/protobuf/reflect';
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
 import type { IdempotencyStore } from '../store/idempotency-store.js';
 import { requirePrincipal } from './auth.js';
-import { limits } from './validate.js';
+import { optionalIdempotencyKey } from './validate.js';
 
 type UnaryImpl = (
   request: MessageShape<DescMessage>,
@@ -43,12 +43,7 @@ export function withIdempotency<S extends DescService>(
     methods[method.localName] = async (request, context) => {
       const key = reflect(method.input, request).get(keyField);
       if (typeof key !== 'string' || key === '') return impl(request, context);
-      if (key.length > limits.idempotencyKey) {
-        throw new ConnectError(
-          `idempotency_key: must be at most ${limits.idempotencyKey} characters`,
-          Code.InvalidArgument,
-        );
-      }
+      optionalIdempotencyKey(key);
       const scope = { projectId: requirePrincipal(context).projectId, method: name, key };
       const claim = await store.claim(scope, requestHash(method.input, request, keyField), now());
       if (claim.kind === 'replay') {

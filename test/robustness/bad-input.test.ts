@@ -15,16 +15,17 @@ import {
   toBinary,
 } from '@bufbuild/protobuf';
 import { reflect } from '@bufbuild/protobuf/reflect';
-import { Code, ConnectError } from '@connectrpc/connect';
+import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import test from 'ava';
 import { MongoClient } from 'mongodb';
-import { AdminService } from '../../gen/billing/v1/admin_pb.js';
-import { CheckoutService } from '../../gen/billing/v1/checkout_pb.js';
+import { AdminService, Scope } from '../../gen/billing/v1/admin_pb.js';
+import { CheckoutMode, CheckoutService } from '../../gen/billing/v1/checkout_pb.js';
 import { EntitlementsService } from '../../gen/billing/v1/entitlements_pb.js';
 import { MetricsService } from '../../gen/billing/v1/metrics_pb.js';
 import { createTestProject, startTestApp, type TestApp, type TestProject } from '../helpers/app.js';
 import { mulberry32 } from '../helpers/random.js';
+import { codeOf } from '../helpers/rpc.js';
 import { testMongoUrl } from '../helpers/services.js';
 
 let server: TestApp;
@@ -381,5 +382,153 @@ test.serial(
     }
     t.true(tried >= 2 * methods.length, `${tried} calls for ${methods.length} RPCs`);
     t.is(await changeCounts(), before, 'refused input changed nothing');
+  },
+);
+
+function adminClient() {
+  const transport = createConnectTransport({ baseUrl: server.baseUrl, httpVersion: '1.1' });
+  return createClient(AdminService, transport);
+}
+
+const auth = () => ({ headers: { authorization: `Bearer ${project.adminKey}` } });
+
+test.serial('page tokens this service did not issue are INVALID_ARGUMENT', async (t) => {
+  const admin = adminClient();
+  for (const customerId of ['cus_page_a', 'cus_page_b', 'cus_page_c']) {
+    await admin.grantEntitlement({ customerId, feature: 'paged', reason: 'paging' }, auth());
+  }
+  const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64url');
+  const foreign = [
+    'not a token!',
+    b64('anything at all'),
+    b64('gr_../../x'),
+    `${b64('2026-01-01T00:00:00.000Z|x')}==`,
+    b64('\u0000'),
+    'Zg=', // not canonical base64url
+  ];
+  const lists = {
+    ListGrants: (pageToken: string) => admin.listGrants({ pageToken, pageSize: 1 }, auth()),
+    ListAuditLog: (pageToken: string) => admin.listAuditLog({ pageToken, pageSize: 1 }, auth()),
+    ListReconciliationRuns: (pageToken: string) =>
+      admin.listReconciliationRuns({ pageToken, pageSize: 1 }, auth()),
+  };
+  for (const [name, list] of Object.entries(lists)) {
+    for (const token of foreign) {
+      t.is(
+        await codeOf(list(token)),
+        Code.InvalidArgument,
+        `${name} with ${JSON.stringify(token)}`,
+      );
+    }
+  }
+  // The tokens it issues still page through everything.
+  const seen: string[] = [];
+  let pageToken = '';
+  do {
+    const page = await admin.listGrants({ pageToken, pageSize: 1 }, auth());
+    seen.push(...page.grants.map((g) => g.customerId));
+    pageToken = page.nextPageToken;
+  } while (pageToken !== '');
+  t.true(['cus_page_a', 'cus_page_b', 'cus_page_c'].every((id) => seen.includes(id)));
+  const audit = await admin.listAuditLog({ pageSize: 1 }, auth());
+  t.is(await codeOf(lists.ListAuditLog(audit.nextPageToken)), 'ok', 'an issued audit token');
+});
+
+async function writeCounts(): Promise<string> {
+  const db = mongo.db(server.config.mongodbDatabase);
+  return `${await changeCounts()},${await db.collection('idempotency_records').countDocuments()}`;
+}
+
+test.serial(
+  'control characters in free text and idempotency keys are INVALID_ARGUMENT and change nothing',
+  async (t) => {
+    const admin = adminClient();
+    const transport = createConnectTransport({ baseUrl: server.baseUrl, httpVersion: '1.1' });
+    const checkout = createClient(CheckoutService, transport);
+    const grant = await admin.grantEntitlement(
+      { customerId: 'cus_ctl', feature: 'ctl', reason: 'to revoke' },
+      auth(),
+    );
+    const grantId = grant.grant?.id ?? '';
+    // Each call is valid as written; the test puts a control character into one field.
+    const calls: Record<string, (text: (field: string) => string) => Promise<unknown>> = {
+      GrantEntitlement: (text) =>
+        admin.grantEntitlement(
+          {
+            customerId: 'cus_ctl',
+            feature: 'ctl',
+            reason: text('reason'),
+            idempotencyKey: text('idempotency_key'),
+          },
+          auth(),
+        ),
+      RevokeGrant: (text) =>
+        admin.revokeGrant(
+          { grantId, reason: text('reason'), idempotencyKey: text('idempotency_key') },
+          auth(),
+        ),
+      CreateApiKey: (text) =>
+        admin.createApiKey(
+          {
+            name: text('name'),
+            scopes: [Scope.ENTITLEMENTS_READ],
+            reason: text('reason'),
+            idempotencyKey: text('idempotency_key'),
+          },
+          auth(),
+        ),
+      UpdateProject: (text) =>
+        admin.updateProject(
+          {
+            name: text('name'),
+            reason: text('reason'),
+            idempotencyKey: text('idempotency_key'),
+          },
+          auth(),
+        ),
+      ListAuditLog: (text) =>
+        admin.listAuditLog(
+          { actor: text('actor'), action: text('action'), target: text('target') },
+          auth(),
+        ),
+      CreateCheckoutSession: (text) =>
+        checkout.createCheckoutSession(
+          {
+            customerId: 'cus_ctl',
+            mode: CheckoutMode.SUBSCRIPTION,
+            lineItems: [{ priceId: 'price_ctl', quantity: 1n }],
+            successUrl: 'https://example.com/ok',
+            cancelUrl: 'https://example.com/cancel',
+            idempotencyKey: text('idempotency_key'),
+          },
+          auth(),
+        ),
+    };
+    const fields: Record<string, string[]> = {
+      GrantEntitlement: ['reason', 'idempotency_key'],
+      RevokeGrant: ['reason', 'idempotency_key'],
+      CreateApiKey: ['name', 'reason', 'idempotency_key'],
+      UpdateProject: ['name', 'reason', 'idempotency_key'],
+      ListAuditLog: ['actor', 'action', 'target'],
+      CreateCheckoutSession: ['idempotency_key'],
+    };
+    const controls = ['\u0000', '\u0007', '\n', '\u001b', '\u007f', '\u009b'];
+    const plain = (field: string) => (field === 'idempotency_key' ? '' : `plain ${field}`);
+    let tried = 0;
+    for (const [name, call] of Object.entries(calls)) {
+      for (const field of fields[name] ?? []) {
+        for (const control of controls) {
+          const before = await writeCounts();
+          const text = (f: string) => (f === field ? `a${control}b` : plain(f));
+          const label = `${name}.${field} with U+${control.charCodeAt(0).toString(16)}`;
+          t.is(await codeOf(call(text)), Code.InvalidArgument, label);
+          t.is(await writeCounts(), before, `${label} changed something`);
+          tried += 1;
+        }
+      }
+      // Without the control character the same call is not refused as invalid.
+      t.not(await codeOf(call(plain)), Code.InvalidArgument, `${name} as written`);
+    }
+    t.true(tried >= 60, `${tried} calls`);
   },
 );
