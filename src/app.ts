@@ -37,6 +37,7 @@ import { ProjectMetricsService } from './services/metrics-service.js';
 import { ProjectCache } from './services/project-cache.js';
 import { ProjectService } from './services/project-service.js';
 import { ReconciliationService } from './services/reconciliation-service.js';
+import { WebhookEventService } from './services/webhook-event-service.js';
 import { ApiKeyStore } from './store/api-key-store.js';
 import { AuditLogStore } from './store/audit-log-store.js';
 import { CustomerStore } from './store/customer-store.js';
@@ -119,11 +120,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const notifier = new EntitlementChangeNotifier(redisCache, bus, customers);
   const grantService = new GrantService(grants, auditLog, notifier);
   const watchHub = new EntitlementWatchHub(bus, entitlements, config.watchHeartbeatMs);
-  const processor = new EventProcessor(
-    new EventReceiptStore(mongo.db, config.webhookLeaseMs),
-    notifier,
-    logger,
-  );
+  const receipts = new EventReceiptStore(mongo.db, config.webhookLeaseMs);
+  const processor = new EventProcessor(receipts, notifier, logger, config.webhookMaxAttempts);
   processor.onOutcome = (type, outcome) => metrics.webhookEvents.inc({ type, outcome });
   const jobs = new JobRunner({
     db: mongo.db,
@@ -162,6 +160,16 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     sweepEveryMs: config.reconciliationLeaseMs,
     logger,
   });
+  const webhookEvents = new WebhookEventService({
+    receipts,
+    processor,
+    projects: projectCache,
+    stripeClients,
+    customers,
+    subscriptions,
+    purchases,
+    audit: auditLog,
+  });
   const stripeWebhook = createWebhookShim({
     projects: projectCache,
     stripeClients,
@@ -198,6 +206,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       checkout,
       grants: grantService,
       auditLog,
+      webhookEvents,
       projectMetrics,
       reconciliation,
       idempotency: new IdempotencyStore(mongo.db, idempotencyLeaseMs),

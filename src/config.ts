@@ -36,6 +36,8 @@ export interface Config {
   readonly webhookMaxBodyBytes: number;
   /** How long a webhook delivery holds an event before another delivery may take it over. */
   readonly webhookLeaseMs: number;
+  /** Failed attempts after which an event that fails the same way is given up (dead, replayable). */
+  readonly webhookMaxAttempts: number;
   /** Secrets that sign customer tokens: the first signs, all verify (rotation). Empty: no tokens. */
   readonly customerTokenSecrets: readonly string[];
   /** Browser origins allowed to call the API (CORS); empty: none. `*` allows any. */
@@ -111,6 +113,7 @@ export function loadConfig(env: Env): Config {
       max: 16 * 1024 * 1024,
     }),
     webhookLeaseMs: integer(env, 'WEBHOOK_LEASE_MS', { fallback: 30_000, min: 1000, max: 600_000 }),
+    webhookMaxAttempts: integer(env, 'WEBHOOK_MAX_ATTEMPTS', { fallback: 5, min: 1, max: 100 }),
     customerTokenSecrets: secretList(env, 'CUSTOMER_TOKEN_SECRETS'),
     corsAllowedOrigins: originList(env, 'CORS_ALLOWED_ORIGINS'),
     watchHeartbeatMs: integer(env, 'WATCH_HEARTBEAT_MS', {

@@ -158,7 +158,8 @@ export interface GrantDoc {
   revoke_reason: string | null;
 }
 
-export type EventReceiptStatus = 'processing' | 'processed' | 'ignored' | 'failed';
+/** `failed`: Stripe's next delivery retries it; `dead`: given up after too many attempts. */
+export type EventReceiptStatus = 'processing' | 'processed' | 'ignored' | 'failed' | 'dead';
 
 export interface EventReceiptDoc {
   _id: string;
@@ -172,6 +173,8 @@ export interface EventReceiptDoc {
   processed_at: Date | null;
   /** While processing: after this time another delivery may take the event over (a crashed worker). */
   lease_until: Date;
+  /** The verified event, kept once it is given up, so an operator can replay it. */
+  event_json?: string;
 }
 
 export type ReconciliationRunState = 'queued' | 'running' | 'succeeded' | 'failed';

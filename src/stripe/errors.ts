@@ -41,3 +41,44 @@ export function stripeErrorToConnect(err: unknown): ConnectError | undefined {
   const param = err.param ? ` (${err.param})` : '';
   return new ConnectError(`stripe: ${err.message}${param}`, code);
 }
+
+/** Stripe errors a later retry can get past: Stripe itself was down or busy. */
+const transientStripeTypes = new Set([
+  'StripeConnectionError',
+  'StripeAPIError',
+  'StripeRateLimitError',
+]);
+
+const transientMongoNames = new Set([
+  'MongoNetworkError',
+  'MongoNetworkTimeoutError',
+  'MongoServerSelectionError',
+  'MongoNotConnectedError',
+  'MongoTopologyClosedError',
+  'PoolClearedError',
+]);
+
+const transientSocketCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE']);
+
+/**
+ * Whether a webhook failure came from a dependency that was down (Stripe,
+ * MongoDB, the network), so Stripe's next delivery may well succeed. Anything
+ * else (a malformed object, a refused write) fails the same way each time.
+ * Walks the cause chain, since wrappers keep the original as `cause`.
+ */
+export function isDependencyDown(err: unknown): boolean {
+  for (let current = err, depth = 0; current && depth < 5; depth++) {
+    if (typeof current !== 'object') return false;
+    const { type, name, code, cause } = current as {
+      type?: unknown;
+      name?: unknown;
+      code?: unknown;
+      cause?: unknown;
+    };
+    if (typeof type === 'string' && transientStripeTypes.has(type)) return true;
+    if (typeof name === 'string' && transientMongoNames.has(name)) return true;
+    if (typeof code === 'string' && transientSocketCodes.has(code)) return true;
+    current = cause;
+  }
+  return false;
+}
