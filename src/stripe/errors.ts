@@ -3,6 +3,13 @@
  * parameter and never a secret, so they are passed on to the caller.
  */
 import { Code, ConnectError } from '@connectrpc/connect';
+import {
+  MongoError,
+  MongoNetworkError,
+  MongoNotConnectedError,
+  MongoServerSelectionError,
+  MongoTopologyClosedError,
+} from 'mongodb';
 
 interface StripeErrorShape {
   readonly type: string;
@@ -49,14 +56,16 @@ const transientStripeTypes = new Set([
   'StripeRateLimitError',
 ]);
 
-const transientMongoNames = new Set([
-  'MongoNetworkError',
-  'MongoNetworkTimeoutError',
-  'MongoServerSelectionError',
-  'MongoNotConnectedError',
-  'MongoTopologyClosedError',
-  'PoolClearedError',
-]);
+/** MongoDB could not be reached (PoolCleared* and timeouts are MongoNetworkErrors). */
+function isMongoDown(err: unknown): boolean {
+  return (
+    err instanceof MongoNetworkError ||
+    err instanceof MongoServerSelectionError ||
+    err instanceof MongoNotConnectedError ||
+    err instanceof MongoTopologyClosedError ||
+    (err instanceof MongoError && err.hasErrorLabel('RetryableWriteError'))
+  );
+}
 
 const transientSocketCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE']);
 
@@ -69,14 +78,13 @@ const transientSocketCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT',
 export function isDependencyDown(err: unknown): boolean {
   for (let current = err, depth = 0; current && depth < 5; depth++) {
     if (typeof current !== 'object') return false;
-    const { type, name, code, cause } = current as {
+    const { type, code, cause } = current as {
       type?: unknown;
-      name?: unknown;
       code?: unknown;
       cause?: unknown;
     };
     if (typeof type === 'string' && transientStripeTypes.has(type)) return true;
-    if (typeof name === 'string' && transientMongoNames.has(name)) return true;
+    if (isMongoDown(current)) return true;
     if (typeof code === 'string' && transientSocketCodes.has(code)) return true;
     current = cause;
   }
