@@ -115,7 +115,11 @@ export class EventReceiptStore {
     );
   }
 
-  /** By event id; `after` continues after the last receipt of the previous page. */
+  /**
+   * By event id; `after` continues after the last receipt of the previous
+   * page. Unlike the webhook path this filters on more than `_id` (a scan on
+   * FerretDB): it serves an operator's listing, not every delivery.
+   */
   async list(projectId: string, query: ReceiptQuery): Promise<EventReceiptDoc[]> {
     const filter: Filter<EventReceiptDoc> = { project_id: projectId };
     if (query.status) filter.status = query.status;
