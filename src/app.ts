@@ -3,6 +3,7 @@
  * config-driven connections, stores, services and the server, and hands each
  * part exactly what it needs. No module keeps state of its own.
  */
+import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { ConnectRouter } from '@connectrpc/connect';
@@ -10,10 +11,12 @@ import { ApiKeyAuthenticator, createAuthInterceptor } from './api/auth.js';
 import { createErrorInterceptor } from './api/errors.js';
 import { billingRoutes, billingServices } from './api/routes.js';
 import { requiredScope } from './api/scopes.js';
+import { TokenIssuers } from './api/token-issuers.js';
 import { MemoryEntitlementCache, RedisEntitlementCache } from './cache/entitlement-cache.js';
 import { InvalidationBus } from './cache/invalidation-bus.js';
 import { closeRedis, connectRedis, pingRedis } from './cache/redis.js';
-import type { Config } from './config.js';
+import { type Config, ConfigError } from './config.js';
+import { isSecretOpenError, SecretBox } from './domain/secret-box.js';
 import { defineReconciliationJobs, JobRunner, reconciliationQueue } from './jobs/index.js';
 import type { Logger } from './logger.js';
 import { createConnectHandler } from './server/connect-handler.js';
@@ -77,6 +80,13 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     onReconnect: (reason) => logger.warn('mongodb client reconnected', { reason }),
   });
   await ensureIndexes(mongo.db);
+  const secretBox = new SecretBox(config.masterKeys, randomBytes);
+  const projectStore = new ProjectStore(mongo.db, secretBox);
+  const idempotency = new IdempotencyStore(mongo.db, idempotencyLeaseMs, secretBox);
+  await sealStoredSecrets(projectStore, idempotency, logger).catch(async (err: unknown) => {
+    await mongo.close();
+    throw err;
+  });
   const redis = connectRedis(config.redisUrl, logger);
   const bus = new InvalidationBus(redis.commands, redis.subscriber, logger);
   await bus.start();
@@ -84,7 +94,6 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const metrics = createServiceMetrics();
   const auditLog = new AuditLogStore(mongo.db);
   const apiKeyStore = new ApiKeyStore(mongo.db);
-  const projectStore = new ProjectStore(mongo.db);
   const customers = new CustomerStore(mongo.db);
   const subscriptions = new SubscriptionStore(mongo.db);
   const projectMetrics = new ProjectMetricsService(subscriptions);
@@ -200,7 +209,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       auditLog,
       projectMetrics,
       reconciliation,
-      idempotency: new IdempotencyStore(mongo.db, idempotencyLeaseMs),
+      idempotency,
       watchHub,
       customerTokenSecrets: config.customerTokenSecrets,
     })(router);
@@ -221,6 +230,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         authenticator,
         requiredScope,
         customerTokenSecrets: config.customerTokenSecrets,
+        tokenIssuers: new TokenIssuers(apiKeyStore, bus, config.apiKeyCacheTtlMs),
       }),
     ],
     readMaxBytes: config.maxRequestBytes,
@@ -272,6 +282,31 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     readiness,
     stop,
   };
+}
+
+/**
+ * Before serving: every stored secret must open with the configured master
+ * keys (else stop now with a config error, not at the first webhook), and
+ * plain-text or old-key values are sealed under the first key.
+ */
+async function sealStoredSecrets(
+  projects: ProjectStore,
+  idempotency: IdempotencyStore,
+  logger: Logger,
+): Promise<void> {
+  try {
+    const pass = await projects.sealStoredSecrets();
+    const responses = await idempotency.sealStoredResponses();
+    if (pass.sealed + pass.resealed + responses > 0) {
+      logger.info('stored secrets sealed', { ...pass, idempotent_responses: responses });
+    }
+  } catch (err) {
+    if (!isSecretOpenError(err)) throw err;
+    throw new ConfigError(
+      'MASTER_KEYS',
+      `cannot open the stored secrets: ${err.message}. Configure the master key they were sealed with (it may follow the new first key)`,
+    );
+  }
 }
 
 function readDescriptorSet(): Uint8Array {

@@ -4,6 +4,8 @@
  * operator knows exactly what to fix.
  */
 
+import { type MasterKey, masterKeyIdPattern } from './domain/secret-box.js';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export interface TlsConfig {
@@ -51,6 +53,8 @@ export interface Config {
   readonly reconciliationLeaseMs: number;
   /** How often Agenda polls MongoDB for due jobs. */
   readonly jobPollMs: number;
+  /** Keys that seal stored secrets: the first seals, all open (rotation). Required. */
+  readonly masterKeys: readonly MasterKey[];
 }
 
 export class ConfigError extends Error {
@@ -125,7 +129,29 @@ export function loadConfig(env: Env): Config {
       max: 3_600_000,
     }),
     jobPollMs: integer(env, 'JOB_POLL_MS', { fallback: 5000, min: 50, max: 600_000 }),
+    masterKeys: masterKeys(env, 'MASTER_KEYS'),
   };
+}
+
+/** `id:base64,id:base64`, each key 32 random bytes; the values are never echoed. */
+function masterKeys(env: Env, name: string): MasterKey[] {
+  const raw = env[name];
+  const format = 'as "<id>:<32 bytes in base64>", comma-separated (the first seals)';
+  if (raw === undefined || raw.trim() === '') {
+    throw new ConfigError(name, `is required: the key that seals stored secrets, ${format}`);
+  }
+  const keys = raw.split(',').map((entry): MasterKey => {
+    const [id = '', encoded = '', ...rest] = entry.trim().split(':');
+    const key = Buffer.from(encoded, 'base64');
+    if (!masterKeyIdPattern.test(id) || rest.length > 0 || key.length !== 32) {
+      throw new ConfigError(name, `must list keys ${format}; openssl rand -base64 32 makes one`);
+    }
+    return { id, key };
+  });
+  if (new Set(keys.map((k) => k.id)).size !== keys.length) {
+    throw new ConfigError(name, 'must not list the same key id twice');
+  }
+  return keys;
 }
 
 /** Five fields (minute hour day month weekday), or six with seconds first; `off` disables. */

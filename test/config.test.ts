@@ -5,8 +5,13 @@
 import test from 'ava';
 import { isConfigError, loadConfig } from '../src/config.js';
 import { runServiceToExit } from './helpers/process.js';
+import { testMasterKeys } from './helpers/services.js';
 
-const valid = { MONGODB_URL: 'mongodb://127.0.0.1:27017/', REDIS_URL: 'redis://127.0.0.1:6379' };
+const valid = {
+  MONGODB_URL: 'mongodb://127.0.0.1:27017/',
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  MASTER_KEYS: testMasterKeys(),
+};
 
 test('defaults apply when only the required variables are set', (t) => {
   const config = loadConfig(valid);

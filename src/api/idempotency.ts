@@ -61,6 +61,12 @@ export function withIdempotency<S extends DescService>(
           Code.FailedPrecondition,
         );
       }
+      if (claim.kind === 'unreadable') {
+        throw new ConnectError(
+          'the first answer to this idempotency_key is sealed under a master key no longer configured; use a new key',
+          Code.FailedPrecondition,
+        );
+      }
       if (claim.kind === 'in_progress') {
         throw new ConnectError(
           'a call with this idempotency_key is in progress; retry later',
