@@ -22,12 +22,20 @@ import { AdminService } from '../../gen/billing/v1/admin_pb.js';
 import { CheckoutService } from '../../gen/billing/v1/checkout_pb.js';
 import { EntitlementsService } from '../../gen/billing/v1/entitlements_pb.js';
 import { MetricsService } from '../../gen/billing/v1/metrics_pb.js';
-import { createTestProject, startTestApp, type TestApp, type TestProject } from '../helpers/app.js';
+import {
+  createPlatformKey,
+  createTestProject,
+  startTestApp,
+  type TestApp,
+  type TestPlatformKey,
+  type TestProject,
+} from '../helpers/app.js';
 import { mulberry32 } from '../helpers/random.js';
 import { testMongoUrl } from '../helpers/services.js';
 
 let server: TestApp;
 let project: TestProject;
+let platform: TestPlatformKey;
 let mongo: MongoClient;
 
 test.before(async () => {
@@ -41,6 +49,7 @@ test.before(async () => {
     },
   });
   project = await createTestProject(server.app, 'fuzz');
+  platform = await createPlatformKey(server.app);
   mongo = await new MongoClient(testMongoUrl()).connect();
 });
 
@@ -51,6 +60,11 @@ test.after.always(async () => {
 
 const services = [EntitlementsService, CheckoutService, AdminService, MetricsService];
 const methods: DescMethod[] = services.flatMap((service) => service.methods);
+
+/** CreateProject takes a platform key; every other method the project's admin key. */
+const authFor = (method: DescMethod) => ({
+  authorization: `Bearer ${method === AdminService.method.createProject ? platform.key : project.adminKey}`,
+});
 
 const seed = Number(process.env.BAD_INPUT_SEED ?? Date.now() % 1_000_000);
 
@@ -126,7 +140,7 @@ async function rawPost(
     headers: {
       'content-type': contentType,
       'connect-protocol-version': '1',
-      authorization: `Bearer ${project.adminKey}`,
+      ...authFor(method),
     },
     body,
   });
@@ -172,7 +186,6 @@ test.serial(
   async (t) => {
     const random = mulberry32(seed + 1);
     const transport = createConnectTransport({ baseUrl: server.baseUrl, httpVersion: '1.1' });
-    const header = { authorization: `Bearer ${project.adminKey}` };
     let refused = 0;
     for (let round = 0; round < 25; round++) {
       for (const method of methods) {
@@ -182,14 +195,20 @@ test.serial(
         let code: Code | 'ok' = 'ok';
         try {
           if (method.methodKind === 'unary') {
-            await transport.unary(method as DescMethodUnary, undefined, 5000, header, input);
+            await transport.unary(
+              method as DescMethodUnary,
+              undefined,
+              5000,
+              authFor(method),
+              input,
+            );
           } else if (method.methodKind === 'server_streaming') {
             const abort = new AbortController();
             const response = await transport.stream(
               method as DescMethodStreaming,
               abort.signal,
               5000,
-              header,
+              authFor(method),
               (async function* () {
                 yield input;
               })(),
@@ -224,7 +243,6 @@ test.serial(
   'Timestamp and Duration fields out of range are INVALID_ARGUMENT and change nothing',
   async (t) => {
     const transport = createConnectTransport({ baseUrl: server.baseUrl, httpVersion: '1.1' });
-    const header = { authorization: `Bearer ${project.adminKey}` };
     const extremes = [
       { seconds: 9_223_372_036_854_775_807n, nanos: 0 },
       { seconds: -9_223_372_036_854_775_808n, nanos: 0 },
@@ -245,7 +263,13 @@ test.serial(
           const before = await changeCounts();
           let code: Code | 'ok' = 'ok';
           try {
-            await transport.unary(method as DescMethodUnary, undefined, 5000, header, input);
+            await transport.unary(
+              method as DescMethodUnary,
+              undefined,
+              5000,
+              authFor(method),
+              input,
+            );
           } catch (err) {
             code = ConnectError.from(err).code;
           }
