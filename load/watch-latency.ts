@@ -99,7 +99,10 @@ async function main(): Promise<void> {
 /** A project with a webhook secret and a seat-priced catalog, and a customer linked to Stripe. */
 async function seed(env: Record<string, string>): Promise<Seeded> {
   const logger = createLogger({ level: 'warn' });
-  const app = await startApp(loadConfig({ ...env, HOST: '127.0.0.1', PORT: '0' }), logger);
+  const app = await startApp(
+    loadConfig({ ...env, HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '0' }),
+    logger,
+  );
   try {
     const created = await app.projects.create({
       name: 'watch latency bench',
@@ -289,7 +292,7 @@ async function spawnService(
 ): Promise<{ child: ChildProcess; port: number }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? '', ...env, HOST: '127.0.0.1', PORT: '0' },
+    env: { PATH: process.env.PATH ?? '', ...env, HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '0' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise<number>((resolve, reject) => {

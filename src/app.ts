@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { ConnectRouter } from '@connectrpc/connect';
+import { Registry } from 'prom-client';
 import { ApiKeyAuthenticator, createAuthInterceptor } from './api/auth.js';
 import { createErrorInterceptor } from './api/errors.js';
 import { billingRoutes, billingServices } from './api/routes.js';
@@ -17,7 +18,13 @@ import { InvalidationBus } from './cache/invalidation-bus.js';
 import { closeRedis, connectRedis, pingRedis } from './cache/redis.js';
 import { type Config, ConfigError } from './config.js';
 import { isSecretOpenError, SecretBox } from './domain/secret-box.js';
-import { defineReconciliationJobs, JobRunner, reconciliationQueue } from './jobs/index.js';
+import {
+  defineReconciliationJobs,
+  defineRetentionJob,
+  JobRunner,
+  type RetentionJob,
+  reconciliationQueue,
+} from './jobs/index.js';
 import type { Logger } from './logger.js';
 import { createConnectHandler } from './server/connect-handler.js';
 import { withCors } from './server/cors.js';
@@ -28,7 +35,9 @@ import {
   createMetricsInterceptor,
   createServiceMetrics,
   registerBusinessGauges,
+  type ServiceMetrics,
 } from './server/metrics.js';
+import { listenMetrics, type MetricsListener } from './server/metrics-listener.js';
 import { reflectionRoutes } from './server/reflection.js';
 import { ApiKeyService } from './services/api-key-service.js';
 import { CheckoutService } from './services/checkout-service.js';
@@ -59,11 +68,15 @@ import { createWebhookShim } from './stripe/webhook-shim.js';
 
 export interface App {
   readonly port: number;
+  /** The metrics listener's port (every figure, tenants' too); undefined when METRICS_PORT is off. */
+  readonly metricsPort: number | undefined;
   readonly projects: ProjectService;
   readonly apiKeys: ApiKeyService;
   readonly entitlements: EntitlementService;
   readonly grants: GrantService;
   readonly reconciliation: ReconciliationService;
+  /** Deletes old idempotency records and event receipts (RETENTION_CRON). */
+  readonly retention: RetentionJob;
   readiness(): Promise<ReadinessReport>;
   /** Graceful: ends streams, drains requests, then closes the pools. Idempotent. */
   stop(): Promise<void>;
@@ -97,7 +110,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const customers = new CustomerStore(mongo.db);
   const subscriptions = new SubscriptionStore(mongo.db);
   const projectMetrics = new ProjectMetricsService(subscriptions);
-  registerBusinessGauges(metrics.registry, {
+  registerBusinessGauges(metrics.tenantRegistry, {
     figures: () => projectMetrics.businessFigures(),
     cacheMs: businessMetricsCacheMs,
     onError: (error) => logger.warn('business metrics failed', { error }),
@@ -107,7 +120,12 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const apiKeys = new ApiKeyService(apiKeyStore, auditLog, bus);
   const projects = new ProjectService(projectStore, apiKeys, auditLog, bus);
   const projectCache = new ProjectCache(projectStore, bus, config.projectCacheTtlMs);
-  const authenticator = new ApiKeyAuthenticator(apiKeyStore, bus, config.apiKeyCacheTtlMs);
+  const authenticator = new ApiKeyAuthenticator(
+    apiKeyStore,
+    bus,
+    config.apiKeyCacheTtlMs,
+    config.apiKeyNegativeCacheTtlMs,
+  );
   const redisCache = new RedisEntitlementCache(redis.commands, logger);
   const entitlements = new EntitlementService({
     projects: projectCache,
@@ -128,11 +146,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const notifier = new EntitlementChangeNotifier(redisCache, bus, customers);
   const grantService = new GrantService(grants, auditLog, notifier);
   const watchHub = new EntitlementWatchHub(bus, entitlements, config.watchHeartbeatMs);
-  const processor = new EventProcessor(
-    new EventReceiptStore(mongo.db, config.webhookLeaseMs),
-    notifier,
-    logger,
-  );
+  const receipts = new EventReceiptStore(mongo.db, config.webhookLeaseMs);
+  const processor = new EventProcessor(receipts, notifier, logger);
   processor.onOutcome = (type, outcome) => metrics.webhookEvents.inc({ type, outcome });
   const jobs = new JobRunner({
     db: mongo.db,
@@ -148,6 +163,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     runs: new ReconciliationRunStore(mongo.db),
     locks: new ReconciliationLockStore(mongo.db),
     subscriptions,
+    customers,
     projects: projectStore,
     stripeFor: (secretKey) => stripeClients.dedicated(secretKey),
     notifier,
@@ -162,13 +178,25 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         metrics.reconciliationDuration.observe({ outcome, dry_run: String(dryRun) }, ms / 1000),
     },
   });
+  const jobClaims = new JobClaimStore(mongo.db);
   const reconciliationJobs = defineReconciliationJobs({
     runner: jobs,
     service: reconciliation,
     projects: projectStore,
-    claims: new JobClaimStore(mongo.db),
+    claims: jobClaims,
     cron: config.reconciliationCron,
     sweepEveryMs: config.reconciliationLeaseMs,
+    logger,
+  });
+  const retention = defineRetentionJob({
+    runner: jobs,
+    claims: jobClaims,
+    idempotency,
+    receipts,
+    cron: config.retentionCron,
+    idempotencyRetentionMs: config.idempotencyRetentionHours * 3600_000,
+    receiptRetentionMs: config.eventReceiptRetentionDays * 24 * 3600_000,
+    batchSize: config.retentionBatchSize,
     logger,
   });
   const stripeWebhook = createWebhookShim({
@@ -212,6 +240,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       idempotency,
       watchHub,
       customerTokenSecrets: config.customerTokenSecrets,
+      logger,
     })(router);
     healthRoutes({
       checkReady: async () => (await readiness()).ready,
@@ -240,20 +269,25 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       registry: metrics.registry,
       isShuttingDown: () => shutdown.signal.aborted,
       stripeWebhook,
+      logger,
     }),
   });
   const listener: Listener = await listen(withCors(handler, config.corsAllowedOrigins), {
     host: config.host,
     port: config.port,
     tls: config.tls,
+    timeouts: config.httpTimeouts,
   });
+  const metricsListener = await startMetricsListener(config, metrics, logger);
   // Jobs start once the server is up; 'listening' is logged after them, so
   // whoever waits for it (main's signal handlers, tests) sees a started app.
   await jobs.start();
   await reconciliationJobs.start();
+  await retention.start();
   logger.info('listening', {
     host: config.host,
     port: listener.port,
+    metricsPort: metricsListener?.port,
     tls: config.tls !== undefined,
   });
 
@@ -265,6 +299,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       reconciliationJobs.stop();
       const jobsStopped = jobs.stop(config.shutdownGraceMs);
       await listener.close(config.shutdownGraceMs);
+      await metricsListener?.close();
       await jobsStopped;
       await closeRedis(redis);
       await mongo.close();
@@ -274,11 +309,13 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   };
   return {
     port: listener.port,
+    metricsPort: metricsListener?.port,
     projects,
     apiKeys,
     entitlements,
     grants: grantService,
     reconciliation,
+    retention,
     readiness,
     stop,
   };
@@ -307,6 +344,22 @@ async function sealStoredSecrets(
       `cannot open the stored secrets: ${err.message}. Configure the master key they were sealed with (it may follow the new first key)`,
     );
   }
+}
+
+/** Every figure, tenants' included, on its own port (loopback by default); none when off. */
+function startMetricsListener(
+  config: Config,
+  metrics: ServiceMetrics,
+  logger: Logger,
+): Promise<MetricsListener | undefined> {
+  if (config.metricsPort === undefined) return Promise.resolve(undefined);
+  return listenMetrics({
+    host: config.metricsHost,
+    port: config.metricsPort,
+    registry: Registry.merge([metrics.registry, metrics.tenantRegistry]),
+    timeouts: config.httpTimeouts,
+    onError: (error) => logger.warn('metrics scrape failed', { error }),
+  });
 }
 
 function readDescriptorSet(): Uint8Array {

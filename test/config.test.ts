@@ -65,3 +65,33 @@ test('the service exits non-zero naming the variable', async (t) => {
   t.is(badPort.code, 2);
   t.regex(badPort.stderr, /PORT must be a whole number/);
 });
+
+test('the metrics listener binds to loopback on 9464 by default, and can be turned off', (t) => {
+  const config = loadConfig(valid);
+  t.is(config.metricsHost, '127.0.0.1');
+  t.is(config.metricsPort, 9464);
+  t.is(loadConfig({ ...valid, METRICS_PORT: 'off' }).metricsPort, undefined);
+  t.is(loadConfig({ ...valid, METRICS_PORT: '0' }).metricsPort, 0);
+  t.throws(() => loadConfig({ ...valid, METRICS_PORT: 'on' }), { message: /METRICS_PORT/ });
+});
+
+test('HTTP timeouts: defaults, and combinations that cannot work are refused by name', (t) => {
+  t.deepEqual(loadConfig(valid).httpTimeouts, {
+    headersMs: 10_000,
+    requestMs: 30_000,
+    idleMs: 60_000,
+  });
+  t.throws(
+    () =>
+      loadConfig({ ...valid, HTTP_HEADERS_TIMEOUT_MS: '5000', HTTP_REQUEST_TIMEOUT_MS: '4000' }),
+    { message: /HTTP_REQUEST_TIMEOUT_MS/ },
+  );
+  // Quiet streams would be cut between two heartbeats.
+  t.throws(
+    () => loadConfig({ ...valid, HTTP_IDLE_TIMEOUT_MS: '15000', WATCH_HEARTBEAT_MS: '15000' }),
+    { message: /HTTP_IDLE_TIMEOUT_MS/ },
+  );
+  t.throws(() => loadConfig({ ...valid, HTTP_IDLE_TIMEOUT_MS: 'soon' }), {
+    message: /HTTP_IDLE_TIMEOUT_MS/,
+  });
+});

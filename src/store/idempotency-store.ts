@@ -2,8 +2,8 @@
  * Idempotency keys of write RPCs: the first call with a key claims it (an
  * insert against the unique _id, atomic on MongoDB and FerretDB), and its
  * answer is stored; a retry with the same key gets that answer back. Records
- * older than the retention are swept, not expired by a TTL index (FerretDB
- * has none).
+ * older than the retention are swept by the retention job
+ * (src/jobs/retention-job.ts), not expired by a TTL index (FerretDB has none).
  *
  * Answers can hold secrets (CreateApiKey's key, CreateProject's first admin
  * key), and a retry must get the same answer back, secret included, as
@@ -13,6 +13,7 @@
  */
 import { Binary, type Collection, type Db } from 'mongodb';
 import { isSecretOpenError, type SecretBox } from '../domain/secret-box.js';
+import { type DeleteBatchResult, deleteBatch } from './delete-batch.js';
 import { isDuplicateKeyError } from './errors.js';
 
 interface IdempotencyRecordDoc {
@@ -122,8 +123,9 @@ export class IdempotencyStore {
     await this.records.deleteOne({ _id: recordId(scope), status: 'pending' });
   }
 
-  async sweep(olderThan: Date): Promise<number> {
-    return (await this.records.deleteMany({ created_at: { $lt: olderThan } })).deletedCount;
+  /** One batch of the retention job: records created before `olderThan` (their leases ended long ago). */
+  async sweep(olderThan: Date, limit: number): Promise<DeleteBatchResult> {
+    return deleteBatch(this.records, { created_at: { $lt: olderThan } }, limit);
   }
 
   private async tryInsert(

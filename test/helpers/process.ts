@@ -27,6 +27,7 @@ export async function spawnService(env: Readonly<Record<string, string>>): Promi
       PATH: process.env.PATH ?? '',
       HOST: '127.0.0.1',
       PORT: '0',
+      METRICS_PORT: '0',
       MASTER_KEYS: testMasterKeys(),
       ...env,
     },
