@@ -11,6 +11,7 @@ import {
   HealthCheckResponse_ServingStatus,
   HealthCheckResponseSchema,
 } from '../gen/health/v1/health_pb.js';
+import { defaultHttpTimeouts } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { createConnectHandler } from '../src/server/connect-handler.js';
 import { listen } from '../src/server/listener.js';
@@ -32,7 +33,12 @@ const handler = createConnectHandler({
   },
   logger: createLogger({ level: 'error' }),
 });
-const listener = await listen(handler, { host: '127.0.0.1', port, tls: undefined });
+const listener = await listen(handler, {
+  host: '127.0.0.1',
+  port,
+  tls: undefined,
+  timeouts: defaultHttpTimeouts,
+});
 process.stdout.write(`${JSON.stringify({ msg: 'listening', port: listener.port })}\n`);
 process.once('SIGTERM', () => {
   shutdown.abort();

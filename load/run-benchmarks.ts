@@ -15,7 +15,9 @@
  * BENCH_SECONDS (default 10), BENCH_CONCURRENCY (default 1,10,50) and
  * BENCH_ROUNDS (default 3) tune it.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,6 +29,7 @@ import {
 } from '../scripts/lib/local-services.js';
 import { startApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
+import { projectMarkerKey } from '../src/domain/stripe-ownership.js';
 import { createLogger } from '../src/logger.js';
 import { startFakeStripe } from '../test/fake-stripe/server.js';
 import { makeEvent, makeSubscription } from '../test/helpers/stripe-objects.js';
@@ -44,6 +47,8 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 /** Fixed request rates (ghz --rps, 10 callers) for p99 against the offered load. */
 const rateSteps = (process.env.BENCH_RATES ?? '500,1000,1500,2000,2500').split(',').map(Number);
 const webhookSecret = 'whsec_benchmark_secret_0123456789';
+/** Customers (and subscriptions) the webhook scenario spreads its events over. */
+const benchCustomers = 500;
 
 interface Seeded {
   readonly projectId: string;
@@ -72,15 +77,25 @@ async function main(): Promise<void> {
     MONGODB_URL: ferret.url,
     MONGODB_DATABASE: 'bench',
     REDIS_URL: redis.url,
+    MASTER_KEYS: `bench:${randomBytes(32).toString('base64')}`,
     STRIPE_API_URL: fake.url,
   };
   const seeded = await seed(env, stripeKey);
+  // The webhook scenario's customers are the project's, marked as the service marks
+  // the customers it creates; the first event of each decides so once, then it is recorded.
+  for (let n = 0; n < benchCustomers; n += 1) {
+    fake.seedCustomer(
+      { id: `cus_bench_${n}`, metadata: { [projectMarkerKey]: seeded.projectId } },
+      stripeKey,
+    );
+  }
   // info: the service's "listening" line tells its port.
   const service = await spawnServer(['--import', 'tsx', 'src/main.ts'], {
     ...env,
     LOG_LEVEL: 'info',
     HOST: '127.0.0.1',
     PORT: '0',
+    METRICS_PORT: '0',
   });
   const ceiling = await spawnServer(['--import', 'tsx', 'load/ceiling-server.ts'], { PORT: '0' });
   const results: Result[] = [];
@@ -190,8 +205,8 @@ async function main(): Promise<void> {
                 type: 'customer.subscription.updated',
                 created: Math.floor(Date.now() / 1000),
                 object: makeSubscription({
-                  id: `sub_bench_${n % 500}`,
-                  customer: `cus_bench_${n % 500}`,
+                  id: `sub_bench_${n % benchCustomers}`,
+                  customer: `cus_bench_${n % benchCustomers}`,
                 }),
               }),
           }),
@@ -231,7 +246,7 @@ async function main(): Promise<void> {
 /** A project with a Stripe key, a webhook secret, a catalog, a key and a customer with a feature. */
 async function seed(env: Record<string, string>, stripeKey: string): Promise<Seeded> {
   const app = await startApp(
-    loadConfig({ ...env, HOST: '127.0.0.1', PORT: '0' }),
+    loadConfig({ ...env, HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '0' }),
     createLogger({ level: 'warn' }),
   );
   try {

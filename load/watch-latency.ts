@@ -13,7 +13,9 @@
  *
  * Writes load/results/watch-latency.json and load/results/watch-latency.md.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -71,6 +73,7 @@ async function main(): Promise<void> {
     MONGODB_URL: ferret.url,
     MONGODB_DATABASE: 'watch_bench',
     REDIS_URL: redis.url,
+    MASTER_KEYS: `bench:${randomBytes(32).toString('base64')}`,
     // Nothing in this run may call Stripe: a closed port makes any call fail loudly.
     STRIPE_API_URL: 'http://127.0.0.1:9',
     RECONCILIATION_CRON: 'off',
@@ -96,7 +99,10 @@ async function main(): Promise<void> {
 /** A project with a webhook secret and a seat-priced catalog, and a customer linked to Stripe. */
 async function seed(env: Record<string, string>): Promise<Seeded> {
   const logger = createLogger({ level: 'warn' });
-  const app = await startApp(loadConfig({ ...env, HOST: '127.0.0.1', PORT: '0' }), logger);
+  const app = await startApp(
+    loadConfig({ ...env, HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '0' }),
+    logger,
+  );
   try {
     const created = await app.projects.create({
       name: 'watch latency bench',
@@ -286,7 +292,7 @@ async function spawnService(
 ): Promise<{ child: ChildProcess; port: number }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? '', ...env, HOST: '127.0.0.1', PORT: '0' },
+    env: { PATH: process.env.PATH ?? '', ...env, HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '0' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise<number>((resolve, reject) => {

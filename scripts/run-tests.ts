@@ -267,7 +267,10 @@ async function main(): Promise<{ exitCode: number; counts: Counts }> {
       log(`stopping services failed: ${String(error)}`);
     });
     if (process.env.KEEP_TEST_DATA === '1') log(`kept ${tmp}`);
-    else await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    else
+      await rm(tmp, { recursive: true, force: true }).catch((error: unknown) =>
+        log(`could not remove ${tmp}: ${String(error)}`),
+      );
   }
   return { exitCode, counts };
 }

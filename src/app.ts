@@ -3,18 +3,28 @@
  * config-driven connections, stores, services and the server, and hands each
  * part exactly what it needs. No module keeps state of its own.
  */
+import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { ConnectRouter } from '@connectrpc/connect';
+import { Registry } from 'prom-client';
 import { ApiKeyAuthenticator, createAuthInterceptor } from './api/auth.js';
 import { createErrorInterceptor } from './api/errors.js';
 import { billingRoutes, billingServices } from './api/routes.js';
 import { requiredScope } from './api/scopes.js';
+import { TokenIssuers } from './api/token-issuers.js';
 import { MemoryEntitlementCache, RedisEntitlementCache } from './cache/entitlement-cache.js';
 import { InvalidationBus } from './cache/invalidation-bus.js';
 import { closeRedis, connectRedis, pingRedis } from './cache/redis.js';
-import type { Config } from './config.js';
-import { defineReconciliationJobs, JobRunner, reconciliationQueue } from './jobs/index.js';
+import { type Config, ConfigError } from './config.js';
+import { isSecretOpenError, SecretBox } from './domain/secret-box.js';
+import {
+  defineReconciliationJobs,
+  defineRetentionJob,
+  JobRunner,
+  type RetentionJob,
+  reconciliationQueue,
+} from './jobs/index.js';
 import type { Logger } from './logger.js';
 import { createConnectHandler } from './server/connect-handler.js';
 import { withCors } from './server/cors.js';
@@ -25,7 +35,9 @@ import {
   createMetricsInterceptor,
   createServiceMetrics,
   registerBusinessGauges,
+  type ServiceMetrics,
 } from './server/metrics.js';
+import { listenMetrics, type MetricsListener } from './server/metrics-listener.js';
 import { reflectionRoutes } from './server/reflection.js';
 import { ApiKeyService } from './services/api-key-service.js';
 import { CheckoutService } from './services/checkout-service.js';
@@ -57,11 +69,15 @@ import { createWebhookShim } from './stripe/webhook-shim.js';
 
 export interface App {
   readonly port: number;
+  /** The metrics listener's port (every figure, tenants' too); undefined when METRICS_PORT is off. */
+  readonly metricsPort: number | undefined;
   readonly projects: ProjectService;
   readonly apiKeys: ApiKeyService;
   readonly entitlements: EntitlementService;
   readonly grants: GrantService;
   readonly reconciliation: ReconciliationService;
+  /** Deletes old idempotency records and event receipts (RETENTION_CRON). */
+  readonly retention: RetentionJob;
   readiness(): Promise<ReadinessReport>;
   /** Graceful: ends streams, drains requests, then closes the pools. Idempotent. */
   stop(): Promise<void>;
@@ -78,6 +94,13 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     onReconnect: (reason) => logger.warn('mongodb client reconnected', { reason }),
   });
   await ensureIndexes(mongo.db);
+  const secretBox = new SecretBox(config.masterKeys, randomBytes);
+  const projectStore = new ProjectStore(mongo.db, secretBox);
+  const idempotency = new IdempotencyStore(mongo.db, idempotencyLeaseMs, secretBox);
+  await sealStoredSecrets(projectStore, idempotency, logger).catch(async (err: unknown) => {
+    await mongo.close();
+    throw err;
+  });
   const redis = connectRedis(config.redisUrl, logger);
   const bus = new InvalidationBus(redis.commands, redis.subscriber, logger);
   await bus.start();
@@ -85,11 +108,10 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const metrics = createServiceMetrics();
   const auditLog = new AuditLogStore(mongo.db);
   const apiKeyStore = new ApiKeyStore(mongo.db);
-  const projectStore = new ProjectStore(mongo.db);
   const customers = new CustomerStore(mongo.db);
   const subscriptions = new SubscriptionStore(mongo.db);
   const projectMetrics = new ProjectMetricsService(subscriptions);
-  registerBusinessGauges(metrics.registry, {
+  registerBusinessGauges(metrics.tenantRegistry, {
     figures: () => projectMetrics.businessFigures(),
     cacheMs: businessMetricsCacheMs,
     onError: (error) => logger.warn('business metrics failed', { error }),
@@ -99,7 +121,12 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const apiKeys = new ApiKeyService(apiKeyStore, auditLog, bus);
   const projects = new ProjectService(projectStore, apiKeys, auditLog, bus);
   const projectCache = new ProjectCache(projectStore, bus, config.projectCacheTtlMs);
-  const authenticator = new ApiKeyAuthenticator(apiKeyStore, bus, config.apiKeyCacheTtlMs);
+  const authenticator = new ApiKeyAuthenticator(
+    apiKeyStore,
+    bus,
+    config.apiKeyCacheTtlMs,
+    config.apiKeyNegativeCacheTtlMs,
+  );
   const redisCache = new RedisEntitlementCache(redis.commands, logger);
   const entitlements = new EntitlementService({
     projects: projectCache,
@@ -137,6 +164,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     runs: new ReconciliationRunStore(mongo.db),
     locks: new ReconciliationLockStore(mongo.db),
     subscriptions,
+    customers,
     projects: projectStore,
     stripeFor: (secretKey) => stripeClients.dedicated(secretKey),
     notifier,
@@ -151,11 +179,12 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         metrics.reconciliationDuration.observe({ outcome, dry_run: String(dryRun) }, ms / 1000),
     },
   });
+  const jobClaims = new JobClaimStore(mongo.db);
   const reconciliationJobs = defineReconciliationJobs({
     runner: jobs,
     service: reconciliation,
     projects: projectStore,
-    claims: new JobClaimStore(mongo.db),
+    claims: jobClaims,
     cron: config.reconciliationCron,
     sweepEveryMs: config.reconciliationLeaseMs,
     logger,
@@ -169,6 +198,17 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     subscriptions,
     purchases,
     audit: auditLog,
+  });
+  const retention = defineRetentionJob({
+    runner: jobs,
+    claims: jobClaims,
+    idempotency,
+    receipts,
+    cron: config.retentionCron,
+    idempotencyRetentionMs: config.idempotencyRetentionHours * 3600_000,
+    receiptRetentionMs: config.eventReceiptRetentionDays * 24 * 3600_000,
+    batchSize: config.retentionBatchSize,
+    logger,
   });
   const stripeWebhook = createWebhookShim({
     projects: projectCache,
@@ -209,9 +249,10 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       webhookEvents,
       projectMetrics,
       reconciliation,
-      idempotency: new IdempotencyStore(mongo.db, idempotencyLeaseMs),
+      idempotency,
       watchHub,
       customerTokenSecrets: config.customerTokenSecrets,
+      logger,
     })(router);
     healthRoutes({
       checkReady: async () => (await readiness()).ready,
@@ -230,6 +271,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         authenticator,
         requiredScope,
         customerTokenSecrets: config.customerTokenSecrets,
+        tokenIssuers: new TokenIssuers(apiKeyStore, bus, config.apiKeyCacheTtlMs),
       }),
     ],
     readMaxBytes: config.maxRequestBytes,
@@ -239,20 +281,25 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       registry: metrics.registry,
       isShuttingDown: () => shutdown.signal.aborted,
       stripeWebhook,
+      logger,
     }),
   });
   const listener: Listener = await listen(withCors(handler, config.corsAllowedOrigins), {
     host: config.host,
     port: config.port,
     tls: config.tls,
+    timeouts: config.httpTimeouts,
   });
+  const metricsListener = await startMetricsListener(config, metrics, logger);
   // Jobs start once the server is up; 'listening' is logged after them, so
   // whoever waits for it (main's signal handlers, tests) sees a started app.
   await jobs.start();
   await reconciliationJobs.start();
+  await retention.start();
   logger.info('listening', {
     host: config.host,
     port: listener.port,
+    metricsPort: metricsListener?.port,
     tls: config.tls !== undefined,
   });
 
@@ -264,6 +311,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       reconciliationJobs.stop();
       const jobsStopped = jobs.stop(config.shutdownGraceMs);
       await listener.close(config.shutdownGraceMs);
+      await metricsListener?.close();
       await jobsStopped;
       await closeRedis(redis);
       await mongo.close();
@@ -273,14 +321,57 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   };
   return {
     port: listener.port,
+    metricsPort: metricsListener?.port,
     projects,
     apiKeys,
     entitlements,
     grants: grantService,
     reconciliation,
+    retention,
     readiness,
     stop,
   };
+}
+
+/**
+ * Before serving: every stored secret must open with the configured master
+ * keys (else stop now with a config error, not at the first webhook), and
+ * plain-text or old-key values are sealed under the first key.
+ */
+async function sealStoredSecrets(
+  projects: ProjectStore,
+  idempotency: IdempotencyStore,
+  logger: Logger,
+): Promise<void> {
+  try {
+    const pass = await projects.sealStoredSecrets();
+    const responses = await idempotency.sealStoredResponses();
+    if (pass.sealed + pass.resealed + responses > 0) {
+      logger.info('stored secrets sealed', { ...pass, idempotent_responses: responses });
+    }
+  } catch (err) {
+    if (!isSecretOpenError(err)) throw err;
+    throw new ConfigError(
+      'MASTER_KEYS',
+      `cannot open the stored secrets: ${err.message}. Configure the master key they were sealed with (it may follow the new first key)`,
+    );
+  }
+}
+
+/** Every figure, tenants' included, on its own port (loopback by default); none when off. */
+function startMetricsListener(
+  config: Config,
+  metrics: ServiceMetrics,
+  logger: Logger,
+): Promise<MetricsListener | undefined> {
+  if (config.metricsPort === undefined) return Promise.resolve(undefined);
+  return listenMetrics({
+    host: config.metricsHost,
+    port: config.metricsPort,
+    registry: Registry.merge([metrics.registry, metrics.tenantRegistry]),
+    timeouts: config.httpTimeouts,
+    onError: (error) => logger.warn('metrics scrape failed', { error }),
+  });
 }
 
 function readDescriptorSet(): Uint8Array {

@@ -4,6 +4,8 @@
  * operator knows exactly what to fix.
  */
 
+import { type MasterKey, masterKeyIdPattern } from './domain/secret-box.js';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export interface TlsConfig {
@@ -11,10 +13,31 @@ export interface TlsConfig {
   readonly keyFile: string;
 }
 
+/** Timeouts of every HTTP connection (both ports), against clients that hold connections open. */
+export interface HttpTimeouts {
+  /** Until a connection's first bytes and a request's headers are in. */
+  readonly headersMs: number;
+  /** Until a whole HTTP/1.1 request (headers and body) is in. */
+  readonly requestMs: number;
+  /** No bytes either way for this long: the HTTP/1.1 connection or HTTP/2 session is closed. */
+  readonly idleMs: number;
+}
+
+export const defaultHttpTimeouts: HttpTimeouts = {
+  headersMs: 10_000,
+  requestMs: 30_000,
+  idleMs: 60_000,
+};
+
 export interface Config {
   readonly host: string;
   readonly port: number;
   readonly tls: TlsConfig | undefined;
+  readonly httpTimeouts: HttpTimeouts;
+  /** Where the metrics listener (every figure, tenants' too) listens. */
+  readonly metricsHost: string;
+  /** The metrics listener's port (0: a free one); undefined: no metrics listener (`off`). */
+  readonly metricsPort: number | undefined;
   readonly mongodbUrl: string;
   readonly mongodbDatabase: string;
   readonly redisUrl: string;
@@ -25,6 +48,8 @@ export interface Config {
   readonly shutdownGraceMs: number;
   /** How long an API key lookup stays in process memory (revocations also evict at once). */
   readonly apiKeyCacheTtlMs: number;
+  /** How long an unknown or revoked key's answer stays in process memory (0: not kept). */
+  readonly apiKeyNegativeCacheTtlMs: number;
   /** How long a computed entitlement set stays in process memory (changes also evict at once). */
   readonly entitlementMemoryTtlMs: number;
   /** How long a project (catalog, secrets) stays in process memory (changes also evict at once). */
@@ -53,6 +78,16 @@ export interface Config {
   readonly reconciliationLeaseMs: number;
   /** How often Agenda polls MongoDB for due jobs. */
   readonly jobPollMs: number;
+  /** Keys that seal stored secrets: the first seals, all open (rotation). Required. */
+  readonly masterKeys: readonly MasterKey[];
+  /** When old idempotency records and event receipts are deleted (cron, UTC); undefined: never. */
+  readonly retentionCron: string | undefined;
+  /** Idempotency records older than this are deleted (a retry after it runs for real). */
+  readonly idempotencyRetentionHours: number;
+  /** Finished event receipts older than this are deleted; at least 30 days, past Stripe's retries. */
+  readonly eventReceiptRetentionDays: number;
+  /** Documents deleted per batch by the retention job. */
+  readonly retentionBatchSize: number;
 }
 
 export class ConfigError extends Error {
@@ -72,10 +107,18 @@ export function isConfigError(err: unknown): err is ConfigError {
 type Env = Readonly<Record<string, string | undefined>>;
 
 export function loadConfig(env: Env): Config {
+  const watchHeartbeatMs = integer(env, 'WATCH_HEARTBEAT_MS', {
+    fallback: 15_000,
+    min: 100,
+    max: 600_000,
+  });
   return {
     host: optionalString(env, 'HOST', '0.0.0.0'),
     port: integer(env, 'PORT', { fallback: 8080, min: 0, max: 65535 }),
     tls: tlsConfig(env),
+    httpTimeouts: httpTimeouts(env, watchHeartbeatMs),
+    metricsHost: optionalString(env, 'METRICS_HOST', '127.0.0.1'),
+    metricsPort: portOrOff(env, 'METRICS_PORT', 9464),
     mongodbUrl: url(env, 'MONGODB_URL', ['mongodb:', 'mongodb+srv:']),
     mongodbDatabase: optionalString(env, 'MONGODB_DATABASE', 'billing'),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
@@ -90,6 +133,11 @@ export function loadConfig(env: Env): Config {
       fallback: 60_000,
       min: 0,
       max: 3_600_000,
+    }),
+    apiKeyNegativeCacheTtlMs: integer(env, 'API_KEY_NEGATIVE_CACHE_TTL_MS', {
+      fallback: 5000,
+      min: 0,
+      max: 600_000,
     }),
     entitlementMemoryTtlMs: integer(env, 'ENTITLEMENT_MEMORY_TTL_MS', {
       fallback: 10_000,
@@ -116,11 +164,7 @@ export function loadConfig(env: Env): Config {
     webhookMaxAttempts: integer(env, 'WEBHOOK_MAX_ATTEMPTS', { fallback: 5, min: 1, max: 100 }),
     customerTokenSecrets: secretList(env, 'CUSTOMER_TOKEN_SECRETS'),
     corsAllowedOrigins: originList(env, 'CORS_ALLOWED_ORIGINS'),
-    watchHeartbeatMs: integer(env, 'WATCH_HEARTBEAT_MS', {
-      fallback: 15_000,
-      min: 100,
-      max: 600_000,
-    }),
+    watchHeartbeatMs,
     reconciliationCron: cron(env, 'RECONCILIATION_CRON', '0 3 * * *'),
     reconciliationLeaseMs: integer(env, 'RECONCILIATION_LEASE_MS', {
       fallback: 60_000,
@@ -128,7 +172,81 @@ export function loadConfig(env: Env): Config {
       max: 3_600_000,
     }),
     jobPollMs: integer(env, 'JOB_POLL_MS', { fallback: 5000, min: 50, max: 600_000 }),
+    masterKeys: masterKeys(env, 'MASTER_KEYS'),
+    retentionCron: cron(env, 'RETENTION_CRON', '30 4 * * *'),
+    idempotencyRetentionHours: integer(env, 'IDEMPOTENCY_RETENTION_HOURS', {
+      fallback: 24,
+      min: 1,
+      max: 24 * 365,
+    }),
+    // Stripe retries a delivery for up to 3 days; a receipt must outlive every retry, with margin.
+    eventReceiptRetentionDays: integer(env, 'EVENT_RECEIPT_RETENTION_DAYS', {
+      fallback: 30,
+      min: 30,
+      max: 3650,
+    }),
+    retentionBatchSize: integer(env, 'RETENTION_BATCH_SIZE', {
+      fallback: 500,
+      min: 1,
+      max: 10_000,
+    }),
   };
+}
+
+/** `id:base64,id:base64`, each key 32 random bytes; the values are never echoed. */
+function masterKeys(env: Env, name: string): MasterKey[] {
+  const raw = env[name];
+  const format = 'as "<id>:<32 bytes in base64>", comma-separated (the first seals)';
+  if (raw === undefined || raw.trim() === '') {
+    throw new ConfigError(name, `is required: the key that seals stored secrets, ${format}`);
+  }
+  const keys = raw.split(',').map((entry): MasterKey => {
+    const [id = '', encoded = '', ...rest] = entry.trim().split(':');
+    const key = Buffer.from(encoded, 'base64');
+    if (!masterKeyIdPattern.test(id) || rest.length > 0 || key.length !== 32) {
+      throw new ConfigError(name, `must list keys ${format}; openssl rand -base64 32 makes one`);
+    }
+    return { id, key };
+  });
+  if (new Set(keys.map((k) => k.id)).size !== keys.length) {
+    throw new ConfigError(name, 'must not list the same key id twice');
+  }
+  return keys;
+}
+
+function httpTimeouts(env: Env, watchHeartbeatMs: number): HttpTimeouts {
+  const headersMs = integer(env, 'HTTP_HEADERS_TIMEOUT_MS', {
+    fallback: defaultHttpTimeouts.headersMs,
+    min: 100,
+    max: 600_000,
+  });
+  const requestMs = integer(env, 'HTTP_REQUEST_TIMEOUT_MS', {
+    fallback: defaultHttpTimeouts.requestMs,
+    min: 100,
+    max: 3_600_000,
+  });
+  const idleMs = integer(env, 'HTTP_IDLE_TIMEOUT_MS', {
+    fallback: defaultHttpTimeouts.idleMs,
+    min: 100,
+    max: 3_600_000,
+  });
+  if (requestMs < headersMs) {
+    throw new ConfigError(
+      'HTTP_REQUEST_TIMEOUT_MS',
+      'must not be shorter than HTTP_HEADERS_TIMEOUT_MS',
+    );
+  }
+  // A quiet WatchEntitlements stream is kept busy by its heartbeats only.
+  if (idleMs <= watchHeartbeatMs) {
+    throw new ConfigError('HTTP_IDLE_TIMEOUT_MS', 'must be longer than WATCH_HEARTBEAT_MS');
+  }
+  return { headersMs, requestMs, idleMs };
+}
+
+/** A port number (0: a free one) or `off`. */
+function portOrOff(env: Env, name: string, fallback: number): number | undefined {
+  if (env[name]?.trim().toLowerCase() === 'off') return undefined;
+  return integer(env, name, { fallback, min: 0, max: 65535 });
 }
 
 /** Five fields (minute hour day month weekday), or six with seconds first; `off` disables. */

@@ -5,8 +5,13 @@
 import test from 'ava';
 import { isConfigError, loadConfig } from '../src/config.js';
 import { runServiceToExit } from './helpers/process.js';
+import { testMasterKeys } from './helpers/services.js';
 
-const valid = { MONGODB_URL: 'mongodb://127.0.0.1:27017/', REDIS_URL: 'redis://127.0.0.1:6379' };
+const valid = {
+  MONGODB_URL: 'mongodb://127.0.0.1:27017/',
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  MASTER_KEYS: testMasterKeys(),
+};
 
 test('defaults apply when only the required variables are set', (t) => {
   const config = loadConfig(valid);
@@ -26,6 +31,10 @@ const badValues: ReadonlyArray<[string, Record<string, string>]> = [
   ['LOG_LEVEL', { ...valid, LOG_LEVEL: 'loud' }],
   ['TLS_KEY_FILE', { ...valid, TLS_CERT_FILE: '/tmp/cert.pem' }],
   ['MAX_REQUEST_BYTES', { ...valid, MAX_REQUEST_BYTES: '-5' }],
+  ['MASTER_KEYS', { MONGODB_URL: valid.MONGODB_URL, REDIS_URL: valid.REDIS_URL }],
+  ['MASTER_KEYS', { ...valid, MASTER_KEYS: `k1:${Buffer.alloc(16).toString('base64')}` }],
+  ['MASTER_KEYS', { ...valid, MASTER_KEYS: Buffer.alloc(32).toString('base64') }],
+  ['MASTER_KEYS', { ...valid, MASTER_KEYS: `${valid.MASTER_KEYS},${valid.MASTER_KEYS}` }],
 ];
 
 for (const [variable, env] of badValues) {
@@ -41,6 +50,12 @@ test('a URL with a password is never echoed back in the error', (t) => {
   t.false(err?.message.includes('s3cret'));
 });
 
+test('a master key is never echoed back in the error', (t) => {
+  const short = `k1:${Buffer.from('sixteen-byte-key').toString('base64')}`;
+  const err = t.throws(() => loadConfig({ ...valid, MASTER_KEYS: short }));
+  t.false(err?.message.includes(short.slice(3)));
+});
+
 test('the service exits non-zero naming the variable', async (t) => {
   const missing = await runServiceToExit({ REDIS_URL: valid.REDIS_URL });
   t.is(missing.code, 2);
@@ -49,4 +64,34 @@ test('the service exits non-zero naming the variable', async (t) => {
   const badPort = await runServiceToExit({ ...valid, PORT: 'abc' });
   t.is(badPort.code, 2);
   t.regex(badPort.stderr, /PORT must be a whole number/);
+});
+
+test('the metrics listener binds to loopback on 9464 by default, and can be turned off', (t) => {
+  const config = loadConfig(valid);
+  t.is(config.metricsHost, '127.0.0.1');
+  t.is(config.metricsPort, 9464);
+  t.is(loadConfig({ ...valid, METRICS_PORT: 'off' }).metricsPort, undefined);
+  t.is(loadConfig({ ...valid, METRICS_PORT: '0' }).metricsPort, 0);
+  t.throws(() => loadConfig({ ...valid, METRICS_PORT: 'on' }), { message: /METRICS_PORT/ });
+});
+
+test('HTTP timeouts: defaults, and combinations that cannot work are refused by name', (t) => {
+  t.deepEqual(loadConfig(valid).httpTimeouts, {
+    headersMs: 10_000,
+    requestMs: 30_000,
+    idleMs: 60_000,
+  });
+  t.throws(
+    () =>
+      loadConfig({ ...valid, HTTP_HEADERS_TIMEOUT_MS: '5000', HTTP_REQUEST_TIMEOUT_MS: '4000' }),
+    { message: /HTTP_REQUEST_TIMEOUT_MS/ },
+  );
+  // Quiet streams would be cut between two heartbeats.
+  t.throws(
+    () => loadConfig({ ...valid, HTTP_IDLE_TIMEOUT_MS: '15000', WATCH_HEARTBEAT_MS: '15000' }),
+    { message: /HTTP_IDLE_TIMEOUT_MS/ },
+  );
+  t.throws(() => loadConfig({ ...valid, HTTP_IDLE_TIMEOUT_MS: 'soon' }), {
+    message: /HTTP_IDLE_TIMEOUT_MS/,
+  });
 });

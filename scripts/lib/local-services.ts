@@ -100,6 +100,11 @@ function log(message: string): void {
   process.stderr.write(`[local-services] ${message}\n`);
 }
 
+/** An error ignored on purpose, with the reason: shown only with LOCAL_SERVICES_DEBUG=1. */
+function debug(message: string, error: unknown): void {
+  if (process.env.LOCAL_SERVICES_DEBUG === '1') log(`${message}: ${String(error)}`);
+}
+
 function isExecutable(file: string): boolean {
   try {
     accessSync(file, fsConstants.X_OK);
@@ -300,7 +305,9 @@ function aptGetInstall(
     () => aptGetInstallNow(what, packages),
     () => aptGetInstallNow(what, packages),
   );
-  aptQueue = next.catch(() => undefined);
+  aptQueue = next.catch((error: unknown) =>
+    debug(`apt-get install of ${what} failed (its caller was told); the queue goes on`, error),
+  );
   return next;
 }
 
@@ -467,10 +474,16 @@ function track(child: ChildProcess, binary: string): void {
   liveChildren.add(child);
   const pid = child.pid;
   const file = pid === undefined ? undefined : pidFile(pid);
-  if (file !== undefined) writeFile(file, `${binary}\n`).catch(() => undefined);
+  if (file !== undefined)
+    writeFile(file, `${binary}\n`).catch((error: unknown) =>
+      log(`could not record pid ${pid} (a leftover may not be killed): ${String(error)}`),
+    );
   child.once('exit', () => {
     liveChildren.delete(child);
-    if (file !== undefined) rm(file, { force: true }).catch(() => undefined);
+    if (file !== undefined)
+      rm(file, { force: true }).catch((error: unknown) =>
+        log(`could not remove the pid file of ${pid} (exited): ${String(error)}`),
+      );
   });
 }
 
@@ -657,7 +670,11 @@ async function mongoPing(url: string): Promise<boolean> {
     const result = await client.db('admin').command({ ping: 1 });
     return result.ok === 1;
   } finally {
-    await client.close().catch(() => undefined);
+    await client
+      .close()
+      .catch((error: unknown) =>
+        debug('closing the ping client failed (the ping has answered)', error),
+      );
   }
 }
 
@@ -836,7 +853,10 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisHandl
     url: `redis://127.0.0.1:${port}`,
     port,
     stop: async () => {
-      if (starting !== undefined) await starting.catch(() => undefined);
+      if (starting !== undefined)
+        await starting.catch((error: unknown) =>
+          debug('a start failed before this stop (its caller was told)', error),
+        );
       const proc = current;
       current = undefined;
       if (proc !== undefined) await killAndWait(proc);

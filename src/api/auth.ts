@@ -2,11 +2,14 @@
  * Authentication: `Authorization: Bearer <api key or customer token>`
  * becomes a Principal (a project and its scopes, or one customer of a
  * project) stored in the call's context values. Keys are
- * looked up by their SHA-256 hash; hits stay in process memory so a check
- * costs no round trip, and are evicted on revocation via the invalidation
- * bus (or after the TTL when a bus message is lost).
+ * looked up by their id and checked by their SHA-256 hash; hits stay in
+ * process memory so a check costs no round trip, and are evicted on
+ * revocation via the invalidation bus (or after the TTL when a bus message
+ * is lost). Unknown keys are remembered briefly too, so a client retrying a
+ * bad key does not cost a lookup per request.
  */
-import type { DescService } from '@bufbuild/protobuf';
+import { timingSafeEqual } from 'node:crypto';
+import type { DescMethod, DescService } from '@bufbuild/protobuf';
 import {
   Code,
   ConnectError,
@@ -21,20 +24,38 @@ import {
   hashApiKey,
   hasScope,
   type Principal,
+  parseApiKeyId,
   type ScopeName,
 } from '../domain/api-keys.js';
 import { isCustomerToken, verifyCustomerToken } from '../domain/customer-tokens.js';
-import type { ApiKeyStore } from '../store/api-key-store.js';
+import type { ApiKeyDoc } from '../store/documents.js';
+import type { TokenIssuers } from './token-issuers.js';
 
 const maxCachedKeys = 10_000;
+/** Bounds the memory an attacker can fill with bad keys: the oldest are forgotten first. */
+const maxRememberedUnknownKeys = 10_000;
+
+/** The one lookup the authenticator needs (ApiKeyStore in production, a fake in tests). */
+export interface ApiKeyLookup {
+  /** The key with this id, revoked or not; null when there is none. */
+  findById(keyId: string): Promise<ApiKeyDoc | null>;
+}
 
 export class ApiKeyAuthenticator {
   private readonly cache = new Map<string, { principal: ApiKeyPrincipal; expiresAt: number }>();
+  /** Hashes of keys found unknown or revoked, with when that answer expires. */
+  private readonly unknown = new Map<string, number>();
 
+  /**
+   * `negativeTtlMs`: how long an unknown key's answer is remembered (0: not
+   * at all). No key created later can be in it: a new key's 256-bit secret
+   * cannot have been presented before it existed, so creation evicts nothing.
+   */
   constructor(
-    private readonly keys: ApiKeyStore,
-    bus: InvalidationBus,
+    private readonly keys: ApiKeyLookup,
+    bus: Pick<InvalidationBus, 'onMessage'>,
     private readonly ttlMs: number,
+    private readonly negativeTtlMs = 0,
     private readonly now: () => number = Date.now,
   ) {
     bus.onMessage((message) => {
@@ -44,12 +65,19 @@ export class ApiKeyAuthenticator {
 
   /** The principal for a key, or undefined when the key is unknown or revoked. */
   async authenticate(apiKey: string): Promise<ApiKeyPrincipal | undefined> {
+    // Not our format: no key can match, so no lookup.
+    const keyId = parseApiKeyId(apiKey);
+    if (keyId === undefined) return undefined;
     const secretHash = hashApiKey(apiKey);
     const cached = this.cache.get(secretHash);
     if (cached && cached.expiresAt > this.now()) return cached.principal;
-    const doc = await this.keys.findByHash(secretHash);
-    if (!doc || doc.revoked_at !== null) {
+    if ((this.unknown.get(secretHash) ?? 0) > this.now()) return undefined;
+    const doc = await this.keys.findById(keyId);
+    // By id, not by hash: FerretDB scans on any field but _id. The hash must
+    // still match, or a known id with a made-up secret would pass.
+    if (!doc || !sameHash(doc.secret_hash, secretHash) || doc.revoked_at !== null) {
       this.cache.delete(secretHash);
+      this.rememberUnknown(secretHash);
       return undefined;
     }
     const principal: ApiKeyPrincipal = {
@@ -70,6 +98,23 @@ export class ApiKeyAuthenticator {
     }
     this.cache.set(secretHash, { principal, expiresAt: this.now() + this.ttlMs });
   }
+
+  private rememberUnknown(secretHash: string): void {
+    if (this.negativeTtlMs === 0) return;
+    // Re-inserted at the end, so the oldest answers are the first forgotten.
+    this.unknown.delete(secretHash);
+    if (this.unknown.size >= maxRememberedUnknownKeys) {
+      const oldest = this.unknown.keys().next();
+      if (!oldest.done) this.unknown.delete(oldest.value);
+    }
+    this.unknown.set(secretHash, this.now() + this.negativeTtlMs);
+  }
+}
+
+function sameHash(a: string, b: string): boolean {
+  const left = Buffer.from(a, 'utf8');
+  const right = Buffer.from(b, 'utf8');
+  return left.length === right.length && timingSafeEqual(left, right);
 }
 
 /** Set by the auth interceptor for every authenticated call. */
@@ -113,14 +158,16 @@ export interface AuthInterceptorOptions {
   readonly authenticator: ApiKeyAuthenticator;
   /** Secrets that sign customer tokens (the first signs; all verify). Empty: tokens are refused. */
   readonly customerTokenSecrets: readonly string[];
+  /** A token works only while the key that issued it does. */
+  readonly tokenIssuers: TokenIssuers;
   readonly now?: () => Date;
   /** The scope a service needs; undefined marks a public service (health, reflection). */
-  readonly requiredScope: (service: DescService) => ScopeName | undefined;
+  readonly requiredScope: (service: DescService, method: DescMethod) => ScopeName | undefined;
 }
 
 export function createAuthInterceptor(options: AuthInterceptorOptions): Interceptor {
   return (next) => async (req) => {
-    const scope = options.requiredScope(req.service);
+    const scope = options.requiredScope(req.service, req.method);
     if (scope === undefined) return next(req);
     const token = bearerToken(req.header.get('authorization'));
     if (token === undefined) {
@@ -130,7 +177,7 @@ export function createAuthInterceptor(options: AuthInterceptorOptions): Intercep
       );
     }
     const principal = isCustomerToken(token)
-      ? customerPrincipal(token, `${req.service.typeName}/${req.method.name}`, options)
+      ? await customerPrincipal(token, `${req.service.typeName}/${req.method.name}`, options)
       : await options.authenticator.authenticate(token);
     if (!principal) throw new ConnectError('invalid or revoked API key', Code.Unauthenticated);
     if (!hasScope(principal, scope)) {
@@ -141,11 +188,11 @@ export function createAuthInterceptor(options: AuthInterceptorOptions): Intercep
   };
 }
 
-function customerPrincipal(
+async function customerPrincipal(
   token: string,
   procedure: string,
   options: AuthInterceptorOptions,
-): CustomerTokenPrincipal {
+): Promise<CustomerTokenPrincipal> {
   const check = verifyCustomerToken(
     token,
     options.customerTokenSecrets,
@@ -153,6 +200,12 @@ function customerPrincipal(
   );
   if (!check.ok)
     throw new ConnectError(`customer token refused: ${check.reason}`, Code.Unauthenticated);
+  if (!(await options.tokenIssuers.isLive(check.claims.projectId, check.claims.keyId))) {
+    throw new ConnectError(
+      'customer token refused: the API key that issued it is revoked',
+      Code.Unauthenticated,
+    );
+  }
   if (!customerTokenMethods.has(procedure)) {
     throw new ConnectError(
       'a customer token may only read its own entitlements',

@@ -18,6 +18,7 @@ import {
 } from '@bufbuild/protobuf';
 import { reflect } from '@bufbuild/protobuf/reflect';
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
+import type { Logger } from '../logger.js';
 import type { IdempotencyStore } from '../store/idempotency-store.js';
 import { requirePrincipal } from './auth.js';
 import { optionalIdempotencyKey } from './validate.js';
@@ -31,6 +32,7 @@ export function withIdempotency<S extends DescService>(
   service: S,
   implementation: Partial<ServiceImpl<S>>,
   store: IdempotencyStore,
+  logger: Logger,
   now: () => Date = () => new Date(),
 ): Partial<ServiceImpl<S>> {
   // Method implementations are looked up by name: the generated types cannot follow that.
@@ -56,6 +58,12 @@ export function withIdempotency<S extends DescService>(
           Code.FailedPrecondition,
         );
       }
+      if (claim.kind === 'unreadable') {
+        throw new ConnectError(
+          'the first answer to this idempotency_key is sealed under a master key no longer configured; use a new key',
+          Code.FailedPrecondition,
+        );
+      }
       if (claim.kind === 'in_progress') {
         throw new ConnectError(
           'a call with this idempotency_key is in progress; retry later',
@@ -68,7 +76,10 @@ export function withIdempotency<S extends DescService>(
         return response;
       } catch (err) {
         // Failures are not remembered: the retry runs for real.
-        await store.release(scope).catch(() => undefined);
+        await store.release(scope).catch((error: unknown) =>
+          // Retries get ABORTED until the claim's lease ends, then run for real.
+          logger.warn('idempotency key not released after a failed call', { method: name, error }),
+        );
         throw err;
       }
     };

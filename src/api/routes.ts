@@ -4,6 +4,7 @@ import { AdminService } from '../../gen/billing/v1/admin_pb.js';
 import { CheckoutService } from '../../gen/billing/v1/checkout_pb.js';
 import { EntitlementsService } from '../../gen/billing/v1/entitlements_pb.js';
 import { MetricsService } from '../../gen/billing/v1/metrics_pb.js';
+import type { Logger } from '../logger.js';
 import type { IdempotencyStore } from '../store/idempotency-store.js';
 import { type AdminServiceDeps, createAdminService } from './admin/index.js';
 import { type CheckoutServiceDeps, createCheckoutService } from './checkout-service.js';
@@ -24,18 +25,20 @@ export type BillingRoutesDeps = AdminServiceDeps &
   MetricsServiceDeps & {
     /** Write RPCs with an idempotency_key run once per key. */
     readonly idempotency: IdempotencyStore;
+    /** Failures to release an idempotency key are logged. */
+    readonly logger: Logger;
   };
 
 export function billingRoutes(deps: BillingRoutesDeps): (router: ConnectRouter) => void {
   return (router) => {
     router.service(
       AdminService,
-      withIdempotency(AdminService, createAdminService(deps), deps.idempotency),
+      withIdempotency(AdminService, createAdminService(deps), deps.idempotency, deps.logger),
     );
     router.service(EntitlementsService, createEntitlementsService(deps));
     router.service(
       CheckoutService,
-      withIdempotency(CheckoutService, createCheckoutService(deps), deps.idempotency),
+      withIdempotency(CheckoutService, createCheckoutService(deps), deps.idempotency, deps.logger),
     );
     router.service(MetricsService, createMetricsService(deps));
   };

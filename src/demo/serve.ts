@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import type { Logger } from '../logger.js';
 import type { NodeRequest, NodeResponse } from '../server/http-routes.js';
 
 interface Asset {
@@ -37,13 +38,16 @@ const headers = {
 export type DemoRoute = (req: NodeRequest, res: NodeResponse) => Promise<void>;
 
 /** The /demo routes of one service instance; their cache lives as long as the instance. */
-export function createDemoRoutes(): { page: DemoRoute; script: DemoRoute } {
+export function createDemoRoutes(logger: Logger): { page: DemoRoute; script: DemoRoute } {
   const pageAsset = memoize(readPage);
   const scriptAsset = memoize(bundleBrowserCode);
   return {
     page: async (req, res) => {
       // Start bundling now: the browser asks for the script right after the page.
-      scriptAsset().catch(() => undefined);
+      scriptAsset().catch((error: unknown) =>
+        // The script request that follows tries again and answers 500 (logged) if it fails too.
+        logger.debug('early bundling of the demo script failed', { error }),
+      );
       await serve(req, res, await pageAsset());
     },
     script: async (req, res) => serve(req, res, await scriptAsset()),

@@ -5,7 +5,8 @@
  *
  * A customer has feature F when any source gives it:
  * 1. a subscription that is active or trialing (a trial until trial_end), or
- *    past_due within the project's grace period, holding a price or product
+ *    past_due within the project's grace period (counted from when it became
+ *    past_due), holding a price or product
  *    mapped to F; cancel_at_period_end keeps it until the period ends;
  * 2. a paid, not refunded one-time purchase mapped to F;
  * 3. a manual grant of F, not revoked and not expired.
@@ -42,6 +43,11 @@ export interface SubscriptionFacts {
   /** A scheduled cancellation time, when Stripe has one. */
   readonly cancelAt: Date | null;
   readonly trialEnd: Date | null;
+  /**
+   * When the subscription became past_due (see `pastDueSince` in
+   * past-due.ts); null when it is not past_due, or not known.
+   */
+  readonly pastDueSince: Date | null;
 }
 
 export interface PurchaseFacts {
@@ -151,14 +157,15 @@ export function subscriptionValidity(
     case 'trialing':
       limits.push(subscription.trialEnd);
       break;
-    case 'past_due': {
-      // The renewal invoice that failed was issued at the period start, so
-      // the grace period runs from there: a fact of the subscription itself,
-      // the same whatever order its events arrive in.
-      const periodStart = earliest(subscription.items.map((item) => item.currentPeriodStart));
-      limits.push(periodStart ? new Date(periodStart.getTime() + gracePeriodSeconds * 1000) : now);
+    case 'past_due':
+      // Grace runs from when the payment failed, never from the period start.
+      // Unknown (no version recorded it): no grace, rather than one that never ends.
+      limits.push(
+        subscription.pastDueSince
+          ? new Date(subscription.pastDueSince.getTime() + gracePeriodSeconds * 1000)
+          : now,
+      );
       break;
-    }
     default:
       return undefined;
   }

@@ -1,4 +1,4 @@
-/** Background jobs (Agenda 6): the runner and the reconciliation jobs. */
+/** Background jobs (Agenda 6): the runner, the reconciliation jobs and the retention job. */
 export { type JobContext, type JobOutcome, JobRunner } from './job-runner.js';
 export {
   defineReconciliationJobs,
@@ -6,3 +6,9 @@ export {
   reconciliationJobNames,
   reconciliationQueue,
 } from './reconciliation-jobs.js';
+export {
+  defineRetentionJob,
+  type RetentionJob,
+  type RetentionResult,
+  retentionJobName,
+} from './retention-job.js';

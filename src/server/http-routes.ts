@@ -1,10 +1,13 @@
 /**
- * The plain HTTP endpoints on the RPC port: liveness, readiness, Prometheus,
- * the /demo page. Anything the Connect router does not know lands here.
+ * The plain HTTP endpoints on the RPC port: liveness, readiness, Prometheus
+ * (the registry given here has no tenant figures: those are on the metrics
+ * listener), the /demo page. Anything the Connect router does not know lands
+ * here.
  */
 import type { ConnectNodeAdapterOptions } from '@connectrpc/connect-node';
 import type { Registry } from 'prom-client';
 import { createDemoRoutes } from '../demo/serve.js';
+import type { Logger } from '../logger.js';
 
 /** A Node handler for both HTTP/1.1 and HTTP/2 requests, as connect-node types it. */
 export type NodeHandler = NonNullable<ConnectNodeAdapterOptions['fallback']>;
@@ -28,12 +31,14 @@ export interface HttpRoutesOptions {
   readonly isShuttingDown: () => boolean;
   /** POST /webhooks/stripe/{project}. */
   readonly stripeWebhook: WebhookRoute;
+  /** Every 500 answer is logged with its route and error. */
+  readonly logger: Logger;
 }
 
 const stripeWebhookPath = /^\/webhooks\/stripe\/([A-Za-z0-9_-]{1,64})$/;
 
 export function createHttpRoutes(options: HttpRoutesOptions): NodeHandler {
-  const demo = createDemoRoutes();
+  const demo = createDemoRoutes(options.logger);
   return (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const respond = routeFor(path, options, demo);
@@ -41,7 +46,8 @@ export function createHttpRoutes(options: HttpRoutesOptions): NodeHandler {
       sendJson(res, 404, { error: 'not found' });
       return;
     }
-    respond(req, res).catch(() => {
+    respond(req, res).catch((error: unknown) => {
+      options.logger.error('http request failed', { method: req.method, path, error });
       if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
     });
   };

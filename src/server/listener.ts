@@ -5,12 +5,19 @@
  * only), so each cleartext connection is sniffed: the HTTP/2 connection
  * preface starts with "PRI ", which no HTTP/1.1 method does. With TLS, ALPN
  * makes the choice and one secure HTTP/2 server with allowHTTP1 serves both.
+ *
+ * Every connection is timed (`HttpTimeouts`), so clients that open
+ * connections and then send nothing, or a trickle, cannot hold them: the
+ * sniffing phase and HTTP/1.1 headers get `headersMs`, a whole HTTP/1.1
+ * request `requestMs`, and a connection or HTTP/2 session with no bytes
+ * either way for `idleMs` is closed. Streams stay up: their heartbeats are
+ * bytes, and `idleMs` is longer than the heartbeat interval (config checks).
  */
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
-import type { TlsConfig } from '../config.js';
+import type { HttpTimeouts, TlsConfig } from '../config.js';
 import type { NodeHandler } from './http-routes.js';
 
 export interface Listener {
@@ -23,41 +30,97 @@ export interface ListenOptions {
   readonly host: string;
   readonly port: number;
   readonly tls: TlsConfig | undefined;
+  readonly timeouts: HttpTimeouts;
 }
 
 const prefaceStart = Buffer.from('PRI ');
+/** An idle keep-alive HTTP/1.1 connection closes after this (or idleMs, if shorter). */
+const keepAliveMs = 5000;
 
 export async function listen(handler: NodeHandler, options: ListenOptions): Promise<Listener> {
+  const { timeouts } = options;
   const sessions = new Set<http2.Http2Session>();
   const h2 = options.tls
-    ? http2.createSecureServer(
-        {
-          allowHTTP1: true,
-          cert: readFileSync(options.tls.certFile),
-          key: readFileSync(options.tls.keyFile),
-        },
-        handler,
-      )
+    ? secureServer(handler, options.tls, timeouts)
     : http2.createServer(handler);
+  // Sessions with no frame either way for idleMs are destroyed (Node's
+  // default when nobody listens for the server's 'timeout').
+  h2.setTimeout(timeouts.idleMs);
   h2.on('session', (session) => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
   });
   const h1 = http.createServer(handler);
-  // Keep-alive clients (curl, browsers, Stripe) must not outlive shutdown.
-  h1.keepAliveTimeout = 5000;
+  applyHttp1Timeouts(h1, timeouts);
+  // h1 never listens (the front server hands it connections), and Node
+  // starts the checker of headersTimeout and requestTimeout on 'listening'.
+  h1.emit('listening');
 
   const connections = new CleartextConnections(h1);
   const front = options.tls
     ? h2
-    : net.createServer((socket) => routeConnection(socket, h2, h1, connections));
+    : net.createServer((socket) => routeConnection(socket, h2, h1, connections, timeouts));
   await new Promise<void>((resolve, reject) => {
     front.once('error', reject);
     front.listen(options.port, options.host, () => resolve());
   });
   const address = front.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
-  return { port, close: (graceMs) => closeAll(front, sessions, connections, graceMs) };
+  return {
+    port,
+    close: async (graceMs) => {
+      await closeAll(front, sessions, connections, graceMs);
+      // Stops the timeout checker started above.
+      h1.close();
+    },
+  };
+}
+
+function secureServer(
+  handler: NodeHandler,
+  tls: TlsConfig,
+  timeouts: HttpTimeouts,
+): http2.Http2SecureServer {
+  const server = http2.createSecureServer(
+    {
+      allowHTTP1: true,
+      cert: readFileSync(tls.certFile),
+      key: readFileSync(tls.keyFile),
+      // A TLS client that never finishes its handshake is a sniffing-phase client.
+      handshakeTimeout: timeouts.headersMs,
+    },
+    handler,
+  );
+  // HTTP/1.1 over TLS is parsed by this server itself.
+  applyHttp1Timeouts(server, timeouts);
+  return server;
+}
+
+/** The fields Node's HTTP/1.1 servers read their timeouts from (an http2 secure server's too). */
+interface Http1TimeoutFields {
+  headersTimeout: number;
+  requestTimeout: number;
+  keepAliveTimeout: number;
+  /** Socket inactivity, either way. */
+  timeout: number;
+  /** How often headersTimeout and requestTimeout are checked (Node's default: 30 s). */
+  connectionsCheckingInterval: number;
+}
+
+/** Sets Node's HTTP/1.1 timeouts; before the server listens (the checker interval is read then). */
+export function applyHttp1Timeouts(
+  server: http.Server | http2.Http2SecureServer,
+  timeouts: HttpTimeouts,
+): void {
+  const fields: Http1TimeoutFields = {
+    headersTimeout: timeouts.headersMs,
+    requestTimeout: timeouts.requestMs,
+    // Keep-alive clients (curl, browsers, Stripe) must not outlive shutdown.
+    keepAliveTimeout: Math.min(keepAliveMs, timeouts.idleMs),
+    timeout: timeouts.idleMs,
+    connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(timeouts.headersMs / 4))),
+  };
+  Object.assign(server, fields);
 }
 
 /**
@@ -116,8 +179,13 @@ function routeConnection(
   h2: http2.Http2Server,
   h1: http.Server,
   connections: CleartextConnections,
+  timeouts: HttpTimeouts,
 ): void {
   connections.sniff(socket);
+  // A connection that never sends its first bytes is never handed over.
+  const onTimeout = () => socket.destroy();
+  socket.setTimeout(timeouts.headersMs);
+  socket.once('timeout', onTimeout);
   let buffered = Buffer.alloc(0);
   const onReadable = () => {
     let chunk: Buffer | null = socket.read() as Buffer | null;
@@ -138,6 +206,8 @@ function routeConnection(
     connections.handedOver(socket, server === h1);
     socket.off('readable', onReadable);
     socket.off('error', onError);
+    socket.off('timeout', onTimeout);
+    socket.setTimeout(0);
     socket.unshift(buffered);
     server.emit('connection', socket);
   };

@@ -1,13 +1,19 @@
 /**
- * Prometheus metrics. The registry is built by the composition root and
+ * Prometheus metrics. The registries are built by the composition root and
  * passed down (no prom-client default registry), so two instances in one
- * test process never share counters.
+ * test process never share counters. Two of them: `registry` holds process
+ * and service figures with no tenant in them (served on the public port too);
+ * `tenantRegistry` holds anything labelled by project (MRR, subscriptions,
+ * drift), served only by the metrics listener.
  */
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface ServiceMetrics {
+  /** No tenant figures: safe for the public port. */
   readonly registry: Registry;
+  /** Figures per project: only for the metrics listener. */
+  readonly tenantRegistry: Registry;
   readonly rpcDuration: Histogram<'method' | 'code'>;
   readonly webhookEvents: Counter<'type' | 'outcome'>;
   readonly entitlementLookups: Counter<'result'>;
@@ -19,6 +25,7 @@ export interface ServiceMetrics {
 
 export function createServiceMetrics(): ServiceMetrics {
   const registry = new Registry();
+  const tenantRegistry = new Registry();
   collectDefaultMetrics({ register: registry });
   const rpcDuration = new Histogram({
     name: 'rpc_server_duration_seconds',
@@ -46,7 +53,7 @@ export function createServiceMetrics(): ServiceMetrics {
     name: 'reconciliation_drift_total',
     help: 'Subscriptions found drifted by reconciliation, by project, class (missing_locally, stale, missing_in_stripe) and dry run',
     labelNames: ['project', 'class', 'dry_run'] as const,
-    registers: [registry],
+    registers: [tenantRegistry],
   });
   const reconciliationDuration = new Histogram({
     name: 'reconciliation_duration_seconds',
@@ -70,6 +77,7 @@ export function createServiceMetrics(): ServiceMetrics {
   });
   return {
     registry,
+    tenantRegistry,
     rpcDuration,
     webhookEvents,
     entitlementLookups,

@@ -6,6 +6,7 @@
  */
 import { Code, ConnectError } from '@connectrpc/connect';
 import type Stripe from 'stripe';
+import { projectMarkerKey } from '../domain/stripe-ownership.js';
 import type { CustomerStore } from '../store/customer-store.js';
 import type { StripeClients } from '../stripe/stripe-clients.js';
 import type { ProjectCache } from './project-cache.js';
@@ -55,7 +56,7 @@ export class CheckoutService {
         })),
         success_url: input.successUrl,
         cancel_url: input.cancelUrl,
-        metadata: { billing_project_id: input.projectId, billing_customer_id: input.customerId },
+        metadata: { [projectMarkerKey]: input.projectId, billing_customer_id: input.customerId },
       },
       idempotency(input.projectId, 'checkout', input.idempotencyKey),
     );
@@ -108,7 +109,7 @@ export class CheckoutService {
     const existing = await this.customers.findByCustomerId(projectId, customerId);
     if (existing) return existing.stripe_customer_id;
     const created = await stripe.customers.create(
-      { email, metadata: { billing_project_id: projectId, billing_customer_id: customerId } },
+      { email, metadata: { [projectMarkerKey]: projectId, billing_customer_id: customerId } },
       { idempotencyKey: `billing-customer:${projectId}:${customerId}` },
     );
     const link = await this.customers.link(projectId, customerId, created.id, this.now());

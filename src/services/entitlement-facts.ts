@@ -1,8 +1,9 @@
 /** Stored documents to the engine's input facts. */
 import type { GrantFacts, PurchaseFacts, SubscriptionFacts } from '../domain/entitlements.js';
-import type { GrantDoc, Purchase, SubscriptionDoc } from '../store/documents.js';
+import type { GrantDoc, Purchase } from '../store/documents.js';
+import type { CurrentSubscription } from '../store/subscription-store.js';
 
-export function subscriptionFacts(doc: SubscriptionDoc): SubscriptionFacts {
+export function subscriptionFacts({ doc, pastDueSince }: CurrentSubscription): SubscriptionFacts {
   return {
     id: doc.stripe_subscription_id,
     status: doc.status,
@@ -16,6 +17,7 @@ export function subscriptionFacts(doc: SubscriptionDoc): SubscriptionFacts {
     cancelAtPeriodEnd: doc.cancel_at_period_end,
     cancelAt: doc.cancel_at,
     trialEnd: doc.trial_end,
+    pastDueSince,
   };
 }
 

@@ -89,7 +89,10 @@ export class EntitlementService {
     if (generation !== undefined) {
       await this.deps.redisCache
         .store(projectId, projectVersion, customerId, generation, set, now)
-        .catch(() => undefined);
+        .catch((error: unknown) =>
+          // The answer is computed already; the next lookup computes it again.
+          this.deps.logger.debug('entitlement cache not updated', { error }),
+        );
     }
     return set;
   }

@@ -31,6 +31,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type Stripe from 'stripe';
+import { ownershipByMarker } from '../domain/stripe-ownership.js';
 import type { Logger } from '../logger.js';
 import type {
   DriftClass,
@@ -64,6 +65,10 @@ export interface ReconciliationServiceDeps {
   readonly runs: ReconciliationRunStore;
   readonly locks: ReconciliationLockStore;
   readonly subscriptions: SubscriptionStore;
+  /** Which Stripe customers are the project's, as recorded when it created or linked them. */
+  readonly customers: {
+    ownsStripeCustomer(projectId: string, stripeCustomerId: string): Promise<boolean | undefined>;
+  };
   readonly projects: { get(projectId: string): Promise<ProjectDoc | null> };
   /** A Stripe client used by this run only (its `request` events count list calls). */
   readonly stripeFor: (secretKey: string) => Stripe;
@@ -288,7 +293,10 @@ export class ReconciliationService {
       // No renewal may land after the release (on FerretDB it would write the old phase back).
       await keeper.stop();
       await this.deps.locks.release(lock);
-      await this.deps.locks.prune(projectId).catch(() => 0);
+      await this.deps.locks.prune(projectId).catch((error: unknown) =>
+        // Old lock generations only cost space; the next run prunes them.
+        log.debug('old reconciliation lock generations not pruned', { error }),
+      );
       log.info('reconciliation finished', { state: outcome, ...walk.counts });
     } catch (err) {
       if (err instanceof LostLockError) {
@@ -298,7 +306,11 @@ export class ReconciliationService {
       if (!context.signal.aborted) throw err;
       // Shutdown: give the lease back so another replica resumes the run at its next sweep.
       await keeper.stop();
-      await this.deps.locks.expire(lock, this.now()).catch(() => undefined);
+      await this.deps.locks
+        .expire(lock, this.now())
+        .catch((error: unknown) =>
+          log.warn('reconciliation lease not given back; the run resumes once it ends', { error }),
+        );
       log.info('reconciliation interrupted by shutdown; another replica will resume it');
       outcome = 'interrupted';
     } finally {
@@ -341,7 +353,10 @@ export class ReconciliationService {
       Math.max(100, Math.floor(this.deps.leaseMs / 3)),
     );
     timer.unref();
-    void context.touch().catch(() => undefined);
+    void context.touch().catch((error: unknown) =>
+      // The lock is what keeps the run ours; the job is touched again at the next beat.
+      log.debug('reconciliation job not touched', { error }),
+    );
     return {
       check: () => {
         context.signal.throwIfAborted();
@@ -438,11 +453,15 @@ export class ReconciliationService {
       for await (const subscription of stripe.subscriptions.list({
         limit: pageSize,
         status: 'all',
+        // The customer's metadata tells whose subscription it is: no call per object.
+        expand: ['data.customer'],
       })) {
         if (seen.has(subscription.id)) continue;
         seen.add(subscription.id);
-        counts.checked += 1;
         const current = local.get(subscription.id);
+        // Another project's subscription on a shared Stripe account: not ours to count or repair.
+        if (!current && !(await this.isProjects(projectId, subscription))) continue;
+        counts.checked += 1;
         local.delete(subscription.id); // what is left at the end is missing in Stripe
         const fresh = subscriptionDoc(projectId, subscription, versionTime, this.now(), true);
         if (!current) {
@@ -479,12 +498,29 @@ export class ReconciliationService {
       return { counts, listCalls, samples, error };
     } catch (err) {
       if (err instanceof LostLockError || context.signal.aborted) throw err;
-      await flush().catch(() => undefined);
+      await flush().catch((error: unknown) =>
+        log.warn('reconciliation progress not saved after a failure', { error }),
+      );
       log.warn('reconciliation failed', { error: err });
       return { counts, listCalls, samples, error: describe(err) };
     } finally {
       stripe.off('request', onRequest);
     }
+  }
+
+  /**
+   * Whether a listed subscription that MongoDB does not have is the
+   * project's: by its customer's project marker, else as recorded when the
+   * project created or linked that customer.
+   */
+  private async isProjects(projectId: string, subscription: Stripe.Subscription): Promise<boolean> {
+    const customer = subscription.customer;
+    if (typeof customer !== 'string' && !customer.deleted) {
+      const byMarker = ownershipByMarker(projectId, customer.metadata);
+      if (byMarker !== 'unknown') return byMarker === 'ours';
+    }
+    const customerId = typeof customer === 'string' ? customer : customer.id;
+    return (await this.deps.customers.ownsStripeCustomer(projectId, customerId)) === true;
   }
 
   // --- The lock ---

@@ -35,8 +35,9 @@ export class ApiKeyStore {
     return doc;
   }
 
-  async findByHash(secretHash: string): Promise<ApiKeyDoc | null> {
-    return this.keys.findOne({ secret_hash: secretHash });
+  /** By _id: FerretDB answers it from the index (a find on secret_hash scans). */
+  async findById(keyId: string): Promise<ApiKeyDoc | null> {
+    return this.keys.findOne({ _id: keyId });
   }
 
   async get(projectId: string, keyId: string): Promise<ApiKeyDoc | null> {

@@ -1,12 +1,54 @@
 import type { Collection, Db } from 'mongodb';
-import type { CustomerDoc } from './documents.js';
+import type { CustomerDoc, StripeCustomerOwnershipDoc } from './documents.js';
 import { isDuplicateKeyError } from './errors.js';
 
 export class CustomerStore {
   private readonly customers: Collection<CustomerDoc>;
+  private readonly ownership: Collection<StripeCustomerOwnershipDoc>;
 
   constructor(db: Db) {
     this.customers = db.collection<CustomerDoc>('customers');
+    this.ownership = db.collection<StripeCustomerOwnershipDoc>('stripe_customer_ownership');
+  }
+
+  /** Whether the Stripe customer is the project's, once decided; undefined: not decided yet. */
+  async ownsStripeCustomer(
+    projectId: string,
+    stripeCustomerId: string,
+  ): Promise<boolean | undefined> {
+    const doc = await this.ownership.findOne({ _id: ownershipDocId(projectId, stripeCustomerId) });
+    return doc?.owned;
+  }
+
+  /**
+   * Records whether the project owns a Stripe customer. A link always wins
+   * (the project created or linked the customer itself); a decision from
+   * metadata only fills a gap, so racing deliveries agree.
+   */
+  async recordOwnership(
+    projectId: string,
+    stripeCustomerId: string,
+    decision: { owned: boolean; decidedBy: StripeCustomerOwnershipDoc['decided_by'] },
+    now: Date,
+  ): Promise<void> {
+    const fields = { owned: decision.owned, decided_by: decision.decidedBy };
+    const identity = {
+      project_id: projectId,
+      stripe_customer_id: stripeCustomerId,
+      created_at: now,
+    };
+    try {
+      await this.ownership.updateOne(
+        { _id: ownershipDocId(projectId, stripeCustomerId) },
+        decision.decidedBy === 'linked'
+          ? { $set: fields, $setOnInsert: identity }
+          : { $setOnInsert: { ...fields, ...identity } },
+        { upsert: true },
+      );
+    } catch (err) {
+      // Two first decisions at once: one upsert inserted, the other lost the race.
+      if (!isDuplicateKeyError(err)) throw err;
+    }
   }
 
   /** By `_id`: on FerretDB any other filter scans the collection (docs/ferretdb.md). */
@@ -27,9 +69,26 @@ export class CustomerStore {
 
   /**
    * Links a customer id to a Stripe customer, once: the first link wins and a
-   * retry or a concurrent link returns what is stored.
+   * retry or a concurrent link returns what is stored. The linked Stripe
+   * customer is the project's from then on.
    */
   async link(
+    projectId: string,
+    customerId: string,
+    stripeCustomerId: string,
+    now: Date,
+  ): Promise<CustomerDoc> {
+    const link = await this.linkOnce(projectId, customerId, stripeCustomerId, now);
+    await this.recordOwnership(
+      projectId,
+      link.stripe_customer_id,
+      { owned: true, decidedBy: 'linked' },
+      now,
+    );
+    return link;
+  }
+
+  private async linkOnce(
     projectId: string,
     customerId: string,
     stripeCustomerId: string,
@@ -61,4 +120,8 @@ export class CustomerStore {
 /** Project ids hold no `:`, so this is unique per (project, customer id). */
 function customerDocId(projectId: string, customerId: string): string {
   return `${projectId}:${customerId}`;
+}
+
+function ownershipDocId(projectId: string, stripeCustomerId: string): string {
+  return `${projectId}:${stripeCustomerId}`;
 }

@@ -62,6 +62,22 @@ export interface CustomerDoc {
   created_at: Date;
 }
 
+/**
+ * Whether a Stripe customer belongs to the project (projects may share one
+ * Stripe account). Written when the project creates or links the customer,
+ * or decided once from the customer's metadata; see domain/stripe-ownership.ts.
+ */
+export interface StripeCustomerOwnershipDoc {
+  /** `{project}:{stripe customer}`. */
+  _id: string;
+  project_id: string;
+  stripe_customer_id: string;
+  owned: boolean;
+  /** `linked`: created or linked by the project; `metadata`: decided from Stripe's customer. */
+  decided_by: 'linked' | 'metadata';
+  created_at: Date;
+}
+
 export interface SubscriptionItemDoc {
   id: string;
   price_id: string;
@@ -100,6 +116,12 @@ export interface SubscriptionDoc {
   event_created: number;
   /** Fetched from Stripe to settle two events of the same second: wins that tie. */
   fetched_from_stripe: boolean;
+  /**
+   * On a version fetched to settle a tie: the statuses the disagreeing events
+   * of that second showed (when the grace period began depends on them).
+   * Absent on versions written before it existed.
+   */
+  same_second_statuses?: string[];
   updated_at: Date;
 }
 
@@ -161,6 +183,9 @@ export interface GrantDoc {
 /** `failed`: Stripe's next delivery retries it; `dead`: given up after too many attempts. */
 export type EventReceiptStatus = 'processing' | 'processed' | 'ignored' | 'failed' | 'dead';
 
+/** `unhandled_type`: an event type the service does not apply; `other_project`: not this project's object. */
+export type IgnoredReason = 'unhandled_type' | 'other_project';
+
 export interface EventReceiptDoc {
   _id: string;
   project_id: string;
@@ -171,6 +196,8 @@ export interface EventReceiptDoc {
   last_error: string | null;
   received_at: Date;
   processed_at: Date | null;
+  /** Why an ignored event was not applied (absent on receipts older than this field). */
+  ignored_reason?: IgnoredReason | null;
   /** While processing: after this time another delivery may take the event over (a crashed worker). */
   lease_until: Date;
   /** The verified event, kept once it is given up, so an operator can replay it. */
@@ -248,4 +275,7 @@ export interface JobClaimDoc {
   job: string;
   owner: string;
   created_at: Date;
+  /** Set by jobs that record what an occurrence did (the retention job: counts deleted). */
+  finished_at?: Date;
+  result?: Record<string, number>;
 }

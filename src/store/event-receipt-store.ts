@@ -4,7 +4,8 @@
  * first claims the receipt; only the claimer processes the event.
  */
 import type { Collection, Db, Filter } from 'mongodb';
-import type { EventReceiptDoc, EventReceiptStatus } from './documents.js';
+import { type DeleteBatchResult, deleteBatch } from './delete-batch.js';
+import type { EventReceiptDoc, EventReceiptStatus, IgnoredReason } from './documents.js';
 import { isDuplicateKeyError } from './errors.js';
 
 export type ClaimOutcome =
@@ -71,14 +72,16 @@ export class EventReceiptStore {
     return current && ['processed', 'ignored', 'dead'].includes(current.status) ? 'done' : 'busy';
   }
 
+  /** `reason`: why an ignored event was not applied. */
   async finish(
     event: EventIdentity,
     status: Extract<EventReceiptStatus, 'processed' | 'ignored'>,
     now: Date,
-  ) {
+    reason: IgnoredReason | null = null,
+  ): Promise<void> {
     await this.receipts.updateOne(
       { _id: receiptId(event.projectId, event.eventId) },
-      { $set: { status, processed_at: now, last_error: null } },
+      { $set: { status, processed_at: now, last_error: null, ignored_reason: reason } },
     );
   }
 
@@ -131,6 +134,19 @@ export class EventReceiptStore {
 
   async get(projectId: string, eventId: string): Promise<EventReceiptDoc | null> {
     return this.receipts.findOne({ _id: receiptId(projectId, eventId) });
+  }
+
+  /**
+   * One batch of the retention job: receipts received before `olderThan`
+   * that are finished (processed, ignored, failed) or whose worker's lease
+   * ran out; never one a delivery is processing right now.
+   */
+  async sweep(olderThan: Date, now: Date, limit: number): Promise<DeleteBatchResult> {
+    const filter: Filter<EventReceiptDoc> = {
+      received_at: { $lt: olderThan },
+      $or: [{ status: { $ne: 'processing' } }, { lease_until: { $lt: now } }],
+    };
+    return deleteBatch(this.receipts, filter, limit);
   }
 
   async count(projectId: string): Promise<number> {

@@ -18,7 +18,7 @@ export class JobClaimStore {
   /** True for the one caller that claims `occurrence` of `job`. */
   async claim(job: string, occurrence: string, owner: string, now: Date): Promise<boolean> {
     try {
-      await this.claims.insertOne({ _id: `${job}:${occurrence}`, job, owner, created_at: now });
+      await this.claims.insertOne({ _id: claimId(job, occurrence), job, owner, created_at: now });
       return true;
     } catch (err) {
       if (isDuplicateKeyError(err)) return false;
@@ -26,8 +26,29 @@ export class JobClaimStore {
     }
   }
 
+  /** Records what the claimer's occurrence did: operators read it, tests wait for it. */
+  async finish(
+    job: string,
+    occurrence: string,
+    result: Record<string, number>,
+    now: Date,
+  ): Promise<void> {
+    await this.claims.updateOne(
+      { _id: claimId(job, occurrence) },
+      { $set: { finished_at: now, result } },
+    );
+  }
+
+  async get(job: string, occurrence: string): Promise<JobClaimDoc | null> {
+    return this.claims.findOne({ _id: claimId(job, occurrence) });
+  }
+
   async pruneOlderThan(time: Date): Promise<number> {
     const result = await this.claims.deleteMany({ created_at: { $lt: time } });
     return result.deletedCount;
   }
+}
+
+function claimId(job: string, occurrence: string): string {
+  return `${job}:${occurrence}`;
 }

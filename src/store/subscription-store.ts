@@ -6,13 +6,23 @@
  * conditional "only if newer" update is not a compare-and-swap there, and
  * racing deliveries could let an older event win. An insert against the
  * unique _id is atomic on MongoDB and FerretDB alike. Superseded versions
- * are deleted by `pruneSuperseded`, which only ever keeps the newest.
+ * are deleted by `pruneOlderThan`, except while a subscription is past_due:
+ * then the versions of the run are kept, because the run's first version
+ * says when the grace period began (domain/past-due.ts).
  */
 import type { Collection, Db } from 'mongodb';
+import { pastDueSince, type StatusObservation } from '../domain/past-due.js';
 import type { SubscriptionDoc } from './documents.js';
 import { isDuplicateKeyError } from './errors.js';
 
 export type RecordOutcome = 'recorded' | 'duplicate';
+
+/** A subscription's newest version, and what only its older versions can tell. */
+export interface CurrentSubscription {
+  readonly doc: SubscriptionDoc;
+  /** When its current run of past_due began; null when it is not past_due. */
+  readonly pastDueSince: Date | null;
+}
 
 export class SubscriptionStore {
   private readonly versions: Collection<SubscriptionDoc>;
@@ -48,11 +58,18 @@ export class SubscriptionStore {
   async currentByStripeCustomer(
     projectId: string,
     stripeCustomerId: string,
-  ): Promise<SubscriptionDoc[]> {
+  ): Promise<CurrentSubscription[]> {
     const versions = await this.versions
       .find({ project_id: projectId, stripe_customer_id: stripeCustomerId })
       .toArray();
-    return newestPerSubscription(versions);
+    return newestPerSubscription(versions).map((doc) => ({
+      doc,
+      pastDueSince: pastDueSince(
+        versions
+          .filter((v) => v.stripe_subscription_id === doc.stripe_subscription_id)
+          .map(statusObservation),
+      ),
+    }));
   }
 
   /** The current state of every subscription of a project. */
@@ -82,6 +99,15 @@ export class SubscriptionStore {
     });
     return result.deletedCount;
   }
+}
+
+function statusObservation(version: SubscriptionDoc): StatusObservation {
+  return {
+    status: version.status,
+    eventCreated: version.event_created,
+    fetchedFromStripe: version.fetched_from_stripe,
+    sameSecondStatuses: version.same_second_statuses ?? [],
+  };
 }
 
 /** Newest first by event time; at equal times the version Stripe was asked for wins. */

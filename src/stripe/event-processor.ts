@@ -9,6 +9,7 @@ import type { Logger } from '../logger.js';
 import type { EntitlementChangeNotifier } from '../services/entitlement-changes.js';
 import type { EventIdentity, EventReceiptStore } from '../store/event-receipt-store.js';
 import { isDependencyDown } from './errors.js';
+import { belongsToProject } from './event-ownership.js';
 import { eventHandlers, type WebhookContext } from './handlers/index.js';
 
 /** `dead`: failed for the last allowed time; answered 2xx so Stripe stops retrying. */
@@ -33,11 +34,15 @@ export class EventProcessor {
       return this.report(event.type, claim === 'done' ? 'duplicate' : 'busy');
     const handler = eventHandlers.get(event.type);
     if (!handler) {
-      await this.receipts.finish(identity, 'ignored', context.now);
+      await this.receipts.finish(identity, 'ignored', context.now, 'unhandled_type');
       return this.report(event.type, 'ignored');
     }
     try {
-      const result = await handler(event, context);
+      if (!(await belongsToProject(handler.ownerOf(event), context))) {
+        await this.receipts.finish(identity, 'ignored', context.now, 'other_project');
+        return this.report(event.type, 'ignored');
+      }
+      const result = await handler.apply(event, context);
       // Notify before marking the receipt: if this fails, the receipt stays
       // retryable and Stripe's retry notifies again (twice is harmless).
       await this.notifier.customersChanged(context.project._id, result.customerIds);
@@ -53,7 +58,10 @@ export class EventProcessor {
       });
       await this.receipts
         .fail(identity, err instanceof Error ? err.message : String(err))
-        .catch(() => undefined);
+        .catch((error: unknown) =>
+          // The receipt stays `processing` until its lease ends; Stripe's retry takes it over then.
+          this.logger.warn('webhook event failure not recorded', { event_id: event.id, error }),
+        );
       if (await this.givenUp(event, identity, err)) return this.report(event.type, 'dead');
       throw err;
     }

@@ -82,7 +82,15 @@ export function createWebhookShim(deps: WebhookShimDeps) {
         purchases: deps.purchases,
         now: now(),
       })
-      .catch(() => 'failed' as const);
+      .catch((error: unknown) => {
+        deps.logger.error('webhook answered 500', {
+          project_id: project._id,
+          event_id: event.id,
+          type: event.type,
+          error,
+        });
+        return 'failed' as const;
+      });
     if (outcome === 'failed') return sendJson(res, 500, { error: 'event not applied; retry' });
     // Another delivery of the same event is being applied right now: a retry will see it done.
     if (outcome === 'busy') return sendJson(res, 409, { error: 'event is being processed; retry' });

@@ -19,8 +19,10 @@ let h: BillingHarness;
 
 test.before(async () => {
   h = await startBillingHarness({ env: { JOB_POLL_MS: '100', RECONCILIATION_LEASE_MS: '3000' } });
+  // A customer the project created (its checkouts mark them with its id).
+  const customer = await h.linkCustomer('recon-rpc-user');
   h.fake.seedSubscriptions(
-    [1, 2, 3].map(() => makeSubscription({ items: [{ price: 'price_pro_monthly' }] })),
+    [1, 2, 3].map(() => makeSubscription({ customer, items: [{ price: 'price_pro_monthly' }] })),
     h.project.stripeSecretKey,
   );
 });

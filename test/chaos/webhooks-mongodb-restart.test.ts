@@ -35,6 +35,7 @@ import test from 'ava';
 import { MongoClient } from 'mongodb';
 import type Stripe from 'stripe';
 import { computeEntitlements, type EntitlementSet } from '../../src/domain/entitlements.js';
+import { pastDueSince } from '../../src/domain/past-due.js';
 import { subscriptionFacts } from '../../src/services/entitlement-facts.js';
 import { subscriptionDoc } from '../../src/stripe/subscription-mapping.js';
 import { type BillingHarness, startBillingHarness } from '../helpers/billing-harness.js';
@@ -96,6 +97,8 @@ const SETUP_CONCURRENCY = 8;
  */
 const SERVICES = 48;
 const DAY = 86_400;
+/** Past_due events happen two to three days before the run: their grace ends days after it. */
+const GRACE_PERIOD_SECONDS = 5 * DAY;
 
 const seed = seedFromEnv('CHAOS_WEBHOOK_SEED');
 
@@ -139,7 +142,8 @@ interface CustomerHistory {
 /**
  * Every time that decides an answer is days away from the run (trials that
  * ended two days ago or end in five, periods ending in 29 days, a grace
- * period that ends two days from now), so the expected state holds for the
+ * period of five days from a past_due event two to three days ago, so it
+ * ends two to three days from now), so the expected state holds for the
  * whole run.
  */
 function generateSubscription(rng: Rng, id: string, base: number, eventId: () => string) {
@@ -288,6 +292,12 @@ async function startRun(
     },
   });
   harnesses.push(h);
+  await h.server.app.projects.update(
+    h.project.projectId,
+    { gracePeriodSeconds: GRACE_PERIOD_SECONDS },
+    'test',
+    'grace ends days after the run',
+  );
   const stripeCustomers = new Map<string, string>();
   await forEachLimit(histories, SETUP_CONCURRENCY, async ({ customerId }) => {
     stripeCustomers.set(customerId, await h.linkCustomer(customerId));
@@ -334,7 +344,17 @@ async function oracle(
       subscriptions: history.subscriptions.map((sub) => {
         const last = lastOf(sub.events);
         const object = subscriptionObject(sub, last.state, customer, base);
-        return subscriptionFacts(subscriptionDoc(projectId, object, last.created, now));
+        return subscriptionFacts({
+          doc: subscriptionDoc(projectId, object, last.created, now),
+          pastDueSince: pastDueSince(
+            sub.events.map((event) => ({
+              status: event.state.status,
+              eventCreated: event.created,
+              fetchedFromStripe: false,
+              sameSecondStatuses: [],
+            })),
+          ),
+        });
       }),
       purchases: [],
       grants: [],

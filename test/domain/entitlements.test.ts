@@ -43,6 +43,7 @@ function subscription(overrides: Partial<SubscriptionFacts> = {}): SubscriptionF
     cancelAtPeriodEnd: false,
     cancelAt: null,
     trialEnd: null,
+    pastDueSince: null,
     ...overrides,
   };
 }
@@ -116,7 +117,8 @@ test('a trial gives features until trial_end, then not', (t) => {
   t.deepEqual(features(inputs({ subscriptions: [trial], now: at(7) })), []);
 });
 
-test('past_due keeps features for the grace period counted from the period start', (t) => {
+test('past_due keeps features for the grace period counted from when it became past_due', (t) => {
+  // A mid-cycle upgrade invoice failed an hour ago; the period began 20 days ago.
   const pastDue = subscription({
     status: 'past_due',
     items: [
@@ -124,19 +126,30 @@ test('past_due keeps features for the grace period counted from the period start
         priceId: 'price_pro_monthly',
         productId: 'prod_pro',
         quantity: 1,
-        currentPeriodStart: at(-1),
-        currentPeriodEnd: at(29),
+        currentPeriodStart: at(-20),
+        currentPeriodEnd: at(10),
       },
     ],
+    pastDueSince: new Date(now.getTime() - 3600_000),
   });
   const within = entitlementFor(
     computeEntitlements(inputs({ subscriptions: [pastDue] })),
     'reports',
   );
   t.true(within.allowed);
-  t.deepEqual(within.validUntil, at(2));
-  t.deepEqual(features(inputs({ subscriptions: [pastDue], now: at(2) })), []);
+  t.deepEqual(within.validUntil, new Date(at(3).getTime() - 3600_000));
+  t.deepEqual(features(inputs({ subscriptions: [pastDue], now: at(3) })), []);
   t.deepEqual(features(inputs({ subscriptions: [pastDue], gracePeriodSeconds: 0 })), []);
+});
+
+test('past_due since four days, with a three-day grace period, gives nothing', (t) => {
+  const pastDue = subscription({ status: 'past_due', pastDueSince: at(-4) });
+  t.deepEqual(features(inputs({ subscriptions: [pastDue] })), []);
+});
+
+test('past_due without a known start gives no grace', (t) => {
+  const pastDue = subscription({ status: 'past_due', pastDueSince: null });
+  t.deepEqual(features(inputs({ subscriptions: [pastDue] })), []);
 });
 
 test('cancel_at_period_end keeps features until the period ends', (t) => {

@@ -7,7 +7,8 @@
  * - `checkout.sessions.create` (modes `payment` and `subscription`), `.retrieve`
  *   (`expand: ['line_items']`), `.list`, `.listLineItems`;
  * - `billingPortal.sessions.create`;
- * - `subscriptions.list` (`status`, `customer`, `price`, cursors, auto-pagination), `.retrieve`;
+ * - `subscriptions.list` (`status`, `customer`, `price`, cursors, auto-pagination,
+ *   `expand: ['data.customer']`), `.retrieve`;
  * - `prices.retrieve`.
  *
  * Like Stripe, it keeps every account apart by API key, answers errors in
@@ -852,7 +853,7 @@ function listSubscriptions({
         return sub.status === status;
     }
   };
-  return listResponse(
+  const list = listResponse(
     account.subscriptions,
     params,
     '/v1/subscriptions',
@@ -862,6 +863,19 @@ function listSubscriptions({
       (customer === undefined || customerId(sub.customer) === customer) &&
       (price === undefined || sub.items.data.some((item) => item.price.id === price)),
   );
+  if (!params.strings('expand').includes('data.customer')) return list;
+  return { ...list, data: list.data.map((sub) => withCustomer(account, sub)) };
+}
+
+/** `expand: ['data.customer']`: the customer object in place of its id (deleted when gone). */
+function withCustomer(account: Account, sub: Stripe.Subscription): Stripe.Subscription {
+  const id = customerId(sub.customer);
+  const customer: Stripe.Customer | Stripe.DeletedCustomer = account.customers.get(id) ?? {
+    id,
+    object: 'customer',
+    deleted: true,
+  };
+  return { ...sub, customer };
 }
 
 function customerId(customer: string | { id: string }): string {

@@ -6,11 +6,13 @@
 import { type App, startApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
-import { testMongoUrl, testRedisUrl, uniqueDbName } from './services.js';
+import { testMasterKeys, testMongoUrl, testRedisUrl, uniqueDbName } from './services.js';
 
 export interface TestApp {
   readonly app: App;
   readonly baseUrl: string;
+  /** The metrics listener (every figure, tenants' too); undefined when a test turns it off. */
+  readonly metricsUrl: string | undefined;
   readonly config: Config;
 }
 
@@ -24,12 +26,15 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const config = loadConfig({
     HOST: '127.0.0.1',
     PORT: '0',
+    METRICS_PORT: '0',
     MONGODB_URL: testMongoUrl(),
     MONGODB_DATABASE: options.database ?? uniqueDbName('app'),
     REDIS_URL: options.redisUrl ?? testRedisUrl(),
     SHUTDOWN_GRACE_MS: '2000',
-    // No daily reconciliation in tests unless a test asks for one.
+    MASTER_KEYS: testMasterKeys(),
+    // No daily reconciliation or retention sweep in tests unless a test asks for one.
     RECONCILIATION_CRON: 'off',
+    RETENTION_CRON: 'off',
     ...options.env,
   });
   // Quiet unless a test run asks for logs.
@@ -37,7 +42,9 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     level: process.env.TEST_LOG_LEVEL === 'debug' ? 'debug' : 'error',
   });
   const app = await startApp(config, logger);
-  return { app, baseUrl: `http://127.0.0.1:${app.port}`, config };
+  const metricsUrl =
+    app.metricsPort === undefined ? undefined : `http://127.0.0.1:${app.metricsPort}`;
+  return { app, baseUrl: `http://127.0.0.1:${app.port}`, metricsUrl, config };
 }
 
 export interface TestProject {
@@ -72,6 +79,17 @@ export async function createTestProject(
   };
 }
 
+export interface TestPlatformKey {
+  /** Scope platform:admin only: CreateProject and nothing else. */
+  readonly key: string;
+  readonly keyId: string;
+}
+
+export async function createPlatformKey(app: App): Promise<TestPlatformKey> {
+  const created = await app.apiKeys.createPlatformKey('test platform key', 'test', 'test setup');
+  return { key: created.secret, keyId: created.key._id };
+}
+
 export interface Readiness {
   readonly status: number;
   readonly body: { status: string; checks: Record<string, boolean> };
@@ -81,4 +99,12 @@ export interface Readiness {
 export async function readyz(baseUrl: string): Promise<Readiness> {
   const response = await fetch(`${baseUrl}/readyz`);
   return { status: response.status, body: (await response.json()) as Readiness['body'] };
+}
+
+/** GET /metrics on the metrics listener: every figure, tenants' too (the public port has none of theirs). */
+export async function scrapeAll(server: TestApp): Promise<string> {
+  if (server.metricsUrl === undefined) throw new Error('this app runs without a metrics listener');
+  const response = await fetch(`${server.metricsUrl}/metrics`);
+  if (response.status !== 200) throw new Error(`metrics listener answered ${response.status}`);
+  return response.text();
 }

@@ -35,8 +35,11 @@ export interface BillingHarness {
    * CreateCheckoutSession call (which creates the Stripe customer).
    */
   linkCustomer(customerId: string): Promise<string>;
-  /** A second project on the same service, with its own secrets. */
-  addProject(name: string): Promise<HarnessProject>;
+  /**
+   * A second project on the same service, with its own webhook secret and
+   * its own Stripe account, or the given account's key (a shared account).
+   */
+  addProject(name: string, sharedStripeSecretKey?: string): Promise<HarnessProject>;
   close(): Promise<void>;
 }
 
@@ -83,8 +86,11 @@ export async function startBillingHarness(options: HarnessOptions = {}): Promise
     redisUrl: options.redisUrl,
     env: { STRIPE_API_URL: fake.url, ...options.env },
   });
-  const addProject = async (name: string): Promise<HarnessProject> => {
-    const stripeSecretKey = `sk_test_${randomBytes(12).toString('hex')}`;
+  const addProject = async (
+    name: string,
+    sharedStripeSecretKey?: string,
+  ): Promise<HarnessProject> => {
+    const stripeSecretKey = sharedStripeSecretKey ?? `sk_test_${randomBytes(12).toString('hex')}`;
     const webhookSecret = `whsec_${randomBytes(16).toString('hex')}`;
     const project = await createTestProject(server.app, name, {
       stripeSecretKey,
@@ -96,7 +102,7 @@ export async function startBillingHarness(options: HarnessOptions = {}): Promise
       'test',
       'test catalog',
     );
-    seedPrices(fake, stripeSecretKey);
+    if (sharedStripeSecretKey === undefined) seedPrices(fake, stripeSecretKey);
     return { ...project, stripeSecretKey, webhookSecret };
   };
   const project = await addProject('harness');

@@ -3,13 +3,16 @@
  * drift of each class injected into MongoDB: a dry run reports every drifted
  * subscription and changes nothing; a real run repairs them all (a second
  * run finds none) and entitlement checks follow; Stripe is walked page by
- * page (100 a page), never one call per subscription.
+ * page (100 a page), never one call per subscription. The Stripe account
+ * also holds another project's subscriptions (a shared account): they are
+ * neither counted nor repaired.
  */
 import test from 'ava';
 import { MongoClient } from 'mongodb';
 import type Stripe from 'stripe';
 import type { DriftClass, SubscriptionDoc } from '../../src/store/documents.js';
 import { subscriptionDoc } from '../../src/stripe/subscription-mapping.js';
+import { scrapeAll } from '../helpers/app.js';
 import { type BillingHarness, startBillingHarness } from '../helpers/billing-harness.js';
 import { makePrice, makeSubscription, nowSeconds } from '../helpers/stripe-objects.js';
 import { listCalls, waitForRun } from './helpers.js';
@@ -20,6 +23,12 @@ const staleCount = 60;
 const missingInStripeCount = 40;
 /** Local subscriptions already canceled that Stripe does not list: not drift. */
 const endedLocallyCount = 5;
+/** In the same Stripe account: another project's customers', and unmarked customers'. */
+const otherProjectCount = 300;
+const unmarkedCount = 10;
+
+/** Every subscription of the Stripe account: the walk pages through all of them. */
+const listed = total + otherProjectCount + unmarkedCount;
 
 let h: BillingHarness;
 let mongo: MongoClient;
@@ -75,9 +84,18 @@ test.before(async () => {
   const inStripeOnly = special('u-missing-locally');
   const staleSpecial = special('u-stale');
   stripeSubs.push(inStripeOnly, staleSpecial, special('u-unchanged'));
+  // The project's own customers, marked as the service marks those it creates.
+  const owned = Array.from(
+    { length: 20 },
+    () => h.fake.seedCustomer({ metadata: { billing_project_id: projectId } }, apiKey).id,
+  );
   for (let i = stripeSubs.length; i < total; i += 1) {
     stripeSubs.push(
-      makeSubscription({ created, items: [{ price: other, quantity: 1 + (i % 3) }] }),
+      makeSubscription({
+        customer: owned[i % owned.length],
+        created,
+        items: [{ price: other, quantity: 1 + (i % 3) }],
+      }),
     );
   }
   for (const [index, sub] of stripeSubs.entries()) {
@@ -118,6 +136,22 @@ test.before(async () => {
   }
 
   h.fake.seedSubscriptions(stripeSubs, apiKey);
+  const theirs = h.fake.seedCustomer(
+    { metadata: { billing_project_id: 'proj_next_door' } },
+    apiKey,
+  );
+  const unmarked = h.fake.seedCustomer({}, apiKey);
+  h.fake.seedSubscriptions(
+    [
+      ...Array.from({ length: otherProjectCount }, () =>
+        makeSubscription({ customer: theirs.id, created, items: [{ price: pro }] }),
+      ),
+      ...Array.from({ length: unmarkedCount }, () =>
+        makeSubscription({ customer: unmarked.id, created, items: [{ price: pro }] }),
+      ),
+    ],
+    apiKey,
+  );
   const collection = mongo
     .db(h.server.config.mongodbDatabase)
     .collection<SubscriptionDoc>('subscriptions');
@@ -169,7 +203,7 @@ async function reconcile(dryRun: boolean, label: string) {
 }
 
 async function metricValue(name: string, labels: Record<string, string>): Promise<number> {
-  const text = await (await fetch(`${h.server.baseUrl}/metrics`)).text();
+  const text = await scrapeAll(h.server);
   const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
   const line = text
     .split('\n')
@@ -208,7 +242,7 @@ test.serial(
     // Pages of 100, never one call per subscription.
     const calls = listCalls(h.fake, h.project.stripeSecretKey);
     t.is(run.stripe_list_calls, calls);
-    t.true(calls <= Math.ceil(total / 100) + 2, `${calls} list calls`);
+    t.true(calls <= Math.ceil(listed / 100) + 2, `${calls} list calls`);
     t.is(
       h.fake.requestLog.filter((r) => r.path.startsWith('/v1/subscriptions/')).length,
       0,
@@ -242,7 +276,7 @@ test.serial('a real run repairs every drifted subscription; a second run finds n
     repaired: missingLocallyCount + staleCount + missingInStripeCount,
     errors: 0,
   });
-  t.true(run.stripe_list_calls <= Math.ceil(total / 100) + 2);
+  t.true(run.stripe_list_calls <= Math.ceil(listed / 100) + 2);
   t.is(
     await storedVersions(),
     localVersions + missingLocallyCount + staleCount + missingInStripeCount,

@@ -9,6 +9,7 @@ import { Code, createClient } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcTransport } from '@connectrpc/connect-node';
 import test from 'ava';
 import { MetricsService } from '../../gen/billing/v1/metrics_pb.js';
+import { scrapeAll } from '../helpers/app.js';
 import {
   type BillingHarness,
   type HarnessProject,
@@ -45,6 +46,7 @@ async function deliver(
   options: { project?: HarnessProject; eventCreated?: number; type?: 'created' | 'deleted' } = {},
 ): Promise<void> {
   const project = options.project ?? h.project;
+  ownCustomer(project, spec.customer);
   const answer = await h.post(
     makeEvent({
       type: `customer.subscription.${options.type ?? 'created'}`,
@@ -54,6 +56,24 @@ async function deliver(
     { secret: project.webhookSecret, projectId: project.projectId },
   );
   if (answer.status !== 200) throw new Error(`webhook answered ${answer.status}`);
+}
+
+const seededCustomers = new Set<string>();
+
+/**
+ * The Stripe customer exists in the project's account, marked with the
+ * project's id as the service marks the customers it creates: without it,
+ * the project would ignore the subscription as another project's.
+ */
+function ownCustomer(project: HarnessProject, customer: string | undefined): void {
+  if (customer === undefined) throw new Error('every subscription here names its customer');
+  const key = `${project.projectId}:${customer}`;
+  if (seededCustomers.has(key)) return;
+  seededCustomers.add(key);
+  h.fake.seedCustomer(
+    { id: customer, metadata: { billing_project_id: project.projectId } },
+    project.stripeSecretKey,
+  );
 }
 
 test.before(async () => {
@@ -330,10 +350,8 @@ test('bad windows are INVALID_ARGUMENT', async (t) => {
   t.is(await ask(300_000_000_000n, 300_000_000_001n), Code.InvalidArgument);
 });
 
-test('/metrics shows the business gauges per project', async (t) => {
-  const response = await fetch(`${h.server.baseUrl}/metrics`);
-  t.is(response.status, 200);
-  const lines = (await response.text()).split('\n');
+test('the metrics listener shows the business gauges per project', async (t) => {
+  const lines = (await scrapeAll(h.server)).split('\n');
   const value = (name: string, labels: string) => {
     const line = lines.find((l) => l.startsWith(`${name}{${labels}} `));
     return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
@@ -352,4 +370,19 @@ test('/metrics shows the business gauges per project', async (t) => {
   );
   t.truthy(computed);
   t.true(Math.abs(Number(computed?.split(' ')[1]) - Date.now() / 1000) < 60);
+});
+
+test('the public port serves /metrics without any tenant figure', async (t) => {
+  // Anyone who reaches the public port may read this: no project, no money.
+  const response = await fetch(`${h.server.baseUrl}/metrics`);
+  t.is(response.status, 200);
+  const text = await response.text();
+  t.regex(text, /^process_cpu_user_seconds_total /m);
+  t.regex(text, /^# HELP rpc_server_duration_seconds /m);
+  for (const tenant of [h.project.projectId, other.projectId]) t.false(text.includes(tenant));
+  t.false(text.includes('project='));
+  t.false(/^billing_/m.test(text));
+  t.false(/^reconciliation_drift_total/m.test(text));
+  // The metrics listener has them.
+  t.true((await scrapeAll(h.server)).includes(`project="${h.project.projectId}"`));
 });

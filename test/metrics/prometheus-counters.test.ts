@@ -7,6 +7,7 @@ import { createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import test from 'ava';
 import { AdminService, ReconciliationState } from '../../gen/billing/v1/admin_pb.js';
+import { scrapeAll } from '../helpers/app.js';
 import { type BillingHarness, startBillingHarness } from '../helpers/billing-harness.js';
 import { makeEvent, makeSubscription } from '../helpers/stripe-objects.js';
 
@@ -25,7 +26,7 @@ test.after.always(async () => {
 type Samples = Map<string, number>;
 
 async function scrape(): Promise<Samples> {
-  const text = await (await fetch(`${h.server.baseUrl}/metrics`)).text();
+  const text = await scrapeAll(h.server);
   const samples: Samples = new Map();
   for (const line of text.split('\n')) {
     if (line.startsWith('#') || line === '') continue;
@@ -76,12 +77,10 @@ test.serial('checks count one cache miss, then hits', async (t) => {
 });
 
 test.serial('a reconciliation moves the drift and job counters', async (t) => {
-  // Two subscriptions exist in Stripe only: drift "missing locally".
+  // Two subscriptions of the project's customer exist in Stripe only: drift "missing locally".
+  const customer = await h.linkCustomer('prom-drift-user');
   for (const id of ['sub_prom_a', 'sub_prom_b']) {
-    h.fake.seedSubscription(
-      makeSubscription({ id, customer: 'cus_prom_elsewhere' }),
-      h.project.stripeSecretKey,
-    );
+    h.fake.seedSubscription(makeSubscription({ id, customer }), h.project.stripeSecretKey);
   }
   const before = await scrape();
   const admin = createClient(

@@ -23,13 +23,21 @@ import { AdminService, Scope } from '../../gen/billing/v1/admin_pb.js';
 import { CheckoutMode, CheckoutService } from '../../gen/billing/v1/checkout_pb.js';
 import { EntitlementsService } from '../../gen/billing/v1/entitlements_pb.js';
 import { MetricsService } from '../../gen/billing/v1/metrics_pb.js';
-import { createTestProject, startTestApp, type TestApp, type TestProject } from '../helpers/app.js';
+import {
+  createPlatformKey,
+  createTestProject,
+  startTestApp,
+  type TestApp,
+  type TestPlatformKey,
+  type TestProject,
+} from '../helpers/app.js';
 import { mulberry32 } from '../helpers/random.js';
 import { codeOf } from '../helpers/rpc.js';
 import { testMongoUrl } from '../helpers/services.js';
 
 let server: TestApp;
 let project: TestProject;
+let platform: TestPlatformKey;
 let mongo: MongoClient;
 
 test.before(async () => {
@@ -43,6 +51,7 @@ test.before(async () => {
     },
   });
   project = await createTestProject(server.app, 'fuzz');
+  platform = await createPlatformKey(server.app);
   mongo = await new MongoClient(testMongoUrl()).connect();
 });
 
@@ -53,6 +62,11 @@ test.after.always(async () => {
 
 const services = [EntitlementsService, CheckoutService, AdminService, MetricsService];
 const methods: DescMethod[] = services.flatMap((service) => service.methods);
+
+/** CreateProject takes a platform key; every other method the project's admin key. */
+const authFor = (method: DescMethod) => ({
+  authorization: `Bearer ${method === AdminService.method.createProject ? platform.key : project.adminKey}`,
+});
 
 const seed = Number(process.env.BAD_INPUT_SEED ?? Date.now() % 1_000_000);
 
@@ -128,7 +142,7 @@ async function rawPost(
     headers: {
       'content-type': contentType,
       'connect-protocol-version': '1',
-      authorization: `Bearer ${project.adminKey}`,
+      ...authFor(method),
     },
     body,
   });
@@ -174,7 +188,6 @@ test.serial(
   async (t) => {
     const random = mulberry32(seed + 1);
     const transport = createConnectTransport({ baseUrl: server.baseUrl, httpVersion: '1.1' });
-    const header = { authorization: `Bearer ${project.adminKey}` };
     let refused = 0;
     for (let round = 0; round < 25; round++) {
       for (const method of methods) {
@@ -184,14 +197,20 @@ test.serial(
         let code: Code | 'ok' = 'ok';
         try {
           if (method.methodKind === 'unary') {
-            await transport.unary(method as DescMethodUnary, undefined, 5000, header, input);
+            await transport.unary(
+              method as DescMethodUnary,
+              undefined,
+              5000,
+              authFor(method),
+              input,
+            );
           } else if (method.methodKind === 'server_streaming') {
             const abort = new AbortController();
             const response = await transport.stream(
               method as DescMethodStreaming,
               abort.signal,
               5000,
-              header,
+              authFor(method),
               (async function* () {
                 yield input;
               })(),
@@ -226,7 +245,6 @@ test.serial(
   'Timestamp and Duration fields out of range are INVALID_ARGUMENT and change nothing',
   async (t) => {
     const transport = createConnectTransport({ baseUrl: server.baseUrl, httpVersion: '1.1' });
-    const header = { authorization: `Bearer ${project.adminKey}` };
     const extremes = [
       { seconds: 9_223_372_036_854_775_807n, nanos: 0 },
       { seconds: -9_223_372_036_854_775_808n, nanos: 0 },
@@ -247,7 +265,13 @@ test.serial(
           const before = await changeCounts();
           let code: Code | 'ok' = 'ok';
           try {
-            await transport.unary(method as DescMethodUnary, undefined, 5000, header, input);
+            await transport.unary(
+              method as DescMethodUnary,
+              undefined,
+              5000,
+              authFor(method),
+              input,
+            );
           } catch (err) {
             code = ConnectError.from(err).code;
           }

@@ -120,11 +120,15 @@ test('invoice.payment_failed refreshes the subscription from Stripe', async (t) 
     apiKey: apiKey(),
   });
   await h.post(
-    makeEvent({ type: 'checkout.session.completed', object: session, created: nowSeconds() - 60 }),
+    makeEvent({
+      type: 'checkout.session.completed',
+      object: session,
+      created: nowSeconds() - 5 * 86400,
+    }),
   );
   t.true(await allowed('co-invoice', 'reports'));
   if (!subscription) throw new Error('the fake made no subscription');
-  // Stripe moved it to past_due long ago, beyond the 3-day grace period.
+  // Stripe moved it to past_due four days ago, beyond the 3-day grace period.
   const now = nowSeconds();
   const pastDue = makeSubscription({
     id: subscription.id,
@@ -139,6 +143,11 @@ test('invoice.payment_failed refreshes the subscription from Stripe', async (t) 
       },
     ],
   });
+  await h.post(
+    makeEvent({ type: 'customer.subscription.updated', object: pastDue, created: now - 4 * 86400 }),
+  );
+  // Stripe tried again and failed again: the invoice event says nothing of the
+  // subscription, so its state is fetched; it is past_due as before.
   h.fake.setSubscription(pastDue, apiKey());
   const invoice = makeInvoice({
     customer: started.stripeCustomerId,

@@ -7,6 +7,7 @@
  * same state.
  */
 import type Stripe from 'stripe';
+import { shouldPruneOlderVersions } from '../../domain/past-due.js';
 import { sameSubscriptionState, subscriptionDoc } from '../subscription-mapping.js';
 import type { WebhookContext } from './types.js';
 
@@ -18,16 +19,18 @@ export async function applySubscription(
   const projectId = context.project._id;
   const doc = subscriptionDoc(projectId, subscription, eventCreated, context.now);
   if ((await context.subscriptions.record(doc)) === 'recorded') {
-    // Reads load every version of a customer's subscriptions: keep only the newest.
-    await context.subscriptions.pruneOlderThan(doc);
+    // Reads load every version of a customer's subscriptions: keep only the
+    // newest, but past_due versions keep their run (when grace began).
+    if (shouldPruneOlderVersions(doc.status)) await context.subscriptions.pruneOlderThan(doc);
     return;
   }
   const sameSecond = await context.subscriptions.getVersion(doc._id);
   if (!sameSecond || sameSubscriptionState(sameSecond, doc)) return;
   const current = await context.stripe.subscriptions.retrieve(subscription.id);
-  await context.subscriptions.record(
-    subscriptionDoc(projectId, current, eventCreated, context.now, true),
-  );
+  await context.subscriptions.record({
+    ...subscriptionDoc(projectId, current, eventCreated, context.now, true),
+    same_second_statuses: [...new Set([sameSecond.status, doc.status])],
+  });
 }
 
 /** Fetches a subscription from Stripe and records it as of the event's time. */

@@ -4,20 +4,28 @@
  */
 import type Stripe from 'stripe';
 import { stripeId } from '../subscription-mapping.js';
-import { changed, type EventHandler } from './types.js';
+import { changed, type EventHandler, ownedBy } from './types.js';
 
-export const chargeRefunded: EventHandler = async (event, context) => {
-  const charge = event.data.object as Stripe.Charge;
-  const paymentIntentId = stripeId(charge.payment_intent);
-  if (!charge.refunded || !paymentIntentId) return changed([]);
-  const stripeCustomerId = stripeId(charge.customer);
-  await context.purchases.recordRefunded(
-    context.project._id,
-    paymentIntentId,
-    stripeCustomerId,
-    context.now,
-  );
-  // The charge may name no customer (guest checkout); the purchase's checkout may.
-  const buyer = await context.purchases.stripeCustomerOf(context.project._id, paymentIntentId);
-  return changed([stripeCustomerId, buyer]);
+const chargeOf = (event: Stripe.Event) => event.data.object as Stripe.Charge;
+
+export const chargeRefunded: EventHandler = {
+  ownerOf: (event) => {
+    const charge = chargeOf(event);
+    return ownedBy(stripeId(charge.customer), { paymentIntentId: stripeId(charge.payment_intent) });
+  },
+  apply: async (event, context) => {
+    const charge = chargeOf(event);
+    const paymentIntentId = stripeId(charge.payment_intent);
+    if (!charge.refunded || !paymentIntentId) return changed([]);
+    const stripeCustomerId = stripeId(charge.customer);
+    await context.purchases.recordRefunded(
+      context.project._id,
+      paymentIntentId,
+      stripeCustomerId,
+      context.now,
+    );
+    // The charge may name no customer (guest checkout); the purchase's checkout may.
+    const buyer = await context.purchases.stripeCustomerOf(context.project._id, paymentIntentId);
+    return changed([stripeCustomerId, buyer]);
+  },
 };

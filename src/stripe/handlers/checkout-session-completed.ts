@@ -11,27 +11,35 @@ import type { PurchaseItemDoc } from '../../store/documents.js';
 import { PurchaseStore } from '../../store/purchase-store.js';
 import { stripeId } from '../subscription-mapping.js';
 import { refreshSubscription } from './apply-subscription.js';
-import { changed, type EventHandler, type WebhookContext } from './types.js';
+import { changed, type EventHandler, ownedBy, type WebhookContext } from './types.js';
 
-export const checkoutSessionCompleted: EventHandler = async (event, context) => {
-  const session = event.data.object as Stripe.Checkout.Session;
-  const stripeCustomerId = stripeId(session.customer);
-  const customerIds: string[] = [];
-  if (stripeCustomerId && session.client_reference_id) {
-    const link = await context.customers.link(
-      context.project._id,
-      session.client_reference_id,
-      stripeCustomerId,
-      context.now,
-    );
-    customerIds.push(link.customer_id);
-  }
-  if (session.mode === 'payment') await recordPurchase(session, context);
-  const subscriptionId = stripeId(session.subscription);
-  if (session.mode === 'subscription' && subscriptionId) {
-    await refreshSubscription(subscriptionId, event.created, context);
-  }
-  return changed([stripeCustomerId], customerIds);
+const sessionOf = (event: Stripe.Event) => event.data.object as Stripe.Checkout.Session;
+
+export const checkoutSessionCompleted: EventHandler = {
+  ownerOf: (event) => {
+    const session = sessionOf(event);
+    return ownedBy(stripeId(session.customer), { metadata: session.metadata });
+  },
+  apply: async (event, context) => {
+    const session = sessionOf(event);
+    const stripeCustomerId = stripeId(session.customer);
+    const customerIds: string[] = [];
+    if (stripeCustomerId && session.client_reference_id) {
+      const link = await context.customers.link(
+        context.project._id,
+        session.client_reference_id,
+        stripeCustomerId,
+        context.now,
+      );
+      customerIds.push(link.customer_id);
+    }
+    if (session.mode === 'payment') await recordPurchase(session, context);
+    const subscriptionId = stripeId(session.subscription);
+    if (session.mode === 'subscription' && subscriptionId) {
+      await refreshSubscription(subscriptionId, event.created, context);
+    }
+    return changed([stripeCustomerId], customerIds);
+  },
 };
 
 async function recordPurchase(

@@ -2,10 +2,15 @@
 import type Stripe from 'stripe';
 import { stripeId } from '../subscription-mapping.js';
 import { applySubscription } from './apply-subscription.js';
-import { changed, type EventHandler } from './types.js';
+import { changed, type EventHandler, ownedBy } from './types.js';
 
-export const subscriptionChanged: EventHandler = async (event, context) => {
-  const subscription = event.data.object as Stripe.Subscription;
-  await applySubscription(subscription, event.created, context);
-  return changed([stripeId(subscription.customer)]);
+const subscriptionOf = (event: Stripe.Event) => event.data.object as Stripe.Subscription;
+
+export const subscriptionChanged: EventHandler = {
+  ownerOf: (event) => ownedBy(stripeId(subscriptionOf(event).customer)),
+  apply: async (event, context) => {
+    const subscription = subscriptionOf(event);
+    await applySubscription(subscription, event.created, context);
+    return changed([stripeId(subscription.customer)]);
+  },
 };

@@ -20,7 +20,33 @@ export interface HandlerResult {
   readonly customerIds: readonly string[];
 }
 
-export type EventHandler = (event: Stripe.Event, context: WebhookContext) => Promise<HandlerResult>;
+/**
+ * Whose object an event is about, for telling a project's own events from
+ * those of other projects on the same Stripe account (stripe/event-ownership.ts).
+ */
+export interface EventOwner {
+  /** Metadata that may carry the project marker (checkout sessions the service started). */
+  readonly metadata: Readonly<Record<string, string>> | null;
+  readonly stripeCustomerId: string | null;
+  /** For a payment that names no customer: its PaymentIntent. */
+  readonly paymentIntentId: string | null;
+}
+
+export interface EventHandler {
+  ownerOf(event: Stripe.Event): EventOwner;
+  apply(event: Stripe.Event, context: WebhookContext): Promise<HandlerResult>;
+}
+
+export function ownedBy(
+  stripeCustomerId: string | null,
+  more: Partial<Omit<EventOwner, 'stripeCustomerId'>> = {},
+): EventOwner {
+  return {
+    metadata: more.metadata ?? null,
+    stripeCustomerId,
+    paymentIntentId: more.paymentIntentId ?? null,
+  };
+}
 
 export function changed(
   stripeCustomerIds: readonly (string | null)[],

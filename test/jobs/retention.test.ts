@@ -1,0 +1,244 @@
+/**
+ * The retention job keeps `idempotency_records` and `event_receipts`
+ * bounded: a sweep deletes what is past its retention (idempotency records
+ * after IDEMPOTENCY_RETENTION_HOURS, finished receipts after
+ * EVENT_RECEIPT_RETENTION_DAYS) and keeps everything newer and every receipt
+ * a delivery is still processing. Two instances share one database: one
+ * occurrence is swept by one of them only.
+ */
+import test from 'ava';
+import { type Db, MongoClient } from 'mongodb';
+import { isConfigError, loadConfig } from '../../src/config.js';
+import type {
+  EventReceiptDoc,
+  EventReceiptStatus,
+  JobClaimDoc,
+} from '../../src/store/documents.js';
+import { startTestApp, type TestApp } from '../helpers/app.js';
+import { eventually } from '../helpers/chaos.js';
+import { uniqueDbName } from '../helpers/services.js';
+
+const hour = 3600_000;
+const day = 24 * hour;
+/** Small batches, so a sweep here takes several of them. */
+const batchSize = 4;
+
+let a: TestApp;
+let b: TestApp;
+let mongo: MongoClient;
+let database: string;
+
+test.before(async () => {
+  database = uniqueDbName('retention');
+  const env = {
+    JOB_POLL_MS: '100',
+    IDEMPOTENCY_RETENTION_HOURS: '24',
+    EVENT_RECEIPT_RETENTION_DAYS: '30',
+    RETENTION_BATCH_SIZE: String(batchSize),
+  };
+  a = await startTestApp({ database, env });
+  b = await startTestApp({ database, env });
+  mongo = new MongoClient(a.config.mongodbUrl);
+  await mongo.connect();
+});
+
+test.after.always(async () => {
+  await mongo?.close();
+  await Promise.all([a?.app.stop(), b?.app.stop()]);
+});
+
+interface Seeded {
+  readonly oldRecords: string[];
+  readonly newRecords: string[];
+  readonly oldReceipts: string[];
+  readonly keptReceipts: string[];
+}
+
+/** Old and new records of one test, told apart by `tag`. */
+async function seed(db: Db, tag: string): Promise<Seeded> {
+  const now = Date.now();
+  const record = (name: string, ageMs: number) => ({
+    _id: `${tag}:${name}`,
+    project_id: tag,
+    method: 'billing.v1.AdminService/GrantEntitlement',
+    key: name,
+    request_hash: 'h',
+    status: 'completed',
+    response: null,
+    created_at: new Date(now - ageMs),
+    lease_until: new Date(now - ageMs + 60_000),
+  });
+  const oldRecords = Array.from({ length: 9 }, (_, i) => record(`old-${i}`, 25 * hour));
+  const newRecords = [record('new-0', 23 * hour), record('new-1', hour), record('new-2', 0)];
+  await db
+    .collection<{ _id: string }>('idempotency_records')
+    .insertMany([...oldRecords, ...newRecords]);
+
+  const receipt = (
+    name: string,
+    status: EventReceiptStatus,
+    ageMs: number,
+    leaseFromNowMs = -ageMs + 30_000,
+  ): EventReceiptDoc => ({
+    _id: `${tag}:${name}`,
+    project_id: tag,
+    event_id: name,
+    type: 'customer.subscription.updated',
+    status,
+    attempts: 1,
+    last_error: status === 'failed' ? 'boom' : null,
+    received_at: new Date(now - ageMs),
+    processed_at: status === 'processing' ? null : new Date(now - ageMs),
+    lease_until: new Date(now + leaseFromNowMs),
+  });
+  const old = 31 * day;
+  const oldReceipts = [
+    ...Array.from({ length: 6 }, (_, i) => receipt(`processed-${i}`, 'processed', old)),
+    receipt('ignored', 'ignored', old),
+    receipt('failed', 'failed', old),
+    // Claimed long ago by a worker that died: its lease ended long ago too.
+    receipt('abandoned', 'processing', old),
+  ];
+  const keptReceipts = [
+    receipt('recent-processed', 'processed', 29 * day),
+    receipt('recent-failed', 'failed', day),
+    receipt('fresh', 'processing', 0),
+    // Old, but a delivery holds it right now: never deleted under it.
+    receipt('leased', 'processing', old, 30_000),
+  ];
+  await db
+    .collection<EventReceiptDoc>('event_receipts')
+    .insertMany([...oldReceipts, ...keptReceipts]);
+  const ids = (docs: ReadonlyArray<{ _id: string }>) => docs.map((doc) => doc._id);
+  return {
+    oldRecords: ids(oldRecords),
+    newRecords: ids(newRecords),
+    oldReceipts: ids(oldReceipts),
+    keptReceipts: ids(keptReceipts),
+  };
+}
+
+async function remaining(db: Db, collection: string, tag: string): Promise<string[]> {
+  const docs = await db.collection<{ _id: string }>(collection).find({ project_id: tag }).toArray();
+  return docs.map((doc) => doc._id).sort();
+}
+
+test.serial('a triggered sweep deletes what is past retention and keeps the rest', async (t) => {
+  const db = mongo.db(database);
+  const seeded = await seed(db, 'triggered');
+  const occurrence = await a.app.retention.trigger();
+  // Either instance's Agenda may pick the job up; its claim records the outcome.
+  const result = await eventually(
+    () => a.app.retention.result(occurrence),
+    (done) => done !== undefined,
+    60_000,
+  );
+  t.deepEqual(result, {
+    idempotency_records: seeded.oldRecords.length,
+    event_receipts: seeded.oldReceipts.length,
+  });
+  t.deepEqual(
+    await remaining(db, 'idempotency_records', 'triggered'),
+    [...seeded.newRecords].sort(),
+  );
+  t.deepEqual(await remaining(db, 'event_receipts', 'triggered'), [...seeded.keptReceipts].sort());
+});
+
+test.serial(
+  'both instances run one occurrence at the same moment: one sweeps, one skips',
+  async (t) => {
+    const db = mongo.db(database);
+    const seeded = await seed(db, 'raced');
+    const occurrence = 'test:raced';
+    const outcomes = await Promise.all([
+      a.app.retention.run(occurrence),
+      b.app.retention.run(occurrence),
+    ]);
+    t.deepEqual([...outcomes].sort(), ['skipped', 'succeeded']);
+    t.deepEqual(await b.app.retention.result(occurrence), {
+      idempotency_records: seeded.oldRecords.length,
+      event_receipts: seeded.oldReceipts.length,
+    });
+    t.deepEqual(await remaining(db, 'idempotency_records', 'raced'), [...seeded.newRecords].sort());
+    t.deepEqual(await remaining(db, 'event_receipts', 'raced'), [...seeded.keptReceipts].sort());
+  },
+);
+
+test.serial(
+  'the Agenda job removed under the sweep (the other replica finished its copy): the sweep still finishes',
+  async (t) => {
+    // Agenda may run one job on both replicas (FerretDB); the one that lost the claim finishes
+    // first and removes the job, so every touch of the winner fails from then on.
+    const db = mongo.db(database);
+    const seeded = await seed(db, 'untouchable');
+    const occurrence = 'test:untouchable';
+    const context = {
+      signal: new AbortController().signal,
+      touch: () => Promise.reject(new Error('job cannot be updated in the database')),
+    };
+    t.is(await a.app.retention.run(occurrence, context), 'succeeded');
+    t.deepEqual(await a.app.retention.result(occurrence), {
+      idempotency_records: seeded.oldRecords.length,
+      event_receipts: seeded.oldReceipts.length,
+    });
+    t.deepEqual(
+      await remaining(db, 'event_receipts', 'untouchable'),
+      [...seeded.keptReceipts].sort(),
+    );
+  },
+);
+
+test.serial('RETENTION_CRON schedules the sweep', async (t) => {
+  const scheduledDb = uniqueDbName('retention_cron');
+  const c = await startTestApp({
+    database: scheduledDb,
+    env: { JOB_POLL_MS: '100', RETENTION_CRON: '* * * * * *' },
+  });
+  try {
+    const db = mongo.db(scheduledDb);
+    const seeded = await seed(db, 'scheduled');
+    const claims = db.collection<JobClaimDoc>('job_claims');
+    // A finished occurrence that started after the seeding saw every old record.
+    const seededAt = new Date();
+    const finished = await eventually(
+      () =>
+        claims.findOne({
+          job: 'retention.sweep',
+          created_at: { $gt: seededAt },
+          finished_at: { $exists: true },
+        }),
+      (claim) => claim !== null,
+      60_000,
+    );
+    t.truthy(finished, 'a scheduled occurrence finished');
+    t.deepEqual(
+      await remaining(db, 'idempotency_records', 'scheduled'),
+      [...seeded.newRecords].sort(),
+    );
+    t.deepEqual(
+      await remaining(db, 'event_receipts', 'scheduled'),
+      [...seeded.keptReceipts].sort(),
+    );
+  } finally {
+    await c.app.stop();
+  }
+});
+
+test('retention settings: defaults, and receipts are kept at least 30 days', (t) => {
+  const required = {
+    MONGODB_URL: 'mongodb://127.0.0.1:27017/',
+    REDIS_URL: 'redis://127.0.0.1:6379',
+  };
+  const defaults = loadConfig(required);
+  t.is(defaults.retentionCron, '30 4 * * *');
+  t.is(defaults.idempotencyRetentionHours, 24);
+  t.is(defaults.eventReceiptRetentionDays, 30);
+  t.is(loadConfig({ ...required, RETENTION_CRON: 'off' }).retentionCron, undefined);
+  t.is(
+    loadConfig({ ...required, EVENT_RECEIPT_RETENTION_DAYS: '90' }).eventReceiptRetentionDays,
+    90,
+  );
+  const err = t.throws(() => loadConfig({ ...required, EVENT_RECEIPT_RETENTION_DAYS: '29' }));
+  t.true(isConfigError(err));
+  t.true(err?.message.includes('EVENT_RECEIPT_RETENTION_DAYS'));
+});
