@@ -15,7 +15,9 @@
  * BENCH_SECONDS (default 10), BENCH_CONCURRENCY (default 1,10,50) and
  * BENCH_ROUNDS (default 3) tune it.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -75,6 +77,7 @@ async function main(): Promise<void> {
     MONGODB_URL: ferret.url,
     MONGODB_DATABASE: 'bench',
     REDIS_URL: redis.url,
+    MASTER_KEYS: `bench:${randomBytes(32).toString('base64')}`,
     STRIPE_API_URL: fake.url,
   };
   const seeded = await seed(env, stripeKey);

@@ -13,7 +13,9 @@
  *
  * Writes load/results/watch-latency.json and load/results/watch-latency.md.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -71,6 +73,7 @@ async function main(): Promise<void> {
     MONGODB_URL: ferret.url,
     MONGODB_DATABASE: 'watch_bench',
     REDIS_URL: redis.url,
+    MASTER_KEYS: `bench:${randomBytes(32).toString('base64')}`,
     // Nothing in this run may call Stripe: a closed port makes any call fail loudly.
     STRIPE_API_URL: 'http://127.0.0.1:9',
     RECONCILIATION_CRON: 'off',

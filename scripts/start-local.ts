@@ -5,24 +5,31 @@
  * git-ignored `.data/`, starts the service on PORT (default 8080), creates a
  * dev project on first run, and prints a fresh admin API key each start
  * (keys are stored hashed, so an old one cannot be shown again; the previous
- * dev key is revoked).
+ * dev key is revoked), and a fresh platform key (scope platform:admin, for
+ * CreateProject; the previous one is revoked too). Stored secrets are sealed
+ * under a master key generated into `.data/master-keys` on first run and
+ * reused after (MASTER_KEYS in the environment wins).
  *
  * MONGODB_URL or REDIS_URL in the environment point at real servers instead.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { type App, startApp } from '../src/app.js';
 import { isConfigError, loadConfig } from '../src/config.js';
+import { platformProjectId } from '../src/domain/api-keys.js';
 import { createLogger } from '../src/logger.js';
 import { REPO_ROOT, startFerretDb, startRedis } from './lib/local-services.js';
 
 const dataDir = path.join(REPO_ROOT, '.data');
 const devProjectFile = path.join(dataDir, 'dev-project.json');
+const masterKeysFile = path.join(dataDir, 'master-keys');
 
 interface DevProjectRecord {
   readonly projectId: string;
   readonly keyId: string;
+  readonly platformKeyId?: string;
 }
 
 interface Stoppable {
@@ -37,6 +44,7 @@ async function main(): Promise<void> {
     HOST: '127.0.0.1',
     ...process.env,
   };
+  env.MASTER_KEYS ||= localMasterKeys();
   if (!env.MONGODB_URL) {
     const ferret = await startFerretDb({ dataDir: path.join(dataDir, 'ferretdb') });
     stoppables.push(ferret);
@@ -51,8 +59,11 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.logLevel, base: { service: 'billing' } });
   const app = await startApp(config, logger);
   stoppables.unshift(app);
+  // Read first: devApiKey rewrites the record.
+  const previousPlatformKeyId = readDevProject()?.platformKeyId;
   const key = await devApiKey(app);
-  printBanner(app.port, config.mongodbUrl, config.redisUrl, key);
+  const platformKey = await devPlatformKey(app, previousPlatformKeyId);
+  printBanner(app.port, config.mongodbUrl, config.redisUrl, { ...key, platformKey });
 
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
@@ -102,6 +113,34 @@ async function devApiKey(app: App): Promise<{ projectId: string; secret: string 
   return { projectId: created.project._id, secret: created.adminKey.secret };
 }
 
+/** Generated once, kept beside the data it seals; losing it loses the stored Stripe secrets. */
+function localMasterKeys(): string {
+  if (existsSync(masterKeysFile)) return readFileSync(masterKeysFile, 'utf8').trim();
+  const keys = `local1:${randomBytes(32).toString('base64')}`;
+  writeFileSync(masterKeysFile, `${keys}\n`, { mode: 0o600 });
+  return keys;
+}
+
+/** A new platform key each start (only its hash is stored); the previous one is revoked. */
+async function devPlatformKey(app: App, previousKeyId: string | undefined): Promise<string> {
+  if (previousKeyId) {
+    await app.apiKeys.revoke(
+      platformProjectId,
+      previousKeyId,
+      'start-local',
+      'replaced by a new dev platform key',
+    );
+  }
+  const created = await app.apiKeys.createPlatformKey(
+    'dev platform key',
+    'start-local',
+    'local development start',
+  );
+  const record = readDevProject();
+  if (record) writeDevProject({ ...record, platformKeyId: created.key._id });
+  return created.secret;
+}
+
 function readDevProject(): DevProjectRecord | undefined {
   if (!existsSync(devProjectFile)) return undefined;
   return JSON.parse(readFileSync(devProjectFile, 'utf8')) as DevProjectRecord;
@@ -115,7 +154,7 @@ function printBanner(
   port: number,
   mongodbUrl: string,
   redisUrl: string,
-  key: { projectId: string; secret: string },
+  key: { projectId: string; secret: string; platformKey: string },
 ) {
   const lines = [
     '',
@@ -125,6 +164,7 @@ function printBanner(
     `  Redis:                          ${redisUrl}`,
     `  dev project:                    ${key.projectId}`,
     `  dev API key (shown once):       ${key.secret}`,
+    `  platform key (CreateProject):   ${key.platformKey}`,
     '',
     `  try: grpcurl -plaintext -H 'authorization: Bearer ${key.secret}' 127.0.0.1:${port} billing.v1.AdminService/GetProject`,
     '  stop with Ctrl-C',
@@ -137,5 +177,5 @@ main().catch((err: unknown) => {
   if (isConfigError(err)) process.stderr.write(`${err.message}\n`);
   else
     process.stderr.write(`start-local failed: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
+  process.exit(isConfigError(err) ? 2 : 1);
 });

@@ -3,6 +3,7 @@
  * config-driven connections, stores, services and the server, and hands each
  * part exactly what it needs. No module keeps state of its own.
  */
+import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { ConnectRouter } from '@connectrpc/connect';
@@ -11,10 +12,12 @@ import { ApiKeyAuthenticator, createAuthInterceptor } from './api/auth.js';
 import { createErrorInterceptor } from './api/errors.js';
 import { billingRoutes, billingServices } from './api/routes.js';
 import { requiredScope } from './api/scopes.js';
+import { TokenIssuers } from './api/token-issuers.js';
 import { MemoryEntitlementCache, RedisEntitlementCache } from './cache/entitlement-cache.js';
 import { InvalidationBus } from './cache/invalidation-bus.js';
 import { closeRedis, connectRedis, pingRedis } from './cache/redis.js';
-import type { Config } from './config.js';
+import { type Config, ConfigError } from './config.js';
+import { isSecretOpenError, SecretBox } from './domain/secret-box.js';
 import {
   defineReconciliationJobs,
   defineRetentionJob,
@@ -46,6 +49,7 @@ import { ProjectMetricsService } from './services/metrics-service.js';
 import { ProjectCache } from './services/project-cache.js';
 import { ProjectService } from './services/project-service.js';
 import { ReconciliationService } from './services/reconciliation-service.js';
+import { WebhookEventService } from './services/webhook-event-service.js';
 import { ApiKeyStore } from './store/api-key-store.js';
 import { AuditLogStore } from './store/audit-log-store.js';
 import { CustomerStore } from './store/customer-store.js';
@@ -90,6 +94,13 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     onReconnect: (reason) => logger.warn('mongodb client reconnected', { reason }),
   });
   await ensureIndexes(mongo.db);
+  const secretBox = new SecretBox(config.masterKeys, randomBytes);
+  const projectStore = new ProjectStore(mongo.db, secretBox);
+  const idempotency = new IdempotencyStore(mongo.db, idempotencyLeaseMs, secretBox);
+  await sealStoredSecrets(projectStore, idempotency, logger).catch(async (err: unknown) => {
+    await mongo.close();
+    throw err;
+  });
   const redis = connectRedis(config.redisUrl, logger);
   const bus = new InvalidationBus(redis.commands, redis.subscriber, logger);
   await bus.start();
@@ -97,7 +108,6 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const metrics = createServiceMetrics();
   const auditLog = new AuditLogStore(mongo.db);
   const apiKeyStore = new ApiKeyStore(mongo.db);
-  const projectStore = new ProjectStore(mongo.db);
   const customers = new CustomerStore(mongo.db);
   const subscriptions = new SubscriptionStore(mongo.db);
   const projectMetrics = new ProjectMetricsService(subscriptions);
@@ -138,8 +148,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const grantService = new GrantService(grants, auditLog, notifier);
   const watchHub = new EntitlementWatchHub(bus, entitlements, config.watchHeartbeatMs);
   const receipts = new EventReceiptStore(mongo.db, config.webhookLeaseMs);
-  const idempotency = new IdempotencyStore(mongo.db, idempotencyLeaseMs);
-  const processor = new EventProcessor(receipts, notifier, logger);
+  const processor = new EventProcessor(receipts, notifier, logger, config.webhookMaxAttempts);
   processor.onOutcome = (type, outcome) => metrics.webhookEvents.inc({ type, outcome });
   const jobs = new JobRunner({
     db: mongo.db,
@@ -179,6 +188,16 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     cron: config.reconciliationCron,
     sweepEveryMs: config.reconciliationLeaseMs,
     logger,
+  });
+  const webhookEvents = new WebhookEventService({
+    receipts,
+    processor,
+    projects: projectCache,
+    stripeClients,
+    customers,
+    subscriptions,
+    purchases,
+    audit: auditLog,
   });
   const retention = defineRetentionJob({
     runner: jobs,
@@ -227,6 +246,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       checkout,
       grants: grantService,
       auditLog,
+      webhookEvents,
       projectMetrics,
       reconciliation,
       idempotency,
@@ -251,6 +271,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         authenticator,
         requiredScope,
         customerTokenSecrets: config.customerTokenSecrets,
+        tokenIssuers: new TokenIssuers(apiKeyStore, bus, config.apiKeyCacheTtlMs),
       }),
     ],
     readMaxBytes: config.maxRequestBytes,
@@ -310,6 +331,31 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     readiness,
     stop,
   };
+}
+
+/**
+ * Before serving: every stored secret must open with the configured master
+ * keys (else stop now with a config error, not at the first webhook), and
+ * plain-text or old-key values are sealed under the first key.
+ */
+async function sealStoredSecrets(
+  projects: ProjectStore,
+  idempotency: IdempotencyStore,
+  logger: Logger,
+): Promise<void> {
+  try {
+    const pass = await projects.sealStoredSecrets();
+    const responses = await idempotency.sealStoredResponses();
+    if (pass.sealed + pass.resealed + responses > 0) {
+      logger.info('stored secrets sealed', { ...pass, idempotent_responses: responses });
+    }
+  } catch (err) {
+    if (!isSecretOpenError(err)) throw err;
+    throw new ConfigError(
+      'MASTER_KEYS',
+      `cannot open the stored secrets: ${err.message}. Configure the master key they were sealed with (it may follow the new first key)`,
+    );
+  }
 }
 
 /** Every figure, tenants' included, on its own port (loopback by default); none when off. */

@@ -4,6 +4,8 @@
  * operator knows exactly what to fix.
  */
 
+import { type MasterKey, masterKeyIdPattern } from './domain/secret-box.js';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export interface TlsConfig {
@@ -59,6 +61,8 @@ export interface Config {
   readonly webhookMaxBodyBytes: number;
   /** How long a webhook delivery holds an event before another delivery may take it over. */
   readonly webhookLeaseMs: number;
+  /** Failed attempts after which an event that fails the same way is given up (dead, replayable). */
+  readonly webhookMaxAttempts: number;
   /** Secrets that sign customer tokens: the first signs, all verify (rotation). Empty: no tokens. */
   readonly customerTokenSecrets: readonly string[];
   /** Browser origins allowed to call the API (CORS); empty: none. `*` allows any. */
@@ -74,6 +78,8 @@ export interface Config {
   readonly reconciliationLeaseMs: number;
   /** How often Agenda polls MongoDB for due jobs. */
   readonly jobPollMs: number;
+  /** Keys that seal stored secrets: the first seals, all open (rotation). Required. */
+  readonly masterKeys: readonly MasterKey[];
   /** When old idempotency records and event receipts are deleted (cron, UTC); undefined: never. */
   readonly retentionCron: string | undefined;
   /** Idempotency records older than this are deleted (a retry after it runs for real). */
@@ -155,6 +161,7 @@ export function loadConfig(env: Env): Config {
       max: 16 * 1024 * 1024,
     }),
     webhookLeaseMs: integer(env, 'WEBHOOK_LEASE_MS', { fallback: 30_000, min: 1000, max: 600_000 }),
+    webhookMaxAttempts: integer(env, 'WEBHOOK_MAX_ATTEMPTS', { fallback: 5, min: 1, max: 100 }),
     customerTokenSecrets: secretList(env, 'CUSTOMER_TOKEN_SECRETS'),
     corsAllowedOrigins: originList(env, 'CORS_ALLOWED_ORIGINS'),
     watchHeartbeatMs,
@@ -165,6 +172,7 @@ export function loadConfig(env: Env): Config {
       max: 3_600_000,
     }),
     jobPollMs: integer(env, 'JOB_POLL_MS', { fallback: 5000, min: 50, max: 600_000 }),
+    masterKeys: masterKeys(env, 'MASTER_KEYS'),
     retentionCron: cron(env, 'RETENTION_CRON', '30 4 * * *'),
     idempotencyRetentionHours: integer(env, 'IDEMPOTENCY_RETENTION_HOURS', {
       fallback: 24,
@@ -183,6 +191,27 @@ export function loadConfig(env: Env): Config {
       max: 10_000,
     }),
   };
+}
+
+/** `id:base64,id:base64`, each key 32 random bytes; the values are never echoed. */
+function masterKeys(env: Env, name: string): MasterKey[] {
+  const raw = env[name];
+  const format = 'as "<id>:<32 bytes in base64>", comma-separated (the first seals)';
+  if (raw === undefined || raw.trim() === '') {
+    throw new ConfigError(name, `is required: the key that seals stored secrets, ${format}`);
+  }
+  const keys = raw.split(',').map((entry): MasterKey => {
+    const [id = '', encoded = '', ...rest] = entry.trim().split(':');
+    const key = Buffer.from(encoded, 'base64');
+    if (!masterKeyIdPattern.test(id) || rest.length > 0 || key.length !== 32) {
+      throw new ConfigError(name, `must list keys ${format}; openssl rand -base64 32 makes one`);
+    }
+    return { id, key };
+  });
+  if (new Set(keys.map((k) => k.id)).size !== keys.length) {
+    throw new ConfigError(name, 'must not list the same key id twice');
+  }
+  return keys;
 }
 
 function httpTimeouts(env: Env, watchHeartbeatMs: number): HttpTimeouts {

@@ -1,7 +1,7 @@
 /**
  * Entry point: load and validate config, start, and stop gracefully on
  * SIGTERM or SIGINT. A config error exits with status 2 and names the
- * variable.
+ * variable; so does a master key that cannot open the stored secrets.
  */
 import { startApp } from './app.js';
 import { isConfigError, loadConfig } from './config.js';
@@ -33,6 +33,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  if (isConfigError(err)) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(2);
+  }
   const message = err instanceof Error ? err.message : String(err);
   process.stderr.write(`billing service failed to start: ${message}\n`);
   process.exit(1);

@@ -5,8 +5,13 @@
 import test from 'ava';
 import { isConfigError, loadConfig } from '../src/config.js';
 import { runServiceToExit } from './helpers/process.js';
+import { testMasterKeys } from './helpers/services.js';
 
-const valid = { MONGODB_URL: 'mongodb://127.0.0.1:27017/', REDIS_URL: 'redis://127.0.0.1:6379' };
+const valid = {
+  MONGODB_URL: 'mongodb://127.0.0.1:27017/',
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  MASTER_KEYS: testMasterKeys(),
+};
 
 test('defaults apply when only the required variables are set', (t) => {
   const config = loadConfig(valid);
@@ -26,6 +31,10 @@ const badValues: ReadonlyArray<[string, Record<string, string>]> = [
   ['LOG_LEVEL', { ...valid, LOG_LEVEL: 'loud' }],
   ['TLS_KEY_FILE', { ...valid, TLS_CERT_FILE: '/tmp/cert.pem' }],
   ['MAX_REQUEST_BYTES', { ...valid, MAX_REQUEST_BYTES: '-5' }],
+  ['MASTER_KEYS', { MONGODB_URL: valid.MONGODB_URL, REDIS_URL: valid.REDIS_URL }],
+  ['MASTER_KEYS', { ...valid, MASTER_KEYS: `k1:${Buffer.alloc(16).toString('base64')}` }],
+  ['MASTER_KEYS', { ...valid, MASTER_KEYS: Buffer.alloc(32).toString('base64') }],
+  ['MASTER_KEYS', { ...valid, MASTER_KEYS: `${valid.MASTER_KEYS},${valid.MASTER_KEYS}` }],
 ];
 
 for (const [variable, env] of badValues) {
@@ -39,6 +48,12 @@ for (const [variable, env] of badValues) {
 test('a URL with a password is never echoed back in the error', (t) => {
   const err = t.throws(() => loadConfig({ ...valid, REDIS_URL: 'redis://:s3cret@' }));
   t.false(err?.message.includes('s3cret'));
+});
+
+test('a master key is never echoed back in the error', (t) => {
+  const short = `k1:${Buffer.from('sixteen-byte-key').toString('base64')}`;
+  const err = t.throws(() => loadConfig({ ...valid, MASTER_KEYS: short }));
+  t.false(err?.message.includes(short.slice(3)));
 });
 
 test('the service exits non-zero naming the variable', async (t) => {

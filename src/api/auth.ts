@@ -9,7 +9,7 @@
  * bad key does not cost a lookup per request.
  */
 import { timingSafeEqual } from 'node:crypto';
-import type { DescService } from '@bufbuild/protobuf';
+import type { DescMethod, DescService } from '@bufbuild/protobuf';
 import {
   Code,
   ConnectError,
@@ -29,6 +29,7 @@ import {
 } from '../domain/api-keys.js';
 import { isCustomerToken, verifyCustomerToken } from '../domain/customer-tokens.js';
 import type { ApiKeyDoc } from '../store/documents.js';
+import type { TokenIssuers } from './token-issuers.js';
 
 const maxCachedKeys = 10_000;
 /** Bounds the memory an attacker can fill with bad keys: the oldest are forgotten first. */
@@ -157,14 +158,16 @@ export interface AuthInterceptorOptions {
   readonly authenticator: ApiKeyAuthenticator;
   /** Secrets that sign customer tokens (the first signs; all verify). Empty: tokens are refused. */
   readonly customerTokenSecrets: readonly string[];
+  /** A token works only while the key that issued it does. */
+  readonly tokenIssuers: TokenIssuers;
   readonly now?: () => Date;
   /** The scope a service needs; undefined marks a public service (health, reflection). */
-  readonly requiredScope: (service: DescService) => ScopeName | undefined;
+  readonly requiredScope: (service: DescService, method: DescMethod) => ScopeName | undefined;
 }
 
 export function createAuthInterceptor(options: AuthInterceptorOptions): Interceptor {
   return (next) => async (req) => {
-    const scope = options.requiredScope(req.service);
+    const scope = options.requiredScope(req.service, req.method);
     if (scope === undefined) return next(req);
     const token = bearerToken(req.header.get('authorization'));
     if (token === undefined) {
@@ -174,7 +177,7 @@ export function createAuthInterceptor(options: AuthInterceptorOptions): Intercep
       );
     }
     const principal = isCustomerToken(token)
-      ? customerPrincipal(token, `${req.service.typeName}/${req.method.name}`, options)
+      ? await customerPrincipal(token, `${req.service.typeName}/${req.method.name}`, options)
       : await options.authenticator.authenticate(token);
     if (!principal) throw new ConnectError('invalid or revoked API key', Code.Unauthenticated);
     if (!hasScope(principal, scope)) {
@@ -185,11 +188,11 @@ export function createAuthInterceptor(options: AuthInterceptorOptions): Intercep
   };
 }
 
-function customerPrincipal(
+async function customerPrincipal(
   token: string,
   procedure: string,
   options: AuthInterceptorOptions,
-): CustomerTokenPrincipal {
+): Promise<CustomerTokenPrincipal> {
   const check = verifyCustomerToken(
     token,
     options.customerTokenSecrets,
@@ -197,6 +200,12 @@ function customerPrincipal(
   );
   if (!check.ok)
     throw new ConnectError(`customer token refused: ${check.reason}`, Code.Unauthenticated);
+  if (!(await options.tokenIssuers.isLive(check.claims.projectId, check.claims.keyId))) {
+    throw new ConnectError(
+      'customer token refused: the API key that issued it is revoked',
+      Code.Unauthenticated,
+    );
+  }
   if (!customerTokenMethods.has(procedure)) {
     throw new ConnectError(
       'a customer token may only read its own entitlements',

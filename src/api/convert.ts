@@ -27,6 +27,7 @@ import {
 import type { ScopeName } from '../domain/api-keys.js';
 import type { Entitlement, SourceKind } from '../domain/entitlements.js';
 import type { ApiKeyDoc, CatalogEntryDoc, GrantDoc, ProjectDoc } from '../store/documents.js';
+import { invalid } from './validate.js';
 
 const scopeNames: ReadonlyMap<Scope, ScopeName> = new Map([
   [Scope.ENTITLEMENTS_READ, 'entitlements:read'],
@@ -136,6 +137,16 @@ export function pageToken(lastId: string | undefined): string {
   return lastId ? Buffer.from(lastId, 'utf8').toString('base64url') : '';
 }
 
-export function afterFromPageToken(token: string): string | undefined {
-  return token ? Buffer.from(token, 'base64url').toString('utf8') : undefined;
+/**
+ * The last id a page token carries (undefined: the first page). A token this
+ * service could not have issued is refused rather than read as some other
+ * cursor: it must be canonical base64url of an id of the expected shape.
+ */
+export function afterFromPageToken(token: string, idPattern: RegExp): string | undefined {
+  if (token === '') return undefined;
+  const decoded = Buffer.from(token, 'base64url').toString('utf8');
+  if (pageToken(decoded) !== token || !idPattern.test(decoded)) {
+    throw invalid('page_token', 'is not a token this service issued');
+  }
+  return decoded;
 }

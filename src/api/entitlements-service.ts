@@ -88,7 +88,7 @@ export function createEntitlementsService(
         );
       const expiresAt = new Date(now().getTime() + tokenTtlSeconds(req.ttl) * 1000);
       const token = signCustomerToken(
-        { projectId: principal.projectId, customerId, expiresAt },
+        { projectId: principal.projectId, customerId, keyId: principal.keyId, expiresAt },
         secret,
       );
       return create(IssueCustomerTokenResponseSchema, {

@@ -21,7 +21,7 @@ import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@conn
 import type { Logger } from '../logger.js';
 import type { IdempotencyStore } from '../store/idempotency-store.js';
 import { requirePrincipal } from './auth.js';
-import { limits } from './validate.js';
+import { optionalIdempotencyKey } from './validate.js';
 
 type UnaryImpl = (
   request: MessageShape<DescMessage>,
@@ -45,12 +45,7 @@ export function withIdempotency<S extends DescService>(
     methods[method.localName] = async (request, context) => {
       const key = reflect(method.input, request).get(keyField);
       if (typeof key !== 'string' || key === '') return impl(request, context);
-      if (key.length > limits.idempotencyKey) {
-        throw new ConnectError(
-          `idempotency_key: must be at most ${limits.idempotencyKey} characters`,
-          Code.InvalidArgument,
-        );
-      }
+      optionalIdempotencyKey(key);
       const scope = { projectId: requirePrincipal(context).projectId, method: name, key };
       const claim = await store.claim(scope, requestHash(method.input, request, keyField), now());
       if (claim.kind === 'replay') {
@@ -60,6 +55,12 @@ export function withIdempotency<S extends DescService>(
       if (claim.kind === 'mismatch') {
         throw new ConnectError(
           'idempotency_key was used before with a different request',
+          Code.FailedPrecondition,
+        );
+      }
+      if (claim.kind === 'unreadable') {
+        throw new ConnectError(
+          'the first answer to this idempotency_key is sealed under a master key no longer configured; use a new key',
           Code.FailedPrecondition,
         );
       }

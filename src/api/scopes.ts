@@ -1,5 +1,9 @@
-/** Which scope each service needs. Health and reflection are public. */
-import type { DescService } from '@bufbuild/protobuf';
+/**
+ * Which scope each service needs, and the methods that need another one
+ * (CreateProject: a platform key, not a project's admin key). Health and
+ * reflection are public.
+ */
+import type { DescMethod, DescService } from '@bufbuild/protobuf';
 import { AdminService } from '../../gen/billing/v1/admin_pb.js';
 import { CheckoutService } from '../../gen/billing/v1/checkout_pb.js';
 import { EntitlementsService } from '../../gen/billing/v1/entitlements_pb.js';
@@ -13,6 +17,12 @@ const scopeByService = new Map<string, ScopeName>([
   [MetricsService.typeName, 'admin'],
 ]);
 
-export function requiredScope(service: DescService): ScopeName | undefined {
-  return scopeByService.get(service.typeName);
+const scopeByMethod = new Map<string, ScopeName>([
+  [`${AdminService.typeName}/${AdminService.method.createProject.name}`, 'platform:admin'],
+]);
+
+export function requiredScope(service: DescService, method: DescMethod): ScopeName | undefined {
+  return (
+    scopeByMethod.get(`${service.typeName}/${method.name}`) ?? scopeByService.get(service.typeName)
+  );
 }

@@ -10,7 +10,19 @@ export function invalid(field: string, problem: string): ConnectError {
   return new ConnectError(`${field}: ${problem}`, Code.InvalidArgument);
 }
 
+/**
+ * C0 controls (NUL, escape, line breaks...), DEL and C1 controls: text that
+ * ends up in audit entries, logs and Stripe metadata must print as it reads.
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point.
+const controlCharacters = /[\u0000-\u001f\u007f-\u009f]/;
+
+function refuseControlCharacters(field: string, value: string): void {
+  if (controlCharacters.test(value)) throw invalid(field, 'must not contain control characters');
+}
+
 export function requireText(field: string, value: string, maxLength: number): string {
+  refuseControlCharacters(field, value);
   const trimmed = value.trim();
   if (trimmed === '') throw invalid(field, 'is required');
   if (trimmed.length > maxLength) throw invalid(field, `must be at most ${maxLength} characters`);
@@ -18,6 +30,7 @@ export function requireText(field: string, value: string, maxLength: number): st
 }
 
 export function optionalText(field: string, value: string, maxLength: number): string {
+  refuseControlCharacters(field, value);
   if (value.length > maxLength) throw invalid(field, `must be at most ${maxLength} characters`);
   return value.trim();
 }
@@ -45,9 +58,7 @@ export function requireCustomerId(value: string, field = 'customer_id'): string 
   if (value === '') throw invalid(field, 'is required');
   if (value.length > limits.customerId)
     throw invalid(field, `must be at most ${limits.customerId} characters`);
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point.
-  if (/[\u0000-\u001f\u007f]/.test(value))
-    throw invalid(field, 'must not contain control characters');
+  refuseControlCharacters(field, value);
   return value;
 }
 
@@ -88,6 +99,15 @@ export function optionalLimit(field: string, value: bigint | undefined): number 
 export function pageSize(value: number, fallback = 50, max = 500): number {
   if (value === 0) return fallback;
   if (value < 0 || value > max) throw invalid('page_size', `must be between 1 and ${max}`);
+  return value;
+}
+
+/** Optional; when given, at most 255 printable characters. */
+export function optionalIdempotencyKey(value: string): string {
+  if (value.length > limits.idempotencyKey) {
+    throw invalid('idempotency_key', `must be at most ${limits.idempotencyKey} characters`);
+  }
+  refuseControlCharacters('idempotency_key', value);
   return value;
 }
 

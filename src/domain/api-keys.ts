@@ -4,8 +4,16 @@
  */
 import { createHash } from 'node:crypto';
 
-export const scopes = ['entitlements:read', 'checkout:write', 'admin'] as const;
+export const scopes = ['entitlements:read', 'checkout:write', 'admin', 'platform:admin'] as const;
 export type ScopeName = (typeof scopes)[number];
+
+/**
+ * Platform keys (scope `platform:admin`, which creates projects) belong to
+ * no tenant: they live under this reserved project id, which no project can
+ * have (project ids read `proj_<hex>`) and which holds no data. Such a key
+ * has no other scope, so it can call CreateProject and nothing else.
+ */
+export const platformProjectId = 'platform';
 
 export function isScopeName(value: string): value is ScopeName {
   return (scopes as readonly string[]).includes(value);

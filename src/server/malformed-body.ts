@@ -6,7 +6,9 @@
  * not decode, the call goes on with an empty message and a mark in its
  * context values, and `createMalformedBodyInterceptor` refuses it with
  * INVALID_ARGUMENT, which connect then writes in the right protocol (Connect,
- * gRPC or gRPC-Web). Compressed bodies are left to connect.
+ * gRPC or gRPC-Web). Bodies that declare a message encoding are left to
+ * connect; an envelope marked compressed in a call that declares none is
+ * refused here too (connect would answer INTERNAL).
  */
 import { fromBinary } from '@bufbuild/protobuf';
 import {
@@ -67,10 +69,7 @@ export function guardMalformedBodies(
   if (kind !== 'unary' && kind !== 'server_streaming') return handler;
   const guarded = async (req: UniversalServerRequest) => {
     const framing = framingOf(req.header.get('content-type'));
-    const compressed =
-      (req.header.get('content-encoding') ?? req.header.get('grpc-encoding') ?? 'identity') !==
-      'identity';
-    if (req.method !== 'POST' || !framing || compressed) return handler(req);
+    if (req.method !== 'POST' || !framing || isCompressed(req, framing)) return handler(req);
     assertByteStreamRequest(req);
     const { bytes, problem } = await readAndDecode(req.body, framing, handler, readMaxBytes);
     const contextValues = req.contextValues ?? createContextValues();
@@ -86,6 +85,15 @@ export function guardMalformedBodies(
     allowedMethods: handler.allowedMethods,
     supportedContentType: handler.supportedContentType,
   });
+}
+
+/** Whether the request declares a message encoding, in the header its protocol uses for it. */
+function isCompressed(req: UniversalServerRequest, framing: Framing): boolean {
+  const encoding =
+    framing === 'raw'
+      ? req.header.get('content-encoding')
+      : (req.header.get('grpc-encoding') ?? req.header.get('connect-content-encoding'));
+  return (encoding ?? 'identity') !== 'identity';
 }
 
 async function readAndDecode(
@@ -119,7 +127,8 @@ function decodeProblem(
       if (bytes.length - offset < 5) return 'truncated envelope';
       const flags = bytes[offset] ?? 0;
       const length = new DataView(bytes.buffer, bytes.byteOffset + offset + 1, 4).getUint32(0);
-      if ((flags & 0x01) !== 0) return undefined; // compressed: connect decides
+      // connect answers INTERNAL here; the gRPC spec calls it a protocol error, and it is the client's.
+      if ((flags & 0x01) !== 0) return 'compressed flag set, but no grpc-encoding declared';
       if (offset + 5 + length > bytes.length) return 'truncated envelope';
       messages.push(bytes.subarray(offset + 5, offset + 5 + length));
       offset += 5 + length;

@@ -4,7 +4,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { InvalidationBus } from '../cache/invalidation-bus.js';
-import { formatApiKey, hashApiKey, newApiKeyParts, type ScopeName } from '../domain/api-keys.js';
+import {
+  formatApiKey,
+  hashApiKey,
+  newApiKeyParts,
+  platformProjectId,
+  type ScopeName,
+} from '../domain/api-keys.js';
 import type { ApiKeyStore } from '../store/api-key-store.js';
 import type { AuditLogStore } from '../store/audit-log-store.js';
 import type { ApiKeyDoc } from '../store/documents.js';
@@ -55,6 +61,17 @@ export class ApiKeyService {
       time,
     });
     return { key, secret: apiKey };
+  }
+
+  /** A key that creates projects and does nothing else (see platformProjectId). */
+  async createPlatformKey(name: string, actor: string, reason: string): Promise<CreatedApiKey> {
+    return this.create({
+      projectId: platformProjectId,
+      name,
+      scopes: ['platform:admin'],
+      actor,
+      reason,
+    });
   }
 
   /** Undefined when the project has no such key. */

@@ -180,7 +180,8 @@ export interface GrantDoc {
   revoke_reason: string | null;
 }
 
-export type EventReceiptStatus = 'processing' | 'processed' | 'ignored' | 'failed';
+/** `failed`: Stripe's next delivery retries it; `dead`: given up after too many attempts. */
+export type EventReceiptStatus = 'processing' | 'processed' | 'ignored' | 'failed' | 'dead';
 
 /** `unhandled_type`: an event type the service does not apply; `other_project`: not this project's object. */
 export type IgnoredReason = 'unhandled_type' | 'other_project';
@@ -199,6 +200,8 @@ export interface EventReceiptDoc {
   ignored_reason?: IgnoredReason | null;
   /** While processing: after this time another delivery may take the event over (a crashed worker). */
   lease_until: Date;
+  /** The verified event, kept once it is given up, so an operator can replay it. */
+  event_json?: string;
 }
 
 export type ReconciliationRunState = 'queued' | 'running' | 'succeeded' | 'failed';

@@ -11,10 +11,16 @@ import { isDuplicateKeyError } from './errors.js';
 export type ClaimOutcome =
   /** This delivery owns the event now: process it. */
   | 'claimed'
-  /** Already processed (or ignored): a duplicate, nothing to do. */
+  /** Already processed, ignored or given up: a duplicate, nothing to do. */
   | 'done'
   /** Another delivery is processing it right now: let Stripe retry later. */
   | 'busy';
+
+export interface ReceiptQuery {
+  readonly status?: EventReceiptStatus;
+  readonly afterEventId?: string;
+  readonly limit: number;
+}
 
 export interface EventIdentity {
   readonly projectId: string;
@@ -63,9 +69,7 @@ export class EventReceiptStore {
     );
     if (takenOver) return 'claimed';
     const current = await this.get(event.projectId, event.eventId);
-    return current && (current.status === 'processed' || current.status === 'ignored')
-      ? 'done'
-      : 'busy';
+    return current && ['processed', 'ignored', 'dead'].includes(current.status) ? 'done' : 'busy';
   }
 
   /** `reason`: why an ignored event was not applied. */
@@ -86,6 +90,46 @@ export class EventReceiptStore {
       { _id: receiptId(event.projectId, event.eventId) },
       { $set: { status: 'failed', last_error: error.slice(0, 500) } },
     );
+  }
+
+  /**
+   * Gives the event up once it has failed `maxAttempts` times: dead, with its
+   * verified body kept for a replay. Only the delivery holding the claim
+   * calls this, so the conditional update races with no one.
+   */
+  async giveUp(event: EventIdentity, maxAttempts: number, eventJson: string): Promise<boolean> {
+    const dead = await this.receipts.findOneAndUpdate(
+      {
+        _id: receiptId(event.projectId, event.eventId),
+        status: 'failed',
+        attempts: { $gte: maxAttempts },
+      },
+      { $set: { status: 'dead', event_json: eventJson } },
+      { returnDocument: 'after' },
+    );
+    return dead !== null;
+  }
+
+  /** A dead event becomes failed again, so the next claim (a replay) takes it over. */
+  async reopen(projectId: string, eventId: string): Promise<void> {
+    await this.receipts.updateOne(
+      { _id: receiptId(projectId, eventId), status: 'dead' },
+      { $set: { status: 'failed' } },
+    );
+  }
+
+  /**
+   * By event id; `after` continues after the last receipt of the previous
+   * page. Unlike the webhook path this filters on more than `_id` (a scan on
+   * FerretDB): it serves an operator's listing, not every delivery.
+   */
+  async list(projectId: string, query: ReceiptQuery): Promise<EventReceiptDoc[]> {
+    const filter: Filter<EventReceiptDoc> = { project_id: projectId };
+    if (query.status) filter.status = query.status;
+    if (query.afterEventId !== undefined) {
+      filter._id = { $gt: receiptId(projectId, query.afterEventId) };
+    }
+    return this.receipts.find(filter).sort({ _id: 1 }).limit(query.limit).toArray();
   }
 
   async get(projectId: string, eventId: string): Promise<EventReceiptDoc | null> {

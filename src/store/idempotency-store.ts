@@ -4,8 +4,15 @@
  * answer is stored; a retry with the same key gets that answer back. Records
  * older than the retention are swept by the retention job
  * (src/jobs/retention-job.ts), not expired by a TTL index (FerretDB has none).
+ *
+ * Answers can hold secrets (CreateApiKey's key, CreateProject's first admin
+ * key), and a retry must get the same answer back, secret included, as
+ * Stripe's idempotent requests do. So the whole answer is sealed under the
+ * master key (domain/secret-box.ts) with the record id as associated data,
+ * never stored in plain text, and opened only to be replayed.
  */
-import type { Collection, Db } from 'mongodb';
+import { Binary, type Collection, type Db } from 'mongodb';
+import { isSecretOpenError, type SecretBox } from '../domain/secret-box.js';
 import { type DeleteBatchResult, deleteBatch } from './delete-batch.js';
 import { isDuplicateKeyError } from './errors.js';
 
@@ -16,7 +23,10 @@ interface IdempotencyRecordDoc {
   key: string;
   request_hash: string;
   status: 'pending' | 'completed';
-  response: Buffer | null;
+  /** Plain-text answers of older versions; the start-up pass seals them and sets null. */
+  response: Binary | Buffer | null;
+  /** The answer, sealed; null while pending. Absent on records of older versions. */
+  sealed_response?: string | null;
   created_at: Date;
   /** A pending claim older than this was abandoned (a crash): it may be taken over. */
   lease_until: Date;
@@ -32,7 +42,9 @@ export type ClaimResult =
   | { readonly kind: 'claimed' }
   | { readonly kind: 'replay'; readonly response: Uint8Array }
   | { readonly kind: 'in_progress' }
-  | { readonly kind: 'mismatch' };
+  | { readonly kind: 'mismatch' }
+  /** The stored answer is sealed under a master key no longer configured. */
+  | { readonly kind: 'unreadable' };
 
 export class IdempotencyStore {
   private readonly records: Collection<IdempotencyRecordDoc>;
@@ -40,6 +52,7 @@ export class IdempotencyStore {
   constructor(
     db: Db,
     private readonly leaseMs: number,
+    private readonly box: SecretBox,
   ) {
     this.records = db.collection<IdempotencyRecordDoc>('idempotency_records');
   }
@@ -50,15 +63,10 @@ export class IdempotencyStore {
     const existing = await this.records.findOne({ _id: id });
     if (!existing) return this.claim(scope, requestHash, now); // released in between
     if (existing.request_hash !== requestHash) return { kind: 'mismatch' };
-    if (existing.status === 'completed' && existing.response) {
-      return {
-        kind: 'replay',
-        response: new Uint8Array(
-          existing.response.buffer,
-          existing.response.byteOffset,
-          existing.response.byteLength,
-        ),
-      };
+    if (existing.status === 'completed') {
+      const response = this.storedResponse(existing);
+      if (response === 'unreadable') return { kind: 'unreadable' };
+      if (response) return { kind: 'replay', response };
     }
     if (existing.lease_until.getTime() > now.getTime()) return { kind: 'in_progress' };
     // Abandoned by a crashed call: delete it if still abandoned, then race to claim.
@@ -69,10 +77,45 @@ export class IdempotencyStore {
   }
 
   async complete(scope: IdempotencyScope, response: Uint8Array): Promise<void> {
+    const id = recordId(scope);
     await this.records.updateOne(
-      { _id: recordId(scope) },
-      { $set: { status: 'completed', response: Buffer.from(response) } },
+      { _id: id },
+      {
+        $set: { status: 'completed', response: null, sealed_response: this.box.seal(response, id) },
+      },
     );
+  }
+
+  /**
+   * Run at start: seals the plain-text answers older versions stored. A scan
+   * (FerretDB has no index on `response`), but once per start, and the
+   * retention sweep keeps the collection small.
+   */
+  async sealStoredResponses(): Promise<number> {
+    let sealed = 0;
+    for await (const doc of this.records.find({ response: { $ne: null } })) {
+      if (!doc.response) continue;
+      const result = await this.records.updateOne(
+        { _id: doc._id, response: { $ne: null } },
+        {
+          $set: { response: null, sealed_response: this.box.seal(bytesOf(doc.response), doc._id) },
+        },
+      );
+      sealed += result.modifiedCount;
+    }
+    return sealed;
+  }
+
+  private storedResponse(doc: IdempotencyRecordDoc): Uint8Array | 'unreadable' | undefined {
+    if (doc.sealed_response) {
+      try {
+        return new Uint8Array(this.box.open(doc.sealed_response, doc._id));
+      } catch (err) {
+        if (isSecretOpenError(err)) return 'unreadable';
+        throw err;
+      }
+    }
+    return doc.response ? bytesOf(doc.response) : undefined;
   }
 
   /** A failed call leaves nothing behind: the retry runs for real. */
@@ -100,6 +143,7 @@ export class IdempotencyStore {
         request_hash: requestHash,
         status: 'pending',
         response: null,
+        sealed_response: null,
         created_at: now,
         lease_until: new Date(now.getTime() + this.leaseMs),
       });
@@ -109,6 +153,12 @@ export class IdempotencyStore {
       throw err;
     }
   }
+}
+
+/** The driver reads binary fields as BSON Binary; older code wrote Buffers. */
+function bytesOf(value: Binary | Buffer): Uint8Array {
+  const bytes = value instanceof Binary ? value.buffer : value;
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function recordId(scope: IdempotencyScope): string {

@@ -3,6 +3,13 @@
  * parameter and never a secret, so they are passed on to the caller.
  */
 import { Code, ConnectError } from '@connectrpc/connect';
+import {
+  MongoError,
+  MongoNetworkError,
+  MongoNotConnectedError,
+  MongoServerSelectionError,
+  MongoTopologyClosedError,
+} from 'mongodb';
 
 interface StripeErrorShape {
   readonly type: string;
@@ -40,4 +47,46 @@ export function stripeErrorToConnect(err: unknown): ConnectError | undefined {
     return new ConnectError('stripe is unavailable; retry later', code);
   const param = err.param ? ` (${err.param})` : '';
   return new ConnectError(`stripe: ${err.message}${param}`, code);
+}
+
+/** Stripe errors a later retry can get past: Stripe itself was down or busy. */
+const transientStripeTypes = new Set([
+  'StripeConnectionError',
+  'StripeAPIError',
+  'StripeRateLimitError',
+]);
+
+/** MongoDB could not be reached (PoolCleared* and timeouts are MongoNetworkErrors). */
+function isMongoDown(err: unknown): boolean {
+  return (
+    err instanceof MongoNetworkError ||
+    err instanceof MongoServerSelectionError ||
+    err instanceof MongoNotConnectedError ||
+    err instanceof MongoTopologyClosedError ||
+    (err instanceof MongoError && err.hasErrorLabel('RetryableWriteError'))
+  );
+}
+
+const transientSocketCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE']);
+
+/**
+ * Whether a webhook failure came from a dependency that was down (Stripe,
+ * MongoDB, the network), so Stripe's next delivery may well succeed. Anything
+ * else (a malformed object, a refused write) fails the same way each time.
+ * Walks the cause chain, since wrappers keep the original as `cause`.
+ */
+export function isDependencyDown(err: unknown): boolean {
+  for (let current = err, depth = 0; current && depth < 5; depth++) {
+    if (typeof current !== 'object') return false;
+    const { type, code, cause } = current as {
+      type?: unknown;
+      code?: unknown;
+      cause?: unknown;
+    };
+    if (typeof type === 'string' && transientStripeTypes.has(type)) return true;
+    if (isMongoDown(current)) return true;
+    if (typeof code === 'string' && transientSocketCodes.has(code)) return true;
+    current = cause;
+  }
+  return false;
 }

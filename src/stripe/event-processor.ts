@@ -7,11 +7,13 @@
 import type Stripe from 'stripe';
 import type { Logger } from '../logger.js';
 import type { EntitlementChangeNotifier } from '../services/entitlement-changes.js';
-import type { EventReceiptStore } from '../store/event-receipt-store.js';
+import type { EventIdentity, EventReceiptStore } from '../store/event-receipt-store.js';
+import { isDependencyDown } from './errors.js';
 import { belongsToProject } from './event-ownership.js';
 import { eventHandlers, type WebhookContext } from './handlers/index.js';
 
-export type ProcessOutcome = 'processed' | 'ignored' | 'duplicate' | 'busy';
+/** `dead`: failed for the last allowed time; answered 2xx so Stripe stops retrying. */
+export type ProcessOutcome = 'processed' | 'ignored' | 'duplicate' | 'busy' | 'dead';
 
 export class EventProcessor {
   /** Observes every outcome (Prometheus webhook events by type and outcome). */
@@ -21,6 +23,8 @@ export class EventProcessor {
     private readonly receipts: EventReceiptStore,
     private readonly notifier: EntitlementChangeNotifier,
     private readonly logger: Logger,
+    /** Attempts after which an event that fails other than by a dependency being down is given up. */
+    private readonly maxAttempts = 5,
   ) {}
 
   async process(event: Stripe.Event, context: WebhookContext): Promise<ProcessOutcome> {
@@ -58,7 +62,33 @@ export class EventProcessor {
           // The receipt stays `processing` until its lease ends; Stripe's retry takes it over then.
           this.logger.warn('webhook event failure not recorded', { event_id: event.id, error }),
         );
+      if (await this.givenUp(event, identity, err)) return this.report(event.type, 'dead');
       throw err;
+    }
+  }
+
+  /**
+   * Stripe retries a failed event for days, and one that fails the same way
+   * each time would answer 500 all along: after `maxAttempts` it is kept as
+   * dead for an operator to replay. A dependency that is down is not given up.
+   */
+  private async givenUp(event: Stripe.Event, identity: EventIdentity, err: unknown) {
+    if (isDependencyDown(err)) return false;
+    try {
+      const dead = await this.receipts.giveUp(identity, this.maxAttempts, JSON.stringify(event));
+      if (dead)
+        this.logger.error('webhook event given up; replay it with ReplayWebhookEvent', {
+          event_id: event.id,
+          type: event.type,
+          max_attempts: this.maxAttempts,
+        });
+      return dead;
+    } catch (giveUpError) {
+      this.logger.warn('webhook event could not be given up; Stripe will retry', {
+        event_id: event.id,
+        error: giveUpError,
+      });
+      return false;
     }
   }
 

@@ -1,11 +1,11 @@
 /**
  * POST /webhooks/stripe/{project}: the raw body is kept, its signature is
  * checked with the project's signing secret and Stripe's 300 s tolerance,
- * and only then is it parsed and applied. Bad signature, stale timestamp,
- * missing header or bad JSON: 400 and nothing stored. A failure while
+ * and only then is it parsed and applied. Bad signature, stale or future
+ * timestamp, missing header, bad JSON or JSON that is not an event: 400 and
+ * nothing stored. A failure while
  * applying answers 500 so Stripe retries; a duplicate answers 200.
  */
-import type Stripe from 'stripe';
 import type { Logger } from '../logger.js';
 import type { NodeRequest, NodeResponse } from '../server/http-routes.js';
 import { sendJson } from '../server/http-routes.js';
@@ -14,6 +14,7 @@ import type { CustomerStore } from '../store/customer-store.js';
 import type { PurchaseStore } from '../store/purchase-store.js';
 import type { SubscriptionStore } from '../store/subscription-store.js';
 import type { EventProcessor } from './event-processor.js';
+import { futureTimeReason, isStripeEvent, notAnEventReason } from './event-shape.js';
 import type { StripeClients } from './stripe-clients.js';
 
 const toleranceSeconds = 300;
@@ -52,9 +53,9 @@ export function createWebhookShim(deps: WebhookShimDeps) {
       });
     }
     const stripe = deps.stripeClients.forKey(project.stripe_secret_key);
-    let event: Stripe.Event;
+    let signed: unknown;
     try {
-      event = await stripe.webhooks.constructEventAsync(
+      signed = await stripe.webhooks.constructEventAsync(
         body,
         signature,
         project.webhook_signing_secret,
@@ -66,6 +67,12 @@ export function createWebhookShim(deps: WebhookShimDeps) {
         error: 'invalid signature, stale timestamp or malformed payload',
       });
     }
+    if (!isStripeEvent(signed)) {
+      return sendJson(res, 400, { error: `not a Stripe event: ${notAnEventReason(signed)}` });
+    }
+    const event = signed;
+    const early = futureTimeReason(event, signature, now(), toleranceSeconds);
+    if (early !== undefined) return sendJson(res, 400, { error: early });
     const outcome = await deps.processor
       .process(event, {
         project,

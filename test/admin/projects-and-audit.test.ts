@@ -10,6 +10,7 @@ import { createConnectTransport } from '@connectrpc/connect-node';
 import test from 'ava';
 import { AdminService, ProjectSchema, Scope } from '../../gen/billing/v1/admin_pb.js';
 import { MetricsService } from '../../gen/billing/v1/metrics_pb.js';
+import { createPlatformKey } from '../helpers/app.js';
 import { type BillingHarness, startBillingHarness } from '../helpers/billing-harness.js';
 import { codeOf } from '../helpers/rpc.js';
 import { makeEvent, makeSubscription } from '../helpers/stripe-objects.js';
@@ -32,6 +33,7 @@ const admin = () =>
 const as = (key: string) => ({ headers: { authorization: `Bearer ${key}` } });
 
 test('CreateProject returns a working admin key once, and never the secrets', async (t) => {
+  const platform = await createPlatformKey(h.server.app);
   const created = await admin().createProject(
     {
       name: 'shop',
@@ -40,7 +42,7 @@ test('CreateProject returns a working admin key once, and never the secrets', as
       gracePeriod: durationFromMs(86_400_000),
       reason: 'new product',
     },
-    h.auth,
+    as(platform.key),
   );
   t.regex(created.adminKeySecret, /^bk_/);
   t.is(created.project?.gracePeriod?.seconds, 86_400n);
@@ -57,7 +59,7 @@ test('CreateProject returns a working admin key once, and never the secrets', as
   );
   t.is(audit.entries.length, 1);
   t.false(audit.entries[0]?.afterJson.includes('abcdefghijklmnop'));
-  t.is(audit.entries[0]?.actor, h.project.adminKeyId);
+  t.is(audit.entries[0]?.actor, platform.keyId);
 });
 
 test('rotating the webhook secret: the old secret is refused, the new one accepted', async (t) => {

@@ -8,7 +8,12 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { createTestProject, startTestApp, type TestApp } from '../helpers/app.js';
+import {
+  createPlatformKey,
+  createTestProject,
+  startTestApp,
+  type TestApp,
+} from '../helpers/app.js';
 import { repoRoot } from '../helpers/process.js';
 import { grpcurlBin } from '../helpers/services.js';
 
@@ -45,6 +50,7 @@ test('the operations runbook works as written', async (t) => {
     PATH: `${path.dirname(grpcurlBin())}:${process.env.PATH ?? ''}`,
     ADDR: `127.0.0.1:${server.app.port}`,
     KEY: project.adminKey,
+    PLATFORM_KEY: (await createPlatformKey(server.app)).key,
   };
   const outputs = new Map<string, string>();
   const execute = async (block: RunbookBlock) => {

@@ -4,6 +4,7 @@
  * UNAUTHENTICATED (not a valid token) or PERMISSION_DENIED (valid, but not
  * for this).
  */
+import { createHmac, hkdfSync } from 'node:crypto';
 import { durationFromMs } from '@bufbuild/protobuf/wkt';
 import { Code, createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
@@ -105,14 +106,19 @@ test('expired, tampered and foreign tokens are UNAUTHENTICATED', async (t) => {
   const check = (token: string) =>
     codeOf(entitlements().checkEntitlement({ customerId: 'tok-x', feature: 'beta' }, as(token)));
   const expired = signCustomerToken(
-    { projectId: project.projectId, customerId: 'tok-x', expiresAt: new Date(Date.now() - 1000) },
+    {
+      projectId: project.projectId,
+      customerId: 'tok-x',
+      keyId: project.adminKeyId,
+      expiresAt: new Date(Date.now() - 1000),
+    },
     secret,
   );
   t.is(await check(expired), Code.Unauthenticated);
   const genuine = await tokenFor('tok-x');
   const [payload, signature] = genuine.slice(3).split('.');
   const forgedPayload = Buffer.from(
-    JSON.stringify({ p: project.projectId, c: 'tok-x', exp: 4102444800 }),
+    JSON.stringify({ p: project.projectId, c: 'tok-x', k: project.adminKeyId, exp: 4102444800 }),
   ).toString('base64url');
   t.is(
     await check(`ct_${forgedPayload}.${signature}`),
@@ -121,7 +127,12 @@ test('expired, tampered and foreign tokens are UNAUTHENTICATED', async (t) => {
   );
   t.is(await check(`ct_${payload}.${'A'.repeat(43)}`), Code.Unauthenticated);
   const otherSecret = signCustomerToken(
-    { projectId: project.projectId, customerId: 'tok-x', expiresAt: new Date(Date.now() + 60_000) },
+    {
+      projectId: project.projectId,
+      customerId: 'tok-x',
+      keyId: project.adminKeyId,
+      expiresAt: new Date(Date.now() + 60_000),
+    },
     'a-secret-this-service-never-had-0123456789',
   );
   t.is(await check(otherSecret), Code.Unauthenticated);
@@ -133,6 +144,7 @@ test('a token signed with an older configured secret still works (rotation)', as
     {
       projectId: project.projectId,
       customerId: 'tok-rot',
+      keyId: project.adminKeyId,
       expiresAt: new Date(Date.now() + 60_000),
     },
     'older-secret-still-accepted-0123456789',
@@ -200,6 +212,96 @@ test('minting needs entitlements:read and a sane ttl', async (t) => {
   t.is(
     await codeOf(entitlements().issueCustomerToken({ customerId: '' }, as(project.adminKey))),
     Code.InvalidArgument,
+  );
+});
+
+const base64url = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+test('only the canonical spelling of a signature verifies: its last character has no twins', async (t) => {
+  const check = (token: string) =>
+    codeOf(entitlements().checkEntitlement({ customerId: 'tok-c', feature: 'beta' }, as(token)));
+  const genuine = await tokenFor('tok-c');
+  t.is(await check(genuine), 'ok');
+  const last = genuine.at(-1) ?? '';
+  // 43 characters carry 258 bits for a 256-bit HMAC: the last character's
+  // two low bits are unused, so four characters decode to the same bytes.
+  const twins = [...base64url].filter(
+    (c) => c !== last && base64url.indexOf(c) >> 2 === base64url.indexOf(last) >> 2,
+  );
+  t.is(twins.length, 3);
+  for (const twin of twins) {
+    const variant = `${genuine.slice(0, -1)}${twin}`;
+    t.deepEqual(
+      Buffer.from(variant.split('.')[1] ?? '', 'base64url'),
+      Buffer.from(genuine.split('.')[1] ?? '', 'base64url'),
+    );
+    t.is(await check(variant), Code.Unauthenticated, `last character ${twin}`);
+  }
+});
+
+/** A token built by hand, signed with HMAC-SHA256 under `key`, as the format in src/domain/customer-tokens.ts says. */
+function handMade(projectId: string, customerId: string, key: Buffer | string): string {
+  const payload = Buffer.from(
+    JSON.stringify({
+      p: projectId,
+      c: customerId,
+      k: project.adminKeyId,
+      exp: Math.floor(Date.now() / 1000) + 600,
+    }),
+  ).toString('base64url');
+  return `ct_${payload}.${createHmac('sha256', key).update(payload).digest('base64url')}`;
+}
+
+const derivedKey = (projectId: string) =>
+  Buffer.from(hkdfSync('sha256', secret, 'billing customer token v1', `project:${projectId}`, 32));
+
+test('tokens are signed per project: neither the shared secret nor another project’s key signs', async (t) => {
+  const other = await createTestProject(server.app, 'other signer');
+  const check = (token: string, customerId: string) =>
+    codeOf(entitlements().checkEntitlement({ customerId, feature: 'beta' }, as(token)));
+  t.is(
+    await check(handMade(project.projectId, 'tok-p', derivedKey(project.projectId)), 'tok-p'),
+    'ok',
+    "the project's own derived key signs",
+  );
+  t.is(
+    await check(handMade(other.projectId, 'tok-p', derivedKey(project.projectId)), 'tok-p'),
+    Code.Unauthenticated,
+    "a project's key does not sign for another project",
+  );
+  t.is(
+    await check(handMade(other.projectId, 'tok-p', secret), 'tok-p'),
+    Code.Unauthenticated,
+    'the configured secret itself signs for no project',
+  );
+});
+
+test('revoking the key that issued a token ends the token at once', async (t) => {
+  const issuer = await admin().createApiKey(
+    { name: 'token issuer', scopes: [Scope.ENTITLEMENTS_READ], reason: 'r' },
+    as(project.adminKey),
+  );
+  const issued = await entitlements().issueCustomerToken(
+    { customerId: 'tok-rev' },
+    as(issuer.secret),
+  );
+  const check = () =>
+    codeOf(
+      entitlements().checkEntitlement({ customerId: 'tok-rev', feature: 'beta' }, as(issued.token)),
+    );
+  t.is(await check(), 'ok');
+  const sibling = await tokenFor('tok-rev');
+  await admin().revokeApiKey(
+    { keyId: issuer.key?.id ?? '', reason: 'issuer leaked' },
+    as(project.adminKey),
+  );
+  t.is(await check(), Code.Unauthenticated);
+  t.is(
+    await codeOf(
+      entitlements().checkEntitlement({ customerId: 'tok-rev', feature: 'beta' }, as(sibling)),
+    ),
+    'ok',
+    "tokens of the project's other keys keep working",
   );
 });
 

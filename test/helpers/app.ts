@@ -6,7 +6,7 @@
 import { type App, startApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
-import { testMongoUrl, testRedisUrl, uniqueDbName } from './services.js';
+import { testMasterKeys, testMongoUrl, testRedisUrl, uniqueDbName } from './services.js';
 
 export interface TestApp {
   readonly app: App;
@@ -31,6 +31,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     MONGODB_DATABASE: options.database ?? uniqueDbName('app'),
     REDIS_URL: options.redisUrl ?? testRedisUrl(),
     SHUTDOWN_GRACE_MS: '2000',
+    MASTER_KEYS: testMasterKeys(),
     // No daily reconciliation or retention sweep in tests unless a test asks for one.
     RECONCILIATION_CRON: 'off',
     RETENTION_CRON: 'off',
@@ -76,6 +77,17 @@ export async function createTestProject(
     adminKey: created.adminKey.secret,
     adminKeyId: created.adminKey.key._id,
   };
+}
+
+export interface TestPlatformKey {
+  /** Scope platform:admin only: CreateProject and nothing else. */
+  readonly key: string;
+  readonly keyId: string;
+}
+
+export async function createPlatformKey(app: App): Promise<TestPlatformKey> {
+  const created = await app.apiKeys.createPlatformKey('test platform key', 'test', 'test setup');
+  return { key: created.secret, keyId: created.key._id };
 }
 
 export interface Readiness {

@@ -1,6 +1,7 @@
 /** Runs the service as a real child process, the way an operator does. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { testMasterKeys } from './services.js';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -22,7 +23,14 @@ export interface ExitResult {
 export async function spawnService(env: Readonly<Record<string, string>>): Promise<ServiceProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: repoRoot,
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '0', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      METRICS_PORT: '0',
+      MASTER_KEYS: testMasterKeys(),
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: string[] = [];

@@ -32,6 +32,14 @@ export function testRedisUrl(): string {
   return requiredEnv('TEST_REDIS_URL', 'the shared Redis');
 }
 
+/**
+ * MASTER_KEYS for tests: a fixed key (tests are no secret), so a service
+ * restarted by a test opens what the previous one sealed.
+ */
+export function testMasterKeys(): string {
+  return `test:${Buffer.alloc(32, 7).toString('base64')}`;
+}
+
 /** Path of the stripe-mock binary installed by `npm test`. */
 export function stripeMockBin(): string {
   return requiredEnv('STRIPE_MOCK_BIN', 'stripe-mock');

@@ -10,10 +10,14 @@ import { isConfigError, loadConfig } from '../../src/config.js';
 import type { ReconciliationRunDoc } from '../../src/store/documents.js';
 import { type FakeStripe, startFakeStripe } from '../fake-stripe/server.js';
 import { createTestProject, startTestApp, type TestApp } from '../helpers/app.js';
-import { uniqueDbName } from '../helpers/services.js';
+import { testMasterKeys, uniqueDbName } from '../helpers/services.js';
 import { listCalls, seedProjectSubscriptions } from './helpers.js';
 
-const required = { MONGODB_URL: 'mongodb://127.0.0.1:27017/', REDIS_URL: 'redis://127.0.0.1:6379' };
+const required = {
+  MONGODB_URL: 'mongodb://127.0.0.1:27017/',
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  MASTER_KEYS: testMasterKeys(),
+};
 
 test('RECONCILIATION_CRON: daily at 03:00 UTC by default, off disables, nonsense is refused by name', (t) => {
   t.is(loadConfig(required).reconciliationCron, '0 3 * * *');

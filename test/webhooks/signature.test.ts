@@ -66,6 +66,35 @@ test.serial('each forgery is 400 and leaves nothing behind', async (t) => {
   t.is(await subscriptionsOf(projectId), 0);
 });
 
+test.serial(
+  'a signature or event time from beyond the tolerance in the future is 400',
+  async (t) => {
+    const projectId = h.project.projectId;
+    const future = nowSeconds() + 3600;
+    const attempts: Array<[string, Parameters<BillingHarness['post']>]> = [
+      ['signed an hour ahead', [event(), { timestamp: future }]],
+      ['signed 301 s ahead', [event(), { timestamp: nowSeconds() + 301 }]],
+      [
+        'created an hour ahead',
+        [
+          makeEvent({
+            type: 'customer.subscription.created',
+            object: makeSubscription({ customer: 'cus_future' }),
+            created: future,
+          }),
+          {},
+        ],
+      ],
+    ];
+    for (const [name, args] of attempts) {
+      const answer = await h.post(...args);
+      t.is(answer.status, 400, name);
+    }
+    t.is(await receiptsOf(projectId), 0);
+    t.is(await subscriptionsOf(projectId), 0);
+  },
+);
+
 test.serial('the genuine event is accepted once the forgeries are gone', async (t) => {
   const answer = await h.post(event());
   t.is(answer.status, 200);

@@ -37,8 +37,11 @@ export function auditHandlers(deps: AdminServiceDeps): AdminHandlers {
   };
 }
 
+/** An audit cursor: the ISO time and the UUID of the last entry seen. */
+const cursorPattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z\|[0-9a-f-]{36}$/;
+
 function cursorOf(token: string): { time: Date; id: string } | undefined {
-  const decoded = afterFromPageToken(token);
+  const decoded = afterFromPageToken(token, cursorPattern);
   if (decoded === undefined) return undefined;
   const [iso, id] = decoded.split('|');
   const time = new Date(iso ?? '');

@@ -20,6 +20,8 @@ import {
 } from '../validate.js';
 import type { AdminHandlers, AdminServiceDeps } from './types.js';
 
+const grantIdPattern = /^gr_[a-z0-9]{9,40}$/;
+
 export function grantHandlers(deps: AdminServiceDeps): AdminHandlers {
   return {
     async grantEntitlement(req, context) {
@@ -42,12 +44,7 @@ export function grantHandlers(deps: AdminServiceDeps): AdminHandlers {
 
     async revokeGrant(req, context) {
       const principal = requirePrincipal(context);
-      const grantId = requireMatch(
-        'grant_id',
-        req.grantId,
-        /^gr_[a-z0-9]{9,40}$/,
-        'a grant id (gr_...)',
-      );
+      const grantId = requireMatch('grant_id', req.grantId, grantIdPattern, 'a grant id (gr_...)');
       const revoked = await deps.grants.revoke(
         principal.projectId,
         grantId,
@@ -65,7 +62,7 @@ export function grantHandlers(deps: AdminServiceDeps): AdminHandlers {
         customerId: req.customerId ? requireCustomerId(req.customerId) : undefined,
         activeAt: req.includeInactive ? undefined : (deps.now?.() ?? new Date()),
         limit: limit + 1,
-        after: afterFromPageToken(req.pageToken),
+        after: afterFromPageToken(req.pageToken, grantIdPattern),
       });
       const page = grants.slice(0, limit);
       return create(ListGrantsResponseSchema, {

@@ -10,6 +10,7 @@ import { grantHandlers } from './grants.js';
 import { projectHandlers } from './projects.js';
 import { reconciliationHandlers } from './reconciliation.js';
 import type { AdminHandlers, AdminServiceDeps } from './types.js';
+import { webhookEventHandlers } from './webhook-events.js';
 
 export type { AdminServiceDeps } from './types.js';
 
@@ -21,5 +22,6 @@ export function createAdminService(deps: AdminServiceDeps): AdminHandlers {
     ...grantHandlers(deps),
     ...auditHandlers(deps),
     ...reconciliationHandlers(deps),
+    ...webhookEventHandlers(deps),
   };
 }

@@ -16,7 +16,7 @@ import {
 import type { ReconciliationRunDoc, ReconciliationRunState } from '../../store/documents.js';
 import { requirePrincipal } from '../auth.js';
 import { afterFromPageToken, pageToken, timestampOrUndefined } from '../convert.js';
-import { invalid, pageSize, requireMatch, requireReason } from '../validate.js';
+import { pageSize, requireMatch, requireReason } from '../validate.js';
 import type { AdminHandlers, AdminServiceDeps } from './types.js';
 
 const runIdPattern = /^rr_[a-z0-9]{9,40}$/;
@@ -66,9 +66,7 @@ export function reconciliationHandlers(deps: AdminServiceDeps): AdminHandlers {
     async listReconciliationRuns(req, context) {
       const principal = requirePrincipal(context);
       const limit = pageSize(req.pageSize);
-      const before = afterFromPageToken(req.pageToken);
-      if (before !== undefined && !runIdPattern.test(before))
-        throw invalid('page_token', 'is not a token this service issued');
+      const before = afterFromPageToken(req.pageToken, runIdPattern);
       const runs = await deps.reconciliation.list(principal.projectId, {
         limit: limit + 1,
         before,

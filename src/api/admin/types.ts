@@ -4,6 +4,7 @@ import type { ApiKeyService } from '../../services/api-key-service.js';
 import type { GrantService } from '../../services/grant-service.js';
 import type { ProjectService } from '../../services/project-service.js';
 import type { ReconciliationService } from '../../services/reconciliation-service.js';
+import type { WebhookEventService } from '../../services/webhook-event-service.js';
 import type { AuditLogStore } from '../../store/audit-log-store.js';
 
 export interface AdminServiceDeps {
@@ -12,6 +13,7 @@ export interface AdminServiceDeps {
   readonly grants: GrantService;
   readonly auditLog: AuditLogStore;
   readonly reconciliation: ReconciliationService;
+  readonly webhookEvents: WebhookEventService;
   readonly now?: () => Date;
 }
 

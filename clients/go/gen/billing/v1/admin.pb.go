@@ -134,6 +134,70 @@ func (ReconciliationState) EnumDescriptor() ([]byte, []int) {
 	return file_billing_v1_admin_proto_rawDescGZIP(), []int{1}
 }
 
+// Where a received Stripe event stands.
+type WebhookEventStatus int32
+
+const (
+	WebhookEventStatus_WEBHOOK_EVENT_STATUS_UNSPECIFIED WebhookEventStatus = 0
+	// A delivery is applying it now.
+	WebhookEventStatus_WEBHOOK_EVENT_STATUS_PROCESSING WebhookEventStatus = 1
+	WebhookEventStatus_WEBHOOK_EVENT_STATUS_PROCESSED  WebhookEventStatus = 2
+	// A type the service does not use.
+	WebhookEventStatus_WEBHOOK_EVENT_STATUS_IGNORED WebhookEventStatus = 3
+	// The last attempt failed; Stripe's next delivery (or a replay) retries it.
+	WebhookEventStatus_WEBHOOK_EVENT_STATUS_FAILED WebhookEventStatus = 4
+	// Failed WEBHOOK_MAX_ATTEMPTS times for a reason a retry cannot fix, so it
+	// was answered 2xx and Stripe stopped; ReplayWebhookEvent applies it again.
+	WebhookEventStatus_WEBHOOK_EVENT_STATUS_DEAD WebhookEventStatus = 5
+)
+
+// Enum value maps for WebhookEventStatus.
+var (
+	WebhookEventStatus_name = map[int32]string{
+		0: "WEBHOOK_EVENT_STATUS_UNSPECIFIED",
+		1: "WEBHOOK_EVENT_STATUS_PROCESSING",
+		2: "WEBHOOK_EVENT_STATUS_PROCESSED",
+		3: "WEBHOOK_EVENT_STATUS_IGNORED",
+		4: "WEBHOOK_EVENT_STATUS_FAILED",
+		5: "WEBHOOK_EVENT_STATUS_DEAD",
+	}
+	WebhookEventStatus_value = map[string]int32{
+		"WEBHOOK_EVENT_STATUS_UNSPECIFIED": 0,
+		"WEBHOOK_EVENT_STATUS_PROCESSING":  1,
+		"WEBHOOK_EVENT_STATUS_PROCESSED":   2,
+		"WEBHOOK_EVENT_STATUS_IGNORED":     3,
+		"WEBHOOK_EVENT_STATUS_FAILED":      4,
+		"WEBHOOK_EVENT_STATUS_DEAD":        5,
+	}
+)
+
+func (x WebhookEventStatus) Enum() *WebhookEventStatus {
+	p := new(WebhookEventStatus)
+	*p = x
+	return p
+}
+
+func (x WebhookEventStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WebhookEventStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_billing_v1_admin_proto_enumTypes[2].Descriptor()
+}
+
+func (WebhookEventStatus) Type() protoreflect.EnumType {
+	return &file_billing_v1_admin_proto_enumTypes[2]
+}
+
+func (x WebhookEventStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WebhookEventStatus.Descriptor instead.
+func (WebhookEventStatus) EnumDescriptor() ([]byte, []int) {
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{2}
+}
+
 type Project struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -2628,6 +2692,329 @@ func (x *ListReconciliationRunsResponse) GetNextPageToken() string {
 	return ""
 }
 
+type WebhookEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Stripe's event id (evt_...).
+	EventId string             `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	Type    string             `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	Status  WebhookEventStatus `protobuf:"varint,3,opt,name=status,proto3,enum=billing.v1.WebhookEventStatus" json:"status,omitempty"`
+	// Deliveries and replays that tried to apply it.
+	Attempts int32 `protobuf:"varint,4,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// Why the last attempt failed; empty once it succeeded.
+	LastError   string                 `protobuf:"bytes,5,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	ReceivedAt  *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
+	ProcessedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=processed_at,json=processedAt,proto3" json:"processed_at,omitempty"`
+	// Its verified body is stored, so ReplayWebhookEvent can apply it.
+	Replayable    bool `protobuf:"varint,8,opt,name=replayable,proto3" json:"replayable,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebhookEvent) Reset() {
+	*x = WebhookEvent{}
+	mi := &file_billing_v1_admin_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebhookEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookEvent) ProtoMessage() {}
+
+func (x *WebhookEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_admin_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookEvent.ProtoReflect.Descriptor instead.
+func (*WebhookEvent) Descriptor() ([]byte, []int) {
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *WebhookEvent) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *WebhookEvent) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *WebhookEvent) GetStatus() WebhookEventStatus {
+	if x != nil {
+		return x.Status
+	}
+	return WebhookEventStatus_WEBHOOK_EVENT_STATUS_UNSPECIFIED
+}
+
+func (x *WebhookEvent) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *WebhookEvent) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *WebhookEvent) GetReceivedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReceivedAt
+	}
+	return nil
+}
+
+func (x *WebhookEvent) GetProcessedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ProcessedAt
+	}
+	return nil
+}
+
+func (x *WebhookEvent) GetReplayable() bool {
+	if x != nil {
+		return x.Replayable
+	}
+	return false
+}
+
+type ListWebhookEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Optional filter.
+	Status WebhookEventStatus `protobuf:"varint,1,opt,name=status,proto3,enum=billing.v1.WebhookEventStatus" json:"status,omitempty"`
+	// 1 to 500; default 50.
+	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWebhookEventsRequest) Reset() {
+	*x = ListWebhookEventsRequest{}
+	mi := &file_billing_v1_admin_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWebhookEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWebhookEventsRequest) ProtoMessage() {}
+
+func (x *ListWebhookEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_admin_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWebhookEventsRequest.ProtoReflect.Descriptor instead.
+func (*ListWebhookEventsRequest) Descriptor() ([]byte, []int) {
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ListWebhookEventsRequest) GetStatus() WebhookEventStatus {
+	if x != nil {
+		return x.Status
+	}
+	return WebhookEventStatus_WEBHOOK_EVENT_STATUS_UNSPECIFIED
+}
+
+func (x *ListWebhookEventsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListWebhookEventsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListWebhookEventsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// By event id.
+	Events        []*WebhookEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	NextPageToken string          `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWebhookEventsResponse) Reset() {
+	*x = ListWebhookEventsResponse{}
+	mi := &file_billing_v1_admin_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWebhookEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWebhookEventsResponse) ProtoMessage() {}
+
+func (x *ListWebhookEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_admin_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWebhookEventsResponse.ProtoReflect.Descriptor instead.
+func (*ListWebhookEventsResponse) Descriptor() ([]byte, []int) {
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ListWebhookEventsResponse) GetEvents() []*WebhookEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ListWebhookEventsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type ReplayWebhookEventRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	EventId        string                 `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	Reason         string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	IdempotencyKey string                 `protobuf:"bytes,3,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ReplayWebhookEventRequest) Reset() {
+	*x = ReplayWebhookEventRequest{}
+	mi := &file_billing_v1_admin_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplayWebhookEventRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplayWebhookEventRequest) ProtoMessage() {}
+
+func (x *ReplayWebhookEventRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_admin_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplayWebhookEventRequest.ProtoReflect.Descriptor instead.
+func (*ReplayWebhookEventRequest) Descriptor() ([]byte, []int) {
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *ReplayWebhookEventRequest) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *ReplayWebhookEventRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ReplayWebhookEventRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+type ReplayWebhookEventResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Event         *WebhookEvent          `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplayWebhookEventResponse) Reset() {
+	*x = ReplayWebhookEventResponse{}
+	mi := &file_billing_v1_admin_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplayWebhookEventResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplayWebhookEventResponse) ProtoMessage() {}
+
+func (x *ReplayWebhookEventResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_admin_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplayWebhookEventResponse.ProtoReflect.Descriptor instead.
+func (*ReplayWebhookEventResponse) Descriptor() ([]byte, []int) {
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *ReplayWebhookEventResponse) GetEvent() *WebhookEvent {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
 var File_billing_v1_admin_proto protoreflect.FileDescriptor
 
 const file_billing_v1_admin_proto_rawDesc = "" +
@@ -2829,7 +3216,34 @@ const file_billing_v1_admin_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"{\n" +
 	"\x1eListReconciliationRunsResponse\x121\n" +
 	"\x04runs\x18\x01 \x03(\v2\x1d.billing.v1.ReconciliationRunR\x04runs\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*f\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xcc\x02\n" +
+	"\fWebhookEvent\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x126\n" +
+	"\x06status\x18\x03 \x01(\x0e2\x1e.billing.v1.WebhookEventStatusR\x06status\x12\x1a\n" +
+	"\battempts\x18\x04 \x01(\x05R\battempts\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x05 \x01(\tR\tlastError\x12;\n" +
+	"\vreceived_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"receivedAt\x12=\n" +
+	"\fprocessed_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\vprocessedAt\x12\x1e\n" +
+	"\n" +
+	"replayable\x18\b \x01(\bR\n" +
+	"replayable\"\x8e\x01\n" +
+	"\x18ListWebhookEventsRequest\x126\n" +
+	"\x06status\x18\x01 \x01(\x0e2\x1e.billing.v1.WebhookEventStatusR\x06status\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"u\n" +
+	"\x19ListWebhookEventsResponse\x120\n" +
+	"\x06events\x18\x01 \x03(\v2\x18.billing.v1.WebhookEventR\x06events\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"w\n" +
+	"\x19ReplayWebhookEventRequest\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12'\n" +
+	"\x0fidempotency_key\x18\x03 \x01(\tR\x0eidempotencyKey\"L\n" +
+	"\x1aReplayWebhookEventResponse\x12.\n" +
+	"\x05event\x18\x01 \x01(\v2\x18.billing.v1.WebhookEventR\x05event*f\n" +
 	"\x05Scope\x12\x15\n" +
 	"\x11SCOPE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17SCOPE_ENTITLEMENTS_READ\x10\x01\x12\x18\n" +
@@ -2840,7 +3254,14 @@ const file_billing_v1_admin_proto_rawDesc = "" +
 	"\x1bRECONCILIATION_STATE_QUEUED\x10\x01\x12 \n" +
 	"\x1cRECONCILIATION_STATE_RUNNING\x10\x02\x12\"\n" +
 	"\x1eRECONCILIATION_STATE_SUCCEEDED\x10\x03\x12\x1f\n" +
-	"\x1bRECONCILIATION_STATE_FAILED\x10\x042\xbb\v\n" +
+	"\x1bRECONCILIATION_STATE_FAILED\x10\x04*\xe5\x01\n" +
+	"\x12WebhookEventStatus\x12$\n" +
+	" WEBHOOK_EVENT_STATUS_UNSPECIFIED\x10\x00\x12#\n" +
+	"\x1fWEBHOOK_EVENT_STATUS_PROCESSING\x10\x01\x12\"\n" +
+	"\x1eWEBHOOK_EVENT_STATUS_PROCESSED\x10\x02\x12 \n" +
+	"\x1cWEBHOOK_EVENT_STATUS_IGNORED\x10\x03\x12\x1f\n" +
+	"\x1bWEBHOOK_EVENT_STATUS_FAILED\x10\x04\x12\x1d\n" +
+	"\x19WEBHOOK_EVENT_STATUS_DEAD\x10\x052\x87\r\n" +
 	"\fAdminService\x12T\n" +
 	"\rCreateProject\x12 .billing.v1.CreateProjectRequest\x1a!.billing.v1.CreateProjectResponse\x12P\n" +
 	"\n" +
@@ -2861,7 +3282,9 @@ const file_billing_v1_admin_proto_rawDesc = "" +
 	"\fListAuditLog\x12\x1f.billing.v1.ListAuditLogRequest\x1a .billing.v1.ListAuditLogResponse\"\x03\x90\x02\x01\x12l\n" +
 	"\x15TriggerReconciliation\x12(.billing.v1.TriggerReconciliationRequest\x1a).billing.v1.TriggerReconciliationResponse\x12n\n" +
 	"\x14GetReconciliationRun\x12'.billing.v1.GetReconciliationRunRequest\x1a(.billing.v1.GetReconciliationRunResponse\"\x03\x90\x02\x01\x12t\n" +
-	"\x16ListReconciliationRuns\x12).billing.v1.ListReconciliationRunsRequest\x1a*.billing.v1.ListReconciliationRunsResponse\"\x03\x90\x02\x01b\x06proto3"
+	"\x16ListReconciliationRuns\x12).billing.v1.ListReconciliationRunsRequest\x1a*.billing.v1.ListReconciliationRunsResponse\"\x03\x90\x02\x01\x12e\n" +
+	"\x11ListWebhookEvents\x12$.billing.v1.ListWebhookEventsRequest\x1a%.billing.v1.ListWebhookEventsResponse\"\x03\x90\x02\x01\x12c\n" +
+	"\x12ReplayWebhookEvent\x12%.billing.v1.ReplayWebhookEventRequest\x1a&.billing.v1.ReplayWebhookEventResponseb\x06proto3"
 
 var (
 	file_billing_v1_admin_proto_rawDescOnce sync.Once
@@ -2875,131 +3298,147 @@ func file_billing_v1_admin_proto_rawDescGZIP() []byte {
 	return file_billing_v1_admin_proto_rawDescData
 }
 
-var file_billing_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_billing_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_billing_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_billing_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_billing_v1_admin_proto_goTypes = []any{
 	(Scope)(0),                             // 0: billing.v1.Scope
 	(ReconciliationState)(0),               // 1: billing.v1.ReconciliationState
-	(*Project)(nil),                        // 2: billing.v1.Project
-	(*ApiKey)(nil),                         // 3: billing.v1.ApiKey
-	(*CatalogFeature)(nil),                 // 4: billing.v1.CatalogFeature
-	(*CatalogEntry)(nil),                   // 5: billing.v1.CatalogEntry
-	(*Grant)(nil),                          // 6: billing.v1.Grant
-	(*AuditEntry)(nil),                     // 7: billing.v1.AuditEntry
-	(*ReconciliationCounts)(nil),           // 8: billing.v1.ReconciliationCounts
-	(*ReconciliationRun)(nil),              // 9: billing.v1.ReconciliationRun
-	(*CreateProjectRequest)(nil),           // 10: billing.v1.CreateProjectRequest
-	(*CreateProjectResponse)(nil),          // 11: billing.v1.CreateProjectResponse
-	(*GetProjectRequest)(nil),              // 12: billing.v1.GetProjectRequest
-	(*GetProjectResponse)(nil),             // 13: billing.v1.GetProjectResponse
-	(*UpdateProjectRequest)(nil),           // 14: billing.v1.UpdateProjectRequest
-	(*UpdateProjectResponse)(nil),          // 15: billing.v1.UpdateProjectResponse
-	(*RotateWebhookSecretRequest)(nil),     // 16: billing.v1.RotateWebhookSecretRequest
-	(*RotateWebhookSecretResponse)(nil),    // 17: billing.v1.RotateWebhookSecretResponse
-	(*CreateApiKeyRequest)(nil),            // 18: billing.v1.CreateApiKeyRequest
-	(*CreateApiKeyResponse)(nil),           // 19: billing.v1.CreateApiKeyResponse
-	(*ListApiKeysRequest)(nil),             // 20: billing.v1.ListApiKeysRequest
-	(*ListApiKeysResponse)(nil),            // 21: billing.v1.ListApiKeysResponse
-	(*RevokeApiKeyRequest)(nil),            // 22: billing.v1.RevokeApiKeyRequest
-	(*RevokeApiKeyResponse)(nil),           // 23: billing.v1.RevokeApiKeyResponse
-	(*GetCatalogRequest)(nil),              // 24: billing.v1.GetCatalogRequest
-	(*GetCatalogResponse)(nil),             // 25: billing.v1.GetCatalogResponse
-	(*SetCatalogRequest)(nil),              // 26: billing.v1.SetCatalogRequest
-	(*SetCatalogResponse)(nil),             // 27: billing.v1.SetCatalogResponse
-	(*GrantEntitlementRequest)(nil),        // 28: billing.v1.GrantEntitlementRequest
-	(*GrantEntitlementResponse)(nil),       // 29: billing.v1.GrantEntitlementResponse
-	(*RevokeGrantRequest)(nil),             // 30: billing.v1.RevokeGrantRequest
-	(*RevokeGrantResponse)(nil),            // 31: billing.v1.RevokeGrantResponse
-	(*ListGrantsRequest)(nil),              // 32: billing.v1.ListGrantsRequest
-	(*ListGrantsResponse)(nil),             // 33: billing.v1.ListGrantsResponse
-	(*ListAuditLogRequest)(nil),            // 34: billing.v1.ListAuditLogRequest
-	(*ListAuditLogResponse)(nil),           // 35: billing.v1.ListAuditLogResponse
-	(*TriggerReconciliationRequest)(nil),   // 36: billing.v1.TriggerReconciliationRequest
-	(*TriggerReconciliationResponse)(nil),  // 37: billing.v1.TriggerReconciliationResponse
-	(*GetReconciliationRunRequest)(nil),    // 38: billing.v1.GetReconciliationRunRequest
-	(*GetReconciliationRunResponse)(nil),   // 39: billing.v1.GetReconciliationRunResponse
-	(*ListReconciliationRunsRequest)(nil),  // 40: billing.v1.ListReconciliationRunsRequest
-	(*ListReconciliationRunsResponse)(nil), // 41: billing.v1.ListReconciliationRunsResponse
-	(*durationpb.Duration)(nil),            // 42: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),          // 43: google.protobuf.Timestamp
+	(WebhookEventStatus)(0),                // 2: billing.v1.WebhookEventStatus
+	(*Project)(nil),                        // 3: billing.v1.Project
+	(*ApiKey)(nil),                         // 4: billing.v1.ApiKey
+	(*CatalogFeature)(nil),                 // 5: billing.v1.CatalogFeature
+	(*CatalogEntry)(nil),                   // 6: billing.v1.CatalogEntry
+	(*Grant)(nil),                          // 7: billing.v1.Grant
+	(*AuditEntry)(nil),                     // 8: billing.v1.AuditEntry
+	(*ReconciliationCounts)(nil),           // 9: billing.v1.ReconciliationCounts
+	(*ReconciliationRun)(nil),              // 10: billing.v1.ReconciliationRun
+	(*CreateProjectRequest)(nil),           // 11: billing.v1.CreateProjectRequest
+	(*CreateProjectResponse)(nil),          // 12: billing.v1.CreateProjectResponse
+	(*GetProjectRequest)(nil),              // 13: billing.v1.GetProjectRequest
+	(*GetProjectResponse)(nil),             // 14: billing.v1.GetProjectResponse
+	(*UpdateProjectRequest)(nil),           // 15: billing.v1.UpdateProjectRequest
+	(*UpdateProjectResponse)(nil),          // 16: billing.v1.UpdateProjectResponse
+	(*RotateWebhookSecretRequest)(nil),     // 17: billing.v1.RotateWebhookSecretRequest
+	(*RotateWebhookSecretResponse)(nil),    // 18: billing.v1.RotateWebhookSecretResponse
+	(*CreateApiKeyRequest)(nil),            // 19: billing.v1.CreateApiKeyRequest
+	(*CreateApiKeyResponse)(nil),           // 20: billing.v1.CreateApiKeyResponse
+	(*ListApiKeysRequest)(nil),             // 21: billing.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),            // 22: billing.v1.ListApiKeysResponse
+	(*RevokeApiKeyRequest)(nil),            // 23: billing.v1.RevokeApiKeyRequest
+	(*RevokeApiKeyResponse)(nil),           // 24: billing.v1.RevokeApiKeyResponse
+	(*GetCatalogRequest)(nil),              // 25: billing.v1.GetCatalogRequest
+	(*GetCatalogResponse)(nil),             // 26: billing.v1.GetCatalogResponse
+	(*SetCatalogRequest)(nil),              // 27: billing.v1.SetCatalogRequest
+	(*SetCatalogResponse)(nil),             // 28: billing.v1.SetCatalogResponse
+	(*GrantEntitlementRequest)(nil),        // 29: billing.v1.GrantEntitlementRequest
+	(*GrantEntitlementResponse)(nil),       // 30: billing.v1.GrantEntitlementResponse
+	(*RevokeGrantRequest)(nil),             // 31: billing.v1.RevokeGrantRequest
+	(*RevokeGrantResponse)(nil),            // 32: billing.v1.RevokeGrantResponse
+	(*ListGrantsRequest)(nil),              // 33: billing.v1.ListGrantsRequest
+	(*ListGrantsResponse)(nil),             // 34: billing.v1.ListGrantsResponse
+	(*ListAuditLogRequest)(nil),            // 35: billing.v1.ListAuditLogRequest
+	(*ListAuditLogResponse)(nil),           // 36: billing.v1.ListAuditLogResponse
+	(*TriggerReconciliationRequest)(nil),   // 37: billing.v1.TriggerReconciliationRequest
+	(*TriggerReconciliationResponse)(nil),  // 38: billing.v1.TriggerReconciliationResponse
+	(*GetReconciliationRunRequest)(nil),    // 39: billing.v1.GetReconciliationRunRequest
+	(*GetReconciliationRunResponse)(nil),   // 40: billing.v1.GetReconciliationRunResponse
+	(*ListReconciliationRunsRequest)(nil),  // 41: billing.v1.ListReconciliationRunsRequest
+	(*ListReconciliationRunsResponse)(nil), // 42: billing.v1.ListReconciliationRunsResponse
+	(*WebhookEvent)(nil),                   // 43: billing.v1.WebhookEvent
+	(*ListWebhookEventsRequest)(nil),       // 44: billing.v1.ListWebhookEventsRequest
+	(*ListWebhookEventsResponse)(nil),      // 45: billing.v1.ListWebhookEventsResponse
+	(*ReplayWebhookEventRequest)(nil),      // 46: billing.v1.ReplayWebhookEventRequest
+	(*ReplayWebhookEventResponse)(nil),     // 47: billing.v1.ReplayWebhookEventResponse
+	(*durationpb.Duration)(nil),            // 48: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),          // 49: google.protobuf.Timestamp
 }
 var file_billing_v1_admin_proto_depIdxs = []int32{
-	42, // 0: billing.v1.Project.grace_period:type_name -> google.protobuf.Duration
-	43, // 1: billing.v1.Project.created_at:type_name -> google.protobuf.Timestamp
-	43, // 2: billing.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
+	48, // 0: billing.v1.Project.grace_period:type_name -> google.protobuf.Duration
+	49, // 1: billing.v1.Project.created_at:type_name -> google.protobuf.Timestamp
+	49, // 2: billing.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 3: billing.v1.ApiKey.scopes:type_name -> billing.v1.Scope
-	43, // 4: billing.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
-	43, // 5: billing.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
-	4,  // 6: billing.v1.CatalogEntry.features:type_name -> billing.v1.CatalogFeature
-	43, // 7: billing.v1.Grant.expires_at:type_name -> google.protobuf.Timestamp
-	43, // 8: billing.v1.Grant.created_at:type_name -> google.protobuf.Timestamp
-	43, // 9: billing.v1.Grant.revoked_at:type_name -> google.protobuf.Timestamp
-	43, // 10: billing.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	49, // 4: billing.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
+	49, // 5: billing.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
+	5,  // 6: billing.v1.CatalogEntry.features:type_name -> billing.v1.CatalogFeature
+	49, // 7: billing.v1.Grant.expires_at:type_name -> google.protobuf.Timestamp
+	49, // 8: billing.v1.Grant.created_at:type_name -> google.protobuf.Timestamp
+	49, // 9: billing.v1.Grant.revoked_at:type_name -> google.protobuf.Timestamp
+	49, // 10: billing.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
 	1,  // 11: billing.v1.ReconciliationRun.state:type_name -> billing.v1.ReconciliationState
-	43, // 12: billing.v1.ReconciliationRun.started_at:type_name -> google.protobuf.Timestamp
-	43, // 13: billing.v1.ReconciliationRun.finished_at:type_name -> google.protobuf.Timestamp
-	8,  // 14: billing.v1.ReconciliationRun.counts:type_name -> billing.v1.ReconciliationCounts
-	42, // 15: billing.v1.CreateProjectRequest.grace_period:type_name -> google.protobuf.Duration
-	2,  // 16: billing.v1.CreateProjectResponse.project:type_name -> billing.v1.Project
-	3,  // 17: billing.v1.CreateProjectResponse.admin_key:type_name -> billing.v1.ApiKey
-	2,  // 18: billing.v1.GetProjectResponse.project:type_name -> billing.v1.Project
-	42, // 19: billing.v1.UpdateProjectRequest.grace_period:type_name -> google.protobuf.Duration
-	2,  // 20: billing.v1.UpdateProjectResponse.project:type_name -> billing.v1.Project
-	2,  // 21: billing.v1.RotateWebhookSecretResponse.project:type_name -> billing.v1.Project
+	49, // 12: billing.v1.ReconciliationRun.started_at:type_name -> google.protobuf.Timestamp
+	49, // 13: billing.v1.ReconciliationRun.finished_at:type_name -> google.protobuf.Timestamp
+	9,  // 14: billing.v1.ReconciliationRun.counts:type_name -> billing.v1.ReconciliationCounts
+	48, // 15: billing.v1.CreateProjectRequest.grace_period:type_name -> google.protobuf.Duration
+	3,  // 16: billing.v1.CreateProjectResponse.project:type_name -> billing.v1.Project
+	4,  // 17: billing.v1.CreateProjectResponse.admin_key:type_name -> billing.v1.ApiKey
+	3,  // 18: billing.v1.GetProjectResponse.project:type_name -> billing.v1.Project
+	48, // 19: billing.v1.UpdateProjectRequest.grace_period:type_name -> google.protobuf.Duration
+	3,  // 20: billing.v1.UpdateProjectResponse.project:type_name -> billing.v1.Project
+	3,  // 21: billing.v1.RotateWebhookSecretResponse.project:type_name -> billing.v1.Project
 	0,  // 22: billing.v1.CreateApiKeyRequest.scopes:type_name -> billing.v1.Scope
-	3,  // 23: billing.v1.CreateApiKeyResponse.key:type_name -> billing.v1.ApiKey
-	3,  // 24: billing.v1.ListApiKeysResponse.keys:type_name -> billing.v1.ApiKey
-	3,  // 25: billing.v1.RevokeApiKeyResponse.key:type_name -> billing.v1.ApiKey
-	5,  // 26: billing.v1.GetCatalogResponse.entries:type_name -> billing.v1.CatalogEntry
-	5,  // 27: billing.v1.SetCatalogRequest.entries:type_name -> billing.v1.CatalogEntry
-	5,  // 28: billing.v1.SetCatalogResponse.entries:type_name -> billing.v1.CatalogEntry
-	43, // 29: billing.v1.GrantEntitlementRequest.expires_at:type_name -> google.protobuf.Timestamp
-	6,  // 30: billing.v1.GrantEntitlementResponse.grant:type_name -> billing.v1.Grant
-	6,  // 31: billing.v1.RevokeGrantResponse.grant:type_name -> billing.v1.Grant
-	6,  // 32: billing.v1.ListGrantsResponse.grants:type_name -> billing.v1.Grant
-	43, // 33: billing.v1.ListAuditLogRequest.start_time:type_name -> google.protobuf.Timestamp
-	43, // 34: billing.v1.ListAuditLogRequest.end_time:type_name -> google.protobuf.Timestamp
-	7,  // 35: billing.v1.ListAuditLogResponse.entries:type_name -> billing.v1.AuditEntry
-	9,  // 36: billing.v1.TriggerReconciliationResponse.run:type_name -> billing.v1.ReconciliationRun
-	9,  // 37: billing.v1.GetReconciliationRunResponse.run:type_name -> billing.v1.ReconciliationRun
-	9,  // 38: billing.v1.ListReconciliationRunsResponse.runs:type_name -> billing.v1.ReconciliationRun
-	10, // 39: billing.v1.AdminService.CreateProject:input_type -> billing.v1.CreateProjectRequest
-	12, // 40: billing.v1.AdminService.GetProject:input_type -> billing.v1.GetProjectRequest
-	14, // 41: billing.v1.AdminService.UpdateProject:input_type -> billing.v1.UpdateProjectRequest
-	16, // 42: billing.v1.AdminService.RotateWebhookSecret:input_type -> billing.v1.RotateWebhookSecretRequest
-	18, // 43: billing.v1.AdminService.CreateApiKey:input_type -> billing.v1.CreateApiKeyRequest
-	20, // 44: billing.v1.AdminService.ListApiKeys:input_type -> billing.v1.ListApiKeysRequest
-	22, // 45: billing.v1.AdminService.RevokeApiKey:input_type -> billing.v1.RevokeApiKeyRequest
-	24, // 46: billing.v1.AdminService.GetCatalog:input_type -> billing.v1.GetCatalogRequest
-	26, // 47: billing.v1.AdminService.SetCatalog:input_type -> billing.v1.SetCatalogRequest
-	28, // 48: billing.v1.AdminService.GrantEntitlement:input_type -> billing.v1.GrantEntitlementRequest
-	30, // 49: billing.v1.AdminService.RevokeGrant:input_type -> billing.v1.RevokeGrantRequest
-	32, // 50: billing.v1.AdminService.ListGrants:input_type -> billing.v1.ListGrantsRequest
-	34, // 51: billing.v1.AdminService.ListAuditLog:input_type -> billing.v1.ListAuditLogRequest
-	36, // 52: billing.v1.AdminService.TriggerReconciliation:input_type -> billing.v1.TriggerReconciliationRequest
-	38, // 53: billing.v1.AdminService.GetReconciliationRun:input_type -> billing.v1.GetReconciliationRunRequest
-	40, // 54: billing.v1.AdminService.ListReconciliationRuns:input_type -> billing.v1.ListReconciliationRunsRequest
-	11, // 55: billing.v1.AdminService.CreateProject:output_type -> billing.v1.CreateProjectResponse
-	13, // 56: billing.v1.AdminService.GetProject:output_type -> billing.v1.GetProjectResponse
-	15, // 57: billing.v1.AdminService.UpdateProject:output_type -> billing.v1.UpdateProjectResponse
-	17, // 58: billing.v1.AdminService.RotateWebhookSecret:output_type -> billing.v1.RotateWebhookSecretResponse
-	19, // 59: billing.v1.AdminService.CreateApiKey:output_type -> billing.v1.CreateApiKeyResponse
-	21, // 60: billing.v1.AdminService.ListApiKeys:output_type -> billing.v1.ListApiKeysResponse
-	23, // 61: billing.v1.AdminService.RevokeApiKey:output_type -> billing.v1.RevokeApiKeyResponse
-	25, // 62: billing.v1.AdminService.GetCatalog:output_type -> billing.v1.GetCatalogResponse
-	27, // 63: billing.v1.AdminService.SetCatalog:output_type -> billing.v1.SetCatalogResponse
-	29, // 64: billing.v1.AdminService.GrantEntitlement:output_type -> billing.v1.GrantEntitlementResponse
-	31, // 65: billing.v1.AdminService.RevokeGrant:output_type -> billing.v1.RevokeGrantResponse
-	33, // 66: billing.v1.AdminService.ListGrants:output_type -> billing.v1.ListGrantsResponse
-	35, // 67: billing.v1.AdminService.ListAuditLog:output_type -> billing.v1.ListAuditLogResponse
-	37, // 68: billing.v1.AdminService.TriggerReconciliation:output_type -> billing.v1.TriggerReconciliationResponse
-	39, // 69: billing.v1.AdminService.GetReconciliationRun:output_type -> billing.v1.GetReconciliationRunResponse
-	41, // 70: billing.v1.AdminService.ListReconciliationRuns:output_type -> billing.v1.ListReconciliationRunsResponse
-	55, // [55:71] is the sub-list for method output_type
-	39, // [39:55] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	4,  // 23: billing.v1.CreateApiKeyResponse.key:type_name -> billing.v1.ApiKey
+	4,  // 24: billing.v1.ListApiKeysResponse.keys:type_name -> billing.v1.ApiKey
+	4,  // 25: billing.v1.RevokeApiKeyResponse.key:type_name -> billing.v1.ApiKey
+	6,  // 26: billing.v1.GetCatalogResponse.entries:type_name -> billing.v1.CatalogEntry
+	6,  // 27: billing.v1.SetCatalogRequest.entries:type_name -> billing.v1.CatalogEntry
+	6,  // 28: billing.v1.SetCatalogResponse.entries:type_name -> billing.v1.CatalogEntry
+	49, // 29: billing.v1.GrantEntitlementRequest.expires_at:type_name -> google.protobuf.Timestamp
+	7,  // 30: billing.v1.GrantEntitlementResponse.grant:type_name -> billing.v1.Grant
+	7,  // 31: billing.v1.RevokeGrantResponse.grant:type_name -> billing.v1.Grant
+	7,  // 32: billing.v1.ListGrantsResponse.grants:type_name -> billing.v1.Grant
+	49, // 33: billing.v1.ListAuditLogRequest.start_time:type_name -> google.protobuf.Timestamp
+	49, // 34: billing.v1.ListAuditLogRequest.end_time:type_name -> google.protobuf.Timestamp
+	8,  // 35: billing.v1.ListAuditLogResponse.entries:type_name -> billing.v1.AuditEntry
+	10, // 36: billing.v1.TriggerReconciliationResponse.run:type_name -> billing.v1.ReconciliationRun
+	10, // 37: billing.v1.GetReconciliationRunResponse.run:type_name -> billing.v1.ReconciliationRun
+	10, // 38: billing.v1.ListReconciliationRunsResponse.runs:type_name -> billing.v1.ReconciliationRun
+	2,  // 39: billing.v1.WebhookEvent.status:type_name -> billing.v1.WebhookEventStatus
+	49, // 40: billing.v1.WebhookEvent.received_at:type_name -> google.protobuf.Timestamp
+	49, // 41: billing.v1.WebhookEvent.processed_at:type_name -> google.protobuf.Timestamp
+	2,  // 42: billing.v1.ListWebhookEventsRequest.status:type_name -> billing.v1.WebhookEventStatus
+	43, // 43: billing.v1.ListWebhookEventsResponse.events:type_name -> billing.v1.WebhookEvent
+	43, // 44: billing.v1.ReplayWebhookEventResponse.event:type_name -> billing.v1.WebhookEvent
+	11, // 45: billing.v1.AdminService.CreateProject:input_type -> billing.v1.CreateProjectRequest
+	13, // 46: billing.v1.AdminService.GetProject:input_type -> billing.v1.GetProjectRequest
+	15, // 47: billing.v1.AdminService.UpdateProject:input_type -> billing.v1.UpdateProjectRequest
+	17, // 48: billing.v1.AdminService.RotateWebhookSecret:input_type -> billing.v1.RotateWebhookSecretRequest
+	19, // 49: billing.v1.AdminService.CreateApiKey:input_type -> billing.v1.CreateApiKeyRequest
+	21, // 50: billing.v1.AdminService.ListApiKeys:input_type -> billing.v1.ListApiKeysRequest
+	23, // 51: billing.v1.AdminService.RevokeApiKey:input_type -> billing.v1.RevokeApiKeyRequest
+	25, // 52: billing.v1.AdminService.GetCatalog:input_type -> billing.v1.GetCatalogRequest
+	27, // 53: billing.v1.AdminService.SetCatalog:input_type -> billing.v1.SetCatalogRequest
+	29, // 54: billing.v1.AdminService.GrantEntitlement:input_type -> billing.v1.GrantEntitlementRequest
+	31, // 55: billing.v1.AdminService.RevokeGrant:input_type -> billing.v1.RevokeGrantRequest
+	33, // 56: billing.v1.AdminService.ListGrants:input_type -> billing.v1.ListGrantsRequest
+	35, // 57: billing.v1.AdminService.ListAuditLog:input_type -> billing.v1.ListAuditLogRequest
+	37, // 58: billing.v1.AdminService.TriggerReconciliation:input_type -> billing.v1.TriggerReconciliationRequest
+	39, // 59: billing.v1.AdminService.GetReconciliationRun:input_type -> billing.v1.GetReconciliationRunRequest
+	41, // 60: billing.v1.AdminService.ListReconciliationRuns:input_type -> billing.v1.ListReconciliationRunsRequest
+	44, // 61: billing.v1.AdminService.ListWebhookEvents:input_type -> billing.v1.ListWebhookEventsRequest
+	46, // 62: billing.v1.AdminService.ReplayWebhookEvent:input_type -> billing.v1.ReplayWebhookEventRequest
+	12, // 63: billing.v1.AdminService.CreateProject:output_type -> billing.v1.CreateProjectResponse
+	14, // 64: billing.v1.AdminService.GetProject:output_type -> billing.v1.GetProjectResponse
+	16, // 65: billing.v1.AdminService.UpdateProject:output_type -> billing.v1.UpdateProjectResponse
+	18, // 66: billing.v1.AdminService.RotateWebhookSecret:output_type -> billing.v1.RotateWebhookSecretResponse
+	20, // 67: billing.v1.AdminService.CreateApiKey:output_type -> billing.v1.CreateApiKeyResponse
+	22, // 68: billing.v1.AdminService.ListApiKeys:output_type -> billing.v1.ListApiKeysResponse
+	24, // 69: billing.v1.AdminService.RevokeApiKey:output_type -> billing.v1.RevokeApiKeyResponse
+	26, // 70: billing.v1.AdminService.GetCatalog:output_type -> billing.v1.GetCatalogResponse
+	28, // 71: billing.v1.AdminService.SetCatalog:output_type -> billing.v1.SetCatalogResponse
+	30, // 72: billing.v1.AdminService.GrantEntitlement:output_type -> billing.v1.GrantEntitlementResponse
+	32, // 73: billing.v1.AdminService.RevokeGrant:output_type -> billing.v1.RevokeGrantResponse
+	34, // 74: billing.v1.AdminService.ListGrants:output_type -> billing.v1.ListGrantsResponse
+	36, // 75: billing.v1.AdminService.ListAuditLog:output_type -> billing.v1.ListAuditLogResponse
+	38, // 76: billing.v1.AdminService.TriggerReconciliation:output_type -> billing.v1.TriggerReconciliationResponse
+	40, // 77: billing.v1.AdminService.GetReconciliationRun:output_type -> billing.v1.GetReconciliationRunResponse
+	42, // 78: billing.v1.AdminService.ListReconciliationRuns:output_type -> billing.v1.ListReconciliationRunsResponse
+	45, // 79: billing.v1.AdminService.ListWebhookEvents:output_type -> billing.v1.ListWebhookEventsResponse
+	47, // 80: billing.v1.AdminService.ReplayWebhookEvent:output_type -> billing.v1.ReplayWebhookEventResponse
+	63, // [63:81] is the sub-list for method output_type
+	45, // [45:63] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_billing_v1_admin_proto_init() }
@@ -3016,8 +3455,8 @@ func file_billing_v1_admin_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_billing_v1_admin_proto_rawDesc), len(file_billing_v1_admin_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   40,
+			NumEnums:      3,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

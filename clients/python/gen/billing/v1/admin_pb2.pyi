@@ -68,6 +68,42 @@ RECONCILIATION_STATE_SUCCEEDED: ReconciliationState.ValueType  # 3
 RECONCILIATION_STATE_FAILED: ReconciliationState.ValueType  # 4
 Global___ReconciliationState: _TypeAlias = ReconciliationState  # noqa: Y015
 
+class _WebhookEventStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _WebhookEventStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_WebhookEventStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    WEBHOOK_EVENT_STATUS_UNSPECIFIED: _WebhookEventStatus.ValueType  # 0
+    WEBHOOK_EVENT_STATUS_PROCESSING: _WebhookEventStatus.ValueType  # 1
+    """A delivery is applying it now."""
+    WEBHOOK_EVENT_STATUS_PROCESSED: _WebhookEventStatus.ValueType  # 2
+    WEBHOOK_EVENT_STATUS_IGNORED: _WebhookEventStatus.ValueType  # 3
+    """A type the service does not use."""
+    WEBHOOK_EVENT_STATUS_FAILED: _WebhookEventStatus.ValueType  # 4
+    """The last attempt failed; Stripe's next delivery (or a replay) retries it."""
+    WEBHOOK_EVENT_STATUS_DEAD: _WebhookEventStatus.ValueType  # 5
+    """Failed WEBHOOK_MAX_ATTEMPTS times for a reason a retry cannot fix, so it
+    was answered 2xx and Stripe stopped; ReplayWebhookEvent applies it again.
+    """
+
+class WebhookEventStatus(_WebhookEventStatus, metaclass=_WebhookEventStatusEnumTypeWrapper):
+    """Where a received Stripe event stands."""
+
+WEBHOOK_EVENT_STATUS_UNSPECIFIED: WebhookEventStatus.ValueType  # 0
+WEBHOOK_EVENT_STATUS_PROCESSING: WebhookEventStatus.ValueType  # 1
+"""A delivery is applying it now."""
+WEBHOOK_EVENT_STATUS_PROCESSED: WebhookEventStatus.ValueType  # 2
+WEBHOOK_EVENT_STATUS_IGNORED: WebhookEventStatus.ValueType  # 3
+"""A type the service does not use."""
+WEBHOOK_EVENT_STATUS_FAILED: WebhookEventStatus.ValueType  # 4
+"""The last attempt failed; Stripe's next delivery (or a replay) retries it."""
+WEBHOOK_EVENT_STATUS_DEAD: WebhookEventStatus.ValueType  # 5
+"""Failed WEBHOOK_MAX_ATTEMPTS times for a reason a retry cannot fix, so it
+was answered 2xx and Stripe stopped; ReplayWebhookEvent applies it again.
+"""
+Global___WebhookEventStatus: _TypeAlias = WebhookEventStatus  # noqa: Y015
+
 @_typing.final
 class Project(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -1187,3 +1223,146 @@ class ListReconciliationRunsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListReconciliationRunsResponse: _TypeAlias = ListReconciliationRunsResponse  # noqa: Y015
+
+@_typing.final
+class WebhookEvent(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    LAST_ERROR_FIELD_NUMBER: _builtins.int
+    RECEIVED_AT_FIELD_NUMBER: _builtins.int
+    PROCESSED_AT_FIELD_NUMBER: _builtins.int
+    REPLAYABLE_FIELD_NUMBER: _builtins.int
+    event_id: _builtins.str
+    """Stripe's event id (evt_...)."""
+    type: _builtins.str
+    status: Global___WebhookEventStatus.ValueType
+    attempts: _builtins.int
+    """Deliveries and replays that tried to apply it."""
+    last_error: _builtins.str
+    """Why the last attempt failed; empty once it succeeded."""
+    replayable: _builtins.bool
+    """Its verified body is stored, so ReplayWebhookEvent can apply it."""
+    @_builtins.property
+    def received_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def processed_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        event_id: _builtins.str = ...,
+        type: _builtins.str = ...,
+        status: Global___WebhookEventStatus.ValueType = ...,
+        attempts: _builtins.int = ...,
+        last_error: _builtins.str = ...,
+        received_at: _timestamp_pb2.Timestamp | None = ...,
+        processed_at: _timestamp_pb2.Timestamp | None = ...,
+        replayable: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["processed_at", b"processed_at", "received_at", b"received_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "event_id", b"event_id", "last_error", b"last_error", "processed_at", b"processed_at", "received_at", b"received_at", "replayable", b"replayable", "status", b"status", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WebhookEvent: _TypeAlias = WebhookEvent  # noqa: Y015
+
+@_typing.final
+class ListWebhookEventsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    status: Global___WebhookEventStatus.ValueType
+    """Optional filter."""
+    page_size: _builtins.int
+    """1 to 500; default 50."""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        status: Global___WebhookEventStatus.ValueType = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWebhookEventsRequest: _TypeAlias = ListWebhookEventsRequest  # noqa: Y015
+
+@_typing.final
+class ListWebhookEventsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___WebhookEvent]:
+        """By event id."""
+
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[Global___WebhookEvent] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWebhookEventsResponse: _TypeAlias = ListWebhookEventsResponse  # noqa: Y015
+
+@_typing.final
+class ReplayWebhookEventRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    event_id: _builtins.str
+    reason: _builtins.str
+    idempotency_key: _builtins.str
+    def __init__(
+        self,
+        *,
+        event_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        idempotency_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "idempotency_key", b"idempotency_key", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReplayWebhookEventRequest: _TypeAlias = ReplayWebhookEventRequest  # noqa: Y015
+
+@_typing.final
+class ReplayWebhookEventResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def event(self) -> Global___WebhookEvent: ...
+    def __init__(
+        self,
+        *,
+        event: Global___WebhookEvent | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReplayWebhookEventResponse: _TypeAlias = ReplayWebhookEventResponse  # noqa: Y015

@@ -118,6 +118,16 @@ class AdminServiceStub:
                 request_serializer=billing_dot_v1_dot_admin__pb2.ListReconciliationRunsRequest.SerializeToString,
                 response_deserializer=billing_dot_v1_dot_admin__pb2.ListReconciliationRunsResponse.FromString,
                 _registered_method=True)
+        self.ListWebhookEvents = channel.unary_unary(
+                '/billing.v1.AdminService/ListWebhookEvents',
+                request_serializer=billing_dot_v1_dot_admin__pb2.ListWebhookEventsRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_admin__pb2.ListWebhookEventsResponse.FromString,
+                _registered_method=True)
+        self.ReplayWebhookEvent = channel.unary_unary(
+                '/billing.v1.AdminService/ReplayWebhookEvent',
+                request_serializer=billing_dot_v1_dot_admin__pb2.ReplayWebhookEventRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_admin__pb2.ReplayWebhookEventResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -231,6 +241,22 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListWebhookEvents(self, request, context):
+        """ListWebhookEvents lists the Stripe events the project received, by
+        event id; filter by status to find the ones that failed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReplayWebhookEvent(self, request, context):
+        """ReplayWebhookEvent applies a dead (or failed) event again from the
+        verified body stored when it failed, and answers its new state.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -313,6 +339,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ListReconciliationRuns,
                     request_deserializer=billing_dot_v1_dot_admin__pb2.ListReconciliationRunsRequest.FromString,
                     response_serializer=billing_dot_v1_dot_admin__pb2.ListReconciliationRunsResponse.SerializeToString,
+            ),
+            'ListWebhookEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookEvents,
+                    request_deserializer=billing_dot_v1_dot_admin__pb2.ListWebhookEventsRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_admin__pb2.ListWebhookEventsResponse.SerializeToString,
+            ),
+            'ReplayWebhookEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReplayWebhookEvent,
+                    request_deserializer=billing_dot_v1_dot_admin__pb2.ReplayWebhookEventRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_admin__pb2.ReplayWebhookEventResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -751,6 +787,60 @@ class AdminService:
             '/billing.v1.AdminService/ListReconciliationRuns',
             billing_dot_v1_dot_admin__pb2.ListReconciliationRunsRequest.SerializeToString,
             billing_dot_v1_dot_admin__pb2.ListReconciliationRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.AdminService/ListWebhookEvents',
+            billing_dot_v1_dot_admin__pb2.ListWebhookEventsRequest.SerializeToString,
+            billing_dot_v1_dot_admin__pb2.ListWebhookEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReplayWebhookEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.AdminService/ReplayWebhookEvent',
+            billing_dot_v1_dot_admin__pb2.ReplayWebhookEventRequest.SerializeToString,
+            billing_dot_v1_dot_admin__pb2.ReplayWebhookEventResponse.FromString,
             options,
             channel_credentials,
             insecure,

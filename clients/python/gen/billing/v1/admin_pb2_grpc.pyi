@@ -62,6 +62,14 @@ class AdminServiceStub:
     """TriggerReconciliation starts a run now (or returns the one running)."""
     GetReconciliationRun: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetReconciliationRunRequest, _admin_pb2.GetReconciliationRunResponse]
     ListReconciliationRuns: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListReconciliationRunsRequest, _admin_pb2.ListReconciliationRunsResponse]
+    ListWebhookEvents: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListWebhookEventsRequest, _admin_pb2.ListWebhookEventsResponse]
+    """ListWebhookEvents lists the Stripe events the project received, by
+    event id; filter by status to find the ones that failed.
+    """
+    ReplayWebhookEvent: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ReplayWebhookEventRequest, _admin_pb2.ReplayWebhookEventResponse]
+    """ReplayWebhookEvent applies a dead (or failed) event again from the
+    verified body stored when it failed, and answers its new state.
+    """
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -97,6 +105,14 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """TriggerReconciliation starts a run now (or returns the one running)."""
     GetReconciliationRun: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetReconciliationRunRequest, _admin_pb2.GetReconciliationRunResponse]  # type: ignore[assignment]
     ListReconciliationRuns: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListReconciliationRunsRequest, _admin_pb2.ListReconciliationRunsResponse]  # type: ignore[assignment]
+    ListWebhookEvents: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListWebhookEventsRequest, _admin_pb2.ListWebhookEventsResponse]  # type: ignore[assignment]
+    """ListWebhookEvents lists the Stripe events the project received, by
+    event id; filter by status to find the ones that failed.
+    """
+    ReplayWebhookEvent: _aio.UnaryUnaryMultiCallable[_admin_pb2.ReplayWebhookEventRequest, _admin_pb2.ReplayWebhookEventResponse]  # type: ignore[assignment]
+    """ReplayWebhookEvent applies a dead (or failed) event again from the
+    verified body stored when it failed, and answers its new state.
+    """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     """AdminService is for operators (grpcurl). Scope: admin. Every write takes a
@@ -225,5 +241,25 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.ListReconciliationRunsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.ListReconciliationRunsResponse, _abc.Awaitable[_admin_pb2.ListReconciliationRunsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListWebhookEvents(
+        self,
+        request: _admin_pb2.ListWebhookEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListWebhookEventsResponse, _abc.Awaitable[_admin_pb2.ListWebhookEventsResponse]]:
+        """ListWebhookEvents lists the Stripe events the project received, by
+        event id; filter by status to find the ones that failed.
+        """
+
+    @_abc_1.abstractmethod
+    def ReplayWebhookEvent(
+        self,
+        request: _admin_pb2.ReplayWebhookEventRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ReplayWebhookEventResponse, _abc.Awaitable[_admin_pb2.ReplayWebhookEventResponse]]:
+        """ReplayWebhookEvent applies a dead (or failed) event again from the
+        verified body stored when it failed, and answers its new state.
+        """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -77,6 +77,12 @@ const (
 	// AdminServiceListReconciliationRunsProcedure is the fully-qualified name of the AdminService's
 	// ListReconciliationRuns RPC.
 	AdminServiceListReconciliationRunsProcedure = "/billing.v1.AdminService/ListReconciliationRuns"
+	// AdminServiceListWebhookEventsProcedure is the fully-qualified name of the AdminService's
+	// ListWebhookEvents RPC.
+	AdminServiceListWebhookEventsProcedure = "/billing.v1.AdminService/ListWebhookEvents"
+	// AdminServiceReplayWebhookEventProcedure is the fully-qualified name of the AdminService's
+	// ReplayWebhookEvent RPC.
+	AdminServiceReplayWebhookEventProcedure = "/billing.v1.AdminService/ReplayWebhookEvent"
 )
 
 // AdminServiceClient is a client for the billing.v1.AdminService service.
@@ -105,6 +111,12 @@ type AdminServiceClient interface {
 	TriggerReconciliation(context.Context, *connect.Request[v1.TriggerReconciliationRequest]) (*connect.Response[v1.TriggerReconciliationResponse], error)
 	GetReconciliationRun(context.Context, *connect.Request[v1.GetReconciliationRunRequest]) (*connect.Response[v1.GetReconciliationRunResponse], error)
 	ListReconciliationRuns(context.Context, *connect.Request[v1.ListReconciliationRunsRequest]) (*connect.Response[v1.ListReconciliationRunsResponse], error)
+	// ListWebhookEvents lists the Stripe events the project received, by
+	// event id; filter by status to find the ones that failed.
+	ListWebhookEvents(context.Context, *connect.Request[v1.ListWebhookEventsRequest]) (*connect.Response[v1.ListWebhookEventsResponse], error)
+	// ReplayWebhookEvent applies a dead (or failed) event again from the
+	// verified body stored when it failed, and answers its new state.
+	ReplayWebhookEvent(context.Context, *connect.Request[v1.ReplayWebhookEventRequest]) (*connect.Response[v1.ReplayWebhookEventResponse], error)
 }
 
 // NewAdminServiceClient constructs a client for the billing.v1.AdminService service. By default, it
@@ -221,6 +233,19 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		listWebhookEvents: connect.NewClient[v1.ListWebhookEventsRequest, v1.ListWebhookEventsResponse](
+			httpClient,
+			baseURL+AdminServiceListWebhookEventsProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("ListWebhookEvents")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		replayWebhookEvent: connect.NewClient[v1.ReplayWebhookEventRequest, v1.ReplayWebhookEventResponse](
+			httpClient,
+			baseURL+AdminServiceReplayWebhookEventProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("ReplayWebhookEvent")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -242,6 +267,8 @@ type adminServiceClient struct {
 	triggerReconciliation  *connect.Client[v1.TriggerReconciliationRequest, v1.TriggerReconciliationResponse]
 	getReconciliationRun   *connect.Client[v1.GetReconciliationRunRequest, v1.GetReconciliationRunResponse]
 	listReconciliationRuns *connect.Client[v1.ListReconciliationRunsRequest, v1.ListReconciliationRunsResponse]
+	listWebhookEvents      *connect.Client[v1.ListWebhookEventsRequest, v1.ListWebhookEventsResponse]
+	replayWebhookEvent     *connect.Client[v1.ReplayWebhookEventRequest, v1.ReplayWebhookEventResponse]
 }
 
 // CreateProject calls billing.v1.AdminService.CreateProject.
@@ -324,6 +351,16 @@ func (c *adminServiceClient) ListReconciliationRuns(ctx context.Context, req *co
 	return c.listReconciliationRuns.CallUnary(ctx, req)
 }
 
+// ListWebhookEvents calls billing.v1.AdminService.ListWebhookEvents.
+func (c *adminServiceClient) ListWebhookEvents(ctx context.Context, req *connect.Request[v1.ListWebhookEventsRequest]) (*connect.Response[v1.ListWebhookEventsResponse], error) {
+	return c.listWebhookEvents.CallUnary(ctx, req)
+}
+
+// ReplayWebhookEvent calls billing.v1.AdminService.ReplayWebhookEvent.
+func (c *adminServiceClient) ReplayWebhookEvent(ctx context.Context, req *connect.Request[v1.ReplayWebhookEventRequest]) (*connect.Response[v1.ReplayWebhookEventResponse], error) {
+	return c.replayWebhookEvent.CallUnary(ctx, req)
+}
+
 // AdminServiceHandler is an implementation of the billing.v1.AdminService service.
 type AdminServiceHandler interface {
 	// CreateProject creates a project and its first admin API key. The Stripe
@@ -350,6 +387,12 @@ type AdminServiceHandler interface {
 	TriggerReconciliation(context.Context, *connect.Request[v1.TriggerReconciliationRequest]) (*connect.Response[v1.TriggerReconciliationResponse], error)
 	GetReconciliationRun(context.Context, *connect.Request[v1.GetReconciliationRunRequest]) (*connect.Response[v1.GetReconciliationRunResponse], error)
 	ListReconciliationRuns(context.Context, *connect.Request[v1.ListReconciliationRunsRequest]) (*connect.Response[v1.ListReconciliationRunsResponse], error)
+	// ListWebhookEvents lists the Stripe events the project received, by
+	// event id; filter by status to find the ones that failed.
+	ListWebhookEvents(context.Context, *connect.Request[v1.ListWebhookEventsRequest]) (*connect.Response[v1.ListWebhookEventsResponse], error)
+	// ReplayWebhookEvent applies a dead (or failed) event again from the
+	// verified body stored when it failed, and answers its new state.
+	ReplayWebhookEvent(context.Context, *connect.Request[v1.ReplayWebhookEventRequest]) (*connect.Response[v1.ReplayWebhookEventResponse], error)
 }
 
 // NewAdminServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -462,6 +505,19 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminServiceListWebhookEventsHandler := connect.NewUnaryHandler(
+		AdminServiceListWebhookEventsProcedure,
+		svc.ListWebhookEvents,
+		connect.WithSchema(adminServiceMethods.ByName("ListWebhookEvents")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceReplayWebhookEventHandler := connect.NewUnaryHandler(
+		AdminServiceReplayWebhookEventProcedure,
+		svc.ReplayWebhookEvent,
+		connect.WithSchema(adminServiceMethods.ByName("ReplayWebhookEvent")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/billing.v1.AdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AdminServiceCreateProjectProcedure:
@@ -496,6 +552,10 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 			adminServiceGetReconciliationRunHandler.ServeHTTP(w, r)
 		case AdminServiceListReconciliationRunsProcedure:
 			adminServiceListReconciliationRunsHandler.ServeHTTP(w, r)
+		case AdminServiceListWebhookEventsProcedure:
+			adminServiceListWebhookEventsHandler.ServeHTTP(w, r)
+		case AdminServiceReplayWebhookEventProcedure:
+			adminServiceReplayWebhookEventHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -567,4 +627,12 @@ func (UnimplementedAdminServiceHandler) GetReconciliationRun(context.Context, *c
 
 func (UnimplementedAdminServiceHandler) ListReconciliationRuns(context.Context, *connect.Request[v1.ListReconciliationRunsRequest]) (*connect.Response[v1.ListReconciliationRunsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("billing.v1.AdminService.ListReconciliationRuns is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) ListWebhookEvents(context.Context, *connect.Request[v1.ListWebhookEventsRequest]) (*connect.Response[v1.ListWebhookEventsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("billing.v1.AdminService.ListWebhookEvents is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) ReplayWebhookEvent(context.Context, *connect.Request[v1.ReplayWebhookEventRequest]) (*connect.Response[v1.ReplayWebhookEventResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("billing.v1.AdminService.ReplayWebhookEvent is not implemented"))
 }

@@ -1,0 +1,63 @@
+/**
+ * Whether the API key that issued a customer token is still live. Checked
+ * on every call with a token; hits stay in process memory like API keys do
+ * (see ApiKeyAuthenticator), and a revocation published on the invalidation
+ * bus evicts them at once on every replica (the TTL bounds a lost message).
+ */
+import type { InvalidationBus } from '../cache/invalidation-bus.js';
+import type { ApiKeyDoc } from '../store/documents.js';
+
+export interface IssuerKeys {
+  get(projectId: string, keyId: string): Promise<ApiKeyDoc | null>;
+}
+
+const maxCachedIssuers = 10_000;
+
+export class TokenIssuers {
+  /** `project/key` -> the key's hash (what the bus names on revocation) and the entry's end. */
+  private readonly live = new Map<string, { secretHash: string; expiresAt: number }>();
+  private readonly byHash = new Map<string, string>();
+
+  constructor(
+    private readonly keys: IssuerKeys,
+    bus: InvalidationBus,
+    private readonly ttlMs: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    bus.onMessage((message) => {
+      if (message.kind !== 'api_key') return;
+      const entry = this.byHash.get(message.secretHash);
+      if (entry !== undefined) this.forget(entry);
+    });
+  }
+
+  /** True when the project has this key and it is not revoked. */
+  async isLive(projectId: string, keyId: string): Promise<boolean> {
+    const id = `${projectId}/${keyId}`;
+    const cached = this.live.get(id);
+    if (cached && cached.expiresAt > this.now()) return true;
+    const doc = await this.keys.get(projectId, keyId);
+    if (!doc || doc.revoked_at !== null) {
+      this.forget(id);
+      return false;
+    }
+    this.remember(id, doc.secret_hash);
+    return true;
+  }
+
+  private remember(id: string, secretHash: string): void {
+    if (this.live.size >= maxCachedIssuers) {
+      // Maps iterate in insertion order: drop the oldest entry.
+      const oldest = this.live.keys().next();
+      if (!oldest.done) this.forget(oldest.value);
+    }
+    this.live.set(id, { secretHash, expiresAt: this.now() + this.ttlMs });
+    this.byHash.set(secretHash, id);
+  }
+
+  private forget(id: string): void {
+    const entry = this.live.get(id);
+    if (entry) this.byHash.delete(entry.secretHash);
+    this.live.delete(id);
+  }
+}
