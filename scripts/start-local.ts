@@ -166,7 +166,7 @@ function printBanner(
     `  dev API key (shown once):       ${key.secret}`,
     `  platform key (CreateProject):   ${key.platformKey}`,
     '',
-    `  try: grpcurl -plaintext -H 'authorization: Bearer ${key.secret}' 127.0.0.1:${port} billing.v1.AdminService/GetProject`,
+    `  try: scripts/grpcurl -plaintext -H 'authorization: Bearer ${key.secret}' 127.0.0.1:${port} billing.v1.AdminService/GetProject`,
     '  stop with Ctrl-C',
     '',
   ];

@@ -14,6 +14,7 @@ import {
 import { type BillingHarness, startBillingHarness } from '../helpers/billing-harness.js';
 import { codeOf } from '../helpers/rpc.js';
 import { makeSubscription } from '../helpers/stripe-objects.js';
+import { waitFor } from '../helpers/wait.js';
 
 let h: BillingHarness;
 
@@ -39,17 +40,17 @@ const admin = () =>
 const as = (key: string) => ({ headers: { authorization: `Bearer ${key}` } });
 
 async function pollUntilDone(runId: string, key: string): Promise<ReconciliationRun> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const { run } = await admin().getReconciliationRun({ runId }, as(key));
-    if (
-      run &&
-      (run.state === ReconciliationState.SUCCEEDED || run.state === ReconciliationState.FAILED)
-    )
-      return run;
-    if (Date.now() > deadline) throw new Error(`run ${runId} did not finish`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  const run = await waitFor(
+    async () => (await admin().getReconciliationRun({ runId }, as(key))).run,
+    {
+      what: `run ${runId} to finish`,
+      until: (current) =>
+        current?.state === ReconciliationState.SUCCEEDED ||
+        current?.state === ReconciliationState.FAILED,
+    },
+  );
+  if (!run) throw new Error(`run ${runId} not found`);
+  return run;
 }
 
 test.serial(

@@ -7,6 +7,7 @@ import { RedisEntitlementCache } from '../../src/cache/entitlement-cache.js';
 import type { EntitlementSet } from '../../src/domain/entitlements.js';
 import { createLogger } from '../../src/logger.js';
 import { testRedisUrl } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
 
 const logger = createLogger({ level: 'error' });
 const now = new Date();
@@ -102,10 +103,10 @@ test('an invalidation that cannot reach Redis is replayed when it is back', asyn
 
   await redis.connect();
   await ready(redis);
-  const deadline = Date.now() + 5000;
-  while (cache.pendingCount > 0 && Date.now() < deadline)
-    await new Promise((r) => setTimeout(r, 50));
-  t.is(cache.pendingCount, 0);
+  await waitFor(() => cache.pendingCount, {
+    what: 'the pending invalidation to reach Redis',
+    until: (pending) => pending === 0,
+  });
   t.is(
     (await cache.lookup(p, 1, 'c1')).set,
     undefined,

@@ -19,7 +19,8 @@
  */
 import test from 'ava';
 import { connectMongo, type MongoConnection } from '../../src/store/mongo.js';
-import { type PrivateFerretDb, sleep, startPrivateFerretDb } from '../helpers/chaos.js';
+import { type PrivateFerretDb, startPrivateFerretDb } from '../helpers/chaos.js';
+import { isWaitTimeoutError, pause, waitFor } from '../helpers/wait.js';
 
 const CONNECTIONS = 30;
 const RESTARTS = 3;
@@ -58,20 +59,28 @@ test('every connection answers again after the server restarts', async (t) => {
         lastSuccess[i] = Date.now();
       } catch (err) {
         lastError[i] = err instanceof Error ? err.message : String(err);
-        await sleep(100);
+        await pause(100); // a busy replica retries, not in a tight loop
       }
     }
   });
 
   try {
-    await sleep(1000);
+    await waitFor(() => lastSuccess.every((at) => at > 0), {
+      what: 'every connection to answer once',
+    });
     for (let restart = 1; restart <= RESTARTS; restart += 1) {
       const begun = Date.now();
       await server.restart();
       const back = Date.now();
-      const deadline = back + RECOVERY_MS;
       const stuck = (): number[] => lastSuccess.flatMap((at, i) => (at > back ? [] : [i]));
-      while (stuck().length > 0 && Date.now() < deadline) await sleep(200);
+      await waitFor(() => stuck().length === 0, {
+        what: 'every connection to answer again',
+        timeoutMs: RECOVERY_MS,
+        everyMs: 200,
+      }).catch((error: unknown) => {
+        // The assertion below names the connections and their last errors.
+        if (!isWaitTimeoutError(error)) throw error;
+      });
       const never = stuck();
       t.log(
         `restart ${restart}: down ${back - begun} ms; ${CONNECTIONS - never.length} of ` +
@@ -86,6 +95,7 @@ test('every connection answers again after the server restarts', async (t) => {
     }
   } finally {
     running = false;
-    await Promise.race([Promise.all(loops), sleep(5000)]);
+    // Cleanup only: a loop stuck in a call must not hold the test past its end.
+    await Promise.race([Promise.all(loops), pause(5000)]);
   }
 });

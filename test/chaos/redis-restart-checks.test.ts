@@ -14,7 +14,7 @@ import { Code, ConnectError } from '@connectrpc/connect';
 import test from 'ava';
 import { type Readiness, readyz } from '../helpers/app.js';
 import { type BillingHarness, startBillingHarness } from '../helpers/billing-harness.js';
-import { eventually, Rng, scrapeSample, seedFromEnv, sleep } from '../helpers/chaos.js';
+import { Rng, scrapeSample, seedFromEnv } from '../helpers/chaos.js';
 import { type RedisHandle, startPrivateRedis } from '../helpers/services.js';
 import {
   makeEvent,
@@ -22,13 +22,16 @@ import {
   nowSeconds,
   type SubscriptionItemSpec,
 } from '../helpers/stripe-objects.js';
+import { isWaitTimeoutError, pause, waitFor } from '../helpers/wait.js';
 
 const LOOPS = 4;
+/** Each phase lasts at least this long, and until it has seen MIN_CHECKS answers, however slow the machine. */
 const BEFORE_MS = 2500;
 const DOWN_MS = 4000;
 /** After Redis is back: until its cache answers again (bounded), then this long. */
 const AFTER_MS = 2500;
 const REFILL_TIMEOUT_MS = 15_000;
+const MIN_CHECKS = 20;
 const DAY = 86_400;
 const FEATURES = ['reports', 'seats', 'api_calls'] as const;
 const REDIS_HITS = 'entitlement_cache_lookups_total{result="redis"}';
@@ -181,6 +184,16 @@ test('checks answer, correctly, while Redis is killed and started again', async 
   };
   const hitsAtStart = await scrapeSample(harness.server.baseUrl, REDIS_HITS);
   const loops = Array.from({ length: LOOPS }, (_, i) => loop(i));
+  /** Checks answered that began at `from` or later. */
+  const answeredSince = (from: number, customer?: string) =>
+    checks.filter(
+      (c) =>
+        c.start >= from &&
+        c.error === undefined &&
+        (customer === undefined || c.customer === customer),
+    ).length;
+  const atLeast = (count: number, what: string, since: () => number, customer?: string) =>
+    waitFor(() => answeredSince(since(), customer), { what, until: (n) => n >= count });
 
   let killedAt = 0;
   let restartedAt = 0;
@@ -192,12 +205,13 @@ test('checks answer, correctly, while Redis is killed and started again', async 
   let readyDuring: Readiness | undefined;
   let readyAfter: Readiness | undefined;
   try {
-    await sleep(BEFORE_MS);
+    await pause(BEFORE_MS);
+    await atLeast(MIN_CHECKS, `${MIN_CHECKS} checks before the outage`, () => 0);
     hitsBefore = await scrapeSample(harness.server.baseUrl, REDIS_HITS);
     await privateRedis.stop();
     killedAt = Date.now();
 
-    await sleep(DOWN_MS / 4);
+    await pause(DOWN_MS / 4);
     readyDuring = await readyz(harness.server.baseUrl);
     flipPostedAt = Date.now();
     const canceled = await harness.post(
@@ -218,25 +232,38 @@ test('checks answer, correctly, while Redis is killed and started again', async 
     );
     flipAppliedAt = Date.now();
     t.is(canceled.status, 200, 'a webhook applies while Redis is down');
-    await sleep(Math.max(0, killedAt + DOWN_MS - Date.now()));
+    await pause(Math.max(0, killedAt + DOWN_MS - Date.now()));
+    await atLeast(MIN_CHECKS, `${MIN_CHECKS} checks while Redis is down`, () => killedAt);
+    await atLeast(
+      1,
+      'a check of the canceled customer after its webhook',
+      () => flipAppliedAt,
+      'flip',
+    );
 
     await privateRedis.start();
     restartedAt = Date.now();
     hitsAtRestart = await scrapeSample(harness.server.baseUrl, REDIS_HITS);
-    while (Date.now() - restartedAt < REFILL_TIMEOUT_MS) {
-      if ((await scrapeSample(harness.server.baseUrl, REDIS_HITS)) > hitsAtRestart) {
-        refilledAfterMs = Date.now() - restartedAt;
-        break;
-      }
-      await sleep(100);
-    }
-    await sleep(AFTER_MS);
-    readyAfter = await eventually(
-      () => readyz(harness.server.baseUrl),
-      (ready) => ready.status === 200,
-      10_000,
-      200,
+    refilledAfterMs = await waitFor(() => scrapeSample(harness.server.baseUrl, REDIS_HITS), {
+      what: 'answers from Redis again',
+      until: (hits) => hits > hitsAtRestart,
+      timeoutMs: REFILL_TIMEOUT_MS,
+      everyMs: 100,
+    }).then(
+      () => Date.now() - restartedAt,
+      (error: unknown) => {
+        // Asserted below, with the rest.
+        if (!isWaitTimeoutError(error)) throw error;
+        return undefined;
+      },
     );
+    await pause(AFTER_MS);
+    await atLeast(MIN_CHECKS, `${MIN_CHECKS} checks after the outage`, () => restartedAt);
+    readyAfter = await waitFor(() => readyz(harness.server.baseUrl), {
+      what: '/readyz to say 200 once Redis is back',
+      until: (ready) => ready.status === 200,
+      everyMs: 200,
+    });
   } finally {
     running = false;
     await Promise.all(loops);
@@ -284,7 +311,7 @@ test('checks answer, correctly, while Redis is killed and started again', async 
     ['during', during],
     ['after', after],
   ] as const) {
-    t.true(list.length >= 20, `checks ran ${name} the outage (${list.length})`);
+    t.true(list.length >= MIN_CHECKS, `checks ran ${name} the outage (${list.length})`);
   }
   t.true(
     during.some((c) => c.customer === 'flip' && c.start >= flipAppliedAt),

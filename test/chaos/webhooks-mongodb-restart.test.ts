@@ -50,12 +50,12 @@ import {
   type PrivateFerretDb,
   Rng,
   seedFromEnv,
-  sleep,
   startPrivateFerretDb,
 } from '../helpers/chaos.js';
 import { lastOf, type SubStatus, subscriptionTransitions } from '../helpers/random.js';
 import { uniqueDbName } from '../helpers/services.js';
 import { makeEvent, makeSubscription, nowSeconds } from '../helpers/stripe-objects.js';
+import { isWaitTimeoutError, pause, waitFor } from '../helpers/wait.js';
 
 const DELIVERIES = 10_000;
 const DUPLICATE_SHARE = 0.3;
@@ -430,7 +430,7 @@ async function deliverInOrder(run: Run, events: readonly Stripe.Event[]): Promis
       if (attempts >= MAX_ATTEMPTS) {
         throw new Error(`in-order delivery of ${event.id}: ${answer.status} ${answer.outcome}`);
       }
-      await sleep(retryDelay(rng, attempts));
+      await pause(retryDelay(rng, attempts)); // Stripe retries later
     }
   }
 }
@@ -495,7 +495,7 @@ async function deliverInChaos(
       const delivery = queue.shift();
       if (delivery === undefined) {
         if (inFlight === 0 && waiting === 0) return;
-        await sleep(5);
+        await pause(5); // retries are pending: look at the queue again soon
         continue;
       }
       inFlight += 1;
@@ -621,12 +621,20 @@ async function entitlementSets(run: Run, base: number, now: Date) {
   const computed = await computedSets(run, run.histories, now);
   const served = await servedSets(run, ids);
   let rereads = 0;
-  for (; rereads < 20; rereads += 1) {
-    const stale = ids.filter((id) => canonical(served.get(id)) !== canonical(expected.get(id)));
-    if (stale.length === 0) break;
-    await sleep(100);
-    for (const [id, set] of await servedSets(run, stale)) served.set(id, set);
-  }
+  const stale = () => ids.filter((id) => canonical(served.get(id)) !== canonical(expected.get(id)));
+  await waitFor(
+    async () => {
+      const now = stale();
+      if (now.length === 0) return true;
+      rereads += 1;
+      for (const [id, set] of await servedSets(run, now)) served.set(id, set);
+      return stale().length === 0;
+    },
+    { what: 'served sets to catch up with the stored ones', timeoutMs: 30_000, everyMs: 100 },
+  ).catch((error: unknown) => {
+    // The caller's comparison names every set still different.
+    if (!isWaitTimeoutError(error)) throw error;
+  });
   return { expected, computed, served, rereads };
 }
 

@@ -13,6 +13,7 @@ import { CheckoutMode, CheckoutService } from '../../gen/billing/v1/checkout_pb.
 import { freePort } from '../../scripts/lib/local-services.js';
 import { createTestProject, startTestApp, type TestApp, type TestProject } from '../helpers/app.js';
 import { stripeMockBin } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
 
 let stripeMock: ChildProcess;
 let server: TestApp;
@@ -32,17 +33,16 @@ test.after.always(async () => {
 });
 
 async function waitForPort(port: number): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    const up = await fetch(`http://127.0.0.1:${port}/v1/customers`, {
-      headers: { authorization: 'Bearer sk_test_123' },
-    })
-      .then(() => true)
-      .catch(() => false);
-    if (up) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error('stripe-mock did not start');
+  await waitFor(
+    () =>
+      fetch(`http://127.0.0.1:${port}/v1/customers`, {
+        headers: { authorization: 'Bearer sk_test_123' },
+      }).then(
+        () => true,
+        () => false,
+      ),
+    { what: `stripe-mock to answer on port ${port}`, everyMs: 100 },
+  );
 }
 
 const checkout = () =>

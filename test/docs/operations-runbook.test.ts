@@ -14,8 +14,7 @@ import {
   startTestApp,
   type TestApp,
 } from '../helpers/app.js';
-import { repoRoot } from '../helpers/process.js';
-import { grpcurlBin } from '../helpers/services.js';
+import { pathWithoutGrpcurl, repoRoot } from '../helpers/process.js';
 
 const run = promisify(execFile);
 let server: TestApp;
@@ -47,7 +46,8 @@ test('the operations runbook works as written', async (t) => {
   const blocks = await runbookBlocks();
   t.true(blocks.length >= 10, 'the runbook has its blocks');
   const env: Record<string, string> = {
-    PATH: `${path.dirname(grpcurlBin())}:${process.env.PATH ?? ''}`,
+    // As the runbook says for a checkout without grpcurl: the repository's scripts/grpcurl.
+    PATH: [path.join(repoRoot, 'scripts'), pathWithoutGrpcurl()].join(path.delimiter),
     ADDR: `127.0.0.1:${server.app.port}`,
     KEY: project.adminKey,
     PLATFORM_KEY: (await createPlatformKey(server.app)).key,

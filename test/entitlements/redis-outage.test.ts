@@ -8,6 +8,7 @@ import test from 'ava';
 import { type BillingHarness, startBillingHarness } from '../helpers/billing-harness.js';
 import { type RedisHandle, startPrivateRedis } from '../helpers/services.js';
 import { makeEvent, makeSubscription, nowSeconds } from '../helpers/stripe-objects.js';
+import { waitFor } from '../helpers/wait.js';
 
 let redis: RedisHandle;
 let h: BillingHarness;
@@ -33,15 +34,6 @@ async function cacheLookups(result: 'redis' | 'miss'): Promise<number> {
     .split('\n')
     .find((l) => l.startsWith(`entitlement_cache_lookups_total{result="${result}"}`));
   return line ? Number(line.split(' ').at(-1)) : 0;
-}
-
-async function eventually(predicate: () => Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await predicate()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return false;
 }
 
 test.serial(
@@ -78,14 +70,19 @@ test.serial(
     await redis.start();
     // The entry cached before the outage still says "allowed"; it must never be served.
     t.false(await allowed('outage-user'));
-    t.true(await eventually(async () => (await h.server.app.readiness()).ready));
-    t.false(await allowed('outage-user'));
-    const refilled = await eventually(async () => {
-      const before = await cacheLookups('redis');
-      await allowed('outage-user');
-      return (await cacheLookups('redis')) > before;
+    await waitFor(async () => (await h.server.app.readiness()).ready, {
+      what: 'the service to be ready again',
     });
-    t.true(refilled, 'the cache fills again once Redis is back');
+    t.false(await allowed('outage-user'));
+    // The cache fills again once Redis is back: a check becomes a Redis hit.
+    await waitFor(
+      async () => {
+        const before = await cacheLookups('redis');
+        await allowed('outage-user');
+        return (await cacheLookups('redis')) > before;
+      },
+      { what: 'a check answered from Redis again' },
+    );
     t.false(await allowed('outage-user'));
   },
 );

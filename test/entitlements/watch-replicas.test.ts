@@ -81,7 +81,8 @@ test('a grant made on one instance, and its expiry, reach a stream on the other'
     {
       customerId: 'rep-grant',
       feature: 'pilot',
-      expiresAt: timestampFromMs(Date.now() + 1500),
+      // Far enough ahead for the grant to reach the stream first on a loaded machine.
+      expiresAt: timestampFromMs(Date.now() + 5000),
       reason: 'r',
     },
     a.auth,

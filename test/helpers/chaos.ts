@@ -12,12 +12,9 @@ import { type FerretDbHandle, startFerretDb } from '../../scripts/lib/local-serv
 import type { Catalog } from '../../src/domain/entitlements.js';
 import type { CatalogEntryDoc } from '../../src/store/documents.js';
 
-export const sleep = (ms: number): Promise<void> =>
-  new Promise((resolve) => setTimeout(resolve, ms));
-
 export { Rng, seedFromEnv } from './random.js';
 
-// --- Concurrency and time ---
+// --- Concurrency (waiting: ./wait.ts) ---
 
 /** Runs `fn` over `items`, at most `limit` at a time. */
 export async function forEachLimit<T>(
@@ -34,22 +31,6 @@ export async function forEachLimit<T>(
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
-/** Probes every `everyMs` until `accept` takes the value or `timeoutMs` passes; the last value. */
-export async function eventually<T>(
-  probe: () => Promise<T>,
-  accept: (value: T) => boolean,
-  timeoutMs: number,
-  everyMs = 100,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = await probe();
-  while (!accept(last) && Date.now() < deadline) {
-    await sleep(everyMs);
-    last = await probe();
-  }
-  return last;
 }
 
 // --- A FerretDB of the test's own ---

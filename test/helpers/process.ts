@@ -1,5 +1,7 @@
 /** Runs the service as a real child process, the way an operator does. */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { testMasterKeys } from './services.js';
 
@@ -75,4 +77,12 @@ export function runServiceToExit(
       resolve({ code, stderr });
     });
   });
+}
+
+/** PATH without any directory that holds a grpcurl: what a newcomer has. */
+export function pathWithoutGrpcurl(): string {
+  return (process.env.PATH ?? '')
+    .split(path.delimiter)
+    .filter((dir) => dir !== '' && !existsSync(path.join(dir, 'grpcurl')))
+    .join(path.delimiter);
 }

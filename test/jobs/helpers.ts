@@ -3,22 +3,20 @@ import type { App } from '../../src/app.js';
 import type { ReconciliationRunDoc } from '../../src/store/documents.js';
 import type { FakeStripe } from '../fake-stripe/server.js';
 import { makeSubscription } from '../helpers/stripe-objects.js';
+import { waitFor } from '../helpers/wait.js';
 
-/** Polls until the run has finished (succeeded or failed). */
+/** Waits until the run has finished (succeeded or failed). */
 export async function waitForRun(
   app: App,
   projectId: string,
   runId: string,
-  timeoutMs = 60_000,
 ): Promise<ReconciliationRunDoc> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const run = await app.reconciliation.get(projectId, runId);
-    if (run && (run.state === 'succeeded' || run.state === 'failed')) return run;
-    if (Date.now() > deadline)
-      throw new Error(`run ${runId} did not finish in ${timeoutMs} ms (state ${run?.state})`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  const run = await waitFor(() => app.reconciliation.get(projectId, runId), {
+    what: `run ${runId} to finish`,
+    until: (current) => current?.state === 'succeeded' || current?.state === 'failed',
+  });
+  if (!run) throw new Error(`run ${runId} not found`);
+  return run;
 }
 
 /** `GET /v1/subscriptions` (the list, not one subscription) requests made with `apiKey`. */

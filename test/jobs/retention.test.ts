@@ -15,8 +15,8 @@ import type {
   JobClaimDoc,
 } from '../../src/store/documents.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
-import { eventually } from '../helpers/chaos.js';
 import { uniqueDbName } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
 
 const hour = 3600_000;
 const day = 24 * hour;
@@ -128,11 +128,10 @@ test.serial('a triggered sweep deletes what is past retention and keeps the rest
   const seeded = await seed(db, 'triggered');
   const occurrence = await a.app.retention.trigger();
   // Either instance's Agenda may pick the job up; its claim records the outcome.
-  const result = await eventually(
-    () => a.app.retention.result(occurrence),
-    (done) => done !== undefined,
-    60_000,
-  );
+  const result = await waitFor(() => a.app.retention.result(occurrence), {
+    what: `retention occurrence ${occurrence} to finish`,
+    until: (done) => done !== undefined,
+  });
   t.deepEqual(result, {
     idempotency_records: seeded.oldRecords.length,
     event_receipts: seeded.oldReceipts.length,
@@ -200,15 +199,14 @@ test.serial('RETENTION_CRON schedules the sweep', async (t) => {
     const claims = db.collection<JobClaimDoc>('job_claims');
     // A finished occurrence that started after the seeding saw every old record.
     const seededAt = new Date();
-    const finished = await eventually(
+    const finished = await waitFor(
       () =>
         claims.findOne({
           job: 'retention.sweep',
           created_at: { $gt: seededAt },
           finished_at: { $exists: true },
         }),
-      (claim) => claim !== null,
-      60_000,
+      { what: 'a scheduled retention occurrence to finish', until: (claim) => claim !== null },
     );
     t.truthy(finished, 'a scheduled occurrence finished');
     t.deepEqual(

@@ -10,6 +10,7 @@ import { AdminService, ReconciliationState } from '../../gen/billing/v1/admin_pb
 import { scrapeAll } from '../helpers/app.js';
 import { type BillingHarness, startBillingHarness } from '../helpers/billing-harness.js';
 import { makeEvent, makeSubscription } from '../helpers/stripe-objects.js';
+import { waitFor } from '../helpers/wait.js';
 
 let h: BillingHarness;
 
@@ -91,25 +92,28 @@ test.serial('a reconciliation moves the drift and job counters', async (t) => {
     { dryRun: true, reason: 'metrics test' },
     h.auth,
   );
-  let state = run?.state;
-  const deadline = Date.now() + 30_000;
-  while (
-    state !== ReconciliationState.SUCCEEDED &&
-    state !== ReconciliationState.FAILED &&
-    Date.now() < deadline
-  ) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    state = (await admin.getReconciliationRun({ runId: run?.id ?? '' }, h.auth)).run?.state;
-  }
+  const runId = run?.id ?? '';
+  const state = await waitFor(
+    async () => (await admin.getReconciliationRun({ runId }, h.auth)).run?.state,
+    {
+      what: `reconciliation run ${runId} to finish`,
+      until: (s) => s === ReconciliationState.SUCCEEDED || s === ReconciliationState.FAILED,
+    },
+  );
   t.is(state, ReconciliationState.SUCCEEDED);
-  const after = await scrape();
+  // The run is recorded as finished before its job returns and is counted: wait for the count.
+  const succeededJobRuns = (samples: Samples) =>
+    [...samples.keys()].filter(
+      (k) => k.startsWith('agenda_job_runs_total{') && k.includes('outcome="succeeded"'),
+    );
+  const after = await waitFor(scrape, {
+    what: 'a succeeded job run in agenda_job_runs_total',
+    until: (samples) => succeededJobRuns(samples).some((s) => moved(before, samples, s) > 0),
+  });
   const drift = `reconciliation_drift_total{project="${h.project.projectId}",class="missing_locally",dry_run="true"}`;
   t.is(moved(before, after, drift), 2);
-  const jobRuns = [...after.keys()].filter(
-    (k) => k.startsWith('agenda_job_runs_total{') && k.includes('outcome="succeeded"'),
-  );
   t.true(
-    jobRuns.some((series) => moved(before, after, series) === 1),
+    succeededJobRuns(after).some((series) => moved(before, after, series) === 1),
     'one job run succeeded',
   );
 });

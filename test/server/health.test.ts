@@ -1,11 +1,11 @@
 import http2 from 'node:http2';
-import { setTimeout as delay } from 'node:timers/promises';
 import {
   Code,
   ConnectError,
   type ConnectRouter,
   createClient,
   createRouterTransport,
+  type Interceptor,
   type Transport,
 } from '@connectrpc/connect';
 import { connectNodeAdapter, createGrpcTransport } from '@connectrpc/connect-node';
@@ -15,6 +15,7 @@ import {
   HealthCheckResponse_ServingStatus as ServingStatus,
 } from '../../gen/health/v1/health_pb.js';
 import { healthRoutes } from '../../src/server/health.js';
+import { hasSettled, waitFor } from '../helpers/wait.js';
 
 const serviceNames = ['billing.v1.EntitlementsService', 'grpc.health.v1.Health'];
 
@@ -23,16 +24,25 @@ const serviceNames = ['billing.v1.EntitlementsService', 'grpc.health.v1.Health']
 type Routes = (router: ConnectRouter) => void;
 type UseTransport = (transport: Transport) => Promise<void>;
 
+/** Server interceptors: they see each call as the server handles it. */
 const transportKinds: {
   name: string;
-  run: (routes: Routes, use: UseTransport) => Promise<void>;
+  run: (routes: Routes, use: UseTransport, interceptors?: Interceptor[]) => Promise<void>;
 }[] = [
-  { name: 'in-memory', run: (routes, use) => use(createRouterTransport(routes)) },
+  {
+    name: 'in-memory',
+    run: (routes, use, interceptors = []) =>
+      use(createRouterTransport(routes, { router: { interceptors } })),
+  },
   { name: 'HTTP/2', run: withHttp2Server },
 ];
 
-async function withHttp2Server(routes: Routes, use: UseTransport): Promise<void> {
-  const server = http2.createServer(connectNodeAdapter({ routes }));
+async function withHttp2Server(
+  routes: Routes,
+  use: UseTransport,
+  interceptors: Interceptor[] = [],
+): Promise<void> {
+  const server = http2.createServer(connectNodeAdapter({ routes, interceptors }));
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on('session', (session) => {
     sessions.add(session);
@@ -73,9 +83,29 @@ function setup(pollIntervalMs = 10) {
   return { readiness, shutdown, routes };
 }
 
-/** Resolves to 'pending' if `promise` has not settled within `ms`. */
-async function settledWithin<T>(promise: Promise<T>, ms: number): Promise<T | 'pending'> {
-  return Promise.race([promise, delay(ms, 'pending' as const)]);
+/**
+ * Counts the server-streaming calls whose server side has ended (the handler
+ * returned or threw): once a Watch has ended there, nothing polls for it.
+ */
+function serverSideEnds(): { readonly ended: () => number; readonly interceptor: Interceptor } {
+  let ended = 0;
+  const onEnd = (): void => {
+    ended += 1;
+  };
+  const interceptor: Interceptor = (next) => async (request) => {
+    const response = await next(request);
+    if (!response.stream) return response;
+    return { ...response, message: observeEnd(response.message, onEnd) };
+  };
+  return { ended: () => ended, interceptor };
+}
+
+async function* observeEnd<T>(messages: AsyncIterable<T>, onEnd: () => void): AsyncIterable<T> {
+  try {
+    yield* messages;
+  } finally {
+    onEnd();
+  }
 }
 
 // --- Tests ---
@@ -121,28 +151,33 @@ for (const { name, run } of transportKinds) {
 
   test(`${name}: Watch sends the current status, then each change, until the client leaves`, (t) => {
     const { readiness, routes } = setup();
-    return run(routes, async (transport) => {
-      const client = createClient(Health, transport);
-      const leave = new AbortController();
-      const stream = client
-        .watch({ service: 'billing.v1.EntitlementsService' }, { signal: leave.signal })
-        [Symbol.asyncIterator]();
-      t.is((await stream.next()).value?.status, ServingStatus.SERVING);
-      readiness.ready = false;
-      t.is((await stream.next()).value?.status, ServingStatus.NOT_SERVING);
-      readiness.ready = true;
-      t.is((await stream.next()).value?.status, ServingStatus.SERVING);
+    const server = serverSideEnds();
+    return run(
+      routes,
+      async (transport) => {
+        const client = createClient(Health, transport);
+        const leave = new AbortController();
+        const stream = client
+          .watch({ service: 'billing.v1.EntitlementsService' }, { signal: leave.signal })
+          [Symbol.asyncIterator]();
+        t.is((await stream.next()).value?.status, ServingStatus.SERVING);
+        readiness.ready = false;
+        t.is((await stream.next()).value?.status, ServingStatus.NOT_SERVING);
+        readiness.ready = true;
+        t.is((await stream.next()).value?.status, ServingStatus.SERVING);
 
-      leave.abort();
-      await t.throwsAsync(stream.next());
-      await delay(50); // let the server see the client go
-      const callsAfterLeaving = readiness.calls;
-      await delay(100); // ten poll intervals
-      t.is(readiness.calls, callsAfterLeaving, 'the server stopped polling');
-    });
+        leave.abort();
+        await t.throwsAsync(stream.next());
+        await waitFor(server.ended, { what: 'the server to end the Watch the client left' });
+        const callsAfterLeaving = readiness.calls;
+        await client.check({});
+        t.is(readiness.calls, callsAfterLeaving + 1, 'the server stopped polling');
+      },
+      [server.interceptor],
+    );
   });
 
-  test(`${name}: Watch asks checkReady once per tick and repeats no status`, (t) => {
+  test(`${name}: Watch asks checkReady once per tick`, (t) => {
     const { readiness, routes } = setup(10_000);
     return run(routes, async (transport) => {
       const client = createClient(Health, transport);
@@ -150,10 +185,31 @@ for (const { name, run } of transportKinds) {
       const stream = client.watch({}, { signal: leave.signal })[Symbol.asyncIterator]();
       t.is((await stream.next()).value?.status, ServingStatus.SERVING);
       const next = stream.next();
-      t.is(await settledWithin(next, 100), 'pending', 'no message while nothing changes');
-      t.is(readiness.calls, 1);
+      // Three round trips on the same connection while the Watch waits for its next tick
+      // (10 s away): each asks checkReady once, the Watch not again.
+      for (let i = 0; i < 3; i += 1) await client.check({});
+      t.is(readiness.calls, 4);
+      t.false(await hasSettled(next), 'no message while nothing changes');
       leave.abort();
       await t.throwsAsync(next);
+    });
+  });
+
+  test(`${name}: Watch repeats no status, however many ticks pass`, (t) => {
+    const { readiness, routes } = setup(10);
+    return run(routes, async (transport) => {
+      const leave = new AbortController();
+      const stream = createClient(Health, transport)
+        .watch({}, { signal: leave.signal })
+        [Symbol.asyncIterator]();
+      t.is((await stream.next()).value?.status, ServingStatus.SERVING);
+      const next = stream.next();
+      await waitFor(() => readiness.calls, { what: 'five ticks', until: (calls) => calls >= 5 });
+      readiness.ready = false;
+      // Had any tick repeated SERVING, it would come first.
+      t.is((await next).value?.status, ServingStatus.NOT_SERVING);
+      leave.abort();
+      await t.throwsAsync(stream.next());
     });
   });
 
@@ -167,9 +223,11 @@ for (const { name, run } of transportKinds) {
         [Symbol.asyncIterator]();
       t.is((await stream.next()).value?.status, ServingStatus.SERVICE_UNKNOWN);
       const next = stream.next();
-      t.is(await settledWithin(next, 100), 'pending');
+      await client.check({});
+      t.false(await hasSettled(next), 'the call stays open');
       leave.abort();
-      await t.throwsAsync(next);
+      const error = await t.throwsAsync(next, { instanceOf: ConnectError });
+      t.is(error?.code, Code.Canceled, 'it ends when the client leaves');
     });
   });
 
@@ -188,24 +246,30 @@ for (const { name, run } of transportKinds) {
 
   test(`${name}: Watch ends with DEADLINE_EXCEEDED when the deadline passes`, (t) => {
     const { readiness, routes } = setup();
-    return run(routes, async (transport) => {
-      const statuses: ServingStatus[] = [];
-      const watchUntilDeadline = async () => {
-        for await (const response of createClient(Health, transport).watch(
-          {},
-          { timeoutMs: 100 },
-        )) {
-          statuses.push(response.status);
-        }
-      };
-      const error = await t.throwsAsync(watchUntilDeadline(), { instanceOf: ConnectError });
-      t.is(error?.code, Code.DeadlineExceeded);
-      t.deepEqual(statuses, [ServingStatus.SERVING]);
-      await delay(50);
-      const callsAfterDeadline = readiness.calls;
-      await delay(100);
-      t.is(readiness.calls, callsAfterDeadline, 'the server stopped polling');
-    });
+    const server = serverSideEnds();
+    return run(
+      routes,
+      async (transport) => {
+        const statuses: ServingStatus[] = [];
+        const watchUntilDeadline = async () => {
+          // Long enough for the first status to come first on a loaded machine.
+          for await (const response of createClient(Health, transport).watch(
+            {},
+            { timeoutMs: 2000 },
+          )) {
+            statuses.push(response.status);
+          }
+        };
+        const error = await t.throwsAsync(watchUntilDeadline(), { instanceOf: ConnectError });
+        t.is(error?.code, Code.DeadlineExceeded);
+        t.deepEqual(statuses, [ServingStatus.SERVING]);
+        await waitFor(server.ended, { what: 'the server to end the Watch past its deadline' });
+        const callsAfterDeadline = readiness.calls;
+        await createClient(Health, transport).check({});
+        t.is(readiness.calls, callsAfterDeadline + 1, 'the server stopped polling');
+      },
+      [server.interceptor],
+    );
   });
 
   test(`${name}: List gives every known service and the server as a whole`, (t) => {

@@ -8,8 +8,8 @@ import { createConnectTransport } from '@connectrpc/connect-node';
 import test from 'ava';
 import { AdminService } from '../../gen/billing/v1/admin_pb.js';
 import { createTestProject, readyz, startTestApp, type TestApp } from '../helpers/app.js';
-import { eventually } from '../helpers/chaos.js';
 import { type RedisHandle, startPrivateRedis } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
 
 let redis: RedisHandle;
 let server: TestApp;
@@ -30,20 +30,18 @@ test.serial('/readyz is unready while Redis is down and ready again after', asyn
   t.deepEqual(before.body, { status: 'ready', checks: { mongodb: true, redis: true } });
 
   await redis.stop();
-  const down = await eventually(
-    () => readyz(server.baseUrl),
-    (r) => r.status === 503,
-    15_000,
-  );
+  const down = await waitFor(() => readyz(server.baseUrl), {
+    what: '/readyz to say 503',
+    until: (r) => r.status === 503,
+  });
   t.is(down.status, 503);
   t.deepEqual(down.body.checks, { mongodb: true, redis: false });
 
   await redis.start();
-  const back = await eventually(
-    () => readyz(server.baseUrl),
-    (r) => r.status === 200,
-    15_000,
-  );
+  const back = await waitFor(() => readyz(server.baseUrl), {
+    what: '/readyz to say 200 again',
+    until: (r) => r.status === 200,
+  });
   t.is(back.status, 200);
   t.deepEqual(back.body.checks, { mongodb: true, redis: true });
 });

@@ -10,6 +10,7 @@ import { Agenda, type Job } from 'agenda';
 import test from 'ava';
 import { type Db, MongoClient, MongoServerError } from 'mongodb';
 import { testMongoUrl, uniqueDbName } from '../helpers/services.js';
+import { pause, waitFor } from '../helpers/wait.js';
 
 interface Context {
   client: MongoClient;
@@ -28,8 +29,6 @@ function context(): Context {
   return { client, db, isFerretDb };
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 function isDuplicateKey(error: unknown): boolean {
   return error instanceof MongoServerError && error.code === 11000;
 }
@@ -45,15 +44,6 @@ async function retryOnDuplicateKey<T>(
     } catch (error) {
       if (!isDuplicateKey(error) || retries + 1 >= attempts) throw error;
     }
-  }
-}
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(20);
   }
 }
 
@@ -187,8 +177,9 @@ async function twoAgendas(
   collection: string,
   jobName: string,
   processor: (instance: string, job: Job<{ runId: string }>) => Promise<void>,
-): Promise<{ agendas: Agenda[]; errors: unknown[] }> {
+): Promise<{ agendas: Agenda[]; errors: unknown[]; eachPolled: () => Promise<void> }> {
   const errors: unknown[] = [];
+  const polledBy = new Set<string>();
   const agendas = ['replica-a', 'replica-b'].map((name) => {
     const agenda = new Agenda({
       backend: new MongoBackend({ mongo: db, collection }),
@@ -202,11 +193,34 @@ async function twoAgendas(
     agenda.on('error', (error) => errors.push(error));
     agenda.on('fail', (error) => errors.push(error));
     agenda.define<{ runId: string }>(jobName, (job) => processor(name, job));
+    agenda.define(sentinelJob, async () => {
+      polledBy.add(name);
+    });
     return agenda;
   });
   await Promise.all(agendas.map((agenda) => agenda.start()));
-  return { agendas, errors };
+  /**
+   * Resolves once each instance has polled since the call: each has run a
+   * sentinel job queued after it (queued again until both have).
+   */
+  const eachPolled = async (): Promise<void> => {
+    polledBy.clear();
+    await waitFor(
+      async () => {
+        await agendas[0]?.now(sentinelJob, {});
+        return polledBy.size;
+      },
+      {
+        what: 'each instance to poll again',
+        until: (size) => size === agendas.length,
+        everyMs: 100,
+      },
+    );
+  };
+  return { agendas, errors, eachPolled };
 }
+
+const sentinelJob = 'capability-sentinel';
 
 test.serial(
   'Agenda 6 on two instances: a now() job runs, holds its lock while running, never runs again after it finished',
@@ -216,28 +230,34 @@ test.serial(
     const jobName = 'capability-once';
     const runs: RunRecord[] = [];
 
-    const { agendas, errors } = await twoAgendas(db, collection, jobName, async (instance) => {
-      const record: RunRecord = {
-        instance,
-        start: Date.now(),
-        lockedAt: undefined,
-        claimed: false,
-      };
-      runs.push(record);
-      const stored = await db.collection(collection).findOne({ name: jobName });
-      record.lockedAt = stored?.lockedAt;
-      await sleep(400); // the other instance polls ~4 times meanwhile
-      record.end = Date.now();
-    });
+    const { agendas, errors, eachPolled } = await twoAgendas(
+      db,
+      collection,
+      jobName,
+      async (instance) => {
+        const record: RunRecord = {
+          instance,
+          start: Date.now(),
+          lockedAt: undefined,
+          claimed: false,
+        };
+        runs.push(record);
+        const stored = await db.collection(collection).findOne({ name: jobName });
+        record.lockedAt = stored?.lockedAt;
+        await pause(400); // the job runs a while: the other instance polls meanwhile
+        record.end = Date.now();
+      },
+    );
     try {
       const [first] = agendas;
       if (first === undefined) throw new Error('no agenda');
       await first.now(jobName, { runId: 'r1' });
-      await waitFor(
-        'the job to run',
-        () => runs.length > 0 && runs.every((r) => r.end !== undefined),
-      );
-      await sleep(1000); // ~10 polls of each instance after the run
+      await waitFor(() => runs.length > 0 && runs.every((r) => r.end !== undefined), {
+        what: 'the job to run',
+      });
+      // Twice, so that a poll begun before the run ended does not count.
+      await eachPolled();
+      await eachPolled();
     } finally {
       await Promise.all(agendas.map((agenda) => agenda.stop()));
     }
@@ -277,31 +297,36 @@ test.serial(
     const runs: RunRecord[] = [];
     const work: string[] = [];
 
-    const { agendas, errors } = await twoAgendas(db, collection, jobName, async (instance, job) => {
-      const record: RunRecord = {
-        instance,
-        start: Date.now(),
-        lockedAt: undefined,
-        claimed: false,
-      };
-      runs.push(record);
-      try {
-        // One claim per scheduled occurrence: inserts on a unique key are atomic everywhere.
-        await claims.insertOne({
-          _id: `${jobName}:${job.attrs.data.runId}`,
+    const { agendas, errors, eachPolled } = await twoAgendas(
+      db,
+      collection,
+      jobName,
+      async (instance, job) => {
+        const record: RunRecord = {
           instance,
-          at: new Date(),
-        });
-        record.claimed = true;
-      } catch (error) {
-        if (!isDuplicateKey(error)) throw error;
-      }
-      if (record.claimed) {
-        work.push(instance);
-        await sleep(200);
-      }
-      record.end = Date.now();
-    });
+          start: Date.now(),
+          lockedAt: undefined,
+          claimed: false,
+        };
+        runs.push(record);
+        try {
+          // One claim per scheduled occurrence: inserts on a unique key are atomic everywhere.
+          await claims.insertOne({
+            _id: `${jobName}:${job.attrs.data.runId}`,
+            instance,
+            at: new Date(),
+          });
+          record.claimed = true;
+        } catch (error) {
+          if (!isDuplicateKey(error)) throw error;
+        }
+        if (record.claimed) {
+          work.push(instance);
+          await pause(200); // the work takes a while
+        }
+        record.end = Date.now();
+      },
+    );
     try {
       const [first, second] = agendas;
       if (first === undefined || second === undefined) throw new Error('no agenda');
@@ -309,11 +334,15 @@ test.serial(
       await first.now(jobName, { runId: 'a' });
       await second.now(jobName, { runId: 'b' });
       await first.now(jobName, { runId: 'c' });
-      await waitFor(
-        'three claimed runs',
-        () => work.length >= 3 && runs.every((r) => r.end !== undefined),
-      );
-      await sleep(800);
+      await waitFor(() => work.length >= 3 && runs.every((r) => r.end !== undefined), {
+        what: 'three claimed runs',
+      });
+      // Every duplicate pick-up has been made once each instance polled twice more.
+      await eachPolled();
+      await eachPolled();
+      await waitFor(() => runs.every((r) => r.end !== undefined), {
+        what: 'the duplicate runs to end',
+      });
     } finally {
       await Promise.all(agendas.map((agenda) => agenda.stop()));
     }

@@ -58,6 +58,7 @@ import {
   nowSeconds,
   type SubscriptionItemSpec,
 } from '../helpers/stripe-objects.js';
+import { isWaitTimeoutError, pause, waitFor } from '../helpers/wait.js';
 
 const DAY = 86_400;
 /** Project pairs (one test each) and customers (cases) per pair. */
@@ -705,8 +706,6 @@ interface DeliveryStats {
   reads: number;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 function post(run: ProjectRun, event: Stripe.Event): Promise<WebhookAnswer> {
   return run.h.post(event);
 }
@@ -751,7 +750,7 @@ async function deliverOneByOne(
       if (attempt >= MAX_ATTEMPTS) {
         throw new Error(`${event.id} (${event.type}): ${answer.status} ${answer.body.error}`);
       }
-      await sleep(10);
+      await pause(10);
     }
   }
 }
@@ -792,7 +791,7 @@ async function deliverInChaos(
       const delivery = queue.shift();
       if (delivery === undefined) {
         if (inFlight === 0) return;
-        await sleep(5);
+        await pause(5);
         continue;
       }
       inFlight += 1;
@@ -818,7 +817,7 @@ async function deliverInChaos(
               `${delivery.event.id} (${delivery.event.type}): ${answer.status} ${answer.body.error}`,
             );
           }
-          await sleep(rng.int(1, 20));
+          await pause(rng.int(1, 20));
           queue.splice(rng.int(0, queue.length), 0, delivery);
         }
       } finally {
@@ -961,16 +960,24 @@ async function settle(
 ): Promise<{ served: Map<string, ComparableSet>; polls: number }> {
   const wanted = new Map(histories.map(({ customerId }) => [customerId, expected.get(customerId)]));
   let polls = 0;
-  for (; polls < 20; polls += 1) {
-    const stale = new Set(differences(wanted, served).map((d) => d.key));
-    if (stale.size === 0) break;
-    await sleep(100);
-    const again = await servedSets(
-      run,
-      histories.filter((history) => stale.has(history.customerId)),
-    );
-    for (const [customerId, set] of again) served.set(customerId, set);
-  }
+  const stale = () => new Set(differences(wanted, served).map((d) => d.key));
+  await waitFor(
+    async () => {
+      const now = stale();
+      if (now.size === 0) return true;
+      polls += 1;
+      const again = await servedSets(
+        run,
+        histories.filter((history) => now.has(history.customerId)),
+      );
+      for (const [customerId, set] of again) served.set(customerId, set);
+      return stale().size === 0;
+    },
+    { what: 'served sets to catch up with the stored ones', timeoutMs: 30_000 },
+  ).catch((error: unknown) => {
+    // The caller's comparison then names every set still different.
+    if (!isWaitTimeoutError(error)) throw error;
+  });
   return { served, polls };
 }
 
@@ -1196,13 +1203,13 @@ test.serial('the same event posted 20 times at once is applied exactly once', as
     );
     // A busy answer is retried, as Stripe would; the retry finds the event done.
     const retried: WebhookAnswer[] = [];
-    for (const answer of first.filter((a) => a.status === 409)) {
-      let retry = answer;
-      for (let attempt = 0; retry.status === 409 && attempt < 50; attempt += 1) {
-        await sleep(20);
-        retry = await h.post(event);
-      }
-      retried.push(retry);
+    for (const _busy of first.filter((a) => a.status === 409)) {
+      retried.push(
+        await waitFor(() => h.post(event), {
+          what: `a retry of ${event.id} not answered busy`,
+          until: (retry) => retry.status !== 409,
+        }),
+      );
     }
     const finals = [...first.filter((a) => a.status === 200), ...retried];
     t.log(`${retried.length} of 20 answered 409 (busy) first`);
