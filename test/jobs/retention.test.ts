@@ -15,7 +15,7 @@ import type {
   JobClaimDoc,
 } from '../../src/store/documents.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
-import { uniqueDbName } from '../helpers/services.js';
+import { testMasterKeys, uniqueDbName } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 
 const hour = 3600_000;
@@ -226,6 +226,7 @@ test('retention settings: defaults, and receipts are kept at least 30 days', (t)
   const required = {
     MONGODB_URL: 'mongodb://127.0.0.1:27017/',
     REDIS_URL: 'redis://127.0.0.1:6379',
+    MASTER_KEYS: testMasterKeys(),
   };
   const defaults = loadConfig(required);
   t.is(defaults.retentionCron, '30 4 * * *');

@@ -20,6 +20,7 @@ import { EntitlementsService } from '../../gen/billing/v1/entitlements_pb.js';
 import { createPlatformKey } from '../helpers/app.js';
 import { type BillingHarness, startBillingHarness } from '../helpers/billing-harness.js';
 import { codeOf } from '../helpers/rpc.js';
+import { makeEvent, makeSubscription } from '../helpers/stripe-objects.js';
 
 let h: BillingHarness;
 let mongo: MongoClient;
@@ -35,6 +36,27 @@ test.after.always(async () => {
   await mongo?.close();
   await h?.close();
 });
+
+/**
+ * An event of the harness project's own customer that fails every time (a
+ * subscription with no items), posted until the service gives it up.
+ */
+async function deadEvent(): Promise<string> {
+  const customer = await h.linkCustomer('scan-dead-event');
+  const event = makeEvent({
+    type: 'customer.subscription.created',
+    object: makeSubscription({ customer }),
+  });
+  const body = JSON.stringify({
+    ...event,
+    data: { object: { id: 'sub_scan_dead', object: 'subscription', customer } },
+  });
+  // WEBHOOK_MAX_ATTEMPTS (1 to 100) failed deliveries, then it is given up.
+  for (let attempt = 1; attempt <= 100; attempt += 1) {
+    if ((await h.post(body)).body.outcome === 'dead') return event.id;
+  }
+  throw new Error('the broken event was never given up');
+}
 
 /** Every collection, every document, serialized: a secret inside a binary field shows too. */
 async function collectionsHolding(secrets: ReadonlyMap<string, string>): Promise<string[]> {
@@ -167,6 +189,13 @@ test('after every write RPC, no collection holds any secret it was given or issu
   await write(CheckoutService.method.createPortalSession, () =>
     checkout.createPortalSession(
       { customerId: 'scan-buyer', returnUrl: 'https://app.example', idempotencyKey: 'portal' },
+      h.auth,
+    ),
+  );
+  const deadEventId = await deadEvent();
+  await write(AdminService.method.replayWebhookEvent, () =>
+    admin.replayWebhookEvent(
+      { eventId: deadEventId, reason: 'scan', idempotencyKey: 'replay' },
       h.auth,
     ),
   );

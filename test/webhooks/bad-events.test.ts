@@ -77,14 +77,15 @@ test.serial('signed bodies that are not events are 400 and store nothing', async
 test.serial(
   'an event that fails the same way every time is given up, listed and not retried',
   async (t) => {
-    // A subscription with no items: the handler fails on it, every time.
+    // A subscription with no items, of the project's own customer: the handler fails on it, every time.
+    const customer = await h.linkCustomer('malformed-user');
     const malformed = makeEvent({
       type: 'customer.subscription.created',
-      object: makeSubscription({ customer: 'cus_malformed' }),
+      object: makeSubscription({ customer }),
     });
     const body = JSON.stringify({
       ...malformed,
-      data: { object: { id: 'sub_malformed', object: 'subscription', customer: 'cus_x' } },
+      data: { object: { id: 'sub_malformed', object: 'subscription', customer } },
     });
     const statuses: number[] = [];
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
@@ -163,10 +164,11 @@ test.serial('a dead event is applied by ReplayWebhookEvent once its cause is fix
 
 // Last: it leaves failures queued in the fake Stripe, and resets it.
 test.serial('a dependency that is down keeps answering 500, past the attempt limit', async (t) => {
-  const subscription = makeSubscription({ customer: 'cus_down' });
+  const customer = await h.linkCustomer('down-user');
+  const subscription = makeSubscription({ customer });
   const event = makeEvent({
     type: 'invoice.paid',
-    object: makeInvoice({ customer: 'cus_down', subscription: subscription.id }),
+    object: makeInvoice({ customer, subscription: subscription.id }),
   });
   h.fake.failNext(1000, 503);
   const statuses: number[] = [];
