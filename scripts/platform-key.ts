@@ -5,7 +5,7 @@
  * replica. Reads the service's own configuration (MONGODB_URL, REDIS_URL, ...).
  */
 import { InvalidationBus } from '../src/cache/invalidation-bus.js';
-import { closeRedis, connectRedis } from '../src/cache/redis.js';
+import { closeRedis, connectRedis, redisReady } from '../src/cache/redis.js';
 import { isConfigError, loadConfig } from '../src/config.js';
 import { platformProjectId } from '../src/domain/api-keys.js';
 import { createLogger } from '../src/logger.js';
@@ -14,6 +14,7 @@ import { ApiKeyStore } from '../src/store/api-key-store.js';
 import { AuditLogStore } from '../src/store/audit-log-store.js';
 import { connectMongo } from '../src/store/mongo.js';
 
+const redisTimeoutMs = 10_000;
 const usage = 'usage: platform-key create "<reason>" | platform-key revoke <key id> "<reason>"';
 
 async function main(args: readonly string[]): Promise<number> {
@@ -23,6 +24,8 @@ async function main(args: readonly string[]): Promise<number> {
   const mongo = await connectMongo(config.mongodbUrl, config.mongodbDatabase, {});
   const redis = connectRedis(config.redisUrl, logger);
   try {
+    // A revocation is published to every replica: Redis must be there first.
+    await redisReady(redis.commands, redisTimeoutMs);
     const bus = new InvalidationBus(redis.commands, redis.subscriber, logger);
     const keys = new ApiKeyService(new ApiKeyStore(mongo.db), new AuditLogStore(mongo.db), bus);
     if (command === 'create' && rest[0]) {

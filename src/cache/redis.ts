@@ -47,6 +47,20 @@ export function connectRedis(url: string, logger: Logger): RedisConnections {
   return { commands, subscriber };
 }
 
+/**
+ * Resolves once the connection is ready. The commands connection queues
+ * nothing while it connects (enableOfflineQueue: false, so a request never
+ * waits on a Redis that is down), so a short-lived process that must publish
+ * waits for this first.
+ */
+export function redisReady(redis: Redis, timeoutMs: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return withTimeout(
+    new Promise<void>((resolve) => redis.once('ready', () => resolve())),
+    timeoutMs,
+  );
+}
+
 export async function pingRedis(redis: Redis, timeoutMs: number): Promise<boolean> {
   try {
     const answer = await withTimeout(redis.ping(), timeoutMs);
