@@ -3,13 +3,7 @@
  * parameter and never a secret, so they are passed on to the caller.
  */
 import { Code, ConnectError } from '@connectrpc/connect';
-import {
-  MongoError,
-  MongoNetworkError,
-  MongoNotConnectedError,
-  MongoServerSelectionError,
-  MongoTopologyClosedError,
-} from 'mongodb';
+import { isMongoUnreachable } from '../store/errors.js';
 
 interface StripeErrorShape {
   readonly type: string;
@@ -56,17 +50,6 @@ const transientStripeTypes = new Set([
   'StripeRateLimitError',
 ]);
 
-/** MongoDB could not be reached (PoolCleared* and timeouts are MongoNetworkErrors). */
-function isMongoDown(err: unknown): boolean {
-  return (
-    err instanceof MongoNetworkError ||
-    err instanceof MongoServerSelectionError ||
-    err instanceof MongoNotConnectedError ||
-    err instanceof MongoTopologyClosedError ||
-    (err instanceof MongoError && err.hasErrorLabel('RetryableWriteError'))
-  );
-}
-
 const transientSocketCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE']);
 
 /**
@@ -84,7 +67,7 @@ export function isDependencyDown(err: unknown): boolean {
       cause?: unknown;
     };
     if (typeof type === 'string' && transientStripeTypes.has(type)) return true;
-    if (isMongoDown(current)) return true;
+    if (isMongoUnreachable(current)) return true;
     if (typeof code === 'string' && transientSocketCodes.has(code)) return true;
     current = cause;
   }
