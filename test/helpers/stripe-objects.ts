@@ -937,3 +937,24 @@ export function signedWebhook(
   const header = Stripe.webhooks.generateTestHeaderString({ payload: body, secret, timestamp });
   return { body, header };
 }
+
+/**
+ * A `customer.subscription.created` event body (to be signed) whose subscription has
+ * no items: the handler fails on it the same way every time, so the service
+ * gives it up after its attempts (dead-letter tests). `customer` should be
+ * the project's own, or the event is ignored before the handler runs.
+ */
+export function unappliableSubscriptionEvent(
+  customer: string,
+  subscriptionId: string,
+): { readonly id: string; readonly body: string } {
+  const event = makeEvent({
+    type: 'customer.subscription.created',
+    object: makeSubscription({ customer }),
+  });
+  const body = JSON.stringify({
+    ...event,
+    data: { object: { id: subscriptionId, object: 'subscription', customer } },
+  });
+  return { id: event.id, body };
+}

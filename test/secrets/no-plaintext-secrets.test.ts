@@ -20,7 +20,7 @@ import { EntitlementsService } from '../../gen/billing/v1/entitlements_pb.js';
 import { createPlatformKey } from '../helpers/app.js';
 import { type BillingHarness, startBillingHarness } from '../helpers/billing-harness.js';
 import { codeOf } from '../helpers/rpc.js';
-import { makeEvent, makeSubscription } from '../helpers/stripe-objects.js';
+import { unappliableSubscriptionEvent } from '../helpers/stripe-objects.js';
 
 let h: BillingHarness;
 let mongo: MongoClient;
@@ -43,17 +43,10 @@ test.after.always(async () => {
  */
 async function deadEvent(): Promise<string> {
   const customer = await h.linkCustomer('scan-dead-event');
-  const event = makeEvent({
-    type: 'customer.subscription.created',
-    object: makeSubscription({ customer }),
-  });
-  const body = JSON.stringify({
-    ...event,
-    data: { object: { id: 'sub_scan_dead', object: 'subscription', customer } },
-  });
+  const event = unappliableSubscriptionEvent(customer, 'sub_scan_dead');
   // WEBHOOK_MAX_ATTEMPTS (1 to 100) failed deliveries, then it is given up.
   for (let attempt = 1; attempt <= 100; attempt += 1) {
-    if ((await h.post(body)).body.outcome === 'dead') return event.id;
+    if ((await h.post(event.body)).body.outcome === 'dead') return event.id;
   }
   throw new Error('the broken event was never given up');
 }

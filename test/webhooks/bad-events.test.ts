@@ -14,7 +14,13 @@ import { CheckoutMode } from '../../gen/billing/v1/checkout_pb.js';
 import { type BillingHarness, startBillingHarness } from '../helpers/billing-harness.js';
 import { codeOf } from '../helpers/rpc.js';
 import { testMongoUrl } from '../helpers/services.js';
-import { makeEvent, makeInvoice, makeSubscription, nowSeconds } from '../helpers/stripe-objects.js';
+import {
+  makeEvent,
+  makeInvoice,
+  makeSubscription,
+  nowSeconds,
+  unappliableSubscriptionEvent,
+} from '../helpers/stripe-objects.js';
 
 const maxAttempts = 3;
 let h: BillingHarness;
@@ -79,14 +85,8 @@ test.serial(
   async (t) => {
     // A subscription with no items, of the project's own customer: the handler fails on it, every time.
     const customer = await h.linkCustomer('malformed-user');
-    const malformed = makeEvent({
-      type: 'customer.subscription.created',
-      object: makeSubscription({ customer }),
-    });
-    const body = JSON.stringify({
-      ...malformed,
-      data: { object: { id: 'sub_malformed', object: 'subscription', customer } },
-    });
+    const malformed = unappliableSubscriptionEvent(customer, 'sub_malformed');
+    const body = malformed.body;
     const statuses: number[] = [];
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
       statuses.push((await h.post(body)).status);
