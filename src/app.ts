@@ -31,22 +31,22 @@ import { withCors } from './server/cors.js';
 import { healthRoutes } from './server/health.js';
 import { createHttpRoutes, type ReadinessReport } from './server/http-routes.js';
 import { type Listener, listen } from './server/listener.js';
+import { listenMetrics, type MetricsListener } from './server/metrics-listener.js';
 import {
   createMetricsInterceptor,
   createServiceMetrics,
   registerBusinessGauges,
   type ServiceMetrics,
-} from './server/metrics.js';
-import { listenMetrics, type MetricsListener } from './server/metrics-listener.js';
+} from './server/prometheus-metrics.js';
 import { reflectionRoutes } from './server/reflection.js';
 import { ApiKeyService } from './services/api-key-service.js';
-import { CheckoutService } from './services/checkout-service.js';
-import { EntitlementChangeNotifier } from './services/entitlement-changes.js';
-import { EntitlementService } from './services/entitlement-service.js';
-import { EntitlementWatchHub } from './services/entitlement-watch.js';
+import { CheckoutSessionService } from './services/checkout-session-service.js';
+import { EntitlementChangeNotifier } from './services/entitlement-change-notifier.js';
+import { EntitlementLookupService } from './services/entitlement-lookup-service.js';
+import { EntitlementWatchHub } from './services/entitlement-watch-hub.js';
 import { GrantService } from './services/grant-service.js';
-import { ProjectMetricsService } from './services/metrics-service.js';
 import { ProjectCache } from './services/project-cache.js';
+import { ProjectMetricsService } from './services/project-metrics-service.js';
 import { ProjectService } from './services/project-service.js';
 import { ReconciliationService } from './services/reconciliation-service.js';
 import { WebhookEventService } from './services/webhook-event-service.js';
@@ -73,7 +73,7 @@ export interface App {
   readonly metricsPort: number | undefined;
   readonly projects: ProjectService;
   readonly apiKeys: ApiKeyService;
-  readonly entitlements: EntitlementService;
+  readonly entitlements: EntitlementLookupService;
   readonly grants: GrantService;
   readonly reconciliation: ReconciliationService;
   /** Deletes old idempotency records and event receipts (RETENTION_CRON). */
@@ -128,7 +128,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     config.apiKeyNegativeCacheTtlMs,
   );
   const redisCache = new RedisEntitlementCache(redis.commands, logger);
-  const entitlements = new EntitlementService({
+  const entitlements = new EntitlementLookupService({
     projects: projectCache,
     customers,
     subscriptions,
@@ -143,7 +143,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     config.stripeApiUrl ? parseStripeEndpoint(config.stripeApiUrl) : undefined,
     config.stripeTimeoutMs,
   );
-  const checkout = new CheckoutService(projectCache, customers, stripeClients);
+  const checkout = new CheckoutSessionService(projectCache, customers, stripeClients);
   const notifier = new EntitlementChangeNotifier(redisCache, bus, customers);
   const grantService = new GrantService(grants, auditLog, notifier);
   const watchHub = new EntitlementWatchHub(bus, entitlements, config.watchHeartbeatMs);

@@ -6,11 +6,11 @@ import { EntitlementsService } from '../../gen/billing/v1/entitlements_pb.js';
 import { MetricsService } from '../../gen/billing/v1/metrics_pb.js';
 import type { Logger } from '../logger.js';
 import type { IdempotencyStore } from '../store/idempotency-store.js';
-import { type AdminServiceDeps, createAdminService } from './admin/index.js';
-import { type CheckoutServiceDeps, createCheckoutService } from './checkout-service.js';
-import { createEntitlementsService, type EntitlementsServiceDeps } from './entitlements-service.js';
+import { type AdminRoutesDeps, adminHandlers } from './admin/admin-routes.js';
+import { type CheckoutRoutesDeps, checkoutHandlers } from './checkout-routes.js';
+import { type EntitlementsRoutesDeps, entitlementsHandlers } from './entitlements-routes.js';
 import { withIdempotency } from './idempotency.js';
-import { createMetricsService, type MetricsServiceDeps } from './metrics-service.js';
+import { type MetricsRoutesDeps, metricsHandlers } from './metrics-routes.js';
 
 export const billingServices = [
   EntitlementsService,
@@ -19,10 +19,10 @@ export const billingServices = [
   MetricsService,
 ] as const;
 
-export type BillingRoutesDeps = AdminServiceDeps &
-  EntitlementsServiceDeps &
-  CheckoutServiceDeps &
-  MetricsServiceDeps & {
+export type BillingRoutesDeps = AdminRoutesDeps &
+  EntitlementsRoutesDeps &
+  CheckoutRoutesDeps &
+  MetricsRoutesDeps & {
     /** Write RPCs with an idempotency_key run once per key. */
     readonly idempotency: IdempotencyStore;
     /** Failures to release an idempotency key are logged. */
@@ -33,13 +33,13 @@ export function billingRoutes(deps: BillingRoutesDeps): (router: ConnectRouter) 
   return (router) => {
     router.service(
       AdminService,
-      withIdempotency(AdminService, createAdminService(deps), deps.idempotency, deps.logger),
+      withIdempotency(AdminService, adminHandlers(deps), deps.idempotency, deps.logger),
     );
-    router.service(EntitlementsService, createEntitlementsService(deps));
+    router.service(EntitlementsService, entitlementsHandlers(deps));
     router.service(
       CheckoutService,
-      withIdempotency(CheckoutService, createCheckoutService(deps), deps.idempotency, deps.logger),
+      withIdempotency(CheckoutService, checkoutHandlers(deps), deps.idempotency, deps.logger),
     );
-    router.service(MetricsService, createMetricsService(deps));
+    router.service(MetricsService, metricsHandlers(deps));
   };
 }

@@ -15,10 +15,6 @@ export type ScopeName = (typeof scopes)[number];
  */
 export const platformProjectId = 'platform';
 
-export function isScopeName(value: string): value is ScopeName {
-  return (scopes as readonly string[]).includes(value);
-}
-
 /** Who is calling: resolved from the Authorization header by the auth interceptor. */
 export interface ApiKeyPrincipal {
   readonly kind: 'api_key';

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { AuditLogStore } from '../store/audit-log-store.js';
 import type { GrantDoc } from '../store/documents.js';
 import type { GrantQuery, GrantStore } from '../store/grant-store.js';
-import type { EntitlementChangeNotifier } from './entitlement-changes.js';
+import type { EntitlementChangeNotifier } from './entitlement-change-notifier.js';
 
 export interface GrantInput {
   readonly projectId: string;

@@ -148,10 +148,6 @@ export class EventReceiptStore {
     };
     return deleteBatch(this.receipts, filter, limit);
   }
-
-  async count(projectId: string): Promise<number> {
-    return this.receipts.countDocuments({ project_id: projectId });
-  }
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import type Stripe from 'stripe';
 import type { Logger } from '../logger.js';
-import type { EntitlementChangeNotifier } from '../services/entitlement-changes.js';
+import type { EntitlementChangeNotifier } from '../services/entitlement-change-notifier.js';
 import type { EventIdentity, EventReceiptStore } from '../store/event-receipt-store.js';
 import { isDependencyDown } from './errors.js';
 import { belongsToProject } from './event-ownership.js';

@@ -5,7 +5,10 @@
  */
 import test from 'ava';
 import { Registry } from 'prom-client';
-import { type BusinessFigures, registerBusinessGauges } from '../../src/server/metrics.js';
+import {
+  type BusinessFigures,
+  registerBusinessGauges,
+} from '../../src/server/prometheus-metrics.js';
 
 function setup(initial: BusinessFigures[]) {
   const registry = new Registry();

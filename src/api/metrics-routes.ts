@@ -13,11 +13,11 @@ import {
   SubscriptionStatusCountSchema,
 } from '../../gen/billing/v1/metrics_pb.js';
 import type { MetricsWindow } from '../domain/mrr.js';
-import type { ProjectMetricsService } from '../services/metrics-service.js';
+import type { ProjectMetricsService } from '../services/project-metrics-service.js';
 import { requirePrincipal } from './auth.js';
 import { invalid, optionalTimestamp } from './validate.js';
 
-export interface MetricsServiceDeps {
+export interface MetricsRoutesDeps {
   readonly projectMetrics: ProjectMetricsService;
   readonly now?: () => Date;
 }
@@ -28,8 +28,8 @@ export const defaultWindowMs = 30 * dayMs;
 /** Longer windows are refused: a year and a bit covers year-over-year questions. */
 export const maxWindowMs = 400 * dayMs;
 
-export function createMetricsService(
-  deps: MetricsServiceDeps,
+export function metricsHandlers(
+  deps: MetricsRoutesDeps,
 ): Partial<ServiceImpl<typeof MetricsService>> {
   return {
     async getProjectMetrics(req, context) {

@@ -6,9 +6,9 @@ import type { AuditEntryDoc } from '../../store/documents.js';
 import { requirePrincipal } from '../auth.js';
 import { afterFromPageToken, pageToken } from '../convert.js';
 import { invalid, optionalText, optionalTimestamp, pageSize } from '../validate.js';
-import type { AdminHandlers, AdminServiceDeps } from './types.js';
+import type { AdminHandlers, AdminRoutesDeps } from './admin-routes-deps.js';
 
-export function auditHandlers(deps: AdminServiceDeps): AdminHandlers {
+export function auditHandlers(deps: AdminRoutesDeps): AdminHandlers {
   return {
     async listAuditLog(req, context) {
       const principal = requirePrincipal(context);

@@ -13,7 +13,7 @@
  */
 import type { InvalidationBus } from '../cache/invalidation-bus.js';
 import type { EntitlementSet } from '../domain/entitlements.js';
-import type { EntitlementService } from './entitlement-service.js';
+import type { EntitlementLookupService } from './entitlement-lookup-service.js';
 
 export type WatchUpdate =
   | { readonly kind: 'snapshot' | 'change'; readonly set: EntitlementSet }
@@ -55,7 +55,7 @@ export class EntitlementWatchHub {
 
   constructor(
     bus: InvalidationBus,
-    private readonly entitlements: EntitlementService,
+    private readonly entitlements: EntitlementLookupService,
     private readonly heartbeatMs: number,
     private readonly nowMs: () => number = Date.now,
   ) {
@@ -65,13 +65,6 @@ export class EntitlementWatchHub {
       if (message.kind === 'project') this.notifyAll(false);
     });
     bus.onReconnect(() => this.notifyAll(true));
-  }
-
-  /** Open streams on this replica (for metrics and tests). */
-  get size(): number {
-    let count = 0;
-    for (const set of this.watchers.values()) count += set.size;
-    return count;
   }
 
   async *watch(

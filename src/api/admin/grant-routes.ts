@@ -18,11 +18,11 @@ import {
   requireMatch,
   requireReason,
 } from '../validate.js';
-import type { AdminHandlers, AdminServiceDeps } from './types.js';
+import type { AdminHandlers, AdminRoutesDeps } from './admin-routes-deps.js';
 
 const grantIdPattern = /^gr_[a-z0-9]{9,40}$/;
 
-export function grantHandlers(deps: AdminServiceDeps): AdminHandlers {
+export function grantHandlers(deps: AdminRoutesDeps): AdminHandlers {
   return {
     async grantEntitlement(req, context) {
       const principal = requirePrincipal(context);

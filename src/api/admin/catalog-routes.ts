@@ -16,9 +16,9 @@ import {
   requireMatch,
   requireReason,
 } from '../validate.js';
-import type { AdminHandlers, AdminServiceDeps } from './types.js';
+import type { AdminHandlers, AdminRoutesDeps } from './admin-routes-deps.js';
 
-export function catalogHandlers(deps: AdminServiceDeps): AdminHandlers {
+export function catalogHandlers(deps: AdminRoutesDeps): AdminHandlers {
   return {
     async getCatalog(_req, context) {
       const principal = requirePrincipal(context);

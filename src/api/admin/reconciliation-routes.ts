@@ -17,11 +17,11 @@ import type { ReconciliationRunDoc, ReconciliationRunState } from '../../store/d
 import { requirePrincipal } from '../auth.js';
 import { afterFromPageToken, pageToken, timestampOrUndefined } from '../convert.js';
 import { pageSize, requireMatch, requireReason } from '../validate.js';
-import type { AdminHandlers, AdminServiceDeps } from './types.js';
+import type { AdminHandlers, AdminRoutesDeps } from './admin-routes-deps.js';
 
 const runIdPattern = /^rr_[a-z0-9]{9,40}$/;
 
-export function reconciliationHandlers(deps: AdminServiceDeps): AdminHandlers {
+export function reconciliationHandlers(deps: AdminRoutesDeps): AdminHandlers {
   return {
     async triggerReconciliation(req, context) {
       const principal = requirePrincipal(context);

@@ -29,7 +29,7 @@ export interface CheckoutResult {
   readonly expiresAt: Date;
 }
 
-export class CheckoutService {
+export class CheckoutSessionService {
   constructor(
     private readonly projects: ProjectCache,
     private readonly customers: CustomerStore,

@@ -1,6 +1,6 @@
 /**
  * EntitlementsService handlers: validate, authorize, answer from the
- * EntitlementService. Check, List and Watch accept an API key with
+ * EntitlementLookupService. Check, List and Watch accept an API key with
  * entitlements:read, or a customer token for that very customer.
  */
 import { create } from '@bufbuild/protobuf';
@@ -17,14 +17,14 @@ import {
 } from '../../gen/billing/v1/entitlements_pb.js';
 import { signCustomerToken } from '../domain/customer-tokens.js';
 import { type EntitlementSet, entitlementFor } from '../domain/entitlements.js';
-import type { EntitlementService } from '../services/entitlement-service.js';
-import type { EntitlementWatchHub, WatchUpdate } from '../services/entitlement-watch.js';
+import type { EntitlementLookupService } from '../services/entitlement-lookup-service.js';
+import type { EntitlementWatchHub, WatchUpdate } from '../services/entitlement-watch-hub.js';
 import { requireCustomerAccess, requirePrincipal, requireReader } from './auth.js';
 import { entitlementMessage, timestampOrUndefined } from './convert.js';
 import { invalid, requireCustomerId, requireFeature } from './validate.js';
 
-export interface EntitlementsServiceDeps {
-  readonly entitlements: EntitlementService;
+export interface EntitlementsRoutesDeps {
+  readonly entitlements: EntitlementLookupService;
   readonly watchHub: EntitlementWatchHub;
   /** The first signs customer tokens; empty: IssueCustomerToken is FAILED_PRECONDITION. */
   readonly customerTokenSecrets: readonly string[];
@@ -34,8 +34,8 @@ export interface EntitlementsServiceDeps {
 const defaultTokenTtlSeconds = 15 * 60;
 const maxTokenTtlSeconds = 24 * 3600;
 
-export function createEntitlementsService(
-  deps: EntitlementsServiceDeps,
+export function entitlementsHandlers(
+  deps: EntitlementsRoutesDeps,
 ): Partial<ServiceImpl<typeof EntitlementsService>> {
   const now = deps.now ?? (() => new Date());
   const checkResponses = new CheckResponseMemo();

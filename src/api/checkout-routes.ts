@@ -4,24 +4,24 @@ import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import type { ServiceImpl } from '@connectrpc/connect';
 import {
   CheckoutMode,
-  type CheckoutService as CheckoutServiceDesc,
+  type CheckoutService,
   CreateCheckoutSessionResponseSchema,
   CreatePortalSessionResponseSchema,
 } from '../../gen/billing/v1/checkout_pb.js';
-import type { CheckoutService } from '../services/checkout-service.js';
+import type { CheckoutSessionService } from '../services/checkout-session-service.js';
 import { requirePrincipal } from './auth.js';
 import { invalid, limits, optionalText, requireCustomerId, requireHttpUrl } from './validate.js';
 
-export interface CheckoutServiceDeps {
-  readonly checkout: CheckoutService;
+export interface CheckoutRoutesDeps {
+  readonly checkout: CheckoutSessionService;
 }
 
 const maxLineItems = 20;
 const maxQuantity = 10_000;
 
-export function createCheckoutService(
-  deps: CheckoutServiceDeps,
-): Partial<ServiceImpl<typeof CheckoutServiceDesc>> {
+export function checkoutHandlers(
+  deps: CheckoutRoutesDeps,
+): Partial<ServiceImpl<typeof CheckoutService>> {
   return {
     async createCheckoutSession(req, context) {
       const principal = requirePrincipal(context);

@@ -7,7 +7,7 @@ import type { ReconciliationService } from '../../services/reconciliation-servic
 import type { WebhookEventService } from '../../services/webhook-event-service.js';
 import type { AuditLogStore } from '../../store/audit-log-store.js';
 
-export interface AdminServiceDeps {
+export interface AdminRoutesDeps {
   readonly projects: ProjectService;
   readonly apiKeys: ApiKeyService;
   readonly grants: GrantService;

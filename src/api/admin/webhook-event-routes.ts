@@ -17,7 +17,7 @@ import { eventIdPattern } from '../../stripe/event-shape.js';
 import { requirePrincipal } from '../auth.js';
 import { afterFromPageToken, pageToken, timestampOrUndefined } from '../convert.js';
 import { invalid, pageSize, requireMatch, requireReason } from '../validate.js';
-import type { AdminHandlers, AdminServiceDeps } from './types.js';
+import type { AdminHandlers, AdminRoutesDeps } from './admin-routes-deps.js';
 
 const statuses: ReadonlyArray<[EventReceiptStatus, WebhookEventStatus]> = [
   ['processing', WebhookEventStatus.PROCESSING],
@@ -29,7 +29,7 @@ const statuses: ReadonlyArray<[EventReceiptStatus, WebhookEventStatus]> = [
 const statusOfReceipt = new Map(statuses);
 const receiptStatusOf = new Map(statuses.map(([receipt, status]) => [status, receipt]));
 
-export function webhookEventHandlers(deps: AdminServiceDeps): AdminHandlers {
+export function webhookEventHandlers(deps: AdminRoutesDeps): AdminHandlers {
   return {
     async listWebhookEvents(req, context) {
       const principal = requirePrincipal(context);

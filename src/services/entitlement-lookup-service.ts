@@ -29,7 +29,7 @@ export interface EntitlementServiceDeps {
 
 export type CacheOutcome = 'memory' | 'redis' | 'miss';
 
-export class EntitlementService {
+export class EntitlementLookupService {
   private readonly now: () => Date;
   private readonly inFlight = new Map<string, { token: number; set: Promise<EntitlementSet> }>();
   /** Observes where answers came from (Prometheus cache hits and misses). */
