@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../logger.js';
-import type { NodeRequest, NodeResponse } from '../server/http-routes.js';
+import type { NodeRequest, NodeResponse } from '../node-http.js';
 
 interface Asset {
   readonly body: Buffer;
@@ -35,14 +35,18 @@ const headers = {
   'cache-control': 'no-cache',
 };
 
+/** The request and response connect-node's fallback handler gets (HTTP/1.1 or HTTP/2). */
 export type DemoRoute = (req: NodeRequest, res: NodeResponse) => Promise<void>;
 
-/** The /demo routes of one service instance; their cache lives as long as the instance. */
-export function createDemoRoutes(logger: Logger): { page: DemoRoute; script: DemoRoute } {
+/**
+ * The /demo page and its bundled script, by path, for one service instance;
+ * their cache lives as long as the instance.
+ */
+export function createDemoRoutes(logger: Logger): Readonly<Record<string, DemoRoute>> {
   const pageAsset = memoize(readPage);
   const scriptAsset = memoize(bundleBrowserCode);
   return {
-    page: async (req, res) => {
+    '/demo': async (req, res) => {
       // Start bundling now: the browser asks for the script right after the page.
       scriptAsset().catch((error: unknown) =>
         // The script request that follows tries again and answers 500 (logged) if it fails too.
@@ -50,7 +54,7 @@ export function createDemoRoutes(logger: Logger): { page: DemoRoute; script: Dem
       );
       await serve(req, res, await pageAsset());
     },
-    script: async (req, res) => serve(req, res, await scriptAsset()),
+    '/demo/main.js': async (req, res) => serve(req, res, await scriptAsset()),
   };
 }
 

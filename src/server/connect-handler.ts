@@ -20,7 +20,7 @@ import {
   universalResponseToNodeResponse,
 } from '@connectrpc/connect-node';
 import type { Logger } from '../logger.js';
-import type { NodeHandler } from './http-routes.js';
+import type { NodeHandler } from '../node-http.js';
 import { createMalformedBodyInterceptor, guardMalformedBodies } from './malformed-body.js';
 
 export interface ConnectHandlerOptions {

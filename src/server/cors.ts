@@ -5,7 +5,7 @@
  * browser refuses the call.
  */
 import { cors as connectCors } from '@connectrpc/connect';
-import type { NodeHandler, NodeRequest, NodeResponse } from './http-routes.js';
+import type { NodeHandler, NodeRequest, NodeResponse } from '../node-http.js';
 
 const allowedHeaders = [...connectCors.allowedHeaders, 'Authorization'].join(', ');
 const exposedHeaders = [...connectCors.exposedHeaders, 'Idempotent-Replayed'].join(', ');

@@ -1,18 +1,12 @@
 /**
  * The plain HTTP endpoints on the RPC port: liveness, readiness, Prometheus
  * (the registry given here has no tenant figures: those are on the metrics
- * listener), the /demo page. Anything the Connect router does not know lands
- * here.
+ * listener), the pages given (/demo). Anything the Connect router does not
+ * know lands here.
  */
-import type { ConnectNodeAdapterOptions } from '@connectrpc/connect-node';
 import type { Registry } from 'prom-client';
-import { createDemoRoutes } from '../demo/serve.js';
 import type { Logger } from '../logger.js';
-
-/** A Node handler for both HTTP/1.1 and HTTP/2 requests, as connect-node types it. */
-export type NodeHandler = NonNullable<ConnectNodeAdapterOptions['fallback']>;
-export type NodeRequest = Parameters<NodeHandler>[0];
-export type NodeResponse = Parameters<NodeHandler>[1];
+import type { NodeHandler, NodeRequest, NodeResponse } from '../node-http.js';
 
 export interface ReadinessReport {
   readonly ready: boolean;
@@ -33,15 +27,16 @@ export interface HttpRoutesOptions {
   readonly stripeWebhook: WebhookRoute;
   /** Every 500 answer is logged with its route and error. */
   readonly logger: Logger;
+  /** More routes by exact path (the /demo page and its script). */
+  readonly pages?: Readonly<Record<string, Route>>;
 }
 
 const stripeWebhookPath = /^\/webhooks\/stripe\/([A-Za-z0-9_-]{1,64})$/;
 
 export function createHttpRoutes(options: HttpRoutesOptions): NodeHandler {
-  const demo = createDemoRoutes(options.logger);
   return (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
-    const respond = routeFor(path, options, demo);
+    const respond = routeFor(path, options);
     if (!respond) {
       sendJson(res, 404, { error: 'not found' });
       return;
@@ -53,13 +48,9 @@ export function createHttpRoutes(options: HttpRoutesOptions): NodeHandler {
   };
 }
 
-type Route = (req: NodeRequest, res: NodeResponse) => Promise<void>;
+export type Route = (req: NodeRequest, res: NodeResponse) => Promise<void>;
 
-function routeFor(
-  path: string | undefined,
-  options: HttpRoutesOptions,
-  demo: ReturnType<typeof createDemoRoutes>,
-): Route | undefined {
+function routeFor(path: string | undefined, options: HttpRoutesOptions): Route | undefined {
   const webhookProject = stripeWebhookPath.exec(path ?? '')?.[1];
   if (webhookProject) return (req, res) => options.stripeWebhook(webhookProject, req, res);
   switch (path) {
@@ -81,12 +72,8 @@ function routeFor(
         res.writeHead(200, { 'content-type': options.registry.contentType });
         res.end(body);
       };
-    case '/demo':
-      return demo.page;
-    case '/demo/main.js':
-      return demo.script;
     default:
-      return undefined;
+      return path === undefined ? undefined : options.pages?.[path];
   }
 }
 

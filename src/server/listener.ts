@@ -18,7 +18,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import type { HttpTimeouts, TlsConfig } from '../config.js';
-import type { NodeHandler } from './http-routes.js';
+import type { NodeHandler } from '../node-http.js';
 
 export interface Listener {
   readonly port: number;

@@ -15,7 +15,7 @@ import type { SubscriptionStore } from '../store/subscription-store.js';
 import { grantFacts, purchaseFacts, subscriptionFacts } from './entitlement-facts.js';
 import type { ProjectCache } from './project-cache.js';
 
-export interface EntitlementServiceDeps {
+export interface EntitlementLookupServiceDeps {
   readonly projects: ProjectCache;
   readonly customers: CustomerStore;
   readonly subscriptions: SubscriptionStore;
@@ -25,6 +25,8 @@ export interface EntitlementServiceDeps {
   readonly memoryCache: MemoryEntitlementCache;
   readonly logger: Logger;
   readonly now?: () => Date;
+  /** Observes where answers came from (Prometheus cache hits and misses). */
+  readonly onLookup?: (outcome: CacheOutcome) => void;
 }
 
 export type CacheOutcome = 'memory' | 'redis' | 'miss';
@@ -32,11 +34,11 @@ export type CacheOutcome = 'memory' | 'redis' | 'miss';
 export class EntitlementLookupService {
   private readonly now: () => Date;
   private readonly inFlight = new Map<string, { token: number; set: Promise<EntitlementSet> }>();
-  /** Observes where answers came from (Prometheus cache hits and misses). */
-  onLookup: (outcome: CacheOutcome) => void = () => {};
+  private readonly onLookup: (outcome: CacheOutcome) => void;
 
-  constructor(private readonly deps: EntitlementServiceDeps) {
+  constructor(private readonly deps: EntitlementLookupServiceDeps) {
     this.now = deps.now ?? (() => new Date());
+    this.onLookup = deps.onLookup ?? (() => {});
   }
 
   async list(projectId: string, customerId: string): Promise<EntitlementSet> {

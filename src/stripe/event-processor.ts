@@ -6,7 +6,6 @@
  */
 import type Stripe from 'stripe';
 import type { Logger } from '../logger.js';
-import type { EntitlementChangeNotifier } from '../services/entitlement-change-notifier.js';
 import type { EventIdentity, EventReceiptStore } from '../store/event-receipt-store.js';
 import { isDependencyDown } from './errors.js';
 import { belongsToProject } from './event-ownership.js';
@@ -15,17 +14,36 @@ import { eventHandlers, type WebhookContext } from './handlers/index.js';
 /** `dead`: failed for the last allowed time; answered 2xx so Stripe stops retrying. */
 export type ProcessOutcome = 'processed' | 'ignored' | 'duplicate' | 'busy' | 'dead';
 
-export class EventProcessor {
-  /** Observes every outcome (Prometheus webhook events by type and outcome). */
-  onOutcome: (type: string, outcome: ProcessOutcome | 'failed') => void = () => {};
+/** Where an applied event's effects are announced (caches, streams on every replica). */
+export interface EntitlementChanges {
+  customersChanged(projectId: string, customerIds: Iterable<string>): Promise<void>;
+  stripeCustomersChanged(projectId: string, stripeCustomerIds: Iterable<string>): Promise<void>;
+}
 
-  constructor(
-    private readonly receipts: EventReceiptStore,
-    private readonly notifier: EntitlementChangeNotifier,
-    private readonly logger: Logger,
-    /** Attempts after which an event that fails other than by a dependency being down is given up. */
-    private readonly maxAttempts = 5,
-  ) {}
+export interface EventProcessorOptions {
+  readonly receipts: EventReceiptStore;
+  readonly changes: EntitlementChanges;
+  readonly logger: Logger;
+  /** Attempts after which an event that fails other than by a dependency being down is given up. */
+  readonly maxAttempts: number;
+  /** Observes every outcome (Prometheus webhook events by type and outcome). */
+  readonly onOutcome?: (type: string, outcome: ProcessOutcome | 'failed') => void;
+}
+
+export class EventProcessor {
+  private readonly receipts: EventReceiptStore;
+  private readonly notifier: EntitlementChanges;
+  private readonly logger: Logger;
+  private readonly maxAttempts: number;
+  private readonly onOutcome: (type: string, outcome: ProcessOutcome | 'failed') => void;
+
+  constructor(options: EventProcessorOptions) {
+    this.receipts = options.receipts;
+    this.notifier = options.changes;
+    this.logger = options.logger;
+    this.maxAttempts = options.maxAttempts;
+    this.onOutcome = options.onOutcome ?? (() => {});
+  }
 
   async process(event: Stripe.Event, context: WebhookContext): Promise<ProcessOutcome> {
     const identity = { projectId: context.project._id, eventId: event.id, type: event.type };

@@ -1,16 +1,15 @@
 /**
- * POST /webhooks/stripe/{project}: the raw body is kept, its signature is
- * checked with the project's signing secret and Stripe's 300 s tolerance,
+ * A Stripe webhook delivery for a project: its signature is checked on the
+ * raw body with the project's signing secret and Stripe's 300 s tolerance,
  * and only then is it parsed and applied. Bad signature, stale or future
  * timestamp, missing header, bad JSON or JSON that is not an event: 400 and
- * nothing stored. A failure while
- * applying answers 500 so Stripe retries; a duplicate answers 200.
+ * nothing stored. A failure while applying answers 500 so Stripe retries; a
+ * duplicate answers 200. The HTTP side (method, body size) is the server's:
+ * this module knows no sockets.
  */
 import type { Logger } from '../logger.js';
-import type { NodeRequest, NodeResponse } from '../server/http-routes.js';
-import { sendJson } from '../server/http-routes.js';
-import type { ProjectCache } from '../services/project-cache.js';
 import type { CustomerStore } from '../store/customer-store.js';
+import type { ProjectDoc } from '../store/documents.js';
 import type { PurchaseStore } from '../store/purchase-store.js';
 import type { SubscriptionStore } from '../store/subscription-store.js';
 import type { EventProcessor } from './event-processor.js';
@@ -19,38 +18,48 @@ import type { StripeClients } from './stripe-clients.js';
 
 const toleranceSeconds = 300;
 
+/** What the shim needs of projects: a (cached) lookup by id. */
+export interface ProjectLookup {
+  get(projectId: string): Promise<ProjectDoc | null>;
+}
+
+/** One POST as it arrived: the raw body and the Stripe-Signature header. */
+export interface WebhookDelivery {
+  readonly signature: string | undefined;
+  readonly body: Buffer;
+}
+
+/** The HTTP status and JSON body to answer Stripe with. */
+export interface WebhookAnswer {
+  readonly status: number;
+  readonly body: Readonly<Record<string, unknown>>;
+}
+
+export type WebhookShim = (projectId: string, delivery: WebhookDelivery) => Promise<WebhookAnswer>;
+
 export interface WebhookShimDeps {
-  readonly projects: ProjectCache;
+  readonly projects: ProjectLookup;
   readonly stripeClients: StripeClients;
   readonly processor: EventProcessor;
   readonly customers: CustomerStore;
   readonly subscriptions: SubscriptionStore;
   readonly purchases: PurchaseStore;
-  readonly maxBodyBytes: number;
   readonly logger: Logger;
   readonly now?: () => Date;
 }
 
-export function createWebhookShim(deps: WebhookShimDeps) {
+const answer = (status: number, body: Record<string, unknown>): WebhookAnswer => ({ status, body });
+
+export function createWebhookShim(deps: WebhookShimDeps): WebhookShim {
   const now = deps.now ?? (() => new Date());
-  return async (projectId: string, req: NodeRequest, res: NodeResponse): Promise<void> => {
-    if (req.method !== 'POST') return sendJson(res, 405, { error: 'use POST' });
-    const body = await readBody(req, deps.maxBodyBytes);
-    if (body === 'too large') {
-      sendJson(res, 413, { error: `body larger than ${deps.maxBodyBytes} bytes` });
-      req.destroy();
-      return;
-    }
-    const signature = req.headers['stripe-signature'];
-    if (typeof signature !== 'string' || signature === '') {
-      return sendJson(res, 400, { error: 'missing Stripe-Signature header' });
+  return async (projectId, { signature, body }) => {
+    if (signature === undefined || signature === '') {
+      return answer(400, { error: 'missing Stripe-Signature header' });
     }
     const project = await deps.projects.get(projectId);
-    if (!project) return sendJson(res, 404, { error: 'unknown project' });
+    if (!project) return answer(404, { error: 'unknown project' });
     if (!project.webhook_signing_secret || !project.stripe_secret_key) {
-      return sendJson(res, 400, {
-        error: 'project has no Stripe webhook secret or key configured',
-      });
+      return answer(400, { error: 'project has no Stripe webhook secret or key configured' });
     }
     const stripe = deps.stripeClients.forKey(project.stripe_secret_key);
     let signed: unknown;
@@ -63,16 +72,14 @@ export function createWebhookShim(deps: WebhookShimDeps) {
       );
     } catch {
       // One answer for every failure: the caller learns nothing about which check failed.
-      return sendJson(res, 400, {
-        error: 'invalid signature, stale timestamp or malformed payload',
-      });
+      return answer(400, { error: 'invalid signature, stale timestamp or malformed payload' });
     }
     if (!isStripeEvent(signed)) {
-      return sendJson(res, 400, { error: `not a Stripe event: ${notAnEventReason(signed)}` });
+      return answer(400, { error: `not a Stripe event: ${notAnEventReason(signed)}` });
     }
     const event = signed;
     const early = futureTimeReason(event, signature, now(), toleranceSeconds);
-    if (early !== undefined) return sendJson(res, 400, { error: early });
+    if (early !== undefined) return answer(400, { error: early });
     const outcome = await deps.processor
       .process(event, {
         project,
@@ -91,23 +98,9 @@ export function createWebhookShim(deps: WebhookShimDeps) {
         });
         return 'failed' as const;
       });
-    if (outcome === 'failed') return sendJson(res, 500, { error: 'event not applied; retry' });
+    if (outcome === 'failed') return answer(500, { error: 'event not applied; retry' });
     // Another delivery of the same event is being applied right now: a retry will see it done.
-    if (outcome === 'busy') return sendJson(res, 409, { error: 'event is being processed; retry' });
-    sendJson(res, 200, { received: true, outcome });
+    if (outcome === 'busy') return answer(409, { error: 'event is being processed; retry' });
+    return answer(200, { received: true, outcome });
   };
-}
-
-async function readBody(req: NodeRequest, maxBytes: number): Promise<Buffer | 'too large'> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > maxBytes) return 'too large';
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > maxBytes) return 'too large';
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks);
 }

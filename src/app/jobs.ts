@@ -1,0 +1,66 @@
+/** Agenda: the runner and the scheduled jobs (reconciliation, retention). */
+import type { Db } from 'mongodb';
+import type { Config } from '../config.js';
+import {
+  defineReconciliationJobs,
+  defineRetentionJob,
+  JobRunner,
+  type ReconciliationJobs,
+  type RetentionJob,
+} from '../jobs/index.js';
+import type { Logger } from '../logger.js';
+import type { ServiceMetrics } from '../server/prometheus-metrics.js';
+import type { ReconciliationService } from '../services/reconciliation-service.js';
+import type { Stores } from './stores.js';
+
+export function buildJobRunner(
+  db: Db,
+  config: Config,
+  logger: Logger,
+  metrics: ServiceMetrics,
+): JobRunner {
+  return new JobRunner({
+    db,
+    logger,
+    processEveryMs: config.jobPollMs,
+    lockLifetimeMs: config.reconciliationLeaseMs,
+    onRun: (job, outcome, seconds) => {
+      metrics.jobRuns.inc({ job, outcome });
+      metrics.jobDuration.observe({ job, outcome }, seconds);
+    },
+  });
+}
+
+export interface ScheduledJobs {
+  readonly reconciliation: ReconciliationJobs;
+  readonly retention: RetentionJob;
+}
+
+export function defineScheduledJobs(
+  runner: JobRunner,
+  deps: { config: Config; logger: Logger; stores: Stores; reconciliation: ReconciliationService },
+): ScheduledJobs {
+  const { config, logger, stores } = deps;
+  return {
+    reconciliation: defineReconciliationJobs({
+      runner,
+      service: deps.reconciliation,
+      projects: stores.projects,
+      claims: stores.jobClaims,
+      cron: config.reconciliationCron,
+      sweepEveryMs: config.reconciliationLeaseMs,
+      logger,
+    }),
+    retention: defineRetentionJob({
+      runner,
+      claims: stores.jobClaims,
+      idempotency: stores.idempotency,
+      receipts: stores.receipts,
+      cron: config.retentionCron,
+      idempotencyRetentionMs: config.idempotencyRetentionHours * 3600_000,
+      receiptRetentionMs: config.eventReceiptRetentionDays * 24 * 3600_000,
+      batchSize: config.retentionBatchSize,
+      logger,
+    }),
+  };
+}

@@ -1,0 +1,128 @@
+/**
+ * The public port (Connect, gRPC, gRPC-Web and plain HTTP on one listener)
+ * and the metrics port, over the services.
+ */
+import { readFileSync } from 'node:fs';
+import type { ConnectRouter } from '@connectrpc/connect';
+import { Registry } from 'prom-client';
+import { createAuthInterceptor } from '../api/auth.js';
+import { createErrorInterceptor } from '../api/errors.js';
+import { billingRoutes, billingServices } from '../api/routes.js';
+import { requiredScope } from '../api/scopes.js';
+import type { Config } from '../config.js';
+import { createDemoRoutes } from '../demo/serve.js';
+import type { Logger } from '../logger.js';
+import { createConnectHandler } from '../server/connect-handler.js';
+import { withCors } from '../server/cors.js';
+import { healthRoutes } from '../server/health.js';
+import { createHttpRoutes, type ReadinessReport } from '../server/http-routes.js';
+import { type Listener, listen } from '../server/listener.js';
+import { listenMetrics, type MetricsListener } from '../server/metrics-listener.js';
+import { createMetricsInterceptor, type ServiceMetrics } from '../server/prometheus-metrics.js';
+import { reflectionRoutes } from '../server/reflection.js';
+import { createWebhookRoute } from '../server/webhook-route.js';
+import { createWebhookShim } from '../stripe/webhook-shim.js';
+import type { Services } from './services.js';
+import type { Stores } from './stores.js';
+
+export interface ServerDeps {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly stores: Stores;
+  readonly services: Services;
+  readonly metrics: ServiceMetrics;
+  readonly readiness: () => Promise<ReadinessReport>;
+  /** Aborted at shutdown: streams end, health answers NOT_SERVING. */
+  readonly shutdownSignal: AbortSignal;
+}
+
+export function startServer(deps: ServerDeps): Promise<Listener> {
+  const { config, logger, services } = deps;
+  const handler = createConnectHandler({
+    routes: rpcRoutes(deps),
+    logger,
+    interceptors: [
+      createMetricsInterceptor(deps.metrics),
+      createErrorInterceptor(logger),
+      createAuthInterceptor({
+        authenticator: services.authenticator,
+        requiredScope,
+        customerTokenSecrets: config.customerTokenSecrets,
+        tokenIssuers: services.tokenIssuers,
+      }),
+    ],
+    readMaxBytes: config.maxRequestBytes,
+    shutdownSignal: deps.shutdownSignal,
+    fallback: createHttpRoutes({
+      readiness: deps.readiness,
+      registry: deps.metrics.registry,
+      isShuttingDown: () => deps.shutdownSignal.aborted,
+      stripeWebhook: createWebhookRoute(webhookShim(deps), config.webhookMaxBodyBytes),
+      pages: createDemoRoutes(logger),
+      logger,
+    }),
+  });
+  return listen(withCors(handler, config.corsAllowedOrigins), {
+    host: config.host,
+    port: config.port,
+    tls: config.tls,
+    timeouts: config.httpTimeouts,
+  });
+}
+
+function rpcRoutes({ config, logger, stores, services, readiness, shutdownSignal }: ServerDeps) {
+  const serviceNames = billingServices.map((service) => service.typeName);
+  const servedNames = [
+    ...serviceNames,
+    'grpc.health.v1.Health',
+    'grpc.reflection.v1.ServerReflection',
+    'grpc.reflection.v1alpha.ServerReflection',
+  ];
+  return (router: ConnectRouter) => {
+    billingRoutes({
+      ...services,
+      auditLog: stores.auditLog,
+      idempotency: stores.idempotency,
+      customerTokenSecrets: config.customerTokenSecrets,
+      logger,
+    })(router);
+    healthRoutes({
+      checkReady: async () => (await readiness()).ready,
+      serviceNames,
+      shutdownSignal,
+    })(router);
+    reflectionRoutes({ descriptorSet: readDescriptorSet(), serviceNames: servedNames })(router);
+  };
+}
+
+function webhookShim({ logger, stores, services }: ServerDeps) {
+  return createWebhookShim({
+    projects: services.projectCache,
+    stripeClients: services.stripeClients,
+    processor: services.processor,
+    customers: stores.customers,
+    subscriptions: stores.subscriptions,
+    purchases: stores.purchases,
+    logger,
+  });
+}
+
+/** Every figure, tenants' included, on its own port (loopback by default); none when off. */
+export function startMetricsListener(
+  config: Config,
+  metrics: ServiceMetrics,
+  logger: Logger,
+): Promise<MetricsListener | undefined> {
+  if (config.metricsPort === undefined) return Promise.resolve(undefined);
+  return listenMetrics({
+    host: config.metricsHost,
+    port: config.metricsPort,
+    registry: Registry.merge([metrics.registry, metrics.tenantRegistry]),
+    timeouts: config.httpTimeouts,
+    onError: (error) => logger.warn('metrics scrape failed', { error }),
+  });
+}
+
+function readDescriptorSet(): Uint8Array {
+  return readFileSync(new URL('../../gen/descriptors.binpb', import.meta.url));
+}

@@ -1,0 +1,160 @@
+/**
+ * The use cases, built over the stores, the Redis cache and bus, and the
+ * Stripe clients. Observers (Prometheus) are passed in constructors.
+ */
+import { ApiKeyAuthenticator } from '../api/auth.js';
+import { TokenIssuers } from '../api/token-issuers.js';
+import { MemoryEntitlementCache, RedisEntitlementCache } from '../cache/entitlement-cache.js';
+import type { InvalidationBus } from '../cache/invalidation-bus.js';
+import type { RedisConnections } from '../cache/redis.js';
+import type { Config } from '../config.js';
+import { reconciliationQueue } from '../jobs/index.js';
+import type { JobRunner } from '../jobs/job-runner.js';
+import type { Logger } from '../logger.js';
+import { registerBusinessGauges, type ServiceMetrics } from '../server/prometheus-metrics.js';
+import { ApiKeyService } from '../services/api-key-service.js';
+import { CheckoutSessionService } from '../services/checkout-session-service.js';
+import { EntitlementChangeNotifier } from '../services/entitlement-change-notifier.js';
+import { EntitlementLookupService } from '../services/entitlement-lookup-service.js';
+import { EntitlementWatchHub } from '../services/entitlement-watch-hub.js';
+import { GrantService } from '../services/grant-service.js';
+import { ProjectCache } from '../services/project-cache.js';
+import { ProjectMetricsService } from '../services/project-metrics-service.js';
+import { ProjectService } from '../services/project-service.js';
+import { ReconciliationService } from '../services/reconciliation-service.js';
+import { WebhookEventService } from '../services/webhook-event-service.js';
+import { EventProcessor } from '../stripe/event-processor.js';
+import { parseStripeEndpoint, StripeClients } from '../stripe/stripe-clients.js';
+import type { Stores } from './stores.js';
+
+/** Business gauges (active subscriptions, MRR) are recomputed at most this often, on scrape. */
+const businessMetricsCacheMs = 30_000;
+const memoryCacheMaxEntries = 100_000;
+
+export interface ServiceDeps {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly stores: Stores;
+  readonly redis: RedisConnections;
+  readonly bus: InvalidationBus;
+  readonly metrics: ServiceMetrics;
+  readonly jobs: JobRunner;
+}
+
+export type Services = ReturnType<typeof buildServices>;
+
+export function buildServices(deps: ServiceDeps) {
+  const { config, stores, bus } = deps;
+  const projectCache = new ProjectCache(stores.projects, bus, config.projectCacheTtlMs);
+  const redisCache = new RedisEntitlementCache(deps.redis.commands, deps.logger);
+  const notifier = new EntitlementChangeNotifier(redisCache, bus, stores.customers);
+  const stripeClients = new StripeClients(
+    config.stripeApiUrl ? parseStripeEndpoint(config.stripeApiUrl) : undefined,
+    config.stripeTimeoutMs,
+  );
+  const entitlements = buildEntitlementLookup(deps, projectCache, redisCache);
+  const apiKeys = new ApiKeyService(stores.apiKeys, stores.auditLog, bus);
+  const processor = buildEventProcessor(deps, notifier);
+  return {
+    projectCache,
+    notifier,
+    stripeClients,
+    entitlements,
+    apiKeys,
+    processor,
+    projects: new ProjectService(stores.projects, apiKeys, stores.auditLog, bus),
+    projectMetrics: buildProjectMetrics(deps),
+    authenticator: new ApiKeyAuthenticator(
+      stores.apiKeys,
+      bus,
+      config.apiKeyCacheTtlMs,
+      config.apiKeyNegativeCacheTtlMs,
+    ),
+    tokenIssuers: new TokenIssuers(stores.apiKeys, bus, config.apiKeyCacheTtlMs),
+    checkout: new CheckoutSessionService(projectCache, stores.customers, stripeClients),
+    grants: new GrantService(stores.grants, stores.auditLog, notifier),
+    watchHub: new EntitlementWatchHub(bus, entitlements, config.watchHeartbeatMs),
+    reconciliation: buildReconciliation(deps, stripeClients, notifier),
+    webhookEvents: new WebhookEventService({
+      receipts: stores.receipts,
+      processor,
+      projects: projectCache,
+      stripeClients,
+      customers: stores.customers,
+      subscriptions: stores.subscriptions,
+      purchases: stores.purchases,
+      audit: stores.auditLog,
+    }),
+  };
+}
+
+function buildEntitlementLookup(
+  { config, stores, bus, logger, metrics }: ServiceDeps,
+  projects: ProjectCache,
+  redisCache: RedisEntitlementCache,
+): EntitlementLookupService {
+  return new EntitlementLookupService({
+    projects,
+    customers: stores.customers,
+    subscriptions: stores.subscriptions,
+    purchases: stores.purchases,
+    grants: stores.grants,
+    redisCache,
+    memoryCache: new MemoryEntitlementCache(
+      bus,
+      config.entitlementMemoryTtlMs,
+      memoryCacheMaxEntries,
+    ),
+    logger,
+    onLookup: (result) => metrics.entitlementLookups.inc({ result }),
+  });
+}
+
+function buildEventProcessor(
+  { config, stores, logger, metrics }: ServiceDeps,
+  changes: EntitlementChangeNotifier,
+): EventProcessor {
+  return new EventProcessor({
+    receipts: stores.receipts,
+    changes,
+    logger,
+    maxAttempts: config.webhookMaxAttempts,
+    onOutcome: (type, outcome) => metrics.webhookEvents.inc({ type, outcome }),
+  });
+}
+
+function buildProjectMetrics({ stores, metrics, logger }: ServiceDeps): ProjectMetricsService {
+  const projectMetrics = new ProjectMetricsService(stores.subscriptions);
+  registerBusinessGauges(metrics.tenantRegistry, {
+    figures: () => projectMetrics.businessFigures(),
+    cacheMs: businessMetricsCacheMs,
+    onError: (error) => logger.warn('business metrics failed', { error }),
+  });
+  return projectMetrics;
+}
+
+function buildReconciliation(
+  { config, stores, logger, metrics, jobs }: ServiceDeps,
+  stripeClients: StripeClients,
+  notifier: EntitlementChangeNotifier,
+): ReconciliationService {
+  return new ReconciliationService({
+    runs: stores.reconciliationRuns,
+    locks: stores.reconciliationLocks,
+    subscriptions: stores.subscriptions,
+    customers: stores.customers,
+    projects: stores.projects,
+    stripeFor: (secretKey) => stripeClients.dedicated(secretKey),
+    notifier,
+    queue: reconciliationQueue(jobs),
+    logger,
+    leaseMs: config.reconciliationLeaseMs,
+    instanceId: jobs.instanceId,
+    observer: {
+      onDrift: (project, driftClass, dryRun) =>
+        metrics.reconciliationDrift.inc({ project, class: driftClass, dry_run: String(dryRun) }),
+      onFinished: (outcome, dryRun, ms) =>
+        metrics.reconciliationDuration.observe({ outcome, dry_run: String(dryRun) }, ms / 1000),
+    },
+  });
+}

@@ -1,0 +1,74 @@
+/** Every MongoDB store, built once over one database (the composition root's first layer). */
+import type { Db } from 'mongodb';
+import type { Config } from '../config.js';
+import { ConfigError } from '../config.js';
+import { isSecretOpenError, type SecretBox } from '../domain/secret-box.js';
+import type { Logger } from '../logger.js';
+import { ApiKeyStore } from '../store/api-key-store.js';
+import { AuditLogStore } from '../store/audit-log-store.js';
+import { CustomerStore } from '../store/customer-store.js';
+import { EventReceiptStore } from '../store/event-receipt-store.js';
+import { GrantStore } from '../store/grant-store.js';
+import { IdempotencyStore } from '../store/idempotency-store.js';
+import { JobClaimStore } from '../store/job-claim-store.js';
+import { ProjectStore } from '../store/project-store.js';
+import { PurchaseStore } from '../store/purchase-store.js';
+import { ReconciliationLockStore } from '../store/reconciliation-lock-store.js';
+import { ReconciliationRunStore } from '../store/reconciliation-run-store.js';
+import { SubscriptionStore } from '../store/subscription-store.js';
+
+/** How long a call holds its idempotency key before a retry may take it over (a crash). */
+const idempotencyLeaseMs = 60_000;
+
+export interface Stores {
+  readonly projects: ProjectStore;
+  readonly idempotency: IdempotencyStore;
+  readonly auditLog: AuditLogStore;
+  readonly apiKeys: ApiKeyStore;
+  readonly customers: CustomerStore;
+  readonly subscriptions: SubscriptionStore;
+  readonly purchases: PurchaseStore;
+  readonly grants: GrantStore;
+  readonly receipts: EventReceiptStore;
+  readonly reconciliationRuns: ReconciliationRunStore;
+  readonly reconciliationLocks: ReconciliationLockStore;
+  readonly jobClaims: JobClaimStore;
+}
+
+export function buildStores(db: Db, secretBox: SecretBox, config: Config): Stores {
+  return {
+    projects: new ProjectStore(db, secretBox),
+    idempotency: new IdempotencyStore(db, idempotencyLeaseMs, secretBox),
+    auditLog: new AuditLogStore(db),
+    apiKeys: new ApiKeyStore(db),
+    customers: new CustomerStore(db),
+    subscriptions: new SubscriptionStore(db),
+    purchases: new PurchaseStore(db),
+    grants: new GrantStore(db),
+    receipts: new EventReceiptStore(db, config.webhookLeaseMs),
+    reconciliationRuns: new ReconciliationRunStore(db),
+    reconciliationLocks: new ReconciliationLockStore(db),
+    jobClaims: new JobClaimStore(db),
+  };
+}
+
+/**
+ * Before serving: every stored secret must open with the configured master
+ * keys (else stop now with a config error, not at the first webhook), and
+ * plain-text or old-key values are sealed under the first key.
+ */
+export async function sealStoredSecrets(stores: Stores, logger: Logger): Promise<void> {
+  try {
+    const pass = await stores.projects.sealStoredSecrets();
+    const responses = await stores.idempotency.sealStoredResponses();
+    if (pass.sealed + pass.resealed + responses > 0) {
+      logger.info('stored secrets sealed', { ...pass, idempotent_responses: responses });
+    }
+  } catch (err) {
+    if (!isSecretOpenError(err)) throw err;
+    throw new ConfigError(
+      'MASTER_KEYS',
+      `cannot open the stored secrets: ${err.message}. Configure the master key they were sealed with (it may follow the new first key)`,
+    );
+  }
+}

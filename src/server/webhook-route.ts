@@ -1,0 +1,42 @@
+/**
+ * The HTTP side of POST /webhooks/stripe/{project}: the method, the body
+ * size limit and the raw body (kept as bytes: the signature is computed on
+ * them), then the Stripe shim decides the answer.
+ */
+
+import type { NodeRequest, NodeResponse } from '../node-http.js';
+import type { WebhookShim } from '../stripe/webhook-shim.js';
+import { sendJson, type WebhookRoute } from './http-routes.js';
+
+export function createWebhookRoute(shim: WebhookShim, maxBodyBytes: number): WebhookRoute {
+  return async (projectId, req, res) => {
+    if (req.method !== 'POST') return sendJson(res, 405, { error: 'use POST' });
+    const body = await readBody(req, maxBodyBytes);
+    if (body === 'too large') return refuseTooLarge(req, res, maxBodyBytes);
+    const signature = req.headers['stripe-signature'];
+    const answer = await shim(projectId, {
+      signature: typeof signature === 'string' ? signature : undefined,
+      body,
+    });
+    sendJson(res, answer.status, answer.body);
+  };
+}
+
+function refuseTooLarge(req: NodeRequest, res: NodeResponse, maxBodyBytes: number): void {
+  sendJson(res, 413, { error: `body larger than ${maxBodyBytes} bytes` });
+  req.destroy();
+}
+
+async function readBody(req: NodeRequest, maxBytes: number): Promise<Buffer | 'too large'> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > maxBytes) return 'too large';
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buffer = chunk as Buffer;
+    size += buffer.length;
+    if (size > maxBytes) return 'too large';
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks);
+}
