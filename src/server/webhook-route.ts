@@ -5,10 +5,15 @@
  */
 
 import type { NodeRequest, NodeResponse } from '../node-http.js';
-import type { WebhookShim } from '../stripe/webhook-shim.js';
 import { sendJson, type WebhookRoute } from './http-routes.js';
 
-export function createWebhookRoute(shim: WebhookShim, maxBodyBytes: number): WebhookRoute {
+/** What decides the answer to a delivery (the Stripe webhook shim, src/stripe/webhook-shim.ts). */
+export type WebhookReceiver = (
+  projectId: string,
+  delivery: { readonly signature: string | undefined; readonly body: Buffer },
+) => Promise<{ readonly status: number; readonly body: unknown }>;
+
+export function createWebhookRoute(shim: WebhookReceiver, maxBodyBytes: number): WebhookRoute {
   return async (projectId, req, res) => {
     if (req.method !== 'POST') return sendJson(res, 405, { error: 'use POST' });
     const body = await readBody(req, maxBodyBytes);
