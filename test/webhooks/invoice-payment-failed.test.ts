@@ -6,58 +6,30 @@
  * state never overwrites it.
  */
 import test from 'ava';
-import type Stripe from 'stripe';
 import { CheckoutMode } from '../../gen/billing/v1/checkout_pb.js';
-import type { BillingHarness } from '../helpers/billing-harness.js';
 import { makeEvent, makeInvoice, makeSubscription, nowSeconds } from '../helpers/stripe-objects.js';
-import { allowed, day, entitlementOf, startCheckout, useBillingHarness } from './helpers.js';
+import {
+  allowed,
+  day,
+  deliverTwice,
+  entitlementOf,
+  startCheckout,
+  subscriptionWithInvoices,
+  useBillingHarness,
+} from './helpers.js';
 
 const harness = useBillingHarness();
 
-/** An active pro subscription of a new customer, applied as of five days ago. */
-async function activeSubscription(h: BillingHarness, customerId: string) {
-  const now = nowSeconds();
-  const stripeCustomer = await h.linkCustomer(customerId);
-  const state = (status: Stripe.Subscription.Status) =>
-    makeSubscription({
-      id: `sub_${customerId.replaceAll('-', '_')}`,
-      customer: stripeCustomer,
-      status,
-      created: now - 10 * day,
-      items: [
-        {
-          price: 'price_pro_monthly',
-          product: 'prod_pro',
-          current_period_start: now - 10 * day,
-          current_period_end: now + 20 * day,
-        },
-      ],
-    });
-  await h.post(
-    makeEvent({
-      type: 'customer.subscription.created',
-      object: state('active'),
-      created: now - 5 * day,
-    }),
-  );
-  const failed = (created: number) =>
-    makeEvent({
-      type: 'invoice.payment_failed',
-      object: makeInvoice({
-        customer: stripeCustomer,
-        subscription: state('active').id,
-        status: 'open',
-      }),
-      created,
-    });
-  return { now, state, failed };
-}
-
 test('a failed payment makes the subscription past_due, with grace from the event', async (t) => {
   const h = harness();
-  const { now, state, failed } = await activeSubscription(h, 'inv-failed');
+  const { now, state, invoiceEvent } = await subscriptionWithInvoices(
+    h,
+    'inv-failed',
+    'invoice.payment_failed',
+    'active',
+  );
   h.fake.setSubscription(state('past_due'), h.project.stripeSecretKey);
-  const answer = await h.post(failed(now - 60));
+  const answer = await h.post(invoiceEvent(now - 60));
   t.is(answer.body.outcome, 'processed');
   const reports = await entitlementOf(h, 'inv-failed', 'reports');
   t.true(reports.allowed, 'within the grace period');
@@ -118,20 +90,27 @@ test('invoice.payment_failed refreshes the subscription from Stripe', async (t) 
 
 test('a duplicate delivery is a no-op', async (t) => {
   const h = harness();
-  const { now, state, failed } = await activeSubscription(h, 'inv-failed-dup');
+  const { now, state, invoiceEvent } = await subscriptionWithInvoices(
+    h,
+    'inv-failed-dup',
+    'invoice.payment_failed',
+    'active',
+  );
   h.fake.setSubscription(state('past_due'), h.project.stripeSecretKey);
-  const event = failed(now - 60);
-  t.is((await h.post(event)).body.outcome, 'processed');
-  const again = await h.post(event);
-  t.is(again.status, 200);
-  t.is(again.body.outcome, 'duplicate');
+  const event = invoiceEvent(now - 60);
+  await deliverTwice(t, h, event);
   const reports = await entitlementOf(h, 'inv-failed-dup', 'reports');
   t.is(Number(reports.validUntil?.seconds), now - 60 + 3 * day, 'the grace period did not move');
 });
 
 test('an older failure arriving after a newer state never overwrites it', async (t) => {
   const h = harness();
-  const { now, state, failed } = await activeSubscription(h, 'inv-failed-late');
+  const { now, state, invoiceEvent } = await subscriptionWithInvoices(
+    h,
+    'inv-failed-late',
+    'invoice.payment_failed',
+    'active',
+  );
   // The subscription was paid again a minute ago...
   await h.post(
     makeEvent({
@@ -142,7 +121,7 @@ test('an older failure arriving after a newer state never overwrites it', async 
   );
   // ...and the failure of four days ago arrives now, while Stripe still shows it past_due.
   h.fake.setSubscription(state('past_due'), h.project.stripeSecretKey);
-  const late = await h.post(failed(now - 4 * day));
+  const late = await h.post(invoiceEvent(now - 4 * day));
   t.is(late.body.outcome, 'processed');
   const reports = await entitlementOf(h, 'inv-failed-late', 'reports');
   t.true(reports.allowed);
