@@ -2,6 +2,7 @@
  * WatchEntitlements fan-out: many streams watch one customer, one change is
  * made, and every stream's arrival time is measured from the change.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type Client, createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { AdminService } from '../../gen/billing/v1/admin_pb.js';
@@ -83,5 +84,3 @@ export async function watchFanout(options: FanoutOptions): Promise<Result> {
     errors,
   };
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -24,6 +24,7 @@ import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { MongoClient } from 'mongodb';
@@ -587,8 +588,6 @@ async function killAndWait(running: RunningProcess, graceMs = 5000): Promise<voi
     clearTimeout(timer);
   }
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Poll `probe` until it resolves true, the process exits, or the deadline passes. */
 async function waitReady(

@@ -18,8 +18,9 @@ import {
   type HarnessProject,
   startBillingHarness,
 } from '../helpers/billing-harness.js';
-import { makeEvent, makeInvoice, makeSubscription, nowSeconds } from '../helpers/stripe-objects.js';
+import { makeEvent, makeInvoice } from '../helpers/stripe-objects.js';
 import { waitForRun } from '../jobs/helpers.js';
+import { proSubscription } from './helpers.js';
 
 let h: BillingHarness;
 let mongo: MongoClient;
@@ -30,7 +31,6 @@ let bCustomer: string;
 let bCheckoutSessionId: string;
 
 const bearer = (key: string) => ({ headers: { authorization: `Bearer ${key}` } });
-const day = 24 * 3600;
 
 test.before(async () => {
   h = await startBillingHarness({ env: { JOB_POLL_MS: '100' } });
@@ -57,26 +57,6 @@ test.after.always(async () => {
   await mongo?.close();
   await h?.close();
 });
-
-function proSubscription(customer: string, id: string, quantity: number): Stripe.Subscription {
-  const start = nowSeconds() - day;
-  return makeSubscription({
-    id,
-    customer,
-    status: 'active',
-    created: start,
-    items: [
-      {
-        price: 'price_pro_monthly',
-        product: 'prod_pro',
-        unit_amount: 2000,
-        quantity,
-        current_period_start: start,
-        current_period_end: start + 30 * day,
-      },
-    ],
-  });
-}
 
 async function postTo(project: HarnessProject, event: Stripe.Event) {
   return h.post(event, { secret: project.webhookSecret, projectId: project.projectId });
@@ -117,8 +97,8 @@ async function reconcile(project: HarnessProject, dryRun: boolean) {
 }
 
 test.serial("each project applies its own subscription and ignores the other's", async (t) => {
-  const bSub = proSubscription(bCustomer, 'sub_shared_b', 5);
-  const aSub = proSubscription(aCustomer, 'sub_shared_a', 2);
+  const bSub = proSubscription(bCustomer, 'sub_shared_b', { quantity: 5 });
+  const aSub = proSubscription(aCustomer, 'sub_shared_a', { quantity: 2 });
   h.fake.seedSubscriptions([aSub, bSub], h.project.stripeSecretKey);
   const bCreated = makeEvent({ type: 'customer.subscription.created', object: bSub });
   const aCreated = makeEvent({ type: 'customer.subscription.created', object: aSub });
@@ -176,7 +156,7 @@ test.serial("B's checkout and invoice events are ignored by A and link nothing",
 
 test.serial('a customer no project created or linked is nobody’s', async (t) => {
   const stranger = h.fake.seedCustomer({}, h.project.stripeSecretKey);
-  const sub = proSubscription(stranger.id, 'sub_shared_stranger', 1);
+  const sub = proSubscription(stranger.id, 'sub_shared_stranger', { quantity: 1 });
   const event = makeEvent({ type: 'customer.subscription.created', object: sub });
   t.is((await postTo(h.project, event)).body.outcome, 'ignored');
   t.is((await postTo(b, event)).body.outcome, 'ignored');
@@ -187,7 +167,7 @@ test.serial(
   async (t) => {
     // One more subscription of B's that no webhook brought: drift for B, nothing for A.
     h.fake.seedSubscriptions(
-      [proSubscription(bCustomer, 'sub_shared_b2', 1)],
+      [proSubscription(bCustomer, 'sub_shared_b2', { quantity: 1 })],
       h.project.stripeSecretKey,
     );
     const dryA = await reconcile(h.project, true);

@@ -1,4 +1,9 @@
-/** One small handler per event type; types not listed are recorded and ignored. */
+/**
+ * The handled event types, one line each, with the handler that serves it.
+ * A handler may serve several types of one object (its file header names
+ * them); types not listed are recorded and ignored. Each type's tests are in
+ * test/webhooks/ under its name: customer-subscription-updated.test.ts.
+ */
 import { chargeRefunded } from './charge-refunded.js';
 import { checkoutSessionCompleted } from './checkout-session-completed.js';
 import { invoiceChanged } from './invoice-changed.js';

@@ -1,4 +1,7 @@
-/** customer.subscription.created, .updated and .deleted: mirror the subscription. */
+/**
+ * customer.subscription.created, customer.subscription.updated and
+ * customer.subscription.deleted: record the subscription as the event shows it.
+ */
 import type Stripe from 'stripe';
 import { stripeId } from '../subscription-mapping.js';
 import { applySubscription } from './apply-subscription.js';
