@@ -15,10 +15,6 @@ export abstract class DomainError extends Error {
   abstract readonly kind: DomainErrorKind;
 }
 
-export function isDomainError(err: unknown): err is DomainError {
-  return err instanceof DomainError;
-}
-
 /** The input breaks a rule; `field` names it when the rule is about one field. */
 export class InvalidInputError extends DomainError {
   override readonly name = 'InvalidInputError';
@@ -28,10 +24,6 @@ export class InvalidInputError extends DomainError {
     super(message, { cause: options.cause });
     this.field = options.field;
   }
-}
-
-export function isInvalidInputError(err: unknown): err is InvalidInputError {
-  return err instanceof InvalidInputError;
 }
 
 /** The thing a use case needs does not exist (or belongs to another project). */
@@ -46,28 +38,16 @@ export class NotFoundError extends DomainError {
   }
 }
 
-export function isNotFoundError(err: unknown): err is NotFoundError {
-  return err instanceof NotFoundError;
-}
-
 /** The request is fine but the state it needs is not there yet; the message says why. */
 export class FailedPreconditionError extends DomainError {
   override readonly name = 'FailedPreconditionError';
   readonly kind = 'failed_precondition';
 }
 
-export function isFailedPreconditionError(err: unknown): err is FailedPreconditionError {
-  return err instanceof FailedPreconditionError;
-}
-
-/** Another call got there first (a run starting, a lock held): retrying later may succeed. */
+/** Another call got there first (a reconciliation starting): retrying later may succeed. */
 export class ConflictError extends DomainError {
   override readonly name = 'ConflictError';
   readonly kind = 'conflict';
-}
-
-export function isConflictError(err: unknown): err is ConflictError {
-  return err instanceof ConflictError;
 }
 
 /** A dependency the service needs is down or busy; `cause` keeps the original error. */
@@ -83,9 +63,17 @@ export class DependencyUnavailableError extends DomainError {
   }
 }
 
-export function isDependencyUnavailableError(err: unknown): err is DependencyUnavailableError {
-  return err instanceof DependencyUnavailableError;
+/** A type guard per class, as protobuf-es has them: `isNotFoundError(err): err is NotFoundError`. */
+function guardOf<T>(errorClass: abstract new (...args: never[]) => T): (err: unknown) => err is T {
+  return (err: unknown): err is T => err instanceof errorClass;
 }
+
+export const isDomainError = guardOf(DomainError);
+export const isInvalidInputError = guardOf(InvalidInputError);
+export const isNotFoundError = guardOf(NotFoundError);
+export const isFailedPreconditionError = guardOf(FailedPreconditionError);
+export const isConflictError = guardOf(ConflictError);
+export const isDependencyUnavailableError = guardOf(DependencyUnavailableError);
 
 /** How many errors of a cause chain are looked at; real wrappers nest two or three. */
 export const maxCauseDepth = 5;
