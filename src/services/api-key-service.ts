@@ -11,6 +11,7 @@ import {
   platformProjectId,
   type ScopeName,
 } from '../domain/api-keys.js';
+import { NotFoundError } from '../domain/errors.js';
 import type { ApiKeyStore } from '../store/api-key-store.js';
 import type { AuditLogStore } from '../store/audit-log-store.js';
 import type { ApiKeyDoc } from '../store/documents.js';
@@ -74,15 +75,15 @@ export class ApiKeyService {
     });
   }
 
-  /** Undefined when the project has no such key. */
+  /** NotFoundError when the project has no such key. */
   async revoke(
     projectId: string,
     keyId: string,
     actor: string,
     reason: string,
-  ): Promise<ApiKeyDoc | undefined> {
+  ): Promise<ApiKeyDoc> {
     const before = await this.keys.get(projectId, keyId);
-    if (!before) return undefined;
+    if (!before) throw new NotFoundError(`api key ${keyId}`);
     if (before.revoked_at !== null) return before;
     const time = this.now();
     const after = (await this.keys.revoke(projectId, keyId, actor, time)) ?? before;

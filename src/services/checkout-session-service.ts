@@ -4,8 +4,8 @@
  * idempotency key derived from (project, customer), so retries and
  * concurrent first calls never create a second one.
  */
-import { Code, ConnectError } from '@connectrpc/connect';
 import type Stripe from 'stripe';
+import { FailedPreconditionError } from '../domain/errors.js';
 import { projectMarkerKey } from '../domain/stripe-ownership.js';
 import type { CustomerStore } from '../store/customer-store.js';
 import type { StripeClients } from '../stripe/stripe-clients.js';
@@ -77,9 +77,8 @@ export class CheckoutSessionService {
     const stripe = await this.stripeFor(projectId);
     const link = await this.customers.findByCustomerId(projectId, customerId);
     if (!link) {
-      throw new ConnectError(
+      throw new FailedPreconditionError(
         `customer ${customerId} has no Stripe customer yet: start a checkout first`,
-        Code.FailedPrecondition,
       );
     }
     const session = await stripe.billingPortal.sessions.create(
@@ -92,10 +91,7 @@ export class CheckoutSessionService {
   private async stripeFor(projectId: string): Promise<Stripe> {
     const project = await this.projects.get(projectId);
     if (!project?.stripe_secret_key) {
-      throw new ConnectError(
-        'this project has no Stripe secret key configured',
-        Code.FailedPrecondition,
-      );
+      throw new FailedPreconditionError('this project has no Stripe secret key configured');
     }
     return this.stripeClients.forKey(project.stripe_secret_key);
   }

@@ -1,5 +1,6 @@
 /** Manual grants by operators: stored, audited, and pushed to every cache. */
 import { randomBytes } from 'node:crypto';
+import { NotFoundError } from '../domain/errors.js';
 import type { AuditLogStore } from '../store/audit-log-store.js';
 import type { GrantDoc } from '../store/documents.js';
 import type { GrantQuery, GrantStore } from '../store/grant-store.js';
@@ -54,15 +55,15 @@ export class GrantService {
     return grant;
   }
 
-  /** Undefined when the project has no such grant. */
+  /** NotFoundError when the project has no such grant. */
   async revoke(
     projectId: string,
     grantId: string,
     actor: string,
     reason: string,
-  ): Promise<GrantDoc | undefined> {
+  ): Promise<GrantDoc> {
     const before = await this.grants.get(projectId, grantId);
-    if (!before) return undefined;
+    if (!before) throw new NotFoundError(`grant ${grantId}`);
     if (before.revoked_at !== null) return before;
     const time = this.now();
     const after = (await this.grants.revoke(projectId, grantId, actor, reason, time)) ?? before;

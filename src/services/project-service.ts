@@ -1,6 +1,7 @@
 /** Creating a project together with its first admin API key. */
 import { randomBytes } from 'node:crypto';
 import type { InvalidationBus } from '../cache/invalidation-bus.js';
+import { NotFoundError } from '../domain/errors.js';
 import type { AuditLogStore } from '../store/audit-log-store.js';
 import type { CatalogEntryDoc, ProjectDoc } from '../store/documents.js';
 import type { ProjectChanges, ProjectStore } from '../store/project-store.js';
@@ -81,7 +82,7 @@ export class ProjectService {
     reason: string,
   ): Promise<ProjectDoc> {
     const before = await this.projects.get(projectId);
-    if (!before) throw new Error(`project ${projectId} not found`);
+    if (!before) throw new NotFoundError('project');
     const time = this.now();
     const after = (await this.projects.setCatalog(projectId, catalog, time)) ?? before;
     await this.bus.publish({ kind: 'project', projectId });
@@ -104,9 +105,9 @@ export class ProjectService {
     changes: ProjectChanges,
     actor: string,
     reason: string,
-  ): Promise<ProjectDoc | undefined> {
+  ): Promise<ProjectDoc> {
     const before = await this.projects.get(projectId);
-    if (!before) return undefined;
+    if (!before) throw new NotFoundError('project');
     const time = this.now();
     const after = (await this.projects.update(projectId, changes, time)) ?? before;
     await this.bus.publish({ kind: 'project', projectId });

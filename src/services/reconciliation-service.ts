@@ -31,6 +31,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type Stripe from 'stripe';
+import { DomainError, type DomainErrorKind } from '../domain/errors.js';
 import { ownershipByMarker } from '../domain/stripe-ownership.js';
 import type { Logger } from '../logger.js';
 import type {
@@ -110,14 +111,22 @@ export type ExecutionOutcome = 'succeeded' | 'failed' | 'skipped' | 'interrupted
 
 export type RefusalReason = 'project_not_found' | 'no_stripe_key' | 'busy';
 
-/** A run cannot be started; the reason tells the API which status code to answer. */
-export class ReconciliationRefusedError extends Error {
+const refusalKind = {
+  project_not_found: 'not_found',
+  no_stripe_key: 'failed_precondition',
+  busy: 'conflict',
+} as const satisfies Record<RefusalReason, DomainErrorKind>;
+
+/** A run cannot be started; its kind is the reason's, so the API answers it like any other. */
+export class ReconciliationRefusedError extends DomainError {
   override readonly name = 'ReconciliationRefusedError';
+  readonly kind: DomainErrorKind;
   constructor(
     readonly reason: RefusalReason,
     message: string,
   ) {
     super(message);
+    this.kind = refusalKind[reason];
   }
 }
 

@@ -5,6 +5,7 @@
  * the receipt, and its writes are as idempotent as a Stripe retry's.
  */
 import type Stripe from 'stripe';
+import { FailedPreconditionError, NotFoundError } from '../domain/errors.js';
 import type { AuditLogStore } from '../store/audit-log-store.js';
 import type { CustomerStore } from '../store/customer-store.js';
 import type { EventReceiptDoc } from '../store/documents.js';
@@ -25,23 +26,6 @@ export interface WebhookEventServiceDeps {
   readonly purchases: PurchaseStore;
   readonly audit: AuditLogStore;
   readonly now?: () => Date;
-}
-
-export type ReplayRefusalReason = 'not_found' | 'not_replayable' | 'no_stripe_key';
-
-/** A replay cannot run; the reason tells the API which status code to answer. */
-export class ReplayRefusedError extends Error {
-  override readonly name = 'ReplayRefusedError';
-  constructor(
-    readonly reason: ReplayRefusalReason,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-export function isReplayRefused(err: unknown): err is ReplayRefusedError {
-  return err instanceof ReplayRefusedError;
 }
 
 export interface ReplayInput {
@@ -73,16 +57,15 @@ export class WebhookEventService {
   /** Applies the event again and answers its receipt afterwards (processed, or dead again). */
   async replay(input: ReplayInput): Promise<EventReceiptDoc> {
     const before = await this.deps.receipts.get(input.projectId, input.eventId);
-    if (!before) throw new ReplayRefusedError('not_found', `event ${input.eventId} not found`);
+    if (!before) throw new NotFoundError(`event ${input.eventId}`);
     if (!isReplayable(before) || before.event_json === undefined) {
-      throw new ReplayRefusedError(
-        'not_replayable',
+      throw new FailedPreconditionError(
         `event ${input.eventId} is ${before.status}; only dead events can be replayed`,
       );
     }
     const project = await this.deps.projects.get(input.projectId);
     if (!project?.stripe_secret_key) {
-      throw new ReplayRefusedError('no_stripe_key', 'the project has no Stripe secret key');
+      throw new FailedPreconditionError('the project has no Stripe secret key');
     }
     const event = JSON.parse(before.event_json) as Stripe.Event;
     await this.deps.receipts.reopen(input.projectId, input.eventId);

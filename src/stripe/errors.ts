@@ -1,9 +1,14 @@
 /**
- * Stripe SDK errors to gRPC status codes. Stripe's messages name the bad
- * parameter and never a secret, so they are passed on to the caller.
+ * What a Stripe SDK error means, in the domain's vocabulary (the status codes
+ * are chosen in src/api/errors.ts). Stripe's messages name the bad parameter
+ * and never a secret, so they are passed on to the caller.
  */
-import { Code, ConnectError } from '@connectrpc/connect';
-import { isMongoUnreachable } from '../store/errors.js';
+import {
+  DependencyUnavailableError,
+  type DomainError,
+  FailedPreconditionError,
+  InvalidInputError,
+} from '../domain/errors.js';
 
 interface StripeErrorShape {
   readonly type: string;
@@ -11,6 +16,7 @@ interface StripeErrorShape {
   readonly param?: string;
 }
 
+/** The SDK's errors carry a `type` such as `StripeCardError`; matched by shape, not class. */
 function isStripeError(err: unknown): err is StripeErrorShape {
   return (
     typeof err === 'object' &&
@@ -20,56 +26,22 @@ function isStripeError(err: unknown): err is StripeErrorShape {
   );
 }
 
-const codeByType: Readonly<Record<string, Code>> = {
-  StripeInvalidRequestError: Code.InvalidArgument,
-  StripeCardError: Code.FailedPrecondition,
-  StripeIdempotencyError: Code.FailedPrecondition,
-  StripeAuthenticationError: Code.FailedPrecondition,
-  StripePermissionError: Code.FailedPrecondition,
-  StripeRateLimitError: Code.Unavailable,
-  StripeConnectionError: Code.Unavailable,
-  StripeAPIError: Code.Unavailable,
-};
+const keyRefusedTypes = new Set(['StripeAuthenticationError', 'StripePermissionError']);
+const preconditionTypes = new Set(['StripeCardError', 'StripeIdempotencyError']);
 
-export function stripeErrorToConnect(err: unknown): ConnectError | undefined {
+/** The domain error a Stripe SDK error stands for; undefined when `err` is not one. */
+export function classifyStripeError(err: unknown): DomainError | undefined {
   if (!isStripeError(err)) return undefined;
-  const code = codeByType[err.type] ?? Code.Unavailable;
-  if (err.type === 'StripeAuthenticationError' || err.type === 'StripePermissionError') {
-    return new ConnectError("stripe rejected the project's secret key", code);
-  }
-  if (code === Code.Unavailable)
-    return new ConnectError('stripe is unavailable; retry later', code);
-  const param = err.param ? ` (${err.param})` : '';
-  return new ConnectError(`stripe: ${err.message}${param}`, code);
-}
-
-/** Stripe errors a later retry can get past: Stripe itself was down or busy. */
-const transientStripeTypes = new Set([
-  'StripeConnectionError',
-  'StripeAPIError',
-  'StripeRateLimitError',
-]);
-
-const transientSocketCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE']);
-
-/**
- * Whether a webhook failure came from a dependency that was down (Stripe,
- * MongoDB, the network), so Stripe's next delivery may well succeed. Anything
- * else (a malformed object, a refused write) fails the same way each time.
- * Walks the cause chain, since wrappers keep the original as `cause`.
- */
-export function isDependencyDown(err: unknown): boolean {
-  for (let current = err, depth = 0; current && depth < 5; depth++) {
-    if (typeof current !== 'object') return false;
-    const { type, code, cause } = current as {
-      type?: unknown;
-      code?: unknown;
-      cause?: unknown;
-    };
-    if (typeof type === 'string' && transientStripeTypes.has(type)) return true;
-    if (isMongoUnreachable(current)) return true;
-    if (typeof code === 'string' && transientSocketCodes.has(code)) return true;
-    current = cause;
-  }
-  return false;
+  if (keyRefusedTypes.has(err.type))
+    return new FailedPreconditionError("stripe rejected the project's secret key", { cause: err });
+  const message = `stripe: ${err.message}${err.param ? ` (${err.param})` : ''}`;
+  if (err.type === 'StripeInvalidRequestError')
+    return new InvalidInputError(message, { field: err.param, cause: err });
+  if (preconditionTypes.has(err.type)) return new FailedPreconditionError(message, { cause: err });
+  // StripeConnectionError, StripeAPIError, StripeRateLimitError: a retry may get past them;
+  // so may a type this SDK version does not name.
+  return new DependencyUnavailableError('stripe', {
+    message: 'stripe is unavailable; retry later',
+    cause: err,
+  });
 }

@@ -5,9 +5,9 @@
  * so a retry after a crash half-way repeats nothing harmful.
  */
 import type Stripe from 'stripe';
+import { isDependencyDown } from '../failure-classification.js';
 import type { Logger } from '../logger.js';
 import type { EventIdentity, EventReceiptStore } from '../store/event-receipt-store.js';
-import { isDependencyDown } from './errors.js';
 import { belongsToProject } from './event-ownership.js';
 import { eventHandlers, type WebhookContext } from './handlers/index.js';
 

@@ -1,7 +1,7 @@
 /** The pure checks behind the webhook shim's 400s and its give-up rule. */
 import test from 'ava';
 import { MongoNetworkError, MongoServerError } from 'mongodb';
-import { isDependencyDown } from '../../src/stripe/errors.js';
+import { isDependencyDown } from '../../src/failure-classification.js';
 import { futureTimeReason, notAnEventReason } from '../../src/stripe/event-shape.js';
 
 const event = {

@@ -1,6 +1,5 @@
 /** API key handlers: create (secret shown once), list, revoke. */
 import { create } from '@bufbuild/protobuf';
-import { Code, ConnectError } from '@connectrpc/connect';
 import {
   CreateApiKeyResponseSchema,
   ListApiKeysResponseSchema,
@@ -52,7 +51,6 @@ export function apiKeyHandlers(deps: AdminRoutesDeps): AdminHandlers {
         principal.keyId,
         reason,
       );
-      if (!revoked) throw new ConnectError(`api key ${keyId} not found`, Code.NotFound);
       return create(RevokeApiKeyResponseSchema, { key: apiKeyMessage(revoked) });
     },
   };

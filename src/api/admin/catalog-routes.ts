@@ -1,11 +1,11 @@
 /** Catalog handlers: Stripe price or product ids to features. */
 import { create } from '@bufbuild/protobuf';
-import { Code, ConnectError } from '@connectrpc/connect';
 import {
   type CatalogEntry,
   GetCatalogResponseSchema,
   SetCatalogResponseSchema,
 } from '../../../gen/billing/v1/admin_pb.js';
+import { NotFoundError } from '../../domain/errors.js';
 import type { CatalogEntryDoc } from '../../store/documents.js';
 import { requirePrincipal } from '../auth.js';
 import { catalogEntryMessage } from '../convert.js';
@@ -23,7 +23,7 @@ export function catalogHandlers(deps: AdminRoutesDeps): AdminHandlers {
     async getCatalog(_req, context) {
       const principal = requirePrincipal(context);
       const project = await deps.projects.get(principal.projectId);
-      if (!project) throw new ConnectError('project not found', Code.NotFound);
+      if (!project) throw new NotFoundError('project');
       return create(GetCatalogResponseSchema, {
         entries: project.catalog.map(catalogEntryMessage),
       });

@@ -1,6 +1,5 @@
 /** Grant handlers: manual entitlements from operators. */
 import { create } from '@bufbuild/protobuf';
-import { Code, ConnectError } from '@connectrpc/connect';
 import {
   GrantEntitlementResponseSchema,
   ListGrantsResponseSchema,
@@ -51,7 +50,6 @@ export function grantHandlers(deps: AdminRoutesDeps): AdminHandlers {
         principal.keyId,
         requireReason(req.reason),
       );
-      if (!revoked) throw new ConnectError(`grant ${grantId} not found`, Code.NotFound);
       return create(RevokeGrantResponseSchema, { grant: grantMessage(revoked) });
     },
 

@@ -5,13 +5,13 @@
  */
 import { create } from '@bufbuild/protobuf';
 import type { Duration } from '@bufbuild/protobuf/wkt';
-import { Code, ConnectError } from '@connectrpc/connect';
 import {
   CreateProjectResponseSchema,
   GetProjectResponseSchema,
   RotateWebhookSecretResponseSchema,
   UpdateProjectResponseSchema,
 } from '../../../gen/billing/v1/admin_pb.js';
+import { NotFoundError } from '../../domain/errors.js';
 import { defaultGracePeriodSeconds } from '../../services/project-service.js';
 import { requirePrincipal } from '../auth.js';
 import { apiKeyMessage, projectMessage } from '../convert.js';
@@ -27,7 +27,7 @@ export function projectHandlers(deps: AdminRoutesDeps): AdminHandlers {
     async getProject(_req, context) {
       const principal = requirePrincipal(context);
       const project = await deps.projects.get(principal.projectId);
-      if (!project) throw new ConnectError('project not found', Code.NotFound);
+      if (!project) throw new NotFoundError('project');
       return create(GetProjectResponseSchema, { project: projectMessage(project) });
     },
 
@@ -69,7 +69,6 @@ export function projectHandlers(deps: AdminRoutesDeps): AdminHandlers {
         principal.keyId,
         requireReason(req.reason),
       );
-      if (!updated) throw new ConnectError('project not found', Code.NotFound);
       return create(UpdateProjectResponseSchema, { project: projectMessage(updated) });
     },
 
@@ -83,7 +82,6 @@ export function projectHandlers(deps: AdminRoutesDeps): AdminHandlers {
         principal.keyId,
         requireReason(req.reason),
       );
-      if (!updated) throw new ConnectError('project not found', Code.NotFound);
       return create(RotateWebhookSecretResponseSchema, { project: projectMessage(updated) });
     },
   };

@@ -1,6 +1,5 @@
 /** Reconciliation handlers: trigger a run (or get the one going), read one, list them. */
 import { create } from '@bufbuild/protobuf';
-import { Code, ConnectError } from '@connectrpc/connect';
 import {
   GetReconciliationRunResponseSchema,
   ListReconciliationRunsResponseSchema,
@@ -9,10 +8,7 @@ import {
   ReconciliationState,
   TriggerReconciliationResponseSchema,
 } from '../../../gen/billing/v1/admin_pb.js';
-import {
-  isReconciliationRefused,
-  type RefusalReason,
-} from '../../services/reconciliation-service.js';
+import { NotFoundError } from '../../domain/errors.js';
 import type { ReconciliationRunDoc, ReconciliationRunState } from '../../store/documents.js';
 import { requirePrincipal } from '../auth.js';
 import { afterFromPageToken, pageToken, timestampOrUndefined } from '../convert.js';
@@ -26,20 +22,12 @@ export function reconciliationHandlers(deps: AdminRoutesDeps): AdminHandlers {
     async triggerReconciliation(req, context) {
       const principal = requirePrincipal(context);
       const reason = requireReason(req.reason);
-      let started: Awaited<ReturnType<typeof deps.reconciliation.start>>;
-      try {
-        started = await deps.reconciliation.start({
-          projectId: principal.projectId,
-          dryRun: req.dryRun,
-          triggeredBy: principal.keyId,
-          reason,
-        });
-      } catch (err) {
-        if (isReconciliationRefused(err))
-          throw new ConnectError(err.message, refusalCode[err.reason]);
-        throw err;
-      }
-      const { run, created } = started;
+      const { run, created } = await deps.reconciliation.start({
+        projectId: principal.projectId,
+        dryRun: req.dryRun,
+        triggeredBy: principal.keyId,
+        reason,
+      });
       await deps.auditLog.append({
         projectId: principal.projectId,
         actor: principal.keyId,
@@ -59,7 +47,7 @@ export function reconciliationHandlers(deps: AdminRoutesDeps): AdminHandlers {
       const runId = requireMatch('run_id', req.runId, runIdPattern, 'a run id (rr_...)');
       // Another project's run is reported exactly like a missing one.
       const run = await deps.reconciliation.get(principal.projectId, runId);
-      if (!run) throw new ConnectError(`reconciliation run ${runId} not found`, Code.NotFound);
+      if (!run) throw new NotFoundError(`reconciliation run ${runId}`);
       return create(GetReconciliationRunResponseSchema, { run: reconciliationRunMessage(run) });
     },
 
@@ -79,12 +67,6 @@ export function reconciliationHandlers(deps: AdminRoutesDeps): AdminHandlers {
     },
   };
 }
-
-const refusalCode: Record<RefusalReason, Code> = {
-  project_not_found: Code.NotFound,
-  no_stripe_key: Code.FailedPrecondition,
-  busy: Code.Aborted,
-};
 
 const stateOf: Record<ReconciliationRunState, ReconciliationState> = {
   queued: ReconciliationState.QUEUED,

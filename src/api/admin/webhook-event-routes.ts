@@ -1,17 +1,12 @@
 /** Webhook event handlers: what Stripe sent, which events failed, and replays. */
 import { create } from '@bufbuild/protobuf';
-import { Code, ConnectError } from '@connectrpc/connect';
 import {
   ListWebhookEventsResponseSchema,
   ReplayWebhookEventResponseSchema,
   WebhookEventSchema,
   WebhookEventStatus,
 } from '../../../gen/billing/v1/admin_pb.js';
-import {
-  isReplayable,
-  isReplayRefused,
-  type ReplayRefusalReason,
-} from '../../services/webhook-event-service.js';
+import { isReplayable } from '../../services/webhook-event-service.js';
 import type { EventReceiptDoc, EventReceiptStatus } from '../../store/documents.js';
 import { eventIdPattern } from '../../stripe/event-shape.js';
 import { requirePrincipal } from '../auth.js';
@@ -49,27 +44,16 @@ export function webhookEventHandlers(deps: AdminRoutesDeps): AdminHandlers {
     async replayWebhookEvent(req, context) {
       const principal = requirePrincipal(context);
       const eventId = requireMatch('event_id', req.eventId, eventIdPattern, 'a Stripe event id');
-      try {
-        const receipt = await deps.webhookEvents.replay({
-          projectId: principal.projectId,
-          eventId,
-          actor: principal.keyId,
-          reason: requireReason(req.reason),
-        });
-        return create(ReplayWebhookEventResponseSchema, { event: webhookEventMessage(receipt) });
-      } catch (err) {
-        if (isReplayRefused(err)) throw new ConnectError(err.message, refusalCode[err.reason]);
-        throw err;
-      }
+      const receipt = await deps.webhookEvents.replay({
+        projectId: principal.projectId,
+        eventId,
+        actor: principal.keyId,
+        reason: requireReason(req.reason),
+      });
+      return create(ReplayWebhookEventResponseSchema, { event: webhookEventMessage(receipt) });
     },
   };
 }
-
-const refusalCode: Record<ReplayRefusalReason, Code> = {
-  not_found: Code.NotFound,
-  not_replayable: Code.FailedPrecondition,
-  no_stripe_key: Code.FailedPrecondition,
-};
 
 function statusFilter(status: WebhookEventStatus): EventReceiptStatus | undefined {
   if (status === WebhookEventStatus.UNSPECIFIED) return undefined;
