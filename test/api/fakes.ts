@@ -312,19 +312,14 @@ export class FakeGrants implements GrantAdmin {
 
   async grant(...[input]: Args<GrantAdmin['grant']>): Promise<GrantRecord> {
     const id = `gr_${String(this.records.size + 1).padStart(12, '0')}`;
+    const { projectId, customerId, expiresAt, ...given } = input;
+    const revoked = { revoked_at: null, revoked_by: null, revoke_reason: null };
     const grant: GrantRecord = {
       _id: id,
-      project_id: input.projectId,
-      customer_id: input.customerId,
-      feature: input.feature,
-      limit: input.limit,
-      expires_at: input.expiresAt,
-      reason: input.reason,
-      actor: input.actor,
+      ...{ project_id: projectId, customer_id: customerId, expires_at: expiresAt },
+      ...given,
+      ...revoked,
       created_at: fakeNow,
-      revoked_at: null,
-      revoked_by: null,
-      revoke_reason: null,
     };
     this.records.set(id, grant);
     return grant;
@@ -352,17 +347,9 @@ export class FakeAuditLog implements AuditLog {
   readonly entries: AuditEntryRecord[] = [];
 
   async append(record: AuditRecord): Promise<AuditEntryRecord> {
-    const entry: AuditEntryRecord = {
-      _id: `00000000-0000-4000-8000-${String(this.entries.length + 1).padStart(12, '0')}`,
-      project_id: record.projectId,
-      actor: record.actor,
-      action: record.action,
-      target: record.target,
-      before: record.before,
-      after: record.after,
-      reason: record.reason,
-      time: record.time,
-    };
+    const { projectId, ...fields } = record;
+    const id = `00000000-0000-4000-8000-${String(this.entries.length + 1).padStart(12, '0')}`;
+    const entry: AuditEntryRecord = { _id: id, project_id: projectId, ...fields };
     this.entries.push(entry);
     return entry;
   }
