@@ -17,7 +17,6 @@ import {
   type HandlerContext,
   type Interceptor,
 } from '@connectrpc/connect';
-import type { InvalidationBus } from '../cache/invalidation-bus.js';
 import {
   type ApiKeyPrincipal,
   type CustomerTokenPrincipal,
@@ -28,8 +27,8 @@ import {
   type ScopeName,
 } from '../domain/api-keys.js';
 import { isCustomerToken, verifyCustomerToken } from '../domain/customer-tokens.js';
-import type { ApiKeyDoc } from '../store/documents.js';
-import type { TokenIssuers } from './token-issuers.js';
+import type { ApiKeyRecord } from '../domain/records.js';
+import type { KeyRevocations, TokenIssuers } from './token-issuers.js';
 
 const maxCachedKeys = 10_000;
 /** Bounds the memory an attacker can fill with bad keys: the oldest are forgotten first. */
@@ -38,7 +37,7 @@ const maxRememberedUnknownKeys = 10_000;
 /** The one lookup the authenticator needs (ApiKeyStore in production, a fake in tests). */
 export interface ApiKeyLookup {
   /** The key with this id, revoked or not; null when there is none. */
-  findById(keyId: string): Promise<ApiKeyDoc | null>;
+  findById(keyId: string): Promise<ApiKeyRecord | null>;
 }
 
 export class ApiKeyAuthenticator {
@@ -53,7 +52,7 @@ export class ApiKeyAuthenticator {
    */
   constructor(
     private readonly keys: ApiKeyLookup,
-    bus: Pick<InvalidationBus, 'onMessage'>,
+    bus: KeyRevocations,
     private readonly ttlMs: number,
     private readonly negativeTtlMs = 0,
     private readonly now: () => number = Date.now,

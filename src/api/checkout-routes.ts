@@ -12,16 +12,20 @@ import type { CheckoutSessionService } from '../services/checkout-session-servic
 import { requirePrincipal } from './auth.js';
 import { invalid, limits, optionalText, requireCustomerId, requireHttpUrl } from './validate.js';
 
+/** What the handlers call (CheckoutSessionService satisfies it; tests pass a fake). */
+export type CheckoutSessions = Pick<
+  CheckoutSessionService,
+  'createCheckoutSession' | 'createPortalSession'
+>;
+
 export interface CheckoutRoutesDeps {
-  readonly checkout: CheckoutSessionService;
+  readonly checkout: CheckoutSessions;
 }
 
 const maxLineItems = 20;
 const maxQuantity = 10_000;
 
-export function checkoutHandlers(
-  deps: CheckoutRoutesDeps,
-): Partial<ServiceImpl<typeof CheckoutService>> {
+export function checkoutHandlers(deps: CheckoutRoutesDeps): ServiceImpl<typeof CheckoutService> {
   return {
     async createCheckoutSession(req, context) {
       const principal = requirePrincipal(context);

@@ -1,4 +1,4 @@
-/** Conversions between MongoDB documents and API messages. */
+/** Conversions between domain records and API messages. */
 import { create } from '@bufbuild/protobuf';
 import {
   type Duration,
@@ -26,7 +26,12 @@ import {
 } from '../../gen/billing/v1/entitlements_pb.js';
 import type { ScopeName } from '../domain/api-keys.js';
 import type { Entitlement, SourceKind } from '../domain/entitlements.js';
-import type { ApiKeyDoc, CatalogEntryDoc, GrantDoc, ProjectDoc } from '../store/documents.js';
+import type {
+  ApiKeyRecord,
+  CatalogEntryRecord,
+  GrantRecord,
+  ProjectRecord,
+} from '../domain/records.js';
 import { invalid } from './validate.js';
 
 const scopeNames: ReadonlyMap<Scope, ScopeName> = new Map([
@@ -53,7 +58,7 @@ export function durationFromSeconds(seconds: number): Duration {
   return create(DurationSchema, { seconds: BigInt(seconds) });
 }
 
-export function apiKeyMessage(doc: ApiKeyDoc): ApiKey {
+export function apiKeyMessage(doc: ApiKeyRecord): ApiKey {
   return create(ApiKeySchema, {
     id: doc._id,
     projectId: doc.project_id,
@@ -65,7 +70,7 @@ export function apiKeyMessage(doc: ApiKeyDoc): ApiKey {
   });
 }
 
-export function projectMessage(doc: ProjectDoc): Project {
+export function projectMessage(doc: ProjectRecord): Project {
   return create(ProjectSchema, {
     id: doc._id,
     name: doc.name,
@@ -103,7 +108,7 @@ export function entitlementMessage(entitlement: Entitlement): EntitlementMessage
   });
 }
 
-export function grantMessage(doc: GrantDoc): Grant {
+export function grantMessage(doc: GrantRecord): Grant {
   return create(GrantSchema, {
     id: doc._id,
     customerId: doc.customer_id,
@@ -119,7 +124,7 @@ export function grantMessage(doc: GrantDoc): Grant {
   });
 }
 
-export function catalogEntryMessage(doc: CatalogEntryDoc): CatalogEntry {
+export function catalogEntryMessage(doc: CatalogEntryRecord): CatalogEntry {
   return create(CatalogEntrySchema, {
     stripeId: doc.stripe_id,
     features: doc.features.map((f) =>

@@ -23,9 +23,13 @@ import { requireCustomerAccess, requirePrincipal, requireReader } from './auth.j
 import { entitlementMessage, timestampOrUndefined } from './convert.js';
 import { invalid, requireCustomerId, requireFeature } from './validate.js';
 
+/** What the handlers call (the service classes satisfy these; tests pass fakes). */
+export type EntitlementLookup = Pick<EntitlementLookupService, 'list'>;
+export type EntitlementWatch = Pick<EntitlementWatchHub, 'watch'>;
+
 export interface EntitlementsRoutesDeps {
-  readonly entitlements: EntitlementLookupService;
-  readonly watchHub: EntitlementWatchHub;
+  readonly entitlements: EntitlementLookup;
+  readonly watchHub: EntitlementWatch;
   /** The first signs customer tokens; empty: IssueCustomerToken is FAILED_PRECONDITION. */
   readonly customerTokenSecrets: readonly string[];
   readonly now?: () => Date;
@@ -36,7 +40,7 @@ const maxTokenTtlSeconds = 24 * 3600;
 
 export function entitlementsHandlers(
   deps: EntitlementsRoutesDeps,
-): Partial<ServiceImpl<typeof EntitlementsService>> {
+): ServiceImpl<typeof EntitlementsService> {
   const now = deps.now ?? (() => new Date());
   const checkResponses = new CheckResponseMemo();
   return {

@@ -18,10 +18,17 @@ import {
 } from '@bufbuild/protobuf';
 import { reflect } from '@bufbuild/protobuf/reflect';
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
+import type { ClaimResult, IdempotencyScope } from '../domain/idempotency.js';
 import type { Logger } from '../logger.js';
-import type { IdempotencyStore } from '../store/idempotency-store.js';
 import { requirePrincipal } from './auth.js';
 import { optionalIdempotencyKey } from './validate.js';
+
+/** Where first answers are kept (IdempotencyStore in production, a fake in tests). */
+export interface IdempotencyRecords {
+  claim(scope: IdempotencyScope, requestHash: string, now: Date): Promise<ClaimResult>;
+  complete(scope: IdempotencyScope, response: Uint8Array): Promise<void>;
+  release(scope: IdempotencyScope): Promise<void>;
+}
 
 type UnaryImpl = (
   request: MessageShape<DescMessage>,
@@ -30,13 +37,14 @@ type UnaryImpl = (
 
 export function withIdempotency<S extends DescService>(
   service: S,
-  implementation: Partial<ServiceImpl<S>>,
-  store: IdempotencyStore,
+  implementation: ServiceImpl<S>,
+  store: IdempotencyRecords,
   logger: Logger,
   now: () => Date = () => new Date(),
-): Partial<ServiceImpl<S>> {
+): ServiceImpl<S> {
   // Method implementations are looked up by name: the generated types cannot follow that.
-  const methods = { ...implementation } as Record<string, UnaryImpl | undefined>;
+  const byName: Partial<ServiceImpl<S>> = implementation;
+  const methods = { ...byName } as Record<string, UnaryImpl | undefined>;
   for (const method of service.methods) {
     const keyField = method.input.fields.find((f) => f.name === 'idempotency_key');
     const impl = methods[method.localName];
@@ -84,7 +92,9 @@ export function withIdempotency<S extends DescService>(
       }
     };
   }
-  return methods as Partial<ServiceImpl<S>>;
+  // Every method of the implementation, the unary ones with a key wrapped.
+  const wrapped = methods as Partial<ServiceImpl<S>>;
+  return { ...implementation, ...wrapped };
 }
 
 /** The request without its key: the same call retried hashes the same. */

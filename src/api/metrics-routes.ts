@@ -17,8 +17,11 @@ import type { ProjectMetricsService } from '../services/project-metrics-service.
 import { requirePrincipal } from './auth.js';
 import { invalid, optionalTimestamp } from './validate.js';
 
+/** What the handler calls (ProjectMetricsService satisfies it; tests pass a fake). */
+export type ProjectMetricsReader = Pick<ProjectMetricsService, 'projectMetrics'>;
+
 export interface MetricsRoutesDeps {
-  readonly projectMetrics: ProjectMetricsService;
+  readonly projectMetrics: ProjectMetricsReader;
   readonly now?: () => Date;
 }
 
@@ -28,9 +31,7 @@ export const defaultWindowMs = 30 * dayMs;
 /** Longer windows are refused: a year and a bit covers year-over-year questions. */
 export const maxWindowMs = 400 * dayMs;
 
-export function metricsHandlers(
-  deps: MetricsRoutesDeps,
-): Partial<ServiceImpl<typeof MetricsService>> {
+export function metricsHandlers(deps: MetricsRoutesDeps): ServiceImpl<typeof MetricsService> {
   return {
     async getProjectMetrics(req, context) {
       const principal = requirePrincipal(context);

@@ -5,11 +5,10 @@ import { CheckoutService } from '../../gen/billing/v1/checkout_pb.js';
 import { EntitlementsService } from '../../gen/billing/v1/entitlements_pb.js';
 import { MetricsService } from '../../gen/billing/v1/metrics_pb.js';
 import type { Logger } from '../logger.js';
-import type { IdempotencyStore } from '../store/idempotency-store.js';
 import { type AdminRoutesDeps, adminHandlers } from './admin/admin-routes.js';
 import { type CheckoutRoutesDeps, checkoutHandlers } from './checkout-routes.js';
 import { type EntitlementsRoutesDeps, entitlementsHandlers } from './entitlements-routes.js';
-import { withIdempotency } from './idempotency.js';
+import { type IdempotencyRecords, withIdempotency } from './idempotency.js';
 import { type MetricsRoutesDeps, metricsHandlers } from './metrics-routes.js';
 
 export const billingServices = [
@@ -24,7 +23,7 @@ export type BillingRoutesDeps = AdminRoutesDeps &
   CheckoutRoutesDeps &
   MetricsRoutesDeps & {
     /** Write RPCs with an idempotency_key run once per key. */
-    readonly idempotency: IdempotencyStore;
+    readonly idempotency: IdempotencyRecords;
     /** Failures to release an idempotency key are logged. */
     readonly logger: Logger;
   };

@@ -4,11 +4,24 @@
  * (see ApiKeyAuthenticator), and a revocation published on the invalidation
  * bus evicts them at once on every replica (the TTL bounds a lost message).
  */
-import type { InvalidationBus } from '../cache/invalidation-bus.js';
-import type { ApiKeyDoc } from '../store/documents.js';
+import type { ApiKeyRecord } from '../domain/records.js';
 
+/** The one lookup the issuer check needs (ApiKeyStore in production, a fake in tests). */
 export interface IssuerKeys {
-  get(projectId: string, keyId: string): Promise<ApiKeyDoc | null>;
+  get(projectId: string, keyId: string): Promise<ApiKeyRecord | null>;
+}
+
+/**
+ * A message of the invalidation bus as the API reads it: only revoked keys
+ * matter here, the other kinds pass by.
+ */
+export type BusMessage =
+  | { readonly kind: 'api_key'; readonly secretHash: string }
+  | { readonly kind: 'project' | 'entitlements' };
+
+/** Where revocations arrive (the InvalidationBus in production, a fake in tests). */
+export interface KeyRevocations {
+  onMessage(handler: (message: BusMessage) => void): unknown;
 }
 
 const maxCachedIssuers = 10_000;
@@ -20,7 +33,7 @@ export class TokenIssuers {
 
   constructor(
     private readonly keys: IssuerKeys,
-    bus: InvalidationBus,
+    bus: KeyRevocations,
     private readonly ttlMs: number,
     private readonly now: () => number = Date.now,
   ) {

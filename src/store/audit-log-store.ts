@@ -1,17 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Collection, Db, Filter } from 'mongodb';
+import type { AuditQuery, AuditRecord } from '../domain/records.js';
 import type { AuditEntryDoc } from './documents.js';
-
-export interface AuditRecord {
-  readonly projectId: string;
-  readonly actor: string;
-  readonly action: string;
-  readonly target: string;
-  readonly before: Record<string, unknown> | null;
-  readonly after: Record<string, unknown> | null;
-  readonly reason: string;
-  readonly time: Date;
-}
 
 /** Append-only: entries are inserted, never updated or deleted. */
 export class AuditLogStore {
@@ -55,16 +45,4 @@ export class AuditLogStore {
     }
     return this.entries.find(filter).sort({ time: -1, _id: -1 }).limit(query.limit).toArray();
   }
-}
-
-export interface AuditQuery {
-  readonly actor?: string;
-  readonly action?: string;
-  readonly target?: string;
-  /** Inclusive. */
-  readonly startTime?: Date;
-  /** Exclusive. */
-  readonly endTime?: Date;
-  readonly before?: { readonly time: Date; readonly id: string };
-  readonly limit: number;
 }

@@ -2,56 +2,23 @@
  * The shape of every MongoDB document. Every collection except `projects`
  * is scoped by `project_id`, and every query filters on it.
  */
-import type { ScopeName } from '../domain/api-keys.js';
-
-export interface CatalogFeatureDoc {
-  feature: string;
-  limit: number | null;
-  limit_per_unit: boolean;
-}
-
-export interface CatalogEntryDoc {
-  /** A Stripe price (price_...) or product (prod_...) id. */
-  stripe_id: string;
-  features: CatalogFeatureDoc[];
-}
-
-export interface ProjectDoc {
-  _id: string;
-  name: string;
-  /** Kept server-side only; never returned by any RPC. */
-  stripe_secret_key: string | null;
-  webhook_signing_secret: string | null;
-  grace_period_seconds: number;
-  catalog: CatalogEntryDoc[];
-  created_at: Date;
-  updated_at: Date;
-}
-
-export interface ApiKeyDoc {
-  _id: string;
-  project_id: string;
-  name: string;
-  /** SHA-256 of the whole key; the key itself is never stored. */
-  secret_hash: string;
-  scopes: ScopeName[];
-  created_at: Date;
-  created_by: string;
-  revoked_at: Date | null;
-  revoked_by: string | null;
-}
-
-export interface AuditEntryDoc {
-  _id: string;
-  project_id: string;
-  actor: string;
-  action: string;
-  target: string;
-  before: Record<string, unknown> | null;
-  after: Record<string, unknown> | null;
-  reason: string;
-  time: Date;
-}
+// The shapes the API also reads are domain records (src/domain/records.ts);
+// a document is such a record as stored.
+export type {
+  ApiKeyRecord as ApiKeyDoc,
+  AuditEntryRecord as AuditEntryDoc,
+  CatalogEntryRecord as CatalogEntryDoc,
+  CatalogFeatureRecord as CatalogFeatureDoc,
+  DriftClass,
+  EventReceiptRecord as EventReceiptDoc,
+  EventReceiptStatus,
+  GrantRecord as GrantDoc,
+  IgnoredReason,
+  ProjectRecord as ProjectDoc,
+  ReconciliationCounts as ReconciliationCountsDoc,
+  ReconciliationRunRecord as ReconciliationRunDoc,
+  ReconciliationRunState,
+} from '../domain/records.js';
 
 /** Links the product's own customer id to the Stripe customer. */
 export interface CustomerDoc {
@@ -163,88 +130,6 @@ export interface Purchase {
   items: PurchaseItemDoc[];
   paid: boolean;
   refunded: boolean;
-}
-
-export interface GrantDoc {
-  _id: string;
-  project_id: string;
-  customer_id: string;
-  feature: string;
-  limit: number | null;
-  expires_at: Date | null;
-  reason: string;
-  actor: string;
-  created_at: Date;
-  revoked_at: Date | null;
-  revoked_by: string | null;
-  revoke_reason: string | null;
-}
-
-/** `failed`: Stripe's next delivery retries it; `dead`: given up after too many attempts. */
-export type EventReceiptStatus = 'processing' | 'processed' | 'ignored' | 'failed' | 'dead';
-
-/** `unhandled_type`: an event type the service does not apply; `other_project`: not this project's object. */
-export type IgnoredReason = 'unhandled_type' | 'other_project';
-
-export interface EventReceiptDoc {
-  _id: string;
-  project_id: string;
-  event_id: string;
-  type: string;
-  status: EventReceiptStatus;
-  attempts: number;
-  last_error: string | null;
-  received_at: Date;
-  processed_at: Date | null;
-  /** Why an ignored event was not applied (absent on receipts older than this field). */
-  ignored_reason?: IgnoredReason | null;
-  /** While processing: after this time another delivery may take the event over (a crashed worker). */
-  lease_until: Date;
-  /** The verified event, kept once it is given up, so an operator can replay it. */
-  event_json?: string;
-}
-
-export type ReconciliationRunState = 'queued' | 'running' | 'succeeded' | 'failed';
-
-export type DriftClass = 'missing_locally' | 'stale' | 'missing_in_stripe';
-
-export interface ReconciliationCountsDoc {
-  /** Subscriptions seen in Stripe. */
-  checked: number;
-  missing_locally: number;
-  stale: number;
-  missing_in_stripe: number;
-  /** Drift fixed (zero in a dry run). */
-  repaired: number;
-  errors: number;
-}
-
-/**
- * One reconciliation of a project with Stripe. Written by whoever holds the
- * project's reconciliation lock (see ReconciliationLockStore), so there is
- * never more than one writer at a time.
- */
-export interface ReconciliationRunDoc {
-  /** `rr_` + creation time (base 36) + random: sorting by id sorts by creation. */
-  _id: string;
-  project_id: string;
-  dry_run: boolean;
-  state: ReconciliationRunState;
-  /** The API key id of the operator, or `schedule`. */
-  triggered_by: string;
-  reason: string;
-  created_at: Date;
-  /** When the current attempt started (null while queued). */
-  started_at: Date | null;
-  finished_at: Date | null;
-  counts: ReconciliationCountsDoc;
-  /** Stripe list requests of the attempt that finished. */
-  stripe_list_calls: number;
-  /** A few subscription ids of each drift class (at most 100 each), for operators. */
-  drift_samples: Record<DriftClass, string[]>;
-  error: string | null;
-  /** 1 for the first execution; more when a run cut off by a crash was taken over. */
-  attempts: number;
 }
 
 export type ReconciliationLockPhase = 'queued' | 'running' | 'released';

@@ -12,6 +12,7 @@
  * never stored in plain text, and opened only to be replayed.
  */
 import { Binary, type Collection, type Db } from 'mongodb';
+import type { ClaimResult, IdempotencyScope } from '../domain/idempotency.js';
 import { isSecretOpenError, type SecretBox } from '../domain/secret-box.js';
 import { type DeleteBatchResult, deleteBatch } from './delete-batch.js';
 import { isDuplicateKeyError } from './errors.js';
@@ -31,20 +32,6 @@ interface IdempotencyRecordDoc {
   /** A pending claim older than this was abandoned (a crash): it may be taken over. */
   lease_until: Date;
 }
-
-export interface IdempotencyScope {
-  readonly projectId: string;
-  readonly method: string;
-  readonly key: string;
-}
-
-export type ClaimResult =
-  | { readonly kind: 'claimed' }
-  | { readonly kind: 'replay'; readonly response: Uint8Array }
-  | { readonly kind: 'in_progress' }
-  | { readonly kind: 'mismatch' }
-  /** The stored answer is sealed under a master key no longer configured. */
-  | { readonly kind: 'unreadable' };
 
 export class IdempotencyStore {
   private readonly records: Collection<IdempotencyRecordDoc>;

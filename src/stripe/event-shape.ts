@@ -5,9 +5,7 @@
  * future all pass it. These checks are pure so they are tested without I/O.
  */
 import type Stripe from 'stripe';
-
-/** Stripe's ids and event types are printable ASCII without spaces (evt_..., invoice.paid). */
-export const eventIdPattern = /^[!-~]{1,255}$/;
+import { eventIdPattern } from '../domain/records.js';
 
 /** Why a signed body is not a Stripe event, or undefined when it is one. */
 export function notAnEventReason(value: unknown): string | undefined {

@@ -6,21 +6,21 @@
  */
 import test from 'ava';
 import { ApiKeyAuthenticator, type ApiKeyLookup } from '../../src/api/auth.js';
-import type { InvalidationHandler } from '../../src/cache/invalidation-bus.js';
+import type { KeyRevocations } from '../../src/api/token-issuers.js';
 import { formatApiKey, hashApiKey } from '../../src/domain/api-keys.js';
-import type { ApiKeyDoc } from '../../src/store/documents.js';
+import type { ApiKeyRecord } from '../../src/domain/records.js';
 
 class CountingKeys implements ApiKeyLookup {
-  readonly docs = new Map<string, ApiKeyDoc>();
+  readonly docs = new Map<string, ApiKeyRecord>();
   lookups = 0;
 
-  async findById(keyId: string): Promise<ApiKeyDoc | null> {
+  async findById(keyId: string): Promise<ApiKeyRecord | null> {
     this.lookups += 1;
     return this.docs.get(keyId) ?? null;
   }
 
   /** The lookup the authenticator used before it went by id (counted the same). */
-  async findByHash(secretHash: string): Promise<ApiKeyDoc | null> {
+  async findByHash(secretHash: string): Promise<ApiKeyRecord | null> {
     this.lookups += 1;
     return [...this.docs.values()].find((doc) => doc.secret_hash === secretHash) ?? null;
   }
@@ -42,7 +42,7 @@ class CountingKeys implements ApiKeyLookup {
   }
 }
 
-const silentBus = { onMessage: (_handler: InvalidationHandler) => () => undefined };
+const silentBus: KeyRevocations = { onMessage: () => () => undefined };
 const secret = (fill: string) => fill.repeat(43).slice(0, 43);
 
 function setup(negativeTtlMs = 5000) {

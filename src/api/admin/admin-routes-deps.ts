@@ -1,21 +1,48 @@
 import type { ServiceImpl } from '@connectrpc/connect';
 import type { AdminService } from '../../../gen/billing/v1/admin_pb.js';
+import type { AuditEntryRecord, AuditQuery, AuditRecord } from '../../domain/records.js';
 import type { ApiKeyService } from '../../services/api-key-service.js';
 import type { GrantService } from '../../services/grant-service.js';
 import type { ProjectService } from '../../services/project-service.js';
 import type { ReconciliationService } from '../../services/reconciliation-service.js';
 import type { WebhookEventService } from '../../services/webhook-event-service.js';
-import type { AuditLogStore } from '../../store/audit-log-store.js';
+
+/** What the admin handlers call on each service (the classes satisfy these; tests pass fakes). */
+export type ProjectAdmin = Pick<ProjectService, 'create' | 'get' | 'update' | 'setCatalog'>;
+export type ApiKeyAdmin = Pick<ApiKeyService, 'create' | 'list' | 'revoke'>;
+export type GrantAdmin = Pick<GrantService, 'grant' | 'revoke' | 'list'>;
+export type ReconciliationAdmin = Pick<ReconciliationService, 'start' | 'get' | 'list'>;
+export type WebhookEventAdmin = Pick<WebhookEventService, 'list' | 'replay'>;
+
+/** The audit trail as the admin handlers use it (AuditLogStore in production). */
+export interface AuditLog {
+  append(record: AuditRecord): Promise<unknown>;
+  list(projectId: string, query: AuditQuery): Promise<AuditEntryRecord[]>;
+}
 
 export interface AdminRoutesDeps {
-  readonly projects: ProjectService;
-  readonly apiKeys: ApiKeyService;
-  readonly grants: GrantService;
-  readonly auditLog: AuditLogStore;
-  readonly reconciliation: ReconciliationService;
-  readonly webhookEvents: WebhookEventService;
+  readonly projects: ProjectAdmin;
+  readonly apiKeys: ApiKeyAdmin;
+  readonly grants: GrantAdmin;
+  readonly auditLog: AuditLog;
+  readonly reconciliation: ReconciliationAdmin;
+  readonly webhookEvents: WebhookEventAdmin;
   readonly now?: () => Date;
 }
 
-/** A slice of AdminService: each file implements the methods of one area. */
-export type AdminHandlers = Partial<ServiceImpl<typeof AdminService>>;
+type AdminImpl = ServiceImpl<typeof AdminService>;
+
+/** Each area's file implements exactly these methods; adminHandlers checks that they add up. */
+export type ProjectHandlers = Pick<
+  AdminImpl,
+  'createProject' | 'getProject' | 'updateProject' | 'rotateWebhookSecret'
+>;
+export type ApiKeyHandlers = Pick<AdminImpl, 'createApiKey' | 'listApiKeys' | 'revokeApiKey'>;
+export type CatalogHandlers = Pick<AdminImpl, 'getCatalog' | 'setCatalog'>;
+export type GrantHandlers = Pick<AdminImpl, 'grantEntitlement' | 'revokeGrant' | 'listGrants'>;
+export type AuditHandlers = Pick<AdminImpl, 'listAuditLog'>;
+export type ReconciliationHandlers = Pick<
+  AdminImpl,
+  'triggerReconciliation' | 'getReconciliationRun' | 'listReconciliationRuns'
+>;
+export type WebhookEventHandlers = Pick<AdminImpl, 'listWebhookEvents' | 'replayWebhookEvent'>;

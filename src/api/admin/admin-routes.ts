@@ -1,10 +1,11 @@
 /**
  * AdminService: operators' RPCs (grpcurl), admin scope only. One file per
- * area; methods of areas not built yet answer UNIMPLEMENTED (the router does
- * that for methods an implementation leaves out).
+ * area; together they implement every method of the service (the return
+ * type checks that none is missing).
  */
-
-import type { AdminHandlers, AdminRoutesDeps } from './admin-routes-deps.js';
+import type { ServiceImpl } from '@connectrpc/connect';
+import type { AdminService } from '../../../gen/billing/v1/admin_pb.js';
+import type { AdminRoutesDeps } from './admin-routes-deps.js';
 import { apiKeyHandlers } from './api-key-routes.js';
 import { auditHandlers } from './audit-routes.js';
 import { catalogHandlers } from './catalog-routes.js';
@@ -15,7 +16,7 @@ import { webhookEventHandlers } from './webhook-event-routes.js';
 
 export type { AdminRoutesDeps } from './admin-routes-deps.js';
 
-export function adminHandlers(deps: AdminRoutesDeps): AdminHandlers {
+export function adminHandlers(deps: AdminRoutesDeps): ServiceImpl<typeof AdminService> {
   return {
     ...projectHandlers(deps),
     ...apiKeyHandlers(deps),

@@ -9,9 +9,9 @@ import type { ScopeName } from '../../domain/api-keys.js';
 import { requirePrincipal } from '../auth.js';
 import { apiKeyMessage, scopeNameOf } from '../convert.js';
 import { invalid, limits, requireMatch, requireText } from '../validate.js';
-import type { AdminHandlers, AdminRoutesDeps } from './admin-routes-deps.js';
+import type { AdminRoutesDeps, ApiKeyHandlers } from './admin-routes-deps.js';
 
-export function apiKeyHandlers(deps: AdminRoutesDeps): AdminHandlers {
+export function apiKeyHandlers(deps: AdminRoutesDeps): ApiKeyHandlers {
   return {
     async createApiKey(req, context) {
       const principal = requirePrincipal(context);

@@ -2,13 +2,13 @@
 import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { AuditEntrySchema, ListAuditLogResponseSchema } from '../../../gen/billing/v1/admin_pb.js';
-import type { AuditEntryDoc } from '../../store/documents.js';
+import type { AuditEntryRecord } from '../../domain/records.js';
 import { requirePrincipal } from '../auth.js';
 import { afterFromPageToken, pageToken } from '../convert.js';
 import { invalid, optionalText, optionalTimestamp, pageSize } from '../validate.js';
-import type { AdminHandlers, AdminRoutesDeps } from './admin-routes-deps.js';
+import type { AdminRoutesDeps, AuditHandlers } from './admin-routes-deps.js';
 
-export function auditHandlers(deps: AdminRoutesDeps): AdminHandlers {
+export function auditHandlers(deps: AdminRoutesDeps): AuditHandlers {
   return {
     async listAuditLog(req, context) {
       const principal = requirePrincipal(context);
@@ -50,7 +50,7 @@ function cursorOf(token: string): { time: Date; id: string } | undefined {
   return { time, id };
 }
 
-function auditEntryMessage(doc: AuditEntryDoc) {
+function auditEntryMessage(doc: AuditEntryRecord) {
   return create(AuditEntrySchema, {
     id: doc._id,
     actor: doc.actor,

@@ -6,7 +6,7 @@ import {
   SetCatalogResponseSchema,
 } from '../../../gen/billing/v1/admin_pb.js';
 import { NotFoundError } from '../../domain/errors.js';
-import type { CatalogEntryDoc } from '../../store/documents.js';
+import type { CatalogEntryRecord } from '../../domain/records.js';
 import { requirePrincipal } from '../auth.js';
 import { catalogEntryMessage } from '../convert.js';
 import {
@@ -16,9 +16,9 @@ import {
   requireMatch,
   requireReason,
 } from '../validate.js';
-import type { AdminHandlers, AdminRoutesDeps } from './admin-routes-deps.js';
+import type { AdminRoutesDeps, CatalogHandlers } from './admin-routes-deps.js';
 
-export function catalogHandlers(deps: AdminRoutesDeps): AdminHandlers {
+export function catalogHandlers(deps: AdminRoutesDeps): CatalogHandlers {
   return {
     async getCatalog(_req, context) {
       const principal = requirePrincipal(context);
@@ -49,7 +49,7 @@ export function catalogHandlers(deps: AdminRoutesDeps): AdminHandlers {
 const maxCatalogEntries = 500;
 const maxFeaturesPerEntry = 50;
 
-function validCatalog(entries: readonly CatalogEntry[]): CatalogEntryDoc[] {
+function validCatalog(entries: readonly CatalogEntry[]): CatalogEntryRecord[] {
   if (entries.length > maxCatalogEntries)
     throw invalid('entries', `at most ${maxCatalogEntries} entries`);
   const seen = new Set<string>();

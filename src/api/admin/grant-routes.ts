@@ -17,11 +17,11 @@ import {
   requireMatch,
   requireReason,
 } from '../validate.js';
-import type { AdminHandlers, AdminRoutesDeps } from './admin-routes-deps.js';
+import type { AdminRoutesDeps, GrantHandlers } from './admin-routes-deps.js';
 
 const grantIdPattern = /^gr_[a-z0-9]{9,40}$/;
 
-export function grantHandlers(deps: AdminRoutesDeps): AdminHandlers {
+export function grantHandlers(deps: AdminRoutesDeps): GrantHandlers {
   return {
     async grantEntitlement(req, context) {
       const principal = requirePrincipal(context);

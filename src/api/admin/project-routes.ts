@@ -16,13 +16,13 @@ import { defaultGracePeriodSeconds } from '../../services/project-service.js';
 import { requirePrincipal } from '../auth.js';
 import { apiKeyMessage, projectMessage } from '../convert.js';
 import { invalid, limits, requireMatch, requireReason, requireText } from '../validate.js';
-import type { AdminHandlers, AdminRoutesDeps } from './admin-routes-deps.js';
+import type { AdminRoutesDeps, ProjectHandlers } from './admin-routes-deps.js';
 
 const stripeKeyPattern = /^(sk|rk)_(test|live)_[A-Za-z0-9]{8,247}$/;
 const webhookSecretPattern = /^whsec_[A-Za-z0-9+/=_-]{8,250}$/;
 const maxGracePeriodSeconds = 90 * 24 * 3600;
 
-export function projectHandlers(deps: AdminRoutesDeps): AdminHandlers {
+export function projectHandlers(deps: AdminRoutesDeps): ProjectHandlers {
   return {
     async getProject(_req, context) {
       const principal = requirePrincipal(context);

@@ -9,15 +9,15 @@ import {
   TriggerReconciliationResponseSchema,
 } from '../../../gen/billing/v1/admin_pb.js';
 import { NotFoundError } from '../../domain/errors.js';
-import type { ReconciliationRunDoc, ReconciliationRunState } from '../../store/documents.js';
+import type { ReconciliationRunRecord, ReconciliationRunState } from '../../domain/records.js';
 import { requirePrincipal } from '../auth.js';
 import { afterFromPageToken, pageToken, timestampOrUndefined } from '../convert.js';
 import { pageSize, requireMatch, requireReason } from '../validate.js';
-import type { AdminHandlers, AdminRoutesDeps } from './admin-routes-deps.js';
+import type { AdminRoutesDeps, ReconciliationHandlers } from './admin-routes-deps.js';
 
 const runIdPattern = /^rr_[a-z0-9]{9,40}$/;
 
-export function reconciliationHandlers(deps: AdminRoutesDeps): AdminHandlers {
+export function reconciliationHandlers(deps: AdminRoutesDeps): ReconciliationHandlers {
   return {
     async triggerReconciliation(req, context) {
       const principal = requirePrincipal(context);
@@ -75,7 +75,7 @@ const stateOf: Record<ReconciliationRunState, ReconciliationState> = {
   failed: ReconciliationState.FAILED,
 };
 
-export function reconciliationRunMessage(doc: ReconciliationRunDoc): ReconciliationRun {
+export function reconciliationRunMessage(doc: ReconciliationRunRecord): ReconciliationRun {
   return create(ReconciliationRunSchema, {
     id: doc._id,
     dryRun: doc.dry_run,

@@ -6,13 +6,16 @@ import {
   WebhookEventSchema,
   WebhookEventStatus,
 } from '../../../gen/billing/v1/admin_pb.js';
+import {
+  type EventReceiptRecord,
+  type EventReceiptStatus,
+  eventIdPattern,
+} from '../../domain/records.js';
 import { isReplayable } from '../../services/webhook-event-service.js';
-import type { EventReceiptDoc, EventReceiptStatus } from '../../store/documents.js';
-import { eventIdPattern } from '../../stripe/event-shape.js';
 import { requirePrincipal } from '../auth.js';
 import { afterFromPageToken, pageToken, timestampOrUndefined } from '../convert.js';
 import { invalid, pageSize, requireMatch, requireReason } from '../validate.js';
-import type { AdminHandlers, AdminRoutesDeps } from './admin-routes-deps.js';
+import type { AdminRoutesDeps, WebhookEventHandlers } from './admin-routes-deps.js';
 
 const statuses: ReadonlyArray<[EventReceiptStatus, WebhookEventStatus]> = [
   ['processing', WebhookEventStatus.PROCESSING],
@@ -24,7 +27,7 @@ const statuses: ReadonlyArray<[EventReceiptStatus, WebhookEventStatus]> = [
 const statusOfReceipt = new Map(statuses);
 const receiptStatusOf = new Map(statuses.map(([receipt, status]) => [status, receipt]));
 
-export function webhookEventHandlers(deps: AdminRoutesDeps): AdminHandlers {
+export function webhookEventHandlers(deps: AdminRoutesDeps): WebhookEventHandlers {
   return {
     async listWebhookEvents(req, context) {
       const principal = requirePrincipal(context);
@@ -62,7 +65,7 @@ function statusFilter(status: WebhookEventStatus): EventReceiptStatus | undefine
   return receiptStatus;
 }
 
-function webhookEventMessage(receipt: EventReceiptDoc) {
+function webhookEventMessage(receipt: EventReceiptRecord) {
   return create(WebhookEventSchema, {
     eventId: receipt.event_id,
     type: receipt.type,

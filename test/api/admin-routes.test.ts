@@ -1,0 +1,306 @@
+/**
+ * AdminService, every RPC in memory and over a port (rpc-harness.ts): what
+ * an operator sees for projects, API keys, the catalog, grants, the audit
+ * log, reconciliation runs and webhook events; then one refusal per RPC.
+ */
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { Code } from '@connectrpc/connect';
+import {
+  AdminService,
+  ReconciliationState,
+  Scope,
+  WebhookEventStatus,
+} from '../../gen/billing/v1/admin_pb.js';
+import { codeOf } from '../helpers/rpc.js';
+import { bearer, type RpcRun, rpcTest } from './rpc-harness.js';
+
+const reason = 'ticket 42';
+
+function adminSetUp(run: RpcRun) {
+  run.world.projects.add('p1', 'Acme');
+  return {
+    client: run.client(AdminService),
+    admin: run.world.keys.add('p1', ['admin']),
+    reader: run.world.keys.add('p1', ['entitlements:read']),
+    platform: run.world.keys.add('platform', ['platform:admin']),
+  };
+}
+
+rpcTest('CreateProject makes a project whose first admin key works', async (t, run) => {
+  const { client, platform } = adminSetUp(run);
+  const created = await client.createProject({ name: 'Globex', reason }, bearer(platform));
+  t.is(created.project?.name, 'Globex');
+  t.deepEqual(created.adminKey?.scopes, [
+    Scope.ENTITLEMENTS_READ,
+    Scope.CHECKOUT_WRITE,
+    Scope.ADMIN,
+  ]);
+  const own = await client.getProject({}, bearer(created.adminKeySecret));
+  t.is(own.project?.id, created.project?.id);
+});
+
+rpcTest('GetProject shows the caller project, and whether its secrets are set', async (t, run) => {
+  const { client, admin } = adminSetUp(run);
+  const { project } = await client.getProject({}, bearer(admin));
+  t.like(project, { id: 'p1', name: 'Acme', hasStripeSecretKey: false });
+  t.is(project?.gracePeriod?.seconds, 3n * 24n * 3600n);
+});
+
+rpcTest('UpdateProject and RotateWebhookSecret change the project', async (t, run) => {
+  const { client, admin } = adminSetUp(run);
+  const updated = await client.updateProject(
+    { name: 'Acme Corp', stripeSecretKey: 'sk_test_0123456789abcdef', reason },
+    bearer(admin),
+  );
+  t.like(updated.project, {
+    name: 'Acme Corp',
+    hasStripeSecretKey: true,
+    stripeSecretKeyLast4: 'cdef',
+  });
+  const rotated = await client.rotateWebhookSecret(
+    { webhookSigningSecret: 'whsec_0123456789abcdef', reason },
+    bearer(admin),
+  );
+  t.true(rotated.project?.hasWebhookSigningSecret);
+});
+
+rpcTest(
+  'CreateApiKey, ListApiKeys and RevokeApiKey: a revoked key stops working',
+  async (t, run) => {
+    const { client, admin } = adminSetUp(run);
+    const created = await client.createApiKey(
+      { name: 'ci', scopes: [Scope.ADMIN], reason },
+      bearer(admin),
+    );
+    const listed = await client.listApiKeys({}, bearer(created.secret));
+    t.true(listed.keys.some((key) => key.id === created.key?.id && key.name === 'ci'));
+    const revoked = await client.revokeApiKey(
+      { keyId: created.key?.id ?? '', reason },
+      bearer(admin),
+    );
+    t.truthy(revoked.key?.revokedAt);
+    t.is(await codeOf(client.listApiKeys({}, bearer(created.secret))), Code.Unauthenticated);
+  },
+);
+
+rpcTest('CreateApiKey retried with its idempotency key answers the same key', async (t, run) => {
+  const { client, admin } = adminSetUp(run);
+  const request = { name: 'ci', scopes: [Scope.ADMIN], reason, idempotencyKey: 'key-1' };
+  const first = await client.createApiKey(request, bearer(admin));
+  const again = await client.createApiKey(request, bearer(admin));
+  t.is(again.secret, first.secret);
+  const { keys } = await client.listApiKeys({}, bearer(admin));
+  t.is(keys.filter((key) => key.name === 'ci').length, 1);
+});
+
+rpcTest('SetCatalog then GetCatalog: the features each price gives', async (t, run) => {
+  const { client, admin } = adminSetUp(run);
+  const entries = [
+    { stripeId: 'price_pro', features: [{ feature: 'seats', limit: 5n, limitPerUnit: true }] },
+  ];
+  const set = await client.setCatalog({ entries, reason }, bearer(admin));
+  t.is(set.entries[0]?.stripeId, 'price_pro');
+  const got = await client.getCatalog({}, bearer(admin));
+  t.like(got.entries[0]?.features[0], { feature: 'seats', limit: 5n, limitPerUnit: true });
+});
+
+rpcTest('GrantEntitlement, ListGrants and RevokeGrant', async (t, run) => {
+  const { client, admin } = adminSetUp(run);
+  const { grant } = await client.grantEntitlement(
+    { customerId: 'cust_1', feature: 'sso', limit: 3n, reason },
+    bearer(admin),
+  );
+  t.like(grant, { customerId: 'cust_1', feature: 'sso', limit: 3n, reason });
+  const listed = await client.listGrants({ customerId: 'cust_1' }, bearer(admin));
+  t.deepEqual(
+    listed.grants.map((g) => g.id),
+    [grant?.id],
+  );
+  const revoked = await client.revokeGrant(
+    { grantId: grant?.id ?? '', reason: 'refunded' },
+    bearer(admin),
+  );
+  t.like(revoked.grant, { revokeReason: 'refunded' });
+  t.truthy(revoked.grant?.revokedAt);
+});
+
+rpcTest(
+  'TriggerReconciliation queues a run that Get and List show, and is audited',
+  async (t, run) => {
+    const { client, admin } = adminSetUp(run);
+    const { run: started } = await client.triggerReconciliation(
+      { dryRun: true, reason },
+      bearer(admin),
+    );
+    t.like(started, { dryRun: true, state: ReconciliationState.QUEUED });
+    const got = await client.getReconciliationRun({ runId: started?.id ?? '' }, bearer(admin));
+    t.is(got.run?.id, started?.id);
+    const listed = await client.listReconciliationRuns({}, bearer(admin));
+    t.deepEqual(
+      listed.runs.map((r) => r.id),
+      [started?.id],
+    );
+    const audit = await client.listAuditLog({ action: 'reconciliation.trigger' }, bearer(admin));
+    t.like(audit.entries[0], { target: `reconciliation_run:${started?.id}`, reason });
+    t.like(JSON.parse(audit.entries[0]?.afterJson ?? '{}'), { dry_run: true, started: true });
+  },
+);
+
+rpcTest('ListAuditLog shows entries newest first, filtered', async (t, run) => {
+  const { client, admin } = adminSetUp(run);
+  for (const action of ['grant.create', 'grant.revoke', 'grant.create']) {
+    await run.world.auditLog.append({
+      projectId: 'p1',
+      actor: 'op',
+      action,
+      target: 'grant:gr_1',
+      before: null,
+      after: null,
+      reason,
+      time: new Date(),
+    });
+  }
+  const all = await client.listAuditLog({ pageSize: 2 }, bearer(admin));
+  t.deepEqual(
+    all.entries.map((e) => e.action),
+    ['grant.create', 'grant.revoke'],
+  );
+  t.not(all.nextPageToken, '');
+  const created = await client.listAuditLog({ action: 'grant.create' }, bearer(admin));
+  t.is(created.entries.length, 2);
+});
+
+rpcTest('ListWebhookEvents and ReplayWebhookEvent: a dead event replayed', async (t, run) => {
+  const { client, admin } = adminSetUp(run);
+  run.world.webhookEvents.add('p1', 'evt_dead');
+  run.world.webhookEvents.add('p1', 'evt_done', 'processed');
+  const dead = await client.listWebhookEvents({ status: WebhookEventStatus.DEAD }, bearer(admin));
+  t.deepEqual(
+    dead.events.map((e) => [e.eventId, e.replayable]),
+    [['evt_dead', true]],
+  );
+  const { event } = await client.replayWebhookEvent({ eventId: 'evt_dead', reason }, bearer(admin));
+  t.like(event, { eventId: 'evt_dead', status: WebhookEventStatus.PROCESSED, replayable: false });
+  t.truthy(event?.processedAt);
+});
+
+rpcTest('GrantEntitlement accepts an expiry in the future', async (t, run) => {
+  const { client, admin } = adminSetUp(run);
+  const expiresAt = timestampFromDate(new Date(Date.now() + 3600_000));
+  const { grant } = await client.grantEntitlement(
+    { customerId: 'cust_1', feature: 'sso', expiresAt, reason },
+    bearer(admin),
+  );
+  t.is(grant?.expiresAt?.seconds, expiresAt.seconds);
+});
+
+/** A call made with the test's client and keys (admin, reader: entitlements:read, platform). */
+type Refusal = (k: ReturnType<typeof adminSetUp>) => Promise<unknown>;
+
+const past = timestampFromDate(new Date('2020-01-01T00:00:00Z'));
+const catalogEntry = { stripeId: 'price_pro', features: [{ feature: 'seats' }] };
+const foreignToken = Buffer.from('not a run id').toString('base64url');
+
+const refusals: ReadonlyArray<[string, Refusal, Code]> = [
+  [
+    'CreateProject with a project admin key',
+    (k) => k.client.createProject({ name: 'x', reason }, bearer(k.admin)),
+    Code.PermissionDenied,
+  ],
+  ['GetProject without a key', (k) => k.client.getProject({}), Code.Unauthenticated],
+  [
+    'UpdateProject with nothing to change',
+    (k) => k.client.updateProject({ reason }, bearer(k.admin)),
+    Code.InvalidArgument,
+  ],
+  [
+    'RotateWebhookSecret with a Stripe key instead',
+    (k) =>
+      k.client.rotateWebhookSecret(
+        { webhookSigningSecret: 'sk_test_0123456789', reason },
+        bearer(k.admin),
+      ),
+    Code.InvalidArgument,
+  ],
+  [
+    'CreateApiKey without scopes',
+    (k) => k.client.createApiKey({ name: 'ci', reason }, bearer(k.admin)),
+    Code.InvalidArgument,
+  ],
+  [
+    'ListApiKeys with a read-only key',
+    (k) => k.client.listApiKeys({}, bearer(k.reader)),
+    Code.PermissionDenied,
+  ],
+  [
+    'RevokeApiKey with a malformed key id',
+    (k) => k.client.revokeApiKey({ keyId: 'bk_secret', reason }, bearer(k.admin)),
+    Code.InvalidArgument,
+  ],
+  [
+    'GetCatalog with a read-only key',
+    (k) => k.client.getCatalog({}, bearer(k.reader)),
+    Code.PermissionDenied,
+  ],
+  [
+    'SetCatalog with a price listed twice',
+    (k) => k.client.setCatalog({ entries: [catalogEntry, catalogEntry], reason }, bearer(k.admin)),
+    Code.InvalidArgument,
+  ],
+  [
+    'GrantEntitlement that expired already',
+    (k) =>
+      k.client.grantEntitlement(
+        { customerId: 'c', feature: 'f', expiresAt: past, reason },
+        bearer(k.admin),
+      ),
+    Code.InvalidArgument,
+  ],
+  [
+    'RevokeGrant with a malformed grant id',
+    (k) => k.client.revokeGrant({ grantId: 'nope', reason }, bearer(k.admin)),
+    Code.InvalidArgument,
+  ],
+  [
+    'ListGrants with a page over 500',
+    (k) => k.client.listGrants({ pageSize: 501 }, bearer(k.admin)),
+    Code.InvalidArgument,
+  ],
+  [
+    'ListAuditLog ending before it starts',
+    (k) =>
+      k.client.listAuditLog(
+        { startTime: timestampFromDate(new Date()), endTime: past },
+        bearer(k.admin),
+      ),
+    Code.InvalidArgument,
+  ],
+  [
+    'TriggerReconciliation without a reason',
+    (k) => k.client.triggerReconciliation({ dryRun: true }, bearer(k.admin)),
+    Code.InvalidArgument,
+  ],
+  [
+    'GetReconciliationRun with a malformed run id',
+    (k) => k.client.getReconciliationRun({ runId: 'run-1' }, bearer(k.admin)),
+    Code.InvalidArgument,
+  ],
+  [
+    'ListReconciliationRuns with a page token it never issued',
+    (k) => k.client.listReconciliationRuns({ pageToken: foreignToken }, bearer(k.admin)),
+    Code.InvalidArgument,
+  ],
+  ['ListWebhookEvents without a key', (k) => k.client.listWebhookEvents({}), Code.Unauthenticated],
+  [
+    'ReplayWebhookEvent without a reason',
+    (k) => k.client.replayWebhookEvent({ eventId: 'evt_1' }, bearer(k.admin)),
+    Code.InvalidArgument,
+  ],
+];
+
+for (const [name, call, code] of refusals) {
+  rpcTest(`refused: ${name}`, async (t, run) => {
+    t.is(await codeOf(call(adminSetUp(run))), code);
+    t.deepEqual(run.world.auditLog.entries, []);
+  });
+}

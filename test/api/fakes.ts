@@ -1,0 +1,449 @@
+/**
+ * In-memory fakes of the ports src/api/ declares: the key lookups, the
+ * revocation bus, the idempotency records, the audit log and the slices of
+ * each service the handlers call. No MongoDB, Redis or Stripe: the RPC tests
+ * in test/api/ run the real handlers and interceptors on top of these.
+ */
+import { randomBytes } from 'node:crypto';
+import type {
+  ApiKeyAdmin,
+  AuditLog,
+  GrantAdmin,
+  ProjectAdmin,
+  ReconciliationAdmin,
+  WebhookEventAdmin,
+} from '../../src/api/admin/admin-routes-deps.js';
+import type { ApiKeyLookup } from '../../src/api/auth.js';
+import type { CheckoutSessions } from '../../src/api/checkout-routes.js';
+import type { EntitlementLookup, EntitlementWatch } from '../../src/api/entitlements-routes.js';
+import type { IdempotencyRecords } from '../../src/api/idempotency.js';
+import type { ProjectMetricsReader } from '../../src/api/metrics-routes.js';
+import type { BusMessage, IssuerKeys, KeyRevocations } from '../../src/api/token-issuers.js';
+import {
+  formatApiKey,
+  hashApiKey,
+  newApiKeyParts,
+  type ScopeName,
+} from '../../src/domain/api-keys.js';
+import type { EntitlementSet } from '../../src/domain/entitlements.js';
+import { NotFoundError } from '../../src/domain/errors.js';
+import type { ClaimResult, IdempotencyScope } from '../../src/domain/idempotency.js';
+import type { MetricsWindow, ProjectMetrics } from '../../src/domain/mrr.js';
+import type {
+  ApiKeyRecord,
+  AuditEntryRecord,
+  AuditQuery,
+  AuditRecord,
+  EventReceiptRecord,
+  GrantRecord,
+  ProjectRecord,
+  ReconciliationRunRecord,
+} from '../../src/domain/records.js';
+import type { WatchUpdate } from '../../src/services/entitlement-watch-hub.js';
+
+/** The fixed clock of every fake: records are stamped with it. */
+export const fakeNow = new Date('2026-06-01T12:00:00.000Z');
+
+type Args<F> = F extends (...args: infer A) => unknown ? A : never;
+
+export class FakeBus implements KeyRevocations {
+  private readonly handlers = new Set<(message: BusMessage) => void>();
+
+  onMessage(handler: (message: BusMessage) => void): () => void {
+    this.handlers.add(handler);
+    return () => this.handlers.delete(handler);
+  }
+
+  publish(message: BusMessage): void {
+    for (const handler of this.handlers) handler(message);
+  }
+}
+
+/** API keys: what the authenticator looks up and what the admin RPCs create, list and revoke. */
+export class FakeApiKeys implements ApiKeyLookup, IssuerKeys, ApiKeyAdmin {
+  readonly records = new Map<string, ApiKeyRecord>();
+
+  constructor(private readonly bus: FakeBus) {}
+
+  /** A live key of the project with these scopes: its bearer secret. */
+  add(projectId: string, scopes: readonly ScopeName[]): string {
+    return this.insert(projectId, 'test key', scopes, 'test').secret;
+  }
+
+  async findById(keyId: string): Promise<ApiKeyRecord | null> {
+    return this.records.get(keyId) ?? null;
+  }
+
+  async get(projectId: string, keyId: string): Promise<ApiKeyRecord | null> {
+    const record = this.records.get(keyId);
+    return record?.project_id === projectId ? record : null;
+  }
+
+  async create(...[input]: Args<ApiKeyAdmin['create']>) {
+    return this.insert(input.projectId, input.name, input.scopes, input.actor);
+  }
+
+  async list(projectId: string, includeRevoked: boolean): Promise<ApiKeyRecord[]> {
+    return [...this.records.values()].filter(
+      (key) => key.project_id === projectId && (includeRevoked || key.revoked_at === null),
+    );
+  }
+
+  async revoke(projectId: string, keyId: string, actor: string): Promise<ApiKeyRecord> {
+    const before = await this.get(projectId, keyId);
+    // As the services do: a missing target is a named error the mapper turns into NOT_FOUND.
+    if (!before) throw new NotFoundError(`api key ${keyId}`);
+    const after = { ...before, revoked_at: fakeNow, revoked_by: actor };
+    this.records.set(keyId, after);
+    // As ApiKeyService does: every replica forgets the key at once.
+    this.bus.publish({ kind: 'api_key', secretHash: before.secret_hash });
+    return after;
+  }
+
+  private insert(projectId: string, name: string, scopes: readonly ScopeName[], actor: string) {
+    const { keyId, secret } = newApiKeyParts(randomBytes);
+    const apiKey = formatApiKey(keyId, secret);
+    const key: ApiKeyRecord = {
+      _id: keyId,
+      project_id: projectId,
+      name,
+      secret_hash: hashApiKey(apiKey),
+      scopes: [...scopes],
+      created_at: fakeNow,
+      created_by: actor,
+      revoked_at: null,
+      revoked_by: null,
+    };
+    this.records.set(keyId, key);
+    return { key, secret: apiKey };
+  }
+}
+
+/** First answers by scope; a claim that was never completed is in progress. */
+export class FakeIdempotencyRecords implements IdempotencyRecords {
+  private readonly records = new Map<string, { hash: string; response?: Uint8Array }>();
+
+  async claim(scope: IdempotencyScope, requestHash: string): Promise<ClaimResult> {
+    const id = `${scope.projectId}/${scope.method}/${scope.key}`;
+    const existing = this.records.get(id);
+    if (!existing) {
+      this.records.set(id, { hash: requestHash });
+      return { kind: 'claimed' };
+    }
+    if (existing.hash !== requestHash) return { kind: 'mismatch' };
+    return existing.response
+      ? { kind: 'replay', response: existing.response }
+      : { kind: 'in_progress' };
+  }
+
+  async complete(scope: IdempotencyScope, response: Uint8Array): Promise<void> {
+    const record = this.records.get(`${scope.projectId}/${scope.method}/${scope.key}`);
+    if (record) record.response = response;
+  }
+
+  async release(scope: IdempotencyScope): Promise<void> {
+    this.records.delete(`${scope.projectId}/${scope.method}/${scope.key}`);
+  }
+}
+
+/** Entitlement sets by project and customer; watchers are woken by `change`. */
+export class FakeEntitlements implements EntitlementLookup, EntitlementWatch {
+  private readonly sets = new Map<string, EntitlementSet>();
+  private readonly watchers = new Set<(projectId: string, customerId: string) => void>();
+
+  async list(projectId: string, customerId: string): Promise<EntitlementSet> {
+    return this.sets.get(`${projectId}/${customerId}`) ?? { entitlements: [], validUntil: null };
+  }
+
+  /** The customer's set changes: open streams of that customer get a `change`. */
+  change(projectId: string, customerId: string, set: EntitlementSet): void {
+    this.sets.set(`${projectId}/${customerId}`, set);
+    for (const wake of this.watchers) wake(projectId, customerId);
+  }
+
+  async *watch(projectId: string, customerId: string, signal: AbortSignal) {
+    let pending = latch();
+    const wake = (project: string, customer: string) => {
+      if (project === projectId && customer === customerId) pending.open();
+    };
+    const abort = () => pending.open();
+    this.watchers.add(wake);
+    signal.addEventListener('abort', abort);
+    try {
+      const snapshot: WatchUpdate = {
+        kind: 'snapshot',
+        set: await this.list(projectId, customerId),
+      };
+      yield snapshot;
+      while (!signal.aborted) {
+        await pending.promise;
+        pending = latch();
+        if (signal.aborted) return;
+        const change: WatchUpdate = { kind: 'change', set: await this.list(projectId, customerId) };
+        yield change;
+      }
+    } finally {
+      this.watchers.delete(wake);
+      signal.removeEventListener('abort', abort);
+    }
+  }
+}
+
+/** A promise and the function that resolves it. */
+function latch(): { promise: Promise<void>; open: () => void } {
+  let open = () => {};
+  const promise = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { promise, open };
+}
+
+/** Checkout and portal sessions, counted, with the inputs they were given. */
+export class FakeCheckout implements CheckoutSessions {
+  readonly checkouts: Args<CheckoutSessions['createCheckoutSession']>[0][] = [];
+  readonly portals: string[] = [];
+
+  async createCheckoutSession(...[input]: Args<CheckoutSessions['createCheckoutSession']>) {
+    this.checkouts.push(input);
+    const sessionId = `cs_test_${this.checkouts.length}`;
+    return {
+      sessionId,
+      url: `https://checkout.stripe.com/c/pay/${sessionId}`,
+      stripeCustomerId: `cus_${input.customerId}`,
+      expiresAt: new Date(fakeNow.getTime() + 24 * 3600_000),
+    };
+  }
+
+  async createPortalSession(_projectId: string, customerId: string, returnUrl: string) {
+    this.portals.push(returnUrl);
+    const sessionId = `bps_${customerId}`;
+    return { sessionId, url: `https://billing.stripe.com/p/session/${sessionId}` };
+  }
+}
+
+export class FakeProjectMetrics implements ProjectMetricsReader {
+  readonly windows: MetricsWindow[] = [];
+  figures: ProjectMetrics = {
+    subscriptionsByStatus: [{ status: 'active', count: 3 }],
+    activeSubscriptions: 3,
+    activeCustomers: 2,
+    mrr: [{ currency: 'eur', amountMinor: 4500n }],
+    unpricedItems: 0,
+    newSubscriptions: 1,
+    churnedSubscriptions: 0,
+  };
+
+  async projectMetrics(_projectId: string, window: MetricsWindow): Promise<ProjectMetrics> {
+    this.windows.push(window);
+    return this.figures;
+  }
+}
+
+export class FakeProjects implements ProjectAdmin {
+  readonly records = new Map<string, ProjectRecord>();
+
+  constructor(private readonly keys: FakeApiKeys) {}
+
+  /** A project with its records; returns its id. */
+  add(id: string, name = 'Acme'): string {
+    this.records.set(id, {
+      _id: id,
+      name,
+      stripe_secret_key: null,
+      webhook_signing_secret: null,
+      grace_period_seconds: 3 * 24 * 3600,
+      catalog: [],
+      created_at: fakeNow,
+      updated_at: fakeNow,
+    });
+    return id;
+  }
+
+  async create(...[input]: Args<ProjectAdmin['create']>) {
+    const id = this.add(`p_${this.records.size + 1}`, input.name);
+    const project = await this.changed(id, {
+      stripe_secret_key: input.stripeSecretKey,
+      webhook_signing_secret: input.webhookSigningSecret,
+      grace_period_seconds: input.gracePeriodSeconds,
+    });
+    const adminKey = await this.keys.create({
+      projectId: id,
+      name: 'first admin key',
+      scopes: ['entitlements:read', 'checkout:write', 'admin'],
+      actor: input.actor,
+      reason: input.reason,
+    });
+    return { project, adminKey };
+  }
+
+  async get(projectId: string): Promise<ProjectRecord | null> {
+    return this.records.get(projectId) ?? null;
+  }
+
+  async update(...[projectId, changes]: Args<ProjectAdmin['update']>) {
+    if (!this.records.has(projectId)) throw new NotFoundError('project');
+    return this.changed(projectId, {
+      ...(changes.name === undefined ? {} : { name: changes.name }),
+      ...(changes.gracePeriodSeconds === undefined
+        ? {}
+        : { grace_period_seconds: changes.gracePeriodSeconds }),
+      ...(changes.stripeSecretKey === undefined
+        ? {}
+        : { stripe_secret_key: changes.stripeSecretKey }),
+      ...(changes.webhookSigningSecret === undefined
+        ? {}
+        : { webhook_signing_secret: changes.webhookSigningSecret }),
+    });
+  }
+
+  async setCatalog(...[projectId, catalog]: Args<ProjectAdmin['setCatalog']>) {
+    return this.changed(projectId, { catalog });
+  }
+
+  private async changed(id: string, changes: Partial<ProjectRecord>): Promise<ProjectRecord> {
+    const before = this.records.get(id);
+    if (!before) throw new Error(`fake: no project ${id}`);
+    const after = { ...before, ...changes, updated_at: fakeNow };
+    this.records.set(id, after);
+    return after;
+  }
+}
+
+export class FakeGrants implements GrantAdmin {
+  readonly records = new Map<string, GrantRecord>();
+
+  async grant(...[input]: Args<GrantAdmin['grant']>): Promise<GrantRecord> {
+    const id = `gr_${String(this.records.size + 1).padStart(12, '0')}`;
+    const { projectId, customerId, expiresAt, ...given } = input;
+    const revoked = { revoked_at: null, revoked_by: null, revoke_reason: null };
+    const grant: GrantRecord = {
+      _id: id,
+      ...{ project_id: projectId, customer_id: customerId, expires_at: expiresAt },
+      ...given,
+      ...revoked,
+      created_at: fakeNow,
+    };
+    this.records.set(id, grant);
+    return grant;
+  }
+
+  async revoke(projectId: string, grantId: string, actor: string, reason: string) {
+    const before = this.records.get(grantId);
+    if (before?.project_id !== projectId) throw new NotFoundError(`grant ${grantId}`);
+    const after = { ...before, revoked_at: fakeNow, revoked_by: actor, revoke_reason: reason };
+    this.records.set(grantId, after);
+    return after;
+  }
+
+  async list(...[projectId, query]: Args<GrantAdmin['list']>): Promise<GrantRecord[]> {
+    return [...this.records.values()]
+      .filter((grant) => grant.project_id === projectId)
+      .filter((grant) => query.customerId === undefined || grant.customer_id === query.customerId)
+      .filter((grant) => query.activeAt === undefined || grant.revoked_at === null)
+      .filter((grant) => query.after === undefined || grant._id > query.after)
+      .slice(0, query.limit);
+  }
+}
+
+export class FakeAuditLog implements AuditLog {
+  readonly entries: AuditEntryRecord[] = [];
+
+  async append(record: AuditRecord): Promise<AuditEntryRecord> {
+    const { projectId, ...fields } = record;
+    const id = `00000000-0000-4000-8000-${String(this.entries.length + 1).padStart(12, '0')}`;
+    const entry: AuditEntryRecord = { _id: id, project_id: projectId, ...fields };
+    this.entries.push(entry);
+    return entry;
+  }
+
+  async list(projectId: string, query: AuditQuery): Promise<AuditEntryRecord[]> {
+    return this.entries
+      .filter((entry) => entry.project_id === projectId)
+      .filter((entry) => query.action === undefined || entry.action === query.action)
+      .reverse()
+      .slice(0, query.limit);
+  }
+}
+
+export class FakeReconciliation implements ReconciliationAdmin {
+  readonly runs: ReconciliationRunRecord[] = [];
+
+  async start(...[request]: Args<ReconciliationAdmin['start']>) {
+    const run: ReconciliationRunRecord = {
+      _id: `rr_${String(this.runs.length + 1).padStart(12, '0')}`,
+      project_id: request.projectId,
+      dry_run: request.dryRun,
+      state: 'queued',
+      triggered_by: request.triggeredBy,
+      reason: request.reason,
+      created_at: fakeNow,
+      started_at: null,
+      finished_at: null,
+      counts: {
+        checked: 0,
+        missing_locally: 0,
+        stale: 0,
+        missing_in_stripe: 0,
+        repaired: 0,
+        errors: 0,
+      },
+      stripe_list_calls: 0,
+      drift_samples: { missing_locally: [], stale: [], missing_in_stripe: [] },
+      error: null,
+      attempts: 0,
+    };
+    this.runs.push(run);
+    return { run, created: true };
+  }
+
+  async get(projectId: string, runId: string): Promise<ReconciliationRunRecord | null> {
+    return this.runs.find((run) => run.project_id === projectId && run._id === runId) ?? null;
+  }
+
+  async list(...[projectId, query]: Args<ReconciliationAdmin['list']>) {
+    return this.runs
+      .filter((run) => run.project_id === projectId)
+      .reverse()
+      .filter((run) => query.before === undefined || run._id < query.before)
+      .slice(0, query.limit);
+  }
+}
+
+export class FakeWebhookEvents implements WebhookEventAdmin {
+  readonly receipts: EventReceiptRecord[] = [];
+
+  /** A receipt Stripe's delivery left, dead (replayable) unless told otherwise. */
+  add(projectId: string, eventId: string, status: EventReceiptRecord['status'] = 'dead'): void {
+    this.receipts.push({
+      _id: `${projectId}:${eventId}`,
+      project_id: projectId,
+      event_id: eventId,
+      type: 'customer.subscription.updated',
+      status,
+      attempts: 5,
+      last_error: status === 'dead' ? 'customer lookup failed' : null,
+      received_at: fakeNow,
+      processed_at: null,
+      lease_until: fakeNow,
+      event_json: '{}',
+    });
+  }
+
+  async list(...[projectId, query]: Args<WebhookEventAdmin['list']>) {
+    return this.receipts
+      .filter((receipt) => receipt.project_id === projectId)
+      .filter((receipt) => query.status === undefined || receipt.status === query.status)
+      .slice(0, query.limit);
+  }
+
+  async replay(...[input]: Args<WebhookEventAdmin['replay']>): Promise<EventReceiptRecord> {
+    const index = this.receipts.findIndex(
+      (receipt) => receipt.project_id === input.projectId && receipt.event_id === input.eventId,
+    );
+    const before = this.receipts[index];
+    if (!before) throw new Error(`fake: no receipt ${input.eventId}`);
+    const after: EventReceiptRecord = { ...before, status: 'processed', processed_at: fakeNow };
+    this.receipts[index] = after;
+    return after;
+  }
+}
