@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * checkout.session.completed (both modes), async_payment_succeeded,
  * charge.refunded and invoice events, each from a session the service

@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * customer.subscription.* events drive entitlements: created gives, updated
  * changes, deleted takes away; an older event never overwrites a newer
