@@ -196,8 +196,7 @@ async function planRun(args: readonly string[]): Promise<RunPlan> {
   }
   if (args.length === 0) return { passes: defaultPasses(files), needs: needsOfFiles(files) };
   const selection = selectTestFiles(args, files);
-  if (selection.unresolved)
-    log('an argument names no test file or folder: provisioning every need');
+  if (selection.unresolved) log('an argument names no test file or folder: provisioning all');
   const needs = selection.unresolved ? ALL_TEST_NEEDS : needsOfFiles(selection.files);
   return { passes: [{ name: 'ava', args }], needs };
 }
