@@ -195,7 +195,9 @@ async function planRun(args: readonly string[]): Promise<RunPlan> {
     return { passes: [{ name: 'unit', args: [...options, ...unit] }], needs: [] };
   }
   if (args.length === 0) return { passes: defaultPasses(files), needs: needsOfFiles(files) };
-  const selection = selectTestFiles(args, files);
+  // An absolute path (an editor's) selects as its repo-relative form does.
+  const relative = args.map((arg) => (path.isAbsolute(arg) ? path.relative(REPO_ROOT, arg) : arg));
+  const selection = selectTestFiles(relative, files);
   if (selection.unresolved) log('an argument names no test file or folder: provisioning all');
   const needs = selection.unresolved ? ALL_TEST_NEEDS : needsOfFiles(selection.files);
   return { passes: [{ name: 'ava', args }], needs };
