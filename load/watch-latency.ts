@@ -39,6 +39,7 @@ import {
   nowSeconds,
   signedWebhook,
 } from '../test/helpers/stripe-objects.js';
+import { nearestRank, sortedAscending } from './lib/percentile.js';
 
 const changes = Number(process.env.BENCH_WATCH_CHANGES ?? 1000);
 const warmup = Number(process.env.BENCH_WATCH_WARMUP ?? 50);
@@ -240,8 +241,8 @@ async function changeWithSeats(stream: Stream, limit: bigint): Promise<number> {
 }
 
 function summarize(values: number[]): Summary {
-  const sorted = [...values].sort((x, y) => x - y);
-  const rank = (p: number) => sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+  const sorted = sortedAscending(values);
+  const rank = (p: number) => nearestRank(sorted, p);
   const sum = sorted.reduce((total, value) => total + value, 0);
   return {
     count: sorted.length,

@@ -1,32 +1,35 @@
 /**
- * `npm test`: install the tools the tests need, start one FerretDB and one
- * Redis on free loopback ports, run ava (TAP reporter) against them, stop
- * them, and print as the very last line `N passed, N failed[, N skipped]`.
+ * `npm test`: provision what the selected test files need, run ava (TAP
+ * reporter) against it, stop it, and print as the very last line
+ * `N passed, N failed[, N skipped]`.
  *
- * Extra arguments go to ava: `npm test -- test/foo.test.ts`.
- * Without them the suite runs in two passes: every file but test/chaos with
+ * Each test file says what it needs in a header line, `// needs: mongodb
+ * redis` (scripts/lib/test-needs.ts has the words); a file without one is
+ * pure and gets nothing. The run provisions the union of the selected files'
+ * needs: a pure file starts no FerretDB, Redis, browser or Go build.
+ *
+ * Extra arguments go to ava: `npm test -- test/foo.test.ts test/domain`.
+ * `--unit` (`npm run test:unit`) selects every file that needs nothing.
+ * Without files the suite runs in two passes: every file but test/chaos with
  * ava's usual concurrency, then test/chaos one file at a time, so the chaos
  * files' time bounds measure the service and not their neighbours' load on
- * this machine's two cores.
+ * this machine's two cores. An argument that names no test file (a glob)
+ * provisions everything.
  * KEEP_TEST_DATA=1 keeps the temporary folder (FerretDB's SQLite files).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ensureClientTools } from './lib/client-tools.js';
+import { killRecordedChildren, PID_DIR_ENV, REPO_ROOT } from './lib/local-services.js';
 import {
-  ensureChromium,
-  ensureGoTool,
-  ensureRedisServer,
-  type FerretDbHandle,
-  killRecordedChildren,
-  PID_DIR_ENV,
-  REPO_ROOT,
-  type RedisHandle,
-  startFerretDb,
-  startRedis,
-} from './lib/local-services.js';
+  ALL_TEST_NEEDS,
+  parseTestNeeds,
+  selectTestFiles,
+  type TestNeed,
+  unionNeeds,
+} from './lib/test-needs.js';
+import { PROVISIONED_ENV, type Provisioned, provisionNeeds } from './lib/test-provision.js';
 
 interface Counts {
   passed: number;
@@ -153,19 +156,58 @@ interface AvaPass {
 
 const chaosDir = 'test/chaos';
 
-/** The default run: everything but the chaos suite, then the chaos suite alone. */
-async function defaultPasses(): Promise<AvaPass[]> {
+/** Every test file, repo-relative with `/`, sorted. */
+async function listTestFiles(): Promise<string[]> {
   const entries = await readdir(path.join(REPO_ROOT, 'test'), { recursive: true });
-  const files = entries
+  return entries
     .map((entry) => path.posix.join('test', entry.split(path.sep).join('/')))
     .filter((file) => file.endsWith('.test.ts'))
     .sort();
+}
+
+/** The default run: everything but the chaos suite, then the chaos suite alone. */
+function defaultPasses(files: readonly string[]): AvaPass[] {
   const chaos = files.filter((file) => file.startsWith(`${chaosDir}/`));
   const rest = files.filter((file) => !file.startsWith(`${chaosDir}/`));
   return [
     { name: 'main', args: rest },
     ...(chaos.length > 0 ? [{ name: 'chaos', args: ['--concurrency=1', ...chaos] }] : []),
   ];
+}
+
+interface RunPlan {
+  readonly passes: readonly AvaPass[];
+  readonly needs: readonly TestNeed[];
+}
+
+/** Which passes run, and what they need, from the runner's arguments. */
+async function planRun(args: readonly string[]): Promise<RunPlan> {
+  const files = await listTestFiles();
+  const needsOf = new Map<string, ReadonlySet<TestNeed>>();
+  for (const file of files) {
+    needsOf.set(file, parseTestNeeds(file, await readFile(path.join(REPO_ROOT, file), 'utf8')));
+  }
+  const needsOfFiles = (selected: readonly string[]) =>
+    unionNeeds(selected.map((file) => needsOf.get(file) ?? new Set<TestNeed>()));
+  if (args.includes('--unit')) {
+    const unit = files.filter((file) => needsOf.get(file)?.size === 0);
+    const options = args.filter((arg) => arg !== '--unit');
+    return { passes: [{ name: 'unit', args: [...options, ...unit] }], needs: [] };
+  }
+  if (args.length === 0) return { passes: defaultPasses(files), needs: needsOfFiles(files) };
+  // An absolute path (an editor's) selects as its repo-relative form does.
+  const relative = args.map((arg) => (path.isAbsolute(arg) ? path.relative(REPO_ROOT, arg) : arg));
+  const selection = selectTestFiles(relative, files);
+  if (selection.unresolved) log('an argument names no test file or folder: provisioning all');
+  const needs = selection.unresolved ? ALL_TEST_NEEDS : needsOfFiles(selection.files);
+  return { passes: [{ name: 'ava', args }], needs };
+}
+
+/** The runner's environment less what provisioning sets, so a stale value cannot leak in. */
+function inheritedEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of PROVISIONED_ENV) delete env[name];
+  return env;
 }
 
 function addCounts(a: Counts, b: Counts): Counts {
@@ -178,8 +220,7 @@ function addCounts(a: Counts, b: Counts): Counts {
 
 async function main(): Promise<{ exitCode: number; counts: Counts }> {
   const avaArgs = process.argv.slice(2);
-  let ferret: FerretDbHandle | undefined;
-  let redis: RedisHandle | undefined;
+  let provisioned: Provisioned | undefined;
   let ava: ChildProcess | undefined;
   let counter = new TapCounter();
   /** Counts of the passes that have ended. */
@@ -203,37 +244,14 @@ async function main(): Promise<{ exitCode: number; counts: Counts }> {
 
   try {
     const started = Date.now();
-    const [ferretdbBin, grpcurlBin, stripeMockBin, redisServerBin, chromiumBin] = await Promise.all(
-      [
-        ensureGoTool('ferretdb'),
-        ensureGoTool('grpcurl'),
-        ensureGoTool('stripe-mock'),
-        ensureRedisServer(),
-        ensureChromium(),
-        // Go plugins, Python venv, Go module deps for clients/ (test/clients, test/contract).
-        ensureClientTools(),
-      ],
-    );
-    [ferret, redis] = await Promise.all([
-      startFerretDb({ dataDir: path.join(tmp, 'ferretdb'), binary: ferretdbBin }),
-      startRedis({ binary: redisServerBin }),
-    ]);
-    log(
-      `FerretDB at ${ferret.url}, Redis at ${redis.url} (ready in ${((Date.now() - started) / 1000).toFixed(1)} s)`,
-    );
-
+    const { passes, needs } = await planRun(avaArgs);
+    provisioned = await provisionNeeds(needs, tmp);
+    log(`${provisioned.summary} (ready in ${((Date.now() - started) / 1000).toFixed(1)} s)`);
     const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      TEST_MONGODB_URL: ferret.url,
-      TEST_REDIS_URL: redis.url,
-      GRPCURL_BIN: grpcurlBin,
-      STRIPE_MOCK_BIN: stripeMockBin,
-      REDIS_SERVER_BIN: redisServerBin,
-      FERRETDB_BIN: ferretdbBin,
-      CHROMIUM_BIN: chromiumBin,
+      ...inheritedEnv(),
+      ...provisioned.env,
       [PID_DIR_ENV]: pidDir,
     };
-    const passes = avaArgs.length > 0 ? [{ name: 'ava', args: avaArgs }] : await defaultPasses();
     for (const pass of passes) {
       if (passes.length > 1) log(`pass ${pass.name}`);
       const result = await runAva(pass.args, env, counter, (child) => {
@@ -263,7 +281,7 @@ async function main(): Promise<{ exitCode: number; counts: Counts }> {
   } finally {
     const leftovers = killRecordedChildren(pidDir);
     if (leftovers > 0) log(`killed ${leftovers} service process(es) left behind by test workers`);
-    await Promise.all([ferret?.stop(), redis?.stop()]).catch((error: unknown) => {
+    await provisioned?.stop().catch((error: unknown) => {
       log(`stopping services failed: ${String(error)}`);
     });
     if (process.env.KEEP_TEST_DATA === '1') log(`kept ${tmp}`);

@@ -1,3 +1,4 @@
+// needs: go python
 /**
  * The contract: `buf lint` passes; gen/ and the clients' generated code in
  * clients/ are exactly what `buf generate` produces from proto/ (nobody
@@ -13,6 +14,7 @@ import { promisify } from 'node:util';
 import test from 'ava';
 import { ensureClientTools } from '../scripts/lib/client-tools.js';
 import { repoRoot } from './helpers/process.js';
+import { requireNeed } from './helpers/services.js';
 
 const run = promisify(execFile);
 const buf = path.join(repoRoot, 'node_modules/.bin/buf');
@@ -88,6 +90,8 @@ test('gen/ matches a fresh buf generate', async (t) => {
 
 test('clients/*/gen/ match a fresh buf generate', async (t) => {
   t.timeout(300_000);
+  requireNeed('go');
+  requireNeed('python');
   await ensureClientTools(); // the pinned Go plugins and Python tools
   const { root, outs } = await freshGenerate('buf.gen.clients.yaml');
   t.teardown(() => rm(root, { recursive: true, force: true }));

@@ -2,6 +2,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { nearestRank, sortedAscending } from './percentile.js';
 
 export interface Result {
   readonly scenario: string;
@@ -23,20 +24,18 @@ export interface Result {
 
 export const round = (value: number) => Math.round(value * 100) / 100;
 
-/** Latency percentiles of a list of durations in milliseconds. */
+/** Latency percentiles (nearest rank, ./percentile.ts) of a list of durations in milliseconds. */
 export function percentiles(durationsMs: readonly number[]): {
   p50: number;
   p95: number;
   p99: number;
   max: number;
 } {
-  const sorted = [...durationsMs].sort((a, b) => a - b);
-  const at = (p: number) =>
-    sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+  const sorted = sortedAscending(durationsMs);
   return {
-    p50: round(at(50)),
-    p95: round(at(95)),
-    p99: round(at(99)),
+    p50: round(nearestRank(sorted, 50)),
+    p95: round(nearestRank(sorted, 95)),
+    p99: round(nearestRank(sorted, 99)),
     max: round(sorted.at(-1) ?? Number.NaN),
   };
 }

@@ -1,9 +1,9 @@
 /**
  * Cross-replica cache invalidation over Redis pub/sub. Each replica keeps hot
- * data (API keys, later entitlements) in process memory and evicts it when a
+ * data (API keys, entitlements) in process memory and evicts it when a
  * message arrives here. Delivery is at most once: while Redis is down,
  * messages are lost, so every in-memory cache also has a TTL that bounds how
- * stale it can get (documented in docs/caching.md).
+ * stale it can get (docs/decisions.md, "API keys" and "Caching entitlements").
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';

@@ -6,7 +6,7 @@
 import type { Collection, Db, Filter } from 'mongodb';
 import { type DeleteBatchResult, deleteBatch } from './delete-batch.js';
 import type { EventReceiptDoc, EventReceiptStatus, IgnoredReason } from './documents.js';
-import { isDuplicateKeyError } from './errors.js';
+import { insertOnce } from './insert-once.js';
 
 export type ClaimOutcome =
   /** This delivery owns the event now: process it. */
@@ -41,23 +41,19 @@ export class EventReceiptStore {
 
   async claim(event: EventIdentity, now: Date): Promise<ClaimOutcome> {
     const leaseUntil = new Date(now.getTime() + this.leaseMs);
-    try {
-      await this.receipts.insertOne({
-        _id: receiptId(event.projectId, event.eventId),
-        project_id: event.projectId,
-        event_id: event.eventId,
-        type: event.type,
-        status: 'processing',
-        attempts: 1,
-        last_error: null,
-        received_at: now,
-        processed_at: null,
-        lease_until: leaseUntil,
-      });
-      return 'claimed';
-    } catch (err) {
-      if (!isDuplicateKeyError(err)) throw err;
-    }
+    const first = await insertOnce(this.receipts, {
+      _id: receiptId(event.projectId, event.eventId),
+      project_id: event.projectId,
+      event_id: event.eventId,
+      type: event.type,
+      status: 'processing',
+      attempts: 1,
+      last_error: null,
+      received_at: now,
+      processed_at: null,
+      lease_until: leaseUntil,
+    });
+    if (first === 'inserted') return 'claimed';
     // Known event: take it over only if it failed before or its worker's lease ran out.
     const takenOver = await this.receipts.findOneAndUpdate(
       {

@@ -15,7 +15,7 @@ import { Binary, type Collection, type Db } from 'mongodb';
 import type { ClaimResult, IdempotencyScope } from '../domain/idempotency.js';
 import { isSecretOpenError, type SecretBox } from '../domain/secret-box.js';
 import { type DeleteBatchResult, deleteBatch } from './delete-batch.js';
-import { isDuplicateKeyError } from './errors.js';
+import { insertOnce } from './insert-once.js';
 
 interface IdempotencyRecordDoc {
   _id: string;
@@ -121,24 +121,19 @@ export class IdempotencyStore {
     requestHash: string,
     now: Date,
   ): Promise<boolean> {
-    try {
-      await this.records.insertOne({
-        _id: id,
-        project_id: scope.projectId,
-        method: scope.method,
-        key: scope.key,
-        request_hash: requestHash,
-        status: 'pending',
-        response: null,
-        sealed_response: null,
-        created_at: now,
-        lease_until: new Date(now.getTime() + this.leaseMs),
-      });
-      return true;
-    } catch (err) {
-      if (isDuplicateKeyError(err)) return false;
-      throw err;
-    }
+    const outcome = await insertOnce(this.records, {
+      _id: id,
+      project_id: scope.projectId,
+      method: scope.method,
+      key: scope.key,
+      request_hash: requestHash,
+      status: 'pending',
+      response: null,
+      sealed_response: null,
+      created_at: now,
+      lease_until: new Date(now.getTime() + this.leaseMs),
+    });
+    return outcome === 'inserted';
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import type { Collection, Db } from 'mongodb';
 import type { JobClaimDoc } from './documents.js';
-import { isDuplicateKeyError } from './errors.js';
+import { insertOnce } from './insert-once.js';
 
 export class JobClaimStore {
   private readonly claims: Collection<JobClaimDoc>;
@@ -17,13 +17,8 @@ export class JobClaimStore {
 
   /** True for the one caller that claims `occurrence` of `job`. */
   async claim(job: string, occurrence: string, owner: string, now: Date): Promise<boolean> {
-    try {
-      await this.claims.insertOne({ _id: claimId(job, occurrence), job, owner, created_at: now });
-      return true;
-    } catch (err) {
-      if (isDuplicateKeyError(err)) return false;
-      throw err;
-    }
+    const doc = { _id: claimId(job, occurrence), job, owner, created_at: now };
+    return (await insertOnce(this.claims, doc)) === 'inserted';
   }
 
   /** Records what the claimer's occurrence did: operators read it, tests wait for it. */

@@ -5,7 +5,7 @@
  */
 import type { Collection, Db } from 'mongodb';
 import type { Purchase, PurchaseFactDoc, PurchaseFactKind, PurchaseItemDoc } from './documents.js';
-import { isDuplicateKeyError } from './errors.js';
+import { insertOnce } from './insert-once.js';
 
 /** What a completed checkout session says about a one-time payment. */
 export interface CheckoutFacts {
@@ -117,11 +117,7 @@ export class PurchaseStore {
   }
 
   private async insert(doc: PurchaseFactDoc): Promise<void> {
-    try {
-      await this.facts.insertOne(doc);
-    } catch (err) {
-      // The same fact again: a duplicate delivery, nothing to add.
-      if (!isDuplicateKeyError(err)) throw err;
-    }
+    // 'exists': the same fact again, a duplicate delivery, nothing to add.
+    await insertOnce(this.facts, doc);
   }
 }

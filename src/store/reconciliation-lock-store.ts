@@ -18,7 +18,7 @@
  */
 import type { Collection, Db } from 'mongodb';
 import type { ReconciliationLockDoc, ReconciliationLockPhase } from './documents.js';
-import { isDuplicateKeyError } from './errors.js';
+import { insertOnce } from './insert-once.js';
 
 export interface LockClaim {
   readonly runId: string;
@@ -61,13 +61,7 @@ export class ReconciliationLockStore {
       lease_until: claim.leaseUntil,
       created_at: claim.now,
     };
-    try {
-      await this.locks.insertOne(doc);
-      return doc;
-    } catch (err) {
-      if (isDuplicateKeyError(err)) return null;
-      throw err;
-    }
+    return (await insertOnce(this.locks, doc)) === 'inserted' ? doc : null;
   }
 
   /**

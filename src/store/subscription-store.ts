@@ -13,7 +13,7 @@
 import type { Collection, Db } from 'mongodb';
 import { pastDueSince, type StatusObservation } from '../domain/past-due.js';
 import type { SubscriptionDoc } from './documents.js';
-import { isDuplicateKeyError } from './errors.js';
+import { insertOnce } from './insert-once.js';
 
 export type RecordOutcome = 'recorded' | 'duplicate';
 
@@ -33,13 +33,7 @@ export class SubscriptionStore {
 
   /** Stores one version; 'duplicate' when a version of that event time exists already. */
   async record(doc: SubscriptionDoc): Promise<RecordOutcome> {
-    try {
-      await this.versions.insertOne(doc);
-      return 'recorded';
-    } catch (err) {
-      if (isDuplicateKeyError(err)) return 'duplicate';
-      throw err;
-    }
+    return (await insertOnce(this.versions, doc)) === 'inserted' ? 'recorded' : 'duplicate';
   }
 
   async getVersion(id: string): Promise<SubscriptionDoc | null> {

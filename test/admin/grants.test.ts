@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * Manual grants through AdminService: they give a feature at once, end at
  * expiry or revocation, list with pagination, and stay inside their project.

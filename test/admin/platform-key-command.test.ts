@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * `npm run platform-key -- create|revoke`, the operator's way to a platform
  * key, run as a command against the service's own database: the key it

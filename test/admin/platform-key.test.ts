@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * Projects are created with a platform key (scope platform:admin), not with
  * a project's admin key; a platform key does that and nothing else, so it

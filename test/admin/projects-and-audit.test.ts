@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * Operators' project work: create (first admin key shown once), update,
  * rotate the webhook secret, read the audit log; idempotent retries; and

@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * Reconciliation through AdminService: TriggerReconciliation (audited),
  * GetReconciliationRun, ListReconciliationRuns; bad input, other projects'

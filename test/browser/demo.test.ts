@@ -1,3 +1,4 @@
+// needs: mongodb redis chromium
 /**
  * The /demo page in a real browser: Debian's Chromium, headless, driven by
  * playwright-core. A customer token in the URL fragment opens
@@ -23,8 +24,8 @@ import test from 'ava';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { AdminService } from '../../gen/billing/v1/admin_pb.js';
 import { EntitlementsService } from '../../gen/billing/v1/entitlements_pb.js';
-import { ensureChromium } from '../../scripts/lib/local-services.js';
 import { createTestProject, startTestApp, type TestApp, type TestProject } from '../helpers/app.js';
+import { chromiumBin } from '../helpers/services.js';
 
 const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url));
 const tokenSecrets = randomBytes(24).toString('base64url');
@@ -57,7 +58,7 @@ test.before(async () => {
     },
   });
   project = await createTestProject(server.app, 'demo page');
-  const executablePath = process.env.CHROMIUM_BIN || (await ensureChromium());
+  const executablePath = chromiumBin();
   profileDir = await mkdtemp(path.join(os.tmpdir(), 'chromium-profile-'));
   // A fresh profile; without the background-networking flags Chromium keeps
   // calling home on a machine with no internet.

@@ -1,3 +1,4 @@
+// needs: redis
 /** The Redis entitlement cache against a real Redis. */
 
 import { randomBytes } from 'node:crypto';

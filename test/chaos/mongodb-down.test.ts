@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * Chaos: MongoDB (this test's own FerretDB) is stopped for a while, then
  * started again.

@@ -1,3 +1,4 @@
+// needs: mongodb
 /**
  * Every MongoDB connection of the service (`connectMongo`, src/store/mongo.ts)
  * works again shortly after the MongoDB-compatible server restarts.

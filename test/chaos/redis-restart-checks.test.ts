@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * Chaos: Redis is killed and started again while 4 loops run CheckEntitlement
  * without pause. Every check answers, without error and correctly (allowed and

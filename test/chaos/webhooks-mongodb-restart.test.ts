@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * Chaos: 10,000 webhook deliveries (about 30% of them duplicates), shuffled,
  * 16 in flight at a time, while the MongoDB-compatible server is restarted

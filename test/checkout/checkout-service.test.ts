@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * CreateCheckoutSession and CreatePortalSession through the real SDK
  * against the fake Stripe: one Stripe customer per customer id however the

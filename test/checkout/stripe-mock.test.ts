@@ -1,3 +1,4 @@
+// needs: mongodb redis stripe-mock
 /**
  * The checkout and portal calls the service makes, checked by stripe-mock
  * against Stripe's own API description: every parameter name and type must

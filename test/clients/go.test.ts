@@ -1,3 +1,4 @@
+// needs: mongodb redis go
 /**
  * The Go client (clients/go): its smoke test (`go test`, clients/go/
  * smoke_test.go) passes against a live service over Connect, gRPC and
@@ -5,13 +6,15 @@
  */
 import path from 'node:path';
 import test from 'ava';
-import { ensureClientTools, GO_CLIENT_DIR } from '../../scripts/lib/client-tools.js';
+import { ensureGoClientTools, GO_CLIENT_DIR } from '../../scripts/lib/client-tools.js';
 import { runChild, type SmokeServer, startSmokeServer } from '../helpers/client-smoke.js';
+import { requireNeed } from '../helpers/services.js';
 
 let smoke: SmokeServer | undefined;
 
 test.before(async () => {
-  await ensureClientTools();
+  requireNeed('go');
+  await ensureGoClientTools();
 });
 
 test.after.always(async () => {

@@ -1,3 +1,4 @@
+// needs: mongodb redis python
 /**
  * The Python client (clients/python): the package builds and installs (into a
  * temporary folder), its pytest smoke test passes against a live service
@@ -8,9 +9,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { ensureClientTools } from '../../scripts/lib/client-tools.js';
+import { ensurePythonClientTools } from '../../scripts/lib/client-tools.js';
 import { REPO_ROOT } from '../../scripts/lib/local-services.js';
 import { runChild, type SmokeServer, startSmokeServer } from '../helpers/client-smoke.js';
+import { requireNeed } from '../helpers/services.js';
 
 const CLIENT_DIR = path.join(REPO_ROOT, 'clients', 'python');
 let venvBin = '';
@@ -18,7 +20,8 @@ let smoke: SmokeServer | undefined;
 let tmp: string | undefined;
 
 test.before(async () => {
-  ({ venvBin } = await ensureClientTools());
+  requireNeed('python');
+  venvBin = await ensurePythonClientTools();
   tmp = await mkdtemp(path.join(os.tmpdir(), 'python-client-'));
 });
 

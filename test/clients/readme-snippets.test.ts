@@ -1,3 +1,4 @@
+// needs: go python
 /**
  * The clients' README snippets compile against the real clients. Each
  * README's code blocks in its language become one file: the first block
@@ -10,9 +11,14 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { ensureClientTools, GO_CLIENT_DIR } from '../../scripts/lib/client-tools.js';
+import {
+  ensureGoClientTools,
+  ensurePythonClientTools,
+  GO_CLIENT_DIR,
+} from '../../scripts/lib/client-tools.js';
 import { REPO_ROOT } from '../../scripts/lib/local-services.js';
 import { runChild } from '../helpers/client-smoke.js';
+import { requireNeed } from '../helpers/services.js';
 
 const CLIENTS = path.join(REPO_ROOT, 'clients');
 
@@ -79,7 +85,8 @@ test('clients/ts/README.md snippets type-check (tsc --strict)', async (t) => {
 
 test('clients/go/README.md snippets compile (go build)', async (t) => {
   t.timeout(300_000);
-  await ensureClientTools();
+  requireNeed('go');
+  await ensureGoClientTools();
   const blocks = await codeBlocks('go/README.md', 'go');
   t.true(blocks.length >= 4, 'README has its snippets');
   const dir = await tempDir(t);
@@ -129,7 +136,8 @@ test('clients/go/README.md snippets compile (go build)', async (t) => {
 
 test('clients/python/README.md snippets type-check (mypy --strict)', async (t) => {
   t.timeout(300_000);
-  const { venvBin } = await ensureClientTools();
+  requireNeed('python');
+  const venvBin = await ensurePythonClientTools();
   const blocks = await codeBlocks('python/README.md', 'python');
   t.true(blocks.length >= 4, 'README has its snippets');
   const dir = await tempDir(t);

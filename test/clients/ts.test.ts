@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * The TypeScript client (clients/ts): the package builds with its own
  * tsconfig, and the built package, imported by its name from a project that

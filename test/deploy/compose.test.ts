@@ -1,3 +1,4 @@
+// needs: compose
 /**
  * Deployable: docker-compose.yml is accepted by Compose (`docker compose
  * config`, or the standalone `docker-compose config` where the plugin is
@@ -14,10 +15,12 @@ import test from 'ava';
 import { ensureComposeCommand } from '../../scripts/lib/local-services.js';
 import { loadConfig } from '../../src/config.js';
 import { repoRoot } from '../helpers/process.js';
+import { requireNeed } from '../helpers/services.js';
 
 const run = promisify(execFile);
 
 test('docker compose config accepts the file, and the service env is valid config', async (t) => {
+  requireNeed('compose');
   const [command, ...prefix] = await ensureComposeCommand();
   if (!command) throw new Error('no compose command');
   const file = path.join(repoRoot, 'docker-compose.yml');

@@ -1,3 +1,4 @@
+// needs: mongodb redis grpcurl
 /**
  * docs/operations.md is run for real: every block marked `runbook:` is
  * executed in order with bash and the real grpcurl against a live service,

@@ -1,3 +1,4 @@
+// needs: mongodb redis grpcurl
 /**
  * The README's "Try it" block runs as a newcomer types it, from the
  * repository root, with no grpcurl on PATH (scripts/grpcurl brings the

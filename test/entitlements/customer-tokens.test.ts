@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * Customer tokens: a backend mints one for one customer; with it a browser
  * may read that customer's entitlements and nothing else. Every abuse is

@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * Redis is a cache, never a dependency of correctness: with Redis stopped,
  * checks keep answering, webhooks keep applying and answers follow them; when

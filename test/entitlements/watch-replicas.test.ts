@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * Two service instances sharing MongoDB and Redis, as replicas behind a load
  * balancer: a webhook applied by one reaches a stream opened on the other,

@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * WatchEntitlements on one instance: the current set first, then one message
  * per change, heartbeats when idle, expiry pushed without any event, a slow

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { type FerretDbHandle, startFerretDb } from '../../scripts/lib/local-services.js';
 import type { Catalog } from '../../src/domain/entitlements.js';
 import type { CatalogEntryDoc } from '../../src/store/documents.js';
+import { ferretDbBin } from './services.js';
 
 export { Rng, seedFromEnv } from './random.js';
 
@@ -41,24 +42,20 @@ export interface PrivateFerretDb extends FerretDbHandle {
 }
 
 /**
- * FerretDB (SQLite) in a temporary folder, on a free port. `npm test` passes
- * the binary it installed in FERRETDB_BIN; without it, local-services
- * installs or finds it. The folder is in /dev/shm when there is one (a
- * tmpfs: no disk syncs, measured about 3 times faster inserts); the data
- * still outlives a restart of the server.
+ * FerretDB (SQLite) in a temporary folder, on a free port, from the binary
+ * the runner built for files that declare `// needs: mongodb`. The folder is
+ * in /dev/shm when there is one (a tmpfs: no disk syncs, measured about 3
+ * times faster inserts); the data still outlives a restart of the server.
  */
 export async function startPrivateFerretDb(): Promise<PrivateFerretDb> {
   const root = existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
   const dataDir = await mkdtemp(path.join(root, 'chaos-ferretdb-'));
-  const binary = process.env.FERRETDB_BIN;
+  const binary = ferretDbBin();
   // Also when the worker exits without running the test's after hooks (a timeout):
   // local-services kills the server then, and /dev/shm is memory.
   const removeSync = (): void => rmSync(dataDir, { recursive: true, force: true });
   process.once('exit', removeSync);
-  const handle = await startFerretDb({
-    dataDir,
-    ...(binary === undefined || binary === '' ? {} : { binary }),
-  });
+  const handle = await startFerretDb({ dataDir, binary });
   return {
     ...handle,
     dispose: async () => {

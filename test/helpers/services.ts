@@ -3,6 +3,10 @@
  * starts once for the whole run: one FerretDB and one Redis, shared by every
  * test file. Each test file uses its own database (`uniqueDbName`) and its own
  * Redis key prefix; a test that must stop Redis starts a private one.
+ *
+ * The runner provisions only what a file's `// needs:` header names
+ * (scripts/lib/test-needs.ts), so each getter here throws at once, naming the
+ * need, when a file uses a service its header does not declare.
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -10,26 +14,39 @@ import {
   type RedisOptions,
   startRedis,
 } from '../../scripts/lib/local-services.js';
+import { TEST_NEEDS, TEST_NEEDS_ENV, type TestNeed } from '../../scripts/lib/test-needs.js';
 
-function requiredEnv(name: string, what: string): string {
+function requiredEnv(name: string, need: TestNeed): string {
   const value = process.env[name];
   if (value === undefined || value === '') {
     throw new Error(
-      `${name} is not set: ${what} is started by the test runner. Run the tests with \`npm test\` ` +
-        '(or `npm test -- test/some.test.ts` for one file), not with ava directly.',
+      `${name} is not set: the test runner provides it only to test files whose header declares ` +
+        `\`// needs: ${need}\` (${TEST_NEEDS[need]}). Add it to this file's header and run the ` +
+        'tests with `npm test -- test/some.test.ts`, not with ava directly.',
     );
   }
   return value;
 }
 
+/** Throws unless the runner provisioned `need` (for tools a test installs or finds itself). */
+export function requireNeed(need: TestNeed): void {
+  const provided = (process.env[TEST_NEEDS_ENV] ?? '').split(' ');
+  if (!provided.includes(need)) {
+    throw new Error(
+      `this test file needs ${need} (${TEST_NEEDS[need]}), which the runner did not provision: ` +
+        `add \`// needs: ${need}\` to its header and run it with \`npm test -- <file>\`.`,
+    );
+  }
+}
+
 /** `mongodb://127.0.0.1:PORT/` of the shared FerretDB started by `npm test`. */
 export function testMongoUrl(): string {
-  return requiredEnv('TEST_MONGODB_URL', 'the shared FerretDB');
+  return requiredEnv('TEST_MONGODB_URL', 'mongodb');
 }
 
 /** `redis://127.0.0.1:PORT` of the shared Redis started by `npm test`. */
 export function testRedisUrl(): string {
-  return requiredEnv('TEST_REDIS_URL', 'the shared Redis');
+  return requiredEnv('TEST_REDIS_URL', 'redis');
 }
 
 /**
@@ -48,6 +65,16 @@ export function stripeMockBin(): string {
 /** Path of the grpcurl binary installed by `npm test`. */
 export function grpcurlBin(): string {
   return requiredEnv('GRPCURL_BIN', 'grpcurl');
+}
+
+/** Path of the FerretDB binary the runner built, for tests that start a private one. */
+export function ferretDbBin(): string {
+  return requiredEnv('FERRETDB_BIN', 'mongodb');
+}
+
+/** Path of Debian's chromium, for the browser tests. */
+export function chromiumBin(): string {
+  return requiredEnv('CHROMIUM_BIN', 'chromium');
 }
 
 /**
@@ -71,7 +98,7 @@ export function uniqueDbName(prefix: string): string {
  * `test.after.always`; the process is also killed when the worker exits.
  */
 export function startPrivateRedis(options: RedisOptions = {}): Promise<RedisHandle> {
-  return startRedis(options);
+  return startRedis({ binary: requiredEnv('REDIS_SERVER_BIN', 'redis'), ...options });
 }
 
 export type { RedisHandle } from '../../scripts/lib/local-services.js';

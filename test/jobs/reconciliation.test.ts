@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * Reconciliation against a fake Stripe holding 10,000 subscriptions, with
  * drift of each class injected into MongoDB: a dry run reports every drifted

@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * The retention job keeps `idempotency_records` and `event_receipts`
  * bounded: a sweep deletes what is past its retention (idempotency records

@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * The scheduled reconciliation (RECONCILIATION_CRON): validated at start;
  * on two instances sharing one database, each occurrence reconciles each

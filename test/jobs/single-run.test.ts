@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * Two service instances against one FerretDB (one database): a triggered
  * reconciliation runs once, even when both instances trigger it at the same

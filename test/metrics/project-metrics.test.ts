@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * GetProjectMetrics and the business gauges, end to end: a mixed catalog of
  * subscriptions arrives as real signed webhooks, and the figures answered

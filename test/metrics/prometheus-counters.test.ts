@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * /metrics scraped before and after real work: a webhook (processed, then
  * duplicated), entitlement checks (cache miss, then hit), and a

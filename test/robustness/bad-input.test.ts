@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * Bad input, everywhere: every RPC of every service is fed garbage bytes,
  * wrong JSON types, unknown enum values, huge strings and random messages.

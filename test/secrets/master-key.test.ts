@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * Stripe secret keys and webhook signing secrets are sealed under the master
  * key (MASTER_KEYS): stored sealed with the key's id, rotated by putting a

@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * No secret at rest in plain text: every write RPC runs (with an
  * idempotency key where it takes one, and retried with it), and after each

@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * API keys: no key, a wrong key, a revoked key and a key of the wrong scope
  * each get their own status code, and one project's key never reaches

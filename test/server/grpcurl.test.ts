@@ -1,3 +1,4 @@
+// needs: mongodb redis grpcurl
 /**
  * Operators use grpcurl with server reflection: listing, describing, health
  * and an authenticated call all work without any proto file at hand.

@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * The metrics listener serves /metrics with every figure and nothing else;
  * METRICS_PORT=off runs the service without it. (What the public port's

@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * One port, three protocols, three clients: the same RPC answers the same
  * through gRPC (@grpc/grpc-js over HTTP/2), Connect (HTTP/1.1 and HTTP/2) and

@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * /readyz follows its dependencies: unready while Redis is down, ready again
  * when it comes back, without a restart. /metrics records RPCs by method and

@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * Shutdown must not wait on connections that carry no request: a connection
  * that never sent a byte (browsers open spare ones), and HTTP/1.1 keep-alive

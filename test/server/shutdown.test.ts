@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * SIGTERM: the service ends open streams, drains, closes its pools and exits
  * 0; a request after that finds the port closed.

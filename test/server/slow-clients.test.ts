@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * Slow-loris clients cannot hold connections: on the one port, a connection
  * that sends nothing, partial HTTP/1.1 headers, headers and then no body, or

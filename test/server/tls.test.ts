@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * TLS from config: one port serves HTTP/2 (gRPC, Connect) and HTTP/1.1
  * (Connect, gRPC-Web, plain HTTP) over TLS, chosen by ALPN.

@@ -1,3 +1,4 @@
+// needs: mongodb
 /**
  * What the store code relies on, proved against the real local server (FerretDB
  * 1.24 with SQLite under `npm test`; the same tests pass against MongoDB 7).

@@ -1,3 +1,4 @@
+// needs: mongodb
 /**
  * SubscriptionStore against the shared FerretDB: versions are inserted, the
  * newest wins, and pruning never removes the newest whatever the order in

@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * Signed bodies that are not Stripe events are 400 and store nothing. An
  * event that fails for a reason a retry cannot fix is given up after

@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * charge.refunded: a full refund takes a one-time purchase back, a partial
  * one keeps it; a refund that arrives before its purchase still wins; a

@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * checkout.session.async_payment_succeeded: a purchase paid by a delayed
  * method (a bank debit) completes unpaid and gives access only once this

@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * checkout.session.completed, from a session the service really created
  * through the fake Stripe: a subscription checkout gives the plan at once, a

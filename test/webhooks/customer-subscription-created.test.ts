@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * customer.subscription.created gives the plan's features (seats times
  * quantity, the subscription as their source); a duplicate is a no-op; a

@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * customer.subscription.deleted takes the plan's features away; a duplicate
  * is a no-op; an older event of the subscription arriving after it never

@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * customer.subscription.updated changes what a customer has: seats follow the
  * quantity, a cancellation at period end keeps access until then, past_due

@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * The webhook promise, as a property: "Delivering any set of events in any
  * order, any number of times, concurrently, must end in the same state as

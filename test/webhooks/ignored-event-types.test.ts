@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * An event of a type no handler is registered for answers 200, so Stripe
  * stops sending it, and is recorded as ignored; it changes nothing.

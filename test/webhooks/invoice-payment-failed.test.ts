@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * invoice.payment_failed: the invoice does not carry the subscription, so
  * the service fetches its current state from Stripe and applies it as of the

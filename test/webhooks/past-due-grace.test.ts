@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * The grace period of a past_due subscription runs from when it became
  * past_due (the event that first showed it), never from the period start;

@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * Two projects on one Stripe account. Stripe sends every event of the
  * account to every endpoint and lists every subscription of it, so each

@@ -1,3 +1,4 @@
+// needs: mongodb redis
 /**
  * The webhook shim refuses anything not signed by the project's own secret
  * within Stripe's 300 s tolerance, with 400, and stores nothing.

@@ -1,0 +1,115 @@
+/**
+ * Provisions the needs of a test run (scripts/lib/test-needs.ts): installs
+ * only the tools the selected files need, starts the one shared FerretDB and
+ * Redis only when a file needs them, and hands the tests their addresses in
+ * the environment. TEST_NEEDS lists what was provisioned, so a test helper
+ * can tell a file that forgot its `// needs:` header why it has nothing.
+ */
+import path from 'node:path';
+import { ensureGoClientTools, ensurePythonClientTools } from './client-tools.js';
+import {
+  ensureChromium,
+  ensureComposeCommand,
+  ensureGoTool,
+  ensureRedisServer,
+  type FerretDbHandle,
+  type RedisHandle,
+  startFerretDb,
+  startRedis,
+} from './local-services.js';
+import { TEST_NEEDS_ENV, type TestNeed } from './test-needs.js';
+
+/** Every variable provisioning may set: the runner drops inherited values of these. */
+export const PROVISIONED_ENV: readonly string[] = [
+  TEST_NEEDS_ENV,
+  'TEST_MONGODB_URL',
+  'TEST_REDIS_URL',
+  'FERRETDB_BIN',
+  'REDIS_SERVER_BIN',
+  'STRIPE_MOCK_BIN',
+  'GRPCURL_BIN',
+  'CHROMIUM_BIN',
+];
+
+export interface Provisioned {
+  /** Variables for the test workers. */
+  readonly env: Readonly<Record<string, string>>;
+  /** One line for the log: what runs where. */
+  readonly summary: string;
+  stop(): Promise<void>;
+}
+
+type Installed = Readonly<Record<string, string>>;
+
+/** Installs one need's tools (no servers yet); resolves with its variables. */
+async function install(need: TestNeed): Promise<Installed> {
+  switch (need) {
+    case 'mongodb':
+      return { FERRETDB_BIN: await ensureGoTool('ferretdb') };
+    case 'redis':
+      return { REDIS_SERVER_BIN: await ensureRedisServer() };
+    case 'stripe-mock':
+      return { STRIPE_MOCK_BIN: await ensureGoTool('stripe-mock') };
+    case 'grpcurl':
+      return { GRPCURL_BIN: await ensureGoTool('grpcurl') };
+    case 'chromium':
+      return { CHROMIUM_BIN: await ensureChromium() };
+    case 'go':
+      await ensureGoClientTools();
+      return {};
+    case 'python':
+      await ensurePythonClientTools();
+      return {};
+    case 'compose':
+      await ensureComposeCommand();
+      return {};
+  }
+}
+
+/** Installs and starts what `needs` name; `dataDir` holds FerretDB's files. */
+export async function provisionNeeds(
+  needs: readonly TestNeed[],
+  dataDir: string,
+): Promise<Provisioned> {
+  const installed = Object.assign({}, ...(await Promise.all(needs.map(install)))) as Record<
+    string,
+    string
+  >;
+  let ferret: FerretDbHandle | undefined;
+  let redis: RedisHandle | undefined;
+  const stop = async (): Promise<void> => {
+    await Promise.all([ferret?.stop(), redis?.stop()]);
+  };
+  // Both start at once; one that started is stopped if the other failed.
+  const started = await Promise.allSettled([
+    installed.FERRETDB_BIN === undefined
+      ? undefined
+      : startFerretDb({
+          dataDir: path.join(dataDir, 'ferretdb'),
+          binary: installed.FERRETDB_BIN,
+        }).then((handle) => {
+          ferret = handle;
+        }),
+    installed.REDIS_SERVER_BIN === undefined
+      ? undefined
+      : startRedis({ binary: installed.REDIS_SERVER_BIN }).then((handle) => {
+          redis = handle;
+        }),
+  ]);
+  const failed = started.find((result) => result.status === 'rejected');
+  if (failed !== undefined) {
+    await stop().catch(() => undefined); // the error that matters is the start's
+    throw failed.reason;
+  }
+  const env: Record<string, string> = { ...installed, [TEST_NEEDS_ENV]: needs.join(' ') };
+  if (ferret !== undefined) env.TEST_MONGODB_URL = ferret.url;
+  if (redis !== undefined) env.TEST_REDIS_URL = redis.url;
+  const servers = [
+    ferret === undefined ? undefined : `FerretDB at ${ferret.url}`,
+    redis === undefined ? undefined : `Redis at ${redis.url}`,
+  ].filter((part) => part !== undefined);
+  const summary = `needs: ${needs.length === 0 ? 'none' : needs.join(' ')}${
+    servers.length === 0 ? '' : `; ${servers.join(', ')}`
+  }`;
+  return { env, summary, stop };
+}
