@@ -30,6 +30,7 @@
  *   `ended_at`; a mere request to cancel at the period end is not an end.
  *   `incomplete_expired` subscriptions never started, so they never churn.
  */
+import { neverStartedStatus } from './subscription-status.js';
 
 export interface MrrItem {
   /** Minor units per unit; null for metered and tiered prices. */
@@ -174,7 +175,7 @@ export function computeProjectMetrics(
 
 /** When the subscription ended, for churn; null while it runs or when it never started. */
 export function endOf(subscription: MetricsSubscription): Date | null {
-  if (subscription.status === 'incomplete_expired') return null;
+  if (subscription.status === neverStartedStatus) return null;
   if (subscription.endedAt !== null) return subscription.endedAt;
   return subscription.status === 'canceled' ? subscription.canceledAt : null;
 }

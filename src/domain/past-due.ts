@@ -11,13 +11,11 @@
  * never on the order they arrived in: the store keeps every past_due version
  * and the newest earlier one that was not (see `shouldPruneOlderVersions`).
  */
+import { isNewerVersion, type VersionStamp } from './subscription-versions.js';
 
-export interface StatusObservation {
+/** A version's status, with the stamp that orders it among the others. */
+export interface StatusObservation extends VersionStamp {
   readonly status: string;
-  /** `created` (Unix seconds) of the Stripe event that showed this status. */
-  readonly eventCreated: number;
-  /** Fetched from Stripe (to settle two events of one second, or by reconciliation). */
-  readonly fetchedFromStripe: boolean;
   /** On a fetched version: the statuses the events of its second showed. */
   readonly sameSecondStatuses: readonly string[];
 }
@@ -63,11 +61,11 @@ function bySecondNewestFirst(observations: readonly StatusObservation[]) {
     .map(([second, ofSecond]) => ({ second, observations: ofSecond }));
 }
 
-/** The state that wins a second: the one fetched from Stripe, if any. */
+/** The state that wins a second: its newest version, the one fetched from Stripe if any. */
 function winnerOf(ofSecond: readonly StatusObservation[]): StatusObservation {
-  const winner = ofSecond.find((o) => o.fetchedFromStripe) ?? ofSecond[0];
-  if (winner === undefined) throw new RangeError('a second without observations');
-  return winner;
+  const [first, ...rest] = ofSecond;
+  if (first === undefined) throw new RangeError('a second without observations');
+  return rest.reduce((winner, o) => (isNewerVersion(o, winner) ? o : winner), first);
 }
 
 /** What the events of one second showed (a fetched version stands for them when it knows them). */

@@ -18,12 +18,11 @@
  * - stamping the run's own start second instead would let a listing made in
  *   that second beat a change made later in that same second.
  */
+import type { DriftClass } from './records.js';
 import { isEnded } from './subscription-status.js';
 import { type SubscriptionState, sameSubscriptionState } from './subscription-versions.js';
 
-export type DriftClass = 'missing_locally' | 'stale' | 'missing_in_stripe';
-
-/** A drift class, or why there is none: the same on both sides, or ended and gone. */
+/** A drift class (records.ts), or why there is none: the same on both sides, or ended and gone. */
 export type DriftVerdict = DriftClass | 'in_sync' | 'ended';
 
 /**

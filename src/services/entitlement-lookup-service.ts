@@ -5,10 +5,10 @@
  */
 
 import type { MemoryEntitlementCache, RedisEntitlementCache } from '../cache/entitlement-cache.js';
-import { type Catalog, computeEntitlements, type EntitlementSet } from '../domain/entitlements.js';
+import { catalogFromEntries } from '../domain/catalog.js';
+import { computeEntitlements, type EntitlementSet } from '../domain/entitlements.js';
 import type { Logger } from '../logger.js';
 import type { CustomerStore } from '../store/customer-store.js';
-import type { ProjectDoc } from '../store/documents.js';
 import type { GrantStore } from '../store/grant-store.js';
 import type { PurchaseStore } from '../store/purchase-store.js';
 import type { SubscriptionStore } from '../store/subscription-store.js';
@@ -117,7 +117,7 @@ export class EntitlementLookupService {
         ])
       : [[], []];
     return computeEntitlements({
-      catalog: catalogOf(project),
+      catalog: catalogFromEntries(project?.catalog ?? []),
       gracePeriodSeconds: project?.grace_period_seconds ?? 0,
       subscriptions: subscriptions.map(subscriptionFacts),
       purchases: purchases.map(purchaseFacts),
@@ -125,22 +125,4 @@ export class EntitlementLookupService {
       now,
     });
   }
-}
-
-function catalogOf(project: ProjectDoc | null): Catalog {
-  const catalog = new Map<
-    string,
-    { feature: string; limit: number | null; limitPerUnit: boolean }[]
-  >();
-  for (const entry of project?.catalog ?? []) {
-    catalog.set(
-      entry.stripe_id,
-      entry.features.map((f) => ({
-        feature: f.feature,
-        limit: f.limit,
-        limitPerUnit: f.limit_per_unit,
-      })),
-    );
-  }
-  return catalog;
 }

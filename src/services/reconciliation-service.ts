@@ -21,7 +21,7 @@
  *   arrives during or after the run still wins;
  * - events of earlier seconds were already in Stripe's answer (it was
  *   listed after they happened), and the fetched version wins a tie with
- *   an event of its own second (SubscriptionStore `isNewer`);
+ *   an event of its own second (domain/subscription-versions.ts `isNewerVersion`);
  * - stamping the run's own start second instead would let a listing made
  *   in that second beat a change made later in that same second.
  * A subscription that MongoDB has and Stripe does not is recorded as
@@ -32,7 +32,10 @@
 import { randomBytes } from 'node:crypto';
 import type Stripe from 'stripe';
 import { DomainError, type DomainErrorKind } from '../domain/errors.js';
+import { isHeld } from '../domain/reconciliation-lock.js';
 import { ownershipByMarker } from '../domain/stripe-ownership.js';
+import { isEnded } from '../domain/subscription-status.js';
+import { isNewerVersion, sameSubscriptionState } from '../domain/subscription-versions.js';
 import type { Logger } from '../logger.js';
 import type {
   DriftClass,
@@ -42,15 +45,15 @@ import type {
   ReconciliationRunDoc,
   SubscriptionDoc,
 } from '../store/documents.js';
-import { isHeld, type ReconciliationLockStore } from '../store/reconciliation-lock-store.js';
+import type { ReconciliationLockStore } from '../store/reconciliation-lock-store.js';
 import {
   isActiveRunState,
   type ReconciliationRunStore,
   type RunPageQuery,
   zeroCounts,
 } from '../store/reconciliation-run-store.js';
-import { isNewer, type SubscriptionStore } from '../store/subscription-store.js';
-import { sameSubscriptionState, subscriptionDoc } from '../stripe/subscription-mapping.js';
+import { type SubscriptionStore, versionStamp } from '../store/subscription-store.js';
+import { subscriptionDoc } from '../stripe/subscription-mapping.js';
 
 /** Hands a queued run to a job worker on any replica. */
 export interface ReconciliationQueue {
@@ -141,7 +144,6 @@ class LostLockError extends Error {
 
 const pageSize = 100;
 const maxSamplesPerClass = 100;
-const endedStatuses = new Set(['canceled', 'incomplete_expired']);
 /** A queued run waits for a worker; its lock lasts this many leases before the sweep re-queues it. */
 const queuedLeaseFactor = 10;
 
@@ -439,7 +441,7 @@ export class ReconciliationService {
       try {
         await this.deps.subscriptions.record(fresh);
         // Repaired only if it is now the newest version (a newer webhook may have come first).
-        if (current && !isNewer(fresh, current)) return;
+        if (current && !isNewerVersion(versionStamp(fresh), versionStamp(current))) return;
         counts.repaired += 1;
         changed.add(fresh.stripe_customer_id);
         if (current) changed.add(current.stripe_customer_id);
@@ -488,7 +490,7 @@ export class ReconciliationService {
       await flush();
       await heartbeat();
 
-      const missing = [...local.values()].filter((doc) => !endedStatuses.has(doc.status));
+      const missing = [...local.values()].filter((doc) => !isEnded(doc.status));
       // Stripe listed nothing while MongoDB has live subscriptions: most likely a key of
       // another Stripe account. Report, but never cancel every customer on that evidence.
       const suspicious = counts.checked === 0 && missing.length > 0;
@@ -543,11 +545,18 @@ export class ReconciliationService {
     const newest = await this.deps.locks.newest(projectId);
     if (!newest || newest.phase === 'released') return { newest, holder: null, busy: false };
     let holder = await this.deps.runs.get(projectId, newest.run_id);
-    for (let i = 0; waitForHolder && !holder && isHeld(newest, this.now()) && i < 40; i += 1) {
+    for (
+      let i = 0;
+      waitForHolder &&
+      !holder &&
+      isHeld({ phase: newest.phase, leaseUntil: newest.lease_until }, this.now()) &&
+      i < 40;
+      i += 1
+    ) {
       await new Promise((resolve) => setTimeout(resolve, 50));
       holder = await this.deps.runs.get(projectId, newest.run_id);
     }
-    const held = isHeld(newest, this.now());
+    const held = isHeld({ phase: newest.phase, leaseUntil: newest.lease_until }, this.now());
     // A finished run whose lock was not released (a crash in between) holds nothing.
     const busy = held && (holder === null || isActiveRunState(holder.state));
     return { newest, holder, busy };

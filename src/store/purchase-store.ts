@@ -4,6 +4,7 @@
  * (FerretDB runs updates as read-then-write), and a duplicate is a no-op.
  */
 import type { Collection, Db } from 'mongodb';
+import { purchaseKey } from '../domain/purchases.js';
 import type { Purchase, PurchaseFactDoc, PurchaseFactKind, PurchaseItemDoc } from './documents.js';
 import { insertOnce } from './insert-once.js';
 
@@ -25,15 +26,10 @@ export class PurchaseStore {
     this.facts = db.collection<PurchaseFactDoc>('purchases');
   }
 
-  /** The key a purchase is known by: its PaymentIntent, or its session when free. */
-  static keyOf(checkoutSessionId: string, paymentIntentId: string | null): string {
-    return paymentIntentId ?? checkoutSessionId;
-  }
-
   async recordCheckout(projectId: string, facts: CheckoutFacts, now: Date): Promise<void> {
-    const purchaseKey = PurchaseStore.keyOf(facts.checkoutSessionId, facts.paymentIntentId);
+    const key = purchaseKey(facts.checkoutSessionId, facts.paymentIntentId);
     await this.insert({
-      ...this.bare(projectId, purchaseKey, 'checkout', now),
+      ...this.bare(projectId, key, 'checkout', now),
       checkout_session_id: facts.checkoutSessionId,
       stripe_customer_id: facts.stripeCustomerId,
       items: [...facts.items],

@@ -96,11 +96,6 @@ export class ReconciliationLockStore {
   }
 }
 
-/** Whether the lock is held at `now`: its newest generation is neither released nor expired. */
-export function isHeld(lock: ReconciliationLockDoc | null, now: Date): boolean {
-  return lock !== null && lock.phase !== 'released' && lock.lease_until.getTime() > now.getTime();
-}
-
 function lockId(projectId: string, generation: number): string {
   return `${projectId}:${String(generation).padStart(12, '0')}`;
 }

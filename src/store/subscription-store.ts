@@ -12,6 +12,7 @@
  */
 import type { Collection, Db } from 'mongodb';
 import { pastDueSince, type StatusObservation } from '../domain/past-due.js';
+import { isNewerVersion, type VersionStamp } from '../domain/subscription-versions.js';
 import type { SubscriptionDoc } from './documents.js';
 import { insertOnce } from './insert-once.js';
 
@@ -97,24 +98,23 @@ export class SubscriptionStore {
 
 function statusObservation(version: SubscriptionDoc): StatusObservation {
   return {
+    ...versionStamp(version),
     status: version.status,
-    eventCreated: version.event_created,
-    fetchedFromStripe: version.fetched_from_stripe,
     sameSecondStatuses: version.same_second_statuses ?? [],
   };
 }
 
-/** Newest first by event time; at equal times the version Stripe was asked for wins. */
-export function isNewer(a: SubscriptionDoc, b: SubscriptionDoc): boolean {
-  if (a.event_created !== b.event_created) return a.event_created > b.event_created;
-  return a.fetched_from_stripe && !b.fetched_from_stripe;
+/** What orders a stored version among the others (domain/subscription-versions.ts). */
+export function versionStamp(version: SubscriptionDoc): VersionStamp {
+  return { eventCreated: version.event_created, fetchedFromStripe: version.fetched_from_stripe };
 }
 
 export function newestPerSubscription(versions: readonly SubscriptionDoc[]): SubscriptionDoc[] {
   const newest = new Map<string, SubscriptionDoc>();
   for (const version of versions) {
     const seen = newest.get(version.stripe_subscription_id);
-    if (!seen || isNewer(version, seen)) newest.set(version.stripe_subscription_id, version);
+    if (!seen || isNewerVersion(versionStamp(version), versionStamp(seen)))
+      newest.set(version.stripe_subscription_id, version);
   }
   return [...newest.values()];
 }

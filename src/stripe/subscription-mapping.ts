@@ -59,19 +59,3 @@ export function subscriptionDoc(
     updated_at: now,
   };
 }
-
-/** The fields that decide entitlements and metrics: equal means no change worth storing. */
-export function sameSubscriptionState(a: SubscriptionDoc, b: SubscriptionDoc): boolean {
-  const comparable = (doc: SubscriptionDoc) =>
-    JSON.stringify([
-      doc.status,
-      doc.stripe_customer_id,
-      doc.items,
-      doc.cancel_at_period_end,
-      doc.cancel_at,
-      doc.canceled_at,
-      doc.ended_at,
-      doc.trial_end,
-    ]);
-  return comparable(a) === comparable(b);
-}

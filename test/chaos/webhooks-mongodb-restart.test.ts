@@ -35,6 +35,7 @@
 import test from 'ava';
 import { MongoClient } from 'mongodb';
 import type Stripe from 'stripe';
+import { catalogFromEntries } from '../../src/domain/catalog.js';
 import { computeEntitlements, type EntitlementSet } from '../../src/domain/entitlements.js';
 import { pastDueSince } from '../../src/domain/past-due.js';
 import { subscriptionFacts } from '../../src/services/entitlement-facts.js';
@@ -46,7 +47,6 @@ import {
   comparableMessages,
   comparableSet,
   differences,
-  engineCatalog,
   forEachLimit,
   type PrivateFerretDb,
   Rng,
@@ -340,7 +340,7 @@ async function oracle(
   for (const history of histories) {
     const customer = stripeCustomerOf(run, history.customerId);
     const set: EntitlementSet = computeEntitlements({
-      catalog: engineCatalog(project.catalog),
+      catalog: catalogFromEntries(project.catalog),
       gracePeriodSeconds: project.grace_period_seconds,
       subscriptions: history.subscriptions.map((sub) => {
         const last = lastOf(sub.events);

@@ -9,8 +9,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { type FerretDbHandle, startFerretDb } from '../../scripts/lib/local-services.js';
-import type { Catalog } from '../../src/domain/entitlements.js';
-import type { CatalogEntryDoc } from '../../src/store/documents.js';
 import { ferretDbBin } from './services.js';
 
 export { Rng, seedFromEnv } from './random.js';
@@ -82,17 +80,3 @@ export {
   comparableSet,
   differences,
 } from './comparable.js';
-
-/** A project catalog (documents) as the engine's input. */
-export function engineCatalog(entries: readonly CatalogEntryDoc[]): Catalog {
-  return new Map(
-    entries.map((entry) => [
-      entry.stripe_id,
-      entry.features.map((f) => ({
-        feature: f.feature,
-        limit: f.limit,
-        limitPerUnit: f.limit_per_unit,
-      })),
-    ]),
-  );
-}

@@ -34,6 +34,7 @@ import test, { type ExecutionContext } from 'ava';
 import { type Db, MongoClient } from 'mongodb';
 import type Stripe from 'stripe';
 import { CheckoutMode } from '../../gen/billing/v1/checkout_pb.js';
+import { isNewerVersion, type VersionStamp } from '../../src/domain/subscription-versions.js';
 import {
   type BillingHarness,
   startBillingHarness,
@@ -880,12 +881,12 @@ function receipts(run: ProjectRun): Promise<RawDoc[]> {
   return projectDocs(run.db, 'event_receipts', run.h.project.projectId);
 }
 
-/** Newer by event time; at the same time, a version fetched from Stripe wins. */
-function isNewerVersion(a: RawDoc, b: RawDoc): boolean {
-  const at = Number(a.event_created);
-  const bt = Number(b.event_created);
-  if (at !== bt) return at > bt;
-  return a.fetched_from_stripe === true && b.fetched_from_stripe !== true;
+/** What orders a raw stored version (the rule itself: domain/subscription-versions.ts). */
+function versionStamp(doc: RawDoc): VersionStamp {
+  return {
+    eventCreated: Number(doc.event_created),
+    fetchedFromStripe: doc.fetched_from_stripe === true,
+  };
 }
 
 /** The current state of each subscription of a project: its newest stored version. */
@@ -894,7 +895,7 @@ async function currentSubscriptions(db: Db, projectId: string): Promise<Map<stri
   for (const doc of await projectDocs(db, 'subscriptions', projectId)) {
     const id = String(doc.stripe_subscription_id);
     const seen = newest.get(id);
-    if (!seen || isNewerVersion(doc, seen)) newest.set(id, doc);
+    if (!seen || isNewerVersion(versionStamp(doc), versionStamp(seen))) newest.set(id, doc);
   }
   return newest;
 }

@@ -8,7 +8,8 @@
  */
 import type Stripe from 'stripe';
 import { shouldPruneOlderVersions } from '../../domain/past-due.js';
-import { sameSubscriptionState, subscriptionDoc } from '../subscription-mapping.js';
+import { sameSubscriptionState } from '../../domain/subscription-versions.js';
+import { subscriptionDoc } from '../subscription-mapping.js';
 import type { WebhookContext } from './types.js';
 
 export async function applySubscription(

@@ -7,8 +7,8 @@
  * its own event.
  */
 import type Stripe from 'stripe';
+import { purchaseKey } from '../../domain/purchases.js';
 import type { PurchaseItemDoc } from '../../store/documents.js';
-import { PurchaseStore } from '../../store/purchase-store.js';
 import { stripeId } from '../subscription-mapping.js';
 import { refreshSubscription } from './apply-subscription.js';
 import { changed, type EventHandler, ownedBy, type WebhookContext } from './types.js';
@@ -78,7 +78,7 @@ async function recordPurchase(
   if (paid)
     await context.purchases.recordPaid(
       context.project._id,
-      PurchaseStore.keyOf(session.id, paymentIntentId),
+      purchaseKey(session.id, paymentIntentId),
       context.now,
     );
 }
