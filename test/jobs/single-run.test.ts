@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';
 import { MongoClient } from 'mongodb';
 import { isHeld } from '../../src/domain/reconciliation-lock.js';
+import { leaseOf } from '../../src/services/reconciliation-lock.js';
 import type { ReconciliationLockDoc, ReconciliationRunDoc } from '../../src/store/documents.js';
 import { ReconciliationLockStore } from '../../src/store/reconciliation-lock-store.js';
 import { zeroCounts } from '../../src/store/reconciliation-run-store.js';
@@ -287,8 +288,7 @@ test.serial(
     const after = await runsOf(projectId, handoverDb);
     const lock = await new ReconciliationLockStore(mongo.db(handoverDb)).newest(projectId);
     t.true(
-      after[0]?.state === 'succeeded' ||
-        !isHeld(lock && { phase: lock.phase, leaseUntil: lock.lease_until }, new Date()),
+      after[0]?.state === 'succeeded' || !isHeld(leaseOf(lock), new Date()),
       `after stop: run ${after[0]?.state}, lock ${JSON.stringify(lock)}`,
     );
 

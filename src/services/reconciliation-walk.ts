@@ -1,0 +1,260 @@
+/**
+ * The Stripe walk of one reconciliation run: every subscription Stripe
+ * lists for the project against MongoDB's current versions, each classified
+ * (domain/reconciliation-drift.ts) and, unless it is a dry run, repaired;
+ * the caches are told page by page exactly as a webhook would tell them.
+ *
+ * It streams Stripe: `subscriptions.list` with auto-pagination, 100 a page,
+ * `status: 'all'`, one page in memory at a time; MongoDB's current versions
+ * of the project are loaded once into a Map. A subscription that MongoDB
+ * has and Stripe does not is recorded as `canceled` (never deleted:
+ * versions are history, and a canceled subscription gives no entitlement
+ * and no MRR).
+ */
+import type Stripe from 'stripe';
+import {
+  classifyDrift,
+  isImplausiblyEmpty,
+  repairVersionTime,
+} from '../domain/reconciliation-drift.js';
+import type { DriftClass } from '../domain/records.js';
+import { ownershipByMarker } from '../domain/stripe-ownership.js';
+import { isNewerVersion } from '../domain/subscription-versions.js';
+import type { Logger } from '../logger.js';
+import type { ReconciliationRunDoc, SubscriptionDoc } from '../store/documents.js';
+import { zeroCounts } from '../store/reconciliation-run-store.js';
+import { type SubscriptionStore, versionStamp } from '../store/subscription-store.js';
+import { subscriptionDoc } from '../stripe/subscription-mapping.js';
+import { LostLockError } from './reconciliation-lock.js';
+
+export interface DriftObserver {
+  onDrift(projectId: string, driftClass: DriftClass, dryRun: boolean): void;
+}
+
+export interface ReconciliationWalkDeps {
+  readonly subscriptions: SubscriptionStore;
+  /** Which Stripe customers are the project's, as recorded when it created or linked them. */
+  readonly customers: {
+    ownsStripeCustomer(projectId: string, stripeCustomerId: string): Promise<boolean | undefined>;
+  };
+  /** A Stripe client used by this run only (its `request` events count list calls). */
+  readonly stripeFor: (secretKey: string) => Stripe;
+  readonly notifier: {
+    stripeCustomersChanged(projectId: string, ids: Iterable<string>): Promise<void>;
+  };
+  readonly observer?: DriftObserver;
+  readonly now: () => Date;
+}
+
+export interface WalkTools {
+  /** Renews the run's lease; throws once the lock is lost or the service stops. */
+  readonly heartbeat: () => Promise<void>;
+  readonly log: Logger;
+  readonly signal: AbortSignal;
+}
+
+export interface WalkResult {
+  readonly counts: ReconciliationRunDoc['counts'];
+  readonly listCalls: number;
+  readonly samples: ReconciliationRunDoc['drift_samples'];
+  readonly error: string | null;
+}
+
+const pageSize = 100;
+const maxSamplesPerClass = 100;
+
+/** Walks the project's subscriptions in Stripe for `run`, which started at `startedAt`. */
+export async function walkStripe(
+  deps: ReconciliationWalkDeps,
+  secretKey: string,
+  run: ReconciliationRunDoc,
+  startedAt: Date,
+  tools: WalkTools,
+): Promise<WalkResult> {
+  return new StripeWalk(deps, run, repairVersionTime(startedAt), tools).walk(secretKey);
+}
+
+/** A run that could not walk at all. */
+export function failedWalk(error: string): WalkResult {
+  return { counts: zeroCounts(), listCalls: 0, samples: emptyDriftSamples(), error };
+}
+
+export function emptyDriftSamples(): ReconciliationRunDoc['drift_samples'] {
+  return { missing_locally: [], stale: [], missing_in_stripe: [] };
+}
+
+class StripeWalk {
+  private readonly counts = zeroCounts();
+  private readonly samples = emptyDriftSamples();
+  /** Stripe customers whose entitlements changed since the caches were last told. */
+  private readonly changed = new Set<string>();
+  private listCalls = 0;
+
+  constructor(
+    private readonly deps: ReconciliationWalkDeps,
+    private readonly run: ReconciliationRunDoc,
+    private readonly versionTime: number,
+    private readonly tools: WalkTools,
+  ) {}
+
+  async walk(secretKey: string): Promise<WalkResult> {
+    const stripe = this.deps.stripeFor(secretKey);
+    const onRequest = (event: Stripe.RequestEvent) => {
+      if (event.method === 'GET') this.listCalls += 1;
+    };
+    stripe.on('request', onRequest);
+    try {
+      const local = new Map<string, SubscriptionDoc>();
+      for (const doc of await this.deps.subscriptions.currentByProject(this.run.project_id))
+        local.set(doc.stripe_subscription_id, doc);
+      await this.tools.heartbeat();
+      await this.compareListed(stripe, local);
+      // What is left was not listed by Stripe.
+      const error = await this.compareUnlisted([...local.values()]);
+      return this.result(error);
+    } catch (err) {
+      if (err instanceof LostLockError || this.tools.signal.aborted) throw err;
+      await this.flush().catch((error: unknown) =>
+        this.tools.log.warn('reconciliation progress not saved after a failure', { error }),
+      );
+      this.tools.log.warn('reconciliation failed', { error: err });
+      return this.result(describe(err));
+    } finally {
+      stripe.off('request', onRequest);
+    }
+  }
+
+  /** Every subscription Stripe lists that is the project's; removes each from `local`. */
+  private async compareListed(stripe: Stripe, local: Map<string, SubscriptionDoc>) {
+    const seen = new Set<string>();
+    for await (const subscription of stripe.subscriptions.list({
+      limit: pageSize,
+      status: 'all',
+      // The customer's metadata tells whose subscription it is: no call per object.
+      expand: ['data.customer'],
+    })) {
+      if (seen.has(subscription.id)) continue;
+      seen.add(subscription.id);
+      const current = local.get(subscription.id);
+      // Another project's subscription on a shared Stripe account: not ours to count or repair.
+      if (!current && !(await this.isProjects(subscription))) continue;
+      this.counts.checked += 1;
+      local.delete(subscription.id);
+      const projectId = this.run.project_id;
+      const fresh = subscriptionDoc(
+        projectId,
+        subscription,
+        this.versionTime,
+        this.deps.now(),
+        true,
+      );
+      const verdict = classifyDrift(fresh, current);
+      if (verdict === 'missing_locally' || verdict === 'stale') {
+        this.drift(verdict, subscription.id);
+        await this.repair(fresh, current);
+      }
+      if (this.counts.checked % pageSize === 0) await this.endOfPage();
+    }
+    await this.endOfPage();
+  }
+
+  /** Stored subscriptions Stripe did not list. Returns the run's error, if any. */
+  private async compareUnlisted(unlisted: readonly SubscriptionDoc[]): Promise<string | null> {
+    const missing = unlisted.filter((doc) => classifyDrift(undefined, doc) === 'missing_in_stripe');
+    const implausible = isImplausiblyEmpty(this.counts.checked, missing.length);
+    for (const [index, current] of missing.entries()) {
+      this.drift('missing_in_stripe', current.stripe_subscription_id);
+      if (!implausible)
+        await this.repair(canceledVersion(current, this.versionTime, this.deps.now()), current);
+      if ((index + 1) % pageSize === 0) await this.endOfPage();
+    }
+    await this.flush();
+    return implausible
+      ? `Stripe listed no subscriptions while ${missing.length} are live locally; nothing was canceled (check the project's Stripe key)`
+      : null;
+  }
+
+  private drift(driftClass: DriftClass, subscriptionId: string): void {
+    this.counts[driftClass] += 1;
+    const samples = this.samples[driftClass];
+    if (samples.length < maxSamplesPerClass) samples.push(subscriptionId);
+    this.deps.observer?.onDrift(this.run.project_id, driftClass, this.run.dry_run);
+  }
+
+  private async repair(fresh: SubscriptionDoc, current: SubscriptionDoc | undefined) {
+    if (this.run.dry_run) return;
+    try {
+      await this.deps.subscriptions.record(fresh);
+      // Repaired only if it is now the newest version (a newer webhook may have come first).
+      if (current && !isNewerVersion(versionStamp(fresh), versionStamp(current))) return;
+      this.counts.repaired += 1;
+      this.changed.add(fresh.stripe_customer_id);
+      if (current) this.changed.add(current.stripe_customer_id);
+    } catch (err) {
+      this.counts.errors += 1;
+      this.tools.log.warn('reconciliation repair failed', {
+        subscription_id: fresh.stripe_subscription_id,
+        error: err,
+      });
+    }
+  }
+
+  private async endOfPage(): Promise<void> {
+    await this.flush();
+    await this.tools.heartbeat();
+  }
+
+  /** Tells the caches which customers changed since the last flush. */
+  private async flush(): Promise<void> {
+    if (this.changed.size === 0) return;
+    const ids = [...this.changed];
+    this.changed.clear();
+    await this.deps.notifier.stripeCustomersChanged(this.run.project_id, ids);
+  }
+
+  /**
+   * Whether a listed subscription that MongoDB does not have is the
+   * project's: by its customer's project marker, else as recorded when the
+   * project created or linked that customer.
+   */
+  private async isProjects(subscription: Stripe.Subscription): Promise<boolean> {
+    const projectId = this.run.project_id;
+    const customer = subscription.customer;
+    if (typeof customer !== 'string' && !customer.deleted) {
+      const byMarker = ownershipByMarker(projectId, customer.metadata);
+      if (byMarker !== 'unknown') return byMarker === 'ours';
+    }
+    const customerId = typeof customer === 'string' ? customer : customer.id;
+    return (await this.deps.customers.ownsStripeCustomer(projectId, customerId)) === true;
+  }
+
+  private result(error: string | null): WalkResult {
+    const { counts, listCalls, samples } = this;
+    return { counts, listCalls, samples, error };
+  }
+}
+
+/** The version recorded for a subscription Stripe does not know: ended, as of the run. */
+function canceledVersion(
+  current: SubscriptionDoc,
+  versionTime: number,
+  now: Date,
+): SubscriptionDoc {
+  const endedAt = new Date(versionTime * 1000);
+  return {
+    ...current,
+    _id: `${current.project_id}:${current.stripe_subscription_id}:${versionTime}:stripe`,
+    status: 'canceled',
+    cancel_at_period_end: false,
+    canceled_at: current.canceled_at ?? endedAt,
+    ended_at: current.ended_at ?? endedAt,
+    event_created: versionTime,
+    fetched_from_stripe: true,
+    updated_at: now,
+  };
+}
+
+function describe(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.length > 500 ? `${message.slice(0, 500)}...` : message;
+}
