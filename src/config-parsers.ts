@@ -93,7 +93,7 @@ export function optionalString(env: Env, name: string, fallback: string): string
   return value;
 }
 
-export function requiredString(env: Env, name: string): string {
+function requiredString(env: Env, name: string): string {
   const value = env[name];
   if (value === undefined || value.trim() === '') throw new ConfigError(name, 'is required');
   return value.trim();

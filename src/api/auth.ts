@@ -117,7 +117,7 @@ function sameHash(a: string, b: string): boolean {
 }
 
 /** Set by the auth interceptor for every authenticated call. */
-export const principalKey = createContextKey<Principal | undefined>(undefined, {
+const principalKey = createContextKey<Principal | undefined>(undefined, {
   description: 'principal',
 });
 

@@ -45,7 +45,7 @@ export function scopeNameOf(scope: Scope): ScopeName | undefined {
   return scopeNames.get(scope);
 }
 
-export function scopeOf(name: ScopeName): Scope {
+function scopeOf(name: ScopeName): Scope {
   for (const [scope, candidate] of scopeNames) if (candidate === name) return scope;
   return Scope.UNSPECIFIED;
 }
@@ -54,7 +54,7 @@ export function timestampOrUndefined(date: Date | null | undefined): Timestamp |
   return date ? timestampFromDate(date) : undefined;
 }
 
-export function durationFromSeconds(seconds: number): Duration {
+function durationFromSeconds(seconds: number): Duration {
   return create(DurationSchema, { seconds: BigInt(seconds) });
 }
 

@@ -27,9 +27,9 @@ export interface MetricsRoutesDeps {
 
 const dayMs = 24 * 3600 * 1000;
 /** The window when the request leaves it out: the last 30 days up to now. */
-export const defaultWindowMs = 30 * dayMs;
+const defaultWindowMs = 30 * dayMs;
 /** Longer windows are refused: a year and a bit covers year-over-year questions. */
-export const maxWindowMs = 400 * dayMs;
+const maxWindowMs = 400 * dayMs;
 
 export function metricsHandlers(deps: MetricsRoutesDeps): ServiceImpl<typeof MetricsService> {
   return {
@@ -68,11 +68,7 @@ export function metricsHandlers(deps: MetricsRoutesDeps): ServiceImpl<typeof Met
  * The window from the request: a missing end is now, a missing start is 30
  * days before the end. The end must come after the start, at most 400 days.
  */
-export function metricsWindow(
-  start: Date | undefined,
-  end: Date | undefined,
-  now: Date,
-): MetricsWindow {
+function metricsWindow(start: Date | undefined, end: Date | undefined, now: Date): MetricsWindow {
   const windowEnd = end ?? now;
   const windowStart = start ?? new Date(windowEnd.getTime() - defaultWindowMs);
   if (windowEnd.getTime() <= windowStart.getTime()) {

@@ -67,7 +67,7 @@ export function verifyCustomerToken(
 }
 
 /** HKDF-SHA256: one independent key per project from each configured secret. */
-export function projectSigningKey(secret: string, projectId: string): Buffer {
+function projectSigningKey(secret: string, projectId: string): Buffer {
   return Buffer.from(
     hkdfSync('sha256', secret, 'billing customer token v1', `project:${projectId}`, 32),
   );

@@ -143,7 +143,7 @@ export function entitlementFor(set: EntitlementSet, feature: string): Entitlemen
 }
 
 /** Until when a subscription gives its features, or undefined when it gives none now. */
-export function subscriptionValidity(
+function subscriptionValidity(
   subscription: SubscriptionFacts,
   gracePeriodSeconds: number,
   now: Date,

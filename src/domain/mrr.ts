@@ -92,8 +92,8 @@ export interface Fraction {
   readonly denominator: bigint;
 }
 
-export const mrrStatuses: ReadonlySet<string> = new Set(['active', 'past_due']);
-export const activeCustomerStatuses: ReadonlySet<string> = new Set(['active', 'trialing']);
+const mrrStatuses: ReadonlySet<string> = new Set(['active', 'past_due']);
+const activeCustomerStatuses: ReadonlySet<string> = new Set(['active', 'trialing']);
 
 /** Periods per month, as a fraction over 12: a year is 1/12 of a month's count, a week 52/12. */
 const periodsPerTwelveMonths: Readonly<Record<string, bigint>> = {

@@ -27,7 +27,7 @@ import {
 } from '@connectrpc/connect/protocol';
 
 /** Why the request read ahead cannot be served (undecodable, or too large). */
-export const requestProblemKey = createContextKey<ConnectError | undefined>(undefined, {
+const requestProblemKey = createContextKey<ConnectError | undefined>(undefined, {
   description: 'request problem',
 });
 

@@ -89,7 +89,7 @@ export function createServiceMetrics(): ServiceMetrics {
 }
 
 /** gRPC's canonical code names, as dashboards expect them (UNAUTHENTICATED). */
-export function grpcCodeName(code: Code): string {
+function grpcCodeName(code: Code): string {
   return (Code[code] ?? 'Unknown').replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase();
 }
 

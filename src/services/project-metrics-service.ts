@@ -47,7 +47,7 @@ export class ProjectMetricsService {
   }
 }
 
-export function metricsSubscription(doc: SubscriptionDoc): MetricsSubscription {
+function metricsSubscription(doc: SubscriptionDoc): MetricsSubscription {
   return {
     id: doc.stripe_subscription_id,
     customerId: doc.stripe_customer_id,

@@ -129,7 +129,7 @@ export class ProjectService {
 }
 
 /** What the audit log keeps of a project: never a secret, only whether it is set and its last four characters. */
-export function describeProject(project: ProjectDoc): Record<string, unknown> {
+function describeProject(project: ProjectDoc): Record<string, unknown> {
   return {
     id: project._id,
     name: project.name,

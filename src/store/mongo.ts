@@ -125,7 +125,7 @@ interface IndexPlan {
   readonly unique?: boolean;
 }
 
-export const collectionNames = [
+const collectionNames = [
   'projects',
   'api_keys',
   'customers',

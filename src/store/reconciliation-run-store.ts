@@ -11,7 +11,7 @@ import type {
   ReconciliationRunState,
 } from './documents.js';
 
-export const activeRunStates: readonly ReconciliationRunState[] = ['queued', 'running'];
+const activeRunStates: readonly ReconciliationRunState[] = ['queued', 'running'];
 
 export function isActiveRunState(state: ReconciliationRunState): boolean {
   return activeRunStates.includes(state);

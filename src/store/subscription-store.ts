@@ -109,7 +109,7 @@ export function versionStamp(version: SubscriptionDoc): VersionStamp {
   return { eventCreated: version.event_created, fetchedFromStripe: version.fetched_from_stripe };
 }
 
-export function newestPerSubscription(versions: readonly SubscriptionDoc[]): SubscriptionDoc[] {
+function newestPerSubscription(versions: readonly SubscriptionDoc[]): SubscriptionDoc[] {
   const newest = new Map<string, SubscriptionDoc>();
   for (const version of versions) {
     const seen = newest.get(version.stripe_subscription_id);

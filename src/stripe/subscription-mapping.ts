@@ -13,7 +13,7 @@ export function stripeId(value: string | { id: string } | null | undefined): str
 const fromSeconds = (seconds: number | null | undefined): Date | null =>
   seconds === null || seconds === undefined ? null : new Date(seconds * 1000);
 
-export function subscriptionItemDoc(item: Stripe.SubscriptionItem): SubscriptionItemDoc {
+function subscriptionItemDoc(item: Stripe.SubscriptionItem): SubscriptionItemDoc {
   return {
     id: item.id,
     price_id: item.price.id,

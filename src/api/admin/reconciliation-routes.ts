@@ -75,7 +75,7 @@ const stateOf: Record<ReconciliationRunState, ReconciliationState> = {
   failed: ReconciliationState.FAILED,
 };
 
-export function reconciliationRunMessage(doc: ReconciliationRunRecord): ReconciliationRun {
+function reconciliationRunMessage(doc: ReconciliationRunRecord): ReconciliationRun {
   return create(ReconciliationRunSchema, {
     id: doc._id,
     dryRun: doc.dry_run,
