@@ -81,6 +81,11 @@ export function entitlementsHandlers(
       }
     },
 
+    async trackUsage() {
+      // Being built (issue 12): the contract is in place, the ledger is not yet.
+      throw new ConnectError('TrackUsage is not available yet', Code.Unimplemented);
+    },
+
     async issueCustomerToken(req, context) {
       const principal = requirePrincipal(context);
       const customerId = requireCustomerId(req.customerId);

@@ -34,6 +34,9 @@ const (
 	Scope_SCOPE_CHECKOUT_WRITE Scope = 2
 	// AdminService and MetricsService.
 	Scope_SCOPE_ADMIN Scope = 3
+	// TrackUsage (and, later, ReserveUsage, CommitReservation,
+	// ReleaseReservation): records usage of metered features.
+	Scope_SCOPE_USAGE_WRITE Scope = 4
 )
 
 // Enum value maps for Scope.
@@ -43,12 +46,14 @@ var (
 		1: "SCOPE_ENTITLEMENTS_READ",
 		2: "SCOPE_CHECKOUT_WRITE",
 		3: "SCOPE_ADMIN",
+		4: "SCOPE_USAGE_WRITE",
 	}
 	Scope_value = map[string]int32{
 		"SCOPE_UNSPECIFIED":       0,
 		"SCOPE_ENTITLEMENTS_READ": 1,
 		"SCOPE_CHECKOUT_WRITE":    2,
 		"SCOPE_ADMIN":             3,
+		"SCOPE_USAGE_WRITE":       4,
 	}
 )
 
@@ -77,6 +82,178 @@ func (x Scope) Number() protoreflect.EnumNumber {
 // Deprecated: Use Scope.Descriptor instead.
 func (Scope) EnumDescriptor() ([]byte, []int) {
 	return file_billing_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
+// What a feature is.
+type FeatureKind int32
+
+const (
+	// As before kinds existed: LIMIT when a limit is set, else BOOLEAN.
+	FeatureKind_FEATURE_KIND_UNSPECIFIED FeatureKind = 0
+	// On or off.
+	FeatureKind_FEATURE_KIND_BOOLEAN FeatureKind = 1
+	// A static number (seats, projects): `limit`.
+	FeatureKind_FEATURE_KIND_LIMIT FeatureKind = 2
+	// An allowance per period that usage draws down: `metered`.
+	FeatureKind_FEATURE_KIND_METERED FeatureKind = 3
+)
+
+// Enum value maps for FeatureKind.
+var (
+	FeatureKind_name = map[int32]string{
+		0: "FEATURE_KIND_UNSPECIFIED",
+		1: "FEATURE_KIND_BOOLEAN",
+		2: "FEATURE_KIND_LIMIT",
+		3: "FEATURE_KIND_METERED",
+	}
+	FeatureKind_value = map[string]int32{
+		"FEATURE_KIND_UNSPECIFIED": 0,
+		"FEATURE_KIND_BOOLEAN":     1,
+		"FEATURE_KIND_LIMIT":       2,
+		"FEATURE_KIND_METERED":     3,
+	}
+)
+
+func (x FeatureKind) Enum() *FeatureKind {
+	p := new(FeatureKind)
+	*p = x
+	return p
+}
+
+func (x FeatureKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FeatureKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_billing_v1_admin_proto_enumTypes[1].Descriptor()
+}
+
+func (FeatureKind) Type() protoreflect.EnumType {
+	return &file_billing_v1_admin_proto_enumTypes[1]
+}
+
+func (x FeatureKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FeatureKind.Descriptor instead.
+func (FeatureKind) EnumDescriptor() ([]byte, []int) {
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{1}
+}
+
+// When a metered feature's allowance starts again.
+type ResetInterval int32
+
+const (
+	// The subscription's billing period (the default).
+	ResetInterval_RESET_INTERVAL_UNSPECIFIED    ResetInterval = 0
+	ResetInterval_RESET_INTERVAL_BILLING_PERIOD ResetInterval = 1
+	// Fixed intervals anchored at the subscription's start.
+	ResetInterval_RESET_INTERVAL_DAY   ResetInterval = 2
+	ResetInterval_RESET_INTERVAL_WEEK  ResetInterval = 3
+	ResetInterval_RESET_INTERVAL_MONTH ResetInterval = 4
+	ResetInterval_RESET_INTERVAL_YEAR  ResetInterval = 5
+)
+
+// Enum value maps for ResetInterval.
+var (
+	ResetInterval_name = map[int32]string{
+		0: "RESET_INTERVAL_UNSPECIFIED",
+		1: "RESET_INTERVAL_BILLING_PERIOD",
+		2: "RESET_INTERVAL_DAY",
+		3: "RESET_INTERVAL_WEEK",
+		4: "RESET_INTERVAL_MONTH",
+		5: "RESET_INTERVAL_YEAR",
+	}
+	ResetInterval_value = map[string]int32{
+		"RESET_INTERVAL_UNSPECIFIED":    0,
+		"RESET_INTERVAL_BILLING_PERIOD": 1,
+		"RESET_INTERVAL_DAY":            2,
+		"RESET_INTERVAL_WEEK":           3,
+		"RESET_INTERVAL_MONTH":          4,
+		"RESET_INTERVAL_YEAR":           5,
+	}
+)
+
+func (x ResetInterval) Enum() *ResetInterval {
+	p := new(ResetInterval)
+	*p = x
+	return p
+}
+
+func (x ResetInterval) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ResetInterval) Descriptor() protoreflect.EnumDescriptor {
+	return file_billing_v1_admin_proto_enumTypes[2].Descriptor()
+}
+
+func (ResetInterval) Type() protoreflect.EnumType {
+	return &file_billing_v1_admin_proto_enumTypes[2]
+}
+
+func (x ResetInterval) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ResetInterval.Descriptor instead.
+func (ResetInterval) EnumDescriptor() ([]byte, []int) {
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{2}
+}
+
+// What happens to usage beyond the balance.
+type OverageMode int32
+
+const (
+	// BLOCK (the default).
+	OverageMode_OVERAGE_MODE_UNSPECIFIED OverageMode = 0
+	// Checks refuse what would overspend; TrackUsage with enforce refuses it.
+	OverageMode_OVERAGE_MODE_BLOCK OverageMode = 1
+	// Checks allow it; the excess is recorded as overage (billed through a
+	// Stripe meter when one is named).
+	OverageMode_OVERAGE_MODE_ALLOW OverageMode = 2
+)
+
+// Enum value maps for OverageMode.
+var (
+	OverageMode_name = map[int32]string{
+		0: "OVERAGE_MODE_UNSPECIFIED",
+		1: "OVERAGE_MODE_BLOCK",
+		2: "OVERAGE_MODE_ALLOW",
+	}
+	OverageMode_value = map[string]int32{
+		"OVERAGE_MODE_UNSPECIFIED": 0,
+		"OVERAGE_MODE_BLOCK":       1,
+		"OVERAGE_MODE_ALLOW":       2,
+	}
+)
+
+func (x OverageMode) Enum() *OverageMode {
+	p := new(OverageMode)
+	*p = x
+	return p
+}
+
+func (x OverageMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (OverageMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_billing_v1_admin_proto_enumTypes[3].Descriptor()
+}
+
+func (OverageMode) Type() protoreflect.EnumType {
+	return &file_billing_v1_admin_proto_enumTypes[3]
+}
+
+func (x OverageMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use OverageMode.Descriptor instead.
+func (OverageMode) EnumDescriptor() ([]byte, []int) {
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{3}
 }
 
 type ReconciliationState int32
@@ -118,11 +295,11 @@ func (x ReconciliationState) String() string {
 }
 
 func (ReconciliationState) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_v1_admin_proto_enumTypes[1].Descriptor()
+	return file_billing_v1_admin_proto_enumTypes[4].Descriptor()
 }
 
 func (ReconciliationState) Type() protoreflect.EnumType {
-	return &file_billing_v1_admin_proto_enumTypes[1]
+	return &file_billing_v1_admin_proto_enumTypes[4]
 }
 
 func (x ReconciliationState) Number() protoreflect.EnumNumber {
@@ -131,7 +308,7 @@ func (x ReconciliationState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ReconciliationState.Descriptor instead.
 func (ReconciliationState) EnumDescriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{1}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{4}
 }
 
 // Where a received Stripe event stands.
@@ -182,11 +359,11 @@ func (x WebhookEventStatus) String() string {
 }
 
 func (WebhookEventStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_v1_admin_proto_enumTypes[2].Descriptor()
+	return file_billing_v1_admin_proto_enumTypes[5].Descriptor()
 }
 
 func (WebhookEventStatus) Type() protoreflect.EnumType {
-	return &file_billing_v1_admin_proto_enumTypes[2]
+	return &file_billing_v1_admin_proto_enumTypes[5]
 }
 
 func (x WebhookEventStatus) Number() protoreflect.EnumNumber {
@@ -195,7 +372,7 @@ func (x WebhookEventStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use WebhookEventStatus.Descriptor instead.
 func (WebhookEventStatus) EnumDescriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{5}
 }
 
 type Project struct {
@@ -395,23 +572,107 @@ func (x *ApiKey) GetCreatedBy() string {
 	return ""
 }
 
+// The rules of a metered feature.
+type MeteredFeature struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Units per period, at least 1.
+	Allowance int64 `protobuf:"varint,1,opt,name=allowance,proto3" json:"allowance,omitempty"`
+	// When set, the allowance is per unit: a subscription item's quantity
+	// multiplies it (seat-based plans).
+	AllowancePerUnit bool          `protobuf:"varint,2,opt,name=allowance_per_unit,json=allowancePerUnit,proto3" json:"allowance_per_unit,omitempty"`
+	Reset_           ResetInterval `protobuf:"varint,3,opt,name=reset,proto3,enum=billing.v1.ResetInterval" json:"reset,omitempty"`
+	Overage          OverageMode   `protobuf:"varint,4,opt,name=overage,proto3,enum=billing.v1.OverageMode" json:"overage,omitempty"`
+	// The Stripe meter's event name that usage is reported to; empty: none.
+	StripeMeterEventName string `protobuf:"bytes,5,opt,name=stripe_meter_event_name,json=stripeMeterEventName,proto3" json:"stripe_meter_event_name,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *MeteredFeature) Reset() {
+	*x = MeteredFeature{}
+	mi := &file_billing_v1_admin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MeteredFeature) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MeteredFeature) ProtoMessage() {}
+
+func (x *MeteredFeature) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_admin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MeteredFeature.ProtoReflect.Descriptor instead.
+func (*MeteredFeature) Descriptor() ([]byte, []int) {
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *MeteredFeature) GetAllowance() int64 {
+	if x != nil {
+		return x.Allowance
+	}
+	return 0
+}
+
+func (x *MeteredFeature) GetAllowancePerUnit() bool {
+	if x != nil {
+		return x.AllowancePerUnit
+	}
+	return false
+}
+
+func (x *MeteredFeature) GetReset_() ResetInterval {
+	if x != nil {
+		return x.Reset_
+	}
+	return ResetInterval_RESET_INTERVAL_UNSPECIFIED
+}
+
+func (x *MeteredFeature) GetOverage() OverageMode {
+	if x != nil {
+		return x.Overage
+	}
+	return OverageMode_OVERAGE_MODE_UNSPECIFIED
+}
+
+func (x *MeteredFeature) GetStripeMeterEventName() string {
+	if x != nil {
+		return x.StripeMeterEventName
+	}
+	return ""
+}
+
 // A feature a catalog entry gives.
 type CatalogFeature struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// 1 to 128 characters of [a-z0-9_.:-].
 	Feature string `protobuf:"bytes,1,opt,name=feature,proto3" json:"feature,omitempty"`
-	// Absent means unlimited.
+	// Absent means unlimited. Only for LIMIT (and unspecified) features.
 	Limit *int64 `protobuf:"varint,2,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
 	// When set, the limit is per unit: a subscription item's quantity
 	// multiplies it (seat-based plans).
-	LimitPerUnit  bool `protobuf:"varint,3,opt,name=limit_per_unit,json=limitPerUnit,proto3" json:"limit_per_unit,omitempty"`
+	LimitPerUnit bool        `protobuf:"varint,3,opt,name=limit_per_unit,json=limitPerUnit,proto3" json:"limit_per_unit,omitempty"`
+	Kind         FeatureKind `protobuf:"varint,4,opt,name=kind,proto3,enum=billing.v1.FeatureKind" json:"kind,omitempty"`
+	// Required for METERED features, refused for the others.
+	Metered       *MeteredFeature `protobuf:"bytes,5,opt,name=metered,proto3" json:"metered,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CatalogFeature) Reset() {
 	*x = CatalogFeature{}
-	mi := &file_billing_v1_admin_proto_msgTypes[2]
+	mi := &file_billing_v1_admin_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -423,7 +684,7 @@ func (x *CatalogFeature) String() string {
 func (*CatalogFeature) ProtoMessage() {}
 
 func (x *CatalogFeature) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[2]
+	mi := &file_billing_v1_admin_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -436,7 +697,7 @@ func (x *CatalogFeature) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatalogFeature.ProtoReflect.Descriptor instead.
 func (*CatalogFeature) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CatalogFeature) GetFeature() string {
@@ -460,6 +721,20 @@ func (x *CatalogFeature) GetLimitPerUnit() bool {
 	return false
 }
 
+func (x *CatalogFeature) GetKind() FeatureKind {
+	if x != nil {
+		return x.Kind
+	}
+	return FeatureKind_FEATURE_KIND_UNSPECIFIED
+}
+
+func (x *CatalogFeature) GetMetered() *MeteredFeature {
+	if x != nil {
+		return x.Metered
+	}
+	return nil
+}
+
 // Maps a Stripe price (price_...) or product (prod_...) to features.
 type CatalogEntry struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -471,7 +746,7 @@ type CatalogEntry struct {
 
 func (x *CatalogEntry) Reset() {
 	*x = CatalogEntry{}
-	mi := &file_billing_v1_admin_proto_msgTypes[3]
+	mi := &file_billing_v1_admin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -483,7 +758,7 @@ func (x *CatalogEntry) String() string {
 func (*CatalogEntry) ProtoMessage() {}
 
 func (x *CatalogEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[3]
+	mi := &file_billing_v1_admin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -496,7 +771,7 @@ func (x *CatalogEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatalogEntry.ProtoReflect.Descriptor instead.
 func (*CatalogEntry) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CatalogEntry) GetStripeId() string {
@@ -534,7 +809,7 @@ type Grant struct {
 
 func (x *Grant) Reset() {
 	*x = Grant{}
-	mi := &file_billing_v1_admin_proto_msgTypes[4]
+	mi := &file_billing_v1_admin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -546,7 +821,7 @@ func (x *Grant) String() string {
 func (*Grant) ProtoMessage() {}
 
 func (x *Grant) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[4]
+	mi := &file_billing_v1_admin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -559,7 +834,7 @@ func (x *Grant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Grant.ProtoReflect.Descriptor instead.
 func (*Grant) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Grant) GetId() string {
@@ -660,7 +935,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_billing_v1_admin_proto_msgTypes[5]
+	mi := &file_billing_v1_admin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -672,7 +947,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[5]
+	mi := &file_billing_v1_admin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -685,7 +960,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AuditEntry) GetId() string {
@@ -763,7 +1038,7 @@ type ReconciliationCounts struct {
 
 func (x *ReconciliationCounts) Reset() {
 	*x = ReconciliationCounts{}
-	mi := &file_billing_v1_admin_proto_msgTypes[6]
+	mi := &file_billing_v1_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -775,7 +1050,7 @@ func (x *ReconciliationCounts) String() string {
 func (*ReconciliationCounts) ProtoMessage() {}
 
 func (x *ReconciliationCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[6]
+	mi := &file_billing_v1_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -788,7 +1063,7 @@ func (x *ReconciliationCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconciliationCounts.ProtoReflect.Descriptor instead.
 func (*ReconciliationCounts) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReconciliationCounts) GetChecked() int64 {
@@ -852,7 +1127,7 @@ type ReconciliationRun struct {
 
 func (x *ReconciliationRun) Reset() {
 	*x = ReconciliationRun{}
-	mi := &file_billing_v1_admin_proto_msgTypes[7]
+	mi := &file_billing_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -864,7 +1139,7 @@ func (x *ReconciliationRun) String() string {
 func (*ReconciliationRun) ProtoMessage() {}
 
 func (x *ReconciliationRun) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[7]
+	mi := &file_billing_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -877,7 +1152,7 @@ func (x *ReconciliationRun) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconciliationRun.ProtoReflect.Descriptor instead.
 func (*ReconciliationRun) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ReconciliationRun) GetId() string {
@@ -960,7 +1235,7 @@ type CreateProjectRequest struct {
 
 func (x *CreateProjectRequest) Reset() {
 	*x = CreateProjectRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[8]
+	mi := &file_billing_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -972,7 +1247,7 @@ func (x *CreateProjectRequest) String() string {
 func (*CreateProjectRequest) ProtoMessage() {}
 
 func (x *CreateProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[8]
+	mi := &file_billing_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -985,7 +1260,7 @@ func (x *CreateProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateProjectRequest.ProtoReflect.Descriptor instead.
 func (*CreateProjectRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CreateProjectRequest) GetName() string {
@@ -1042,7 +1317,7 @@ type CreateProjectResponse struct {
 
 func (x *CreateProjectResponse) Reset() {
 	*x = CreateProjectResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[9]
+	mi := &file_billing_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1054,7 +1329,7 @@ func (x *CreateProjectResponse) String() string {
 func (*CreateProjectResponse) ProtoMessage() {}
 
 func (x *CreateProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[9]
+	mi := &file_billing_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1067,7 +1342,7 @@ func (x *CreateProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateProjectResponse.ProtoReflect.Descriptor instead.
 func (*CreateProjectResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CreateProjectResponse) GetProject() *Project {
@@ -1099,7 +1374,7 @@ type GetProjectRequest struct {
 
 func (x *GetProjectRequest) Reset() {
 	*x = GetProjectRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[10]
+	mi := &file_billing_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1111,7 +1386,7 @@ func (x *GetProjectRequest) String() string {
 func (*GetProjectRequest) ProtoMessage() {}
 
 func (x *GetProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[10]
+	mi := &file_billing_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1124,7 +1399,7 @@ func (x *GetProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProjectRequest.ProtoReflect.Descriptor instead.
 func (*GetProjectRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 type GetProjectResponse struct {
@@ -1136,7 +1411,7 @@ type GetProjectResponse struct {
 
 func (x *GetProjectResponse) Reset() {
 	*x = GetProjectResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[11]
+	mi := &file_billing_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1148,7 +1423,7 @@ func (x *GetProjectResponse) String() string {
 func (*GetProjectResponse) ProtoMessage() {}
 
 func (x *GetProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[11]
+	mi := &file_billing_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1161,7 +1436,7 @@ func (x *GetProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProjectResponse.ProtoReflect.Descriptor instead.
 func (*GetProjectResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetProjectResponse) GetProject() *Project {
@@ -1184,7 +1459,7 @@ type UpdateProjectRequest struct {
 
 func (x *UpdateProjectRequest) Reset() {
 	*x = UpdateProjectRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[12]
+	mi := &file_billing_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1196,7 +1471,7 @@ func (x *UpdateProjectRequest) String() string {
 func (*UpdateProjectRequest) ProtoMessage() {}
 
 func (x *UpdateProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[12]
+	mi := &file_billing_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1209,7 +1484,7 @@ func (x *UpdateProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateProjectRequest.ProtoReflect.Descriptor instead.
 func (*UpdateProjectRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *UpdateProjectRequest) GetName() string {
@@ -1256,7 +1531,7 @@ type UpdateProjectResponse struct {
 
 func (x *UpdateProjectResponse) Reset() {
 	*x = UpdateProjectResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[13]
+	mi := &file_billing_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1268,7 +1543,7 @@ func (x *UpdateProjectResponse) String() string {
 func (*UpdateProjectResponse) ProtoMessage() {}
 
 func (x *UpdateProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[13]
+	mi := &file_billing_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1281,7 +1556,7 @@ func (x *UpdateProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateProjectResponse.ProtoReflect.Descriptor instead.
 func (*UpdateProjectResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UpdateProjectResponse) GetProject() *Project {
@@ -1302,7 +1577,7 @@ type RotateWebhookSecretRequest struct {
 
 func (x *RotateWebhookSecretRequest) Reset() {
 	*x = RotateWebhookSecretRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[14]
+	mi := &file_billing_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1314,7 +1589,7 @@ func (x *RotateWebhookSecretRequest) String() string {
 func (*RotateWebhookSecretRequest) ProtoMessage() {}
 
 func (x *RotateWebhookSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[14]
+	mi := &file_billing_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1327,7 +1602,7 @@ func (x *RotateWebhookSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateWebhookSecretRequest.ProtoReflect.Descriptor instead.
 func (*RotateWebhookSecretRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RotateWebhookSecretRequest) GetWebhookSigningSecret() string {
@@ -1360,7 +1635,7 @@ type RotateWebhookSecretResponse struct {
 
 func (x *RotateWebhookSecretResponse) Reset() {
 	*x = RotateWebhookSecretResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[15]
+	mi := &file_billing_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1372,7 +1647,7 @@ func (x *RotateWebhookSecretResponse) String() string {
 func (*RotateWebhookSecretResponse) ProtoMessage() {}
 
 func (x *RotateWebhookSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[15]
+	mi := &file_billing_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1385,7 +1660,7 @@ func (x *RotateWebhookSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateWebhookSecretResponse.ProtoReflect.Descriptor instead.
 func (*RotateWebhookSecretResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RotateWebhookSecretResponse) GetProject() *Project {
@@ -1407,7 +1682,7 @@ type CreateApiKeyRequest struct {
 
 func (x *CreateApiKeyRequest) Reset() {
 	*x = CreateApiKeyRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[16]
+	mi := &file_billing_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1419,7 +1694,7 @@ func (x *CreateApiKeyRequest) String() string {
 func (*CreateApiKeyRequest) ProtoMessage() {}
 
 func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[16]
+	mi := &file_billing_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1432,7 +1707,7 @@ func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CreateApiKeyRequest) GetName() string {
@@ -1474,7 +1749,7 @@ type CreateApiKeyResponse struct {
 
 func (x *CreateApiKeyResponse) Reset() {
 	*x = CreateApiKeyResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[17]
+	mi := &file_billing_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1486,7 +1761,7 @@ func (x *CreateApiKeyResponse) String() string {
 func (*CreateApiKeyResponse) ProtoMessage() {}
 
 func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[17]
+	mi := &file_billing_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1499,7 +1774,7 @@ func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CreateApiKeyResponse) GetKey() *ApiKey {
@@ -1525,7 +1800,7 @@ type ListApiKeysRequest struct {
 
 func (x *ListApiKeysRequest) Reset() {
 	*x = ListApiKeysRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[18]
+	mi := &file_billing_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1537,7 +1812,7 @@ func (x *ListApiKeysRequest) String() string {
 func (*ListApiKeysRequest) ProtoMessage() {}
 
 func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[18]
+	mi := &file_billing_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1550,7 +1825,7 @@ func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListApiKeysRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListApiKeysRequest) GetIncludeRevoked() bool {
@@ -1569,7 +1844,7 @@ type ListApiKeysResponse struct {
 
 func (x *ListApiKeysResponse) Reset() {
 	*x = ListApiKeysResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[19]
+	mi := &file_billing_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1581,7 +1856,7 @@ func (x *ListApiKeysResponse) String() string {
 func (*ListApiKeysResponse) ProtoMessage() {}
 
 func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[19]
+	mi := &file_billing_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1594,7 +1869,7 @@ func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListApiKeysResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListApiKeysResponse) GetKeys() []*ApiKey {
@@ -1615,7 +1890,7 @@ type RevokeApiKeyRequest struct {
 
 func (x *RevokeApiKeyRequest) Reset() {
 	*x = RevokeApiKeyRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[20]
+	mi := &file_billing_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1627,7 +1902,7 @@ func (x *RevokeApiKeyRequest) String() string {
 func (*RevokeApiKeyRequest) ProtoMessage() {}
 
 func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[20]
+	mi := &file_billing_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1640,7 +1915,7 @@ func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RevokeApiKeyRequest) GetKeyId() string {
@@ -1673,7 +1948,7 @@ type RevokeApiKeyResponse struct {
 
 func (x *RevokeApiKeyResponse) Reset() {
 	*x = RevokeApiKeyResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[21]
+	mi := &file_billing_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1685,7 +1960,7 @@ func (x *RevokeApiKeyResponse) String() string {
 func (*RevokeApiKeyResponse) ProtoMessage() {}
 
 func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[21]
+	mi := &file_billing_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1698,7 +1973,7 @@ func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RevokeApiKeyResponse) GetKey() *ApiKey {
@@ -1716,7 +1991,7 @@ type GetCatalogRequest struct {
 
 func (x *GetCatalogRequest) Reset() {
 	*x = GetCatalogRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[22]
+	mi := &file_billing_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1728,7 +2003,7 @@ func (x *GetCatalogRequest) String() string {
 func (*GetCatalogRequest) ProtoMessage() {}
 
 func (x *GetCatalogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[22]
+	mi := &file_billing_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1741,7 +2016,7 @@ func (x *GetCatalogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCatalogRequest.ProtoReflect.Descriptor instead.
 func (*GetCatalogRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 type GetCatalogResponse struct {
@@ -1753,7 +2028,7 @@ type GetCatalogResponse struct {
 
 func (x *GetCatalogResponse) Reset() {
 	*x = GetCatalogResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[23]
+	mi := &file_billing_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1765,7 +2040,7 @@ func (x *GetCatalogResponse) String() string {
 func (*GetCatalogResponse) ProtoMessage() {}
 
 func (x *GetCatalogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[23]
+	mi := &file_billing_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1778,7 +2053,7 @@ func (x *GetCatalogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCatalogResponse.ProtoReflect.Descriptor instead.
 func (*GetCatalogResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetCatalogResponse) GetEntries() []*CatalogEntry {
@@ -1799,7 +2074,7 @@ type SetCatalogRequest struct {
 
 func (x *SetCatalogRequest) Reset() {
 	*x = SetCatalogRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[24]
+	mi := &file_billing_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1811,7 +2086,7 @@ func (x *SetCatalogRequest) String() string {
 func (*SetCatalogRequest) ProtoMessage() {}
 
 func (x *SetCatalogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[24]
+	mi := &file_billing_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1824,7 +2099,7 @@ func (x *SetCatalogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetCatalogRequest.ProtoReflect.Descriptor instead.
 func (*SetCatalogRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SetCatalogRequest) GetEntries() []*CatalogEntry {
@@ -1857,7 +2132,7 @@ type SetCatalogResponse struct {
 
 func (x *SetCatalogResponse) Reset() {
 	*x = SetCatalogResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[25]
+	mi := &file_billing_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1869,7 +2144,7 @@ func (x *SetCatalogResponse) String() string {
 func (*SetCatalogResponse) ProtoMessage() {}
 
 func (x *SetCatalogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[25]
+	mi := &file_billing_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1882,7 +2157,7 @@ func (x *SetCatalogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetCatalogResponse.ProtoReflect.Descriptor instead.
 func (*SetCatalogResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SetCatalogResponse) GetEntries() []*CatalogEntry {
@@ -1907,7 +2182,7 @@ type GrantEntitlementRequest struct {
 
 func (x *GrantEntitlementRequest) Reset() {
 	*x = GrantEntitlementRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[26]
+	mi := &file_billing_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1919,7 +2194,7 @@ func (x *GrantEntitlementRequest) String() string {
 func (*GrantEntitlementRequest) ProtoMessage() {}
 
 func (x *GrantEntitlementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[26]
+	mi := &file_billing_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1932,7 +2207,7 @@ func (x *GrantEntitlementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantEntitlementRequest.ProtoReflect.Descriptor instead.
 func (*GrantEntitlementRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GrantEntitlementRequest) GetCustomerId() string {
@@ -1986,7 +2261,7 @@ type GrantEntitlementResponse struct {
 
 func (x *GrantEntitlementResponse) Reset() {
 	*x = GrantEntitlementResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[27]
+	mi := &file_billing_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1998,7 +2273,7 @@ func (x *GrantEntitlementResponse) String() string {
 func (*GrantEntitlementResponse) ProtoMessage() {}
 
 func (x *GrantEntitlementResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[27]
+	mi := &file_billing_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2011,7 +2286,7 @@ func (x *GrantEntitlementResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantEntitlementResponse.ProtoReflect.Descriptor instead.
 func (*GrantEntitlementResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GrantEntitlementResponse) GetGrant() *Grant {
@@ -2032,7 +2307,7 @@ type RevokeGrantRequest struct {
 
 func (x *RevokeGrantRequest) Reset() {
 	*x = RevokeGrantRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[28]
+	mi := &file_billing_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2044,7 +2319,7 @@ func (x *RevokeGrantRequest) String() string {
 func (*RevokeGrantRequest) ProtoMessage() {}
 
 func (x *RevokeGrantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[28]
+	mi := &file_billing_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2057,7 +2332,7 @@ func (x *RevokeGrantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeGrantRequest.ProtoReflect.Descriptor instead.
 func (*RevokeGrantRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RevokeGrantRequest) GetGrantId() string {
@@ -2090,7 +2365,7 @@ type RevokeGrantResponse struct {
 
 func (x *RevokeGrantResponse) Reset() {
 	*x = RevokeGrantResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[29]
+	mi := &file_billing_v1_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2102,7 +2377,7 @@ func (x *RevokeGrantResponse) String() string {
 func (*RevokeGrantResponse) ProtoMessage() {}
 
 func (x *RevokeGrantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[29]
+	mi := &file_billing_v1_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2115,7 +2390,7 @@ func (x *RevokeGrantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeGrantResponse.ProtoReflect.Descriptor instead.
 func (*RevokeGrantResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{29}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RevokeGrantResponse) GetGrant() *Grant {
@@ -2140,7 +2415,7 @@ type ListGrantsRequest struct {
 
 func (x *ListGrantsRequest) Reset() {
 	*x = ListGrantsRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[30]
+	mi := &file_billing_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2152,7 +2427,7 @@ func (x *ListGrantsRequest) String() string {
 func (*ListGrantsRequest) ProtoMessage() {}
 
 func (x *ListGrantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[30]
+	mi := &file_billing_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2165,7 +2440,7 @@ func (x *ListGrantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGrantsRequest.ProtoReflect.Descriptor instead.
 func (*ListGrantsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListGrantsRequest) GetCustomerId() string {
@@ -2206,7 +2481,7 @@ type ListGrantsResponse struct {
 
 func (x *ListGrantsResponse) Reset() {
 	*x = ListGrantsResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[31]
+	mi := &file_billing_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2218,7 +2493,7 @@ func (x *ListGrantsResponse) String() string {
 func (*ListGrantsResponse) ProtoMessage() {}
 
 func (x *ListGrantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[31]
+	mi := &file_billing_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2231,7 +2506,7 @@ func (x *ListGrantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGrantsResponse.ProtoReflect.Descriptor instead.
 func (*ListGrantsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{31}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListGrantsResponse) GetGrants() []*Grant {
@@ -2264,7 +2539,7 @@ type ListAuditLogRequest struct {
 
 func (x *ListAuditLogRequest) Reset() {
 	*x = ListAuditLogRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[32]
+	mi := &file_billing_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2276,7 +2551,7 @@ func (x *ListAuditLogRequest) String() string {
 func (*ListAuditLogRequest) ProtoMessage() {}
 
 func (x *ListAuditLogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[32]
+	mi := &file_billing_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2289,7 +2564,7 @@ func (x *ListAuditLogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditLogRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditLogRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListAuditLogRequest) GetActor() string {
@@ -2352,7 +2627,7 @@ type ListAuditLogResponse struct {
 
 func (x *ListAuditLogResponse) Reset() {
 	*x = ListAuditLogResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[33]
+	mi := &file_billing_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2364,7 +2639,7 @@ func (x *ListAuditLogResponse) String() string {
 func (*ListAuditLogResponse) ProtoMessage() {}
 
 func (x *ListAuditLogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[33]
+	mi := &file_billing_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2377,7 +2652,7 @@ func (x *ListAuditLogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditLogResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditLogResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListAuditLogResponse) GetEntries() []*AuditEntry {
@@ -2406,7 +2681,7 @@ type TriggerReconciliationRequest struct {
 
 func (x *TriggerReconciliationRequest) Reset() {
 	*x = TriggerReconciliationRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[34]
+	mi := &file_billing_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2418,7 +2693,7 @@ func (x *TriggerReconciliationRequest) String() string {
 func (*TriggerReconciliationRequest) ProtoMessage() {}
 
 func (x *TriggerReconciliationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[34]
+	mi := &file_billing_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2431,7 +2706,7 @@ func (x *TriggerReconciliationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerReconciliationRequest.ProtoReflect.Descriptor instead.
 func (*TriggerReconciliationRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{34}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *TriggerReconciliationRequest) GetDryRun() bool {
@@ -2464,7 +2739,7 @@ type TriggerReconciliationResponse struct {
 
 func (x *TriggerReconciliationResponse) Reset() {
 	*x = TriggerReconciliationResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[35]
+	mi := &file_billing_v1_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2476,7 +2751,7 @@ func (x *TriggerReconciliationResponse) String() string {
 func (*TriggerReconciliationResponse) ProtoMessage() {}
 
 func (x *TriggerReconciliationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[35]
+	mi := &file_billing_v1_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2489,7 +2764,7 @@ func (x *TriggerReconciliationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerReconciliationResponse.ProtoReflect.Descriptor instead.
 func (*TriggerReconciliationResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{35}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TriggerReconciliationResponse) GetRun() *ReconciliationRun {
@@ -2508,7 +2783,7 @@ type GetReconciliationRunRequest struct {
 
 func (x *GetReconciliationRunRequest) Reset() {
 	*x = GetReconciliationRunRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[36]
+	mi := &file_billing_v1_admin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2520,7 +2795,7 @@ func (x *GetReconciliationRunRequest) String() string {
 func (*GetReconciliationRunRequest) ProtoMessage() {}
 
 func (x *GetReconciliationRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[36]
+	mi := &file_billing_v1_admin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2533,7 +2808,7 @@ func (x *GetReconciliationRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReconciliationRunRequest.ProtoReflect.Descriptor instead.
 func (*GetReconciliationRunRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{36}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GetReconciliationRunRequest) GetRunId() string {
@@ -2552,7 +2827,7 @@ type GetReconciliationRunResponse struct {
 
 func (x *GetReconciliationRunResponse) Reset() {
 	*x = GetReconciliationRunResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[37]
+	mi := &file_billing_v1_admin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2564,7 +2839,7 @@ func (x *GetReconciliationRunResponse) String() string {
 func (*GetReconciliationRunResponse) ProtoMessage() {}
 
 func (x *GetReconciliationRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[37]
+	mi := &file_billing_v1_admin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2577,7 +2852,7 @@ func (x *GetReconciliationRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReconciliationRunResponse.ProtoReflect.Descriptor instead.
 func (*GetReconciliationRunResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{37}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *GetReconciliationRunResponse) GetRun() *ReconciliationRun {
@@ -2597,7 +2872,7 @@ type ListReconciliationRunsRequest struct {
 
 func (x *ListReconciliationRunsRequest) Reset() {
 	*x = ListReconciliationRunsRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[38]
+	mi := &file_billing_v1_admin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2609,7 +2884,7 @@ func (x *ListReconciliationRunsRequest) String() string {
 func (*ListReconciliationRunsRequest) ProtoMessage() {}
 
 func (x *ListReconciliationRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[38]
+	mi := &file_billing_v1_admin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2622,7 +2897,7 @@ func (x *ListReconciliationRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReconciliationRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListReconciliationRunsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{38}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListReconciliationRunsRequest) GetPageSize() int32 {
@@ -2650,7 +2925,7 @@ type ListReconciliationRunsResponse struct {
 
 func (x *ListReconciliationRunsResponse) Reset() {
 	*x = ListReconciliationRunsResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[39]
+	mi := &file_billing_v1_admin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2662,7 +2937,7 @@ func (x *ListReconciliationRunsResponse) String() string {
 func (*ListReconciliationRunsResponse) ProtoMessage() {}
 
 func (x *ListReconciliationRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[39]
+	mi := &file_billing_v1_admin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2675,7 +2950,7 @@ func (x *ListReconciliationRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReconciliationRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListReconciliationRunsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{39}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListReconciliationRunsResponse) GetRuns() []*ReconciliationRun {
@@ -2712,7 +2987,7 @@ type WebhookEvent struct {
 
 func (x *WebhookEvent) Reset() {
 	*x = WebhookEvent{}
-	mi := &file_billing_v1_admin_proto_msgTypes[40]
+	mi := &file_billing_v1_admin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2724,7 +2999,7 @@ func (x *WebhookEvent) String() string {
 func (*WebhookEvent) ProtoMessage() {}
 
 func (x *WebhookEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[40]
+	mi := &file_billing_v1_admin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2737,7 +3012,7 @@ func (x *WebhookEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookEvent.ProtoReflect.Descriptor instead.
 func (*WebhookEvent) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{40}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *WebhookEvent) GetEventId() string {
@@ -2809,7 +3084,7 @@ type ListWebhookEventsRequest struct {
 
 func (x *ListWebhookEventsRequest) Reset() {
 	*x = ListWebhookEventsRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[41]
+	mi := &file_billing_v1_admin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2821,7 +3096,7 @@ func (x *ListWebhookEventsRequest) String() string {
 func (*ListWebhookEventsRequest) ProtoMessage() {}
 
 func (x *ListWebhookEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[41]
+	mi := &file_billing_v1_admin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2834,7 +3109,7 @@ func (x *ListWebhookEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListWebhookEventsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{41}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListWebhookEventsRequest) GetStatus() WebhookEventStatus {
@@ -2869,7 +3144,7 @@ type ListWebhookEventsResponse struct {
 
 func (x *ListWebhookEventsResponse) Reset() {
 	*x = ListWebhookEventsResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[42]
+	mi := &file_billing_v1_admin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2881,7 +3156,7 @@ func (x *ListWebhookEventsResponse) String() string {
 func (*ListWebhookEventsResponse) ProtoMessage() {}
 
 func (x *ListWebhookEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[42]
+	mi := &file_billing_v1_admin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2894,7 +3169,7 @@ func (x *ListWebhookEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListWebhookEventsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{42}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ListWebhookEventsResponse) GetEvents() []*WebhookEvent {
@@ -2922,7 +3197,7 @@ type ReplayWebhookEventRequest struct {
 
 func (x *ReplayWebhookEventRequest) Reset() {
 	*x = ReplayWebhookEventRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[43]
+	mi := &file_billing_v1_admin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2934,7 +3209,7 @@ func (x *ReplayWebhookEventRequest) String() string {
 func (*ReplayWebhookEventRequest) ProtoMessage() {}
 
 func (x *ReplayWebhookEventRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[43]
+	mi := &file_billing_v1_admin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2947,7 +3222,7 @@ func (x *ReplayWebhookEventRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayWebhookEventRequest.ProtoReflect.Descriptor instead.
 func (*ReplayWebhookEventRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{43}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ReplayWebhookEventRequest) GetEventId() string {
@@ -2980,7 +3255,7 @@ type ReplayWebhookEventResponse struct {
 
 func (x *ReplayWebhookEventResponse) Reset() {
 	*x = ReplayWebhookEventResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[44]
+	mi := &file_billing_v1_admin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2992,7 +3267,7 @@ func (x *ReplayWebhookEventResponse) String() string {
 func (*ReplayWebhookEventResponse) ProtoMessage() {}
 
 func (x *ReplayWebhookEventResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[44]
+	mi := &file_billing_v1_admin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3005,7 +3280,7 @@ func (x *ReplayWebhookEventResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayWebhookEventResponse.ProtoReflect.Descriptor instead.
 func (*ReplayWebhookEventResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{44}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ReplayWebhookEventResponse) GetEvent() *WebhookEvent {
@@ -3043,11 +3318,19 @@ const file_billing_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"revoked_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\x12\x1d\n" +
 	"\n" +
-	"created_by\x18\a \x01(\tR\tcreatedBy\"u\n" +
+	"created_by\x18\a \x01(\tR\tcreatedBy\"\xf7\x01\n" +
+	"\x0eMeteredFeature\x12\x1c\n" +
+	"\tallowance\x18\x01 \x01(\x03R\tallowance\x12,\n" +
+	"\x12allowance_per_unit\x18\x02 \x01(\bR\x10allowancePerUnit\x12/\n" +
+	"\x05reset\x18\x03 \x01(\x0e2\x19.billing.v1.ResetIntervalR\x05reset\x121\n" +
+	"\aoverage\x18\x04 \x01(\x0e2\x17.billing.v1.OverageModeR\aoverage\x125\n" +
+	"\x17stripe_meter_event_name\x18\x05 \x01(\tR\x14stripeMeterEventName\"\xd8\x01\n" +
 	"\x0eCatalogFeature\x12\x18\n" +
 	"\afeature\x18\x01 \x01(\tR\afeature\x12\x19\n" +
 	"\x05limit\x18\x02 \x01(\x03H\x00R\x05limit\x88\x01\x01\x12$\n" +
-	"\x0elimit_per_unit\x18\x03 \x01(\bR\flimitPerUnitB\b\n" +
+	"\x0elimit_per_unit\x18\x03 \x01(\bR\flimitPerUnit\x12+\n" +
+	"\x04kind\x18\x04 \x01(\x0e2\x17.billing.v1.FeatureKindR\x04kind\x124\n" +
+	"\ametered\x18\x05 \x01(\v2\x1a.billing.v1.MeteredFeatureR\ameteredB\b\n" +
 	"\x06_limit\"c\n" +
 	"\fCatalogEntry\x12\x1b\n" +
 	"\tstripe_id\x18\x01 \x01(\tR\bstripeId\x126\n" +
@@ -3243,12 +3526,29 @@ const file_billing_v1_admin_proto_rawDesc = "" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12'\n" +
 	"\x0fidempotency_key\x18\x03 \x01(\tR\x0eidempotencyKey\"L\n" +
 	"\x1aReplayWebhookEventResponse\x12.\n" +
-	"\x05event\x18\x01 \x01(\v2\x18.billing.v1.WebhookEventR\x05event*f\n" +
+	"\x05event\x18\x01 \x01(\v2\x18.billing.v1.WebhookEventR\x05event*}\n" +
 	"\x05Scope\x12\x15\n" +
 	"\x11SCOPE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17SCOPE_ENTITLEMENTS_READ\x10\x01\x12\x18\n" +
 	"\x14SCOPE_CHECKOUT_WRITE\x10\x02\x12\x0f\n" +
-	"\vSCOPE_ADMIN\x10\x03*\xc3\x01\n" +
+	"\vSCOPE_ADMIN\x10\x03\x12\x15\n" +
+	"\x11SCOPE_USAGE_WRITE\x10\x04*w\n" +
+	"\vFeatureKind\x12\x1c\n" +
+	"\x18FEATURE_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14FEATURE_KIND_BOOLEAN\x10\x01\x12\x16\n" +
+	"\x12FEATURE_KIND_LIMIT\x10\x02\x12\x18\n" +
+	"\x14FEATURE_KIND_METERED\x10\x03*\xb6\x01\n" +
+	"\rResetInterval\x12\x1e\n" +
+	"\x1aRESET_INTERVAL_UNSPECIFIED\x10\x00\x12!\n" +
+	"\x1dRESET_INTERVAL_BILLING_PERIOD\x10\x01\x12\x16\n" +
+	"\x12RESET_INTERVAL_DAY\x10\x02\x12\x17\n" +
+	"\x13RESET_INTERVAL_WEEK\x10\x03\x12\x18\n" +
+	"\x14RESET_INTERVAL_MONTH\x10\x04\x12\x17\n" +
+	"\x13RESET_INTERVAL_YEAR\x10\x05*[\n" +
+	"\vOverageMode\x12\x1c\n" +
+	"\x18OVERAGE_MODE_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12OVERAGE_MODE_BLOCK\x10\x01\x12\x16\n" +
+	"\x12OVERAGE_MODE_ALLOW\x10\x02*\xc3\x01\n" +
 	"\x13ReconciliationState\x12$\n" +
 	" RECONCILIATION_STATE_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bRECONCILIATION_STATE_QUEUED\x10\x01\x12 \n" +
@@ -3298,147 +3598,155 @@ func file_billing_v1_admin_proto_rawDescGZIP() []byte {
 	return file_billing_v1_admin_proto_rawDescData
 }
 
-var file_billing_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_billing_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_billing_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_billing_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_billing_v1_admin_proto_goTypes = []any{
 	(Scope)(0),                             // 0: billing.v1.Scope
-	(ReconciliationState)(0),               // 1: billing.v1.ReconciliationState
-	(WebhookEventStatus)(0),                // 2: billing.v1.WebhookEventStatus
-	(*Project)(nil),                        // 3: billing.v1.Project
-	(*ApiKey)(nil),                         // 4: billing.v1.ApiKey
-	(*CatalogFeature)(nil),                 // 5: billing.v1.CatalogFeature
-	(*CatalogEntry)(nil),                   // 6: billing.v1.CatalogEntry
-	(*Grant)(nil),                          // 7: billing.v1.Grant
-	(*AuditEntry)(nil),                     // 8: billing.v1.AuditEntry
-	(*ReconciliationCounts)(nil),           // 9: billing.v1.ReconciliationCounts
-	(*ReconciliationRun)(nil),              // 10: billing.v1.ReconciliationRun
-	(*CreateProjectRequest)(nil),           // 11: billing.v1.CreateProjectRequest
-	(*CreateProjectResponse)(nil),          // 12: billing.v1.CreateProjectResponse
-	(*GetProjectRequest)(nil),              // 13: billing.v1.GetProjectRequest
-	(*GetProjectResponse)(nil),             // 14: billing.v1.GetProjectResponse
-	(*UpdateProjectRequest)(nil),           // 15: billing.v1.UpdateProjectRequest
-	(*UpdateProjectResponse)(nil),          // 16: billing.v1.UpdateProjectResponse
-	(*RotateWebhookSecretRequest)(nil),     // 17: billing.v1.RotateWebhookSecretRequest
-	(*RotateWebhookSecretResponse)(nil),    // 18: billing.v1.RotateWebhookSecretResponse
-	(*CreateApiKeyRequest)(nil),            // 19: billing.v1.CreateApiKeyRequest
-	(*CreateApiKeyResponse)(nil),           // 20: billing.v1.CreateApiKeyResponse
-	(*ListApiKeysRequest)(nil),             // 21: billing.v1.ListApiKeysRequest
-	(*ListApiKeysResponse)(nil),            // 22: billing.v1.ListApiKeysResponse
-	(*RevokeApiKeyRequest)(nil),            // 23: billing.v1.RevokeApiKeyRequest
-	(*RevokeApiKeyResponse)(nil),           // 24: billing.v1.RevokeApiKeyResponse
-	(*GetCatalogRequest)(nil),              // 25: billing.v1.GetCatalogRequest
-	(*GetCatalogResponse)(nil),             // 26: billing.v1.GetCatalogResponse
-	(*SetCatalogRequest)(nil),              // 27: billing.v1.SetCatalogRequest
-	(*SetCatalogResponse)(nil),             // 28: billing.v1.SetCatalogResponse
-	(*GrantEntitlementRequest)(nil),        // 29: billing.v1.GrantEntitlementRequest
-	(*GrantEntitlementResponse)(nil),       // 30: billing.v1.GrantEntitlementResponse
-	(*RevokeGrantRequest)(nil),             // 31: billing.v1.RevokeGrantRequest
-	(*RevokeGrantResponse)(nil),            // 32: billing.v1.RevokeGrantResponse
-	(*ListGrantsRequest)(nil),              // 33: billing.v1.ListGrantsRequest
-	(*ListGrantsResponse)(nil),             // 34: billing.v1.ListGrantsResponse
-	(*ListAuditLogRequest)(nil),            // 35: billing.v1.ListAuditLogRequest
-	(*ListAuditLogResponse)(nil),           // 36: billing.v1.ListAuditLogResponse
-	(*TriggerReconciliationRequest)(nil),   // 37: billing.v1.TriggerReconciliationRequest
-	(*TriggerReconciliationResponse)(nil),  // 38: billing.v1.TriggerReconciliationResponse
-	(*GetReconciliationRunRequest)(nil),    // 39: billing.v1.GetReconciliationRunRequest
-	(*GetReconciliationRunResponse)(nil),   // 40: billing.v1.GetReconciliationRunResponse
-	(*ListReconciliationRunsRequest)(nil),  // 41: billing.v1.ListReconciliationRunsRequest
-	(*ListReconciliationRunsResponse)(nil), // 42: billing.v1.ListReconciliationRunsResponse
-	(*WebhookEvent)(nil),                   // 43: billing.v1.WebhookEvent
-	(*ListWebhookEventsRequest)(nil),       // 44: billing.v1.ListWebhookEventsRequest
-	(*ListWebhookEventsResponse)(nil),      // 45: billing.v1.ListWebhookEventsResponse
-	(*ReplayWebhookEventRequest)(nil),      // 46: billing.v1.ReplayWebhookEventRequest
-	(*ReplayWebhookEventResponse)(nil),     // 47: billing.v1.ReplayWebhookEventResponse
-	(*durationpb.Duration)(nil),            // 48: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),          // 49: google.protobuf.Timestamp
+	(FeatureKind)(0),                       // 1: billing.v1.FeatureKind
+	(ResetInterval)(0),                     // 2: billing.v1.ResetInterval
+	(OverageMode)(0),                       // 3: billing.v1.OverageMode
+	(ReconciliationState)(0),               // 4: billing.v1.ReconciliationState
+	(WebhookEventStatus)(0),                // 5: billing.v1.WebhookEventStatus
+	(*Project)(nil),                        // 6: billing.v1.Project
+	(*ApiKey)(nil),                         // 7: billing.v1.ApiKey
+	(*MeteredFeature)(nil),                 // 8: billing.v1.MeteredFeature
+	(*CatalogFeature)(nil),                 // 9: billing.v1.CatalogFeature
+	(*CatalogEntry)(nil),                   // 10: billing.v1.CatalogEntry
+	(*Grant)(nil),                          // 11: billing.v1.Grant
+	(*AuditEntry)(nil),                     // 12: billing.v1.AuditEntry
+	(*ReconciliationCounts)(nil),           // 13: billing.v1.ReconciliationCounts
+	(*ReconciliationRun)(nil),              // 14: billing.v1.ReconciliationRun
+	(*CreateProjectRequest)(nil),           // 15: billing.v1.CreateProjectRequest
+	(*CreateProjectResponse)(nil),          // 16: billing.v1.CreateProjectResponse
+	(*GetProjectRequest)(nil),              // 17: billing.v1.GetProjectRequest
+	(*GetProjectResponse)(nil),             // 18: billing.v1.GetProjectResponse
+	(*UpdateProjectRequest)(nil),           // 19: billing.v1.UpdateProjectRequest
+	(*UpdateProjectResponse)(nil),          // 20: billing.v1.UpdateProjectResponse
+	(*RotateWebhookSecretRequest)(nil),     // 21: billing.v1.RotateWebhookSecretRequest
+	(*RotateWebhookSecretResponse)(nil),    // 22: billing.v1.RotateWebhookSecretResponse
+	(*CreateApiKeyRequest)(nil),            // 23: billing.v1.CreateApiKeyRequest
+	(*CreateApiKeyResponse)(nil),           // 24: billing.v1.CreateApiKeyResponse
+	(*ListApiKeysRequest)(nil),             // 25: billing.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),            // 26: billing.v1.ListApiKeysResponse
+	(*RevokeApiKeyRequest)(nil),            // 27: billing.v1.RevokeApiKeyRequest
+	(*RevokeApiKeyResponse)(nil),           // 28: billing.v1.RevokeApiKeyResponse
+	(*GetCatalogRequest)(nil),              // 29: billing.v1.GetCatalogRequest
+	(*GetCatalogResponse)(nil),             // 30: billing.v1.GetCatalogResponse
+	(*SetCatalogRequest)(nil),              // 31: billing.v1.SetCatalogRequest
+	(*SetCatalogResponse)(nil),             // 32: billing.v1.SetCatalogResponse
+	(*GrantEntitlementRequest)(nil),        // 33: billing.v1.GrantEntitlementRequest
+	(*GrantEntitlementResponse)(nil),       // 34: billing.v1.GrantEntitlementResponse
+	(*RevokeGrantRequest)(nil),             // 35: billing.v1.RevokeGrantRequest
+	(*RevokeGrantResponse)(nil),            // 36: billing.v1.RevokeGrantResponse
+	(*ListGrantsRequest)(nil),              // 37: billing.v1.ListGrantsRequest
+	(*ListGrantsResponse)(nil),             // 38: billing.v1.ListGrantsResponse
+	(*ListAuditLogRequest)(nil),            // 39: billing.v1.ListAuditLogRequest
+	(*ListAuditLogResponse)(nil),           // 40: billing.v1.ListAuditLogResponse
+	(*TriggerReconciliationRequest)(nil),   // 41: billing.v1.TriggerReconciliationRequest
+	(*TriggerReconciliationResponse)(nil),  // 42: billing.v1.TriggerReconciliationResponse
+	(*GetReconciliationRunRequest)(nil),    // 43: billing.v1.GetReconciliationRunRequest
+	(*GetReconciliationRunResponse)(nil),   // 44: billing.v1.GetReconciliationRunResponse
+	(*ListReconciliationRunsRequest)(nil),  // 45: billing.v1.ListReconciliationRunsRequest
+	(*ListReconciliationRunsResponse)(nil), // 46: billing.v1.ListReconciliationRunsResponse
+	(*WebhookEvent)(nil),                   // 47: billing.v1.WebhookEvent
+	(*ListWebhookEventsRequest)(nil),       // 48: billing.v1.ListWebhookEventsRequest
+	(*ListWebhookEventsResponse)(nil),      // 49: billing.v1.ListWebhookEventsResponse
+	(*ReplayWebhookEventRequest)(nil),      // 50: billing.v1.ReplayWebhookEventRequest
+	(*ReplayWebhookEventResponse)(nil),     // 51: billing.v1.ReplayWebhookEventResponse
+	(*durationpb.Duration)(nil),            // 52: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),          // 53: google.protobuf.Timestamp
 }
 var file_billing_v1_admin_proto_depIdxs = []int32{
-	48, // 0: billing.v1.Project.grace_period:type_name -> google.protobuf.Duration
-	49, // 1: billing.v1.Project.created_at:type_name -> google.protobuf.Timestamp
-	49, // 2: billing.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
+	52, // 0: billing.v1.Project.grace_period:type_name -> google.protobuf.Duration
+	53, // 1: billing.v1.Project.created_at:type_name -> google.protobuf.Timestamp
+	53, // 2: billing.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 3: billing.v1.ApiKey.scopes:type_name -> billing.v1.Scope
-	49, // 4: billing.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
-	49, // 5: billing.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
-	5,  // 6: billing.v1.CatalogEntry.features:type_name -> billing.v1.CatalogFeature
-	49, // 7: billing.v1.Grant.expires_at:type_name -> google.protobuf.Timestamp
-	49, // 8: billing.v1.Grant.created_at:type_name -> google.protobuf.Timestamp
-	49, // 9: billing.v1.Grant.revoked_at:type_name -> google.protobuf.Timestamp
-	49, // 10: billing.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
-	1,  // 11: billing.v1.ReconciliationRun.state:type_name -> billing.v1.ReconciliationState
-	49, // 12: billing.v1.ReconciliationRun.started_at:type_name -> google.protobuf.Timestamp
-	49, // 13: billing.v1.ReconciliationRun.finished_at:type_name -> google.protobuf.Timestamp
-	9,  // 14: billing.v1.ReconciliationRun.counts:type_name -> billing.v1.ReconciliationCounts
-	48, // 15: billing.v1.CreateProjectRequest.grace_period:type_name -> google.protobuf.Duration
-	3,  // 16: billing.v1.CreateProjectResponse.project:type_name -> billing.v1.Project
-	4,  // 17: billing.v1.CreateProjectResponse.admin_key:type_name -> billing.v1.ApiKey
-	3,  // 18: billing.v1.GetProjectResponse.project:type_name -> billing.v1.Project
-	48, // 19: billing.v1.UpdateProjectRequest.grace_period:type_name -> google.protobuf.Duration
-	3,  // 20: billing.v1.UpdateProjectResponse.project:type_name -> billing.v1.Project
-	3,  // 21: billing.v1.RotateWebhookSecretResponse.project:type_name -> billing.v1.Project
-	0,  // 22: billing.v1.CreateApiKeyRequest.scopes:type_name -> billing.v1.Scope
-	4,  // 23: billing.v1.CreateApiKeyResponse.key:type_name -> billing.v1.ApiKey
-	4,  // 24: billing.v1.ListApiKeysResponse.keys:type_name -> billing.v1.ApiKey
-	4,  // 25: billing.v1.RevokeApiKeyResponse.key:type_name -> billing.v1.ApiKey
-	6,  // 26: billing.v1.GetCatalogResponse.entries:type_name -> billing.v1.CatalogEntry
-	6,  // 27: billing.v1.SetCatalogRequest.entries:type_name -> billing.v1.CatalogEntry
-	6,  // 28: billing.v1.SetCatalogResponse.entries:type_name -> billing.v1.CatalogEntry
-	49, // 29: billing.v1.GrantEntitlementRequest.expires_at:type_name -> google.protobuf.Timestamp
-	7,  // 30: billing.v1.GrantEntitlementResponse.grant:type_name -> billing.v1.Grant
-	7,  // 31: billing.v1.RevokeGrantResponse.grant:type_name -> billing.v1.Grant
-	7,  // 32: billing.v1.ListGrantsResponse.grants:type_name -> billing.v1.Grant
-	49, // 33: billing.v1.ListAuditLogRequest.start_time:type_name -> google.protobuf.Timestamp
-	49, // 34: billing.v1.ListAuditLogRequest.end_time:type_name -> google.protobuf.Timestamp
-	8,  // 35: billing.v1.ListAuditLogResponse.entries:type_name -> billing.v1.AuditEntry
-	10, // 36: billing.v1.TriggerReconciliationResponse.run:type_name -> billing.v1.ReconciliationRun
-	10, // 37: billing.v1.GetReconciliationRunResponse.run:type_name -> billing.v1.ReconciliationRun
-	10, // 38: billing.v1.ListReconciliationRunsResponse.runs:type_name -> billing.v1.ReconciliationRun
-	2,  // 39: billing.v1.WebhookEvent.status:type_name -> billing.v1.WebhookEventStatus
-	49, // 40: billing.v1.WebhookEvent.received_at:type_name -> google.protobuf.Timestamp
-	49, // 41: billing.v1.WebhookEvent.processed_at:type_name -> google.protobuf.Timestamp
-	2,  // 42: billing.v1.ListWebhookEventsRequest.status:type_name -> billing.v1.WebhookEventStatus
-	43, // 43: billing.v1.ListWebhookEventsResponse.events:type_name -> billing.v1.WebhookEvent
-	43, // 44: billing.v1.ReplayWebhookEventResponse.event:type_name -> billing.v1.WebhookEvent
-	11, // 45: billing.v1.AdminService.CreateProject:input_type -> billing.v1.CreateProjectRequest
-	13, // 46: billing.v1.AdminService.GetProject:input_type -> billing.v1.GetProjectRequest
-	15, // 47: billing.v1.AdminService.UpdateProject:input_type -> billing.v1.UpdateProjectRequest
-	17, // 48: billing.v1.AdminService.RotateWebhookSecret:input_type -> billing.v1.RotateWebhookSecretRequest
-	19, // 49: billing.v1.AdminService.CreateApiKey:input_type -> billing.v1.CreateApiKeyRequest
-	21, // 50: billing.v1.AdminService.ListApiKeys:input_type -> billing.v1.ListApiKeysRequest
-	23, // 51: billing.v1.AdminService.RevokeApiKey:input_type -> billing.v1.RevokeApiKeyRequest
-	25, // 52: billing.v1.AdminService.GetCatalog:input_type -> billing.v1.GetCatalogRequest
-	27, // 53: billing.v1.AdminService.SetCatalog:input_type -> billing.v1.SetCatalogRequest
-	29, // 54: billing.v1.AdminService.GrantEntitlement:input_type -> billing.v1.GrantEntitlementRequest
-	31, // 55: billing.v1.AdminService.RevokeGrant:input_type -> billing.v1.RevokeGrantRequest
-	33, // 56: billing.v1.AdminService.ListGrants:input_type -> billing.v1.ListGrantsRequest
-	35, // 57: billing.v1.AdminService.ListAuditLog:input_type -> billing.v1.ListAuditLogRequest
-	37, // 58: billing.v1.AdminService.TriggerReconciliation:input_type -> billing.v1.TriggerReconciliationRequest
-	39, // 59: billing.v1.AdminService.GetReconciliationRun:input_type -> billing.v1.GetReconciliationRunRequest
-	41, // 60: billing.v1.AdminService.ListReconciliationRuns:input_type -> billing.v1.ListReconciliationRunsRequest
-	44, // 61: billing.v1.AdminService.ListWebhookEvents:input_type -> billing.v1.ListWebhookEventsRequest
-	46, // 62: billing.v1.AdminService.ReplayWebhookEvent:input_type -> billing.v1.ReplayWebhookEventRequest
-	12, // 63: billing.v1.AdminService.CreateProject:output_type -> billing.v1.CreateProjectResponse
-	14, // 64: billing.v1.AdminService.GetProject:output_type -> billing.v1.GetProjectResponse
-	16, // 65: billing.v1.AdminService.UpdateProject:output_type -> billing.v1.UpdateProjectResponse
-	18, // 66: billing.v1.AdminService.RotateWebhookSecret:output_type -> billing.v1.RotateWebhookSecretResponse
-	20, // 67: billing.v1.AdminService.CreateApiKey:output_type -> billing.v1.CreateApiKeyResponse
-	22, // 68: billing.v1.AdminService.ListApiKeys:output_type -> billing.v1.ListApiKeysResponse
-	24, // 69: billing.v1.AdminService.RevokeApiKey:output_type -> billing.v1.RevokeApiKeyResponse
-	26, // 70: billing.v1.AdminService.GetCatalog:output_type -> billing.v1.GetCatalogResponse
-	28, // 71: billing.v1.AdminService.SetCatalog:output_type -> billing.v1.SetCatalogResponse
-	30, // 72: billing.v1.AdminService.GrantEntitlement:output_type -> billing.v1.GrantEntitlementResponse
-	32, // 73: billing.v1.AdminService.RevokeGrant:output_type -> billing.v1.RevokeGrantResponse
-	34, // 74: billing.v1.AdminService.ListGrants:output_type -> billing.v1.ListGrantsResponse
-	36, // 75: billing.v1.AdminService.ListAuditLog:output_type -> billing.v1.ListAuditLogResponse
-	38, // 76: billing.v1.AdminService.TriggerReconciliation:output_type -> billing.v1.TriggerReconciliationResponse
-	40, // 77: billing.v1.AdminService.GetReconciliationRun:output_type -> billing.v1.GetReconciliationRunResponse
-	42, // 78: billing.v1.AdminService.ListReconciliationRuns:output_type -> billing.v1.ListReconciliationRunsResponse
-	45, // 79: billing.v1.AdminService.ListWebhookEvents:output_type -> billing.v1.ListWebhookEventsResponse
-	47, // 80: billing.v1.AdminService.ReplayWebhookEvent:output_type -> billing.v1.ReplayWebhookEventResponse
-	63, // [63:81] is the sub-list for method output_type
-	45, // [45:63] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	53, // 4: billing.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
+	53, // 5: billing.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
+	2,  // 6: billing.v1.MeteredFeature.reset:type_name -> billing.v1.ResetInterval
+	3,  // 7: billing.v1.MeteredFeature.overage:type_name -> billing.v1.OverageMode
+	1,  // 8: billing.v1.CatalogFeature.kind:type_name -> billing.v1.FeatureKind
+	8,  // 9: billing.v1.CatalogFeature.metered:type_name -> billing.v1.MeteredFeature
+	9,  // 10: billing.v1.CatalogEntry.features:type_name -> billing.v1.CatalogFeature
+	53, // 11: billing.v1.Grant.expires_at:type_name -> google.protobuf.Timestamp
+	53, // 12: billing.v1.Grant.created_at:type_name -> google.protobuf.Timestamp
+	53, // 13: billing.v1.Grant.revoked_at:type_name -> google.protobuf.Timestamp
+	53, // 14: billing.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	4,  // 15: billing.v1.ReconciliationRun.state:type_name -> billing.v1.ReconciliationState
+	53, // 16: billing.v1.ReconciliationRun.started_at:type_name -> google.protobuf.Timestamp
+	53, // 17: billing.v1.ReconciliationRun.finished_at:type_name -> google.protobuf.Timestamp
+	13, // 18: billing.v1.ReconciliationRun.counts:type_name -> billing.v1.ReconciliationCounts
+	52, // 19: billing.v1.CreateProjectRequest.grace_period:type_name -> google.protobuf.Duration
+	6,  // 20: billing.v1.CreateProjectResponse.project:type_name -> billing.v1.Project
+	7,  // 21: billing.v1.CreateProjectResponse.admin_key:type_name -> billing.v1.ApiKey
+	6,  // 22: billing.v1.GetProjectResponse.project:type_name -> billing.v1.Project
+	52, // 23: billing.v1.UpdateProjectRequest.grace_period:type_name -> google.protobuf.Duration
+	6,  // 24: billing.v1.UpdateProjectResponse.project:type_name -> billing.v1.Project
+	6,  // 25: billing.v1.RotateWebhookSecretResponse.project:type_name -> billing.v1.Project
+	0,  // 26: billing.v1.CreateApiKeyRequest.scopes:type_name -> billing.v1.Scope
+	7,  // 27: billing.v1.CreateApiKeyResponse.key:type_name -> billing.v1.ApiKey
+	7,  // 28: billing.v1.ListApiKeysResponse.keys:type_name -> billing.v1.ApiKey
+	7,  // 29: billing.v1.RevokeApiKeyResponse.key:type_name -> billing.v1.ApiKey
+	10, // 30: billing.v1.GetCatalogResponse.entries:type_name -> billing.v1.CatalogEntry
+	10, // 31: billing.v1.SetCatalogRequest.entries:type_name -> billing.v1.CatalogEntry
+	10, // 32: billing.v1.SetCatalogResponse.entries:type_name -> billing.v1.CatalogEntry
+	53, // 33: billing.v1.GrantEntitlementRequest.expires_at:type_name -> google.protobuf.Timestamp
+	11, // 34: billing.v1.GrantEntitlementResponse.grant:type_name -> billing.v1.Grant
+	11, // 35: billing.v1.RevokeGrantResponse.grant:type_name -> billing.v1.Grant
+	11, // 36: billing.v1.ListGrantsResponse.grants:type_name -> billing.v1.Grant
+	53, // 37: billing.v1.ListAuditLogRequest.start_time:type_name -> google.protobuf.Timestamp
+	53, // 38: billing.v1.ListAuditLogRequest.end_time:type_name -> google.protobuf.Timestamp
+	12, // 39: billing.v1.ListAuditLogResponse.entries:type_name -> billing.v1.AuditEntry
+	14, // 40: billing.v1.TriggerReconciliationResponse.run:type_name -> billing.v1.ReconciliationRun
+	14, // 41: billing.v1.GetReconciliationRunResponse.run:type_name -> billing.v1.ReconciliationRun
+	14, // 42: billing.v1.ListReconciliationRunsResponse.runs:type_name -> billing.v1.ReconciliationRun
+	5,  // 43: billing.v1.WebhookEvent.status:type_name -> billing.v1.WebhookEventStatus
+	53, // 44: billing.v1.WebhookEvent.received_at:type_name -> google.protobuf.Timestamp
+	53, // 45: billing.v1.WebhookEvent.processed_at:type_name -> google.protobuf.Timestamp
+	5,  // 46: billing.v1.ListWebhookEventsRequest.status:type_name -> billing.v1.WebhookEventStatus
+	47, // 47: billing.v1.ListWebhookEventsResponse.events:type_name -> billing.v1.WebhookEvent
+	47, // 48: billing.v1.ReplayWebhookEventResponse.event:type_name -> billing.v1.WebhookEvent
+	15, // 49: billing.v1.AdminService.CreateProject:input_type -> billing.v1.CreateProjectRequest
+	17, // 50: billing.v1.AdminService.GetProject:input_type -> billing.v1.GetProjectRequest
+	19, // 51: billing.v1.AdminService.UpdateProject:input_type -> billing.v1.UpdateProjectRequest
+	21, // 52: billing.v1.AdminService.RotateWebhookSecret:input_type -> billing.v1.RotateWebhookSecretRequest
+	23, // 53: billing.v1.AdminService.CreateApiKey:input_type -> billing.v1.CreateApiKeyRequest
+	25, // 54: billing.v1.AdminService.ListApiKeys:input_type -> billing.v1.ListApiKeysRequest
+	27, // 55: billing.v1.AdminService.RevokeApiKey:input_type -> billing.v1.RevokeApiKeyRequest
+	29, // 56: billing.v1.AdminService.GetCatalog:input_type -> billing.v1.GetCatalogRequest
+	31, // 57: billing.v1.AdminService.SetCatalog:input_type -> billing.v1.SetCatalogRequest
+	33, // 58: billing.v1.AdminService.GrantEntitlement:input_type -> billing.v1.GrantEntitlementRequest
+	35, // 59: billing.v1.AdminService.RevokeGrant:input_type -> billing.v1.RevokeGrantRequest
+	37, // 60: billing.v1.AdminService.ListGrants:input_type -> billing.v1.ListGrantsRequest
+	39, // 61: billing.v1.AdminService.ListAuditLog:input_type -> billing.v1.ListAuditLogRequest
+	41, // 62: billing.v1.AdminService.TriggerReconciliation:input_type -> billing.v1.TriggerReconciliationRequest
+	43, // 63: billing.v1.AdminService.GetReconciliationRun:input_type -> billing.v1.GetReconciliationRunRequest
+	45, // 64: billing.v1.AdminService.ListReconciliationRuns:input_type -> billing.v1.ListReconciliationRunsRequest
+	48, // 65: billing.v1.AdminService.ListWebhookEvents:input_type -> billing.v1.ListWebhookEventsRequest
+	50, // 66: billing.v1.AdminService.ReplayWebhookEvent:input_type -> billing.v1.ReplayWebhookEventRequest
+	16, // 67: billing.v1.AdminService.CreateProject:output_type -> billing.v1.CreateProjectResponse
+	18, // 68: billing.v1.AdminService.GetProject:output_type -> billing.v1.GetProjectResponse
+	20, // 69: billing.v1.AdminService.UpdateProject:output_type -> billing.v1.UpdateProjectResponse
+	22, // 70: billing.v1.AdminService.RotateWebhookSecret:output_type -> billing.v1.RotateWebhookSecretResponse
+	24, // 71: billing.v1.AdminService.CreateApiKey:output_type -> billing.v1.CreateApiKeyResponse
+	26, // 72: billing.v1.AdminService.ListApiKeys:output_type -> billing.v1.ListApiKeysResponse
+	28, // 73: billing.v1.AdminService.RevokeApiKey:output_type -> billing.v1.RevokeApiKeyResponse
+	30, // 74: billing.v1.AdminService.GetCatalog:output_type -> billing.v1.GetCatalogResponse
+	32, // 75: billing.v1.AdminService.SetCatalog:output_type -> billing.v1.SetCatalogResponse
+	34, // 76: billing.v1.AdminService.GrantEntitlement:output_type -> billing.v1.GrantEntitlementResponse
+	36, // 77: billing.v1.AdminService.RevokeGrant:output_type -> billing.v1.RevokeGrantResponse
+	38, // 78: billing.v1.AdminService.ListGrants:output_type -> billing.v1.ListGrantsResponse
+	40, // 79: billing.v1.AdminService.ListAuditLog:output_type -> billing.v1.ListAuditLogResponse
+	42, // 80: billing.v1.AdminService.TriggerReconciliation:output_type -> billing.v1.TriggerReconciliationResponse
+	44, // 81: billing.v1.AdminService.GetReconciliationRun:output_type -> billing.v1.GetReconciliationRunResponse
+	46, // 82: billing.v1.AdminService.ListReconciliationRuns:output_type -> billing.v1.ListReconciliationRunsResponse
+	49, // 83: billing.v1.AdminService.ListWebhookEvents:output_type -> billing.v1.ListWebhookEventsResponse
+	51, // 84: billing.v1.AdminService.ReplayWebhookEvent:output_type -> billing.v1.ReplayWebhookEventResponse
+	67, // [67:85] is the sub-list for method output_type
+	49, // [49:67] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_billing_v1_admin_proto_init() }
@@ -3446,17 +3754,17 @@ func file_billing_v1_admin_proto_init() {
 	if File_billing_v1_admin_proto != nil {
 		return
 	}
-	file_billing_v1_admin_proto_msgTypes[2].OneofWrappers = []any{}
-	file_billing_v1_admin_proto_msgTypes[4].OneofWrappers = []any{}
-	file_billing_v1_admin_proto_msgTypes[12].OneofWrappers = []any{}
-	file_billing_v1_admin_proto_msgTypes[26].OneofWrappers = []any{}
+	file_billing_v1_admin_proto_msgTypes[3].OneofWrappers = []any{}
+	file_billing_v1_admin_proto_msgTypes[5].OneofWrappers = []any{}
+	file_billing_v1_admin_proto_msgTypes[13].OneofWrappers = []any{}
+	file_billing_v1_admin_proto_msgTypes[27].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_billing_v1_admin_proto_rawDesc), len(file_billing_v1_admin_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   45,
+			NumEnums:      6,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

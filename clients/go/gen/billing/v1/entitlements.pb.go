@@ -23,6 +23,71 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Why a check answers not allowed.
+type DenialReason int32
+
+const (
+	// Allowed.
+	DenialReason_DENIAL_REASON_UNSPECIFIED DenialReason = 0
+	// The feature is not in the project's catalog and no grant gives it.
+	DenialReason_DENIAL_REASON_UNKNOWN_FEATURE DenialReason = 1
+	// No subscription, purchase or grant gives the feature.
+	DenialReason_DENIAL_REASON_NO_SOURCE DenialReason = 2
+	// The only subscriptions that gave it are past_due beyond the grace period.
+	DenialReason_DENIAL_REASON_PAST_GRACE DenialReason = 3
+	// The subscriptions that gave it have ended (canceled, expired trial, ...).
+	DenialReason_DENIAL_REASON_SUBSCRIPTION_ENDED DenialReason = 4
+	// A metered feature whose balance is below the requested amount (or zero).
+	DenialReason_DENIAL_REASON_INSUFFICIENT_BALANCE DenialReason = 5
+)
+
+// Enum value maps for DenialReason.
+var (
+	DenialReason_name = map[int32]string{
+		0: "DENIAL_REASON_UNSPECIFIED",
+		1: "DENIAL_REASON_UNKNOWN_FEATURE",
+		2: "DENIAL_REASON_NO_SOURCE",
+		3: "DENIAL_REASON_PAST_GRACE",
+		4: "DENIAL_REASON_SUBSCRIPTION_ENDED",
+		5: "DENIAL_REASON_INSUFFICIENT_BALANCE",
+	}
+	DenialReason_value = map[string]int32{
+		"DENIAL_REASON_UNSPECIFIED":          0,
+		"DENIAL_REASON_UNKNOWN_FEATURE":      1,
+		"DENIAL_REASON_NO_SOURCE":            2,
+		"DENIAL_REASON_PAST_GRACE":           3,
+		"DENIAL_REASON_SUBSCRIPTION_ENDED":   4,
+		"DENIAL_REASON_INSUFFICIENT_BALANCE": 5,
+	}
+)
+
+func (x DenialReason) Enum() *DenialReason {
+	p := new(DenialReason)
+	*p = x
+	return p
+}
+
+func (x DenialReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DenialReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_billing_v1_entitlements_proto_enumTypes[0].Descriptor()
+}
+
+func (DenialReason) Type() protoreflect.EnumType {
+	return &file_billing_v1_entitlements_proto_enumTypes[0]
+}
+
+func (x DenialReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DenialReason.Descriptor instead.
+func (DenialReason) EnumDescriptor() ([]byte, []int) {
+	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{0}
+}
+
 // Where an entitlement comes from.
 type EntitlementSourceKind int32
 
@@ -63,11 +128,11 @@ func (x EntitlementSourceKind) String() string {
 }
 
 func (EntitlementSourceKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_v1_entitlements_proto_enumTypes[0].Descriptor()
+	return file_billing_v1_entitlements_proto_enumTypes[1].Descriptor()
 }
 
 func (EntitlementSourceKind) Type() protoreflect.EnumType {
-	return &file_billing_v1_entitlements_proto_enumTypes[0]
+	return &file_billing_v1_entitlements_proto_enumTypes[1]
 }
 
 func (x EntitlementSourceKind) Number() protoreflect.EnumNumber {
@@ -76,7 +141,7 @@ func (x EntitlementSourceKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use EntitlementSourceKind.Descriptor instead.
 func (EntitlementSourceKind) EnumDescriptor() ([]byte, []int) {
-	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{0}
+	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{1}
 }
 
 // What a stream message means.
@@ -120,11 +185,11 @@ func (x WatchEventKind) String() string {
 }
 
 func (WatchEventKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_v1_entitlements_proto_enumTypes[1].Descriptor()
+	return file_billing_v1_entitlements_proto_enumTypes[2].Descriptor()
 }
 
 func (WatchEventKind) Type() protoreflect.EnumType {
-	return &file_billing_v1_entitlements_proto_enumTypes[1]
+	return &file_billing_v1_entitlements_proto_enumTypes[2]
 }
 
 func (x WatchEventKind) Number() protoreflect.EnumNumber {
@@ -133,7 +198,7 @@ func (x WatchEventKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use WatchEventKind.Descriptor instead.
 func (WatchEventKind) EnumDescriptor() ([]byte, []int) {
-	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{1}
+	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{2}
 }
 
 // One reason a customer has a feature, so support can see why.
@@ -241,7 +306,16 @@ type Entitlement struct {
 	Sources []*EntitlementSource `protobuf:"bytes,4,rep,name=sources,proto3" json:"sources,omitempty"`
 	// The earliest time this answer can change without any new event; absent
 	// when no known time will change it.
-	ValidUntil    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=valid_until,json=validUntil,proto3" json:"valid_until,omitempty"`
+	ValidUntil *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=valid_until,json=validUntil,proto3" json:"valid_until,omitempty"`
+	// Set when allowed is false.
+	DenialReason DenialReason `protobuf:"varint,6,opt,name=denial_reason,json=denialReason,proto3,enum=billing.v1.DenialReason" json:"denial_reason,omitempty"`
+	// Metered features only: usage recorded in the current period.
+	Usage *int64 `protobuf:"varint,7,opt,name=usage,proto3,oneof" json:"usage,omitempty"`
+	// Metered features only: what remains of the period's allowance (never
+	// below zero; overage under OVERAGE_MODE_ALLOW is in `usage`).
+	Balance *int64 `protobuf:"varint,8,opt,name=balance,proto3,oneof" json:"balance,omitempty"`
+	// Metered features only: when the current period's allowance starts again.
+	ResetsAt      *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=resets_at,json=resetsAt,proto3" json:"resets_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -311,14 +385,45 @@ func (x *Entitlement) GetValidUntil() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Entitlement) GetDenialReason() DenialReason {
+	if x != nil {
+		return x.DenialReason
+	}
+	return DenialReason_DENIAL_REASON_UNSPECIFIED
+}
+
+func (x *Entitlement) GetUsage() int64 {
+	if x != nil && x.Usage != nil {
+		return *x.Usage
+	}
+	return 0
+}
+
+func (x *Entitlement) GetBalance() int64 {
+	if x != nil && x.Balance != nil {
+		return *x.Balance
+	}
+	return 0
+}
+
+func (x *Entitlement) GetResetsAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ResetsAt
+	}
+	return nil
+}
+
 type CheckEntitlementRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The product's own id for the customer. 1 to 256 characters.
 	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
 	// The feature key, as in the project's catalog. 1 to 128 characters.
-	Feature       string `protobuf:"bytes,2,opt,name=feature,proto3" json:"feature,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Feature string `protobuf:"bytes,2,opt,name=feature,proto3" json:"feature,omitempty"`
+	// Metered features: allowed only if the balance covers this amount (at
+	// least 1; absent: 1). Ignored for other kinds.
+	RequestedAmount *int64 `protobuf:"varint,3,opt,name=requested_amount,json=requestedAmount,proto3,oneof" json:"requested_amount,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *CheckEntitlementRequest) Reset() {
@@ -363,6 +468,13 @@ func (x *CheckEntitlementRequest) GetFeature() string {
 		return x.Feature
 	}
 	return ""
+}
+
+func (x *CheckEntitlementRequest) GetRequestedAmount() int64 {
+	if x != nil && x.RequestedAmount != nil {
+		return *x.RequestedAmount
+	}
+	return 0
 }
 
 type CheckEntitlementResponse struct {
@@ -727,6 +839,153 @@ func (x *IssueCustomerTokenResponse) GetExpiresAt() *timestamppb.Timestamp {
 	return nil
 }
 
+type TrackUsageRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	CustomerId string                 `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// A metered feature of the catalog.
+	Feature string `protobuf:"bytes,2,opt,name=feature,proto3" json:"feature,omitempty"`
+	// 1 to 1,000,000,000 units.
+	Amount int64 `protobuf:"varint,3,opt,name=amount,proto3" json:"amount,omitempty"`
+	// Required, 1 to 128 printable characters: the same key is applied once
+	// (kept at least 30 days), and a retry gets the first answer.
+	IdempotencyKey string `protobuf:"bytes,4,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// When the usage happened (absent: now); at most 5 minutes ahead. Usage
+	// counts in the period it happened in.
+	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	// Refuse (FAILED_PRECONDITION, nothing recorded) when the balance does not
+	// cover the amount, atomically with every other call.
+	Enforce       bool `protobuf:"varint,6,opt,name=enforce,proto3" json:"enforce,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrackUsageRequest) Reset() {
+	*x = TrackUsageRequest{}
+	mi := &file_billing_v1_entitlements_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrackUsageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrackUsageRequest) ProtoMessage() {}
+
+func (x *TrackUsageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_entitlements_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrackUsageRequest.ProtoReflect.Descriptor instead.
+func (*TrackUsageRequest) Descriptor() ([]byte, []int) {
+	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *TrackUsageRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *TrackUsageRequest) GetFeature() string {
+	if x != nil {
+		return x.Feature
+	}
+	return ""
+}
+
+func (x *TrackUsageRequest) GetAmount() int64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+func (x *TrackUsageRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *TrackUsageRequest) GetOccurredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurredAt
+	}
+	return nil
+}
+
+func (x *TrackUsageRequest) GetEnforce() bool {
+	if x != nil {
+		return x.Enforce
+	}
+	return false
+}
+
+type TrackUsageResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Our id of this usage (usg_...); also the identifier sent to Stripe's
+	// meter events.
+	UsageId string `protobuf:"bytes,1,opt,name=usage_id,json=usageId,proto3" json:"usage_id,omitempty"`
+	// The feature's standing after the usage.
+	Entitlement   *Entitlement `protobuf:"bytes,2,opt,name=entitlement,proto3" json:"entitlement,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrackUsageResponse) Reset() {
+	*x = TrackUsageResponse{}
+	mi := &file_billing_v1_entitlements_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrackUsageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrackUsageResponse) ProtoMessage() {}
+
+func (x *TrackUsageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_entitlements_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrackUsageResponse.ProtoReflect.Descriptor instead.
+func (*TrackUsageResponse) Descriptor() ([]byte, []int) {
+	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *TrackUsageResponse) GetUsageId() string {
+	if x != nil {
+		return x.UsageId
+	}
+	return ""
+}
+
+func (x *TrackUsageResponse) GetEntitlement() *Entitlement {
+	if x != nil {
+		return x.Entitlement
+	}
+	return nil
+}
+
 var File_billing_v1_entitlements_proto protoreflect.FileDescriptor
 
 const file_billing_v1_entitlements_proto_rawDesc = "" +
@@ -742,19 +1001,28 @@ const file_billing_v1_entitlements_proto_rawDesc = "" +
 	"\x06status\x18\x05 \x01(\tR\x06status\x12\x1d\n" +
 	"\n" +
 	"catalog_id\x18\x06 \x01(\tR\tcatalogIdB\b\n" +
-	"\x06_limit\"\xdc\x01\n" +
+	"\x06_limit\"\xa4\x03\n" +
 	"\vEntitlement\x12\x18\n" +
 	"\afeature\x18\x01 \x01(\tR\afeature\x12\x18\n" +
 	"\aallowed\x18\x02 \x01(\bR\aallowed\x12\x19\n" +
 	"\x05limit\x18\x03 \x01(\x03H\x00R\x05limit\x88\x01\x01\x127\n" +
 	"\asources\x18\x04 \x03(\v2\x1d.billing.v1.EntitlementSourceR\asources\x12;\n" +
 	"\vvalid_until\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"validUntilB\b\n" +
-	"\x06_limit\"T\n" +
+	"validUntil\x12=\n" +
+	"\rdenial_reason\x18\x06 \x01(\x0e2\x18.billing.v1.DenialReasonR\fdenialReason\x12\x19\n" +
+	"\x05usage\x18\a \x01(\x03H\x01R\x05usage\x88\x01\x01\x12\x1d\n" +
+	"\abalance\x18\b \x01(\x03H\x02R\abalance\x88\x01\x01\x127\n" +
+	"\tresets_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\bresetsAtB\b\n" +
+	"\x06_limitB\b\n" +
+	"\x06_usageB\n" +
+	"\n" +
+	"\b_balance\"\x99\x01\n" +
 	"\x17CheckEntitlementRequest\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12\x18\n" +
-	"\afeature\x18\x02 \x01(\tR\afeature\"U\n" +
+	"\afeature\x18\x02 \x01(\tR\afeature\x12.\n" +
+	"\x10requested_amount\x18\x03 \x01(\x03H\x00R\x0frequestedAmount\x88\x01\x01B\x13\n" +
+	"\x11_requested_amount\"U\n" +
 	"\x18CheckEntitlementResponse\x129\n" +
 	"\ventitlement\x18\x01 \x01(\v2\x17.billing.v1.EntitlementR\ventitlement\":\n" +
 	"\x17ListEntitlementsRequest\x12\x1f\n" +
@@ -780,7 +1048,26 @@ const file_billing_v1_entitlements_proto_rawDesc = "" +
 	"\x1aIssueCustomerTokenResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x129\n" +
 	"\n" +
-	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt*\xb3\x01\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\xe6\x01\n" +
+	"\x11TrackUsageRequest\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x12\x18\n" +
+	"\afeature\x18\x02 \x01(\tR\afeature\x12\x16\n" +
+	"\x06amount\x18\x03 \x01(\x03R\x06amount\x12'\n" +
+	"\x0fidempotency_key\x18\x04 \x01(\tR\x0eidempotencyKey\x12;\n" +
+	"\voccurred_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"occurredAt\x12\x18\n" +
+	"\aenforce\x18\x06 \x01(\bR\aenforce\"j\n" +
+	"\x12TrackUsageResponse\x12\x19\n" +
+	"\busage_id\x18\x01 \x01(\tR\ausageId\x129\n" +
+	"\ventitlement\x18\x02 \x01(\v2\x17.billing.v1.EntitlementR\ventitlement*\xd9\x01\n" +
+	"\fDenialReason\x12\x1d\n" +
+	"\x19DENIAL_REASON_UNSPECIFIED\x10\x00\x12!\n" +
+	"\x1dDENIAL_REASON_UNKNOWN_FEATURE\x10\x01\x12\x1b\n" +
+	"\x17DENIAL_REASON_NO_SOURCE\x10\x02\x12\x1c\n" +
+	"\x18DENIAL_REASON_PAST_GRACE\x10\x03\x12$\n" +
+	" DENIAL_REASON_SUBSCRIPTION_ENDED\x10\x04\x12&\n" +
+	"\"DENIAL_REASON_INSUFFICIENT_BALANCE\x10\x05*\xb3\x01\n" +
 	"\x15EntitlementSourceKind\x12'\n" +
 	"#ENTITLEMENT_SOURCE_KIND_UNSPECIFIED\x10\x00\x12(\n" +
 	"$ENTITLEMENT_SOURCE_KIND_SUBSCRIPTION\x10\x01\x12$\n" +
@@ -790,12 +1077,14 @@ const file_billing_v1_entitlements_proto_rawDesc = "" +
 	"\x1cWATCH_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19WATCH_EVENT_KIND_SNAPSHOT\x10\x01\x12\x1b\n" +
 	"\x17WATCH_EVENT_KIND_CHANGE\x10\x02\x12\x1e\n" +
-	"\x1aWATCH_EVENT_KIND_HEARTBEAT\x10\x032\xa6\x03\n" +
+	"\x1aWATCH_EVENT_KIND_HEARTBEAT\x10\x032\xf3\x03\n" +
 	"\x13EntitlementsService\x12b\n" +
 	"\x10CheckEntitlement\x12#.billing.v1.CheckEntitlementRequest\x1a$.billing.v1.CheckEntitlementResponse\"\x03\x90\x02\x01\x12b\n" +
 	"\x10ListEntitlements\x12#.billing.v1.ListEntitlementsRequest\x1a$.billing.v1.ListEntitlementsResponse\"\x03\x90\x02\x01\x12b\n" +
 	"\x11WatchEntitlements\x12$.billing.v1.WatchEntitlementsRequest\x1a%.billing.v1.WatchEntitlementsResponse0\x01\x12c\n" +
-	"\x12IssueCustomerToken\x12%.billing.v1.IssueCustomerTokenRequest\x1a&.billing.v1.IssueCustomerTokenResponseb\x06proto3"
+	"\x12IssueCustomerToken\x12%.billing.v1.IssueCustomerTokenRequest\x1a&.billing.v1.IssueCustomerTokenResponse\x12K\n" +
+	"\n" +
+	"TrackUsage\x12\x1d.billing.v1.TrackUsageRequest\x1a\x1e.billing.v1.TrackUsageResponseb\x06proto3"
 
 var (
 	file_billing_v1_entitlements_proto_rawDescOnce sync.Once
@@ -809,51 +1098,60 @@ func file_billing_v1_entitlements_proto_rawDescGZIP() []byte {
 	return file_billing_v1_entitlements_proto_rawDescData
 }
 
-var file_billing_v1_entitlements_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_billing_v1_entitlements_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_billing_v1_entitlements_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_billing_v1_entitlements_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_billing_v1_entitlements_proto_goTypes = []any{
-	(EntitlementSourceKind)(0),         // 0: billing.v1.EntitlementSourceKind
-	(WatchEventKind)(0),                // 1: billing.v1.WatchEventKind
-	(*EntitlementSource)(nil),          // 2: billing.v1.EntitlementSource
-	(*Entitlement)(nil),                // 3: billing.v1.Entitlement
-	(*CheckEntitlementRequest)(nil),    // 4: billing.v1.CheckEntitlementRequest
-	(*CheckEntitlementResponse)(nil),   // 5: billing.v1.CheckEntitlementResponse
-	(*ListEntitlementsRequest)(nil),    // 6: billing.v1.ListEntitlementsRequest
-	(*ListEntitlementsResponse)(nil),   // 7: billing.v1.ListEntitlementsResponse
-	(*WatchEntitlementsRequest)(nil),   // 8: billing.v1.WatchEntitlementsRequest
-	(*WatchEntitlementsResponse)(nil),  // 9: billing.v1.WatchEntitlementsResponse
-	(*IssueCustomerTokenRequest)(nil),  // 10: billing.v1.IssueCustomerTokenRequest
-	(*IssueCustomerTokenResponse)(nil), // 11: billing.v1.IssueCustomerTokenResponse
-	(*timestamppb.Timestamp)(nil),      // 12: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),        // 13: google.protobuf.Duration
+	(DenialReason)(0),                  // 0: billing.v1.DenialReason
+	(EntitlementSourceKind)(0),         // 1: billing.v1.EntitlementSourceKind
+	(WatchEventKind)(0),                // 2: billing.v1.WatchEventKind
+	(*EntitlementSource)(nil),          // 3: billing.v1.EntitlementSource
+	(*Entitlement)(nil),                // 4: billing.v1.Entitlement
+	(*CheckEntitlementRequest)(nil),    // 5: billing.v1.CheckEntitlementRequest
+	(*CheckEntitlementResponse)(nil),   // 6: billing.v1.CheckEntitlementResponse
+	(*ListEntitlementsRequest)(nil),    // 7: billing.v1.ListEntitlementsRequest
+	(*ListEntitlementsResponse)(nil),   // 8: billing.v1.ListEntitlementsResponse
+	(*WatchEntitlementsRequest)(nil),   // 9: billing.v1.WatchEntitlementsRequest
+	(*WatchEntitlementsResponse)(nil),  // 10: billing.v1.WatchEntitlementsResponse
+	(*IssueCustomerTokenRequest)(nil),  // 11: billing.v1.IssueCustomerTokenRequest
+	(*IssueCustomerTokenResponse)(nil), // 12: billing.v1.IssueCustomerTokenResponse
+	(*TrackUsageRequest)(nil),          // 13: billing.v1.TrackUsageRequest
+	(*TrackUsageResponse)(nil),         // 14: billing.v1.TrackUsageResponse
+	(*timestamppb.Timestamp)(nil),      // 15: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),        // 16: google.protobuf.Duration
 }
 var file_billing_v1_entitlements_proto_depIdxs = []int32{
-	0,  // 0: billing.v1.EntitlementSource.kind:type_name -> billing.v1.EntitlementSourceKind
-	12, // 1: billing.v1.EntitlementSource.valid_until:type_name -> google.protobuf.Timestamp
-	2,  // 2: billing.v1.Entitlement.sources:type_name -> billing.v1.EntitlementSource
-	12, // 3: billing.v1.Entitlement.valid_until:type_name -> google.protobuf.Timestamp
-	3,  // 4: billing.v1.CheckEntitlementResponse.entitlement:type_name -> billing.v1.Entitlement
-	3,  // 5: billing.v1.ListEntitlementsResponse.entitlements:type_name -> billing.v1.Entitlement
-	12, // 6: billing.v1.ListEntitlementsResponse.valid_until:type_name -> google.protobuf.Timestamp
-	1,  // 7: billing.v1.WatchEntitlementsResponse.kind:type_name -> billing.v1.WatchEventKind
-	3,  // 8: billing.v1.WatchEntitlementsResponse.entitlements:type_name -> billing.v1.Entitlement
-	12, // 9: billing.v1.WatchEntitlementsResponse.valid_until:type_name -> google.protobuf.Timestamp
-	12, // 10: billing.v1.WatchEntitlementsResponse.sent_at:type_name -> google.protobuf.Timestamp
-	13, // 11: billing.v1.IssueCustomerTokenRequest.ttl:type_name -> google.protobuf.Duration
-	12, // 12: billing.v1.IssueCustomerTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	4,  // 13: billing.v1.EntitlementsService.CheckEntitlement:input_type -> billing.v1.CheckEntitlementRequest
-	6,  // 14: billing.v1.EntitlementsService.ListEntitlements:input_type -> billing.v1.ListEntitlementsRequest
-	8,  // 15: billing.v1.EntitlementsService.WatchEntitlements:input_type -> billing.v1.WatchEntitlementsRequest
-	10, // 16: billing.v1.EntitlementsService.IssueCustomerToken:input_type -> billing.v1.IssueCustomerTokenRequest
-	5,  // 17: billing.v1.EntitlementsService.CheckEntitlement:output_type -> billing.v1.CheckEntitlementResponse
-	7,  // 18: billing.v1.EntitlementsService.ListEntitlements:output_type -> billing.v1.ListEntitlementsResponse
-	9,  // 19: billing.v1.EntitlementsService.WatchEntitlements:output_type -> billing.v1.WatchEntitlementsResponse
-	11, // 20: billing.v1.EntitlementsService.IssueCustomerToken:output_type -> billing.v1.IssueCustomerTokenResponse
-	17, // [17:21] is the sub-list for method output_type
-	13, // [13:17] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	1,  // 0: billing.v1.EntitlementSource.kind:type_name -> billing.v1.EntitlementSourceKind
+	15, // 1: billing.v1.EntitlementSource.valid_until:type_name -> google.protobuf.Timestamp
+	3,  // 2: billing.v1.Entitlement.sources:type_name -> billing.v1.EntitlementSource
+	15, // 3: billing.v1.Entitlement.valid_until:type_name -> google.protobuf.Timestamp
+	0,  // 4: billing.v1.Entitlement.denial_reason:type_name -> billing.v1.DenialReason
+	15, // 5: billing.v1.Entitlement.resets_at:type_name -> google.protobuf.Timestamp
+	4,  // 6: billing.v1.CheckEntitlementResponse.entitlement:type_name -> billing.v1.Entitlement
+	4,  // 7: billing.v1.ListEntitlementsResponse.entitlements:type_name -> billing.v1.Entitlement
+	15, // 8: billing.v1.ListEntitlementsResponse.valid_until:type_name -> google.protobuf.Timestamp
+	2,  // 9: billing.v1.WatchEntitlementsResponse.kind:type_name -> billing.v1.WatchEventKind
+	4,  // 10: billing.v1.WatchEntitlementsResponse.entitlements:type_name -> billing.v1.Entitlement
+	15, // 11: billing.v1.WatchEntitlementsResponse.valid_until:type_name -> google.protobuf.Timestamp
+	15, // 12: billing.v1.WatchEntitlementsResponse.sent_at:type_name -> google.protobuf.Timestamp
+	16, // 13: billing.v1.IssueCustomerTokenRequest.ttl:type_name -> google.protobuf.Duration
+	15, // 14: billing.v1.IssueCustomerTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	15, // 15: billing.v1.TrackUsageRequest.occurred_at:type_name -> google.protobuf.Timestamp
+	4,  // 16: billing.v1.TrackUsageResponse.entitlement:type_name -> billing.v1.Entitlement
+	5,  // 17: billing.v1.EntitlementsService.CheckEntitlement:input_type -> billing.v1.CheckEntitlementRequest
+	7,  // 18: billing.v1.EntitlementsService.ListEntitlements:input_type -> billing.v1.ListEntitlementsRequest
+	9,  // 19: billing.v1.EntitlementsService.WatchEntitlements:input_type -> billing.v1.WatchEntitlementsRequest
+	11, // 20: billing.v1.EntitlementsService.IssueCustomerToken:input_type -> billing.v1.IssueCustomerTokenRequest
+	13, // 21: billing.v1.EntitlementsService.TrackUsage:input_type -> billing.v1.TrackUsageRequest
+	6,  // 22: billing.v1.EntitlementsService.CheckEntitlement:output_type -> billing.v1.CheckEntitlementResponse
+	8,  // 23: billing.v1.EntitlementsService.ListEntitlements:output_type -> billing.v1.ListEntitlementsResponse
+	10, // 24: billing.v1.EntitlementsService.WatchEntitlements:output_type -> billing.v1.WatchEntitlementsResponse
+	12, // 25: billing.v1.EntitlementsService.IssueCustomerToken:output_type -> billing.v1.IssueCustomerTokenResponse
+	14, // 26: billing.v1.EntitlementsService.TrackUsage:output_type -> billing.v1.TrackUsageResponse
+	22, // [22:27] is the sub-list for method output_type
+	17, // [17:22] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_billing_v1_entitlements_proto_init() }
@@ -863,13 +1161,14 @@ func file_billing_v1_entitlements_proto_init() {
 	}
 	file_billing_v1_entitlements_proto_msgTypes[0].OneofWrappers = []any{}
 	file_billing_v1_entitlements_proto_msgTypes[1].OneofWrappers = []any{}
+	file_billing_v1_entitlements_proto_msgTypes[2].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_billing_v1_entitlements_proto_rawDesc), len(file_billing_v1_entitlements_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   10,
+			NumEnums:      3,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -34,6 +34,10 @@ class _ScopeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Scope.ValueType
     """CreateCheckoutSession, CreatePortalSession."""
     SCOPE_ADMIN: _Scope.ValueType  # 3
     """AdminService and MetricsService."""
+    SCOPE_USAGE_WRITE: _Scope.ValueType  # 4
+    """TrackUsage (and, later, ReserveUsage, CommitReservation,
+    ReleaseReservation): records usage of metered features.
+    """
 
 class Scope(_Scope, metaclass=_ScopeEnumTypeWrapper):
     """What an API key may do."""
@@ -45,7 +49,95 @@ SCOPE_CHECKOUT_WRITE: Scope.ValueType  # 2
 """CreateCheckoutSession, CreatePortalSession."""
 SCOPE_ADMIN: Scope.ValueType  # 3
 """AdminService and MetricsService."""
+SCOPE_USAGE_WRITE: Scope.ValueType  # 4
+"""TrackUsage (and, later, ReserveUsage, CommitReservation,
+ReleaseReservation): records usage of metered features.
+"""
 Global___Scope: _TypeAlias = Scope  # noqa: Y015
+
+class _FeatureKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _FeatureKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FeatureKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    FEATURE_KIND_UNSPECIFIED: _FeatureKind.ValueType  # 0
+    """As before kinds existed: LIMIT when a limit is set, else BOOLEAN."""
+    FEATURE_KIND_BOOLEAN: _FeatureKind.ValueType  # 1
+    """On or off."""
+    FEATURE_KIND_LIMIT: _FeatureKind.ValueType  # 2
+    """A static number (seats, projects): `limit`."""
+    FEATURE_KIND_METERED: _FeatureKind.ValueType  # 3
+    """An allowance per period that usage draws down: `metered`."""
+
+class FeatureKind(_FeatureKind, metaclass=_FeatureKindEnumTypeWrapper):
+    """What a feature is."""
+
+FEATURE_KIND_UNSPECIFIED: FeatureKind.ValueType  # 0
+"""As before kinds existed: LIMIT when a limit is set, else BOOLEAN."""
+FEATURE_KIND_BOOLEAN: FeatureKind.ValueType  # 1
+"""On or off."""
+FEATURE_KIND_LIMIT: FeatureKind.ValueType  # 2
+"""A static number (seats, projects): `limit`."""
+FEATURE_KIND_METERED: FeatureKind.ValueType  # 3
+"""An allowance per period that usage draws down: `metered`."""
+Global___FeatureKind: _TypeAlias = FeatureKind  # noqa: Y015
+
+class _ResetInterval:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ResetIntervalEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ResetInterval.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RESET_INTERVAL_UNSPECIFIED: _ResetInterval.ValueType  # 0
+    """The subscription's billing period (the default)."""
+    RESET_INTERVAL_BILLING_PERIOD: _ResetInterval.ValueType  # 1
+    RESET_INTERVAL_DAY: _ResetInterval.ValueType  # 2
+    """Fixed intervals anchored at the subscription's start."""
+    RESET_INTERVAL_WEEK: _ResetInterval.ValueType  # 3
+    RESET_INTERVAL_MONTH: _ResetInterval.ValueType  # 4
+    RESET_INTERVAL_YEAR: _ResetInterval.ValueType  # 5
+
+class ResetInterval(_ResetInterval, metaclass=_ResetIntervalEnumTypeWrapper):
+    """When a metered feature's allowance starts again."""
+
+RESET_INTERVAL_UNSPECIFIED: ResetInterval.ValueType  # 0
+"""The subscription's billing period (the default)."""
+RESET_INTERVAL_BILLING_PERIOD: ResetInterval.ValueType  # 1
+RESET_INTERVAL_DAY: ResetInterval.ValueType  # 2
+"""Fixed intervals anchored at the subscription's start."""
+RESET_INTERVAL_WEEK: ResetInterval.ValueType  # 3
+RESET_INTERVAL_MONTH: ResetInterval.ValueType  # 4
+RESET_INTERVAL_YEAR: ResetInterval.ValueType  # 5
+Global___ResetInterval: _TypeAlias = ResetInterval  # noqa: Y015
+
+class _OverageMode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _OverageModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OverageMode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    OVERAGE_MODE_UNSPECIFIED: _OverageMode.ValueType  # 0
+    """BLOCK (the default)."""
+    OVERAGE_MODE_BLOCK: _OverageMode.ValueType  # 1
+    """Checks refuse what would overspend; TrackUsage with enforce refuses it."""
+    OVERAGE_MODE_ALLOW: _OverageMode.ValueType  # 2
+    """Checks allow it; the excess is recorded as overage (billed through a
+    Stripe meter when one is named).
+    """
+
+class OverageMode(_OverageMode, metaclass=_OverageModeEnumTypeWrapper):
+    """What happens to usage beyond the balance."""
+
+OVERAGE_MODE_UNSPECIFIED: OverageMode.ValueType  # 0
+"""BLOCK (the default)."""
+OVERAGE_MODE_BLOCK: OverageMode.ValueType  # 1
+"""Checks refuse what would overspend; TrackUsage with enforce refuses it."""
+OVERAGE_MODE_ALLOW: OverageMode.ValueType  # 2
+"""Checks allow it; the excess is recorded as overage (billed through a
+Stripe meter when one is named).
+"""
+Global___OverageMode: _TypeAlias = OverageMode  # noqa: Y015
 
 class _ReconciliationState:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -196,6 +288,44 @@ class ApiKey(_message.Message):
 Global___ApiKey: _TypeAlias = ApiKey  # noqa: Y015
 
 @_typing.final
+class MeteredFeature(_message.Message):
+    """The rules of a metered feature."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ALLOWANCE_FIELD_NUMBER: _builtins.int
+    ALLOWANCE_PER_UNIT_FIELD_NUMBER: _builtins.int
+    RESET_FIELD_NUMBER: _builtins.int
+    OVERAGE_FIELD_NUMBER: _builtins.int
+    STRIPE_METER_EVENT_NAME_FIELD_NUMBER: _builtins.int
+    allowance: _builtins.int
+    """Units per period, at least 1."""
+    allowance_per_unit: _builtins.bool
+    """When set, the allowance is per unit: a subscription item's quantity
+    multiplies it (seat-based plans).
+    """
+    reset: Global___ResetInterval.ValueType
+    overage: Global___OverageMode.ValueType
+    stripe_meter_event_name: _builtins.str
+    """The Stripe meter's event name that usage is reported to; empty: none."""
+    def __init__(
+        self,
+        *,
+        allowance: _builtins.int = ...,
+        allowance_per_unit: _builtins.bool = ...,
+        reset: Global___ResetInterval.ValueType = ...,
+        overage: Global___OverageMode.ValueType = ...,
+        stripe_meter_event_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowance", b"allowance", "allowance_per_unit", b"allowance_per_unit", "overage", b"overage", "reset", b"reset", "stripe_meter_event_name", b"stripe_meter_event_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MeteredFeature: _TypeAlias = MeteredFeature  # noqa: Y015
+
+@_typing.final
 class CatalogFeature(_message.Message):
     """A feature a catalog entry gives."""
 
@@ -204,24 +334,33 @@ class CatalogFeature(_message.Message):
     FEATURE_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
     LIMIT_PER_UNIT_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    METERED_FIELD_NUMBER: _builtins.int
     feature: _builtins.str
     """1 to 128 characters of [a-z0-9_.:-]."""
     limit: _builtins.int
-    """Absent means unlimited."""
+    """Absent means unlimited. Only for LIMIT (and unspecified) features."""
     limit_per_unit: _builtins.bool
     """When set, the limit is per unit: a subscription item's quantity
     multiplies it (seat-based plans).
     """
+    kind: Global___FeatureKind.ValueType
+    @_builtins.property
+    def metered(self) -> Global___MeteredFeature:
+        """Required for METERED features, refused for the others."""
+
     def __init__(
         self,
         *,
         feature: _builtins.str = ...,
         limit: _builtins.int | None = ...,
         limit_per_unit: _builtins.bool = ...,
+        kind: Global___FeatureKind.ValueType = ...,
+        metered: Global___MeteredFeature | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_limit", b"_limit", "limit", b"limit"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_limit", b"_limit", "limit", b"limit", "metered", b"metered"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_limit", b"_limit", "feature", b"feature", "limit", b"limit", "limit_per_unit", b"limit_per_unit"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_limit", b"_limit", "feature", b"feature", "kind", b"kind", "limit", b"limit", "limit_per_unit", b"limit_per_unit", "metered", b"metered"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__limit: _TypeAlias = _typing.Literal["limit"]  # noqa: Y015
     _WhichOneofArgType__limit: _TypeAlias = _typing.Literal["_limit", b"_limit"]  # noqa: Y015

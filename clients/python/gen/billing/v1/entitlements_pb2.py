@@ -26,7 +26,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x62illing/v1/entitlements.proto\x12\nbilling.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf3\x01\n\x11\x45ntitlementSource\x12\x35\n\x04kind\x18\x01 \x01(\x0e\x32!.billing.v1.EntitlementSourceKindR\x04kind\x12\x0e\n\x02id\x18\x02 \x01(\tR\x02id\x12\x19\n\x05limit\x18\x03 \x01(\x03H\x00R\x05limit\x88\x01\x01\x12;\n\x0bvalid_until\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nvalidUntil\x12\x16\n\x06status\x18\x05 \x01(\tR\x06status\x12\x1d\n\ncatalog_id\x18\x06 \x01(\tR\tcatalogIdB\x08\n\x06_limit\"\xdc\x01\n\x0b\x45ntitlement\x12\x18\n\x07\x66\x65\x61ture\x18\x01 \x01(\tR\x07\x66\x65\x61ture\x12\x18\n\x07\x61llowed\x18\x02 \x01(\x08R\x07\x61llowed\x12\x19\n\x05limit\x18\x03 \x01(\x03H\x00R\x05limit\x88\x01\x01\x12\x37\n\x07sources\x18\x04 \x03(\x0b\x32\x1d.billing.v1.EntitlementSourceR\x07sources\x12;\n\x0bvalid_until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nvalidUntilB\x08\n\x06_limit\"T\n\x17\x43heckEntitlementRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12\x18\n\x07\x66\x65\x61ture\x18\x02 \x01(\tR\x07\x66\x65\x61ture\"U\n\x18\x43heckEntitlementResponse\x12\x39\n\x0b\x65ntitlement\x18\x01 \x01(\x0b\x32\x17.billing.v1.EntitlementR\x0b\x65ntitlement\":\n\x17ListEntitlementsRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\"\x94\x01\n\x18ListEntitlementsResponse\x12;\n\x0c\x65ntitlements\x18\x01 \x03(\x0b\x32\x17.billing.v1.EntitlementR\x0c\x65ntitlements\x12;\n\x0bvalid_until\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nvalidUntil\";\n\x18WatchEntitlementsRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\"\xfa\x01\n\x19WatchEntitlementsResponse\x12.\n\x04kind\x18\x01 \x01(\x0e\x32\x1a.billing.v1.WatchEventKindR\x04kind\x12;\n\x0c\x65ntitlements\x18\x02 \x03(\x0b\x32\x17.billing.v1.EntitlementR\x0c\x65ntitlements\x12;\n\x0bvalid_until\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nvalidUntil\x12\x33\n\x07sent_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x06sentAt\"i\n\x19IssueCustomerTokenRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12+\n\x03ttl\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationR\x03ttl\"m\n\x1aIssueCustomerTokenResponse\x12\x14\n\x05token\x18\x01 \x01(\tR\x05token\x12\x39\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\texpiresAt*\xb3\x01\n\x15\x45ntitlementSourceKind\x12\'\n#ENTITLEMENT_SOURCE_KIND_UNSPECIFIED\x10\x00\x12(\n$ENTITLEMENT_SOURCE_KIND_SUBSCRIPTION\x10\x01\x12$\n ENTITLEMENT_SOURCE_KIND_PURCHASE\x10\x02\x12!\n\x1d\x45NTITLEMENT_SOURCE_KIND_GRANT\x10\x03*\x8e\x01\n\x0eWatchEventKind\x12 \n\x1cWATCH_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1d\n\x19WATCH_EVENT_KIND_SNAPSHOT\x10\x01\x12\x1b\n\x17WATCH_EVENT_KIND_CHANGE\x10\x02\x12\x1e\n\x1aWATCH_EVENT_KIND_HEARTBEAT\x10\x03\x32\xa6\x03\n\x13\x45ntitlementsService\x12\x62\n\x10\x43heckEntitlement\x12#.billing.v1.CheckEntitlementRequest\x1a$.billing.v1.CheckEntitlementResponse\"\x03\x90\x02\x01\x12\x62\n\x10ListEntitlements\x12#.billing.v1.ListEntitlementsRequest\x1a$.billing.v1.ListEntitlementsResponse\"\x03\x90\x02\x01\x12\x62\n\x11WatchEntitlements\x12$.billing.v1.WatchEntitlementsRequest\x1a%.billing.v1.WatchEntitlementsResponse0\x01\x12\x63\n\x12IssueCustomerToken\x12%.billing.v1.IssueCustomerTokenRequest\x1a&.billing.v1.IssueCustomerTokenResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x62illing/v1/entitlements.proto\x12\nbilling.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf3\x01\n\x11\x45ntitlementSource\x12\x35\n\x04kind\x18\x01 \x01(\x0e\x32!.billing.v1.EntitlementSourceKindR\x04kind\x12\x0e\n\x02id\x18\x02 \x01(\tR\x02id\x12\x19\n\x05limit\x18\x03 \x01(\x03H\x00R\x05limit\x88\x01\x01\x12;\n\x0bvalid_until\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nvalidUntil\x12\x16\n\x06status\x18\x05 \x01(\tR\x06status\x12\x1d\n\ncatalog_id\x18\x06 \x01(\tR\tcatalogIdB\x08\n\x06_limit\"\xa4\x03\n\x0b\x45ntitlement\x12\x18\n\x07\x66\x65\x61ture\x18\x01 \x01(\tR\x07\x66\x65\x61ture\x12\x18\n\x07\x61llowed\x18\x02 \x01(\x08R\x07\x61llowed\x12\x19\n\x05limit\x18\x03 \x01(\x03H\x00R\x05limit\x88\x01\x01\x12\x37\n\x07sources\x18\x04 \x03(\x0b\x32\x1d.billing.v1.EntitlementSourceR\x07sources\x12;\n\x0bvalid_until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nvalidUntil\x12=\n\rdenial_reason\x18\x06 \x01(\x0e\x32\x18.billing.v1.DenialReasonR\x0c\x64\x65nialReason\x12\x19\n\x05usage\x18\x07 \x01(\x03H\x01R\x05usage\x88\x01\x01\x12\x1d\n\x07\x62\x61lance\x18\x08 \x01(\x03H\x02R\x07\x62\x61lance\x88\x01\x01\x12\x37\n\tresets_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x08resetsAtB\x08\n\x06_limitB\x08\n\x06_usageB\n\n\x08_balance\"\x99\x01\n\x17\x43heckEntitlementRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12\x18\n\x07\x66\x65\x61ture\x18\x02 \x01(\tR\x07\x66\x65\x61ture\x12.\n\x10requested_amount\x18\x03 \x01(\x03H\x00R\x0frequestedAmount\x88\x01\x01\x42\x13\n\x11_requested_amount\"U\n\x18\x43heckEntitlementResponse\x12\x39\n\x0b\x65ntitlement\x18\x01 \x01(\x0b\x32\x17.billing.v1.EntitlementR\x0b\x65ntitlement\":\n\x17ListEntitlementsRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\"\x94\x01\n\x18ListEntitlementsResponse\x12;\n\x0c\x65ntitlements\x18\x01 \x03(\x0b\x32\x17.billing.v1.EntitlementR\x0c\x65ntitlements\x12;\n\x0bvalid_until\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nvalidUntil\";\n\x18WatchEntitlementsRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\"\xfa\x01\n\x19WatchEntitlementsResponse\x12.\n\x04kind\x18\x01 \x01(\x0e\x32\x1a.billing.v1.WatchEventKindR\x04kind\x12;\n\x0c\x65ntitlements\x18\x02 \x03(\x0b\x32\x17.billing.v1.EntitlementR\x0c\x65ntitlements\x12;\n\x0bvalid_until\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nvalidUntil\x12\x33\n\x07sent_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x06sentAt\"i\n\x19IssueCustomerTokenRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12+\n\x03ttl\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationR\x03ttl\"m\n\x1aIssueCustomerTokenResponse\x12\x14\n\x05token\x18\x01 \x01(\tR\x05token\x12\x39\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\texpiresAt\"\xe6\x01\n\x11TrackUsageRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12\x18\n\x07\x66\x65\x61ture\x18\x02 \x01(\tR\x07\x66\x65\x61ture\x12\x16\n\x06\x61mount\x18\x03 \x01(\x03R\x06\x61mount\x12\'\n\x0fidempotency_key\x18\x04 \x01(\tR\x0eidempotencyKey\x12;\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\noccurredAt\x12\x18\n\x07\x65nforce\x18\x06 \x01(\x08R\x07\x65nforce\"j\n\x12TrackUsageResponse\x12\x19\n\x08usage_id\x18\x01 \x01(\tR\x07usageId\x12\x39\n\x0b\x65ntitlement\x18\x02 \x01(\x0b\x32\x17.billing.v1.EntitlementR\x0b\x65ntitlement*\xd9\x01\n\x0c\x44\x65nialReason\x12\x1d\n\x19\x44\x45NIAL_REASON_UNSPECIFIED\x10\x00\x12!\n\x1d\x44\x45NIAL_REASON_UNKNOWN_FEATURE\x10\x01\x12\x1b\n\x17\x44\x45NIAL_REASON_NO_SOURCE\x10\x02\x12\x1c\n\x18\x44\x45NIAL_REASON_PAST_GRACE\x10\x03\x12$\n DENIAL_REASON_SUBSCRIPTION_ENDED\x10\x04\x12&\n\"DENIAL_REASON_INSUFFICIENT_BALANCE\x10\x05*\xb3\x01\n\x15\x45ntitlementSourceKind\x12\'\n#ENTITLEMENT_SOURCE_KIND_UNSPECIFIED\x10\x00\x12(\n$ENTITLEMENT_SOURCE_KIND_SUBSCRIPTION\x10\x01\x12$\n ENTITLEMENT_SOURCE_KIND_PURCHASE\x10\x02\x12!\n\x1d\x45NTITLEMENT_SOURCE_KIND_GRANT\x10\x03*\x8e\x01\n\x0eWatchEventKind\x12 \n\x1cWATCH_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1d\n\x19WATCH_EVENT_KIND_SNAPSHOT\x10\x01\x12\x1b\n\x17WATCH_EVENT_KIND_CHANGE\x10\x02\x12\x1e\n\x1aWATCH_EVENT_KIND_HEARTBEAT\x10\x03\x32\xf3\x03\n\x13\x45ntitlementsService\x12\x62\n\x10\x43heckEntitlement\x12#.billing.v1.CheckEntitlementRequest\x1a$.billing.v1.CheckEntitlementResponse\"\x03\x90\x02\x01\x12\x62\n\x10ListEntitlements\x12#.billing.v1.ListEntitlementsRequest\x1a$.billing.v1.ListEntitlementsResponse\"\x03\x90\x02\x01\x12\x62\n\x11WatchEntitlements\x12$.billing.v1.WatchEntitlementsRequest\x1a%.billing.v1.WatchEntitlementsResponse0\x01\x12\x63\n\x12IssueCustomerToken\x12%.billing.v1.IssueCustomerTokenRequest\x1a&.billing.v1.IssueCustomerTokenResponse\x12K\n\nTrackUsage\x12\x1d.billing.v1.TrackUsageRequest\x1a\x1e.billing.v1.TrackUsageResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,30 +37,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ENTITLEMENTSSERVICE'].methods_by_name['CheckEntitlement']._serialized_options = b'\220\002\001'
   _globals['_ENTITLEMENTSSERVICE'].methods_by_name['ListEntitlements']._loaded_options = None
   _globals['_ENTITLEMENTSSERVICE'].methods_by_name['ListEntitlements']._serialized_options = b'\220\002\001'
-  _globals['_ENTITLEMENTSOURCEKIND']._serialized_start=1496
-  _globals['_ENTITLEMENTSOURCEKIND']._serialized_end=1675
-  _globals['_WATCHEVENTKIND']._serialized_start=1678
-  _globals['_WATCHEVENTKIND']._serialized_end=1820
+  _globals['_DENIALREASON']._serialized_start=2107
+  _globals['_DENIALREASON']._serialized_end=2324
+  _globals['_ENTITLEMENTSOURCEKIND']._serialized_start=2327
+  _globals['_ENTITLEMENTSOURCEKIND']._serialized_end=2506
+  _globals['_WATCHEVENTKIND']._serialized_start=2509
+  _globals['_WATCHEVENTKIND']._serialized_end=2651
   _globals['_ENTITLEMENTSOURCE']._serialized_start=111
   _globals['_ENTITLEMENTSOURCE']._serialized_end=354
   _globals['_ENTITLEMENT']._serialized_start=357
-  _globals['_ENTITLEMENT']._serialized_end=577
-  _globals['_CHECKENTITLEMENTREQUEST']._serialized_start=579
-  _globals['_CHECKENTITLEMENTREQUEST']._serialized_end=663
-  _globals['_CHECKENTITLEMENTRESPONSE']._serialized_start=665
-  _globals['_CHECKENTITLEMENTRESPONSE']._serialized_end=750
-  _globals['_LISTENTITLEMENTSREQUEST']._serialized_start=752
-  _globals['_LISTENTITLEMENTSREQUEST']._serialized_end=810
-  _globals['_LISTENTITLEMENTSRESPONSE']._serialized_start=813
-  _globals['_LISTENTITLEMENTSRESPONSE']._serialized_end=961
-  _globals['_WATCHENTITLEMENTSREQUEST']._serialized_start=963
-  _globals['_WATCHENTITLEMENTSREQUEST']._serialized_end=1022
-  _globals['_WATCHENTITLEMENTSRESPONSE']._serialized_start=1025
-  _globals['_WATCHENTITLEMENTSRESPONSE']._serialized_end=1275
-  _globals['_ISSUECUSTOMERTOKENREQUEST']._serialized_start=1277
-  _globals['_ISSUECUSTOMERTOKENREQUEST']._serialized_end=1382
-  _globals['_ISSUECUSTOMERTOKENRESPONSE']._serialized_start=1384
-  _globals['_ISSUECUSTOMERTOKENRESPONSE']._serialized_end=1493
-  _globals['_ENTITLEMENTSSERVICE']._serialized_start=1823
-  _globals['_ENTITLEMENTSSERVICE']._serialized_end=2245
+  _globals['_ENTITLEMENT']._serialized_end=777
+  _globals['_CHECKENTITLEMENTREQUEST']._serialized_start=780
+  _globals['_CHECKENTITLEMENTREQUEST']._serialized_end=933
+  _globals['_CHECKENTITLEMENTRESPONSE']._serialized_start=935
+  _globals['_CHECKENTITLEMENTRESPONSE']._serialized_end=1020
+  _globals['_LISTENTITLEMENTSREQUEST']._serialized_start=1022
+  _globals['_LISTENTITLEMENTSREQUEST']._serialized_end=1080
+  _globals['_LISTENTITLEMENTSRESPONSE']._serialized_start=1083
+  _globals['_LISTENTITLEMENTSRESPONSE']._serialized_end=1231
+  _globals['_WATCHENTITLEMENTSREQUEST']._serialized_start=1233
+  _globals['_WATCHENTITLEMENTSREQUEST']._serialized_end=1292
+  _globals['_WATCHENTITLEMENTSRESPONSE']._serialized_start=1295
+  _globals['_WATCHENTITLEMENTSRESPONSE']._serialized_end=1545
+  _globals['_ISSUECUSTOMERTOKENREQUEST']._serialized_start=1547
+  _globals['_ISSUECUSTOMERTOKENREQUEST']._serialized_end=1652
+  _globals['_ISSUECUSTOMERTOKENRESPONSE']._serialized_start=1654
+  _globals['_ISSUECUSTOMERTOKENRESPONSE']._serialized_end=1763
+  _globals['_TRACKUSAGEREQUEST']._serialized_start=1766
+  _globals['_TRACKUSAGEREQUEST']._serialized_end=1996
+  _globals['_TRACKUSAGERESPONSE']._serialized_start=1998
+  _globals['_TRACKUSAGERESPONSE']._serialized_end=2104
+  _globals['_ENTITLEMENTSSERVICE']._serialized_start=2654
+  _globals['_ENTITLEMENTSSERVICE']._serialized_end=3153
 # @@protoc_insertion_point(module_scope)

@@ -21,6 +21,42 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _DenialReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DenialReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DenialReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DENIAL_REASON_UNSPECIFIED: _DenialReason.ValueType  # 0
+    """Allowed."""
+    DENIAL_REASON_UNKNOWN_FEATURE: _DenialReason.ValueType  # 1
+    """The feature is not in the project's catalog and no grant gives it."""
+    DENIAL_REASON_NO_SOURCE: _DenialReason.ValueType  # 2
+    """No subscription, purchase or grant gives the feature."""
+    DENIAL_REASON_PAST_GRACE: _DenialReason.ValueType  # 3
+    """The only subscriptions that gave it are past_due beyond the grace period."""
+    DENIAL_REASON_SUBSCRIPTION_ENDED: _DenialReason.ValueType  # 4
+    """The subscriptions that gave it have ended (canceled, expired trial, ...)."""
+    DENIAL_REASON_INSUFFICIENT_BALANCE: _DenialReason.ValueType  # 5
+    """A metered feature whose balance is below the requested amount (or zero)."""
+
+class DenialReason(_DenialReason, metaclass=_DenialReasonEnumTypeWrapper):
+    """Why a check answers not allowed."""
+
+DENIAL_REASON_UNSPECIFIED: DenialReason.ValueType  # 0
+"""Allowed."""
+DENIAL_REASON_UNKNOWN_FEATURE: DenialReason.ValueType  # 1
+"""The feature is not in the project's catalog and no grant gives it."""
+DENIAL_REASON_NO_SOURCE: DenialReason.ValueType  # 2
+"""No subscription, purchase or grant gives the feature."""
+DENIAL_REASON_PAST_GRACE: DenialReason.ValueType  # 3
+"""The only subscriptions that gave it are past_due beyond the grace period."""
+DENIAL_REASON_SUBSCRIPTION_ENDED: DenialReason.ValueType  # 4
+"""The subscriptions that gave it have ended (canceled, expired trial, ...)."""
+DENIAL_REASON_INSUFFICIENT_BALANCE: DenialReason.ValueType  # 5
+"""A metered feature whose balance is below the requested amount (or zero)."""
+Global___DenialReason: _TypeAlias = DenialReason  # noqa: Y015
+
 class _EntitlementSourceKind:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -139,11 +175,23 @@ class Entitlement(_message.Message):
     LIMIT_FIELD_NUMBER: _builtins.int
     SOURCES_FIELD_NUMBER: _builtins.int
     VALID_UNTIL_FIELD_NUMBER: _builtins.int
+    DENIAL_REASON_FIELD_NUMBER: _builtins.int
+    USAGE_FIELD_NUMBER: _builtins.int
+    BALANCE_FIELD_NUMBER: _builtins.int
+    RESETS_AT_FIELD_NUMBER: _builtins.int
     feature: _builtins.str
     allowed: _builtins.bool
     limit: _builtins.int
     """The largest limit of all sources; absent means unlimited (or not
     allowed).
+    """
+    denial_reason: Global___DenialReason.ValueType
+    """Set when allowed is false."""
+    usage: _builtins.int
+    """Metered features only: usage recorded in the current period."""
+    balance: _builtins.int
+    """Metered features only: what remains of the period's allowance (never
+    below zero; overage under OVERAGE_MODE_ALLOW is in `usage`).
     """
     @_builtins.property
     def sources(self) -> _containers.RepeatedCompositeFieldContainer[Global___EntitlementSource]:
@@ -155,6 +203,10 @@ class Entitlement(_message.Message):
         when no known time will change it.
         """
 
+    @_builtins.property
+    def resets_at(self) -> _timestamp_pb2.Timestamp:
+        """Metered features only: when the current period's allowance starts again."""
+
     def __init__(
         self,
         *,
@@ -163,14 +215,27 @@ class Entitlement(_message.Message):
         limit: _builtins.int | None = ...,
         sources: _abc.Iterable[Global___EntitlementSource] | None = ...,
         valid_until: _timestamp_pb2.Timestamp | None = ...,
+        denial_reason: Global___DenialReason.ValueType = ...,
+        usage: _builtins.int | None = ...,
+        balance: _builtins.int | None = ...,
+        resets_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_limit", b"_limit", "limit", b"limit", "valid_until", b"valid_until"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_balance", b"_balance", "_limit", b"_limit", "_usage", b"_usage", "balance", b"balance", "limit", b"limit", "resets_at", b"resets_at", "usage", b"usage", "valid_until", b"valid_until"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_limit", b"_limit", "allowed", b"allowed", "feature", b"feature", "limit", b"limit", "sources", b"sources", "valid_until", b"valid_until"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_balance", b"_balance", "_limit", b"_limit", "_usage", b"_usage", "allowed", b"allowed", "balance", b"balance", "denial_reason", b"denial_reason", "feature", b"feature", "limit", b"limit", "resets_at", b"resets_at", "sources", b"sources", "usage", b"usage", "valid_until", b"valid_until"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__balance: _TypeAlias = _typing.Literal["balance"]  # noqa: Y015
+    _WhichOneofArgType__balance: _TypeAlias = _typing.Literal["_balance", b"_balance"]  # noqa: Y015
     _WhichOneofReturnType__limit: _TypeAlias = _typing.Literal["limit"]  # noqa: Y015
     _WhichOneofArgType__limit: _TypeAlias = _typing.Literal["_limit", b"_limit"]  # noqa: Y015
+    _WhichOneofReturnType__usage: _TypeAlias = _typing.Literal["usage"]  # noqa: Y015
+    _WhichOneofArgType__usage: _TypeAlias = _typing.Literal["_usage", b"_usage"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__balance) -> _WhichOneofReturnType__balance | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__limit) -> _WhichOneofReturnType__limit | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__usage) -> _WhichOneofReturnType__usage | None: ...
 
 Global___Entitlement: _TypeAlias = Entitlement  # noqa: Y015
 
@@ -180,21 +245,29 @@ class CheckEntitlementRequest(_message.Message):
 
     CUSTOMER_ID_FIELD_NUMBER: _builtins.int
     FEATURE_FIELD_NUMBER: _builtins.int
+    REQUESTED_AMOUNT_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
     """The product's own id for the customer. 1 to 256 characters."""
     feature: _builtins.str
     """The feature key, as in the project's catalog. 1 to 128 characters."""
+    requested_amount: _builtins.int
+    """Metered features: allowed only if the balance covers this amount (at
+    least 1; absent: 1). Ignored for other kinds.
+    """
     def __init__(
         self,
         *,
         customer_id: _builtins.str = ...,
         feature: _builtins.str = ...,
+        requested_amount: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_requested_amount", b"_requested_amount", "requested_amount", b"requested_amount"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "feature", b"feature"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_requested_amount", b"_requested_amount", "customer_id", b"customer_id", "feature", b"feature", "requested_amount", b"requested_amount"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__requested_amount: _TypeAlias = _typing.Literal["requested_amount"]  # noqa: Y015
+    _WhichOneofArgType__requested_amount: _TypeAlias = _typing.Literal["_requested_amount", b"_requested_amount"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__requested_amount) -> _WhichOneofReturnType__requested_amount | None: ...
 
 Global___CheckEntitlementRequest: _TypeAlias = CheckEntitlementRequest  # noqa: Y015
 
@@ -367,3 +440,78 @@ class IssueCustomerTokenResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___IssueCustomerTokenResponse: _TypeAlias = IssueCustomerTokenResponse  # noqa: Y015
+
+@_typing.final
+class TrackUsageRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    FEATURE_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    OCCURRED_AT_FIELD_NUMBER: _builtins.int
+    ENFORCE_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    feature: _builtins.str
+    """A metered feature of the catalog."""
+    amount: _builtins.int
+    """1 to 1,000,000,000 units."""
+    idempotency_key: _builtins.str
+    """Required, 1 to 128 printable characters: the same key is applied once
+    (kept at least 30 days), and a retry gets the first answer.
+    """
+    enforce: _builtins.bool
+    """Refuse (FAILED_PRECONDITION, nothing recorded) when the balance does not
+    cover the amount, atomically with every other call.
+    """
+    @_builtins.property
+    def occurred_at(self) -> _timestamp_pb2.Timestamp:
+        """When the usage happened (absent: now); at most 5 minutes ahead. Usage
+        counts in the period it happened in.
+        """
+
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        feature: _builtins.str = ...,
+        amount: _builtins.int = ...,
+        idempotency_key: _builtins.str = ...,
+        occurred_at: _timestamp_pb2.Timestamp | None = ...,
+        enforce: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["occurred_at", b"occurred_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "customer_id", b"customer_id", "enforce", b"enforce", "feature", b"feature", "idempotency_key", b"idempotency_key", "occurred_at", b"occurred_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TrackUsageRequest: _TypeAlias = TrackUsageRequest  # noqa: Y015
+
+@_typing.final
+class TrackUsageResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USAGE_ID_FIELD_NUMBER: _builtins.int
+    ENTITLEMENT_FIELD_NUMBER: _builtins.int
+    usage_id: _builtins.str
+    """Our id of this usage (usg_...); also the identifier sent to Stripe's
+    meter events.
+    """
+    @_builtins.property
+    def entitlement(self) -> Global___Entitlement:
+        """The feature's standing after the usage."""
+
+    def __init__(
+        self,
+        *,
+        usage_id: _builtins.str = ...,
+        entitlement: Global___Entitlement | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entitlement", b"entitlement"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entitlement", b"entitlement", "usage_id", b"usage_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TrackUsageResponse: _TypeAlias = TrackUsageResponse  # noqa: Y015

@@ -58,6 +58,11 @@ class EntitlementsServiceStub:
                 request_serializer=billing_dot_v1_dot_entitlements__pb2.IssueCustomerTokenRequest.SerializeToString,
                 response_deserializer=billing_dot_v1_dot_entitlements__pb2.IssueCustomerTokenResponse.FromString,
                 _registered_method=True)
+        self.TrackUsage = channel.unary_unary(
+                '/billing.v1.EntitlementsService/TrackUsage',
+                request_serializer=billing_dot_v1_dot_entitlements__pb2.TrackUsageRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_entitlements__pb2.TrackUsageResponse.FromString,
+                _registered_method=True)
 
 
 class EntitlementsServiceServicer:
@@ -99,6 +104,15 @@ class EntitlementsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TrackUsage(self, request, context):
+        """TrackUsage records usage of a metered feature that happened. Scope:
+        usage:write. Never refused for balance unless `enforce`; the same
+        idempotency_key is applied once and its answer repeats.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EntitlementsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -121,6 +135,11 @@ def add_EntitlementsServiceServicer_to_server(servicer, server):
                     servicer.IssueCustomerToken,
                     request_deserializer=billing_dot_v1_dot_entitlements__pb2.IssueCustomerTokenRequest.FromString,
                     response_serializer=billing_dot_v1_dot_entitlements__pb2.IssueCustomerTokenResponse.SerializeToString,
+            ),
+            'TrackUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.TrackUsage,
+                    request_deserializer=billing_dot_v1_dot_entitlements__pb2.TrackUsageRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_entitlements__pb2.TrackUsageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -235,6 +254,33 @@ class EntitlementsService:
             '/billing.v1.EntitlementsService/IssueCustomerToken',
             billing_dot_v1_dot_entitlements__pb2.IssueCustomerTokenRequest.SerializeToString,
             billing_dot_v1_dot_entitlements__pb2.IssueCustomerTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TrackUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.EntitlementsService/TrackUsage',
+            billing_dot_v1_dot_entitlements__pb2.TrackUsageRequest.SerializeToString,
+            billing_dot_v1_dot_entitlements__pb2.TrackUsageResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -52,6 +52,11 @@ class EntitlementsServiceStub:
     read one customer's entitlements and nothing else. Scope:
     entitlements:read.
     """
+    TrackUsage: _grpc.UnaryUnaryMultiCallable[_entitlements_pb2.TrackUsageRequest, _entitlements_pb2.TrackUsageResponse]
+    """TrackUsage records usage of a metered feature that happened. Scope:
+    usage:write. Never refused for balance unless `enforce`; the same
+    idempotency_key is applied once and its answer repeats.
+    """
 
 @_typing.type_check_only
 class EntitlementsServiceAsyncStub(EntitlementsServiceStub):
@@ -76,6 +81,11 @@ class EntitlementsServiceAsyncStub(EntitlementsServiceStub):
     """IssueCustomerToken mints a short-lived signed token that lets a browser
     read one customer's entitlements and nothing else. Scope:
     entitlements:read.
+    """
+    TrackUsage: _aio.UnaryUnaryMultiCallable[_entitlements_pb2.TrackUsageRequest, _entitlements_pb2.TrackUsageResponse]  # type: ignore[assignment]
+    """TrackUsage records usage of a metered feature that happened. Scope:
+    usage:write. Never refused for balance unless `enforce`; the same
+    idempotency_key is applied once and its answer repeats.
     """
 
 class EntitlementsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -122,6 +132,17 @@ class EntitlementsServiceServicer(metaclass=_abc_1.ABCMeta):
         """IssueCustomerToken mints a short-lived signed token that lets a browser
         read one customer's entitlements and nothing else. Scope:
         entitlements:read.
+        """
+
+    @_abc_1.abstractmethod
+    def TrackUsage(
+        self,
+        request: _entitlements_pb2.TrackUsageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_entitlements_pb2.TrackUsageResponse, _abc.Awaitable[_entitlements_pb2.TrackUsageResponse]]:
+        """TrackUsage records usage of a metered feature that happened. Scope:
+        usage:write. Never refused for balance unless `enforce`; the same
+        idempotency_key is applied once and its answer repeats.
         """
 
 def add_EntitlementsServiceServicer_to_server(servicer: EntitlementsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

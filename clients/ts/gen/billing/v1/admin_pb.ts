@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file billing/v1/admin.proto.
  */
 export const file_billing_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChZiaWxsaW5nL3YxL2FkbWluLnByb3RvEgpiaWxsaW5nLnYxIpgCCgdQcm9qZWN0EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSLwoMZ3JhY2VfcGVyaW9kGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEh0KFWhhc19zdHJpcGVfc2VjcmV0X2tleRgEIAEoCBIfChdzdHJpcGVfc2VjcmV0X2tleV9sYXN0NBgFIAEoCRIiChpoYXNfd2ViaG9va19zaWduaW5nX3NlY3JldBgGIAEoCBIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLNAQoGQXBpS2V5EgoKAmlkGAEgASgJEhIKCnByb2plY3RfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIhCgZzY29wZXMYBCADKA4yES5iaWxsaW5nLnYxLlNjb3BlEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnJldm9rZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYByABKAkiVwoOQ2F0YWxvZ0ZlYXR1cmUSDwoHZmVhdHVyZRgBIAEoCRISCgVsaW1pdBgCIAEoA0gAiAEBEhYKDmxpbWl0X3Blcl91bml0GAMgASgIQggKBl9saW1pdCJPCgxDYXRhbG9nRW50cnkSEQoJc3RyaXBlX2lkGAEgASgJEiwKCGZlYXR1cmVzGAIgAygLMhouYmlsbGluZy52MS5DYXRhbG9nRmVhdHVyZSKxAgoFR3JhbnQSCgoCaWQYASABKAkSEwoLY3VzdG9tZXJfaWQYAiABKAkSDwoHZmVhdHVyZRgDIAEoCRISCgVsaW1pdBgEIAEoA0gAiAEBEi4KCmV4cGlyZXNfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgGIAEoCRINCgVhY3RvchgHIAEoCRIuCgpjcmVhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpyZXZva2VkX2J5GAogASgJEhUKDXJldm9rZV9yZWFzb24YCyABKAlCCAoGX2xpbWl0IqoBCgpBdWRpdEVudHJ5EgoKAmlkGAEgASgJEg0KBWFjdG9yGAIgASgJEg4KBmFjdGlvbhgDIAEoCRIOCgZ0YXJnZXQYBCABKAkSEwoLYmVmb3JlX2pzb24YBSABKAkSEgoKYWZ0ZXJfanNvbhgGIAEoCRIOCgZyZWFzb24YByABKAkSKAoEdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAijAEKFFJlY29uY2lsaWF0aW9uQ291bnRzEg8KB2NoZWNrZWQYASABKAMSFwoPbWlzc2luZ19sb2NhbGx5GAIgASgDEg0KBXN0YWxlGAMgASgDEhkKEW1pc3NpbmdfaW5fc3RyaXBlGAQgASgDEhAKCHJlcGFpcmVkGAUgASgDEg4KBmVycm9ycxgGIAEoAyKzAgoRUmVjb25jaWxpYXRpb25SdW4SCgoCaWQYASABKAkSDwoHZHJ5X3J1bhgCIAEoCBIuCgVzdGF0ZRgDIAEoDjIfLmJpbGxpbmcudjEuUmVjb25jaWxpYXRpb25TdGF0ZRIuCgpzdGFydGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoGY291bnRzGAYgASgLMiAuYmlsbGluZy52MS5SZWNvbmNpbGlhdGlvbkNvdW50cxIUCgx0cmlnZ2VyZWRfYnkYByABKAkSDQoFZXJyb3IYCCABKAkSGQoRc3RyaXBlX2xpc3RfY2FsbHMYCSABKAMiuQEKFENyZWF0ZVByb2plY3RSZXF1ZXN0EgwKBG5hbWUYASABKAkSGQoRc3RyaXBlX3NlY3JldF9rZXkYAiABKAkSHgoWd2ViaG9va19zaWduaW5nX3NlY3JldBgDIAEoCRIvCgxncmFjZV9wZXJpb2QYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDgoGcmVhc29uGAUgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgGIAEoCSJ+ChVDcmVhdGVQcm9qZWN0UmVzcG9uc2USJAoHcHJvamVjdBgBIAEoCzITLmJpbGxpbmcudjEuUHJvamVjdBIlCglhZG1pbl9rZXkYAiABKAsyEi5iaWxsaW5nLnYxLkFwaUtleRIYChBhZG1pbl9rZXlfc2VjcmV0GAMgASgJIhMKEUdldFByb2plY3RSZXF1ZXN0IjoKEkdldFByb2plY3RSZXNwb25zZRIkCgdwcm9qZWN0GAEgASgLMhMuYmlsbGluZy52MS5Qcm9qZWN0IsIBChRVcGRhdGVQcm9qZWN0UmVxdWVzdBIRCgRuYW1lGAEgASgJSACIAQESLwoMZ3JhY2VfcGVyaW9kGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEh4KEXN0cmlwZV9zZWNyZXRfa2V5GAMgASgJSAGIAQESDgoGcmVhc29uGAQgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgFIAEoCUIHCgVfbmFtZUIUChJfc3RyaXBlX3NlY3JldF9rZXkiPQoVVXBkYXRlUHJvamVjdFJlc3BvbnNlEiQKB3Byb2plY3QYASABKAsyEy5iaWxsaW5nLnYxLlByb2plY3QiZQoaUm90YXRlV2ViaG9va1NlY3JldFJlcXVlc3QSHgoWd2ViaG9va19zaWduaW5nX3NlY3JldBgBIAEoCRIOCgZyZWFzb24YAiABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAMgASgJIkMKG1JvdGF0ZVdlYmhvb2tTZWNyZXRSZXNwb25zZRIkCgdwcm9qZWN0GAEgASgLMhMuYmlsbGluZy52MS5Qcm9qZWN0Im8KE0NyZWF0ZUFwaUtleVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIhCgZzY29wZXMYAiADKA4yES5iaWxsaW5nLnYxLlNjb3BlEg4KBnJlYXNvbhgDIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYBCABKAkiRwoUQ3JlYXRlQXBpS2V5UmVzcG9uc2USHwoDa2V5GAEgASgLMhIuYmlsbGluZy52MS5BcGlLZXkSDgoGc2VjcmV0GAIgASgJIi0KEkxpc3RBcGlLZXlzUmVxdWVzdBIXCg9pbmNsdWRlX3Jldm9rZWQYASABKAgiNwoTTGlzdEFwaUtleXNSZXNwb25zZRIgCgRrZXlzGAEgAygLMhIuYmlsbGluZy52MS5BcGlLZXkiTgoTUmV2b2tlQXBpS2V5UmVxdWVzdBIOCgZrZXlfaWQYASABKAkSDgoGcmVhc29uGAIgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCSI3ChRSZXZva2VBcGlLZXlSZXNwb25zZRIfCgNrZXkYASABKAsyEi5iaWxsaW5nLnYxLkFwaUtleSITChFHZXRDYXRhbG9nUmVxdWVzdCI/ChJHZXRDYXRhbG9nUmVzcG9uc2USKQoHZW50cmllcxgBIAMoCzIYLmJpbGxpbmcudjEuQ2F0YWxvZ0VudHJ5ImcKEVNldENhdGFsb2dSZXF1ZXN0EikKB2VudHJpZXMYASADKAsyGC5iaWxsaW5nLnYxLkNhdGFsb2dFbnRyeRIOCgZyZWFzb24YAiABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAMgASgJIj8KElNldENhdGFsb2dSZXNwb25zZRIpCgdlbnRyaWVzGAEgAygLMhguYmlsbGluZy52MS5DYXRhbG9nRW50cnkitgEKF0dyYW50RW50aXRsZW1lbnRSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEg8KB2ZlYXR1cmUYAiABKAkSEgoFbGltaXQYAyABKANIAIgBARIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZyZWFzb24YBSABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAYgASgJQggKBl9saW1pdCI8ChhHcmFudEVudGl0bGVtZW50UmVzcG9uc2USIAoFZ3JhbnQYASABKAsyES5iaWxsaW5nLnYxLkdyYW50Ik8KElJldm9rZUdyYW50UmVxdWVzdBIQCghncmFudF9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAMgASgJIjcKE1Jldm9rZUdyYW50UmVzcG9uc2USIAoFZ3JhbnQYASABKAsyES5iaWxsaW5nLnYxLkdyYW50ImkKEUxpc3RHcmFudHNSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhgKEGluY2x1ZGVfaW5hY3RpdmUYAiABKAgSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkiUAoSTGlzdEdyYW50c1Jlc3BvbnNlEiEKBmdyYW50cxgBIAMoCzIRLmJpbGxpbmcudjEuR3JhbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIskBChNMaXN0QXVkaXRMb2dSZXF1ZXN0Eg0KBWFjdG9yGAEgASgJEg4KBmFjdGlvbhgCIAEoCRIOCgZ0YXJnZXQYAyABKAkSLgoKc3RhcnRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXBhZ2Vfc2l6ZRgGIAEoBRISCgpwYWdlX3Rva2VuGAcgASgJIlgKFExpc3RBdWRpdExvZ1Jlc3BvbnNlEicKB2VudHJpZXMYASADKAsyFi5iaWxsaW5nLnYxLkF1ZGl0RW50cnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIlgKHFRyaWdnZXJSZWNvbmNpbGlhdGlvblJlcXVlc3QSDwoHZHJ5X3J1bhgBIAEoCBIOCgZyZWFzb24YAiABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAMgASgJIksKHVRyaWdnZXJSZWNvbmNpbGlhdGlvblJlc3BvbnNlEioKA3J1bhgBIAEoCzIdLmJpbGxpbmcudjEuUmVjb25jaWxpYXRpb25SdW4iLQobR2V0UmVjb25jaWxpYXRpb25SdW5SZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCSJKChxHZXRSZWNvbmNpbGlhdGlvblJ1blJlc3BvbnNlEioKA3J1bhgBIAEoCzIdLmJpbGxpbmcudjEuUmVjb25jaWxpYXRpb25SdW4iRgodTGlzdFJlY29uY2lsaWF0aW9uUnVuc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiZgoeTGlzdFJlY29uY2lsaWF0aW9uUnVuc1Jlc3BvbnNlEisKBHJ1bnMYASADKAsyHS5iaWxsaW5nLnYxLlJlY29uY2lsaWF0aW9uUnVuEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSL7AQoMV2ViaG9va0V2ZW50EhAKCGV2ZW50X2lkGAEgASgJEgwKBHR5cGUYAiABKAkSLgoGc3RhdHVzGAMgASgOMh4uYmlsbGluZy52MS5XZWJob29rRXZlbnRTdGF0dXMSEAoIYXR0ZW1wdHMYBCABKAUSEgoKbGFzdF9lcnJvchgFIAEoCRIvCgtyZWNlaXZlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMcHJvY2Vzc2VkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpyZXBsYXlhYmxlGAggASgIInEKGExpc3RXZWJob29rRXZlbnRzUmVxdWVzdBIuCgZzdGF0dXMYASABKA4yHi5iaWxsaW5nLnYxLldlYmhvb2tFdmVudFN0YXR1cxIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJeChlMaXN0V2ViaG9va0V2ZW50c1Jlc3BvbnNlEigKBmV2ZW50cxgBIAMoCzIYLmJpbGxpbmcudjEuV2ViaG9va0V2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJWChlSZXBsYXlXZWJob29rRXZlbnRSZXF1ZXN0EhAKCGV2ZW50X2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYAyABKAkiRQoaUmVwbGF5V2ViaG9va0V2ZW50UmVzcG9uc2USJwoFZXZlbnQYASABKAsyGC5iaWxsaW5nLnYxLldlYmhvb2tFdmVudCpmCgVTY29wZRIVChFTQ09QRV9VTlNQRUNJRklFRBAAEhsKF1NDT1BFX0VOVElUTEVNRU5UU19SRUFEEAESGAoUU0NPUEVfQ0hFQ0tPVVRfV1JJVEUQAhIPCgtTQ09QRV9BRE1JThADKsMBChNSZWNvbmNpbGlhdGlvblN0YXRlEiQKIFJFQ09OQ0lMSUFUSU9OX1NUQVRFX1VOU1BFQ0lGSUVEEAASHwobUkVDT05DSUxJQVRJT05fU1RBVEVfUVVFVUVEEAESIAocUkVDT05DSUxJQVRJT05fU1RBVEVfUlVOTklORxACEiIKHlJFQ09OQ0lMSUFUSU9OX1NUQVRFX1NVQ0NFRURFRBADEh8KG1JFQ09OQ0lMSUFUSU9OX1NUQVRFX0ZBSUxFRBAEKuUBChJXZWJob29rRXZlbnRTdGF0dXMSJAogV0VCSE9PS19FVkVOVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIjCh9XRUJIT09LX0VWRU5UX1NUQVRVU19QUk9DRVNTSU5HEAESIgoeV0VCSE9PS19FVkVOVF9TVEFUVVNfUFJPQ0VTU0VEEAISIAocV0VCSE9PS19FVkVOVF9TVEFUVVNfSUdOT1JFRBADEh8KG1dFQkhPT0tfRVZFTlRfU1RBVFVTX0ZBSUxFRBAEEh0KGVdFQkhPT0tfRVZFTlRfU1RBVFVTX0RFQUQQBTKHDQoMQWRtaW5TZXJ2aWNlElQKDUNyZWF0ZVByb2plY3QSIC5iaWxsaW5nLnYxLkNyZWF0ZVByb2plY3RSZXF1ZXN0GiEuYmlsbGluZy52MS5DcmVhdGVQcm9qZWN0UmVzcG9uc2USUAoKR2V0UHJvamVjdBIdLmJpbGxpbmcudjEuR2V0UHJvamVjdFJlcXVlc3QaHi5iaWxsaW5nLnYxLkdldFByb2plY3RSZXNwb25zZSIDkAIBElQKDVVwZGF0ZVByb2plY3QSIC5iaWxsaW5nLnYxLlVwZGF0ZVByb2plY3RSZXF1ZXN0GiEuYmlsbGluZy52MS5VcGRhdGVQcm9qZWN0UmVzcG9uc2USZgoTUm90YXRlV2ViaG9va1NlY3JldBImLmJpbGxpbmcudjEuUm90YXRlV2ViaG9va1NlY3JldFJlcXVlc3QaJy5iaWxsaW5nLnYxLlJvdGF0ZVdlYmhvb2tTZWNyZXRSZXNwb25zZRJRCgxDcmVhdGVBcGlLZXkSHy5iaWxsaW5nLnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaIC5iaWxsaW5nLnYxLkNyZWF0ZUFwaUtleVJlc3BvbnNlElMKC0xpc3RBcGlLZXlzEh4uYmlsbGluZy52MS5MaXN0QXBpS2V5c1JlcXVlc3QaHy5iaWxsaW5nLnYxLkxpc3RBcGlLZXlzUmVzcG9uc2UiA5ACARJRCgxSZXZva2VBcGlLZXkSHy5iaWxsaW5nLnYxLlJldm9rZUFwaUtleVJlcXVlc3QaIC5iaWxsaW5nLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlElAKCkdldENhdGFsb2cSHS5iaWxsaW5nLnYxLkdldENhdGFsb2dSZXF1ZXN0Gh4uYmlsbGluZy52MS5HZXRDYXRhbG9nUmVzcG9uc2UiA5ACARJLCgpTZXRDYXRhbG9nEh0uYmlsbGluZy52MS5TZXRDYXRhbG9nUmVxdWVzdBoeLmJpbGxpbmcudjEuU2V0Q2F0YWxvZ1Jlc3BvbnNlEl0KEEdyYW50RW50aXRsZW1lbnQSIy5iaWxsaW5nLnYxLkdyYW50RW50aXRsZW1lbnRSZXF1ZXN0GiQuYmlsbGluZy52MS5HcmFudEVudGl0bGVtZW50UmVzcG9uc2USTgoLUmV2b2tlR3JhbnQSHi5iaWxsaW5nLnYxLlJldm9rZUdyYW50UmVxdWVzdBofLmJpbGxpbmcudjEuUmV2b2tlR3JhbnRSZXNwb25zZRJQCgpMaXN0R3JhbnRzEh0uYmlsbGluZy52MS5MaXN0R3JhbnRzUmVxdWVzdBoeLmJpbGxpbmcudjEuTGlzdEdyYW50c1Jlc3BvbnNlIgOQAgESVgoMTGlzdEF1ZGl0TG9nEh8uYmlsbGluZy52MS5MaXN0QXVkaXRMb2dSZXF1ZXN0GiAuYmlsbGluZy52MS5MaXN0QXVkaXRMb2dSZXNwb25zZSIDkAIBEmwKFVRyaWdnZXJSZWNvbmNpbGlhdGlvbhIoLmJpbGxpbmcudjEuVHJpZ2dlclJlY29uY2lsaWF0aW9uUmVxdWVzdBopLmJpbGxpbmcudjEuVHJpZ2dlclJlY29uY2lsaWF0aW9uUmVzcG9uc2USbgoUR2V0UmVjb25jaWxpYXRpb25SdW4SJy5iaWxsaW5nLnYxLkdldFJlY29uY2lsaWF0aW9uUnVuUmVxdWVzdBooLmJpbGxpbmcudjEuR2V0UmVjb25jaWxpYXRpb25SdW5SZXNwb25zZSIDkAIBEnQKFkxpc3RSZWNvbmNpbGlhdGlvblJ1bnMSKS5iaWxsaW5nLnYxLkxpc3RSZWNvbmNpbGlhdGlvblJ1bnNSZXF1ZXN0GiouYmlsbGluZy52MS5MaXN0UmVjb25jaWxpYXRpb25SdW5zUmVzcG9uc2UiA5ACARJlChFMaXN0V2ViaG9va0V2ZW50cxIkLmJpbGxpbmcudjEuTGlzdFdlYmhvb2tFdmVudHNSZXF1ZXN0GiUuYmlsbGluZy52MS5MaXN0V2ViaG9va0V2ZW50c1Jlc3BvbnNlIgOQAgESYwoSUmVwbGF5V2ViaG9va0V2ZW50EiUuYmlsbGluZy52MS5SZXBsYXlXZWJob29rRXZlbnRSZXF1ZXN0GiYuYmlsbGluZy52MS5SZXBsYXlXZWJob29rRXZlbnRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChZiaWxsaW5nL3YxL2FkbWluLnByb3RvEgpiaWxsaW5nLnYxIpgCCgdQcm9qZWN0EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSLwoMZ3JhY2VfcGVyaW9kGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEh0KFWhhc19zdHJpcGVfc2VjcmV0X2tleRgEIAEoCBIfChdzdHJpcGVfc2VjcmV0X2tleV9sYXN0NBgFIAEoCRIiChpoYXNfd2ViaG9va19zaWduaW5nX3NlY3JldBgGIAEoCBIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLNAQoGQXBpS2V5EgoKAmlkGAEgASgJEhIKCnByb2plY3RfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIhCgZzY29wZXMYBCADKA4yES5iaWxsaW5nLnYxLlNjb3BlEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnJldm9rZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYByABKAkitAEKDk1ldGVyZWRGZWF0dXJlEhEKCWFsbG93YW5jZRgBIAEoAxIaChJhbGxvd2FuY2VfcGVyX3VuaXQYAiABKAgSKAoFcmVzZXQYAyABKA4yGS5iaWxsaW5nLnYxLlJlc2V0SW50ZXJ2YWwSKAoHb3ZlcmFnZRgEIAEoDjIXLmJpbGxpbmcudjEuT3ZlcmFnZU1vZGUSHwoXc3RyaXBlX21ldGVyX2V2ZW50X25hbWUYBSABKAkiqwEKDkNhdGFsb2dGZWF0dXJlEg8KB2ZlYXR1cmUYASABKAkSEgoFbGltaXQYAiABKANIAIgBARIWCg5saW1pdF9wZXJfdW5pdBgDIAEoCBIlCgRraW5kGAQgASgOMhcuYmlsbGluZy52MS5GZWF0dXJlS2luZBIrCgdtZXRlcmVkGAUgASgLMhouYmlsbGluZy52MS5NZXRlcmVkRmVhdHVyZUIICgZfbGltaXQiTwoMQ2F0YWxvZ0VudHJ5EhEKCXN0cmlwZV9pZBgBIAEoCRIsCghmZWF0dXJlcxgCIAMoCzIaLmJpbGxpbmcudjEuQ2F0YWxvZ0ZlYXR1cmUisQIKBUdyYW50EgoKAmlkGAEgASgJEhMKC2N1c3RvbWVyX2lkGAIgASgJEg8KB2ZlYXR1cmUYAyABKAkSEgoFbGltaXQYBCABKANIAIgBARIuCgpleHBpcmVzX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZyZWFzb24YBiABKAkSDQoFYWN0b3IYByABKAkSLgoKY3JlYXRlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcmV2b2tlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKcmV2b2tlZF9ieRgKIAEoCRIVCg1yZXZva2VfcmVhc29uGAsgASgJQggKBl9saW1pdCKqAQoKQXVkaXRFbnRyeRIKCgJpZBgBIAEoCRINCgVhY3RvchgCIAEoCRIOCgZhY3Rpb24YAyABKAkSDgoGdGFyZ2V0GAQgASgJEhMKC2JlZm9yZV9qc29uGAUgASgJEhIKCmFmdGVyX2pzb24YBiABKAkSDgoGcmVhc29uGAcgASgJEigKBHRpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIowBChRSZWNvbmNpbGlhdGlvbkNvdW50cxIPCgdjaGVja2VkGAEgASgDEhcKD21pc3NpbmdfbG9jYWxseRgCIAEoAxINCgVzdGFsZRgDIAEoAxIZChFtaXNzaW5nX2luX3N0cmlwZRgEIAEoAxIQCghyZXBhaXJlZBgFIAEoAxIOCgZlcnJvcnMYBiABKAMiswIKEVJlY29uY2lsaWF0aW9uUnVuEgoKAmlkGAEgASgJEg8KB2RyeV9ydW4YAiABKAgSLgoFc3RhdGUYAyABKA4yHy5iaWxsaW5nLnYxLlJlY29uY2lsaWF0aW9uU3RhdGUSLgoKc3RhcnRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKBmNvdW50cxgGIAEoCzIgLmJpbGxpbmcudjEuUmVjb25jaWxpYXRpb25Db3VudHMSFAoMdHJpZ2dlcmVkX2J5GAcgASgJEg0KBWVycm9yGAggASgJEhkKEXN0cmlwZV9saXN0X2NhbGxzGAkgASgDIrkBChRDcmVhdGVQcm9qZWN0UmVxdWVzdBIMCgRuYW1lGAEgASgJEhkKEXN0cmlwZV9zZWNyZXRfa2V5GAIgASgJEh4KFndlYmhvb2tfc2lnbmluZ19zZWNyZXQYAyABKAkSLwoMZ3JhY2VfcGVyaW9kGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEg4KBnJlYXNvbhgFIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYBiABKAkifgoVQ3JlYXRlUHJvamVjdFJlc3BvbnNlEiQKB3Byb2plY3QYASABKAsyEy5iaWxsaW5nLnYxLlByb2plY3QSJQoJYWRtaW5fa2V5GAIgASgLMhIuYmlsbGluZy52MS5BcGlLZXkSGAoQYWRtaW5fa2V5X3NlY3JldBgDIAEoCSITChFHZXRQcm9qZWN0UmVxdWVzdCI6ChJHZXRQcm9qZWN0UmVzcG9uc2USJAoHcHJvamVjdBgBIAEoCzITLmJpbGxpbmcudjEuUHJvamVjdCLCAQoUVXBkYXRlUHJvamVjdFJlcXVlc3QSEQoEbmFtZRgBIAEoCUgAiAEBEi8KDGdyYWNlX3BlcmlvZBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIeChFzdHJpcGVfc2VjcmV0X2tleRgDIAEoCUgBiAEBEg4KBnJlYXNvbhgEIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYBSABKAlCBwoFX25hbWVCFAoSX3N0cmlwZV9zZWNyZXRfa2V5Ij0KFVVwZGF0ZVByb2plY3RSZXNwb25zZRIkCgdwcm9qZWN0GAEgASgLMhMuYmlsbGluZy52MS5Qcm9qZWN0ImUKGlJvdGF0ZVdlYmhvb2tTZWNyZXRSZXF1ZXN0Eh4KFndlYmhvb2tfc2lnbmluZ19zZWNyZXQYASABKAkSDgoGcmVhc29uGAIgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCSJDChtSb3RhdGVXZWJob29rU2VjcmV0UmVzcG9uc2USJAoHcHJvamVjdBgBIAEoCzITLmJpbGxpbmcudjEuUHJvamVjdCJvChNDcmVhdGVBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkSIQoGc2NvcGVzGAIgAygOMhEuYmlsbGluZy52MS5TY29wZRIOCgZyZWFzb24YAyABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAQgASgJIkcKFENyZWF0ZUFwaUtleVJlc3BvbnNlEh8KA2tleRgBIAEoCzISLmJpbGxpbmcudjEuQXBpS2V5Eg4KBnNlY3JldBgCIAEoCSItChJMaXN0QXBpS2V5c1JlcXVlc3QSFwoPaW5jbHVkZV9yZXZva2VkGAEgASgIIjcKE0xpc3RBcGlLZXlzUmVzcG9uc2USIAoEa2V5cxgBIAMoCzISLmJpbGxpbmcudjEuQXBpS2V5Ik4KE1Jldm9rZUFwaUtleVJlcXVlc3QSDgoGa2V5X2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYAyABKAkiNwoUUmV2b2tlQXBpS2V5UmVzcG9uc2USHwoDa2V5GAEgASgLMhIuYmlsbGluZy52MS5BcGlLZXkiEwoRR2V0Q2F0YWxvZ1JlcXVlc3QiPwoSR2V0Q2F0YWxvZ1Jlc3BvbnNlEikKB2VudHJpZXMYASADKAsyGC5iaWxsaW5nLnYxLkNhdGFsb2dFbnRyeSJnChFTZXRDYXRhbG9nUmVxdWVzdBIpCgdlbnRyaWVzGAEgAygLMhguYmlsbGluZy52MS5DYXRhbG9nRW50cnkSDgoGcmVhc29uGAIgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCSI/ChJTZXRDYXRhbG9nUmVzcG9uc2USKQoHZW50cmllcxgBIAMoCzIYLmJpbGxpbmcudjEuQ2F0YWxvZ0VudHJ5IrYBChdHcmFudEVudGl0bGVtZW50UmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIPCgdmZWF0dXJlGAIgASgJEhIKBWxpbWl0GAMgASgDSACIAQESLgoKZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcmVhc29uGAUgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgGIAEoCUIICgZfbGltaXQiPAoYR3JhbnRFbnRpdGxlbWVudFJlc3BvbnNlEiAKBWdyYW50GAEgASgLMhEuYmlsbGluZy52MS5HcmFudCJPChJSZXZva2VHcmFudFJlcXVlc3QSEAoIZ3JhbnRfaWQYASABKAkSDgoGcmVhc29uGAIgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCSI3ChNSZXZva2VHcmFudFJlc3BvbnNlEiAKBWdyYW50GAEgASgLMhEuYmlsbGluZy52MS5HcmFudCJpChFMaXN0R3JhbnRzUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIYChBpbmNsdWRlX2luYWN0aXZlGAIgASgIEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIlAKEkxpc3RHcmFudHNSZXNwb25zZRIhCgZncmFudHMYASADKAsyES5iaWxsaW5nLnYxLkdyYW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLJAQoTTGlzdEF1ZGl0TG9nUmVxdWVzdBINCgVhY3RvchgBIAEoCRIOCgZhY3Rpb24YAiABKAkSDgoGdGFyZ2V0GAMgASgJEi4KCnN0YXJ0X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglwYWdlX3NpemUYBiABKAUSEgoKcGFnZV90b2tlbhgHIAEoCSJYChRMaXN0QXVkaXRMb2dSZXNwb25zZRInCgdlbnRyaWVzGAEgAygLMhYuYmlsbGluZy52MS5BdWRpdEVudHJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJYChxUcmlnZ2VyUmVjb25jaWxpYXRpb25SZXF1ZXN0Eg8KB2RyeV9ydW4YASABKAgSDgoGcmVhc29uGAIgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCSJLCh1UcmlnZ2VyUmVjb25jaWxpYXRpb25SZXNwb25zZRIqCgNydW4YASABKAsyHS5iaWxsaW5nLnYxLlJlY29uY2lsaWF0aW9uUnVuIi0KG0dldFJlY29uY2lsaWF0aW9uUnVuUmVxdWVzdBIOCgZydW5faWQYASABKAkiSgocR2V0UmVjb25jaWxpYXRpb25SdW5SZXNwb25zZRIqCgNydW4YASABKAsyHS5iaWxsaW5nLnYxLlJlY29uY2lsaWF0aW9uUnVuIkYKHUxpc3RSZWNvbmNpbGlhdGlvblJ1bnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJImYKHkxpc3RSZWNvbmNpbGlhdGlvblJ1bnNSZXNwb25zZRIrCgRydW5zGAEgAygLMh0uYmlsbGluZy52MS5SZWNvbmNpbGlhdGlvblJ1bhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki+wEKDFdlYmhvb2tFdmVudBIQCghldmVudF9pZBgBIAEoCRIMCgR0eXBlGAIgASgJEi4KBnN0YXR1cxgDIAEoDjIeLmJpbGxpbmcudjEuV2ViaG9va0V2ZW50U3RhdHVzEhAKCGF0dGVtcHRzGAQgASgFEhIKCmxhc3RfZXJyb3IYBSABKAkSLwoLcmVjZWl2ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDHByb2Nlc3NlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKcmVwbGF5YWJsZRgIIAEoCCJxChhMaXN0V2ViaG9va0V2ZW50c1JlcXVlc3QSLgoGc3RhdHVzGAEgASgOMh4uYmlsbGluZy52MS5XZWJob29rRXZlbnRTdGF0dXMSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiXgoZTGlzdFdlYmhvb2tFdmVudHNSZXNwb25zZRIoCgZldmVudHMYASADKAsyGC5iaWxsaW5nLnYxLldlYmhvb2tFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiVgoZUmVwbGF5V2ViaG9va0V2ZW50UmVxdWVzdBIQCghldmVudF9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAMgASgJIkUKGlJlcGxheVdlYmhvb2tFdmVudFJlc3BvbnNlEicKBWV2ZW50GAEgASgLMhguYmlsbGluZy52MS5XZWJob29rRXZlbnQqfQoFU2NvcGUSFQoRU0NPUEVfVU5TUEVDSUZJRUQQABIbChdTQ09QRV9FTlRJVExFTUVOVFNfUkVBRBABEhgKFFNDT1BFX0NIRUNLT1VUX1dSSVRFEAISDwoLU0NPUEVfQURNSU4QAxIVChFTQ09QRV9VU0FHRV9XUklURRAEKncKC0ZlYXR1cmVLaW5kEhwKGEZFQVRVUkVfS0lORF9VTlNQRUNJRklFRBAAEhgKFEZFQVRVUkVfS0lORF9CT09MRUFOEAESFgoSRkVBVFVSRV9LSU5EX0xJTUlUEAISGAoURkVBVFVSRV9LSU5EX01FVEVSRUQQAyq2AQoNUmVzZXRJbnRlcnZhbBIeChpSRVNFVF9JTlRFUlZBTF9VTlNQRUNJRklFRBAAEiEKHVJFU0VUX0lOVEVSVkFMX0JJTExJTkdfUEVSSU9EEAESFgoSUkVTRVRfSU5URVJWQUxfREFZEAISFwoTUkVTRVRfSU5URVJWQUxfV0VFSxADEhgKFFJFU0VUX0lOVEVSVkFMX01PTlRIEAQSFwoTUkVTRVRfSU5URVJWQUxfWUVBUhAFKlsKC092ZXJhZ2VNb2RlEhwKGE9WRVJBR0VfTU9ERV9VTlNQRUNJRklFRBAAEhYKEk9WRVJBR0VfTU9ERV9CTE9DSxABEhYKEk9WRVJBR0VfTU9ERV9BTExPVxACKsMBChNSZWNvbmNpbGlhdGlvblN0YXRlEiQKIFJFQ09OQ0lMSUFUSU9OX1NUQVRFX1VOU1BFQ0lGSUVEEAASHwobUkVDT05DSUxJQVRJT05fU1RBVEVfUVVFVUVEEAESIAocUkVDT05DSUxJQVRJT05fU1RBVEVfUlVOTklORxACEiIKHlJFQ09OQ0lMSUFUSU9OX1NUQVRFX1NVQ0NFRURFRBADEh8KG1JFQ09OQ0lMSUFUSU9OX1NUQVRFX0ZBSUxFRBAEKuUBChJXZWJob29rRXZlbnRTdGF0dXMSJAogV0VCSE9PS19FVkVOVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIjCh9XRUJIT09LX0VWRU5UX1NUQVRVU19QUk9DRVNTSU5HEAESIgoeV0VCSE9PS19FVkVOVF9TVEFUVVNfUFJPQ0VTU0VEEAISIAocV0VCSE9PS19FVkVOVF9TVEFUVVNfSUdOT1JFRBADEh8KG1dFQkhPT0tfRVZFTlRfU1RBVFVTX0ZBSUxFRBAEEh0KGVdFQkhPT0tfRVZFTlRfU1RBVFVTX0RFQUQQBTKHDQoMQWRtaW5TZXJ2aWNlElQKDUNyZWF0ZVByb2plY3QSIC5iaWxsaW5nLnYxLkNyZWF0ZVByb2plY3RSZXF1ZXN0GiEuYmlsbGluZy52MS5DcmVhdGVQcm9qZWN0UmVzcG9uc2USUAoKR2V0UHJvamVjdBIdLmJpbGxpbmcudjEuR2V0UHJvamVjdFJlcXVlc3QaHi5iaWxsaW5nLnYxLkdldFByb2plY3RSZXNwb25zZSIDkAIBElQKDVVwZGF0ZVByb2plY3QSIC5iaWxsaW5nLnYxLlVwZGF0ZVByb2plY3RSZXF1ZXN0GiEuYmlsbGluZy52MS5VcGRhdGVQcm9qZWN0UmVzcG9uc2USZgoTUm90YXRlV2ViaG9va1NlY3JldBImLmJpbGxpbmcudjEuUm90YXRlV2ViaG9va1NlY3JldFJlcXVlc3QaJy5iaWxsaW5nLnYxLlJvdGF0ZVdlYmhvb2tTZWNyZXRSZXNwb25zZRJRCgxDcmVhdGVBcGlLZXkSHy5iaWxsaW5nLnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaIC5iaWxsaW5nLnYxLkNyZWF0ZUFwaUtleVJlc3BvbnNlElMKC0xpc3RBcGlLZXlzEh4uYmlsbGluZy52MS5MaXN0QXBpS2V5c1JlcXVlc3QaHy5iaWxsaW5nLnYxLkxpc3RBcGlLZXlzUmVzcG9uc2UiA5ACARJRCgxSZXZva2VBcGlLZXkSHy5iaWxsaW5nLnYxLlJldm9rZUFwaUtleVJlcXVlc3QaIC5iaWxsaW5nLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlElAKCkdldENhdGFsb2cSHS5iaWxsaW5nLnYxLkdldENhdGFsb2dSZXF1ZXN0Gh4uYmlsbGluZy52MS5HZXRDYXRhbG9nUmVzcG9uc2UiA5ACARJLCgpTZXRDYXRhbG9nEh0uYmlsbGluZy52MS5TZXRDYXRhbG9nUmVxdWVzdBoeLmJpbGxpbmcudjEuU2V0Q2F0YWxvZ1Jlc3BvbnNlEl0KEEdyYW50RW50aXRsZW1lbnQSIy5iaWxsaW5nLnYxLkdyYW50RW50aXRsZW1lbnRSZXF1ZXN0GiQuYmlsbGluZy52MS5HcmFudEVudGl0bGVtZW50UmVzcG9uc2USTgoLUmV2b2tlR3JhbnQSHi5iaWxsaW5nLnYxLlJldm9rZUdyYW50UmVxdWVzdBofLmJpbGxpbmcudjEuUmV2b2tlR3JhbnRSZXNwb25zZRJQCgpMaXN0R3JhbnRzEh0uYmlsbGluZy52MS5MaXN0R3JhbnRzUmVxdWVzdBoeLmJpbGxpbmcudjEuTGlzdEdyYW50c1Jlc3BvbnNlIgOQAgESVgoMTGlzdEF1ZGl0TG9nEh8uYmlsbGluZy52MS5MaXN0QXVkaXRMb2dSZXF1ZXN0GiAuYmlsbGluZy52MS5MaXN0QXVkaXRMb2dSZXNwb25zZSIDkAIBEmwKFVRyaWdnZXJSZWNvbmNpbGlhdGlvbhIoLmJpbGxpbmcudjEuVHJpZ2dlclJlY29uY2lsaWF0aW9uUmVxdWVzdBopLmJpbGxpbmcudjEuVHJpZ2dlclJlY29uY2lsaWF0aW9uUmVzcG9uc2USbgoUR2V0UmVjb25jaWxpYXRpb25SdW4SJy5iaWxsaW5nLnYxLkdldFJlY29uY2lsaWF0aW9uUnVuUmVxdWVzdBooLmJpbGxpbmcudjEuR2V0UmVjb25jaWxpYXRpb25SdW5SZXNwb25zZSIDkAIBEnQKFkxpc3RSZWNvbmNpbGlhdGlvblJ1bnMSKS5iaWxsaW5nLnYxLkxpc3RSZWNvbmNpbGlhdGlvblJ1bnNSZXF1ZXN0GiouYmlsbGluZy52MS5MaXN0UmVjb25jaWxpYXRpb25SdW5zUmVzcG9uc2UiA5ACARJlChFMaXN0V2ViaG9va0V2ZW50cxIkLmJpbGxpbmcudjEuTGlzdFdlYmhvb2tFdmVudHNSZXF1ZXN0GiUuYmlsbGluZy52MS5MaXN0V2ViaG9va0V2ZW50c1Jlc3BvbnNlIgOQAgESYwoSUmVwbGF5V2ViaG9va0V2ZW50EiUuYmlsbGluZy52MS5SZXBsYXlXZWJob29rRXZlbnRSZXF1ZXN0GiYuYmlsbGluZy52MS5SZXBsYXlXZWJob29rRXZlbnRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message billing.v1.Project
@@ -123,6 +123,52 @@ export const ApiKeySchema: GenMessage<ApiKey> = /*@__PURE__*/
   messageDesc(file_billing_v1_admin, 1);
 
 /**
+ * The rules of a metered feature.
+ *
+ * @generated from message billing.v1.MeteredFeature
+ */
+export type MeteredFeature = Message<"billing.v1.MeteredFeature"> & {
+  /**
+   * Units per period, at least 1.
+   *
+   * @generated from field: int64 allowance = 1;
+   */
+  allowance: bigint;
+
+  /**
+   * When set, the allowance is per unit: a subscription item's quantity
+   * multiplies it (seat-based plans).
+   *
+   * @generated from field: bool allowance_per_unit = 2;
+   */
+  allowancePerUnit: boolean;
+
+  /**
+   * @generated from field: billing.v1.ResetInterval reset = 3;
+   */
+  reset: ResetInterval;
+
+  /**
+   * @generated from field: billing.v1.OverageMode overage = 4;
+   */
+  overage: OverageMode;
+
+  /**
+   * The Stripe meter's event name that usage is reported to; empty: none.
+   *
+   * @generated from field: string stripe_meter_event_name = 5;
+   */
+  stripeMeterEventName: string;
+};
+
+/**
+ * Describes the message billing.v1.MeteredFeature.
+ * Use `create(MeteredFeatureSchema)` to create a new message.
+ */
+export const MeteredFeatureSchema: GenMessage<MeteredFeature> = /*@__PURE__*/
+  messageDesc(file_billing_v1_admin, 2);
+
+/**
  * A feature a catalog entry gives.
  *
  * @generated from message billing.v1.CatalogFeature
@@ -136,7 +182,7 @@ export type CatalogFeature = Message<"billing.v1.CatalogFeature"> & {
   feature: string;
 
   /**
-   * Absent means unlimited.
+   * Absent means unlimited. Only for LIMIT (and unspecified) features.
    *
    * @generated from field: optional int64 limit = 2;
    */
@@ -149,6 +195,18 @@ export type CatalogFeature = Message<"billing.v1.CatalogFeature"> & {
    * @generated from field: bool limit_per_unit = 3;
    */
   limitPerUnit: boolean;
+
+  /**
+   * @generated from field: billing.v1.FeatureKind kind = 4;
+   */
+  kind: FeatureKind;
+
+  /**
+   * Required for METERED features, refused for the others.
+   *
+   * @generated from field: billing.v1.MeteredFeature metered = 5;
+   */
+  metered?: MeteredFeature | undefined;
 };
 
 /**
@@ -156,7 +214,7 @@ export type CatalogFeature = Message<"billing.v1.CatalogFeature"> & {
  * Use `create(CatalogFeatureSchema)` to create a new message.
  */
 export const CatalogFeatureSchema: GenMessage<CatalogFeature> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 2);
+  messageDesc(file_billing_v1_admin, 3);
 
 /**
  * Maps a Stripe price (price_...) or product (prod_...) to features.
@@ -180,7 +238,7 @@ export type CatalogEntry = Message<"billing.v1.CatalogEntry"> & {
  * Use `create(CatalogEntrySchema)` to create a new message.
  */
 export const CatalogEntrySchema: GenMessage<CatalogEntry> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 3);
+  messageDesc(file_billing_v1_admin, 4);
 
 /**
  * @generated from message billing.v1.Grant
@@ -251,7 +309,7 @@ export type Grant = Message<"billing.v1.Grant"> & {
  * Use `create(GrantSchema)` to create a new message.
  */
 export const GrantSchema: GenMessage<Grant> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 4);
+  messageDesc(file_billing_v1_admin, 5);
 
 /**
  * @generated from message billing.v1.AuditEntry
@@ -312,7 +370,7 @@ export type AuditEntry = Message<"billing.v1.AuditEntry"> & {
  * Use `create(AuditEntrySchema)` to create a new message.
  */
 export const AuditEntrySchema: GenMessage<AuditEntry> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 5);
+  messageDesc(file_billing_v1_admin, 6);
 
 /**
  * @generated from message billing.v1.ReconciliationCounts
@@ -364,7 +422,7 @@ export type ReconciliationCounts = Message<"billing.v1.ReconciliationCounts"> & 
  * Use `create(ReconciliationCountsSchema)` to create a new message.
  */
 export const ReconciliationCountsSchema: GenMessage<ReconciliationCounts> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 6);
+  messageDesc(file_billing_v1_admin, 7);
 
 /**
  * @generated from message billing.v1.ReconciliationRun
@@ -425,7 +483,7 @@ export type ReconciliationRun = Message<"billing.v1.ReconciliationRun"> & {
  * Use `create(ReconciliationRunSchema)` to create a new message.
  */
 export const ReconciliationRunSchema: GenMessage<ReconciliationRun> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 7);
+  messageDesc(file_billing_v1_admin, 8);
 
 /**
  * @generated from message billing.v1.CreateProjectRequest
@@ -473,7 +531,7 @@ export type CreateProjectRequest = Message<"billing.v1.CreateProjectRequest"> & 
  * Use `create(CreateProjectRequestSchema)` to create a new message.
  */
 export const CreateProjectRequestSchema: GenMessage<CreateProjectRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 8);
+  messageDesc(file_billing_v1_admin, 9);
 
 /**
  * @generated from message billing.v1.CreateProjectResponse
@@ -502,7 +560,7 @@ export type CreateProjectResponse = Message<"billing.v1.CreateProjectResponse"> 
  * Use `create(CreateProjectResponseSchema)` to create a new message.
  */
 export const CreateProjectResponseSchema: GenMessage<CreateProjectResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 9);
+  messageDesc(file_billing_v1_admin, 10);
 
 /**
  * @generated from message billing.v1.GetProjectRequest
@@ -515,7 +573,7 @@ export type GetProjectRequest = Message<"billing.v1.GetProjectRequest"> & {
  * Use `create(GetProjectRequestSchema)` to create a new message.
  */
 export const GetProjectRequestSchema: GenMessage<GetProjectRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 10);
+  messageDesc(file_billing_v1_admin, 11);
 
 /**
  * @generated from message billing.v1.GetProjectResponse
@@ -532,7 +590,7 @@ export type GetProjectResponse = Message<"billing.v1.GetProjectResponse"> & {
  * Use `create(GetProjectResponseSchema)` to create a new message.
  */
 export const GetProjectResponseSchema: GenMessage<GetProjectResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 11);
+  messageDesc(file_billing_v1_admin, 12);
 
 /**
  * @generated from message billing.v1.UpdateProjectRequest
@@ -569,7 +627,7 @@ export type UpdateProjectRequest = Message<"billing.v1.UpdateProjectRequest"> & 
  * Use `create(UpdateProjectRequestSchema)` to create a new message.
  */
 export const UpdateProjectRequestSchema: GenMessage<UpdateProjectRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 12);
+  messageDesc(file_billing_v1_admin, 13);
 
 /**
  * @generated from message billing.v1.UpdateProjectResponse
@@ -586,7 +644,7 @@ export type UpdateProjectResponse = Message<"billing.v1.UpdateProjectResponse"> 
  * Use `create(UpdateProjectResponseSchema)` to create a new message.
  */
 export const UpdateProjectResponseSchema: GenMessage<UpdateProjectResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 13);
+  messageDesc(file_billing_v1_admin, 14);
 
 /**
  * @generated from message billing.v1.RotateWebhookSecretRequest
@@ -613,7 +671,7 @@ export type RotateWebhookSecretRequest = Message<"billing.v1.RotateWebhookSecret
  * Use `create(RotateWebhookSecretRequestSchema)` to create a new message.
  */
 export const RotateWebhookSecretRequestSchema: GenMessage<RotateWebhookSecretRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 14);
+  messageDesc(file_billing_v1_admin, 15);
 
 /**
  * @generated from message billing.v1.RotateWebhookSecretResponse
@@ -630,7 +688,7 @@ export type RotateWebhookSecretResponse = Message<"billing.v1.RotateWebhookSecre
  * Use `create(RotateWebhookSecretResponseSchema)` to create a new message.
  */
 export const RotateWebhookSecretResponseSchema: GenMessage<RotateWebhookSecretResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 15);
+  messageDesc(file_billing_v1_admin, 16);
 
 /**
  * @generated from message billing.v1.CreateApiKeyRequest
@@ -662,7 +720,7 @@ export type CreateApiKeyRequest = Message<"billing.v1.CreateApiKeyRequest"> & {
  * Use `create(CreateApiKeyRequestSchema)` to create a new message.
  */
 export const CreateApiKeyRequestSchema: GenMessage<CreateApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 16);
+  messageDesc(file_billing_v1_admin, 17);
 
 /**
  * @generated from message billing.v1.CreateApiKeyResponse
@@ -686,7 +744,7 @@ export type CreateApiKeyResponse = Message<"billing.v1.CreateApiKeyResponse"> & 
  * Use `create(CreateApiKeyResponseSchema)` to create a new message.
  */
 export const CreateApiKeyResponseSchema: GenMessage<CreateApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 17);
+  messageDesc(file_billing_v1_admin, 18);
 
 /**
  * @generated from message billing.v1.ListApiKeysRequest
@@ -703,7 +761,7 @@ export type ListApiKeysRequest = Message<"billing.v1.ListApiKeysRequest"> & {
  * Use `create(ListApiKeysRequestSchema)` to create a new message.
  */
 export const ListApiKeysRequestSchema: GenMessage<ListApiKeysRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 18);
+  messageDesc(file_billing_v1_admin, 19);
 
 /**
  * @generated from message billing.v1.ListApiKeysResponse
@@ -720,7 +778,7 @@ export type ListApiKeysResponse = Message<"billing.v1.ListApiKeysResponse"> & {
  * Use `create(ListApiKeysResponseSchema)` to create a new message.
  */
 export const ListApiKeysResponseSchema: GenMessage<ListApiKeysResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 19);
+  messageDesc(file_billing_v1_admin, 20);
 
 /**
  * @generated from message billing.v1.RevokeApiKeyRequest
@@ -747,7 +805,7 @@ export type RevokeApiKeyRequest = Message<"billing.v1.RevokeApiKeyRequest"> & {
  * Use `create(RevokeApiKeyRequestSchema)` to create a new message.
  */
 export const RevokeApiKeyRequestSchema: GenMessage<RevokeApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 20);
+  messageDesc(file_billing_v1_admin, 21);
 
 /**
  * @generated from message billing.v1.RevokeApiKeyResponse
@@ -764,7 +822,7 @@ export type RevokeApiKeyResponse = Message<"billing.v1.RevokeApiKeyResponse"> & 
  * Use `create(RevokeApiKeyResponseSchema)` to create a new message.
  */
 export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 21);
+  messageDesc(file_billing_v1_admin, 22);
 
 /**
  * @generated from message billing.v1.GetCatalogRequest
@@ -777,7 +835,7 @@ export type GetCatalogRequest = Message<"billing.v1.GetCatalogRequest"> & {
  * Use `create(GetCatalogRequestSchema)` to create a new message.
  */
 export const GetCatalogRequestSchema: GenMessage<GetCatalogRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 22);
+  messageDesc(file_billing_v1_admin, 23);
 
 /**
  * @generated from message billing.v1.GetCatalogResponse
@@ -794,7 +852,7 @@ export type GetCatalogResponse = Message<"billing.v1.GetCatalogResponse"> & {
  * Use `create(GetCatalogResponseSchema)` to create a new message.
  */
 export const GetCatalogResponseSchema: GenMessage<GetCatalogResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 23);
+  messageDesc(file_billing_v1_admin, 24);
 
 /**
  * @generated from message billing.v1.SetCatalogRequest
@@ -821,7 +879,7 @@ export type SetCatalogRequest = Message<"billing.v1.SetCatalogRequest"> & {
  * Use `create(SetCatalogRequestSchema)` to create a new message.
  */
 export const SetCatalogRequestSchema: GenMessage<SetCatalogRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 24);
+  messageDesc(file_billing_v1_admin, 25);
 
 /**
  * @generated from message billing.v1.SetCatalogResponse
@@ -838,7 +896,7 @@ export type SetCatalogResponse = Message<"billing.v1.SetCatalogResponse"> & {
  * Use `create(SetCatalogResponseSchema)` to create a new message.
  */
 export const SetCatalogResponseSchema: GenMessage<SetCatalogResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 25);
+  messageDesc(file_billing_v1_admin, 26);
 
 /**
  * @generated from message billing.v1.GrantEntitlementRequest
@@ -882,7 +940,7 @@ export type GrantEntitlementRequest = Message<"billing.v1.GrantEntitlementReques
  * Use `create(GrantEntitlementRequestSchema)` to create a new message.
  */
 export const GrantEntitlementRequestSchema: GenMessage<GrantEntitlementRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 26);
+  messageDesc(file_billing_v1_admin, 27);
 
 /**
  * @generated from message billing.v1.GrantEntitlementResponse
@@ -899,7 +957,7 @@ export type GrantEntitlementResponse = Message<"billing.v1.GrantEntitlementRespo
  * Use `create(GrantEntitlementResponseSchema)` to create a new message.
  */
 export const GrantEntitlementResponseSchema: GenMessage<GrantEntitlementResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 27);
+  messageDesc(file_billing_v1_admin, 28);
 
 /**
  * @generated from message billing.v1.RevokeGrantRequest
@@ -926,7 +984,7 @@ export type RevokeGrantRequest = Message<"billing.v1.RevokeGrantRequest"> & {
  * Use `create(RevokeGrantRequestSchema)` to create a new message.
  */
 export const RevokeGrantRequestSchema: GenMessage<RevokeGrantRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 28);
+  messageDesc(file_billing_v1_admin, 29);
 
 /**
  * @generated from message billing.v1.RevokeGrantResponse
@@ -943,7 +1001,7 @@ export type RevokeGrantResponse = Message<"billing.v1.RevokeGrantResponse"> & {
  * Use `create(RevokeGrantResponseSchema)` to create a new message.
  */
 export const RevokeGrantResponseSchema: GenMessage<RevokeGrantResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 29);
+  messageDesc(file_billing_v1_admin, 30);
 
 /**
  * @generated from message billing.v1.ListGrantsRequest
@@ -981,7 +1039,7 @@ export type ListGrantsRequest = Message<"billing.v1.ListGrantsRequest"> & {
  * Use `create(ListGrantsRequestSchema)` to create a new message.
  */
 export const ListGrantsRequestSchema: GenMessage<ListGrantsRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 30);
+  messageDesc(file_billing_v1_admin, 31);
 
 /**
  * @generated from message billing.v1.ListGrantsResponse
@@ -1003,7 +1061,7 @@ export type ListGrantsResponse = Message<"billing.v1.ListGrantsResponse"> & {
  * Use `create(ListGrantsResponseSchema)` to create a new message.
  */
 export const ListGrantsResponseSchema: GenMessage<ListGrantsResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 31);
+  messageDesc(file_billing_v1_admin, 32);
 
 /**
  * @generated from message billing.v1.ListAuditLogRequest
@@ -1052,7 +1110,7 @@ export type ListAuditLogRequest = Message<"billing.v1.ListAuditLogRequest"> & {
  * Use `create(ListAuditLogRequestSchema)` to create a new message.
  */
 export const ListAuditLogRequestSchema: GenMessage<ListAuditLogRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 32);
+  messageDesc(file_billing_v1_admin, 33);
 
 /**
  * @generated from message billing.v1.ListAuditLogResponse
@@ -1076,7 +1134,7 @@ export type ListAuditLogResponse = Message<"billing.v1.ListAuditLogResponse"> & 
  * Use `create(ListAuditLogResponseSchema)` to create a new message.
  */
 export const ListAuditLogResponseSchema: GenMessage<ListAuditLogResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 33);
+  messageDesc(file_billing_v1_admin, 34);
 
 /**
  * @generated from message billing.v1.TriggerReconciliationRequest
@@ -1105,7 +1163,7 @@ export type TriggerReconciliationRequest = Message<"billing.v1.TriggerReconcilia
  * Use `create(TriggerReconciliationRequestSchema)` to create a new message.
  */
 export const TriggerReconciliationRequestSchema: GenMessage<TriggerReconciliationRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 34);
+  messageDesc(file_billing_v1_admin, 35);
 
 /**
  * @generated from message billing.v1.TriggerReconciliationResponse
@@ -1122,7 +1180,7 @@ export type TriggerReconciliationResponse = Message<"billing.v1.TriggerReconcili
  * Use `create(TriggerReconciliationResponseSchema)` to create a new message.
  */
 export const TriggerReconciliationResponseSchema: GenMessage<TriggerReconciliationResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 35);
+  messageDesc(file_billing_v1_admin, 36);
 
 /**
  * @generated from message billing.v1.GetReconciliationRunRequest
@@ -1139,7 +1197,7 @@ export type GetReconciliationRunRequest = Message<"billing.v1.GetReconciliationR
  * Use `create(GetReconciliationRunRequestSchema)` to create a new message.
  */
 export const GetReconciliationRunRequestSchema: GenMessage<GetReconciliationRunRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 36);
+  messageDesc(file_billing_v1_admin, 37);
 
 /**
  * @generated from message billing.v1.GetReconciliationRunResponse
@@ -1156,7 +1214,7 @@ export type GetReconciliationRunResponse = Message<"billing.v1.GetReconciliation
  * Use `create(GetReconciliationRunResponseSchema)` to create a new message.
  */
 export const GetReconciliationRunResponseSchema: GenMessage<GetReconciliationRunResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 37);
+  messageDesc(file_billing_v1_admin, 38);
 
 /**
  * @generated from message billing.v1.ListReconciliationRunsRequest
@@ -1178,7 +1236,7 @@ export type ListReconciliationRunsRequest = Message<"billing.v1.ListReconciliati
  * Use `create(ListReconciliationRunsRequestSchema)` to create a new message.
  */
 export const ListReconciliationRunsRequestSchema: GenMessage<ListReconciliationRunsRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 38);
+  messageDesc(file_billing_v1_admin, 39);
 
 /**
  * @generated from message billing.v1.ListReconciliationRunsResponse
@@ -1202,7 +1260,7 @@ export type ListReconciliationRunsResponse = Message<"billing.v1.ListReconciliat
  * Use `create(ListReconciliationRunsResponseSchema)` to create a new message.
  */
 export const ListReconciliationRunsResponseSchema: GenMessage<ListReconciliationRunsResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 39);
+  messageDesc(file_billing_v1_admin, 40);
 
 /**
  * @generated from message billing.v1.WebhookEvent
@@ -1262,7 +1320,7 @@ export type WebhookEvent = Message<"billing.v1.WebhookEvent"> & {
  * Use `create(WebhookEventSchema)` to create a new message.
  */
 export const WebhookEventSchema: GenMessage<WebhookEvent> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 40);
+  messageDesc(file_billing_v1_admin, 41);
 
 /**
  * @generated from message billing.v1.ListWebhookEventsRequest
@@ -1293,7 +1351,7 @@ export type ListWebhookEventsRequest = Message<"billing.v1.ListWebhookEventsRequ
  * Use `create(ListWebhookEventsRequestSchema)` to create a new message.
  */
 export const ListWebhookEventsRequestSchema: GenMessage<ListWebhookEventsRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 41);
+  messageDesc(file_billing_v1_admin, 42);
 
 /**
  * @generated from message billing.v1.ListWebhookEventsResponse
@@ -1317,7 +1375,7 @@ export type ListWebhookEventsResponse = Message<"billing.v1.ListWebhookEventsRes
  * Use `create(ListWebhookEventsResponseSchema)` to create a new message.
  */
 export const ListWebhookEventsResponseSchema: GenMessage<ListWebhookEventsResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 42);
+  messageDesc(file_billing_v1_admin, 43);
 
 /**
  * @generated from message billing.v1.ReplayWebhookEventRequest
@@ -1344,7 +1402,7 @@ export type ReplayWebhookEventRequest = Message<"billing.v1.ReplayWebhookEventRe
  * Use `create(ReplayWebhookEventRequestSchema)` to create a new message.
  */
 export const ReplayWebhookEventRequestSchema: GenMessage<ReplayWebhookEventRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 43);
+  messageDesc(file_billing_v1_admin, 44);
 
 /**
  * @generated from message billing.v1.ReplayWebhookEventResponse
@@ -1361,7 +1419,7 @@ export type ReplayWebhookEventResponse = Message<"billing.v1.ReplayWebhookEventR
  * Use `create(ReplayWebhookEventResponseSchema)` to create a new message.
  */
 export const ReplayWebhookEventResponseSchema: GenMessage<ReplayWebhookEventResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 44);
+  messageDesc(file_billing_v1_admin, 45);
 
 /**
  * What an API key may do.
@@ -1394,6 +1452,14 @@ export enum Scope {
    * @generated from enum value: SCOPE_ADMIN = 3;
    */
   ADMIN = 3,
+
+  /**
+   * TrackUsage (and, later, ReserveUsage, CommitReservation,
+   * ReleaseReservation): records usage of metered features.
+   *
+   * @generated from enum value: SCOPE_USAGE_WRITE = 4;
+   */
+  USAGE_WRITE = 4,
 }
 
 /**
@@ -1401,6 +1467,129 @@ export enum Scope {
  */
 export const ScopeSchema: GenEnum<Scope> = /*@__PURE__*/
   enumDesc(file_billing_v1_admin, 0);
+
+/**
+ * What a feature is.
+ *
+ * @generated from enum billing.v1.FeatureKind
+ */
+export enum FeatureKind {
+  /**
+   * As before kinds existed: LIMIT when a limit is set, else BOOLEAN.
+   *
+   * @generated from enum value: FEATURE_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * On or off.
+   *
+   * @generated from enum value: FEATURE_KIND_BOOLEAN = 1;
+   */
+  BOOLEAN = 1,
+
+  /**
+   * A static number (seats, projects): `limit`.
+   *
+   * @generated from enum value: FEATURE_KIND_LIMIT = 2;
+   */
+  LIMIT = 2,
+
+  /**
+   * An allowance per period that usage draws down: `metered`.
+   *
+   * @generated from enum value: FEATURE_KIND_METERED = 3;
+   */
+  METERED = 3,
+}
+
+/**
+ * Describes the enum billing.v1.FeatureKind.
+ */
+export const FeatureKindSchema: GenEnum<FeatureKind> = /*@__PURE__*/
+  enumDesc(file_billing_v1_admin, 1);
+
+/**
+ * When a metered feature's allowance starts again.
+ *
+ * @generated from enum billing.v1.ResetInterval
+ */
+export enum ResetInterval {
+  /**
+   * The subscription's billing period (the default).
+   *
+   * @generated from enum value: RESET_INTERVAL_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: RESET_INTERVAL_BILLING_PERIOD = 1;
+   */
+  BILLING_PERIOD = 1,
+
+  /**
+   * Fixed intervals anchored at the subscription's start.
+   *
+   * @generated from enum value: RESET_INTERVAL_DAY = 2;
+   */
+  DAY = 2,
+
+  /**
+   * @generated from enum value: RESET_INTERVAL_WEEK = 3;
+   */
+  WEEK = 3,
+
+  /**
+   * @generated from enum value: RESET_INTERVAL_MONTH = 4;
+   */
+  MONTH = 4,
+
+  /**
+   * @generated from enum value: RESET_INTERVAL_YEAR = 5;
+   */
+  YEAR = 5,
+}
+
+/**
+ * Describes the enum billing.v1.ResetInterval.
+ */
+export const ResetIntervalSchema: GenEnum<ResetInterval> = /*@__PURE__*/
+  enumDesc(file_billing_v1_admin, 2);
+
+/**
+ * What happens to usage beyond the balance.
+ *
+ * @generated from enum billing.v1.OverageMode
+ */
+export enum OverageMode {
+  /**
+   * BLOCK (the default).
+   *
+   * @generated from enum value: OVERAGE_MODE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Checks refuse what would overspend; TrackUsage with enforce refuses it.
+   *
+   * @generated from enum value: OVERAGE_MODE_BLOCK = 1;
+   */
+  BLOCK = 1,
+
+  /**
+   * Checks allow it; the excess is recorded as overage (billed through a
+   * Stripe meter when one is named).
+   *
+   * @generated from enum value: OVERAGE_MODE_ALLOW = 2;
+   */
+  ALLOW = 2,
+}
+
+/**
+ * Describes the enum billing.v1.OverageMode.
+ */
+export const OverageModeSchema: GenEnum<OverageMode> = /*@__PURE__*/
+  enumDesc(file_billing_v1_admin, 3);
 
 /**
  * @generated from enum billing.v1.ReconciliationState
@@ -1436,7 +1625,7 @@ export enum ReconciliationState {
  * Describes the enum billing.v1.ReconciliationState.
  */
 export const ReconciliationStateSchema: GenEnum<ReconciliationState> = /*@__PURE__*/
-  enumDesc(file_billing_v1_admin, 1);
+  enumDesc(file_billing_v1_admin, 4);
 
 /**
  * Where a received Stripe event stands.
@@ -1488,7 +1677,7 @@ export enum WebhookEventStatus {
  * Describes the enum billing.v1.WebhookEventStatus.
  */
 export const WebhookEventStatusSchema: GenEnum<WebhookEventStatus> = /*@__PURE__*/
-  enumDesc(file_billing_v1_admin, 2);
+  enumDesc(file_billing_v1_admin, 5);
 
 /**
  * AdminService is for operators (grpcurl). Scope: admin. Every write takes a

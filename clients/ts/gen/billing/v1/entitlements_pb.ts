@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file billing/v1/entitlements.proto.
  */
 export const file_billing_v1_entitlements: GenFile = /*@__PURE__*/
-  fileDesc("Ch1iaWxsaW5nL3YxL2VudGl0bGVtZW50cy5wcm90bxIKYmlsbGluZy52MSLDAQoRRW50aXRsZW1lbnRTb3VyY2USLwoEa2luZBgBIAEoDjIhLmJpbGxpbmcudjEuRW50aXRsZW1lbnRTb3VyY2VLaW5kEgoKAmlkGAIgASgJEhIKBWxpbWl0GAMgASgDSACIAQESLwoLdmFsaWRfdW50aWwYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnN0YXR1cxgFIAEoCRISCgpjYXRhbG9nX2lkGAYgASgJQggKBl9saW1pdCKuAQoLRW50aXRsZW1lbnQSDwoHZmVhdHVyZRgBIAEoCRIPCgdhbGxvd2VkGAIgASgIEhIKBWxpbWl0GAMgASgDSACIAQESLgoHc291cmNlcxgEIAMoCzIdLmJpbGxpbmcudjEuRW50aXRsZW1lbnRTb3VyY2USLwoLdmFsaWRfdW50aWwYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQggKBl9saW1pdCI/ChdDaGVja0VudGl0bGVtZW50UmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIPCgdmZWF0dXJlGAIgASgJIkgKGENoZWNrRW50aXRsZW1lbnRSZXNwb25zZRIsCgtlbnRpdGxlbWVudBgBIAEoCzIXLmJpbGxpbmcudjEuRW50aXRsZW1lbnQiLgoXTGlzdEVudGl0bGVtZW50c1JlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkiegoYTGlzdEVudGl0bGVtZW50c1Jlc3BvbnNlEi0KDGVudGl0bGVtZW50cxgBIAMoCzIXLmJpbGxpbmcudjEuRW50aXRsZW1lbnQSLwoLdmFsaWRfdW50aWwYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIi8KGFdhdGNoRW50aXRsZW1lbnRzUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCSLSAQoZV2F0Y2hFbnRpdGxlbWVudHNSZXNwb25zZRIoCgRraW5kGAEgASgOMhouYmlsbGluZy52MS5XYXRjaEV2ZW50S2luZBItCgxlbnRpdGxlbWVudHMYAiADKAsyFy5iaWxsaW5nLnYxLkVudGl0bGVtZW50Ei8KC3ZhbGlkX3VudGlsGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCgdzZW50X2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJYChlJc3N1ZUN1c3RvbWVyVG9rZW5SZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEiYKA3R0bBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJbChpJc3N1ZUN1c3RvbWVyVG9rZW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCqzAQoVRW50aXRsZW1lbnRTb3VyY2VLaW5kEicKI0VOVElUTEVNRU5UX1NPVVJDRV9LSU5EX1VOU1BFQ0lGSUVEEAASKAokRU5USVRMRU1FTlRfU09VUkNFX0tJTkRfU1VCU0NSSVBUSU9OEAESJAogRU5USVRMRU1FTlRfU09VUkNFX0tJTkRfUFVSQ0hBU0UQAhIhCh1FTlRJVExFTUVOVF9TT1VSQ0VfS0lORF9HUkFOVBADKo4BCg5XYXRjaEV2ZW50S2luZBIgChxXQVRDSF9FVkVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASHQoZV0FUQ0hfRVZFTlRfS0lORF9TTkFQU0hPVBABEhsKF1dBVENIX0VWRU5UX0tJTkRfQ0hBTkdFEAISHgoaV0FUQ0hfRVZFTlRfS0lORF9IRUFSVEJFQVQQAzKmAwoTRW50aXRsZW1lbnRzU2VydmljZRJiChBDaGVja0VudGl0bGVtZW50EiMuYmlsbGluZy52MS5DaGVja0VudGl0bGVtZW50UmVxdWVzdBokLmJpbGxpbmcudjEuQ2hlY2tFbnRpdGxlbWVudFJlc3BvbnNlIgOQAgESYgoQTGlzdEVudGl0bGVtZW50cxIjLmJpbGxpbmcudjEuTGlzdEVudGl0bGVtZW50c1JlcXVlc3QaJC5iaWxsaW5nLnYxLkxpc3RFbnRpdGxlbWVudHNSZXNwb25zZSIDkAIBEmIKEVdhdGNoRW50aXRsZW1lbnRzEiQuYmlsbGluZy52MS5XYXRjaEVudGl0bGVtZW50c1JlcXVlc3QaJS5iaWxsaW5nLnYxLldhdGNoRW50aXRsZW1lbnRzUmVzcG9uc2UwARJjChJJc3N1ZUN1c3RvbWVyVG9rZW4SJS5iaWxsaW5nLnYxLklzc3VlQ3VzdG9tZXJUb2tlblJlcXVlc3QaJi5iaWxsaW5nLnYxLklzc3VlQ3VzdG9tZXJUb2tlblJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Ch1iaWxsaW5nL3YxL2VudGl0bGVtZW50cy5wcm90bxIKYmlsbGluZy52MSLDAQoRRW50aXRsZW1lbnRTb3VyY2USLwoEa2luZBgBIAEoDjIhLmJpbGxpbmcudjEuRW50aXRsZW1lbnRTb3VyY2VLaW5kEgoKAmlkGAIgASgJEhIKBWxpbWl0GAMgASgDSACIAQESLwoLdmFsaWRfdW50aWwYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnN0YXR1cxgFIAEoCRISCgpjYXRhbG9nX2lkGAYgASgJQggKBl9saW1pdCLOAgoLRW50aXRsZW1lbnQSDwoHZmVhdHVyZRgBIAEoCRIPCgdhbGxvd2VkGAIgASgIEhIKBWxpbWl0GAMgASgDSACIAQESLgoHc291cmNlcxgEIAMoCzIdLmJpbGxpbmcudjEuRW50aXRsZW1lbnRTb3VyY2USLwoLdmFsaWRfdW50aWwYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KDWRlbmlhbF9yZWFzb24YBiABKA4yGC5iaWxsaW5nLnYxLkRlbmlhbFJlYXNvbhISCgV1c2FnZRgHIAEoA0gBiAEBEhQKB2JhbGFuY2UYCCABKANIAogBARItCglyZXNldHNfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQggKBl9saW1pdEIICgZfdXNhZ2VCCgoIX2JhbGFuY2UicwoXQ2hlY2tFbnRpdGxlbWVudFJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSDwoHZmVhdHVyZRgCIAEoCRIdChByZXF1ZXN0ZWRfYW1vdW50GAMgASgDSACIAQFCEwoRX3JlcXVlc3RlZF9hbW91bnQiSAoYQ2hlY2tFbnRpdGxlbWVudFJlc3BvbnNlEiwKC2VudGl0bGVtZW50GAEgASgLMhcuYmlsbGluZy52MS5FbnRpdGxlbWVudCIuChdMaXN0RW50aXRsZW1lbnRzUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCSJ6ChhMaXN0RW50aXRsZW1lbnRzUmVzcG9uc2USLQoMZW50aXRsZW1lbnRzGAEgAygLMhcuYmlsbGluZy52MS5FbnRpdGxlbWVudBIvCgt2YWxpZF91bnRpbBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiLwoYV2F0Y2hFbnRpdGxlbWVudHNSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJItIBChlXYXRjaEVudGl0bGVtZW50c1Jlc3BvbnNlEigKBGtpbmQYASABKA4yGi5iaWxsaW5nLnYxLldhdGNoRXZlbnRLaW5kEi0KDGVudGl0bGVtZW50cxgCIAMoCzIXLmJpbGxpbmcudjEuRW50aXRsZW1lbnQSLwoLdmFsaWRfdW50aWwYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEisKB3NlbnRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlgKGUlzc3VlQ3VzdG9tZXJUb2tlblJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSJgoDdHRsGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIlsKGklzc3VlQ3VzdG9tZXJUb2tlblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIqQBChFUcmFja1VzYWdlUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIPCgdmZWF0dXJlGAIgASgJEg4KBmFtb3VudBgDIAEoAxIXCg9pZGVtcG90ZW5jeV9rZXkYBCABKAkSLwoLb2NjdXJyZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2VuZm9yY2UYBiABKAgiVAoSVHJhY2tVc2FnZVJlc3BvbnNlEhAKCHVzYWdlX2lkGAEgASgJEiwKC2VudGl0bGVtZW50GAIgASgLMhcuYmlsbGluZy52MS5FbnRpdGxlbWVudCrZAQoMRGVuaWFsUmVhc29uEh0KGURFTklBTF9SRUFTT05fVU5TUEVDSUZJRUQQABIhCh1ERU5JQUxfUkVBU09OX1VOS05PV05fRkVBVFVSRRABEhsKF0RFTklBTF9SRUFTT05fTk9fU09VUkNFEAISHAoYREVOSUFMX1JFQVNPTl9QQVNUX0dSQUNFEAMSJAogREVOSUFMX1JFQVNPTl9TVUJTQ1JJUFRJT05fRU5ERUQQBBImCiJERU5JQUxfUkVBU09OX0lOU1VGRklDSUVOVF9CQUxBTkNFEAUqswEKFUVudGl0bGVtZW50U291cmNlS2luZBInCiNFTlRJVExFTUVOVF9TT1VSQ0VfS0lORF9VTlNQRUNJRklFRBAAEigKJEVOVElUTEVNRU5UX1NPVVJDRV9LSU5EX1NVQlNDUklQVElPThABEiQKIEVOVElUTEVNRU5UX1NPVVJDRV9LSU5EX1BVUkNIQVNFEAISIQodRU5USVRMRU1FTlRfU09VUkNFX0tJTkRfR1JBTlQQAyqOAQoOV2F0Y2hFdmVudEtpbmQSIAocV0FUQ0hfRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEh0KGVdBVENIX0VWRU5UX0tJTkRfU05BUFNIT1QQARIbChdXQVRDSF9FVkVOVF9LSU5EX0NIQU5HRRACEh4KGldBVENIX0VWRU5UX0tJTkRfSEVBUlRCRUFUEAMy8wMKE0VudGl0bGVtZW50c1NlcnZpY2USYgoQQ2hlY2tFbnRpdGxlbWVudBIjLmJpbGxpbmcudjEuQ2hlY2tFbnRpdGxlbWVudFJlcXVlc3QaJC5iaWxsaW5nLnYxLkNoZWNrRW50aXRsZW1lbnRSZXNwb25zZSIDkAIBEmIKEExpc3RFbnRpdGxlbWVudHMSIy5iaWxsaW5nLnYxLkxpc3RFbnRpdGxlbWVudHNSZXF1ZXN0GiQuYmlsbGluZy52MS5MaXN0RW50aXRsZW1lbnRzUmVzcG9uc2UiA5ACARJiChFXYXRjaEVudGl0bGVtZW50cxIkLmJpbGxpbmcudjEuV2F0Y2hFbnRpdGxlbWVudHNSZXF1ZXN0GiUuYmlsbGluZy52MS5XYXRjaEVudGl0bGVtZW50c1Jlc3BvbnNlMAESYwoSSXNzdWVDdXN0b21lclRva2VuEiUuYmlsbGluZy52MS5Jc3N1ZUN1c3RvbWVyVG9rZW5SZXF1ZXN0GiYuYmlsbGluZy52MS5Jc3N1ZUN1c3RvbWVyVG9rZW5SZXNwb25zZRJLCgpUcmFja1VzYWdlEh0uYmlsbGluZy52MS5UcmFja1VzYWdlUmVxdWVzdBoeLmJpbGxpbmcudjEuVHJhY2tVc2FnZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * One reason a customer has a feature, so support can see why.
@@ -109,6 +109,35 @@ export type Entitlement = Message<"billing.v1.Entitlement"> & {
    * @generated from field: google.protobuf.Timestamp valid_until = 5;
    */
   validUntil?: Timestamp | undefined;
+
+  /**
+   * Set when allowed is false.
+   *
+   * @generated from field: billing.v1.DenialReason denial_reason = 6;
+   */
+  denialReason: DenialReason;
+
+  /**
+   * Metered features only: usage recorded in the current period.
+   *
+   * @generated from field: optional int64 usage = 7;
+   */
+  usage?: bigint | undefined;
+
+  /**
+   * Metered features only: what remains of the period's allowance (never
+   * below zero; overage under OVERAGE_MODE_ALLOW is in `usage`).
+   *
+   * @generated from field: optional int64 balance = 8;
+   */
+  balance?: bigint | undefined;
+
+  /**
+   * Metered features only: when the current period's allowance starts again.
+   *
+   * @generated from field: google.protobuf.Timestamp resets_at = 9;
+   */
+  resetsAt?: Timestamp | undefined;
 };
 
 /**
@@ -135,6 +164,14 @@ export type CheckEntitlementRequest = Message<"billing.v1.CheckEntitlementReques
    * @generated from field: string feature = 2;
    */
   feature: string;
+
+  /**
+   * Metered features: allowed only if the balance covers this amount (at
+   * least 1; absent: 1). Ignored for other kinds.
+   *
+   * @generated from field: optional int64 requested_amount = 3;
+   */
+  requestedAmount?: bigint | undefined;
 };
 
 /**
@@ -306,6 +343,143 @@ export const IssueCustomerTokenResponseSchema: GenMessage<IssueCustomerTokenResp
   messageDesc(file_billing_v1_entitlements, 9);
 
 /**
+ * @generated from message billing.v1.TrackUsageRequest
+ */
+export type TrackUsageRequest = Message<"billing.v1.TrackUsageRequest"> & {
+  /**
+   * @generated from field: string customer_id = 1;
+   */
+  customerId: string;
+
+  /**
+   * A metered feature of the catalog.
+   *
+   * @generated from field: string feature = 2;
+   */
+  feature: string;
+
+  /**
+   * 1 to 1,000,000,000 units.
+   *
+   * @generated from field: int64 amount = 3;
+   */
+  amount: bigint;
+
+  /**
+   * Required, 1 to 128 printable characters: the same key is applied once
+   * (kept at least 30 days), and a retry gets the first answer.
+   *
+   * @generated from field: string idempotency_key = 4;
+   */
+  idempotencyKey: string;
+
+  /**
+   * When the usage happened (absent: now); at most 5 minutes ahead. Usage
+   * counts in the period it happened in.
+   *
+   * @generated from field: google.protobuf.Timestamp occurred_at = 5;
+   */
+  occurredAt?: Timestamp | undefined;
+
+  /**
+   * Refuse (FAILED_PRECONDITION, nothing recorded) when the balance does not
+   * cover the amount, atomically with every other call.
+   *
+   * @generated from field: bool enforce = 6;
+   */
+  enforce: boolean;
+};
+
+/**
+ * Describes the message billing.v1.TrackUsageRequest.
+ * Use `create(TrackUsageRequestSchema)` to create a new message.
+ */
+export const TrackUsageRequestSchema: GenMessage<TrackUsageRequest> = /*@__PURE__*/
+  messageDesc(file_billing_v1_entitlements, 10);
+
+/**
+ * @generated from message billing.v1.TrackUsageResponse
+ */
+export type TrackUsageResponse = Message<"billing.v1.TrackUsageResponse"> & {
+  /**
+   * Our id of this usage (usg_...); also the identifier sent to Stripe's
+   * meter events.
+   *
+   * @generated from field: string usage_id = 1;
+   */
+  usageId: string;
+
+  /**
+   * The feature's standing after the usage.
+   *
+   * @generated from field: billing.v1.Entitlement entitlement = 2;
+   */
+  entitlement?: Entitlement | undefined;
+};
+
+/**
+ * Describes the message billing.v1.TrackUsageResponse.
+ * Use `create(TrackUsageResponseSchema)` to create a new message.
+ */
+export const TrackUsageResponseSchema: GenMessage<TrackUsageResponse> = /*@__PURE__*/
+  messageDesc(file_billing_v1_entitlements, 11);
+
+/**
+ * Why a check answers not allowed.
+ *
+ * @generated from enum billing.v1.DenialReason
+ */
+export enum DenialReason {
+  /**
+   * Allowed.
+   *
+   * @generated from enum value: DENIAL_REASON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The feature is not in the project's catalog and no grant gives it.
+   *
+   * @generated from enum value: DENIAL_REASON_UNKNOWN_FEATURE = 1;
+   */
+  UNKNOWN_FEATURE = 1,
+
+  /**
+   * No subscription, purchase or grant gives the feature.
+   *
+   * @generated from enum value: DENIAL_REASON_NO_SOURCE = 2;
+   */
+  NO_SOURCE = 2,
+
+  /**
+   * The only subscriptions that gave it are past_due beyond the grace period.
+   *
+   * @generated from enum value: DENIAL_REASON_PAST_GRACE = 3;
+   */
+  PAST_GRACE = 3,
+
+  /**
+   * The subscriptions that gave it have ended (canceled, expired trial, ...).
+   *
+   * @generated from enum value: DENIAL_REASON_SUBSCRIPTION_ENDED = 4;
+   */
+  SUBSCRIPTION_ENDED = 4,
+
+  /**
+   * A metered feature whose balance is below the requested amount (or zero).
+   *
+   * @generated from enum value: DENIAL_REASON_INSUFFICIENT_BALANCE = 5;
+   */
+  INSUFFICIENT_BALANCE = 5,
+}
+
+/**
+ * Describes the enum billing.v1.DenialReason.
+ */
+export const DenialReasonSchema: GenEnum<DenialReason> = /*@__PURE__*/
+  enumDesc(file_billing_v1_entitlements, 0);
+
+/**
  * Where an entitlement comes from.
  *
  * @generated from enum billing.v1.EntitlementSourceKind
@@ -342,7 +516,7 @@ export enum EntitlementSourceKind {
  * Describes the enum billing.v1.EntitlementSourceKind.
  */
 export const EntitlementSourceKindSchema: GenEnum<EntitlementSourceKind> = /*@__PURE__*/
-  enumDesc(file_billing_v1_entitlements, 0);
+  enumDesc(file_billing_v1_entitlements, 1);
 
 /**
  * What a stream message means.
@@ -382,7 +556,7 @@ export enum WatchEventKind {
  * Describes the enum billing.v1.WatchEventKind.
  */
 export const WatchEventKindSchema: GenEnum<WatchEventKind> = /*@__PURE__*/
-  enumDesc(file_billing_v1_entitlements, 1);
+  enumDesc(file_billing_v1_entitlements, 2);
 
 /**
  * EntitlementsService answers "may customer X use feature F right now?".
@@ -436,6 +610,18 @@ export const EntitlementsService: GenService<{
     methodKind: "unary";
     input: typeof IssueCustomerTokenRequestSchema;
     output: typeof IssueCustomerTokenResponseSchema;
+  },
+  /**
+   * TrackUsage records usage of a metered feature that happened. Scope:
+   * usage:write. Never refused for balance unless `enforce`; the same
+   * idempotency_key is applied once and its answer repeats.
+   *
+   * @generated from rpc billing.v1.EntitlementsService.TrackUsage
+   */
+  trackUsage: {
+    methodKind: "unary";
+    input: typeof TrackUsageRequestSchema;
+    output: typeof TrackUsageResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_billing_v1_entitlements, 0);

@@ -45,6 +45,9 @@ const (
 	// EntitlementsServiceIssueCustomerTokenProcedure is the fully-qualified name of the
 	// EntitlementsService's IssueCustomerToken RPC.
 	EntitlementsServiceIssueCustomerTokenProcedure = "/billing.v1.EntitlementsService/IssueCustomerToken"
+	// EntitlementsServiceTrackUsageProcedure is the fully-qualified name of the EntitlementsService's
+	// TrackUsage RPC.
+	EntitlementsServiceTrackUsageProcedure = "/billing.v1.EntitlementsService/TrackUsage"
 )
 
 // EntitlementsServiceClient is a client for the billing.v1.EntitlementsService service.
@@ -61,6 +64,10 @@ type EntitlementsServiceClient interface {
 	// read one customer's entitlements and nothing else. Scope:
 	// entitlements:read.
 	IssueCustomerToken(context.Context, *connect.Request[v1.IssueCustomerTokenRequest]) (*connect.Response[v1.IssueCustomerTokenResponse], error)
+	// TrackUsage records usage of a metered feature that happened. Scope:
+	// usage:write. Never refused for balance unless `enforce`; the same
+	// idempotency_key is applied once and its answer repeats.
+	TrackUsage(context.Context, *connect.Request[v1.TrackUsageRequest]) (*connect.Response[v1.TrackUsageResponse], error)
 }
 
 // NewEntitlementsServiceClient constructs a client for the billing.v1.EntitlementsService service.
@@ -100,6 +107,12 @@ func NewEntitlementsServiceClient(httpClient connect.HTTPClient, baseURL string,
 			connect.WithSchema(entitlementsServiceMethods.ByName("IssueCustomerToken")),
 			connect.WithClientOptions(opts...),
 		),
+		trackUsage: connect.NewClient[v1.TrackUsageRequest, v1.TrackUsageResponse](
+			httpClient,
+			baseURL+EntitlementsServiceTrackUsageProcedure,
+			connect.WithSchema(entitlementsServiceMethods.ByName("TrackUsage")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -109,6 +122,7 @@ type entitlementsServiceClient struct {
 	listEntitlements   *connect.Client[v1.ListEntitlementsRequest, v1.ListEntitlementsResponse]
 	watchEntitlements  *connect.Client[v1.WatchEntitlementsRequest, v1.WatchEntitlementsResponse]
 	issueCustomerToken *connect.Client[v1.IssueCustomerTokenRequest, v1.IssueCustomerTokenResponse]
+	trackUsage         *connect.Client[v1.TrackUsageRequest, v1.TrackUsageResponse]
 }
 
 // CheckEntitlement calls billing.v1.EntitlementsService.CheckEntitlement.
@@ -131,6 +145,11 @@ func (c *entitlementsServiceClient) IssueCustomerToken(ctx context.Context, req 
 	return c.issueCustomerToken.CallUnary(ctx, req)
 }
 
+// TrackUsage calls billing.v1.EntitlementsService.TrackUsage.
+func (c *entitlementsServiceClient) TrackUsage(ctx context.Context, req *connect.Request[v1.TrackUsageRequest]) (*connect.Response[v1.TrackUsageResponse], error) {
+	return c.trackUsage.CallUnary(ctx, req)
+}
+
 // EntitlementsServiceHandler is an implementation of the billing.v1.EntitlementsService service.
 type EntitlementsServiceHandler interface {
 	// CheckEntitlement answers for one feature. Scope: entitlements:read, or a
@@ -145,6 +164,10 @@ type EntitlementsServiceHandler interface {
 	// read one customer's entitlements and nothing else. Scope:
 	// entitlements:read.
 	IssueCustomerToken(context.Context, *connect.Request[v1.IssueCustomerTokenRequest]) (*connect.Response[v1.IssueCustomerTokenResponse], error)
+	// TrackUsage records usage of a metered feature that happened. Scope:
+	// usage:write. Never refused for balance unless `enforce`; the same
+	// idempotency_key is applied once and its answer repeats.
+	TrackUsage(context.Context, *connect.Request[v1.TrackUsageRequest]) (*connect.Response[v1.TrackUsageResponse], error)
 }
 
 // NewEntitlementsServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -180,6 +203,12 @@ func NewEntitlementsServiceHandler(svc EntitlementsServiceHandler, opts ...conne
 		connect.WithSchema(entitlementsServiceMethods.ByName("IssueCustomerToken")),
 		connect.WithHandlerOptions(opts...),
 	)
+	entitlementsServiceTrackUsageHandler := connect.NewUnaryHandler(
+		EntitlementsServiceTrackUsageProcedure,
+		svc.TrackUsage,
+		connect.WithSchema(entitlementsServiceMethods.ByName("TrackUsage")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/billing.v1.EntitlementsService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case EntitlementsServiceCheckEntitlementProcedure:
@@ -190,6 +219,8 @@ func NewEntitlementsServiceHandler(svc EntitlementsServiceHandler, opts ...conne
 			entitlementsServiceWatchEntitlementsHandler.ServeHTTP(w, r)
 		case EntitlementsServiceIssueCustomerTokenProcedure:
 			entitlementsServiceIssueCustomerTokenHandler.ServeHTTP(w, r)
+		case EntitlementsServiceTrackUsageProcedure:
+			entitlementsServiceTrackUsageHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -213,4 +244,8 @@ func (UnimplementedEntitlementsServiceHandler) WatchEntitlements(context.Context
 
 func (UnimplementedEntitlementsServiceHandler) IssueCustomerToken(context.Context, *connect.Request[v1.IssueCustomerTokenRequest]) (*connect.Response[v1.IssueCustomerTokenResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("billing.v1.EntitlementsService.IssueCustomerToken is not implemented"))
+}
+
+func (UnimplementedEntitlementsServiceHandler) TrackUsage(context.Context, *connect.Request[v1.TrackUsageRequest]) (*connect.Response[v1.TrackUsageResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("billing.v1.EntitlementsService.TrackUsage is not implemented"))
 }
