@@ -12,10 +12,15 @@ import {
   type CatalogEntry,
   CatalogEntrySchema,
   CatalogFeatureSchema,
+  FeatureKind,
   type Grant,
   GrantSchema,
+  type MeteredFeature,
+  MeteredFeatureSchema,
+  OverageMode,
   type Project,
   ProjectSchema,
+  ResetInterval,
   Scope,
 } from '../../gen/billing/v1/admin_pb.js';
 import {
@@ -25,11 +30,19 @@ import {
   EntitlementSourceSchema,
 } from '../../gen/billing/v1/entitlements_pb.js';
 import type { ScopeName } from '../domain/api-keys.js';
+import {
+  type FeatureKindName,
+  featureKindOf,
+  type OverageModeName,
+  type ResetIntervalName,
+} from '../domain/catalog.js';
 import type { Entitlement, SourceKind } from '../domain/entitlements.js';
 import type {
   ApiKeyRecord,
   CatalogEntryRecord,
+  CatalogFeatureRecord,
   GrantRecord,
+  MeteredFeatureRecord,
   ProjectRecord,
 } from '../domain/records.js';
 import { invalid } from './validate.js';
@@ -46,8 +59,49 @@ export function scopeNameOf(scope: Scope): ScopeName | undefined {
 }
 
 function scopeOf(name: ScopeName): Scope {
-  for (const [scope, candidate] of scopeNames) if (candidate === name) return scope;
-  return Scope.UNSPECIFIED;
+  return keyOf(scopeNames, name, Scope.UNSPECIFIED);
+}
+
+function keyOf<K, V>(map: ReadonlyMap<K, V>, value: V, fallback: K): K {
+  for (const [key, candidate] of map) if (candidate === value) return key;
+  return fallback;
+}
+
+const featureKindNames: ReadonlyMap<FeatureKind, FeatureKindName> = new Map([
+  [FeatureKind.BOOLEAN, 'boolean'],
+  [FeatureKind.LIMIT, 'limit'],
+  [FeatureKind.METERED, 'metered'],
+]);
+
+/** Undefined for FEATURE_KIND_UNSPECIFIED and unknown enum numbers. */
+export function featureKindNameOf(kind: FeatureKind): FeatureKindName | undefined {
+  return featureKindNames.get(kind);
+}
+
+const resetIntervalNames: ReadonlyMap<ResetInterval, ResetIntervalName> = new Map([
+  [ResetInterval.BILLING_PERIOD, 'billing_period'],
+  [ResetInterval.DAY, 'day'],
+  [ResetInterval.WEEK, 'week'],
+  [ResetInterval.MONTH, 'month'],
+  [ResetInterval.YEAR, 'year'],
+  // Last, so that answers name the interval (keyOf takes the first match).
+  [ResetInterval.UNSPECIFIED, 'billing_period'],
+]);
+
+/** Unspecified is the billing period; undefined for unknown enum numbers. */
+export function resetIntervalNameOf(reset: ResetInterval): ResetIntervalName | undefined {
+  return resetIntervalNames.get(reset);
+}
+
+const overageModeNames: ReadonlyMap<OverageMode, OverageModeName> = new Map([
+  [OverageMode.BLOCK, 'block'],
+  [OverageMode.ALLOW, 'allow'],
+  [OverageMode.UNSPECIFIED, 'block'],
+]);
+
+/** Unspecified is block; undefined for unknown enum numbers. */
+export function overageModeNameOf(overage: OverageMode): OverageModeName | undefined {
+  return overageModeNames.get(overage);
 }
 
 export function timestampOrUndefined(date: Date | null | undefined): Timestamp | undefined {
@@ -127,13 +181,28 @@ export function grantMessage(doc: GrantRecord): Grant {
 export function catalogEntryMessage(doc: CatalogEntryRecord): CatalogEntry {
   return create(CatalogEntrySchema, {
     stripeId: doc.stripe_id,
-    features: doc.features.map((f) =>
-      create(CatalogFeatureSchema, {
-        feature: f.feature,
-        limit: f.limit === null ? undefined : BigInt(f.limit),
-        limitPerUnit: f.limit_per_unit,
-      }),
-    ),
+    features: doc.features.map(catalogFeatureMessage),
+  });
+}
+
+function catalogFeatureMessage(doc: CatalogFeatureRecord) {
+  const kind = featureKindOf(doc);
+  return create(CatalogFeatureSchema, {
+    feature: doc.feature,
+    limit: doc.limit === null ? undefined : BigInt(doc.limit),
+    limitPerUnit: doc.limit_per_unit,
+    kind: keyOf(featureKindNames, kind, FeatureKind.UNSPECIFIED),
+    metered: kind === 'metered' && doc.metered ? meteredFeatureMessage(doc.metered) : undefined,
+  });
+}
+
+function meteredFeatureMessage(doc: MeteredFeatureRecord): MeteredFeature {
+  return create(MeteredFeatureSchema, {
+    allowance: BigInt(doc.allowance),
+    allowancePerUnit: doc.allowance_per_unit,
+    reset: keyOf(resetIntervalNames, doc.reset, ResetInterval.UNSPECIFIED),
+    overage: keyOf(overageModeNames, doc.overage, OverageMode.UNSPECIFIED),
+    stripeMeterEventName: doc.stripe_meter_event_name ?? '',
   });
 }
 

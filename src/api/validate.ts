@@ -133,3 +133,21 @@ export function optionalTimestamp(field: string, value: Timestamp | undefined): 
   }
   return timestampDate(value);
 }
+
+/** A whole number in [min, max] (both within a double's exact range). */
+export function requireWholeNumber(field: string, value: bigint, min: number, max: number): number {
+  if (value < BigInt(min) || value > BigInt(max)) {
+    throw invalid(field, `must be between ${min} and ${max}`);
+  }
+  return Number(value);
+}
+
+const meterEventNamePattern = /^[A-Za-z0-9_.-]{1,100}$/;
+
+/** A Stripe meter's event name; empty: none (null). */
+export function optionalMeterEventName(field: string, value: string): string | null {
+  if (value === '') return null;
+  if (!meterEventNamePattern.test(value))
+    throw invalid(field, 'must be 1 to 100 characters of letters, digits and _ . -');
+  return value;
+}

@@ -3,11 +3,16 @@
  * an operator sees for projects, API keys, the catalog, grants, the audit
  * log, reconciliation runs and webhook events; then one refusal per RPC.
  */
+import type { MessageInitShape } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { Code } from '@connectrpc/connect';
 import {
   AdminService,
+  type CatalogEntrySchema,
+  FeatureKind,
+  OverageMode,
   ReconciliationState,
+  ResetInterval,
   Scope,
   WebhookEventStatus,
 } from '../../gen/billing/v1/admin_pb.js';
@@ -103,6 +108,70 @@ rpcTest('SetCatalog then GetCatalog: the features each price gives', async (t, r
   const got = await client.getCatalog({}, bearer(admin));
   t.like(got.entries[0]?.features[0], { feature: 'seats', limit: 5n, limitPerUnit: true });
 });
+
+rpcTest(
+  'SetCatalog keeps each feature kind and metered rules; GetCatalog answers them',
+  async (t, run) => {
+    const { client, admin } = adminSetUp(run);
+    const metered = {
+      allowance: 10_000n,
+      allowancePerUnit: true,
+      stripeMeterEventName: 'api.calls',
+    };
+    const entries = [
+      {
+        stripeId: 'price_pro',
+        features: [
+          { feature: 'api_calls', kind: FeatureKind.METERED, metered },
+          { feature: 'sso', kind: FeatureKind.BOOLEAN },
+          { feature: 'seats', kind: FeatureKind.LIMIT, limit: 5n },
+          { feature: 'reports' },
+          { feature: 'projects', limit: 3n },
+        ],
+      },
+    ];
+    const set = await client.setCatalog({ entries, reason }, bearer(admin));
+    const got = await client.getCatalog({}, bearer(admin));
+    for (const answer of [set.entries, got.entries]) {
+      const [apiCalls, sso, seats, reports, projects] = answer[0]?.features ?? [];
+      t.like(apiCalls, { kind: FeatureKind.METERED, limit: undefined, limitPerUnit: false });
+      // Unspecified reset and overage are answered as what applies.
+      t.like(apiCalls?.metered, {
+        ...metered,
+        reset: ResetInterval.BILLING_PERIOD,
+        overage: OverageMode.BLOCK,
+      });
+      t.like(sso, { kind: FeatureKind.BOOLEAN, metered: undefined });
+      t.like(seats, { kind: FeatureKind.LIMIT, limit: 5n });
+      // An unspecified kind is read as before kinds existed.
+      t.like(reports, { kind: FeatureKind.BOOLEAN, limit: undefined });
+      t.like(projects, { kind: FeatureKind.LIMIT, limit: 3n });
+    }
+  },
+);
+
+rpcTest(
+  'SetCatalog: a metered feature on two prices may differ in allowance only',
+  async (t, run) => {
+    const { client, admin } = adminSetUp(run);
+    const rules = { reset: ResetInterval.MONTH, overage: OverageMode.ALLOW };
+    const feature = (allowance: bigint) => ({
+      feature: 'api_calls',
+      kind: FeatureKind.METERED,
+      metered: { ...rules, allowance },
+    });
+    const entries = [
+      { stripeId: 'price_basic', features: [feature(1_000n)] },
+      { stripeId: 'price_pro', features: [feature(50_000n)] },
+      { stripeId: 'price_a', features: [{ feature: 'seats', limit: 5n }] },
+      { stripeId: 'price_b', features: [{ feature: 'seats' }] },
+    ];
+    const { entries: saved } = await client.setCatalog({ entries, reason }, bearer(admin));
+    t.is(saved[1]?.features[0]?.metered?.allowance, 50_000n);
+    t.is(saved[1]?.features[0]?.metered?.reset, ResetInterval.MONTH);
+    t.is(saved[1]?.features[0]?.metered?.overage, OverageMode.ALLOW);
+  },
+);
 
 rpcTest('GrantEntitlement, ListGrants and RevokeGrant', async (t, run) => {
   const { client, admin } = adminSetUp(run);
@@ -302,5 +371,137 @@ for (const [name, call, code] of refusals) {
   rpcTest(`refused: ${name}`, async (t, run) => {
     t.is(await codeOf(call(adminSetUp(run))), code);
     t.deepEqual(run.world.auditLog.entries, []);
+  });
+}
+
+type CatalogEntryInit = MessageInitShape<typeof CatalogEntrySchema>;
+
+const meteredFeature = {
+  feature: 'api_calls',
+  kind: FeatureKind.METERED,
+  metered: { allowance: 100n },
+};
+
+/** SetCatalog entries refused, and the field the refusal names. */
+const catalogRefusals: ReadonlyArray<[string, CatalogEntryInit[], string]> = [
+  [
+    'a metered feature without its rules',
+    [{ stripeId: 'price_a', features: [{ feature: 'x', kind: FeatureKind.METERED }] }],
+    'entries[0].features[0].metered',
+  ],
+  [
+    'a metered feature with a limit',
+    [{ stripeId: 'price_a', features: [{ ...meteredFeature, limit: 5n }] }],
+    'entries[0].features[0].limit',
+  ],
+  [
+    'a metered feature with a per-unit limit',
+    [{ stripeId: 'price_a', features: [{ ...meteredFeature, limitPerUnit: true }] }],
+    'entries[0].features[0].limit_per_unit',
+  ],
+  ...[0n, -1n, 1_000_000_000_001n].map((allowance): [string, CatalogEntryInit[], string] => [
+    `a metered allowance of ${allowance}`,
+    [{ stripeId: 'price_a', features: [{ ...meteredFeature, metered: { allowance } }] }],
+    'entries[0].features[0].metered.allowance',
+  ]),
+  ...['has space', 'x'.repeat(101), 'slash/name', 'ünï'].map(
+    (name): [string, CatalogEntryInit[], string] => [
+      `a meter event name ${name.slice(0, 12)}`,
+      [
+        {
+          stripeId: 'price_a',
+          features: [{ ...meteredFeature, metered: { allowance: 1n, stripeMeterEventName: name } }],
+        },
+      ],
+      'entries[0].features[0].metered.stripe_meter_event_name',
+    ],
+  ),
+  [
+    'an unknown reset interval',
+    [
+      {
+        stripeId: 'price_a',
+        features: [{ ...meteredFeature, metered: { allowance: 1n, reset: 99 as ResetInterval } }],
+      },
+    ],
+    'entries[0].features[0].metered.reset',
+  ],
+  [
+    'an unknown overage mode',
+    [
+      {
+        stripeId: 'price_a',
+        features: [{ ...meteredFeature, metered: { allowance: 1n, overage: 9 as OverageMode } }],
+      },
+    ],
+    'entries[0].features[0].metered.overage',
+  ],
+  [
+    'an unknown feature kind',
+    [{ stripeId: 'price_a', features: [{ feature: 'x', kind: 42 as FeatureKind }] }],
+    'entries[0].features[0].kind',
+  ],
+  [
+    'a boolean feature with a limit',
+    [{ stripeId: 'price_a', features: [{ feature: 'x', kind: FeatureKind.BOOLEAN, limit: 1n }] }],
+    'entries[0].features[0].limit',
+  ],
+  [
+    'a boolean feature with metered rules',
+    [{ stripeId: 'price_a', features: [{ ...meteredFeature, kind: FeatureKind.BOOLEAN }] }],
+    'entries[0].features[0].metered',
+  ],
+  [
+    'a limit feature with metered rules',
+    [{ stripeId: 'price_a', features: [{ ...meteredFeature, kind: FeatureKind.LIMIT }] }],
+    'entries[0].features[0].metered',
+  ],
+  [
+    'metered rules on a feature of unspecified kind',
+    [{ stripeId: 'price_a', features: [{ ...meteredFeature, kind: FeatureKind.UNSPECIFIED }] }],
+    'entries[0].features[0].metered',
+  ],
+  [
+    'one feature metered on one price and a limit on another',
+    [
+      { stripeId: 'price_a', features: [meteredFeature] },
+      { stripeId: 'price_b', features: [{ feature: 'api_calls', limit: 5n }] },
+    ],
+    'entries[1].features[0].kind',
+  ],
+  [
+    'one feature named boolean on one price and limit on another',
+    [
+      { stripeId: 'price_a', features: [{ feature: 'sso', kind: FeatureKind.BOOLEAN }] },
+      { stripeId: 'price_b', features: [{ feature: 'sso', kind: FeatureKind.LIMIT }] },
+    ],
+    'entries[1].features[0].kind',
+  ],
+  ...(
+    [
+      ['reset', { reset: ResetInterval.DAY }],
+      ['overage', { overage: OverageMode.ALLOW }],
+      ['stripe_meter_event_name', { stripeMeterEventName: 'other' }],
+    ] as const
+  ).map(([rule, change]): [string, CatalogEntryInit[], string] => [
+    `one metered feature with another ${rule} on another price`,
+    [
+      { stripeId: 'price_a', features: [meteredFeature] },
+      {
+        stripeId: 'price_b',
+        features: [{ ...meteredFeature, metered: { ...meteredFeature.metered, ...change } }],
+      },
+    ],
+    `entries[1].features[0].metered.${rule}`,
+  ]),
+];
+
+for (const [name, entries, field] of catalogRefusals) {
+  rpcTest(`SetCatalog refuses ${name}, naming ${field}`, async (t, run) => {
+    const { client, admin } = adminSetUp(run);
+    const error = await t.throwsAsync(client.setCatalog({ entries, reason }, bearer(admin)));
+    t.like(error, { code: Code.InvalidArgument });
+    t.true(error?.message.includes(`${field}:`), error?.message);
+    t.deepEqual((await client.getCatalog({}, bearer(admin))).entries, []);
   });
 }
