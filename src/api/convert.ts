@@ -24,6 +24,7 @@ import {
   Scope,
 } from '../../gen/billing/v1/admin_pb.js';
 import {
+  DenialReason,
   type Entitlement as EntitlementMessage,
   EntitlementSchema,
   EntitlementSourceKind,
@@ -36,6 +37,7 @@ import {
   type OverageModeName,
   type ResetIntervalName,
 } from '../domain/catalog.js';
+import type { DenialReasonName } from '../domain/denial-reasons.js';
 import type { Entitlement, SourceKind } from '../domain/entitlements.js';
 import type {
   ApiKeyRecord,
@@ -143,10 +145,20 @@ const sourceKinds: Record<SourceKind, EntitlementSourceKind> = {
   grant: EntitlementSourceKind.GRANT,
 };
 
+const denialReasons: Record<DenialReasonName, DenialReason> = {
+  unknown_feature: DenialReason.UNKNOWN_FEATURE,
+  no_source: DenialReason.NO_SOURCE,
+  past_grace: DenialReason.PAST_GRACE,
+  subscription_ended: DenialReason.SUBSCRIPTION_ENDED,
+};
+
 export function entitlementMessage(entitlement: Entitlement): EntitlementMessage {
   return create(EntitlementSchema, {
     feature: entitlement.feature,
     allowed: entitlement.allowed,
+    denialReason: entitlement.denialReason
+      ? denialReasons[entitlement.denialReason]
+      : DenialReason.UNSPECIFIED,
     limit: entitlement.limit === null ? undefined : BigInt(entitlement.limit),
     validUntil: timestampOrUndefined(entitlement.validUntil),
     sources: entitlement.sources.map((source) =>

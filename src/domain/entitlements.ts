@@ -12,6 +12,8 @@
  * 3. a manual grant of F, not revoked and not expired.
  */
 import type { Catalog, CatalogFeature } from './catalog.js';
+import { type Denial, type DenialReasonName, denialsOf } from './denial-reasons.js';
+import { earliest, subscriptionValidity } from './subscription-validity.js';
 
 export interface LineItemFacts {
   readonly priceId: string;
@@ -87,12 +89,20 @@ export interface Entitlement {
   readonly sources: readonly EntitlementSource[];
   /** The earliest time this answer can change without a new event. */
   readonly validUntil: Date | null;
+  /** Why it is not allowed (entitlementFor); absent when allowed. */
+  readonly denialReason?: DenialReasonName;
 }
 
 export interface EntitlementSet {
   /** Allowed features only, sorted by feature. */
   readonly entitlements: readonly Entitlement[];
   readonly validUntil: Date | null;
+  /**
+   * The project's known features (catalog, this customer's grants) that are
+   * not allowed, with why, sorted by feature. Absent in sets cached before
+   * denial reasons existed.
+   */
+  readonly denials?: readonly Denial[];
 }
 
 export function computeEntitlements(inputs: EntitlementInputs): EntitlementSet {
@@ -115,10 +125,14 @@ export function computeEntitlements(inputs: EntitlementInputs): EntitlementSet {
   const entitlements = [...byFeature.entries()]
     .map(([feature, sources]) => combine(feature, sources))
     .sort((a, b) => (a.feature < b.feature ? -1 : a.feature > b.feature ? 1 : 0));
-  return { entitlements, validUntil: earliest(entitlements.map((e) => e.validUntil)) };
+  return {
+    entitlements,
+    validUntil: earliest(entitlements.map((e) => e.validUntil)),
+    denials: denialsOf(inputs, byFeature),
+  };
 }
 
-/** The answer for one feature: not allowed when no source gives it. */
+/** The answer for one feature: not allowed, with why, when no source gives it. */
 export function entitlementFor(set: EntitlementSet, feature: string): Entitlement {
   return (
     set.entitlements.find((e) => e.feature === feature) ?? {
@@ -128,40 +142,15 @@ export function entitlementFor(set: EntitlementSet, feature: string): Entitlemen
       sources: [],
       // Nothing becomes allowed by the passing of time alone.
       validUntil: null,
+      denialReason: denialReasonOf(set.denials, feature),
     }
   );
 }
 
-/** Until when a subscription gives its features, or undefined when it gives none now. */
-function subscriptionValidity(
-  subscription: SubscriptionFacts,
-  gracePeriodSeconds: number,
-  now: Date,
-): { validUntil: Date | null } | undefined {
-  const periodEnd = latest(subscription.items.map((item) => item.currentPeriodEnd));
-  const limits: (Date | null)[] = [subscription.cancelAt];
-  if (subscription.cancelAtPeriodEnd) limits.push(periodEnd);
-  switch (subscription.status) {
-    case 'active':
-      break;
-    case 'trialing':
-      limits.push(subscription.trialEnd);
-      break;
-    case 'past_due':
-      // Grace runs from when the payment failed, never from the period start.
-      // Unknown (no version recorded it): no grace, rather than one that never ends.
-      limits.push(
-        subscription.pastDueSince
-          ? new Date(subscription.pastDueSince.getTime() + gracePeriodSeconds * 1000)
-          : now,
-      );
-      break;
-    default:
-      return undefined;
-  }
-  const validUntil = earliest(limits);
-  if (validUntil && validUntil.getTime() <= now.getTime()) return undefined;
-  return { validUntil };
+function denialReasonOf(denials: readonly Denial[] | undefined, feature: string): DenialReasonName {
+  // A set cached before denial reasons cannot tell an unknown feature apart.
+  if (!denials) return 'no_source';
+  return denials.find((d) => d.feature === feature)?.reason ?? 'unknown_feature';
 }
 
 function subscriptionSources(
@@ -254,16 +243,4 @@ function largestLimit(sources: readonly EntitlementSource[]): number | null {
     largest = Math.max(largest, source.limit);
   }
   return largest;
-}
-
-function earliest(dates: readonly (Date | null)[]): Date | null {
-  let found: Date | null = null;
-  for (const date of dates) if (date && (!found || date.getTime() < found.getTime())) found = date;
-  return found;
-}
-
-function latest(dates: readonly (Date | null)[]): Date | null {
-  let found: Date | null = null;
-  for (const date of dates) if (date && (!found || date.getTime() > found.getTime())) found = date;
-  return found;
 }

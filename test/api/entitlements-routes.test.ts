@@ -4,7 +4,11 @@
  * watch stream, and the refusals of each RPC.
  */
 import { Code } from '@connectrpc/connect';
-import { EntitlementsService, WatchEventKind } from '../../gen/billing/v1/entitlements_pb.js';
+import {
+  DenialReason,
+  EntitlementsService,
+  WatchEventKind,
+} from '../../gen/billing/v1/entitlements_pb.js';
 import type { EntitlementSet } from '../../src/domain/entitlements.js';
 import { codeOf } from '../helpers/rpc.js';
 import { bearer, type RpcRun, rpcTest } from './rpc-harness.js';
@@ -52,6 +56,37 @@ rpcTest(
       bearer(reader),
     );
     t.like(other.entitlement, { feature: 'sso', allowed: false, limit: undefined });
+  },
+);
+
+rpcTest(
+  'CheckEntitlement says why a feature is refused, and nothing when allowed',
+  async (t, run) => {
+    const { client, reader } = setUp(run);
+    run.world.entitlements.change('p1', 'cust_1', {
+      ...seats,
+      denials: [
+        { feature: 'export', reason: 'subscription_ended' },
+        { feature: 'reports', reason: 'past_grace' },
+        { feature: 'sso', reason: 'no_source' },
+      ],
+    });
+    const reasons = await Promise.all(
+      ['seats', 'export', 'reports', 'sso', 'nope'].map(async (feature) => {
+        const { entitlement } = await client.checkEntitlement(
+          { customerId: 'cust_1', feature },
+          bearer(reader),
+        );
+        return entitlement?.denialReason;
+      }),
+    );
+    t.deepEqual(reasons, [
+      DenialReason.UNSPECIFIED,
+      DenialReason.SUBSCRIPTION_ENDED,
+      DenialReason.PAST_GRACE,
+      DenialReason.NO_SOURCE,
+      DenialReason.UNKNOWN_FEATURE,
+    ]);
   },
 );
 

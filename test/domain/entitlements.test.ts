@@ -284,6 +284,7 @@ test('a feature nobody gives is not allowed, with no sources', (t) => {
     limit: null,
     sources: [],
     validUntil: null,
+    denialReason: 'unknown_feature',
   });
 });
 
