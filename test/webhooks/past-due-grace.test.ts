@@ -7,6 +7,7 @@
  */
 import test from 'ava';
 import type Stripe from 'stripe';
+import { DenialReason } from '../../gen/billing/v1/entitlements_pb.js';
 import { type BillingHarness, startBillingHarness } from '../helpers/billing-harness.js';
 import { Rng, seedFromEnv } from '../helpers/random.js';
 import { makeEvent, makeSubscription, nowSeconds } from '../helpers/stripe-objects.js';
@@ -106,6 +107,26 @@ test('the grace period does not restart while the subscription stays past_due', 
   const again = await check('grace-no-restart');
   t.true(again.allowed);
   t.is(Number(again.validUntil?.seconds), now - 3 + grace);
+});
+
+test('CheckEntitlement says why: past grace, then subscription ended', async (t) => {
+  const customer = await h.linkCustomer('grace-reasons');
+  const now = nowSeconds();
+  const periodStart = now - 10 * day;
+  const id = 'sub_grace_reasons';
+  t.is((await check('grace-reasons')).denialReason, DenialReason.NO_SOURCE, 'no subscription yet');
+  await h.post(updated(subscriptionIn('past_due', customer, id, periodStart), now - 4 * day));
+  t.like(await check('grace-reasons'), { allowed: false, denialReason: DenialReason.PAST_GRACE });
+  await h.post(updated(subscriptionIn('canceled', customer, id, periodStart), now - 5));
+  t.like(await check('grace-reasons'), {
+    allowed: false,
+    denialReason: DenialReason.SUBSCRIPTION_ENDED,
+  });
+  const unknown = await h.entitlements.checkEntitlement(
+    { customerId: 'grace-reasons', feature: 'not_in_catalog' },
+    h.auth,
+  );
+  t.is(unknown.entitlement?.denialReason, DenialReason.UNKNOWN_FEATURE);
 });
 
 test('any delivery order ends with the grace period of in-order delivery', async (t) => {
