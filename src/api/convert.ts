@@ -52,6 +52,7 @@ import { invalid } from './validate.js';
 const scopeNames: ReadonlyMap<Scope, ScopeName> = new Map([
   [Scope.ENTITLEMENTS_READ, 'entitlements:read'],
   [Scope.CHECKOUT_WRITE, 'checkout:write'],
+  [Scope.USAGE_WRITE, 'usage:write'],
   [Scope.ADMIN, 'admin'],
 ]);
 

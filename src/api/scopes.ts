@@ -1,6 +1,7 @@
 /**
  * Which scope each service needs, and the methods that need another one
- * (CreateProject: a platform key, not a project's admin key). Health and
+ * (CreateProject: a platform key, not a project's admin key; TrackUsage:
+ * usage:write, not entitlements:read). Health and
  * reflection are public.
  */
 import type { DescMethod, DescService } from '@bufbuild/protobuf';
@@ -19,6 +20,8 @@ const scopeByService = new Map<string, ScopeName>([
 
 const scopeByMethod = new Map<string, ScopeName>([
   [`${AdminService.typeName}/${AdminService.method.createProject.name}`, 'platform:admin'],
+  // Writes usage: a read-only key (or a customer token) must not spend a balance.
+  [`${EntitlementsService.typeName}/${EntitlementsService.method.trackUsage.name}`, 'usage:write'],
 ]);
 
 export function requiredScope(service: DescService, method: DescMethod): ScopeName | undefined {

@@ -4,7 +4,13 @@
  */
 import { createHash } from 'node:crypto';
 
-export const scopes = ['entitlements:read', 'checkout:write', 'admin', 'platform:admin'] as const;
+export const scopes = [
+  'entitlements:read',
+  'checkout:write',
+  'usage:write',
+  'admin',
+  'platform:admin',
+] as const;
 export type ScopeName = (typeof scopes)[number];
 
 /**

@@ -88,6 +88,17 @@ rpcTest(
   },
 );
 
+rpcTest('CreateApiKey makes a usage:write key and ListApiKeys shows its scope', async (t, run) => {
+  const { client, admin } = adminSetUp(run);
+  const created = await client.createApiKey(
+    { name: 'meter', scopes: [Scope.USAGE_WRITE], reason },
+    bearer(admin),
+  );
+  t.deepEqual(created.key?.scopes, [Scope.USAGE_WRITE]);
+  const { keys } = await client.listApiKeys({}, bearer(admin));
+  t.deepEqual(keys.find((key) => key.name === 'meter')?.scopes, [Scope.USAGE_WRITE]);
+});
+
 rpcTest('CreateApiKey retried with its idempotency key answers the same key', async (t, run) => {
   const { client, admin } = adminSetUp(run);
   const request = { name: 'ci', scopes: [Scope.ADMIN], reason, idempotencyKey: 'key-1' };

@@ -197,6 +197,31 @@ for (const [name, call, code] of refusals) {
   });
 }
 
+rpcTest(
+  'TrackUsage needs the usage:write scope, and that scope alone reads nothing',
+  async (t, run) => {
+    const { client, reader } = setUp(run);
+    const admin = run.world.keys.add('p1', ['admin']);
+    const usage = run.world.keys.add('p1', ['usage:write']);
+    const { token } = await client.issueCustomerToken({ customerId: 'cust_1' }, bearer(reader));
+    const track = (key: string) =>
+      codeOf(
+        client.trackUsage(
+          { customerId: 'cust_1', feature: 'api_calls', amount: 1n, idempotencyKey: 'u-1' },
+          bearer(key),
+        ),
+      );
+    for (const key of [reader, admin, token]) t.is(await track(key), Code.PermissionDenied);
+    t.not(await track(usage), Code.PermissionDenied);
+    t.is(
+      await codeOf(
+        client.checkEntitlement({ customerId: 'cust_1', feature: 'seats' }, bearer(usage)),
+      ),
+      Code.PermissionDenied,
+    );
+  },
+);
+
 rpcTest('refused: IssueCustomerToken called with a customer token', async (t, run) => {
   const { client, reader } = setUp(run);
   const { token } = await client.issueCustomerToken({ customerId: 'cust_1' }, bearer(reader));
