@@ -10,6 +10,7 @@
  * past_grace (pay the invoice), then subscription_ended, then no_source.
  */
 import type { Catalog } from './catalog.js';
+import { isEnded } from './subscription-status.js';
 import {
   type SubscriptionTiming,
   scheduledEnd,
@@ -45,13 +46,8 @@ const precedence: Record<Denial['reason'], number> = {
   past_grace: 2,
 };
 
-/** Statuses Stripe gives a subscription that is over (paused: a trial ended unpaid). */
-const endedStatuses: ReadonlySet<string> = new Set([
-  'canceled',
-  'unpaid',
-  'incomplete_expired',
-  'paused',
-]);
+/** Not terminal, but giving nothing until paid or resumed (paused: a trial ended unpaid). */
+const stoppedStatuses: ReadonlySet<string> = new Set(['unpaid', 'paused']);
 
 /** The known features not in `allowed`, each with its reason, sorted by feature. */
 export function denialsOf(inputs: DenialInputs, allowed: ReadonlyMap<string, unknown>): Denial[] {
@@ -85,7 +81,8 @@ function subscriptionRefusal(
   gracePeriodSeconds: number,
   now: Date,
 ): Denial['reason'] | undefined {
-  if (endedStatuses.has(subscription.status)) return 'subscription_ended';
+  if (isEnded(subscription.status) || stoppedStatuses.has(subscription.status))
+    return 'subscription_ended';
   if (subscriptionValidity(subscription, gracePeriodSeconds, now)) return undefined;
   const end = scheduledEnd(subscription);
   if (end && end.getTime() <= now.getTime()) return 'subscription_ended';
