@@ -93,7 +93,7 @@ async function devApiKey(app: App): Promise<{ projectId: string; secret: string 
     const created = await app.apiKeys.create({
       projectId: previous.projectId,
       name: 'dev key',
-      scopes: ['admin', 'entitlements:read', 'checkout:write'],
+      scopes: ['admin', 'entitlements:read', 'checkout:write', 'usage:write'],
       actor: 'start-local',
       reason: 'local development start',
     });

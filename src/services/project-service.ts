@@ -59,7 +59,7 @@ export class ProjectService {
     const adminKey = await this.apiKeys.create({
       projectId: project._id,
       name: 'initial admin key',
-      scopes: ['admin', 'entitlements:read', 'checkout:write'],
+      scopes: ['admin', 'entitlements:read', 'checkout:write', 'usage:write'],
       actor: input.actor,
       reason: input.reason,
     });

@@ -38,6 +38,7 @@ rpcTest('CreateProject makes a project whose first admin key works', async (t, r
   t.deepEqual(created.adminKey?.scopes, [
     Scope.ENTITLEMENTS_READ,
     Scope.CHECKOUT_WRITE,
+    Scope.USAGE_WRITE,
     Scope.ADMIN,
   ]);
   const own = await client.getProject({}, bearer(created.adminKeySecret));

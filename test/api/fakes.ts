@@ -269,7 +269,7 @@ export class FakeProjects implements ProjectAdmin {
     const adminKey = await this.keys.create({
       projectId: id,
       name: 'first admin key',
-      scopes: ['entitlements:read', 'checkout:write', 'admin'],
+      scopes: ['entitlements:read', 'checkout:write', 'usage:write', 'admin'],
       actor: input.actor,
       reason: input.reason,
     });
