@@ -7,12 +7,8 @@ import {
   type EntitlementSet,
   entitlementFor,
   type GrantFacts,
-  type SubscriptionFacts,
 } from '../../src/domain/entitlements.js';
-
-const now = new Date('2026-06-15T12:00:00Z');
-const day = 24 * 3600 * 1000;
-const at = (offsetDays: number) => new Date(now.getTime() + offsetDays * day);
+import { at, day, inputs as engineInputs, now, subscription } from './engine-fixtures.js';
 
 const flag = (feature: string): CatalogFeature => ({
   feature,
@@ -23,31 +19,10 @@ const flag = (feature: string): CatalogFeature => ({
 });
 
 const catalog: Catalog = new Map([
-  ['price_pro', [flag('reports'), flag('export')]],
-  ['prod_team', [flag('sso')]],
+  ['price_pro_monthly', [flag('reports'), flag('export')]],
+  ['prod_pro', [flag('sso')]],
   ['price_other', [flag('audit')]],
 ]);
-
-function subscription(overrides: Partial<SubscriptionFacts> = {}): SubscriptionFacts {
-  return {
-    id: 'sub_1',
-    status: 'active',
-    items: [
-      {
-        priceId: 'price_pro',
-        productId: 'prod_team',
-        quantity: 1,
-        currentPeriodStart: at(-10),
-        currentPeriodEnd: at(20),
-      },
-    ],
-    cancelAtPeriodEnd: false,
-    cancelAt: null,
-    trialEnd: null,
-    pastDueSince: null,
-    ...overrides,
-  };
-}
 
 function grant(overrides: Partial<GrantFacts> = {}): GrantFacts {
   return {
@@ -60,17 +35,9 @@ function grant(overrides: Partial<GrantFacts> = {}): GrantFacts {
   };
 }
 
-function inputs(overrides: Partial<EntitlementInputs> = {}): EntitlementInputs {
-  return {
-    catalog,
-    gracePeriodSeconds: 3 * 24 * 3600,
-    subscriptions: [],
-    purchases: [],
-    grants: [],
-    now,
-    ...overrides,
-  };
-}
+/** The engine's inputs over this file's catalog. */
+const inputs = (overrides: Partial<EntitlementInputs> = {}) =>
+  engineInputs({ catalog, ...overrides });
 
 const reasonOf = (input: EntitlementInputs, feature: string) =>
   entitlementFor(computeEntitlements(input), feature).denialReason;
@@ -166,8 +133,8 @@ test('a scheduled cancellation that passed is ended, also while past_due', (t) =
 
 test('cancel_at_period_end after the period end is ended', (t) => {
   const item = {
-    priceId: 'price_pro',
-    productId: 'prod_team',
+    priceId: 'price_pro_monthly',
+    productId: 'prod_pro',
     quantity: 1,
     currentPeriodStart: at(-40),
     currentPeriodEnd: at(-10),

@@ -1,73 +1,13 @@
 /** The entitlement engine, rule by rule, with a fixed clock. */
 import test from 'ava';
-import type { Catalog } from '../../src/domain/catalog.js';
 import {
   computeEntitlements,
   type EntitlementInputs,
   entitlementFor,
   type GrantFacts,
   type PurchaseFacts,
-  type SubscriptionFacts,
 } from '../../src/domain/entitlements.js';
-
-const now = new Date('2026-06-15T12:00:00Z');
-const day = 24 * 3600 * 1000;
-const at = (offsetDays: number) => new Date(now.getTime() + offsetDays * day);
-
-const catalog: Catalog = new Map([
-  [
-    'price_pro_monthly',
-    [
-      { feature: 'reports', limit: null, limitPerUnit: false, kind: 'boolean', metered: null },
-      { feature: 'seats', limit: 1, limitPerUnit: true, kind: 'limit', metered: null },
-    ],
-  ],
-  [
-    'prod_api',
-    [{ feature: 'api', limit: 1000, limitPerUnit: false, kind: 'limit', metered: null }],
-  ],
-  [
-    'price_lifetime',
-    [{ feature: 'export', limit: null, limitPerUnit: false, kind: 'boolean', metered: null }],
-  ],
-  [
-    'price_small_api',
-    [{ feature: 'api', limit: 200, limitPerUnit: false, kind: 'limit', metered: null }],
-  ],
-]);
-
-function subscription(overrides: Partial<SubscriptionFacts> = {}): SubscriptionFacts {
-  return {
-    id: 'sub_1',
-    status: 'active',
-    items: [
-      {
-        priceId: 'price_pro_monthly',
-        productId: 'prod_pro',
-        quantity: 5,
-        currentPeriodStart: at(-10),
-        currentPeriodEnd: at(20),
-      },
-    ],
-    cancelAtPeriodEnd: false,
-    cancelAt: null,
-    trialEnd: null,
-    pastDueSince: null,
-    ...overrides,
-  };
-}
-
-function inputs(overrides: Partial<EntitlementInputs>): EntitlementInputs {
-  return {
-    catalog,
-    gracePeriodSeconds: 3 * 24 * 3600,
-    subscriptions: [],
-    purchases: [],
-    grants: [],
-    now,
-    ...overrides,
-  };
-}
+import { at, inputs, now, subscription } from './engine-fixtures.js';
 
 const features = (input: EntitlementInputs) =>
   computeEntitlements(input).entitlements.map((e) => e.feature);
