@@ -1,32 +1,104 @@
 /**
- * A project's catalog as it stores it, to the engine's Catalog
- * (domain/entitlements.ts). Pure.
+ * The catalog: which features a Stripe price or product gives, of which
+ * kind, with which limit or metered rules; and a project's catalog as it
+ * stores it, to the engine's Catalog. Pure.
  */
-import type { Catalog, CatalogFeature } from './entitlements.js';
+
+export const FEATURE_KINDS = ['boolean', 'limit', 'metered'] as const;
+export type FeatureKindName = (typeof FEATURE_KINDS)[number];
+
+export const RESET_INTERVALS = ['billing_period', 'day', 'week', 'month', 'year'] as const;
+export type ResetIntervalName = (typeof RESET_INTERVALS)[number];
+
+export type OverageModeName = 'block' | 'allow';
+
+/** How a metered feature's allowance is given, reset and overspent. */
+export interface MeteredRules {
+  /** Per period; per unit (seat) when allowancePerUnit. */
+  readonly allowance: number;
+  readonly allowancePerUnit: boolean;
+  /** Resets anchored at the subscription start. */
+  readonly reset: ResetIntervalName;
+  readonly overage: OverageModeName;
+  /** null: usage is not reported to Stripe. */
+  readonly stripeMeterEventName: string | null;
+}
+
+export interface CatalogFeature {
+  readonly feature: string;
+  /** null: unlimited. */
+  readonly limit: number | null;
+  /** The limit is per unit: multiplied by the item's quantity (seats). */
+  readonly limitPerUnit: boolean;
+  readonly kind: FeatureKindName;
+  /** Set for kind 'metered' only. */
+  readonly metered: MeteredRules | null;
+}
+
+/** Stripe price id (price_...) or product id (prod_...) to the features it gives. */
+export type Catalog = ReadonlyMap<string, readonly CatalogFeature[]>;
+
+/** The stored shape of metered rules (MeteredFeatureRecord). */
+export interface StoredMeteredFeature {
+  readonly allowance: number;
+  readonly allowance_per_unit: boolean;
+  readonly reset: ResetIntervalName;
+  readonly overage: OverageModeName;
+  readonly stripe_meter_event_name: string | null;
+}
+
+/** One feature of a catalog entry in the stored shape (CatalogFeatureRecord). */
+export interface StoredCatalogFeature {
+  readonly feature: string;
+  readonly limit: number | null;
+  readonly limit_per_unit: boolean;
+  /** Absent in catalogs stored before feature kinds existed. */
+  readonly kind?: FeatureKindName;
+  readonly metered?: StoredMeteredFeature | null;
+}
 
 /** One catalog entry in the stored shape (CatalogEntryDoc). */
 export interface StoredCatalogEntry {
   /** A Stripe price (price_...) or product (prod_...) id. */
   readonly stripe_id: string;
-  readonly features: readonly {
-    readonly feature: string;
-    readonly limit: number | null;
-    readonly limit_per_unit: boolean;
-  }[];
+  readonly features: readonly StoredCatalogFeature[];
+}
+
+/**
+ * A stored feature's kind. Catalogs stored before kinds existed have none:
+ * a feature with a limit was a limit, one without was a boolean.
+ */
+export function featureKindOf(
+  stored: Pick<StoredCatalogFeature, 'kind' | 'limit'>,
+): FeatureKindName {
+  return stored.kind ?? (stored.limit === null ? 'boolean' : 'limit');
+}
+
+export function meteredRulesOf(stored: StoredMeteredFeature): MeteredRules {
+  return {
+    allowance: stored.allowance,
+    allowancePerUnit: stored.allowance_per_unit,
+    reset: stored.reset,
+    overage: stored.overage,
+    stripeMeterEventName: stored.stripe_meter_event_name,
+  };
+}
+
+/** A stored feature as the engine reads it. */
+export function catalogFeatureOf(stored: StoredCatalogFeature): CatalogFeature {
+  const kind = featureKindOf(stored);
+  return {
+    feature: stored.feature,
+    limit: stored.limit,
+    limitPerUnit: stored.limit_per_unit,
+    kind,
+    metered: kind === 'metered' && stored.metered ? meteredRulesOf(stored.metered) : null,
+  };
 }
 
 /** The engine's catalog; of two entries for one Stripe id, the later one counts. */
 export function catalogFromEntries(entries: readonly StoredCatalogEntry[]): Catalog {
   const catalog = new Map<string, readonly CatalogFeature[]>();
-  for (const entry of entries) {
-    catalog.set(
-      entry.stripe_id,
-      entry.features.map((f) => ({
-        feature: f.feature,
-        limit: f.limit,
-        limitPerUnit: f.limit_per_unit,
-      })),
-    );
-  }
+  for (const entry of entries) catalog.set(entry.stripe_id, entry.features.map(catalogFeatureOf));
   return catalog;
 }

@@ -11,17 +11,7 @@
  * 2. a paid, not refunded one-time purchase mapped to F;
  * 3. a manual grant of F, not revoked and not expired.
  */
-
-export interface CatalogFeature {
-  readonly feature: string;
-  /** null: unlimited. */
-  readonly limit: number | null;
-  /** The limit is per unit: multiplied by the item's quantity (seats). */
-  readonly limitPerUnit: boolean;
-}
-
-/** Stripe price id (price_...) or product id (prod_...) to the features it gives. */
-export type Catalog = ReadonlyMap<string, readonly CatalogFeature[]>;
+import type { Catalog, CatalogFeature } from './catalog.js';
 
 export interface LineItemFacts {
   readonly priceId: string;

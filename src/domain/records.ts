@@ -6,11 +6,24 @@
  * fields keep their stored names, so the store writes a record as it is.
  */
 import type { ScopeName } from './api-keys.js';
+import type { FeatureKindName, OverageModeName, ResetIntervalName } from './catalog.js';
 
 export interface CatalogFeatureRecord {
   feature: string;
   limit: number | null;
   limit_per_unit: boolean;
+  /** Absent in catalogs stored before kinds: read with featureKindOf (catalog.ts). */
+  kind?: FeatureKindName;
+  /** Set for kind 'metered' only. */
+  metered?: MeteredFeatureRecord | null;
+}
+
+export interface MeteredFeatureRecord {
+  allowance: number;
+  allowance_per_unit: boolean;
+  reset: ResetIntervalName;
+  overage: OverageModeName;
+  stripe_meter_event_name: string | null;
 }
 
 export interface CatalogEntryRecord {

@@ -1,7 +1,7 @@
 /** The entitlement engine, rule by rule, with a fixed clock. */
 import test from 'ava';
+import type { Catalog } from '../../src/domain/catalog.js';
 import {
-  type Catalog,
   computeEntitlements,
   type EntitlementInputs,
   entitlementFor,
@@ -18,13 +18,22 @@ const catalog: Catalog = new Map([
   [
     'price_pro_monthly',
     [
-      { feature: 'reports', limit: null, limitPerUnit: false },
-      { feature: 'seats', limit: 1, limitPerUnit: true },
+      { feature: 'reports', limit: null, limitPerUnit: false, kind: 'boolean', metered: null },
+      { feature: 'seats', limit: 1, limitPerUnit: true, kind: 'limit', metered: null },
     ],
   ],
-  ['prod_api', [{ feature: 'api', limit: 1000, limitPerUnit: false }]],
-  ['price_lifetime', [{ feature: 'export', limit: null, limitPerUnit: false }]],
-  ['price_small_api', [{ feature: 'api', limit: 200, limitPerUnit: false }]],
+  [
+    'prod_api',
+    [{ feature: 'api', limit: 1000, limitPerUnit: false, kind: 'limit', metered: null }],
+  ],
+  [
+    'price_lifetime',
+    [{ feature: 'export', limit: null, limitPerUnit: false, kind: 'boolean', metered: null }],
+  ],
+  [
+    'price_small_api',
+    [{ feature: 'api', limit: 200, limitPerUnit: false, kind: 'limit', metered: null }],
+  ],
 ]);
 
 function subscription(overrides: Partial<SubscriptionFacts> = {}): SubscriptionFacts {
