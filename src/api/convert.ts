@@ -19,6 +19,7 @@ import {
   Scope,
 } from '../../gen/billing/v1/admin_pb.js';
 import {
+  DenialReason,
   type Entitlement as EntitlementMessage,
   EntitlementSchema,
   EntitlementSourceKind,
@@ -32,6 +33,7 @@ import type {
   GrantRecord,
   ProjectRecord,
 } from '../domain/records.js';
+import { coversRequest } from '../domain/usage-balance.js';
 import { invalid } from './validate.js';
 
 const scopeNames: ReadonlyMap<Scope, ScopeName> = new Map([
@@ -89,10 +91,25 @@ const sourceKinds: Record<SourceKind, EntitlementSourceKind> = {
   grant: EntitlementSourceKind.GRANT,
 };
 
+/** A metered feature is allowed only while its balance covers 1 unit (under block). */
 export function entitlementMessage(entitlement: Entitlement): EntitlementMessage {
+  return entitlementMessageFor(entitlement, 1);
+}
+
+/** As entitlementMessage, for CheckEntitlement's requested_amount. */
+export function entitlementMessageFor(
+  entitlement: Entitlement,
+  requested: number,
+): EntitlementMessage {
+  const metered = entitlement.metered;
+  const covered = !metered || coversRequest(metered, requested);
   return create(EntitlementSchema, {
     feature: entitlement.feature,
-    allowed: entitlement.allowed,
+    allowed: entitlement.allowed && covered,
+    denialReason: entitlement.allowed && !covered ? DenialReason.INSUFFICIENT_BALANCE : undefined,
+    usage: metered ? BigInt(metered.usage) : undefined,
+    balance: metered && metered.balance !== null ? BigInt(metered.balance) : undefined,
+    resetsAt: metered ? timestampFromDate(metered.resetsAt) : undefined,
     limit: entitlement.limit === null ? undefined : BigInt(entitlement.limit),
     validUntil: timestampOrUndefined(entitlement.validUntil),
     sources: entitlement.sources.map((source) =>
