@@ -12,29 +12,15 @@
  * `allow` shows in the usage). Under `block` a request is refused when the
  * balance does not cover it (INSUFFICIENT_BALANCE).
  */
+
+import type { Catalog, MeteredRules } from './catalog.js';
 import type {
   Entitlement,
   MeteredStanding,
   PurchaseFacts,
   SubscriptionFacts,
 } from './entitlements.js';
-import { type ResetInterval, type UsagePeriod, usagePeriodAt } from './usage-periods.js';
-
-export interface MeteredRules {
-  /** Units per period, at least 1. */
-  readonly allowance: number;
-  /** Times the subscription item's quantity (seats). */
-  readonly allowancePerUnit: boolean;
-  readonly reset: ResetInterval;
-  readonly overage: 'block' | 'allow';
-  readonly stripeMeterEventName: string | null;
-}
-
-/** The catalog as far as metering needs it (the engine's Catalog satisfies it). */
-export type MeteredCatalog = ReadonlyMap<
-  string,
-  readonly { readonly feature: string; readonly metered?: MeteredRules | null }[]
->;
+import { type UsagePeriod, usagePeriodAt } from './usage-periods.js';
 
 export interface MeteredAllowance {
   readonly rules: MeteredRules;
@@ -50,12 +36,13 @@ export type MeteredKind =
   | { readonly kind: 'unknown' };
 
 /** Whether the catalog knows `feature`, and its metered rules when it is metered. */
-export function meteredKindOf(catalog: MeteredCatalog, feature: string): MeteredKind {
+export function meteredKindOf(catalog: Catalog, feature: string): MeteredKind {
   let known = false;
   for (const features of catalog.values()) {
     for (const entry of features) {
       if (entry.feature !== feature) continue;
-      if (entry.metered) return { kind: 'metered', rules: entry.metered };
+      if (entry.kind === 'metered' && entry.metered)
+        return { kind: 'metered', rules: entry.metered };
       known = true;
     }
   }
@@ -63,7 +50,7 @@ export function meteredKindOf(catalog: MeteredCatalog, feature: string): Metered
 }
 
 export interface AllowanceFacts {
-  readonly catalog: MeteredCatalog;
+  readonly catalog: Catalog;
   readonly subscriptions: readonly SubscriptionFacts[];
   readonly purchases: readonly PurchaseFacts[];
 }
@@ -130,7 +117,7 @@ function sourceItems(
 }
 
 function rulesFor(
-  catalog: MeteredCatalog,
+  catalog: Catalog,
   catalogId: string | null,
   feature: string,
 ): MeteredRules | undefined {

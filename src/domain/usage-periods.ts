@@ -8,7 +8,9 @@
  * is Feb 28/29).
  */
 
-export type ResetInterval = 'billing_period' | 'day' | 'week' | 'month' | 'year';
+import type { ResetIntervalName } from './catalog.js';
+
+type ResetInterval = ResetIntervalName;
 
 /** [start, end): usage at `end` belongs to the next period. */
 export interface UsagePeriod {

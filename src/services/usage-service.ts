@@ -9,6 +9,8 @@
  * and WatchEntitlements on every replica see the new balance. (One message
  * per track: coalescing the streams is a later slice.)
  */
+
+import type { MeteredRules } from '../domain/catalog.js';
 import {
   computeEntitlements,
   type Entitlement,
@@ -18,7 +20,6 @@ import {
 import { FailedPreconditionError, NotFoundError } from '../domain/errors.js';
 import {
   type MeteredAllowance,
-  type MeteredRules,
   meteredAllowance,
   meteredKindOf,
   periodOf,
