@@ -10,7 +10,7 @@ import { createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import test from 'ava';
 import { Redis } from 'ioredis';
-import { EntitlementsService } from '../../gen/billing/v1/entitlements_pb.js';
+import { EntitlementsService, WatchEventKind } from '../../gen/billing/v1/entitlements_pb.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { type BillingHarness, startBillingHarness } from '../helpers/billing-harness.js';
 import { Rng, seedFromEnv } from '../helpers/random.js';
@@ -150,3 +150,24 @@ test.serial(
     t.true((await trackOn(b.baseUrl, customerId, 80, 'durable-4', true)).accepted);
   },
 );
+
+test('a track on one replica reaches a WatchEntitlements stream on the other with the new balance', async (t) => {
+  const customerId = 'u-watch';
+  await subscribeMetered(a, customerId);
+  const abort = new AbortController();
+  t.teardown(() => abort.abort());
+  const stream = clientOf(b.baseUrl)
+    .watchEntitlements({ customerId }, { ...a.auth, signal: abort.signal })
+    [Symbol.asyncIterator]();
+  const balanceIn = async (): Promise<bigint | undefined> => {
+    for (;;) {
+      const next = await stream.next();
+      if (next.done) throw new Error('stream ended');
+      if (next.value.kind === WatchEventKind.HEARTBEAT) continue;
+      return next.value.entitlements.find((e) => e.feature === 'api_requests')?.balance;
+    }
+  };
+  t.is(await balanceIn(), 100n);
+  await trackOn(a.server.baseUrl, customerId, 40, 'watch-1', true);
+  t.is(await balanceIn(), 60n);
+});
