@@ -47,6 +47,7 @@ import type {
   MeteredFeatureRecord,
   ProjectRecord,
 } from '../domain/records.js';
+import { coversRequest } from '../domain/usage-balance.js';
 import { invalid } from './validate.js';
 
 const scopeNames: ReadonlyMap<Scope, ScopeName> = new Map([
@@ -153,13 +154,35 @@ const denialReasons: Record<DenialReasonName, DenialReason> = {
   subscription_ended: DenialReason.SUBSCRIPTION_ENDED,
 };
 
+/** Why the answer is no: the engine's reason, or a balance that does not cover the request. */
+function deniedFor(entitlement: Entitlement, covered: boolean): DenialReason {
+  if (!entitlement.allowed) {
+    return entitlement.denialReason
+      ? denialReasons[entitlement.denialReason]
+      : DenialReason.UNSPECIFIED;
+  }
+  return covered ? DenialReason.UNSPECIFIED : DenialReason.INSUFFICIENT_BALANCE;
+}
+
+/** A metered feature is allowed only while its balance covers 1 unit (under block). */
 export function entitlementMessage(entitlement: Entitlement): EntitlementMessage {
+  return entitlementMessageFor(entitlement, 1);
+}
+
+/** As entitlementMessage, for CheckEntitlement's requested_amount. */
+export function entitlementMessageFor(
+  entitlement: Entitlement,
+  requested: number,
+): EntitlementMessage {
+  const metered = entitlement.metered;
+  const covered = !metered || coversRequest(metered, requested);
   return create(EntitlementSchema, {
     feature: entitlement.feature,
-    allowed: entitlement.allowed,
-    denialReason: entitlement.denialReason
-      ? denialReasons[entitlement.denialReason]
-      : DenialReason.UNSPECIFIED,
+    allowed: entitlement.allowed && covered,
+    denialReason: deniedFor(entitlement, covered),
+    usage: metered ? BigInt(metered.usage) : undefined,
+    balance: metered && metered.balance !== null ? BigInt(metered.balance) : undefined,
+    resetsAt: metered ? timestampFromDate(metered.resetsAt) : undefined,
     limit: entitlement.limit === null ? undefined : BigInt(entitlement.limit),
     validUntil: timestampOrUndefined(entitlement.validUntil),
     sources: entitlement.sources.map((source) =>

@@ -12,6 +12,7 @@ import {
   type EntitlementsService,
   IssueCustomerTokenResponseSchema,
   ListEntitlementsResponseSchema,
+  TrackUsageResponseSchema,
   WatchEntitlementsResponseSchema,
   WatchEventKind,
 } from '../../gen/billing/v1/entitlements_pb.js';
@@ -19,17 +20,21 @@ import { signCustomerToken } from '../domain/customer-tokens.js';
 import { type EntitlementSet, entitlementFor } from '../domain/entitlements.js';
 import type { EntitlementLookupService } from '../services/entitlement-lookup-service.js';
 import type { EntitlementWatchHub, WatchUpdate } from '../services/entitlement-watch-hub.js';
+import type { UsageService } from '../services/usage-service.js';
 import { requireCustomerAccess, requirePrincipal, requireReader } from './auth.js';
-import { entitlementMessage, timestampOrUndefined } from './convert.js';
+import { entitlementMessage, entitlementMessageFor, timestampOrUndefined } from './convert.js';
+import { requestedAmount, trackUsageInput } from './usage-requests.js';
 import { invalid, requireCustomerId, requireFeature } from './validate.js';
 
 /** What the handlers call (the service classes satisfy these; tests pass fakes). */
 export type EntitlementLookup = Pick<EntitlementLookupService, 'list'>;
 export type EntitlementWatch = Pick<EntitlementWatchHub, 'watch'>;
+export type UsageTracker = Pick<UsageService, 'track'>;
 
 export interface EntitlementsRoutesDeps {
   readonly entitlements: EntitlementLookup;
   readonly watchHub: EntitlementWatch;
+  readonly usage: UsageTracker;
   /** The first signs customer tokens; empty: IssueCustomerToken is FAILED_PRECONDITION. */
   readonly customerTokenSecrets: readonly string[];
   readonly now?: () => Date;
@@ -48,9 +53,10 @@ export function entitlementsHandlers(
       const principal = requireReader(context);
       const customerId = requireCustomerId(req.customerId);
       const feature = requireFeature('feature', req.feature);
+      const requested = requestedAmount(req.requestedAmount);
       requireCustomerAccess(principal, customerId);
       const set = await deps.entitlements.list(principal.projectId, customerId);
-      return checkResponses.get(set, feature);
+      return checkResponses.get(set, feature, requested);
     },
 
     async listEntitlements(req, context) {
@@ -81,9 +87,13 @@ export function entitlementsHandlers(
       }
     },
 
-    async trackUsage() {
-      // Being built (issue 12): the contract is in place, the ledger is not yet.
-      throw new ConnectError('TrackUsage is not available yet', Code.Unimplemented);
+    async trackUsage(req, context) {
+      const principal = requirePrincipal(context);
+      const tracked = await deps.usage.track(trackUsageInput(req, principal.projectId, now()));
+      return create(TrackUsageResponseSchema, {
+        usageId: tracked.usageId,
+        entitlement: entitlementMessage(tracked.entitlement),
+      });
     },
 
     async issueCustomerToken(req, context) {
@@ -147,19 +157,20 @@ function watchMessage(update: WatchUpdate) {
 class CheckResponseMemo {
   private readonly bySet = new WeakMap<EntitlementSet, Map<string, CheckEntitlementResponse>>();
 
-  get(set: EntitlementSet, feature: string): CheckEntitlementResponse {
+  get(set: EntitlementSet, feature: string, requested: number): CheckEntitlementResponse {
     let answers = this.bySet.get(set);
     if (!answers) {
       answers = new Map();
       this.bySet.set(set, answers);
     }
-    let answer = answers.get(feature);
+    const key = requested === 1 ? feature : `${feature}\u0000${requested}`;
+    let answer = answers.get(key);
     if (!answer) {
       answer = create(CheckEntitlementResponseSchema, {
-        entitlement: entitlementMessage(entitlementFor(set, feature)),
+        entitlement: entitlementMessageFor(entitlementFor(set, feature), requested),
       });
       // Bounded by what callers ask for; cap it so a scan of random feature names cannot grow it.
-      if (answers.size < maxMemoizedFeatures) answers.set(feature, answer);
+      if (answers.size < maxMemoizedFeatures) answers.set(key, answer);
     }
     return answer;
   }

@@ -22,6 +22,8 @@ import { ProjectCache } from '../services/project-cache.js';
 import { ProjectMetricsService } from '../services/project-metrics-service.js';
 import { ProjectService } from '../services/project-service.js';
 import { ReconciliationService } from '../services/reconciliation-service.js';
+import { UsageOnce } from '../services/usage-once.js';
+import { UsageService } from '../services/usage-service.js';
 import { WebhookEventService } from '../services/webhook-event-service.js';
 import { EventProcessor } from '../stripe/event-processor.js';
 import { parseStripeEndpoint, StripeClients } from '../stripe/stripe-clients.js';
@@ -30,6 +32,9 @@ import type { Stores } from './stores.js';
 /** Business gauges (active subscriptions, MRR) are recomputed at most this often, on scrape. */
 const businessMetricsCacheMs = 30_000;
 const memoryCacheMaxEntries = 100_000;
+/** A TrackUsage claim is its caller's this long; a second call with the key waits a little longer. */
+const usageClaimLeaseMs = 10_000;
+const usageClaimWaitMs = 15_000;
 
 export interface ServiceDeps {
   readonly config: Config;
@@ -74,6 +79,7 @@ export function buildServices(deps: ServiceDeps) {
     checkout: new CheckoutSessionService(projectCache, stores.customers, stripeClients),
     grants: new GrantService(stores.grants, stores.auditLog, notifier),
     watchHub: new EntitlementWatchHub(bus, entitlements, config.watchHeartbeatMs),
+    usage: buildUsage(stores, entitlements, notifier),
     reconciliation: buildReconciliation(deps, stripeClients, notifier),
     webhookEvents: new WebhookEventService({
       receipts: stores.receipts,
@@ -99,6 +105,7 @@ function buildEntitlementLookup(
     subscriptions: stores.subscriptions,
     purchases: stores.purchases,
     grants: stores.grants,
+    usage: stores.usageLedger,
     redisCache,
     memoryCache: new MemoryEntitlementCache(
       bus,
@@ -108,6 +115,21 @@ function buildEntitlementLookup(
     logger,
     onLookup: (result) => metrics.entitlementLookups.inc({ result }),
   });
+}
+
+function buildUsage(
+  stores: Stores,
+  lookup: EntitlementLookupService,
+  changes: EntitlementChangeNotifier,
+): UsageService {
+  const once = new UsageOnce({
+    claims: stores.usageClaims,
+    ledger: stores.usageLedger,
+    leaseMs: usageClaimLeaseMs,
+    waitMs: usageClaimWaitMs,
+    now: () => new Date(),
+  });
+  return new UsageService({ lookup, ledger: stores.usageLedger, once, changes });
 }
 
 function buildEventProcessor(

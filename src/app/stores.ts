@@ -16,6 +16,8 @@ import { PurchaseStore } from '../store/purchase-store.js';
 import { ReconciliationLockStore } from '../store/reconciliation-lock-store.js';
 import { ReconciliationRunStore } from '../store/reconciliation-run-store.js';
 import { SubscriptionStore } from '../store/subscription-store.js';
+import { UsageClaimStore } from '../store/usage-claim-store.js';
+import { UsageLedgerStore } from '../store/usage-ledger-store.js';
 
 /** How long a call holds its idempotency key before a retry may take it over (a crash). */
 const idempotencyLeaseMs = 60_000;
@@ -33,6 +35,8 @@ export interface Stores {
   readonly reconciliationRuns: ReconciliationRunStore;
   readonly reconciliationLocks: ReconciliationLockStore;
   readonly jobClaims: JobClaimStore;
+  readonly usageLedger: UsageLedgerStore;
+  readonly usageClaims: UsageClaimStore;
 }
 
 export function buildStores(db: Db, secretBox: SecretBox, config: Config): Stores {
@@ -49,6 +53,8 @@ export function buildStores(db: Db, secretBox: SecretBox, config: Config): Store
     reconciliationRuns: new ReconciliationRunStore(db),
     reconciliationLocks: new ReconciliationLockStore(db),
     jobClaims: new JobClaimStore(db),
+    usageLedger: new UsageLedgerStore(db),
+    usageClaims: new UsageClaimStore(db),
   };
 }
 

@@ -191,7 +191,9 @@ function serializeEntry(generation: string, set: EntitlementSet): string {
 function parseEntry(raw: string): { generation: string; set: EntitlementSet } | undefined {
   try {
     return JSON.parse(raw, (key, value: unknown) =>
-      key === 'validUntil' && typeof value === 'string' ? new Date(value) : value,
+      (key === 'validUntil' || key === 'resetsAt') && typeof value === 'string'
+        ? new Date(value)
+        : value,
     ) as { generation: string; set: EntitlementSet };
   } catch {
     return undefined;

@@ -91,6 +91,18 @@ export interface Entitlement {
   readonly validUntil: Date | null;
   /** Why it is not allowed (entitlementFor); absent when allowed. */
   readonly denialReason?: DenialReasonName;
+  /** Metered features only (usage-balance.ts): the current period's usage and balance. */
+  readonly metered?: MeteredStanding;
+}
+
+/** A metered feature's standing in its current period. */
+export interface MeteredStanding {
+  readonly usage: number;
+  /** What remains of the allowance, never below 0; null: unlimited. */
+  readonly balance: number | null;
+  /** The current period's end. */
+  readonly resetsAt: Date;
+  readonly overage: 'block' | 'allow';
 }
 
 export interface EntitlementSet {

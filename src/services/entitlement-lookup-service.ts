@@ -6,13 +6,18 @@
 
 import type { MemoryEntitlementCache, RedisEntitlementCache } from '../cache/entitlement-cache.js';
 import { catalogFromEntries } from '../domain/catalog.js';
-import { computeEntitlements, type EntitlementSet } from '../domain/entitlements.js';
+import {
+  computeEntitlements,
+  type EntitlementInputs,
+  type EntitlementSet,
+} from '../domain/entitlements.js';
 import type { Logger } from '../logger.js';
 import type { CustomerStore } from '../store/customer-store.js';
 import type { GrantStore } from '../store/grant-store.js';
 import type { PurchaseStore } from '../store/purchase-store.js';
 import type { SubscriptionStore } from '../store/subscription-store.js';
 import { grantFacts, purchaseFacts, subscriptionFacts } from './entitlement-facts.js';
+import { type UsageTotals, withMeteredStandings } from './metered-standings.js';
 import type { ProjectCache } from './project-cache.js';
 
 export interface EntitlementLookupServiceDeps {
@@ -24,6 +29,8 @@ export interface EntitlementLookupServiceDeps {
   readonly redisCache: RedisEntitlementCache;
   readonly memoryCache: MemoryEntitlementCache;
   readonly logger: Logger;
+  /** The usage ledger: metered features answer usage and balance (absent: they do not). */
+  readonly usage?: UsageTotals;
   readonly now?: () => Date;
   /** Observes where answers came from (Prometheus cache hits and misses). */
   readonly onLookup?: (outcome: CacheOutcome) => void;
@@ -105,6 +112,14 @@ export class EntitlementLookupService {
     customerId: string,
     now: Date = this.now(),
   ): Promise<EntitlementSet> {
+    const inputs = await this.loadInputs(projectId, customerId, now);
+    const set = computeEntitlements(inputs);
+    if (!this.deps.usage) return set;
+    return withMeteredStandings(set, inputs, { projectId, customerId }, this.deps.usage);
+  }
+
+  /** The engine's inputs for one customer, from MongoDB. */
+  async loadInputs(projectId: string, customerId: string, now: Date): Promise<EntitlementInputs> {
     const [project, link, grants] = await Promise.all([
       this.deps.projects.get(projectId),
       this.deps.customers.findByCustomerId(projectId, customerId),
@@ -116,13 +131,13 @@ export class EntitlementLookupService {
           this.deps.purchases.listByStripeCustomer(projectId, link.stripe_customer_id),
         ])
       : [[], []];
-    return computeEntitlements({
+    return {
       catalog: catalogFromEntries(project?.catalog ?? []),
       gracePeriodSeconds: project?.grace_period_seconds ?? 0,
       subscriptions: subscriptions.map(subscriptionFacts),
       purchases: purchases.map(purchaseFacts),
       grants: grants.map(grantFacts),
       now,
-    });
+    };
   }
 }

@@ -138,6 +138,10 @@ const collectionNames = [
   'idempotency_records',
   'reconciliation_locks',
   'job_claims',
+  // Usage ledger (usage-ledger-store.ts, usage-claim-store.ts): every lookup is by _id.
+  'usage_entries',
+  'usage_claims',
+  'usage_claim_takeovers',
 ] as const;
 
 const indexPlans: readonly IndexPlan[] = [

@@ -3,6 +3,7 @@
  * what a product sees for a customer's entitlements, customer tokens, the
  * watch stream, and the refusals of each RPC.
  */
+import { type Timestamp, timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { Code } from '@connectrpc/connect';
 import {
   DenialReason,
@@ -235,3 +236,148 @@ async function firstMessage(stream: AsyncIterable<unknown>): Promise<unknown> {
   for await (const message of stream) return message;
   return undefined;
 }
+
+const apiCalls: EntitlementSet = {
+  entitlements: [
+    {
+      feature: 'api_calls',
+      allowed: true,
+      limit: null,
+      validUntil: new Date('2030-01-01T00:00:00Z'),
+      sources: [],
+      metered: {
+        usage: 90,
+        balance: 10,
+        resetsAt: new Date('2030-01-01T00:00:00Z'),
+        overage: 'block',
+      },
+    },
+  ],
+  validUntil: new Date('2030-01-01T00:00:00Z'),
+};
+
+rpcTest(
+  'CheckEntitlement of a metered feature answers usage, balance and resets_at; requested_amount decides',
+  async (t, run) => {
+    const { client, reader } = setUp(run);
+    run.world.entitlements.change('p1', 'cust_1', apiCalls);
+    const one = await client.checkEntitlement(
+      { customerId: 'cust_1', feature: 'api_calls' },
+      bearer(reader),
+    );
+    t.like(one.entitlement, { allowed: true, usage: 90n, balance: 10n, denialReason: 0 });
+    t.is(one.entitlement?.resetsAt?.seconds, BigInt(Date.parse('2030-01-01T00:00:00Z') / 1000));
+    const ten = await client.checkEntitlement(
+      { customerId: 'cust_1', feature: 'api_calls', requestedAmount: 10n },
+      bearer(reader),
+    );
+    t.true(ten.entitlement?.allowed);
+    const eleven = await client.checkEntitlement(
+      { customerId: 'cust_1', feature: 'api_calls', requestedAmount: 11n },
+      bearer(reader),
+    );
+    t.like(eleven.entitlement, {
+      allowed: false,
+      denialReason: DenialReason.INSUFFICIENT_BALANCE,
+      balance: 10n,
+    });
+  },
+);
+
+function usageSetUp(run: RpcRun) {
+  const keys = setUp(run);
+  run.world.usage.allowances.set('api_calls', 100);
+  run.world.usage.notMetered.add('reports');
+  return keys;
+}
+
+rpcTest('TrackUsage records usage and answers its id and the balance after', async (t, run) => {
+  const { client, reader } = usageSetUp(run);
+  const answer = await client.trackUsage(
+    {
+      customerId: 'cust_1',
+      feature: 'api_calls',
+      amount: 30n,
+      idempotencyKey: 'k1',
+      enforce: true,
+    },
+    bearer(reader),
+  );
+  t.is(answer.usageId, 'usg_1');
+  t.like(answer.entitlement, { feature: 'api_calls', usage: 30n, balance: 70n, allowed: true });
+  t.like(run.world.usage.tracked[0], {
+    projectId: 'p1',
+    customerId: 'cust_1',
+    amount: 30,
+    idempotencyKey: 'k1',
+    enforce: true,
+    occurredAt: undefined,
+  });
+});
+
+type UsageKeys = ReturnType<typeof usageSetUp>;
+interface TrackOverrides {
+  readonly customerId?: string;
+  readonly feature?: string;
+  readonly amount?: bigint;
+  readonly idempotencyKey?: string;
+  readonly occurredAt?: Timestamp;
+  readonly enforce?: boolean;
+}
+const trackUsage = (k: UsageKeys, overrides: TrackOverrides = {}, token = k.reader) =>
+  k.client.trackUsage(
+    { customerId: 'cust_1', feature: 'api_calls', amount: 1n, idempotencyKey: 'k', ...overrides },
+    bearer(token),
+  );
+
+const usageRefusals: Array<[string, (k: UsageKeys) => Promise<unknown>, Code]> = [
+  ['a zero amount', (k) => trackUsage(k, { amount: 0n }), Code.InvalidArgument],
+  ['a negative amount', (k) => trackUsage(k, { amount: -1n }), Code.InvalidArgument],
+  ['an amount over 1e9', (k) => trackUsage(k, { amount: 1_000_000_001n }), Code.InvalidArgument],
+  ['no idempotency key', (k) => trackUsage(k, { idempotencyKey: '' }), Code.InvalidArgument],
+  [
+    'a key over 128 characters',
+    (k) => trackUsage(k, { idempotencyKey: 'k'.repeat(129) }),
+    Code.InvalidArgument,
+  ],
+  [
+    'a key with a line break',
+    (k) => trackUsage(k, { idempotencyKey: 'a\nb' }),
+    Code.InvalidArgument,
+  ],
+  ['no customer', (k) => trackUsage(k, { customerId: '' }), Code.InvalidArgument],
+  [
+    'occurred_at 10 minutes ahead',
+    (k) => trackUsage(k, { occurredAt: timestampFromMs(Date.now() + 10 * 60_000) }),
+    Code.InvalidArgument,
+  ],
+  ['an unknown feature', (k) => trackUsage(k, { feature: 'nope' }), Code.NotFound],
+  [
+    'a feature that is not metered',
+    (k) => trackUsage(k, { feature: 'reports' }),
+    Code.FailedPrecondition,
+  ],
+  [
+    'enforce past the balance',
+    (k) => trackUsage(k, { amount: 101n, enforce: true }),
+    Code.FailedPrecondition,
+  ],
+];
+
+for (const [name, call, code] of usageRefusals) {
+  rpcTest(`TrackUsage refused, nothing recorded: ${name}`, async (t, run) => {
+    const keys = usageSetUp(run);
+    t.is(await codeOf(call(keys)), code);
+    t.deepEqual(run.world.usage.tracked, []);
+  });
+}
+
+rpcTest('TrackUsage refused: a customer token cannot record usage', async (t, run) => {
+  const keys = usageSetUp(run);
+  const { token } = await keys.client.issueCustomerToken(
+    { customerId: 'cust_1' },
+    bearer(keys.reader),
+  );
+  t.is(await codeOf(trackUsage(keys, {}, token)), Code.PermissionDenied);
+  t.deepEqual(run.world.usage.tracked, []);
+});

@@ -15,7 +15,11 @@ import type {
 } from '../../src/api/admin/admin-routes-deps.js';
 import type { ApiKeyLookup } from '../../src/api/auth.js';
 import type { CheckoutSessions } from '../../src/api/checkout-routes.js';
-import type { EntitlementLookup, EntitlementWatch } from '../../src/api/entitlements-routes.js';
+import type {
+  EntitlementLookup,
+  EntitlementWatch,
+  UsageTracker,
+} from '../../src/api/entitlements-routes.js';
 import type { IdempotencyRecords } from '../../src/api/idempotency.js';
 import type { ProjectMetricsReader } from '../../src/api/metrics-routes.js';
 import type { BusMessage, IssuerKeys, KeyRevocations } from '../../src/api/token-issuers.js';
@@ -26,7 +30,7 @@ import {
   type ScopeName,
 } from '../../src/domain/api-keys.js';
 import type { EntitlementSet } from '../../src/domain/entitlements.js';
-import { NotFoundError } from '../../src/domain/errors.js';
+import { FailedPreconditionError, NotFoundError } from '../../src/domain/errors.js';
 import type { ClaimResult, IdempotencyScope } from '../../src/domain/idempotency.js';
 import type { MetricsWindow, ProjectMetrics } from '../../src/domain/mrr.js';
 import type {
@@ -40,6 +44,7 @@ import type {
   ReconciliationRunRecord,
 } from '../../src/domain/records.js';
 import type { WatchUpdate } from '../../src/services/entitlement-watch-hub.js';
+import type { TrackedUsage, TrackUsageInput } from '../../src/services/usage-service.js';
 
 /** The fixed clock of every fake: records are stamped with it. */
 export const fakeNow = new Date('2026-06-01T12:00:00.000Z');
@@ -143,6 +148,49 @@ export class FakeIdempotencyRecords implements IdempotencyRecords {
 
   async release(scope: IdempotencyScope): Promise<void> {
     this.records.delete(`${scope.projectId}/${scope.method}/${scope.key}`);
+  }
+}
+
+/**
+ * TrackUsage's service: metered features with their allowance per customer
+ * (no periods); what it accepted is in `tracked`.
+ */
+export class FakeUsage implements UsageTracker {
+  readonly tracked: TrackUsageInput[] = [];
+  readonly allowances = new Map<string, number>();
+  readonly notMetered = new Set<string>();
+  readonly resetsAt = new Date('2030-01-01T00:00:00Z');
+
+  async track(input: TrackUsageInput): Promise<TrackedUsage> {
+    if (this.notMetered.has(input.feature)) {
+      throw new FailedPreconditionError(`feature ${input.feature} is not metered in the catalog`);
+    }
+    const allowance = this.allowances.get(input.feature);
+    if (allowance === undefined) throw new NotFoundError(`feature ${input.feature}`);
+    const used = this.tracked
+      .filter((t) => t.customerId === input.customerId && t.feature === input.feature)
+      .reduce((sum, t) => sum + t.amount, 0);
+    if (input.enforce && used + input.amount > allowance) {
+      throw new FailedPreconditionError(`the balance of ${input.feature} is ${allowance - used}`);
+    }
+    this.tracked.push(input);
+    const usage = used + input.amount;
+    return {
+      usageId: `usg_${this.tracked.length}`,
+      entitlement: {
+        feature: input.feature,
+        allowed: true,
+        limit: null,
+        sources: [],
+        validUntil: this.resetsAt,
+        metered: {
+          usage,
+          balance: Math.max(0, allowance - usage),
+          resetsAt: this.resetsAt,
+          overage: 'block',
+        },
+      },
+    };
   }
 }
 

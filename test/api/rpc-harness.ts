@@ -38,6 +38,7 @@ import {
   FakeProjectMetrics,
   FakeProjects,
   FakeReconciliation,
+  FakeUsage,
   FakeWebhookEvents,
 } from './fakes.js';
 
@@ -57,12 +58,14 @@ export class ApiWorld {
   readonly auditLog = new FakeAuditLog();
   readonly reconciliation = new FakeReconciliation();
   readonly webhookEvents = new FakeWebhookEvents();
+  readonly usage = new FakeUsage();
 
   routes(): (router: ConnectRouter) => void {
     // No clock is passed: customer tokens are checked against the real time.
     return billingRoutes({
       entitlements: this.entitlements,
       watchHub: this.entitlements,
+      usage: this.usage,
       customerTokenSecrets: [customerTokenSecret],
       checkout: this.checkout,
       projectMetrics: this.projectMetrics,

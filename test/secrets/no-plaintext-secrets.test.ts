@@ -151,6 +151,38 @@ test('after every write RPC, no collection holds any secret it was given or issu
       key,
     ),
   );
+  // A metered feature to track (seeded through the service: SetCatalog's metered rules are another item).
+  await h.server.app.projects.setCatalog(
+    created.project?.id ?? '',
+    [
+      {
+        stripe_id: 'price_scan',
+        features: [
+          {
+            feature: 'scan_units',
+            limit: null,
+            limit_per_unit: false,
+            kind: 'metered',
+            metered: {
+              allowance: 10,
+              allowance_per_unit: false,
+              reset: 'billing_period',
+              overage: 'block',
+              stripe_meter_event_name: null,
+            },
+          },
+        ],
+      },
+    ],
+    'test',
+    'metered feature for the scan',
+  );
+  await write(EntitlementsService.method.trackUsage, () =>
+    entitlements.trackUsage(
+      { customerId: 'scan-user', feature: 'scan_units', amount: 1n, idempotencyKey: 'usage' },
+      key,
+    ),
+  );
   const grant = await write(AdminService.method.grantEntitlement, () =>
     admin.grantEntitlement(
       { customerId: 'scan-user', feature: 'scan', reason: 'scan', idempotencyKey: 'grant' },

@@ -1,0 +1,92 @@
+/**
+ * Idempotency claims of TrackUsage: one document per (project, idempotency
+ * key), inserted before the usage is appended, so of concurrent calls on any
+ * replica exactly one (the insert that wins the unique `_id`) does the work;
+ * the others wait for it to complete and answer the same. A claim carries a
+ * lease: when its owner crashed mid-way, one caller takes it over (again by
+ * a unique insert, finding 2 of docs/ferretdb.md: an update is no
+ * compare-and-swap) and first looks for the crashed attempt's entry.
+ * Claims are kept (their retention, at least 30 days, is not built yet).
+ */
+import type { Collection, Db } from 'mongodb';
+import { insertOnce } from './insert-once.js';
+
+export interface UsageClaimDoc {
+  /** `<project>:<idempotency key>`, each part URI-encoded. */
+  _id: string;
+  project_id: string;
+  idempotency_key: string;
+  /** What was asked, to refuse the key's reuse for another usage. */
+  request: string;
+  usage_id: string;
+  /** The ledger bucket and its head seq when claimed: a take-over probes after it. */
+  bucket: string;
+  head_seq: number;
+  owner: string;
+  generation: number;
+  lease_until: Date;
+  state: 'pending' | 'done';
+  entry_id: string | null;
+  created_at: Date;
+  completed_at: Date | null;
+}
+
+interface TakeoverDoc {
+  /** `<claim id>#<generation>`: one taker per generation. */
+  _id: string;
+  owner: string;
+  created_at: Date;
+}
+
+export function usageClaimId(projectId: string, idempotencyKey: string): string {
+  return `${encodeURIComponent(projectId)}:${encodeURIComponent(idempotencyKey)}`;
+}
+
+export class UsageClaimStore {
+  private readonly claims: Collection<UsageClaimDoc>;
+  private readonly takeovers: Collection<TakeoverDoc>;
+
+  constructor(db: Db) {
+    this.claims = db.collection<UsageClaimDoc>('usage_claims');
+    this.takeovers = db.collection<TakeoverDoc>('usage_claim_takeovers');
+  }
+
+  /** 'claimed' for the one caller whose insert wins; else the claim that exists. */
+  async claim(doc: UsageClaimDoc): Promise<'claimed' | UsageClaimDoc | null> {
+    if ((await insertOnce(this.claims, doc)) === 'inserted') return 'claimed';
+    return this.get(doc._id);
+  }
+
+  async get(id: string): Promise<UsageClaimDoc | null> {
+    return this.claims.findOne({ _id: id });
+  }
+
+  async complete(id: string, owner: string, entryId: string, now: Date): Promise<void> {
+    await this.claims.updateOne(
+      { _id: id, owner },
+      { $set: { state: 'done', entry_id: entryId, completed_at: now } },
+    );
+  }
+
+  /** A refused call records nothing: its claim goes, and the key may be used again. */
+  async release(id: string, owner: string): Promise<void> {
+    await this.claims.deleteOne({ _id: id, owner });
+  }
+
+  /** True for the one caller that takes over `claim` (its lease has run out). */
+  async takeOver(
+    claim: UsageClaimDoc,
+    owner: string,
+    leaseUntil: Date,
+    now: Date,
+  ): Promise<boolean> {
+    const generation = claim.generation + 1;
+    const marker = { _id: `${claim._id}#${generation}`, owner, created_at: now };
+    if ((await insertOnce(this.takeovers, marker)) !== 'inserted') return false;
+    await this.claims.updateOne(
+      { _id: claim._id },
+      { $set: { owner, generation, lease_until: leaseUntil } },
+    );
+    return true;
+  }
+}
