@@ -288,11 +288,11 @@ function usageSetUp(run: RpcRun) {
   const keys = setUp(run);
   run.world.usage.allowances.set('api_calls', 100);
   run.world.usage.notMetered.add('reports');
-  return keys;
+  return { ...keys, writer: run.world.keys.add('p1', ['usage:write']) };
 }
 
 rpcTest('TrackUsage records usage and answers its id and the balance after', async (t, run) => {
-  const { client, reader } = usageSetUp(run);
+  const { client, writer } = usageSetUp(run);
   const answer = await client.trackUsage(
     {
       customerId: 'cust_1',
@@ -301,7 +301,7 @@ rpcTest('TrackUsage records usage and answers its id and the balance after', asy
       idempotencyKey: 'k1',
       enforce: true,
     },
-    bearer(reader),
+    bearer(writer),
   );
   t.is(answer.usageId, 'usg_1');
   t.like(answer.entitlement, { feature: 'api_calls', usage: 30n, balance: 70n, allowed: true });
@@ -324,7 +324,7 @@ interface TrackOverrides {
   readonly occurredAt?: Timestamp;
   readonly enforce?: boolean;
 }
-const trackUsage = (k: UsageKeys, overrides: TrackOverrides = {}, token = k.reader) =>
+const trackUsage = (k: UsageKeys, overrides: TrackOverrides = {}, token = k.writer) =>
   k.client.trackUsage(
     { customerId: 'cust_1', feature: 'api_calls', amount: 1n, idempotencyKey: 'k', ...overrides },
     bearer(token),
