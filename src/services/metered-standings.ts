@@ -37,8 +37,13 @@ export async function withMeteredStandings(
     }),
   );
   return {
+    // The rest of the set (the denials) is the engine's, unchanged.
+    ...set,
     entitlements,
-    validUntil: entitlements.reduce<Date | null>((found, e) => earlier(found, e.validUntil), null),
+    validUntil: entitlements.reduce<Date | null>(
+      (found, e) => earlier(found, e.validUntil),
+      set.validUntil,
+    ),
   };
 }
 
