@@ -113,6 +113,15 @@ export class EntitlementLookupService {
     now: Date = this.now(),
   ): Promise<EntitlementSet> {
     const inputs = await this.loadInputs(projectId, customerId, now);
+    return this.computeFrom(inputs, projectId, customerId);
+  }
+
+  /** The set from inputs already loaded (TrackUsage has them): the engine, then the ledger totals. */
+  async computeFrom(
+    inputs: EntitlementInputs,
+    projectId: string,
+    customerId: string,
+  ): Promise<EntitlementSet> {
     const set = computeEntitlements(inputs);
     if (!this.deps.usage) return set;
     return withMeteredStandings(set, inputs, { projectId, customerId }, this.deps.usage);

@@ -5,6 +5,7 @@
  * inserted generations (store/reconciliation-lock-store.ts), the rules of
  * holding it are pure (domain/reconciliation-lock.ts).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   isBusy,
   isHeld,
@@ -77,7 +78,7 @@ export class ReconciliationLock {
     const lease = leaseOf(newest);
     let holder = await this.deps.runs.get(projectId, newest.run_id);
     for (let i = 0; waitForHolder && !holder && isHeld(lease, this.deps.now()) && i < 40; i += 1) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await sleep(50);
       holder = await this.deps.runs.get(projectId, newest.run_id);
     }
     const holderActive = holder === null ? null : isActiveRunState(holder.state);

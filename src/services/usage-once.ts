@@ -6,7 +6,9 @@
  * the ledger after the head seen at claim time for the crashed attempt's
  * entry, so a usage that was appended is not appended twice.
  */
+
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConflictError, InvalidInputError } from '../domain/errors.js';
 import type { UsageClaimDoc, UsageClaimStore } from '../store/usage-claim-store.js';
 import type { AppendOutcome, UsageLedgerStore } from '../store/usage-ledger-store.js';
@@ -113,7 +115,7 @@ export class UsageOnce {
       if (claim.lease_until.getTime() <= this.deps.now().getTime()) {
         return this.takeOver(claim, owner, append);
       }
-      await new Promise((resolve) => setTimeout(resolve, pollMs));
+      await sleep(pollMs);
       claim = await this.deps.claims.get(first._id);
     }
     if (claim)

@@ -31,7 +31,7 @@ import type { EntitlementLookupService } from './entitlement-lookup-service.js';
 import type { UsageOnce } from './usage-once.js';
 
 export interface UsageServiceDeps {
-  readonly lookup: Pick<EntitlementLookupService, 'loadInputs' | 'compute'>;
+  readonly lookup: Pick<EntitlementLookupService, 'loadInputs' | 'computeFrom'>;
   readonly ledger: Pick<UsageLedgerStore, 'append'>;
   readonly once: Pick<UsageOnce, 'apply'>;
   readonly changes: Pick<EntitlementChangeNotifier, 'customersChanged'>;
@@ -96,7 +96,8 @@ export class UsageService {
       );
     }
     await this.deps.changes.customersChanged(input.projectId, [input.customerId]);
-    const after = await this.deps.lookup.compute(input.projectId, input.customerId, this.now());
+    // The inputs loaded above still hold: only the ledger changed, and it is read again.
+    const after = await this.deps.lookup.computeFrom(inputs, input.projectId, input.customerId);
     return { usageId: outcome.usageId, entitlement: entitlementFor(after, input.feature) };
   }
 
