@@ -96,6 +96,17 @@ export function entitlementsHandlers(
       });
     },
 
+    // The reservation RPCs land with the next slice of issue 12.
+    reserveUsage() {
+      throw new ConnectError('ReserveUsage is not implemented yet', Code.Unimplemented);
+    },
+    commitReservation() {
+      throw new ConnectError('CommitReservation is not implemented yet', Code.Unimplemented);
+    },
+    releaseReservation() {
+      throw new ConnectError('ReleaseReservation is not implemented yet', Code.Unimplemented);
+    },
+
     async issueCustomerToken(req, context) {
       const principal = requirePrincipal(context);
       const customerId = requireCustomerId(req.customerId);

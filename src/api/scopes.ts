@@ -1,7 +1,7 @@
 /**
  * Which scope each service needs, and the methods that need another one
- * (CreateProject: a platform key, not a project's admin key; TrackUsage:
- * usage:write, not entitlements:read). Health and
+ * (CreateProject: a platform key, not a project's admin key; TrackUsage and
+ * the reservation RPCs: usage:write, not entitlements:read). Health and
  * reflection are public.
  */
 import type { DescMethod, DescService } from '@bufbuild/protobuf';
@@ -21,7 +21,12 @@ const scopeByService = new Map<string, ScopeName>([
 const scopeByMethod = new Map<string, ScopeName>([
   [`${AdminService.typeName}/${AdminService.method.createProject.name}`, 'platform:admin'],
   // Writes usage: a read-only key (or a customer token) must not spend a balance.
-  [`${EntitlementsService.typeName}/${EntitlementsService.method.trackUsage.name}`, 'usage:write'],
+  ...[
+    EntitlementsService.method.trackUsage,
+    EntitlementsService.method.reserveUsage,
+    EntitlementsService.method.commitReservation,
+    EntitlementsService.method.releaseReservation,
+  ].map((method) => [`${EntitlementsService.typeName}/${method.name}`, 'usage:write'] as const),
 ]);
 
 export function requiredScope(service: DescService, method: DescMethod): ScopeName | undefined {

@@ -81,6 +81,7 @@ const sourceKinds: Record<EntitlementSourceKind, string> = {
   [EntitlementSourceKind.SUBSCRIPTION]: 'subscription',
   [EntitlementSourceKind.PURCHASE]: 'purchase',
   [EntitlementSourceKind.GRANT]: 'grant',
+  [EntitlementSourceKind.CREDITS]: 'credits',
 };
 
 function describeSource(source: EntitlementSource): string {

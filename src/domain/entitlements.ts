@@ -11,7 +11,9 @@
  * 2. a paid, not refunded one-time purchase mapped to F;
  * 3. a manual grant of F, not revoked and not expired.
  */
+
 import type { Catalog, CatalogFeature } from './catalog.js';
+import type { CreditLotFacts } from './credits.js';
 import { type Denial, type DenialReasonName, denialsOf } from './denial-reasons.js';
 import { earliest, subscriptionValidity } from './subscription-validity.js';
 
@@ -64,6 +66,8 @@ export interface EntitlementInputs {
   readonly subscriptions: readonly SubscriptionFacts[];
   readonly purchases: readonly PurchaseFacts[];
   readonly grants: readonly GrantFacts[];
+  /** Credit lots of metered features (granted or bought), ended ones included. */
+  readonly credits: readonly CreditLotFacts[];
   readonly now: Date;
 }
 

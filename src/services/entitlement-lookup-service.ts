@@ -146,6 +146,8 @@ export class EntitlementLookupService {
       subscriptions: subscriptions.map(subscriptionFacts),
       purchases: purchases.map(purchaseFacts),
       grants: grants.map(grantFacts),
+      // Credit lots are loaded by a later slice of issue 12.
+      credits: [],
       now,
     };
   }

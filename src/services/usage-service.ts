@@ -35,7 +35,28 @@ export interface UsageServiceDeps {
   readonly ledger: Pick<UsageLedgerStore, 'append'>;
   readonly once: Pick<UsageOnce, 'apply'>;
   readonly changes: Pick<EntitlementChangeNotifier, 'customersChanged'>;
+  /** Told of every applied usage, also again on a retry (Stripe meter reports); absent: nobody. */
+  readonly recorded?: RecordedUsageSink;
   readonly now?: () => Date;
+}
+
+/** A usage the ledger holds. */
+export interface RecordedUsage {
+  readonly projectId: string;
+  readonly customerId: string;
+  readonly feature: string;
+  readonly usageId: string;
+  readonly amount: number;
+  readonly occurredAt: Date;
+}
+
+/**
+ * Where recorded usage goes next. Called after the ledger holds the usage
+ * and before it is acknowledged, again for every retry of the same key, so
+ * an implementation must be idempotent on `usageId`.
+ */
+export interface RecordedUsageSink {
+  recorded(usage: RecordedUsage): Promise<void>;
 }
 
 export interface TrackUsageInput {
@@ -95,6 +116,14 @@ export class UsageService {
         `the balance of ${input.feature} is ${balance}, less than the amount ${input.amount}; nothing was recorded`,
       );
     }
+    await this.deps.recorded?.recorded({
+      projectId: input.projectId,
+      customerId: input.customerId,
+      feature: input.feature,
+      usageId: outcome.usageId,
+      amount: input.amount,
+      occurredAt,
+    });
     await this.deps.changes.customersChanged(input.projectId, [input.customerId]);
     // The inputs loaded above still hold: only the ledger changed, and it is read again.
     const after = await this.deps.lookup.computeFrom(inputs, input.projectId, input.customerId);

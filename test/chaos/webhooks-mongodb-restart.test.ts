@@ -359,6 +359,7 @@ async function oracle(
       }),
       purchases: [],
       grants: [],
+      credits: [],
       now,
     });
     out.set(history.customerId, comparableSet(set));

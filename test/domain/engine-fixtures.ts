@@ -59,6 +59,7 @@ export function inputs(overrides: Partial<EntitlementInputs>): EntitlementInputs
     subscriptions: [],
     purchases: [],
     grants: [],
+    credits: [],
     now,
     ...overrides,
   };

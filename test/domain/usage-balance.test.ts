@@ -84,6 +84,7 @@ function allowanceOf(
     subscriptions,
     purchases: [],
     grants,
+    credits: [],
     now,
   };
   return meteredAllowance(entitlementFor(computeEntitlements(inputs), feature), inputs);

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file billing/v1/entitlements.proto.
  */
 export const file_billing_v1_entitlements: GenFile = /*@__PURE__*/
-  fileDesc("Ch1iaWxsaW5nL3YxL2VudGl0bGVtZW50cy5wcm90bxIKYmlsbGluZy52MSLDAQoRRW50aXRsZW1lbnRTb3VyY2USLwoEa2luZBgBIAEoDjIhLmJpbGxpbmcudjEuRW50aXRsZW1lbnRTb3VyY2VLaW5kEgoKAmlkGAIgASgJEhIKBWxpbWl0GAMgASgDSACIAQESLwoLdmFsaWRfdW50aWwYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnN0YXR1cxgFIAEoCRISCgpjYXRhbG9nX2lkGAYgASgJQggKBl9saW1pdCLOAgoLRW50aXRsZW1lbnQSDwoHZmVhdHVyZRgBIAEoCRIPCgdhbGxvd2VkGAIgASgIEhIKBWxpbWl0GAMgASgDSACIAQESLgoHc291cmNlcxgEIAMoCzIdLmJpbGxpbmcudjEuRW50aXRsZW1lbnRTb3VyY2USLwoLdmFsaWRfdW50aWwYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KDWRlbmlhbF9yZWFzb24YBiABKA4yGC5iaWxsaW5nLnYxLkRlbmlhbFJlYXNvbhISCgV1c2FnZRgHIAEoA0gBiAEBEhQKB2JhbGFuY2UYCCABKANIAogBARItCglyZXNldHNfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQggKBl9saW1pdEIICgZfdXNhZ2VCCgoIX2JhbGFuY2UicwoXQ2hlY2tFbnRpdGxlbWVudFJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSDwoHZmVhdHVyZRgCIAEoCRIdChByZXF1ZXN0ZWRfYW1vdW50GAMgASgDSACIAQFCEwoRX3JlcXVlc3RlZF9hbW91bnQiSAoYQ2hlY2tFbnRpdGxlbWVudFJlc3BvbnNlEiwKC2VudGl0bGVtZW50GAEgASgLMhcuYmlsbGluZy52MS5FbnRpdGxlbWVudCIuChdMaXN0RW50aXRsZW1lbnRzUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCSJ6ChhMaXN0RW50aXRsZW1lbnRzUmVzcG9uc2USLQoMZW50aXRsZW1lbnRzGAEgAygLMhcuYmlsbGluZy52MS5FbnRpdGxlbWVudBIvCgt2YWxpZF91bnRpbBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiLwoYV2F0Y2hFbnRpdGxlbWVudHNSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJItIBChlXYXRjaEVudGl0bGVtZW50c1Jlc3BvbnNlEigKBGtpbmQYASABKA4yGi5iaWxsaW5nLnYxLldhdGNoRXZlbnRLaW5kEi0KDGVudGl0bGVtZW50cxgCIAMoCzIXLmJpbGxpbmcudjEuRW50aXRsZW1lbnQSLwoLdmFsaWRfdW50aWwYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEisKB3NlbnRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlgKGUlzc3VlQ3VzdG9tZXJUb2tlblJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSJgoDdHRsGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIlsKGklzc3VlQ3VzdG9tZXJUb2tlblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIqQBChFUcmFja1VzYWdlUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIPCgdmZWF0dXJlGAIgASgJEg4KBmFtb3VudBgDIAEoAxIXCg9pZGVtcG90ZW5jeV9rZXkYBCABKAkSLwoLb2NjdXJyZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2VuZm9yY2UYBiABKAgiVAoSVHJhY2tVc2FnZVJlc3BvbnNlEhAKCHVzYWdlX2lkGAEgASgJEiwKC2VudGl0bGVtZW50GAIgASgLMhcuYmlsbGluZy52MS5FbnRpdGxlbWVudCrZAQoMRGVuaWFsUmVhc29uEh0KGURFTklBTF9SRUFTT05fVU5TUEVDSUZJRUQQABIhCh1ERU5JQUxfUkVBU09OX1VOS05PV05fRkVBVFVSRRABEhsKF0RFTklBTF9SRUFTT05fTk9fU09VUkNFEAISHAoYREVOSUFMX1JFQVNPTl9QQVNUX0dSQUNFEAMSJAogREVOSUFMX1JFQVNPTl9TVUJTQ1JJUFRJT05fRU5ERUQQBBImCiJERU5JQUxfUkVBU09OX0lOU1VGRklDSUVOVF9CQUxBTkNFEAUqswEKFUVudGl0bGVtZW50U291cmNlS2luZBInCiNFTlRJVExFTUVOVF9TT1VSQ0VfS0lORF9VTlNQRUNJRklFRBAAEigKJEVOVElUTEVNRU5UX1NPVVJDRV9LSU5EX1NVQlNDUklQVElPThABEiQKIEVOVElUTEVNRU5UX1NPVVJDRV9LSU5EX1BVUkNIQVNFEAISIQodRU5USVRMRU1FTlRfU09VUkNFX0tJTkRfR1JBTlQQAyqOAQoOV2F0Y2hFdmVudEtpbmQSIAocV0FUQ0hfRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEh0KGVdBVENIX0VWRU5UX0tJTkRfU05BUFNIT1QQARIbChdXQVRDSF9FVkVOVF9LSU5EX0NIQU5HRRACEh4KGldBVENIX0VWRU5UX0tJTkRfSEVBUlRCRUFUEAMy8wMKE0VudGl0bGVtZW50c1NlcnZpY2USYgoQQ2hlY2tFbnRpdGxlbWVudBIjLmJpbGxpbmcudjEuQ2hlY2tFbnRpdGxlbWVudFJlcXVlc3QaJC5iaWxsaW5nLnYxLkNoZWNrRW50aXRsZW1lbnRSZXNwb25zZSIDkAIBEmIKEExpc3RFbnRpdGxlbWVudHMSIy5iaWxsaW5nLnYxLkxpc3RFbnRpdGxlbWVudHNSZXF1ZXN0GiQuYmlsbGluZy52MS5MaXN0RW50aXRsZW1lbnRzUmVzcG9uc2UiA5ACARJiChFXYXRjaEVudGl0bGVtZW50cxIkLmJpbGxpbmcudjEuV2F0Y2hFbnRpdGxlbWVudHNSZXF1ZXN0GiUuYmlsbGluZy52MS5XYXRjaEVudGl0bGVtZW50c1Jlc3BvbnNlMAESYwoSSXNzdWVDdXN0b21lclRva2VuEiUuYmlsbGluZy52MS5Jc3N1ZUN1c3RvbWVyVG9rZW5SZXF1ZXN0GiYuYmlsbGluZy52MS5Jc3N1ZUN1c3RvbWVyVG9rZW5SZXNwb25zZRJLCgpUcmFja1VzYWdlEh0uYmlsbGluZy52MS5UcmFja1VzYWdlUmVxdWVzdBoeLmJpbGxpbmcudjEuVHJhY2tVc2FnZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Ch1iaWxsaW5nL3YxL2VudGl0bGVtZW50cy5wcm90bxIKYmlsbGluZy52MSLDAQoRRW50aXRsZW1lbnRTb3VyY2USLwoEa2luZBgBIAEoDjIhLmJpbGxpbmcudjEuRW50aXRsZW1lbnRTb3VyY2VLaW5kEgoKAmlkGAIgASgJEhIKBWxpbWl0GAMgASgDSACIAQESLwoLdmFsaWRfdW50aWwYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnN0YXR1cxgFIAEoCRISCgpjYXRhbG9nX2lkGAYgASgJQggKBl9saW1pdCKUAwoLRW50aXRsZW1lbnQSDwoHZmVhdHVyZRgBIAEoCRIPCgdhbGxvd2VkGAIgASgIEhIKBWxpbWl0GAMgASgDSACIAQESLgoHc291cmNlcxgEIAMoCzIdLmJpbGxpbmcudjEuRW50aXRsZW1lbnRTb3VyY2USLwoLdmFsaWRfdW50aWwYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KDWRlbmlhbF9yZWFzb24YBiABKA4yGC5iaWxsaW5nLnYxLkRlbmlhbFJlYXNvbhISCgV1c2FnZRgHIAEoA0gBiAEBEhQKB2JhbGFuY2UYCCABKANIAogBARItCglyZXNldHNfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKCHJlc2VydmVkGAogASgDSAOIAQESFAoHY3JlZGl0cxgLIAEoA0gEiAEBQggKBl9saW1pdEIICgZfdXNhZ2VCCgoIX2JhbGFuY2VCCwoJX3Jlc2VydmVkQgoKCF9jcmVkaXRzInMKF0NoZWNrRW50aXRsZW1lbnRSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEg8KB2ZlYXR1cmUYAiABKAkSHQoQcmVxdWVzdGVkX2Ftb3VudBgDIAEoA0gAiAEBQhMKEV9yZXF1ZXN0ZWRfYW1vdW50IkgKGENoZWNrRW50aXRsZW1lbnRSZXNwb25zZRIsCgtlbnRpdGxlbWVudBgBIAEoCzIXLmJpbGxpbmcudjEuRW50aXRsZW1lbnQiLgoXTGlzdEVudGl0bGVtZW50c1JlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkiegoYTGlzdEVudGl0bGVtZW50c1Jlc3BvbnNlEi0KDGVudGl0bGVtZW50cxgBIAMoCzIXLmJpbGxpbmcudjEuRW50aXRsZW1lbnQSLwoLdmFsaWRfdW50aWwYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIi8KGFdhdGNoRW50aXRsZW1lbnRzUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCSLSAQoZV2F0Y2hFbnRpdGxlbWVudHNSZXNwb25zZRIoCgRraW5kGAEgASgOMhouYmlsbGluZy52MS5XYXRjaEV2ZW50S2luZBItCgxlbnRpdGxlbWVudHMYAiADKAsyFy5iaWxsaW5nLnYxLkVudGl0bGVtZW50Ei8KC3ZhbGlkX3VudGlsGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCgdzZW50X2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJYChlJc3N1ZUN1c3RvbWVyVG9rZW5SZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEiYKA3R0bBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJbChpJc3N1ZUN1c3RvbWVyVG9rZW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKkAQoRVHJhY2tVc2FnZVJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSDwoHZmVhdHVyZRgCIAEoCRIOCgZhbW91bnQYAyABKAMSFwoPaWRlbXBvdGVuY3lfa2V5GAQgASgJEi8KC29jY3VycmVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdlbmZvcmNlGAYgASgIIlQKElRyYWNrVXNhZ2VSZXNwb25zZRIQCgh1c2FnZV9pZBgBIAEoCRIsCgtlbnRpdGxlbWVudBgCIAEoCzIXLmJpbGxpbmcudjEuRW50aXRsZW1lbnQijAEKE1Jlc2VydmVVc2FnZVJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSDwoHZmVhdHVyZRgCIAEoCRIOCgZhbW91bnQYAyABKAMSJgoDdHRsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhcKD2lkZW1wb3RlbmN5X2tleRgFIAEoCSKMAQoUUmVzZXJ2ZVVzYWdlUmVzcG9uc2USFgoOcmVzZXJ2YXRpb25faWQYASABKAkSLgoKZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoLZW50aXRsZW1lbnQYAyABKAsyFy5iaWxsaW5nLnYxLkVudGl0bGVtZW50InMKGENvbW1pdFJlc2VydmF0aW9uUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIWCg5yZXNlcnZhdGlvbl9pZBgCIAEoCRIZCgxmaW5hbF9hbW91bnQYAyABKANIAIgBAUIPCg1fZmluYWxfYW1vdW50IlsKGUNvbW1pdFJlc2VydmF0aW9uUmVzcG9uc2USEAoIdXNhZ2VfaWQYASABKAkSLAoLZW50aXRsZW1lbnQYAiABKAsyFy5iaWxsaW5nLnYxLkVudGl0bGVtZW50IkgKGVJlbGVhc2VSZXNlcnZhdGlvblJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSFgoOcmVzZXJ2YXRpb25faWQYAiABKAkiSgoaUmVsZWFzZVJlc2VydmF0aW9uUmVzcG9uc2USLAoLZW50aXRsZW1lbnQYASABKAsyFy5iaWxsaW5nLnYxLkVudGl0bGVtZW50KtkBCgxEZW5pYWxSZWFzb24SHQoZREVOSUFMX1JFQVNPTl9VTlNQRUNJRklFRBAAEiEKHURFTklBTF9SRUFTT05fVU5LTk9XTl9GRUFUVVJFEAESGwoXREVOSUFMX1JFQVNPTl9OT19TT1VSQ0UQAhIcChhERU5JQUxfUkVBU09OX1BBU1RfR1JBQ0UQAxIkCiBERU5JQUxfUkVBU09OX1NVQlNDUklQVElPTl9FTkRFRBAEEiYKIkRFTklBTF9SRUFTT05fSU5TVUZGSUNJRU5UX0JBTEFOQ0UQBSrYAQoVRW50aXRsZW1lbnRTb3VyY2VLaW5kEicKI0VOVElUTEVNRU5UX1NPVVJDRV9LSU5EX1VOU1BFQ0lGSUVEEAASKAokRU5USVRMRU1FTlRfU09VUkNFX0tJTkRfU1VCU0NSSVBUSU9OEAESJAogRU5USVRMRU1FTlRfU09VUkNFX0tJTkRfUFVSQ0hBU0UQAhIhCh1FTlRJVExFTUVOVF9TT1VSQ0VfS0lORF9HUkFOVBADEiMKH0VOVElUTEVNRU5UX1NPVVJDRV9LSU5EX0NSRURJVFMQBCqOAQoOV2F0Y2hFdmVudEtpbmQSIAocV0FUQ0hfRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEh0KGVdBVENIX0VWRU5UX0tJTkRfU05BUFNIT1QQARIbChdXQVRDSF9FVkVOVF9LSU5EX0NIQU5HRRACEh4KGldBVENIX0VWRU5UX0tJTkRfSEVBUlRCRUFUEAMyjQYKE0VudGl0bGVtZW50c1NlcnZpY2USYgoQQ2hlY2tFbnRpdGxlbWVudBIjLmJpbGxpbmcudjEuQ2hlY2tFbnRpdGxlbWVudFJlcXVlc3QaJC5iaWxsaW5nLnYxLkNoZWNrRW50aXRsZW1lbnRSZXNwb25zZSIDkAIBEmIKEExpc3RFbnRpdGxlbWVudHMSIy5iaWxsaW5nLnYxLkxpc3RFbnRpdGxlbWVudHNSZXF1ZXN0GiQuYmlsbGluZy52MS5MaXN0RW50aXRsZW1lbnRzUmVzcG9uc2UiA5ACARJiChFXYXRjaEVudGl0bGVtZW50cxIkLmJpbGxpbmcudjEuV2F0Y2hFbnRpdGxlbWVudHNSZXF1ZXN0GiUuYmlsbGluZy52MS5XYXRjaEVudGl0bGVtZW50c1Jlc3BvbnNlMAESYwoSSXNzdWVDdXN0b21lclRva2VuEiUuYmlsbGluZy52MS5Jc3N1ZUN1c3RvbWVyVG9rZW5SZXF1ZXN0GiYuYmlsbGluZy52MS5Jc3N1ZUN1c3RvbWVyVG9rZW5SZXNwb25zZRJLCgpUcmFja1VzYWdlEh0uYmlsbGluZy52MS5UcmFja1VzYWdlUmVxdWVzdBoeLmJpbGxpbmcudjEuVHJhY2tVc2FnZVJlc3BvbnNlElEKDFJlc2VydmVVc2FnZRIfLmJpbGxpbmcudjEuUmVzZXJ2ZVVzYWdlUmVxdWVzdBogLmJpbGxpbmcudjEuUmVzZXJ2ZVVzYWdlUmVzcG9uc2USYAoRQ29tbWl0UmVzZXJ2YXRpb24SJC5iaWxsaW5nLnYxLkNvbW1pdFJlc2VydmF0aW9uUmVxdWVzdBolLmJpbGxpbmcudjEuQ29tbWl0UmVzZXJ2YXRpb25SZXNwb25zZRJjChJSZWxlYXNlUmVzZXJ2YXRpb24SJS5iaWxsaW5nLnYxLlJlbGVhc2VSZXNlcnZhdGlvblJlcXVlc3QaJi5iaWxsaW5nLnYxLlJlbGVhc2VSZXNlcnZhdGlvblJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * One reason a customer has a feature, so support can see why.
@@ -125,8 +125,10 @@ export type Entitlement = Message<"billing.v1.Entitlement"> & {
   usage?: bigint | undefined;
 
   /**
-   * Metered features only: what remains of the period's allowance (never
-   * below zero; overage under OVERAGE_MODE_ALLOW is in `usage`).
+   * Metered features only: what can still be used: the rest of the
+   * period's allowance plus the remaining credits, minus open reservations
+   * (never below zero; overage under OVERAGE_MODE_ALLOW is in `usage`).
+   * Absent: unlimited.
    *
    * @generated from field: optional int64 balance = 8;
    */
@@ -138,6 +140,22 @@ export type Entitlement = Message<"billing.v1.Entitlement"> & {
    * @generated from field: google.protobuf.Timestamp resets_at = 9;
    */
   resetsAt?: Timestamp | undefined;
+
+  /**
+   * Metered features only: the amount held by open reservations (already
+   * taken out of `balance`).
+   *
+   * @generated from field: optional int64 reserved = 10;
+   */
+  reserved?: bigint | undefined;
+
+  /**
+   * Metered features only: the remaining credits (granted or bought, not
+   * expired), included in `balance`.
+   *
+   * @generated from field: optional int64 credits = 11;
+   */
+  credits?: bigint | undefined;
 };
 
 /**
@@ -425,6 +443,179 @@ export const TrackUsageResponseSchema: GenMessage<TrackUsageResponse> = /*@__PUR
   messageDesc(file_billing_v1_entitlements, 11);
 
 /**
+ * @generated from message billing.v1.ReserveUsageRequest
+ */
+export type ReserveUsageRequest = Message<"billing.v1.ReserveUsageRequest"> & {
+  /**
+   * @generated from field: string customer_id = 1;
+   */
+  customerId: string;
+
+  /**
+   * A metered feature of the catalog.
+   *
+   * @generated from field: string feature = 2;
+   */
+  feature: string;
+
+  /**
+   * 1 to 1,000,000,000 units.
+   *
+   * @generated from field: int64 amount = 3;
+   */
+  amount: bigint;
+
+  /**
+   * How long the amount is held; default 5 minutes, 1 second to 24 hours.
+   *
+   * @generated from field: google.protobuf.Duration ttl = 4;
+   */
+  ttl?: Duration | undefined;
+
+  /**
+   * Required, 1 to 128 printable characters: a retry answers the same
+   * reservation.
+   *
+   * @generated from field: string idempotency_key = 5;
+   */
+  idempotencyKey: string;
+};
+
+/**
+ * Describes the message billing.v1.ReserveUsageRequest.
+ * Use `create(ReserveUsageRequestSchema)` to create a new message.
+ */
+export const ReserveUsageRequestSchema: GenMessage<ReserveUsageRequest> = /*@__PURE__*/
+  messageDesc(file_billing_v1_entitlements, 12);
+
+/**
+ * @generated from message billing.v1.ReserveUsageResponse
+ */
+export type ReserveUsageResponse = Message<"billing.v1.ReserveUsageResponse"> & {
+  /**
+   * rsv_...
+   *
+   * @generated from field: string reservation_id = 1;
+   */
+  reservationId: string;
+
+  /**
+   * When the held amount goes back to the balance if nobody commits.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 2;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * The feature's standing with the amount held.
+   *
+   * @generated from field: billing.v1.Entitlement entitlement = 3;
+   */
+  entitlement?: Entitlement | undefined;
+};
+
+/**
+ * Describes the message billing.v1.ReserveUsageResponse.
+ * Use `create(ReserveUsageResponseSchema)` to create a new message.
+ */
+export const ReserveUsageResponseSchema: GenMessage<ReserveUsageResponse> = /*@__PURE__*/
+  messageDesc(file_billing_v1_entitlements, 13);
+
+/**
+ * @generated from message billing.v1.CommitReservationRequest
+ */
+export type CommitReservationRequest = Message<"billing.v1.CommitReservationRequest"> & {
+  /**
+   * The customer the reservation was made for.
+   *
+   * @generated from field: string customer_id = 1;
+   */
+  customerId: string;
+
+  /**
+   * @generated from field: string reservation_id = 2;
+   */
+  reservationId: string;
+
+  /**
+   * The usage to record, 0 to the amount held; absent: the amount held.
+   *
+   * @generated from field: optional int64 final_amount = 3;
+   */
+  finalAmount?: bigint | undefined;
+};
+
+/**
+ * Describes the message billing.v1.CommitReservationRequest.
+ * Use `create(CommitReservationRequestSchema)` to create a new message.
+ */
+export const CommitReservationRequestSchema: GenMessage<CommitReservationRequest> = /*@__PURE__*/
+  messageDesc(file_billing_v1_entitlements, 14);
+
+/**
+ * @generated from message billing.v1.CommitReservationResponse
+ */
+export type CommitReservationResponse = Message<"billing.v1.CommitReservationResponse"> & {
+  /**
+   * Our id of the recorded usage (usg_...); empty when final_amount was 0.
+   *
+   * @generated from field: string usage_id = 1;
+   */
+  usageId: string;
+
+  /**
+   * @generated from field: billing.v1.Entitlement entitlement = 2;
+   */
+  entitlement?: Entitlement | undefined;
+};
+
+/**
+ * Describes the message billing.v1.CommitReservationResponse.
+ * Use `create(CommitReservationResponseSchema)` to create a new message.
+ */
+export const CommitReservationResponseSchema: GenMessage<CommitReservationResponse> = /*@__PURE__*/
+  messageDesc(file_billing_v1_entitlements, 15);
+
+/**
+ * @generated from message billing.v1.ReleaseReservationRequest
+ */
+export type ReleaseReservationRequest = Message<"billing.v1.ReleaseReservationRequest"> & {
+  /**
+   * @generated from field: string customer_id = 1;
+   */
+  customerId: string;
+
+  /**
+   * @generated from field: string reservation_id = 2;
+   */
+  reservationId: string;
+};
+
+/**
+ * Describes the message billing.v1.ReleaseReservationRequest.
+ * Use `create(ReleaseReservationRequestSchema)` to create a new message.
+ */
+export const ReleaseReservationRequestSchema: GenMessage<ReleaseReservationRequest> = /*@__PURE__*/
+  messageDesc(file_billing_v1_entitlements, 16);
+
+/**
+ * @generated from message billing.v1.ReleaseReservationResponse
+ */
+export type ReleaseReservationResponse = Message<"billing.v1.ReleaseReservationResponse"> & {
+  /**
+   * @generated from field: billing.v1.Entitlement entitlement = 1;
+   */
+  entitlement?: Entitlement | undefined;
+};
+
+/**
+ * Describes the message billing.v1.ReleaseReservationResponse.
+ * Use `create(ReleaseReservationResponseSchema)` to create a new message.
+ */
+export const ReleaseReservationResponseSchema: GenMessage<ReleaseReservationResponse> = /*@__PURE__*/
+  messageDesc(file_billing_v1_entitlements, 17);
+
+/**
  * Why a check answers not allowed.
  *
  * @generated from enum billing.v1.DenialReason
@@ -510,6 +701,14 @@ export enum EntitlementSourceKind {
    * @generated from enum value: ENTITLEMENT_SOURCE_KIND_GRANT = 3;
    */
   GRANT = 3,
+
+  /**
+   * Credits of a metered feature: granted by an operator or bought as a
+   * prepaid credit pack (id: the credit lot's id).
+   *
+   * @generated from enum value: ENTITLEMENT_SOURCE_KIND_CREDITS = 4;
+   */
+  CREDITS = 4,
 }
 
 /**
@@ -622,6 +821,43 @@ export const EntitlementsService: GenService<{
     methodKind: "unary";
     input: typeof TrackUsageRequestSchema;
     output: typeof TrackUsageResponseSchema;
+  },
+  /**
+   * ReserveUsage holds `amount` of a metered feature's balance until the
+   * reservation is committed, released or expires (after `ttl`), when the
+   * balance covers it; otherwise FAILED_PRECONDITION and nothing is held.
+   * Scope: usage:write. The same idempotency_key answers the same
+   * reservation.
+   *
+   * @generated from rpc billing.v1.EntitlementsService.ReserveUsage
+   */
+  reserveUsage: {
+    methodKind: "unary";
+    input: typeof ReserveUsageRequestSchema;
+    output: typeof ReserveUsageResponseSchema;
+  },
+  /**
+   * CommitReservation records the usage a reservation held (final_amount,
+   * at most the amount held) and ends it. Committing again with the same
+   * final_amount answers the first commit. Scope: usage:write.
+   *
+   * @generated from rpc billing.v1.EntitlementsService.CommitReservation
+   */
+  commitReservation: {
+    methodKind: "unary";
+    input: typeof CommitReservationRequestSchema;
+    output: typeof CommitReservationResponseSchema;
+  },
+  /**
+   * ReleaseReservation ends a reservation without usage; releasing again
+   * is a no-op. Scope: usage:write.
+   *
+   * @generated from rpc billing.v1.EntitlementsService.ReleaseReservation
+   */
+  releaseReservation: {
+    methodKind: "unary";
+    input: typeof ReleaseReservationRequestSchema;
+    output: typeof ReleaseReservationResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_billing_v1_entitlements, 0);

@@ -9,6 +9,7 @@ import type { AdminRoutesDeps } from './admin-routes-deps.js';
 import { apiKeyHandlers } from './api-key-routes.js';
 import { auditHandlers } from './audit-routes.js';
 import { catalogHandlers } from './catalog-routes.js';
+import { creditHandlers } from './credit-routes.js';
 import { grantHandlers } from './grant-routes.js';
 import { projectHandlers } from './project-routes.js';
 import { reconciliationHandlers } from './reconciliation-routes.js';
@@ -22,6 +23,7 @@ export function adminHandlers(deps: AdminRoutesDeps): ServiceImpl<typeof AdminSe
     ...apiKeyHandlers(deps),
     ...catalogHandlers(deps),
     ...grantHandlers(deps),
+    ...creditHandlers(),
     ...auditHandlers(deps),
     ...reconciliationHandlers(deps),
     ...webhookEventHandlers(deps),

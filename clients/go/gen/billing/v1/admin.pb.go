@@ -256,6 +256,58 @@ func (OverageMode) EnumDescriptor() ([]byte, []int) {
 	return file_billing_v1_admin_proto_rawDescGZIP(), []int{3}
 }
 
+// Where a credit lot comes from.
+type CreditSource int32
+
+const (
+	CreditSource_CREDIT_SOURCE_UNSPECIFIED CreditSource = 0
+	// GrantCredits by an operator.
+	CreditSource_CREDIT_SOURCE_GRANT CreditSource = 1
+	// A prepaid credit pack bought in a one-time checkout.
+	CreditSource_CREDIT_SOURCE_PACK CreditSource = 2
+)
+
+// Enum value maps for CreditSource.
+var (
+	CreditSource_name = map[int32]string{
+		0: "CREDIT_SOURCE_UNSPECIFIED",
+		1: "CREDIT_SOURCE_GRANT",
+		2: "CREDIT_SOURCE_PACK",
+	}
+	CreditSource_value = map[string]int32{
+		"CREDIT_SOURCE_UNSPECIFIED": 0,
+		"CREDIT_SOURCE_GRANT":       1,
+		"CREDIT_SOURCE_PACK":        2,
+	}
+)
+
+func (x CreditSource) Enum() *CreditSource {
+	p := new(CreditSource)
+	*p = x
+	return p
+}
+
+func (x CreditSource) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CreditSource) Descriptor() protoreflect.EnumDescriptor {
+	return file_billing_v1_admin_proto_enumTypes[4].Descriptor()
+}
+
+func (CreditSource) Type() protoreflect.EnumType {
+	return &file_billing_v1_admin_proto_enumTypes[4]
+}
+
+func (x CreditSource) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CreditSource.Descriptor instead.
+func (CreditSource) EnumDescriptor() ([]byte, []int) {
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{4}
+}
+
 type ReconciliationState int32
 
 const (
@@ -295,11 +347,11 @@ func (x ReconciliationState) String() string {
 }
 
 func (ReconciliationState) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_v1_admin_proto_enumTypes[4].Descriptor()
+	return file_billing_v1_admin_proto_enumTypes[5].Descriptor()
 }
 
 func (ReconciliationState) Type() protoreflect.EnumType {
-	return &file_billing_v1_admin_proto_enumTypes[4]
+	return &file_billing_v1_admin_proto_enumTypes[5]
 }
 
 func (x ReconciliationState) Number() protoreflect.EnumNumber {
@@ -308,7 +360,7 @@ func (x ReconciliationState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ReconciliationState.Descriptor instead.
 func (ReconciliationState) EnumDescriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{5}
 }
 
 // Where a received Stripe event stands.
@@ -359,11 +411,11 @@ func (x WebhookEventStatus) String() string {
 }
 
 func (WebhookEventStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_v1_admin_proto_enumTypes[5].Descriptor()
+	return file_billing_v1_admin_proto_enumTypes[6].Descriptor()
 }
 
 func (WebhookEventStatus) Type() protoreflect.EnumType {
-	return &file_billing_v1_admin_proto_enumTypes[5]
+	return &file_billing_v1_admin_proto_enumTypes[6]
 }
 
 func (x WebhookEventStatus) Number() protoreflect.EnumNumber {
@@ -372,7 +424,7 @@ func (x WebhookEventStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use WebhookEventStatus.Descriptor instead.
 func (WebhookEventStatus) EnumDescriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{6}
 }
 
 type Project struct {
@@ -665,7 +717,10 @@ type CatalogFeature struct {
 	LimitPerUnit bool        `protobuf:"varint,3,opt,name=limit_per_unit,json=limitPerUnit,proto3" json:"limit_per_unit,omitempty"`
 	Kind         FeatureKind `protobuf:"varint,4,opt,name=kind,proto3,enum=billing.v1.FeatureKind" json:"kind,omitempty"`
 	// Required for METERED features, refused for the others.
-	Metered       *MeteredFeature `protobuf:"bytes,5,opt,name=metered,proto3" json:"metered,omitempty"`
+	Metered *MeteredFeature `protobuf:"bytes,5,opt,name=metered,proto3" json:"metered,omitempty"`
+	// METERED features only: buying this price or product in a one-time
+	// checkout gives credits instead of a period allowance.
+	CreditPack    *CreditPack `protobuf:"bytes,6,opt,name=credit_pack,json=creditPack,proto3" json:"credit_pack,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -735,6 +790,215 @@ func (x *CatalogFeature) GetMetered() *MeteredFeature {
 	return nil
 }
 
+func (x *CatalogFeature) GetCreditPack() *CreditPack {
+	if x != nil {
+		return x.CreditPack
+	}
+	return nil
+}
+
+// A prepaid credit pack: what one unit bought gives.
+type CreditPack struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Credits per unit bought, at least 1.
+	AmountPerUnit int64 `protobuf:"varint,1,opt,name=amount_per_unit,json=amountPerUnit,proto3" json:"amount_per_unit,omitempty"`
+	// Days after the purchase when unused credits expire; 0: never.
+	ExpiresAfterDays int32 `protobuf:"varint,2,opt,name=expires_after_days,json=expiresAfterDays,proto3" json:"expires_after_days,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *CreditPack) Reset() {
+	*x = CreditPack{}
+	mi := &file_billing_v1_admin_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreditPack) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreditPack) ProtoMessage() {}
+
+func (x *CreditPack) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_admin_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreditPack.ProtoReflect.Descriptor instead.
+func (*CreditPack) Descriptor() ([]byte, []int) {
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *CreditPack) GetAmountPerUnit() int64 {
+	if x != nil {
+		return x.AmountPerUnit
+	}
+	return 0
+}
+
+func (x *CreditPack) GetExpiresAfterDays() int32 {
+	if x != nil {
+		return x.ExpiresAfterDays
+	}
+	return 0
+}
+
+// Credits of one metered feature, from one grant or one purchase.
+type CreditLot struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// crd_... for grants; for packs the checkout session id and the catalog id.
+	Id         string       `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	CustomerId string       `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	Feature    string       `protobuf:"bytes,3,opt,name=feature,proto3" json:"feature,omitempty"`
+	Source     CreditSource `protobuf:"varint,4,opt,name=source,proto3,enum=billing.v1.CreditSource" json:"source,omitempty"`
+	// What was granted or bought.
+	Amount int64 `protobuf:"varint,5,opt,name=amount,proto3" json:"amount,omitempty"`
+	// What is left to use (0 once expired, revoked or refunded).
+	Remaining int64 `protobuf:"varint,6,opt,name=remaining,proto3" json:"remaining,omitempty"`
+	// Absent: never expires.
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// Grants: the operator's reason and key id.
+	Reason    string                 `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	Actor     string                 `protobuf:"bytes,9,opt,name=actor,proto3" json:"actor,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// Set when revoked (grants) or refunded (packs).
+	RevokedAt     *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	RevokedBy     string                 `protobuf:"bytes,12,opt,name=revoked_by,json=revokedBy,proto3" json:"revoked_by,omitempty"`
+	RevokeReason  string                 `protobuf:"bytes,13,opt,name=revoke_reason,json=revokeReason,proto3" json:"revoke_reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreditLot) Reset() {
+	*x = CreditLot{}
+	mi := &file_billing_v1_admin_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreditLot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreditLot) ProtoMessage() {}
+
+func (x *CreditLot) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_admin_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreditLot.ProtoReflect.Descriptor instead.
+func (*CreditLot) Descriptor() ([]byte, []int) {
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *CreditLot) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *CreditLot) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *CreditLot) GetFeature() string {
+	if x != nil {
+		return x.Feature
+	}
+	return ""
+}
+
+func (x *CreditLot) GetSource() CreditSource {
+	if x != nil {
+		return x.Source
+	}
+	return CreditSource_CREDIT_SOURCE_UNSPECIFIED
+}
+
+func (x *CreditLot) GetAmount() int64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+func (x *CreditLot) GetRemaining() int64 {
+	if x != nil {
+		return x.Remaining
+	}
+	return 0
+}
+
+func (x *CreditLot) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *CreditLot) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *CreditLot) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *CreditLot) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *CreditLot) GetRevokedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return nil
+}
+
+func (x *CreditLot) GetRevokedBy() string {
+	if x != nil {
+		return x.RevokedBy
+	}
+	return ""
+}
+
+func (x *CreditLot) GetRevokeReason() string {
+	if x != nil {
+		return x.RevokeReason
+	}
+	return ""
+}
+
 // Maps a Stripe price (price_...) or product (prod_...) to features.
 type CatalogEntry struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -746,7 +1010,7 @@ type CatalogEntry struct {
 
 func (x *CatalogEntry) Reset() {
 	*x = CatalogEntry{}
-	mi := &file_billing_v1_admin_proto_msgTypes[4]
+	mi := &file_billing_v1_admin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -758,7 +1022,7 @@ func (x *CatalogEntry) String() string {
 func (*CatalogEntry) ProtoMessage() {}
 
 func (x *CatalogEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[4]
+	mi := &file_billing_v1_admin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -771,7 +1035,7 @@ func (x *CatalogEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatalogEntry.ProtoReflect.Descriptor instead.
 func (*CatalogEntry) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CatalogEntry) GetStripeId() string {
@@ -809,7 +1073,7 @@ type Grant struct {
 
 func (x *Grant) Reset() {
 	*x = Grant{}
-	mi := &file_billing_v1_admin_proto_msgTypes[5]
+	mi := &file_billing_v1_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -821,7 +1085,7 @@ func (x *Grant) String() string {
 func (*Grant) ProtoMessage() {}
 
 func (x *Grant) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[5]
+	mi := &file_billing_v1_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -834,7 +1098,7 @@ func (x *Grant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Grant.ProtoReflect.Descriptor instead.
 func (*Grant) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Grant) GetId() string {
@@ -935,7 +1199,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_billing_v1_admin_proto_msgTypes[6]
+	mi := &file_billing_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -947,7 +1211,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[6]
+	mi := &file_billing_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -960,7 +1224,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AuditEntry) GetId() string {
@@ -1038,7 +1302,7 @@ type ReconciliationCounts struct {
 
 func (x *ReconciliationCounts) Reset() {
 	*x = ReconciliationCounts{}
-	mi := &file_billing_v1_admin_proto_msgTypes[7]
+	mi := &file_billing_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1050,7 +1314,7 @@ func (x *ReconciliationCounts) String() string {
 func (*ReconciliationCounts) ProtoMessage() {}
 
 func (x *ReconciliationCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[7]
+	mi := &file_billing_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1063,7 +1327,7 @@ func (x *ReconciliationCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconciliationCounts.ProtoReflect.Descriptor instead.
 func (*ReconciliationCounts) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReconciliationCounts) GetChecked() int64 {
@@ -1127,7 +1391,7 @@ type ReconciliationRun struct {
 
 func (x *ReconciliationRun) Reset() {
 	*x = ReconciliationRun{}
-	mi := &file_billing_v1_admin_proto_msgTypes[8]
+	mi := &file_billing_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1139,7 +1403,7 @@ func (x *ReconciliationRun) String() string {
 func (*ReconciliationRun) ProtoMessage() {}
 
 func (x *ReconciliationRun) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[8]
+	mi := &file_billing_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1152,7 +1416,7 @@ func (x *ReconciliationRun) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconciliationRun.ProtoReflect.Descriptor instead.
 func (*ReconciliationRun) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReconciliationRun) GetId() string {
@@ -1235,7 +1499,7 @@ type CreateProjectRequest struct {
 
 func (x *CreateProjectRequest) Reset() {
 	*x = CreateProjectRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[9]
+	mi := &file_billing_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1247,7 +1511,7 @@ func (x *CreateProjectRequest) String() string {
 func (*CreateProjectRequest) ProtoMessage() {}
 
 func (x *CreateProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[9]
+	mi := &file_billing_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1260,7 +1524,7 @@ func (x *CreateProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateProjectRequest.ProtoReflect.Descriptor instead.
 func (*CreateProjectRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CreateProjectRequest) GetName() string {
@@ -1317,7 +1581,7 @@ type CreateProjectResponse struct {
 
 func (x *CreateProjectResponse) Reset() {
 	*x = CreateProjectResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[10]
+	mi := &file_billing_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1329,7 +1593,7 @@ func (x *CreateProjectResponse) String() string {
 func (*CreateProjectResponse) ProtoMessage() {}
 
 func (x *CreateProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[10]
+	mi := &file_billing_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1342,7 +1606,7 @@ func (x *CreateProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateProjectResponse.ProtoReflect.Descriptor instead.
 func (*CreateProjectResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreateProjectResponse) GetProject() *Project {
@@ -1374,7 +1638,7 @@ type GetProjectRequest struct {
 
 func (x *GetProjectRequest) Reset() {
 	*x = GetProjectRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[11]
+	mi := &file_billing_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1386,7 +1650,7 @@ func (x *GetProjectRequest) String() string {
 func (*GetProjectRequest) ProtoMessage() {}
 
 func (x *GetProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[11]
+	mi := &file_billing_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1399,7 +1663,7 @@ func (x *GetProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProjectRequest.ProtoReflect.Descriptor instead.
 func (*GetProjectRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 type GetProjectResponse struct {
@@ -1411,7 +1675,7 @@ type GetProjectResponse struct {
 
 func (x *GetProjectResponse) Reset() {
 	*x = GetProjectResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[12]
+	mi := &file_billing_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1423,7 +1687,7 @@ func (x *GetProjectResponse) String() string {
 func (*GetProjectResponse) ProtoMessage() {}
 
 func (x *GetProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[12]
+	mi := &file_billing_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1436,7 +1700,7 @@ func (x *GetProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProjectResponse.ProtoReflect.Descriptor instead.
 func (*GetProjectResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetProjectResponse) GetProject() *Project {
@@ -1459,7 +1723,7 @@ type UpdateProjectRequest struct {
 
 func (x *UpdateProjectRequest) Reset() {
 	*x = UpdateProjectRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[13]
+	mi := &file_billing_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1471,7 +1735,7 @@ func (x *UpdateProjectRequest) String() string {
 func (*UpdateProjectRequest) ProtoMessage() {}
 
 func (x *UpdateProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[13]
+	mi := &file_billing_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1484,7 +1748,7 @@ func (x *UpdateProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateProjectRequest.ProtoReflect.Descriptor instead.
 func (*UpdateProjectRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpdateProjectRequest) GetName() string {
@@ -1531,7 +1795,7 @@ type UpdateProjectResponse struct {
 
 func (x *UpdateProjectResponse) Reset() {
 	*x = UpdateProjectResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[14]
+	mi := &file_billing_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1543,7 +1807,7 @@ func (x *UpdateProjectResponse) String() string {
 func (*UpdateProjectResponse) ProtoMessage() {}
 
 func (x *UpdateProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[14]
+	mi := &file_billing_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1556,7 +1820,7 @@ func (x *UpdateProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateProjectResponse.ProtoReflect.Descriptor instead.
 func (*UpdateProjectResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UpdateProjectResponse) GetProject() *Project {
@@ -1577,7 +1841,7 @@ type RotateWebhookSecretRequest struct {
 
 func (x *RotateWebhookSecretRequest) Reset() {
 	*x = RotateWebhookSecretRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[15]
+	mi := &file_billing_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1589,7 +1853,7 @@ func (x *RotateWebhookSecretRequest) String() string {
 func (*RotateWebhookSecretRequest) ProtoMessage() {}
 
 func (x *RotateWebhookSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[15]
+	mi := &file_billing_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1602,7 +1866,7 @@ func (x *RotateWebhookSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateWebhookSecretRequest.ProtoReflect.Descriptor instead.
 func (*RotateWebhookSecretRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RotateWebhookSecretRequest) GetWebhookSigningSecret() string {
@@ -1635,7 +1899,7 @@ type RotateWebhookSecretResponse struct {
 
 func (x *RotateWebhookSecretResponse) Reset() {
 	*x = RotateWebhookSecretResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[16]
+	mi := &file_billing_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1647,7 +1911,7 @@ func (x *RotateWebhookSecretResponse) String() string {
 func (*RotateWebhookSecretResponse) ProtoMessage() {}
 
 func (x *RotateWebhookSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[16]
+	mi := &file_billing_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1660,7 +1924,7 @@ func (x *RotateWebhookSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateWebhookSecretResponse.ProtoReflect.Descriptor instead.
 func (*RotateWebhookSecretResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RotateWebhookSecretResponse) GetProject() *Project {
@@ -1682,7 +1946,7 @@ type CreateApiKeyRequest struct {
 
 func (x *CreateApiKeyRequest) Reset() {
 	*x = CreateApiKeyRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[17]
+	mi := &file_billing_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1694,7 +1958,7 @@ func (x *CreateApiKeyRequest) String() string {
 func (*CreateApiKeyRequest) ProtoMessage() {}
 
 func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[17]
+	mi := &file_billing_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1707,7 +1971,7 @@ func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CreateApiKeyRequest) GetName() string {
@@ -1749,7 +2013,7 @@ type CreateApiKeyResponse struct {
 
 func (x *CreateApiKeyResponse) Reset() {
 	*x = CreateApiKeyResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[18]
+	mi := &file_billing_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1761,7 +2025,7 @@ func (x *CreateApiKeyResponse) String() string {
 func (*CreateApiKeyResponse) ProtoMessage() {}
 
 func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[18]
+	mi := &file_billing_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1774,7 +2038,7 @@ func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreateApiKeyResponse) GetKey() *ApiKey {
@@ -1800,7 +2064,7 @@ type ListApiKeysRequest struct {
 
 func (x *ListApiKeysRequest) Reset() {
 	*x = ListApiKeysRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[19]
+	mi := &file_billing_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1812,7 +2076,7 @@ func (x *ListApiKeysRequest) String() string {
 func (*ListApiKeysRequest) ProtoMessage() {}
 
 func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[19]
+	mi := &file_billing_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1825,7 +2089,7 @@ func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListApiKeysRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListApiKeysRequest) GetIncludeRevoked() bool {
@@ -1844,7 +2108,7 @@ type ListApiKeysResponse struct {
 
 func (x *ListApiKeysResponse) Reset() {
 	*x = ListApiKeysResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[20]
+	mi := &file_billing_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1856,7 +2120,7 @@ func (x *ListApiKeysResponse) String() string {
 func (*ListApiKeysResponse) ProtoMessage() {}
 
 func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[20]
+	mi := &file_billing_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1869,7 +2133,7 @@ func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListApiKeysResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListApiKeysResponse) GetKeys() []*ApiKey {
@@ -1890,7 +2154,7 @@ type RevokeApiKeyRequest struct {
 
 func (x *RevokeApiKeyRequest) Reset() {
 	*x = RevokeApiKeyRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[21]
+	mi := &file_billing_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1902,7 +2166,7 @@ func (x *RevokeApiKeyRequest) String() string {
 func (*RevokeApiKeyRequest) ProtoMessage() {}
 
 func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[21]
+	mi := &file_billing_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1915,7 +2179,7 @@ func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RevokeApiKeyRequest) GetKeyId() string {
@@ -1948,7 +2212,7 @@ type RevokeApiKeyResponse struct {
 
 func (x *RevokeApiKeyResponse) Reset() {
 	*x = RevokeApiKeyResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[22]
+	mi := &file_billing_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1960,7 +2224,7 @@ func (x *RevokeApiKeyResponse) String() string {
 func (*RevokeApiKeyResponse) ProtoMessage() {}
 
 func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[22]
+	mi := &file_billing_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1973,7 +2237,7 @@ func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RevokeApiKeyResponse) GetKey() *ApiKey {
@@ -1991,7 +2255,7 @@ type GetCatalogRequest struct {
 
 func (x *GetCatalogRequest) Reset() {
 	*x = GetCatalogRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[23]
+	mi := &file_billing_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2003,7 +2267,7 @@ func (x *GetCatalogRequest) String() string {
 func (*GetCatalogRequest) ProtoMessage() {}
 
 func (x *GetCatalogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[23]
+	mi := &file_billing_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2016,7 +2280,7 @@ func (x *GetCatalogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCatalogRequest.ProtoReflect.Descriptor instead.
 func (*GetCatalogRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 type GetCatalogResponse struct {
@@ -2028,7 +2292,7 @@ type GetCatalogResponse struct {
 
 func (x *GetCatalogResponse) Reset() {
 	*x = GetCatalogResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[24]
+	mi := &file_billing_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2040,7 +2304,7 @@ func (x *GetCatalogResponse) String() string {
 func (*GetCatalogResponse) ProtoMessage() {}
 
 func (x *GetCatalogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[24]
+	mi := &file_billing_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2053,7 +2317,7 @@ func (x *GetCatalogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCatalogResponse.ProtoReflect.Descriptor instead.
 func (*GetCatalogResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetCatalogResponse) GetEntries() []*CatalogEntry {
@@ -2074,7 +2338,7 @@ type SetCatalogRequest struct {
 
 func (x *SetCatalogRequest) Reset() {
 	*x = SetCatalogRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[25]
+	mi := &file_billing_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2086,7 +2350,7 @@ func (x *SetCatalogRequest) String() string {
 func (*SetCatalogRequest) ProtoMessage() {}
 
 func (x *SetCatalogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[25]
+	mi := &file_billing_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2099,7 +2363,7 @@ func (x *SetCatalogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetCatalogRequest.ProtoReflect.Descriptor instead.
 func (*SetCatalogRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SetCatalogRequest) GetEntries() []*CatalogEntry {
@@ -2132,7 +2396,7 @@ type SetCatalogResponse struct {
 
 func (x *SetCatalogResponse) Reset() {
 	*x = SetCatalogResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[26]
+	mi := &file_billing_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2144,7 +2408,7 @@ func (x *SetCatalogResponse) String() string {
 func (*SetCatalogResponse) ProtoMessage() {}
 
 func (x *SetCatalogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[26]
+	mi := &file_billing_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2157,7 +2421,7 @@ func (x *SetCatalogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetCatalogResponse.ProtoReflect.Descriptor instead.
 func (*SetCatalogResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SetCatalogResponse) GetEntries() []*CatalogEntry {
@@ -2182,7 +2446,7 @@ type GrantEntitlementRequest struct {
 
 func (x *GrantEntitlementRequest) Reset() {
 	*x = GrantEntitlementRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[27]
+	mi := &file_billing_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2194,7 +2458,7 @@ func (x *GrantEntitlementRequest) String() string {
 func (*GrantEntitlementRequest) ProtoMessage() {}
 
 func (x *GrantEntitlementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[27]
+	mi := &file_billing_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2207,7 +2471,7 @@ func (x *GrantEntitlementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantEntitlementRequest.ProtoReflect.Descriptor instead.
 func (*GrantEntitlementRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GrantEntitlementRequest) GetCustomerId() string {
@@ -2261,7 +2525,7 @@ type GrantEntitlementResponse struct {
 
 func (x *GrantEntitlementResponse) Reset() {
 	*x = GrantEntitlementResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[28]
+	mi := &file_billing_v1_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2273,7 +2537,7 @@ func (x *GrantEntitlementResponse) String() string {
 func (*GrantEntitlementResponse) ProtoMessage() {}
 
 func (x *GrantEntitlementResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[28]
+	mi := &file_billing_v1_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2286,7 +2550,7 @@ func (x *GrantEntitlementResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantEntitlementResponse.ProtoReflect.Descriptor instead.
 func (*GrantEntitlementResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GrantEntitlementResponse) GetGrant() *Grant {
@@ -2307,7 +2571,7 @@ type RevokeGrantRequest struct {
 
 func (x *RevokeGrantRequest) Reset() {
 	*x = RevokeGrantRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[29]
+	mi := &file_billing_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2319,7 +2583,7 @@ func (x *RevokeGrantRequest) String() string {
 func (*RevokeGrantRequest) ProtoMessage() {}
 
 func (x *RevokeGrantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[29]
+	mi := &file_billing_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2332,7 +2596,7 @@ func (x *RevokeGrantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeGrantRequest.ProtoReflect.Descriptor instead.
 func (*RevokeGrantRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{29}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RevokeGrantRequest) GetGrantId() string {
@@ -2365,7 +2629,7 @@ type RevokeGrantResponse struct {
 
 func (x *RevokeGrantResponse) Reset() {
 	*x = RevokeGrantResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[30]
+	mi := &file_billing_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2377,7 +2641,7 @@ func (x *RevokeGrantResponse) String() string {
 func (*RevokeGrantResponse) ProtoMessage() {}
 
 func (x *RevokeGrantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[30]
+	mi := &file_billing_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2390,7 +2654,7 @@ func (x *RevokeGrantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeGrantResponse.ProtoReflect.Descriptor instead.
 func (*RevokeGrantResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RevokeGrantResponse) GetGrant() *Grant {
@@ -2415,7 +2679,7 @@ type ListGrantsRequest struct {
 
 func (x *ListGrantsRequest) Reset() {
 	*x = ListGrantsRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[31]
+	mi := &file_billing_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2427,7 +2691,7 @@ func (x *ListGrantsRequest) String() string {
 func (*ListGrantsRequest) ProtoMessage() {}
 
 func (x *ListGrantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[31]
+	mi := &file_billing_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2440,7 +2704,7 @@ func (x *ListGrantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGrantsRequest.ProtoReflect.Descriptor instead.
 func (*ListGrantsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{31}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListGrantsRequest) GetCustomerId() string {
@@ -2481,7 +2745,7 @@ type ListGrantsResponse struct {
 
 func (x *ListGrantsResponse) Reset() {
 	*x = ListGrantsResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[32]
+	mi := &file_billing_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2493,7 +2757,7 @@ func (x *ListGrantsResponse) String() string {
 func (*ListGrantsResponse) ProtoMessage() {}
 
 func (x *ListGrantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[32]
+	mi := &file_billing_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2506,7 +2770,7 @@ func (x *ListGrantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGrantsResponse.ProtoReflect.Descriptor instead.
 func (*ListGrantsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListGrantsResponse) GetGrants() []*Grant {
@@ -2517,6 +2781,373 @@ func (x *ListGrantsResponse) GetGrants() []*Grant {
 }
 
 func (x *ListGrantsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type GrantCreditsRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	CustomerId string                 `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// A metered feature of the catalog.
+	Feature string `protobuf:"bytes,2,opt,name=feature,proto3" json:"feature,omitempty"`
+	// 1 to 1,000,000,000 units.
+	Amount int64 `protobuf:"varint,3,opt,name=amount,proto3" json:"amount,omitempty"`
+	// Must be in the future when given; absent: never expires.
+	ExpiresAt      *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	Reason         string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	IdempotencyKey string                 `protobuf:"bytes,6,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *GrantCreditsRequest) Reset() {
+	*x = GrantCreditsRequest{}
+	mi := &file_billing_v1_admin_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GrantCreditsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GrantCreditsRequest) ProtoMessage() {}
+
+func (x *GrantCreditsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_admin_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GrantCreditsRequest.ProtoReflect.Descriptor instead.
+func (*GrantCreditsRequest) Descriptor() ([]byte, []int) {
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *GrantCreditsRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *GrantCreditsRequest) GetFeature() string {
+	if x != nil {
+		return x.Feature
+	}
+	return ""
+}
+
+func (x *GrantCreditsRequest) GetAmount() int64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+func (x *GrantCreditsRequest) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *GrantCreditsRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *GrantCreditsRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+type GrantCreditsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Credit        *CreditLot             `protobuf:"bytes,1,opt,name=credit,proto3" json:"credit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GrantCreditsResponse) Reset() {
+	*x = GrantCreditsResponse{}
+	mi := &file_billing_v1_admin_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GrantCreditsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GrantCreditsResponse) ProtoMessage() {}
+
+func (x *GrantCreditsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_admin_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GrantCreditsResponse.ProtoReflect.Descriptor instead.
+func (*GrantCreditsResponse) Descriptor() ([]byte, []int) {
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *GrantCreditsResponse) GetCredit() *CreditLot {
+	if x != nil {
+		return x.Credit
+	}
+	return nil
+}
+
+type RevokeCreditsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A granted lot (crd_...).
+	CreditId       string `protobuf:"bytes,1,opt,name=credit_id,json=creditId,proto3" json:"credit_id,omitempty"`
+	Reason         string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	IdempotencyKey string `protobuf:"bytes,3,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RevokeCreditsRequest) Reset() {
+	*x = RevokeCreditsRequest{}
+	mi := &file_billing_v1_admin_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeCreditsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeCreditsRequest) ProtoMessage() {}
+
+func (x *RevokeCreditsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_admin_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeCreditsRequest.ProtoReflect.Descriptor instead.
+func (*RevokeCreditsRequest) Descriptor() ([]byte, []int) {
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *RevokeCreditsRequest) GetCreditId() string {
+	if x != nil {
+		return x.CreditId
+	}
+	return ""
+}
+
+func (x *RevokeCreditsRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *RevokeCreditsRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+type RevokeCreditsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Credit        *CreditLot             `protobuf:"bytes,1,opt,name=credit,proto3" json:"credit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeCreditsResponse) Reset() {
+	*x = RevokeCreditsResponse{}
+	mi := &file_billing_v1_admin_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeCreditsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeCreditsResponse) ProtoMessage() {}
+
+func (x *RevokeCreditsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_admin_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeCreditsResponse.ProtoReflect.Descriptor instead.
+func (*RevokeCreditsResponse) Descriptor() ([]byte, []int) {
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *RevokeCreditsResponse) GetCredit() *CreditLot {
+	if x != nil {
+		return x.Credit
+	}
+	return nil
+}
+
+type ListCreditsRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	CustomerId string                 `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// Optional filter.
+	Feature string `protobuf:"bytes,2,opt,name=feature,proto3" json:"feature,omitempty"`
+	// Also list used up, expired, revoked and refunded lots.
+	IncludeEnded bool `protobuf:"varint,3,opt,name=include_ended,json=includeEnded,proto3" json:"include_ended,omitempty"`
+	// 1 to 500; default 50.
+	PageSize      int32  `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCreditsRequest) Reset() {
+	*x = ListCreditsRequest{}
+	mi := &file_billing_v1_admin_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCreditsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCreditsRequest) ProtoMessage() {}
+
+func (x *ListCreditsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_admin_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCreditsRequest.ProtoReflect.Descriptor instead.
+func (*ListCreditsRequest) Descriptor() ([]byte, []int) {
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ListCreditsRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *ListCreditsRequest) GetFeature() string {
+	if x != nil {
+		return x.Feature
+	}
+	return ""
+}
+
+func (x *ListCreditsRequest) GetIncludeEnded() bool {
+	if x != nil {
+		return x.IncludeEnded
+	}
+	return false
+}
+
+func (x *ListCreditsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListCreditsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListCreditsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Credits       []*CreditLot           `protobuf:"bytes,1,rep,name=credits,proto3" json:"credits,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCreditsResponse) Reset() {
+	*x = ListCreditsResponse{}
+	mi := &file_billing_v1_admin_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCreditsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCreditsResponse) ProtoMessage() {}
+
+func (x *ListCreditsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_admin_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCreditsResponse.ProtoReflect.Descriptor instead.
+func (*ListCreditsResponse) Descriptor() ([]byte, []int) {
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ListCreditsResponse) GetCredits() []*CreditLot {
+	if x != nil {
+		return x.Credits
+	}
+	return nil
+}
+
+func (x *ListCreditsResponse) GetNextPageToken() string {
 	if x != nil {
 		return x.NextPageToken
 	}
@@ -2539,7 +3170,7 @@ type ListAuditLogRequest struct {
 
 func (x *ListAuditLogRequest) Reset() {
 	*x = ListAuditLogRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[33]
+	mi := &file_billing_v1_admin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2551,7 +3182,7 @@ func (x *ListAuditLogRequest) String() string {
 func (*ListAuditLogRequest) ProtoMessage() {}
 
 func (x *ListAuditLogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[33]
+	mi := &file_billing_v1_admin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2564,7 +3195,7 @@ func (x *ListAuditLogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditLogRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditLogRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListAuditLogRequest) GetActor() string {
@@ -2627,7 +3258,7 @@ type ListAuditLogResponse struct {
 
 func (x *ListAuditLogResponse) Reset() {
 	*x = ListAuditLogResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[34]
+	mi := &file_billing_v1_admin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2639,7 +3270,7 @@ func (x *ListAuditLogResponse) String() string {
 func (*ListAuditLogResponse) ProtoMessage() {}
 
 func (x *ListAuditLogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[34]
+	mi := &file_billing_v1_admin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2652,7 +3283,7 @@ func (x *ListAuditLogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditLogResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditLogResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{34}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListAuditLogResponse) GetEntries() []*AuditEntry {
@@ -2681,7 +3312,7 @@ type TriggerReconciliationRequest struct {
 
 func (x *TriggerReconciliationRequest) Reset() {
 	*x = TriggerReconciliationRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[35]
+	mi := &file_billing_v1_admin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2693,7 +3324,7 @@ func (x *TriggerReconciliationRequest) String() string {
 func (*TriggerReconciliationRequest) ProtoMessage() {}
 
 func (x *TriggerReconciliationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[35]
+	mi := &file_billing_v1_admin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2706,7 +3337,7 @@ func (x *TriggerReconciliationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerReconciliationRequest.ProtoReflect.Descriptor instead.
 func (*TriggerReconciliationRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{35}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *TriggerReconciliationRequest) GetDryRun() bool {
@@ -2739,7 +3370,7 @@ type TriggerReconciliationResponse struct {
 
 func (x *TriggerReconciliationResponse) Reset() {
 	*x = TriggerReconciliationResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[36]
+	mi := &file_billing_v1_admin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2751,7 +3382,7 @@ func (x *TriggerReconciliationResponse) String() string {
 func (*TriggerReconciliationResponse) ProtoMessage() {}
 
 func (x *TriggerReconciliationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[36]
+	mi := &file_billing_v1_admin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2764,7 +3395,7 @@ func (x *TriggerReconciliationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerReconciliationResponse.ProtoReflect.Descriptor instead.
 func (*TriggerReconciliationResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{36}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *TriggerReconciliationResponse) GetRun() *ReconciliationRun {
@@ -2783,7 +3414,7 @@ type GetReconciliationRunRequest struct {
 
 func (x *GetReconciliationRunRequest) Reset() {
 	*x = GetReconciliationRunRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[37]
+	mi := &file_billing_v1_admin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2795,7 +3426,7 @@ func (x *GetReconciliationRunRequest) String() string {
 func (*GetReconciliationRunRequest) ProtoMessage() {}
 
 func (x *GetReconciliationRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[37]
+	mi := &file_billing_v1_admin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2808,7 +3439,7 @@ func (x *GetReconciliationRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReconciliationRunRequest.ProtoReflect.Descriptor instead.
 func (*GetReconciliationRunRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{37}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GetReconciliationRunRequest) GetRunId() string {
@@ -2827,7 +3458,7 @@ type GetReconciliationRunResponse struct {
 
 func (x *GetReconciliationRunResponse) Reset() {
 	*x = GetReconciliationRunResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[38]
+	mi := &file_billing_v1_admin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2839,7 +3470,7 @@ func (x *GetReconciliationRunResponse) String() string {
 func (*GetReconciliationRunResponse) ProtoMessage() {}
 
 func (x *GetReconciliationRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[38]
+	mi := &file_billing_v1_admin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2852,7 +3483,7 @@ func (x *GetReconciliationRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReconciliationRunResponse.ProtoReflect.Descriptor instead.
 func (*GetReconciliationRunResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{38}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GetReconciliationRunResponse) GetRun() *ReconciliationRun {
@@ -2872,7 +3503,7 @@ type ListReconciliationRunsRequest struct {
 
 func (x *ListReconciliationRunsRequest) Reset() {
 	*x = ListReconciliationRunsRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[39]
+	mi := &file_billing_v1_admin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2884,7 +3515,7 @@ func (x *ListReconciliationRunsRequest) String() string {
 func (*ListReconciliationRunsRequest) ProtoMessage() {}
 
 func (x *ListReconciliationRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[39]
+	mi := &file_billing_v1_admin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2897,7 +3528,7 @@ func (x *ListReconciliationRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReconciliationRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListReconciliationRunsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{39}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListReconciliationRunsRequest) GetPageSize() int32 {
@@ -2925,7 +3556,7 @@ type ListReconciliationRunsResponse struct {
 
 func (x *ListReconciliationRunsResponse) Reset() {
 	*x = ListReconciliationRunsResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[40]
+	mi := &file_billing_v1_admin_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2937,7 +3568,7 @@ func (x *ListReconciliationRunsResponse) String() string {
 func (*ListReconciliationRunsResponse) ProtoMessage() {}
 
 func (x *ListReconciliationRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[40]
+	mi := &file_billing_v1_admin_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2950,7 +3581,7 @@ func (x *ListReconciliationRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReconciliationRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListReconciliationRunsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{40}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ListReconciliationRunsResponse) GetRuns() []*ReconciliationRun {
@@ -2987,7 +3618,7 @@ type WebhookEvent struct {
 
 func (x *WebhookEvent) Reset() {
 	*x = WebhookEvent{}
-	mi := &file_billing_v1_admin_proto_msgTypes[41]
+	mi := &file_billing_v1_admin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2999,7 +3630,7 @@ func (x *WebhookEvent) String() string {
 func (*WebhookEvent) ProtoMessage() {}
 
 func (x *WebhookEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[41]
+	mi := &file_billing_v1_admin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3012,7 +3643,7 @@ func (x *WebhookEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookEvent.ProtoReflect.Descriptor instead.
 func (*WebhookEvent) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{41}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *WebhookEvent) GetEventId() string {
@@ -3084,7 +3715,7 @@ type ListWebhookEventsRequest struct {
 
 func (x *ListWebhookEventsRequest) Reset() {
 	*x = ListWebhookEventsRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[42]
+	mi := &file_billing_v1_admin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3096,7 +3727,7 @@ func (x *ListWebhookEventsRequest) String() string {
 func (*ListWebhookEventsRequest) ProtoMessage() {}
 
 func (x *ListWebhookEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[42]
+	mi := &file_billing_v1_admin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3109,7 +3740,7 @@ func (x *ListWebhookEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListWebhookEventsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{42}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListWebhookEventsRequest) GetStatus() WebhookEventStatus {
@@ -3144,7 +3775,7 @@ type ListWebhookEventsResponse struct {
 
 func (x *ListWebhookEventsResponse) Reset() {
 	*x = ListWebhookEventsResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[43]
+	mi := &file_billing_v1_admin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3156,7 +3787,7 @@ func (x *ListWebhookEventsResponse) String() string {
 func (*ListWebhookEventsResponse) ProtoMessage() {}
 
 func (x *ListWebhookEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[43]
+	mi := &file_billing_v1_admin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3169,7 +3800,7 @@ func (x *ListWebhookEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListWebhookEventsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{43}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListWebhookEventsResponse) GetEvents() []*WebhookEvent {
@@ -3197,7 +3828,7 @@ type ReplayWebhookEventRequest struct {
 
 func (x *ReplayWebhookEventRequest) Reset() {
 	*x = ReplayWebhookEventRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[44]
+	mi := &file_billing_v1_admin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3209,7 +3840,7 @@ func (x *ReplayWebhookEventRequest) String() string {
 func (*ReplayWebhookEventRequest) ProtoMessage() {}
 
 func (x *ReplayWebhookEventRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[44]
+	mi := &file_billing_v1_admin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3222,7 +3853,7 @@ func (x *ReplayWebhookEventRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayWebhookEventRequest.ProtoReflect.Descriptor instead.
 func (*ReplayWebhookEventRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{44}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ReplayWebhookEventRequest) GetEventId() string {
@@ -3255,7 +3886,7 @@ type ReplayWebhookEventResponse struct {
 
 func (x *ReplayWebhookEventResponse) Reset() {
 	*x = ReplayWebhookEventResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[45]
+	mi := &file_billing_v1_admin_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3267,7 +3898,7 @@ func (x *ReplayWebhookEventResponse) String() string {
 func (*ReplayWebhookEventResponse) ProtoMessage() {}
 
 func (x *ReplayWebhookEventResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[45]
+	mi := &file_billing_v1_admin_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3280,7 +3911,7 @@ func (x *ReplayWebhookEventResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayWebhookEventResponse.ProtoReflect.Descriptor instead.
 func (*ReplayWebhookEventResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{45}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ReplayWebhookEventResponse) GetEvent() *WebhookEvent {
@@ -3324,14 +3955,40 @@ const file_billing_v1_admin_proto_rawDesc = "" +
 	"\x12allowance_per_unit\x18\x02 \x01(\bR\x10allowancePerUnit\x12/\n" +
 	"\x05reset\x18\x03 \x01(\x0e2\x19.billing.v1.ResetIntervalR\x05reset\x121\n" +
 	"\aoverage\x18\x04 \x01(\x0e2\x17.billing.v1.OverageModeR\aoverage\x125\n" +
-	"\x17stripe_meter_event_name\x18\x05 \x01(\tR\x14stripeMeterEventName\"\xd8\x01\n" +
+	"\x17stripe_meter_event_name\x18\x05 \x01(\tR\x14stripeMeterEventName\"\x91\x02\n" +
 	"\x0eCatalogFeature\x12\x18\n" +
 	"\afeature\x18\x01 \x01(\tR\afeature\x12\x19\n" +
 	"\x05limit\x18\x02 \x01(\x03H\x00R\x05limit\x88\x01\x01\x12$\n" +
 	"\x0elimit_per_unit\x18\x03 \x01(\bR\flimitPerUnit\x12+\n" +
 	"\x04kind\x18\x04 \x01(\x0e2\x17.billing.v1.FeatureKindR\x04kind\x124\n" +
-	"\ametered\x18\x05 \x01(\v2\x1a.billing.v1.MeteredFeatureR\ameteredB\b\n" +
-	"\x06_limit\"c\n" +
+	"\ametered\x18\x05 \x01(\v2\x1a.billing.v1.MeteredFeatureR\ametered\x127\n" +
+	"\vcredit_pack\x18\x06 \x01(\v2\x16.billing.v1.CreditPackR\n" +
+	"creditPackB\b\n" +
+	"\x06_limit\"b\n" +
+	"\n" +
+	"CreditPack\x12&\n" +
+	"\x0famount_per_unit\x18\x01 \x01(\x03R\ramountPerUnit\x12,\n" +
+	"\x12expires_after_days\x18\x02 \x01(\x05R\x10expiresAfterDays\"\xe1\x03\n" +
+	"\tCreditLot\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
+	"\vcustomer_id\x18\x02 \x01(\tR\n" +
+	"customerId\x12\x18\n" +
+	"\afeature\x18\x03 \x01(\tR\afeature\x120\n" +
+	"\x06source\x18\x04 \x01(\x0e2\x18.billing.v1.CreditSourceR\x06source\x12\x16\n" +
+	"\x06amount\x18\x05 \x01(\x03R\x06amount\x12\x1c\n" +
+	"\tremaining\x18\x06 \x01(\x03R\tremaining\x129\n" +
+	"\n" +
+	"expires_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x16\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\x12\x14\n" +
+	"\x05actor\x18\t \x01(\tR\x05actor\x129\n" +
+	"\n" +
+	"created_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"revoked_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\x12\x1d\n" +
+	"\n" +
+	"revoked_by\x18\f \x01(\tR\trevokedBy\x12#\n" +
+	"\rrevoke_reason\x18\r \x01(\tR\frevokeReason\"c\n" +
 	"\fCatalogEntry\x12\x1b\n" +
 	"\tstripe_id\x18\x01 \x01(\tR\bstripeId\x126\n" +
 	"\bfeatures\x18\x02 \x03(\v2\x1a.billing.v1.CatalogFeatureR\bfeatures\"\x9a\x03\n" +
@@ -3469,6 +4126,34 @@ const file_billing_v1_admin_proto_rawDesc = "" +
 	"page_token\x18\x04 \x01(\tR\tpageToken\"g\n" +
 	"\x12ListGrantsResponse\x12)\n" +
 	"\x06grants\x18\x01 \x03(\v2\x11.billing.v1.GrantR\x06grants\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xe4\x01\n" +
+	"\x13GrantCreditsRequest\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x12\x18\n" +
+	"\afeature\x18\x02 \x01(\tR\afeature\x12\x16\n" +
+	"\x06amount\x18\x03 \x01(\x03R\x06amount\x129\n" +
+	"\n" +
+	"expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12'\n" +
+	"\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKey\"E\n" +
+	"\x14GrantCreditsResponse\x12-\n" +
+	"\x06credit\x18\x01 \x01(\v2\x15.billing.v1.CreditLotR\x06credit\"t\n" +
+	"\x14RevokeCreditsRequest\x12\x1b\n" +
+	"\tcredit_id\x18\x01 \x01(\tR\bcreditId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12'\n" +
+	"\x0fidempotency_key\x18\x03 \x01(\tR\x0eidempotencyKey\"F\n" +
+	"\x15RevokeCreditsResponse\x12-\n" +
+	"\x06credit\x18\x01 \x01(\v2\x15.billing.v1.CreditLotR\x06credit\"\xb0\x01\n" +
+	"\x12ListCreditsRequest\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x12\x18\n" +
+	"\afeature\x18\x02 \x01(\tR\afeature\x12#\n" +
+	"\rinclude_ended\x18\x03 \x01(\bR\fincludeEnded\x12\x1b\n" +
+	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x05 \x01(\tR\tpageToken\"n\n" +
+	"\x13ListCreditsResponse\x12/\n" +
+	"\acredits\x18\x01 \x03(\v2\x15.billing.v1.CreditLotR\acredits\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x89\x02\n" +
 	"\x13ListAuditLogRequest\x12\x14\n" +
 	"\x05actor\x18\x01 \x01(\tR\x05actor\x12\x16\n" +
@@ -3548,7 +4233,11 @@ const file_billing_v1_admin_proto_rawDesc = "" +
 	"\vOverageMode\x12\x1c\n" +
 	"\x18OVERAGE_MODE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12OVERAGE_MODE_BLOCK\x10\x01\x12\x16\n" +
-	"\x12OVERAGE_MODE_ALLOW\x10\x02*\xc3\x01\n" +
+	"\x12OVERAGE_MODE_ALLOW\x10\x02*^\n" +
+	"\fCreditSource\x12\x1d\n" +
+	"\x19CREDIT_SOURCE_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13CREDIT_SOURCE_GRANT\x10\x01\x12\x16\n" +
+	"\x12CREDIT_SOURCE_PACK\x10\x02*\xc3\x01\n" +
 	"\x13ReconciliationState\x12$\n" +
 	" RECONCILIATION_STATE_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bRECONCILIATION_STATE_QUEUED\x10\x01\x12 \n" +
@@ -3561,7 +4250,7 @@ const file_billing_v1_admin_proto_rawDesc = "" +
 	"\x1eWEBHOOK_EVENT_STATUS_PROCESSED\x10\x02\x12 \n" +
 	"\x1cWEBHOOK_EVENT_STATUS_IGNORED\x10\x03\x12\x1f\n" +
 	"\x1bWEBHOOK_EVENT_STATUS_FAILED\x10\x04\x12\x1d\n" +
-	"\x19WEBHOOK_EVENT_STATUS_DEAD\x10\x052\x87\r\n" +
+	"\x19WEBHOOK_EVENT_STATUS_DEAD\x10\x052\x85\x0f\n" +
 	"\fAdminService\x12T\n" +
 	"\rCreateProject\x12 .billing.v1.CreateProjectRequest\x1a!.billing.v1.CreateProjectResponse\x12P\n" +
 	"\n" +
@@ -3578,7 +4267,10 @@ const file_billing_v1_admin_proto_rawDesc = "" +
 	"\x10GrantEntitlement\x12#.billing.v1.GrantEntitlementRequest\x1a$.billing.v1.GrantEntitlementResponse\x12N\n" +
 	"\vRevokeGrant\x12\x1e.billing.v1.RevokeGrantRequest\x1a\x1f.billing.v1.RevokeGrantResponse\x12P\n" +
 	"\n" +
-	"ListGrants\x12\x1d.billing.v1.ListGrantsRequest\x1a\x1e.billing.v1.ListGrantsResponse\"\x03\x90\x02\x01\x12V\n" +
+	"ListGrants\x12\x1d.billing.v1.ListGrantsRequest\x1a\x1e.billing.v1.ListGrantsResponse\"\x03\x90\x02\x01\x12Q\n" +
+	"\fGrantCredits\x12\x1f.billing.v1.GrantCreditsRequest\x1a .billing.v1.GrantCreditsResponse\x12T\n" +
+	"\rRevokeCredits\x12 .billing.v1.RevokeCreditsRequest\x1a!.billing.v1.RevokeCreditsResponse\x12S\n" +
+	"\vListCredits\x12\x1e.billing.v1.ListCreditsRequest\x1a\x1f.billing.v1.ListCreditsResponse\"\x03\x90\x02\x01\x12V\n" +
 	"\fListAuditLog\x12\x1f.billing.v1.ListAuditLogRequest\x1a .billing.v1.ListAuditLogResponse\"\x03\x90\x02\x01\x12l\n" +
 	"\x15TriggerReconciliation\x12(.billing.v1.TriggerReconciliationRequest\x1a).billing.v1.TriggerReconciliationResponse\x12n\n" +
 	"\x14GetReconciliationRun\x12'.billing.v1.GetReconciliationRunRequest\x1a(.billing.v1.GetReconciliationRunResponse\"\x03\x90\x02\x01\x12t\n" +
@@ -3598,155 +4290,179 @@ func file_billing_v1_admin_proto_rawDescGZIP() []byte {
 	return file_billing_v1_admin_proto_rawDescData
 }
 
-var file_billing_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_billing_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
+var file_billing_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_billing_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_billing_v1_admin_proto_goTypes = []any{
 	(Scope)(0),                             // 0: billing.v1.Scope
 	(FeatureKind)(0),                       // 1: billing.v1.FeatureKind
 	(ResetInterval)(0),                     // 2: billing.v1.ResetInterval
 	(OverageMode)(0),                       // 3: billing.v1.OverageMode
-	(ReconciliationState)(0),               // 4: billing.v1.ReconciliationState
-	(WebhookEventStatus)(0),                // 5: billing.v1.WebhookEventStatus
-	(*Project)(nil),                        // 6: billing.v1.Project
-	(*ApiKey)(nil),                         // 7: billing.v1.ApiKey
-	(*MeteredFeature)(nil),                 // 8: billing.v1.MeteredFeature
-	(*CatalogFeature)(nil),                 // 9: billing.v1.CatalogFeature
-	(*CatalogEntry)(nil),                   // 10: billing.v1.CatalogEntry
-	(*Grant)(nil),                          // 11: billing.v1.Grant
-	(*AuditEntry)(nil),                     // 12: billing.v1.AuditEntry
-	(*ReconciliationCounts)(nil),           // 13: billing.v1.ReconciliationCounts
-	(*ReconciliationRun)(nil),              // 14: billing.v1.ReconciliationRun
-	(*CreateProjectRequest)(nil),           // 15: billing.v1.CreateProjectRequest
-	(*CreateProjectResponse)(nil),          // 16: billing.v1.CreateProjectResponse
-	(*GetProjectRequest)(nil),              // 17: billing.v1.GetProjectRequest
-	(*GetProjectResponse)(nil),             // 18: billing.v1.GetProjectResponse
-	(*UpdateProjectRequest)(nil),           // 19: billing.v1.UpdateProjectRequest
-	(*UpdateProjectResponse)(nil),          // 20: billing.v1.UpdateProjectResponse
-	(*RotateWebhookSecretRequest)(nil),     // 21: billing.v1.RotateWebhookSecretRequest
-	(*RotateWebhookSecretResponse)(nil),    // 22: billing.v1.RotateWebhookSecretResponse
-	(*CreateApiKeyRequest)(nil),            // 23: billing.v1.CreateApiKeyRequest
-	(*CreateApiKeyResponse)(nil),           // 24: billing.v1.CreateApiKeyResponse
-	(*ListApiKeysRequest)(nil),             // 25: billing.v1.ListApiKeysRequest
-	(*ListApiKeysResponse)(nil),            // 26: billing.v1.ListApiKeysResponse
-	(*RevokeApiKeyRequest)(nil),            // 27: billing.v1.RevokeApiKeyRequest
-	(*RevokeApiKeyResponse)(nil),           // 28: billing.v1.RevokeApiKeyResponse
-	(*GetCatalogRequest)(nil),              // 29: billing.v1.GetCatalogRequest
-	(*GetCatalogResponse)(nil),             // 30: billing.v1.GetCatalogResponse
-	(*SetCatalogRequest)(nil),              // 31: billing.v1.SetCatalogRequest
-	(*SetCatalogResponse)(nil),             // 32: billing.v1.SetCatalogResponse
-	(*GrantEntitlementRequest)(nil),        // 33: billing.v1.GrantEntitlementRequest
-	(*GrantEntitlementResponse)(nil),       // 34: billing.v1.GrantEntitlementResponse
-	(*RevokeGrantRequest)(nil),             // 35: billing.v1.RevokeGrantRequest
-	(*RevokeGrantResponse)(nil),            // 36: billing.v1.RevokeGrantResponse
-	(*ListGrantsRequest)(nil),              // 37: billing.v1.ListGrantsRequest
-	(*ListGrantsResponse)(nil),             // 38: billing.v1.ListGrantsResponse
-	(*ListAuditLogRequest)(nil),            // 39: billing.v1.ListAuditLogRequest
-	(*ListAuditLogResponse)(nil),           // 40: billing.v1.ListAuditLogResponse
-	(*TriggerReconciliationRequest)(nil),   // 41: billing.v1.TriggerReconciliationRequest
-	(*TriggerReconciliationResponse)(nil),  // 42: billing.v1.TriggerReconciliationResponse
-	(*GetReconciliationRunRequest)(nil),    // 43: billing.v1.GetReconciliationRunRequest
-	(*GetReconciliationRunResponse)(nil),   // 44: billing.v1.GetReconciliationRunResponse
-	(*ListReconciliationRunsRequest)(nil),  // 45: billing.v1.ListReconciliationRunsRequest
-	(*ListReconciliationRunsResponse)(nil), // 46: billing.v1.ListReconciliationRunsResponse
-	(*WebhookEvent)(nil),                   // 47: billing.v1.WebhookEvent
-	(*ListWebhookEventsRequest)(nil),       // 48: billing.v1.ListWebhookEventsRequest
-	(*ListWebhookEventsResponse)(nil),      // 49: billing.v1.ListWebhookEventsResponse
-	(*ReplayWebhookEventRequest)(nil),      // 50: billing.v1.ReplayWebhookEventRequest
-	(*ReplayWebhookEventResponse)(nil),     // 51: billing.v1.ReplayWebhookEventResponse
-	(*durationpb.Duration)(nil),            // 52: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),          // 53: google.protobuf.Timestamp
+	(CreditSource)(0),                      // 4: billing.v1.CreditSource
+	(ReconciliationState)(0),               // 5: billing.v1.ReconciliationState
+	(WebhookEventStatus)(0),                // 6: billing.v1.WebhookEventStatus
+	(*Project)(nil),                        // 7: billing.v1.Project
+	(*ApiKey)(nil),                         // 8: billing.v1.ApiKey
+	(*MeteredFeature)(nil),                 // 9: billing.v1.MeteredFeature
+	(*CatalogFeature)(nil),                 // 10: billing.v1.CatalogFeature
+	(*CreditPack)(nil),                     // 11: billing.v1.CreditPack
+	(*CreditLot)(nil),                      // 12: billing.v1.CreditLot
+	(*CatalogEntry)(nil),                   // 13: billing.v1.CatalogEntry
+	(*Grant)(nil),                          // 14: billing.v1.Grant
+	(*AuditEntry)(nil),                     // 15: billing.v1.AuditEntry
+	(*ReconciliationCounts)(nil),           // 16: billing.v1.ReconciliationCounts
+	(*ReconciliationRun)(nil),              // 17: billing.v1.ReconciliationRun
+	(*CreateProjectRequest)(nil),           // 18: billing.v1.CreateProjectRequest
+	(*CreateProjectResponse)(nil),          // 19: billing.v1.CreateProjectResponse
+	(*GetProjectRequest)(nil),              // 20: billing.v1.GetProjectRequest
+	(*GetProjectResponse)(nil),             // 21: billing.v1.GetProjectResponse
+	(*UpdateProjectRequest)(nil),           // 22: billing.v1.UpdateProjectRequest
+	(*UpdateProjectResponse)(nil),          // 23: billing.v1.UpdateProjectResponse
+	(*RotateWebhookSecretRequest)(nil),     // 24: billing.v1.RotateWebhookSecretRequest
+	(*RotateWebhookSecretResponse)(nil),    // 25: billing.v1.RotateWebhookSecretResponse
+	(*CreateApiKeyRequest)(nil),            // 26: billing.v1.CreateApiKeyRequest
+	(*CreateApiKeyResponse)(nil),           // 27: billing.v1.CreateApiKeyResponse
+	(*ListApiKeysRequest)(nil),             // 28: billing.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),            // 29: billing.v1.ListApiKeysResponse
+	(*RevokeApiKeyRequest)(nil),            // 30: billing.v1.RevokeApiKeyRequest
+	(*RevokeApiKeyResponse)(nil),           // 31: billing.v1.RevokeApiKeyResponse
+	(*GetCatalogRequest)(nil),              // 32: billing.v1.GetCatalogRequest
+	(*GetCatalogResponse)(nil),             // 33: billing.v1.GetCatalogResponse
+	(*SetCatalogRequest)(nil),              // 34: billing.v1.SetCatalogRequest
+	(*SetCatalogResponse)(nil),             // 35: billing.v1.SetCatalogResponse
+	(*GrantEntitlementRequest)(nil),        // 36: billing.v1.GrantEntitlementRequest
+	(*GrantEntitlementResponse)(nil),       // 37: billing.v1.GrantEntitlementResponse
+	(*RevokeGrantRequest)(nil),             // 38: billing.v1.RevokeGrantRequest
+	(*RevokeGrantResponse)(nil),            // 39: billing.v1.RevokeGrantResponse
+	(*ListGrantsRequest)(nil),              // 40: billing.v1.ListGrantsRequest
+	(*ListGrantsResponse)(nil),             // 41: billing.v1.ListGrantsResponse
+	(*GrantCreditsRequest)(nil),            // 42: billing.v1.GrantCreditsRequest
+	(*GrantCreditsResponse)(nil),           // 43: billing.v1.GrantCreditsResponse
+	(*RevokeCreditsRequest)(nil),           // 44: billing.v1.RevokeCreditsRequest
+	(*RevokeCreditsResponse)(nil),          // 45: billing.v1.RevokeCreditsResponse
+	(*ListCreditsRequest)(nil),             // 46: billing.v1.ListCreditsRequest
+	(*ListCreditsResponse)(nil),            // 47: billing.v1.ListCreditsResponse
+	(*ListAuditLogRequest)(nil),            // 48: billing.v1.ListAuditLogRequest
+	(*ListAuditLogResponse)(nil),           // 49: billing.v1.ListAuditLogResponse
+	(*TriggerReconciliationRequest)(nil),   // 50: billing.v1.TriggerReconciliationRequest
+	(*TriggerReconciliationResponse)(nil),  // 51: billing.v1.TriggerReconciliationResponse
+	(*GetReconciliationRunRequest)(nil),    // 52: billing.v1.GetReconciliationRunRequest
+	(*GetReconciliationRunResponse)(nil),   // 53: billing.v1.GetReconciliationRunResponse
+	(*ListReconciliationRunsRequest)(nil),  // 54: billing.v1.ListReconciliationRunsRequest
+	(*ListReconciliationRunsResponse)(nil), // 55: billing.v1.ListReconciliationRunsResponse
+	(*WebhookEvent)(nil),                   // 56: billing.v1.WebhookEvent
+	(*ListWebhookEventsRequest)(nil),       // 57: billing.v1.ListWebhookEventsRequest
+	(*ListWebhookEventsResponse)(nil),      // 58: billing.v1.ListWebhookEventsResponse
+	(*ReplayWebhookEventRequest)(nil),      // 59: billing.v1.ReplayWebhookEventRequest
+	(*ReplayWebhookEventResponse)(nil),     // 60: billing.v1.ReplayWebhookEventResponse
+	(*durationpb.Duration)(nil),            // 61: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),          // 62: google.protobuf.Timestamp
 }
 var file_billing_v1_admin_proto_depIdxs = []int32{
-	52, // 0: billing.v1.Project.grace_period:type_name -> google.protobuf.Duration
-	53, // 1: billing.v1.Project.created_at:type_name -> google.protobuf.Timestamp
-	53, // 2: billing.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
+	61, // 0: billing.v1.Project.grace_period:type_name -> google.protobuf.Duration
+	62, // 1: billing.v1.Project.created_at:type_name -> google.protobuf.Timestamp
+	62, // 2: billing.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 3: billing.v1.ApiKey.scopes:type_name -> billing.v1.Scope
-	53, // 4: billing.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
-	53, // 5: billing.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
+	62, // 4: billing.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
+	62, // 5: billing.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
 	2,  // 6: billing.v1.MeteredFeature.reset:type_name -> billing.v1.ResetInterval
 	3,  // 7: billing.v1.MeteredFeature.overage:type_name -> billing.v1.OverageMode
 	1,  // 8: billing.v1.CatalogFeature.kind:type_name -> billing.v1.FeatureKind
-	8,  // 9: billing.v1.CatalogFeature.metered:type_name -> billing.v1.MeteredFeature
-	9,  // 10: billing.v1.CatalogEntry.features:type_name -> billing.v1.CatalogFeature
-	53, // 11: billing.v1.Grant.expires_at:type_name -> google.protobuf.Timestamp
-	53, // 12: billing.v1.Grant.created_at:type_name -> google.protobuf.Timestamp
-	53, // 13: billing.v1.Grant.revoked_at:type_name -> google.protobuf.Timestamp
-	53, // 14: billing.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
-	4,  // 15: billing.v1.ReconciliationRun.state:type_name -> billing.v1.ReconciliationState
-	53, // 16: billing.v1.ReconciliationRun.started_at:type_name -> google.protobuf.Timestamp
-	53, // 17: billing.v1.ReconciliationRun.finished_at:type_name -> google.protobuf.Timestamp
-	13, // 18: billing.v1.ReconciliationRun.counts:type_name -> billing.v1.ReconciliationCounts
-	52, // 19: billing.v1.CreateProjectRequest.grace_period:type_name -> google.protobuf.Duration
-	6,  // 20: billing.v1.CreateProjectResponse.project:type_name -> billing.v1.Project
-	7,  // 21: billing.v1.CreateProjectResponse.admin_key:type_name -> billing.v1.ApiKey
-	6,  // 22: billing.v1.GetProjectResponse.project:type_name -> billing.v1.Project
-	52, // 23: billing.v1.UpdateProjectRequest.grace_period:type_name -> google.protobuf.Duration
-	6,  // 24: billing.v1.UpdateProjectResponse.project:type_name -> billing.v1.Project
-	6,  // 25: billing.v1.RotateWebhookSecretResponse.project:type_name -> billing.v1.Project
-	0,  // 26: billing.v1.CreateApiKeyRequest.scopes:type_name -> billing.v1.Scope
-	7,  // 27: billing.v1.CreateApiKeyResponse.key:type_name -> billing.v1.ApiKey
-	7,  // 28: billing.v1.ListApiKeysResponse.keys:type_name -> billing.v1.ApiKey
-	7,  // 29: billing.v1.RevokeApiKeyResponse.key:type_name -> billing.v1.ApiKey
-	10, // 30: billing.v1.GetCatalogResponse.entries:type_name -> billing.v1.CatalogEntry
-	10, // 31: billing.v1.SetCatalogRequest.entries:type_name -> billing.v1.CatalogEntry
-	10, // 32: billing.v1.SetCatalogResponse.entries:type_name -> billing.v1.CatalogEntry
-	53, // 33: billing.v1.GrantEntitlementRequest.expires_at:type_name -> google.protobuf.Timestamp
-	11, // 34: billing.v1.GrantEntitlementResponse.grant:type_name -> billing.v1.Grant
-	11, // 35: billing.v1.RevokeGrantResponse.grant:type_name -> billing.v1.Grant
-	11, // 36: billing.v1.ListGrantsResponse.grants:type_name -> billing.v1.Grant
-	53, // 37: billing.v1.ListAuditLogRequest.start_time:type_name -> google.protobuf.Timestamp
-	53, // 38: billing.v1.ListAuditLogRequest.end_time:type_name -> google.protobuf.Timestamp
-	12, // 39: billing.v1.ListAuditLogResponse.entries:type_name -> billing.v1.AuditEntry
-	14, // 40: billing.v1.TriggerReconciliationResponse.run:type_name -> billing.v1.ReconciliationRun
-	14, // 41: billing.v1.GetReconciliationRunResponse.run:type_name -> billing.v1.ReconciliationRun
-	14, // 42: billing.v1.ListReconciliationRunsResponse.runs:type_name -> billing.v1.ReconciliationRun
-	5,  // 43: billing.v1.WebhookEvent.status:type_name -> billing.v1.WebhookEventStatus
-	53, // 44: billing.v1.WebhookEvent.received_at:type_name -> google.protobuf.Timestamp
-	53, // 45: billing.v1.WebhookEvent.processed_at:type_name -> google.protobuf.Timestamp
-	5,  // 46: billing.v1.ListWebhookEventsRequest.status:type_name -> billing.v1.WebhookEventStatus
-	47, // 47: billing.v1.ListWebhookEventsResponse.events:type_name -> billing.v1.WebhookEvent
-	47, // 48: billing.v1.ReplayWebhookEventResponse.event:type_name -> billing.v1.WebhookEvent
-	15, // 49: billing.v1.AdminService.CreateProject:input_type -> billing.v1.CreateProjectRequest
-	17, // 50: billing.v1.AdminService.GetProject:input_type -> billing.v1.GetProjectRequest
-	19, // 51: billing.v1.AdminService.UpdateProject:input_type -> billing.v1.UpdateProjectRequest
-	21, // 52: billing.v1.AdminService.RotateWebhookSecret:input_type -> billing.v1.RotateWebhookSecretRequest
-	23, // 53: billing.v1.AdminService.CreateApiKey:input_type -> billing.v1.CreateApiKeyRequest
-	25, // 54: billing.v1.AdminService.ListApiKeys:input_type -> billing.v1.ListApiKeysRequest
-	27, // 55: billing.v1.AdminService.RevokeApiKey:input_type -> billing.v1.RevokeApiKeyRequest
-	29, // 56: billing.v1.AdminService.GetCatalog:input_type -> billing.v1.GetCatalogRequest
-	31, // 57: billing.v1.AdminService.SetCatalog:input_type -> billing.v1.SetCatalogRequest
-	33, // 58: billing.v1.AdminService.GrantEntitlement:input_type -> billing.v1.GrantEntitlementRequest
-	35, // 59: billing.v1.AdminService.RevokeGrant:input_type -> billing.v1.RevokeGrantRequest
-	37, // 60: billing.v1.AdminService.ListGrants:input_type -> billing.v1.ListGrantsRequest
-	39, // 61: billing.v1.AdminService.ListAuditLog:input_type -> billing.v1.ListAuditLogRequest
-	41, // 62: billing.v1.AdminService.TriggerReconciliation:input_type -> billing.v1.TriggerReconciliationRequest
-	43, // 63: billing.v1.AdminService.GetReconciliationRun:input_type -> billing.v1.GetReconciliationRunRequest
-	45, // 64: billing.v1.AdminService.ListReconciliationRuns:input_type -> billing.v1.ListReconciliationRunsRequest
-	48, // 65: billing.v1.AdminService.ListWebhookEvents:input_type -> billing.v1.ListWebhookEventsRequest
-	50, // 66: billing.v1.AdminService.ReplayWebhookEvent:input_type -> billing.v1.ReplayWebhookEventRequest
-	16, // 67: billing.v1.AdminService.CreateProject:output_type -> billing.v1.CreateProjectResponse
-	18, // 68: billing.v1.AdminService.GetProject:output_type -> billing.v1.GetProjectResponse
-	20, // 69: billing.v1.AdminService.UpdateProject:output_type -> billing.v1.UpdateProjectResponse
-	22, // 70: billing.v1.AdminService.RotateWebhookSecret:output_type -> billing.v1.RotateWebhookSecretResponse
-	24, // 71: billing.v1.AdminService.CreateApiKey:output_type -> billing.v1.CreateApiKeyResponse
-	26, // 72: billing.v1.AdminService.ListApiKeys:output_type -> billing.v1.ListApiKeysResponse
-	28, // 73: billing.v1.AdminService.RevokeApiKey:output_type -> billing.v1.RevokeApiKeyResponse
-	30, // 74: billing.v1.AdminService.GetCatalog:output_type -> billing.v1.GetCatalogResponse
-	32, // 75: billing.v1.AdminService.SetCatalog:output_type -> billing.v1.SetCatalogResponse
-	34, // 76: billing.v1.AdminService.GrantEntitlement:output_type -> billing.v1.GrantEntitlementResponse
-	36, // 77: billing.v1.AdminService.RevokeGrant:output_type -> billing.v1.RevokeGrantResponse
-	38, // 78: billing.v1.AdminService.ListGrants:output_type -> billing.v1.ListGrantsResponse
-	40, // 79: billing.v1.AdminService.ListAuditLog:output_type -> billing.v1.ListAuditLogResponse
-	42, // 80: billing.v1.AdminService.TriggerReconciliation:output_type -> billing.v1.TriggerReconciliationResponse
-	44, // 81: billing.v1.AdminService.GetReconciliationRun:output_type -> billing.v1.GetReconciliationRunResponse
-	46, // 82: billing.v1.AdminService.ListReconciliationRuns:output_type -> billing.v1.ListReconciliationRunsResponse
-	49, // 83: billing.v1.AdminService.ListWebhookEvents:output_type -> billing.v1.ListWebhookEventsResponse
-	51, // 84: billing.v1.AdminService.ReplayWebhookEvent:output_type -> billing.v1.ReplayWebhookEventResponse
-	67, // [67:85] is the sub-list for method output_type
-	49, // [49:67] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	9,  // 9: billing.v1.CatalogFeature.metered:type_name -> billing.v1.MeteredFeature
+	11, // 10: billing.v1.CatalogFeature.credit_pack:type_name -> billing.v1.CreditPack
+	4,  // 11: billing.v1.CreditLot.source:type_name -> billing.v1.CreditSource
+	62, // 12: billing.v1.CreditLot.expires_at:type_name -> google.protobuf.Timestamp
+	62, // 13: billing.v1.CreditLot.created_at:type_name -> google.protobuf.Timestamp
+	62, // 14: billing.v1.CreditLot.revoked_at:type_name -> google.protobuf.Timestamp
+	10, // 15: billing.v1.CatalogEntry.features:type_name -> billing.v1.CatalogFeature
+	62, // 16: billing.v1.Grant.expires_at:type_name -> google.protobuf.Timestamp
+	62, // 17: billing.v1.Grant.created_at:type_name -> google.protobuf.Timestamp
+	62, // 18: billing.v1.Grant.revoked_at:type_name -> google.protobuf.Timestamp
+	62, // 19: billing.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	5,  // 20: billing.v1.ReconciliationRun.state:type_name -> billing.v1.ReconciliationState
+	62, // 21: billing.v1.ReconciliationRun.started_at:type_name -> google.protobuf.Timestamp
+	62, // 22: billing.v1.ReconciliationRun.finished_at:type_name -> google.protobuf.Timestamp
+	16, // 23: billing.v1.ReconciliationRun.counts:type_name -> billing.v1.ReconciliationCounts
+	61, // 24: billing.v1.CreateProjectRequest.grace_period:type_name -> google.protobuf.Duration
+	7,  // 25: billing.v1.CreateProjectResponse.project:type_name -> billing.v1.Project
+	8,  // 26: billing.v1.CreateProjectResponse.admin_key:type_name -> billing.v1.ApiKey
+	7,  // 27: billing.v1.GetProjectResponse.project:type_name -> billing.v1.Project
+	61, // 28: billing.v1.UpdateProjectRequest.grace_period:type_name -> google.protobuf.Duration
+	7,  // 29: billing.v1.UpdateProjectResponse.project:type_name -> billing.v1.Project
+	7,  // 30: billing.v1.RotateWebhookSecretResponse.project:type_name -> billing.v1.Project
+	0,  // 31: billing.v1.CreateApiKeyRequest.scopes:type_name -> billing.v1.Scope
+	8,  // 32: billing.v1.CreateApiKeyResponse.key:type_name -> billing.v1.ApiKey
+	8,  // 33: billing.v1.ListApiKeysResponse.keys:type_name -> billing.v1.ApiKey
+	8,  // 34: billing.v1.RevokeApiKeyResponse.key:type_name -> billing.v1.ApiKey
+	13, // 35: billing.v1.GetCatalogResponse.entries:type_name -> billing.v1.CatalogEntry
+	13, // 36: billing.v1.SetCatalogRequest.entries:type_name -> billing.v1.CatalogEntry
+	13, // 37: billing.v1.SetCatalogResponse.entries:type_name -> billing.v1.CatalogEntry
+	62, // 38: billing.v1.GrantEntitlementRequest.expires_at:type_name -> google.protobuf.Timestamp
+	14, // 39: billing.v1.GrantEntitlementResponse.grant:type_name -> billing.v1.Grant
+	14, // 40: billing.v1.RevokeGrantResponse.grant:type_name -> billing.v1.Grant
+	14, // 41: billing.v1.ListGrantsResponse.grants:type_name -> billing.v1.Grant
+	62, // 42: billing.v1.GrantCreditsRequest.expires_at:type_name -> google.protobuf.Timestamp
+	12, // 43: billing.v1.GrantCreditsResponse.credit:type_name -> billing.v1.CreditLot
+	12, // 44: billing.v1.RevokeCreditsResponse.credit:type_name -> billing.v1.CreditLot
+	12, // 45: billing.v1.ListCreditsResponse.credits:type_name -> billing.v1.CreditLot
+	62, // 46: billing.v1.ListAuditLogRequest.start_time:type_name -> google.protobuf.Timestamp
+	62, // 47: billing.v1.ListAuditLogRequest.end_time:type_name -> google.protobuf.Timestamp
+	15, // 48: billing.v1.ListAuditLogResponse.entries:type_name -> billing.v1.AuditEntry
+	17, // 49: billing.v1.TriggerReconciliationResponse.run:type_name -> billing.v1.ReconciliationRun
+	17, // 50: billing.v1.GetReconciliationRunResponse.run:type_name -> billing.v1.ReconciliationRun
+	17, // 51: billing.v1.ListReconciliationRunsResponse.runs:type_name -> billing.v1.ReconciliationRun
+	6,  // 52: billing.v1.WebhookEvent.status:type_name -> billing.v1.WebhookEventStatus
+	62, // 53: billing.v1.WebhookEvent.received_at:type_name -> google.protobuf.Timestamp
+	62, // 54: billing.v1.WebhookEvent.processed_at:type_name -> google.protobuf.Timestamp
+	6,  // 55: billing.v1.ListWebhookEventsRequest.status:type_name -> billing.v1.WebhookEventStatus
+	56, // 56: billing.v1.ListWebhookEventsResponse.events:type_name -> billing.v1.WebhookEvent
+	56, // 57: billing.v1.ReplayWebhookEventResponse.event:type_name -> billing.v1.WebhookEvent
+	18, // 58: billing.v1.AdminService.CreateProject:input_type -> billing.v1.CreateProjectRequest
+	20, // 59: billing.v1.AdminService.GetProject:input_type -> billing.v1.GetProjectRequest
+	22, // 60: billing.v1.AdminService.UpdateProject:input_type -> billing.v1.UpdateProjectRequest
+	24, // 61: billing.v1.AdminService.RotateWebhookSecret:input_type -> billing.v1.RotateWebhookSecretRequest
+	26, // 62: billing.v1.AdminService.CreateApiKey:input_type -> billing.v1.CreateApiKeyRequest
+	28, // 63: billing.v1.AdminService.ListApiKeys:input_type -> billing.v1.ListApiKeysRequest
+	30, // 64: billing.v1.AdminService.RevokeApiKey:input_type -> billing.v1.RevokeApiKeyRequest
+	32, // 65: billing.v1.AdminService.GetCatalog:input_type -> billing.v1.GetCatalogRequest
+	34, // 66: billing.v1.AdminService.SetCatalog:input_type -> billing.v1.SetCatalogRequest
+	36, // 67: billing.v1.AdminService.GrantEntitlement:input_type -> billing.v1.GrantEntitlementRequest
+	38, // 68: billing.v1.AdminService.RevokeGrant:input_type -> billing.v1.RevokeGrantRequest
+	40, // 69: billing.v1.AdminService.ListGrants:input_type -> billing.v1.ListGrantsRequest
+	42, // 70: billing.v1.AdminService.GrantCredits:input_type -> billing.v1.GrantCreditsRequest
+	44, // 71: billing.v1.AdminService.RevokeCredits:input_type -> billing.v1.RevokeCreditsRequest
+	46, // 72: billing.v1.AdminService.ListCredits:input_type -> billing.v1.ListCreditsRequest
+	48, // 73: billing.v1.AdminService.ListAuditLog:input_type -> billing.v1.ListAuditLogRequest
+	50, // 74: billing.v1.AdminService.TriggerReconciliation:input_type -> billing.v1.TriggerReconciliationRequest
+	52, // 75: billing.v1.AdminService.GetReconciliationRun:input_type -> billing.v1.GetReconciliationRunRequest
+	54, // 76: billing.v1.AdminService.ListReconciliationRuns:input_type -> billing.v1.ListReconciliationRunsRequest
+	57, // 77: billing.v1.AdminService.ListWebhookEvents:input_type -> billing.v1.ListWebhookEventsRequest
+	59, // 78: billing.v1.AdminService.ReplayWebhookEvent:input_type -> billing.v1.ReplayWebhookEventRequest
+	19, // 79: billing.v1.AdminService.CreateProject:output_type -> billing.v1.CreateProjectResponse
+	21, // 80: billing.v1.AdminService.GetProject:output_type -> billing.v1.GetProjectResponse
+	23, // 81: billing.v1.AdminService.UpdateProject:output_type -> billing.v1.UpdateProjectResponse
+	25, // 82: billing.v1.AdminService.RotateWebhookSecret:output_type -> billing.v1.RotateWebhookSecretResponse
+	27, // 83: billing.v1.AdminService.CreateApiKey:output_type -> billing.v1.CreateApiKeyResponse
+	29, // 84: billing.v1.AdminService.ListApiKeys:output_type -> billing.v1.ListApiKeysResponse
+	31, // 85: billing.v1.AdminService.RevokeApiKey:output_type -> billing.v1.RevokeApiKeyResponse
+	33, // 86: billing.v1.AdminService.GetCatalog:output_type -> billing.v1.GetCatalogResponse
+	35, // 87: billing.v1.AdminService.SetCatalog:output_type -> billing.v1.SetCatalogResponse
+	37, // 88: billing.v1.AdminService.GrantEntitlement:output_type -> billing.v1.GrantEntitlementResponse
+	39, // 89: billing.v1.AdminService.RevokeGrant:output_type -> billing.v1.RevokeGrantResponse
+	41, // 90: billing.v1.AdminService.ListGrants:output_type -> billing.v1.ListGrantsResponse
+	43, // 91: billing.v1.AdminService.GrantCredits:output_type -> billing.v1.GrantCreditsResponse
+	45, // 92: billing.v1.AdminService.RevokeCredits:output_type -> billing.v1.RevokeCreditsResponse
+	47, // 93: billing.v1.AdminService.ListCredits:output_type -> billing.v1.ListCreditsResponse
+	49, // 94: billing.v1.AdminService.ListAuditLog:output_type -> billing.v1.ListAuditLogResponse
+	51, // 95: billing.v1.AdminService.TriggerReconciliation:output_type -> billing.v1.TriggerReconciliationResponse
+	53, // 96: billing.v1.AdminService.GetReconciliationRun:output_type -> billing.v1.GetReconciliationRunResponse
+	55, // 97: billing.v1.AdminService.ListReconciliationRuns:output_type -> billing.v1.ListReconciliationRunsResponse
+	58, // 98: billing.v1.AdminService.ListWebhookEvents:output_type -> billing.v1.ListWebhookEventsResponse
+	60, // 99: billing.v1.AdminService.ReplayWebhookEvent:output_type -> billing.v1.ReplayWebhookEventResponse
+	79, // [79:100] is the sub-list for method output_type
+	58, // [58:79] is the sub-list for method input_type
+	58, // [58:58] is the sub-list for extension type_name
+	58, // [58:58] is the sub-list for extension extendee
+	0,  // [0:58] is the sub-list for field type_name
 }
 
 func init() { file_billing_v1_admin_proto_init() }
@@ -3755,16 +4471,16 @@ func file_billing_v1_admin_proto_init() {
 		return
 	}
 	file_billing_v1_admin_proto_msgTypes[3].OneofWrappers = []any{}
-	file_billing_v1_admin_proto_msgTypes[5].OneofWrappers = []any{}
-	file_billing_v1_admin_proto_msgTypes[13].OneofWrappers = []any{}
-	file_billing_v1_admin_proto_msgTypes[27].OneofWrappers = []any{}
+	file_billing_v1_admin_proto_msgTypes[7].OneofWrappers = []any{}
+	file_billing_v1_admin_proto_msgTypes[15].OneofWrappers = []any{}
+	file_billing_v1_admin_proto_msgTypes[29].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_billing_v1_admin_proto_rawDesc), len(file_billing_v1_admin_proto_rawDesc)),
-			NumEnums:      6,
-			NumMessages:   46,
+			NumEnums:      7,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

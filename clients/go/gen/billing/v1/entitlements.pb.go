@@ -99,6 +99,9 @@ const (
 	EntitlementSourceKind_ENTITLEMENT_SOURCE_KIND_PURCHASE EntitlementSourceKind = 2
 	// A manual grant from an operator.
 	EntitlementSourceKind_ENTITLEMENT_SOURCE_KIND_GRANT EntitlementSourceKind = 3
+	// Credits of a metered feature: granted by an operator or bought as a
+	// prepaid credit pack (id: the credit lot's id).
+	EntitlementSourceKind_ENTITLEMENT_SOURCE_KIND_CREDITS EntitlementSourceKind = 4
 )
 
 // Enum value maps for EntitlementSourceKind.
@@ -108,12 +111,14 @@ var (
 		1: "ENTITLEMENT_SOURCE_KIND_SUBSCRIPTION",
 		2: "ENTITLEMENT_SOURCE_KIND_PURCHASE",
 		3: "ENTITLEMENT_SOURCE_KIND_GRANT",
+		4: "ENTITLEMENT_SOURCE_KIND_CREDITS",
 	}
 	EntitlementSourceKind_value = map[string]int32{
 		"ENTITLEMENT_SOURCE_KIND_UNSPECIFIED":  0,
 		"ENTITLEMENT_SOURCE_KIND_SUBSCRIPTION": 1,
 		"ENTITLEMENT_SOURCE_KIND_PURCHASE":     2,
 		"ENTITLEMENT_SOURCE_KIND_GRANT":        3,
+		"ENTITLEMENT_SOURCE_KIND_CREDITS":      4,
 	}
 )
 
@@ -311,11 +316,19 @@ type Entitlement struct {
 	DenialReason DenialReason `protobuf:"varint,6,opt,name=denial_reason,json=denialReason,proto3,enum=billing.v1.DenialReason" json:"denial_reason,omitempty"`
 	// Metered features only: usage recorded in the current period.
 	Usage *int64 `protobuf:"varint,7,opt,name=usage,proto3,oneof" json:"usage,omitempty"`
-	// Metered features only: what remains of the period's allowance (never
-	// below zero; overage under OVERAGE_MODE_ALLOW is in `usage`).
+	// Metered features only: what can still be used: the rest of the
+	// period's allowance plus the remaining credits, minus open reservations
+	// (never below zero; overage under OVERAGE_MODE_ALLOW is in `usage`).
+	// Absent: unlimited.
 	Balance *int64 `protobuf:"varint,8,opt,name=balance,proto3,oneof" json:"balance,omitempty"`
 	// Metered features only: when the current period's allowance starts again.
-	ResetsAt      *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=resets_at,json=resetsAt,proto3" json:"resets_at,omitempty"`
+	ResetsAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=resets_at,json=resetsAt,proto3" json:"resets_at,omitempty"`
+	// Metered features only: the amount held by open reservations (already
+	// taken out of `balance`).
+	Reserved *int64 `protobuf:"varint,10,opt,name=reserved,proto3,oneof" json:"reserved,omitempty"`
+	// Metered features only: the remaining credits (granted or bought, not
+	// expired), included in `balance`.
+	Credits       *int64 `protobuf:"varint,11,opt,name=credits,proto3,oneof" json:"credits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -411,6 +424,20 @@ func (x *Entitlement) GetResetsAt() *timestamppb.Timestamp {
 		return x.ResetsAt
 	}
 	return nil
+}
+
+func (x *Entitlement) GetReserved() int64 {
+	if x != nil && x.Reserved != nil {
+		return *x.Reserved
+	}
+	return 0
+}
+
+func (x *Entitlement) GetCredits() int64 {
+	if x != nil && x.Credits != nil {
+		return *x.Credits
+	}
+	return 0
 }
 
 type CheckEntitlementRequest struct {
@@ -986,6 +1013,361 @@ func (x *TrackUsageResponse) GetEntitlement() *Entitlement {
 	return nil
 }
 
+type ReserveUsageRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	CustomerId string                 `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// A metered feature of the catalog.
+	Feature string `protobuf:"bytes,2,opt,name=feature,proto3" json:"feature,omitempty"`
+	// 1 to 1,000,000,000 units.
+	Amount int64 `protobuf:"varint,3,opt,name=amount,proto3" json:"amount,omitempty"`
+	// How long the amount is held; default 5 minutes, 1 second to 24 hours.
+	Ttl *durationpb.Duration `protobuf:"bytes,4,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	// Required, 1 to 128 printable characters: a retry answers the same
+	// reservation.
+	IdempotencyKey string `protobuf:"bytes,5,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ReserveUsageRequest) Reset() {
+	*x = ReserveUsageRequest{}
+	mi := &file_billing_v1_entitlements_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReserveUsageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReserveUsageRequest) ProtoMessage() {}
+
+func (x *ReserveUsageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_entitlements_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReserveUsageRequest.ProtoReflect.Descriptor instead.
+func (*ReserveUsageRequest) Descriptor() ([]byte, []int) {
+	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ReserveUsageRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *ReserveUsageRequest) GetFeature() string {
+	if x != nil {
+		return x.Feature
+	}
+	return ""
+}
+
+func (x *ReserveUsageRequest) GetAmount() int64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+func (x *ReserveUsageRequest) GetTtl() *durationpb.Duration {
+	if x != nil {
+		return x.Ttl
+	}
+	return nil
+}
+
+func (x *ReserveUsageRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+type ReserveUsageResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// rsv_...
+	ReservationId string `protobuf:"bytes,1,opt,name=reservation_id,json=reservationId,proto3" json:"reservation_id,omitempty"`
+	// When the held amount goes back to the balance if nobody commits.
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// The feature's standing with the amount held.
+	Entitlement   *Entitlement `protobuf:"bytes,3,opt,name=entitlement,proto3" json:"entitlement,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReserveUsageResponse) Reset() {
+	*x = ReserveUsageResponse{}
+	mi := &file_billing_v1_entitlements_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReserveUsageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReserveUsageResponse) ProtoMessage() {}
+
+func (x *ReserveUsageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_entitlements_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReserveUsageResponse.ProtoReflect.Descriptor instead.
+func (*ReserveUsageResponse) Descriptor() ([]byte, []int) {
+	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ReserveUsageResponse) GetReservationId() string {
+	if x != nil {
+		return x.ReservationId
+	}
+	return ""
+}
+
+func (x *ReserveUsageResponse) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *ReserveUsageResponse) GetEntitlement() *Entitlement {
+	if x != nil {
+		return x.Entitlement
+	}
+	return nil
+}
+
+type CommitReservationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer the reservation was made for.
+	CustomerId    string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	ReservationId string `protobuf:"bytes,2,opt,name=reservation_id,json=reservationId,proto3" json:"reservation_id,omitempty"`
+	// The usage to record, 0 to the amount held; absent: the amount held.
+	FinalAmount   *int64 `protobuf:"varint,3,opt,name=final_amount,json=finalAmount,proto3,oneof" json:"final_amount,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitReservationRequest) Reset() {
+	*x = CommitReservationRequest{}
+	mi := &file_billing_v1_entitlements_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitReservationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitReservationRequest) ProtoMessage() {}
+
+func (x *CommitReservationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_entitlements_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitReservationRequest.ProtoReflect.Descriptor instead.
+func (*CommitReservationRequest) Descriptor() ([]byte, []int) {
+	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *CommitReservationRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *CommitReservationRequest) GetReservationId() string {
+	if x != nil {
+		return x.ReservationId
+	}
+	return ""
+}
+
+func (x *CommitReservationRequest) GetFinalAmount() int64 {
+	if x != nil && x.FinalAmount != nil {
+		return *x.FinalAmount
+	}
+	return 0
+}
+
+type CommitReservationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Our id of the recorded usage (usg_...); empty when final_amount was 0.
+	UsageId       string       `protobuf:"bytes,1,opt,name=usage_id,json=usageId,proto3" json:"usage_id,omitempty"`
+	Entitlement   *Entitlement `protobuf:"bytes,2,opt,name=entitlement,proto3" json:"entitlement,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitReservationResponse) Reset() {
+	*x = CommitReservationResponse{}
+	mi := &file_billing_v1_entitlements_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitReservationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitReservationResponse) ProtoMessage() {}
+
+func (x *CommitReservationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_entitlements_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitReservationResponse.ProtoReflect.Descriptor instead.
+func (*CommitReservationResponse) Descriptor() ([]byte, []int) {
+	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *CommitReservationResponse) GetUsageId() string {
+	if x != nil {
+		return x.UsageId
+	}
+	return ""
+}
+
+func (x *CommitReservationResponse) GetEntitlement() *Entitlement {
+	if x != nil {
+		return x.Entitlement
+	}
+	return nil
+}
+
+type ReleaseReservationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CustomerId    string                 `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	ReservationId string                 `protobuf:"bytes,2,opt,name=reservation_id,json=reservationId,proto3" json:"reservation_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseReservationRequest) Reset() {
+	*x = ReleaseReservationRequest{}
+	mi := &file_billing_v1_entitlements_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseReservationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseReservationRequest) ProtoMessage() {}
+
+func (x *ReleaseReservationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_entitlements_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseReservationRequest.ProtoReflect.Descriptor instead.
+func (*ReleaseReservationRequest) Descriptor() ([]byte, []int) {
+	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ReleaseReservationRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *ReleaseReservationRequest) GetReservationId() string {
+	if x != nil {
+		return x.ReservationId
+	}
+	return ""
+}
+
+type ReleaseReservationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entitlement   *Entitlement           `protobuf:"bytes,1,opt,name=entitlement,proto3" json:"entitlement,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseReservationResponse) Reset() {
+	*x = ReleaseReservationResponse{}
+	mi := &file_billing_v1_entitlements_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseReservationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseReservationResponse) ProtoMessage() {}
+
+func (x *ReleaseReservationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_entitlements_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseReservationResponse.ProtoReflect.Descriptor instead.
+func (*ReleaseReservationResponse) Descriptor() ([]byte, []int) {
+	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ReleaseReservationResponse) GetEntitlement() *Entitlement {
+	if x != nil {
+		return x.Entitlement
+	}
+	return nil
+}
+
 var File_billing_v1_entitlements_proto protoreflect.FileDescriptor
 
 const file_billing_v1_entitlements_proto_rawDesc = "" +
@@ -1001,7 +1383,7 @@ const file_billing_v1_entitlements_proto_rawDesc = "" +
 	"\x06status\x18\x05 \x01(\tR\x06status\x12\x1d\n" +
 	"\n" +
 	"catalog_id\x18\x06 \x01(\tR\tcatalogIdB\b\n" +
-	"\x06_limit\"\xa4\x03\n" +
+	"\x06_limit\"\xfd\x03\n" +
 	"\vEntitlement\x12\x18\n" +
 	"\afeature\x18\x01 \x01(\tR\afeature\x12\x18\n" +
 	"\aallowed\x18\x02 \x01(\bR\aallowed\x12\x19\n" +
@@ -1012,11 +1394,17 @@ const file_billing_v1_entitlements_proto_rawDesc = "" +
 	"\rdenial_reason\x18\x06 \x01(\x0e2\x18.billing.v1.DenialReasonR\fdenialReason\x12\x19\n" +
 	"\x05usage\x18\a \x01(\x03H\x01R\x05usage\x88\x01\x01\x12\x1d\n" +
 	"\abalance\x18\b \x01(\x03H\x02R\abalance\x88\x01\x01\x127\n" +
-	"\tresets_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\bresetsAtB\b\n" +
+	"\tresets_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\bresetsAt\x12\x1f\n" +
+	"\breserved\x18\n" +
+	" \x01(\x03H\x03R\breserved\x88\x01\x01\x12\x1d\n" +
+	"\acredits\x18\v \x01(\x03H\x04R\acredits\x88\x01\x01B\b\n" +
 	"\x06_limitB\b\n" +
 	"\x06_usageB\n" +
 	"\n" +
-	"\b_balance\"\x99\x01\n" +
+	"\b_balanceB\v\n" +
+	"\t_reservedB\n" +
+	"\n" +
+	"\b_credits\"\x99\x01\n" +
 	"\x17CheckEntitlementRequest\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12\x18\n" +
@@ -1060,31 +1448,62 @@ const file_billing_v1_entitlements_proto_rawDesc = "" +
 	"\aenforce\x18\x06 \x01(\bR\aenforce\"j\n" +
 	"\x12TrackUsageResponse\x12\x19\n" +
 	"\busage_id\x18\x01 \x01(\tR\ausageId\x129\n" +
-	"\ventitlement\x18\x02 \x01(\v2\x17.billing.v1.EntitlementR\ventitlement*\xd9\x01\n" +
+	"\ventitlement\x18\x02 \x01(\v2\x17.billing.v1.EntitlementR\ventitlement\"\xbe\x01\n" +
+	"\x13ReserveUsageRequest\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x12\x18\n" +
+	"\afeature\x18\x02 \x01(\tR\afeature\x12\x16\n" +
+	"\x06amount\x18\x03 \x01(\x03R\x06amount\x12+\n" +
+	"\x03ttl\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\x12'\n" +
+	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\"\xb3\x01\n" +
+	"\x14ReserveUsageResponse\x12%\n" +
+	"\x0ereservation_id\x18\x01 \x01(\tR\rreservationId\x129\n" +
+	"\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x129\n" +
+	"\ventitlement\x18\x03 \x01(\v2\x17.billing.v1.EntitlementR\ventitlement\"\x9b\x01\n" +
+	"\x18CommitReservationRequest\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x12%\n" +
+	"\x0ereservation_id\x18\x02 \x01(\tR\rreservationId\x12&\n" +
+	"\ffinal_amount\x18\x03 \x01(\x03H\x00R\vfinalAmount\x88\x01\x01B\x0f\n" +
+	"\r_final_amount\"q\n" +
+	"\x19CommitReservationResponse\x12\x19\n" +
+	"\busage_id\x18\x01 \x01(\tR\ausageId\x129\n" +
+	"\ventitlement\x18\x02 \x01(\v2\x17.billing.v1.EntitlementR\ventitlement\"c\n" +
+	"\x19ReleaseReservationRequest\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x12%\n" +
+	"\x0ereservation_id\x18\x02 \x01(\tR\rreservationId\"W\n" +
+	"\x1aReleaseReservationResponse\x129\n" +
+	"\ventitlement\x18\x01 \x01(\v2\x17.billing.v1.EntitlementR\ventitlement*\xd9\x01\n" +
 	"\fDenialReason\x12\x1d\n" +
 	"\x19DENIAL_REASON_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dDENIAL_REASON_UNKNOWN_FEATURE\x10\x01\x12\x1b\n" +
 	"\x17DENIAL_REASON_NO_SOURCE\x10\x02\x12\x1c\n" +
 	"\x18DENIAL_REASON_PAST_GRACE\x10\x03\x12$\n" +
 	" DENIAL_REASON_SUBSCRIPTION_ENDED\x10\x04\x12&\n" +
-	"\"DENIAL_REASON_INSUFFICIENT_BALANCE\x10\x05*\xb3\x01\n" +
+	"\"DENIAL_REASON_INSUFFICIENT_BALANCE\x10\x05*\xd8\x01\n" +
 	"\x15EntitlementSourceKind\x12'\n" +
 	"#ENTITLEMENT_SOURCE_KIND_UNSPECIFIED\x10\x00\x12(\n" +
 	"$ENTITLEMENT_SOURCE_KIND_SUBSCRIPTION\x10\x01\x12$\n" +
 	" ENTITLEMENT_SOURCE_KIND_PURCHASE\x10\x02\x12!\n" +
-	"\x1dENTITLEMENT_SOURCE_KIND_GRANT\x10\x03*\x8e\x01\n" +
+	"\x1dENTITLEMENT_SOURCE_KIND_GRANT\x10\x03\x12#\n" +
+	"\x1fENTITLEMENT_SOURCE_KIND_CREDITS\x10\x04*\x8e\x01\n" +
 	"\x0eWatchEventKind\x12 \n" +
 	"\x1cWATCH_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19WATCH_EVENT_KIND_SNAPSHOT\x10\x01\x12\x1b\n" +
 	"\x17WATCH_EVENT_KIND_CHANGE\x10\x02\x12\x1e\n" +
-	"\x1aWATCH_EVENT_KIND_HEARTBEAT\x10\x032\xf3\x03\n" +
+	"\x1aWATCH_EVENT_KIND_HEARTBEAT\x10\x032\x8d\x06\n" +
 	"\x13EntitlementsService\x12b\n" +
 	"\x10CheckEntitlement\x12#.billing.v1.CheckEntitlementRequest\x1a$.billing.v1.CheckEntitlementResponse\"\x03\x90\x02\x01\x12b\n" +
 	"\x10ListEntitlements\x12#.billing.v1.ListEntitlementsRequest\x1a$.billing.v1.ListEntitlementsResponse\"\x03\x90\x02\x01\x12b\n" +
 	"\x11WatchEntitlements\x12$.billing.v1.WatchEntitlementsRequest\x1a%.billing.v1.WatchEntitlementsResponse0\x01\x12c\n" +
 	"\x12IssueCustomerToken\x12%.billing.v1.IssueCustomerTokenRequest\x1a&.billing.v1.IssueCustomerTokenResponse\x12K\n" +
 	"\n" +
-	"TrackUsage\x12\x1d.billing.v1.TrackUsageRequest\x1a\x1e.billing.v1.TrackUsageResponseb\x06proto3"
+	"TrackUsage\x12\x1d.billing.v1.TrackUsageRequest\x1a\x1e.billing.v1.TrackUsageResponse\x12Q\n" +
+	"\fReserveUsage\x12\x1f.billing.v1.ReserveUsageRequest\x1a .billing.v1.ReserveUsageResponse\x12`\n" +
+	"\x11CommitReservation\x12$.billing.v1.CommitReservationRequest\x1a%.billing.v1.CommitReservationResponse\x12c\n" +
+	"\x12ReleaseReservation\x12%.billing.v1.ReleaseReservationRequest\x1a&.billing.v1.ReleaseReservationResponseb\x06proto3"
 
 var (
 	file_billing_v1_entitlements_proto_rawDescOnce sync.Once
@@ -1099,7 +1518,7 @@ func file_billing_v1_entitlements_proto_rawDescGZIP() []byte {
 }
 
 var file_billing_v1_entitlements_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_billing_v1_entitlements_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_billing_v1_entitlements_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_billing_v1_entitlements_proto_goTypes = []any{
 	(DenialReason)(0),                  // 0: billing.v1.DenialReason
 	(EntitlementSourceKind)(0),         // 1: billing.v1.EntitlementSourceKind
@@ -1116,42 +1535,59 @@ var file_billing_v1_entitlements_proto_goTypes = []any{
 	(*IssueCustomerTokenResponse)(nil), // 12: billing.v1.IssueCustomerTokenResponse
 	(*TrackUsageRequest)(nil),          // 13: billing.v1.TrackUsageRequest
 	(*TrackUsageResponse)(nil),         // 14: billing.v1.TrackUsageResponse
-	(*timestamppb.Timestamp)(nil),      // 15: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),        // 16: google.protobuf.Duration
+	(*ReserveUsageRequest)(nil),        // 15: billing.v1.ReserveUsageRequest
+	(*ReserveUsageResponse)(nil),       // 16: billing.v1.ReserveUsageResponse
+	(*CommitReservationRequest)(nil),   // 17: billing.v1.CommitReservationRequest
+	(*CommitReservationResponse)(nil),  // 18: billing.v1.CommitReservationResponse
+	(*ReleaseReservationRequest)(nil),  // 19: billing.v1.ReleaseReservationRequest
+	(*ReleaseReservationResponse)(nil), // 20: billing.v1.ReleaseReservationResponse
+	(*timestamppb.Timestamp)(nil),      // 21: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),        // 22: google.protobuf.Duration
 }
 var file_billing_v1_entitlements_proto_depIdxs = []int32{
 	1,  // 0: billing.v1.EntitlementSource.kind:type_name -> billing.v1.EntitlementSourceKind
-	15, // 1: billing.v1.EntitlementSource.valid_until:type_name -> google.protobuf.Timestamp
+	21, // 1: billing.v1.EntitlementSource.valid_until:type_name -> google.protobuf.Timestamp
 	3,  // 2: billing.v1.Entitlement.sources:type_name -> billing.v1.EntitlementSource
-	15, // 3: billing.v1.Entitlement.valid_until:type_name -> google.protobuf.Timestamp
+	21, // 3: billing.v1.Entitlement.valid_until:type_name -> google.protobuf.Timestamp
 	0,  // 4: billing.v1.Entitlement.denial_reason:type_name -> billing.v1.DenialReason
-	15, // 5: billing.v1.Entitlement.resets_at:type_name -> google.protobuf.Timestamp
+	21, // 5: billing.v1.Entitlement.resets_at:type_name -> google.protobuf.Timestamp
 	4,  // 6: billing.v1.CheckEntitlementResponse.entitlement:type_name -> billing.v1.Entitlement
 	4,  // 7: billing.v1.ListEntitlementsResponse.entitlements:type_name -> billing.v1.Entitlement
-	15, // 8: billing.v1.ListEntitlementsResponse.valid_until:type_name -> google.protobuf.Timestamp
+	21, // 8: billing.v1.ListEntitlementsResponse.valid_until:type_name -> google.protobuf.Timestamp
 	2,  // 9: billing.v1.WatchEntitlementsResponse.kind:type_name -> billing.v1.WatchEventKind
 	4,  // 10: billing.v1.WatchEntitlementsResponse.entitlements:type_name -> billing.v1.Entitlement
-	15, // 11: billing.v1.WatchEntitlementsResponse.valid_until:type_name -> google.protobuf.Timestamp
-	15, // 12: billing.v1.WatchEntitlementsResponse.sent_at:type_name -> google.protobuf.Timestamp
-	16, // 13: billing.v1.IssueCustomerTokenRequest.ttl:type_name -> google.protobuf.Duration
-	15, // 14: billing.v1.IssueCustomerTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	15, // 15: billing.v1.TrackUsageRequest.occurred_at:type_name -> google.protobuf.Timestamp
+	21, // 11: billing.v1.WatchEntitlementsResponse.valid_until:type_name -> google.protobuf.Timestamp
+	21, // 12: billing.v1.WatchEntitlementsResponse.sent_at:type_name -> google.protobuf.Timestamp
+	22, // 13: billing.v1.IssueCustomerTokenRequest.ttl:type_name -> google.protobuf.Duration
+	21, // 14: billing.v1.IssueCustomerTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	21, // 15: billing.v1.TrackUsageRequest.occurred_at:type_name -> google.protobuf.Timestamp
 	4,  // 16: billing.v1.TrackUsageResponse.entitlement:type_name -> billing.v1.Entitlement
-	5,  // 17: billing.v1.EntitlementsService.CheckEntitlement:input_type -> billing.v1.CheckEntitlementRequest
-	7,  // 18: billing.v1.EntitlementsService.ListEntitlements:input_type -> billing.v1.ListEntitlementsRequest
-	9,  // 19: billing.v1.EntitlementsService.WatchEntitlements:input_type -> billing.v1.WatchEntitlementsRequest
-	11, // 20: billing.v1.EntitlementsService.IssueCustomerToken:input_type -> billing.v1.IssueCustomerTokenRequest
-	13, // 21: billing.v1.EntitlementsService.TrackUsage:input_type -> billing.v1.TrackUsageRequest
-	6,  // 22: billing.v1.EntitlementsService.CheckEntitlement:output_type -> billing.v1.CheckEntitlementResponse
-	8,  // 23: billing.v1.EntitlementsService.ListEntitlements:output_type -> billing.v1.ListEntitlementsResponse
-	10, // 24: billing.v1.EntitlementsService.WatchEntitlements:output_type -> billing.v1.WatchEntitlementsResponse
-	12, // 25: billing.v1.EntitlementsService.IssueCustomerToken:output_type -> billing.v1.IssueCustomerTokenResponse
-	14, // 26: billing.v1.EntitlementsService.TrackUsage:output_type -> billing.v1.TrackUsageResponse
-	22, // [22:27] is the sub-list for method output_type
-	17, // [17:22] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	22, // 17: billing.v1.ReserveUsageRequest.ttl:type_name -> google.protobuf.Duration
+	21, // 18: billing.v1.ReserveUsageResponse.expires_at:type_name -> google.protobuf.Timestamp
+	4,  // 19: billing.v1.ReserveUsageResponse.entitlement:type_name -> billing.v1.Entitlement
+	4,  // 20: billing.v1.CommitReservationResponse.entitlement:type_name -> billing.v1.Entitlement
+	4,  // 21: billing.v1.ReleaseReservationResponse.entitlement:type_name -> billing.v1.Entitlement
+	5,  // 22: billing.v1.EntitlementsService.CheckEntitlement:input_type -> billing.v1.CheckEntitlementRequest
+	7,  // 23: billing.v1.EntitlementsService.ListEntitlements:input_type -> billing.v1.ListEntitlementsRequest
+	9,  // 24: billing.v1.EntitlementsService.WatchEntitlements:input_type -> billing.v1.WatchEntitlementsRequest
+	11, // 25: billing.v1.EntitlementsService.IssueCustomerToken:input_type -> billing.v1.IssueCustomerTokenRequest
+	13, // 26: billing.v1.EntitlementsService.TrackUsage:input_type -> billing.v1.TrackUsageRequest
+	15, // 27: billing.v1.EntitlementsService.ReserveUsage:input_type -> billing.v1.ReserveUsageRequest
+	17, // 28: billing.v1.EntitlementsService.CommitReservation:input_type -> billing.v1.CommitReservationRequest
+	19, // 29: billing.v1.EntitlementsService.ReleaseReservation:input_type -> billing.v1.ReleaseReservationRequest
+	6,  // 30: billing.v1.EntitlementsService.CheckEntitlement:output_type -> billing.v1.CheckEntitlementResponse
+	8,  // 31: billing.v1.EntitlementsService.ListEntitlements:output_type -> billing.v1.ListEntitlementsResponse
+	10, // 32: billing.v1.EntitlementsService.WatchEntitlements:output_type -> billing.v1.WatchEntitlementsResponse
+	12, // 33: billing.v1.EntitlementsService.IssueCustomerToken:output_type -> billing.v1.IssueCustomerTokenResponse
+	14, // 34: billing.v1.EntitlementsService.TrackUsage:output_type -> billing.v1.TrackUsageResponse
+	16, // 35: billing.v1.EntitlementsService.ReserveUsage:output_type -> billing.v1.ReserveUsageResponse
+	18, // 36: billing.v1.EntitlementsService.CommitReservation:output_type -> billing.v1.CommitReservationResponse
+	20, // 37: billing.v1.EntitlementsService.ReleaseReservation:output_type -> billing.v1.ReleaseReservationResponse
+	30, // [30:38] is the sub-list for method output_type
+	22, // [22:30] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_billing_v1_entitlements_proto_init() }
@@ -1162,13 +1598,14 @@ func file_billing_v1_entitlements_proto_init() {
 	file_billing_v1_entitlements_proto_msgTypes[0].OneofWrappers = []any{}
 	file_billing_v1_entitlements_proto_msgTypes[1].OneofWrappers = []any{}
 	file_billing_v1_entitlements_proto_msgTypes[2].OneofWrappers = []any{}
+	file_billing_v1_entitlements_proto_msgTypes[14].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_billing_v1_entitlements_proto_rawDesc), len(file_billing_v1_entitlements_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   12,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -139,6 +139,28 @@ Stripe meter when one is named).
 """
 Global___OverageMode: _TypeAlias = OverageMode  # noqa: Y015
 
+class _CreditSource:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CreditSourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CreditSource.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CREDIT_SOURCE_UNSPECIFIED: _CreditSource.ValueType  # 0
+    CREDIT_SOURCE_GRANT: _CreditSource.ValueType  # 1
+    """GrantCredits by an operator."""
+    CREDIT_SOURCE_PACK: _CreditSource.ValueType  # 2
+    """A prepaid credit pack bought in a one-time checkout."""
+
+class CreditSource(_CreditSource, metaclass=_CreditSourceEnumTypeWrapper):
+    """Where a credit lot comes from."""
+
+CREDIT_SOURCE_UNSPECIFIED: CreditSource.ValueType  # 0
+CREDIT_SOURCE_GRANT: CreditSource.ValueType  # 1
+"""GrantCredits by an operator."""
+CREDIT_SOURCE_PACK: CreditSource.ValueType  # 2
+"""A prepaid credit pack bought in a one-time checkout."""
+Global___CreditSource: _TypeAlias = CreditSource  # noqa: Y015
+
 class _ReconciliationState:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -336,6 +358,7 @@ class CatalogFeature(_message.Message):
     LIMIT_PER_UNIT_FIELD_NUMBER: _builtins.int
     KIND_FIELD_NUMBER: _builtins.int
     METERED_FIELD_NUMBER: _builtins.int
+    CREDIT_PACK_FIELD_NUMBER: _builtins.int
     feature: _builtins.str
     """1 to 128 characters of [a-z0-9_.:-]."""
     limit: _builtins.int
@@ -349,6 +372,12 @@ class CatalogFeature(_message.Message):
     def metered(self) -> Global___MeteredFeature:
         """Required for METERED features, refused for the others."""
 
+    @_builtins.property
+    def credit_pack(self) -> Global___CreditPack:
+        """METERED features only: buying this price or product in a one-time
+        checkout gives credits instead of a period allowance.
+        """
+
     def __init__(
         self,
         *,
@@ -357,16 +386,111 @@ class CatalogFeature(_message.Message):
         limit_per_unit: _builtins.bool = ...,
         kind: Global___FeatureKind.ValueType = ...,
         metered: Global___MeteredFeature | None = ...,
+        credit_pack: Global___CreditPack | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_limit", b"_limit", "limit", b"limit", "metered", b"metered"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_limit", b"_limit", "credit_pack", b"credit_pack", "limit", b"limit", "metered", b"metered"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_limit", b"_limit", "feature", b"feature", "kind", b"kind", "limit", b"limit", "limit_per_unit", b"limit_per_unit", "metered", b"metered"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_limit", b"_limit", "credit_pack", b"credit_pack", "feature", b"feature", "kind", b"kind", "limit", b"limit", "limit_per_unit", b"limit_per_unit", "metered", b"metered"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__limit: _TypeAlias = _typing.Literal["limit"]  # noqa: Y015
     _WhichOneofArgType__limit: _TypeAlias = _typing.Literal["_limit", b"_limit"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType__limit) -> _WhichOneofReturnType__limit | None: ...
 
 Global___CatalogFeature: _TypeAlias = CatalogFeature  # noqa: Y015
+
+@_typing.final
+class CreditPack(_message.Message):
+    """A prepaid credit pack: what one unit bought gives."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AMOUNT_PER_UNIT_FIELD_NUMBER: _builtins.int
+    EXPIRES_AFTER_DAYS_FIELD_NUMBER: _builtins.int
+    amount_per_unit: _builtins.int
+    """Credits per unit bought, at least 1."""
+    expires_after_days: _builtins.int
+    """Days after the purchase when unused credits expire; 0: never."""
+    def __init__(
+        self,
+        *,
+        amount_per_unit: _builtins.int = ...,
+        expires_after_days: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_per_unit", b"amount_per_unit", "expires_after_days", b"expires_after_days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreditPack: _TypeAlias = CreditPack  # noqa: Y015
+
+@_typing.final
+class CreditLot(_message.Message):
+    """Credits of one metered feature, from one grant or one purchase."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    FEATURE_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    REMAINING_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    REVOKED_AT_FIELD_NUMBER: _builtins.int
+    REVOKED_BY_FIELD_NUMBER: _builtins.int
+    REVOKE_REASON_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """crd_... for grants; for packs the checkout session id and the catalog id."""
+    customer_id: _builtins.str
+    feature: _builtins.str
+    source: Global___CreditSource.ValueType
+    amount: _builtins.int
+    """What was granted or bought."""
+    remaining: _builtins.int
+    """What is left to use (0 once expired, revoked or refunded)."""
+    reason: _builtins.str
+    """Grants: the operator's reason and key id."""
+    actor: _builtins.str
+    revoked_by: _builtins.str
+    revoke_reason: _builtins.str
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp:
+        """Absent: never expires."""
+
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def revoked_at(self) -> _timestamp_pb2.Timestamp:
+        """Set when revoked (grants) or refunded (packs)."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        customer_id: _builtins.str = ...,
+        feature: _builtins.str = ...,
+        source: Global___CreditSource.ValueType = ...,
+        amount: _builtins.int = ...,
+        remaining: _builtins.int = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        reason: _builtins.str = ...,
+        actor: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        revoked_at: _timestamp_pb2.Timestamp | None = ...,
+        revoked_by: _builtins.str = ...,
+        revoke_reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "expires_at", b"expires_at", "revoked_at", b"revoked_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "amount", b"amount", "created_at", b"created_at", "customer_id", b"customer_id", "expires_at", b"expires_at", "feature", b"feature", "id", b"id", "reason", b"reason", "remaining", b"remaining", "revoke_reason", b"revoke_reason", "revoked_at", b"revoked_at", "revoked_by", b"revoked_by", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreditLot: _TypeAlias = CreditLot  # noqa: Y015
 
 @_typing.final
 class CatalogEntry(_message.Message):
@@ -1165,6 +1289,168 @@ class ListGrantsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListGrantsResponse: _TypeAlias = ListGrantsResponse  # noqa: Y015
+
+@_typing.final
+class GrantCreditsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    FEATURE_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    feature: _builtins.str
+    """A metered feature of the catalog."""
+    amount: _builtins.int
+    """1 to 1,000,000,000 units."""
+    reason: _builtins.str
+    idempotency_key: _builtins.str
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp:
+        """Must be in the future when given; absent: never expires."""
+
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        feature: _builtins.str = ...,
+        amount: _builtins.int = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        reason: _builtins.str = ...,
+        idempotency_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "customer_id", b"customer_id", "expires_at", b"expires_at", "feature", b"feature", "idempotency_key", b"idempotency_key", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GrantCreditsRequest: _TypeAlias = GrantCreditsRequest  # noqa: Y015
+
+@_typing.final
+class GrantCreditsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREDIT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def credit(self) -> Global___CreditLot: ...
+    def __init__(
+        self,
+        *,
+        credit: Global___CreditLot | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["credit", b"credit"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credit", b"credit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GrantCreditsResponse: _TypeAlias = GrantCreditsResponse  # noqa: Y015
+
+@_typing.final
+class RevokeCreditsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREDIT_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    credit_id: _builtins.str
+    """A granted lot (crd_...)."""
+    reason: _builtins.str
+    idempotency_key: _builtins.str
+    def __init__(
+        self,
+        *,
+        credit_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        idempotency_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credit_id", b"credit_id", "idempotency_key", b"idempotency_key", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeCreditsRequest: _TypeAlias = RevokeCreditsRequest  # noqa: Y015
+
+@_typing.final
+class RevokeCreditsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREDIT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def credit(self) -> Global___CreditLot: ...
+    def __init__(
+        self,
+        *,
+        credit: Global___CreditLot | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["credit", b"credit"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credit", b"credit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeCreditsResponse: _TypeAlias = RevokeCreditsResponse  # noqa: Y015
+
+@_typing.final
+class ListCreditsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    FEATURE_FIELD_NUMBER: _builtins.int
+    INCLUDE_ENDED_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    feature: _builtins.str
+    """Optional filter."""
+    include_ended: _builtins.bool
+    """Also list used up, expired, revoked and refunded lots."""
+    page_size: _builtins.int
+    """1 to 500; default 50."""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        feature: _builtins.str = ...,
+        include_ended: _builtins.bool = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "feature", b"feature", "include_ended", b"include_ended", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCreditsRequest: _TypeAlias = ListCreditsRequest  # noqa: Y015
+
+@_typing.final
+class ListCreditsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREDITS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def credits(self) -> _containers.RepeatedCompositeFieldContainer[Global___CreditLot]: ...
+    def __init__(
+        self,
+        *,
+        credits: _abc.Iterable[Global___CreditLot] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credits", b"credits", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCreditsResponse: _TypeAlias = ListCreditsResponse  # noqa: Y015
 
 @_typing.final
 class ListAuditLogRequest(_message.Message):

@@ -98,6 +98,21 @@ class AdminServiceStub:
                 request_serializer=billing_dot_v1_dot_admin__pb2.ListGrantsRequest.SerializeToString,
                 response_deserializer=billing_dot_v1_dot_admin__pb2.ListGrantsResponse.FromString,
                 _registered_method=True)
+        self.GrantCredits = channel.unary_unary(
+                '/billing.v1.AdminService/GrantCredits',
+                request_serializer=billing_dot_v1_dot_admin__pb2.GrantCreditsRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_admin__pb2.GrantCreditsResponse.FromString,
+                _registered_method=True)
+        self.RevokeCredits = channel.unary_unary(
+                '/billing.v1.AdminService/RevokeCredits',
+                request_serializer=billing_dot_v1_dot_admin__pb2.RevokeCreditsRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_admin__pb2.RevokeCreditsResponse.FromString,
+                _registered_method=True)
+        self.ListCredits = channel.unary_unary(
+                '/billing.v1.AdminService/ListCredits',
+                request_serializer=billing_dot_v1_dot_admin__pb2.ListCreditsRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_admin__pb2.ListCreditsResponse.FromString,
+                _registered_method=True)
         self.ListAuditLog = channel.unary_unary(
                 '/billing.v1.AdminService/ListAuditLog',
                 request_serializer=billing_dot_v1_dot_admin__pb2.ListAuditLogRequest.SerializeToString,
@@ -216,6 +231,30 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GrantCredits(self, request, context):
+        """GrantCredits gives a customer prepaid units of a metered feature, used
+        after the period's allowance (earliest expiry first, then credits that
+        never expire).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeCredits(self, request, context):
+        """RevokeCredits takes back what remains of a credit grant (credit packs
+        end with a refund instead).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCredits(self, request, context):
+        """ListCredits lists a customer's credit lots, granted and bought.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListAuditLog(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -319,6 +358,21 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ListGrants,
                     request_deserializer=billing_dot_v1_dot_admin__pb2.ListGrantsRequest.FromString,
                     response_serializer=billing_dot_v1_dot_admin__pb2.ListGrantsResponse.SerializeToString,
+            ),
+            'GrantCredits': grpc.unary_unary_rpc_method_handler(
+                    servicer.GrantCredits,
+                    request_deserializer=billing_dot_v1_dot_admin__pb2.GrantCreditsRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_admin__pb2.GrantCreditsResponse.SerializeToString,
+            ),
+            'RevokeCredits': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeCredits,
+                    request_deserializer=billing_dot_v1_dot_admin__pb2.RevokeCreditsRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_admin__pb2.RevokeCreditsResponse.SerializeToString,
+            ),
+            'ListCredits': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCredits,
+                    request_deserializer=billing_dot_v1_dot_admin__pb2.ListCreditsRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_admin__pb2.ListCreditsResponse.SerializeToString,
             ),
             'ListAuditLog': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAuditLog,
@@ -679,6 +733,87 @@ class AdminService:
             '/billing.v1.AdminService/ListGrants',
             billing_dot_v1_dot_admin__pb2.ListGrantsRequest.SerializeToString,
             billing_dot_v1_dot_admin__pb2.ListGrantsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GrantCredits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.AdminService/GrantCredits',
+            billing_dot_v1_dot_admin__pb2.GrantCreditsRequest.SerializeToString,
+            billing_dot_v1_dot_admin__pb2.GrantCreditsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeCredits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.AdminService/RevokeCredits',
+            billing_dot_v1_dot_admin__pb2.RevokeCreditsRequest.SerializeToString,
+            billing_dot_v1_dot_admin__pb2.RevokeCreditsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCredits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.AdminService/ListCredits',
+            billing_dot_v1_dot_admin__pb2.ListCreditsRequest.SerializeToString,
+            billing_dot_v1_dot_admin__pb2.ListCreditsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -57,6 +57,17 @@ class AdminServiceStub:
     GrantEntitlement: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GrantEntitlementRequest, _admin_pb2.GrantEntitlementResponse]
     RevokeGrant: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RevokeGrantRequest, _admin_pb2.RevokeGrantResponse]
     ListGrants: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListGrantsRequest, _admin_pb2.ListGrantsResponse]
+    GrantCredits: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GrantCreditsRequest, _admin_pb2.GrantCreditsResponse]
+    """GrantCredits gives a customer prepaid units of a metered feature, used
+    after the period's allowance (earliest expiry first, then credits that
+    never expire).
+    """
+    RevokeCredits: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RevokeCreditsRequest, _admin_pb2.RevokeCreditsResponse]
+    """RevokeCredits takes back what remains of a credit grant (credit packs
+    end with a refund instead).
+    """
+    ListCredits: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListCreditsRequest, _admin_pb2.ListCreditsResponse]
+    """ListCredits lists a customer's credit lots, granted and bought."""
     ListAuditLog: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListAuditLogRequest, _admin_pb2.ListAuditLogResponse]
     TriggerReconciliation: _grpc.UnaryUnaryMultiCallable[_admin_pb2.TriggerReconciliationRequest, _admin_pb2.TriggerReconciliationResponse]
     """TriggerReconciliation starts a run now (or returns the one running)."""
@@ -100,6 +111,17 @@ class AdminServiceAsyncStub(AdminServiceStub):
     GrantEntitlement: _aio.UnaryUnaryMultiCallable[_admin_pb2.GrantEntitlementRequest, _admin_pb2.GrantEntitlementResponse]  # type: ignore[assignment]
     RevokeGrant: _aio.UnaryUnaryMultiCallable[_admin_pb2.RevokeGrantRequest, _admin_pb2.RevokeGrantResponse]  # type: ignore[assignment]
     ListGrants: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListGrantsRequest, _admin_pb2.ListGrantsResponse]  # type: ignore[assignment]
+    GrantCredits: _aio.UnaryUnaryMultiCallable[_admin_pb2.GrantCreditsRequest, _admin_pb2.GrantCreditsResponse]  # type: ignore[assignment]
+    """GrantCredits gives a customer prepaid units of a metered feature, used
+    after the period's allowance (earliest expiry first, then credits that
+    never expire).
+    """
+    RevokeCredits: _aio.UnaryUnaryMultiCallable[_admin_pb2.RevokeCreditsRequest, _admin_pb2.RevokeCreditsResponse]  # type: ignore[assignment]
+    """RevokeCredits takes back what remains of a credit grant (credit packs
+    end with a refund instead).
+    """
+    ListCredits: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListCreditsRequest, _admin_pb2.ListCreditsResponse]  # type: ignore[assignment]
+    """ListCredits lists a customer's credit lots, granted and bought."""
     ListAuditLog: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListAuditLogRequest, _admin_pb2.ListAuditLogResponse]  # type: ignore[assignment]
     TriggerReconciliation: _aio.UnaryUnaryMultiCallable[_admin_pb2.TriggerReconciliationRequest, _admin_pb2.TriggerReconciliationResponse]  # type: ignore[assignment]
     """TriggerReconciliation starts a run now (or returns the one running)."""
@@ -212,6 +234,35 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.ListGrantsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.ListGrantsResponse, _abc.Awaitable[_admin_pb2.ListGrantsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GrantCredits(
+        self,
+        request: _admin_pb2.GrantCreditsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.GrantCreditsResponse, _abc.Awaitable[_admin_pb2.GrantCreditsResponse]]:
+        """GrantCredits gives a customer prepaid units of a metered feature, used
+        after the period's allowance (earliest expiry first, then credits that
+        never expire).
+        """
+
+    @_abc_1.abstractmethod
+    def RevokeCredits(
+        self,
+        request: _admin_pb2.RevokeCreditsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.RevokeCreditsResponse, _abc.Awaitable[_admin_pb2.RevokeCreditsResponse]]:
+        """RevokeCredits takes back what remains of a credit grant (credit packs
+        end with a refund instead).
+        """
+
+    @_abc_1.abstractmethod
+    def ListCredits(
+        self,
+        request: _admin_pb2.ListCreditsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListCreditsResponse, _abc.Awaitable[_admin_pb2.ListCreditsResponse]]:
+        """ListCredits lists a customer's credit lots, granted and bought."""
 
     @_abc_1.abstractmethod
     def ListAuditLog(

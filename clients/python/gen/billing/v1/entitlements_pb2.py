@@ -26,7 +26,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x62illing/v1/entitlements.proto\x12\nbilling.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf3\x01\n\x11\x45ntitlementSource\x12\x35\n\x04kind\x18\x01 \x01(\x0e\x32!.billing.v1.EntitlementSourceKindR\x04kind\x12\x0e\n\x02id\x18\x02 \x01(\tR\x02id\x12\x19\n\x05limit\x18\x03 \x01(\x03H\x00R\x05limit\x88\x01\x01\x12;\n\x0bvalid_until\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nvalidUntil\x12\x16\n\x06status\x18\x05 \x01(\tR\x06status\x12\x1d\n\ncatalog_id\x18\x06 \x01(\tR\tcatalogIdB\x08\n\x06_limit\"\xa4\x03\n\x0b\x45ntitlement\x12\x18\n\x07\x66\x65\x61ture\x18\x01 \x01(\tR\x07\x66\x65\x61ture\x12\x18\n\x07\x61llowed\x18\x02 \x01(\x08R\x07\x61llowed\x12\x19\n\x05limit\x18\x03 \x01(\x03H\x00R\x05limit\x88\x01\x01\x12\x37\n\x07sources\x18\x04 \x03(\x0b\x32\x1d.billing.v1.EntitlementSourceR\x07sources\x12;\n\x0bvalid_until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nvalidUntil\x12=\n\rdenial_reason\x18\x06 \x01(\x0e\x32\x18.billing.v1.DenialReasonR\x0c\x64\x65nialReason\x12\x19\n\x05usage\x18\x07 \x01(\x03H\x01R\x05usage\x88\x01\x01\x12\x1d\n\x07\x62\x61lance\x18\x08 \x01(\x03H\x02R\x07\x62\x61lance\x88\x01\x01\x12\x37\n\tresets_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x08resetsAtB\x08\n\x06_limitB\x08\n\x06_usageB\n\n\x08_balance\"\x99\x01\n\x17\x43heckEntitlementRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12\x18\n\x07\x66\x65\x61ture\x18\x02 \x01(\tR\x07\x66\x65\x61ture\x12.\n\x10requested_amount\x18\x03 \x01(\x03H\x00R\x0frequestedAmount\x88\x01\x01\x42\x13\n\x11_requested_amount\"U\n\x18\x43heckEntitlementResponse\x12\x39\n\x0b\x65ntitlement\x18\x01 \x01(\x0b\x32\x17.billing.v1.EntitlementR\x0b\x65ntitlement\":\n\x17ListEntitlementsRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\"\x94\x01\n\x18ListEntitlementsResponse\x12;\n\x0c\x65ntitlements\x18\x01 \x03(\x0b\x32\x17.billing.v1.EntitlementR\x0c\x65ntitlements\x12;\n\x0bvalid_until\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nvalidUntil\";\n\x18WatchEntitlementsRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\"\xfa\x01\n\x19WatchEntitlementsResponse\x12.\n\x04kind\x18\x01 \x01(\x0e\x32\x1a.billing.v1.WatchEventKindR\x04kind\x12;\n\x0c\x65ntitlements\x18\x02 \x03(\x0b\x32\x17.billing.v1.EntitlementR\x0c\x65ntitlements\x12;\n\x0bvalid_until\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nvalidUntil\x12\x33\n\x07sent_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x06sentAt\"i\n\x19IssueCustomerTokenRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12+\n\x03ttl\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationR\x03ttl\"m\n\x1aIssueCustomerTokenResponse\x12\x14\n\x05token\x18\x01 \x01(\tR\x05token\x12\x39\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\texpiresAt\"\xe6\x01\n\x11TrackUsageRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12\x18\n\x07\x66\x65\x61ture\x18\x02 \x01(\tR\x07\x66\x65\x61ture\x12\x16\n\x06\x61mount\x18\x03 \x01(\x03R\x06\x61mount\x12\'\n\x0fidempotency_key\x18\x04 \x01(\tR\x0eidempotencyKey\x12;\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\noccurredAt\x12\x18\n\x07\x65nforce\x18\x06 \x01(\x08R\x07\x65nforce\"j\n\x12TrackUsageResponse\x12\x19\n\x08usage_id\x18\x01 \x01(\tR\x07usageId\x12\x39\n\x0b\x65ntitlement\x18\x02 \x01(\x0b\x32\x17.billing.v1.EntitlementR\x0b\x65ntitlement*\xd9\x01\n\x0c\x44\x65nialReason\x12\x1d\n\x19\x44\x45NIAL_REASON_UNSPECIFIED\x10\x00\x12!\n\x1d\x44\x45NIAL_REASON_UNKNOWN_FEATURE\x10\x01\x12\x1b\n\x17\x44\x45NIAL_REASON_NO_SOURCE\x10\x02\x12\x1c\n\x18\x44\x45NIAL_REASON_PAST_GRACE\x10\x03\x12$\n DENIAL_REASON_SUBSCRIPTION_ENDED\x10\x04\x12&\n\"DENIAL_REASON_INSUFFICIENT_BALANCE\x10\x05*\xb3\x01\n\x15\x45ntitlementSourceKind\x12\'\n#ENTITLEMENT_SOURCE_KIND_UNSPECIFIED\x10\x00\x12(\n$ENTITLEMENT_SOURCE_KIND_SUBSCRIPTION\x10\x01\x12$\n ENTITLEMENT_SOURCE_KIND_PURCHASE\x10\x02\x12!\n\x1d\x45NTITLEMENT_SOURCE_KIND_GRANT\x10\x03*\x8e\x01\n\x0eWatchEventKind\x12 \n\x1cWATCH_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1d\n\x19WATCH_EVENT_KIND_SNAPSHOT\x10\x01\x12\x1b\n\x17WATCH_EVENT_KIND_CHANGE\x10\x02\x12\x1e\n\x1aWATCH_EVENT_KIND_HEARTBEAT\x10\x03\x32\xf3\x03\n\x13\x45ntitlementsService\x12\x62\n\x10\x43heckEntitlement\x12#.billing.v1.CheckEntitlementRequest\x1a$.billing.v1.CheckEntitlementResponse\"\x03\x90\x02\x01\x12\x62\n\x10ListEntitlements\x12#.billing.v1.ListEntitlementsRequest\x1a$.billing.v1.ListEntitlementsResponse\"\x03\x90\x02\x01\x12\x62\n\x11WatchEntitlements\x12$.billing.v1.WatchEntitlementsRequest\x1a%.billing.v1.WatchEntitlementsResponse0\x01\x12\x63\n\x12IssueCustomerToken\x12%.billing.v1.IssueCustomerTokenRequest\x1a&.billing.v1.IssueCustomerTokenResponse\x12K\n\nTrackUsage\x12\x1d.billing.v1.TrackUsageRequest\x1a\x1e.billing.v1.TrackUsageResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x62illing/v1/entitlements.proto\x12\nbilling.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf3\x01\n\x11\x45ntitlementSource\x12\x35\n\x04kind\x18\x01 \x01(\x0e\x32!.billing.v1.EntitlementSourceKindR\x04kind\x12\x0e\n\x02id\x18\x02 \x01(\tR\x02id\x12\x19\n\x05limit\x18\x03 \x01(\x03H\x00R\x05limit\x88\x01\x01\x12;\n\x0bvalid_until\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nvalidUntil\x12\x16\n\x06status\x18\x05 \x01(\tR\x06status\x12\x1d\n\ncatalog_id\x18\x06 \x01(\tR\tcatalogIdB\x08\n\x06_limit\"\xfd\x03\n\x0b\x45ntitlement\x12\x18\n\x07\x66\x65\x61ture\x18\x01 \x01(\tR\x07\x66\x65\x61ture\x12\x18\n\x07\x61llowed\x18\x02 \x01(\x08R\x07\x61llowed\x12\x19\n\x05limit\x18\x03 \x01(\x03H\x00R\x05limit\x88\x01\x01\x12\x37\n\x07sources\x18\x04 \x03(\x0b\x32\x1d.billing.v1.EntitlementSourceR\x07sources\x12;\n\x0bvalid_until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nvalidUntil\x12=\n\rdenial_reason\x18\x06 \x01(\x0e\x32\x18.billing.v1.DenialReasonR\x0c\x64\x65nialReason\x12\x19\n\x05usage\x18\x07 \x01(\x03H\x01R\x05usage\x88\x01\x01\x12\x1d\n\x07\x62\x61lance\x18\x08 \x01(\x03H\x02R\x07\x62\x61lance\x88\x01\x01\x12\x37\n\tresets_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x08resetsAt\x12\x1f\n\x08reserved\x18\n \x01(\x03H\x03R\x08reserved\x88\x01\x01\x12\x1d\n\x07\x63redits\x18\x0b \x01(\x03H\x04R\x07\x63redits\x88\x01\x01\x42\x08\n\x06_limitB\x08\n\x06_usageB\n\n\x08_balanceB\x0b\n\t_reservedB\n\n\x08_credits\"\x99\x01\n\x17\x43heckEntitlementRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12\x18\n\x07\x66\x65\x61ture\x18\x02 \x01(\tR\x07\x66\x65\x61ture\x12.\n\x10requested_amount\x18\x03 \x01(\x03H\x00R\x0frequestedAmount\x88\x01\x01\x42\x13\n\x11_requested_amount\"U\n\x18\x43heckEntitlementResponse\x12\x39\n\x0b\x65ntitlement\x18\x01 \x01(\x0b\x32\x17.billing.v1.EntitlementR\x0b\x65ntitlement\":\n\x17ListEntitlementsRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\"\x94\x01\n\x18ListEntitlementsResponse\x12;\n\x0c\x65ntitlements\x18\x01 \x03(\x0b\x32\x17.billing.v1.EntitlementR\x0c\x65ntitlements\x12;\n\x0bvalid_until\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nvalidUntil\";\n\x18WatchEntitlementsRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\"\xfa\x01\n\x19WatchEntitlementsResponse\x12.\n\x04kind\x18\x01 \x01(\x0e\x32\x1a.billing.v1.WatchEventKindR\x04kind\x12;\n\x0c\x65ntitlements\x18\x02 \x03(\x0b\x32\x17.billing.v1.EntitlementR\x0c\x65ntitlements\x12;\n\x0bvalid_until\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nvalidUntil\x12\x33\n\x07sent_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x06sentAt\"i\n\x19IssueCustomerTokenRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12+\n\x03ttl\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationR\x03ttl\"m\n\x1aIssueCustomerTokenResponse\x12\x14\n\x05token\x18\x01 \x01(\tR\x05token\x12\x39\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\texpiresAt\"\xe6\x01\n\x11TrackUsageRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12\x18\n\x07\x66\x65\x61ture\x18\x02 \x01(\tR\x07\x66\x65\x61ture\x12\x16\n\x06\x61mount\x18\x03 \x01(\x03R\x06\x61mount\x12\'\n\x0fidempotency_key\x18\x04 \x01(\tR\x0eidempotencyKey\x12;\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\noccurredAt\x12\x18\n\x07\x65nforce\x18\x06 \x01(\x08R\x07\x65nforce\"j\n\x12TrackUsageResponse\x12\x19\n\x08usage_id\x18\x01 \x01(\tR\x07usageId\x12\x39\n\x0b\x65ntitlement\x18\x02 \x01(\x0b\x32\x17.billing.v1.EntitlementR\x0b\x65ntitlement\"\xbe\x01\n\x13ReserveUsageRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12\x18\n\x07\x66\x65\x61ture\x18\x02 \x01(\tR\x07\x66\x65\x61ture\x12\x16\n\x06\x61mount\x18\x03 \x01(\x03R\x06\x61mount\x12+\n\x03ttl\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationR\x03ttl\x12\'\n\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\"\xb3\x01\n\x14ReserveUsageResponse\x12%\n\x0ereservation_id\x18\x01 \x01(\tR\rreservationId\x12\x39\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\texpiresAt\x12\x39\n\x0b\x65ntitlement\x18\x03 \x01(\x0b\x32\x17.billing.v1.EntitlementR\x0b\x65ntitlement\"\x9b\x01\n\x18\x43ommitReservationRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12%\n\x0ereservation_id\x18\x02 \x01(\tR\rreservationId\x12&\n\x0c\x66inal_amount\x18\x03 \x01(\x03H\x00R\x0b\x66inalAmount\x88\x01\x01\x42\x0f\n\r_final_amount\"q\n\x19\x43ommitReservationResponse\x12\x19\n\x08usage_id\x18\x01 \x01(\tR\x07usageId\x12\x39\n\x0b\x65ntitlement\x18\x02 \x01(\x0b\x32\x17.billing.v1.EntitlementR\x0b\x65ntitlement\"c\n\x19ReleaseReservationRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12%\n\x0ereservation_id\x18\x02 \x01(\tR\rreservationId\"W\n\x1aReleaseReservationResponse\x12\x39\n\x0b\x65ntitlement\x18\x01 \x01(\x0b\x32\x17.billing.v1.EntitlementR\x0b\x65ntitlement*\xd9\x01\n\x0c\x44\x65nialReason\x12\x1d\n\x19\x44\x45NIAL_REASON_UNSPECIFIED\x10\x00\x12!\n\x1d\x44\x45NIAL_REASON_UNKNOWN_FEATURE\x10\x01\x12\x1b\n\x17\x44\x45NIAL_REASON_NO_SOURCE\x10\x02\x12\x1c\n\x18\x44\x45NIAL_REASON_PAST_GRACE\x10\x03\x12$\n DENIAL_REASON_SUBSCRIPTION_ENDED\x10\x04\x12&\n\"DENIAL_REASON_INSUFFICIENT_BALANCE\x10\x05*\xd8\x01\n\x15\x45ntitlementSourceKind\x12\'\n#ENTITLEMENT_SOURCE_KIND_UNSPECIFIED\x10\x00\x12(\n$ENTITLEMENT_SOURCE_KIND_SUBSCRIPTION\x10\x01\x12$\n ENTITLEMENT_SOURCE_KIND_PURCHASE\x10\x02\x12!\n\x1d\x45NTITLEMENT_SOURCE_KIND_GRANT\x10\x03\x12#\n\x1f\x45NTITLEMENT_SOURCE_KIND_CREDITS\x10\x04*\x8e\x01\n\x0eWatchEventKind\x12 \n\x1cWATCH_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1d\n\x19WATCH_EVENT_KIND_SNAPSHOT\x10\x01\x12\x1b\n\x17WATCH_EVENT_KIND_CHANGE\x10\x02\x12\x1e\n\x1aWATCH_EVENT_KIND_HEARTBEAT\x10\x03\x32\x8d\x06\n\x13\x45ntitlementsService\x12\x62\n\x10\x43heckEntitlement\x12#.billing.v1.CheckEntitlementRequest\x1a$.billing.v1.CheckEntitlementResponse\"\x03\x90\x02\x01\x12\x62\n\x10ListEntitlements\x12#.billing.v1.ListEntitlementsRequest\x1a$.billing.v1.ListEntitlementsResponse\"\x03\x90\x02\x01\x12\x62\n\x11WatchEntitlements\x12$.billing.v1.WatchEntitlementsRequest\x1a%.billing.v1.WatchEntitlementsResponse0\x01\x12\x63\n\x12IssueCustomerToken\x12%.billing.v1.IssueCustomerTokenRequest\x1a&.billing.v1.IssueCustomerTokenResponse\x12K\n\nTrackUsage\x12\x1d.billing.v1.TrackUsageRequest\x1a\x1e.billing.v1.TrackUsageResponse\x12Q\n\x0cReserveUsage\x12\x1f.billing.v1.ReserveUsageRequest\x1a .billing.v1.ReserveUsageResponse\x12`\n\x11\x43ommitReservation\x12$.billing.v1.CommitReservationRequest\x1a%.billing.v1.CommitReservationResponse\x12\x63\n\x12ReleaseReservation\x12%.billing.v1.ReleaseReservationRequest\x1a&.billing.v1.ReleaseReservationResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,36 +37,48 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ENTITLEMENTSSERVICE'].methods_by_name['CheckEntitlement']._serialized_options = b'\220\002\001'
   _globals['_ENTITLEMENTSSERVICE'].methods_by_name['ListEntitlements']._loaded_options = None
   _globals['_ENTITLEMENTSSERVICE'].methods_by_name['ListEntitlements']._serialized_options = b'\220\002\001'
-  _globals['_DENIALREASON']._serialized_start=2107
-  _globals['_DENIALREASON']._serialized_end=2324
-  _globals['_ENTITLEMENTSOURCEKIND']._serialized_start=2327
-  _globals['_ENTITLEMENTSOURCEKIND']._serialized_end=2506
-  _globals['_WATCHEVENTKIND']._serialized_start=2509
-  _globals['_WATCHEVENTKIND']._serialized_end=2651
+  _globals['_DENIALREASON']._serialized_start=3034
+  _globals['_DENIALREASON']._serialized_end=3251
+  _globals['_ENTITLEMENTSOURCEKIND']._serialized_start=3254
+  _globals['_ENTITLEMENTSOURCEKIND']._serialized_end=3470
+  _globals['_WATCHEVENTKIND']._serialized_start=3473
+  _globals['_WATCHEVENTKIND']._serialized_end=3615
   _globals['_ENTITLEMENTSOURCE']._serialized_start=111
   _globals['_ENTITLEMENTSOURCE']._serialized_end=354
   _globals['_ENTITLEMENT']._serialized_start=357
-  _globals['_ENTITLEMENT']._serialized_end=777
-  _globals['_CHECKENTITLEMENTREQUEST']._serialized_start=780
-  _globals['_CHECKENTITLEMENTREQUEST']._serialized_end=933
-  _globals['_CHECKENTITLEMENTRESPONSE']._serialized_start=935
-  _globals['_CHECKENTITLEMENTRESPONSE']._serialized_end=1020
-  _globals['_LISTENTITLEMENTSREQUEST']._serialized_start=1022
-  _globals['_LISTENTITLEMENTSREQUEST']._serialized_end=1080
-  _globals['_LISTENTITLEMENTSRESPONSE']._serialized_start=1083
-  _globals['_LISTENTITLEMENTSRESPONSE']._serialized_end=1231
-  _globals['_WATCHENTITLEMENTSREQUEST']._serialized_start=1233
-  _globals['_WATCHENTITLEMENTSREQUEST']._serialized_end=1292
-  _globals['_WATCHENTITLEMENTSRESPONSE']._serialized_start=1295
-  _globals['_WATCHENTITLEMENTSRESPONSE']._serialized_end=1545
-  _globals['_ISSUECUSTOMERTOKENREQUEST']._serialized_start=1547
-  _globals['_ISSUECUSTOMERTOKENREQUEST']._serialized_end=1652
-  _globals['_ISSUECUSTOMERTOKENRESPONSE']._serialized_start=1654
-  _globals['_ISSUECUSTOMERTOKENRESPONSE']._serialized_end=1763
-  _globals['_TRACKUSAGEREQUEST']._serialized_start=1766
-  _globals['_TRACKUSAGEREQUEST']._serialized_end=1996
-  _globals['_TRACKUSAGERESPONSE']._serialized_start=1998
-  _globals['_TRACKUSAGERESPONSE']._serialized_end=2104
-  _globals['_ENTITLEMENTSSERVICE']._serialized_start=2654
-  _globals['_ENTITLEMENTSSERVICE']._serialized_end=3153
+  _globals['_ENTITLEMENT']._serialized_end=866
+  _globals['_CHECKENTITLEMENTREQUEST']._serialized_start=869
+  _globals['_CHECKENTITLEMENTREQUEST']._serialized_end=1022
+  _globals['_CHECKENTITLEMENTRESPONSE']._serialized_start=1024
+  _globals['_CHECKENTITLEMENTRESPONSE']._serialized_end=1109
+  _globals['_LISTENTITLEMENTSREQUEST']._serialized_start=1111
+  _globals['_LISTENTITLEMENTSREQUEST']._serialized_end=1169
+  _globals['_LISTENTITLEMENTSRESPONSE']._serialized_start=1172
+  _globals['_LISTENTITLEMENTSRESPONSE']._serialized_end=1320
+  _globals['_WATCHENTITLEMENTSREQUEST']._serialized_start=1322
+  _globals['_WATCHENTITLEMENTSREQUEST']._serialized_end=1381
+  _globals['_WATCHENTITLEMENTSRESPONSE']._serialized_start=1384
+  _globals['_WATCHENTITLEMENTSRESPONSE']._serialized_end=1634
+  _globals['_ISSUECUSTOMERTOKENREQUEST']._serialized_start=1636
+  _globals['_ISSUECUSTOMERTOKENREQUEST']._serialized_end=1741
+  _globals['_ISSUECUSTOMERTOKENRESPONSE']._serialized_start=1743
+  _globals['_ISSUECUSTOMERTOKENRESPONSE']._serialized_end=1852
+  _globals['_TRACKUSAGEREQUEST']._serialized_start=1855
+  _globals['_TRACKUSAGEREQUEST']._serialized_end=2085
+  _globals['_TRACKUSAGERESPONSE']._serialized_start=2087
+  _globals['_TRACKUSAGERESPONSE']._serialized_end=2193
+  _globals['_RESERVEUSAGEREQUEST']._serialized_start=2196
+  _globals['_RESERVEUSAGEREQUEST']._serialized_end=2386
+  _globals['_RESERVEUSAGERESPONSE']._serialized_start=2389
+  _globals['_RESERVEUSAGERESPONSE']._serialized_end=2568
+  _globals['_COMMITRESERVATIONREQUEST']._serialized_start=2571
+  _globals['_COMMITRESERVATIONREQUEST']._serialized_end=2726
+  _globals['_COMMITRESERVATIONRESPONSE']._serialized_start=2728
+  _globals['_COMMITRESERVATIONRESPONSE']._serialized_end=2841
+  _globals['_RELEASERESERVATIONREQUEST']._serialized_start=2843
+  _globals['_RELEASERESERVATIONREQUEST']._serialized_end=2942
+  _globals['_RELEASERESERVATIONRESPONSE']._serialized_start=2944
+  _globals['_RELEASERESERVATIONRESPONSE']._serialized_end=3031
+  _globals['_ENTITLEMENTSSERVICE']._serialized_start=3618
+  _globals['_ENTITLEMENTSSERVICE']._serialized_end=4399
 # @@protoc_insertion_point(module_scope)

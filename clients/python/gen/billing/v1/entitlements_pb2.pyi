@@ -70,6 +70,10 @@ class _EntitlementSourceKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[
     """A paid, not refunded one-time purchase mapped to the feature."""
     ENTITLEMENT_SOURCE_KIND_GRANT: _EntitlementSourceKind.ValueType  # 3
     """A manual grant from an operator."""
+    ENTITLEMENT_SOURCE_KIND_CREDITS: _EntitlementSourceKind.ValueType  # 4
+    """Credits of a metered feature: granted by an operator or bought as a
+    prepaid credit pack (id: the credit lot's id).
+    """
 
 class EntitlementSourceKind(_EntitlementSourceKind, metaclass=_EntitlementSourceKindEnumTypeWrapper):
     """Where an entitlement comes from."""
@@ -81,6 +85,10 @@ ENTITLEMENT_SOURCE_KIND_PURCHASE: EntitlementSourceKind.ValueType  # 2
 """A paid, not refunded one-time purchase mapped to the feature."""
 ENTITLEMENT_SOURCE_KIND_GRANT: EntitlementSourceKind.ValueType  # 3
 """A manual grant from an operator."""
+ENTITLEMENT_SOURCE_KIND_CREDITS: EntitlementSourceKind.ValueType  # 4
+"""Credits of a metered feature: granted by an operator or bought as a
+prepaid credit pack (id: the credit lot's id).
+"""
 Global___EntitlementSourceKind: _TypeAlias = EntitlementSourceKind  # noqa: Y015
 
 class _WatchEventKind:
@@ -179,6 +187,8 @@ class Entitlement(_message.Message):
     USAGE_FIELD_NUMBER: _builtins.int
     BALANCE_FIELD_NUMBER: _builtins.int
     RESETS_AT_FIELD_NUMBER: _builtins.int
+    RESERVED_FIELD_NUMBER: _builtins.int
+    CREDITS_FIELD_NUMBER: _builtins.int
     feature: _builtins.str
     allowed: _builtins.bool
     limit: _builtins.int
@@ -190,8 +200,18 @@ class Entitlement(_message.Message):
     usage: _builtins.int
     """Metered features only: usage recorded in the current period."""
     balance: _builtins.int
-    """Metered features only: what remains of the period's allowance (never
-    below zero; overage under OVERAGE_MODE_ALLOW is in `usage`).
+    """Metered features only: what can still be used: the rest of the
+    period's allowance plus the remaining credits, minus open reservations
+    (never below zero; overage under OVERAGE_MODE_ALLOW is in `usage`).
+    Absent: unlimited.
+    """
+    reserved: _builtins.int
+    """Metered features only: the amount held by open reservations (already
+    taken out of `balance`).
+    """
+    credits: _builtins.int
+    """Metered features only: the remaining credits (granted or bought, not
+    expired), included in `balance`.
     """
     @_builtins.property
     def sources(self) -> _containers.RepeatedCompositeFieldContainer[Global___EntitlementSource]:
@@ -219,21 +239,31 @@ class Entitlement(_message.Message):
         usage: _builtins.int | None = ...,
         balance: _builtins.int | None = ...,
         resets_at: _timestamp_pb2.Timestamp | None = ...,
+        reserved: _builtins.int | None = ...,
+        credits: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_balance", b"_balance", "_limit", b"_limit", "_usage", b"_usage", "balance", b"balance", "limit", b"limit", "resets_at", b"resets_at", "usage", b"usage", "valid_until", b"valid_until"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_balance", b"_balance", "_credits", b"_credits", "_limit", b"_limit", "_reserved", b"_reserved", "_usage", b"_usage", "balance", b"balance", "credits", b"credits", "limit", b"limit", "reserved", b"reserved", "resets_at", b"resets_at", "usage", b"usage", "valid_until", b"valid_until"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_balance", b"_balance", "_limit", b"_limit", "_usage", b"_usage", "allowed", b"allowed", "balance", b"balance", "denial_reason", b"denial_reason", "feature", b"feature", "limit", b"limit", "resets_at", b"resets_at", "sources", b"sources", "usage", b"usage", "valid_until", b"valid_until"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_balance", b"_balance", "_credits", b"_credits", "_limit", b"_limit", "_reserved", b"_reserved", "_usage", b"_usage", "allowed", b"allowed", "balance", b"balance", "credits", b"credits", "denial_reason", b"denial_reason", "feature", b"feature", "limit", b"limit", "reserved", b"reserved", "resets_at", b"resets_at", "sources", b"sources", "usage", b"usage", "valid_until", b"valid_until"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__balance: _TypeAlias = _typing.Literal["balance"]  # noqa: Y015
     _WhichOneofArgType__balance: _TypeAlias = _typing.Literal["_balance", b"_balance"]  # noqa: Y015
+    _WhichOneofReturnType__credits: _TypeAlias = _typing.Literal["credits"]  # noqa: Y015
+    _WhichOneofArgType__credits: _TypeAlias = _typing.Literal["_credits", b"_credits"]  # noqa: Y015
     _WhichOneofReturnType__limit: _TypeAlias = _typing.Literal["limit"]  # noqa: Y015
     _WhichOneofArgType__limit: _TypeAlias = _typing.Literal["_limit", b"_limit"]  # noqa: Y015
+    _WhichOneofReturnType__reserved: _TypeAlias = _typing.Literal["reserved"]  # noqa: Y015
+    _WhichOneofArgType__reserved: _TypeAlias = _typing.Literal["_reserved", b"_reserved"]  # noqa: Y015
     _WhichOneofReturnType__usage: _TypeAlias = _typing.Literal["usage"]  # noqa: Y015
     _WhichOneofArgType__usage: _TypeAlias = _typing.Literal["_usage", b"_usage"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__balance) -> _WhichOneofReturnType__balance | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__credits) -> _WhichOneofReturnType__credits | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__limit) -> _WhichOneofReturnType__limit | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__reserved) -> _WhichOneofReturnType__reserved | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__usage) -> _WhichOneofReturnType__usage | None: ...
 
@@ -515,3 +545,169 @@ class TrackUsageResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TrackUsageResponse: _TypeAlias = TrackUsageResponse  # noqa: Y015
+
+@_typing.final
+class ReserveUsageRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    FEATURE_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    TTL_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    feature: _builtins.str
+    """A metered feature of the catalog."""
+    amount: _builtins.int
+    """1 to 1,000,000,000 units."""
+    idempotency_key: _builtins.str
+    """Required, 1 to 128 printable characters: a retry answers the same
+    reservation.
+    """
+    @_builtins.property
+    def ttl(self) -> _duration_pb2.Duration:
+        """How long the amount is held; default 5 minutes, 1 second to 24 hours."""
+
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        feature: _builtins.str = ...,
+        amount: _builtins.int = ...,
+        ttl: _duration_pb2.Duration | None = ...,
+        idempotency_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ttl", b"ttl"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "customer_id", b"customer_id", "feature", b"feature", "idempotency_key", b"idempotency_key", "ttl", b"ttl"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReserveUsageRequest: _TypeAlias = ReserveUsageRequest  # noqa: Y015
+
+@_typing.final
+class ReserveUsageResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESERVATION_ID_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    ENTITLEMENT_FIELD_NUMBER: _builtins.int
+    reservation_id: _builtins.str
+    """rsv_..."""
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp:
+        """When the held amount goes back to the balance if nobody commits."""
+
+    @_builtins.property
+    def entitlement(self) -> Global___Entitlement:
+        """The feature's standing with the amount held."""
+
+    def __init__(
+        self,
+        *,
+        reservation_id: _builtins.str = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        entitlement: Global___Entitlement | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entitlement", b"entitlement", "expires_at", b"expires_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entitlement", b"entitlement", "expires_at", b"expires_at", "reservation_id", b"reservation_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReserveUsageResponse: _TypeAlias = ReserveUsageResponse  # noqa: Y015
+
+@_typing.final
+class CommitReservationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    RESERVATION_ID_FIELD_NUMBER: _builtins.int
+    FINAL_AMOUNT_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    """The customer the reservation was made for."""
+    reservation_id: _builtins.str
+    final_amount: _builtins.int
+    """The usage to record, 0 to the amount held; absent: the amount held."""
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        reservation_id: _builtins.str = ...,
+        final_amount: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_final_amount", b"_final_amount", "final_amount", b"final_amount"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_final_amount", b"_final_amount", "customer_id", b"customer_id", "final_amount", b"final_amount", "reservation_id", b"reservation_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__final_amount: _TypeAlias = _typing.Literal["final_amount"]  # noqa: Y015
+    _WhichOneofArgType__final_amount: _TypeAlias = _typing.Literal["_final_amount", b"_final_amount"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__final_amount) -> _WhichOneofReturnType__final_amount | None: ...
+
+Global___CommitReservationRequest: _TypeAlias = CommitReservationRequest  # noqa: Y015
+
+@_typing.final
+class CommitReservationResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USAGE_ID_FIELD_NUMBER: _builtins.int
+    ENTITLEMENT_FIELD_NUMBER: _builtins.int
+    usage_id: _builtins.str
+    """Our id of the recorded usage (usg_...); empty when final_amount was 0."""
+    @_builtins.property
+    def entitlement(self) -> Global___Entitlement: ...
+    def __init__(
+        self,
+        *,
+        usage_id: _builtins.str = ...,
+        entitlement: Global___Entitlement | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entitlement", b"entitlement"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entitlement", b"entitlement", "usage_id", b"usage_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CommitReservationResponse: _TypeAlias = CommitReservationResponse  # noqa: Y015
+
+@_typing.final
+class ReleaseReservationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    RESERVATION_ID_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    reservation_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        reservation_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "reservation_id", b"reservation_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReleaseReservationRequest: _TypeAlias = ReleaseReservationRequest  # noqa: Y015
+
+@_typing.final
+class ReleaseReservationResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTITLEMENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def entitlement(self) -> Global___Entitlement: ...
+    def __init__(
+        self,
+        *,
+        entitlement: Global___Entitlement | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entitlement", b"entitlement"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entitlement", b"entitlement"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReleaseReservationResponse: _TypeAlias = ReleaseReservationResponse  # noqa: Y015

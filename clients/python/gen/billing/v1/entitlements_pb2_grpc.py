@@ -63,6 +63,21 @@ class EntitlementsServiceStub:
                 request_serializer=billing_dot_v1_dot_entitlements__pb2.TrackUsageRequest.SerializeToString,
                 response_deserializer=billing_dot_v1_dot_entitlements__pb2.TrackUsageResponse.FromString,
                 _registered_method=True)
+        self.ReserveUsage = channel.unary_unary(
+                '/billing.v1.EntitlementsService/ReserveUsage',
+                request_serializer=billing_dot_v1_dot_entitlements__pb2.ReserveUsageRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_entitlements__pb2.ReserveUsageResponse.FromString,
+                _registered_method=True)
+        self.CommitReservation = channel.unary_unary(
+                '/billing.v1.EntitlementsService/CommitReservation',
+                request_serializer=billing_dot_v1_dot_entitlements__pb2.CommitReservationRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_entitlements__pb2.CommitReservationResponse.FromString,
+                _registered_method=True)
+        self.ReleaseReservation = channel.unary_unary(
+                '/billing.v1.EntitlementsService/ReleaseReservation',
+                request_serializer=billing_dot_v1_dot_entitlements__pb2.ReleaseReservationRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_entitlements__pb2.ReleaseReservationResponse.FromString,
+                _registered_method=True)
 
 
 class EntitlementsServiceServicer:
@@ -113,6 +128,34 @@ class EntitlementsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReserveUsage(self, request, context):
+        """ReserveUsage holds `amount` of a metered feature's balance until the
+        reservation is committed, released or expires (after `ttl`), when the
+        balance covers it; otherwise FAILED_PRECONDITION and nothing is held.
+        Scope: usage:write. The same idempotency_key answers the same
+        reservation.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CommitReservation(self, request, context):
+        """CommitReservation records the usage a reservation held (final_amount,
+        at most the amount held) and ends it. Committing again with the same
+        final_amount answers the first commit. Scope: usage:write.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseReservation(self, request, context):
+        """ReleaseReservation ends a reservation without usage; releasing again
+        is a no-op. Scope: usage:write.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EntitlementsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -140,6 +183,21 @@ def add_EntitlementsServiceServicer_to_server(servicer, server):
                     servicer.TrackUsage,
                     request_deserializer=billing_dot_v1_dot_entitlements__pb2.TrackUsageRequest.FromString,
                     response_serializer=billing_dot_v1_dot_entitlements__pb2.TrackUsageResponse.SerializeToString,
+            ),
+            'ReserveUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReserveUsage,
+                    request_deserializer=billing_dot_v1_dot_entitlements__pb2.ReserveUsageRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_entitlements__pb2.ReserveUsageResponse.SerializeToString,
+            ),
+            'CommitReservation': grpc.unary_unary_rpc_method_handler(
+                    servicer.CommitReservation,
+                    request_deserializer=billing_dot_v1_dot_entitlements__pb2.CommitReservationRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_entitlements__pb2.CommitReservationResponse.SerializeToString,
+            ),
+            'ReleaseReservation': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseReservation,
+                    request_deserializer=billing_dot_v1_dot_entitlements__pb2.ReleaseReservationRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_entitlements__pb2.ReleaseReservationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -281,6 +339,87 @@ class EntitlementsService:
             '/billing.v1.EntitlementsService/TrackUsage',
             billing_dot_v1_dot_entitlements__pb2.TrackUsageRequest.SerializeToString,
             billing_dot_v1_dot_entitlements__pb2.TrackUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReserveUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.EntitlementsService/ReserveUsage',
+            billing_dot_v1_dot_entitlements__pb2.ReserveUsageRequest.SerializeToString,
+            billing_dot_v1_dot_entitlements__pb2.ReserveUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CommitReservation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.EntitlementsService/CommitReservation',
+            billing_dot_v1_dot_entitlements__pb2.CommitReservationRequest.SerializeToString,
+            billing_dot_v1_dot_entitlements__pb2.CommitReservationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseReservation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.EntitlementsService/ReleaseReservation',
+            billing_dot_v1_dot_entitlements__pb2.ReleaseReservationRequest.SerializeToString,
+            billing_dot_v1_dot_entitlements__pb2.ReleaseReservationResponse.FromString,
             options,
             channel_credentials,
             insecure,

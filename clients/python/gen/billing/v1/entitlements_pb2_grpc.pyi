@@ -57,6 +57,22 @@ class EntitlementsServiceStub:
     usage:write. Never refused for balance unless `enforce`; the same
     idempotency_key is applied once and its answer repeats.
     """
+    ReserveUsage: _grpc.UnaryUnaryMultiCallable[_entitlements_pb2.ReserveUsageRequest, _entitlements_pb2.ReserveUsageResponse]
+    """ReserveUsage holds `amount` of a metered feature's balance until the
+    reservation is committed, released or expires (after `ttl`), when the
+    balance covers it; otherwise FAILED_PRECONDITION and nothing is held.
+    Scope: usage:write. The same idempotency_key answers the same
+    reservation.
+    """
+    CommitReservation: _grpc.UnaryUnaryMultiCallable[_entitlements_pb2.CommitReservationRequest, _entitlements_pb2.CommitReservationResponse]
+    """CommitReservation records the usage a reservation held (final_amount,
+    at most the amount held) and ends it. Committing again with the same
+    final_amount answers the first commit. Scope: usage:write.
+    """
+    ReleaseReservation: _grpc.UnaryUnaryMultiCallable[_entitlements_pb2.ReleaseReservationRequest, _entitlements_pb2.ReleaseReservationResponse]
+    """ReleaseReservation ends a reservation without usage; releasing again
+    is a no-op. Scope: usage:write.
+    """
 
 @_typing.type_check_only
 class EntitlementsServiceAsyncStub(EntitlementsServiceStub):
@@ -86,6 +102,22 @@ class EntitlementsServiceAsyncStub(EntitlementsServiceStub):
     """TrackUsage records usage of a metered feature that happened. Scope:
     usage:write. Never refused for balance unless `enforce`; the same
     idempotency_key is applied once and its answer repeats.
+    """
+    ReserveUsage: _aio.UnaryUnaryMultiCallable[_entitlements_pb2.ReserveUsageRequest, _entitlements_pb2.ReserveUsageResponse]  # type: ignore[assignment]
+    """ReserveUsage holds `amount` of a metered feature's balance until the
+    reservation is committed, released or expires (after `ttl`), when the
+    balance covers it; otherwise FAILED_PRECONDITION and nothing is held.
+    Scope: usage:write. The same idempotency_key answers the same
+    reservation.
+    """
+    CommitReservation: _aio.UnaryUnaryMultiCallable[_entitlements_pb2.CommitReservationRequest, _entitlements_pb2.CommitReservationResponse]  # type: ignore[assignment]
+    """CommitReservation records the usage a reservation held (final_amount,
+    at most the amount held) and ends it. Committing again with the same
+    final_amount answers the first commit. Scope: usage:write.
+    """
+    ReleaseReservation: _aio.UnaryUnaryMultiCallable[_entitlements_pb2.ReleaseReservationRequest, _entitlements_pb2.ReleaseReservationResponse]  # type: ignore[assignment]
+    """ReleaseReservation ends a reservation without usage; releasing again
+    is a no-op. Scope: usage:write.
     """
 
 class EntitlementsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -143,6 +175,40 @@ class EntitlementsServiceServicer(metaclass=_abc_1.ABCMeta):
         """TrackUsage records usage of a metered feature that happened. Scope:
         usage:write. Never refused for balance unless `enforce`; the same
         idempotency_key is applied once and its answer repeats.
+        """
+
+    @_abc_1.abstractmethod
+    def ReserveUsage(
+        self,
+        request: _entitlements_pb2.ReserveUsageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_entitlements_pb2.ReserveUsageResponse, _abc.Awaitable[_entitlements_pb2.ReserveUsageResponse]]:
+        """ReserveUsage holds `amount` of a metered feature's balance until the
+        reservation is committed, released or expires (after `ttl`), when the
+        balance covers it; otherwise FAILED_PRECONDITION and nothing is held.
+        Scope: usage:write. The same idempotency_key answers the same
+        reservation.
+        """
+
+    @_abc_1.abstractmethod
+    def CommitReservation(
+        self,
+        request: _entitlements_pb2.CommitReservationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_entitlements_pb2.CommitReservationResponse, _abc.Awaitable[_entitlements_pb2.CommitReservationResponse]]:
+        """CommitReservation records the usage a reservation held (final_amount,
+        at most the amount held) and ends it. Committing again with the same
+        final_amount answers the first commit. Scope: usage:write.
+        """
+
+    @_abc_1.abstractmethod
+    def ReleaseReservation(
+        self,
+        request: _entitlements_pb2.ReleaseReservationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_entitlements_pb2.ReleaseReservationResponse, _abc.Awaitable[_entitlements_pb2.ReleaseReservationResponse]]:
+        """ReleaseReservation ends a reservation without usage; releasing again
+        is a no-op. Scope: usage:write.
         """
 
 def add_EntitlementsServiceServicer_to_server(servicer: EntitlementsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file billing/v1/admin.proto.
  */
 export const file_billing_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChZiaWxsaW5nL3YxL2FkbWluLnByb3RvEgpiaWxsaW5nLnYxIpgCCgdQcm9qZWN0EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSLwoMZ3JhY2VfcGVyaW9kGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEh0KFWhhc19zdHJpcGVfc2VjcmV0X2tleRgEIAEoCBIfChdzdHJpcGVfc2VjcmV0X2tleV9sYXN0NBgFIAEoCRIiChpoYXNfd2ViaG9va19zaWduaW5nX3NlY3JldBgGIAEoCBIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLNAQoGQXBpS2V5EgoKAmlkGAEgASgJEhIKCnByb2plY3RfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIhCgZzY29wZXMYBCADKA4yES5iaWxsaW5nLnYxLlNjb3BlEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnJldm9rZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYByABKAkitAEKDk1ldGVyZWRGZWF0dXJlEhEKCWFsbG93YW5jZRgBIAEoAxIaChJhbGxvd2FuY2VfcGVyX3VuaXQYAiABKAgSKAoFcmVzZXQYAyABKA4yGS5iaWxsaW5nLnYxLlJlc2V0SW50ZXJ2YWwSKAoHb3ZlcmFnZRgEIAEoDjIXLmJpbGxpbmcudjEuT3ZlcmFnZU1vZGUSHwoXc3RyaXBlX21ldGVyX2V2ZW50X25hbWUYBSABKAkiqwEKDkNhdGFsb2dGZWF0dXJlEg8KB2ZlYXR1cmUYASABKAkSEgoFbGltaXQYAiABKANIAIgBARIWCg5saW1pdF9wZXJfdW5pdBgDIAEoCBIlCgRraW5kGAQgASgOMhcuYmlsbGluZy52MS5GZWF0dXJlS2luZBIrCgdtZXRlcmVkGAUgASgLMhouYmlsbGluZy52MS5NZXRlcmVkRmVhdHVyZUIICgZfbGltaXQiTwoMQ2F0YWxvZ0VudHJ5EhEKCXN0cmlwZV9pZBgBIAEoCRIsCghmZWF0dXJlcxgCIAMoCzIaLmJpbGxpbmcudjEuQ2F0YWxvZ0ZlYXR1cmUisQIKBUdyYW50EgoKAmlkGAEgASgJEhMKC2N1c3RvbWVyX2lkGAIgASgJEg8KB2ZlYXR1cmUYAyABKAkSEgoFbGltaXQYBCABKANIAIgBARIuCgpleHBpcmVzX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZyZWFzb24YBiABKAkSDQoFYWN0b3IYByABKAkSLgoKY3JlYXRlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcmV2b2tlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKcmV2b2tlZF9ieRgKIAEoCRIVCg1yZXZva2VfcmVhc29uGAsgASgJQggKBl9saW1pdCKqAQoKQXVkaXRFbnRyeRIKCgJpZBgBIAEoCRINCgVhY3RvchgCIAEoCRIOCgZhY3Rpb24YAyABKAkSDgoGdGFyZ2V0GAQgASgJEhMKC2JlZm9yZV9qc29uGAUgASgJEhIKCmFmdGVyX2pzb24YBiABKAkSDgoGcmVhc29uGAcgASgJEigKBHRpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIowBChRSZWNvbmNpbGlhdGlvbkNvdW50cxIPCgdjaGVja2VkGAEgASgDEhcKD21pc3NpbmdfbG9jYWxseRgCIAEoAxINCgVzdGFsZRgDIAEoAxIZChFtaXNzaW5nX2luX3N0cmlwZRgEIAEoAxIQCghyZXBhaXJlZBgFIAEoAxIOCgZlcnJvcnMYBiABKAMiswIKEVJlY29uY2lsaWF0aW9uUnVuEgoKAmlkGAEgASgJEg8KB2RyeV9ydW4YAiABKAgSLgoFc3RhdGUYAyABKA4yHy5iaWxsaW5nLnYxLlJlY29uY2lsaWF0aW9uU3RhdGUSLgoKc3RhcnRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKBmNvdW50cxgGIAEoCzIgLmJpbGxpbmcudjEuUmVjb25jaWxpYXRpb25Db3VudHMSFAoMdHJpZ2dlcmVkX2J5GAcgASgJEg0KBWVycm9yGAggASgJEhkKEXN0cmlwZV9saXN0X2NhbGxzGAkgASgDIrkBChRDcmVhdGVQcm9qZWN0UmVxdWVzdBIMCgRuYW1lGAEgASgJEhkKEXN0cmlwZV9zZWNyZXRfa2V5GAIgASgJEh4KFndlYmhvb2tfc2lnbmluZ19zZWNyZXQYAyABKAkSLwoMZ3JhY2VfcGVyaW9kGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEg4KBnJlYXNvbhgFIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYBiABKAkifgoVQ3JlYXRlUHJvamVjdFJlc3BvbnNlEiQKB3Byb2plY3QYASABKAsyEy5iaWxsaW5nLnYxLlByb2plY3QSJQoJYWRtaW5fa2V5GAIgASgLMhIuYmlsbGluZy52MS5BcGlLZXkSGAoQYWRtaW5fa2V5X3NlY3JldBgDIAEoCSITChFHZXRQcm9qZWN0UmVxdWVzdCI6ChJHZXRQcm9qZWN0UmVzcG9uc2USJAoHcHJvamVjdBgBIAEoCzITLmJpbGxpbmcudjEuUHJvamVjdCLCAQoUVXBkYXRlUHJvamVjdFJlcXVlc3QSEQoEbmFtZRgBIAEoCUgAiAEBEi8KDGdyYWNlX3BlcmlvZBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIeChFzdHJpcGVfc2VjcmV0X2tleRgDIAEoCUgBiAEBEg4KBnJlYXNvbhgEIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYBSABKAlCBwoFX25hbWVCFAoSX3N0cmlwZV9zZWNyZXRfa2V5Ij0KFVVwZGF0ZVByb2plY3RSZXNwb25zZRIkCgdwcm9qZWN0GAEgASgLMhMuYmlsbGluZy52MS5Qcm9qZWN0ImUKGlJvdGF0ZVdlYmhvb2tTZWNyZXRSZXF1ZXN0Eh4KFndlYmhvb2tfc2lnbmluZ19zZWNyZXQYASABKAkSDgoGcmVhc29uGAIgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCSJDChtSb3RhdGVXZWJob29rU2VjcmV0UmVzcG9uc2USJAoHcHJvamVjdBgBIAEoCzITLmJpbGxpbmcudjEuUHJvamVjdCJvChNDcmVhdGVBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkSIQoGc2NvcGVzGAIgAygOMhEuYmlsbGluZy52MS5TY29wZRIOCgZyZWFzb24YAyABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAQgASgJIkcKFENyZWF0ZUFwaUtleVJlc3BvbnNlEh8KA2tleRgBIAEoCzISLmJpbGxpbmcudjEuQXBpS2V5Eg4KBnNlY3JldBgCIAEoCSItChJMaXN0QXBpS2V5c1JlcXVlc3QSFwoPaW5jbHVkZV9yZXZva2VkGAEgASgIIjcKE0xpc3RBcGlLZXlzUmVzcG9uc2USIAoEa2V5cxgBIAMoCzISLmJpbGxpbmcudjEuQXBpS2V5Ik4KE1Jldm9rZUFwaUtleVJlcXVlc3QSDgoGa2V5X2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYAyABKAkiNwoUUmV2b2tlQXBpS2V5UmVzcG9uc2USHwoDa2V5GAEgASgLMhIuYmlsbGluZy52MS5BcGlLZXkiEwoRR2V0Q2F0YWxvZ1JlcXVlc3QiPwoSR2V0Q2F0YWxvZ1Jlc3BvbnNlEikKB2VudHJpZXMYASADKAsyGC5iaWxsaW5nLnYxLkNhdGFsb2dFbnRyeSJnChFTZXRDYXRhbG9nUmVxdWVzdBIpCgdlbnRyaWVzGAEgAygLMhguYmlsbGluZy52MS5DYXRhbG9nRW50cnkSDgoGcmVhc29uGAIgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCSI/ChJTZXRDYXRhbG9nUmVzcG9uc2USKQoHZW50cmllcxgBIAMoCzIYLmJpbGxpbmcudjEuQ2F0YWxvZ0VudHJ5IrYBChdHcmFudEVudGl0bGVtZW50UmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIPCgdmZWF0dXJlGAIgASgJEhIKBWxpbWl0GAMgASgDSACIAQESLgoKZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcmVhc29uGAUgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgGIAEoCUIICgZfbGltaXQiPAoYR3JhbnRFbnRpdGxlbWVudFJlc3BvbnNlEiAKBWdyYW50GAEgASgLMhEuYmlsbGluZy52MS5HcmFudCJPChJSZXZva2VHcmFudFJlcXVlc3QSEAoIZ3JhbnRfaWQYASABKAkSDgoGcmVhc29uGAIgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCSI3ChNSZXZva2VHcmFudFJlc3BvbnNlEiAKBWdyYW50GAEgASgLMhEuYmlsbGluZy52MS5HcmFudCJpChFMaXN0R3JhbnRzUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIYChBpbmNsdWRlX2luYWN0aXZlGAIgASgIEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIlAKEkxpc3RHcmFudHNSZXNwb25zZRIhCgZncmFudHMYASADKAsyES5iaWxsaW5nLnYxLkdyYW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLJAQoTTGlzdEF1ZGl0TG9nUmVxdWVzdBINCgVhY3RvchgBIAEoCRIOCgZhY3Rpb24YAiABKAkSDgoGdGFyZ2V0GAMgASgJEi4KCnN0YXJ0X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglwYWdlX3NpemUYBiABKAUSEgoKcGFnZV90b2tlbhgHIAEoCSJYChRMaXN0QXVkaXRMb2dSZXNwb25zZRInCgdlbnRyaWVzGAEgAygLMhYuYmlsbGluZy52MS5BdWRpdEVudHJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJYChxUcmlnZ2VyUmVjb25jaWxpYXRpb25SZXF1ZXN0Eg8KB2RyeV9ydW4YASABKAgSDgoGcmVhc29uGAIgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCSJLCh1UcmlnZ2VyUmVjb25jaWxpYXRpb25SZXNwb25zZRIqCgNydW4YASABKAsyHS5iaWxsaW5nLnYxLlJlY29uY2lsaWF0aW9uUnVuIi0KG0dldFJlY29uY2lsaWF0aW9uUnVuUmVxdWVzdBIOCgZydW5faWQYASABKAkiSgocR2V0UmVjb25jaWxpYXRpb25SdW5SZXNwb25zZRIqCgNydW4YASABKAsyHS5iaWxsaW5nLnYxLlJlY29uY2lsaWF0aW9uUnVuIkYKHUxpc3RSZWNvbmNpbGlhdGlvblJ1bnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJImYKHkxpc3RSZWNvbmNpbGlhdGlvblJ1bnNSZXNwb25zZRIrCgRydW5zGAEgAygLMh0uYmlsbGluZy52MS5SZWNvbmNpbGlhdGlvblJ1bhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki+wEKDFdlYmhvb2tFdmVudBIQCghldmVudF9pZBgBIAEoCRIMCgR0eXBlGAIgASgJEi4KBnN0YXR1cxgDIAEoDjIeLmJpbGxpbmcudjEuV2ViaG9va0V2ZW50U3RhdHVzEhAKCGF0dGVtcHRzGAQgASgFEhIKCmxhc3RfZXJyb3IYBSABKAkSLwoLcmVjZWl2ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDHByb2Nlc3NlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKcmVwbGF5YWJsZRgIIAEoCCJxChhMaXN0V2ViaG9va0V2ZW50c1JlcXVlc3QSLgoGc3RhdHVzGAEgASgOMh4uYmlsbGluZy52MS5XZWJob29rRXZlbnRTdGF0dXMSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiXgoZTGlzdFdlYmhvb2tFdmVudHNSZXNwb25zZRIoCgZldmVudHMYASADKAsyGC5iaWxsaW5nLnYxLldlYmhvb2tFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiVgoZUmVwbGF5V2ViaG9va0V2ZW50UmVxdWVzdBIQCghldmVudF9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAMgASgJIkUKGlJlcGxheVdlYmhvb2tFdmVudFJlc3BvbnNlEicKBWV2ZW50GAEgASgLMhguYmlsbGluZy52MS5XZWJob29rRXZlbnQqfQoFU2NvcGUSFQoRU0NPUEVfVU5TUEVDSUZJRUQQABIbChdTQ09QRV9FTlRJVExFTUVOVFNfUkVBRBABEhgKFFNDT1BFX0NIRUNLT1VUX1dSSVRFEAISDwoLU0NPUEVfQURNSU4QAxIVChFTQ09QRV9VU0FHRV9XUklURRAEKncKC0ZlYXR1cmVLaW5kEhwKGEZFQVRVUkVfS0lORF9VTlNQRUNJRklFRBAAEhgKFEZFQVRVUkVfS0lORF9CT09MRUFOEAESFgoSRkVBVFVSRV9LSU5EX0xJTUlUEAISGAoURkVBVFVSRV9LSU5EX01FVEVSRUQQAyq2AQoNUmVzZXRJbnRlcnZhbBIeChpSRVNFVF9JTlRFUlZBTF9VTlNQRUNJRklFRBAAEiEKHVJFU0VUX0lOVEVSVkFMX0JJTExJTkdfUEVSSU9EEAESFgoSUkVTRVRfSU5URVJWQUxfREFZEAISFwoTUkVTRVRfSU5URVJWQUxfV0VFSxADEhgKFFJFU0VUX0lOVEVSVkFMX01PTlRIEAQSFwoTUkVTRVRfSU5URVJWQUxfWUVBUhAFKlsKC092ZXJhZ2VNb2RlEhwKGE9WRVJBR0VfTU9ERV9VTlNQRUNJRklFRBAAEhYKEk9WRVJBR0VfTU9ERV9CTE9DSxABEhYKEk9WRVJBR0VfTU9ERV9BTExPVxACKsMBChNSZWNvbmNpbGlhdGlvblN0YXRlEiQKIFJFQ09OQ0lMSUFUSU9OX1NUQVRFX1VOU1BFQ0lGSUVEEAASHwobUkVDT05DSUxJQVRJT05fU1RBVEVfUVVFVUVEEAESIAocUkVDT05DSUxJQVRJT05fU1RBVEVfUlVOTklORxACEiIKHlJFQ09OQ0lMSUFUSU9OX1NUQVRFX1NVQ0NFRURFRBADEh8KG1JFQ09OQ0lMSUFUSU9OX1NUQVRFX0ZBSUxFRBAEKuUBChJXZWJob29rRXZlbnRTdGF0dXMSJAogV0VCSE9PS19FVkVOVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIjCh9XRUJIT09LX0VWRU5UX1NUQVRVU19QUk9DRVNTSU5HEAESIgoeV0VCSE9PS19FVkVOVF9TVEFUVVNfUFJPQ0VTU0VEEAISIAocV0VCSE9PS19FVkVOVF9TVEFUVVNfSUdOT1JFRBADEh8KG1dFQkhPT0tfRVZFTlRfU1RBVFVTX0ZBSUxFRBAEEh0KGVdFQkhPT0tfRVZFTlRfU1RBVFVTX0RFQUQQBTKHDQoMQWRtaW5TZXJ2aWNlElQKDUNyZWF0ZVByb2plY3QSIC5iaWxsaW5nLnYxLkNyZWF0ZVByb2plY3RSZXF1ZXN0GiEuYmlsbGluZy52MS5DcmVhdGVQcm9qZWN0UmVzcG9uc2USUAoKR2V0UHJvamVjdBIdLmJpbGxpbmcudjEuR2V0UHJvamVjdFJlcXVlc3QaHi5iaWxsaW5nLnYxLkdldFByb2plY3RSZXNwb25zZSIDkAIBElQKDVVwZGF0ZVByb2plY3QSIC5iaWxsaW5nLnYxLlVwZGF0ZVByb2plY3RSZXF1ZXN0GiEuYmlsbGluZy52MS5VcGRhdGVQcm9qZWN0UmVzcG9uc2USZgoTUm90YXRlV2ViaG9va1NlY3JldBImLmJpbGxpbmcudjEuUm90YXRlV2ViaG9va1NlY3JldFJlcXVlc3QaJy5iaWxsaW5nLnYxLlJvdGF0ZVdlYmhvb2tTZWNyZXRSZXNwb25zZRJRCgxDcmVhdGVBcGlLZXkSHy5iaWxsaW5nLnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaIC5iaWxsaW5nLnYxLkNyZWF0ZUFwaUtleVJlc3BvbnNlElMKC0xpc3RBcGlLZXlzEh4uYmlsbGluZy52MS5MaXN0QXBpS2V5c1JlcXVlc3QaHy5iaWxsaW5nLnYxLkxpc3RBcGlLZXlzUmVzcG9uc2UiA5ACARJRCgxSZXZva2VBcGlLZXkSHy5iaWxsaW5nLnYxLlJldm9rZUFwaUtleVJlcXVlc3QaIC5iaWxsaW5nLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlElAKCkdldENhdGFsb2cSHS5iaWxsaW5nLnYxLkdldENhdGFsb2dSZXF1ZXN0Gh4uYmlsbGluZy52MS5HZXRDYXRhbG9nUmVzcG9uc2UiA5ACARJLCgpTZXRDYXRhbG9nEh0uYmlsbGluZy52MS5TZXRDYXRhbG9nUmVxdWVzdBoeLmJpbGxpbmcudjEuU2V0Q2F0YWxvZ1Jlc3BvbnNlEl0KEEdyYW50RW50aXRsZW1lbnQSIy5iaWxsaW5nLnYxLkdyYW50RW50aXRsZW1lbnRSZXF1ZXN0GiQuYmlsbGluZy52MS5HcmFudEVudGl0bGVtZW50UmVzcG9uc2USTgoLUmV2b2tlR3JhbnQSHi5iaWxsaW5nLnYxLlJldm9rZUdyYW50UmVxdWVzdBofLmJpbGxpbmcudjEuUmV2b2tlR3JhbnRSZXNwb25zZRJQCgpMaXN0R3JhbnRzEh0uYmlsbGluZy52MS5MaXN0R3JhbnRzUmVxdWVzdBoeLmJpbGxpbmcudjEuTGlzdEdyYW50c1Jlc3BvbnNlIgOQAgESVgoMTGlzdEF1ZGl0TG9nEh8uYmlsbGluZy52MS5MaXN0QXVkaXRMb2dSZXF1ZXN0GiAuYmlsbGluZy52MS5MaXN0QXVkaXRMb2dSZXNwb25zZSIDkAIBEmwKFVRyaWdnZXJSZWNvbmNpbGlhdGlvbhIoLmJpbGxpbmcudjEuVHJpZ2dlclJlY29uY2lsaWF0aW9uUmVxdWVzdBopLmJpbGxpbmcudjEuVHJpZ2dlclJlY29uY2lsaWF0aW9uUmVzcG9uc2USbgoUR2V0UmVjb25jaWxpYXRpb25SdW4SJy5iaWxsaW5nLnYxLkdldFJlY29uY2lsaWF0aW9uUnVuUmVxdWVzdBooLmJpbGxpbmcudjEuR2V0UmVjb25jaWxpYXRpb25SdW5SZXNwb25zZSIDkAIBEnQKFkxpc3RSZWNvbmNpbGlhdGlvblJ1bnMSKS5iaWxsaW5nLnYxLkxpc3RSZWNvbmNpbGlhdGlvblJ1bnNSZXF1ZXN0GiouYmlsbGluZy52MS5MaXN0UmVjb25jaWxpYXRpb25SdW5zUmVzcG9uc2UiA5ACARJlChFMaXN0V2ViaG9va0V2ZW50cxIkLmJpbGxpbmcudjEuTGlzdFdlYmhvb2tFdmVudHNSZXF1ZXN0GiUuYmlsbGluZy52MS5MaXN0V2ViaG9va0V2ZW50c1Jlc3BvbnNlIgOQAgESYwoSUmVwbGF5V2ViaG9va0V2ZW50EiUuYmlsbGluZy52MS5SZXBsYXlXZWJob29rRXZlbnRSZXF1ZXN0GiYuYmlsbGluZy52MS5SZXBsYXlXZWJob29rRXZlbnRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChZiaWxsaW5nL3YxL2FkbWluLnByb3RvEgpiaWxsaW5nLnYxIpgCCgdQcm9qZWN0EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSLwoMZ3JhY2VfcGVyaW9kGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEh0KFWhhc19zdHJpcGVfc2VjcmV0X2tleRgEIAEoCBIfChdzdHJpcGVfc2VjcmV0X2tleV9sYXN0NBgFIAEoCRIiChpoYXNfd2ViaG9va19zaWduaW5nX3NlY3JldBgGIAEoCBIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLNAQoGQXBpS2V5EgoKAmlkGAEgASgJEhIKCnByb2plY3RfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIhCgZzY29wZXMYBCADKA4yES5iaWxsaW5nLnYxLlNjb3BlEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnJldm9rZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYByABKAkitAEKDk1ldGVyZWRGZWF0dXJlEhEKCWFsbG93YW5jZRgBIAEoAxIaChJhbGxvd2FuY2VfcGVyX3VuaXQYAiABKAgSKAoFcmVzZXQYAyABKA4yGS5iaWxsaW5nLnYxLlJlc2V0SW50ZXJ2YWwSKAoHb3ZlcmFnZRgEIAEoDjIXLmJpbGxpbmcudjEuT3ZlcmFnZU1vZGUSHwoXc3RyaXBlX21ldGVyX2V2ZW50X25hbWUYBSABKAki2AEKDkNhdGFsb2dGZWF0dXJlEg8KB2ZlYXR1cmUYASABKAkSEgoFbGltaXQYAiABKANIAIgBARIWCg5saW1pdF9wZXJfdW5pdBgDIAEoCBIlCgRraW5kGAQgASgOMhcuYmlsbGluZy52MS5GZWF0dXJlS2luZBIrCgdtZXRlcmVkGAUgASgLMhouYmlsbGluZy52MS5NZXRlcmVkRmVhdHVyZRIrCgtjcmVkaXRfcGFjaxgGIAEoCzIWLmJpbGxpbmcudjEuQ3JlZGl0UGFja0IICgZfbGltaXQiQQoKQ3JlZGl0UGFjaxIXCg9hbW91bnRfcGVyX3VuaXQYASABKAMSGgoSZXhwaXJlc19hZnRlcl9kYXlzGAIgASgFIuQCCglDcmVkaXRMb3QSCgoCaWQYASABKAkSEwoLY3VzdG9tZXJfaWQYAiABKAkSDwoHZmVhdHVyZRgDIAEoCRIoCgZzb3VyY2UYBCABKA4yGC5iaWxsaW5nLnYxLkNyZWRpdFNvdXJjZRIOCgZhbW91bnQYBSABKAMSEQoJcmVtYWluaW5nGAYgASgDEi4KCmV4cGlyZXNfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgIIAEoCRINCgVhY3RvchgJIAEoCRIuCgpjcmVhdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpyZXZva2VkX2J5GAwgASgJEhUKDXJldm9rZV9yZWFzb24YDSABKAkiTwoMQ2F0YWxvZ0VudHJ5EhEKCXN0cmlwZV9pZBgBIAEoCRIsCghmZWF0dXJlcxgCIAMoCzIaLmJpbGxpbmcudjEuQ2F0YWxvZ0ZlYXR1cmUisQIKBUdyYW50EgoKAmlkGAEgASgJEhMKC2N1c3RvbWVyX2lkGAIgASgJEg8KB2ZlYXR1cmUYAyABKAkSEgoFbGltaXQYBCABKANIAIgBARIuCgpleHBpcmVzX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZyZWFzb24YBiABKAkSDQoFYWN0b3IYByABKAkSLgoKY3JlYXRlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcmV2b2tlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKcmV2b2tlZF9ieRgKIAEoCRIVCg1yZXZva2VfcmVhc29uGAsgASgJQggKBl9saW1pdCKqAQoKQXVkaXRFbnRyeRIKCgJpZBgBIAEoCRINCgVhY3RvchgCIAEoCRIOCgZhY3Rpb24YAyABKAkSDgoGdGFyZ2V0GAQgASgJEhMKC2JlZm9yZV9qc29uGAUgASgJEhIKCmFmdGVyX2pzb24YBiABKAkSDgoGcmVhc29uGAcgASgJEigKBHRpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIowBChRSZWNvbmNpbGlhdGlvbkNvdW50cxIPCgdjaGVja2VkGAEgASgDEhcKD21pc3NpbmdfbG9jYWxseRgCIAEoAxINCgVzdGFsZRgDIAEoAxIZChFtaXNzaW5nX2luX3N0cmlwZRgEIAEoAxIQCghyZXBhaXJlZBgFIAEoAxIOCgZlcnJvcnMYBiABKAMiswIKEVJlY29uY2lsaWF0aW9uUnVuEgoKAmlkGAEgASgJEg8KB2RyeV9ydW4YAiABKAgSLgoFc3RhdGUYAyABKA4yHy5iaWxsaW5nLnYxLlJlY29uY2lsaWF0aW9uU3RhdGUSLgoKc3RhcnRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKBmNvdW50cxgGIAEoCzIgLmJpbGxpbmcudjEuUmVjb25jaWxpYXRpb25Db3VudHMSFAoMdHJpZ2dlcmVkX2J5GAcgASgJEg0KBWVycm9yGAggASgJEhkKEXN0cmlwZV9saXN0X2NhbGxzGAkgASgDIrkBChRDcmVhdGVQcm9qZWN0UmVxdWVzdBIMCgRuYW1lGAEgASgJEhkKEXN0cmlwZV9zZWNyZXRfa2V5GAIgASgJEh4KFndlYmhvb2tfc2lnbmluZ19zZWNyZXQYAyABKAkSLwoMZ3JhY2VfcGVyaW9kGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEg4KBnJlYXNvbhgFIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYBiABKAkifgoVQ3JlYXRlUHJvamVjdFJlc3BvbnNlEiQKB3Byb2plY3QYASABKAsyEy5iaWxsaW5nLnYxLlByb2plY3QSJQoJYWRtaW5fa2V5GAIgASgLMhIuYmlsbGluZy52MS5BcGlLZXkSGAoQYWRtaW5fa2V5X3NlY3JldBgDIAEoCSITChFHZXRQcm9qZWN0UmVxdWVzdCI6ChJHZXRQcm9qZWN0UmVzcG9uc2USJAoHcHJvamVjdBgBIAEoCzITLmJpbGxpbmcudjEuUHJvamVjdCLCAQoUVXBkYXRlUHJvamVjdFJlcXVlc3QSEQoEbmFtZRgBIAEoCUgAiAEBEi8KDGdyYWNlX3BlcmlvZBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIeChFzdHJpcGVfc2VjcmV0X2tleRgDIAEoCUgBiAEBEg4KBnJlYXNvbhgEIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYBSABKAlCBwoFX25hbWVCFAoSX3N0cmlwZV9zZWNyZXRfa2V5Ij0KFVVwZGF0ZVByb2plY3RSZXNwb25zZRIkCgdwcm9qZWN0GAEgASgLMhMuYmlsbGluZy52MS5Qcm9qZWN0ImUKGlJvdGF0ZVdlYmhvb2tTZWNyZXRSZXF1ZXN0Eh4KFndlYmhvb2tfc2lnbmluZ19zZWNyZXQYASABKAkSDgoGcmVhc29uGAIgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCSJDChtSb3RhdGVXZWJob29rU2VjcmV0UmVzcG9uc2USJAoHcHJvamVjdBgBIAEoCzITLmJpbGxpbmcudjEuUHJvamVjdCJvChNDcmVhdGVBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkSIQoGc2NvcGVzGAIgAygOMhEuYmlsbGluZy52MS5TY29wZRIOCgZyZWFzb24YAyABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAQgASgJIkcKFENyZWF0ZUFwaUtleVJlc3BvbnNlEh8KA2tleRgBIAEoCzISLmJpbGxpbmcudjEuQXBpS2V5Eg4KBnNlY3JldBgCIAEoCSItChJMaXN0QXBpS2V5c1JlcXVlc3QSFwoPaW5jbHVkZV9yZXZva2VkGAEgASgIIjcKE0xpc3RBcGlLZXlzUmVzcG9uc2USIAoEa2V5cxgBIAMoCzISLmJpbGxpbmcudjEuQXBpS2V5Ik4KE1Jldm9rZUFwaUtleVJlcXVlc3QSDgoGa2V5X2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYAyABKAkiNwoUUmV2b2tlQXBpS2V5UmVzcG9uc2USHwoDa2V5GAEgASgLMhIuYmlsbGluZy52MS5BcGlLZXkiEwoRR2V0Q2F0YWxvZ1JlcXVlc3QiPwoSR2V0Q2F0YWxvZ1Jlc3BvbnNlEikKB2VudHJpZXMYASADKAsyGC5iaWxsaW5nLnYxLkNhdGFsb2dFbnRyeSJnChFTZXRDYXRhbG9nUmVxdWVzdBIpCgdlbnRyaWVzGAEgAygLMhguYmlsbGluZy52MS5DYXRhbG9nRW50cnkSDgoGcmVhc29uGAIgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCSI/ChJTZXRDYXRhbG9nUmVzcG9uc2USKQoHZW50cmllcxgBIAMoCzIYLmJpbGxpbmcudjEuQ2F0YWxvZ0VudHJ5IrYBChdHcmFudEVudGl0bGVtZW50UmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIPCgdmZWF0dXJlGAIgASgJEhIKBWxpbWl0GAMgASgDSACIAQESLgoKZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcmVhc29uGAUgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgGIAEoCUIICgZfbGltaXQiPAoYR3JhbnRFbnRpdGxlbWVudFJlc3BvbnNlEiAKBWdyYW50GAEgASgLMhEuYmlsbGluZy52MS5HcmFudCJPChJSZXZva2VHcmFudFJlcXVlc3QSEAoIZ3JhbnRfaWQYASABKAkSDgoGcmVhc29uGAIgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCSI3ChNSZXZva2VHcmFudFJlc3BvbnNlEiAKBWdyYW50GAEgASgLMhEuYmlsbGluZy52MS5HcmFudCJpChFMaXN0R3JhbnRzUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIYChBpbmNsdWRlX2luYWN0aXZlGAIgASgIEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIlAKEkxpc3RHcmFudHNSZXNwb25zZRIhCgZncmFudHMYASADKAsyES5iaWxsaW5nLnYxLkdyYW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKkAQoTR3JhbnRDcmVkaXRzUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIPCgdmZWF0dXJlGAIgASgJEg4KBmFtb3VudBgDIAEoAxIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZyZWFzb24YBSABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAYgASgJIj0KFEdyYW50Q3JlZGl0c1Jlc3BvbnNlEiUKBmNyZWRpdBgBIAEoCzIVLmJpbGxpbmcudjEuQ3JlZGl0TG90IlIKFFJldm9rZUNyZWRpdHNSZXF1ZXN0EhEKCWNyZWRpdF9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAMgASgJIj4KFVJldm9rZUNyZWRpdHNSZXNwb25zZRIlCgZjcmVkaXQYASABKAsyFS5iaWxsaW5nLnYxLkNyZWRpdExvdCJ4ChJMaXN0Q3JlZGl0c1JlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSDwoHZmVhdHVyZRgCIAEoCRIVCg1pbmNsdWRlX2VuZGVkGAMgASgIEhEKCXBhZ2Vfc2l6ZRgEIAEoBRISCgpwYWdlX3Rva2VuGAUgASgJIlYKE0xpc3RDcmVkaXRzUmVzcG9uc2USJgoHY3JlZGl0cxgBIAMoCzIVLmJpbGxpbmcudjEuQ3JlZGl0TG90EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLJAQoTTGlzdEF1ZGl0TG9nUmVxdWVzdBINCgVhY3RvchgBIAEoCRIOCgZhY3Rpb24YAiABKAkSDgoGdGFyZ2V0GAMgASgJEi4KCnN0YXJ0X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglwYWdlX3NpemUYBiABKAUSEgoKcGFnZV90b2tlbhgHIAEoCSJYChRMaXN0QXVkaXRMb2dSZXNwb25zZRInCgdlbnRyaWVzGAEgAygLMhYuYmlsbGluZy52MS5BdWRpdEVudHJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJYChxUcmlnZ2VyUmVjb25jaWxpYXRpb25SZXF1ZXN0Eg8KB2RyeV9ydW4YASABKAgSDgoGcmVhc29uGAIgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCSJLCh1UcmlnZ2VyUmVjb25jaWxpYXRpb25SZXNwb25zZRIqCgNydW4YASABKAsyHS5iaWxsaW5nLnYxLlJlY29uY2lsaWF0aW9uUnVuIi0KG0dldFJlY29uY2lsaWF0aW9uUnVuUmVxdWVzdBIOCgZydW5faWQYASABKAkiSgocR2V0UmVjb25jaWxpYXRpb25SdW5SZXNwb25zZRIqCgNydW4YASABKAsyHS5iaWxsaW5nLnYxLlJlY29uY2lsaWF0aW9uUnVuIkYKHUxpc3RSZWNvbmNpbGlhdGlvblJ1bnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJImYKHkxpc3RSZWNvbmNpbGlhdGlvblJ1bnNSZXNwb25zZRIrCgRydW5zGAEgAygLMh0uYmlsbGluZy52MS5SZWNvbmNpbGlhdGlvblJ1bhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki+wEKDFdlYmhvb2tFdmVudBIQCghldmVudF9pZBgBIAEoCRIMCgR0eXBlGAIgASgJEi4KBnN0YXR1cxgDIAEoDjIeLmJpbGxpbmcudjEuV2ViaG9va0V2ZW50U3RhdHVzEhAKCGF0dGVtcHRzGAQgASgFEhIKCmxhc3RfZXJyb3IYBSABKAkSLwoLcmVjZWl2ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDHByb2Nlc3NlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKcmVwbGF5YWJsZRgIIAEoCCJxChhMaXN0V2ViaG9va0V2ZW50c1JlcXVlc3QSLgoGc3RhdHVzGAEgASgOMh4uYmlsbGluZy52MS5XZWJob29rRXZlbnRTdGF0dXMSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiXgoZTGlzdFdlYmhvb2tFdmVudHNSZXNwb25zZRIoCgZldmVudHMYASADKAsyGC5iaWxsaW5nLnYxLldlYmhvb2tFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiVgoZUmVwbGF5V2ViaG9va0V2ZW50UmVxdWVzdBIQCghldmVudF9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAMgASgJIkUKGlJlcGxheVdlYmhvb2tFdmVudFJlc3BvbnNlEicKBWV2ZW50GAEgASgLMhguYmlsbGluZy52MS5XZWJob29rRXZlbnQqfQoFU2NvcGUSFQoRU0NPUEVfVU5TUEVDSUZJRUQQABIbChdTQ09QRV9FTlRJVExFTUVOVFNfUkVBRBABEhgKFFNDT1BFX0NIRUNLT1VUX1dSSVRFEAISDwoLU0NPUEVfQURNSU4QAxIVChFTQ09QRV9VU0FHRV9XUklURRAEKncKC0ZlYXR1cmVLaW5kEhwKGEZFQVRVUkVfS0lORF9VTlNQRUNJRklFRBAAEhgKFEZFQVRVUkVfS0lORF9CT09MRUFOEAESFgoSRkVBVFVSRV9LSU5EX0xJTUlUEAISGAoURkVBVFVSRV9LSU5EX01FVEVSRUQQAyq2AQoNUmVzZXRJbnRlcnZhbBIeChpSRVNFVF9JTlRFUlZBTF9VTlNQRUNJRklFRBAAEiEKHVJFU0VUX0lOVEVSVkFMX0JJTExJTkdfUEVSSU9EEAESFgoSUkVTRVRfSU5URVJWQUxfREFZEAISFwoTUkVTRVRfSU5URVJWQUxfV0VFSxADEhgKFFJFU0VUX0lOVEVSVkFMX01PTlRIEAQSFwoTUkVTRVRfSU5URVJWQUxfWUVBUhAFKlsKC092ZXJhZ2VNb2RlEhwKGE9WRVJBR0VfTU9ERV9VTlNQRUNJRklFRBAAEhYKEk9WRVJBR0VfTU9ERV9CTE9DSxABEhYKEk9WRVJBR0VfTU9ERV9BTExPVxACKl4KDENyZWRpdFNvdXJjZRIdChlDUkVESVRfU09VUkNFX1VOU1BFQ0lGSUVEEAASFwoTQ1JFRElUX1NPVVJDRV9HUkFOVBABEhYKEkNSRURJVF9TT1VSQ0VfUEFDSxACKsMBChNSZWNvbmNpbGlhdGlvblN0YXRlEiQKIFJFQ09OQ0lMSUFUSU9OX1NUQVRFX1VOU1BFQ0lGSUVEEAASHwobUkVDT05DSUxJQVRJT05fU1RBVEVfUVVFVUVEEAESIAocUkVDT05DSUxJQVRJT05fU1RBVEVfUlVOTklORxACEiIKHlJFQ09OQ0lMSUFUSU9OX1NUQVRFX1NVQ0NFRURFRBADEh8KG1JFQ09OQ0lMSUFUSU9OX1NUQVRFX0ZBSUxFRBAEKuUBChJXZWJob29rRXZlbnRTdGF0dXMSJAogV0VCSE9PS19FVkVOVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIjCh9XRUJIT09LX0VWRU5UX1NUQVRVU19QUk9DRVNTSU5HEAESIgoeV0VCSE9PS19FVkVOVF9TVEFUVVNfUFJPQ0VTU0VEEAISIAocV0VCSE9PS19FVkVOVF9TVEFUVVNfSUdOT1JFRBADEh8KG1dFQkhPT0tfRVZFTlRfU1RBVFVTX0ZBSUxFRBAEEh0KGVdFQkhPT0tfRVZFTlRfU1RBVFVTX0RFQUQQBTKFDwoMQWRtaW5TZXJ2aWNlElQKDUNyZWF0ZVByb2plY3QSIC5iaWxsaW5nLnYxLkNyZWF0ZVByb2plY3RSZXF1ZXN0GiEuYmlsbGluZy52MS5DcmVhdGVQcm9qZWN0UmVzcG9uc2USUAoKR2V0UHJvamVjdBIdLmJpbGxpbmcudjEuR2V0UHJvamVjdFJlcXVlc3QaHi5iaWxsaW5nLnYxLkdldFByb2plY3RSZXNwb25zZSIDkAIBElQKDVVwZGF0ZVByb2plY3QSIC5iaWxsaW5nLnYxLlVwZGF0ZVByb2plY3RSZXF1ZXN0GiEuYmlsbGluZy52MS5VcGRhdGVQcm9qZWN0UmVzcG9uc2USZgoTUm90YXRlV2ViaG9va1NlY3JldBImLmJpbGxpbmcudjEuUm90YXRlV2ViaG9va1NlY3JldFJlcXVlc3QaJy5iaWxsaW5nLnYxLlJvdGF0ZVdlYmhvb2tTZWNyZXRSZXNwb25zZRJRCgxDcmVhdGVBcGlLZXkSHy5iaWxsaW5nLnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaIC5iaWxsaW5nLnYxLkNyZWF0ZUFwaUtleVJlc3BvbnNlElMKC0xpc3RBcGlLZXlzEh4uYmlsbGluZy52MS5MaXN0QXBpS2V5c1JlcXVlc3QaHy5iaWxsaW5nLnYxLkxpc3RBcGlLZXlzUmVzcG9uc2UiA5ACARJRCgxSZXZva2VBcGlLZXkSHy5iaWxsaW5nLnYxLlJldm9rZUFwaUtleVJlcXVlc3QaIC5iaWxsaW5nLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlElAKCkdldENhdGFsb2cSHS5iaWxsaW5nLnYxLkdldENhdGFsb2dSZXF1ZXN0Gh4uYmlsbGluZy52MS5HZXRDYXRhbG9nUmVzcG9uc2UiA5ACARJLCgpTZXRDYXRhbG9nEh0uYmlsbGluZy52MS5TZXRDYXRhbG9nUmVxdWVzdBoeLmJpbGxpbmcudjEuU2V0Q2F0YWxvZ1Jlc3BvbnNlEl0KEEdyYW50RW50aXRsZW1lbnQSIy5iaWxsaW5nLnYxLkdyYW50RW50aXRsZW1lbnRSZXF1ZXN0GiQuYmlsbGluZy52MS5HcmFudEVudGl0bGVtZW50UmVzcG9uc2USTgoLUmV2b2tlR3JhbnQSHi5iaWxsaW5nLnYxLlJldm9rZUdyYW50UmVxdWVzdBofLmJpbGxpbmcudjEuUmV2b2tlR3JhbnRSZXNwb25zZRJQCgpMaXN0R3JhbnRzEh0uYmlsbGluZy52MS5MaXN0R3JhbnRzUmVxdWVzdBoeLmJpbGxpbmcudjEuTGlzdEdyYW50c1Jlc3BvbnNlIgOQAgESUQoMR3JhbnRDcmVkaXRzEh8uYmlsbGluZy52MS5HcmFudENyZWRpdHNSZXF1ZXN0GiAuYmlsbGluZy52MS5HcmFudENyZWRpdHNSZXNwb25zZRJUCg1SZXZva2VDcmVkaXRzEiAuYmlsbGluZy52MS5SZXZva2VDcmVkaXRzUmVxdWVzdBohLmJpbGxpbmcudjEuUmV2b2tlQ3JlZGl0c1Jlc3BvbnNlElMKC0xpc3RDcmVkaXRzEh4uYmlsbGluZy52MS5MaXN0Q3JlZGl0c1JlcXVlc3QaHy5iaWxsaW5nLnYxLkxpc3RDcmVkaXRzUmVzcG9uc2UiA5ACARJWCgxMaXN0QXVkaXRMb2cSHy5iaWxsaW5nLnYxLkxpc3RBdWRpdExvZ1JlcXVlc3QaIC5iaWxsaW5nLnYxLkxpc3RBdWRpdExvZ1Jlc3BvbnNlIgOQAgESbAoVVHJpZ2dlclJlY29uY2lsaWF0aW9uEiguYmlsbGluZy52MS5UcmlnZ2VyUmVjb25jaWxpYXRpb25SZXF1ZXN0GikuYmlsbGluZy52MS5UcmlnZ2VyUmVjb25jaWxpYXRpb25SZXNwb25zZRJuChRHZXRSZWNvbmNpbGlhdGlvblJ1bhInLmJpbGxpbmcudjEuR2V0UmVjb25jaWxpYXRpb25SdW5SZXF1ZXN0GiguYmlsbGluZy52MS5HZXRSZWNvbmNpbGlhdGlvblJ1blJlc3BvbnNlIgOQAgESdAoWTGlzdFJlY29uY2lsaWF0aW9uUnVucxIpLmJpbGxpbmcudjEuTGlzdFJlY29uY2lsaWF0aW9uUnVuc1JlcXVlc3QaKi5iaWxsaW5nLnYxLkxpc3RSZWNvbmNpbGlhdGlvblJ1bnNSZXNwb25zZSIDkAIBEmUKEUxpc3RXZWJob29rRXZlbnRzEiQuYmlsbGluZy52MS5MaXN0V2ViaG9va0V2ZW50c1JlcXVlc3QaJS5iaWxsaW5nLnYxLkxpc3RXZWJob29rRXZlbnRzUmVzcG9uc2UiA5ACARJjChJSZXBsYXlXZWJob29rRXZlbnQSJS5iaWxsaW5nLnYxLlJlcGxheVdlYmhvb2tFdmVudFJlcXVlc3QaJi5iaWxsaW5nLnYxLlJlcGxheVdlYmhvb2tFdmVudFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message billing.v1.Project
@@ -207,6 +207,14 @@ export type CatalogFeature = Message<"billing.v1.CatalogFeature"> & {
    * @generated from field: billing.v1.MeteredFeature metered = 5;
    */
   metered?: MeteredFeature | undefined;
+
+  /**
+   * METERED features only: buying this price or product in a one-time
+   * checkout gives credits instead of a period allowance.
+   *
+   * @generated from field: billing.v1.CreditPack credit_pack = 6;
+   */
+  creditPack?: CreditPack | undefined;
 };
 
 /**
@@ -215,6 +223,125 @@ export type CatalogFeature = Message<"billing.v1.CatalogFeature"> & {
  */
 export const CatalogFeatureSchema: GenMessage<CatalogFeature> = /*@__PURE__*/
   messageDesc(file_billing_v1_admin, 3);
+
+/**
+ * A prepaid credit pack: what one unit bought gives.
+ *
+ * @generated from message billing.v1.CreditPack
+ */
+export type CreditPack = Message<"billing.v1.CreditPack"> & {
+  /**
+   * Credits per unit bought, at least 1.
+   *
+   * @generated from field: int64 amount_per_unit = 1;
+   */
+  amountPerUnit: bigint;
+
+  /**
+   * Days after the purchase when unused credits expire; 0: never.
+   *
+   * @generated from field: int32 expires_after_days = 2;
+   */
+  expiresAfterDays: number;
+};
+
+/**
+ * Describes the message billing.v1.CreditPack.
+ * Use `create(CreditPackSchema)` to create a new message.
+ */
+export const CreditPackSchema: GenMessage<CreditPack> = /*@__PURE__*/
+  messageDesc(file_billing_v1_admin, 4);
+
+/**
+ * Credits of one metered feature, from one grant or one purchase.
+ *
+ * @generated from message billing.v1.CreditLot
+ */
+export type CreditLot = Message<"billing.v1.CreditLot"> & {
+  /**
+   * crd_... for grants; for packs the checkout session id and the catalog id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string customer_id = 2;
+   */
+  customerId: string;
+
+  /**
+   * @generated from field: string feature = 3;
+   */
+  feature: string;
+
+  /**
+   * @generated from field: billing.v1.CreditSource source = 4;
+   */
+  source: CreditSource;
+
+  /**
+   * What was granted or bought.
+   *
+   * @generated from field: int64 amount = 5;
+   */
+  amount: bigint;
+
+  /**
+   * What is left to use (0 once expired, revoked or refunded).
+   *
+   * @generated from field: int64 remaining = 6;
+   */
+  remaining: bigint;
+
+  /**
+   * Absent: never expires.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 7;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * Grants: the operator's reason and key id.
+   *
+   * @generated from field: string reason = 8;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: string actor = 9;
+   */
+  actor: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 10;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * Set when revoked (grants) or refunded (packs).
+   *
+   * @generated from field: google.protobuf.Timestamp revoked_at = 11;
+   */
+  revokedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string revoked_by = 12;
+   */
+  revokedBy: string;
+
+  /**
+   * @generated from field: string revoke_reason = 13;
+   */
+  revokeReason: string;
+};
+
+/**
+ * Describes the message billing.v1.CreditLot.
+ * Use `create(CreditLotSchema)` to create a new message.
+ */
+export const CreditLotSchema: GenMessage<CreditLot> = /*@__PURE__*/
+  messageDesc(file_billing_v1_admin, 5);
 
 /**
  * Maps a Stripe price (price_...) or product (prod_...) to features.
@@ -238,7 +365,7 @@ export type CatalogEntry = Message<"billing.v1.CatalogEntry"> & {
  * Use `create(CatalogEntrySchema)` to create a new message.
  */
 export const CatalogEntrySchema: GenMessage<CatalogEntry> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 4);
+  messageDesc(file_billing_v1_admin, 6);
 
 /**
  * @generated from message billing.v1.Grant
@@ -309,7 +436,7 @@ export type Grant = Message<"billing.v1.Grant"> & {
  * Use `create(GrantSchema)` to create a new message.
  */
 export const GrantSchema: GenMessage<Grant> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 5);
+  messageDesc(file_billing_v1_admin, 7);
 
 /**
  * @generated from message billing.v1.AuditEntry
@@ -370,7 +497,7 @@ export type AuditEntry = Message<"billing.v1.AuditEntry"> & {
  * Use `create(AuditEntrySchema)` to create a new message.
  */
 export const AuditEntrySchema: GenMessage<AuditEntry> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 6);
+  messageDesc(file_billing_v1_admin, 8);
 
 /**
  * @generated from message billing.v1.ReconciliationCounts
@@ -422,7 +549,7 @@ export type ReconciliationCounts = Message<"billing.v1.ReconciliationCounts"> & 
  * Use `create(ReconciliationCountsSchema)` to create a new message.
  */
 export const ReconciliationCountsSchema: GenMessage<ReconciliationCounts> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 7);
+  messageDesc(file_billing_v1_admin, 9);
 
 /**
  * @generated from message billing.v1.ReconciliationRun
@@ -483,7 +610,7 @@ export type ReconciliationRun = Message<"billing.v1.ReconciliationRun"> & {
  * Use `create(ReconciliationRunSchema)` to create a new message.
  */
 export const ReconciliationRunSchema: GenMessage<ReconciliationRun> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 8);
+  messageDesc(file_billing_v1_admin, 10);
 
 /**
  * @generated from message billing.v1.CreateProjectRequest
@@ -531,7 +658,7 @@ export type CreateProjectRequest = Message<"billing.v1.CreateProjectRequest"> & 
  * Use `create(CreateProjectRequestSchema)` to create a new message.
  */
 export const CreateProjectRequestSchema: GenMessage<CreateProjectRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 9);
+  messageDesc(file_billing_v1_admin, 11);
 
 /**
  * @generated from message billing.v1.CreateProjectResponse
@@ -560,7 +687,7 @@ export type CreateProjectResponse = Message<"billing.v1.CreateProjectResponse"> 
  * Use `create(CreateProjectResponseSchema)` to create a new message.
  */
 export const CreateProjectResponseSchema: GenMessage<CreateProjectResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 10);
+  messageDesc(file_billing_v1_admin, 12);
 
 /**
  * @generated from message billing.v1.GetProjectRequest
@@ -573,7 +700,7 @@ export type GetProjectRequest = Message<"billing.v1.GetProjectRequest"> & {
  * Use `create(GetProjectRequestSchema)` to create a new message.
  */
 export const GetProjectRequestSchema: GenMessage<GetProjectRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 11);
+  messageDesc(file_billing_v1_admin, 13);
 
 /**
  * @generated from message billing.v1.GetProjectResponse
@@ -590,7 +717,7 @@ export type GetProjectResponse = Message<"billing.v1.GetProjectResponse"> & {
  * Use `create(GetProjectResponseSchema)` to create a new message.
  */
 export const GetProjectResponseSchema: GenMessage<GetProjectResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 12);
+  messageDesc(file_billing_v1_admin, 14);
 
 /**
  * @generated from message billing.v1.UpdateProjectRequest
@@ -627,7 +754,7 @@ export type UpdateProjectRequest = Message<"billing.v1.UpdateProjectRequest"> & 
  * Use `create(UpdateProjectRequestSchema)` to create a new message.
  */
 export const UpdateProjectRequestSchema: GenMessage<UpdateProjectRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 13);
+  messageDesc(file_billing_v1_admin, 15);
 
 /**
  * @generated from message billing.v1.UpdateProjectResponse
@@ -644,7 +771,7 @@ export type UpdateProjectResponse = Message<"billing.v1.UpdateProjectResponse"> 
  * Use `create(UpdateProjectResponseSchema)` to create a new message.
  */
 export const UpdateProjectResponseSchema: GenMessage<UpdateProjectResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 14);
+  messageDesc(file_billing_v1_admin, 16);
 
 /**
  * @generated from message billing.v1.RotateWebhookSecretRequest
@@ -671,7 +798,7 @@ export type RotateWebhookSecretRequest = Message<"billing.v1.RotateWebhookSecret
  * Use `create(RotateWebhookSecretRequestSchema)` to create a new message.
  */
 export const RotateWebhookSecretRequestSchema: GenMessage<RotateWebhookSecretRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 15);
+  messageDesc(file_billing_v1_admin, 17);
 
 /**
  * @generated from message billing.v1.RotateWebhookSecretResponse
@@ -688,7 +815,7 @@ export type RotateWebhookSecretResponse = Message<"billing.v1.RotateWebhookSecre
  * Use `create(RotateWebhookSecretResponseSchema)` to create a new message.
  */
 export const RotateWebhookSecretResponseSchema: GenMessage<RotateWebhookSecretResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 16);
+  messageDesc(file_billing_v1_admin, 18);
 
 /**
  * @generated from message billing.v1.CreateApiKeyRequest
@@ -720,7 +847,7 @@ export type CreateApiKeyRequest = Message<"billing.v1.CreateApiKeyRequest"> & {
  * Use `create(CreateApiKeyRequestSchema)` to create a new message.
  */
 export const CreateApiKeyRequestSchema: GenMessage<CreateApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 17);
+  messageDesc(file_billing_v1_admin, 19);
 
 /**
  * @generated from message billing.v1.CreateApiKeyResponse
@@ -744,7 +871,7 @@ export type CreateApiKeyResponse = Message<"billing.v1.CreateApiKeyResponse"> & 
  * Use `create(CreateApiKeyResponseSchema)` to create a new message.
  */
 export const CreateApiKeyResponseSchema: GenMessage<CreateApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 18);
+  messageDesc(file_billing_v1_admin, 20);
 
 /**
  * @generated from message billing.v1.ListApiKeysRequest
@@ -761,7 +888,7 @@ export type ListApiKeysRequest = Message<"billing.v1.ListApiKeysRequest"> & {
  * Use `create(ListApiKeysRequestSchema)` to create a new message.
  */
 export const ListApiKeysRequestSchema: GenMessage<ListApiKeysRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 19);
+  messageDesc(file_billing_v1_admin, 21);
 
 /**
  * @generated from message billing.v1.ListApiKeysResponse
@@ -778,7 +905,7 @@ export type ListApiKeysResponse = Message<"billing.v1.ListApiKeysResponse"> & {
  * Use `create(ListApiKeysResponseSchema)` to create a new message.
  */
 export const ListApiKeysResponseSchema: GenMessage<ListApiKeysResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 20);
+  messageDesc(file_billing_v1_admin, 22);
 
 /**
  * @generated from message billing.v1.RevokeApiKeyRequest
@@ -805,7 +932,7 @@ export type RevokeApiKeyRequest = Message<"billing.v1.RevokeApiKeyRequest"> & {
  * Use `create(RevokeApiKeyRequestSchema)` to create a new message.
  */
 export const RevokeApiKeyRequestSchema: GenMessage<RevokeApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 21);
+  messageDesc(file_billing_v1_admin, 23);
 
 /**
  * @generated from message billing.v1.RevokeApiKeyResponse
@@ -822,7 +949,7 @@ export type RevokeApiKeyResponse = Message<"billing.v1.RevokeApiKeyResponse"> & 
  * Use `create(RevokeApiKeyResponseSchema)` to create a new message.
  */
 export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 22);
+  messageDesc(file_billing_v1_admin, 24);
 
 /**
  * @generated from message billing.v1.GetCatalogRequest
@@ -835,7 +962,7 @@ export type GetCatalogRequest = Message<"billing.v1.GetCatalogRequest"> & {
  * Use `create(GetCatalogRequestSchema)` to create a new message.
  */
 export const GetCatalogRequestSchema: GenMessage<GetCatalogRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 23);
+  messageDesc(file_billing_v1_admin, 25);
 
 /**
  * @generated from message billing.v1.GetCatalogResponse
@@ -852,7 +979,7 @@ export type GetCatalogResponse = Message<"billing.v1.GetCatalogResponse"> & {
  * Use `create(GetCatalogResponseSchema)` to create a new message.
  */
 export const GetCatalogResponseSchema: GenMessage<GetCatalogResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 24);
+  messageDesc(file_billing_v1_admin, 26);
 
 /**
  * @generated from message billing.v1.SetCatalogRequest
@@ -879,7 +1006,7 @@ export type SetCatalogRequest = Message<"billing.v1.SetCatalogRequest"> & {
  * Use `create(SetCatalogRequestSchema)` to create a new message.
  */
 export const SetCatalogRequestSchema: GenMessage<SetCatalogRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 25);
+  messageDesc(file_billing_v1_admin, 27);
 
 /**
  * @generated from message billing.v1.SetCatalogResponse
@@ -896,7 +1023,7 @@ export type SetCatalogResponse = Message<"billing.v1.SetCatalogResponse"> & {
  * Use `create(SetCatalogResponseSchema)` to create a new message.
  */
 export const SetCatalogResponseSchema: GenMessage<SetCatalogResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 26);
+  messageDesc(file_billing_v1_admin, 28);
 
 /**
  * @generated from message billing.v1.GrantEntitlementRequest
@@ -940,7 +1067,7 @@ export type GrantEntitlementRequest = Message<"billing.v1.GrantEntitlementReques
  * Use `create(GrantEntitlementRequestSchema)` to create a new message.
  */
 export const GrantEntitlementRequestSchema: GenMessage<GrantEntitlementRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 27);
+  messageDesc(file_billing_v1_admin, 29);
 
 /**
  * @generated from message billing.v1.GrantEntitlementResponse
@@ -957,7 +1084,7 @@ export type GrantEntitlementResponse = Message<"billing.v1.GrantEntitlementRespo
  * Use `create(GrantEntitlementResponseSchema)` to create a new message.
  */
 export const GrantEntitlementResponseSchema: GenMessage<GrantEntitlementResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 28);
+  messageDesc(file_billing_v1_admin, 30);
 
 /**
  * @generated from message billing.v1.RevokeGrantRequest
@@ -984,7 +1111,7 @@ export type RevokeGrantRequest = Message<"billing.v1.RevokeGrantRequest"> & {
  * Use `create(RevokeGrantRequestSchema)` to create a new message.
  */
 export const RevokeGrantRequestSchema: GenMessage<RevokeGrantRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 29);
+  messageDesc(file_billing_v1_admin, 31);
 
 /**
  * @generated from message billing.v1.RevokeGrantResponse
@@ -1001,7 +1128,7 @@ export type RevokeGrantResponse = Message<"billing.v1.RevokeGrantResponse"> & {
  * Use `create(RevokeGrantResponseSchema)` to create a new message.
  */
 export const RevokeGrantResponseSchema: GenMessage<RevokeGrantResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 30);
+  messageDesc(file_billing_v1_admin, 32);
 
 /**
  * @generated from message billing.v1.ListGrantsRequest
@@ -1039,7 +1166,7 @@ export type ListGrantsRequest = Message<"billing.v1.ListGrantsRequest"> & {
  * Use `create(ListGrantsRequestSchema)` to create a new message.
  */
 export const ListGrantsRequestSchema: GenMessage<ListGrantsRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 31);
+  messageDesc(file_billing_v1_admin, 33);
 
 /**
  * @generated from message billing.v1.ListGrantsResponse
@@ -1061,7 +1188,183 @@ export type ListGrantsResponse = Message<"billing.v1.ListGrantsResponse"> & {
  * Use `create(ListGrantsResponseSchema)` to create a new message.
  */
 export const ListGrantsResponseSchema: GenMessage<ListGrantsResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 32);
+  messageDesc(file_billing_v1_admin, 34);
+
+/**
+ * @generated from message billing.v1.GrantCreditsRequest
+ */
+export type GrantCreditsRequest = Message<"billing.v1.GrantCreditsRequest"> & {
+  /**
+   * @generated from field: string customer_id = 1;
+   */
+  customerId: string;
+
+  /**
+   * A metered feature of the catalog.
+   *
+   * @generated from field: string feature = 2;
+   */
+  feature: string;
+
+  /**
+   * 1 to 1,000,000,000 units.
+   *
+   * @generated from field: int64 amount = 3;
+   */
+  amount: bigint;
+
+  /**
+   * Must be in the future when given; absent: never expires.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 4;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string reason = 5;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: string idempotency_key = 6;
+   */
+  idempotencyKey: string;
+};
+
+/**
+ * Describes the message billing.v1.GrantCreditsRequest.
+ * Use `create(GrantCreditsRequestSchema)` to create a new message.
+ */
+export const GrantCreditsRequestSchema: GenMessage<GrantCreditsRequest> = /*@__PURE__*/
+  messageDesc(file_billing_v1_admin, 35);
+
+/**
+ * @generated from message billing.v1.GrantCreditsResponse
+ */
+export type GrantCreditsResponse = Message<"billing.v1.GrantCreditsResponse"> & {
+  /**
+   * @generated from field: billing.v1.CreditLot credit = 1;
+   */
+  credit?: CreditLot | undefined;
+};
+
+/**
+ * Describes the message billing.v1.GrantCreditsResponse.
+ * Use `create(GrantCreditsResponseSchema)` to create a new message.
+ */
+export const GrantCreditsResponseSchema: GenMessage<GrantCreditsResponse> = /*@__PURE__*/
+  messageDesc(file_billing_v1_admin, 36);
+
+/**
+ * @generated from message billing.v1.RevokeCreditsRequest
+ */
+export type RevokeCreditsRequest = Message<"billing.v1.RevokeCreditsRequest"> & {
+  /**
+   * A granted lot (crd_...).
+   *
+   * @generated from field: string credit_id = 1;
+   */
+  creditId: string;
+
+  /**
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: string idempotency_key = 3;
+   */
+  idempotencyKey: string;
+};
+
+/**
+ * Describes the message billing.v1.RevokeCreditsRequest.
+ * Use `create(RevokeCreditsRequestSchema)` to create a new message.
+ */
+export const RevokeCreditsRequestSchema: GenMessage<RevokeCreditsRequest> = /*@__PURE__*/
+  messageDesc(file_billing_v1_admin, 37);
+
+/**
+ * @generated from message billing.v1.RevokeCreditsResponse
+ */
+export type RevokeCreditsResponse = Message<"billing.v1.RevokeCreditsResponse"> & {
+  /**
+   * @generated from field: billing.v1.CreditLot credit = 1;
+   */
+  credit?: CreditLot | undefined;
+};
+
+/**
+ * Describes the message billing.v1.RevokeCreditsResponse.
+ * Use `create(RevokeCreditsResponseSchema)` to create a new message.
+ */
+export const RevokeCreditsResponseSchema: GenMessage<RevokeCreditsResponse> = /*@__PURE__*/
+  messageDesc(file_billing_v1_admin, 38);
+
+/**
+ * @generated from message billing.v1.ListCreditsRequest
+ */
+export type ListCreditsRequest = Message<"billing.v1.ListCreditsRequest"> & {
+  /**
+   * @generated from field: string customer_id = 1;
+   */
+  customerId: string;
+
+  /**
+   * Optional filter.
+   *
+   * @generated from field: string feature = 2;
+   */
+  feature: string;
+
+  /**
+   * Also list used up, expired, revoked and refunded lots.
+   *
+   * @generated from field: bool include_ended = 3;
+   */
+  includeEnded: boolean;
+
+  /**
+   * 1 to 500; default 50.
+   *
+   * @generated from field: int32 page_size = 4;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 5;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message billing.v1.ListCreditsRequest.
+ * Use `create(ListCreditsRequestSchema)` to create a new message.
+ */
+export const ListCreditsRequestSchema: GenMessage<ListCreditsRequest> = /*@__PURE__*/
+  messageDesc(file_billing_v1_admin, 39);
+
+/**
+ * @generated from message billing.v1.ListCreditsResponse
+ */
+export type ListCreditsResponse = Message<"billing.v1.ListCreditsResponse"> & {
+  /**
+   * @generated from field: repeated billing.v1.CreditLot credits = 1;
+   */
+  credits: CreditLot[];
+
+  /**
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message billing.v1.ListCreditsResponse.
+ * Use `create(ListCreditsResponseSchema)` to create a new message.
+ */
+export const ListCreditsResponseSchema: GenMessage<ListCreditsResponse> = /*@__PURE__*/
+  messageDesc(file_billing_v1_admin, 40);
 
 /**
  * @generated from message billing.v1.ListAuditLogRequest
@@ -1110,7 +1413,7 @@ export type ListAuditLogRequest = Message<"billing.v1.ListAuditLogRequest"> & {
  * Use `create(ListAuditLogRequestSchema)` to create a new message.
  */
 export const ListAuditLogRequestSchema: GenMessage<ListAuditLogRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 33);
+  messageDesc(file_billing_v1_admin, 41);
 
 /**
  * @generated from message billing.v1.ListAuditLogResponse
@@ -1134,7 +1437,7 @@ export type ListAuditLogResponse = Message<"billing.v1.ListAuditLogResponse"> & 
  * Use `create(ListAuditLogResponseSchema)` to create a new message.
  */
 export const ListAuditLogResponseSchema: GenMessage<ListAuditLogResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 34);
+  messageDesc(file_billing_v1_admin, 42);
 
 /**
  * @generated from message billing.v1.TriggerReconciliationRequest
@@ -1163,7 +1466,7 @@ export type TriggerReconciliationRequest = Message<"billing.v1.TriggerReconcilia
  * Use `create(TriggerReconciliationRequestSchema)` to create a new message.
  */
 export const TriggerReconciliationRequestSchema: GenMessage<TriggerReconciliationRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 35);
+  messageDesc(file_billing_v1_admin, 43);
 
 /**
  * @generated from message billing.v1.TriggerReconciliationResponse
@@ -1180,7 +1483,7 @@ export type TriggerReconciliationResponse = Message<"billing.v1.TriggerReconcili
  * Use `create(TriggerReconciliationResponseSchema)` to create a new message.
  */
 export const TriggerReconciliationResponseSchema: GenMessage<TriggerReconciliationResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 36);
+  messageDesc(file_billing_v1_admin, 44);
 
 /**
  * @generated from message billing.v1.GetReconciliationRunRequest
@@ -1197,7 +1500,7 @@ export type GetReconciliationRunRequest = Message<"billing.v1.GetReconciliationR
  * Use `create(GetReconciliationRunRequestSchema)` to create a new message.
  */
 export const GetReconciliationRunRequestSchema: GenMessage<GetReconciliationRunRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 37);
+  messageDesc(file_billing_v1_admin, 45);
 
 /**
  * @generated from message billing.v1.GetReconciliationRunResponse
@@ -1214,7 +1517,7 @@ export type GetReconciliationRunResponse = Message<"billing.v1.GetReconciliation
  * Use `create(GetReconciliationRunResponseSchema)` to create a new message.
  */
 export const GetReconciliationRunResponseSchema: GenMessage<GetReconciliationRunResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 38);
+  messageDesc(file_billing_v1_admin, 46);
 
 /**
  * @generated from message billing.v1.ListReconciliationRunsRequest
@@ -1236,7 +1539,7 @@ export type ListReconciliationRunsRequest = Message<"billing.v1.ListReconciliati
  * Use `create(ListReconciliationRunsRequestSchema)` to create a new message.
  */
 export const ListReconciliationRunsRequestSchema: GenMessage<ListReconciliationRunsRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 39);
+  messageDesc(file_billing_v1_admin, 47);
 
 /**
  * @generated from message billing.v1.ListReconciliationRunsResponse
@@ -1260,7 +1563,7 @@ export type ListReconciliationRunsResponse = Message<"billing.v1.ListReconciliat
  * Use `create(ListReconciliationRunsResponseSchema)` to create a new message.
  */
 export const ListReconciliationRunsResponseSchema: GenMessage<ListReconciliationRunsResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 40);
+  messageDesc(file_billing_v1_admin, 48);
 
 /**
  * @generated from message billing.v1.WebhookEvent
@@ -1320,7 +1623,7 @@ export type WebhookEvent = Message<"billing.v1.WebhookEvent"> & {
  * Use `create(WebhookEventSchema)` to create a new message.
  */
 export const WebhookEventSchema: GenMessage<WebhookEvent> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 41);
+  messageDesc(file_billing_v1_admin, 49);
 
 /**
  * @generated from message billing.v1.ListWebhookEventsRequest
@@ -1351,7 +1654,7 @@ export type ListWebhookEventsRequest = Message<"billing.v1.ListWebhookEventsRequ
  * Use `create(ListWebhookEventsRequestSchema)` to create a new message.
  */
 export const ListWebhookEventsRequestSchema: GenMessage<ListWebhookEventsRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 42);
+  messageDesc(file_billing_v1_admin, 50);
 
 /**
  * @generated from message billing.v1.ListWebhookEventsResponse
@@ -1375,7 +1678,7 @@ export type ListWebhookEventsResponse = Message<"billing.v1.ListWebhookEventsRes
  * Use `create(ListWebhookEventsResponseSchema)` to create a new message.
  */
 export const ListWebhookEventsResponseSchema: GenMessage<ListWebhookEventsResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 43);
+  messageDesc(file_billing_v1_admin, 51);
 
 /**
  * @generated from message billing.v1.ReplayWebhookEventRequest
@@ -1402,7 +1705,7 @@ export type ReplayWebhookEventRequest = Message<"billing.v1.ReplayWebhookEventRe
  * Use `create(ReplayWebhookEventRequestSchema)` to create a new message.
  */
 export const ReplayWebhookEventRequestSchema: GenMessage<ReplayWebhookEventRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 44);
+  messageDesc(file_billing_v1_admin, 52);
 
 /**
  * @generated from message billing.v1.ReplayWebhookEventResponse
@@ -1419,7 +1722,7 @@ export type ReplayWebhookEventResponse = Message<"billing.v1.ReplayWebhookEventR
  * Use `create(ReplayWebhookEventResponseSchema)` to create a new message.
  */
 export const ReplayWebhookEventResponseSchema: GenMessage<ReplayWebhookEventResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_admin, 45);
+  messageDesc(file_billing_v1_admin, 53);
 
 /**
  * What an API key may do.
@@ -1592,6 +1895,38 @@ export const OverageModeSchema: GenEnum<OverageMode> = /*@__PURE__*/
   enumDesc(file_billing_v1_admin, 3);
 
 /**
+ * Where a credit lot comes from.
+ *
+ * @generated from enum billing.v1.CreditSource
+ */
+export enum CreditSource {
+  /**
+   * @generated from enum value: CREDIT_SOURCE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * GrantCredits by an operator.
+   *
+   * @generated from enum value: CREDIT_SOURCE_GRANT = 1;
+   */
+  GRANT = 1,
+
+  /**
+   * A prepaid credit pack bought in a one-time checkout.
+   *
+   * @generated from enum value: CREDIT_SOURCE_PACK = 2;
+   */
+  PACK = 2,
+}
+
+/**
+ * Describes the enum billing.v1.CreditSource.
+ */
+export const CreditSourceSchema: GenEnum<CreditSource> = /*@__PURE__*/
+  enumDesc(file_billing_v1_admin, 4);
+
+/**
  * @generated from enum billing.v1.ReconciliationState
  */
 export enum ReconciliationState {
@@ -1625,7 +1960,7 @@ export enum ReconciliationState {
  * Describes the enum billing.v1.ReconciliationState.
  */
 export const ReconciliationStateSchema: GenEnum<ReconciliationState> = /*@__PURE__*/
-  enumDesc(file_billing_v1_admin, 4);
+  enumDesc(file_billing_v1_admin, 5);
 
 /**
  * Where a received Stripe event stands.
@@ -1677,7 +2012,7 @@ export enum WebhookEventStatus {
  * Describes the enum billing.v1.WebhookEventStatus.
  */
 export const WebhookEventStatusSchema: GenEnum<WebhookEventStatus> = /*@__PURE__*/
-  enumDesc(file_billing_v1_admin, 5);
+  enumDesc(file_billing_v1_admin, 6);
 
 /**
  * AdminService is for operators (grpcurl). Scope: admin. Every write takes a
@@ -1796,6 +2131,39 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof ListGrantsRequestSchema;
     output: typeof ListGrantsResponseSchema;
+  },
+  /**
+   * GrantCredits gives a customer prepaid units of a metered feature, used
+   * after the period's allowance (earliest expiry first, then credits that
+   * never expire).
+   *
+   * @generated from rpc billing.v1.AdminService.GrantCredits
+   */
+  grantCredits: {
+    methodKind: "unary";
+    input: typeof GrantCreditsRequestSchema;
+    output: typeof GrantCreditsResponseSchema;
+  },
+  /**
+   * RevokeCredits takes back what remains of a credit grant (credit packs
+   * end with a refund instead).
+   *
+   * @generated from rpc billing.v1.AdminService.RevokeCredits
+   */
+  revokeCredits: {
+    methodKind: "unary";
+    input: typeof RevokeCreditsRequestSchema;
+    output: typeof RevokeCreditsResponseSchema;
+  },
+  /**
+   * ListCredits lists a customer's credit lots, granted and bought.
+   *
+   * @generated from rpc billing.v1.AdminService.ListCredits
+   */
+  listCredits: {
+    methodKind: "unary";
+    input: typeof ListCreditsRequestSchema;
+    output: typeof ListCreditsResponseSchema;
   },
   /**
    * @generated from rpc billing.v1.AdminService.ListAuditLog

@@ -65,6 +65,15 @@ const (
 	AdminServiceRevokeGrantProcedure = "/billing.v1.AdminService/RevokeGrant"
 	// AdminServiceListGrantsProcedure is the fully-qualified name of the AdminService's ListGrants RPC.
 	AdminServiceListGrantsProcedure = "/billing.v1.AdminService/ListGrants"
+	// AdminServiceGrantCreditsProcedure is the fully-qualified name of the AdminService's GrantCredits
+	// RPC.
+	AdminServiceGrantCreditsProcedure = "/billing.v1.AdminService/GrantCredits"
+	// AdminServiceRevokeCreditsProcedure is the fully-qualified name of the AdminService's
+	// RevokeCredits RPC.
+	AdminServiceRevokeCreditsProcedure = "/billing.v1.AdminService/RevokeCredits"
+	// AdminServiceListCreditsProcedure is the fully-qualified name of the AdminService's ListCredits
+	// RPC.
+	AdminServiceListCreditsProcedure = "/billing.v1.AdminService/ListCredits"
 	// AdminServiceListAuditLogProcedure is the fully-qualified name of the AdminService's ListAuditLog
 	// RPC.
 	AdminServiceListAuditLogProcedure = "/billing.v1.AdminService/ListAuditLog"
@@ -106,6 +115,15 @@ type AdminServiceClient interface {
 	GrantEntitlement(context.Context, *connect.Request[v1.GrantEntitlementRequest]) (*connect.Response[v1.GrantEntitlementResponse], error)
 	RevokeGrant(context.Context, *connect.Request[v1.RevokeGrantRequest]) (*connect.Response[v1.RevokeGrantResponse], error)
 	ListGrants(context.Context, *connect.Request[v1.ListGrantsRequest]) (*connect.Response[v1.ListGrantsResponse], error)
+	// GrantCredits gives a customer prepaid units of a metered feature, used
+	// after the period's allowance (earliest expiry first, then credits that
+	// never expire).
+	GrantCredits(context.Context, *connect.Request[v1.GrantCreditsRequest]) (*connect.Response[v1.GrantCreditsResponse], error)
+	// RevokeCredits takes back what remains of a credit grant (credit packs
+	// end with a refund instead).
+	RevokeCredits(context.Context, *connect.Request[v1.RevokeCreditsRequest]) (*connect.Response[v1.RevokeCreditsResponse], error)
+	// ListCredits lists a customer's credit lots, granted and bought.
+	ListCredits(context.Context, *connect.Request[v1.ListCreditsRequest]) (*connect.Response[v1.ListCreditsResponse], error)
 	ListAuditLog(context.Context, *connect.Request[v1.ListAuditLogRequest]) (*connect.Response[v1.ListAuditLogResponse], error)
 	// TriggerReconciliation starts a run now (or returns the one running).
 	TriggerReconciliation(context.Context, *connect.Request[v1.TriggerReconciliationRequest]) (*connect.Response[v1.TriggerReconciliationResponse], error)
@@ -206,6 +224,25 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		grantCredits: connect.NewClient[v1.GrantCreditsRequest, v1.GrantCreditsResponse](
+			httpClient,
+			baseURL+AdminServiceGrantCreditsProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("GrantCredits")),
+			connect.WithClientOptions(opts...),
+		),
+		revokeCredits: connect.NewClient[v1.RevokeCreditsRequest, v1.RevokeCreditsResponse](
+			httpClient,
+			baseURL+AdminServiceRevokeCreditsProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("RevokeCredits")),
+			connect.WithClientOptions(opts...),
+		),
+		listCredits: connect.NewClient[v1.ListCreditsRequest, v1.ListCreditsResponse](
+			httpClient,
+			baseURL+AdminServiceListCreditsProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("ListCredits")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 		listAuditLog: connect.NewClient[v1.ListAuditLogRequest, v1.ListAuditLogResponse](
 			httpClient,
 			baseURL+AdminServiceListAuditLogProcedure,
@@ -263,6 +300,9 @@ type adminServiceClient struct {
 	grantEntitlement       *connect.Client[v1.GrantEntitlementRequest, v1.GrantEntitlementResponse]
 	revokeGrant            *connect.Client[v1.RevokeGrantRequest, v1.RevokeGrantResponse]
 	listGrants             *connect.Client[v1.ListGrantsRequest, v1.ListGrantsResponse]
+	grantCredits           *connect.Client[v1.GrantCreditsRequest, v1.GrantCreditsResponse]
+	revokeCredits          *connect.Client[v1.RevokeCreditsRequest, v1.RevokeCreditsResponse]
+	listCredits            *connect.Client[v1.ListCreditsRequest, v1.ListCreditsResponse]
 	listAuditLog           *connect.Client[v1.ListAuditLogRequest, v1.ListAuditLogResponse]
 	triggerReconciliation  *connect.Client[v1.TriggerReconciliationRequest, v1.TriggerReconciliationResponse]
 	getReconciliationRun   *connect.Client[v1.GetReconciliationRunRequest, v1.GetReconciliationRunResponse]
@@ -331,6 +371,21 @@ func (c *adminServiceClient) ListGrants(ctx context.Context, req *connect.Reques
 	return c.listGrants.CallUnary(ctx, req)
 }
 
+// GrantCredits calls billing.v1.AdminService.GrantCredits.
+func (c *adminServiceClient) GrantCredits(ctx context.Context, req *connect.Request[v1.GrantCreditsRequest]) (*connect.Response[v1.GrantCreditsResponse], error) {
+	return c.grantCredits.CallUnary(ctx, req)
+}
+
+// RevokeCredits calls billing.v1.AdminService.RevokeCredits.
+func (c *adminServiceClient) RevokeCredits(ctx context.Context, req *connect.Request[v1.RevokeCreditsRequest]) (*connect.Response[v1.RevokeCreditsResponse], error) {
+	return c.revokeCredits.CallUnary(ctx, req)
+}
+
+// ListCredits calls billing.v1.AdminService.ListCredits.
+func (c *adminServiceClient) ListCredits(ctx context.Context, req *connect.Request[v1.ListCreditsRequest]) (*connect.Response[v1.ListCreditsResponse], error) {
+	return c.listCredits.CallUnary(ctx, req)
+}
+
 // ListAuditLog calls billing.v1.AdminService.ListAuditLog.
 func (c *adminServiceClient) ListAuditLog(ctx context.Context, req *connect.Request[v1.ListAuditLogRequest]) (*connect.Response[v1.ListAuditLogResponse], error) {
 	return c.listAuditLog.CallUnary(ctx, req)
@@ -382,6 +437,15 @@ type AdminServiceHandler interface {
 	GrantEntitlement(context.Context, *connect.Request[v1.GrantEntitlementRequest]) (*connect.Response[v1.GrantEntitlementResponse], error)
 	RevokeGrant(context.Context, *connect.Request[v1.RevokeGrantRequest]) (*connect.Response[v1.RevokeGrantResponse], error)
 	ListGrants(context.Context, *connect.Request[v1.ListGrantsRequest]) (*connect.Response[v1.ListGrantsResponse], error)
+	// GrantCredits gives a customer prepaid units of a metered feature, used
+	// after the period's allowance (earliest expiry first, then credits that
+	// never expire).
+	GrantCredits(context.Context, *connect.Request[v1.GrantCreditsRequest]) (*connect.Response[v1.GrantCreditsResponse], error)
+	// RevokeCredits takes back what remains of a credit grant (credit packs
+	// end with a refund instead).
+	RevokeCredits(context.Context, *connect.Request[v1.RevokeCreditsRequest]) (*connect.Response[v1.RevokeCreditsResponse], error)
+	// ListCredits lists a customer's credit lots, granted and bought.
+	ListCredits(context.Context, *connect.Request[v1.ListCreditsRequest]) (*connect.Response[v1.ListCreditsResponse], error)
 	ListAuditLog(context.Context, *connect.Request[v1.ListAuditLogRequest]) (*connect.Response[v1.ListAuditLogResponse], error)
 	// TriggerReconciliation starts a run now (or returns the one running).
 	TriggerReconciliation(context.Context, *connect.Request[v1.TriggerReconciliationRequest]) (*connect.Response[v1.TriggerReconciliationResponse], error)
@@ -478,6 +542,25 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminServiceGrantCreditsHandler := connect.NewUnaryHandler(
+		AdminServiceGrantCreditsProcedure,
+		svc.GrantCredits,
+		connect.WithSchema(adminServiceMethods.ByName("GrantCredits")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceRevokeCreditsHandler := connect.NewUnaryHandler(
+		AdminServiceRevokeCreditsProcedure,
+		svc.RevokeCredits,
+		connect.WithSchema(adminServiceMethods.ByName("RevokeCredits")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceListCreditsHandler := connect.NewUnaryHandler(
+		AdminServiceListCreditsProcedure,
+		svc.ListCredits,
+		connect.WithSchema(adminServiceMethods.ByName("ListCredits")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	adminServiceListAuditLogHandler := connect.NewUnaryHandler(
 		AdminServiceListAuditLogProcedure,
 		svc.ListAuditLog,
@@ -544,6 +627,12 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 			adminServiceRevokeGrantHandler.ServeHTTP(w, r)
 		case AdminServiceListGrantsProcedure:
 			adminServiceListGrantsHandler.ServeHTTP(w, r)
+		case AdminServiceGrantCreditsProcedure:
+			adminServiceGrantCreditsHandler.ServeHTTP(w, r)
+		case AdminServiceRevokeCreditsProcedure:
+			adminServiceRevokeCreditsHandler.ServeHTTP(w, r)
+		case AdminServiceListCreditsProcedure:
+			adminServiceListCreditsHandler.ServeHTTP(w, r)
 		case AdminServiceListAuditLogProcedure:
 			adminServiceListAuditLogHandler.ServeHTTP(w, r)
 		case AdminServiceTriggerReconciliationProcedure:
@@ -611,6 +700,18 @@ func (UnimplementedAdminServiceHandler) RevokeGrant(context.Context, *connect.Re
 
 func (UnimplementedAdminServiceHandler) ListGrants(context.Context, *connect.Request[v1.ListGrantsRequest]) (*connect.Response[v1.ListGrantsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("billing.v1.AdminService.ListGrants is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) GrantCredits(context.Context, *connect.Request[v1.GrantCreditsRequest]) (*connect.Response[v1.GrantCreditsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("billing.v1.AdminService.GrantCredits is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) RevokeCredits(context.Context, *connect.Request[v1.RevokeCreditsRequest]) (*connect.Response[v1.RevokeCreditsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("billing.v1.AdminService.RevokeCredits is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) ListCredits(context.Context, *connect.Request[v1.ListCreditsRequest]) (*connect.Response[v1.ListCreditsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("billing.v1.AdminService.ListCredits is not implemented"))
 }
 
 func (UnimplementedAdminServiceHandler) ListAuditLog(context.Context, *connect.Request[v1.ListAuditLogRequest]) (*connect.Response[v1.ListAuditLogResponse], error) {

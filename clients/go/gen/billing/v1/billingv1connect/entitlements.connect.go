@@ -48,6 +48,15 @@ const (
 	// EntitlementsServiceTrackUsageProcedure is the fully-qualified name of the EntitlementsService's
 	// TrackUsage RPC.
 	EntitlementsServiceTrackUsageProcedure = "/billing.v1.EntitlementsService/TrackUsage"
+	// EntitlementsServiceReserveUsageProcedure is the fully-qualified name of the EntitlementsService's
+	// ReserveUsage RPC.
+	EntitlementsServiceReserveUsageProcedure = "/billing.v1.EntitlementsService/ReserveUsage"
+	// EntitlementsServiceCommitReservationProcedure is the fully-qualified name of the
+	// EntitlementsService's CommitReservation RPC.
+	EntitlementsServiceCommitReservationProcedure = "/billing.v1.EntitlementsService/CommitReservation"
+	// EntitlementsServiceReleaseReservationProcedure is the fully-qualified name of the
+	// EntitlementsService's ReleaseReservation RPC.
+	EntitlementsServiceReleaseReservationProcedure = "/billing.v1.EntitlementsService/ReleaseReservation"
 )
 
 // EntitlementsServiceClient is a client for the billing.v1.EntitlementsService service.
@@ -68,6 +77,19 @@ type EntitlementsServiceClient interface {
 	// usage:write. Never refused for balance unless `enforce`; the same
 	// idempotency_key is applied once and its answer repeats.
 	TrackUsage(context.Context, *connect.Request[v1.TrackUsageRequest]) (*connect.Response[v1.TrackUsageResponse], error)
+	// ReserveUsage holds `amount` of a metered feature's balance until the
+	// reservation is committed, released or expires (after `ttl`), when the
+	// balance covers it; otherwise FAILED_PRECONDITION and nothing is held.
+	// Scope: usage:write. The same idempotency_key answers the same
+	// reservation.
+	ReserveUsage(context.Context, *connect.Request[v1.ReserveUsageRequest]) (*connect.Response[v1.ReserveUsageResponse], error)
+	// CommitReservation records the usage a reservation held (final_amount,
+	// at most the amount held) and ends it. Committing again with the same
+	// final_amount answers the first commit. Scope: usage:write.
+	CommitReservation(context.Context, *connect.Request[v1.CommitReservationRequest]) (*connect.Response[v1.CommitReservationResponse], error)
+	// ReleaseReservation ends a reservation without usage; releasing again
+	// is a no-op. Scope: usage:write.
+	ReleaseReservation(context.Context, *connect.Request[v1.ReleaseReservationRequest]) (*connect.Response[v1.ReleaseReservationResponse], error)
 }
 
 // NewEntitlementsServiceClient constructs a client for the billing.v1.EntitlementsService service.
@@ -113,6 +135,24 @@ func NewEntitlementsServiceClient(httpClient connect.HTTPClient, baseURL string,
 			connect.WithSchema(entitlementsServiceMethods.ByName("TrackUsage")),
 			connect.WithClientOptions(opts...),
 		),
+		reserveUsage: connect.NewClient[v1.ReserveUsageRequest, v1.ReserveUsageResponse](
+			httpClient,
+			baseURL+EntitlementsServiceReserveUsageProcedure,
+			connect.WithSchema(entitlementsServiceMethods.ByName("ReserveUsage")),
+			connect.WithClientOptions(opts...),
+		),
+		commitReservation: connect.NewClient[v1.CommitReservationRequest, v1.CommitReservationResponse](
+			httpClient,
+			baseURL+EntitlementsServiceCommitReservationProcedure,
+			connect.WithSchema(entitlementsServiceMethods.ByName("CommitReservation")),
+			connect.WithClientOptions(opts...),
+		),
+		releaseReservation: connect.NewClient[v1.ReleaseReservationRequest, v1.ReleaseReservationResponse](
+			httpClient,
+			baseURL+EntitlementsServiceReleaseReservationProcedure,
+			connect.WithSchema(entitlementsServiceMethods.ByName("ReleaseReservation")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -123,6 +163,9 @@ type entitlementsServiceClient struct {
 	watchEntitlements  *connect.Client[v1.WatchEntitlementsRequest, v1.WatchEntitlementsResponse]
 	issueCustomerToken *connect.Client[v1.IssueCustomerTokenRequest, v1.IssueCustomerTokenResponse]
 	trackUsage         *connect.Client[v1.TrackUsageRequest, v1.TrackUsageResponse]
+	reserveUsage       *connect.Client[v1.ReserveUsageRequest, v1.ReserveUsageResponse]
+	commitReservation  *connect.Client[v1.CommitReservationRequest, v1.CommitReservationResponse]
+	releaseReservation *connect.Client[v1.ReleaseReservationRequest, v1.ReleaseReservationResponse]
 }
 
 // CheckEntitlement calls billing.v1.EntitlementsService.CheckEntitlement.
@@ -150,6 +193,21 @@ func (c *entitlementsServiceClient) TrackUsage(ctx context.Context, req *connect
 	return c.trackUsage.CallUnary(ctx, req)
 }
 
+// ReserveUsage calls billing.v1.EntitlementsService.ReserveUsage.
+func (c *entitlementsServiceClient) ReserveUsage(ctx context.Context, req *connect.Request[v1.ReserveUsageRequest]) (*connect.Response[v1.ReserveUsageResponse], error) {
+	return c.reserveUsage.CallUnary(ctx, req)
+}
+
+// CommitReservation calls billing.v1.EntitlementsService.CommitReservation.
+func (c *entitlementsServiceClient) CommitReservation(ctx context.Context, req *connect.Request[v1.CommitReservationRequest]) (*connect.Response[v1.CommitReservationResponse], error) {
+	return c.commitReservation.CallUnary(ctx, req)
+}
+
+// ReleaseReservation calls billing.v1.EntitlementsService.ReleaseReservation.
+func (c *entitlementsServiceClient) ReleaseReservation(ctx context.Context, req *connect.Request[v1.ReleaseReservationRequest]) (*connect.Response[v1.ReleaseReservationResponse], error) {
+	return c.releaseReservation.CallUnary(ctx, req)
+}
+
 // EntitlementsServiceHandler is an implementation of the billing.v1.EntitlementsService service.
 type EntitlementsServiceHandler interface {
 	// CheckEntitlement answers for one feature. Scope: entitlements:read, or a
@@ -168,6 +226,19 @@ type EntitlementsServiceHandler interface {
 	// usage:write. Never refused for balance unless `enforce`; the same
 	// idempotency_key is applied once and its answer repeats.
 	TrackUsage(context.Context, *connect.Request[v1.TrackUsageRequest]) (*connect.Response[v1.TrackUsageResponse], error)
+	// ReserveUsage holds `amount` of a metered feature's balance until the
+	// reservation is committed, released or expires (after `ttl`), when the
+	// balance covers it; otherwise FAILED_PRECONDITION and nothing is held.
+	// Scope: usage:write. The same idempotency_key answers the same
+	// reservation.
+	ReserveUsage(context.Context, *connect.Request[v1.ReserveUsageRequest]) (*connect.Response[v1.ReserveUsageResponse], error)
+	// CommitReservation records the usage a reservation held (final_amount,
+	// at most the amount held) and ends it. Committing again with the same
+	// final_amount answers the first commit. Scope: usage:write.
+	CommitReservation(context.Context, *connect.Request[v1.CommitReservationRequest]) (*connect.Response[v1.CommitReservationResponse], error)
+	// ReleaseReservation ends a reservation without usage; releasing again
+	// is a no-op. Scope: usage:write.
+	ReleaseReservation(context.Context, *connect.Request[v1.ReleaseReservationRequest]) (*connect.Response[v1.ReleaseReservationResponse], error)
 }
 
 // NewEntitlementsServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -209,6 +280,24 @@ func NewEntitlementsServiceHandler(svc EntitlementsServiceHandler, opts ...conne
 		connect.WithSchema(entitlementsServiceMethods.ByName("TrackUsage")),
 		connect.WithHandlerOptions(opts...),
 	)
+	entitlementsServiceReserveUsageHandler := connect.NewUnaryHandler(
+		EntitlementsServiceReserveUsageProcedure,
+		svc.ReserveUsage,
+		connect.WithSchema(entitlementsServiceMethods.ByName("ReserveUsage")),
+		connect.WithHandlerOptions(opts...),
+	)
+	entitlementsServiceCommitReservationHandler := connect.NewUnaryHandler(
+		EntitlementsServiceCommitReservationProcedure,
+		svc.CommitReservation,
+		connect.WithSchema(entitlementsServiceMethods.ByName("CommitReservation")),
+		connect.WithHandlerOptions(opts...),
+	)
+	entitlementsServiceReleaseReservationHandler := connect.NewUnaryHandler(
+		EntitlementsServiceReleaseReservationProcedure,
+		svc.ReleaseReservation,
+		connect.WithSchema(entitlementsServiceMethods.ByName("ReleaseReservation")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/billing.v1.EntitlementsService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case EntitlementsServiceCheckEntitlementProcedure:
@@ -221,6 +310,12 @@ func NewEntitlementsServiceHandler(svc EntitlementsServiceHandler, opts ...conne
 			entitlementsServiceIssueCustomerTokenHandler.ServeHTTP(w, r)
 		case EntitlementsServiceTrackUsageProcedure:
 			entitlementsServiceTrackUsageHandler.ServeHTTP(w, r)
+		case EntitlementsServiceReserveUsageProcedure:
+			entitlementsServiceReserveUsageHandler.ServeHTTP(w, r)
+		case EntitlementsServiceCommitReservationProcedure:
+			entitlementsServiceCommitReservationHandler.ServeHTTP(w, r)
+		case EntitlementsServiceReleaseReservationProcedure:
+			entitlementsServiceReleaseReservationHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -248,4 +343,16 @@ func (UnimplementedEntitlementsServiceHandler) IssueCustomerToken(context.Contex
 
 func (UnimplementedEntitlementsServiceHandler) TrackUsage(context.Context, *connect.Request[v1.TrackUsageRequest]) (*connect.Response[v1.TrackUsageResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("billing.v1.EntitlementsService.TrackUsage is not implemented"))
+}
+
+func (UnimplementedEntitlementsServiceHandler) ReserveUsage(context.Context, *connect.Request[v1.ReserveUsageRequest]) (*connect.Response[v1.ReserveUsageResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("billing.v1.EntitlementsService.ReserveUsage is not implemented"))
+}
+
+func (UnimplementedEntitlementsServiceHandler) CommitReservation(context.Context, *connect.Request[v1.CommitReservationRequest]) (*connect.Response[v1.CommitReservationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("billing.v1.EntitlementsService.CommitReservation is not implemented"))
+}
+
+func (UnimplementedEntitlementsServiceHandler) ReleaseReservation(context.Context, *connect.Request[v1.ReleaseReservationRequest]) (*connect.Response[v1.ReleaseReservationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("billing.v1.EntitlementsService.ReleaseReservation is not implemented"))
 }
