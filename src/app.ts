@@ -22,6 +22,7 @@ import type { Listener } from './server/listener.js';
 import type { MetricsListener } from './server/metrics-listener.js';
 import { createServiceMetrics } from './server/prometheus-metrics.js';
 import type { ApiKeyService } from './services/api-key-service.js';
+import type { EntitlementChangeNotifier } from './services/entitlement-change-notifier.js';
 import type { EntitlementLookupService } from './services/entitlement-lookup-service.js';
 import type { GrantService } from './services/grant-service.js';
 import type { ProjectService } from './services/project-service.js';
@@ -94,7 +95,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     reconciliation: services.reconciliation,
     retention: jobs.retention,
     readiness,
-    stop: stopOnce(parts),
+    stop: stopOnce(parts, services.notifier),
   };
 }
 
@@ -125,7 +126,11 @@ interface RunningParts {
 }
 
 /** Streams end first, then requests drain, jobs stop, and the pools close last. */
-function stopOnce(parts: RunningParts): () => Promise<void> {
+function stopOnce(
+  parts: RunningParts,
+  // Balance changes still waiting for their window go out before Redis closes.
+  notifier: Pick<EntitlementChangeNotifier, 'flush'>,
+): () => Promise<void> {
   let stopping: Promise<void> | undefined;
   return () => {
     stopping ??= (async () => {
@@ -137,6 +142,7 @@ function stopOnce(parts: RunningParts): () => Promise<void> {
       await parts.listener.close(config.shutdownGraceMs);
       await parts.metricsListener?.close();
       await jobsStopped;
+      await notifier.flush();
       await closeRedis(parts.redis);
       await parts.mongo.close();
       logger.info('stopped');

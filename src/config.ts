@@ -85,6 +85,8 @@ export interface Config {
   readonly corsAllowedOrigins: readonly string[];
   /** How often an idle WatchEntitlements stream gets a heartbeat. */
   readonly watchHeartbeatMs: number;
+  /** At most one balance-only change per customer per this window is broadcast and streamed (0: all). */
+  readonly usageChangeCoalesceMs: number;
   /** When the daily reconciliation of every project runs (cron, UTC); undefined: never (`off`). */
   readonly reconciliationCron: string | undefined;
   /**
@@ -165,6 +167,11 @@ export function loadConfig(env: Env): Config {
     customerTokenSecrets: secretList(env, 'CUSTOMER_TOKEN_SECRETS'),
     corsAllowedOrigins: originList(env, 'CORS_ALLOWED_ORIGINS'),
     watchHeartbeatMs,
+    usageChangeCoalesceMs: integer(env, 'USAGE_CHANGE_COALESCE_MS', {
+      fallback: 250,
+      min: 0,
+      max: 60_000,
+    }),
     reconciliationCron: cron(env, 'RECONCILIATION_CRON', '0 3 * * *'),
     reconciliationLeaseMs: integer(env, 'RECONCILIATION_LEASE_MS', {
       fallback: 60_000,

@@ -52,7 +52,12 @@ export function buildServices(deps: ServiceDeps) {
   const { config, stores, bus } = deps;
   const projectCache = new ProjectCache(stores.projects, bus, config.projectCacheTtlMs);
   const redisCache = new RedisEntitlementCache(deps.redis.commands, deps.logger);
-  const notifier = new EntitlementChangeNotifier(redisCache, bus, stores.customers);
+  const notifier = new EntitlementChangeNotifier(
+    redisCache,
+    bus,
+    stores.customers,
+    config.usageChangeCoalesceMs,
+  );
   const stripeClients = new StripeClients(
     config.stripeApiUrl ? parseStripeEndpoint(config.stripeApiUrl) : undefined,
     config.stripeTimeoutMs,
@@ -78,7 +83,10 @@ export function buildServices(deps: ServiceDeps) {
     tokenIssuers: new TokenIssuers(stores.apiKeys, bus, config.apiKeyCacheTtlMs),
     checkout: new CheckoutSessionService(projectCache, stores.customers, stripeClients),
     grants: new GrantService(stores.grants, stores.auditLog, notifier),
-    watchHub: new EntitlementWatchHub(bus, entitlements, config.watchHeartbeatMs),
+    watchHub: new EntitlementWatchHub(bus, entitlements, {
+      heartbeatMs: config.watchHeartbeatMs,
+      usageCoalesceMs: config.usageChangeCoalesceMs,
+    }),
     usage: buildUsage(stores, entitlements, notifier),
     reconciliation: buildReconciliation(deps, stripeClients, notifier),
     webhookEvents: new WebhookEventService({

@@ -11,7 +11,18 @@ import type { Logger } from '../logger.js';
 export type InvalidationMessage =
   | { readonly kind: 'api_key'; readonly secretHash: string }
   | { readonly kind: 'project'; readonly projectId: string }
-  | { readonly kind: 'entitlements'; readonly projectId: string; readonly customerId: string };
+  | {
+      readonly kind: 'entitlements';
+      readonly projectId: string;
+      readonly customerId: string;
+      /**
+       * Only usage (a balance) changed: streams may coalesce it
+       * (docs/decisions.md, "Coalesced balance changes"). Absent: any other
+       * change, never delayed. A replica that does not know the flag treats
+       * it as any change, which is only slower.
+       */
+      readonly usageOnly?: true;
+    };
 
 export type InvalidationHandler = (message: InvalidationMessage) => void;
 
@@ -68,6 +79,14 @@ export class InvalidationBus {
     }
   }
 
+  /**
+   * This replica's handlers only, nothing published: for a change the other
+   * replicas learn of later, coalesced (usage), while this one evicts at once.
+   */
+  deliverLocally(message: InvalidationMessage): void {
+    this.deliver(message);
+  }
+
   private dispatch(payload: string): void {
     const message = parseMessage(payload);
     if (message === undefined) {
@@ -98,7 +117,11 @@ function parseMessage(payload: string): InvalidationMessage | undefined {
       typeof record.projectId === 'string' &&
       typeof record.customerId === 'string'
     ) {
-      return { kind: 'entitlements', projectId: record.projectId, customerId: record.customerId };
+      const projectId = record.projectId;
+      const customerId = record.customerId;
+      return record.usageOnly === true
+        ? { kind: 'entitlements', projectId, customerId, usageOnly: true }
+        : { kind: 'entitlements', projectId, customerId };
     }
     return undefined;
   } catch {

@@ -10,10 +10,23 @@
  * consumer is ready it gets the newest set. Memory per stream stays
  * constant however fast changes come. After a pub/sub gap (Redis
  * reconnected) every watcher is sent a fresh snapshot.
+ *
+ * Usage-only changes (a balance) wake the watchers of a customer at most
+ * once per window, the last one always (ChangeCoalescer): a thousand tracks
+ * a second do not become a thousand recomputations and messages per stream.
+ * Any other change wakes them at once and carries the usage with it.
  */
 import type { InvalidationBus } from '../cache/invalidation-bus.js';
 import type { EntitlementSet } from '../domain/entitlements.js';
+import { ChangeCoalescer, type CoalescerClock, systemClock } from './change-coalescer.js';
 import type { EntitlementLookupService } from './entitlement-lookup-service.js';
+
+export interface EntitlementWatchHubOptions {
+  readonly heartbeatMs: number;
+  /** At most one usage-only wake-up per customer per this window. */
+  readonly usageCoalesceMs: number;
+  readonly clock?: CoalescerClock;
+}
 
 export type WatchUpdate =
   | { readonly kind: 'snapshot' | 'change'; readonly set: EntitlementSet }
@@ -52,16 +65,27 @@ const expirySlackMs = 5;
 
 export class EntitlementWatchHub {
   private readonly watchers = new Map<string, Set<Watcher>>();
+  private readonly usageWakeUps: ChangeCoalescer<string>;
+  private readonly heartbeatMs: number;
+  private readonly nowMs: () => number;
 
   constructor(
-    bus: InvalidationBus,
-    private readonly entitlements: EntitlementLookupService,
-    private readonly heartbeatMs: number,
-    private readonly nowMs: () => number = Date.now,
+    bus: Pick<InvalidationBus, 'onMessage' | 'onReconnect'>,
+    private readonly entitlements: Pick<EntitlementLookupService, 'list'>,
+    options: EntitlementWatchHubOptions,
   ) {
+    const clock = options.clock ?? systemClock;
+    this.heartbeatMs = options.heartbeatMs;
+    this.nowMs = () => clock.nowMs();
+    this.usageWakeUps = new ChangeCoalescer(
+      options.usageCoalesceMs,
+      (watchKey) => this.notify(watchKey, false),
+      clock,
+    );
     bus.onMessage((message) => {
-      if (message.kind === 'entitlements')
-        this.notify(key(message.projectId, message.customerId), false);
+      if (message.kind === 'entitlements') {
+        this.customerChanged(key(message.projectId, message.customerId), message.usageOnly);
+      }
       if (message.kind === 'project') this.notifyAll(false);
     });
     bus.onReconnect(() => this.notifyAll(true));
@@ -112,6 +136,16 @@ export class EntitlementWatchHub {
     const set = this.watchers.get(watchKey);
     set?.delete(watcher);
     if (set?.size === 0) this.watchers.delete(watchKey);
+  }
+
+  private customerChanged(watchKey: string, usageOnly: true | undefined): void {
+    if (!this.watchers.has(watchKey)) return;
+    if (usageOnly) {
+      void this.usageWakeUps.usageChanged(watchKey, watchKey);
+      return;
+    }
+    this.notify(watchKey, false);
+    this.usageWakeUps.immediateChangeSent(watchKey);
   }
 
   private notify(watchKey: string, resync: boolean): void {

@@ -6,8 +6,8 @@
  * serialises a bucket's writers on its unique `_id`).
  *
  * Afterwards the customer's cached entitlements are invalidated, so checks
- * and WatchEntitlements on every replica see the new balance. (One message
- * per track: coalescing the streams is a later slice.)
+ * and WatchEntitlements on every replica see the new balance (on other
+ * replicas within the usage coalescing window).
  */
 
 import type { MeteredRules } from '../domain/catalog.js';
@@ -34,7 +34,7 @@ export interface UsageServiceDeps {
   readonly lookup: Pick<EntitlementLookupService, 'loadInputs' | 'computeFrom'>;
   readonly ledger: Pick<UsageLedgerStore, 'append'>;
   readonly once: Pick<UsageOnce, 'apply'>;
-  readonly changes: Pick<EntitlementChangeNotifier, 'customersChanged'>;
+  readonly changes: Pick<EntitlementChangeNotifier, 'usageChanged'>;
   /** Told of every applied usage, also again on a retry (Stripe meter reports); absent: nobody. */
   readonly recorded?: RecordedUsageSink;
   readonly now?: () => Date;
@@ -124,7 +124,7 @@ export class UsageService {
       amount: input.amount,
       occurredAt,
     });
-    await this.deps.changes.customersChanged(input.projectId, [input.customerId]);
+    await this.deps.changes.usageChanged(input.projectId, input.customerId);
     // The inputs loaded above still hold: only the ledger changed, and it is read again.
     const after = await this.deps.lookup.computeFrom(inputs, input.projectId, input.customerId);
     return { usageId: outcome.usageId, entitlement: entitlementFor(after, input.feature) };
