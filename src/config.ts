@@ -170,7 +170,7 @@ export function loadConfig(env: Env): Config {
     usageChangeCoalesceMs: integer(env, 'USAGE_CHANGE_COALESCE_MS', {
       fallback: 250,
       min: 0,
-      max: 60_000,
+      max: 3_600_000,
     }),
     reconciliationCron: cron(env, 'RECONCILIATION_CRON', '0 3 * * *'),
     reconciliationLeaseMs: integer(env, 'RECONCILIATION_LEASE_MS', {

@@ -95,3 +95,11 @@ test('HTTP timeouts: defaults, and combinations that cannot work are refused by 
     message: /HTTP_IDLE_TIMEOUT_MS/,
   });
 });
+
+test('USAGE_CHANGE_COALESCE_MS: 250 by default, 0 turns coalescing off, a negative value is refused by name', (t) => {
+  t.is(loadConfig(valid).usageChangeCoalesceMs, 250);
+  t.is(loadConfig({ ...valid, USAGE_CHANGE_COALESCE_MS: '0' }).usageChangeCoalesceMs, 0);
+  t.throws(() => loadConfig({ ...valid, USAGE_CHANGE_COALESCE_MS: '-1' }), {
+    message: /USAGE_CHANGE_COALESCE_MS/,
+  });
+});
