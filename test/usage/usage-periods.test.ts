@@ -107,6 +107,27 @@ async function post(event: Stripe.Event): Promise<void> {
   if (answer.status !== 200) throw new Error(`webhook answered ${answer.status}`);
 }
 
+type Changes = Omit<SubscriptionEvent, 'id' | 'customer' | 'created' | 'period'> & {
+  readonly period?: SubscriptionEvent['period'];
+};
+
+/**
+ * Links `customerId` and posts its subscription's creation `createdAgo`
+ * seconds ago (default: a period that began 5 days ago); `update(ago, changes)`
+ * posts a later event of the same subscription.
+ */
+async function subscribe(customerId: string, createdAgo = 100, first: Changes = {}) {
+  const now = nowSeconds();
+  const period = first.period ?? { start: now - 5 * day, end: now + 25 * day };
+  const customer = await h.linkCustomer(customerId);
+  const base = { id: `sub_${customerId}`, customer, period };
+  const event = (ago: number, changes: Changes) =>
+    subscriptionEvent({ ...base, created: now - ago, ...changes });
+  await post(event(createdAgo, { ...first, type: 'customer.subscription.created' }));
+  const update = (ago: number, changes: Changes = {}) => post(event(ago, changes));
+  return { now, period, update, event };
+}
+
 async function standing(customerId: string, feature = 'api_requests') {
   const answer = await h.entitlements.checkEntitlement({ customerId, feature }, h.auth);
   if (!answer.entitlement) throw new Error('no entitlement in the answer');
@@ -136,24 +157,13 @@ const ms = (timestamp: Timestamp | undefined) =>
   timestamp === undefined ? undefined : timestampDate(timestamp).getTime();
 
 test('a renewal resets the allowance exactly once; usage before it counts in the previous period', async (t) => {
-  const now = nowSeconds();
-  const renewal = now - 3600;
-  const oldPeriod = { start: now - 20 * day, end: renewal };
+  const renewal = nowSeconds() - 3600;
+  const oldPeriod = { start: renewal - 20 * day, end: renewal };
   const newPeriod = { start: renewal, end: renewal + 30 * day };
-  const customer = await h.linkCustomer('p-renew');
-  const id = 'sub_p_renew';
-  await post(
-    subscriptionEvent({
-      id,
-      customer,
-      created: now - 100,
-      period: oldPeriod,
-      type: 'customer.subscription.created',
-    }),
-  );
+  const { update, event } = await subscribe('p-renew', 100, { period: oldPeriod });
   await track('p-renew', 40, 'p-renew-1', { occurredAt: renewal - 120 });
 
-  const renewed = subscriptionEvent({ id, customer, created: now - 50, period: newPeriod });
+  const renewed = event(50, { period: newPeriod });
   await post(renewed);
   await post(renewed); // Stripe delivers it again
   t.like(await standing('p-renew'), { usage: 0n, balance: 100n });
@@ -162,8 +172,8 @@ test('a renewal resets the allowance exactly once; usage before it counts in the
   await track('p-renew', 10, 'p-renew-2');
   // The renewal once more, as another event of the same state, and an older event after it.
   await post(renewed);
-  await post(subscriptionEvent({ id, customer, created: now - 40, period: newPeriod }));
-  await post(subscriptionEvent({ id, customer, created: now - 80, period: oldPeriod }));
+  await update(40, { period: newPeriod });
+  await update(80, { period: oldPeriod });
   const after = await standing('p-renew');
   t.like(after, { usage: 10n, balance: 90n });
   t.is(ms(after.resetsAt), newPeriod.end * 1000);
@@ -176,134 +186,75 @@ test('a renewal resets the allowance exactly once; usage before it counts in the
 });
 
 test('an upgrade to a price with a larger allowance raises it at once and keeps the usage so far', async (t) => {
-  const now = nowSeconds();
-  const period = { start: now - 5 * day, end: now + 25 * day };
-  const customer = await h.linkCustomer('p-upgrade');
-  const id = 'sub_p_upgrade';
-  const type = 'customer.subscription.created';
-  await post(subscriptionEvent({ id, customer, created: now - 100, period, type }));
+  const { update } = await subscribe('p-upgrade');
   await track('p-upgrade', 80, 'p-upgrade-1', { enforce: true });
-  t.is(
-    await codeOf(track('p-upgrade', 30, 'p-upgrade-2', { enforce: true })),
-    Code.FailedPrecondition,
-  );
+  const more = () => track('p-upgrade', 30, 'p-upgrade-2', { enforce: true });
+  t.is(await codeOf(more()), Code.FailedPrecondition);
 
-  await post(
-    subscriptionEvent({ id, customer, created: now - 50, period, price: 'price_metered_big' }),
-  );
+  await update(50, { price: 'price_metered_big' });
   t.like(await standing('p-upgrade'), { allowed: true, usage: 80n, balance: 420n });
-  const accepted = await track('p-upgrade', 30, 'p-upgrade-2', { enforce: true });
-  t.like(accepted.entitlement, { usage: 110n, balance: 390n });
+  t.like((await more()).entitlement, { usage: 110n, balance: 390n });
 });
 
 test('a higher quantity on a per-unit allowance raises it at once and keeps the usage so far', async (t) => {
-  const now = nowSeconds();
-  const period = { start: now - 5 * day, end: now + 25 * day };
-  const customer = await h.linkCustomer('p-seats');
-  const id = 'sub_p_seats';
-  const type = 'customer.subscription.created';
-  await post(subscriptionEvent({ id, customer, created: now - 100, period, quantity: 2, type }));
+  const { update } = await subscribe('p-seats', 100, { quantity: 2 });
   await track('p-seats', 15, 'p-seats-1', { feature: 'ai_tokens' });
   t.like(await standing('p-seats', 'ai_tokens'), { usage: 15n, balance: 5n });
 
-  await post(subscriptionEvent({ id, customer, created: now - 50, period, quantity: 5 }));
+  await update(50, { quantity: 5 });
   t.like(await standing('p-seats', 'ai_tokens'), { usage: 15n, balance: 35n });
 });
 
 test('a monthly reset on a yearly plan: last month does not count this month; resets_at is the next monthly anniversary', async (t) => {
-  const now = nowSeconds();
   // About 40 days ago, on a day of the month every month has.
-  let start = now - 40 * day;
+  let start = nowSeconds() - 40 * day;
   while (new Date(start * 1000).getUTCDate() > 28) start -= day;
   const period = { start, end: addInterval(start, 'year') };
-  const customer = await h.linkCustomer('p-monthly');
-  await post(
-    subscriptionEvent({
-      id: 'sub_p_monthly',
-      customer,
-      created: now - 100,
-      period,
-      price: 'price_yearly_calls',
-      type: 'customer.subscription.created',
-    }),
-  );
+  await subscribe('p-monthly', 100, { period, price: 'price_yearly_calls' });
   const lastMonth = { feature: 'monthly_calls', occurredAt: start + 12 * day };
   await track('p-monthly', 30, 'p-monthly-1', lastMonth);
   await track('p-monthly', 5, 'p-monthly-2', { feature: 'monthly_calls' });
-  const now5 = await standing('p-monthly', 'monthly_calls');
-  t.like(now5, { allowed: true, usage: 5n, balance: 45n });
-  t.is(ms(now5.resetsAt), addInterval(start, 'month', 2) * 1000);
+  const thisMonth = await standing('p-monthly', 'monthly_calls');
+  t.like(thisMonth, { allowed: true, usage: 5n, balance: 45n });
+  t.is(ms(thisMonth.resetsAt), addInterval(start, 'month', 2) * 1000);
   // Last month keeps its own balance (20 left).
   const enforcedLastMonth = { ...lastMonth, enforce: true };
-  t.is(
-    await codeOf(track('p-monthly', 21, 'p-monthly-3', enforcedLastMonth)),
-    Code.FailedPrecondition,
-  );
+  const tooMuch = track('p-monthly', 21, 'p-monthly-3', enforcedLastMonth);
+  t.is(await codeOf(tooMuch), Code.FailedPrecondition);
   await track('p-monthly', 20, 'p-monthly-4', enforcedLastMonth);
   t.like(await standing('p-monthly', 'monthly_calls'), { usage: 5n, balance: 45n });
 });
 
 test('past_due within grace keeps the balance usable', async (t) => {
-  const now = nowSeconds();
-  const period = { start: now - 5 * day, end: now + 25 * day };
-  const customer = await h.linkCustomer('p-grace');
-  const id = 'sub_p_grace';
-  const type = 'customer.subscription.created';
-  await post(subscriptionEvent({ id, customer, created: now - 100, period, type }));
+  const { update } = await subscribe('p-grace');
   await track('p-grace', 10, 'p-grace-1');
-  await post(subscriptionEvent({ id, customer, created: now - 50, period, status: 'past_due' }));
+  await update(50, { status: 'past_due' });
   t.like(await standing('p-grace'), { allowed: true, usage: 10n, balance: 90n });
   const accepted = await track('p-grace', 20, 'p-grace-2', { enforce: true });
   t.like(accepted.entitlement, { usage: 30n, balance: 70n });
 });
 
 test('past grace the feature is refused with PAST_GRACE and an enforced track records nothing', async (t) => {
-  const now = nowSeconds();
-  const period = { start: now - 10 * day, end: now + 20 * day };
-  const customer = await h.linkCustomer('p-late');
-  const id = 'sub_p_late';
-  const type = 'customer.subscription.created';
-  await post(subscriptionEvent({ id, customer, created: now - 6 * day, period, type }));
+  const { update } = await subscribe('p-late', 6 * day);
   // Past due for 4 days; the project's grace is 3.
-  await post(
-    subscriptionEvent({ id, customer, created: now - 4 * day, period, status: 'past_due' }),
-  );
-  t.like(await standing('p-late'), {
-    allowed: false,
-    denialReason: DenialReason.PAST_GRACE,
-  });
+  await update(4 * day, { status: 'past_due' });
+  t.like(await standing('p-late'), { allowed: false, denialReason: DenialReason.PAST_GRACE });
   t.is(await codeOf(track('p-late', 1, 'p-late-1', { enforce: true })), Code.FailedPrecondition);
   // Paid at last: the refused track left no usage behind.
-  await post(subscriptionEvent({ id, customer, created: now - 50, period }));
+  await update(50);
   t.like(await standing('p-late'), { allowed: true, usage: 0n, balance: 100n });
 });
 
 test('cancel_at_period_end keeps the balance until the period ends; a deleted subscription ends it', async (t) => {
-  const now = nowSeconds();
-  const period = { start: now - 5 * day, end: now + 25 * day };
-  const customer = await h.linkCustomer('p-cancel');
-  const id = 'sub_p_cancel';
-  const type = 'customer.subscription.created';
-  await post(subscriptionEvent({ id, customer, created: now - 100, period, type }));
-  await post(
-    subscriptionEvent({ id, customer, created: now - 80, period, cancelAtPeriodEnd: true }),
-  );
+  const { update, period } = await subscribe('p-cancel');
+  await update(80, { cancelAtPeriodEnd: true });
   const accepted = await track('p-cancel', 25, 'p-cancel-1', { enforce: true });
   t.like(accepted.entitlement, { allowed: true, usage: 25n, balance: 75n });
   const kept = await standing('p-cancel');
   t.is(ms(kept.validUntil), period.end * 1000);
   t.is(ms(kept.resetsAt), period.end * 1000);
 
-  await post(
-    subscriptionEvent({
-      id,
-      customer,
-      created: now - 50,
-      period,
-      status: 'canceled',
-      type: 'customer.subscription.deleted',
-    }),
-  );
+  await update(50, { status: 'canceled', type: 'customer.subscription.deleted' });
   t.like(await standing('p-cancel'), {
     allowed: false,
     denialReason: DenialReason.SUBSCRIPTION_ENDED,
