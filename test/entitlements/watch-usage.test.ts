@@ -5,7 +5,8 @@
  * tracks, the last one with the final balance, and a check on the other
  * replica gets it too; a webhook during a burst is never held back by the
  * window and carries the usage that waited; the replica that tracked
- * answers its own checks with every track at once.
+ * answers its own checks with every track at once; a replica that stops
+ * broadcasts the change that waited.
  */
 import { type Client, createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
@@ -202,4 +203,19 @@ test('a webhook during a burst is not held back by the window and carries the us
   const upgraded = tokens(await nextChange(onC));
   t.is(upgraded?.usage, 5n);
   t.is(upgraded?.balance, 2995n);
+});
+
+test('a replica that stops broadcasts the balance change that waited for its window', async (t) => {
+  await subscribed('wu-stop', 100);
+  const d = await replica({ USAGE_CHANGE_COALESCE_MS: String(longWindowMs) });
+  t.teardown(() => d.app.stop());
+  const abort = new AbortController();
+  t.teardown(() => abort.abort());
+  const onB = watch(b.baseUrl, 'wu-stop', abort.signal);
+  t.is(tokens(await nextChange(onB))?.usage, 0n);
+  await track(d.baseUrl, 'wu-stop', 'wu-stop-1');
+  t.is(tokens(await nextChange(onB))?.usage, 1n);
+  await track(d.baseUrl, 'wu-stop', 'wu-stop-2');
+  await d.app.stop();
+  t.is(tokens(await nextChange(onB))?.usage, 2n);
 });
