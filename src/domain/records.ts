@@ -16,6 +16,14 @@ export interface CatalogFeatureRecord {
   kind?: FeatureKindName;
   /** Set for kind 'metered' only. */
   metered?: MeteredFeatureRecord | null;
+  /** Metered only: a one-time purchase of this entry gives credits (absent: not a pack). */
+  credit_pack?: CreditPackRecord | null;
+}
+
+export interface CreditPackRecord {
+  amount_per_unit: number;
+  /** 0: never expire. */
+  expires_after_days: number;
 }
 
 export interface MeteredFeatureRecord {
@@ -99,6 +107,28 @@ export interface GrantRecord {
   customer_id: string;
   feature: string;
   limit: number | null;
+  expires_at: Date | null;
+  reason: string;
+  actor: string;
+  created_at: Date;
+  revoked_at: Date | null;
+  revoked_by: string | null;
+  revoke_reason: string | null;
+}
+
+/**
+ * Credits granted by an operator (GrantCredits), as CreditGrantStore
+ * assembles them from their insert-only facts (the grant and, once, its
+ * revocation).
+ */
+export interface CreditGrantRecord {
+  /** crd_ + creation time (base 36) + random: sorting by id sorts by creation. */
+  _id: string;
+  project_id: string;
+  customer_id: string;
+  feature: string;
+  amount: number;
+  /** null: never expires. */
   expires_at: Date | null;
   reason: string;
   actor: string;
