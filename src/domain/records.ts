@@ -117,26 +117,12 @@ export interface GrantRecord {
 }
 
 /**
- * Credits granted by an operator (GrantCredits), as CreditGrantStore
- * assembles them from their insert-only facts (the grant and, once, its
- * revocation).
+ * Credits granted by an operator (GrantCredits): a grant's fields with an
+ * amount instead of a limit, as CreditGrantStore assembles them from their
+ * insert-only facts (the grant and, once, its revocation). The id is crd_ +
+ * creation time (base 36) + random: sorting by id sorts by creation.
  */
-export interface CreditGrantRecord {
-  /** crd_ + creation time (base 36) + random: sorting by id sorts by creation. */
-  _id: string;
-  project_id: string;
-  customer_id: string;
-  feature: string;
-  amount: number;
-  /** null: never expires. */
-  expires_at: Date | null;
-  reason: string;
-  actor: string;
-  created_at: Date;
-  revoked_at: Date | null;
-  revoked_by: string | null;
-  revoke_reason: string | null;
-}
+export type CreditGrantRecord = Omit<GrantRecord, 'limit'> & { amount: number };
 
 /** Stripe's ids and event types are printable ASCII without spaces (evt_..., invoice.paid). */
 export const eventIdPattern = /^[!-~]{1,255}$/;

@@ -10,18 +10,9 @@ import type { Collection, Db } from 'mongodb';
 import type { CreditGrantRecord } from '../domain/records.js';
 import { insertOnce } from './insert-once.js';
 
-interface CreditGrantFactDoc {
-  _id: string;
+type CreditGrantFactDoc = Omit<CreditGrantRecord, 'revoked_at' | 'revoked_by' | 'revoke_reason'> & {
   fact: 'grant';
-  project_id: string;
-  customer_id: string;
-  feature: string;
-  amount: number;
-  expires_at: Date | null;
-  reason: string;
-  actor: string;
-  created_at: Date;
-}
+};
 
 interface CreditRevocationFactDoc {
   _id: string;

@@ -20,10 +20,7 @@ import {
   entitlementFor,
 } from '../../src/domain/entitlements.js';
 import { meteredAllowance } from '../../src/domain/usage-balance.js';
-
-const now = new Date('2026-06-15T12:00:00Z');
-const day = 24 * 3600 * 1000;
-const at = (days: number) => new Date(now.getTime() + days * day);
+import { at, inputs, now, subscription } from './engine-fixtures.js';
 
 const meteredRules = {
   allowance: 100,
@@ -195,16 +192,8 @@ test('what is left: amount minus used, never below 0, 0 once ended or expired', 
   t.is(remainingOf(lot({ expiresAt: at(-1) }), 0, now), 0);
 });
 
-const engineInputs = (overrides: Partial<EntitlementInputs>): EntitlementInputs => ({
-  catalog,
-  gracePeriodSeconds: 0,
-  subscriptions: [],
-  purchases: [],
-  grants: [],
-  credits: [],
-  now,
-  ...overrides,
-});
+const engineInputs = (overrides: Partial<EntitlementInputs>): EntitlementInputs =>
+  inputs({ catalog, gracePeriodSeconds: 0, now, ...overrides });
 
 test('an active lot of a metered feature is a CREDITS source, valid until its expiry', (t) => {
   const set = computeEntitlements(engineInputs({ credits: [lot({ expiresAt: at(3) })] }));
@@ -274,36 +263,16 @@ test('a paid pack purchase gives credits only: no purchase source for its featur
 });
 
 test('credits and pack entries add no period allowance', (t) => {
-  const subscriptions = [
-    {
-      id: 'sub_1',
-      status: 'active',
-      items: [
-        {
-          priceId: 'price_plan',
-          productId: 'prod_plan',
-          quantity: 1,
-          currentPeriodStart: at(-10),
-          currentPeriodEnd: at(20),
-        },
-        // A pack price on a subscription gives no allowance either.
-        {
-          priceId: 'price_pack_1k',
-          productId: 'prod_pack',
-          quantity: 1,
-          currentPeriodStart: at(-10),
-          currentPeriodEnd: at(20),
-        },
-      ],
-      cancelAtPeriodEnd: false,
-      cancelAt: null,
-      trialEnd: null,
-      pastDueSince: null,
-    },
+  const period = { currentPeriodStart: at(-10), currentPeriodEnd: at(20) };
+  const items = [
+    { priceId: 'price_plan', productId: 'prod_plan', quantity: 1, ...period },
+    // A pack price on a subscription gives no allowance either.
+    { priceId: 'price_pack_1k', productId: 'prod_pack', quantity: 1, ...period },
   ];
-  const inputs = engineInputs({ subscriptions, credits: [lot()] });
-  const api = entitlementFor(computeEntitlements(inputs), 'api_calls');
-  t.is(meteredAllowance(api, inputs)?.allowance, 100);
+  const subscriptions = [subscription({ items })];
+  const withPlan = engineInputs({ subscriptions, credits: [lot()] });
+  const api = entitlementFor(computeEntitlements(withPlan), 'api_calls');
+  t.is(meteredAllowance(api, withPlan)?.allowance, 100);
   const creditsOnly = engineInputs({ credits: [lot()] });
   const alone = entitlementFor(computeEntitlements(creditsOnly), 'api_calls');
   t.is(meteredAllowance(alone, creditsOnly)?.allowance, 0);
