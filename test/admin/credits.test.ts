@@ -214,7 +214,7 @@ test('bad grants answer a clear code and store nothing', async (t) => {
 });
 
 /** A completed one-time checkout of `quantity` credit packs, and a full refund of it. */
-async function buyPacks(customerId: string, quantity: bigint) {
+async function buyPacks(customerId: string, quantity: bigint, paymentStatus?: 'unpaid') {
   const started = await h.checkout.createCheckoutSession(
     {
       customerId,
@@ -227,6 +227,7 @@ async function buyPacks(customerId: string, quantity: bigint) {
   );
   const { session } = h.fake.completeCheckoutSession(started.sessionId, {
     apiKey: h.project.stripeSecretKey,
+    ...(paymentStatus ? { payment_status: paymentStatus } : {}),
   });
   const refund = makeEvent({
     type: 'charge.refunded',
@@ -289,4 +290,16 @@ test('a duplicate delivery of the checkout gives the pack once', async (t) => {
     listed.credits.map((c) => c.amount),
     [250n],
   );
+});
+
+test('a pack paid by a delayed method gives its credits once the payment succeeds', async (t) => {
+  const { session, completed } = await buyPacks('cr-async', 2n, 'unpaid');
+  await h.post(completed);
+  const unpaid = await admin().listCredits({ customerId: 'cr-async', includeEnded: true }, h.auth);
+  t.deepEqual(unpaid.credits, [], 'nothing before the payment');
+  const paid = { ...session, payment_status: 'paid' as const };
+  await h.post(makeEvent({ type: 'checkout.session.async_payment_succeeded', object: paid }));
+  const listed = await admin().listCredits({ customerId: 'cr-async' }, h.auth);
+  t.like(listed.credits[0], { id: `${session.id}:price_tokens_pack:tokens`, amount: 500n });
+  t.true((await check('cr-async')).allowed);
 });
