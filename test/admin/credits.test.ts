@@ -12,7 +12,11 @@ import { createConnectTransport } from '@connectrpc/connect-node';
 import test from 'ava';
 import { AdminService, CreditSource } from '../../gen/billing/v1/admin_pb.js';
 import { CheckoutMode } from '../../gen/billing/v1/checkout_pb.js';
-import { DenialReason, EntitlementSourceKind } from '../../gen/billing/v1/entitlements_pb.js';
+import {
+  DenialReason,
+  EntitlementSourceKind,
+  WatchEventKind,
+} from '../../gen/billing/v1/entitlements_pb.js';
 import type { CatalogEntryDoc, CatalogFeatureDoc } from '../../src/store/documents.js';
 import {
   type BillingHarness,
@@ -302,4 +306,28 @@ test('a pack paid by a delayed method gives its credits once the payment succeed
   const listed = await admin().listCredits({ customerId: 'cr-async' }, h.auth);
   t.like(listed.credits[0], { id: `${session.id}:price_tokens_pack:tokens`, amount: 500n });
   t.true((await check('cr-async')).allowed);
+});
+
+test('a watch stream gets the grant and the revocation as changes', async (t) => {
+  const abort = new AbortController();
+  const stream = h.entitlements
+    .watchEntitlements({ customerId: 'cr-watch' }, { ...h.auth, signal: abort.signal })
+    [Symbol.asyncIterator]();
+  const next = async () => {
+    for (;;) {
+      const message = await stream.next();
+      if (message.done) throw new Error('stream ended');
+      if (message.value.kind !== WatchEventKind.HEARTBEAT) return message.value;
+    }
+  };
+  t.deepEqual((await next()).entitlements, [], 'the snapshot');
+  const { credit } = await grantTokens('cr-watch');
+  const granted = await next();
+  t.deepEqual(
+    granted.entitlements.map((e) => [e.feature, e.sources[0]?.kind]),
+    [['tokens', EntitlementSourceKind.CREDITS]],
+  );
+  await admin().revokeCredits({ creditId: credit?.id ?? '', reason: 'r' }, h.auth);
+  t.deepEqual((await next()).entitlements, []);
+  abort.abort();
 });
