@@ -99,6 +99,18 @@ export function isLotActive(lot: CreditLotFacts, now: Date): boolean {
   return lot.expiresAt === null || lot.expiresAt.getTime() > now.getTime();
 }
 
+/** The lots the engine counts as sources: active, of a feature the catalog meters. */
+export function usableCreditLots(
+  lots: readonly CreditLotFacts[],
+  catalog: Catalog,
+  now: Date,
+): CreditLotFacts[] {
+  const metered = new Set<string>();
+  for (const features of catalog.values())
+    for (const f of features) if (f.kind === 'metered') metered.add(f.feature);
+  return lots.filter((lot) => metered.has(lot.feature) && isLotActive(lot, now));
+}
+
 /** What is left of a lot that `used` units were taken from; 0 once it ended or expired. */
 export function remainingOf(lot: CreditLotFacts, used: number, now: Date): number {
   return isLotActive(lot, now) ? Math.max(0, lot.amount - used) : 0;

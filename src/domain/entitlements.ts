@@ -17,7 +17,7 @@
  */
 
 import type { Catalog, CatalogFeature } from './catalog.js';
-import { type CreditLotFacts, isLotActive } from './credits.js';
+import { type CreditLotFacts, usableCreditLots } from './credits.js';
 import { type Denial, type DenialReasonName, denialsOf } from './denial-reasons.js';
 import { earliest, subscriptionValidity } from './subscription-validity.js';
 
@@ -142,9 +142,16 @@ export function computeEntitlements(inputs: EntitlementInputs): EntitlementSet {
     const source = grantSource(grant, inputs.now);
     if (source) add(grant.feature, source);
   }
-  for (const lot of inputs.credits) {
-    const source = creditSource(lot, inputs);
-    if (source) add(lot.feature, source);
+  for (const lot of usableCreditLots(inputs.credits, inputs.catalog, inputs.now)) {
+    // Even a used-up lot gives the feature: the ledger's balance then says 0.
+    add(lot.feature, {
+      kind: 'credits',
+      id: lot.id,
+      limit: null,
+      validUntil: lot.expiresAt,
+      status: null,
+      catalogId: null,
+    });
   }
   const entitlements = [...byFeature.entries()]
     .map(([feature, sources]) => combine(feature, sources))
@@ -233,33 +240,7 @@ function grantSource(grant: GrantFacts, now: Date): EntitlementSource | undefine
   };
 }
 
-/** Only metered features take credits; the ledger tells how much of the lot is left. */
-function creditSource(
-  lot: CreditLotFacts,
-  inputs: EntitlementInputs,
-): EntitlementSource | undefined {
-  if (!isLotActive(lot, inputs.now) || !isMeteredFeature(inputs.catalog, lot.feature))
-    return undefined;
-  return {
-    kind: 'credits',
-    id: lot.id,
-    limit: null,
-    validUntil: lot.expiresAt,
-    status: null,
-    catalogId: null,
-  };
-}
-
-function isMeteredFeature(catalog: Catalog, feature: string): boolean {
-  for (const features of catalog.values())
-    if (features.some((f) => f.feature === feature && f.kind === 'metered')) return true;
-  return false;
-}
-
-/**
- * A line item's features, by its price id and by its product id; credit
- * packs give credit lots (credits.ts) instead.
- */
+/** A line item's features, by its price id and by its product id (credit packs give lots instead). */
 function catalogFeatures(
   catalog: Catalog,
   item: LineItemFacts,
