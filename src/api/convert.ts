@@ -12,6 +12,7 @@ import {
   type CatalogEntry,
   CatalogEntrySchema,
   CatalogFeatureSchema,
+  CreditPackSchema,
   FeatureKind,
   type Grant,
   GrantSchema,
@@ -145,6 +146,7 @@ const sourceKinds: Record<SourceKind, EntitlementSourceKind> = {
   subscription: EntitlementSourceKind.SUBSCRIPTION,
   purchase: EntitlementSourceKind.PURCHASE,
   grant: EntitlementSourceKind.GRANT,
+  credits: EntitlementSourceKind.CREDITS,
 };
 
 const denialReasons: Record<DenialReasonName, DenialReason> = {
@@ -229,6 +231,13 @@ function catalogFeatureMessage(doc: CatalogFeatureRecord) {
     limitPerUnit: doc.limit_per_unit,
     kind: keyOf(featureKindNames, kind, FeatureKind.UNSPECIFIED),
     metered: kind === 'metered' && doc.metered ? meteredFeatureMessage(doc.metered) : undefined,
+    creditPack:
+      kind === 'metered' && doc.credit_pack
+        ? create(CreditPackSchema, {
+            amountPerUnit: BigInt(doc.credit_pack.amount_per_unit),
+            expiresAfterDays: doc.credit_pack.expires_after_days,
+          })
+        : undefined,
   });
 }
 
@@ -252,7 +261,10 @@ export function pageToken(lastId: string | undefined): string {
  * service could not have issued is refused rather than read as some other
  * cursor: it must be canonical base64url of an id of the expected shape.
  */
-export function afterFromPageToken(token: string, idPattern: RegExp): string | undefined {
+export function afterFromPageToken(
+  token: string,
+  idPattern: Pick<RegExp, 'test'>,
+): string | undefined {
   if (token === '') return undefined;
   const decoded = Buffer.from(token, 'base64url').toString('utf8');
   if (pageToken(decoded) !== token || !idPattern.test(decoded)) {

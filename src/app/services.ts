@@ -14,6 +14,7 @@ import type { Logger } from '../logger.js';
 import { registerBusinessGauges, type ServiceMetrics } from '../server/prometheus-metrics.js';
 import { ApiKeyService } from '../services/api-key-service.js';
 import { CheckoutSessionService } from '../services/checkout-session-service.js';
+import { CreditService } from '../services/credit-service.js';
 import { EntitlementChangeNotifier } from '../services/entitlement-change-notifier.js';
 import { EntitlementLookupService } from '../services/entitlement-lookup-service.js';
 import { EntitlementWatchHub } from '../services/entitlement-watch-hub.js';
@@ -83,6 +84,14 @@ export function buildServices(deps: ServiceDeps) {
     tokenIssuers: new TokenIssuers(stores.apiKeys, bus, config.apiKeyCacheTtlMs),
     checkout: new CheckoutSessionService(projectCache, stores.customers, stripeClients),
     grants: new GrantService(stores.grants, stores.auditLog, notifier),
+    // No usage port yet: remaining counts nothing as used until the ledger's credits_used is wired.
+    credits: new CreditService({
+      credits: stores.creditGrants,
+      projects: projectCache,
+      lookup: entitlements,
+      audit: stores.auditLog,
+      changes: notifier,
+    }),
     watchHub: new EntitlementWatchHub(bus, entitlements, {
       heartbeatMs: config.watchHeartbeatMs,
       usageCoalesceMs: config.usageChangeCoalesceMs,
@@ -113,6 +122,7 @@ function buildEntitlementLookup(
     subscriptions: stores.subscriptions,
     purchases: stores.purchases,
     grants: stores.grants,
+    creditGrants: stores.creditGrants,
     usage: stores.usageLedger,
     redisCache,
     memoryCache: new MemoryEntitlementCache(

@@ -6,6 +6,7 @@ import { isSecretOpenError, type SecretBox } from '../domain/secret-box.js';
 import type { Logger } from '../logger.js';
 import { ApiKeyStore } from '../store/api-key-store.js';
 import { AuditLogStore } from '../store/audit-log-store.js';
+import { CreditGrantStore } from '../store/credit-grant-store.js';
 import { CustomerStore } from '../store/customer-store.js';
 import { EventReceiptStore } from '../store/event-receipt-store.js';
 import { GrantStore } from '../store/grant-store.js';
@@ -31,6 +32,7 @@ export interface Stores {
   readonly subscriptions: SubscriptionStore;
   readonly purchases: PurchaseStore;
   readonly grants: GrantStore;
+  readonly creditGrants: CreditGrantStore;
   readonly receipts: EventReceiptStore;
   readonly reconciliationRuns: ReconciliationRunStore;
   readonly reconciliationLocks: ReconciliationLockStore;
@@ -49,6 +51,7 @@ export function buildStores(db: Db, secretBox: SecretBox, config: Config): Store
     subscriptions: new SubscriptionStore(db),
     purchases: new PurchaseStore(db),
     grants: new GrantStore(db),
+    creditGrants: new CreditGrantStore(db),
     receipts: new EventReceiptStore(db, config.webhookLeaseMs),
     reconciliationRuns: new ReconciliationRunStore(db),
     reconciliationLocks: new ReconciliationLockStore(db),

@@ -33,6 +33,16 @@ export interface CatalogFeature {
   readonly kind: FeatureKindName;
   /** Set for kind 'metered' only. */
   readonly metered: MeteredRules | null;
+  /** Metered only: bought once, this entry gives credits, not a period allowance. Absent: not a pack. */
+  readonly creditPack?: CreditPackRules;
+}
+
+/** What one unit of a credit pack gives (see credits.ts). */
+export interface CreditPackRules {
+  /** Credits per unit bought. */
+  readonly amountPerUnit: number;
+  /** Days after payment when the credits expire; 0: never. */
+  readonly expiresAfterDays: number;
 }
 
 /** Stripe price id (price_...) or product id (prod_...) to the features it gives. */
@@ -47,6 +57,12 @@ export interface StoredMeteredFeature {
   readonly stripe_meter_event_name: string | null;
 }
 
+/** The stored shape of a credit pack (CreditPackRecord). */
+export interface StoredCreditPack {
+  readonly amount_per_unit: number;
+  readonly expires_after_days: number;
+}
+
 /** One feature of a catalog entry in the stored shape (CatalogFeatureRecord). */
 export interface StoredCatalogFeature {
   readonly feature: string;
@@ -55,6 +71,8 @@ export interface StoredCatalogFeature {
   /** Absent in catalogs stored before feature kinds existed. */
   readonly kind?: FeatureKindName;
   readonly metered?: StoredMeteredFeature | null;
+  /** Absent or null: not a credit pack. */
+  readonly credit_pack?: StoredCreditPack | null;
 }
 
 /** One catalog entry in the stored shape (CatalogEntryDoc). */
@@ -87,12 +105,21 @@ export function meteredRulesOf(stored: StoredMeteredFeature): MeteredRules {
 /** A stored feature as the engine reads it. */
 export function catalogFeatureOf(stored: StoredCatalogFeature): CatalogFeature {
   const kind = featureKindOf(stored);
+  const pack = kind === 'metered' ? stored.credit_pack : null;
   return {
     feature: stored.feature,
     limit: stored.limit,
     limitPerUnit: stored.limit_per_unit,
     kind,
     metered: kind === 'metered' && stored.metered ? meteredRulesOf(stored.metered) : null,
+    ...(pack
+      ? {
+          creditPack: {
+            amountPerUnit: pack.amount_per_unit,
+            expiresAfterDays: pack.expires_after_days,
+          },
+        }
+      : {}),
   };
 }
 

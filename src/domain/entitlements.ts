@@ -9,11 +9,15 @@
  *    past_due), holding a price or product
  *    mapped to F; cancel_at_period_end keeps it until the period ends;
  * 2. a paid, not refunded one-time purchase mapped to F;
- * 3. a manual grant of F, not revoked and not expired.
+ * 3. a manual grant of F, not revoked and not expired;
+ * 4. metered F only: a credit lot of F (granted or bought as a credit pack),
+ *    not revoked, refunded or expired, even when nothing of it is left (the
+ *    balance then says 0). A credit pack's catalog entry gives credits only:
+ *    no subscription or purchase source, so no period allowance.
  */
 
 import type { Catalog, CatalogFeature } from './catalog.js';
-import type { CreditLotFacts } from './credits.js';
+import { type CreditLotFacts, usableCreditLots } from './credits.js';
 import { type Denial, type DenialReasonName, denialsOf } from './denial-reasons.js';
 import { earliest, subscriptionValidity } from './subscription-validity.js';
 
@@ -71,7 +75,7 @@ export interface EntitlementInputs {
   readonly now: Date;
 }
 
-export type SourceKind = 'subscription' | 'purchase' | 'grant';
+export type SourceKind = 'subscription' | 'purchase' | 'grant' | 'credits';
 
 export interface EntitlementSource {
   readonly kind: SourceKind;
@@ -137,6 +141,17 @@ export function computeEntitlements(inputs: EntitlementInputs): EntitlementSet {
   for (const grant of inputs.grants) {
     const source = grantSource(grant, inputs.now);
     if (source) add(grant.feature, source);
+  }
+  for (const lot of usableCreditLots(inputs.credits, inputs.catalog, inputs.now)) {
+    // Even a used-up lot gives the feature: the ledger's balance then says 0.
+    add(lot.feature, {
+      kind: 'credits',
+      id: lot.id,
+      limit: null,
+      validUntil: lot.expiresAt,
+      status: null,
+      catalogId: null,
+    });
   }
   const entitlements = [...byFeature.entries()]
     .map(([feature, sources]) => combine(feature, sources))
@@ -225,13 +240,15 @@ function grantSource(grant: GrantFacts, now: Date): EntitlementSource | undefine
   };
 }
 
-/** A line item's features, by its price id and by its product id. */
+/** A line item's features, by its price id and by its product id (credit packs give lots instead). */
 function catalogFeatures(
   catalog: Catalog,
   item: LineItemFacts,
 ): Array<{ catalogId: string; feature: CatalogFeature }> {
   return [item.priceId, item.productId].flatMap((catalogId) =>
-    (catalog.get(catalogId) ?? []).map((feature) => ({ catalogId, feature })),
+    (catalog.get(catalogId) ?? [])
+      .filter((feature) => !feature.creditPack)
+      .map((feature) => ({ catalogId, feature })),
   );
 }
 

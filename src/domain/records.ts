@@ -16,6 +16,14 @@ export interface CatalogFeatureRecord {
   kind?: FeatureKindName;
   /** Set for kind 'metered' only. */
   metered?: MeteredFeatureRecord | null;
+  /** Metered only: a one-time purchase of this entry gives credits (absent: not a pack). */
+  credit_pack?: CreditPackRecord | null;
+}
+
+export interface CreditPackRecord {
+  amount_per_unit: number;
+  /** 0: never expire. */
+  expires_after_days: number;
 }
 
 export interface MeteredFeatureRecord {
@@ -107,6 +115,14 @@ export interface GrantRecord {
   revoked_by: string | null;
   revoke_reason: string | null;
 }
+
+/**
+ * Credits granted by an operator (GrantCredits): a grant's fields with an
+ * amount instead of a limit, as CreditGrantStore assembles them from their
+ * insert-only facts (the grant and, once, its revocation). The id is crd_ +
+ * creation time (base 36) + random: sorting by id sorts by creation.
+ */
+export type CreditGrantRecord = Omit<GrantRecord, 'limit'> & { amount: number };
 
 /** Stripe's ids and event types are printable ASCII without spaces (evt_..., invoice.paid). */
 export const eventIdPattern = /^[!-~]{1,255}$/;

@@ -72,6 +72,8 @@ export function meteredAllowance(
     const key = `${source.kind}\u0000${source.id}\u0000${source.catalogId ?? ''}`;
     if (seen.has(key)) continue;
     seen.add(key);
+    // Credits are not allowance: the ledger draws them after it (usage-allocation.ts).
+    if (source.kind === 'credits') continue;
     if (source.kind === 'grant') {
       allowance = source.limit === null || allowance === null ? null : allowance + source.limit;
       continue;

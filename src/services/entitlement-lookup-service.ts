@@ -6,17 +6,25 @@
 
 import type { MemoryEntitlementCache, RedisEntitlementCache } from '../cache/entitlement-cache.js';
 import { catalogFromEntries } from '../domain/catalog.js';
+import { packLots } from '../domain/credits.js';
 import {
   computeEntitlements,
   type EntitlementInputs,
   type EntitlementSet,
 } from '../domain/entitlements.js';
 import type { Logger } from '../logger.js';
+import type { CreditGrantStore } from '../store/credit-grant-store.js';
 import type { CustomerStore } from '../store/customer-store.js';
 import type { GrantStore } from '../store/grant-store.js';
 import type { PurchaseStore } from '../store/purchase-store.js';
 import type { SubscriptionStore } from '../store/subscription-store.js';
-import { grantFacts, purchaseFacts, subscriptionFacts } from './entitlement-facts.js';
+import {
+  creditGrantFacts,
+  grantFacts,
+  packPurchaseFacts,
+  purchaseFacts,
+  subscriptionFacts,
+} from './entitlement-facts.js';
 import { type UsageTotals, withMeteredStandings } from './metered-standings.js';
 import type { ProjectCache } from './project-cache.js';
 
@@ -26,6 +34,7 @@ export interface EntitlementLookupServiceDeps {
   readonly subscriptions: SubscriptionStore;
   readonly purchases: PurchaseStore;
   readonly grants: GrantStore;
+  readonly creditGrants: Pick<CreditGrantStore, 'listForCustomer'>;
   readonly redisCache: RedisEntitlementCache;
   readonly memoryCache: MemoryEntitlementCache;
   readonly logger: Logger;
@@ -129,10 +138,11 @@ export class EntitlementLookupService {
 
   /** The engine's inputs for one customer, from MongoDB. */
   async loadInputs(projectId: string, customerId: string, now: Date): Promise<EntitlementInputs> {
-    const [project, link, grants] = await Promise.all([
+    const [project, link, grants, creditGrants] = await Promise.all([
       this.deps.projects.get(projectId),
       this.deps.customers.findByCustomerId(projectId, customerId),
       this.deps.grants.listForCustomer(projectId, customerId),
+      this.deps.creditGrants.listForCustomer(projectId, customerId),
     ]);
     const [subscriptions, purchases] = link
       ? await Promise.all([
@@ -140,14 +150,15 @@ export class EntitlementLookupService {
           this.deps.purchases.listByStripeCustomer(projectId, link.stripe_customer_id),
         ])
       : [[], []];
+    const catalog = catalogFromEntries(project?.catalog ?? []);
+    const packPurchases = purchases.flatMap((p) => packPurchaseFacts(p) ?? []);
     return {
-      catalog: catalogFromEntries(project?.catalog ?? []),
+      catalog,
       gracePeriodSeconds: project?.grace_period_seconds ?? 0,
       subscriptions: subscriptions.map(subscriptionFacts),
       purchases: purchases.map(purchaseFacts),
       grants: grants.map(grantFacts),
-      // Credit lots are loaded by a later slice of issue 12.
-      credits: [],
+      credits: [...creditGrants.map(creditGrantFacts), ...packLots(packPurchases, catalog)],
       now,
     };
   }

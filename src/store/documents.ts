@@ -9,6 +9,7 @@ export type {
   AuditEntryRecord as AuditEntryDoc,
   CatalogEntryRecord as CatalogEntryDoc,
   CatalogFeatureRecord as CatalogFeatureDoc,
+  CreditGrantRecord as CreditGrantDoc,
   DriftClass,
   EventReceiptRecord as EventReceiptDoc,
   EventReceiptStatus,
@@ -130,6 +131,9 @@ export interface Purchase {
   items: PurchaseItemDoc[];
   paid: boolean;
   refunded: boolean;
+  /** When the paid and refunded facts were recorded (credit packs date their lots by them). */
+  paid_at: Date | null;
+  refunded_at: Date | null;
 }
 
 export type ReconciliationLockPhase = 'queued' | 'running' | 'released';

@@ -132,6 +132,8 @@ const collectionNames = [
   'subscriptions',
   'purchases',
   'grants',
+  // Credit grants and their revocations, insert-only (credit-grant-store.ts).
+  'credit_grants',
   'event_receipts',
   'audit_log',
   'reconciliation_runs',
@@ -183,6 +185,7 @@ const indexPlans: readonly IndexPlan[] = [
     name: 'project_stripe_customer',
   },
   { collection: 'grants', key: { project_id: 1, customer_id: 1 }, name: 'project_customer' },
+  { collection: 'credit_grants', key: { project_id: 1, customer_id: 1 }, name: 'project_customer' },
   {
     collection: 'event_receipts',
     key: { project_id: 1, event_id: 1 },

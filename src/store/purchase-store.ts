@@ -69,15 +69,18 @@ export class PurchaseStore {
       })
       .toArray();
     return checkouts.map((checkout) => {
-      const factsOf = (kind: PurchaseFactKind) =>
-        later.some((f) => f.purchase_key === checkout.purchase_key && f.fact === kind);
+      const factOf = (kind: PurchaseFactKind) =>
+        later.find((f) => f.purchase_key === checkout.purchase_key && f.fact === kind);
+      const [paid, refunded] = [factOf('paid'), factOf('refunded')];
       return {
         purchase_key: checkout.purchase_key,
         checkout_session_id: checkout.checkout_session_id,
         stripe_customer_id: checkout.stripe_customer_id,
         items: checkout.items,
-        paid: factsOf('paid'),
-        refunded: factsOf('refunded'),
+        paid: paid !== undefined,
+        refunded: refunded !== undefined,
+        paid_at: paid?.created ?? null,
+        refunded_at: refunded?.created ?? null,
       };
     });
   }

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type {
   ApiKeyAdmin,
   AuditLog,
+  CreditAdmin,
   GrantAdmin,
   ProjectAdmin,
   ReconciliationAdmin,
@@ -29,6 +30,7 @@ import {
   newApiKeyParts,
   type ScopeName,
 } from '../../src/domain/api-keys.js';
+import type { CreditLotView } from '../../src/domain/credits.js';
 import type { EntitlementSet } from '../../src/domain/entitlements.js';
 import { FailedPreconditionError, NotFoundError } from '../../src/domain/errors.js';
 import type { ClaimResult, IdempotencyScope } from '../../src/domain/idempotency.js';
@@ -389,6 +391,74 @@ export class FakeGrants implements GrantAdmin {
       .filter((grant) => query.customerId === undefined || grant.customer_id === query.customerId)
       .filter((grant) => query.activeAt === undefined || grant.revoked_at === null)
       .filter((grant) => query.after === undefined || grant._id > query.after)
+      .slice(0, query.limit);
+  }
+}
+
+/**
+ * Credit lots by id: grants made here, packs seeded with `addPack`; metered
+ * features are those in `metered` (others are not metered, unknown ones
+ * NOT_FOUND), as CreditService decides.
+ */
+export class FakeCredits implements CreditAdmin {
+  readonly lots = new Map<string, CreditLotView & { projectId: string }>();
+  readonly metered = new Set<string>(['api_calls']);
+  readonly notMetered = new Set<string>(['sso']);
+
+  async grant(...[input]: Args<CreditAdmin['grant']>): Promise<CreditLotView> {
+    if (this.notMetered.has(input.feature))
+      throw new FailedPreconditionError(`feature ${input.feature} is not metered`);
+    if (!this.metered.has(input.feature)) throw new NotFoundError(`feature ${input.feature}`);
+    const id = `crd_${String(this.lots.size + 1).padStart(12, '0')}`;
+    const lot = {
+      id,
+      feature: input.feature,
+      source: 'grant' as const,
+      amount: input.amount,
+      createdAt: fakeNow,
+      expiresAt: input.expiresAt,
+      endedAt: null,
+    };
+    const view = { lot, customerId: input.customerId, remaining: input.amount };
+    const made = {
+      ...view,
+      reason: input.reason,
+      actor: input.actor,
+      revokedBy: '',
+      revokeReason: '',
+    };
+    this.lots.set(id, { ...made, projectId: input.projectId });
+    return made;
+  }
+
+  /** A bought pack lot of `customerId`. */
+  addPack(projectId: string, customerId: string, id: string, amount: number): void {
+    const lot = { id, feature: 'api_calls', source: 'pack' as const, amount, createdAt: fakeNow };
+    this.lots.set(id, {
+      ...{ lot: { ...lot, expiresAt: null, endedAt: null }, customerId, remaining: amount },
+      ...{ reason: '', actor: '', revokedBy: '', revokeReason: '', projectId },
+    });
+  }
+
+  async revoke(projectId: string, creditId: string, actor: string, reason: string) {
+    const before = this.lots.get(creditId);
+    if (before?.projectId !== projectId) throw new NotFoundError(`credit ${creditId}`);
+    if (before.lot.source === 'pack')
+      throw new FailedPreconditionError('refund the purchase instead');
+    if (before.lot.endedAt !== null) return before;
+    const lot = { ...before.lot, endedAt: fakeNow };
+    const after = { ...before, lot, remaining: 0, revokedBy: actor, revokeReason: reason };
+    this.lots.set(creditId, after);
+    return after;
+  }
+
+  async list(...[projectId, query]: Args<CreditAdmin['list']>): Promise<CreditLotView[]> {
+    return [...this.lots.values()]
+      .filter((view) => view.projectId === projectId && view.customerId === query.customerId)
+      .filter((view) => query.feature === undefined || view.lot.feature === query.feature)
+      .filter((view) => query.includeEnded || view.remaining > 0)
+      .filter((view) => query.after === undefined || view.lot.id > query.after)
+      .sort((a, b) => (a.lot.id < b.lot.id ? -1 : 1))
       .slice(0, query.limit);
   }
 }

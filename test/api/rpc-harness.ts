@@ -32,6 +32,7 @@ import {
   FakeAuditLog,
   FakeBus,
   FakeCheckout,
+  FakeCredits,
   FakeEntitlements,
   FakeGrants,
   FakeIdempotencyRecords,
@@ -55,6 +56,7 @@ export class ApiWorld {
   readonly projectMetrics = new FakeProjectMetrics();
   readonly projects = new FakeProjects(this.keys);
   readonly grants = new FakeGrants();
+  readonly credits = new FakeCredits();
   readonly auditLog = new FakeAuditLog();
   readonly reconciliation = new FakeReconciliation();
   readonly webhookEvents = new FakeWebhookEvents();
@@ -72,6 +74,7 @@ export class ApiWorld {
       projects: this.projects,
       apiKeys: this.keys,
       grants: this.grants,
+      credits: this.credits,
       auditLog: this.auditLog,
       reconciliation: this.reconciliation,
       webhookEvents: this.webhookEvents,

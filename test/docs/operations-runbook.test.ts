@@ -71,6 +71,8 @@ test('the operations runbook works as written', async (t) => {
     // Later blocks use ids from earlier answers, as an operator copies them.
     if (block.name === 'grant')
       env.GRANT_ID = (JSON.parse(stdout) as { grant: { id: string } }).grant.id;
+    if (block.name === 'grant-credits')
+      env.CREDIT_ID = (JSON.parse(stdout) as { credit: { id: string } }).credit.id;
     if (block.name === 'reconcile')
       env.RUN_ID = (JSON.parse(stdout) as { run: { id: string } }).run.id;
   }
@@ -81,6 +83,9 @@ test('the operations runbook works as written', async (t) => {
   t.regex(outputs.get('check') ?? '', /"allowed": true/);
   t.regex(outputs.get('check') ?? '', /"limit": "10"/);
   t.regex(outputs.get('audit') ?? '', /"reason": "ticket closed"/);
+  t.regex(outputs.get('check-credits') ?? '', /"kind": "ENTITLEMENT_SOURCE_KIND_CREDITS"/);
+  t.regex(outputs.get('list-credits') ?? '', /"amount": "5000"/);
+  t.regex(outputs.get('revoke-credits') ?? '', /"revokeReason": "granted twice"/);
   t.regex(outputs.get('reconcile-status') ?? '', /"dryRun": true/);
   t.regex(outputs.get('metrics') ?? '', /"windowStart": "2026-01-01T00:00:00Z"/);
   t.regex(outputs.get('reconcile-status') ?? '', /"dryRun": true/);

@@ -128,7 +128,15 @@ function randomValue(field: DescField, random: () => number, depth: number): unk
 
 async function changeCounts(): Promise<string> {
   const db = mongo.db(server.config.mongodbDatabase);
-  const names = ['api_keys', 'grants', 'audit_log', 'projects', 'customers', 'reconciliation_runs'];
+  const names = [
+    'api_keys',
+    'grants',
+    'credit_grants',
+    'audit_log',
+    'projects',
+    'customers',
+    'reconciliation_runs',
+  ];
   const counts = await Promise.all(names.map((name) => db.collection(name).countDocuments()));
   return counts.join(',');
 }

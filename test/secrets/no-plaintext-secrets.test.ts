@@ -183,6 +183,24 @@ test('after every write RPC, no collection holds any secret it was given or issu
       key,
     ),
   );
+  const credit = await write(AdminService.method.grantCredits, () =>
+    admin.grantCredits(
+      {
+        customerId: 'scan-user',
+        feature: 'scan_units',
+        amount: 5n,
+        reason: 'scan',
+        idempotencyKey: 'credits',
+      },
+      key,
+    ),
+  );
+  await write(AdminService.method.revokeCredits, () =>
+    admin.revokeCredits(
+      { creditId: credit.credit?.id ?? '', reason: 'scan', idempotencyKey: 'revoke-credits' },
+      key,
+    ),
+  );
   const grant = await write(AdminService.method.grantEntitlement, () =>
     admin.grantEntitlement(
       { customerId: 'scan-user', feature: 'scan', reason: 'scan', idempotencyKey: 'grant' },

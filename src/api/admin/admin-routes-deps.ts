@@ -2,6 +2,7 @@ import type { ServiceImpl } from '@connectrpc/connect';
 import type { AdminService } from '../../../gen/billing/v1/admin_pb.js';
 import type { AuditEntryRecord, AuditQuery, AuditRecord } from '../../domain/records.js';
 import type { ApiKeyService } from '../../services/api-key-service.js';
+import type { CreditService } from '../../services/credit-service.js';
 import type { GrantService } from '../../services/grant-service.js';
 import type { ProjectService } from '../../services/project-service.js';
 import type { ReconciliationService } from '../../services/reconciliation-service.js';
@@ -11,6 +12,7 @@ import type { WebhookEventService } from '../../services/webhook-event-service.j
 export type ProjectAdmin = Pick<ProjectService, 'create' | 'get' | 'update' | 'setCatalog'>;
 export type ApiKeyAdmin = Pick<ApiKeyService, 'create' | 'list' | 'revoke'>;
 export type GrantAdmin = Pick<GrantService, 'grant' | 'revoke' | 'list'>;
+export type CreditAdmin = Pick<CreditService, 'grant' | 'revoke' | 'list'>;
 export type ReconciliationAdmin = Pick<ReconciliationService, 'start' | 'get' | 'list'>;
 export type WebhookEventAdmin = Pick<WebhookEventService, 'list' | 'replay'>;
 
@@ -24,6 +26,7 @@ export interface AdminRoutesDeps {
   readonly projects: ProjectAdmin;
   readonly apiKeys: ApiKeyAdmin;
   readonly grants: GrantAdmin;
+  readonly credits: CreditAdmin;
   readonly auditLog: AuditLog;
   readonly reconciliation: ReconciliationAdmin;
   readonly webhookEvents: WebhookEventAdmin;
@@ -40,6 +43,7 @@ export type ProjectHandlers = Pick<
 export type ApiKeyHandlers = Pick<AdminImpl, 'createApiKey' | 'listApiKeys' | 'revokeApiKey'>;
 export type CatalogHandlers = Pick<AdminImpl, 'getCatalog' | 'setCatalog'>;
 export type GrantHandlers = Pick<AdminImpl, 'grantEntitlement' | 'revokeGrant' | 'listGrants'>;
+export type CreditHandlers = Pick<AdminImpl, 'grantCredits' | 'revokeCredits' | 'listCredits'>;
 export type AuditHandlers = Pick<AdminImpl, 'listAuditLog'>;
 export type ReconciliationHandlers = Pick<
   AdminImpl,

@@ -23,7 +23,7 @@ export function adminHandlers(deps: AdminRoutesDeps): ServiceImpl<typeof AdminSe
     ...apiKeyHandlers(deps),
     ...catalogHandlers(deps),
     ...grantHandlers(deps),
-    ...creditHandlers(),
+    ...creditHandlers(deps),
     ...auditHandlers(deps),
     ...reconciliationHandlers(deps),
     ...webhookEventHandlers(deps),

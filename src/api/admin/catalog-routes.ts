@@ -3,6 +3,7 @@ import { create } from '@bufbuild/protobuf';
 import {
   type CatalogEntry,
   type CatalogFeature,
+  type CreditPack,
   FeatureKind,
   GetCatalogResponseSchema,
   type MeteredFeature,
@@ -12,6 +13,7 @@ import { NotFoundError } from '../../domain/errors.js';
 import type {
   CatalogEntryRecord,
   CatalogFeatureRecord,
+  CreditPackRecord,
   MeteredFeatureRecord,
 } from '../../domain/records.js';
 import { requirePrincipal } from '../auth.js';
@@ -106,6 +108,8 @@ function validFeature(field: string, feature: CatalogFeature): CatalogFeatureRec
   if (kind === undefined) throw invalid(`${field}.kind`, 'is not a known feature kind');
   if (kind === 'metered') return validMeteredFeature(field, name, feature);
   if (feature.metered) throw invalid(`${field}.metered`, 'only for FEATURE_KIND_METERED features');
+  if (feature.creditPack)
+    throw invalid(`${field}.credit_pack`, 'only for FEATURE_KIND_METERED features');
   if (kind === 'boolean' && feature.limit !== undefined)
     throw invalid(`${field}.limit`, 'not for FEATURE_KIND_BOOLEAN features');
   return {
@@ -130,24 +134,55 @@ function validMeteredFeature(
       'not for METERED features: use metered.allowance_per_unit',
     );
   if (!feature.metered) throw invalid(`${field}.metered`, 'is required for METERED features');
+  const pack = feature.creditPack;
   return {
     feature: name,
     limit: null,
     limit_per_unit: false,
     kind: 'metered',
-    metered: validMeteredRules(`${field}.metered`, feature.metered),
+    metered: validMeteredRules(`${field}.metered`, feature.metered, pack !== undefined),
+    ...(pack ? { credit_pack: validCreditPack(`${field}.credit_pack`, pack) } : {}),
+  };
+}
+
+const maxPackAmount = 1e9;
+const maxPackDays = 36_500;
+
+function validCreditPack(field: string, pack: CreditPack): CreditPackRecord {
+  return {
+    amount_per_unit: requireWholeNumber(
+      `${field}.amount_per_unit`,
+      pack.amountPerUnit,
+      1,
+      maxPackAmount,
+    ),
+    expires_after_days: requireWholeNumber(
+      `${field}.expires_after_days`,
+      BigInt(pack.expiresAfterDays),
+      0,
+      maxPackDays,
+    ),
   };
 }
 
 const maxAllowance = 1e12;
 
-function validMeteredRules(field: string, metered: MeteredFeature): MeteredFeatureRecord {
+/** A credit pack gives credits, not a period allowance: its allowance stays unset (0). */
+function validMeteredRules(
+  field: string,
+  metered: MeteredFeature,
+  creditPack: boolean,
+): MeteredFeatureRecord {
+  if (creditPack && (metered.allowance !== 0n || metered.allowancePerUnit))
+    throw invalid(`${field}.allowance`, 'a credit pack gives no period allowance: leave it unset');
   const reset = resetIntervalNameOf(metered.reset);
   if (reset === undefined) throw invalid(`${field}.reset`, 'is not a known reset interval');
   const overage = overageModeNameOf(metered.overage);
   if (overage === undefined) throw invalid(`${field}.overage`, 'is not a known overage mode');
   return {
-    allowance: requireWholeNumber(`${field}.allowance`, metered.allowance, 1, maxAllowance),
+    allowance: creditPack
+      ? 0
+      : requireWholeNumber(`${field}.allowance`, metered.allowance, 1, maxAllowance),
     allowance_per_unit: metered.allowancePerUnit,
     reset,
     overage,
