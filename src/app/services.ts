@@ -22,6 +22,7 @@ import { ProjectCache } from '../services/project-cache.js';
 import { ProjectMetricsService } from '../services/project-metrics-service.js';
 import { ProjectService } from '../services/project-service.js';
 import { ReconciliationService } from '../services/reconciliation-service.js';
+import { ReservationService } from '../services/reservation-service.js';
 import { UsageOnce } from '../services/usage-once.js';
 import { UsageService } from '../services/usage-service.js';
 import { WebhookEventService } from '../services/webhook-event-service.js';
@@ -129,7 +130,12 @@ function buildUsage(
     waitMs: usageClaimWaitMs,
     now: () => new Date(),
   });
-  return new UsageService({ lookup, ledger: stores.usageLedger, once, changes });
+  const reservations = new ReservationService({
+    ledger: stores.usageLedger,
+    once,
+    reservations: stores.usageReservations,
+  });
+  return new UsageService({ lookup, ledger: stores.usageLedger, once, reservations, changes });
 }
 
 function buildEventProcessor(

@@ -248,6 +248,8 @@ const apiCalls: EntitlementSet = {
       metered: {
         usage: 90,
         balance: 10,
+        reserved: 0,
+        credits: 0,
         resetsAt: new Date('2030-01-01T00:00:00Z'),
         overage: 'block',
       },
