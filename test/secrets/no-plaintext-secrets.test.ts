@@ -171,6 +171,20 @@ test('after every write RPC, no collection holds any secret it was given or issu
               stripe_meter_event_name: null,
             },
           },
+          {
+            // Overage allowed: the scan's customer has no subscription, and its reservations must hold.
+            feature: 'scan_holds',
+            limit: null,
+            limit_per_unit: false,
+            kind: 'metered',
+            metered: {
+              allowance: 10,
+              allowance_per_unit: false,
+              reset: 'billing_period',
+              overage: 'allow',
+              stripe_meter_event_name: null,
+            },
+          },
         ],
       },
     ],
@@ -180,6 +194,27 @@ test('after every write RPC, no collection holds any secret it was given or issu
   await write(EntitlementsService.method.trackUsage, () =>
     entitlements.trackUsage(
       { customerId: 'scan-user', feature: 'scan_units', amount: 1n, idempotencyKey: 'usage' },
+      key,
+    ),
+  );
+  const reserveScan = (idempotencyKey: string) =>
+    entitlements.reserveUsage(
+      { customerId: 'scan-user', feature: 'scan_holds', amount: 2n, idempotencyKey },
+      key,
+    );
+  const toCommit = await write(EntitlementsService.method.reserveUsage, () =>
+    reserveScan('reserve-1'),
+  );
+  await write(EntitlementsService.method.commitReservation, () =>
+    entitlements.commitReservation(
+      { customerId: 'scan-user', reservationId: toCommit.reservationId, finalAmount: 1n },
+      key,
+    ),
+  );
+  const toRelease = await reserveScan('reserve-2');
+  await write(EntitlementsService.method.releaseReservation, () =>
+    entitlements.releaseReservation(
+      { customerId: 'scan-user', reservationId: toRelease.reservationId },
       key,
     ),
   );
@@ -237,13 +272,17 @@ test('after every write RPC, no collection holds any secret it was given or issu
     'a replay after the revocation still answers',
   );
 
-  // Every write RPC ran: any method with an idempotency key, and token minting.
+  // Every write RPC ran: any method with an idempotency key, token minting, and the ends of reservations.
+  const writesWithoutKey: DescMethod[] = [
+    EntitlementsService.method.issueCustomerToken,
+    EntitlementsService.method.commitReservation,
+    EntitlementsService.method.releaseReservation,
+  ];
   const writes = [AdminService, CheckoutService, EntitlementsService].flatMap((service) =>
     service.methods
       .filter(
         (m) =>
-          m.input.fields.some((f) => f.name === 'idempotency_key') ||
-          m === EntitlementsService.method.issueCustomerToken,
+          m.input.fields.some((f) => f.name === 'idempotency_key') || writesWithoutKey.includes(m),
       )
       .map((m) => `${service.typeName}/${m.name}`),
   );
