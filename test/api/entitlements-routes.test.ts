@@ -384,11 +384,19 @@ rpcTest('TrackUsage refused: a customer token cannot record usage', async (t, ru
   t.deepEqual(run.world.usage.tracked, []);
 });
 
-const reserve = (k: UsageKeys, amount = 30n, idempotencyKey = 'r1', token = k.writer) =>
+interface ReserveOverrides {
+  readonly feature?: string;
+  readonly amount?: bigint;
+  readonly idempotencyKey?: string;
+  readonly ttl?: { seconds: bigint; nanos: number };
+}
+const reserveWith = (k: UsageKeys, overrides: ReserveOverrides, token = k.writer) =>
   k.client.reserveUsage(
-    { customerId: 'cust_1', feature: 'api_calls', amount, idempotencyKey },
+    { customerId: 'cust_1', feature: 'api_calls', amount: 1n, idempotencyKey: 'r', ...overrides },
     bearer(token),
   );
+const reserve = (k: UsageKeys, amount = 30n, idempotencyKey = 'r1', token = k.writer) =>
+  reserveWith(k, { amount, idempotencyKey }, token);
 
 rpcTest(
   'ReserveUsage holds an amount, CommitReservation records the final amount, ReleaseReservation ends one without usage',
@@ -436,52 +444,16 @@ const reservationRefusals: Array<[string, (k: UsageKeys) => Promise<unknown>, Co
   ['a negative amount', (k) => reserve(k, -2n), Code.InvalidArgument],
   ['an amount over 1e9', (k) => reserve(k, 1_000_000_001n), Code.InvalidArgument],
   ['no idempotency key', (k) => reserve(k, 1n, ''), Code.InvalidArgument],
-  [
-    'a ttl of 0',
-    (k) =>
-      k.client.reserveUsage(
-        {
-          customerId: 'cust_1',
-          feature: 'api_calls',
-          amount: 1n,
-          idempotencyKey: 'r',
-          ttl: { seconds: 0n, nanos: 0 },
-        },
-        bearer(k.writer),
-      ),
-    Code.InvalidArgument,
-  ],
+  ['a ttl of 0', (k) => reserveWith(k, { ttl: { seconds: 0n, nanos: 0 } }), Code.InvalidArgument],
   [
     'a ttl over 24 hours',
-    (k) =>
-      k.client.reserveUsage(
-        {
-          customerId: 'cust_1',
-          feature: 'api_calls',
-          amount: 1n,
-          idempotencyKey: 'r',
-          ttl: { seconds: 86_401n, nanos: 0 },
-        },
-        bearer(k.writer),
-      ),
+    (k) => reserveWith(k, { ttl: { seconds: 86_401n, nanos: 0 } }),
     Code.InvalidArgument,
   ],
-  [
-    'an unknown feature',
-    (k) =>
-      k.client.reserveUsage(
-        { customerId: 'cust_1', feature: 'nope', amount: 1n, idempotencyKey: 'r' },
-        bearer(k.writer),
-      ),
-    Code.NotFound,
-  ],
+  ['an unknown feature', (k) => reserveWith(k, { feature: 'nope' }), Code.NotFound],
   [
     'a feature that is not metered',
-    (k) =>
-      k.client.reserveUsage(
-        { customerId: 'cust_1', feature: 'reports', amount: 1n, idempotencyKey: 'r' },
-        bearer(k.writer),
-      ),
+    (k) => reserveWith(k, { feature: 'reports' }),
     Code.FailedPrecondition,
   ],
   ['past the balance', (k) => reserve(k, 101n), Code.FailedPrecondition],

@@ -27,26 +27,10 @@ import {
   planRelease,
   planUsage,
 } from '../../src/domain/usage-plans.js';
+import { at, creditLot, now } from './engine-fixtures.js';
 
-const now = new Date('2026-06-15T12:00:00Z');
-const day = 24 * 3600 * 1000;
-const at = (days: number) => new Date(now.getTime() + days * day);
 const periodEnd = at(10);
-
-const lot = (
-  id: string,
-  amount: number,
-  overrides: Partial<CreditLotFacts> = {},
-): CreditLotFacts => ({
-  id,
-  feature: 'api_calls',
-  source: 'grant',
-  amount,
-  createdAt: at(-5),
-  expiresAt: null,
-  endedAt: null,
-  ...overrides,
-});
+const lot = creditLot;
 
 const terms = (allowance: number | null, lots: CreditLotFacts[] = []): ChainTerms => ({
   allowance,

@@ -18,10 +18,29 @@ import { BSON, MongoClient } from 'mongodb';
 import { AdminService, Scope } from '../../gen/billing/v1/admin_pb.js';
 import { CheckoutMode, CheckoutService } from '../../gen/billing/v1/checkout_pb.js';
 import { EntitlementsService } from '../../gen/billing/v1/entitlements_pb.js';
+import type { CatalogEntryDoc } from '../../src/store/documents.js';
 import { createPlatformKey } from '../helpers/app.js';
 import { type BillingHarness, startBillingHarness } from '../helpers/billing-harness.js';
 import { codeOf } from '../helpers/rpc.js';
 import { unappliableSubscriptionEvent } from '../helpers/stripe-objects.js';
+
+/** A metered feature of the scanned project's catalog. */
+const scanFeature = (
+  feature: string,
+  overage: 'block' | 'allow',
+): CatalogEntryDoc['features'][number] => ({
+  feature,
+  limit: null,
+  limit_per_unit: false,
+  kind: 'metered',
+  metered: {
+    allowance: 10,
+    allowance_per_unit: false,
+    reset: 'billing_period',
+    overage,
+    stripe_meter_event_name: null,
+  },
+});
 
 let h: BillingHarness;
 let mongo: MongoClient;
@@ -158,33 +177,9 @@ test('after every write RPC, no collection holds any secret it was given or issu
       {
         stripe_id: 'price_scan',
         features: [
-          {
-            feature: 'scan_units',
-            limit: null,
-            limit_per_unit: false,
-            kind: 'metered',
-            metered: {
-              allowance: 10,
-              allowance_per_unit: false,
-              reset: 'billing_period',
-              overage: 'block',
-              stripe_meter_event_name: null,
-            },
-          },
-          {
-            // Overage allowed: the scan's customer has no subscription, and its reservations must hold.
-            feature: 'scan_holds',
-            limit: null,
-            limit_per_unit: false,
-            kind: 'metered',
-            metered: {
-              allowance: 10,
-              allowance_per_unit: false,
-              reset: 'billing_period',
-              overage: 'allow',
-              stripe_meter_event_name: null,
-            },
-          },
+          scanFeature('scan_units', 'block'),
+          // Overage allowed: the scan's customer has no subscription, and its reservations must hold.
+          scanFeature('scan_holds', 'allow'),
         ],
       },
     ],

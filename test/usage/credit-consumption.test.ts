@@ -24,6 +24,7 @@ import { type RecordedUsage, UsageService } from '../../src/services/usage-servi
 import { UsageClaimStore } from '../../src/store/usage-claim-store.js';
 import { type UsageEntryDoc, UsageLedgerStore } from '../../src/store/usage-ledger-store.js';
 import { UsageReservationStore } from '../../src/store/usage-reservation-store.js';
+import { creditLot, subscription } from '../domain/engine-fixtures.js';
 import { testMongoUrl, uniqueDbName } from '../helpers/services.js';
 
 const day = 24 * 3600 * 1000;
@@ -51,20 +52,8 @@ const catalog: Catalog = new Map([
   ],
 ]);
 
-const lot = (
-  id: string,
-  amount: number,
-  overrides: Partial<CreditLotFacts> = {},
-): CreditLotFacts => ({
-  id,
-  feature: 'api_requests',
-  source: 'grant',
-  amount,
-  createdAt: at(-3),
-  expiresAt: null,
-  endedAt: null,
-  ...overrides,
-});
+const lot = (id: string, amount: number, overrides: Partial<CreditLotFacts> = {}) =>
+  creditLot(id, amount, { feature: 'api_requests', createdAt: at(-3), ...overrides });
 
 const lots: CreditLotFacts[] = [
   lot('crd_never', 100, { createdAt: at(-4) }),
@@ -103,9 +92,7 @@ function world() {
     catalog,
     gracePeriodSeconds: 0,
     subscriptions: [
-      {
-        id: 'sub_1',
-        status: 'active',
+      subscription({
         items: [
           {
             priceId: 'price_metered',
@@ -115,11 +102,7 @@ function world() {
             currentPeriodEnd: at(25),
           },
         ],
-        cancelAtPeriodEnd: false,
-        cancelAt: null,
-        trialEnd: null,
-        pastDueSince: null,
-      },
+      }),
     ],
     purchases: [],
     grants: [],

@@ -69,6 +69,19 @@ async function trackOn(
 
 const seed = seedFromEnv('USAGE_SEED');
 
+/** Redis loses everything and replica b restarts: only MongoDB remembers. */
+async function flushRedisAndRestart(): Promise<void> {
+  const flusher = new Redis(redis.url);
+  await flusher.flushall();
+  flusher.disconnect();
+  await b.app.stop();
+  b = await startReplica();
+}
+
+const checkOn = async (baseUrl: string, customerId: string) =>
+  (await clientOf(baseUrl).checkEntitlement({ customerId, feature: 'api_requests' }, a.auth))
+    .entitlement;
+
 test(`no overspend: concurrent enforced tracks on two replicas never pass the allowance (seed ${seed})`, async (t) => {
   const rng = new Rng(seed);
   for (let round = 0; round < 3; round++) {
@@ -157,11 +170,7 @@ test(`no overspend: tracks, reservations, commits and releases mixed on two repl
     t.true(used + held <= 100, `round ${round}: used ${used} + held ${held} > 100`);
     const ledger = await ledgerEntries(a.server.config.mongodbDatabase, customerId);
     t.is(sumOf(ledger), used, `round ${round}: the ledger holds what was acknowledged`);
-    const check = await clientOf(b.baseUrl).checkEntitlement(
-      { customerId, feature: 'api_requests' },
-      a.auth,
-    );
-    t.like(check.entitlement, {
+    t.like(await checkOn(b.baseUrl, customerId), {
       usage: BigInt(used),
       reserved: BigInt(held),
       balance: BigInt(100 - used - held),
@@ -188,11 +197,7 @@ test('exactly once: one ReserveUsage key sent concurrently to both replicas hold
     (e) => e.kind === 'hold',
   );
   t.is(holds.length, 1);
-  const check = await clientOf(b.baseUrl).checkEntitlement(
-    { customerId, feature: 'api_requests' },
-    a.auth,
-  );
-  t.like(check.entitlement, { reserved: 7n, balance: 93n });
+  t.like(await checkOn(b.baseUrl, customerId), { reserved: 7n, balance: 93n });
 });
 
 test('exactly once: one idempotency key sent concurrently to both replicas is applied once, with one answer', async (t) => {
@@ -225,17 +230,10 @@ test.serial(
     await subscribeMetered(a, customerId);
     await trackOn(b.baseUrl, customerId, 12, 'durable-1', true);
     await trackOn(a.server.baseUrl, customerId, 8, 'durable-2', true);
-    const flusher = new Redis(redis.url);
-    await flusher.flushall();
-    flusher.disconnect();
-    await b.app.stop();
-    b = await startReplica();
-    const check = await clientOf(b.baseUrl).checkEntitlement(
-      { customerId, feature: 'api_requests' },
-      a.auth,
-    );
-    t.is(check.entitlement?.usage, 20n);
-    t.is(check.entitlement?.balance, 80n);
+    await flushRedisAndRestart();
+    const check = await checkOn(b.baseUrl, customerId);
+    t.is(check?.usage, 20n);
+    t.is(check?.balance, 80n);
     // The restarted replica continues the same ledger: the balance still binds.
     t.false((await trackOn(b.baseUrl, customerId, 81, 'durable-3', true)).accepted);
     t.true((await trackOn(b.baseUrl, customerId, 80, 'durable-4', true)).accepted);
@@ -251,16 +249,8 @@ test.serial(
       { customerId, feature: 'api_requests', amount: 30n, idempotencyKey: 'durable-hold' },
       a.auth,
     );
-    const flusher = new Redis(redis.url);
-    await flusher.flushall();
-    flusher.disconnect();
-    await b.app.stop();
-    b = await startReplica();
-    const check = await clientOf(b.baseUrl).checkEntitlement(
-      { customerId, feature: 'api_requests' },
-      a.auth,
-    );
-    t.like(check.entitlement, { usage: 0n, reserved: 30n, balance: 70n });
+    await flushRedisAndRestart();
+    t.like(await checkOn(b.baseUrl, customerId), { usage: 0n, reserved: 30n, balance: 70n });
     t.false((await trackOn(b.baseUrl, customerId, 71, 'durable-hold-2', true)).accepted);
     const committed = await clientOf(b.baseUrl).commitReservation(
       { customerId, reservationId: held.reservationId, finalAmount: 20n },
