@@ -61,7 +61,7 @@ export class ReservationService {
         projectId: chain.projectId,
         idempotencyKey: request.idempotencyKey,
         fingerprint: request.fingerprint,
-        bucket: chainId(chain),
+        chain: chainId(chain),
         idPrefix: 'rsv',
       },
       (reservationId) => this.appendHold(request, reservationId),
@@ -137,7 +137,7 @@ export class ReservationService {
         projectId: doc.project_id,
         idempotencyKey: `end of ${doc._id}`,
         fingerprint: JSON.stringify(how),
-        bucket: doc.chain,
+        chain: doc.chain,
         mismatch: () =>
           new FailedPreconditionError(
             `reservation ${doc._id} was already ended otherwise (released, or committed with another final_amount)`,

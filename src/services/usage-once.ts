@@ -43,7 +43,7 @@ export interface OnceRequest {
   /** What was asked: the same key with another request is refused. */
   readonly fingerprint: string;
   /** The ledger chain the work appends to. */
-  readonly bucket: string;
+  readonly chain: string;
   /** The prefix of the id made for the work; default `usg`. */
   readonly idPrefix?: 'usg' | 'rsv';
   /** What a call with the same claim and another fingerprint answers; default INVALID_ARGUMENT. */
@@ -69,7 +69,7 @@ export class UsageOnce {
     const owner = randomUUID();
     const deadline = this.deps.now().getTime() + this.deps.waitMs;
     while (this.deps.now().getTime() < deadline) {
-      const head = await this.deps.ledger.head(request.bucket);
+      const head = await this.deps.ledger.head(request.chain);
       const doc = this.newClaim(request, owner, head.seq);
       const claim = await this.deps.claims.claim(doc);
       if (claim === 'claimed') return this.run(doc, append);
@@ -95,7 +95,7 @@ export class UsageOnce {
       idempotency_key: request.idempotencyKey,
       request: request.fingerprint,
       usage_id: `${request.idPrefix ?? 'usg'}_${randomUUID().replaceAll('-', '')}`,
-      bucket: request.bucket,
+      chain: request.chain,
       head_seq: headSeq,
       owner,
       generation: 0,
@@ -153,7 +153,7 @@ export class UsageOnce {
       return undefined;
     }
     const mine = { ...claim, owner, generation: claim.generation + 1, lease_until: leaseUntil };
-    const written = await this.deps.ledger.findUsage(claim.bucket, claim.head_seq, claim.usage_id);
+    const written = await this.deps.ledger.findUsage(claim.chain, claim.head_seq, claim.usage_id);
     if (written) {
       await this.deps.claims.complete(claim._id, owner, written._id, this.deps.now());
       return { kind: 'applied', usageId: claim.usage_id };

@@ -119,7 +119,7 @@ export class UsageService {
         projectId: input.projectId,
         idempotencyKey: input.idempotencyKey,
         fingerprint: fingerprintOf(input),
-        bucket: chainId(chain),
+        chain: chainId(chain),
       },
       (usageId) =>
         this.deps.ledger.append(

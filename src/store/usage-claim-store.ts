@@ -20,8 +20,8 @@ export interface UsageClaimDoc {
   /** What was asked, to refuse the key's reuse for another usage. */
   request: string;
   usage_id: string;
-  /** The ledger bucket and its head seq when claimed: a take-over probes after it. */
-  bucket: string;
+  /** The ledger chain and its head seq when claimed: a take-over probes after it. */
+  chain: string;
   head_seq: number;
   owner: string;
   generation: number;

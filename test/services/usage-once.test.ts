@@ -49,7 +49,7 @@ class FakeLedger {
   async head() {
     return { seq: this.entries.length };
   }
-  async findUsage(_bucket: string, afterSeq: number, usageId: string) {
+  async findUsage(_chain: string, afterSeq: number, usageId: string) {
     return this.entries.slice(afterSeq).find((e) => e.op_id === usageId) ?? null;
   }
   append(amount: number) {
@@ -99,7 +99,7 @@ const request = (key: string, fingerprint = 'same') => ({
   projectId: 'p',
   idempotencyKey: key,
   fingerprint,
-  bucket: 'b',
+  chain: 'b',
 });
 
 test('the same key is applied once and answers the same usage id', async (t) => {
