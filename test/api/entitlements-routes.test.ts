@@ -353,6 +353,11 @@ const usageRefusals: Array<[string, (k: UsageKeys) => Promise<unknown>, Code]> =
     (k) => trackUsage(k, { occurredAt: timestampFromMs(Date.now() + 10 * 60_000) }),
     Code.InvalidArgument,
   ],
+  [
+    'occurred_at 36 days back',
+    (k) => trackUsage(k, { occurredAt: timestampFromMs(Date.now() - 36 * 86_400_000) }),
+    Code.InvalidArgument,
+  ],
   ['an unknown feature', (k) => trackUsage(k, { feature: 'nope' }), Code.NotFound],
   [
     'a feature that is not metered',
