@@ -185,6 +185,9 @@ export function entitlementMessageFor(
     usage: metered ? BigInt(metered.usage) : undefined,
     balance: metered && metered.balance !== null ? BigInt(metered.balance) : undefined,
     resetsAt: metered ? timestampFromDate(metered.resetsAt) : undefined,
+    // Sets cached before reservations and credits existed lack them: none.
+    reserved: metered ? BigInt(metered.reserved ?? 0) : undefined,
+    credits: metered ? BigInt(metered.credits ?? 0) : undefined,
     limit: entitlement.limit === null ? undefined : BigInt(entitlement.limit),
     validUntil: timestampOrUndefined(entitlement.validUntil),
     sources: entitlement.sources.map((source) =>

@@ -9,9 +9,12 @@ import { Code, ConnectError, type ServiceImpl } from '@connectrpc/connect';
 import {
   type CheckEntitlementResponse,
   CheckEntitlementResponseSchema,
+  CommitReservationResponseSchema,
   type EntitlementsService,
   IssueCustomerTokenResponseSchema,
   ListEntitlementsResponseSchema,
+  ReleaseReservationResponseSchema,
+  ReserveUsageResponseSchema,
   TrackUsageResponseSchema,
   WatchEntitlementsResponseSchema,
   WatchEventKind,
@@ -23,13 +26,18 @@ import type { EntitlementWatchHub, WatchUpdate } from '../services/entitlement-w
 import type { UsageService } from '../services/usage-service.js';
 import { requireCustomerAccess, requirePrincipal, requireReader } from './auth.js';
 import { entitlementMessage, entitlementMessageFor, timestampOrUndefined } from './convert.js';
+import {
+  commitReservationInput,
+  releaseReservationInput,
+  reserveUsageInput,
+} from './reservation-requests.js';
 import { requestedAmount, trackUsageInput } from './usage-requests.js';
-import { invalid, requireCustomerId, requireFeature } from './validate.js';
+import { requireCustomerId, requireFeature, wholeSeconds } from './validate.js';
 
 /** What the handlers call (the service classes satisfy these; tests pass fakes). */
 export type EntitlementLookup = Pick<EntitlementLookupService, 'list'>;
 export type EntitlementWatch = Pick<EntitlementWatchHub, 'watch'>;
-export type UsageTracker = Pick<UsageService, 'track'>;
+export type UsageTracker = Pick<UsageService, 'track' | 'reserve' | 'commit' | 'release'>;
 
 export interface EntitlementsRoutesDeps {
   readonly entitlements: EntitlementLookup;
@@ -96,15 +104,33 @@ export function entitlementsHandlers(
       });
     },
 
-    // The reservation RPCs land with the next slice of issue 12.
-    reserveUsage() {
-      throw new ConnectError('ReserveUsage is not implemented yet', Code.Unimplemented);
+    async reserveUsage(req, context) {
+      const principal = requirePrincipal(context);
+      const reserved = await deps.usage.reserve(reserveUsageInput(req, principal.projectId));
+      return create(ReserveUsageResponseSchema, {
+        reservationId: reserved.reservationId,
+        expiresAt: timestampFromDate(reserved.expiresAt),
+        entitlement: entitlementMessage(reserved.entitlement),
+      });
     },
-    commitReservation() {
-      throw new ConnectError('CommitReservation is not implemented yet', Code.Unimplemented);
+
+    async commitReservation(req, context) {
+      const principal = requirePrincipal(context);
+      const committed = await deps.usage.commit(commitReservationInput(req, principal.projectId));
+      return create(CommitReservationResponseSchema, {
+        usageId: committed.usageId,
+        entitlement: entitlementMessage(committed.entitlement),
+      });
     },
-    releaseReservation() {
-      throw new ConnectError('ReleaseReservation is not implemented yet', Code.Unimplemented);
+
+    async releaseReservation(req, context) {
+      const principal = requirePrincipal(context);
+      const entitlement = await deps.usage.release(
+        releaseReservationInput(req, principal.projectId),
+      );
+      return create(ReleaseReservationResponseSchema, {
+        entitlement: entitlementMessage(entitlement),
+      });
     },
 
     async issueCustomerToken(req, context) {
@@ -130,12 +156,7 @@ export function entitlementsHandlers(
 }
 
 function tokenTtlSeconds(ttl: Duration | undefined): number {
-  if (!ttl) return defaultTokenTtlSeconds;
-  const seconds = Number(ttl.seconds);
-  if (seconds < 1 || seconds > maxTokenTtlSeconds || ttl.nanos !== 0) {
-    throw invalid('ttl', `must be whole seconds between 1 and ${maxTokenTtlSeconds}`);
-  }
-  return seconds;
+  return wholeSeconds('ttl', ttl, defaultTokenTtlSeconds, maxTokenTtlSeconds);
 }
 
 const watchKinds = {

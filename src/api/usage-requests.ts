@@ -1,9 +1,10 @@
-/** Validation of TrackUsage requests (the rules are in the proto's field comments). */
+/** Validation of TrackUsage requests (the rules are in the proto's field comments and docs/api.md). */
 import type { TrackUsageRequest } from '../../gen/billing/v1/entitlements_pb.js';
+import { usageLookbackMs } from '../domain/usage-allocation.js';
 import type { TrackUsageInput } from '../services/usage-service.js';
 import { invalid, optionalTimestamp, requireCustomerId, requireFeature } from './validate.js';
 
-const maxAmount = 1_000_000_000n;
+export const maxAmount = 1_000_000_000n;
 const maxIdempotencyKeyLength = 128;
 /** Clocks drift; usage from further ahead is a caller's bug, not a usage. */
 const maxFutureMs = 5 * 60 * 1000;
@@ -23,6 +24,10 @@ export function trackUsageInput(
   if (occurredAt && occurredAt.getTime() > now.getTime() + maxFutureMs) {
     throw invalid('occurred_at', 'must be at most 5 minutes ahead');
   }
+  // Stripe's meter events accept 35 days back; the ledger keeps periods as long.
+  if (occurredAt && occurredAt.getTime() < now.getTime() - usageLookbackMs) {
+    throw invalid('occurred_at', 'must be at most 35 days in the past');
+  }
   return {
     projectId,
     customerId,
@@ -34,7 +39,7 @@ export function trackUsageInput(
   };
 }
 
-function requireUsageIdempotencyKey(value: string): string {
+export function requireUsageIdempotencyKey(value: string): string {
   if (value === '') throw invalid('idempotency_key', 'is required');
   if (value.length > maxIdempotencyKeyLength) {
     throw invalid('idempotency_key', `must be at most ${maxIdempotencyKeyLength} characters`);

@@ -3,7 +3,7 @@
  * (no package ships `buf/validate/validate.proto`), so rules live in the API
  * layer: each failure is INVALID_ARGUMENT naming the field.
  */
-import { type Timestamp, timestampDate } from '@bufbuild/protobuf/wkt';
+import { type Duration, type Timestamp, timestampDate } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError } from '@connectrpc/connect';
 
 export function invalid(field: string, problem: string): ConnectError {
@@ -132,6 +132,21 @@ export function optionalTimestamp(field: string, value: Timestamp | undefined): 
     throw invalid(field, 'nanos must be between 0 and 999999999');
   }
   return timestampDate(value);
+}
+
+/** A Duration of whole seconds in [1, max]; absent: `fallback`. */
+export function wholeSeconds(
+  field: string,
+  value: Duration | undefined,
+  fallback: number,
+  max: number,
+): number {
+  if (!value) return fallback;
+  const seconds = Number(value.seconds);
+  if (seconds < 1 || seconds > max || value.nanos !== 0) {
+    throw invalid(field, `must be whole seconds between 1 and ${max}`);
+  }
+  return seconds;
 }
 
 /** A whole number in [min, max] (both within a double's exact range). */

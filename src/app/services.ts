@@ -23,6 +23,7 @@ import { ProjectCache } from '../services/project-cache.js';
 import { ProjectMetricsService } from '../services/project-metrics-service.js';
 import { ProjectService } from '../services/project-service.js';
 import { ReconciliationService } from '../services/reconciliation-service.js';
+import { ReservationService } from '../services/reservation-service.js';
 import { UsageOnce } from '../services/usage-once.js';
 import { UsageService } from '../services/usage-service.js';
 import { WebhookEventService } from '../services/webhook-event-service.js';
@@ -84,13 +85,13 @@ export function buildServices(deps: ServiceDeps) {
     tokenIssuers: new TokenIssuers(stores.apiKeys, bus, config.apiKeyCacheTtlMs),
     checkout: new CheckoutSessionService(projectCache, stores.customers, stripeClients),
     grants: new GrantService(stores.grants, stores.auditLog, notifier),
-    // No usage port yet: remaining counts nothing as used until the ledger's credits_used is wired.
     credits: new CreditService({
       credits: stores.creditGrants,
       projects: projectCache,
       lookup: entitlements,
       audit: stores.auditLog,
       changes: notifier,
+      usage: stores.usageLedger,
     }),
     watchHub: new EntitlementWatchHub(bus, entitlements, {
       heartbeatMs: config.watchHeartbeatMs,
@@ -147,7 +148,12 @@ function buildUsage(
     waitMs: usageClaimWaitMs,
     now: () => new Date(),
   });
-  return new UsageService({ lookup, ledger: stores.usageLedger, once, changes });
+  const reservations = new ReservationService({
+    ledger: stores.usageLedger,
+    once,
+    reservations: stores.usageReservations,
+  });
+  return new UsageService({ lookup, ledger: stores.usageLedger, once, reservations, changes });
 }
 
 function buildEventProcessor(

@@ -19,6 +19,7 @@ import { ReconciliationRunStore } from '../store/reconciliation-run-store.js';
 import { SubscriptionStore } from '../store/subscription-store.js';
 import { UsageClaimStore } from '../store/usage-claim-store.js';
 import { UsageLedgerStore } from '../store/usage-ledger-store.js';
+import { UsageReservationStore } from '../store/usage-reservation-store.js';
 
 /** How long a call holds its idempotency key before a retry may take it over (a crash). */
 const idempotencyLeaseMs = 60_000;
@@ -39,6 +40,7 @@ export interface Stores {
   readonly jobClaims: JobClaimStore;
   readonly usageLedger: UsageLedgerStore;
   readonly usageClaims: UsageClaimStore;
+  readonly usageReservations: UsageReservationStore;
 }
 
 export function buildStores(db: Db, secretBox: SecretBox, config: Config): Stores {
@@ -58,6 +60,7 @@ export function buildStores(db: Db, secretBox: SecretBox, config: Config): Store
     jobClaims: new JobClaimStore(db),
     usageLedger: new UsageLedgerStore(db),
     usageClaims: new UsageClaimStore(db),
+    usageReservations: new UsageReservationStore(db),
   };
 }
 

@@ -106,8 +106,12 @@ export interface Entitlement {
 /** A metered feature's standing in its current period. */
 export interface MeteredStanding {
   readonly usage: number;
-  /** What remains of the allowance, never below 0; null: unlimited. */
+  /** Allowance left + credits left − reserved, never below 0; null: unlimited. */
   readonly balance: number | null;
+  /** Held by open reservations (already out of `balance`). */
+  readonly reserved: number;
+  /** Remaining usable credits (in `balance`). */
+  readonly credits: number;
   /** The current period's end. */
   readonly resetsAt: Date;
   readonly overage: 'block' | 'allow';

@@ -8,9 +8,10 @@
  *   times the item's quantity when per unit;
  * - a grant with a limit adds that many units per period; a grant without a
  *   limit makes the feature unlimited (balance absent, never refused).
- * Usage draws it down; the balance never goes below 0 (overage under
- * `allow` shows in the usage). Under `block` a request is refused when the
- * balance does not cover it (INSUFFICIENT_BALANCE).
+ * Usage draws it down, then credits (usage-allocation.ts); the balance
+ * never goes below 0 (overage under `allow` shows in the usage). Under
+ * `block` a request is refused when the balance does not cover it
+ * (INSUFFICIENT_BALANCE).
  */
 
 import type { Catalog, MeteredRules } from './catalog.js';
@@ -20,6 +21,7 @@ import type {
   PurchaseFacts,
   SubscriptionFacts,
 } from './entitlements.js';
+import type { ChainStanding } from './usage-allocation.js';
 import { type UsagePeriod, usagePeriodAt } from './usage-periods.js';
 
 export interface MeteredAllowance {
@@ -139,14 +141,17 @@ export function periodOf(allowance: MeteredAllowance, at: Date): UsagePeriod {
   return usagePeriodAt(allowance.rules.reset, allowance.billingPeriod, at);
 }
 
+/** The standing of the chain (usage-allocation.ts) in `period`, with the feature's rules. */
 export function meteredStanding(
   allowance: MeteredAllowance,
   period: UsagePeriod,
-  usage: number,
+  chain: ChainStanding,
 ): MeteredStanding {
   return {
-    usage,
-    balance: allowance.allowance === null ? null : Math.max(0, allowance.allowance - usage),
+    usage: chain.usage,
+    balance: chain.balance,
+    reserved: chain.reserved,
+    credits: chain.credits,
     resetsAt: period.end,
     overage: allowance.rules.overage,
   };

@@ -24,7 +24,7 @@ import type { ProjectCache } from './project-cache.js';
 
 /**
  * How much of each lot the usage ledger has drawn, by lot id, for one
- * customer's feature. Absent: nothing is counted as used.
+ * customer's feature.
  */
 export interface CreditUsage {
   usedOf(
@@ -42,8 +42,8 @@ export interface CreditServiceDeps {
   readonly lookup: Pick<EntitlementLookupService, 'loadInputs'>;
   readonly audit: Pick<AuditLogStore, 'append'>;
   readonly changes: Pick<EntitlementChangeNotifier, 'customersChanged'>;
-  /** Absent: nothing counts as used yet (the ledger is wired in app/services.ts). */
-  readonly usage?: CreditUsage;
+  /** What the usage ledger drew from each lot (UsageLedgerStore satisfies it). */
+  readonly usage: CreditUsage;
   readonly now?: () => Date;
 }
 
@@ -170,10 +170,10 @@ export class CreditService {
     customerId: string,
     lots: readonly CreditLotFacts[],
   ): Promise<ReadonlyMap<string, number>> {
-    const usage = this.deps.usage;
-    if (!usage) return new Map();
     const features = [...new Set(lots.map((lot) => lot.feature))];
-    const maps = await Promise.all(features.map((f) => usage.usedOf(projectId, customerId, f)));
+    const maps = await Promise.all(
+      features.map((f) => this.deps.usage.usedOf(projectId, customerId, f)),
+    );
     return new Map(maps.flatMap((map) => [...map]));
   }
 

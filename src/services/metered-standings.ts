@@ -1,15 +1,24 @@
 /**
- * Adds the current period's usage and balance to the metered features of an
- * entitlement set; usage totals come from the ledger head (durable), so a
- * set rebuilt after a Redis flush or a restart shows the same usage.
+ * Adds the current period's usage, balance, reservations and credits to the
+ * metered features of an entitlement set; they come from the ledger chain's
+ * head (durable), so a set rebuilt after a Redis flush or a restart shows
+ * the same standing.
  */
 import type { EntitlementInputs, EntitlementSet } from '../domain/entitlements.js';
+import {
+  type ChainState,
+  type ChainTerms,
+  chainStanding,
+  openHolds,
+  usableLots,
+} from '../domain/usage-allocation.js';
 import { meteredAllowance, meteredStanding, periodOf } from '../domain/usage-balance.js';
-import type { UsageBucket } from '../store/usage-ledger-store.js';
+import type { UsageChain } from '../store/usage-ledger-store.js';
+import { chainTermsOf } from './metered-terms.js';
 
-/** The ledger as far as reading totals goes (UsageLedgerStore satisfies it). */
+/** The ledger as far as reading a chain's state goes (UsageLedgerStore satisfies it). */
 export interface UsageTotals {
-  total(bucket: UsageBucket): Promise<number>;
+  state(chain: UsageChain): Promise<ChainState>;
 }
 
 export async function withMeteredStandings(
@@ -23,16 +32,17 @@ export async function withMeteredStandings(
       const allowance = meteredAllowance(entitlement, inputs);
       if (!allowance) return entitlement;
       const period = periodOf(allowance, inputs.now);
-      const usage = await totals.total({
-        ...customer,
-        feature: entitlement.feature,
-        periodEnd: period.end,
-      });
+      const terms = chainTermsOf(allowance, inputs, entitlement.feature);
+      const state = await totals.state({ ...customer, feature: entitlement.feature });
       return {
         ...entitlement,
-        metered: meteredStanding(allowance, period, usage),
-        // The allowance starts again at the period's end: the answer changes then.
-        validUntil: earlier(entitlement.validUntil, period.end),
+        metered: meteredStanding(allowance, period, chainStanding(state, terms, period.end)),
+        // The allowance starts again at the period's end, a hold releases
+        // itself at its expiry, a credit lot ends at its: the answer changes then.
+        validUntil: [period.end, ...changesOf(state, terms)].reduce(
+          earlier,
+          entitlement.validUntil,
+        ),
       };
     }),
   );
@@ -45,6 +55,14 @@ export async function withMeteredStandings(
       set.validUntil,
     ),
   };
+}
+
+function changesOf(state: ChainState, terms: ChainTerms): Date[] {
+  const holds = openHolds(state, terms.now).map((hold) => hold.expiresAt);
+  const lots = usableLots(terms.lots, terms.now).flatMap((lot) =>
+    lot.expiresAt ? [lot.expiresAt] : [],
+  );
+  return [...holds, ...lots];
 }
 
 function earlier(a: Date | null, b: Date | null): Date | null {

@@ -4,18 +4,31 @@
  * wait for the claim to complete and answer its usage id. A claim whose
  * owner crashed (lease over) is taken over by one caller, who first probes
  * the ledger after the head seen at claim time for the crashed attempt's
- * entry, so a usage that was appended is not appended twice.
+ * entry, so a usage that was appended is not appended twice. ReserveUsage
+ * (its hold) and the end of a reservation (commit or release, one claim per
+ * reservation) go through it as well.
  */
 
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConflictError, InvalidInputError } from '../domain/errors.js';
 import type { UsageClaimDoc, UsageClaimStore } from '../store/usage-claim-store.js';
-import type { AppendOutcome, UsageLedgerStore } from '../store/usage-ledger-store.js';
+import type { AppendOutcome } from '../store/usage-ledger-store.js';
+
+/** What UsageOnce reads of the ledger (UsageLedgerStore satisfies it). */
+export interface OnceLedger {
+  head(chain: string): Promise<{ readonly seq: number }>;
+  /** The entry written for `opId` after `afterSeq`, if any. */
+  findUsage(
+    chain: string,
+    afterSeq: number,
+    opId: string,
+  ): Promise<{ readonly _id: string } | null>;
+}
 
 export interface UsageOnceDeps {
   readonly claims: Pick<UsageClaimStore, 'claim' | 'get' | 'complete' | 'release' | 'takeOver'>;
-  readonly ledger: Pick<UsageLedgerStore, 'head' | 'findUsage'>;
+  readonly ledger: OnceLedger;
   /** How long a claim is its owner's before another call may take it over. */
   readonly leaseMs: number;
   /** How long a second call waits for the first to finish before answering ABORTED. */
@@ -29,13 +42,19 @@ export interface OnceRequest {
   readonly idempotencyKey: string;
   /** What was asked: the same key with another request is refused. */
   readonly fingerprint: string;
-  readonly bucket: string;
+  /** The ledger chain the work appends to. */
+  readonly chain: string;
+  /** The prefix of the id made for the work; default `usg`. */
+  readonly idPrefix?: 'usg' | 'rsv';
+  /** What a call with the same claim and another fingerprint answers; default INVALID_ARGUMENT. */
+  readonly mismatch?: () => Error;
 }
 
 /** What the work answered: the usage was appended, or refused (nothing recorded). */
 export type OnceOutcome = AppendOutcome;
 
 export type Applied = { readonly kind: 'applied'; readonly usageId: string };
+type Refused = Extract<OnceOutcome, { kind: 'refused' }>;
 
 const pollMs = 10;
 
@@ -46,17 +65,18 @@ export class UsageOnce {
   async apply(
     request: OnceRequest,
     append: (usageId: string) => Promise<OnceOutcome>,
-  ): Promise<Applied | { readonly kind: 'refused'; readonly total: number }> {
+  ): Promise<Applied | Refused> {
     const owner = randomUUID();
     const deadline = this.deps.now().getTime() + this.deps.waitMs;
     while (this.deps.now().getTime() < deadline) {
-      const head = await this.deps.ledger.head(request.bucket);
+      const head = await this.deps.ledger.head(request.chain);
       const doc = this.newClaim(request, owner, head.seq);
       const claim = await this.deps.claims.claim(doc);
       if (claim === 'claimed') return this.run(doc, append);
       // The claim went between our insert and read (a refusal released it): claim again.
       if (claim === null) continue;
       if (claim.request !== request.fingerprint) {
+        if (request.mismatch) throw request.mismatch();
         throw new InvalidInputError('idempotency_key was used for another usage', {
           field: 'idempotency_key',
         });
@@ -74,8 +94,8 @@ export class UsageOnce {
       project_id: request.projectId,
       idempotency_key: request.idempotencyKey,
       request: request.fingerprint,
-      usage_id: `usg_${randomUUID().replaceAll('-', '')}`,
-      bucket: request.bucket,
+      usage_id: `${request.idPrefix ?? 'usg'}_${randomUUID().replaceAll('-', '')}`,
+      chain: request.chain,
       head_seq: headSeq,
       owner,
       generation: 0,
@@ -90,7 +110,7 @@ export class UsageOnce {
   private async run(
     claim: UsageClaimDoc,
     append: (usageId: string) => Promise<OnceOutcome>,
-  ): Promise<Applied | { readonly kind: 'refused'; readonly total: number }> {
+  ): Promise<Applied | Refused> {
     // An error leaves the claim pending: the append may have happened, and a
     // retry after the lease finds out by probing the ledger.
     const outcome = await append(claim.usage_id);
@@ -108,7 +128,7 @@ export class UsageOnce {
     owner: string,
     deadline: number,
     append: (usageId: string) => Promise<OnceOutcome>,
-  ): Promise<Applied | { readonly kind: 'refused'; readonly total: number } | undefined> {
+  ): Promise<Applied | Refused | undefined> {
     let claim: UsageClaimDoc | null = first;
     while (claim && this.deps.now().getTime() < deadline) {
       if (claim.state === 'done') return { kind: 'applied', usageId: claim.usage_id };
@@ -127,13 +147,13 @@ export class UsageOnce {
     claim: UsageClaimDoc,
     owner: string,
     append: (usageId: string) => Promise<OnceOutcome>,
-  ): Promise<Applied | { readonly kind: 'refused'; readonly total: number } | undefined> {
+  ): Promise<Applied | Refused | undefined> {
     const leaseUntil = new Date(this.deps.now().getTime() + this.deps.leaseMs);
     if (!(await this.deps.claims.takeOver(claim, owner, leaseUntil, this.deps.now()))) {
       return undefined;
     }
     const mine = { ...claim, owner, generation: claim.generation + 1, lease_until: leaseUntil };
-    const written = await this.deps.ledger.findUsage(claim.bucket, claim.head_seq, claim.usage_id);
+    const written = await this.deps.ledger.findUsage(claim.chain, claim.head_seq, claim.usage_id);
     if (written) {
       await this.deps.claims.complete(claim._id, owner, written._id, this.deps.now());
       return { kind: 'applied', usageId: claim.usage_id };

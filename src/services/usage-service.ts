@@ -1,45 +1,43 @@
 /**
- * TrackUsage: records usage of a metered feature in the period it occurred
- * in, once per idempotency key, durably in the ledger (MongoDB). With
- * `enforce`, a usage the balance does not cover is refused and nothing is
- * recorded, exactly also under concurrency across replicas (the ledger
- * serialises a bucket's writers on its unique `_id`).
+ * TrackUsage and reservations: records usage of a metered feature in the
+ * period it occurred in, once per idempotency key, durably in the ledger
+ * (MongoDB). With `enforce` under block, a usage the balance does not cover
+ * is refused and nothing is recorded, exactly also under concurrency across
+ * replicas (the ledger serialises a chain's writers on its unique `_id`).
+ * Reserve, commit and release go through ReservationService on the same
+ * chain.
  *
  * Afterwards the customer's cached entitlements are invalidated, so checks
  * and WatchEntitlements on every replica see the new balance (on other
  * replicas within the usage coalescing window).
  */
 
-import type { MeteredRules } from '../domain/catalog.js';
 import {
-  computeEntitlements,
   type Entitlement,
   type EntitlementInputs,
   entitlementFor,
 } from '../domain/entitlements.js';
-import { FailedPreconditionError, NotFoundError } from '../domain/errors.js';
-import {
-  type MeteredAllowance,
-  meteredAllowance,
-  meteredKindOf,
-  periodOf,
-} from '../domain/usage-balance.js';
+import { FailedPreconditionError, InvalidInputError } from '../domain/errors.js';
+import { periodOf } from '../domain/usage-balance.js';
+import { planUsage } from '../domain/usage-plans.js';
 import { usageClaimId } from '../store/usage-claim-store.js';
-import { bucketId, type UsageBucket, type UsageLedgerStore } from '../store/usage-ledger-store.js';
+import { chainId, type UsageChain, type UsageLedgerStore } from '../store/usage-ledger-store.js';
 import type { EntitlementChangeNotifier } from './entitlement-change-notifier.js';
 import type { EntitlementLookupService } from './entitlement-lookup-service.js';
+import { meteredTermsOf } from './metered-terms.js';
+import type { ReservationService } from './reservation-service.js';
 import type { UsageOnce } from './usage-once.js';
 
 export interface UsageServiceDeps {
   readonly lookup: Pick<EntitlementLookupService, 'loadInputs' | 'computeFrom'>;
   readonly ledger: Pick<UsageLedgerStore, 'append'>;
   readonly once: Pick<UsageOnce, 'apply'>;
+  readonly reservations: Pick<ReservationService, 'hold' | 'find' | 'commit' | 'release'>;
   readonly changes: Pick<EntitlementChangeNotifier, 'usageChanged'>;
   /** Told of every applied usage, also again on a retry (Stripe meter reports); absent: nobody. */
   readonly recorded?: RecordedUsageSink;
   readonly now?: () => Date;
 }
-
 /** A usage the ledger holds. */
 export interface RecordedUsage {
   readonly projectId: string;
@@ -76,6 +74,32 @@ export interface TrackedUsage {
   readonly entitlement: Entitlement;
 }
 
+export interface ReserveUsageInput {
+  readonly projectId: string;
+  readonly customerId: string;
+  readonly feature: string;
+  readonly amount: number;
+  readonly ttlMs: number;
+  readonly idempotencyKey: string;
+}
+
+export interface ReservedUsage {
+  readonly reservationId: string;
+  readonly expiresAt: Date;
+  readonly entitlement: Entitlement;
+}
+
+export interface ReservationRef {
+  readonly projectId: string;
+  readonly customerId: string;
+  readonly reservationId: string;
+}
+
+export interface CommitReservationInput extends ReservationRef {
+  /** Absent: the amount held. */
+  readonly finalAmount: number | undefined;
+}
+
 export class UsageService {
   private readonly now: () => Date;
 
@@ -84,70 +108,133 @@ export class UsageService {
   }
 
   async track(input: TrackUsageInput): Promise<TrackedUsage> {
-    const now = this.now();
-    const inputs = await this.deps.lookup.loadInputs(input.projectId, input.customerId, now);
-    const allowance = this.allowanceOf(inputs, input.feature);
-    const occurredAt = input.occurredAt ?? now;
-    const bucket: UsageBucket = {
-      projectId: input.projectId,
-      customerId: input.customerId,
-      feature: input.feature,
-      periodEnd: periodOf(allowance, occurredAt).end,
-    };
-    const limit = input.enforce ? allowance.allowance : null;
+    const inputs = await this.deps.lookup.loadInputs(input.projectId, input.customerId, this.now());
+    const { allowance, terms } = meteredTermsOf(inputs, input.feature);
+    const occurredAt = input.occurredAt ?? inputs.now;
+    const periodEnd = periodOf(allowance, occurredAt).end;
+    const chain = chainOf(input);
+    const refuseOverage = input.enforce && allowance.rules.overage === 'block';
     const outcome = await this.deps.once.apply(
       {
         claimId: usageClaimId(input.projectId, input.idempotencyKey),
         projectId: input.projectId,
         idempotencyKey: input.idempotencyKey,
         fingerprint: fingerprintOf(input),
-        bucket: bucketId(bucket),
+        chain: chainId(chain),
       },
       (usageId) =>
         this.deps.ledger.append(
-          bucket,
-          { amount: input.amount, usageId, idempotencyKey: input.idempotencyKey, occurredAt },
-          limit,
+          chain,
+          {
+            kind: 'usage',
+            opId: usageId,
+            usageId,
+            reservationId: null,
+            idempotencyKey: input.idempotencyKey,
+            occurredAt,
+          },
+          (state) => planUsage(state, terms, { periodEnd, amount: input.amount, refuseOverage }),
         ),
     );
     if (outcome.kind === 'refused') {
-      const balance = Math.max(0, (allowance.allowance ?? 0) - outcome.total);
       throw new FailedPreconditionError(
-        `the balance of ${input.feature} is ${balance}, less than the amount ${input.amount}; nothing was recorded`,
+        `the balance of ${input.feature} is ${outcome.balance}, less than the amount ${input.amount}; nothing was recorded`,
       );
     }
-    await this.deps.recorded?.recorded({
-      projectId: input.projectId,
-      customerId: input.customerId,
-      feature: input.feature,
-      usageId: outcome.usageId,
-      amount: input.amount,
-      occurredAt,
-    });
-    await this.deps.changes.usageChanged(input.projectId, input.customerId);
-    // The inputs loaded above still hold: only the ledger changed, and it is read again.
-    const after = await this.deps.lookup.computeFrom(inputs, input.projectId, input.customerId);
-    return { usageId: outcome.usageId, entitlement: entitlementFor(after, input.feature) };
+    await this.recorded(chain, outcome.usageId, input.amount, occurredAt);
+    return { usageId: outcome.usageId, entitlement: await this.changed(inputs, chain) };
   }
 
-  /**
-   * The feature must be metered in the catalog; a customer without any
-   * source of it has an allowance of 0 (usage is still recorded unless
-   * enforced), in calendar months.
-   */
-  private allowanceOf(inputs: EntitlementInputs, feature: string): MeteredAllowance {
-    const kind = meteredKindOf(inputs.catalog, feature);
-    if (kind.kind === 'unknown') throw new NotFoundError(`feature ${feature}`);
-    if (kind.kind === 'not_metered') {
-      throw new FailedPreconditionError(`feature ${feature} is not metered in the catalog`);
+  /** Holds `amount` in the current period when the balance covers it (always under allow). */
+  async reserve(input: ReserveUsageInput): Promise<ReservedUsage> {
+    const inputs = await this.deps.lookup.loadInputs(input.projectId, input.customerId, this.now());
+    const { allowance, terms } = meteredTermsOf(inputs, input.feature);
+    const chain = chainOf(input);
+    const held = await this.deps.reservations.hold({
+      chain,
+      terms,
+      amount: input.amount,
+      periodEnd: periodOf(allowance, inputs.now).end,
+      expiresAt: new Date(inputs.now.getTime() + input.ttlMs),
+      idempotencyKey: input.idempotencyKey,
+      refuseOverage: allowance.rules.overage === 'block',
+      fingerprint: JSON.stringify([
+        'reserve',
+        input.customerId,
+        input.feature,
+        input.amount,
+        input.ttlMs,
+      ]),
+    });
+    return { ...held, entitlement: await this.changed(inputs, chain) };
+  }
+
+  /** Records the final amount (at most what was held) in the reservation's period. */
+  async commit(input: CommitReservationInput): Promise<TrackedUsage> {
+    const doc = await this.deps.reservations.find(
+      input.projectId,
+      input.customerId,
+      input.reservationId,
+    );
+    const finalAmount = input.finalAmount ?? doc.amount;
+    if (finalAmount > doc.amount) {
+      throw new InvalidInputError(`final_amount must be at most the amount held, ${doc.amount}`, {
+        field: 'final_amount',
+      });
     }
-    const entitlement = entitlementFor(computeEntitlements(inputs), feature);
-    return meteredAllowance(entitlement, inputs) ?? noAllowance(kind.rules);
+    const chain = chainOf({ ...input, feature: doc.feature });
+    const inputs = await this.deps.lookup.loadInputs(input.projectId, input.customerId, this.now());
+    const { terms } = meteredTermsOf(inputs, doc.feature);
+    const usageId = await this.deps.reservations.commit(doc, terms, finalAmount);
+    if (finalAmount > 0) await this.recorded(chain, usageId, finalAmount, doc.created_at);
+    return {
+      usageId: finalAmount > 0 ? usageId : '',
+      entitlement: await this.changed(inputs, chain),
+    };
+  }
+
+  /** Gives the held amount back; a reservation already released or expired stays so. */
+  async release(input: ReservationRef): Promise<Entitlement> {
+    const doc = await this.deps.reservations.find(
+      input.projectId,
+      input.customerId,
+      input.reservationId,
+    );
+    const inputs = await this.deps.lookup.loadInputs(input.projectId, input.customerId, this.now());
+    const { terms } = meteredTermsOf(inputs, doc.feature);
+    await this.deps.reservations.release(doc, terms);
+    return this.changed(inputs, chainOf({ ...input, feature: doc.feature }));
+  }
+
+  private async recorded(
+    chain: UsageChain,
+    usageId: string,
+    amount: number,
+    occurredAt: Date,
+  ): Promise<void> {
+    await this.deps.recorded?.recorded({ ...chain, usageId, amount, occurredAt });
+  }
+
+  /** Tells every replica, then answers the feature's standing now. */
+  private async changed(inputs: EntitlementInputs, chain: UsageChain): Promise<Entitlement> {
+    await this.announce(chain.projectId, chain.customerId);
+    // The inputs loaded before still hold: only the ledger changed, and it is read again.
+    const after = await this.deps.lookup.computeFrom(inputs, chain.projectId, chain.customerId);
+    return entitlementFor(after, chain.feature);
+  }
+
+  /** The one place usage tells of a customer's change (checks, streams, caches). */
+  private async announce(projectId: string, customerId: string): Promise<void> {
+    await this.deps.changes.usageChanged(projectId, customerId);
   }
 }
 
-function noAllowance(rules: MeteredRules): MeteredAllowance {
-  return { rules, allowance: 0, billingPeriod: null };
+function chainOf(input: {
+  readonly projectId: string;
+  readonly customerId: string;
+  readonly feature: string;
+}): UsageChain {
+  return { projectId: input.projectId, customerId: input.customerId, feature: input.feature };
 }
 
 /** A retry with the same key must ask for the same usage; an absent occurred_at is not compared. */

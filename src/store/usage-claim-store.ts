@@ -1,7 +1,8 @@
 /**
- * Idempotency claims of TrackUsage: one document per (project, idempotency
- * key), inserted before the usage is appended, so of concurrent calls on any
- * replica exactly one (the insert that wins the unique `_id`) does the work;
+ * Idempotency claims of TrackUsage and ReserveUsage: one document per
+ * (project, idempotency key), and one per reservation for its end (commit
+ * or release), inserted before the ledger is appended to, so of concurrent
+ * calls on any replica exactly one (the insert that wins the unique `_id`) does the work;
  * the others wait for it to complete and answer the same. A claim carries a
  * lease: when its owner crashed mid-way, one caller takes it over (again by
  * a unique insert, finding 2 of docs/ferretdb.md: an update is no
@@ -19,8 +20,8 @@ export interface UsageClaimDoc {
   /** What was asked, to refuse the key's reuse for another usage. */
   request: string;
   usage_id: string;
-  /** The ledger bucket and its head seq when claimed: a take-over probes after it. */
-  bucket: string;
+  /** The ledger chain and its head seq when claimed: a take-over probes after it. */
+  chain: string;
   head_seq: number;
   owner: string;
   generation: number;
@@ -40,6 +41,11 @@ interface TakeoverDoc {
 
 export function usageClaimId(projectId: string, idempotencyKey: string): string {
   return `${encodeURIComponent(projectId)}:${encodeURIComponent(idempotencyKey)}`;
+}
+
+/** The one claim that ends a reservation (commit or release); `#` never occurs in an encoded key. */
+export function reservationEndClaimId(projectId: string, reservationId: string): string {
+  return `${encodeURIComponent(projectId)}:#end:${encodeURIComponent(reservationId)}`;
 }
 
 export class UsageClaimStore {

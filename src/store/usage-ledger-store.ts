@@ -1,113 +1,154 @@
 /**
- * The usage ledger: insert-only entries per bucket (project, customer,
- * feature, period), `_id = <bucket>:<seq>` with seq 1, 2, 3..., each holding
- * the period's running total after it. FerretDB's updates are not atomic
- * (docs/ferretdb.md, finding 2), so there is no `$inc` on a shared
- * document: an append reads the head and inserts seq + 1; a concurrent
- * appender loses on the unique `_id` (11000), re-reads and retries. That
- * serialises every writer of a bucket, across replicas, so a refusal under
- * `enforce` is exact.
+ * The usage ledger: one insert-only chain of entries per (project,
+ * customer, feature), `_id = <chain>:<seq>` with seq 1, 2, 3..., each
+ * holding the chain's whole state after it (usage per recent period, open
+ * reservations, credits used; src/domain/usage-allocation.ts). FerretDB's
+ * updates are not atomic (docs/ferretdb.md, finding 2), so there is no
+ * `$inc` on a shared document: an append reads the head, decides what to
+ * write from its state (a plan, src/domain/usage-plans.ts) and inserts
+ * seq + 1; a concurrent appender loses on the unique `_id` (11000), re-reads
+ * and runs its plan again on the new head. That serialises every writer of
+ * a chain, across replicas, so a refusal under `block` is exact, and holds
+ * and usage are decided together.
  *
  * The head is found by `_id` only (any other filter scans the collection,
  * finding 6): from an in-process hint of the last seq, then forward by
- * exponential and binary search; seqs are contiguous because entries of a
- * period are never deleted while it is current.
+ * exponential and binary search; seqs are contiguous because no entry is
+ * deleted (retention: docs/decisions.md, "Usage ledger").
  */
 import type { Collection, Db } from 'mongodb';
 import { ConflictError } from '../domain/errors.js';
-import { wouldOverspend } from '../domain/usage-balance.js';
+import { type ChainState, emptyChainState } from '../domain/usage-allocation.js';
+import type { ChainPlan } from '../domain/usage-plans.js';
 import { insertOnce } from './insert-once.js';
+import {
+  type AllocationDoc,
+  allocationDoc,
+  type ChainStateDoc,
+  stateDoc,
+  stateFromDoc,
+} from './usage-chain-docs.js';
+
+export type UsageEntryKind = 'usage' | 'hold' | 'commit' | 'release';
 
 export interface UsageEntryDoc {
-  /** `<bucket>:<seq, 10 digits>`. */
+  /** `<chain>:<seq, 10 digits>`. */
   _id: string;
-  bucket: string;
+  chain: string;
   seq: number;
   project_id: string;
   customer_id: string;
   feature: string;
-  period_end: Date;
+  kind: UsageEntryKind;
+  /** The id this entry was written for once (usg_... or, for a hold, rsv_...): a take-over probes for it. */
+  op_id: string;
+  /** The usage this entry records (0 for holds and releases). */
   amount: number;
-  /** The period's total after this entry. */
-  total_after: number;
-  usage_id: string;
-  idempotency_key: string;
+  /** The period the usage or hold counts in, keyed by its end. */
+  period_end: Date;
+  usage_id: string | null;
+  reservation_id: string | null;
+  idempotency_key: string | null;
   occurred_at: Date;
   recorded_at: Date;
+  allocation: AllocationDoc | null;
+  /** The chain's state after this entry. */
+  state: ChainStateDoc;
 }
 
-/** The period a usage counts in, keyed by its end (exact also for a previous billing period). */
-export interface UsageBucket {
+/** Whose usage of which feature: one chain across all periods. */
+export interface UsageChain {
   readonly projectId: string;
   readonly customerId: string;
   readonly feature: string;
-  readonly periodEnd: Date;
 }
 
-export interface UsageToAppend {
-  readonly amount: number;
-  readonly usageId: string;
-  readonly idempotencyKey: string;
+/** What an entry says besides the chain's state (the plan decides that). */
+export interface EntryFacts {
+  readonly kind: UsageEntryKind;
+  readonly opId: string;
+  readonly usageId: string | null;
+  readonly reservationId: string | null;
+  readonly idempotencyKey: string | null;
   readonly occurredAt: Date;
 }
 
 export interface LedgerHead {
   readonly seq: number;
-  readonly total: number;
+  readonly state: ChainState;
 }
 
 export type AppendOutcome =
   | { readonly kind: 'appended'; readonly entry: UsageEntryDoc }
-  | { readonly kind: 'refused'; readonly total: number };
+  | {
+      readonly kind: 'refused';
+      readonly reason: 'balance' | 'not_held';
+      readonly balance: number;
+    };
 
-const emptyHead: LedgerHead = { seq: 0, total: 0 };
+const emptyHead: LedgerHead = { seq: 0, state: emptyChainState };
 /** Each lost race means another writer appended; past this many, give up and let the caller retry. */
 const maxAppendAttempts = 32;
 const maxHints = 10_000;
 
-export function bucketId(bucket: UsageBucket): string {
-  return [bucket.projectId, bucket.customerId, bucket.feature, String(bucket.periodEnd.getTime())]
-    .map(encodeURIComponent)
-    .join(':');
+export function chainId(chain: UsageChain): string {
+  return [chain.projectId, chain.customerId, chain.feature].map(encodeURIComponent).join(':');
 }
 
-const entryId = (bucket: string, seq: number) => `${bucket}:${String(seq).padStart(10, '0')}`;
+const entryId = (chain: string, seq: number) => `${chain}:${String(seq).padStart(10, '0')}`;
+const headOf = (entry: UsageEntryDoc): LedgerHead => ({
+  seq: entry.seq,
+  state: stateFromDoc(entry.state),
+});
 
 export class UsageLedgerStore {
   private readonly entries: Collection<UsageEntryDoc>;
-  /** The last head seen per bucket: a warm head costs two lookups by `_id`. */
+  /** The last head seen per chain: a warm head costs two lookups by `_id`. */
   private readonly hints = new Map<string, LedgerHead>();
-  /** Appends of one bucket in this process run one after another: only replicas race. */
+  /** Appends of one chain in this process run one after another: only replicas race. */
   private readonly tails = new Map<string, Promise<unknown>>();
 
   constructor(db: Db) {
     this.entries = db.collection<UsageEntryDoc>('usage_entries');
   }
 
-  /** The period's total so far (0 when nothing was recorded). */
-  async total(bucket: UsageBucket): Promise<number> {
-    return (await this.head(bucketId(bucket))).total;
+  /** The chain's state at its head (empty when nothing was recorded). */
+  async state(chain: UsageChain): Promise<ChainState> {
+    return (await this.head(chainId(chain))).state;
   }
 
-  async head(bucket: string): Promise<LedgerHead> {
-    const hint = this.hints.get(bucket);
-    const start = hint && (await this.exists(bucket, hint.seq)) ? hint : emptyHead;
-    const head = await this.searchForward(bucket, start);
-    this.remember(bucket, head);
+  /** How much of each credit lot the chain's usage drew, by lot id (CreditService's port). */
+  async usedOf(
+    projectId: string,
+    customerId: string,
+    feature: string,
+  ): Promise<ReadonlyMap<string, number>> {
+    const state = await this.state({ projectId, customerId, feature });
+    return new Map(state.creditsUsed.map((use) => [use.id, use.used]));
+  }
+
+  async head(chain: string): Promise<LedgerHead> {
+    const hint = this.hints.get(chain);
+    const start = hint && (await this.exists(chain, hint.seq)) ? hint : emptyHead;
+    const head = await this.searchForward(chain, start);
+    this.remember(chain, head);
     return head;
   }
 
   /**
-   * Appends `usage` unless, with `limit` set, the period's total would pass
-   * it (then nothing is written and the current total is answered).
+   * Runs `plan` on the head's state and appends what it decides, or answers
+   * its refusal (nothing written). On a lost race the plan runs again on
+   * the new head.
    */
-  append(bucket: UsageBucket, usage: UsageToAppend, limit: number | null): Promise<AppendOutcome> {
-    const id = bucketId(bucket);
+  append(
+    chain: UsageChain,
+    facts: EntryFacts,
+    plan: (state: ChainState) => ChainPlan,
+  ): Promise<AppendOutcome> {
+    const id = chainId(chain);
     const previous = this.tails.get(id) ?? Promise.resolve();
-    const next = previous.then(
-      () => this.appendNow(bucket, id, usage, limit),
-      () => this.appendNow(bucket, id, usage, limit),
-    );
+    const run = () => this.appendNow(chain, id, facts, plan);
+    const next = previous.then(run, run);
     this.tails.set(id, next);
     const cleanup = () => {
       if (this.tails.get(id) === next) this.tails.delete(id);
@@ -116,70 +157,67 @@ export class UsageLedgerStore {
     return next;
   }
 
-  /** The entry of `usageId` after seq `afterSeq`, if one was written (a crashed call's). */
-  async findUsage(
-    bucket: string,
-    afterSeq: number,
-    usageId: string,
-  ): Promise<UsageEntryDoc | null> {
+  /** The entry written for `opId` after seq `afterSeq`, if one was (a crashed call's). */
+  async findUsage(chain: string, afterSeq: number, opId: string): Promise<UsageEntryDoc | null> {
     for (let seq = afterSeq + 1; ; seq++) {
-      const entry = await this.entries.findOne({ _id: entryId(bucket, seq) });
+      const entry = await this.entries.findOne({ _id: entryId(chain, seq) });
       if (!entry) return null;
-      if (entry.usage_id === usageId) return entry;
+      if (entry.op_id === opId) return entry;
     }
   }
 
   private async appendNow(
-    bucket: UsageBucket,
+    chain: UsageChain,
     id: string,
-    usage: UsageToAppend,
-    limit: number | null,
+    facts: EntryFacts,
+    plan: (state: ChainState) => ChainPlan,
   ): Promise<AppendOutcome> {
     for (let attempt = 0; attempt < maxAppendAttempts; attempt++) {
       const head = await this.head(id);
-      if (wouldOverspend(limit, head.total, usage.amount)) {
-        return { kind: 'refused', total: head.total };
+      const decided = plan(head.state);
+      if (decided.kind === 'refuse') {
+        return { kind: 'refused', reason: decided.reason, balance: decided.balance };
       }
-      const entry = newEntry(bucket, id, head, usage);
+      const entry = newEntry(chain, id, head.seq + 1, facts, decided);
       if ((await insertOnce(this.entries, entry)) === 'inserted') {
-        this.remember(id, { seq: entry.seq, total: entry.total_after });
+        this.remember(id, { seq: entry.seq, state: decided.state });
         return { kind: 'appended', entry };
       }
     }
     throw new ConflictError('usage of this feature is too contended right now; retry');
   }
 
-  private async exists(bucket: string, seq: number): Promise<boolean> {
+  private async exists(chain: string, seq: number): Promise<boolean> {
     if (seq === 0) return true;
-    return (await this.entries.findOne({ _id: entryId(bucket, seq) })) !== null;
+    return (await this.entries.findOne({ _id: entryId(chain, seq) })) !== null;
   }
 
   /** From a seq that exists: doubling steps until one is missing, then bisect. */
-  private async searchForward(bucket: string, from: LedgerHead): Promise<LedgerHead> {
+  private async searchForward(chain: string, from: LedgerHead): Promise<LedgerHead> {
     let low = from;
     let step = 1;
     let high: number;
     for (;;) {
-      const entry = await this.entries.findOne({ _id: entryId(bucket, low.seq + step) });
+      const entry = await this.entries.findOne({ _id: entryId(chain, low.seq + step) });
       if (!entry) {
         high = low.seq + step;
         break;
       }
-      low = { seq: entry.seq, total: entry.total_after };
+      low = headOf(entry);
       step *= 2;
     }
     while (high - low.seq > 1) {
       const middle = Math.floor((low.seq + high) / 2);
-      const entry = await this.entries.findOne({ _id: entryId(bucket, middle) });
-      if (entry) low = { seq: entry.seq, total: entry.total_after };
+      const entry = await this.entries.findOne({ _id: entryId(chain, middle) });
+      if (entry) low = headOf(entry);
       else high = middle;
     }
     return low;
   }
 
-  private remember(bucket: string, head: LedgerHead): void {
-    this.hints.delete(bucket);
-    this.hints.set(bucket, head);
+  private remember(chain: string, head: LedgerHead): void {
+    this.hints.delete(chain);
+    this.hints.set(chain, head);
     if (this.hints.size > maxHints) {
       const oldest = this.hints.keys().next();
       if (!oldest.done) this.hints.delete(oldest.value);
@@ -188,25 +226,29 @@ export class UsageLedgerStore {
 }
 
 function newEntry(
-  bucket: UsageBucket,
+  chain: UsageChain,
   id: string,
-  head: LedgerHead,
-  usage: UsageToAppend,
+  seq: number,
+  facts: EntryFacts,
+  plan: Extract<ChainPlan, { kind: 'write' }>,
 ): UsageEntryDoc {
-  const seq = head.seq + 1;
   return {
     _id: entryId(id, seq),
-    bucket: id,
+    chain: id,
     seq,
-    project_id: bucket.projectId,
-    customer_id: bucket.customerId,
-    feature: bucket.feature,
-    period_end: bucket.periodEnd,
-    amount: usage.amount,
-    total_after: head.total + usage.amount,
-    usage_id: usage.usageId,
-    idempotency_key: usage.idempotencyKey,
-    occurred_at: usage.occurredAt,
+    project_id: chain.projectId,
+    customer_id: chain.customerId,
+    feature: chain.feature,
+    kind: facts.kind,
+    op_id: facts.opId,
+    amount: plan.amount,
+    period_end: plan.periodEnd,
+    usage_id: facts.usageId,
+    reservation_id: facts.reservationId,
+    idempotency_key: facts.idempotencyKey,
+    occurred_at: facts.occurredAt,
     recorded_at: new Date(),
+    allocation: allocationDoc(plan.allocation),
+    state: stateDoc(plan.state),
   };
 }

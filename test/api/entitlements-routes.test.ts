@@ -248,6 +248,8 @@ const apiCalls: EntitlementSet = {
       metered: {
         usage: 90,
         balance: 10,
+        reserved: 0,
+        credits: 0,
         resetsAt: new Date('2030-01-01T00:00:00Z'),
         overage: 'block',
       },
@@ -351,6 +353,11 @@ const usageRefusals: Array<[string, (k: UsageKeys) => Promise<unknown>, Code]> =
     (k) => trackUsage(k, { occurredAt: timestampFromMs(Date.now() + 10 * 60_000) }),
     Code.InvalidArgument,
   ],
+  [
+    'occurred_at 36 days back',
+    (k) => trackUsage(k, { occurredAt: timestampFromMs(Date.now() - 36 * 86_400_000) }),
+    Code.InvalidArgument,
+  ],
   ['an unknown feature', (k) => trackUsage(k, { feature: 'nope' }), Code.NotFound],
   [
     'a feature that is not metered',
@@ -381,3 +388,149 @@ rpcTest('TrackUsage refused: a customer token cannot record usage', async (t, ru
   t.is(await codeOf(trackUsage(keys, {}, token)), Code.PermissionDenied);
   t.deepEqual(run.world.usage.tracked, []);
 });
+
+interface ReserveOverrides {
+  readonly feature?: string;
+  readonly amount?: bigint;
+  readonly idempotencyKey?: string;
+  readonly ttl?: { seconds: bigint; nanos: number };
+}
+const reserveWith = (k: UsageKeys, overrides: ReserveOverrides, token = k.writer) =>
+  k.client.reserveUsage(
+    { customerId: 'cust_1', feature: 'api_calls', amount: 1n, idempotencyKey: 'r', ...overrides },
+    bearer(token),
+  );
+const reserve = (k: UsageKeys, amount = 30n, idempotencyKey = 'r1', token = k.writer) =>
+  reserveWith(k, { amount, idempotencyKey }, token);
+
+rpcTest(
+  'ReserveUsage holds an amount, CommitReservation records the final amount, ReleaseReservation ends one without usage',
+  async (t, run) => {
+    const keys = usageSetUp(run);
+    const held = await reserve(keys, 30n, 'r1');
+    t.regex(held.reservationId, /^rsv_/);
+    t.truthy(held.expiresAt);
+    t.like(held.entitlement, { feature: 'api_calls', usage: 0n, balance: 70n, reserved: 30n });
+    t.like(run.world.usage.reservations.get(held.reservationId), {
+      projectId: 'p1',
+      amount: 30,
+      ttlMs: 300_000,
+      idempotencyKey: 'r1',
+    });
+    const committed = await keys.client.commitReservation(
+      { customerId: 'cust_1', reservationId: held.reservationId, finalAmount: 12n },
+      bearer(keys.writer),
+    );
+    t.regex(committed.usageId, /^usg_/);
+    t.like(committed.entitlement, { usage: 12n, balance: 88n, reserved: 0n, credits: 0n });
+    const second = await reserve(keys, 5n, 'r2');
+    const released = await keys.client.releaseReservation(
+      { customerId: 'cust_1', reservationId: second.reservationId },
+      bearer(keys.writer),
+    );
+    t.like(released.entitlement, { usage: 12n, balance: 88n, reserved: 0n });
+    t.is(run.world.usage.reservations.get(second.reservationId)?.state, 'released');
+  },
+);
+
+rpcTest('CommitReservation without final_amount commits the amount held', async (t, run) => {
+  const keys = usageSetUp(run);
+  const held = await reserve(keys, 9n);
+  await keys.client.commitReservation(
+    { customerId: 'cust_1', reservationId: held.reservationId },
+    bearer(keys.writer),
+  );
+  t.like(run.world.usage.reservations.get(held.reservationId), { state: 'committed', final: 9 });
+});
+
+const rsvId = `rsv_${'0'.repeat(31)}1`;
+const reservationRefusals: Array<[string, (k: UsageKeys) => Promise<unknown>, Code]> = [
+  ['a zero amount', (k) => reserve(k, 0n), Code.InvalidArgument],
+  ['a negative amount', (k) => reserve(k, -2n), Code.InvalidArgument],
+  ['an amount over 1e9', (k) => reserve(k, 1_000_000_001n), Code.InvalidArgument],
+  ['no idempotency key', (k) => reserve(k, 1n, ''), Code.InvalidArgument],
+  ['a ttl of 0', (k) => reserveWith(k, { ttl: { seconds: 0n, nanos: 0 } }), Code.InvalidArgument],
+  [
+    'a ttl over 24 hours',
+    (k) => reserveWith(k, { ttl: { seconds: 86_401n, nanos: 0 } }),
+    Code.InvalidArgument,
+  ],
+  ['an unknown feature', (k) => reserveWith(k, { feature: 'nope' }), Code.NotFound],
+  [
+    'a feature that is not metered',
+    (k) => reserveWith(k, { feature: 'reports' }),
+    Code.FailedPrecondition,
+  ],
+  ['past the balance', (k) => reserve(k, 101n), Code.FailedPrecondition],
+  [
+    'a commit of a malformed reservation id',
+    (k) =>
+      k.client.commitReservation(
+        { customerId: 'cust_1', reservationId: 'rsv_x' },
+        bearer(k.writer),
+      ),
+    Code.InvalidArgument,
+  ],
+  [
+    'a commit with a negative final_amount',
+    (k) =>
+      k.client.commitReservation(
+        { customerId: 'cust_1', reservationId: rsvId, finalAmount: -1n },
+        bearer(k.writer),
+      ),
+    Code.InvalidArgument,
+  ],
+  [
+    'a commit of an unknown reservation',
+    (k) =>
+      k.client.commitReservation({ customerId: 'cust_1', reservationId: rsvId }, bearer(k.writer)),
+    Code.NotFound,
+  ],
+  [
+    'a release without a reservation id',
+    (k) =>
+      k.client.releaseReservation({ customerId: 'cust_1', reservationId: '' }, bearer(k.writer)),
+    Code.InvalidArgument,
+  ],
+  [
+    'a release of an unknown reservation',
+    (k) =>
+      k.client.releaseReservation({ customerId: 'cust_1', reservationId: rsvId }, bearer(k.writer)),
+    Code.NotFound,
+  ],
+];
+
+for (const [name, call, code] of reservationRefusals) {
+  rpcTest(`reservation RPCs refused, nothing held: ${name}`, async (t, run) => {
+    const keys = usageSetUp(run);
+    t.is(await codeOf(call(keys)), code);
+    t.is(run.world.usage.reservations.size, 0);
+  });
+}
+
+rpcTest(
+  'the reservation RPCs need usage:write; a reservation of another customer is not found',
+  async (t, run) => {
+    const keys = usageSetUp(run);
+    const admin = run.world.keys.add('p1', ['admin']);
+    const { token } = await keys.client.issueCustomerToken(
+      { customerId: 'cust_1' },
+      bearer(keys.reader),
+    );
+    for (const key of [keys.reader, admin, token]) {
+      t.is(await codeOf(reserve(keys, 1n, 'denied', key)), Code.PermissionDenied);
+    }
+    const held = await reserve(keys, 10n);
+    const ref = { customerId: 'cust_1', reservationId: held.reservationId };
+    for (const key of [keys.reader, admin, token]) {
+      t.is(await codeOf(keys.client.commitReservation(ref, bearer(key))), Code.PermissionDenied);
+      t.is(await codeOf(keys.client.releaseReservation(ref, bearer(key))), Code.PermissionDenied);
+    }
+    const other = { customerId: 'cust_2', reservationId: held.reservationId };
+    t.is(await codeOf(keys.client.commitReservation(other, bearer(keys.writer))), Code.NotFound);
+    t.is(await codeOf(keys.client.releaseReservation(other, bearer(keys.writer))), Code.NotFound);
+    const otherProject = run.world.keys.add('p2', ['usage:write']);
+    t.is(await codeOf(keys.client.commitReservation(ref, bearer(otherProject))), Code.NotFound);
+    t.is(run.world.usage.reservations.get(held.reservationId)?.state, 'held');
+  },
+);

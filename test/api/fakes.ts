@@ -31,7 +31,7 @@ import {
   type ScopeName,
 } from '../../src/domain/api-keys.js';
 import type { CreditLotView } from '../../src/domain/credits.js';
-import type { EntitlementSet } from '../../src/domain/entitlements.js';
+import type { Entitlement, EntitlementSet } from '../../src/domain/entitlements.js';
 import { FailedPreconditionError, NotFoundError } from '../../src/domain/errors.js';
 import type { ClaimResult, IdempotencyScope } from '../../src/domain/idempotency.js';
 import type { MetricsWindow, ProjectMetrics } from '../../src/domain/mrr.js';
@@ -46,7 +46,14 @@ import type {
   ReconciliationRunRecord,
 } from '../../src/domain/records.js';
 import type { WatchUpdate } from '../../src/services/entitlement-watch-hub.js';
-import type { TrackedUsage, TrackUsageInput } from '../../src/services/usage-service.js';
+import type {
+  CommitReservationInput,
+  ReservationRef,
+  ReservedUsage,
+  ReserveUsageInput,
+  TrackedUsage,
+  TrackUsageInput,
+} from '../../src/services/usage-service.js';
 
 /** The fixed clock of every fake: records are stamped with it. */
 export const fakeNow = new Date('2026-06-01T12:00:00.000Z');
@@ -154,46 +161,132 @@ export class FakeIdempotencyRecords implements IdempotencyRecords {
 }
 
 /**
- * TrackUsage's service: metered features with their allowance per customer
- * (no periods); what it accepted is in `tracked`.
+ * TrackUsage's and the reservations' service: metered features with their
+ * allowance per customer (no periods); accepted tracks are in `tracked`,
+ * reservations in `reservations`.
  */
 export class FakeUsage implements UsageTracker {
   readonly tracked: TrackUsageInput[] = [];
+  readonly reservations = new Map<string, FakeReservation>();
   readonly allowances = new Map<string, number>();
   readonly notMetered = new Set<string>();
   readonly resetsAt = new Date('2030-01-01T00:00:00Z');
 
   async track(input: TrackUsageInput): Promise<TrackedUsage> {
-    if (this.notMetered.has(input.feature)) {
-      throw new FailedPreconditionError(`feature ${input.feature} is not metered in the catalog`);
-    }
-    const allowance = this.allowances.get(input.feature);
-    if (allowance === undefined) throw new NotFoundError(`feature ${input.feature}`);
-    const used = this.tracked
-      .filter((t) => t.customerId === input.customerId && t.feature === input.feature)
-      .reduce((sum, t) => sum + t.amount, 0);
-    if (input.enforce && used + input.amount > allowance) {
-      throw new FailedPreconditionError(`the balance of ${input.feature} is ${allowance - used}`);
+    const allowance = this.allowanceOf(input.feature);
+    const balance = this.balanceOf(input, allowance);
+    if (input.enforce && input.amount > balance) {
+      throw new FailedPreconditionError(`the balance of ${input.feature} is ${balance}`);
     }
     this.tracked.push(input);
-    const usage = used + input.amount;
     return {
       usageId: `usg_${this.tracked.length}`,
-      entitlement: {
-        feature: input.feature,
-        allowed: true,
-        limit: null,
-        sources: [],
-        validUntil: this.resetsAt,
-        metered: {
-          usage,
-          balance: Math.max(0, allowance - usage),
-          resetsAt: this.resetsAt,
-          overage: 'block',
-        },
+      entitlement: this.standing(input, allowance),
+    };
+  }
+
+  async reserve(input: ReserveUsageInput): Promise<ReservedUsage> {
+    const allowance = this.allowanceOf(input.feature);
+    const balance = this.balanceOf(input, allowance);
+    if (input.amount > balance) {
+      throw new FailedPreconditionError(`the balance of ${input.feature} is ${balance}`);
+    }
+    const reservationId = `rsv_${String(this.reservations.size + 1).padStart(32, '0')}`;
+    const expiresAt = new Date(Date.parse('2029-01-01T00:00:00Z') + input.ttlMs);
+    this.reservations.set(reservationId, { ...input, reservationId, state: 'held', final: 0 });
+    return { reservationId, expiresAt, entitlement: this.standing(input, allowance) };
+  }
+
+  async commit(input: CommitReservationInput): Promise<TrackedUsage> {
+    const held = this.held(input);
+    const final = input.finalAmount ?? held.amount;
+    if (held.state !== 'held' && !(held.state === 'committed' && held.final === final)) {
+      throw new FailedPreconditionError(`reservation ${held.reservationId} is not held`);
+    }
+    this.reservations.set(held.reservationId, { ...held, state: 'committed', final });
+    return {
+      usageId: final > 0 ? `usg_${held.reservationId}` : '',
+      entitlement: this.standing(held, this.allowanceOf(held.feature)),
+    };
+  }
+
+  async release(input: ReservationRef): Promise<Entitlement> {
+    const held = this.held(input);
+    if (held.state === 'committed') {
+      throw new FailedPreconditionError(`reservation ${held.reservationId} was committed`);
+    }
+    this.reservations.set(held.reservationId, { ...held, state: 'released' });
+    return this.standing(held, this.allowanceOf(held.feature));
+  }
+
+  private held(ref: ReservationRef): FakeReservation {
+    const held = this.reservations.get(ref.reservationId);
+    if (!held || held.projectId !== ref.projectId || held.customerId !== ref.customerId) {
+      throw new NotFoundError(`reservation ${ref.reservationId}`);
+    }
+    return held;
+  }
+
+  private allowanceOf(feature: string): number {
+    if (this.notMetered.has(feature)) {
+      throw new FailedPreconditionError(`feature ${feature} is not metered in the catalog`);
+    }
+    const allowance = this.allowances.get(feature);
+    if (allowance === undefined) throw new NotFoundError(`feature ${feature}`);
+    return allowance;
+  }
+
+  private usageOf(who: FakeUsageKey): number {
+    const tracked = this.tracked
+      .filter((t) => t.customerId === who.customerId && t.feature === who.feature)
+      .reduce((sum, t) => sum + t.amount, 0);
+    return tracked + this.sumOf(who, 'committed', (r) => r.final);
+  }
+
+  private sumOf(
+    who: FakeUsageKey,
+    state: FakeReservation['state'],
+    amount: (r: FakeReservation) => number,
+  ): number {
+    return [...this.reservations.values()]
+      .filter((r) => r.customerId === who.customerId && r.feature === who.feature)
+      .filter((r) => r.state === state)
+      .reduce((sum, r) => sum + amount(r), 0);
+  }
+
+  private balanceOf(who: FakeUsageKey, allowance: number): number {
+    const reserved = this.sumOf(who, 'held', (r) => r.amount);
+    return Math.max(0, allowance - this.usageOf(who) - reserved);
+  }
+
+  private standing(who: FakeUsageKey, allowance: number): Entitlement {
+    return {
+      feature: who.feature,
+      allowed: true,
+      limit: null,
+      sources: [],
+      validUntil: this.resetsAt,
+      metered: {
+        usage: this.usageOf(who),
+        balance: this.balanceOf(who, allowance),
+        reserved: this.sumOf(who, 'held', (r) => r.amount),
+        credits: 0,
+        resetsAt: this.resetsAt,
+        overage: 'block',
       },
     };
   }
+}
+
+interface FakeUsageKey {
+  readonly customerId: string;
+  readonly feature: string;
+}
+
+export interface FakeReservation extends ReserveUsageInput {
+  readonly reservationId: string;
+  readonly state: 'held' | 'committed' | 'released';
+  readonly final: number;
 }
 
 /** Entitlement sets by project and customer; watchers are woken by `change`. */

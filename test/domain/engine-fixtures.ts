@@ -3,6 +3,7 @@
  * engine's tests (entitlements.test.ts) and the denial reasons' tests.
  */
 import type { Catalog } from '../../src/domain/catalog.js';
+import type { CreditLotFacts } from '../../src/domain/credits.js';
 import type { EntitlementInputs, SubscriptionFacts } from '../../src/domain/entitlements.js';
 
 export const now = new Date('2026-06-15T12:00:00Z');
@@ -61,6 +62,24 @@ export function inputs(overrides: Partial<EntitlementInputs>): EntitlementInputs
     grants: [],
     credits: [],
     now,
+    ...overrides,
+  };
+}
+
+/** A credit lot of api_calls granted 5 days ago that never expires, unless overridden. */
+export function creditLot(
+  id: string,
+  amount: number,
+  overrides: Partial<CreditLotFacts> = {},
+): CreditLotFacts {
+  return {
+    id,
+    feature: 'api_calls',
+    source: 'grant',
+    amount,
+    createdAt: at(-5),
+    expiresAt: null,
+    endedAt: null,
     ...overrides,
   };
 }

@@ -8,6 +8,7 @@ import {
   type GrantFacts,
   type SubscriptionFacts,
 } from '../../src/domain/entitlements.js';
+import { chainStanding, emptyChainState } from '../../src/domain/usage-allocation.js';
 import {
   coversRequest,
   meteredAllowance,
@@ -172,18 +173,37 @@ test('balance is the allowance minus usage, never below 0; resets_at is the peri
   const allowance = allowanceOf('api_calls', [subscription('sub_1', 'price_pro')]);
   if (!allowance) return t.fail();
   const period = periodOf(allowance, now);
-  t.deepEqual(meteredStanding(allowance, period, 300), {
+  // Usage tracked in the period (no credits, no reservations).
+  const used = (usage: number, limit: number | null = allowance.allowance) =>
+    chainStanding(
+      {
+        ...emptyChainState,
+        periods: [{ end: period.end, usage, fromAllowance: Math.min(usage, limit ?? usage) }],
+      },
+      { allowance: limit, lots: [], now },
+      period.end,
+    );
+  t.deepEqual(meteredStanding(allowance, period, used(300)), {
     usage: 300,
     balance: 700,
+    reserved: 0,
+    credits: 0,
     resetsAt: at(25),
     overage: 'block',
   });
-  t.is(meteredStanding(allowance, period, 1300).balance, 0);
-  t.is(meteredStanding({ ...allowance, allowance: null }, period, 5).balance, null);
+  t.is(meteredStanding(allowance, period, used(1300)).balance, 0);
+  t.is(meteredStanding({ ...allowance, allowance: null }, period, used(5, null)).balance, null);
 });
 
 test('under block a request the balance does not cover is refused; under allow never', (t) => {
-  const standing = { usage: 990, balance: 10, resetsAt: now, overage: 'block' as const };
+  const standing = {
+    usage: 990,
+    balance: 10,
+    reserved: 0,
+    credits: 0,
+    resetsAt: now,
+    overage: 'block' as const,
+  };
   t.true(coversRequest(standing, 1));
   t.true(coversRequest(standing, 10));
   t.false(coversRequest(standing, 11));

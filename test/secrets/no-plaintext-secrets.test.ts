@@ -18,10 +18,29 @@ import { BSON, MongoClient } from 'mongodb';
 import { AdminService, Scope } from '../../gen/billing/v1/admin_pb.js';
 import { CheckoutMode, CheckoutService } from '../../gen/billing/v1/checkout_pb.js';
 import { EntitlementsService } from '../../gen/billing/v1/entitlements_pb.js';
+import type { CatalogEntryDoc } from '../../src/store/documents.js';
 import { createPlatformKey } from '../helpers/app.js';
 import { type BillingHarness, startBillingHarness } from '../helpers/billing-harness.js';
 import { codeOf } from '../helpers/rpc.js';
 import { unappliableSubscriptionEvent } from '../helpers/stripe-objects.js';
+
+/** A metered feature of the scanned project's catalog. */
+const scanFeature = (
+  feature: string,
+  overage: 'block' | 'allow',
+): CatalogEntryDoc['features'][number] => ({
+  feature,
+  limit: null,
+  limit_per_unit: false,
+  kind: 'metered',
+  metered: {
+    allowance: 10,
+    allowance_per_unit: false,
+    reset: 'billing_period',
+    overage,
+    stripe_meter_event_name: null,
+  },
+});
 
 let h: BillingHarness;
 let mongo: MongoClient;
@@ -158,19 +177,9 @@ test('after every write RPC, no collection holds any secret it was given or issu
       {
         stripe_id: 'price_scan',
         features: [
-          {
-            feature: 'scan_units',
-            limit: null,
-            limit_per_unit: false,
-            kind: 'metered',
-            metered: {
-              allowance: 10,
-              allowance_per_unit: false,
-              reset: 'billing_period',
-              overage: 'block',
-              stripe_meter_event_name: null,
-            },
-          },
+          scanFeature('scan_units', 'block'),
+          // Overage allowed: the scan's customer has no subscription, and its reservations must hold.
+          scanFeature('scan_holds', 'allow'),
         ],
       },
     ],
@@ -198,6 +207,27 @@ test('after every write RPC, no collection holds any secret it was given or issu
   await write(AdminService.method.revokeCredits, () =>
     admin.revokeCredits(
       { creditId: credit.credit?.id ?? '', reason: 'scan', idempotencyKey: 'revoke-credits' },
+      key,
+    ),
+  );
+  const reserveScan = (idempotencyKey: string) =>
+    entitlements.reserveUsage(
+      { customerId: 'scan-user', feature: 'scan_holds', amount: 2n, idempotencyKey },
+      key,
+    );
+  const toCommit = await write(EntitlementsService.method.reserveUsage, () =>
+    reserveScan('reserve-1'),
+  );
+  await write(EntitlementsService.method.commitReservation, () =>
+    entitlements.commitReservation(
+      { customerId: 'scan-user', reservationId: toCommit.reservationId, finalAmount: 1n },
+      key,
+    ),
+  );
+  const toRelease = await reserveScan('reserve-2');
+  await write(EntitlementsService.method.releaseReservation, () =>
+    entitlements.releaseReservation(
+      { customerId: 'scan-user', reservationId: toRelease.reservationId },
       key,
     ),
   );
@@ -255,13 +285,17 @@ test('after every write RPC, no collection holds any secret it was given or issu
     'a replay after the revocation still answers',
   );
 
-  // Every write RPC ran: any method with an idempotency key, and token minting.
+  // Every write RPC ran: any method with an idempotency key, token minting, and the ends of reservations.
+  const writesWithoutKey: DescMethod[] = [
+    EntitlementsService.method.issueCustomerToken,
+    EntitlementsService.method.commitReservation,
+    EntitlementsService.method.releaseReservation,
+  ];
   const writes = [AdminService, CheckoutService, EntitlementsService].flatMap((service) =>
     service.methods
       .filter(
         (m) =>
-          m.input.fields.some((f) => f.name === 'idempotency_key') ||
-          m === EntitlementsService.method.issueCustomerToken,
+          m.input.fields.some((f) => f.name === 'idempotency_key') || writesWithoutKey.includes(m),
       )
       .map((m) => `${service.typeName}/${m.name}`),
   );

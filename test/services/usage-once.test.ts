@@ -47,10 +47,10 @@ class FakeClaims {
 class FakeLedger {
   readonly entries: UsageEntryDoc[] = [];
   async head() {
-    return { seq: this.entries.length, total: this.entries.reduce((s, e) => s + e.amount, 0) };
+    return { seq: this.entries.length };
   }
-  async findUsage(_bucket: string, afterSeq: number, usageId: string) {
-    return this.entries.slice(afterSeq).find((e) => e.usage_id === usageId) ?? null;
+  async findUsage(_chain: string, afterSeq: number, usageId: string) {
+    return this.entries.slice(afterSeq).find((e) => e.op_id === usageId) ?? null;
   }
   append(amount: number) {
     return async (usageId: string): Promise<AppendOutcome> => {
@@ -58,18 +58,22 @@ class FakeLedger {
       const at = new Date(0);
       const entry: UsageEntryDoc = {
         _id: `b:${head.seq + 1}`,
-        bucket: 'b',
+        chain: 'b',
         seq: head.seq + 1,
         project_id: 'p',
         customer_id: 'c',
         feature: 'f',
-        period_end: at,
+        kind: 'usage',
+        op_id: usageId,
         amount,
-        total_after: head.total + amount,
+        period_end: at,
         usage_id: usageId,
+        reservation_id: null,
         idempotency_key: 'k',
         occurred_at: at,
         recorded_at: at,
+        allocation: null,
+        state: { periods: [], holds: [], credits_used: [] },
       };
       this.entries.push(entry);
       return { kind: 'appended', entry };
@@ -95,7 +99,7 @@ const request = (key: string, fingerprint = 'same') => ({
   projectId: 'p',
   idempotencyKey: key,
   fingerprint,
-  bucket: 'b',
+  chain: 'b',
 });
 
 test('the same key is applied once and answers the same usage id', async (t) => {
@@ -116,8 +120,12 @@ test('the same key with another request is refused', async (t) => {
 
 test('a refusal releases the key: nothing is recorded and the key may be used again', async (t) => {
   const { once, ledger, claims } = world();
-  const refused = await once.apply(request('k'), async () => ({ kind: 'refused', total: 99 }));
-  t.deepEqual(refused, { kind: 'refused', total: 99 });
+  const refused = await once.apply(request('k'), async () => ({
+    kind: 'refused',
+    reason: 'balance',
+    balance: 99,
+  }));
+  t.deepEqual(refused, { kind: 'refused', reason: 'balance', balance: 99 });
   t.is(claims.docs.size, 0);
   t.is((await once.apply(request('k'), ledger.append(1))).kind, 'applied');
   t.is(ledger.entries.length, 1);

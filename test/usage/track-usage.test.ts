@@ -91,6 +91,25 @@ test('overage allow: usage past the allowance is recorded and checks stay allowe
   t.true((await check('u-allow', 'ai_tokens', 5n)).entitlement?.allowed);
 });
 
+test('enforce refuses overage only under block: under allow the usage is recorded as overage', async (t) => {
+  await subscribeMetered(h, 'u-enf-allow');
+  const answer = await track('u-enf-allow', 15n, 'k-enf-allow-1', {
+    feature: 'ai_tokens',
+    enforce: true,
+  });
+  t.like(answer.entitlement, { usage: 15n, balance: 0n });
+});
+
+test('occurred_at more than 35 days back is refused (Stripe meters accept 35 days); 34 days back counts', async (t) => {
+  await subscribeMetered(h, 'u-late');
+  const dayMs = 86_400_000;
+  const late = track('u-late', 1n, 'k-late-1', { occurredAtMs: Date.now() - 36 * dayMs });
+  t.is(await codeOf(late), Code.InvalidArgument);
+  t.deepEqual(await ledgerEntries(h.server.config.mongodbDatabase, 'u-late'), []);
+  await track('u-late', 2n, 'k-late-2', { occurredAtMs: Date.now() - 34 * dayMs });
+  t.is(sumOf(await ledgerEntries(h.server.config.mongodbDatabase, 'u-late')), 2);
+});
+
 test('enforce refuses what the balance does not cover, with the balance in the message, and records nothing', async (t) => {
   await subscribeMetered(h, 'u-enf');
   await track('u-enf', 95n, 'k-enf-1', { enforce: true });

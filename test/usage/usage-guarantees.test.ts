@@ -1,10 +1,11 @@
 // needs: mongodb redis
 /**
  * The usage ledger's guarantees across two replicas on one database:
- * no overspend under block (a property test over random amounts and
- * interleavings), exactly once per idempotency key (also concurrently on
- * both replicas), and durability (Redis flushed, the service restarted:
- * the usage is still there, rebuilt from MongoDB).
+ * no overspend under block (property tests over random amounts and
+ * interleavings of enforced tracks, reservations, commits and releases),
+ * exactly once per idempotency key (also concurrently on both replicas,
+ * for tracks and reservations), and durability (Redis flushed, the service
+ * restarted: usage and holds are still there, rebuilt from MongoDB).
  */
 import { createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
@@ -68,6 +69,19 @@ async function trackOn(
 
 const seed = seedFromEnv('USAGE_SEED');
 
+/** Redis loses everything and replica b restarts: only MongoDB remembers. */
+async function flushRedisAndRestart(): Promise<void> {
+  const flusher = new Redis(redis.url);
+  await flusher.flushall();
+  flusher.disconnect();
+  await b.app.stop();
+  b = await startReplica();
+}
+
+const checkOn = async (baseUrl: string, customerId: string) =>
+  (await clientOf(baseUrl).checkEntitlement({ customerId, feature: 'api_requests' }, a.auth))
+    .entitlement;
+
 test(`no overspend: concurrent enforced tracks on two replicas never pass the allowance (seed ${seed})`, async (t) => {
   const rng = new Rng(seed);
   for (let round = 0; round < 3; round++) {
@@ -104,6 +118,88 @@ test(`no overspend: concurrent enforced tracks on two replicas never pass the al
   }
 });
 
+interface Outcome {
+  /** Usage acknowledged: an accepted track or a commit's final amount. */
+  readonly used: number;
+  /** Still held at the end (reserved, never ended). */
+  readonly held: number;
+}
+
+/** One caller: a track, or a reservation then its commit (final ≤ held), release, or nothing. */
+function actor(rng: Rng, customerId: string, key: string): () => Promise<Outcome> {
+  const replica = rng.pick([a.server.baseUrl, b.baseUrl]);
+  const client = clientOf(replica);
+  const ender = clientOf(rng.pick([a.server.baseUrl, b.baseUrl]));
+  const amount = rng.int(1, 15);
+  const kind = rng.pick(['track', 'commit', 'release', 'keep'] as const);
+  const final = rng.int(0, amount);
+  const feature = 'api_requests';
+  return async () => {
+    if (kind === 'track') {
+      const tracked = await trackOn(replica, customerId, amount, key, true);
+      return { used: tracked.accepted ? amount : 0, held: 0 };
+    }
+    const held = await client
+      .reserveUsage({ customerId, feature, amount: BigInt(amount), idempotencyKey: key }, a.auth)
+      .catch(() => undefined);
+    if (!held) return { used: 0, held: 0 };
+    const ref = { customerId, reservationId: held.reservationId };
+    if (kind === 'commit') {
+      await ender.commitReservation({ ...ref, finalAmount: BigInt(final) }, a.auth);
+      return { used: final, held: 0 };
+    }
+    if (kind === 'release') {
+      await ender.releaseReservation(ref, a.auth);
+      return { used: 0, held: 0 };
+    }
+    return { used: 0, held: amount };
+  };
+}
+
+test(`no overspend: tracks, reservations, commits and releases mixed on two replicas never pass the allowance (seed ${seed})`, async (t) => {
+  const rng = new Rng(seed + 1);
+  for (let round = 0; round < 3; round++) {
+    const customerId = `u-mix-${round}`;
+    await subscribeMetered(a, customerId);
+    const actors = Array.from({ length: 24 }, (_, i) =>
+      actor(rng, customerId, `mix-${round}-${i}`),
+    );
+    const outcomes = await Promise.all(actors.map((run) => run()));
+    const used = outcomes.reduce((sum, o) => sum + o.used, 0);
+    const held = outcomes.reduce((sum, o) => sum + o.held, 0);
+    t.true(used + held <= 100, `round ${round}: used ${used} + held ${held} > 100`);
+    const ledger = await ledgerEntries(a.server.config.mongodbDatabase, customerId);
+    t.is(sumOf(ledger), used, `round ${round}: the ledger holds what was acknowledged`);
+    t.like(await checkOn(b.baseUrl, customerId), {
+      usage: BigInt(used),
+      reserved: BigInt(held),
+      balance: BigInt(100 - used - held),
+    });
+  }
+});
+
+test('exactly once: one ReserveUsage key sent concurrently to both replicas holds once, with one answer', async (t) => {
+  const customerId = 'u-once-rsv';
+  await subscribeMetered(a, customerId);
+  const reserveOn = (baseUrl: string) =>
+    clientOf(baseUrl).reserveUsage(
+      { customerId, feature: 'api_requests', amount: 7n, idempotencyKey: 'once-rsv' },
+      a.auth,
+    );
+  const answers = await Promise.all([
+    reserveOn(a.server.baseUrl),
+    reserveOn(b.baseUrl),
+    reserveOn(a.server.baseUrl),
+    reserveOn(b.baseUrl),
+  ]);
+  t.is(new Set(answers.map((x) => x.reservationId)).size, 1);
+  const holds = (await ledgerEntries(a.server.config.mongodbDatabase, customerId)).filter(
+    (e) => e.kind === 'hold',
+  );
+  t.is(holds.length, 1);
+  t.like(await checkOn(b.baseUrl, customerId), { reserved: 7n, balance: 93n });
+});
+
 test('exactly once: one idempotency key sent concurrently to both replicas is applied once, with one answer', async (t) => {
   const customerId = 'u-once';
   await subscribeMetered(a, customerId);
@@ -134,20 +230,33 @@ test.serial(
     await subscribeMetered(a, customerId);
     await trackOn(b.baseUrl, customerId, 12, 'durable-1', true);
     await trackOn(a.server.baseUrl, customerId, 8, 'durable-2', true);
-    const flusher = new Redis(redis.url);
-    await flusher.flushall();
-    flusher.disconnect();
-    await b.app.stop();
-    b = await startReplica();
-    const check = await clientOf(b.baseUrl).checkEntitlement(
-      { customerId, feature: 'api_requests' },
-      a.auth,
-    );
-    t.is(check.entitlement?.usage, 20n);
-    t.is(check.entitlement?.balance, 80n);
+    await flushRedisAndRestart();
+    const check = await checkOn(b.baseUrl, customerId);
+    t.is(check?.usage, 20n);
+    t.is(check?.balance, 80n);
     // The restarted replica continues the same ledger: the balance still binds.
     t.false((await trackOn(b.baseUrl, customerId, 81, 'durable-3', true)).accepted);
     t.true((await trackOn(b.baseUrl, customerId, 80, 'durable-4', true)).accepted);
+  },
+);
+
+test.serial(
+  'durable: a hold survives a Redis flush and a restart, and its commit still works',
+  async (t) => {
+    const customerId = 'u-durable-hold';
+    await subscribeMetered(a, customerId);
+    const held = await clientOf(b.baseUrl).reserveUsage(
+      { customerId, feature: 'api_requests', amount: 30n, idempotencyKey: 'durable-hold' },
+      a.auth,
+    );
+    await flushRedisAndRestart();
+    t.like(await checkOn(b.baseUrl, customerId), { usage: 0n, reserved: 30n, balance: 70n });
+    t.false((await trackOn(b.baseUrl, customerId, 71, 'durable-hold-2', true)).accepted);
+    const committed = await clientOf(b.baseUrl).commitReservation(
+      { customerId, reservationId: held.reservationId, finalAmount: 20n },
+      a.auth,
+    );
+    t.like(committed.entitlement, { usage: 20n, reserved: 0n, balance: 80n });
   },
 );
 
