@@ -11,6 +11,7 @@ import { EventReceiptStore } from '../store/event-receipt-store.js';
 import { GrantStore } from '../store/grant-store.js';
 import { IdempotencyStore } from '../store/idempotency-store.js';
 import { JobClaimStore } from '../store/job-claim-store.js';
+import { MeterOutboxStore } from '../store/meter-outbox-store.js';
 import { ProjectStore } from '../store/project-store.js';
 import { PurchaseStore } from '../store/purchase-store.js';
 import { ReconciliationLockStore } from '../store/reconciliation-lock-store.js';
@@ -37,6 +38,7 @@ export interface Stores {
   readonly jobClaims: JobClaimStore;
   readonly usageLedger: UsageLedgerStore;
   readonly usageClaims: UsageClaimStore;
+  readonly meterOutbox: MeterOutboxStore;
 }
 
 export function buildStores(db: Db, secretBox: SecretBox, config: Config): Stores {
@@ -55,6 +57,7 @@ export function buildStores(db: Db, secretBox: SecretBox, config: Config): Store
     jobClaims: new JobClaimStore(db),
     usageLedger: new UsageLedgerStore(db),
     usageClaims: new UsageClaimStore(db),
+    meterOutbox: new MeterOutboxStore(db),
   };
 }
 

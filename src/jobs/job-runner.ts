@@ -152,3 +152,17 @@ export class JobRunner {
     }
   }
 }
+
+/**
+ * The occurrence a run of a claimed job stands for: a triggered run carries
+ * its own in its data; a scheduled one is named by its time, the same on
+ * every replica that runs it.
+ */
+export function occurrenceOf(context: Pick<JobContext, 'data' | 'nextRunAt'>): string {
+  const data = context.data;
+  if (typeof data === 'object' && data !== null) {
+    const { occurrence } = data as Record<string, unknown>;
+    if (typeof occurrence === 'string') return occurrence;
+  }
+  return (context.nextRunAt ?? new Date()).toISOString();
+}

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../logger.js';
 import type { DeleteBatchResult } from '../store/delete-batch.js';
 import type { JobClaimStore } from '../store/job-claim-store.js';
-import type { JobContext, JobOutcome, JobRunner } from './job-runner.js';
+import { type JobContext, type JobOutcome, type JobRunner, occurrenceOf } from './job-runner.js';
 
 export const retentionJobName = 'retention.sweep';
 
@@ -110,19 +110,6 @@ export function defineRetentionJob(options: RetentionJobOptions): RetentionJob {
       };
     },
   };
-}
-
-/**
- * A triggered run carries its occurrence in its data; a scheduled one is
- * named by its time, the same on every replica that runs it.
- */
-function occurrenceOf(context: JobContext): string {
-  const data = context.data;
-  if (typeof data === 'object' && data !== null) {
-    const { occurrence } = data as Record<string, unknown>;
-    if (typeof occurrence === 'string') return occurrence;
-  }
-  return (context.nextRunAt ?? new Date()).toISOString();
 }
 
 /** Batches until one comes back short; touches the job between batches, stops on shutdown. */
