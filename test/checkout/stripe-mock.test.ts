@@ -1,6 +1,6 @@
 // needs: mongodb redis stripe-mock
 /**
- * The checkout and portal calls the service makes, checked by stripe-mock
+ * The checkout, portal and meter event calls the service makes, checked by stripe-mock
  * against Stripe's own API description: every parameter name and type must
  * be one Stripe accepts. (stripe-mock keeps no state and answers fixtures,
  * so behaviour is tested against the stateful fake; this test is about the
@@ -11,6 +11,7 @@ import { createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import test from 'ava';
 import { CheckoutMode, CheckoutService } from '../../gen/billing/v1/checkout_pb.js';
+import { EntitlementsService } from '../../gen/billing/v1/entitlements_pb.js';
 import { freePort } from '../../scripts/lib/local-services.js';
 import { createTestProject, startTestApp, type TestApp, type TestProject } from '../helpers/app.js';
 import { stripeMockBin } from '../helpers/services.js';
@@ -95,4 +96,58 @@ test.serial('a parameter Stripe does not know would be refused (the check is rea
   });
   t.is(response.status, 400);
   t.regex(await response.text(), /additional properties are not allowed/);
+});
+
+test.serial('stripe-mock accepts the meter events the meter report job sends', async (t) => {
+  // The customer link comes from the checkout test above (CreateCheckoutSession for mock-user).
+  await server.app.projects.setCatalog(
+    project.projectId,
+    [
+      {
+        stripe_id: 'price_123',
+        features: [
+          {
+            feature: 'api_requests',
+            limit: null,
+            limit_per_unit: false,
+            kind: 'metered',
+            metered: {
+              allowance: 100,
+              allowance_per_unit: false,
+              reset: 'billing_period',
+              overage: 'allow',
+              stripe_meter_event_name: 'api_requests',
+            },
+          },
+        ],
+      },
+    ],
+    'test',
+    'metered catalog',
+  );
+  const entitlements = createClient(
+    EntitlementsService,
+    createConnectTransport({ baseUrl: server.baseUrl, httpVersion: '1.1' }),
+  );
+  for (const key of ['meter-1', 'meter-2']) {
+    await entitlements.trackUsage(
+      { customerId: 'mock-user', feature: 'api_requests', amount: 3n, idempotencyKey: key },
+      auth(),
+    );
+  }
+  const result = await server.app.meterReports.run('stripe-mock');
+  t.like(result, { sent: 2, failed: 0, skipped: 0, pending: 0 });
+});
+
+test.serial('a meter event of the wrong shape would be refused (the check is real)', async (t) => {
+  const response = await fetch(`${server.config.stripeApiUrl}/v1/billing/meter_events`, {
+    method: 'POST',
+    headers: {
+      authorization: 'Bearer sk_test_123',
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: 'event_name=api_requests&payload[stripe_customer_id]=cus_1&payload[value]=3&timestamp=soon',
+  });
+  t.is(response.status, 400);
+  t.regex(await response.text(), /timestamp/);
 });
