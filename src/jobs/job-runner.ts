@@ -166,3 +166,23 @@ export function occurrenceOf(context: Pick<JobContext, 'data' | 'nextRunAt'>): s
   }
   return (context.nextRunAt ?? new Date()).toISOString();
 }
+
+/**
+ * Registers a repeating job's cron schedule, or removes a stored one when
+ * there is none. Two replicas starting at once may race on the upsert of the
+ * schedule (FerretDB); the other one's schedule is the same, so that is only
+ * a warning.
+ */
+export async function registerSchedule(
+  runner: Pick<JobRunner, 'every' | 'cancel'>,
+  cron: string | undefined,
+  name: string,
+  logger: Logger,
+): Promise<void> {
+  try {
+    if (cron) await runner.every(cron, name);
+    else await runner.cancel(name);
+  } catch (error) {
+    logger.warn('could not register a job schedule', { job: name, error });
+  }
+}

@@ -13,7 +13,13 @@ import type { Logger } from '../logger.js';
 import type { MeterReportRound, MeterReportService } from '../services/meter-report-service.js';
 import type { JobClaimStore } from '../store/job-claim-store.js';
 import type { MeterOutboxCounts } from '../store/meter-outbox-store.js';
-import { type JobContext, type JobOutcome, type JobRunner, occurrenceOf } from './job-runner.js';
+import {
+  type JobContext,
+  type JobOutcome,
+  type JobRunner,
+  occurrenceOf,
+  registerSchedule,
+} from './job-runner.js';
 
 export const meterReportJobName = 'meter.report';
 
@@ -77,19 +83,13 @@ export function defineMeterReportJob(options: MeterReportJobOptions): MeterRepor
     if (result === 'skipped') return 'skipped';
     if (result.sent + result.duplicate + result.failed + result.skipped > 0)
       logger.info('meter events reported', { ...result });
+    // Kept and retried, never dropped: usage that Stripe has not billed yet (docs/operations.md).
+    if (result.failing > 0) logger.warn('meter events failing', { failing: result.failing });
     return context.signal.aborted ? 'interrupted' : 'succeeded';
   });
 
   return {
-    async start() {
-      try {
-        if (options.cron) await runner.every(options.cron, meterReportJobName);
-        else await runner.cancel(meterReportJobName);
-      } catch (error) {
-        // Two replicas starting at once may race on the upsert of the schedule (FerretDB).
-        logger.warn('could not register the meter report schedule', { error });
-      }
-    },
+    start: () => registerSchedule(runner, options.cron, meterReportJobName, logger),
     async trigger() {
       await runner.now(meterReportJobName, { occurrence: `now:${randomUUID()}` });
     },

@@ -12,7 +12,13 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../logger.js';
 import type { DeleteBatchResult } from '../store/delete-batch.js';
 import type { JobClaimStore } from '../store/job-claim-store.js';
-import { type JobContext, type JobOutcome, type JobRunner, occurrenceOf } from './job-runner.js';
+import {
+  type JobContext,
+  type JobOutcome,
+  type JobRunner,
+  occurrenceOf,
+  registerSchedule,
+} from './job-runner.js';
 
 export const retentionJobName = 'retention.sweep';
 
@@ -88,16 +94,7 @@ export function defineRetentionJob(options: RetentionJobOptions): RetentionJob {
   runner.define(retentionJobName, (context) => run(occurrenceOf(context), context));
 
   return {
-    async start() {
-      try {
-        if (options.cron) await runner.every(options.cron, retentionJobName);
-        else await runner.cancel(retentionJobName);
-      } catch (error) {
-        // Two replicas starting at once may race on the upsert of the schedule (FerretDB);
-        // the other one's schedule is the same.
-        logger.warn('could not register the retention schedule', { error });
-      }
-    },
+    start: () => registerSchedule(runner, options.cron, retentionJobName, logger),
     async trigger() {
       const occurrence = `now:${randomUUID()}`;
       await runner.now(retentionJobName, { occurrence });

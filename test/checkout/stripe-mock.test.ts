@@ -16,6 +16,7 @@ import { freePort } from '../../scripts/lib/local-services.js';
 import { createTestProject, startTestApp, type TestApp, type TestProject } from '../helpers/app.js';
 import { stripeMockBin } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
+import { usageCatalog } from '../usage/usage-world.js';
 
 let stripeMock: ChildProcess;
 let server: TestApp;
@@ -46,6 +47,17 @@ async function waitForPort(port: number): Promise<void> {
     { what: `stripe-mock to answer on port ${port}`, everyMs: 100 },
   );
 }
+
+/** A raw form POST to stripe-mock, as the SDK would send it. */
+const postForm = (path: string, body: string) =>
+  fetch(`${server.config.stripeApiUrl}${path}`, {
+    method: 'POST',
+    headers: {
+      authorization: 'Bearer sk_test_123',
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body,
+  });
 
 const checkout = () =>
   createClient(
@@ -86,45 +98,24 @@ test.serial('stripe-mock accepts our portal session request', async (t) => {
 });
 
 test.serial('a parameter Stripe does not know would be refused (the check is real)', async (t) => {
-  const response = await fetch(`${server.config.stripeApiUrl}/v1/checkout/sessions`, {
-    method: 'POST',
-    headers: {
-      authorization: 'Bearer sk_test_123',
-      'content-type': 'application/x-www-form-urlencoded',
-    },
-    body: 'mode=payment&success_url=https://x.example&not_a_param=1',
-  });
+  const response = await postForm(
+    '/v1/checkout/sessions',
+    'mode=payment&success_url=https://x.example&not_a_param=1',
+  );
   t.is(response.status, 400);
   t.regex(await response.text(), /additional properties are not allowed/);
 });
 
 test.serial('stripe-mock accepts the meter events the meter report job sends', async (t) => {
   // The customer link comes from the checkout test above (CreateCheckoutSession for mock-user).
-  await server.app.projects.setCatalog(
-    project.projectId,
-    [
-      {
-        stripe_id: 'price_123',
-        features: [
-          {
-            feature: 'api_requests',
-            limit: null,
-            limit_per_unit: false,
-            kind: 'metered',
-            metered: {
-              allowance: 100,
-              allowance_per_unit: false,
-              reset: 'billing_period',
-              overage: 'allow',
-              stripe_meter_event_name: 'api_requests',
-            },
-          },
-        ],
-      },
-    ],
-    'test',
-    'metered catalog',
-  );
+  // The usage tests' catalog, with each metered feature mapped to a meter of its name.
+  const catalog = usageCatalog.map((entry) => ({
+    ...entry,
+    features: entry.features.map((f) =>
+      f.metered ? { ...f, metered: { ...f.metered, stripe_meter_event_name: f.feature } } : f,
+    ),
+  }));
+  await server.app.projects.setCatalog(project.projectId, catalog, 'test', 'metered catalog');
   const entitlements = createClient(
     EntitlementsService,
     createConnectTransport({ baseUrl: server.baseUrl, httpVersion: '1.1' }),
@@ -140,14 +131,10 @@ test.serial('stripe-mock accepts the meter events the meter report job sends', a
 });
 
 test.serial('a meter event of the wrong shape would be refused (the check is real)', async (t) => {
-  const response = await fetch(`${server.config.stripeApiUrl}/v1/billing/meter_events`, {
-    method: 'POST',
-    headers: {
-      authorization: 'Bearer sk_test_123',
-      'content-type': 'application/x-www-form-urlencoded',
-    },
-    body: 'event_name=api_requests&payload[stripe_customer_id]=cus_1&payload[value]=3&timestamp=soon',
-  });
+  const response = await postForm(
+    '/v1/billing/meter_events',
+    'event_name=api_requests&payload[stripe_customer_id]=cus_1&payload[value]=3&timestamp=soon',
+  );
   t.is(response.status, 400);
   t.regex(await response.text(), /timestamp/);
 });
