@@ -34,9 +34,19 @@ const meter = 'api_requests_meter';
 test.before(async () => {
   h = await startBillingHarness({ env: { JOB_POLL_MS: '100', METER_REPORT_CRON: 'off' } });
   mongo = await MongoClient.connect(h.server.config.mongodbUrl);
+  const admin = await setMeteredCatalog(h);
+  const key = await admin.createApiKey(
+    { name: 'meter', scopes: [Scope.USAGE_WRITE], reason: 'usage' },
+    h.auth,
+  );
+  usageAuth = { headers: { authorization: `Bearer ${key.secret}` } };
+});
+
+/** By SetCatalog: `api_requests` reported to the meter, `ai_tokens` metered without one. */
+async function setMeteredCatalog(harness: BillingHarness) {
   const admin = createClient(
     AdminService,
-    createConnectTransport({ baseUrl: h.server.baseUrl, httpVersion: '1.1' }),
+    createConnectTransport({ baseUrl: harness.server.baseUrl, httpVersion: '1.1' }),
   );
   const metered = (stripeMeterEventName: string) => ({
     kind: FeatureKind.METERED,
@@ -61,14 +71,10 @@ test.before(async () => {
       ],
       reason: 'metered catalog',
     },
-    h.auth,
+    harness.auth,
   );
-  const key = await admin.createApiKey(
-    { name: 'meter', scopes: [Scope.USAGE_WRITE], reason: 'usage' },
-    h.auth,
-  );
-  usageAuth = { headers: { authorization: `Bearer ${key.secret}` } };
-});
+  return admin;
+}
 
 test.after.always(async () => {
   await mongo?.close();
@@ -232,3 +238,41 @@ test.serial(
     t.like(await report(), { sent: 1, pending: 0 });
   },
 );
+
+test.serial('two replicas running one occurrence: one reports, the other skips', async (t) => {
+  await subscribed('m-race');
+  const usageId = await track('m-race', 6n, 'race-1');
+  const occurrence = `test:race:${randomUUID()}`;
+  const outcomes = await Promise.all([
+    h.server.app.meterReports.run(occurrence),
+    h.server.app.meterReports.run(occurrence),
+  ]);
+  t.is(outcomes.filter((o) => o === 'skipped').length, 1);
+  t.like(
+    outcomes.find((o) => o !== 'skipped'),
+    { sent: 1 },
+  );
+  t.is(eventsOf(usageId).length, 1);
+});
+
+test.serial('METER_REPORT_CRON schedules the job: usage goes out without a trigger', async (t) => {
+  const scheduled = await startBillingHarness({
+    env: { JOB_POLL_MS: '100', METER_REPORT_CRON: '* * * * * *' },
+  });
+  try {
+    await setMeteredCatalog(scheduled);
+    const customer = await scheduled.linkCustomer('m-scheduled');
+    await postMeteredSubscription(scheduled, customer);
+    const { usageId } = await scheduled.entitlements.trackUsage(
+      { customerId: 'm-scheduled', feature: 'api_requests', amount: 2n, idempotencyKey: 's-1' },
+      scheduled.auth,
+    );
+    const events = await waitFor(
+      () => scheduled.fake.meterEvents().filter((e) => e.identifier === usageId),
+      { what: `a scheduled run to send ${usageId}`, until: (found) => found.length > 0 },
+    );
+    t.is(events.length, 1);
+  } finally {
+    await scheduled.close();
+  }
+});
