@@ -37,7 +37,7 @@ export interface App {
   readonly entitlements: EntitlementLookupService;
   readonly grants: GrantService;
   readonly reconciliation: ReconciliationService;
-  /** Deletes old idempotency records and event receipts (RETENTION_CRON). */
+  /** Deletes old idempotency records, event receipts and usage claims (RETENTION_CRON). */
   readonly retention: RetentionJob;
   /** Sends pending Stripe meter events (METER_REPORT_CRON). */
   readonly meterReports: MeterReportJob;

@@ -65,14 +65,7 @@ export function buildServices(deps: ServiceDeps) {
   const entitlements = buildEntitlementLookup(deps, projectCache, redisCache);
   const apiKeys = new ApiKeyService(stores.apiKeys, stores.auditLog, bus);
   const processor = buildEventProcessor(deps, notifier);
-  const meterReports = new MeterReportService({
-    projects: projectCache,
-    customers: stores.customers,
-    outbox: stores.meterOutbox,
-    stripeFor: (secretKey) => stripeClients.forKey(secretKey),
-    retry: { ...meterRetry, failingAfter: config.meterReportFailingAfter },
-    concurrency: meterSendConcurrency,
-  });
+  const meterReports = buildMeterReports(deps, projectCache, stripeClients);
   return {
     projectCache,
     notifier,
@@ -128,6 +121,21 @@ function buildEntitlementLookup(
     ),
     logger,
     onLookup: (result) => metrics.entitlementLookups.inc({ result }),
+  });
+}
+
+function buildMeterReports(
+  { config, stores }: ServiceDeps,
+  projects: ProjectCache,
+  stripeClients: StripeClients,
+): MeterReportService {
+  return new MeterReportService({
+    projects,
+    customers: stores.customers,
+    outbox: stores.meterOutbox,
+    stripeFor: (secretKey) => stripeClients.forKey(secretKey),
+    retry: { ...meterRetry, failingAfter: config.meterReportFailingAfter },
+    concurrency: meterSendConcurrency,
   });
 }
 

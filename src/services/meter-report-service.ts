@@ -17,7 +17,6 @@
  * remembered, so a TrackUsage retried later (its key holds 30 days) does
  * not report the usage again.
  */
-import type Stripe from 'stripe';
 import { catalogFromEntries } from '../domain/catalog.js';
 import {
   isFailingMeterEvent,
@@ -31,7 +30,7 @@ import type {
   MeterOutboxDoc,
   MeterOutboxStore,
 } from '../store/meter-outbox-store.js';
-import { sendMeterEvent } from '../stripe/meter-events.js';
+import { type MeterEventsClient, sendMeterEvent } from '../stripe/meter-events.js';
 import type { ProjectCache } from './project-cache.js';
 import type { RecordedUsage, RecordedUsageSink } from './usage-service.js';
 
@@ -39,7 +38,7 @@ export interface MeterReportDeps {
   readonly projects: Pick<ProjectCache, 'get'>;
   readonly customers: Pick<CustomerStore, 'findByCustomerId'>;
   readonly outbox: Pick<MeterOutboxStore, 'add' | 'due' | 'finish' | 'postpone' | 'counts'>;
-  readonly stripeFor: (secretKey: string) => Pick<Stripe, 'billing'>;
+  readonly stripeFor: (secretKey: string) => MeterEventsClient;
   readonly retry: MeterRetryPolicy;
   /** Sends in flight at once within one project's batch. */
   readonly concurrency: number;
@@ -139,7 +138,7 @@ export class MeterReportService implements RecordedUsageSink {
   }
 
   private async reportOne(
-    stripe: Pick<Stripe, 'billing'>,
+    stripe: MeterEventsClient,
     doc: MeterOutboxDoc,
     now: Date,
   ): Promise<Outcome> {

@@ -26,9 +26,18 @@ export interface MeterEventToSend {
 
 export type MeterEventSent = 'accepted' | 'duplicate';
 
+/** The part of the SDK client this needs (a project's `Stripe` client is one). */
+export interface MeterEventsClient {
+  readonly billing: {
+    readonly meterEvents: {
+      create(params: Stripe.Billing.MeterEventCreateParams): Promise<unknown>;
+    };
+  };
+}
+
 /** Throws the SDK's error for anything but acceptance or a duplicate. */
 export async function sendMeterEvent(
-  stripe: Pick<Stripe, 'billing'>,
+  stripe: MeterEventsClient,
   event: MeterEventToSend,
 ): Promise<MeterEventSent> {
   try {
