@@ -16,7 +16,7 @@ import { freePort } from '../../scripts/lib/local-services.js';
 import { createTestProject, startTestApp, type TestApp, type TestProject } from '../helpers/app.js';
 import { stripeMockBin } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
-import { usageCatalog } from '../usage/usage-world.js';
+import { usageCatalog, withMeters } from '../usage/usage-world.js';
 
 let stripeMock: ChildProcess;
 let server: TestApp;
@@ -108,13 +108,7 @@ test.serial('a parameter Stripe does not know would be refused (the check is rea
 
 test.serial('stripe-mock accepts the meter events the meter report job sends', async (t) => {
   // The customer link comes from the checkout test above (CreateCheckoutSession for mock-user).
-  // The usage tests' catalog, with each metered feature mapped to a meter of its name.
-  const catalog = usageCatalog.map((entry) => ({
-    ...entry,
-    features: entry.features.map((f) =>
-      f.metered ? { ...f, metered: { ...f.metered, stripe_meter_event_name: f.feature } } : f,
-    ),
-  }));
+  const catalog = withMeters(usageCatalog);
   await server.app.projects.setCatalog(project.projectId, catalog, 'test', 'metered catalog');
   const entitlements = createClient(
     EntitlementsService,

@@ -14,6 +14,7 @@ import type {
   MeterReportedOutcome,
 } from '../../src/store/meter-outbox-store.js';
 import type { MeterEventsClient } from '../../src/stripe/meter-events.js';
+import { usageCatalog, withMeters } from '../usage/usage-world.js';
 
 const now = new Date('2026-06-15T12:00:00Z');
 
@@ -69,26 +70,7 @@ const project = (id: string, key: string | null): ProjectRecord => ({
   stripe_secret_key: key,
   webhook_signing_secret: null,
   grace_period_seconds: 0,
-  catalog: [
-    {
-      stripe_id: 'price_m',
-      features: [
-        {
-          feature: 'calls',
-          limit: null,
-          limit_per_unit: false,
-          kind: 'metered',
-          metered: {
-            allowance: 10,
-            allowance_per_unit: false,
-            reset: 'billing_period',
-            overage: 'allow',
-            stripe_meter_event_name: 'calls_meter',
-          },
-        },
-      ],
-    },
-  ],
+  catalog: withMeters(usageCatalog),
   created_at: now,
   updated_at: now,
 });
@@ -118,7 +100,7 @@ function world(projects: ProjectRecord[], concurrency = 3) {
     service.recorded({
       projectId,
       customerId: 'c1',
-      feature: 'calls',
+      feature: 'api_requests',
       usageId,
       amount: 1,
       occurredAt: now,
@@ -175,7 +157,7 @@ test('a usage of a feature the catalog does not map to a meter is not queued', a
   await service.recorded({
     projectId: 'p-unknown',
     customerId: 'c1',
-    feature: 'calls',
+    feature: 'api_requests',
     usageId: 'usg_nowhere',
     amount: 1,
     occurredAt: now,

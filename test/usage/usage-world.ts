@@ -110,3 +110,13 @@ export async function ledgerEntries(
 
 export const sumOf = (entries: readonly { amount: number }[]) =>
   entries.reduce((sum, e) => sum + e.amount, 0);
+
+/** `catalog` with each metered feature reported to a Stripe meter named like the feature. */
+export function withMeters(catalog: readonly CatalogEntryDoc[]): CatalogEntryDoc[] {
+  return catalog.map((entry) => ({
+    ...entry,
+    features: entry.features.map((f) =>
+      f.metered ? { ...f, metered: { ...f.metered, stripe_meter_event_name: f.feature } } : f,
+    ),
+  }));
+}
