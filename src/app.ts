@@ -14,7 +14,7 @@ import { InvalidationBus } from './cache/invalidation-bus.js';
 import { closeRedis, connectRedis, pingRedis, type RedisConnections } from './cache/redis.js';
 import type { Config } from './config.js';
 import { SecretBox } from './domain/secret-box.js';
-import type { RetentionJob } from './jobs/index.js';
+import type { MeterReportJob, RetentionJob } from './jobs/index.js';
 import type { JobRunner } from './jobs/job-runner.js';
 import type { Logger } from './logger.js';
 import type { ReadinessReport } from './server/http-routes.js';
@@ -38,8 +38,10 @@ export interface App {
   readonly entitlements: EntitlementLookupService;
   readonly grants: GrantService;
   readonly reconciliation: ReconciliationService;
-  /** Deletes old idempotency records and event receipts (RETENTION_CRON). */
+  /** Deletes old idempotency records, event receipts and usage claims (RETENTION_CRON). */
   readonly retention: RetentionJob;
+  /** Sends pending Stripe meter events (METER_REPORT_CRON). */
+  readonly meterReports: MeterReportJob;
   readiness(): Promise<ReadinessReport>;
   /** Graceful: ends streams, drains requests, then closes the pools. Idempotent. */
   stop(): Promise<void>;
@@ -60,7 +62,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const metrics = createServiceMetrics();
   const runner = buildJobRunner(mongo.db, config, logger, metrics);
   const services = buildServices({ config, logger, stores, redis, bus, metrics, jobs: runner });
-  const jobs = defineScheduledJobs(runner, { config, logger, stores, ...services });
+  const jobs = defineScheduledJobs(runner, { config, logger, stores, metrics, ...services });
   const readiness = () => checkReadiness(mongo, redis);
   const shutdown = new AbortController();
   // Every in-flight call links its own signal to this one: hundreds are normal.
@@ -94,6 +96,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     grants: services.grants,
     reconciliation: services.reconciliation,
     retention: jobs.retention,
+    meterReports: jobs.meterReports,
     readiness,
     stop: stopOnce(parts, services.notifier),
   };
@@ -111,6 +114,7 @@ async function startJobs(runner: JobRunner, jobs: ScheduledJobs): Promise<void> 
   await runner.start();
   await jobs.reconciliation.start();
   await jobs.retention.start();
+  await jobs.meterReports.start();
 }
 
 interface RunningParts {

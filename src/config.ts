@@ -106,6 +106,14 @@ export interface Config {
   readonly eventReceiptRetentionDays: number;
   /** Documents deleted per batch by the retention job. */
   readonly retentionBatchSize: number;
+  /** TrackUsage idempotency claims older than this are deleted; at least 30 days (the spec's). */
+  readonly usageClaimRetentionDays: number;
+  /** When pending Stripe meter events are sent (cron with seconds, UTC); undefined: never. */
+  readonly meterReportCron: string | undefined;
+  /** Meter events read and sent per round of the meter report job. */
+  readonly meterReportBatchSize: number;
+  /** Failed sends after which a pending meter event counts as failing (it is still retried). */
+  readonly meterReportFailingAfter: number;
 }
 
 export function loadConfig(env: Env): Config {
@@ -196,6 +204,23 @@ export function loadConfig(env: Env): Config {
       fallback: 500,
       min: 1,
       max: 10_000,
+    }),
+    // An idempotency key of TrackUsage is applied once for at least 30 days (DESIGN.md).
+    usageClaimRetentionDays: integer(env, 'USAGE_CLAIM_RETENTION_DAYS', {
+      fallback: 30,
+      min: 30,
+      max: 3650,
+    }),
+    meterReportCron: cron(env, 'METER_REPORT_CRON', '*/10 * * * * *'),
+    meterReportBatchSize: integer(env, 'METER_REPORT_BATCH_SIZE', {
+      fallback: 100,
+      min: 1,
+      max: 1000,
+    }),
+    meterReportFailingAfter: integer(env, 'METER_REPORT_FAILING_AFTER', {
+      fallback: 10,
+      min: 1,
+      max: 1000,
     }),
   };
 }

@@ -103,3 +103,23 @@ test('USAGE_CHANGE_COALESCE_MS: 250 by default, 0 turns coalescing off, a negati
     message: /USAGE_CHANGE_COALESCE_MS/,
   });
 });
+
+test('meter reports: every 10 s in rounds of 100 by default; off, bounds and a bad cron are refused', (t) => {
+  const defaults = loadConfig(valid);
+  t.is(defaults.meterReportCron, '*/10 * * * * *');
+  t.is(defaults.meterReportBatchSize, 100);
+  t.is(defaults.meterReportFailingAfter, 10);
+  t.is(loadConfig({ ...valid, METER_REPORT_CRON: 'off' }).meterReportCron, undefined);
+  t.is(loadConfig({ ...valid, METER_REPORT_BATCH_SIZE: '1000' }).meterReportBatchSize, 1000);
+  for (const [variable, value] of [
+    ['METER_REPORT_CRON', 'every ten seconds'],
+    ['METER_REPORT_BATCH_SIZE', '0'],
+    ['METER_REPORT_BATCH_SIZE', '1001'],
+    ['METER_REPORT_FAILING_AFTER', '0'],
+    ['USAGE_CLAIM_RETENTION_DAYS', '7'],
+  ] as const) {
+    const err = t.throws(() => loadConfig({ ...valid, [variable]: value }));
+    t.true(isConfigError(err), variable);
+    t.true(err?.message.includes(variable), variable);
+  }
+});

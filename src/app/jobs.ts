@@ -1,15 +1,18 @@
-/** Agenda: the runner and the scheduled jobs (reconciliation, retention). */
+/** Agenda: the runner and the scheduled jobs (reconciliation, retention, meter reports). */
 import type { Db } from 'mongodb';
 import type { Config } from '../config.js';
 import {
+  defineMeterReportJob,
   defineReconciliationJobs,
   defineRetentionJob,
   JobRunner,
+  type MeterReportJob,
   type ReconciliationJobs,
   type RetentionJob,
 } from '../jobs/index.js';
 import type { Logger } from '../logger.js';
 import type { ServiceMetrics } from '../server/prometheus-metrics.js';
+import type { MeterReportService } from '../services/meter-report-service.js';
 import type { ReconciliationService } from '../services/reconciliation-service.js';
 import type { Stores } from './stores.js';
 
@@ -34,13 +37,21 @@ export function buildJobRunner(
 export interface ScheduledJobs {
   readonly reconciliation: ReconciliationJobs;
   readonly retention: RetentionJob;
+  readonly meterReports: MeterReportJob;
 }
 
 export function defineScheduledJobs(
   runner: JobRunner,
-  deps: { config: Config; logger: Logger; stores: Stores; reconciliation: ReconciliationService },
+  deps: {
+    config: Config;
+    logger: Logger;
+    stores: Stores;
+    metrics: ServiceMetrics;
+    reconciliation: ReconciliationService;
+    meterReports: MeterReportService;
+  },
 ): ScheduledJobs {
-  const { config, logger, stores } = deps;
+  const { config, logger, stores, metrics } = deps;
   return {
     reconciliation: defineReconciliationJobs({
       runner,
@@ -56,11 +67,32 @@ export function defineScheduledJobs(
       claims: stores.jobClaims,
       idempotency: stores.idempotency,
       receipts: stores.receipts,
+      usageClaims: stores.usageClaims,
+      meterReported: stores.meterOutbox,
       cron: config.retentionCron,
       idempotencyRetentionMs: config.idempotencyRetentionHours * 3600_000,
       receiptRetentionMs: config.eventReceiptRetentionDays * 24 * 3600_000,
+      usageClaimRetentionMs: config.usageClaimRetentionDays * 24 * 3600_000,
       batchSize: config.retentionBatchSize,
       logger,
+    }),
+    meterReports: defineMeterReportJob({
+      runner,
+      claims: stores.jobClaims,
+      service: deps.meterReports,
+      cron: config.meterReportCron,
+      batchSize: config.meterReportBatchSize,
+      logger,
+      observer: {
+        onRound: (round) => {
+          for (const outcome of ['sent', 'duplicate', 'failed', 'skipped'] as const)
+            metrics.meterEvents.inc({ outcome }, round[outcome]);
+        },
+        onCounts: (counts) => {
+          metrics.meterEventsPending.set({ state: 'pending' }, counts.pending);
+          metrics.meterEventsPending.set({ state: 'failing' }, counts.failing);
+        },
+      },
     }),
   };
 }

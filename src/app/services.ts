@@ -19,6 +19,7 @@ import { EntitlementChangeNotifier } from '../services/entitlement-change-notifi
 import { EntitlementLookupService } from '../services/entitlement-lookup-service.js';
 import { EntitlementWatchHub } from '../services/entitlement-watch-hub.js';
 import { GrantService } from '../services/grant-service.js';
+import { MeterReportService } from '../services/meter-report-service.js';
 import { ProjectCache } from '../services/project-cache.js';
 import { ProjectMetricsService } from '../services/project-metrics-service.js';
 import { ProjectService } from '../services/project-service.js';
@@ -37,6 +38,10 @@ const memoryCacheMaxEntries = 100_000;
 /** A TrackUsage claim is its caller's this long; a second call with the key waits a little longer. */
 const usageClaimLeaseMs = 10_000;
 const usageClaimWaitMs = 15_000;
+/** A failed meter event waits 10 s, doubling per failure, at most an hour (well inside Stripe's 24 h dedupe). */
+const meterRetry = { baseMs: 10_000, maxMs: 3_600_000 };
+/** Meter event calls in flight at once per project batch (Stripe's v1 meter events take one each). */
+const meterSendConcurrency = 8;
 
 export interface ServiceDeps {
   readonly config: Config;
@@ -67,6 +72,7 @@ export function buildServices(deps: ServiceDeps) {
   const entitlements = buildEntitlementLookup(deps, projectCache, redisCache);
   const apiKeys = new ApiKeyService(stores.apiKeys, stores.auditLog, bus);
   const processor = buildEventProcessor(deps, notifier);
+  const meterReports = buildMeterReports(deps, projectCache, stripeClients);
   return {
     projectCache,
     notifier,
@@ -97,7 +103,8 @@ export function buildServices(deps: ServiceDeps) {
       heartbeatMs: config.watchHeartbeatMs,
       usageCoalesceMs: config.usageChangeCoalesceMs,
     }),
-    usage: buildUsage(stores, entitlements, notifier),
+    meterReports,
+    usage: buildUsage(stores, entitlements, notifier, meterReports),
     reconciliation: buildReconciliation(deps, stripeClients, notifier),
     webhookEvents: new WebhookEventService({
       receipts: stores.receipts,
@@ -136,10 +143,26 @@ function buildEntitlementLookup(
   });
 }
 
+function buildMeterReports(
+  { config, stores }: ServiceDeps,
+  projects: ProjectCache,
+  stripeClients: StripeClients,
+): MeterReportService {
+  return new MeterReportService({
+    projects,
+    customers: stores.customers,
+    outbox: stores.meterOutbox,
+    stripeFor: (secretKey) => stripeClients.forKey(secretKey),
+    retry: { ...meterRetry, failingAfter: config.meterReportFailingAfter },
+    concurrency: meterSendConcurrency,
+  });
+}
+
 function buildUsage(
   stores: Stores,
   lookup: EntitlementLookupService,
   changes: EntitlementChangeNotifier,
+  recorded: MeterReportService,
 ): UsageService {
   const once = new UsageOnce({
     claims: stores.usageClaims,
@@ -153,7 +176,14 @@ function buildUsage(
     once,
     reservations: stores.usageReservations,
   });
-  return new UsageService({ lookup, ledger: stores.usageLedger, once, reservations, changes });
+  return new UsageService({
+    lookup,
+    ledger: stores.usageLedger,
+    once,
+    reservations,
+    changes,
+    recorded,
+  });
 }
 
 function buildEventProcessor(

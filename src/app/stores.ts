@@ -12,6 +12,7 @@ import { EventReceiptStore } from '../store/event-receipt-store.js';
 import { GrantStore } from '../store/grant-store.js';
 import { IdempotencyStore } from '../store/idempotency-store.js';
 import { JobClaimStore } from '../store/job-claim-store.js';
+import { MeterOutboxStore } from '../store/meter-outbox-store.js';
 import { ProjectStore } from '../store/project-store.js';
 import { PurchaseStore } from '../store/purchase-store.js';
 import { ReconciliationLockStore } from '../store/reconciliation-lock-store.js';
@@ -41,6 +42,7 @@ export interface Stores {
   readonly usageLedger: UsageLedgerStore;
   readonly usageClaims: UsageClaimStore;
   readonly usageReservations: UsageReservationStore;
+  readonly meterOutbox: MeterOutboxStore;
 }
 
 export function buildStores(db: Db, secretBox: SecretBox, config: Config): Stores {
@@ -61,6 +63,7 @@ export function buildStores(db: Db, secretBox: SecretBox, config: Config): Store
     usageLedger: new UsageLedgerStore(db),
     usageClaims: new UsageClaimStore(db),
     usageReservations: new UsageReservationStore(db),
+    meterOutbox: new MeterOutboxStore(db),
   };
 }
 

@@ -1,5 +1,11 @@
-/** Background jobs (Agenda 6): the runner, the reconciliation jobs and the retention job. */
+/** Background jobs (Agenda 6): the runner, the reconciliation, retention and meter report jobs. */
 export { type JobContext, type JobOutcome, JobRunner } from './job-runner.js';
+export {
+  defineMeterReportJob,
+  type MeterReportJob,
+  type MeterReportResult,
+  meterReportJobName,
+} from './meter-report-job.js';
 export {
   defineReconciliationJobs,
   type ReconciliationJobs,

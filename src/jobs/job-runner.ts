@@ -152,3 +152,37 @@ export class JobRunner {
     }
   }
 }
+
+/**
+ * The occurrence a run of a claimed job stands for: a triggered run carries
+ * its own in its data; a scheduled one is named by its time, the same on
+ * every replica that runs it.
+ */
+export function occurrenceOf(context: Pick<JobContext, 'data' | 'nextRunAt'>): string {
+  const data = context.data;
+  if (typeof data === 'object' && data !== null) {
+    const { occurrence } = data as Record<string, unknown>;
+    if (typeof occurrence === 'string') return occurrence;
+  }
+  return (context.nextRunAt ?? new Date()).toISOString();
+}
+
+/**
+ * Registers a repeating job's cron schedule, or removes a stored one when
+ * there is none. Two replicas starting at once may race on the upsert of the
+ * schedule (FerretDB); the other one's schedule is the same, so that is only
+ * a warning.
+ */
+export async function registerSchedule(
+  runner: Pick<JobRunner, 'every' | 'cancel'>,
+  cron: string | undefined,
+  name: string,
+  logger: Logger,
+): Promise<void> {
+  try {
+    if (cron) await runner.every(cron, name);
+    else await runner.cancel(name);
+  } catch (error) {
+    logger.warn('could not register a job schedule', { job: name, error });
+  }
+}

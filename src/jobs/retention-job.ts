@@ -1,6 +1,8 @@
 /**
- * The retention job `retention.sweep`: deletes idempotency records and
- * finished event receipts older than their retention, in bounded batches
+ * The retention job `retention.sweep`: deletes idempotency records,
+ * finished event receipts, and TrackUsage's claims (with their take-over
+ * markers and the records of reported meter events) older than their
+ * retention, in bounded batches
  * (FerretDB has no TTL index). It runs on `RETENTION_CRON`; like the
  * reconciliation schedule it first claims its occurrence with a unique
  * insert (JobClaimStore), because Agenda may run one occurrence on two
@@ -10,22 +12,33 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../logger.js';
 import type { DeleteBatchResult } from '../store/delete-batch.js';
 import type { JobClaimStore } from '../store/job-claim-store.js';
-import type { JobContext, JobOutcome, JobRunner } from './job-runner.js';
+import {
+  type JobContext,
+  type JobOutcome,
+  type JobRunner,
+  occurrenceOf,
+  registerSchedule,
+} from './job-runner.js';
 
 export const retentionJobName = 'retention.sweep';
 
 /** One bounded batch of deletes of records older than the cutoff. */
 type SweepBatch = (olderThan: Date, now: Date, limit: number) => Promise<DeleteBatchResult>;
+type AgeSweep = (olderThan: Date, limit: number) => Promise<DeleteBatchResult>;
 
 export interface RetentionJobOptions {
   readonly runner: JobRunner;
   readonly claims: JobClaimStore;
-  readonly idempotency: { sweep(olderThan: Date, limit: number): Promise<DeleteBatchResult> };
+  readonly idempotency: { sweep: AgeSweep };
   readonly receipts: { sweep: SweepBatch };
+  readonly usageClaims: { sweep: AgeSweep; sweepTakeovers: AgeSweep };
+  readonly meterReported: { sweepReported: AgeSweep };
   /** Undefined: no scheduled sweeps (a schedule stored earlier is removed). */
   readonly cron: string | undefined;
   readonly idempotencyRetentionMs: number;
   readonly receiptRetentionMs: number;
+  /** Usage claims, their take-over markers and reported meter events (at least 30 days). */
+  readonly usageClaimRetentionMs: number;
   readonly batchSize: number;
   readonly logger: Logger;
 }
@@ -34,6 +47,9 @@ export interface RetentionJobOptions {
 export interface RetentionResult {
   readonly idempotency_records: number;
   readonly event_receipts: number;
+  readonly usage_claims: number;
+  readonly usage_claim_takeovers: number;
+  readonly meter_reported: number;
 }
 
 export interface RetentionJob {
@@ -62,17 +78,10 @@ export function defineRetentionJob(options: RetentionJobOptions): RetentionJob {
         // first and removed the job: nothing left to touch, and the claim keeps the work ours.
         logger.debug('retention job not touched', { occurrence, error }),
       );
-    const sweepAll = (batch: (limit: number) => Promise<DeleteBatchResult>) =>
+    const sweepAll: SweepAll = (batch) =>
       sweepInBatches(batch, options.batchSize, { signal: context.signal, touch });
-    const idempotencyCutoff = new Date(now.getTime() - options.idempotencyRetentionMs);
-    const receiptCutoff = new Date(now.getTime() - options.receiptRetentionMs);
-    const records = await sweepAll((limit) => options.idempotency.sweep(idempotencyCutoff, limit));
-    const receipts = await sweepAll((limit) => options.receipts.sweep(receiptCutoff, now, limit));
-    const result: RetentionResult = {
-      idempotency_records: records.deleted,
-      event_receipts: receipts.deleted,
-    };
-    if (!records.complete || !receipts.complete) {
+    const { result, complete } = await sweepCollections(options, now, sweepAll);
+    if (!complete) {
       // Stopped by a shutdown: the next occurrence deletes the rest.
       logger.info('retention sweep interrupted', { occurrence, ...result });
       return 'interrupted';
@@ -85,16 +94,7 @@ export function defineRetentionJob(options: RetentionJobOptions): RetentionJob {
   runner.define(retentionJobName, (context) => run(occurrenceOf(context), context));
 
   return {
-    async start() {
-      try {
-        if (options.cron) await runner.every(options.cron, retentionJobName);
-        else await runner.cancel(retentionJobName);
-      } catch (error) {
-        // Two replicas starting at once may race on the upsert of the schedule (FerretDB);
-        // the other one's schedule is the same.
-        logger.warn('could not register the retention schedule', { error });
-      }
-    },
+    start: () => registerSchedule(runner, options.cron, retentionJobName, logger),
     async trigger() {
       const occurrence = `now:${randomUUID()}`;
       await runner.now(retentionJobName, { occurrence });
@@ -107,22 +107,50 @@ export function defineRetentionJob(options: RetentionJobOptions): RetentionJob {
       return {
         idempotency_records: claim.result.idempotency_records ?? 0,
         event_receipts: claim.result.event_receipts ?? 0,
+        usage_claims: claim.result.usage_claims ?? 0,
+        usage_claim_takeovers: claim.result.usage_claim_takeovers ?? 0,
+        meter_reported: claim.result.meter_reported ?? 0,
       };
     },
   };
 }
 
-/**
- * A triggered run carries its occurrence in its data; a scheduled one is
- * named by its time, the same on every replica that runs it.
- */
-function occurrenceOf(context: JobContext): string {
-  const data = context.data;
-  if (typeof data === 'object' && data !== null) {
-    const { occurrence } = data as Record<string, unknown>;
-    if (typeof occurrence === 'string') return occurrence;
+type SweepAll = (
+  batch: (limit: number) => Promise<DeleteBatchResult>,
+) => Promise<{ deleted: number; complete: boolean }>;
+
+/** Every collection past its retention; incomplete when a shutdown stopped it. */
+async function sweepCollections(
+  options: RetentionJobOptions,
+  now: Date,
+  sweepAll: SweepAll,
+): Promise<{ result: RetentionResult; complete: boolean }> {
+  const ago = (ms: number) => new Date(now.getTime() - ms);
+  const idempotencyCutoff = ago(options.idempotencyRetentionMs);
+  const receiptCutoff = ago(options.receiptRetentionMs);
+  const usageCutoff = ago(options.usageClaimRetentionMs);
+  const sweeps: readonly [keyof RetentionResult, (limit: number) => Promise<DeleteBatchResult>][] =
+    [
+      ['idempotency_records', (limit) => options.idempotency.sweep(idempotencyCutoff, limit)],
+      ['event_receipts', (limit) => options.receipts.sweep(receiptCutoff, now, limit)],
+      ['usage_claims', (limit) => options.usageClaims.sweep(usageCutoff, limit)],
+      ['usage_claim_takeovers', (limit) => options.usageClaims.sweepTakeovers(usageCutoff, limit)],
+      ['meter_reported', (limit) => options.meterReported.sweepReported(usageCutoff, limit)],
+    ];
+  const result: Record<keyof RetentionResult, number> = {
+    idempotency_records: 0,
+    event_receipts: 0,
+    usage_claims: 0,
+    usage_claim_takeovers: 0,
+    meter_reported: 0,
+  };
+  let complete = true;
+  for (const [name, batch] of sweeps) {
+    const done = await sweepAll(batch);
+    result[name] = done.deleted;
+    complete &&= done.complete;
   }
-  return (context.nextRunAt ?? new Date()).toISOString();
+  return { result, complete };
 }
 
 /** Batches until one comes back short; touches the job between batches, stops on shutdown. */

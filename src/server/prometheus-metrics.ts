@@ -21,6 +21,8 @@ export interface ServiceMetrics {
   readonly reconciliationDuration: Histogram<'outcome' | 'dry_run'>;
   readonly jobRuns: Counter<'job' | 'outcome'>;
   readonly jobDuration: Histogram<'job' | 'outcome'>;
+  readonly meterEvents: Counter<'outcome'>;
+  readonly meterEventsPending: Gauge<'state'>;
 }
 
 export function createServiceMetrics(): ServiceMetrics {
@@ -75,6 +77,18 @@ export function createServiceMetrics(): ServiceMetrics {
     buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 600, 1800, 3600],
     registers: [registry],
   });
+  const meterEvents = new Counter({
+    name: 'stripe_meter_events_total',
+    help: 'Usage reported to Stripe meters by outcome (sent, duplicate = Stripe had it from an earlier send, failed = kept for a retry, skipped = customer not in Stripe)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const meterEventsPending = new Gauge({
+    name: 'stripe_meter_events_pending',
+    help: 'Meter events in the outbox after the last report run: all pending, and those failing (retried many times)',
+    labelNames: ['state'] as const,
+    registers: [registry],
+  });
   return {
     registry,
     tenantRegistry,
@@ -85,6 +99,8 @@ export function createServiceMetrics(): ServiceMetrics {
     reconciliationDuration,
     jobRuns,
     jobDuration,
+    meterEvents,
+    meterEventsPending,
   };
 }
 

@@ -34,6 +34,11 @@ export class JobClaimStore {
     );
   }
 
+  /** Frees a finished occurrence's claim (frequent jobs, whose claims need not be kept). */
+  async release(job: string, occurrence: string): Promise<void> {
+    await this.claims.deleteOne({ _id: claimId(job, occurrence) });
+  }
+
   async get(job: string, occurrence: string): Promise<JobClaimDoc | null> {
     return this.claims.findOne({ _id: claimId(job, occurrence) });
   }

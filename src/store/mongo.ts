@@ -144,6 +144,9 @@ const collectionNames = [
   'usage_entries',
   'usage_claims',
   'usage_claim_takeovers',
+  // Stripe meter events not yet accepted, and those done (meter-outbox-store.ts).
+  'meter_outbox',
+  'meter_reported',
 ] as const;
 
 const indexPlans: readonly IndexPlan[] = [
@@ -214,6 +217,11 @@ const indexPlans: readonly IndexPlan[] = [
     unique: true,
   },
   { collection: 'idempotency_records', key: { created_at: 1 }, name: 'created_at' },
+  { collection: 'meter_outbox', key: { next_attempt_at: 1 }, name: 'next_attempt_at' },
+  { collection: 'meter_reported', key: { created_at: 1 }, name: 'created_at' },
+  // Retention sweeps of usage claims and their take-over markers (usage-claim-store.ts).
+  { collection: 'usage_claims', key: { created_at: 1 }, name: 'created_at' },
+  { collection: 'usage_claim_takeovers', key: { created_at: 1 }, name: 'created_at' },
 ];
 
 export async function ensureIndexes(db: Db): Promise<void> {

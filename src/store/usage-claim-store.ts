@@ -7,9 +7,12 @@
  * lease: when its owner crashed mid-way, one caller takes it over (again by
  * a unique insert, finding 2 of docs/ferretdb.md: an update is no
  * compare-and-swap) and first looks for the crashed attempt's entry.
- * Claims are kept (their retention, at least 30 days, is not built yet).
+ * Claims are kept USAGE_CLAIM_RETENTION_DAYS (at least 30: a key is applied
+ * once for that long), then deleted with their take-over markers by the
+ * retention job.
  */
 import type { Collection, Db } from 'mongodb';
+import { type DeleteBatchResult, deleteBatch } from './delete-batch.js';
 import { insertOnce } from './insert-once.js';
 
 export interface UsageClaimDoc {
@@ -77,6 +80,16 @@ export class UsageClaimStore {
   /** A refused call records nothing: its claim goes, and the key may be used again. */
   async release(id: string, owner: string): Promise<void> {
     await this.claims.deleteOne({ _id: id, owner });
+  }
+
+  /** Claims created before `olderThan`, one bounded batch (retention). */
+  async sweep(olderThan: Date, limit: number): Promise<DeleteBatchResult> {
+    return deleteBatch(this.claims, { created_at: { $lt: olderThan } }, limit);
+  }
+
+  /** Take-over markers created before `olderThan`, one bounded batch (retention). */
+  async sweepTakeovers(olderThan: Date, limit: number): Promise<DeleteBatchResult> {
+    return deleteBatch(this.takeovers, { created_at: { $lt: olderThan } }, limit);
   }
 
   /** True for the one caller that takes over `claim` (its lease has run out). */

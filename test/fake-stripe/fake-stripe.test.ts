@@ -460,6 +460,82 @@ test('a dropped connection is retried once by the SDK, then StripeConnectionErro
   await t.throwsAsync(stripe.customers.list(), { instanceOf: errors.StripeConnectionError });
 });
 
+// --- Billing meter events ---
+
+const meterEvent = (identifier: string, value = '3', timestamp = nowSeconds()) => ({
+  event_name: 'api_requests',
+  identifier,
+  payload: { stripe_customer_id: 'cus_meter', value },
+  timestamp,
+});
+
+test('meterEvents.create stores one event per identifier; a second is refused, per account', async (t) => {
+  const { fake } = t.context;
+  const stripe = fake.makeClient(KEY);
+  const created = await stripe.billing.meterEvents.create(meterEvent('usg_1', '7'));
+  t.is(created.object, 'billing.meter_event');
+  t.is(created.identifier, 'usg_1');
+  t.deepEqual(created.payload, { stripe_customer_id: 'cus_meter', value: '7' });
+
+  const again = await t.throwsAsync(stripe.billing.meterEvents.create(meterEvent('usg_1', '7')), {
+    instanceOf: errors.StripeInvalidRequestError,
+  });
+  t.is(again?.statusCode, 400);
+  t.is(again?.message, 'An event already exists with identifier usg_1.');
+  t.deepEqual(
+    fake.meterEvents(KEY).map((e) => [e.identifier, e.payload.value]),
+    [['usg_1', '7']],
+  );
+
+  // The same identifier in another account is another event.
+  await fake.makeClient(OTHER_KEY).billing.meterEvents.create(meterEvent('usg_1', '2'));
+  t.is(fake.meterEvents(OTHER_KEY).length, 1);
+  t.is(fake.meterEvents().length, 2);
+});
+
+test('meterEvents.create checks the fields Stripe checks', async (t) => {
+  const { fake } = t.context;
+  const stripe = fake.makeClient(KEY);
+  const refused = async (params: Stripe.Billing.MeterEventCreateParams, param: string) => {
+    const error = await t.throwsAsync(stripe.billing.meterEvents.create(params), {
+      instanceOf: errors.StripeInvalidRequestError,
+    });
+    t.is(error?.param, param);
+  };
+  const day = 86_400;
+  await refused({ ...meterEvent('a'), event_name: '' }, 'event_name');
+  await refused(
+    { event_name: 'api_requests', payload: { value: '1' } },
+    'payload[stripe_customer_id]',
+  );
+  await refused(
+    { event_name: 'api_requests', payload: { stripe_customer_id: 'cus_1' } },
+    'payload[value]',
+  );
+  await refused(meterEvent('b', '1.5'), 'payload[value]');
+  await refused(meterEvent('c', 'ten'), 'payload[value]');
+  await refused(meterEvent('d', '1', nowSeconds() - 36 * day), 'timestamp');
+  await refused(meterEvent('e', '1', nowSeconds() + 600), 'timestamp');
+  await refused({ ...meterEvent('f'), identifier: 'x'.repeat(101) }, 'identifier');
+  t.deepEqual(fake.meterEvents(), [], 'nothing refused was stored');
+
+  await stripe.billing.meterEvents.create(meterEvent('g', '1', nowSeconds() - 34 * day));
+  await stripe.billing.meterEvents.create(meterEvent('h', '1', nowSeconds() + 240));
+  t.is(fake.meterEvents().length, 2, 'within 35 days back and 5 minutes ahead');
+});
+
+test('failNext fails a meter event call and stores nothing', async (t) => {
+  const { fake } = t.context;
+  const stripe = fake.makeClient(KEY);
+  fake.failNext(1, 500);
+  await t.throwsAsync(stripe.billing.meterEvents.create(meterEvent('usg_f')), {
+    instanceOf: errors.StripeAPIError,
+  });
+  t.deepEqual(fake.meterEvents(), []);
+  await stripe.billing.meterEvents.create(meterEvent('usg_f'));
+  t.is(fake.meterEvents().length, 1, 'the retry is the first event');
+});
+
 // --- Webhook signatures and events ---
 
 test('signedWebhook output verifies with constructEventAsync; tampering fails', async (t) => {

@@ -9,7 +9,13 @@
  * - `billingPortal.sessions.create`;
  * - `subscriptions.list` (`status`, `customer`, `price`, cursors, auto-pagination,
  *   `expand: ['data.customer']`), `.retrieve`;
- * - `prices.retrieve`.
+ * - `prices.retrieve`;
+ * - `billing.meterEvents.create` (v1): stores events per account, one per
+ *   `identifier` for 24 hours (a second one is refused with Stripe's 400
+ *   "An event already exists with identifier ..."), and checks the fields
+ *   Stripe checks at once: `event_name`, `payload.stripe_customer_id`,
+ *   `payload.value` (an integer in a string), `timestamp` (at most 35 days old,
+ *   5 minutes ahead).
  *
  * Like Stripe, it keeps every account apart by API key, answers errors in
  * Stripe's envelope (`{ error: { type, code, message, param } }`) with Stripe's
@@ -113,6 +119,8 @@ export interface FakeStripe {
   checkoutSessions(apiKey?: string): Stripe.Checkout.Session[];
   portalSessions(apiKey?: string): Stripe.BillingPortal.Session[];
   prices(apiKey?: string): Stripe.Price[];
+  /** Meter events accepted, oldest first (one per identifier); without an API key, every account's. */
+  meterEvents(apiKey?: string): Stripe.Billing.MeterEvent[];
   /**
    * What Stripe does when the buyer pays: the session becomes `complete`, a
    * customer is created if it had none, and in subscription mode a
@@ -474,6 +482,8 @@ class Account {
   readonly portalSessions = new OrderedStore<Stripe.BillingPortal.Session>();
   readonly idempotent = new Map<string, StoredResponse>();
   readonly portalConfiguration = stripeId('bpc_');
+  /** By identifier, in the order accepted. */
+  readonly meterEvents = new Map<string, Stripe.Billing.MeterEvent>();
 }
 
 // --- Route handlers ---
@@ -896,6 +906,60 @@ function retrievePrice({ account, params, id }: RequestContext): Stripe.Price {
   return price;
 }
 
+/** How long Stripe refuses a second event with the same identifier. */
+const METER_IDENTIFIER_WINDOW_SECONDS = 24 * 3600;
+const METER_MAX_AGE_SECONDS = 35 * 86_400;
+const METER_MAX_AHEAD_SECONDS = 300;
+
+function createMeterEvent({ account, params }: RequestContext): Stripe.Billing.MeterEvent {
+  params.allow(['event_name', 'payload', 'identifier', 'timestamp', 'expand']);
+  const eventName = params.required('event_name');
+  if (eventName.length > 100) throw invalid('event_name is too long (max 100).', 'event_name');
+  const payload = params.object('payload');
+  if (payload === undefined) throw missingParam('payload');
+  const customer = payload.required('stripe_customer_id');
+  const value = payload.required('value');
+  if (!/^-?\d+$/.test(value)) {
+    throw invalid(`Invalid value: ${value} is not a number.`, payload.name('value'));
+  }
+  const now = nowSeconds();
+  const timestamp = params.integer('timestamp') ?? now;
+  if (timestamp < now - METER_MAX_AGE_SECONDS) {
+    throw invalid('Timestamp must be within the past 35 calendar days.', 'timestamp');
+  }
+  if (timestamp > now + METER_MAX_AHEAD_SECONDS) {
+    throw invalid('Timestamp must not be more than 5 minutes in the future.', 'timestamp');
+  }
+  const identifier = params.string('identifier') ?? stripeId('mev_');
+  if (identifier.length > 100) throw invalid('identifier is too long (max 100).', 'identifier');
+  const seen = account.meterEvents.get(identifier);
+  if (seen !== undefined && seen.created > now - METER_IDENTIFIER_WINDOW_SECONDS) {
+    throw invalid(`An event already exists with identifier ${identifier}.`, 'identifier');
+  }
+  const event: Stripe.Billing.MeterEvent = {
+    object: 'billing.meter_event',
+    created: now,
+    event_name: eventName,
+    identifier,
+    livemode: false,
+    payload: meterPayload(payload, { stripe_customer_id: customer, value }),
+    timestamp,
+  };
+  account.meterEvents.delete(identifier);
+  account.meterEvents.set(identifier, event);
+  return event;
+}
+
+/** The payload's keys, each a string as Stripe requires. */
+function meterPayload(payload: Params, checked: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of Object.keys(payload.values)) {
+    const value = payload.string(key);
+    if (value !== undefined) out[key] = value;
+  }
+  return { ...out, ...checked };
+}
+
 const ROUTES: readonly { method: string; path: RegExp; handler: Handler }[] = [
   { method: 'POST', path: /^\/v1\/customers$/, handler: createCustomer },
   { method: 'GET', path: /^\/v1\/customers$/, handler: listCustomers },
@@ -912,6 +976,7 @@ const ROUTES: readonly { method: string; path: RegExp; handler: Handler }[] = [
   { method: 'GET', path: /^\/v1\/subscriptions$/, handler: listSubscriptions },
   { method: 'GET', path: /^\/v1\/subscriptions\/([^/]+)$/, handler: retrieveSubscription },
   { method: 'GET', path: /^\/v1\/prices\/([^/]+)$/, handler: retrievePrice },
+  { method: 'POST', path: /^\/v1\/billing\/meter_events$/, handler: createMeterEvent },
 ];
 
 // --- HTTP ---
@@ -1172,6 +1237,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     checkoutSessions: (apiKey) => accountsFor(apiKey).flatMap((a) => a.checkoutSessions.values()),
     portalSessions: (apiKey) => accountsFor(apiKey).flatMap((a) => a.portalSessions.values()),
     prices: (apiKey) => accountsFor(apiKey).flatMap((a) => a.prices.values()),
+    meterEvents: (apiKey) => accountsFor(apiKey).flatMap((a) => [...a.meterEvents.values()]),
     completeCheckoutSession: (id, completeOptions = {}) => {
       const account = accountFor(completeOptions.apiKey);
       const session = account.checkoutSessions.get(id);

@@ -1,13 +1,14 @@
 // needs: mongodb redis
 /**
- * The retention job keeps `idempotency_records` and `event_receipts`
- * bounded: a sweep deletes what is past its retention (idempotency records
- * after IDEMPOTENCY_RETENTION_HOURS, finished receipts after
- * EVENT_RECEIPT_RETENTION_DAYS) and keeps everything newer and every receipt
- * a delivery is still processing. Two instances share one database: one
+ * The retention job keeps `idempotency_records`, `event_receipts` and
+ * TrackUsage's claims bounded: a sweep deletes what is past its retention
+ * (idempotency records after IDEMPOTENCY_RETENTION_HOURS, finished receipts
+ * after EVENT_RECEIPT_RETENTION_DAYS, usage claims, their take-over markers
+ * and reported meter events after USAGE_CLAIM_RETENTION_DAYS) and keeps
+ * everything newer and every receipt a delivery is still processing. Two instances share one database: one
  * occurrence is swept by one of them only.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { type Db, MongoClient } from 'mongodb';
 import { isConfigError, loadConfig } from '../../src/config.js';
 import type {
@@ -36,6 +37,7 @@ test.before(async () => {
     IDEMPOTENCY_RETENTION_HOURS: '24',
     EVENT_RECEIPT_RETENTION_DAYS: '30',
     RETENTION_BATCH_SIZE: String(batchSize),
+    USAGE_CLAIM_RETENTION_DAYS: '30',
   };
   a = await startTestApp({ database, env });
   b = await startTestApp({ database, env });
@@ -53,6 +55,54 @@ interface Seeded {
   readonly newRecords: string[];
   readonly oldReceipts: string[];
   readonly keptReceipts: string[];
+  readonly usage: SeededUsage;
+}
+
+/** Per collection of TrackUsage's records: what is past 30 days, and what is kept. */
+type SeededUsage = Record<UsageCollection, { readonly old: string[]; readonly kept: string[] }>;
+type UsageCollection = 'usage_claims' | 'usage_claim_takeovers' | 'meter_reported';
+const usageCollections: readonly UsageCollection[] = [
+  'usage_claims',
+  'usage_claim_takeovers',
+  'meter_reported',
+];
+
+/** Claims, take-over markers and reported meter events, 31 days old and younger. */
+async function seedUsage(db: Db, tag: string, now: number): Promise<SeededUsage> {
+  const ages = { old: [31 * day, 31 * day, 45 * day], kept: [29 * day, hour] };
+  const docs = (collection: UsageCollection, which: 'old' | 'kept') =>
+    ages[which].map((ageMs, i) => {
+      const _id = `${tag}:${collection}:${which}-${i}`;
+      const created_at = new Date(now - ageMs);
+      if (collection === 'usage_claim_takeovers')
+        return { _id: `${_id}#1`, owner: 'o', created_at };
+      if (collection === 'meter_reported')
+        return { _id, project_id: tag, outcome: 'sent', created_at };
+      return {
+        _id,
+        project_id: tag,
+        idempotency_key: `${which}-${i}`,
+        request: '[]',
+        usage_id: `usg_${which}${i}`,
+        bucket: 'b',
+        head_seq: 0,
+        owner: 'o',
+        generation: 0,
+        lease_until: new Date(created_at.getTime() + 10_000),
+        state: 'done',
+        entry_id: 'b:0000000001',
+        created_at,
+        completed_at: created_at,
+      };
+    });
+  const seeded = {} as Record<UsageCollection, { old: string[]; kept: string[] }>;
+  for (const collection of usageCollections) {
+    const old = docs(collection, 'old');
+    const kept = docs(collection, 'kept');
+    await db.collection<{ _id: string }>(collection).insertMany([...old, ...kept]);
+    seeded[collection] = { old: old.map((d) => d._id), kept: kept.map((d) => d._id) };
+  }
+  return seeded;
 }
 
 /** Old and new records of one test, told apart by `tag`. */
@@ -116,12 +166,44 @@ async function seed(db: Db, tag: string): Promise<Seeded> {
     newRecords: ids(newRecords),
     oldReceipts: ids(oldReceipts),
     keptReceipts: ids(keptReceipts),
+    usage: await seedUsage(db, tag, now),
   };
 }
 
 async function remaining(db: Db, collection: string, tag: string): Promise<string[]> {
   const docs = await db.collection<{ _id: string }>(collection).find({ project_id: tag }).toArray();
   return docs.map((doc) => doc._id).sort();
+}
+
+/** What a finished sweep of `seeded` reports it deleted. */
+function deletedOf(seeded: Seeded) {
+  return {
+    idempotency_records: seeded.oldRecords.length,
+    event_receipts: seeded.oldReceipts.length,
+    usage_claims: seeded.usage.usage_claims.old.length,
+    usage_claim_takeovers: seeded.usage.usage_claim_takeovers.old.length,
+    meter_reported: seeded.usage.meter_reported.old.length,
+  };
+}
+
+/** TrackUsage's records of `tag` left after a sweep: only the kept ones. */
+async function assertUsageKept(
+  t: ExecutionContext,
+  db: Db,
+  tag: string,
+  seeded: Seeded,
+): Promise<void> {
+  for (const collection of usageCollections) {
+    const docs = await db
+      .collection<{ _id: string }>(collection)
+      .find({ _id: { $regex: `^${tag}:` } })
+      .toArray();
+    t.deepEqual(
+      docs.map((doc) => doc._id).sort(),
+      [...seeded.usage[collection].kept].sort(),
+      `${collection} past 30 days went, younger ones stayed`,
+    );
+  }
 }
 
 test.serial('a triggered sweep deletes what is past retention and keeps the rest', async (t) => {
@@ -133,15 +215,13 @@ test.serial('a triggered sweep deletes what is past retention and keeps the rest
     what: `retention occurrence ${occurrence} to finish`,
     until: (done) => done !== undefined,
   });
-  t.deepEqual(result, {
-    idempotency_records: seeded.oldRecords.length,
-    event_receipts: seeded.oldReceipts.length,
-  });
+  t.deepEqual(result, deletedOf(seeded));
   t.deepEqual(
     await remaining(db, 'idempotency_records', 'triggered'),
     [...seeded.newRecords].sort(),
   );
   t.deepEqual(await remaining(db, 'event_receipts', 'triggered'), [...seeded.keptReceipts].sort());
+  await assertUsageKept(t, db, 'triggered', seeded);
 });
 
 test.serial(
@@ -155,12 +235,10 @@ test.serial(
       b.app.retention.run(occurrence),
     ]);
     t.deepEqual([...outcomes].sort(), ['skipped', 'succeeded']);
-    t.deepEqual(await b.app.retention.result(occurrence), {
-      idempotency_records: seeded.oldRecords.length,
-      event_receipts: seeded.oldReceipts.length,
-    });
+    t.deepEqual(await b.app.retention.result(occurrence), deletedOf(seeded));
     t.deepEqual(await remaining(db, 'idempotency_records', 'raced'), [...seeded.newRecords].sort());
     t.deepEqual(await remaining(db, 'event_receipts', 'raced'), [...seeded.keptReceipts].sort());
+    await assertUsageKept(t, db, 'raced', seeded);
   },
 );
 
@@ -177,10 +255,7 @@ test.serial(
       touch: () => Promise.reject(new Error('job cannot be updated in the database')),
     };
     t.is(await a.app.retention.run(occurrence, context), 'succeeded');
-    t.deepEqual(await a.app.retention.result(occurrence), {
-      idempotency_records: seeded.oldRecords.length,
-      event_receipts: seeded.oldReceipts.length,
-    });
+    t.deepEqual(await a.app.retention.result(occurrence), deletedOf(seeded));
     t.deepEqual(
       await remaining(db, 'event_receipts', 'untouchable'),
       [...seeded.keptReceipts].sort(),
@@ -218,12 +293,13 @@ test.serial('RETENTION_CRON schedules the sweep', async (t) => {
       await remaining(db, 'event_receipts', 'scheduled'),
       [...seeded.keptReceipts].sort(),
     );
+    await assertUsageKept(t, db, 'scheduled', seeded);
   } finally {
     await c.app.stop();
   }
 });
 
-test('retention settings: defaults, and receipts are kept at least 30 days', (t) => {
+test('retention settings: defaults, and receipts and usage claims are kept at least 30 days', (t) => {
   const required = {
     MONGODB_URL: 'mongodb://127.0.0.1:27017/',
     REDIS_URL: 'redis://127.0.0.1:6379',
@@ -241,4 +317,10 @@ test('retention settings: defaults, and receipts are kept at least 30 days', (t)
   const err = t.throws(() => loadConfig({ ...required, EVENT_RECEIPT_RETENTION_DAYS: '29' }));
   t.true(isConfigError(err));
   t.true(err?.message.includes('EVENT_RECEIPT_RETENTION_DAYS'));
+  t.is(defaults.usageClaimRetentionDays, 30);
+  t.is(loadConfig({ ...required, USAGE_CLAIM_RETENTION_DAYS: '60' }).usageClaimRetentionDays, 60);
+  // An idempotency key of TrackUsage is applied once for at least 30 days.
+  const short = t.throws(() => loadConfig({ ...required, USAGE_CLAIM_RETENTION_DAYS: '29' }));
+  t.true(isConfigError(short));
+  t.true(short?.message.includes('USAGE_CLAIM_RETENTION_DAYS'));
 });

@@ -128,3 +128,13 @@ export async function reservationDocs(
     await client.close();
   }
 }
+
+/** `catalog` with each metered feature reported to a Stripe meter named like the feature. */
+export function withMeters(catalog: readonly CatalogEntryDoc[]): CatalogEntryDoc[] {
+  return catalog.map((entry) => ({
+    ...entry,
+    features: entry.features.map((f) =>
+      f.metered ? { ...f, metered: { ...f.metered, stripe_meter_event_name: f.feature } } : f,
+    ),
+  }));
+}
