@@ -20,7 +20,7 @@ export interface ClosedLoopOptions {
 
 export interface ClosedLoopFigures {
   readonly concurrency: number;
-  /** Every call's duration in milliseconds, failed ones included. */
+  /** Every successful call's duration in milliseconds (failed ones are only counted, as ghz does). */
   readonly durationsMs: readonly number[];
   /** Failed calls by error name. */
   readonly errors: Readonly<Record<string, number>>;
@@ -40,8 +40,8 @@ export async function closedLoop(options: ClosedLoopOptions): Promise<ClosedLoop
         stopped = true;
         throw err;
       });
-      durationsMs.push(performance.now() - started);
-      if (error !== undefined) errors[error] = (errors[error] ?? 0) + 1;
+      if (error === undefined) durationsMs.push(performance.now() - started);
+      else errors[error] = (errors[error] ?? 0) + 1;
     }
   };
   const started = performance.now();
@@ -58,16 +58,17 @@ export function closedLoopResult(
   figures: ClosedLoopFigures,
 ): Result {
   const { p50, p95, p99 } = percentiles(figures.durationsMs);
+  const errors = Object.values(figures.errors).reduce((sum, count) => sum + count, 0);
   return {
     scenario: scenario.name,
     description: scenario.description,
     concurrency: figures.concurrency,
-    requests: figures.durationsMs.length,
+    requests: figures.durationsMs.length + errors,
     rps: Math.round(figures.durationsMs.length / figures.elapsedSeconds),
     p50Ms: p50,
     p95Ms: p95,
     p99Ms: p99,
-    errors: Object.values(figures.errors).reduce((sum, count) => sum + count, 0),
+    errors,
     statusCodes: figures.errors,
   };
 }

@@ -89,7 +89,8 @@ function summarize(scenario: GhzScenario, concurrency: number, report: GhzReport
     description: scenario.description,
     concurrency,
     requests: report.count,
-    rps: Math.round(report.rps),
+    // OK calls only: the calls cut off when the run ends (or refused) are not throughput.
+    rps: report.count > 0 ? Math.round((report.rps * ok) / report.count) : 0,
     p50Ms: round(percentile(50)),
     p95Ms: round(percentile(95)),
     p99Ms: round(percentile(99)),

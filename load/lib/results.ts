@@ -13,7 +13,7 @@ export interface Result {
   readonly description: string;
   readonly concurrency: number;
   readonly requests: number;
-  /** Requests (or events) per second. */
+  /** Requests (or events) per second that succeeded: failed calls are in `errors` only. */
   readonly rps: number;
   readonly p50Ms: number;
   readonly p95Ms: number;

@@ -82,13 +82,14 @@ test('every pair commits the reservation its reserve answered, with a new key ea
   t.true(result.rps > 0 && result.p99Ms >= result.p50Ms);
 });
 
-test('failed pairs are counted by status code, and the run goes on', async (t) => {
+test('failed pairs are counted by status code, not as throughput, and the run goes on', async (t) => {
   const fake = new FakeReservations(true);
   const baseUrl = await serve(t, (router) => router.service(EntitlementsService, fake.impl()));
   const result = await reserveCommitLoad({ ...options, baseUrl });
   t.true(result.requests > 1);
   t.is(result.errors, result.requests);
   t.deepEqual(result.statusCodes, { FailedPrecondition: result.requests });
+  t.is(result.rps, 0, 'failed pairs are no throughput');
 });
 
 test('a service without ReserveUsage stops the scenario, saying UNIMPLEMENTED', async (t) => {
