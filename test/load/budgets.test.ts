@@ -23,14 +23,20 @@ const row = (scenario: string, concurrency: number, rps: number): Result => ({
 
 const budget = { budget: 'track >= 0.5 x insert', scenario: 'track', minimum: 0.5 };
 
-test('a ratio is req/s over the reference at the same concurrency', (t) => {
-  const results = [
-    row('insert', 1, 400),
-    row('insert', 16, 1000),
-    row('track', 1, 300),
-    row('track', 16, 300),
-  ];
+/** Rows of [scenario, concurrency, req/s], with track's ratios to insert added. */
+function measured(...rows: [string, number, number][]): Result[] {
+  const results = rows.map(([scenario, concurrency, rps]) => row(scenario, concurrency, rps));
   addRatiosTo(results, 'track', 'insert');
+  return results;
+}
+
+test('a ratio is req/s over the reference at the same concurrency', (t) => {
+  const results = measured(
+    ['insert', 1, 400],
+    ['insert', 16, 1000],
+    ['track', 1, 300],
+    ['track', 16, 300],
+  );
   t.deepEqual(
     results.map((r) => r.ratio),
     [
@@ -43,20 +49,18 @@ test('a ratio is req/s over the reference at the same concurrency', (t) => {
 });
 
 test('no ratio without the reference at that concurrency, or when it answered nothing', (t) => {
-  const results = [row('insert', 1, 0), row('track', 1, 300), row('track', 16, 300)];
-  addRatiosTo(results, 'track', 'insert');
+  const results = measured(['insert', 1, 0], ['track', 1, 300], ['track', 16, 300]);
   t.is(results[1]?.ratio, undefined);
   t.is(results[2]?.ratio, undefined);
 });
 
 test('a budget holds at the minimum and above, not below', (t) => {
-  const results = [
-    row('insert', 1, 100),
-    row('track', 1, 50),
-    row('insert', 16, 100),
-    row('track', 16, 49),
-  ];
-  addRatiosTo(results, 'track', 'insert');
+  const results = measured(
+    ['insert', 1, 100],
+    ['track', 1, 50],
+    ['insert', 16, 100],
+    ['track', 16, 49],
+  );
   t.deepEqual(
     judgeBudgets(results, [budget]).map((v) => [v.concurrency, v.ratio, v.held]),
     [
@@ -73,8 +77,7 @@ test('a scenario without a ratio (it did not run) has no verdict', (t) => {
 test('the results files carry the ratios and every verdict', async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'budgets-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const results = [row('insert', 1, 100), row('track', 1, 20)];
-  addRatiosTo(results, 'track', 'insert');
+  const results = measured(['insert', 1, 100], ['track', 1, 20]);
   await writeResults(dir, 'usage', results, ['a note'], [budget]);
   const json = JSON.parse(await readFile(path.join(dir, 'usage.json'), 'utf8')) as {
     budgets: { held: boolean; ratio: number }[];
