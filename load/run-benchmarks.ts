@@ -16,7 +16,6 @@
  * BENCH_ROUNDS (default 3) tune it.
  */
 
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
@@ -27,14 +26,14 @@ import {
   startFerretDb,
   startRedis,
 } from '../scripts/lib/local-services.js';
-import { startApp } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
 import { projectMarkerKey } from '../src/domain/stripe-ownership.js';
-import { createLogger } from '../src/logger.js';
 import { startFakeStripe } from '../test/fake-stripe/server.js';
 import { makeEvent, makeSubscription } from '../test/helpers/stripe-objects.js';
-import { type GhzScenario, ghzRun } from './lib/ghz.js';
+import { seedProject } from './lib/bench-project.js';
+import { type GhzScenario, ghzMeasure } from './lib/ghz.js';
 import { addRatios, type Result, writeResults } from './lib/results.js';
+import { interleavedRounds } from './lib/rounds.js';
+import { spawnServer, spawnService } from './lib/server-process.js';
 import { watchFanout } from './lib/watch-fanout.js';
 import { webhookLoad } from './lib/webhook-load.js';
 
@@ -49,11 +48,6 @@ const rateSteps = (process.env.BENCH_RATES ?? '500,1000,1500,2000,2500').split('
 const webhookSecret = 'whsec_benchmark_secret_0123456789';
 /** Customers (and subscriptions) the webhook scenario spreads its events over. */
 const benchCustomers = 500;
-
-interface Seeded {
-  readonly projectId: string;
-  readonly apiKey: string;
-}
 
 async function main(): Promise<void> {
   const wanted = new Set(process.argv.slice(2));
@@ -80,7 +74,19 @@ async function main(): Promise<void> {
     MASTER_KEYS: `bench:${randomBytes(32).toString('base64')}`,
     STRIPE_API_URL: fake.url,
   };
-  const seeded = await seed(env, stripeKey);
+  // A project with a Stripe key, a webhook secret, a catalog, a key and a customer with a feature.
+  const seeded = await seedProject(env, {
+    name: 'bench',
+    stripeSecretKey: stripeKey,
+    webhookSigningSecret: webhookSecret,
+    catalog: [
+      {
+        stripe_id: 'price_pro_monthly',
+        features: [{ feature: 'reports', limit: null, limit_per_unit: false }],
+      },
+    ],
+    grants: [{ customerId: 'bench-user', feature: 'reports', limit: 10 }],
+  });
   // The webhook scenario's customers are the project's, marked as the service marks
   // the customers it creates; the first event of each decides so once, then it is recorded.
   for (let n = 0; n < benchCustomers; n += 1) {
@@ -89,14 +95,7 @@ async function main(): Promise<void> {
       stripeKey,
     );
   }
-  // info: the service's "listening" line tells its port.
-  const service = await spawnServer(['--import', 'tsx', 'src/main.ts'], {
-    ...env,
-    LOG_LEVEL: 'info',
-    HOST: '127.0.0.1',
-    PORT: '0',
-    METRICS_PORT: '0',
-  });
+  const service = await spawnService(env);
   const ceiling = await spawnServer(['--import', 'tsx', 'load/ceiling-server.ts'], { PORT: '0' });
   const results: Result[] = [];
   const report = (result: Result) => {
@@ -161,20 +160,11 @@ async function main(): Promise<void> {
     // the work they leave queued there cannot slow a ceiling round.
     const fromMemory = chosen.filter((s) => !loadsDatabase.has(s.name));
     const loadingDatabase = chosen.filter((s) => loadsDatabase.has(s.name));
-    const measure = async (scenario: (typeof chosen)[number], concurrency: number) => {
-      const options = { ghz, port: scenario.port, concurrency, cpus: 1 };
-      await ghzRun(scenario, { ...options, seconds: 2 }); // warm-up: caches and JIT, not measured
-      return ghzRun(scenario, { ...options, seconds });
-    };
+    const measure = (scenario: (typeof chosen)[number], concurrency: number) =>
+      ghzMeasure(scenario, { ghz, port: scenario.port, concurrency, cpus: 1, seconds }, 2);
     for (const concurrency of concurrencyLevels) {
-      const byScenario = new Map<string, Result[]>();
-      for (let roundNo = 0; roundNo < rounds; roundNo += 1) {
-        for (const scenario of fromMemory) {
-          const result = await measure(scenario, concurrency);
-          byScenario.set(scenario.name, [...(byScenario.get(scenario.name) ?? []), result]);
-        }
-      }
-      for (const runsOfScenario of byScenario.values()) report(medianRound(runsOfScenario));
+      for (const median of await interleavedRounds(fromMemory, concurrency, rounds, measure))
+        report(median);
     }
     for (const scenario of loadingDatabase) {
       for (const concurrency of concurrencyLevels) report(await measure(scenario, concurrency));
@@ -185,9 +175,15 @@ async function main(): Promise<void> {
       for (const scenario of [empty, check]) {
         if (!scenario) continue;
         for (const rate of rateSteps) {
-          const options = { ghz, port: scenario.port, concurrency: 10, cpus: 1, rps: rate };
-          await ghzRun(scenario, { ...options, seconds: 2 });
-          const result = await ghzRun(scenario, { ...options, seconds });
+          const options = {
+            ghz,
+            port: scenario.port,
+            concurrency: 10,
+            cpus: 1,
+            rps: rate,
+            seconds,
+          };
+          const result = await ghzMeasure(scenario, options, 2);
           report({ ...result, scenario: `${scenario.name}@${rate}/s`, offeredRps: rate });
         }
       }
@@ -243,70 +239,6 @@ async function main(): Promise<void> {
   process.stdout.write(`${table}\n`);
 }
 
-/** A project with a Stripe key, a webhook secret, a catalog, a key and a customer with a feature. */
-async function seed(env: Record<string, string>, stripeKey: string): Promise<Seeded> {
-  const app = await startApp(
-    loadConfig({ ...env, HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '0' }),
-    createLogger({ level: 'warn' }),
-  );
-  try {
-    const created = await app.projects.create({
-      name: 'bench',
-      stripeSecretKey: stripeKey,
-      webhookSigningSecret: webhookSecret,
-      gracePeriodSeconds: 0,
-      actor: 'bench',
-      reason: 'benchmark',
-    });
-    const projectId = created.project._id;
-    await app.projects.setCatalog(
-      projectId,
-      [
-        {
-          stripe_id: 'price_pro_monthly',
-          features: [{ feature: 'reports', limit: null, limit_per_unit: false }],
-        },
-      ],
-      'bench',
-      'benchmark',
-    );
-    await app.grants.grant({
-      projectId,
-      customerId: 'bench-user',
-      feature: 'reports',
-      limit: 10,
-      expiresAt: null,
-      actor: 'bench',
-      reason: 'benchmark',
-    });
-    return { projectId, apiKey: created.adminKey.secret };
-  } finally {
-    await app.stop();
-  }
-}
-
-async function spawnServer(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, args, {
-    cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    let pending = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      pending += chunk.toString();
-      const match = /"msg":"listening".*?"port":(\d+)/.exec(pending);
-      if (match) resolve(Number(match[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
-  child.stdout?.resume();
-  return { child, port };
-}
-
 main().then(
   () => process.exit(0),
   (err: unknown) => {
@@ -314,11 +246,3 @@ main().then(
     process.exit(1);
   },
 );
-
-/** The round with the median requests per second (its percentiles come with it). */
-function medianRound(results: readonly Result[]): Result {
-  const sorted = [...results].sort((a, b) => a.rps - b.rps);
-  const median = sorted[Math.floor(sorted.length / 2)];
-  if (!median) throw new Error('no round ran');
-  return median;
-}

@@ -14,7 +14,6 @@
  * Writes load/results/watch-latency.json and load/results/watch-latency.md.
  */
 
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -28,9 +27,6 @@ import {
   WatchEventKind,
 } from '../gen/billing/v1/entitlements_pb.js';
 import { REPO_ROOT, startFerretDb, startRedis } from '../scripts/lib/local-services.js';
-import { startApp } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
-import { createLogger } from '../src/logger.js';
 import { CustomerStore } from '../src/store/customer-store.js';
 import { connectMongo } from '../src/store/mongo.js';
 import {
@@ -39,7 +35,9 @@ import {
   nowSeconds,
   signedWebhook,
 } from '../test/helpers/stripe-objects.js';
+import { type SeededProject, seedProject } from './lib/bench-project.js';
 import { nearestRank, sortedAscending } from './lib/percentile.js';
+import { type ServerProcess, spawnService } from './lib/server-process.js';
 
 const changes = Number(process.env.BENCH_WATCH_CHANGES ?? 1000);
 const warmup = Number(process.env.BENCH_WATCH_WARMUP ?? 50);
@@ -51,11 +49,6 @@ const customerId = 'watch-bench-user';
 const stripeCustomerId = 'cus_watchbench0001';
 const subscriptionId = 'sub_watchbench0001';
 const webhookSecret = 'whsec_watch_latency_benchmark_secret';
-
-interface Seeded {
-  readonly projectId: string;
-  readonly apiKey: string;
-}
 
 interface Summary {
   readonly count: number;
@@ -79,18 +72,17 @@ async function main(): Promise<void> {
     STRIPE_API_URL: 'http://127.0.0.1:9',
     RECONCILIATION_CRON: 'off',
   };
-  const servers: ChildProcess[] = [];
+  const servers: ServerProcess[] = [];
   try {
     const seeded = await seed(env);
-    // info: the "listening" line tells the port.
-    const a = await spawnService({ ...env, LOG_LEVEL: 'info' });
-    servers.push(a.child);
-    const b = await spawnService({ ...env, LOG_LEVEL: 'info' });
-    servers.push(b.child);
+    const a = await spawnService(env);
+    servers.push(a);
+    const b = await spawnService(env);
+    servers.push(b);
     const measured = await measure(seeded, a.port, b.port);
     await writeResults(measured);
   } finally {
-    await Promise.all(servers.map(stopChild));
+    await Promise.all(servers.map((server) => server.stop()));
     await redis.stop();
     await ferret.stop();
     await rm(work, { recursive: true, force: true });
@@ -98,47 +90,35 @@ async function main(): Promise<void> {
 }
 
 /** A project with a webhook secret and a seat-priced catalog, and a customer linked to Stripe. */
-async function seed(env: Record<string, string>): Promise<Seeded> {
-  const logger = createLogger({ level: 'warn' });
-  const app = await startApp(
-    loadConfig({ ...env, HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '0' }),
-    logger,
-  );
+async function seed(env: Record<string, string>): Promise<SeededProject> {
+  const seeded = await seedProject(env, {
+    name: 'watch latency bench',
+    stripeSecretKey: 'sk_test_watch_latency_bench',
+    webhookSigningSecret: webhookSecret,
+    catalog: [
+      {
+        stripe_id: 'price_seats',
+        features: [{ feature: 'seats', limit: 1, limit_per_unit: true }],
+      },
+    ],
+    grants: [],
+  });
+  const mongo = await connectMongo(env.MONGODB_URL ?? '', env.MONGODB_DATABASE ?? '');
   try {
-    const created = await app.projects.create({
-      name: 'watch latency bench',
-      stripeSecretKey: 'sk_test_watch_latency_bench',
-      webhookSigningSecret: webhookSecret,
-      gracePeriodSeconds: 0,
-      actor: 'bench',
-      reason: 'benchmark',
-    });
-    const projectId = created.project._id;
-    await app.projects.setCatalog(
-      projectId,
-      [
-        {
-          stripe_id: 'price_seats',
-          features: [{ feature: 'seats', limit: 1, limit_per_unit: true }],
-        },
-      ],
-      'bench',
-      'benchmark',
+    await new CustomerStore(mongo.db).link(
+      seeded.projectId,
+      customerId,
+      stripeCustomerId,
+      new Date(),
     );
-    const mongo = await connectMongo(env.MONGODB_URL ?? '', env.MONGODB_DATABASE ?? '');
-    try {
-      await new CustomerStore(mongo.db).link(projectId, customerId, stripeCustomerId, new Date());
-    } finally {
-      await mongo.client.close();
-    }
-    return { projectId, apiKey: created.adminKey.secret };
   } finally {
-    await app.stop();
+    await mongo.client.close();
   }
+  return seeded;
 }
 
 async function measure(
-  seeded: Seeded,
+  seeded: SeededProject,
   portA: number,
   portB: number,
 ): Promise<{ latency: Summary; ack: Summary }> {
@@ -286,44 +266,6 @@ async function writeResults(measured: { latency: Summary; ack: Summary }): Promi
   ].join('\n');
   await writeFile(path.join(dir, 'watch-latency.md'), markdown);
   process.stderr.write(`${markdown}\n`);
-}
-
-async function spawnService(
-  env: Record<string, string>,
-): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? '', ...env, HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '0' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    let pending = '';
-    const onData = (chunk: Buffer) => {
-      pending += chunk.toString();
-      const match = /"msg":"listening".*"port":(\d+)/.exec(pending);
-      if (match) {
-        child.stdout?.off('data', onData);
-        // Keep draining its logs so the child never blocks on a full pipe.
-        child.stdout?.resume();
-        resolve(Number(match[1]));
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`service exited with ${code}`)));
-  });
-  return { child, port };
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
 }
 
 main().then(

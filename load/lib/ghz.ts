@@ -67,6 +67,16 @@ export async function ghzRun(scenario: GhzScenario, options: GhzOptions): Promis
   return summarize(scenario, options.concurrency, JSON.parse(stdout) as GhzReport);
 }
 
+/** A run after an unmeasured warm-up of `warmupSeconds` (caches, JIT, connections); 0: none. */
+export async function ghzMeasure(
+  scenario: GhzScenario,
+  options: GhzOptions,
+  warmupSeconds: number,
+): Promise<Result> {
+  if (warmupSeconds > 0) await ghzRun(scenario, { ...options, seconds: warmupSeconds });
+  return ghzRun(scenario, options);
+}
+
 function summarize(scenario: GhzScenario, concurrency: number, report: GhzReport): Result {
   // The OK calls, as ghz's own latencyDistribution takes them, through our one definition.
   const okMs = sortedAscending(
@@ -79,7 +89,8 @@ function summarize(scenario: GhzScenario, concurrency: number, report: GhzReport
     description: scenario.description,
     concurrency,
     requests: report.count,
-    rps: Math.round(report.rps),
+    // OK calls only: the calls cut off when the run ends (or refused) are not throughput.
+    rps: report.count > 0 ? Math.round((report.rps * ok) / report.count) : 0,
     p50Ms: round(percentile(50)),
     p95Ms: round(percentile(95)),
     p99Ms: round(percentile(99)),

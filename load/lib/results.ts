@@ -1,4 +1,8 @@
-/** One benchmark figure, and the results files (JSON and a Markdown table). */
+/**
+ * One benchmark figure, ratios to a reference measured in the same run, the
+ * budgets they are judged by, and the results files (JSON and a Markdown
+ * table).
+ */
 import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,7 +13,7 @@ export interface Result {
   readonly description: string;
   readonly concurrency: number;
   readonly requests: number;
-  /** Requests (or events) per second. */
+  /** Requests (or events) per second that succeeded: failed calls are in `errors` only. */
   readonly rps: number;
   readonly p50Ms: number;
   readonly p95Ms: number;
@@ -20,6 +24,23 @@ export interface Result {
   /** Non-OK status codes seen, by name (JSON only). */
   readonly statusCodes?: Readonly<Record<string, number>>;
   ratioToCeiling?: number;
+  /** req/s over the `reference` scenario's at the same concurrency (usage.md). */
+  ratio?: { readonly reference: string; readonly value: number };
+}
+
+/** A budget: `scenario`'s ratio to its reference must be at least `minimum`. */
+export interface Budget {
+  readonly budget: string;
+  readonly scenario: string;
+  readonly minimum: number;
+}
+
+/** A budget judged at one concurrency. */
+export interface BudgetVerdict extends Budget {
+  readonly concurrency: number;
+  readonly reference: string;
+  readonly ratio: number;
+  readonly held: boolean;
 }
 
 export const round = (value: number) => Math.round(value * 100) / 100;
@@ -51,11 +72,49 @@ export function addRatios(results: Result[], ceilingScenario: string): void {
   }
 }
 
+/** Sets `ratio` on every result of `scenario` whose `reference` ran at the same concurrency. */
+export function addRatiosTo(results: Result[], scenario: string, reference: string): void {
+  for (const result of results) {
+    if (result.scenario !== scenario) continue;
+    const base = results.find(
+      (r) => r.scenario === reference && r.concurrency === result.concurrency,
+    );
+    if (base && base.rps > 0) result.ratio = { reference, value: round(result.rps / base.rps) };
+  }
+}
+
+/** Each budget at every concurrency its scenario has a ratio for. */
+export function judgeBudgets(
+  results: readonly Result[],
+  budgets: readonly Budget[],
+): BudgetVerdict[] {
+  return budgets.flatMap((budget) =>
+    results.flatMap((r) =>
+      r.scenario === budget.scenario && r.ratio
+        ? [
+            {
+              ...budget,
+              concurrency: r.concurrency,
+              reference: r.ratio.reference,
+              ratio: r.ratio.value,
+              held: r.ratio.value >= budget.minimum,
+            },
+          ]
+        : [],
+    ),
+  );
+}
+
+/**
+ * Writes `<name>.json` and `<name>.md`, keeping the figures of scenarios that
+ * did not run this time; `budgets` are judged on the merged figures.
+ */
 export async function writeResults(
   dir: string,
   name: string,
   results: Result[],
   notes: readonly string[],
+  budgets: readonly Budget[] = [],
 ): Promise<string> {
   const file = path.join(dir, `${name}.json`);
   // Keep the other scenarios' latest figures when only some ran.
@@ -73,20 +132,43 @@ export async function writeResults(
     node: process.version,
     notes,
   };
-  await writeFile(file, `${JSON.stringify({ ...meta, results: merged }, null, 2)}\n`);
+  const verdicts = judgeBudgets(merged, budgets);
+  const judged = verdicts.length > 0 ? { budgets: verdicts } : {};
+  await writeFile(file, `${JSON.stringify({ ...meta, ...judged, results: merged }, null, 2)}\n`);
+  const byReference = merged.some((r) => r.ratio);
+  const ratioCell = (r: Result) =>
+    byReference
+      ? r.ratio
+        ? `${r.ratio.value} to ${r.ratio.reference}`
+        : ''
+      : (r.ratioToCeiling ?? '');
   const rows = merged.map(
     (r) =>
-      `| ${r.scenario} | ${r.concurrency} | ${r.rps} | ${r.p50Ms} | ${r.p95Ms} | ${r.p99Ms} | ${r.ratioToCeiling ?? ''} | ${r.errors} |`,
+      `| ${r.scenario} | ${r.concurrency} | ${r.rps} | ${r.p50Ms} | ${r.p95Ms} | ${r.p99Ms} | ${ratioCell(r)} | ${r.errors} |`,
   );
   const table = [
     `Measured ${meta.measuredAt} on ${meta.machine} (${meta.node}).`,
     ...notes.map((note) => `- ${note}`),
     '',
-    '| scenario | concurrency | req/s | p50 ms | p95 ms | p99 ms | ratio to ceiling | errors |',
+    `| scenario | concurrency | req/s | p50 ms | p95 ms | p99 ms | ${byReference ? 'ratio' : 'ratio to ceiling'} | errors |`,
     '|---|---|---|---|---|---|---|---|',
     ...rows,
+    ...budgetTable(verdicts),
     '',
   ].join('\n');
   await writeFile(path.join(dir, `${name}.md`), table);
   return table;
+}
+
+function budgetTable(verdicts: readonly BudgetVerdict[]): string[] {
+  if (verdicts.length === 0) return [];
+  return [
+    '',
+    '| budget | scenario | concurrency | ratio | minimum | held |',
+    '|---|---|---|---|---|---|',
+    ...verdicts.map(
+      (v) =>
+        `| ${v.budget} | ${v.scenario} | ${v.concurrency} | ${v.ratio} to ${v.reference} | ${v.minimum} | ${v.held ? 'yes' : '**no**'} |`,
+    ),
+  ];
 }

@@ -4,7 +4,8 @@
  * check, receipt and exactly-once effects.
  */
 import Stripe from 'stripe';
-import { percentiles, type Result } from './results.js';
+import { closedLoop, closedLoopResult } from './closed-loop.js';
+import type { Result } from './results.js';
 
 export interface WebhookLoadOptions {
   readonly url: string;
@@ -16,39 +17,28 @@ export interface WebhookLoadOptions {
 }
 
 export async function webhookLoad(options: WebhookLoadOptions): Promise<Result> {
-  const durations: number[] = [];
-  let errors = 0;
-  let next = 0;
-  const deadline = Date.now() + options.seconds * 1000;
-  const worker = async () => {
-    while (Date.now() < deadline) {
-      const payload = JSON.stringify(options.event(next++));
+  const figures = await closedLoop({
+    concurrency: options.concurrency,
+    seconds: options.seconds,
+    call: async (n) => {
+      const payload = JSON.stringify(options.event(n));
       const header = Stripe.webhooks.generateTestHeaderString({ payload, secret: options.secret });
-      const started = performance.now();
       const response = await fetch(options.url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'stripe-signature': header },
         body: payload,
       }).catch(() => undefined);
       await response?.arrayBuffer();
-      durations.push(performance.now() - started);
-      if (!response?.ok) errors += 1;
-    }
-  };
-  const started = performance.now();
-  await Promise.all(Array.from({ length: options.concurrency }, worker));
-  const elapsedSeconds = (performance.now() - started) / 1000;
-  const { p50, p95, p99 } = percentiles(durations);
-  return {
-    scenario: 'webhook-ingestion',
-    description:
-      'signed customer.subscription.updated events through the shim (signature, receipt, effects)',
-    concurrency: options.concurrency,
-    requests: durations.length,
-    rps: Math.round(durations.length / elapsedSeconds),
-    p50Ms: p50,
-    p95Ms: p95,
-    p99Ms: p99,
-    errors,
-  };
+      if (!response) return 'no answer';
+      return response.ok ? undefined : `HTTP ${response.status}`;
+    },
+  });
+  return closedLoopResult(
+    {
+      name: 'webhook-ingestion',
+      description:
+        'signed customer.subscription.updated events through the shim (signature, receipt, effects)',
+    },
+    figures,
+  );
 }

@@ -13,6 +13,7 @@ export const TEST_NEEDS = {
   redis: 'redis-server installed and started (TEST_REDIS_URL, REDIS_SERVER_BIN)',
   'stripe-mock': 'the pinned stripe-mock binary (STRIPE_MOCK_BIN)',
   grpcurl: 'the pinned grpcurl binary (GRPCURL_BIN, scripts/grpcurl)',
+  ghz: 'the pinned ghz binary (GHZ_BIN), for the benchmarks in load/',
   chromium: "Debian's chromium (CHROMIUM_BIN)",
   go: "the Go client's plugins and module dependencies",
   python: "the Python client's venv (.tools/venv)",

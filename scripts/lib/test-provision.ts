@@ -28,6 +28,7 @@ export const PROVISIONED_ENV: readonly string[] = [
   'REDIS_SERVER_BIN',
   'STRIPE_MOCK_BIN',
   'GRPCURL_BIN',
+  'GHZ_BIN',
   'CHROMIUM_BIN',
 ];
 
@@ -52,6 +53,8 @@ async function install(need: TestNeed): Promise<Installed> {
       return { STRIPE_MOCK_BIN: await ensureGoTool('stripe-mock') };
     case 'grpcurl':
       return { GRPCURL_BIN: await ensureGoTool('grpcurl') };
+    case 'ghz':
+      return { GHZ_BIN: await ensureGoTool('ghz') };
     case 'chromium':
       return { CHROMIUM_BIN: await ensureChromium() };
     case 'go':

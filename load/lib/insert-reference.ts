@@ -1,0 +1,59 @@
+/**
+ * The database's own single-document insert rate, the reference TrackUsage
+ * is judged against (DESIGN.md, Budgets): `insertOne` of a document shaped
+ * and sized like a usage ledger entry, from this process with the mongodb
+ * driver, `concurrency` writers at a time, each insert acknowledged before
+ * that writer's next one.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Db } from 'mongodb';
+import type { UsageEntryDoc } from '../../src/store/usage-ledger-store.js';
+import { closedLoop, closedLoopResult } from './closed-loop.js';
+import type { Result } from './results.js';
+
+export interface InsertReferenceOptions {
+  readonly db: Db;
+  readonly concurrency: number;
+  readonly seconds: number;
+}
+
+export const insertReferenceScenario = {
+  name: 'insert-reference',
+  description:
+    'insertOne of a ledger-entry-sized document, mongodb driver from the benchmark process (the reference)',
+} as const;
+
+export async function insertReference(options: InsertReferenceOptions): Promise<Result> {
+  const entries = options.db.collection<UsageEntryDoc>('insert_reference');
+  const figures = await closedLoop({
+    concurrency: options.concurrency,
+    seconds: options.seconds,
+    call: (n) =>
+      entries.insertOne(ledgerSizedEntry(n)).then(
+        () => undefined,
+        (err: unknown) => (err instanceof Error ? err.name : 'error'),
+      ),
+  });
+  return closedLoopResult(insertReferenceScenario, figures);
+}
+
+/** A new `_id` every time (as a ledger append), the other fields as TrackUsage fills them. */
+function ledgerSizedEntry(n: number): UsageEntryDoc {
+  const bucket = `proj_0123456789abcdef:reference-customer:api_requests:${Date.UTC(2027, 0, 1)}`;
+  const now = new Date();
+  return {
+    _id: `${bucket}:${randomUUID()}`,
+    bucket,
+    seq: n + 1,
+    project_id: 'proj_0123456789abcdef',
+    customer_id: 'reference-customer',
+    feature: 'api_requests',
+    period_end: new Date(Date.UTC(2027, 0, 1)),
+    amount: 1,
+    total_after: n + 1,
+    usage_id: `usg_${randomUUID().replaceAll('-', '')}`,
+    idempotency_key: randomUUID(),
+    occurred_at: now,
+    recorded_at: now,
+  };
+}

@@ -1,0 +1,60 @@
+/** A server under load as its own process (it gets its own core), found by its "listening" log line. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { REPO_ROOT } from '../../scripts/lib/local-services.js';
+
+export interface ServerProcess {
+  readonly child: ChildProcess;
+  readonly port: number;
+  /** SIGTERM, then SIGKILL after 10 s; resolves once it exited. */
+  stop(): Promise<void>;
+}
+
+/** Runs `node <args>` in the repository with only PATH and `env`; resolves once it listens. */
+export async function spawnServer(
+  args: string[],
+  env: Record<string, string>,
+): Promise<ServerProcess> {
+  const child = spawn(process.execPath, args, {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    let pending = '';
+    const onData = (chunk: Buffer) => {
+      pending += chunk.toString();
+      const match = /"msg":"listening".*?"port":(\d+)/.exec(pending);
+      if (!match) return;
+      // Stop collecting (the logs go on under load) but keep draining the pipe.
+      child.stdout?.off('data', onData);
+      child.stdout?.resume();
+      resolve(Number(match[1]));
+    };
+    child.stdout?.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+  });
+  return { child, port, stop: () => stopChild(child) };
+}
+
+/** The service (src/main.ts) with `env`, on a free loopback port; info logs carry its "listening" line. */
+export function spawnService(env: Record<string, string>): Promise<ServerProcess> {
+  return spawnServer(['--import', 'tsx', 'src/main.ts'], {
+    ...env,
+    LOG_LEVEL: 'info',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    METRICS_PORT: '0',
+  });
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
