@@ -39,21 +39,31 @@ export async function insertReference(options: InsertReferenceOptions): Promise<
 
 /** A new `_id` every time (as a ledger append), the other fields as TrackUsage fills them. */
 function ledgerSizedEntry(n: number): UsageEntryDoc {
-  const bucket = `proj_0123456789abcdef:reference-customer:api_requests:${Date.UTC(2027, 0, 1)}`;
+  const chain = 'proj_0123456789abcdef:reference-customer:api_requests';
   const now = new Date();
+  const periodEnd = new Date(Date.UTC(2027, 0, 1));
+  const usageId = `usg_${randomUUID().replaceAll('-', '')}`;
   return {
-    _id: `${bucket}:${randomUUID()}`,
-    bucket,
+    _id: `${chain}:${randomUUID()}`,
+    chain,
     seq: n + 1,
     project_id: 'proj_0123456789abcdef',
     customer_id: 'reference-customer',
     feature: 'api_requests',
-    period_end: new Date(Date.UTC(2027, 0, 1)),
+    kind: 'usage',
+    op_id: usageId,
     amount: 1,
-    total_after: n + 1,
-    usage_id: `usg_${randomUUID().replaceAll('-', '')}`,
+    period_end: periodEnd,
+    usage_id: usageId,
+    reservation_id: null,
     idempotency_key: randomUUID(),
     occurred_at: now,
     recorded_at: now,
+    allocation: { from_allowance: 1, credits: [], overage: 0 },
+    state: {
+      periods: [{ end: periodEnd, usage: n + 1, from_allowance: n + 1 }],
+      holds: [],
+      credits_used: [],
+    },
   };
 }
