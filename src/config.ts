@@ -106,7 +106,7 @@ export interface Config {
   readonly eventReceiptRetentionDays: number;
   /** Documents deleted per batch by the retention job. */
   readonly retentionBatchSize: number;
-  /** TrackUsage idempotency claims older than this are deleted; at least 30 days (the spec's). */
+  /** Usage claims (reservations) and meter records older than this are deleted; at least 30 days (the spec's). */
   readonly usageClaimRetentionDays: number;
   /** When pending Stripe meter events are sent (cron with seconds, UTC); undefined: never. */
   readonly meterReportCron: string | undefined;
@@ -205,7 +205,7 @@ export function loadConfig(env: Env): Config {
       min: 1,
       max: 10_000,
     }),
-    // An idempotency key of TrackUsage is applied once for at least 30 days (DESIGN.md).
+    // A usage idempotency key is applied once for at least 30 days (DESIGN.md).
     usageClaimRetentionDays: integer(env, 'USAGE_CLAIM_RETENTION_DAYS', {
       fallback: 30,
       min: 30,

@@ -25,6 +25,8 @@ export const insertReferenceScenario = {
 
 export async function insertReference(options: InsertReferenceOptions): Promise<Result> {
   const entries = options.db.collection<UsageEntryDoc>('insert_reference');
+  // The ledger's unique once key, so the reference pays for the same index.
+  await entries.createIndex({ once_key: 1 }, { unique: true });
   const figures = await closedLoop({
     concurrency: options.concurrency,
     seconds: options.seconds,
@@ -57,6 +59,8 @@ function ledgerSizedEntry(n: number): UsageEntryDoc {
     usage_id: usageId,
     reservation_id: null,
     idempotency_key: randomUUID(),
+    once_key: `${chain}:${randomUUID()}`,
+    request: '["reference-customer","api_requests",1,false,null]',
     occurred_at: now,
     recorded_at: now,
     allocation: { from_allowance: 1, credits: [], overage: 0 },

@@ -6,6 +6,7 @@ import { ApiKeyAuthenticator } from '../api/auth.js';
 import { TokenIssuers } from '../api/token-issuers.js';
 import { MemoryEntitlementCache, RedisEntitlementCache } from '../cache/entitlement-cache.js';
 import type { InvalidationBus } from '../cache/invalidation-bus.js';
+import { MemoryInputsCache } from '../cache/memory-inputs-cache.js';
 import type { RedisConnections } from '../cache/redis.js';
 import type { Config } from '../config.js';
 import { reconciliationQueue } from '../jobs/index.js';
@@ -138,6 +139,7 @@ function buildEntitlementLookup(
       config.entitlementMemoryTtlMs,
       memoryCacheMaxEntries,
     ),
+    inputsCache: new MemoryInputsCache(bus, config.entitlementMemoryTtlMs, memoryCacheMaxEntries),
     logger,
     onLookup: (result) => metrics.entitlementLookups.inc({ result }),
   });
@@ -179,7 +181,6 @@ function buildUsage(
   return new UsageService({
     lookup,
     ledger: stores.usageLedger,
-    once,
     reservations,
     changes,
     recorded,

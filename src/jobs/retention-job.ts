@@ -1,6 +1,6 @@
 /**
  * The retention job `retention.sweep`: deletes idempotency records,
- * finished event receipts, and TrackUsage's claims (with their take-over
+ * finished event receipts, and the usage claims of reservations (with their take-over
  * markers and the records of reported meter events) older than their
  * retention, in bounded batches
  * (FerretDB has no TTL index). It runs on `RETENTION_CRON`; like the

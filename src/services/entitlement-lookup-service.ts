@@ -5,6 +5,7 @@
  */
 
 import type { MemoryEntitlementCache, RedisEntitlementCache } from '../cache/entitlement-cache.js';
+import type { MemoryInputsCache } from '../cache/memory-inputs-cache.js';
 import { catalogFromEntries } from '../domain/catalog.js';
 import { packLots } from '../domain/credits.js';
 import {
@@ -37,6 +38,8 @@ export interface EntitlementLookupServiceDeps {
   readonly creditGrants: Pick<CreditGrantStore, 'listForCustomer'>;
   readonly redisCache: RedisEntitlementCache;
   readonly memoryCache: MemoryEntitlementCache;
+  /** The engine's inputs of recent customers, kept across usage-only changes. */
+  readonly inputsCache: MemoryInputsCache;
   readonly logger: Logger;
   /** The usage ledger: metered features answer usage and balance (absent: they do not). */
   readonly usage?: UsageTotals;
@@ -103,7 +106,11 @@ export class EntitlementLookupService {
       this.deps.logger.debug('entitlement cache unavailable, reading MongoDB', { error: err });
     }
     this.onLookup('miss');
-    const set = await this.compute(projectId, customerId, now);
+    const set = await this.computeFrom(
+      await this.inputsFor(projectId, customerId, now),
+      projectId,
+      customerId,
+    );
     if (generation !== undefined) {
       await this.deps.redisCache
         .store(projectId, projectVersion, customerId, generation, set, now)
@@ -134,6 +141,20 @@ export class EntitlementLookupService {
     const set = computeEntitlements(inputs);
     if (!this.deps.usage) return set;
     return withMeteredStandings(set, inputs, { projectId, customerId }, this.deps.usage);
+  }
+
+  /**
+   * The engine's inputs for one customer, from process memory when held
+   * (usage does not change them; every other change evicts them on every
+   * replica, like the entitlement sets), else from MongoDB.
+   */
+  async inputsFor(projectId: string, customerId: string, now: Date): Promise<EntitlementInputs> {
+    const held = this.deps.inputsCache.get(projectId, customerId, now);
+    if (held) return held;
+    const token = this.deps.inputsCache.readToken();
+    const inputs = await this.loadInputs(projectId, customerId, now);
+    this.deps.inputsCache.set(projectId, customerId, inputs, token);
+    return inputs;
   }
 
   /** The engine's inputs for one customer, from MongoDB. */

@@ -4,7 +4,7 @@
  * head (durable), so a set rebuilt after a Redis flush or a restart shows
  * the same standing.
  */
-import type { EntitlementInputs, EntitlementSet } from '../domain/entitlements.js';
+import type { Entitlement, EntitlementInputs, EntitlementSet } from '../domain/entitlements.js';
 import {
   type ChainState,
   type ChainTerms,
@@ -29,21 +29,9 @@ export async function withMeteredStandings(
 ): Promise<EntitlementSet> {
   const entitlements = await Promise.all(
     set.entitlements.map(async (entitlement) => {
-      const allowance = meteredAllowance(entitlement, inputs);
-      if (!allowance) return entitlement;
-      const period = periodOf(allowance, inputs.now);
-      const terms = chainTermsOf(allowance, inputs, entitlement.feature);
+      if (!meteredAllowance(entitlement, inputs)) return entitlement;
       const state = await totals.state({ ...customer, feature: entitlement.feature });
-      return {
-        ...entitlement,
-        metered: meteredStanding(allowance, period, chainStanding(state, terms, period.end)),
-        // The allowance starts again at the period's end, a hold releases
-        // itself at its expiry, a credit lot ends at its: the answer changes then.
-        validUntil: [period.end, ...changesOf(state, terms)].reduce(
-          earlier,
-          entitlement.validUntil,
-        ),
-      };
+      return withChainState(entitlement, inputs, state);
     }),
   );
   return {
@@ -54,6 +42,25 @@ export async function withMeteredStandings(
       (found, e) => earlier(found, e.validUntil),
       set.validUntil,
     ),
+  };
+}
+
+/** A metered feature's entitlement with its standing in `state` (other features unchanged). */
+export function withChainState(
+  entitlement: Entitlement,
+  inputs: EntitlementInputs,
+  state: ChainState,
+): Entitlement {
+  const allowance = meteredAllowance(entitlement, inputs);
+  if (!allowance) return entitlement;
+  const period = periodOf(allowance, inputs.now);
+  const terms = chainTermsOf(allowance, inputs, entitlement.feature);
+  return {
+    ...entitlement,
+    metered: meteredStanding(allowance, period, chainStanding(state, terms, period.end)),
+    // The allowance starts again at the period's end, a hold releases
+    // itself at its expiry, a credit lot ends at its: the answer changes then.
+    validUntil: [period.end, ...changesOf(state, terms)].reduce(earlier, entitlement.validUntil),
   };
 }
 

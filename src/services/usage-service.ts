@@ -12,7 +12,9 @@
  * replicas within the usage coalescing window).
  */
 
+import { randomUUID } from 'node:crypto';
 import {
+  computeEntitlements,
   type Entitlement,
   type EntitlementInputs,
   entitlementFor,
@@ -20,18 +22,17 @@ import {
 import { FailedPreconditionError, InvalidInputError } from '../domain/errors.js';
 import { periodOf } from '../domain/usage-balance.js';
 import { planUsage } from '../domain/usage-plans.js';
-import { usageClaimId } from '../store/usage-claim-store.js';
-import { chainId, type UsageChain, type UsageLedgerStore } from '../store/usage-ledger-store.js';
+import { stateFromDoc } from '../store/usage-chain-docs.js';
+import type { UsageChain, UsageLedgerStore } from '../store/usage-ledger-store.js';
 import type { EntitlementChangeNotifier } from './entitlement-change-notifier.js';
 import type { EntitlementLookupService } from './entitlement-lookup-service.js';
+import { withChainState } from './metered-standings.js';
 import { meteredTermsOf } from './metered-terms.js';
 import type { ReservationService } from './reservation-service.js';
-import type { UsageOnce } from './usage-once.js';
 
 export interface UsageServiceDeps {
-  readonly lookup: Pick<EntitlementLookupService, 'loadInputs' | 'computeFrom'>;
+  readonly lookup: Pick<EntitlementLookupService, 'inputsFor' | 'computeFrom'>;
   readonly ledger: Pick<UsageLedgerStore, 'append'>;
-  readonly once: Pick<UsageOnce, 'apply'>;
   readonly reservations: Pick<ReservationService, 'hold' | 'find' | 'commit' | 'release'>;
   readonly changes: Pick<EntitlementChangeNotifier, 'usageChanged'>;
   /** Told of every applied usage, also again on a retry (Stripe meter reports); absent: nobody. */
@@ -108,46 +109,56 @@ export class UsageService {
   }
 
   async track(input: TrackUsageInput): Promise<TrackedUsage> {
-    const inputs = await this.deps.lookup.loadInputs(input.projectId, input.customerId, this.now());
+    const inputs = await this.deps.lookup.inputsFor(input.projectId, input.customerId, this.now());
     const { allowance, terms } = meteredTermsOf(inputs, input.feature);
     const occurredAt = input.occurredAt ?? inputs.now;
     const periodEnd = periodOf(allowance, occurredAt).end;
     const chain = chainOf(input);
     const refuseOverage = input.enforce && allowance.rules.overage === 'block';
-    const outcome = await this.deps.once.apply(
+    const usageId = newUsageId();
+    const request = fingerprintOf(input);
+    // One insert appends the usage and applies the key once (the ledger's once key).
+    const outcome = await this.deps.ledger.append(
+      chain,
       {
-        claimId: usageClaimId(input.projectId, input.idempotencyKey),
-        projectId: input.projectId,
+        kind: 'usage',
+        opId: usageId,
+        usageId,
+        reservationId: null,
         idempotencyKey: input.idempotencyKey,
-        fingerprint: fingerprintOf(input),
-        chain: chainId(chain),
+        occurredAt,
+        onceKey: trackOnceKey(input.projectId, input.idempotencyKey),
+        request,
       },
-      (usageId) =>
-        this.deps.ledger.append(
-          chain,
-          {
-            kind: 'usage',
-            opId: usageId,
-            usageId,
-            reservationId: null,
-            idempotencyKey: input.idempotencyKey,
-            occurredAt,
-          },
-          (state) => planUsage(state, terms, { periodEnd, amount: input.amount, refuseOverage }),
-        ),
+      (state) => planUsage(state, terms, { periodEnd, amount: input.amount, refuseOverage }),
     );
     if (outcome.kind === 'refused') {
       throw new FailedPreconditionError(
         `the balance of ${input.feature} is ${outcome.balance}, less than the amount ${input.amount}; nothing was recorded`,
       );
     }
-    await this.recorded(chain, outcome.usageId, input.amount, occurredAt);
-    return { usageId: outcome.usageId, entitlement: await this.changed(inputs, chain) };
+    const applied = outcome.entry;
+    if (outcome.repeated && applied.request !== request) {
+      throw new InvalidInputError('idempotency_key was used for another usage', {
+        field: 'idempotency_key',
+      });
+    }
+    const appliedId = applied.usage_id ?? usageId;
+    await this.recorded(chain, appliedId, applied.amount, applied.occurred_at);
+    if (outcome.repeated)
+      return { usageId: appliedId, entitlement: await this.changed(inputs, chain) };
+    await this.announce(chain.projectId, chain.customerId);
+    // The entry just written holds the chain's state: the answer needs no read.
+    const entitlement = entitlementFor(computeEntitlements(inputs), chain.feature);
+    return {
+      usageId: appliedId,
+      entitlement: withChainState(entitlement, inputs, stateFromDoc(applied.state)),
+    };
   }
 
   /** Holds `amount` in the current period when the balance covers it (always under allow). */
   async reserve(input: ReserveUsageInput): Promise<ReservedUsage> {
-    const inputs = await this.deps.lookup.loadInputs(input.projectId, input.customerId, this.now());
+    const inputs = await this.deps.lookup.inputsFor(input.projectId, input.customerId, this.now());
     const { allowance, terms } = meteredTermsOf(inputs, input.feature);
     const chain = chainOf(input);
     const held = await this.deps.reservations.hold({
@@ -183,7 +194,7 @@ export class UsageService {
       });
     }
     const chain = chainOf({ ...input, feature: doc.feature });
-    const inputs = await this.deps.lookup.loadInputs(input.projectId, input.customerId, this.now());
+    const inputs = await this.deps.lookup.inputsFor(input.projectId, input.customerId, this.now());
     const { terms } = meteredTermsOf(inputs, doc.feature);
     const usageId = await this.deps.reservations.commit(doc, terms, finalAmount);
     if (finalAmount > 0) await this.recorded(chain, usageId, finalAmount, doc.created_at);
@@ -200,7 +211,7 @@ export class UsageService {
       input.customerId,
       input.reservationId,
     );
-    const inputs = await this.deps.lookup.loadInputs(input.projectId, input.customerId, this.now());
+    const inputs = await this.deps.lookup.inputsFor(input.projectId, input.customerId, this.now());
     const { terms } = meteredTermsOf(inputs, doc.feature);
     await this.deps.reservations.release(doc, terms);
     return this.changed(inputs, chainOf({ ...input, feature: doc.feature }));
@@ -227,6 +238,15 @@ export class UsageService {
   private async announce(projectId: string, customerId: string): Promise<void> {
     await this.deps.changes.usageChanged(projectId, customerId);
   }
+}
+
+/** TrackUsage keys live beside the ledger's other once keys; a project's are its own. */
+function trackOnceKey(projectId: string, idempotencyKey: string): string {
+  return `track:${encodeURIComponent(projectId)}:${idempotencyKey}`;
+}
+
+function newUsageId(): string {
+  return `usg_${randomUUID().replaceAll('-', '')}`;
 }
 
 function chainOf(input: {

@@ -14,7 +14,14 @@
  * The head is found by `_id` only (any other filter scans the collection,
  * finding 6): from an in-process hint of the last seq, then forward by
  * exponential and binary search; seqs are contiguous because no entry is
- * deleted (retention: docs/decisions.md, "Usage ledger").
+ * deleted (retention: docs/decisions.md, "Usage ledger"). An append trusts
+ * the hint without reading: if another replica wrote since, the insert of
+ * seq + 1 loses on `_id` and the head is searched then. Reads verify it.
+ *
+ * Every entry has a `once_key`, unique in the collection: a TrackUsage's
+ * idempotency key, so one insert both appends the usage and applies its
+ * key once (a retry, concurrent or days later, loses on that index and
+ * answers the entry it finds); for other entries the operation's own id.
  */
 import type { Collection, Db } from 'mongodb';
 import { ConflictError } from '../domain/errors.js';
@@ -49,6 +56,10 @@ export interface UsageEntryDoc {
   usage_id: string | null;
   reservation_id: string | null;
   idempotency_key: string | null;
+  /** Unique in the collection: the same operation is never appended twice. */
+  once_key: string;
+  /** What a TrackUsage asked (its key must not be reused for another usage); null for other kinds. */
+  request: string | null;
   occurred_at: Date;
   recorded_at: Date;
   allocation: AllocationDoc | null;
@@ -71,6 +82,9 @@ export interface EntryFacts {
   readonly reservationId: string | null;
   readonly idempotencyKey: string | null;
   readonly occurredAt: Date;
+  /** Default: the chain, the kind and the operation's id. */
+  readonly onceKey?: string;
+  readonly request?: string;
 }
 
 export interface LedgerHead {
@@ -79,12 +93,20 @@ export interface LedgerHead {
 }
 
 export type AppendOutcome =
-  | { readonly kind: 'appended'; readonly entry: UsageEntryDoc }
+  | {
+      readonly kind: 'appended';
+      readonly entry: UsageEntryDoc;
+      /** The entry of the same once key was there already (a retry): nothing was written. */
+      readonly repeated: boolean;
+    }
   | {
       readonly kind: 'refused';
       readonly reason: 'balance' | 'not_held';
       readonly balance: number;
     };
+
+/** Not `usage_entries`: that name held the per-period layout, which had no once keys. */
+export const usageLedgerCollection = 'usage_ledger';
 
 const emptyHead: LedgerHead = { seq: 0, state: emptyChainState };
 /** Each lost race means another writer appended; past this many, give up and let the caller retry. */
@@ -103,13 +125,13 @@ const headOf = (entry: UsageEntryDoc): LedgerHead => ({
 
 export class UsageLedgerStore {
   private readonly entries: Collection<UsageEntryDoc>;
-  /** The last head seen per chain: a warm head costs two lookups by `_id`. */
+  /** The last head seen per chain: a warm read costs one lookup by `_id`, a warm append none. */
   private readonly hints = new Map<string, LedgerHead>();
   /** Appends of one chain in this process run one after another: only replicas race. */
   private readonly tails = new Map<string, Promise<unknown>>();
 
   constructor(db: Db) {
-    this.entries = db.collection<UsageEntryDoc>('usage_entries');
+    this.entries = db.collection<UsageEntryDoc>(usageLedgerCollection);
   }
 
   /** The chain's state at its head (empty when nothing was recorded). */
@@ -127,10 +149,9 @@ export class UsageLedgerStore {
     return new Map(state.creditsUsed.map((use) => [use.id, use.used]));
   }
 
+  /** The head as MongoDB has it now: one lookup past a hint (entries are never deleted). */
   async head(chain: string): Promise<LedgerHead> {
-    const hint = this.hints.get(chain);
-    const start = hint && (await this.exists(chain, hint.seq)) ? hint : emptyHead;
-    const head = await this.searchForward(chain, start);
+    const head = await this.searchForward(chain, this.hints.get(chain) ?? emptyHead);
     this.remember(chain, head);
     return head;
   }
@@ -172,8 +193,8 @@ export class UsageLedgerStore {
     facts: EntryFacts,
     plan: (state: ChainState) => ChainPlan,
   ): Promise<AppendOutcome> {
+    let head = this.hints.get(id) ?? (await this.head(id));
     for (let attempt = 0; attempt < maxAppendAttempts; attempt++) {
-      const head = await this.head(id);
       const decided = plan(head.state);
       if (decided.kind === 'refuse') {
         return { kind: 'refused', reason: decided.reason, balance: decided.balance };
@@ -181,15 +202,33 @@ export class UsageLedgerStore {
       const entry = newEntry(chain, id, head.seq + 1, facts, decided);
       if ((await insertOnce(this.entries, entry)) === 'inserted') {
         this.remember(id, { seq: entry.seq, state: decided.state });
-        return { kind: 'appended', entry };
+        return { kind: 'appended', entry, repeated: false };
       }
+      const lost = await this.whyNotInserted(entry);
+      if (lost.kind === 'repeated') return { kind: 'appended', entry: lost.entry, repeated: true };
+      head = lost.head;
     }
     throw new ConflictError('usage of this feature is too contended right now; retry');
   }
 
-  private async exists(chain: string, seq: number): Promise<boolean> {
-    if (seq === 0) return true;
-    return (await this.entries.findOne({ _id: entryId(chain, seq) })) !== null;
+  /**
+   * An insert lost on `_id` (another writer took the seq: search the head
+   * from there) or on `once_key` (the operation is there already). The
+   * error does not say which index, so the seq is looked at first; the
+   * once key's lookup scans on FerretDB, but only retries take that path.
+   */
+  private async whyNotInserted(
+    entry: UsageEntryDoc,
+  ): Promise<
+    | { readonly kind: 'repeated'; readonly entry: UsageEntryDoc }
+    | { readonly kind: 'lost'; readonly head: LedgerHead }
+  > {
+    const atSeq = await this.entries.findOne({ _id: entry._id });
+    if (atSeq?.once_key === entry.once_key) return { kind: 'repeated', entry: atSeq };
+    if (atSeq) return { kind: 'lost', head: await this.head(entry.chain) };
+    const same = await this.entries.findOne({ once_key: entry.once_key });
+    if (same) return { kind: 'repeated', entry: same };
+    return { kind: 'lost', head: await this.head(entry.chain) };
   }
 
   /** From a seq that exists: doubling steps until one is missing, then bisect. */
@@ -246,6 +285,8 @@ function newEntry(
     usage_id: facts.usageId,
     reservation_id: facts.reservationId,
     idempotency_key: facts.idempotencyKey,
+    once_key: facts.onceKey ?? `${id}:${facts.kind}:${facts.opId}`,
+    request: facts.request ?? null,
     occurred_at: facts.occurredAt,
     recorded_at: new Date(),
     allocation: allocationDoc(plan.allocation),

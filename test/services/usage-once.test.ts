@@ -70,13 +70,15 @@ class FakeLedger {
         usage_id: usageId,
         reservation_id: null,
         idempotency_key: 'k',
+        once_key: `b:usage:${usageId}`,
+        request: null,
         occurred_at: at,
         recorded_at: at,
         allocation: null,
         state: { periods: [], holds: [], credits_used: [] },
       };
       this.entries.push(entry);
-      return { kind: 'appended', entry };
+      return { kind: 'appended', entry, repeated: false };
     };
   }
 }

@@ -112,14 +112,13 @@ function world() {
   const announced: string[] = [];
   const recorded: RecordedUsage[] = [];
   const lookup = {
-    loadInputs: async (_p: string, _c: string, when: Date) => inputsAt(when),
+    inputsFor: async (_p: string, _c: string, when: Date) => inputsAt(when),
     computeFrom: (inputs: EntitlementInputs, projectId: string, customerId: string) =>
       withMeteredStandings(computeEntitlements(inputs), inputs, { projectId, customerId }, ledger),
   };
   const usage = new UsageService({
     lookup,
     ledger,
-    once,
     reservations: new ReservationService({
       ledger,
       once,
@@ -153,7 +152,7 @@ const track = (w: ReturnType<typeof world>, customerId: string, amount: number, 
 
 async function entriesOf(customerId: string): Promise<UsageEntryDoc[]> {
   return db
-    .collection<UsageEntryDoc>('usage_entries')
+    .collection<UsageEntryDoc>('usage_ledger')
     .find({ customer_id: customerId })
     .sort({ seq: 1 })
     .toArray();

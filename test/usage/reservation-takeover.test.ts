@@ -64,7 +64,7 @@ test('a crashed ReserveUsage is taken over after its lease and its hold is found
   const retried = new ReservationService({ ledger, once, reservations });
   const held = await retried.hold(request(120_000));
   const holds = await db
-    .collection<UsageEntryDoc>('usage_entries')
+    .collection<UsageEntryDoc>('usage_ledger')
     .find({ customer_id: 'c1', kind: 'hold' })
     .toArray();
   t.is(holds.length, 1);

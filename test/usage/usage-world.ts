@@ -101,7 +101,7 @@ export async function ledgerEntries(
   try {
     return await client
       .db(database)
-      .collection<UsageEntryDoc>('usage_entries')
+      .collection<UsageEntryDoc>('usage_ledger')
       .find({ customer_id: customerId })
       .toArray();
   } finally {
