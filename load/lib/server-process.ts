@@ -9,12 +9,17 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-/** Runs `node <args>` in the repository with only PATH and `env`; resolves once it listens. */
+/**
+ * Runs `node <args>` in the repository with only PATH and `env`; resolves
+ * once it listens. BENCH_SERVER_NODE_ARGS adds node flags in front (for
+ * example `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the service).
+ */
 export async function spawnServer(
   args: string[],
   env: Record<string, string>,
 ): Promise<ServerProcess> {
-  const child = spawn(process.execPath, args, {
+  const nodeFlags = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeFlags, ...args], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
