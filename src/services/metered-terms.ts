@@ -6,6 +6,7 @@
 import type { MeteredRules } from '../domain/catalog.js';
 import {
   computeEntitlements,
+  type Entitlement,
   type EntitlementInputs,
   entitlementFor,
 } from '../domain/entitlements.js';
@@ -14,6 +15,8 @@ import type { ChainTerms } from '../domain/usage-allocation.js';
 import { type MeteredAllowance, meteredAllowance, meteredKindOf } from '../domain/usage-balance.js';
 
 export interface MeteredTerms {
+  /** The feature's entitlement as the engine computed it from the inputs (before the ledger). */
+  readonly entitlement: Entitlement;
   readonly allowance: MeteredAllowance;
   readonly terms: ChainTerms;
 }
@@ -31,7 +34,7 @@ export function meteredTermsOf(inputs: EntitlementInputs, feature: string): Mete
   }
   const entitlement = entitlementFor(computeEntitlements(inputs), feature);
   const allowance = meteredAllowance(entitlement, inputs) ?? noAllowance(kind.rules);
-  return { allowance, terms: chainTermsOf(allowance, inputs, feature) };
+  return { entitlement, allowance, terms: chainTermsOf(allowance, inputs, feature) };
 }
 
 export function chainTermsOf(

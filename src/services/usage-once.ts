@@ -58,6 +58,11 @@ type Refused = Extract<OnceOutcome, { kind: 'refused' }>;
 
 const pollMs = 10;
 
+/** Our id of a usage (`usg_...`) or a reservation (`rsv_...`). */
+export function newOperationId(prefix: 'usg' | 'rsv'): string {
+  return `${prefix}_${randomUUID().replaceAll('-', '')}`;
+}
+
 export class UsageOnce {
   constructor(private readonly deps: UsageOnceDeps) {}
 
@@ -94,7 +99,7 @@ export class UsageOnce {
       project_id: request.projectId,
       idempotency_key: request.idempotencyKey,
       request: request.fingerprint,
-      usage_id: `${request.idPrefix ?? 'usg'}_${randomUUID().replaceAll('-', '')}`,
+      usage_id: newOperationId(request.idPrefix ?? 'usg'),
       chain: request.chain,
       head_seq: headSeq,
       owner,

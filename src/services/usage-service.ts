@@ -12,9 +12,7 @@
  * replicas within the usage coalescing window).
  */
 
-import { randomUUID } from 'node:crypto';
 import {
-  computeEntitlements,
   type Entitlement,
   type EntitlementInputs,
   entitlementFor,
@@ -29,6 +27,7 @@ import type { EntitlementLookupService } from './entitlement-lookup-service.js';
 import { withChainState } from './metered-standings.js';
 import { meteredTermsOf } from './metered-terms.js';
 import type { ReservationService } from './reservation-service.js';
+import { newOperationId } from './usage-once.js';
 
 export interface UsageServiceDeps {
   readonly lookup: Pick<EntitlementLookupService, 'inputsFor' | 'computeFrom'>;
@@ -110,12 +109,12 @@ export class UsageService {
 
   async track(input: TrackUsageInput): Promise<TrackedUsage> {
     const inputs = await this.deps.lookup.inputsFor(input.projectId, input.customerId, this.now());
-    const { allowance, terms } = meteredTermsOf(inputs, input.feature);
+    const { entitlement, allowance, terms } = meteredTermsOf(inputs, input.feature);
     const occurredAt = input.occurredAt ?? inputs.now;
     const periodEnd = periodOf(allowance, occurredAt).end;
     const chain = chainOf(input);
     const refuseOverage = input.enforce && allowance.rules.overage === 'block';
-    const usageId = newUsageId();
+    const usageId = newOperationId('usg');
     const request = fingerprintOf(input);
     // One insert appends the usage and applies the key once (the ledger's once key).
     const outcome = await this.deps.ledger.append(
@@ -149,7 +148,6 @@ export class UsageService {
       return { usageId: appliedId, entitlement: await this.changed(inputs, chain) };
     await this.announce(chain.projectId, chain.customerId);
     // The entry just written holds the chain's state: the answer needs no read.
-    const entitlement = entitlementFor(computeEntitlements(inputs), chain.feature);
     return {
       usageId: appliedId,
       entitlement: withChainState(entitlement, inputs, stateFromDoc(applied.state)),
@@ -243,10 +241,6 @@ export class UsageService {
 /** TrackUsage keys live beside the ledger's other once keys; a project's are its own. */
 function trackOnceKey(projectId: string, idempotencyKey: string): string {
   return `track:${encodeURIComponent(projectId)}:${idempotencyKey}`;
-}
-
-function newUsageId(): string {
-  return `usg_${randomUUID().replaceAll('-', '')}`;
 }
 
 function chainOf(input: {
