@@ -14,11 +14,13 @@ import { createDemoRoutes } from '../demo/serve.js';
 import type { Logger } from '../logger.js';
 import { createConnectHandler } from '../server/connect-handler.js';
 import { withCors } from '../server/cors.js';
+import { createGrpcStreams } from '../server/grpc-streams.js';
 import { healthRoutes } from '../server/health.js';
 import { createHttpRoutes, type ReadinessReport } from '../server/http-routes.js';
 import { type Listener, listen } from '../server/listener.js';
 import { listenMetrics, type MetricsListener } from '../server/metrics-listener.js';
 import { createMetricsInterceptor, type ServiceMetrics } from '../server/prometheus-metrics.js';
+import { recordRoutes } from '../server/recorded-routes.js';
 import { reflectionRoutes } from '../server/reflection.js';
 import { createWebhookRoute } from '../server/webhook-route.js';
 import { createWebhookShim } from '../stripe/webhook-shim.js';
@@ -38,21 +40,24 @@ export interface ServerDeps {
 
 export function startServer(deps: ServerDeps): Promise<Listener> {
   const { config, logger, services } = deps;
+  // One route table and one interceptor chain for every protocol.
+  const routes = recordRoutes(rpcRoutes(deps));
+  const interceptors = [
+    createMetricsInterceptor(deps.metrics),
+    createErrorInterceptor(logger),
+    createAuthInterceptor({
+      authenticator: services.authenticator,
+      requiredScope,
+      customerTokenSecrets: config.customerTokenSecrets,
+      tokenIssuers: services.tokenIssuers,
+    }),
+  ];
+  const limits = { readMaxBytes: config.maxRequestBytes, shutdownSignal: deps.shutdownSignal };
   const handler = createConnectHandler({
-    routes: rpcRoutes(deps),
+    routes: routes.register,
     logger,
-    interceptors: [
-      createMetricsInterceptor(deps.metrics),
-      createErrorInterceptor(logger),
-      createAuthInterceptor({
-        authenticator: services.authenticator,
-        requiredScope,
-        customerTokenSecrets: config.customerTokenSecrets,
-        tokenIssuers: services.tokenIssuers,
-      }),
-    ],
-    readMaxBytes: config.maxRequestBytes,
-    shutdownSignal: deps.shutdownSignal,
+    interceptors,
+    ...limits,
     fallback: createHttpRoutes({
       readiness: deps.readiness,
       registry: deps.metrics.registry,
@@ -67,6 +72,7 @@ export function startServer(deps: ServerDeps): Promise<Listener> {
     port: config.port,
     tls: config.tls,
     timeouts: config.httpTimeouts,
+    streams: createGrpcStreams({ routes, interceptors, logger, ...limits }),
   });
 }
 

@@ -21,7 +21,7 @@ import {
 } from '@connectrpc/connect-node';
 import type { Logger } from '../logger.js';
 import type { NodeHandler } from '../node-http.js';
-import { createMalformedBodyInterceptor, guardMalformedBodies } from './malformed-body.js';
+import { guardMalformedBodies, rpcInterceptors } from './malformed-body.js';
 
 export interface ConnectHandlerOptions {
   readonly routes: (router: ConnectRouter) => void;
@@ -35,7 +35,7 @@ export interface ConnectHandlerOptions {
 
 export function createConnectHandler(options: ConnectHandlerOptions): NodeHandler {
   const router = createConnectRouter({
-    interceptors: [...options.interceptors, createMalformedBodyInterceptor()],
+    interceptors: rpcInterceptors(options.interceptors),
     readMaxBytes: options.readMaxBytes,
     shutdownSignal: options.shutdownSignal,
     acceptCompression: [compressionGzip, compressionBrotli],

@@ -19,6 +19,7 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import type { HttpTimeouts, TlsConfig } from '../config.js';
 import type { NodeHandler } from '../node-http.js';
+import type { Http2StreamHandler } from './grpc-streams.js';
 
 export interface Listener {
   readonly port: number;
@@ -31,6 +32,8 @@ export interface ListenOptions {
   readonly port: number;
   readonly tls: TlsConfig | undefined;
   readonly timeouts: HttpTimeouts;
+  /** Serves HTTP/2 streams it recognises (native gRPC) before `handler` sees them. */
+  readonly streams?: Http2StreamHandler;
 }
 
 const prefaceStart = Buffer.from('PRI ');
@@ -43,6 +46,7 @@ export async function listen(handler: NodeHandler, options: ListenOptions): Prom
   const h2 = options.tls
     ? secureServer(handler, options.tls, timeouts)
     : http2.createServer(handler);
+  if (options.streams) interceptStreams(h2, options.streams);
   // Sessions with no frame either way for idleMs are destroyed (Node's
   // default when nobody listens for the server's 'timeout').
   h2.setTimeout(timeouts.idleMs);
@@ -59,7 +63,11 @@ export async function listen(handler: NodeHandler, options: ListenOptions): Prom
   const connections = new CleartextConnections(h1);
   const front = options.tls
     ? h2
-    : net.createServer((socket) => routeConnection(socket, h2, h1, connections, timeouts));
+    : // Without noDelay, Nagle held small responses back for the peer's delayed
+      // ACK: under load the process sat idle half of the time.
+      net.createServer({ noDelay: true }, (socket) =>
+        routeConnection(socket, h2, h1, connections, timeouts),
+      );
   await new Promise<void>((resolve, reject) => {
     front.once('error', reject);
     front.listen(options.port, options.host, () => resolve());
@@ -88,12 +96,40 @@ function secureServer(
       key: readFileSync(tls.keyFile),
       // A TLS client that never finishes its handshake is a sniffing-phase client.
       handshakeTimeout: timeouts.headersMs,
+      noDelay: true,
     },
     handler,
   );
   // HTTP/1.1 over TLS is parsed by this server itself.
   applyHttp1Timeouts(server, timeouts);
   return server;
+}
+
+/**
+ * Puts `streams` in front of the compatibility layer: Node's http2 server
+ * turns every stream into a request/response pair through its own 'stream'
+ * listener (added with the request handler). That listener is taken off
+ * and called only for the streams `streams` leaves alone, so one HTTP/2
+ * connection can carry native gRPC and Connect calls side by side.
+ */
+function interceptStreams(
+  server: http2.Http2Server | http2.Http2SecureServer,
+  streams: Http2StreamHandler,
+): void {
+  const compat = server.listeners('stream');
+  // One: the request handler's (checked, so a Node change fails loudly rather than serving twice).
+  if (compat.length !== 1) throw new Error(`expected one 'stream' listener, found ${compat.length}`);
+  server.removeAllListeners('stream');
+  const onStream = (
+    stream: http2.ServerHttp2Stream,
+    headers: http2.IncomingHttpHeaders,
+    flags: number,
+    rawHeaders: string[],
+  ) => {
+    if (streams(stream, headers)) return;
+    for (const listener of compat) listener.call(server, stream, headers, flags, rawHeaders);
+  };
+  server.on('stream', onStream);
 }
 
 /** The fields Node's HTTP/1.1 servers read their timeouts from (an http2 secure server's too). */

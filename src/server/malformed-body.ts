@@ -10,12 +10,13 @@
  * connect; an envelope marked compressed in a call that declares none is
  * refused here too (connect would answer INTERNAL).
  */
-import { fromBinary } from '@bufbuild/protobuf';
+import { type DescMessage, fromBinary } from '@bufbuild/protobuf';
 import {
   Code,
   ConnectError,
   createContextKey,
   createContextValues,
+  type ContextValues,
   type Interceptor,
 } from '@connectrpc/connect';
 import {
@@ -25,13 +26,27 @@ import {
   type UniversalHandler,
   type UniversalServerRequest,
 } from '@connectrpc/connect/protocol';
+import { splitEnvelopes } from './envelopes.js';
 
 /** Why the request read ahead cannot be served (undecodable, or too large). */
 const requestProblemKey = createContextKey<ConnectError | undefined>(undefined, {
   description: 'request problem',
 });
 
-export function createMalformedBodyInterceptor(): Interceptor {
+/**
+ * Marks a call whose request was read ahead and cannot be served; the
+ * interceptor below refuses it, after authentication, on every protocol.
+ */
+export function markRequestProblem(contextValues: ContextValues, problem: ConnectError): void {
+  contextValues.set(requestProblemKey, problem);
+}
+
+/** The interceptors of every RPC, on every protocol: the service's, then the malformed-body check. */
+export function rpcInterceptors(interceptors: readonly Interceptor[]): Interceptor[] {
+  return [...interceptors, createMalformedBodyInterceptor()];
+}
+
+function createMalformedBodyInterceptor(): Interceptor {
   return (next) => async (req) => {
     const problem = req.contextValues.get(requestProblemKey);
     if (problem) throw problem;
@@ -39,7 +54,7 @@ export function createMalformedBodyInterceptor(): Interceptor {
   };
 }
 
-type Framing = 'raw' | 'enveloped';
+export type Framing = 'raw' | 'enveloped';
 
 function framingOf(contentType: string | null): Framing | undefined {
   const type = (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
@@ -73,7 +88,7 @@ export function guardMalformedBodies(
     assertByteStreamRequest(req);
     const { bytes, problem } = await readAndDecode(req.body, framing, handler, readMaxBytes);
     const contextValues = req.contextValues ?? createContextValues();
-    if (problem) contextValues.set(requestProblemKey, problem);
+    if (problem) markRequestProblem(contextValues, problem);
     const body = problem ? (framing === 'raw' ? new Uint8Array(0) : emptyEnvelope) : bytes;
     return handler({ ...req, contextValues, body: createAsyncIterable([body]) });
   };
@@ -107,39 +122,58 @@ async function readAndDecode(
     // An envelope adds five bytes to the message it carries.
     bytes = await readAllBytes(body, readMaxBytes + 5);
   } catch (err) {
-    return { bytes: new Uint8Array(0), problem: ConnectError.from(err, Code.ResourceExhausted) };
+    return { bytes: new Uint8Array(0), problem: tooLargeProblem(err, readMaxBytes) };
   }
-  const problem = decodeProblem(bytes, framing, (data) => fromBinary(handler.method.input, data));
-  const message = `the request is not a valid ${handler.method.input.typeName}: ${problem}`;
-  return { bytes, problem: problem ? new ConnectError(message, Code.InvalidArgument) : undefined };
+  const input = handler.method.input;
+  const decoded = decodeRequest(bytes, framing, input, (data) => fromBinary(input, data));
+  return { bytes, problem: decoded.ok ? undefined : decoded.problem };
 }
 
-function decodeProblem(
+export type DecodedRequest<T> =
+  | { readonly ok: true; readonly message: T }
+  | { readonly ok: false; readonly problem: ConnectError };
+
+/**
+ * The one request message in `bytes` (a whole request body), or the
+ * INVALID_ARGUMENT to answer: a unary or server-streaming call carries
+ * exactly one message, so none or several are the client's fault too.
+ */
+export function decodeRequest<T>(
   bytes: Uint8Array,
   framing: Framing,
-  decode: (data: Uint8Array) => unknown,
-): string | undefined {
-  const messages: Uint8Array[] = [];
+  input: DescMessage,
+  decode: (data: Uint8Array) => T,
+): DecodedRequest<T> {
+  const refuse = (problem: string): DecodedRequest<T> => ({
+    ok: false,
+    problem: new ConnectError(
+      `the request is not a valid ${input.typeName}: ${problem}`,
+      Code.InvalidArgument,
+    ),
+  });
+  let data: Uint8Array;
   if (framing === 'raw') {
-    messages.push(bytes);
+    data = bytes;
   } else {
-    for (let offset = 0; offset < bytes.length; ) {
-      if (bytes.length - offset < 5) return 'truncated envelope';
-      const flags = bytes[offset] ?? 0;
-      const length = new DataView(bytes.buffer, bytes.byteOffset + offset + 1, 4).getUint32(0);
-      // connect answers INTERNAL here; the gRPC spec calls it a protocol error, and it is the client's.
-      if ((flags & 0x01) !== 0) return 'compressed flag set, but no grpc-encoding declared';
-      if (offset + 5 + length > bytes.length) return 'truncated envelope';
-      messages.push(bytes.subarray(offset + 5, offset + 5 + length));
-      offset += 5 + length;
+    const split = splitEnvelopes(bytes);
+    if (!split.ok) return refuse(split.problem);
+    const [first, ...rest] = split.messages;
+    if (first === undefined || rest.length > 0) {
+      return refuse(`expected one request message, got ${split.messages.length}`);
     }
+    data = first;
   }
-  for (const message of messages) {
-    try {
-      decode(message);
-    } catch (err) {
-      return err instanceof Error ? err.message : 'undecodable bytes';
-    }
+  try {
+    return { ok: true, message: decode(data) };
+  } catch (err) {
+    return refuse(err instanceof Error ? err.message : 'undecodable bytes');
   }
-  return undefined;
+}
+
+/** The refusal of a request body over `readMaxBytes`, on every protocol. */
+export function tooLargeProblem(cause: unknown, readMaxBytes: number): ConnectError {
+  return ConnectError.from(
+    cause ?? `message size is larger than configured readMaxBytes ${readMaxBytes}`,
+    Code.ResourceExhausted,
+  );
 }
