@@ -4,8 +4,14 @@
  * and results.md: requests per second, p50, p95, p99 and the ratio to the
  * ceiling at the same concurrency.
  *
- * Scenarios (`npm run bench -- check-warm list-warm` runs some; none: all):
- * ceiling-empty-rpc, check-warm, check-cold, list-warm, checkout (against
+ * Every ratio is also taken against two reference servers started here
+ * (load/lib/reference-servers.ts): the empty RPC on grpc-go and on
+ * @grpc/grpc-js, interleaved in the same rounds (docs/benchmarks.md).
+ *
+ * Scenarios (`npm run bench -- check-warm list-warm` runs some; none: all;
+ * the references and the ceiling always run):
+ * ceiling-empty-rpc, ceiling-connect-empty-rpc (the ceiling with every call
+ * through connect-node, the native gRPC path off), check-warm, check-cold, list-warm, checkout (against
  * the local Stripe fake), webhook-ingestion, watch-fanout, and
  * check-warm-rates (the empty RPC and a warm check at fixed offered rates,
  * BENCH_RATES, to see where p99 leaves its budget).
@@ -31,7 +37,8 @@ import { startFakeStripe } from '../test/fake-stripe/server.js';
 import { makeEvent, makeSubscription } from '../test/helpers/stripe-objects.js';
 import { seedProject } from './lib/bench-project.js';
 import { type GhzScenario, ghzMeasure } from './lib/ghz.js';
-import { addRatios, type Result, writeResults } from './lib/results.js';
+import { referenceScenarioNames, startReferenceServers } from './lib/reference-servers.js';
+import { addRatios, addReferenceRatios, type Result, writeResults } from './lib/results.js';
 import { interleavedRounds } from './lib/rounds.js';
 import { spawnServer, spawnService } from './lib/server-process.js';
 import { watchFanout } from './lib/watch-fanout.js';
@@ -97,6 +104,11 @@ async function main(): Promise<void> {
   }
   const service = await spawnService(env);
   const ceiling = await spawnServer(['--import', 'tsx', 'load/ceiling-server.ts'], { PORT: '0' });
+  const connectCeiling = await spawnServer(['--import', 'tsx', 'load/ceiling-server.ts'], {
+    PORT: '0',
+    CEILING_STACK: 'connect',
+  });
+  const references = await startReferenceServers();
   const results: Result[] = [];
   const report = (result: Result) => {
     results.push(result);
@@ -106,12 +118,20 @@ async function main(): Promise<void> {
   };
   try {
     const grpcScenarios: Array<GhzScenario & { readonly port: number }> = [
+      ...references.scenarios,
       {
         name: 'ceiling-empty-rpc',
         description: 'empty RPC, same server stack (the ceiling)',
         call: 'grpc.health.v1.Health/Check',
         data: {},
         port: ceiling.port,
+      },
+      {
+        name: 'ceiling-connect-empty-rpc',
+        description: 'empty RPC, every call through connect-node (native gRPC path off)',
+        call: 'grpc.health.v1.Health/Check',
+        data: {},
+        port: connectCeiling.port,
       },
       {
         name: 'check-warm',
@@ -153,7 +173,8 @@ async function main(): Promise<void> {
         port: service.port,
       },
     ];
-    const chosen = grpcScenarios.filter((s) => s.name === 'ceiling-empty-rpc' || runs(s.name));
+    const always = new Set<string>(['ceiling-empty-rpc', ...referenceScenarioNames]);
+    const chosen = grpcScenarios.filter((s) => always.has(s.name) || runs(s.name));
     // Scenarios served from process memory are compared with the ceiling:
     // rounds interleave them so both see the same machine, and the median
     // round is reported. Those that load FerretDB run after them, once, so
@@ -224,17 +245,21 @@ async function main(): Promise<void> {
   } finally {
     service.child.kill('SIGTERM');
     ceiling.child.kill('SIGTERM');
+    connectCeiling.child.kill('SIGTERM');
+    await references.stop();
     await fake.close();
     await redis.stop();
     await ferret.stop();
   }
   addRatios(results, 'ceiling-empty-rpc');
+  addReferenceRatios(results, referenceScenarioNames);
   const table = await writeResults(path.join(REPO_ROOT, 'load/results'), 'results', results, [
     `${seconds} s per run after a 2 s warm-up; ghz on one core (--cpus 1), 4 HTTP/2 connections`,
     `in-memory gRPC scenarios: ${rounds} rounds interleaved with the ceiling, the median round by req/s; check-cold and checkout once, after them`,
     'name@N/s: N requests per second offered (ghz --rps), 10 callers',
     'FerretDB (SQLite) and Redis on loopback; Stripe is the local fake',
     'ratio to ceiling: req/s over the empty RPC at the same concurrency',
+    'x grpc-go / x grpc-js: req/s over the reference empty RPC, then p99 over its p99, same run and concurrency',
   ]);
   process.stdout.write(`${table}\n`);
 }

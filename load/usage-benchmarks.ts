@@ -17,6 +17,8 @@
  * - reserve-commit: ReserveUsage + CommitReservation pairs from this
  *   process (load/lib/reserve-commit-load.ts), with the reference too; no
  *   budget. A build answering UNIMPLEMENTED fails the scenario, clearly.
+ * The check rounds also run the empty RPC on grpc-go and @grpc/grpc-js
+ * (load/lib/reference-servers.ts), and every figure gets its ratios to them.
  * A scenario that fails is named at the end and the run exits 1, after
  * the others' figures are written.
  *
@@ -36,8 +38,15 @@ import { startBenchDatabases } from './lib/bench-databases.js';
 import { seedProject } from './lib/bench-project.js';
 import { type GhzScenario, ghzMeasure } from './lib/ghz.js';
 import { insertReference, insertReferenceScenario } from './lib/insert-reference.js';
+import { referenceScenarioNames, startReferenceServers } from './lib/reference-servers.js';
 import { reserveCommitLoad, reserveCommitScenario } from './lib/reserve-commit-load.js';
-import { addRatiosTo, type Budget, type Result, writeResults } from './lib/results.js';
+import {
+  addRatiosTo,
+  addReferenceRatios,
+  type Budget,
+  type Result,
+  writeResults,
+} from './lib/results.js';
 import { interleavedRounds } from './lib/rounds.js';
 import { spawnService } from './lib/server-process.js';
 import { benchUsageProject, spreadCustomer, usageScenarios } from './lib/usage-scenarios.js';
@@ -92,13 +101,14 @@ async function main(): Promise<void> {
   try {
     const seeded = await seedProject(env, benchUsageProject(customers));
     const service = await spawnService(env);
+    const references = await startReferenceServers();
     try {
-      const ghzScenario = (scenario: GhzScenario): Scenario => ({
+      const ghzScenario = (scenario: GhzScenario, port = service.port): Scenario => ({
         name: scenario.name,
         run: (concurrency) =>
           ghzMeasure(
-            { ...scenario, bearer: seeded.apiKey },
-            { ghz, port: service.port, concurrency, cpus: 1, seconds },
+            port === service.port ? { ...scenario, bearer: seeded.apiKey } : scenario,
+            { ghz, port, concurrency, cpus: 1, seconds },
             warmupSeconds,
           ),
       });
@@ -124,7 +134,10 @@ async function main(): Promise<void> {
         }),
       );
       // Answered from process memory: first, so no database work queued by a write scenario slows them.
-      const checks = runs('check') ? ghzScenarios.checks.map(ghzScenario) : [];
+      const referenceRuns = references.scenarios.map((r) => ghzScenario(r, r.port));
+      const checks = runs('check')
+        ? [...referenceRuns, ...ghzScenarios.checks.map((c) => ghzScenario(c))]
+        : [];
       const writes = [
         ...(runs('track') || runs('reserve-commit') ? [insert] : []),
         ...(runs('track') ? ghzScenarios.tracks.map(ghzScenario) : []),
@@ -152,6 +165,7 @@ async function main(): Promise<void> {
       }
     } finally {
       await service.stop();
+      await references.stop();
     }
   } finally {
     await mongo.close();
@@ -165,6 +179,7 @@ async function main(): Promise<void> {
   ])
     addRatiosTo(results, scenario, insertReferenceScenario.name);
   addRatiosTo(results, 'check-metered-warm', 'check-boolean-warm');
+  addReferenceRatios(results, referenceScenarioNames);
   const table = await writeResults(resultsDir, 'usage', results, notes(failures), budgets);
   process.stdout.write(`${table}\n`);
   if (failures.size > 0) {

@@ -26,6 +26,16 @@ export interface Result {
   ratioToCeiling?: number;
   /** req/s over the `reference` scenario's at the same concurrency (usage.md). */
   ratio?: { readonly reference: string; readonly value: number };
+  /**
+   * Against each reference server measured in the same run, at the same
+   * concurrency (reference-servers.ts): req/s over its req/s, p99 over its p99.
+   */
+  references?: Record<string, ReferenceRatio>;
+}
+
+export interface ReferenceRatio {
+  readonly rps: number;
+  readonly p99: number;
 }
 
 /** A budget: `scenario`'s ratio to its reference must be at least `minimum`. */
@@ -80,6 +90,20 @@ export function addRatiosTo(results: Result[], scenario: string, reference: stri
       (r) => r.scenario === reference && r.concurrency === result.concurrency,
     );
     if (base && base.rps > 0) result.ratio = { reference, value: round(result.rps / base.rps) };
+  }
+}
+
+/** Sets `references` on every result with a throughput, against each of `referenceNames`. */
+export function addReferenceRatios(results: Result[], referenceNames: readonly string[]): void {
+  for (const result of results) {
+    if (result.offeredRps !== undefined) continue;
+    const ratios: Record<string, ReferenceRatio> = {};
+    for (const name of referenceNames) {
+      const base = results.find((r) => r.scenario === name && r.concurrency === result.concurrency);
+      if (!base || base.rps <= 0 || base.offeredRps !== undefined) continue;
+      ratios[name] = { rps: round(result.rps / base.rps), p99: round(result.p99Ms / base.p99Ms) };
+    }
+    if (Object.keys(ratios).length > 0) result.references = ratios;
   }
 }
 
@@ -142,16 +166,23 @@ export async function writeResults(
         ? `${r.ratio.value} to ${r.ratio.reference}`
         : ''
       : (r.ratioToCeiling ?? '');
+  const referenceNames = [...new Set(merged.flatMap((r) => Object.keys(r.references ?? {})))];
+  const referenceCells = (r: Result) =>
+    referenceNames.map((name) => {
+      const ratio = r.references?.[name];
+      return ratio ? ` ${ratio.rps} / ${ratio.p99} |` : ' |';
+    });
   const rows = merged.map(
     (r) =>
-      `| ${r.scenario} | ${r.concurrency} | ${r.rps} | ${r.p50Ms} | ${r.p95Ms} | ${r.p99Ms} | ${ratioCell(r)} | ${r.errors} |`,
+      `| ${r.scenario} | ${r.concurrency} | ${r.rps} | ${r.p50Ms} | ${r.p95Ms} | ${r.p99Ms} | ${ratioCell(r)} |${referenceCells(r).join('')} ${r.errors} |`,
   );
+  const referenceHeads = referenceNames.map((name) => ` x ${name} (req/s / p99) |`).join('');
   const table = [
     `Measured ${meta.measuredAt} on ${meta.machine} (${meta.node}).`,
     ...notes.map((note) => `- ${note}`),
     '',
-    `| scenario | concurrency | req/s | p50 ms | p95 ms | p99 ms | ${byReference ? 'ratio' : 'ratio to ceiling'} | errors |`,
-    '|---|---|---|---|---|---|---|---|',
+    `| scenario | concurrency | req/s | p50 ms | p95 ms | p99 ms | ${byReference ? 'ratio' : 'ratio to ceiling'} |${referenceHeads} errors |`,
+    `|---|---|---|---|---|---|---|${'---|'.repeat(referenceNames.length)}---|`,
     ...rows,
     ...budgetTable(verdicts),
     '',

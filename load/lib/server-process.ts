@@ -14,12 +14,18 @@ export interface ServerProcess {
  * once it listens. BENCH_SERVER_NODE_ARGS adds node flags in front (for
  * example `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the service).
  */
-export async function spawnServer(
+export function spawnServer(args: string[], env: Record<string, string>): Promise<ServerProcess> {
+  const nodeFlags = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  return spawnProgram(process.execPath, [...nodeFlags, ...args], env);
+}
+
+/** Runs `command` (any program printing the "listening" line) in the repository, as spawnServer does. */
+export async function spawnProgram(
+  command: string,
   args: string[],
   env: Record<string, string>,
 ): Promise<ServerProcess> {
-  const nodeFlags = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeFlags, ...args], {
+  const child = spawn(command, args, {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],

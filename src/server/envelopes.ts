@@ -19,7 +19,8 @@ export type EnvelopeSplit =
 export function splitEnvelopes(bytes: Uint8Array): EnvelopeSplit {
   const messages: Uint8Array[] = [];
   for (let offset = 0; offset < bytes.length; ) {
-    if (bytes.length - offset < envelopeHeaderBytes) return { ok: false, problem: 'truncated envelope' };
+    if (bytes.length - offset < envelopeHeaderBytes)
+      return { ok: false, problem: 'truncated envelope' };
     const flags = bytes[offset] ?? 0;
     const length = readLength(bytes, offset + 1);
     // connect answers INTERNAL here; the gRPC spec calls it a protocol error, and it is the client's.

@@ -31,13 +31,13 @@ import { createAsyncIterable } from '@connectrpc/connect/protocol';
 import { parseTimeout, setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
 import type { Logger } from '../logger.js';
 import { encodeEnvelope, envelopeHeaderBytes } from './envelopes.js';
-import { MapHeaders } from './map-headers.js';
 import {
   decodeRequest,
   markRequestProblem,
   rpcInterceptors,
   tooLargeProblem,
 } from './malformed-body.js';
+import { MapHeaders } from './map-headers.js';
 import type { RecordedRoutes } from './recorded-routes.js';
 import { attachCallFrame, createRpcMethods, type RpcMethod } from './rpc-handlers.js';
 
@@ -178,7 +178,12 @@ class GrpcCall {
       contextValues,
     };
     if (this.method.kind === 'unary') {
-      const req: UnaryRequest = { ...common, stream: false, message, method: this.method.spec.method };
+      const req: UnaryRequest = {
+        ...common,
+        stream: false,
+        message,
+        method: this.method.spec.method,
+      };
       this.method.call(req).then(
         (response) => this.answer(response.message, response.header, response.trailer),
         (err: unknown) => this.fail(err),
@@ -332,7 +337,9 @@ function respondTrailersOnly(
 /** grpc-status, grpc-message and details as connect writes them, the message encoded per the spec. */
 function statusTrailers(error: ConnectError, trailer: Headers | undefined): OutgoingHttpHeaders {
   const target = new MapHeaders();
-  trailer?.forEach((value, key) => target.set(key, value));
+  trailer?.forEach((value, key) => {
+    target.set(key, value);
+  });
   setTrailerStatus(target, error);
   target.set('grpc-message', percentEncodeGrpcMessage(error.rawMessage));
   const out: OutgoingHttpHeaders = {};
@@ -364,7 +371,10 @@ export function percentEncodeGrpcMessage(message: string): string {
 
 function copyHeaders(from: Headers, to: OutgoingHttpHeaders): void {
   if (from instanceof MapHeaders) from.copyInto(to);
-  else from.forEach((value, key) => (to[key] = value));
+  else
+    from.forEach((value, key) => {
+      to[key] = value;
+    });
 }
 
 /** Reads and drops whatever the client still sends. */

@@ -118,7 +118,8 @@ function interceptStreams(
 ): void {
   const compat = server.listeners('stream');
   // One: the request handler's (checked, so a Node change fails loudly rather than serving twice).
-  if (compat.length !== 1) throw new Error(`expected one 'stream' listener, found ${compat.length}`);
+  if (compat.length !== 1)
+    throw new Error(`expected one 'stream' listener, found ${compat.length}`);
   server.removeAllListeners('stream');
   const onStream = (
     stream: http2.ServerHttp2Stream,

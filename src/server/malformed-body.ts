@@ -14,9 +14,9 @@ import { type DescMessage, fromBinary } from '@bufbuild/protobuf';
 import {
   Code,
   ConnectError,
+  type ContextValues,
   createContextKey,
   createContextValues,
-  type ContextValues,
   type Interceptor,
 } from '@connectrpc/connect';
 import {

@@ -50,7 +50,10 @@ export class MapHeaders implements Headers {
     this.map.set(name.toLowerCase(), value);
   }
 
-  forEach(callback: (value: string, key: string, parent: Headers) => void, thisArg?: unknown): void {
+  forEach(
+    callback: (value: string, key: string, parent: Headers) => void,
+    thisArg?: unknown,
+  ): void {
     for (const [key, value] of this.map) callback.call(thisArg, value, key, this);
   }
 

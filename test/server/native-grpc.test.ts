@@ -51,6 +51,12 @@ function protocolOf(context: HandlerContext): string {
   return context.requestHeader instanceof MapHeaders ? 'native-grpc' : context.protocolName;
 }
 
+/** Resolves once `signal` aborts (at once when it already has: the deadline may pass first). */
+function aborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve()));
+}
+
 function waitForAbort(service: string): Promise<void> {
   return new Promise((resolve) => observed.onAborted.set(service, resolve));
 }
@@ -65,7 +71,7 @@ function healthRoutes(observed: Observed) {
         }
         if (request.service === 'slow') {
           // Only the deadline ends this call.
-          await new Promise((resolve) => context.signal.addEventListener('abort', resolve));
+          await aborted(context.signal);
           observed.onAborted.get(request.service)?.();
         }
         if (request.service === 'crash') throw new Error('a bug, not the client');
@@ -74,9 +80,7 @@ function healthRoutes(observed: Observed) {
       },
       async *watch(request, context) {
         yield { status: SERVING };
-        await new Promise<void>((resolve) => {
-          context.signal.addEventListener('abort', () => resolve());
-        });
+        await aborted(context.signal);
         observed.onAborted.get(request.service)?.();
       },
     });
