@@ -167,6 +167,8 @@ class GrpcCall {
       responseTrailer: this.responseTrailer,
     });
     const call = this;
+    // Properties are added to this object, never spread from it: a spread
+    // would read `signal` and create the AbortController it saves.
     const common = {
       service: this.method.spec.method.parent,
       requestMethod: 'POST',
@@ -178,23 +180,21 @@ class GrpcCall {
       contextValues,
     };
     if (this.method.kind === 'unary') {
-      const req: UnaryRequest = {
-        ...common,
-        stream: false,
+      const req: UnaryRequest = Object.assign(common, {
+        stream: false as const,
         message,
         method: this.method.spec.method,
-      };
+      });
       this.method.call(req).then(
         (response) => this.answer(response.message, response.header, response.trailer),
         (err: unknown) => this.fail(err),
       );
     } else {
-      const req: StreamRequest = {
-        ...common,
-        stream: true,
+      const req: StreamRequest = Object.assign(common, {
+        stream: true as const,
         message: createAsyncIterable([message]),
         method: this.method.spec.method,
-      };
+      });
       this.method.call(req).then(
         (response) => this.pump(response),
         (err: unknown) => this.fail(err),
