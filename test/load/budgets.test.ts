@@ -7,7 +7,13 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { addRatiosTo, judgeBudgets, type Result, writeResults } from '../../load/lib/results.js';
+import {
+  addRatiosTo,
+  addReferenceRatios,
+  judgeBudgets,
+  type Result,
+  writeResults,
+} from '../../load/lib/results.js';
 
 const row = (scenario: string, concurrency: number, rps: number): Result => ({
   scenario,
@@ -92,4 +98,37 @@ test('the results files carry the ratios and every verdict', async (t) => {
     markdown,
     /\| track >= 0\.5 x insert \| track \| 1 \| 0\.2 to insert \| 0\.5 \| \*\*no\*\* \|/,
   );
+});
+
+test('every scenario gets req/s and p99 ratios to each reference server at its concurrency', async (t) => {
+  const withP99 = (result: Result, p99Ms: number): Result => ({ ...result, p99Ms });
+  const results = [
+    withP99(row('grpc-go', 1, 1000), 1),
+    withP99(row('grpc-js', 1, 500), 2),
+    withP99(row('grpc-js', 10, 800), 4),
+    withP99(row('check', 1, 400), 3),
+    withP99(row('check', 10, 400), 6),
+    { ...withP99(row('check@500/s', 10, 500), 1), offeredRps: 500 },
+  ];
+  addReferenceRatios(results, ['grpc-go', 'grpc-js']);
+  const ratios = Object.fromEntries(
+    results.map((r) => [`${r.scenario}@${r.concurrency}`, r.references]),
+  );
+  t.deepEqual(ratios['check@1'], {
+    'grpc-go': { rps: 0.4, p99: 3 },
+    'grpc-js': { rps: 0.8, p99: 1.5 },
+  });
+  // No grpc-go figure at 10 callers: only the grpc-js ratio.
+  t.deepEqual(ratios['check@10'], { 'grpc-js': { rps: 0.5, p99: 1.5 } });
+  // A fixed offered rate is not a throughput.
+  t.is(ratios['check@500/s@10'], undefined);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'references-'));
+  try {
+    await writeResults(dir, 'results', results, []);
+    const markdown = await readFile(path.join(dir, 'results.md'), 'utf8');
+    t.regex(markdown, /\| x grpc-go \(req\/s \/ p99\) \| x grpc-js \(req\/s \/ p99\) \|/);
+    t.regex(markdown, /\| check \| 1 \| 400 \|.*\| 0\.4 \/ 3 \| 0\.8 \/ 1\.5 \|/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
