@@ -91,6 +91,8 @@ const shutdownReason = () => new ConnectError('the server is shutting down', Cod
 class GrpcCall {
   private readonly chunks: Buffer[] = [];
   private received = 0;
+  /** Past readMaxBytes: the call was answered, what else arrives is dropped. */
+  private tooLarge = false;
   /** Response headers are on the wire. */
   private responded = false;
   /** The call has its outcome (answered, failed, timed out or cancelled). */
@@ -131,19 +133,21 @@ class GrpcCall {
     }
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.once('end', () => {
-      if (!this.done && this.received >= 0) this.run(Buffer.concat(this.chunks, this.received));
+      if (this.done || this.tooLarge) return;
+      const [only] = this.chunks;
+      this.run(this.chunks.length === 1 && only ? only : Buffer.concat(this.chunks, this.received));
     });
   }
 
   private onData(chunk: Buffer): void {
-    if (this.received < 0) return;
+    if (this.tooLarge) return;
     this.received += chunk.length;
     if (this.received <= this.options.readMaxBytes + envelopeHeaderBytes) {
       this.chunks.push(chunk);
       return;
     }
     // Over the limit: stop keeping bytes (the rest is read and dropped) and answer now.
-    this.received = -1;
+    this.tooLarge = true;
     this.chunks.length = 0;
     this.run(undefined);
   }
@@ -152,14 +156,13 @@ class GrpcCall {
   private run(body: Buffer | undefined): void {
     const contextValues = createContextValues();
     const input = this.method.spec.method.input;
-    let message = create(input);
-    if (body === undefined) {
-      markRequestProblem(contextValues, tooLargeProblem(undefined, this.options.readMaxBytes));
-    } else {
-      const decoded = decodeRequest(body, 'enveloped', input, (data) => fromBinary(input, data));
-      if (decoded.ok) message = decoded.message;
-      else markRequestProblem(contextValues, decoded.problem);
-    }
+    const decoded =
+      body === undefined
+        ? { ok: false as const, problem: tooLargeProblem(undefined, this.options.readMaxBytes) }
+        : decodeRequest(body, 'enveloped', input, (data) => fromBinary(input, data));
+    // A refused request goes on empty, marked: the malformed-body interceptor refuses it after auth.
+    if (!decoded.ok) markRequestProblem(contextValues, decoded.problem);
+    const message = decoded.ok ? decoded.message : create(input);
     attachCallFrame(contextValues, {
       protocolName: 'grpc',
       timeoutMs: () => (this.deadline === undefined ? undefined : this.deadline - Date.now()),
