@@ -7,6 +7,7 @@
  * the service's scenarios, interleaved with them in rounds (rounds.ts).
  */
 import { execFile } from 'node:child_process';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { REPO_ROOT } from '../../scripts/lib/local-services.js';
@@ -65,17 +66,25 @@ async function stopAll(servers: readonly ServerProcess[]): Promise<void> {
   await Promise.all(servers.map((server) => server.stop()));
 }
 
-/** `go build` of load/grpc-go-reference into .tools/bin (Go's build cache makes a rebuild quick). */
+/** `go build` of load/grpc-go-reference into .tools/bin, unless the binary is newer than its sources. */
 async function buildGrpcGoReference(): Promise<string> {
   const binary = path.join(REPO_ROOT, '.tools/bin/grpc-go-reference');
+  const sourceDir = path.join(REPO_ROOT, 'load/grpc-go-reference');
+  if (await isUpToDate(binary, sourceDir)) return binary;
   try {
-    await run('go', ['build', '-o', binary, '.'], {
-      cwd: path.join(REPO_ROOT, 'load/grpc-go-reference'),
-      timeout: 600_000,
-    });
+    await run('go', ['build', '-o', binary, '.'], { cwd: sourceDir, timeout: 600_000 });
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     throw new Error(`building load/grpc-go-reference failed (is Go 1.25+ on PATH?): ${reason}`);
   }
   return binary;
+}
+
+async function isUpToDate(binary: string, sourceDir: string): Promise<boolean> {
+  const built = await stat(binary).catch(() => undefined);
+  if (!built) return false;
+  const sources = await Promise.all(
+    ['main.go', 'go.mod', 'go.sum'].map((name) => stat(path.join(sourceDir, name))),
+  );
+  return sources.every((source) => source.mtimeMs <= built.mtimeMs);
 }

@@ -37,6 +37,8 @@ async function runBenchmark(): Promise<Run> {
       cwd: repoRoot,
       env: {
         PATH: process.env.PATH ?? '',
+        // The grpc-go reference is built with the Go toolchain, which needs its module cache.
+        HOME: process.env.HOME ?? '',
         GHZ_BIN: process.env.GHZ_BIN ?? '',
         MONGODB_URL: testMongoUrl(),
         REDIS_URL: testRedisUrl(),
