@@ -103,12 +103,13 @@ async function main(): Promise<void> {
     const service = await spawnService(env);
     const references = await startReferenceServers();
     try {
-      const ghzScenario = (scenario: GhzScenario, port = service.port): Scenario => ({
+      // A scenario with a port of its own is a reference server's (no key); else the service's.
+      const ghzScenario = (scenario: GhzScenario & { readonly port?: number }): Scenario => ({
         name: scenario.name,
         run: (concurrency) =>
           ghzMeasure(
-            port === service.port ? { ...scenario, bearer: seeded.apiKey } : scenario,
-            { ghz, port, concurrency, cpus: 1, seconds },
+            scenario.port === undefined ? { ...scenario, bearer: seeded.apiKey } : scenario,
+            { ghz, port: scenario.port ?? service.port, concurrency, cpus: 1, seconds },
             warmupSeconds,
           ),
       });
@@ -134,9 +135,8 @@ async function main(): Promise<void> {
         }),
       );
       // Answered from process memory: first, so no database work queued by a write scenario slows them.
-      const referenceRuns = references.scenarios.map((r) => ghzScenario(r, r.port));
       const checks = runs('check')
-        ? [...referenceRuns, ...ghzScenarios.checks.map((c) => ghzScenario(c))]
+        ? [...references.scenarios, ...ghzScenarios.checks].map(ghzScenario)
         : [];
       const writes = [
         ...(runs('track') || runs('reserve-commit') ? [insert] : []),
