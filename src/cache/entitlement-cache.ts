@@ -16,6 +16,7 @@
 import type { Redis } from 'ioredis';
 import type { EntitlementSet } from '../domain/entitlements.js';
 import type { Logger } from '../logger.js';
+import { CustomerMemo, memoKey } from './customer-memo.js';
 import type { InvalidationBus } from './invalidation-bus.js';
 
 /**
@@ -124,64 +125,23 @@ export class RedisEntitlementCache {
   }
 }
 
-export class MemoryEntitlementCache {
-  private readonly entries = new Map<string, { set: EntitlementSet; expiresAt: number }>();
-  /** Counts evictions: a set computed while one happened may be stale and is not kept. */
-  private evictions = 0;
-
-  constructor(
-    bus: InvalidationBus,
-    private readonly ttlMs: number,
-    private readonly maxEntries: number,
-  ) {
-    bus.onMessage((message) => {
-      if (message.kind === 'entitlements') {
-        this.evictions += 1;
-        this.entries.delete(memoryKey(message.projectId, message.customerId));
-      } else if (message.kind === 'project') {
+/** Computed sets; any change of the customer evicts, and a set expires at its `validUntil`. */
+export class MemoryEntitlementCache extends CustomerMemo<EntitlementSet> {
+  constructor(bus: Pick<InvalidationBus, 'onMessage'>, ttlMs: number, maxEntries: number) {
+    super(bus, {
+      ttlMs,
+      maxEntries,
+      evictionOf: (message) => {
+        if (message.kind === 'entitlements') {
+          return { customer: memoKey(message.projectId, message.customerId) };
+        }
         // Catalog changes are rare: start over rather than index by project.
-        this.evictions += 1;
-        this.entries.clear();
-      }
+        return message.kind === 'project' ? 'all' : 'none';
+      },
+      stillValid: (set, nowMs) => !set.validUntil || set.validUntil.getTime() > nowMs,
     });
   }
-
-  get(projectId: string, customerId: string, nowMs: number): EntitlementSet | undefined {
-    const key = memoryKey(projectId, customerId);
-    const entry = this.entries.get(key);
-    if (!entry) return undefined;
-    if (
-      entry.expiresAt <= nowMs ||
-      (entry.set.validUntil && entry.set.validUntil.getTime() <= nowMs)
-    ) {
-      this.entries.delete(key);
-      return undefined;
-    }
-    return entry.set;
-  }
-
-  /** Take before reading the sources; hand back to `set`. */
-  readToken(): number {
-    return this.evictions;
-  }
-
-  set(
-    projectId: string,
-    customerId: string,
-    set: EntitlementSet,
-    nowMs: number,
-    token: number,
-  ): void {
-    if (token !== this.evictions) return;
-    if (this.entries.size >= this.maxEntries) {
-      const oldest = this.entries.keys().next();
-      if (!oldest.done) this.entries.delete(oldest.value);
-    }
-    this.entries.set(memoryKey(projectId, customerId), { set, expiresAt: nowMs + this.ttlMs });
-  }
 }
-
-const memoryKey = (projectId: string, customerId: string) => `${projectId}\u0000${customerId}`;
 
 function serializeEntry(generation: string, set: EntitlementSet): string {
   return JSON.stringify({ generation, set });
