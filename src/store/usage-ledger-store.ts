@@ -18,16 +18,25 @@
  * the hint without reading: if another replica wrote since, the insert of
  * seq + 1 loses on `_id` and the head is searched then. Reads verify it.
  *
+ * Appends of one chain in this process are group-committed: callers queue,
+ * and one writer at a time plans as many of them as are waiting (up to
+ * `maxBatch`) on the head, one after another, and inserts the entries with
+ * one ordered insertMany. So N concurrent tracks of a chain cost a round
+ * trip or two, not N; each caller still gets its own outcome, and a
+ * refusal is answered only once every entry planned before it is durable.
+ * An insert that loses (to another replica, or on a once key) stops the
+ * ordered insert there; the entries before it stand, the rest are planned
+ * again on the new head.
+ *
  * Every entry has a `once_key`, unique in the collection: a TrackUsage's
  * idempotency key, so one insert both appends the usage and applies its
  * key once (a retry, concurrent or days later, loses on that index and
  * answers the entry it finds); for other entries the operation's own id.
  */
-import type { Collection, Db } from 'mongodb';
+import { type Collection, type Db, MongoBulkWriteError } from 'mongodb';
 import { ConflictError } from '../domain/errors.js';
 import { type ChainState, emptyChainState } from '../domain/usage-allocation.js';
 import type { ChainPlan } from '../domain/usage-plans.js';
-import { insertOnce } from './insert-once.js';
 import {
   type AllocationDoc,
   allocationDoc,
@@ -110,8 +119,23 @@ export const usageLedgerCollection = 'usage_ledger';
 
 const emptyHead: LedgerHead = { seq: 0, state: emptyChainState };
 /** Each lost race means another writer appended; past this many, give up and let the caller retry. */
-const maxAppendAttempts = 32;
+const maxLostRaces = 32;
 const maxHints = 10_000;
+/** Appends planned and inserted together at most (one insertMany). */
+const maxBatch = 64;
+
+/** A queued append, settled by the chain's writer. */
+interface PendingAppend {
+  readonly facts: EntryFacts;
+  readonly plan: (state: ChainState) => ChainPlan;
+  readonly settle: (outcome: AppendOutcome) => void;
+  readonly fail: (error: unknown) => void;
+}
+
+/** What the writer decided for one pending append: an entry to insert, or a refusal. */
+type Decision =
+  | { readonly pending: PendingAppend; readonly entry: UsageEntryDoc }
+  | { readonly pending: PendingAppend; readonly refused: AppendOutcome & { kind: 'refused' } };
 
 export function chainId(chain: UsageChain): string {
   return [chain.projectId, chain.customerId, chain.feature].map(encodeURIComponent).join(':');
@@ -127,8 +151,8 @@ export class UsageLedgerStore {
   private readonly entries: Collection<UsageEntryDoc>;
   /** The last head seen per chain: a warm read costs one lookup by `_id`, a warm append none. */
   private readonly hints = new Map<string, LedgerHead>();
-  /** Appends of one chain in this process run one after another: only replicas race. */
-  private readonly tails = new Map<string, Promise<unknown>>();
+  /** Appends waiting per chain; a chain with an entry here has a writer draining it. */
+  private readonly queues = new Map<string, PendingAppend[]>();
 
   constructor(db: Db) {
     this.entries = db.collection<UsageEntryDoc>(usageLedgerCollection);
@@ -167,15 +191,15 @@ export class UsageLedgerStore {
     plan: (state: ChainState) => ChainPlan,
   ): Promise<AppendOutcome> {
     const id = chainId(chain);
-    const previous = this.tails.get(id) ?? Promise.resolve();
-    const run = () => this.appendNow(chain, id, facts, plan);
-    const next = previous.then(run, run);
-    this.tails.set(id, next);
-    const cleanup = () => {
-      if (this.tails.get(id) === next) this.tails.delete(id);
-    };
-    next.then(cleanup, cleanup);
-    return next;
+    return new Promise((settle, fail) => {
+      const queue = this.queues.get(id);
+      if (queue) {
+        queue.push({ facts, plan, settle, fail });
+        return;
+      }
+      this.queues.set(id, [{ facts, plan, settle, fail }]);
+      void this.drain(chain, id);
+    });
   }
 
   /** The entry written for `opId` after seq `afterSeq`, if one was (a crashed call's). */
@@ -187,28 +211,73 @@ export class UsageLedgerStore {
     }
   }
 
-  private async appendNow(
-    chain: UsageChain,
-    id: string,
-    facts: EntryFacts,
-    plan: (state: ChainState) => ChainPlan,
-  ): Promise<AppendOutcome> {
+  /** The chain's one writer in this process: batches until nobody waits. */
+  private async drain(chain: UsageChain, id: string): Promise<void> {
+    for (;;) {
+      const queue = this.queues.get(id) ?? [];
+      if (queue.length === 0) {
+        this.queues.delete(id);
+        return;
+      }
+      const batch = queue.splice(0, maxBatch);
+      try {
+        await this.writeBatch(chain, id, batch);
+      } catch (error) {
+        // MongoDB failed mid-batch: which entries landed is unknown, so
+        // every caller not yet answered retries (its once key makes that safe).
+        for (const pending of batch) pending.fail(error);
+      }
+    }
+  }
+
+  /** Plans the batch on the head, inserts it in order, and settles every append of it. */
+  private async writeBatch(chain: UsageChain, id: string, batch: PendingAppend[]): Promise<void> {
+    let rest = batch;
     let head = this.hints.get(id) ?? (await this.head(id));
-    for (let attempt = 0; attempt < maxAppendAttempts; attempt++) {
-      const decided = plan(head.state);
-      if (decided.kind === 'refuse') {
-        return { kind: 'refused', reason: decided.reason, balance: decided.balance };
+    for (let lostRaces = 0; rest.length > 0; ) {
+      const decisions = decide(chain, id, head, rest);
+      const entries = decisions.flatMap((d) => ('entry' in d ? [d.entry] : []));
+      const inserted = await insertInOrder(this.entries, entries);
+      const stopped = this.settleInserted(id, decisions, inserted);
+      if (stopped === decisions.length) return;
+      const failed = decisions[stopped];
+      if (!failed || !('entry' in failed)) return;
+      const lost = await this.whyNotInserted(failed.entry);
+      if (lost.kind === 'repeated') {
+        failed.pending.settle({ kind: 'appended', entry: lost.entry, repeated: true });
+        rest = decisions.slice(stopped + 1).map((d) => d.pending);
+        head = await this.head(id);
+        continue;
       }
-      const entry = newEntry(chain, id, head.seq + 1, facts, decided);
-      if ((await insertOnce(this.entries, entry)) === 'inserted') {
-        this.remember(id, { seq: entry.seq, state: decided.state });
-        return { kind: 'appended', entry, repeated: false };
+      lostRaces += 1;
+      if (lostRaces >= maxLostRaces) {
+        const error = new ConflictError('usage of this feature is too contended right now; retry');
+        for (const d of decisions.slice(stopped)) d.pending.fail(error);
+        return;
       }
-      const lost = await this.whyNotInserted(entry);
-      if (lost.kind === 'repeated') return { kind: 'appended', entry: lost.entry, repeated: true };
+      rest = decisions.slice(stopped).map((d) => d.pending);
       head = lost.head;
     }
-    throw new ConflictError('usage of this feature is too contended right now; retry');
+  }
+
+  /**
+   * Answers the decisions whose entries are durable (the first `inserted`
+   * entries) and the refusals between them; returns the index of the first
+   * decision left unanswered (its entry was not inserted).
+   */
+  private settleInserted(id: string, decisions: readonly Decision[], inserted: number): number {
+    let entriesSettled = 0;
+    for (const [index, decision] of decisions.entries()) {
+      if ('refused' in decision) {
+        decision.pending.settle(decision.refused);
+        continue;
+      }
+      if (entriesSettled === inserted) return index;
+      entriesSettled += 1;
+      this.remember(id, headOf(decision.entry));
+      decision.pending.settle({ kind: 'appended', entry: decision.entry, repeated: false });
+    }
+    return decisions.length;
   }
 
   /**
@@ -292,4 +361,63 @@ function newEntry(
     allocation: allocationDoc(plan.allocation),
     state: stateDoc(plan.state),
   };
+}
+
+/** Each pending append's plan on the state the ones before it leave, from `head`. */
+function decide(
+  chain: UsageChain,
+  id: string,
+  head: LedgerHead,
+  batch: readonly PendingAppend[],
+): Decision[] {
+  let state = head.state;
+  let seq = head.seq;
+  return batch.flatMap((pending): Decision[] => {
+    let decided: ChainPlan;
+    try {
+      decided = pending.plan(state);
+    } catch (error) {
+      // A plan is pure: its failure is its caller's alone.
+      pending.fail(error);
+      return [];
+    }
+    if (decided.kind === 'refuse') {
+      const refused = {
+        kind: 'refused',
+        reason: decided.reason,
+        balance: decided.balance,
+      } as const;
+      return [{ pending, refused }];
+    }
+    seq += 1;
+    state = decided.state;
+    return [{ pending, entry: newEntry(chain, id, seq, pending.facts, decided) }];
+  });
+}
+
+/**
+ * Inserts `entries` in order and answers how many were inserted: all of
+ * them, or those before the first that a unique index refused (an ordered
+ * insert stops there). Other errors throw.
+ */
+async function insertInOrder(
+  collection: Collection<UsageEntryDoc>,
+  entries: readonly UsageEntryDoc[],
+): Promise<number> {
+  if (entries.length === 0) return 0;
+  try {
+    await collection.insertMany([...entries], { ordered: true });
+    return entries.length;
+  } catch (err) {
+    const index = duplicateIndexOf(err);
+    if (index === undefined) throw err;
+    return index;
+  }
+}
+
+/** The index of the entry a unique index refused, if that is what `err` is. */
+function duplicateIndexOf(err: unknown): number | undefined {
+  if (!(err instanceof MongoBulkWriteError)) return undefined;
+  const first = [err.writeErrors].flat()[0];
+  return first?.code === 11000 ? first.index : undefined;
 }
