@@ -68,6 +68,8 @@ export interface Config {
   readonly apiKeyNegativeCacheTtlMs: number;
   /** How long a computed entitlement set stays in process memory (changes also evict at once). */
   readonly entitlementMemoryTtlMs: number;
+  /** The in-process entitlement sets' bound, in bytes as estimated (the oldest make room). */
+  readonly entitlementMemoryMaxBytes: number;
   /** How long a project (catalog, secrets) stays in process memory (changes also evict at once). */
   readonly projectCacheTtlMs: number;
   /** Where the Stripe SDK sends requests; unset: Stripe itself. */
@@ -154,6 +156,10 @@ export function loadConfig(env: Env): Config {
       min: 0,
       max: 3_600_000,
     }),
+    entitlementMemoryMaxBytes:
+      integer(env, 'ENTITLEMENT_MEMORY_MAX_MB', { fallback: 128, min: 1, max: 65_536 }) *
+      1024 *
+      1024,
     projectCacheTtlMs: integer(env, 'PROJECT_CACHE_TTL_MS', {
       fallback: 30_000,
       min: 0,

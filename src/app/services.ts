@@ -138,6 +138,7 @@ function buildEntitlementLookup(
       bus,
       config.entitlementMemoryTtlMs,
       memoryCacheMaxEntries,
+      config.entitlementMemoryMaxBytes,
     ),
     inputsCache: new MemoryInputsCache(bus, config.entitlementMemoryTtlMs, memoryCacheMaxEntries),
     logger,

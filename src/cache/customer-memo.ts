@@ -16,6 +16,11 @@ export type MemoEviction = { readonly customer: string } | 'all' | 'none';
 export interface CustomerMemoOptions<T> {
   readonly ttlMs: number;
   readonly maxEntries: number;
+  /**
+   * The memo's bound in bytes, as `set`'s callers estimate each entry (its
+   * key and bookkeeping included); the oldest entries make room.
+   */
+  readonly maxBytes?: number;
   /** Which entries a bus message evicts. */
   readonly evictionOf: (message: InvalidationMessage) => MemoEviction;
   /** False when a held value has gone stale on its own at `nowMs`. */
@@ -23,8 +28,9 @@ export interface CustomerMemoOptions<T> {
 }
 
 export class CustomerMemo<T> {
-  private readonly entries = new Map<string, { value: T; expiresAt: number }>();
+  private readonly entries = new Map<string, { value: T; expiresAt: number; bytes: number }>();
   private evictions = 0;
+  private bytes = 0;
 
   constructor(
     bus: Pick<InvalidationBus, 'onMessage'>,
@@ -39,7 +45,7 @@ export class CustomerMemo<T> {
     if (!entry) return undefined;
     const valid = this.options.stillValid?.(entry.value, nowMs) ?? true;
     if (entry.expiresAt <= nowMs || !valid) {
-      this.entries.delete(key);
+      this.remove(key);
       return undefined;
     }
     return entry.value;
@@ -50,24 +56,51 @@ export class CustomerMemo<T> {
     return this.evictions;
   }
 
-  set(projectId: string, customerId: string, value: T, nowMs: number, token: number): void {
+  /** Holds `value`, estimated at `bytes`, unless an eviction came after `token`. */
+  set(
+    projectId: string,
+    customerId: string,
+    value: T,
+    nowMs: number,
+    token: number,
+    bytes = 0,
+  ): void {
     if (token !== this.evictions) return;
-    if (this.entries.size >= this.options.maxEntries) {
+    const key = memoKey(projectId, customerId);
+    this.remove(key);
+    const maxBytes = this.options.maxBytes ?? Number.POSITIVE_INFINITY;
+    if (bytes > maxBytes) return;
+    while (this.entries.size >= this.options.maxEntries || this.bytes + bytes > maxBytes) {
       // Maps iterate in insertion order: the first key is the oldest entry.
       const oldest = this.entries.keys().next();
-      if (!oldest.done) this.entries.delete(oldest.value);
+      if (oldest.done) break;
+      this.remove(oldest.value);
     }
-    this.entries.set(memoKey(projectId, customerId), {
-      value,
-      expiresAt: nowMs + this.options.ttlMs,
-    });
+    this.entries.set(key, { value, expiresAt: nowMs + this.options.ttlMs, bytes });
+    this.bytes += bytes;
+  }
+
+  /** What the held entries take, as their `set` calls estimated it. */
+  heldBytes(): number {
+    return this.bytes;
+  }
+
+  private remove(key: string): void {
+    const entry = this.entries.get(key);
+    if (!entry) return;
+    this.entries.delete(key);
+    this.bytes -= entry.bytes;
   }
 
   private evict(eviction: MemoEviction): void {
     if (eviction === 'none') return;
     this.evictions += 1;
-    if (eviction === 'all') this.entries.clear();
-    else this.entries.delete(eviction.customer);
+    if (eviction === 'all') {
+      this.entries.clear();
+      this.bytes = 0;
+    } else {
+      this.remove(eviction.customer);
+    }
   }
 }
 

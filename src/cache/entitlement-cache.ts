@@ -18,6 +18,7 @@ import type { EntitlementSet } from '../domain/entitlements.js';
 import type { Logger } from '../logger.js';
 import { CustomerMemo, memoKey } from './customer-memo.js';
 import type { InvalidationBus } from './invalidation-bus.js';
+import { SetCompactor } from './set-compaction.js';
 
 /**
  * The project version (its updated_at) is part of the entry key: a catalog
@@ -125,12 +126,24 @@ export class RedisEntitlementCache {
   }
 }
 
-/** Computed sets; any change of the customer evicts, and a set expires at its `validUntil`. */
-export class MemoryEntitlementCache extends CustomerMemo<EntitlementSet> {
-  constructor(bus: Pick<InvalidationBus, 'onMessage'>, ttlMs: number, maxEntries: number) {
-    super(bus, {
+/**
+ * Computed sets; any change of the customer evicts, and a set expires at
+ * its `validUntil`. Held compacted (set-compaction.ts) and bounded by bytes.
+ */
+export class MemoryEntitlementCache {
+  private readonly memo: CustomerMemo<EntitlementSet>;
+  private readonly compactor = new SetCompactor();
+
+  constructor(
+    bus: Pick<InvalidationBus, 'onMessage'>,
+    ttlMs: number,
+    maxEntries: number,
+    maxBytes: number = Number.POSITIVE_INFINITY,
+  ) {
+    this.memo = new CustomerMemo(bus, {
       ttlMs,
       maxEntries,
+      maxBytes,
       evictionOf: (message) => {
         if (message.kind === 'entitlements') {
           return { customer: memoKey(message.projectId, message.customerId) };
@@ -140,6 +153,33 @@ export class MemoryEntitlementCache extends CustomerMemo<EntitlementSet> {
       },
       stillValid: (set, nowMs) => !set.validUntil || set.validUntil.getTime() > nowMs,
     });
+  }
+
+  get(projectId: string, customerId: string, nowMs: number): EntitlementSet | undefined {
+    return this.memo.get(projectId, customerId, nowMs);
+  }
+
+  /** Take before reading the sources; hand back to `set`. */
+  readToken(): number {
+    return this.memo.readToken();
+  }
+
+  /** Holds a compacted copy of `set` (equal parts shared). */
+  set(
+    projectId: string,
+    customerId: string,
+    set: EntitlementSet,
+    nowMs: number,
+    token: number,
+  ): void {
+    if (token !== this.memo.readToken()) return;
+    const compact = this.compactor.compact(set);
+    this.memo.set(projectId, customerId, compact.set, nowMs, token, compact.bytes);
+  }
+
+  /** The held sets' estimated bytes. */
+  heldBytes(): number {
+    return this.memo.heldBytes();
   }
 }
 

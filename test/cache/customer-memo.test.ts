@@ -87,3 +87,29 @@ test('at the size bound the oldest entry makes room', (t) => {
   t.is(held.get('p1', 'c2', t0)?.label, 'c2');
   t.is(held.get('p1', 'c3', t0)?.label, 'c3');
 });
+
+test('at the byte bound the oldest entries make room, and a value above it is not held', (t) => {
+  const bus = new FakeBus();
+  const held = new CustomerMemo<Held>(bus, {
+    ttlMs: 60_000,
+    maxEntries: 100,
+    maxBytes: 1000,
+    evictionOf: (message) =>
+      message.kind === 'entitlements'
+        ? { customer: memoKey(message.projectId, message.customerId) }
+        : 'none',
+  });
+  held.set('p1', 'c1', { label: 'c1' }, t0, held.readToken(), 400);
+  held.set('p1', 'c2', { label: 'c2' }, t0, held.readToken(), 400);
+  t.is(held.heldBytes(), 800);
+  held.set('p1', 'c3', { label: 'c3' }, t0, held.readToken(), 400);
+  t.is(held.get('p1', 'c1', t0), undefined, 'the oldest made room');
+  t.is(held.heldBytes(), 800);
+  held.set('p1', 'huge', { label: 'huge' }, t0, held.readToken(), 1001);
+  t.is(held.get('p1', 'huge', t0), undefined);
+  t.is(held.get('p1', 'c2', t0)?.label, 'c2', 'a value too big evicts nobody');
+  bus.send({ kind: 'entitlements', projectId: 'p1', customerId: 'c2' });
+  t.is(held.heldBytes(), 400, 'an eviction gives its bytes back');
+  held.set('p1', 'c3', { label: 'c3 again' }, t0, held.readToken(), 300);
+  t.is(held.heldBytes(), 300, 'setting a held customer again replaces its bytes');
+});
