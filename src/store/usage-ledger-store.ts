@@ -18,15 +18,22 @@
  * the hint without reading: if another replica wrote since, the insert of
  * seq + 1 loses on `_id` and the head is searched then. Reads verify it.
  *
- * Every entry has a `once_key`, unique in the collection: a TrackUsage's
- * idempotency key, so one insert both appends the usage and applies its
- * key once (a retry, concurrent or days later, loses on that index and
- * answers the entry it finds); for other entries the operation's own id.
+ * Every entry has a `once_key`, unique in the collection
+ * (src/domain/usage-once-keys.ts): a TrackUsage's or ReserveUsage's
+ * idempotency key, or the one end (commit or release) of a reservation, so
+ * one insert both appends the operation and applies it once (a retry,
+ * concurrent or days later, loses on that index and answers the entry it
+ * finds). A refusal looks the once key up before it is answered, so a
+ * retry of an operation that was applied answers it even when the balance
+ * would refuse it now.
+ *
+ * `append` is the one way in: the plan (a pure function of the head's
+ * state and the seq the entry would get) decides what is written.
  */
 import type { Collection, Db } from 'mongodb';
 import { ConflictError } from '../domain/errors.js';
 import { type ChainState, emptyChainState } from '../domain/usage-allocation.js';
-import type { ChainPlan } from '../domain/usage-plans.js';
+import type { ChainPlan, PlanAt, RefusalReason } from '../domain/usage-plans.js';
 import { insertOnce } from './insert-once.js';
 import {
   type AllocationDoc,
@@ -47,7 +54,7 @@ export interface UsageEntryDoc {
   customer_id: string;
   feature: string;
   kind: UsageEntryKind;
-  /** The id this entry was written for once (usg_... or, for a hold, rsv_...): a take-over probes for it. */
+  /** The id of the operation this entry records (usg_... or, for a hold, rsv_...). */
   op_id: string;
   /** The usage this entry records (0 for holds and releases). */
   amount: number;
@@ -58,8 +65,10 @@ export interface UsageEntryDoc {
   idempotency_key: string | null;
   /** Unique in the collection: the same operation is never appended twice. */
   once_key: string;
-  /** What a TrackUsage asked (its key must not be reused for another usage); null for other kinds. */
+  /** What the operation asked (its once key must not be reused for another); null when nothing is compared. */
   request: string | null;
+  /** A hold's expiry (the hold counts in the balance until then, unless ended); null for other kinds. */
+  expires_at: Date | null;
   occurred_at: Date;
   recorded_at: Date;
   allocation: AllocationDoc | null;
@@ -85,7 +94,12 @@ export interface EntryFacts {
   /** Default: the chain, the kind and the operation's id. */
   readonly onceKey?: string;
   readonly request?: string;
+  /** A hold's expiry. */
+  readonly expiresAt?: Date;
 }
+
+/** Facts that name the seq their entry gets (a reservation id names its hold's seq). */
+export type EntryFactsAt = (seq: number) => EntryFacts;
 
 export interface LedgerHead {
   readonly seq: number;
@@ -101,7 +115,7 @@ export type AppendOutcome =
     }
   | {
       readonly kind: 'refused';
-      readonly reason: 'balance' | 'not_held';
+      readonly reason: RefusalReason;
       readonly balance: number;
     };
 
@@ -163,8 +177,8 @@ export class UsageLedgerStore {
    */
   append(
     chain: UsageChain,
-    facts: EntryFacts,
-    plan: (state: ChainState) => ChainPlan,
+    facts: EntryFacts | EntryFactsAt,
+    plan: PlanAt,
   ): Promise<AppendOutcome> {
     const id = chainId(chain);
     const previous = this.tails.get(id) ?? Promise.resolve();
@@ -178,28 +192,43 @@ export class UsageLedgerStore {
     return next;
   }
 
-  /** The entry written for `opId` after seq `afterSeq`, if one was (a crashed call's). */
-  async findUsage(chain: string, afterSeq: number, opId: string): Promise<UsageEntryDoc | null> {
-    for (let seq = afterSeq + 1; ; seq++) {
-      const entry = await this.entries.findOne({ _id: entryId(chain, seq) });
-      if (!entry) return null;
-      if (entry.op_id === opId) return entry;
-    }
+  /** The entry at `seq` of `chain` (chainId), by `_id`. */
+  async entryAt(chain: string, seq: number): Promise<UsageEntryDoc | null> {
+    return this.entries.findOne({ _id: entryId(chain, seq) });
+  }
+
+  /** The entry of `onceKey`: a scan on FerretDB, so only retries and refusals ask. */
+  async byOnceKey(onceKey: string): Promise<UsageEntryDoc | null> {
+    return this.entries.findOne({ once_key: onceKey });
   }
 
   private async appendNow(
     chain: UsageChain,
     id: string,
-    facts: EntryFacts,
-    plan: (state: ChainState) => ChainPlan,
+    facts: EntryFacts | EntryFactsAt,
+    plan: PlanAt,
   ): Promise<AppendOutcome> {
-    let head = this.hints.get(id) ?? (await this.head(id));
+    const hint = this.hints.get(id);
+    let head = hint ?? (await this.head(id));
+    let verified = hint === undefined;
     for (let attempt = 0; attempt < maxAppendAttempts; attempt++) {
-      const decided = plan(head.state);
+      const seq = head.seq + 1;
+      const entryFacts = typeof facts === 'function' ? facts(seq) : facts;
+      const decided = plan(head.state, seq);
       if (decided.kind === 'refuse') {
-        return { kind: 'refused', reason: decided.reason, balance: decided.balance };
+        // The hint may be behind another replica's writes (a release, the
+        // hold itself): a refusal stands only on the head MongoDB has.
+        if (!verified) {
+          verified = true;
+          const fresh = await this.head(id);
+          if (fresh.seq !== head.seq) {
+            head = fresh;
+            continue;
+          }
+        }
+        return this.refusedOrRepeated(entryFacts, decided);
       }
-      const entry = newEntry(chain, id, head.seq + 1, facts, decided);
+      const entry = newEntry(chain, id, seq, entryFacts, decided);
       if ((await insertOnce(this.entries, entry)) === 'inserted') {
         this.remember(id, { seq: entry.seq, state: decided.state });
         return { kind: 'appended', entry, repeated: false };
@@ -207,8 +236,19 @@ export class UsageLedgerStore {
       const lost = await this.whyNotInserted(entry);
       if (lost.kind === 'repeated') return { kind: 'appended', entry: lost.entry, repeated: true };
       head = lost.head;
+      verified = true;
     }
     throw new ConflictError('usage of this feature is too contended right now; retry');
+  }
+
+  /** A retry of an operation already applied answers it, not the refusal the state gives now. */
+  private async refusedOrRepeated(
+    facts: EntryFacts,
+    refusal: Extract<ChainPlan, { kind: 'refuse' }>,
+  ): Promise<AppendOutcome> {
+    const same = facts.onceKey === undefined ? null : await this.byOnceKey(facts.onceKey);
+    if (same) return { kind: 'appended', entry: same, repeated: true };
+    return { kind: 'refused', reason: refusal.reason, balance: refusal.balance };
   }
 
   /**
@@ -226,7 +266,7 @@ export class UsageLedgerStore {
     const atSeq = await this.entries.findOne({ _id: entry._id });
     if (atSeq?.once_key === entry.once_key) return { kind: 'repeated', entry: atSeq };
     if (atSeq) return { kind: 'lost', head: await this.head(entry.chain) };
-    const same = await this.entries.findOne({ once_key: entry.once_key });
+    const same = await this.byOnceKey(entry.once_key);
     if (same) return { kind: 'repeated', entry: same };
     return { kind: 'lost', head: await this.head(entry.chain) };
   }
@@ -287,6 +327,7 @@ function newEntry(
     idempotency_key: facts.idempotencyKey,
     once_key: facts.onceKey ?? `${id}:${facts.kind}:${facts.opId}`,
     request: facts.request ?? null,
+    expires_at: facts.expiresAt ?? null,
     occurred_at: facts.occurredAt,
     recorded_at: new Date(),
     allocation: allocationDoc(plan.allocation),
