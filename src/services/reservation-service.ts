@@ -25,7 +25,7 @@ import {
   parseReservationId,
   reservationId,
 } from '../domain/reservation-ids.js';
-import type { ChainTerms } from '../domain/usage-allocation.js';
+import type { ChainState, ChainTerms } from '../domain/usage-allocation.js';
 import { endOnceKey, reserveOnceKey } from '../domain/usage-once-keys.js';
 import { type PlanAt, planCommit, planHold, planRelease } from '../domain/usage-plans.js';
 import { stateFromDoc } from '../store/usage-chain-docs.js';
@@ -59,6 +59,8 @@ export interface HoldRequest {
 export interface Held {
   readonly reservationId: string;
   readonly expiresAt: Date;
+  /** The chain's state after the hold this call wrote; null for a retry (nothing written). */
+  readonly written: ChainState | null;
 }
 
 /** A reservation as its hold entry has it. */
@@ -81,8 +83,8 @@ export interface CommitRequest {
 export interface Committed {
   /** Empty when nothing was recorded (final amount 0). */
   readonly usageId: string;
-  /** The commit was there already (a retry): its usage id is the first's. */
-  readonly repeated: boolean;
+  /** The chain's state after the commit this call wrote; null for a retry (its usage id is the first's). */
+  readonly written: ChainState | null;
 }
 
 /** 16 hex digits: the part of a reservation id nobody can guess from its seq. */
@@ -135,6 +137,7 @@ export class ReservationService {
     return {
       reservationId: entry.reservation_id ?? entry.op_id,
       expiresAt: entry.expires_at ?? request.expiresAt,
+      written: writtenBy(outcome),
     };
   }
 
@@ -185,7 +188,7 @@ export class ReservationService {
         `reservation ${reservation.id} is no longer held: it expired or was released`,
       );
     }
-    return { usageId: outcome.entry.usage_id ?? '', repeated: outcome.repeated };
+    return { usageId: outcome.entry.usage_id ?? '', written: writtenBy(outcome) };
   }
 
   /** Ends the hold without usage; a reservation already released or expired is left as it is. */
@@ -231,6 +234,11 @@ export class ReservationService {
     }
     return outcome;
   }
+}
+
+/** The entry just written holds the chain's state: the answer needs no read. */
+function writtenBy(outcome: Extract<AppendOutcome, { kind: 'appended' }>): ChainState | null {
+  return outcome.repeated ? null : stateFromDoc(outcome.entry.state);
 }
 
 /** The reservation `id` when `entry` is its hold. */

@@ -18,6 +18,7 @@ import {
   entitlementFor,
 } from '../domain/entitlements.js';
 import { FailedPreconditionError, InvalidInputError } from '../domain/errors.js';
+import type { ChainState } from '../domain/usage-allocation.js';
 import { meteredFeaturesOf, periodOf } from '../domain/usage-balance.js';
 import { trackOnceKey } from '../domain/usage-once-keys.js';
 import { planUsage } from '../domain/usage-plans.js';
@@ -158,7 +159,7 @@ export class UsageService {
   /** Holds `amount` in the current period when the balance covers it (always under allow). */
   async reserve(input: ReserveUsageInput): Promise<ReservedUsage> {
     const inputs = await this.deps.lookup.inputsFor(input.projectId, input.customerId, this.now());
-    const { allowance, terms } = meteredTermsOf(inputs, input.feature);
+    const { entitlement, allowance, terms } = meteredTermsOf(inputs, input.feature);
     const chain = chainOf(input);
     const held = await this.deps.reservations.hold({
       chain,
@@ -176,7 +177,11 @@ export class UsageService {
         input.ttlMs,
       ]),
     });
-    return { ...held, entitlement: await this.changed(inputs, chain) };
+    return {
+      reservationId: held.reservationId,
+      expiresAt: held.expiresAt,
+      entitlement: await this.answer(inputs, chain, entitlement, held.written),
+    };
   }
 
   /**
@@ -189,7 +194,7 @@ export class UsageService {
     const reservation = await this.find(inputs, input);
     const finalAmount = input.finalAmount ?? reservation.amount;
     const { chain } = reservation;
-    const { allowance, terms } = meteredTermsOf(inputs, chain.feature);
+    const { entitlement, allowance, terms } = meteredTermsOf(inputs, chain.feature);
     const committed = await this.deps.reservations.commit(reservation, {
       terms,
       finalAmount,
@@ -198,7 +203,10 @@ export class UsageService {
     if (committed.usageId !== '') {
       await this.recorded(chain, committed.usageId, finalAmount, reservation.createdAt);
     }
-    return { usageId: committed.usageId, entitlement: await this.changed(inputs, chain) };
+    return {
+      usageId: committed.usageId,
+      entitlement: await this.answer(inputs, chain, entitlement, committed.written),
+    };
   }
 
   /** Gives the held amount back; a reservation already released or expired stays so. */
@@ -227,6 +235,21 @@ export class UsageService {
     occurredAt: Date,
   ): Promise<void> {
     await this.deps.recorded?.recorded({ ...chain, usageId, amount, occurredAt });
+  }
+
+  /**
+   * Tells every replica, then answers the standing in the state this call
+   * wrote (no read), or, for a retry that wrote nothing, as the ledger has it.
+   */
+  private async answer(
+    inputs: EntitlementInputs,
+    chain: UsageChain,
+    entitlement: Entitlement,
+    written: ChainState | null,
+  ): Promise<Entitlement> {
+    if (!written) return this.changed(inputs, chain);
+    await this.announce(chain.projectId, chain.customerId);
+    return withChainState(entitlement, inputs, written);
   }
 
   /** Tells every replica, then answers the feature's standing now. */
