@@ -108,7 +108,7 @@ export interface Config {
   readonly eventReceiptRetentionDays: number;
   /** Documents deleted per batch by the retention job. */
   readonly retentionBatchSize: number;
-  /** Usage claims (reservations) and meter records older than this are deleted; at least 30 days (the spec's). */
+  /** Records of reported meter events older than this are deleted; at least 30 days (the spec's). */
   readonly usageClaimRetentionDays: number;
   /** When pending Stripe meter events are sent (cron with seconds, UTC); undefined: never. */
   readonly meterReportCron: string | undefined;
