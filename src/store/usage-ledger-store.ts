@@ -32,7 +32,7 @@
  */
 import type { Collection, Db } from 'mongodb';
 import { ConflictError } from '../domain/errors.js';
-import { type ChainState, emptyChainState } from '../domain/usage-allocation.js';
+import { type ChainState, emptyChainState, type UsageHold } from '../domain/usage-allocation.js';
 import type { ChainPlan, PlanAt, RefusalReason } from '../domain/usage-plans.js';
 import { insertOnce } from './insert-once.js';
 import {
@@ -190,6 +190,14 @@ export class UsageLedgerStore {
     };
     next.then(cleanup, cleanup);
     return next;
+  }
+
+  /**
+   * The hold `id` as this process last saw the chain (no read): a hold it
+   * wrote or read. Undefined says nothing (another replica's, or ended).
+   */
+  knownHold(chain: UsageChain, id: string): UsageHold | undefined {
+    return this.hints.get(chainId(chain))?.state.holds.find((hold) => hold.id === id);
   }
 
   /** The entry at `seq` of `chain` (chainId), by `_id`. */
