@@ -25,7 +25,7 @@ import {
   parseReservationId,
   reservationId,
 } from '../domain/reservation-ids.js';
-import type { ChainState, ChainTerms } from '../domain/usage-allocation.js';
+import type { ChainState, ChainTerms, UsageHold } from '../domain/usage-allocation.js';
 import { endOnceKey, reserveOnceKey } from '../domain/usage-once-keys.js';
 import { type PlanAt, planCommit, planHold, planRelease } from '../domain/usage-plans.js';
 import { stateFromDoc } from '../store/usage-chain-docs.js';
@@ -40,7 +40,7 @@ import {
 import { newOperationId } from './usage-ids.js';
 
 export interface ReservationServiceDeps {
-  readonly ledger: Pick<UsageLedgerStore, 'append' | 'entryAt'>;
+  readonly ledger: Pick<UsageLedgerStore, 'append' | 'entryAt' | 'knownHold'>;
 }
 
 export interface HoldRequest {
@@ -63,14 +63,9 @@ export interface Held {
   readonly written: ChainState | null;
 }
 
-/** A reservation as its hold entry has it. */
-export interface HeldReservation {
-  readonly id: string;
+/** A reservation as its hold has it, and the chain that holds it. */
+export interface HeldReservation extends UsageHold {
   readonly chain: UsageChain;
-  readonly amount: number;
-  readonly expiresAt: Date;
-  /** When it was made: a commit's usage occurred then. */
-  readonly createdAt: Date;
 }
 
 export interface CommitRequest {
@@ -119,6 +114,7 @@ export class ReservationService {
             amount: request.amount,
             expiresAt: request.expiresAt,
             periodEnd: request.periodEnd,
+            createdAt: terms.now,
           },
           request.refuseOverage,
         ),
@@ -142,9 +138,11 @@ export class ReservationService {
   }
 
   /**
-   * The reservation `id` of this project and customer, by its hold's `_id`
-   * (`features`: the catalog's metered features, one of which the id's hash
-   * names); NOT_FOUND for anyone else's and for ids nobody made.
+   * The reservation `id` of this project and customer: from the chain as
+   * this process last saw it when it holds it (no read; _id lookups grow
+   * with the collection on FerretDB, docs/ferretdb.md), else by its hold's
+   * `_id` (`features`: the catalog's metered features, one of which the
+   * id's hash names); NOT_FOUND for anyone else's and for ids nobody made.
    */
   async find(
     projectId: string,
@@ -155,6 +153,8 @@ export class ReservationService {
     const parts = parseReservationId(id);
     for (const feature of parts ? featuresOfReservation(parts, features) : []) {
       const chain = { projectId, customerId, feature };
+      const known = this.deps.ledger.knownHold(chain, id);
+      if (known) return { ...known, chain };
       const entry = parts ? await this.deps.ledger.entryAt(chainId(chain), parts.seq) : null;
       const held = entry ? heldBy(entry, id, chain) : undefined;
       if (held) return held;
@@ -246,11 +246,5 @@ function heldBy(entry: UsageEntryDoc, id: string, chain: UsageChain): HeldReserv
   if (entry.kind !== 'hold' || entry.reservation_id !== id) return undefined;
   const hold = stateFromDoc(entry.state).holds.find((h) => h.id === id);
   if (!hold) return undefined;
-  return {
-    id,
-    chain,
-    amount: hold.amount,
-    expiresAt: hold.expiresAt,
-    createdAt: entry.occurred_at,
-  };
+  return { ...hold, chain };
 }

@@ -5,7 +5,7 @@
  * their ends are ledger entries with once keys now (usage-ledger-store.ts).
  * The retention job drops them once: a later run finds none.
  */
-import type { Db } from 'mongodb';
+import { type Db, MongoServerError } from 'mongodb';
 
 export const leftoverCollectionNames = [
   'usage_claims',
@@ -35,17 +35,8 @@ export class LeftoverCollections {
     try {
       return await this.db.dropCollection(name);
     } catch (error) {
-      if (isNamespaceNotFound(error)) return false;
+      if (error instanceof MongoServerError && error.code === namespaceNotFound) return false;
       throw error;
     }
   }
-}
-
-function isNamespaceNotFound(error: unknown): boolean {
-  return (
-    typeof error === 'object' &&
-    error !== null &&
-    'code' in error &&
-    error.code === namespaceNotFound
-  );
 }

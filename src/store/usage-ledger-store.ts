@@ -42,7 +42,7 @@
  */
 import { type Collection, type Db, MongoBulkWriteError } from 'mongodb';
 import { ConflictError } from '../domain/errors.js';
-import { type ChainState, emptyChainState } from '../domain/usage-allocation.js';
+import { type ChainState, emptyChainState, type UsageHold } from '../domain/usage-allocation.js';
 import type { ChainPlan, PlanAt, RefusalReason } from '../domain/usage-plans.js';
 import {
   type AllocationDoc,
@@ -218,6 +218,14 @@ export class UsageLedgerStore {
       this.queues.set(id, [{ facts, plan, settle, fail }]);
       void this.drain(chain, id);
     });
+  }
+
+  /**
+   * The hold `id` as this process last saw the chain (no read): a hold it
+   * wrote or read. Undefined says nothing (another replica's, or ended).
+   */
+  knownHold(chain: UsageChain, id: string): UsageHold | undefined {
+    return this.hints.get(chainId(chain))?.state.holds.find((hold) => hold.id === id);
   }
 
   /** The entry at `seq` of `chain` (chainId), by `_id`. */

@@ -57,6 +57,7 @@ const hold = (id: string, amount: number, expiresInDays = 1) => ({
   amount,
   expiresAt: at(expiresInDays),
   periodEnd,
+  createdAt: now,
 });
 
 // Consumption order.

@@ -13,8 +13,9 @@ import { type CrashStep, crashStepRequest } from './reservation-crash-world.js';
 const [database = '', step = '', json = '{}'] = process.argv.slice(2);
 const client = await MongoClient.connect(process.env.TEST_MONGODB_URL ?? '');
 const ledger = new UsageLedgerStore(client.db(database));
-const dying: Pick<UsageLedgerStore, 'append' | 'entryAt'> = {
+const dying: Pick<UsageLedgerStore, 'append' | 'entryAt' | 'knownHold'> = {
   entryAt: (chain, seq) => ledger.entryAt(chain, seq),
+  knownHold: (chain, id) => ledger.knownHold(chain, id),
   append: async (...args) => {
     await ledger.append(...args);
     process.kill(process.pid, 'SIGKILL');

@@ -54,6 +54,14 @@ function crashIn(step: CrashStep, request: CrashRequest): Promise<NodeJS.Signals
   return new Promise((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
 }
 
+/** This process as the replica that retries: a ledger store of its own. */
+function survivor() {
+  const ledger = new UsageLedgerStore(db);
+  const service = new ReservationService({ ledger });
+  const retry = (step: CrashStep, request: CrashRequest) => runCrashStep(service, step, request);
+  return { ledger, retry };
+}
+
 const entries = () =>
   db
     .collection<UsageEntryDoc>('usage_ledger')
@@ -66,9 +74,7 @@ test.serial(
   async (t) => {
     const start = Date.now();
     // A fresh store: this process never saw the dead one's writes.
-    const ledger = new UsageLedgerStore(db);
-    const retry = (step: CrashStep, request: CrashRequest) =>
-      runCrashStep(new ReservationService({ ledger }), step, request);
+    const { ledger, retry } = survivor();
 
     t.is(await crashIn('reserve', { now: start, key: 'job-1', amount: 70 }), 'SIGKILL');
     const [hold] = await entries();
@@ -106,9 +112,7 @@ test.serial(
   'a process killed after a release: the retry is a no-op and a commit is refused',
   async (t) => {
     const start = Date.now();
-    const ledger = new UsageLedgerStore(db);
-    const retry = (step: CrashStep, request: CrashRequest) =>
-      runCrashStep(new ReservationService({ ledger }), step, request);
+    const { ledger, retry } = survivor();
     const reservationId = await retry('reserve', { now: start, key: 'job-2', amount: 10 });
     const release = { now: start + 1_000, key: '', amount: 0, reservationId };
     t.is(await crashIn('release', release), 'SIGKILL');

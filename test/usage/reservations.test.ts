@@ -244,6 +244,11 @@ test('bad input answers a clear code and records and holds nothing', async (t) =
   const held = await reserve('r-bad', 5n, 'x-10');
   t.is(await codeOf(commit('r-bad', held.reservationId, 6n)), Code.InvalidArgument, 'over held');
   t.is(await codeOf(commit('r-bad', held.reservationId, -1n)), Code.InvalidArgument, 'negative');
+  // The right feature hash and seq with another random part: nobody made it.
+  const last = held.reservationId.slice(-1);
+  const forged = `${held.reservationId.slice(0, -1)}${last === '0' ? '1' : '0'}`;
+  t.is(await codeOf(commit('r-bad', forged, 1n)), Code.NotFound, 'forged');
+  t.is(await codeOf(release('r-bad', forged)), Code.NotFound, 'forged release');
   t.like(await check('r-bad'), { usage: 0n, balance: 95n, reserved: 5n });
   t.is(sumOf(await ledgerEntries(database(), 'r-bad')), 0);
 });
