@@ -35,6 +35,7 @@ import {
   type CustomerSpec,
   makeCustomer,
   makePrice,
+  nowSeconds,
   type PriceSpec,
   stripeId,
 } from './objects/stripe-objects.js';
@@ -210,7 +211,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   // Events emitted in one synchronous run (a request, a clock step) are one delivery batch.
   let flushScheduled = false;
   const emit: EmitEvent = (account, type, object, previous) => {
-    const event = recordEvent(account, type, object, previous, clock.now());
+    // Like Stripe's test clocks: objects carry clock time, events the real time they happened
+    // (receivers refuse events from their future).
+    const event = recordEvent(account, type, object, previous, nowSeconds());
     delivery.enqueue(account, event);
     if (!flushScheduled) {
       flushScheduled = true;

@@ -1,7 +1,8 @@
 /**
  * The sandbox's test clock: real time plus an offset that only grows
- * (`advance`). Every object timestamp comes from it; webhook signatures do
- * not (the receiver checks them against its own clock).
+ * (`advance`). Every object timestamp comes from it; event `created` times
+ * and webhook signatures do not, as with Stripe's test clocks (a receiver
+ * checks both against its own clock).
  */
 export class SandboxClock {
   constructor(
