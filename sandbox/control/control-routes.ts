@@ -127,9 +127,7 @@ const ROUTES: readonly { method: string; path: RegExp; handler: ControlHandler }
     method: 'GET',
     path: /^\/_sandbox\/events$/,
     handler: (c, url) =>
-      c
-        .events()
-        .sort((a, b) => b.created - a.created)
+      newestFirst(c.events())
         .slice(0, limitOf(url))
         .map((e) => ({ id: e.id, type: e.type, created: e.created, object: idOfObject(e) })),
   },
@@ -174,6 +172,14 @@ const ROUTES: readonly { method: string; path: RegExp; handler: ControlHandler }
     },
   },
 ];
+
+/** Newest first; of one second, the later emitted first (each account's log is in order). */
+function newestFirst(events: Stripe.Event[]): Stripe.Event[] {
+  return events
+    .map((event, index) => ({ event, index }))
+    .sort((a, b) => b.event.created - a.event.created || b.index - a.index)
+    .map(({ event }) => event);
+}
 
 function idOfObject(event: Stripe.Event): string {
   const object = event.data.object as { id?: unknown };
