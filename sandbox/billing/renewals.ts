@@ -11,7 +11,7 @@ import type { EmitEvent } from '../objects/context.js';
 import { attemptPayment, subscriptionInvoice } from '../objects/invoices.js';
 import { addInterval } from '../objects/stripe-objects.js';
 import { endSubscription, replaceSubscription } from '../objects/subscriptions.js';
-import { paymentFailed, runDueRetries } from './dunning.js';
+import { paymentFailed, RETRY_DAYS, runDueRetries } from './dunning.js';
 
 const BILLED: ReadonlySet<Stripe.Subscription.Status> = new Set(['active', 'trialing', 'past_due']);
 
@@ -82,6 +82,7 @@ function renew(
     { ...next, latest_invoice: draft.id },
     emit,
   );
-  const result = attemptPayment(account, draft, { renewal: true, now, nextAttempt: null }, emit);
+  const nextAttempt = now + (RETRY_DAYS[0] ?? 3) * 86_400;
+  const result = attemptPayment(account, draft, { renewal: true, now, nextAttempt }, emit);
   if (!result.paid) paymentFailed(account, renewed, result.invoice, now, emit);
 }
