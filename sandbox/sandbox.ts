@@ -40,6 +40,7 @@ import {
   stripeId,
 } from './objects/stripe-objects.js';
 import { endSubscription } from './objects/subscriptions.js';
+import { createHostedPages } from './pages/hosted-pages.js';
 import { loadState, StateSaver } from './state.js';
 import { WebhookDelivery } from './webhooks/delivery.js';
 import { recordEvent } from './webhooks/events.js';
@@ -60,6 +61,8 @@ export interface SandboxOptions {
    * `/p/session/{id}`) instead of checkout.stripe.com / billing.stripe.com.
    */
   readonly hostedPages?: boolean;
+  /** How long after a checkout paid with 4000000000000077 its payment succeeds. Default 3 s. */
+  readonly asyncPaymentDelayMs?: number;
 }
 
 export type SandboxRequest = ApiRequestRecord;
@@ -226,6 +229,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     return event;
   };
   const changed = (): void => saver.schedule();
+  const pendingSettlements = new Set<NodeJS.Timeout>();
 
   const findCustomer = (reference: string): FoundCustomer | undefined => {
     for (const [apiKey, account] of accounts) {
@@ -251,6 +255,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     clock,
     delivery,
     close: async () => {
+      for (const timer of pendingSettlements) clearTimeout(timer);
       delivery.close();
       server.closeAllConnections();
       await new Promise<void>((resolve, reject) =>
@@ -387,9 +392,29 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     afterChange: changed,
   });
   const control = createControlRoutes(sandbox);
+  const hosted = createHostedPages({
+    accountWith: (find) => [...accounts.values()].find(find),
+    complete: (account, id, completeOptions) =>
+      completeCheckoutSession(account, id, completeOptions, clock.now(), emit).session,
+    settleLater: (account, id) => {
+      const timer = setTimeout(() => {
+        pendingSettlements.delete(timer);
+        settleAsyncPayment(account, id, emit);
+      }, options.asyncPaymentDelayMs ?? 3000);
+      pendingSettlements.add(timer);
+    },
+    context: (account, params, id) => ({ account, params, id, now: clock.now(), emit, pages }),
+    changed,
+  });
   route = (request, response) => {
     const path = request.url ?? '/';
-    const handler = path.startsWith('/_sandbox/') ? control : api;
+    const handler = path.startsWith('/_sandbox/')
+      ? control
+      : path.startsWith('/v1/')
+        ? api
+        : path.startsWith('/c/pay/') || path.startsWith('/p/session/')
+          ? hosted
+          : api;
     handler(request, response).catch((error: unknown) => {
       if (!response.headersSent) {
         response.writeHead(500, { 'content-type': 'application/json' });
