@@ -46,21 +46,25 @@ export function createHostedPages(
     const checkout = /^\/c\/pay\/([^/]+)$/.exec(url.pathname)?.[1];
     const portal = /^\/p\/session\/([^/]+)$/.exec(url.pathname)?.[1];
     const form = request.method === 'POST' ? parseForm(await readBody(request)) : {};
+    const method = request.method;
     if (checkout !== undefined)
-      return checkoutRoute(deps, decodeURIComponent(checkout), form, response, request.method);
+      return checkoutRoute({ deps, id: decodeURIComponent(checkout), form, response, method });
     if (portal !== undefined)
-      return portalRoute(deps, decodeURIComponent(portal), form, response, request.method);
+      return portalRoute({ deps, id: decodeURIComponent(portal), form, response, method });
     html(response, 404, page('Not found', '<h1>Not found</h1>'));
   };
 }
 
-function checkoutRoute(
-  deps: HostedPagesDeps,
-  id: string,
-  form: Record<string, unknown>,
-  response: ServerResponse,
-  method: string | undefined,
-): void {
+interface PageRequest {
+  readonly deps: HostedPagesDeps;
+  /** The session id from the URL. */
+  readonly id: string;
+  readonly form: Record<string, unknown>;
+  readonly response: ServerResponse;
+  readonly method: string | undefined;
+}
+
+function checkoutRoute({ deps, id, form, response, method }: PageRequest): void {
   const account = deps.accountWith((a) => a.checkoutSessions.get(id) !== undefined);
   const session = account?.checkoutSessions.get(id);
   if (account === undefined || session === undefined) {
@@ -95,13 +99,7 @@ function checkoutRoute(
   }
 }
 
-function portalRoute(
-  deps: HostedPagesDeps,
-  id: string,
-  form: Record<string, unknown>,
-  response: ServerResponse,
-  method: string | undefined,
-): void {
+function portalRoute({ deps, id, form, response, method }: PageRequest): void {
   const account = deps.accountWith((a) => a.portalSessions.get(id) !== undefined);
   const session = account?.portalSessions.get(id);
   if (account === undefined || session === undefined) {
