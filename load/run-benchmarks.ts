@@ -26,6 +26,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { startSandbox } from '../sandbox/index.js';
 import {
   ensureGoTool,
   REPO_ROOT,
@@ -33,7 +34,6 @@ import {
   startRedis,
 } from '../scripts/lib/local-services.js';
 import { projectMarkerKey } from '../src/domain/stripe-ownership.js';
-import { startFakeStripe } from '../test/fake-stripe/server.js';
 import { makeEvent, makeSubscription } from '../test/helpers/stripe-objects.js';
 import { seedProject } from './lib/bench-project.js';
 import { type GhzScenario, ghzMeasure } from './lib/ghz.js';
@@ -63,7 +63,7 @@ async function main(): Promise<void> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'bench-'));
   const ferret = await startFerretDb({ dataDir: path.join(work, 'ferretdb') });
   const redis = await startRedis();
-  const fake = await startFakeStripe();
+  const fake = await startSandbox();
   const stripeKey = fake.defaultApiKey;
   fake.seedPrice(
     {

@@ -10,6 +10,14 @@
  * under a master key generated into `.data/master-keys` on first run and
  * reused after (MASTER_KEYS in the environment wins).
  *
+ * It also starts the local Stripe sandbox (docs/sandbox.md) on SANDBOX_PORT
+ * (default 8081, state in `.data/sandbox-state.json`) and wires the dev
+ * project to it: Stripe key, webhook endpoint and secret, the sample
+ * catalog (scripts/lib/dev-catalog.ts); customer-token secrets are
+ * generated into `.data/` (CUSTOMER_TOKEN_SECRETS wins). With
+ * STRIPE_SECRET_KEY set (a real test-mode key) no sandbox starts: the
+ * project uses that key, and STRIPE_WEBHOOK_SECRET (from `stripe listen`).
+ *
  * MONGODB_URL or REDIS_URL in the environment point at real servers instead.
  */
 import { randomBytes } from 'node:crypto';
@@ -19,10 +27,15 @@ import path from 'node:path';
 import { type App, startApp } from '../src/app.js';
 import { isConfigError, loadConfig } from '../src/config.js';
 import { platformProjectId } from '../src/domain/api-keys.js';
+import { signCustomerToken } from '../src/domain/customer-tokens.js';
 import { createLogger } from '../src/logger.js';
+import type { DevPrice } from './lib/dev-catalog.js';
+import { wireDevProject } from './lib/dev-stripe-wiring.js';
 import { REPO_ROOT, startFerretDb, startRedis } from './lib/local-services.js';
+import { localCustomerTokenSecrets, startLocalSandbox } from './lib/sandbox-process.js';
 
-const dataDir = path.join(REPO_ROOT, '.data');
+// START_LOCAL_DATA_DIR: another data directory (tests run start:local in a temporary one).
+const dataDir = process.env.START_LOCAL_DATA_DIR || path.join(REPO_ROOT, '.data');
 const devProjectFile = path.join(dataDir, 'dev-project.json');
 const masterKeysFile = path.join(dataDir, 'master-keys');
 
@@ -45,6 +58,13 @@ async function main(): Promise<void> {
     ...process.env,
   };
   env.MASTER_KEYS ||= localMasterKeys();
+  env.CUSTOMER_TOKEN_SECRETS ||= localCustomerTokenSecrets(dataDir);
+  const stripeKey = env.STRIPE_SECRET_KEY || undefined;
+  const sandbox = stripeKey ? undefined : await startLocalSandbox(dataDir, env);
+  if (sandbox) {
+    stoppables.push(sandbox);
+    env.STRIPE_API_URL = sandbox.sandbox.url;
+  }
   if (!env.MONGODB_URL) {
     const ferret = await startFerretDb({ dataDir: path.join(dataDir, 'ferretdb') });
     stoppables.push(ferret);
@@ -63,7 +83,19 @@ async function main(): Promise<void> {
   const previousPlatformKeyId = readDevProject()?.platformKeyId;
   const key = await devApiKey(app);
   const platformKey = await devPlatformKey(app, previousPlatformKeyId);
+  const prices = await wireDevProject(app.projects, {
+    projectId: key.projectId,
+    secretKey: sandbox?.secretKey ?? stripeKey ?? '',
+    apiUrl: sandbox?.sandbox.url,
+    webhookUrl: `http://127.0.0.1:${app.port}/webhooks/stripe/${key.projectId}`,
+    webhookSecret: env.STRIPE_WEBHOOK_SECRET || undefined,
+    createEndpoint: sandbox !== undefined,
+  });
   printBanner(app.port, config.mongodbUrl, config.redisUrl, { ...key, platformKey });
+  printStripeBanner(app.port, key, prices, {
+    sandboxUrl: sandbox?.sandbox.url,
+    demoToken: demoToken(key.projectId, config.customerTokenSecrets[0]),
+  });
 
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
@@ -168,6 +200,49 @@ function printBanner(
     '',
     `  try: scripts/grpcurl -plaintext -H 'authorization: Bearer ${key.secret}' 127.0.0.1:${port} billing.v1.AdminService/GetProject`,
     '  stop with Ctrl-C',
+    '',
+  ];
+  process.stderr.write(`${lines.join('\n')}\n`);
+}
+
+/** A customer token for the demo customer `u1`, valid for a day (the banner's /demo link). */
+function demoToken(projectId: string, secret: string | undefined): string | undefined {
+  const keyId = readDevProject()?.keyId;
+  if (!secret || !keyId) return undefined;
+  return signCustomerToken(
+    { projectId, customerId: 'u1', keyId, expiresAt: new Date(Date.now() + 24 * 3600 * 1000) },
+    secret,
+  );
+}
+
+function printStripeBanner(
+  port: number,
+  key: { projectId: string; secret: string },
+  prices: readonly DevPrice[],
+  local: { sandboxUrl: string | undefined; demoToken: string | undefined },
+): void {
+  const pro = prices.find((price) => price.name === 'Pro');
+  const checkout = JSON.stringify({
+    customer_id: 'u1',
+    mode: 'CHECKOUT_MODE_SUBSCRIPTION',
+    line_items: [{ price_id: pro?.priceId ?? 'price_...', quantity: 1 }],
+    success_url: `http://127.0.0.1:${port}/demo`,
+    cancel_url: `http://127.0.0.1:${port}/demo`,
+  });
+  const lines = [
+    local.sandboxUrl
+      ? `  Stripe sandbox (local):         ${local.sandboxUrl}  (npm run sandbox -- status)`
+      : '  Stripe:                         real test mode (STRIPE_SECRET_KEY)',
+    `  webhooks:                       http://127.0.0.1:${port}/webhooks/stripe/${key.projectId}`,
+    '  sample catalog:',
+    ...prices.map((price) => `    ${price.name.padEnd(22)} ${price.priceId} (${price.mode})`),
+    '',
+    `  1. checkout: scripts/grpcurl -plaintext -H 'authorization: Bearer ${key.secret}' -d '${checkout}' 127.0.0.1:${port} billing.v1.CheckoutService/CreateCheckoutSession`,
+    '     then open the url it returns and pay with 4242 4242 4242 4242',
+    local.demoToken
+      ? `  2. watch it live: http://127.0.0.1:${port}/demo#token=${local.demoToken}&customer=u1`
+      : '  2. watch it live: IssueCustomerToken, then /demo#token=...&customer=u1',
+    '  3. time passes: npm run sandbox -- advance 31d   (renewal; -- trigger payment_failed --customer u1)',
     '',
   ];
   process.stderr.write(`${lines.join('\n')}\n`);

@@ -10,8 +10,8 @@ import { createConnectTransport } from '@connectrpc/connect-node';
 import type Stripe from 'stripe';
 import { CheckoutMode, CheckoutService } from '../../gen/billing/v1/checkout_pb.js';
 import { EntitlementsService } from '../../gen/billing/v1/entitlements_pb.js';
+import { type Sandbox, startSandbox } from '../../sandbox/index.js';
 import type { CatalogEntryDoc } from '../../src/store/documents.js';
-import { type FakeStripe, startFakeStripe } from '../fake-stripe/server.js';
 import { createTestProject, startTestApp, type TestApp, type TestProject } from './app.js';
 import { signedWebhook } from './stripe-objects.js';
 
@@ -22,7 +22,7 @@ export interface HarnessProject extends TestProject {
 
 export interface BillingHarness {
   readonly server: TestApp;
-  readonly fake: FakeStripe;
+  readonly fake: Sandbox;
   readonly project: HarnessProject;
   readonly entitlements: Client<typeof EntitlementsService>;
   readonly checkout: Client<typeof CheckoutService>;
@@ -81,7 +81,7 @@ export interface HarnessOptions {
 }
 
 export async function startBillingHarness(options: HarnessOptions = {}): Promise<BillingHarness> {
-  const fake = await startFakeStripe();
+  const fake = await startSandbox();
   const server = await startTestApp({
     redisUrl: options.redisUrl,
     env: { STRIPE_API_URL: fake.url, ...options.env },
@@ -166,7 +166,7 @@ export async function startBillingHarness(options: HarnessOptions = {}): Promise
 }
 
 /** The prices the default catalog names, in the project's own fake Stripe account. */
-function seedPrices(fake: FakeStripe, apiKey: string): void {
+function seedPrices(fake: Sandbox, apiKey: string): void {
   fake.seedPrice(
     {
       id: 'price_pro_monthly',

@@ -1,7 +1,8 @@
 /** Shared by the reconciliation tests: wait for a run, count Stripe list calls. */
+
+import type { Sandbox } from '../../sandbox/index.js';
 import type { App } from '../../src/app.js';
 import type { ReconciliationRunDoc } from '../../src/store/documents.js';
-import type { FakeStripe } from '../fake-stripe/server.js';
 import { makeSubscription } from '../helpers/stripe-objects.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -20,7 +21,7 @@ export async function waitForRun(
 }
 
 /** `GET /v1/subscriptions` (the list, not one subscription) requests made with `apiKey`. */
-export function listCalls(fake: FakeStripe, apiKey: string): number {
+export function listCalls(fake: Sandbox, apiKey: string): number {
   return fake.requestLog.filter(
     (r) => r.method === 'GET' && r.path === '/v1/subscriptions' && r.apiKey === apiKey,
   ).length;
@@ -32,7 +33,7 @@ export function listCalls(fake: FakeStripe, apiKey: string): number {
  * only its own customers' subscriptions).
  */
 export function seedProjectSubscriptions(
-  fake: FakeStripe,
+  fake: Sandbox,
   projectId: string,
   apiKey: string,
   count: number,

@@ -170,7 +170,7 @@ test.serial('Stripe failing: the event is kept with a backoff, then delivered on
   t.is(eventsOf(usageId).length, 0);
   const kept = await outbox().findOne({ _id: usageId });
   t.is(kept?.attempts, 1);
-  t.regex(kept?.last_error ?? '', /fake Stripe failNext/);
+  t.regex(kept?.last_error ?? '', /sandbox failNext/);
   t.true((kept?.next_attempt_at.getTime() ?? 0) > Date.now(), 'not retried before its backoff');
   t.like(await report(), { sent: 0, failed: 0, pending: 1 }, 'not due yet');
 

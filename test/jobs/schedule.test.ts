@@ -7,9 +7,9 @@
 import { randomBytes } from 'node:crypto';
 import test from 'ava';
 import { MongoClient } from 'mongodb';
+import { type Sandbox, startSandbox } from '../../sandbox/index.js';
 import { isConfigError, loadConfig } from '../../src/config.js';
 import type { ReconciliationRunDoc } from '../../src/store/documents.js';
-import { type FakeStripe, startFakeStripe } from '../fake-stripe/server.js';
 import { createTestProject, startTestApp, type TestApp } from '../helpers/app.js';
 import { testMasterKeys, uniqueDbName } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
@@ -43,7 +43,7 @@ test('RECONCILIATION_CRON: daily at 03:00 UTC by default, off disables, nonsense
   t.throws(() => loadConfig({ ...required, JOB_POLL_MS: 'fast' }), { message: /JOB_POLL_MS/ });
 });
 
-let fake: FakeStripe;
+let fake: Sandbox;
 let apps: TestApp[] = [];
 let mongo: MongoClient | undefined;
 
@@ -55,7 +55,7 @@ test.after.always(async () => {
 
 test('two instances, a schedule every 2 s: each occurrence reconciles a project once, runs never overlap', async (t) => {
   const wanted = 3;
-  fake = await startFakeStripe();
+  fake = await startSandbox();
   const database = uniqueDbName('schedule');
   const env = {
     STRIPE_API_URL: fake.url,

@@ -9,12 +9,12 @@
 import { randomBytes } from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';
 import { MongoClient } from 'mongodb';
+import { type Sandbox, startSandbox } from '../../sandbox/index.js';
 import { isHeld } from '../../src/domain/reconciliation-lock.js';
 import { leaseOf } from '../../src/services/reconciliation-lock.js';
 import type { ReconciliationLockDoc, ReconciliationRunDoc } from '../../src/store/documents.js';
 import { ReconciliationLockStore } from '../../src/store/reconciliation-lock-store.js';
 import { zeroCounts } from '../../src/store/reconciliation-run-store.js';
-import { type FakeStripe, startFakeStripe } from '../fake-stripe/server.js';
 import { createTestProject, startTestApp, type TestApp } from '../helpers/app.js';
 import { uniqueDbName } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
@@ -23,7 +23,7 @@ import { listCalls, seedProjectSubscriptions, waitForRun } from './helpers.js';
 const subscriptionCount = 250; // three pages of 100
 const pagesPerWalk = Math.ceil(subscriptionCount / 100);
 
-let fake: FakeStripe;
+let fake: Sandbox;
 let a: TestApp;
 let b: TestApp;
 let mongo: MongoClient;
@@ -36,7 +36,7 @@ const jobEnv = () => ({
 });
 
 test.before(async () => {
-  fake = await startFakeStripe();
+  fake = await startSandbox();
   database = uniqueDbName('single_run');
   a = await startTestApp({ database, env: jobEnv() });
   b = await startTestApp({ database, env: jobEnv() });

@@ -1,9 +1,11 @@
 /**
- * Proves the local Stripe fake with the real `stripe` SDK, and the signed
+ * The sandbox's Stripe API with the real `stripe` SDK (shapes, paging, idempotency,
+ * errors, injected failures), and the signed
  * webhook helper with the SDK's own verification.
  */
 import anyTest, { type TestFn } from 'ava';
 import Stripe from 'stripe';
+import { type Sandbox, startSandbox } from '../../sandbox/index.js';
 import {
   makeCheckoutSession,
   makeEvent,
@@ -12,23 +14,22 @@ import {
   STRIPE_API_VERSION,
   signedWebhook,
 } from '../helpers/stripe-objects.js';
-import { type FakeStripe, startFakeStripe } from './server.js';
 
-const test = anyTest as TestFn<{ fake: FakeStripe }>;
+const test = anyTest as TestFn<{ fake: Sandbox }>;
 
 const KEY = 'sk_test_project_a';
 const OTHER_KEY = 'sk_test_project_b';
 const { errors } = Stripe;
 
 test.beforeEach(async (t) => {
-  t.context.fake = await startFakeStripe({ apiKeys: [KEY, OTHER_KEY] });
+  t.context.fake = await startSandbox({ apiKeys: [KEY, OTHER_KEY] });
 });
 
 test.afterEach.always(async (t) => {
   await t.context.fake.close();
 });
 
-function seedCatalog(fake: FakeStripe, apiKey = KEY) {
+function seedCatalog(fake: Sandbox, apiKey = KEY) {
   return {
     monthly: fake.seedPrice(
       {
