@@ -18,7 +18,12 @@ import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Stripe from 'stripe';
 import { ApiError } from './api/errors.js';
-import { type ApiRequestRecord, createStripeApi, type InjectedFailure } from './api/stripe-api.js';
+import {
+  type ApiRequestRecord,
+  createStripeApi,
+  type InjectedFailure,
+  type RequestGate,
+} from './api/stripe-api.js';
 import { SandboxClock } from './billing/clock.js';
 import { failPaymentNow } from './billing/dunning.js';
 import { billUntil } from './billing/renewals.js';
@@ -67,6 +72,14 @@ export interface SandboxOptions {
 
 export type SandboxRequest = ApiRequestRecord;
 export type SandboxFailure = InjectedFailure;
+
+/** One request held by `holdNext`. */
+export interface SandboxHold {
+  /** Resolves when the held request has arrived. */
+  readonly held: Promise<void>;
+  /** Lets the held request go on (also before it arrived: then it is not held). */
+  release(): void;
+}
 
 export interface SandboxCompleteOptions extends CompleteCheckoutOptions {
   readonly apiKey?: string;
@@ -140,8 +153,14 @@ export interface Sandbox {
   status(): SandboxStatus;
   /** Answers the next `n` API requests (any route, any key) with `failure` (default 500). */
   failNext(n: number, failure?: SandboxFailure): void;
+  /**
+   * Holds the next API request (any route, any key) before answering it, so
+   * a test can act while a caller is inside a call to Stripe: `held`
+   * resolves once that request has arrived, `release()` lets it be answered.
+   */
+  holdNext(): SandboxHold;
   clearRequestLog(): void;
-  /** Forgets every account, the request log and pending failures. */
+  /** Forgets every account, the request log, pending failures and holds not used yet. */
   reset(): void;
   /** Writes the state file now (also done shortly after every change, and on close). */
   save(): Promise<void>;
@@ -184,6 +203,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const delivery = new WebhookDelivery({ retryDelayScale: options.retryDelayScale ?? 1 });
   const requestLog: SandboxRequest[] = [];
   const failures: SandboxFailure[] = [];
+  const gates: RequestGate[] = [];
   const saver = new StateSaver(options.statePath, () => ({
     accounts,
     clockOffsetSeconds: clock.offset,
@@ -342,6 +362,18 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     failNext: (n, failure = 500) => {
       for (let i = 0; i < n; i += 1) failures.push(failure);
     },
+    holdNext: () => {
+      let arrived = (): void => {};
+      let release = (): void => {};
+      const held = new Promise<void>((resolve) => {
+        arrived = resolve;
+      });
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      gates.push({ arrived, released });
+      return { held, release };
+    },
     clearRequestLog: () => {
       requestLog.length = 0;
     },
@@ -349,6 +381,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       accounts = new Map();
       requestLog.length = 0;
       failures.length = 0;
+      gates.length = 0;
       changed();
     },
     save: () => saver.flush(),
@@ -389,6 +422,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     pages,
     requestLog,
     failures,
+    gates,
     afterChange: changed,
   });
   const control = createControlRoutes(sandbox);

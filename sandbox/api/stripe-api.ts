@@ -28,6 +28,14 @@ export interface ApiRequestRecord {
 /** How an injected failure answers: an HTTP status (500, 503, 429, ...) or a dropped connection. */
 export type InjectedFailure = number | 'disconnect';
 
+/** A gate the next API request waits at (holdNext). */
+export interface RequestGate {
+  /** Called when the request has arrived at the gate. */
+  arrived(): void;
+  /** The request goes on once this resolves. */
+  readonly released: Promise<void>;
+}
+
 export interface StripeApiDeps {
   isValidKey(key: string): boolean;
   accountFor(key: string): Account;
@@ -36,6 +44,7 @@ export interface StripeApiDeps {
   readonly pages: HostedPageUrls;
   readonly requestLog: ApiRequestRecord[];
   readonly failures: InjectedFailure[];
+  readonly gates: RequestGate[];
   /** After every answered POST or DELETE: save state, send the webhooks it emitted. */
   afterChange(): void;
 }
@@ -115,6 +124,11 @@ export function createStripeApi(
     const idempotencyHeader = request.headers['idempotency-key'];
     const idempotencyKey = typeof idempotencyHeader === 'string' ? idempotencyHeader : null;
     const body = await readBody(request);
+    const gate = deps.gates.shift();
+    if (gate !== undefined) {
+      gate.arrived();
+      await gate.released;
+    }
     const log = (status: number): void => {
       deps.requestLog.push({
         method,
