@@ -46,7 +46,7 @@ async function main(): Promise<void> {
   };
   env.MASTER_KEYS ||= localMasterKeys();
   if (!env.MONGODB_URL) {
-    const ferret = await startFerretDb({ dataDir: path.join(dataDir, 'ferretdb') });
+    const ferret = await startFerretDb({ dataDir: path.join(dataDir, 'ferretdb'), durable: true });
     stoppables.push(ferret);
     env.MONGODB_URL = ferret.url;
   }

@@ -245,13 +245,14 @@ export function spawnTracked(
   binary: string,
   args: readonly string[],
   tail: LogTail,
-  options: Pick<SpawnOptions, 'uid' | 'gid' | 'env'> = {},
+  options: Pick<SpawnOptions, 'uid' | 'gid' | 'env' | 'cwd'> = {},
 ): RunningProcess {
   const child = spawn(binary, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: options.env ?? process.env,
     uid: options.uid,
     gid: options.gid,
+    cwd: options.cwd,
   });
   child.stdout?.on('data', (chunk: Buffer) => tail.push(chunk));
   child.stderr?.on('data', (chunk: Buffer) => tail.push(chunk));

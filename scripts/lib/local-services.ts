@@ -1,19 +1,14 @@
 /**
- * Local services for development and tests (no Docker here): FerretDB and
- * Redis as child processes on loopback ports, killed when this process
- * exits. FerretDB runs on PostgreSQL by default (./postgres.ts, one server
- * of its own per FerretDB; `FERRETDB_BACKEND=sqlite` for the SQLite backend,
- * see docs/ferretdb.md). The installers live in ./go-tools.ts and
- * ./debian-packages.ts, process handling in ./child-processes.ts; this file
- * re-exports what callers used to import from it.
+ * Local services for development and tests (no Docker here): FerretDB
+ * (./ferretdb.ts, on PostgreSQL by default) and Redis as child processes on
+ * loopback ports, killed when this process exits. The installers live in
+ * ./go-tools.ts, ./debian-packages.ts and ./postgres.ts, process handling in
+ * ./child-processes.ts; this file re-exports what callers import from it.
  *
  * Used by `scripts/start-local.ts`, `scripts/run-tests.ts`, the benchmarks
  * in load/ and by individual tests (through `test/helpers/services.ts`).
  */
-import { mkdir } from 'node:fs/promises';
 import net from 'node:net';
-import path from 'node:path';
-import { MongoClient } from 'mongodb';
 import {
   debug,
   errorMessage,
@@ -27,7 +22,6 @@ import {
   waitReady,
 } from './child-processes.js';
 import { ensureRedisServer } from './debian-packages.js';
-import { ensureGoTool } from './go-tools.js';
 
 export { freePort, killRecordedChildren, PID_DIR_ENV } from './child-processes.js';
 export {
@@ -36,124 +30,17 @@ export {
   ensureComposeCommand,
   ensureRedisServer,
 } from './debian-packages.js';
+export {
+  FERRETDB_BACKEND_ENV,
+  type FerretDbBackend,
+  type FerretDbHandle,
+  type FerretDbOptions,
+  ferretDbBackendFromEnv,
+  startFerretDb,
+} from './ferretdb.js';
 export { ensureGoTool, GO_TOOLS, type GoToolName, TOOLS_BIN } from './go-tools.js';
+export { ensurePostgres } from './postgres.js';
 export { REPO_ROOT } from './repo-root.js';
-
-// ---------------------------------------------------------------------------
-// FerretDB
-// ---------------------------------------------------------------------------
-
-export interface FerretDbOptions {
-  /** Folder for the SQLite files (created if missing). */
-  dataDir: string;
-  /** Port on 127.0.0.1; a free one when omitted. */
-  port?: number;
-  /** The ferretdb binary; `ensureGoTool('ferretdb')` when omitted. */
-  binary?: string;
-  /** How long to wait for a successful `ping` (default 30 s). */
-  readyTimeoutMs?: number;
-}
-
-export interface FerretDbHandle {
-  /** `mongodb://127.0.0.1:PORT/` */
-  readonly url: string;
-  readonly port: number;
-  /** Stops the server and waits for it to exit (idempotent). */
-  stop(): Promise<void>;
-  /** Stops (if running) and starts again on the same port and data dir. */
-  restart(): Promise<void>;
-  /** The last lines FerretDB logged. */
-  logTail(): string;
-}
-
-async function mongoPing(url: string): Promise<boolean> {
-  const client = new MongoClient(url, {
-    serverSelectionTimeoutMS: 1000,
-    connectTimeoutMS: 1000,
-    directConnection: true,
-    monitorCommands: false,
-  });
-  try {
-    await client.connect();
-    const result = await client.db('admin').command({ ping: 1 });
-    return result.ok === 1;
-  } finally {
-    await client
-      .close()
-      .catch((error: unknown) =>
-        debug('closing the ping client failed (the ping has answered)', error),
-      );
-  }
-}
-
-/**
- * Start FerretDB 1.24 with its SQLite backend on 127.0.0.1, and wait until it
- * answers a MongoDB `ping`. With no `port`, picks a free one (and retries
- * with another if that one was taken in between).
- */
-export async function startFerretDb(options: FerretDbOptions): Promise<FerretDbHandle> {
-  const binary = options.binary ?? (await ensureGoTool('ferretdb'));
-  const dataDir = path.resolve(options.dataDir);
-  await mkdir(dataDir, { recursive: true });
-  const timeoutMs = options.readyTimeoutMs ?? 30_000;
-  const tail = new LogTail();
-
-  const launch = async (port: number): Promise<RunningProcess> => {
-    if (await portInUse(port)) throw new Error(`port ${port} on 127.0.0.1 is already in use`);
-    const url = `mongodb://127.0.0.1:${port}/`;
-    const running = spawnTracked(
-      binary,
-      [
-        '--handler=sqlite',
-        `--sqlite-url=file:${dataDir}/`,
-        `--listen-addr=127.0.0.1:${port}`,
-        '--state-dir=-',
-        '--debug-addr=-',
-        '--telemetry=disable',
-        '--log-level=warn',
-      ],
-      tail,
-    );
-    await waitReady(
-      `FerretDB on port ${port} (data in ${dataDir})`,
-      running,
-      () => mongoPing(url),
-      timeoutMs,
-    );
-    return running;
-  };
-
-  let port = options.port ?? (await freePort());
-  let running: RunningProcess | undefined;
-  for (let attempt = 1; running === undefined; attempt += 1) {
-    try {
-      running = await launch(port);
-    } catch (error) {
-      if (options.port !== undefined || attempt >= 3) throw error;
-      log(
-        `FerretDB did not start on port ${port}, trying another port: ${errorMessage(error).split('\n')[0]}`,
-      );
-      port = await freePort();
-    }
-  }
-
-  let current: RunningProcess | undefined = running;
-  const stop = async (): Promise<void> => {
-    const proc = current;
-    current = undefined;
-    if (proc !== undefined) await killAndWait(proc);
-  };
-  return {
-    url: `mongodb://127.0.0.1:${port}/`,
-    port,
-    stop,
-    restart: async () => {
-      await stop();
-      current = await launch(port);
-    },
-    logTail: () => tail.text(),
-  };
-}
 
 // ---------------------------------------------------------------------------
 // Redis
