@@ -56,12 +56,17 @@ const budgets = (largest: number): Budget[] => [
   },
 ];
 
-/** The n-th seeded subscription, of the n-th customer, on the catalog's price. */
+/**
+ * The n-th seeded subscription, of the n-th customer, on the catalog's
+ * price; always the same object, so two events of one second agree and the
+ * service has no reason to ask Stripe (the fake does not hold these).
+ */
 function benchSubscription(n: number) {
   return makeSubscription({
     id: `sub_ingest_${n}`,
     customer: `cus_ingest_${n}`,
-    items: [{ price: 'price_basic' }],
+    created: seededEventCreated,
+    items: [{ id: `si_ingest_${n}`, price: 'price_basic' }],
   });
 }
 

@@ -16,6 +16,7 @@
 import type { Redis } from 'ioredis';
 import type { EntitlementSet } from '../domain/entitlements.js';
 import type { Logger } from '../logger.js';
+import { EvictionClock } from './eviction-clock.js';
 import type { InvalidationBus } from './invalidation-bus.js';
 
 /**
@@ -126,21 +127,22 @@ export class RedisEntitlementCache {
 
 export class MemoryEntitlementCache {
   private readonly entries = new Map<string, { set: EntitlementSet; expiresAt: number }>();
-  /** Counts evictions: a set computed while one happened may be stale and is not kept. */
-  private evictions = 0;
+  private readonly evictions: EvictionClock;
 
   constructor(
     bus: InvalidationBus,
     private readonly ttlMs: number,
     private readonly maxEntries: number,
   ) {
+    this.evictions = new EvictionClock(maxEntries);
     bus.onMessage((message) => {
       if (message.kind === 'entitlements') {
-        this.evictions += 1;
-        this.entries.delete(memoryKey(message.projectId, message.customerId));
+        const key = memoryKey(message.projectId, message.customerId);
+        this.evictions.evicted(key);
+        this.entries.delete(key);
       } else if (message.kind === 'project') {
         // Catalog changes are rare: start over rather than index by project.
-        this.evictions += 1;
+        this.evictions.evictedAll();
         this.entries.clear();
       }
     });
@@ -162,7 +164,7 @@ export class MemoryEntitlementCache {
 
   /** Take before reading the sources; hand back to `set`. */
   readToken(): number {
-    return this.evictions;
+    return this.evictions.readToken();
   }
 
   set(
@@ -172,7 +174,7 @@ export class MemoryEntitlementCache {
     nowMs: number,
     token: number,
   ): void {
-    if (token !== this.evictions) return;
+    if (!this.evictions.mayKeep(memoryKey(projectId, customerId), token)) return;
     if (this.entries.size >= this.maxEntries) {
       const oldest = this.entries.keys().next();
       if (!oldest.done) this.entries.delete(oldest.value);

@@ -8,26 +8,28 @@
  * arrives as an `entitlements` or `project` message on every replica.
  */
 import type { EntitlementInputs } from '../domain/entitlements.js';
+import { EvictionClock } from './eviction-clock.js';
 import type { InvalidationBus } from './invalidation-bus.js';
 
 type StoredInputs = Omit<EntitlementInputs, 'now'>;
 
 export class MemoryInputsCache {
   private readonly entries = new Map<string, { inputs: StoredInputs; expiresAt: number }>();
-  /** Counts evictions: inputs read while one happened may be stale and are not kept. */
-  private evictions = 0;
+  private readonly evictions: EvictionClock;
 
   constructor(
     bus: Pick<InvalidationBus, 'onMessage'>,
     private readonly ttlMs: number,
     private readonly maxEntries: number,
   ) {
+    this.evictions = new EvictionClock(maxEntries);
     bus.onMessage((message) => {
       if (message.kind === 'entitlements' && message.usageOnly !== true) {
-        this.evictions += 1;
-        this.entries.delete(inputsKey(message.projectId, message.customerId));
+        const key = inputsKey(message.projectId, message.customerId);
+        this.evictions.evicted(key);
+        this.entries.delete(key);
       } else if (message.kind === 'project') {
-        this.evictions += 1;
+        this.evictions.evictedAll();
         this.entries.clear();
       }
     });
@@ -47,11 +49,11 @@ export class MemoryInputsCache {
 
   /** Take before reading the sources; hand back to `set`. */
   readToken(): number {
-    return this.evictions;
+    return this.evictions.readToken();
   }
 
   set(projectId: string, customerId: string, inputs: EntitlementInputs, token: number): void {
-    if (token !== this.evictions) return;
+    if (!this.evictions.mayKeep(inputsKey(projectId, customerId), token)) return;
     if (this.entries.size >= this.maxEntries) {
       const oldest = this.entries.keys().next();
       if (!oldest.done) this.entries.delete(oldest.value);

@@ -68,6 +68,14 @@ export interface FakeStripeRequest {
   readonly status: number;
 }
 
+/** One request held by `holdNext`. */
+export interface FakeHold {
+  /** Resolves when the held request has arrived. */
+  readonly held: Promise<void>;
+  /** Lets the held request go on (also before it arrived: then it is not held). */
+  release(): void;
+}
+
 /** How `failNext` answers: an HTTP status (500, 503, 429, ...) or a dropped connection. */
 export type FakeFailure = number | 'disconnect';
 
@@ -131,8 +139,14 @@ export interface FakeStripe {
   completeCheckoutSession(id: string, options?: CompleteCheckoutOptions): CompletedCheckout;
   /** Answers the next `n` requests (any route, any key) with `failure` (default 500). */
   failNext(n: number, failure?: FakeFailure): void;
+  /**
+   * Holds the next request (any route, any key) before answering it, so a
+   * test can act while a caller is inside a call to Stripe: `held` resolves
+   * once that request has arrived, `release()` lets it be answered.
+   */
+  holdNext(): FakeHold;
   clearRequestLog(): void;
-  /** Forgets every account, the request log and pending failures. */
+  /** Forgets every account, the request log, pending failures and holds not used yet. */
   reset(): void;
 }
 
@@ -1022,6 +1036,8 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
   let accounts = new Map<string, Account>();
   const requestLog: FakeStripeRequest[] = [];
   const failures: FakeFailure[] = [];
+  /** Gates that the next requests wait at, one each (holdNext). */
+  const holds: Array<{ arrived: () => void; released: Promise<void> }> = [];
 
   const accountFor = (apiKey: string = defaultApiKey): Account => {
     let account = accounts.get(apiKey);
@@ -1043,6 +1059,11 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     const idempotencyHeader = request.headers['idempotency-key'];
     const idempotencyKey = typeof idempotencyHeader === 'string' ? idempotencyHeader : null;
     const body = await readBody(request);
+    const hold = holds.shift();
+    if (hold !== undefined) {
+      hold.arrived();
+      await hold.released;
+    }
     const log = (status: number): void => {
       requestLog.push({
         method,
@@ -1297,6 +1318,18 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     failNext: (n, failure = 500) => {
       for (let i = 0; i < n; i += 1) failures.push(failure);
     },
+    holdNext: () => {
+      let arrived = (): void => {};
+      let release = (): void => {};
+      const held = new Promise<void>((resolve) => {
+        arrived = resolve;
+      });
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      holds.push({ arrived, released });
+      return { held, release };
+    },
     clearRequestLog: () => {
       requestLog.length = 0;
     },
@@ -1304,6 +1337,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
       accounts = new Map();
       requestLog.length = 0;
       failures.length = 0;
+      holds.length = 0;
     },
   };
 }
