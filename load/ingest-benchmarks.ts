@@ -66,7 +66,7 @@ function benchSubscription(n: number) {
     id: `sub_ingest_${n}`,
     customer: `cus_ingest_${n}`,
     created: seededEventCreated,
-    items: [{ id: `si_ingest_${n}`, price: 'price_basic' }],
+    items: [{ id: `si_ingest_${n}`, price: 'price_basic', product: 'prod_basic' }],
   });
 }
 
