@@ -338,3 +338,23 @@ export function portInUse(port: number): Promise<boolean> {
     socket.once('error', () => resolve(false));
   });
 }
+
+/** Runs `start` on a free port (or the given one), with up to two other ports if one was taken. */
+export async function onFreePort<T>(
+  what: string,
+  given: number | undefined,
+  start: (port: number) => Promise<T>,
+): Promise<T> {
+  let port = given ?? (await freePort());
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await start(port);
+    } catch (error) {
+      if (given !== undefined || attempt >= 3) throw error;
+      log(
+        `${what} did not start on port ${port}, trying another port: ${errorMessage(error).split('\n')[0]}`,
+      );
+      port = await freePort();
+    }
+  }
+}

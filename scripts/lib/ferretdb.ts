@@ -10,11 +10,9 @@ import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import {
   debug,
-  errorMessage,
-  freePort,
   killAndWait,
   LogTail,
-  log,
+  onFreePort,
   portInUse,
   type RunningProcess,
   spawnTracked,
@@ -86,26 +84,6 @@ async function mongoPing(url: string): Promise<boolean> {
       .catch((error: unknown) =>
         debug('closing the ping client failed (the ping has answered)', error),
       );
-  }
-}
-
-/** Runs `start` on a free port (or the given one), with up to two other ports if one was taken. */
-async function onFreePort<T>(
-  what: string,
-  given: number | undefined,
-  start: (port: number) => Promise<T>,
-): Promise<T> {
-  let port = given ?? (await freePort());
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      return await start(port);
-    } catch (error) {
-      if (given !== undefined || attempt >= 3) throw error;
-      log(
-        `${what} did not start on port ${port}, trying another port: ${errorMessage(error).split('\n')[0]}`,
-      );
-      port = await freePort();
-    }
   }
 }
 

@@ -11,11 +11,9 @@
 import net from 'node:net';
 import {
   debug,
-  errorMessage,
-  freePort,
   killAndWait,
   LogTail,
-  log,
+  onFreePort,
   portInUse,
   type RunningProcess,
   spawnTracked,
@@ -128,21 +126,12 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisHandl
     return running;
   };
 
-  let port = options.port ?? (await freePort());
-  let running: RunningProcess | undefined;
-  for (let attempt = 1; running === undefined; attempt += 1) {
-    try {
-      running = await launch(port);
-    } catch (error) {
-      if (options.port !== undefined || attempt >= 3) throw error;
-      log(
-        `redis-server did not start on port ${port}, trying another port: ${errorMessage(error).split('\n')[0]}`,
-      );
-      port = await freePort();
-    }
-  }
-
-  let current: RunningProcess | undefined = running;
+  const started = await onFreePort('redis-server', options.port, async (port) => ({
+    port,
+    running: await launch(port),
+  }));
+  const { port } = started;
+  let current: RunningProcess | undefined = started.running;
   let starting: Promise<void> | undefined;
   return {
     url: `redis://127.0.0.1:${port}`,
