@@ -154,7 +154,7 @@ async function postgresUser(): Promise<RunAs> {
   return { uid: Number(fields[2]), gid: Number(fields[3]) };
 }
 
-/** A folder the server may own: a temporary one, or `durableDir` (created when missing). */
+/** The folder the server owns: a temporary one, or the durable `dataDir` (created when missing). */
 async function prepareDataDir(options: PostgresOptions, user: RunAs): Promise<string> {
   let dir: string;
   if (options.durable) {
