@@ -15,7 +15,8 @@
  *   BENCH_USAGE_CUSTOMERS (64) customers, interleaved rounds at
  *   BENCH_WRITE_CONCURRENCY (1,16). Budget: TrackUsage >= 0.5 x insert.
  * - reserve-commit: ReserveUsage + CommitReservation pairs from this
- *   process (load/lib/reserve-commit-load.ts), with the reference too; no
+ *   process (load/lib/reserve-commit-load.ts), with the reference too, and
+ *   track-pair (two TrackUsage per pair, the same driver) beside it; no
  *   budget. A build answering UNIMPLEMENTED fails the scenario, clearly.
  * A scenario that fails is named at the end and the run exits 1, after
  * the others' figures are written.
@@ -36,7 +37,12 @@ import { startBenchDatabases } from './lib/bench-databases.js';
 import { seedProject } from './lib/bench-project.js';
 import { type GhzScenario, ghzMeasure } from './lib/ghz.js';
 import { insertReference, insertReferenceScenario } from './lib/insert-reference.js';
-import { reserveCommitLoad, reserveCommitScenario } from './lib/reserve-commit-load.js';
+import {
+  reserveCommitLoad,
+  reserveCommitScenario,
+  trackPairLoad,
+  trackPairScenario,
+} from './lib/reserve-commit-load.js';
 import { addRatiosTo, type Budget, type Result, writeResults } from './lib/results.js';
 import { interleavedRounds } from './lib/rounds.js';
 import { spawnService } from './lib/server-process.js';
@@ -113,22 +119,26 @@ async function main(): Promise<void> {
       const insert = driven(insertReferenceScenario.name, (concurrency, s) =>
         insertReference({ db: mongo.db, concurrency, seconds: s }),
       );
+      const pairOptions = (concurrency: number, s: number) => ({
+        baseUrl: `http://127.0.0.1:${service.port}`,
+        apiKey: seeded.apiKey,
+        feature: 'api_requests',
+        customerId: (n: number) => spreadCustomer(n % customers),
+        concurrency,
+        seconds: s,
+      });
       const reserveCommit = driven(reserveCommitScenario.name, (concurrency, s) =>
-        reserveCommitLoad({
-          baseUrl: `http://127.0.0.1:${service.port}`,
-          apiKey: seeded.apiKey,
-          feature: 'api_requests',
-          customerId: (n) => spreadCustomer(n % customers),
-          concurrency,
-          seconds: s,
-        }),
+        reserveCommitLoad(pairOptions(concurrency, s)),
+      );
+      const trackPair = driven(trackPairScenario.name, (concurrency, s) =>
+        trackPairLoad(pairOptions(concurrency, s)),
       );
       // Answered from process memory: first, so no database work queued by a write scenario slows them.
       const checks = runs('check') ? ghzScenarios.checks.map(ghzScenario) : [];
       const writes = [
         ...(runs('track') || runs('reserve-commit') ? [insert] : []),
         ...(runs('track') ? ghzScenarios.tracks.map(ghzScenario) : []),
-        ...(runs('reserve-commit') ? [reserveCommit] : []),
+        ...(runs('reserve-commit') ? [reserveCommit, trackPair] : []),
       ];
       const measure = (scenario: Scenario, concurrency: number) =>
         failures.has(scenario.name)
@@ -162,6 +172,7 @@ async function main(): Promise<void> {
     'track-usage-one-customer',
     'track-usage-many-customers',
     'reserve-commit',
+    trackPairScenario.name,
   ])
     addRatiosTo(results, scenario, insertReferenceScenario.name);
   addRatiosTo(results, 'check-metered-warm', 'check-boolean-warm');
@@ -177,7 +188,7 @@ async function main(): Promise<void> {
 function notes(failures: ReadonlyMap<string, string>): string[] {
   return [
     `${seconds} s per run after a ${warmupSeconds} s warm-up; ${rounds} rounds interleaved per concurrency, the median round by req/s`,
-    'ghz on one core (--cpus 1), 4 HTTP/2 connections; insert-reference and reserve-commit driven from the benchmark process',
+    'ghz on one core (--cpus 1), 4 HTTP/2 connections; insert-reference, reserve-commit and track-pair driven from the benchmark process',
     `TrackUsage: enforce false, a new idempotency key per call; many customers: ${customers}`,
     'ratio: req/s over the reference at the same concurrency (insert-reference for writes, check-boolean-warm for checks)',
     `FerretDB (${ferretDbBackendFromEnv()}) and Redis on loopback unless MONGODB_URL and REDIS_URL were set`,

@@ -68,6 +68,8 @@ export interface Config {
   readonly apiKeyNegativeCacheTtlMs: number;
   /** How long a computed entitlement set stays in process memory (changes also evict at once). */
   readonly entitlementMemoryTtlMs: number;
+  /** The in-process entitlement sets' bound, in bytes as estimated (the oldest make room). */
+  readonly entitlementMemoryMaxBytes: number;
   /** How long a project (catalog, secrets) stays in process memory (changes also evict at once). */
   readonly projectCacheTtlMs: number;
   /** Where the Stripe SDK sends requests; unset: Stripe itself. */
@@ -106,7 +108,7 @@ export interface Config {
   readonly eventReceiptRetentionDays: number;
   /** Documents deleted per batch by the retention job. */
   readonly retentionBatchSize: number;
-  /** Usage claims (reservations) and meter records older than this are deleted; at least 30 days (the spec's). */
+  /** Records of reported meter events older than this are deleted; at least 30 days (the spec's). */
   readonly usageClaimRetentionDays: number;
   /** When pending Stripe meter events are sent (cron with seconds, UTC); undefined: never. */
   readonly meterReportCron: string | undefined;
@@ -154,6 +156,10 @@ export function loadConfig(env: Env): Config {
       min: 0,
       max: 3_600_000,
     }),
+    entitlementMemoryMaxBytes:
+      integer(env, 'ENTITLEMENT_MEMORY_MAX_MB', { fallback: 128, min: 1, max: 65_536 }) *
+      1024 *
+      1024,
     projectCacheTtlMs: integer(env, 'PROJECT_CACHE_TTL_MS', {
       fallback: 30_000,
       min: 0,

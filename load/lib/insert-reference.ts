@@ -60,6 +60,7 @@ function ledgerSizedEntry(n: number): UsageEntryDoc {
     reservation_id: null,
     idempotency_key: randomUUID(),
     once_key: `${chain}:${randomUUID()}`,
+    expires_at: null,
     request: '["reference-customer","api_requests",1,false,null]',
     occurred_at: now,
     recorded_at: now,

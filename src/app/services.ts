@@ -26,7 +26,6 @@ import { ProjectMetricsService } from '../services/project-metrics-service.js';
 import { ProjectService } from '../services/project-service.js';
 import { ReconciliationService } from '../services/reconciliation-service.js';
 import { ReservationService } from '../services/reservation-service.js';
-import { UsageOnce } from '../services/usage-once.js';
 import { UsageService } from '../services/usage-service.js';
 import { WebhookEventService } from '../services/webhook-event-service.js';
 import { EventProcessor } from '../stripe/event-processor.js';
@@ -36,9 +35,6 @@ import type { Stores } from './stores.js';
 /** Business gauges (active subscriptions, MRR) are recomputed at most this often, on scrape. */
 const businessMetricsCacheMs = 30_000;
 const memoryCacheMaxEntries = 100_000;
-/** A TrackUsage claim is its caller's this long; a second call with the key waits a little longer. */
-const usageClaimLeaseMs = 10_000;
-const usageClaimWaitMs = 15_000;
 /** A failed meter event waits 10 s, doubling per failure, at most an hour (well inside Stripe's 24 h dedupe). */
 const meterRetry = { baseMs: 10_000, maxMs: 3_600_000 };
 /** Meter event calls in flight at once per project batch (Stripe's v1 meter events take one each). */
@@ -138,6 +134,7 @@ function buildEntitlementLookup(
       bus,
       config.entitlementMemoryTtlMs,
       memoryCacheMaxEntries,
+      config.entitlementMemoryMaxBytes,
     ),
     inputsCache: new MemoryInputsCache(bus, config.entitlementMemoryTtlMs, memoryCacheMaxEntries),
     logger,
@@ -166,18 +163,7 @@ function buildUsage(
   changes: EntitlementChangeNotifier,
   recorded: MeterReportService,
 ): UsageService {
-  const once = new UsageOnce({
-    claims: stores.usageClaims,
-    ledger: stores.usageLedger,
-    leaseMs: usageClaimLeaseMs,
-    waitMs: usageClaimWaitMs,
-    now: () => new Date(),
-  });
-  const reservations = new ReservationService({
-    ledger: stores.usageLedger,
-    once,
-    reservations: stores.usageReservations,
-  });
+  const reservations = new ReservationService({ ledger: stores.usageLedger });
   return new UsageService({
     lookup,
     ledger: stores.usageLedger,

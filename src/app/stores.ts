@@ -12,15 +12,14 @@ import { EventReceiptStore } from '../store/event-receipt-store.js';
 import { GrantStore } from '../store/grant-store.js';
 import { IdempotencyStore } from '../store/idempotency-store.js';
 import { JobClaimStore } from '../store/job-claim-store.js';
+import { LeftoverCollections } from '../store/leftover-collections.js';
 import { MeterOutboxStore } from '../store/meter-outbox-store.js';
 import { ProjectStore } from '../store/project-store.js';
 import { PurchaseStore } from '../store/purchase-store.js';
 import { ReconciliationLockStore } from '../store/reconciliation-lock-store.js';
 import { ReconciliationRunStore } from '../store/reconciliation-run-store.js';
 import { SubscriptionStore } from '../store/subscription-store.js';
-import { UsageClaimStore } from '../store/usage-claim-store.js';
 import { UsageLedgerStore } from '../store/usage-ledger-store.js';
-import { UsageReservationStore } from '../store/usage-reservation-store.js';
 
 /** How long a call holds its idempotency key before a retry may take it over (a crash). */
 const idempotencyLeaseMs = 60_000;
@@ -40,9 +39,8 @@ export interface Stores {
   readonly reconciliationLocks: ReconciliationLockStore;
   readonly jobClaims: JobClaimStore;
   readonly usageLedger: UsageLedgerStore;
-  readonly usageClaims: UsageClaimStore;
-  readonly usageReservations: UsageReservationStore;
   readonly meterOutbox: MeterOutboxStore;
+  readonly leftoverCollections: LeftoverCollections;
 }
 
 export function buildStores(db: Db, secretBox: SecretBox, config: Config): Stores {
@@ -61,9 +59,8 @@ export function buildStores(db: Db, secretBox: SecretBox, config: Config): Store
     reconciliationLocks: new ReconciliationLockStore(db),
     jobClaims: new JobClaimStore(db),
     usageLedger: new UsageLedgerStore(db),
-    usageClaims: new UsageClaimStore(db),
-    usageReservations: new UsageReservationStore(db),
     meterOutbox: new MeterOutboxStore(db),
+    leftoverCollections: new LeftoverCollections(db),
   };
 }
 

@@ -16,8 +16,9 @@
 import type { Redis } from 'ioredis';
 import type { EntitlementSet } from '../domain/entitlements.js';
 import type { Logger } from '../logger.js';
-import { EvictionClock } from './eviction-clock.js';
+import { CustomerMemo, memoKey } from './customer-memo.js';
 import type { InvalidationBus } from './invalidation-bus.js';
+import { SetCompactor } from './set-compaction.js';
 
 /**
  * The project version (its updated_at) is part of the entry key: a catalog
@@ -125,48 +126,45 @@ export class RedisEntitlementCache {
   }
 }
 
+/**
+ * Computed sets; any change of the customer evicts, and a set expires at
+ * its `validUntil`. Held compacted (set-compaction.ts) and bounded by bytes.
+ */
 export class MemoryEntitlementCache {
-  private readonly entries = new Map<string, { set: EntitlementSet; expiresAt: number }>();
-  private readonly evictions: EvictionClock;
+  private readonly memo: CustomerMemo<EntitlementSet>;
+  private readonly compactor = new SetCompactor();
 
   constructor(
-    bus: InvalidationBus,
-    private readonly ttlMs: number,
-    private readonly maxEntries: number,
+    bus: Pick<InvalidationBus, 'onMessage'>,
+    ttlMs: number,
+    maxEntries: number,
+    maxBytes: number = Number.POSITIVE_INFINITY,
   ) {
-    this.evictions = new EvictionClock(maxEntries);
-    bus.onMessage((message) => {
-      if (message.kind === 'entitlements') {
-        const key = memoryKey(message.projectId, message.customerId);
-        this.evictions.evicted(key);
-        this.entries.delete(key);
-      } else if (message.kind === 'project') {
+    this.memo = new CustomerMemo(bus, {
+      ttlMs,
+      maxEntries,
+      maxBytes,
+      evictionOf: (message) => {
+        if (message.kind === 'entitlements') {
+          return { customer: memoKey(message.projectId, message.customerId) };
+        }
         // Catalog changes are rare: start over rather than index by project.
-        this.evictions.evictedAll();
-        this.entries.clear();
-      }
+        return message.kind === 'project' ? 'all' : 'none';
+      },
+      stillValid: (set, nowMs) => !set.validUntil || set.validUntil.getTime() > nowMs,
     });
   }
 
   get(projectId: string, customerId: string, nowMs: number): EntitlementSet | undefined {
-    const key = memoryKey(projectId, customerId);
-    const entry = this.entries.get(key);
-    if (!entry) return undefined;
-    if (
-      entry.expiresAt <= nowMs ||
-      (entry.set.validUntil && entry.set.validUntil.getTime() <= nowMs)
-    ) {
-      this.entries.delete(key);
-      return undefined;
-    }
-    return entry.set;
+    return this.memo.get(projectId, customerId, nowMs);
   }
 
   /** Take before reading the sources; hand back to `set`. */
   readToken(): number {
-    return this.evictions.readToken();
+    return this.memo.readToken();
   }
 
+  /** Holds a compacted copy of `set` (equal parts shared). */
   set(
     projectId: string,
     customerId: string,
@@ -174,16 +172,16 @@ export class MemoryEntitlementCache {
     nowMs: number,
     token: number,
   ): void {
-    if (!this.evictions.mayKeep(memoryKey(projectId, customerId), token)) return;
-    if (this.entries.size >= this.maxEntries) {
-      const oldest = this.entries.keys().next();
-      if (!oldest.done) this.entries.delete(oldest.value);
-    }
-    this.entries.set(memoryKey(projectId, customerId), { set, expiresAt: nowMs + this.ttlMs });
+    if (!this.memo.mayKeep(projectId, customerId, token)) return;
+    const compact = this.compactor.compact(set);
+    this.memo.set(projectId, customerId, compact.set, nowMs, token, compact.bytes);
+  }
+
+  /** The held sets' estimated bytes. */
+  heldBytes(): number {
+    return this.memo.heldBytes();
   }
 }
-
-const memoryKey = (projectId: string, customerId: string) => `${projectId}\u0000${customerId}`;
 
 function serializeEntry(generation: string, set: EntitlementSet): string {
   return JSON.stringify({ generation, set });

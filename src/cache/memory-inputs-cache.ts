@@ -2,68 +2,46 @@
  * The entitlement engine's inputs of recently used customers (catalog,
  * subscriptions, purchases, grants, credit lots), in process memory. TrackUsage
  * and the recompute after a usage change need them on every call, and
- * reading them costs several MongoDB finds (scans on FerretDB); usage never
- * changes them. So they are kept like entitlement sets, but only changes
- * that are not usage-only evict them: a webhook, grant or catalog change
- * arrives as an `entitlements` or `project` message on every replica.
+ * reading them costs several MongoDB finds; usage never changes them. So
+ * they are kept like entitlement sets, but only changes that are not
+ * usage-only evict them: a webhook, grant or catalog change arrives as an
+ * `entitlements` or `project` message on every replica.
  */
 import type { EntitlementInputs } from '../domain/entitlements.js';
-import { EvictionClock } from './eviction-clock.js';
+import { CustomerMemo, memoKey } from './customer-memo.js';
 import type { InvalidationBus } from './invalidation-bus.js';
 
 type StoredInputs = Omit<EntitlementInputs, 'now'>;
 
 export class MemoryInputsCache {
-  private readonly entries = new Map<string, { inputs: StoredInputs; expiresAt: number }>();
-  private readonly evictions: EvictionClock;
+  private readonly memo: CustomerMemo<StoredInputs>;
 
-  constructor(
-    bus: Pick<InvalidationBus, 'onMessage'>,
-    private readonly ttlMs: number,
-    private readonly maxEntries: number,
-  ) {
-    this.evictions = new EvictionClock(maxEntries);
-    bus.onMessage((message) => {
-      if (message.kind === 'entitlements' && message.usageOnly !== true) {
-        const key = inputsKey(message.projectId, message.customerId);
-        this.evictions.evicted(key);
-        this.entries.delete(key);
-      } else if (message.kind === 'project') {
-        this.evictions.evictedAll();
-        this.entries.clear();
-      }
+  constructor(bus: Pick<InvalidationBus, 'onMessage'>, ttlMs: number, maxEntries: number) {
+    this.memo = new CustomerMemo(bus, {
+      ttlMs,
+      maxEntries,
+      evictionOf: (message) => {
+        if (message.kind === 'entitlements' && message.usageOnly !== true) {
+          return { customer: memoKey(message.projectId, message.customerId) };
+        }
+        return message.kind === 'project' ? 'all' : 'none';
+      },
     });
   }
 
   /** The inputs as of `now`, if held and not older than the TTL. */
   get(projectId: string, customerId: string, now: Date): EntitlementInputs | undefined {
-    const key = inputsKey(projectId, customerId);
-    const entry = this.entries.get(key);
-    if (!entry) return undefined;
-    if (entry.expiresAt <= now.getTime()) {
-      this.entries.delete(key);
-      return undefined;
-    }
-    return { ...entry.inputs, now };
+    const stored = this.memo.get(projectId, customerId, now.getTime());
+    return stored && { ...stored, now };
   }
 
   /** Take before reading the sources; hand back to `set`. */
   readToken(): number {
-    return this.evictions.readToken();
+    return this.memo.readToken();
   }
 
   set(projectId: string, customerId: string, inputs: EntitlementInputs, token: number): void {
-    if (!this.evictions.mayKeep(inputsKey(projectId, customerId), token)) return;
-    if (this.entries.size >= this.maxEntries) {
-      const oldest = this.entries.keys().next();
-      if (!oldest.done) this.entries.delete(oldest.value);
-    }
     const { now, ...stored } = inputs;
-    this.entries.set(inputsKey(projectId, customerId), {
-      inputs: stored,
-      expiresAt: now.getTime() + this.ttlMs,
-    });
+    this.memo.set(projectId, customerId, stored, now.getTime(), token);
   }
 }
-
-const inputsKey = (projectId: string, customerId: string) => `${projectId}\u0000${customerId}`;

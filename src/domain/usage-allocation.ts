@@ -24,6 +24,8 @@ export interface UsageHold {
   readonly amount: number;
   readonly expiresAt: Date;
   readonly periodEnd: Date;
+  /** When it was made: its commit's usage occurred then. */
+  readonly createdAt: Date;
 }
 
 /** How much of one credit lot a chain used. */

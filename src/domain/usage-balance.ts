@@ -51,6 +51,15 @@ export function meteredKindOf(catalog: Catalog, feature: string): MeteredKind {
   return known ? { kind: 'not_metered' } : { kind: 'unknown' };
 }
 
+/** The catalog's metered features (a reservation id names one of them by hash). */
+export function meteredFeaturesOf(catalog: Catalog): Set<string> {
+  const features = new Set<string>();
+  for (const entries of catalog.values()) {
+    for (const entry of entries) if (entry.kind === 'metered') features.add(entry.feature);
+  }
+  return features;
+}
+
 export interface AllowanceFacts {
   readonly catalog: Catalog;
   readonly subscriptions: readonly SubscriptionFacts[];

@@ -2,7 +2,10 @@
  * What one append to a usage chain writes, decided from the chain's state
  * at its head. Pure: the ledger store runs a plan against the head it read
  * and retries it against the new head when another writer won the race, so
- * a refusal is always decided on the latest state.
+ * a refusal is always decided on the latest state. The store hands a plan
+ * the seq its entry would get as well (a reservation's id names its hold's
+ * seq, src/domain/reservation-ids.ts); these functions take what the
+ * operation derived from it.
  */
 import {
   type Allocation,
@@ -29,10 +32,18 @@ export type ChainPlan =
     }
   | {
       readonly kind: 'refuse';
-      /** The balance does not cover it, or the reservation is no longer held. */
-      readonly reason: 'balance' | 'not_held';
+      /**
+       * The balance does not cover it; the reservation is no longer held
+       * (ended or expired); or a commit asks more than was held under block.
+       */
+      readonly reason: RefusalReason;
       readonly balance: number;
     };
+
+export type RefusalReason = 'balance' | 'not_held' | 'over_held';
+
+/** What the ledger store runs: the chain's state at its head and the seq the entry would get. */
+export type PlanAt = (state: ChainState, seq: number) => ChainPlan;
 
 export interface UsageRequest {
   readonly periodEnd: Date;
@@ -70,17 +81,23 @@ export function planHold(
 }
 
 /**
- * Ends the open hold `id` and records `finalAmount` (at most what it held)
- * in the hold's period: never refused for balance, since it was held.
+ * Ends the open hold `id` and records `finalAmount` in the hold's period:
+ * never refused for balance up to what it held. More than it held is
+ * refused under block (`refuseOverHeld`, over_held); under allow the rest
+ * is usage like any other (allowance, credits, then overage).
  */
 export function planCommit(
   state: ChainState,
   terms: ChainTerms,
   id: string,
   finalAmount: number,
+  refuseOverHeld: boolean,
 ): ChainPlan {
   const hold = openHolds(state, terms.now).find((h) => h.id === id);
-  if (!hold || finalAmount > hold.amount) return notHeld;
+  if (!hold) return notHeld;
+  if (refuseOverHeld && finalAmount > hold.amount) {
+    return { kind: 'refuse', reason: 'over_held', balance: hold.amount };
+  }
   return recordUsage(withoutHold(state, id), terms, hold.periodEnd, finalAmount);
 }
 

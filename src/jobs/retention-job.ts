@@ -1,9 +1,9 @@
 /**
  * The retention job `retention.sweep`: deletes idempotency records,
- * finished event receipts, and the usage claims of reservations (with their take-over
- * markers and the records of reported meter events) older than their
- * retention, in bounded batches
- * (FerretDB has no TTL index). It runs on `RETENTION_CRON`; like the
+ * finished event receipts and the records of reported meter events older
+ * than their retention, in bounded batches (FerretDB has no TTL index),
+ * and drops the collections of the usage claims and reservation documents
+ * that no layout uses any more (store/leftover-collections.ts), once. It runs on `RETENTION_CRON`; like the
  * reconciliation schedule it first claims its occurrence with a unique
  * insert (JobClaimStore), because Agenda may run one occurrence on two
  * replicas on FerretDB, and records what it deleted on that claim.
@@ -31,13 +31,14 @@ export interface RetentionJobOptions {
   readonly claims: JobClaimStore;
   readonly idempotency: { sweep: AgeSweep };
   readonly receipts: { sweep: SweepBatch };
-  readonly usageClaims: { sweep: AgeSweep; sweepTakeovers: AgeSweep };
   readonly meterReported: { sweepReported: AgeSweep };
+  /** Drops the leftover usage collections; answers how many it dropped. */
+  readonly leftovers: { drop(): Promise<number> };
   /** Undefined: no scheduled sweeps (a schedule stored earlier is removed). */
   readonly cron: string | undefined;
   readonly idempotencyRetentionMs: number;
   readonly receiptRetentionMs: number;
-  /** Usage claims, their take-over markers and reported meter events (at least 30 days). */
+  /** Reported meter events (at least 30 days). */
   readonly usageClaimRetentionMs: number;
   readonly batchSize: number;
   readonly logger: Logger;
@@ -47,9 +48,9 @@ export interface RetentionJobOptions {
 export interface RetentionResult {
   readonly idempotency_records: number;
   readonly event_receipts: number;
-  readonly usage_claims: number;
-  readonly usage_claim_takeovers: number;
   readonly meter_reported: number;
+  /** Leftover usage collections dropped (usage_claims, usage_claim_takeovers, usage_reservations). */
+  readonly leftover_collections: number;
 }
 
 export interface RetentionJob {
@@ -107,9 +108,8 @@ export function defineRetentionJob(options: RetentionJobOptions): RetentionJob {
       return {
         idempotency_records: claim.result.idempotency_records ?? 0,
         event_receipts: claim.result.event_receipts ?? 0,
-        usage_claims: claim.result.usage_claims ?? 0,
-        usage_claim_takeovers: claim.result.usage_claim_takeovers ?? 0,
         meter_reported: claim.result.meter_reported ?? 0,
+        leftover_collections: claim.result.leftover_collections ?? 0,
       };
     },
   };
@@ -129,20 +129,19 @@ async function sweepCollections(
   const idempotencyCutoff = ago(options.idempotencyRetentionMs);
   const receiptCutoff = ago(options.receiptRetentionMs);
   const usageCutoff = ago(options.usageClaimRetentionMs);
-  const sweeps: readonly [keyof RetentionResult, (limit: number) => Promise<DeleteBatchResult>][] =
-    [
-      ['idempotency_records', (limit) => options.idempotency.sweep(idempotencyCutoff, limit)],
-      ['event_receipts', (limit) => options.receipts.sweep(receiptCutoff, now, limit)],
-      ['usage_claims', (limit) => options.usageClaims.sweep(usageCutoff, limit)],
-      ['usage_claim_takeovers', (limit) => options.usageClaims.sweepTakeovers(usageCutoff, limit)],
-      ['meter_reported', (limit) => options.meterReported.sweepReported(usageCutoff, limit)],
-    ];
+  const sweeps: readonly [
+    Exclude<keyof RetentionResult, 'leftover_collections'>,
+    (limit: number) => Promise<DeleteBatchResult>,
+  ][] = [
+    ['idempotency_records', (limit) => options.idempotency.sweep(idempotencyCutoff, limit)],
+    ['event_receipts', (limit) => options.receipts.sweep(receiptCutoff, now, limit)],
+    ['meter_reported', (limit) => options.meterReported.sweepReported(usageCutoff, limit)],
+  ];
   const result: Record<keyof RetentionResult, number> = {
     idempotency_records: 0,
     event_receipts: 0,
-    usage_claims: 0,
-    usage_claim_takeovers: 0,
     meter_reported: 0,
+    leftover_collections: await options.leftovers.drop(),
   };
   let complete = true;
   for (const [name, batch] of sweeps) {

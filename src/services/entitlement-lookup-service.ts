@@ -6,7 +6,6 @@
 
 import type { MemoryEntitlementCache, RedisEntitlementCache } from '../cache/entitlement-cache.js';
 import type { MemoryInputsCache } from '../cache/memory-inputs-cache.js';
-import { catalogFromEntries } from '../domain/catalog.js';
 import { packLots } from '../domain/credits.js';
 import {
   computeEntitlements,
@@ -106,11 +105,12 @@ export class EntitlementLookupService {
       this.deps.logger.debug('entitlement cache unavailable, reading MongoDB', { error: err });
     }
     this.onLookup('miss');
-    const set = await this.computeFrom(
-      await this.inputsFor(projectId, customerId, now),
-      projectId,
-      customerId,
-    );
+    // Inputs are kept only for customers whose usage changes (inputsFor,
+    // from TrackUsage): a customer who is only checked costs its set alone.
+    const inputs =
+      this.deps.inputsCache.get(projectId, customerId, now) ??
+      (await this.loadInputs(projectId, customerId, now));
+    const set = await this.computeFrom(inputs, projectId, customerId);
     if (generation !== undefined) {
       await this.deps.redisCache
         .store(projectId, projectVersion, customerId, generation, set, now)
@@ -171,7 +171,7 @@ export class EntitlementLookupService {
           this.deps.purchases.listByStripeCustomer(projectId, link.stripe_customer_id),
         ])
       : [[], []];
-    const catalog = catalogFromEntries(project?.catalog ?? []);
+    const catalog = this.deps.projects.catalogOf(project);
     const packPurchases = purchases.flatMap((p) => packPurchaseFacts(p) ?? []);
     return {
       catalog,

@@ -17,7 +17,6 @@
  * remembered, so a TrackUsage retried later (its key holds 30 days) does
  * not report the usage again.
  */
-import { catalogFromEntries } from '../domain/catalog.js';
 import {
   isFailingMeterEvent,
   type MeterRetryPolicy,
@@ -35,7 +34,7 @@ import type { ProjectCache } from './project-cache.js';
 import type { RecordedUsage, RecordedUsageSink } from './usage-service.js';
 
 export interface MeterReportDeps {
-  readonly projects: Pick<ProjectCache, 'get'>;
+  readonly projects: Pick<ProjectCache, 'get' | 'catalogOf'>;
   readonly customers: Pick<CustomerStore, 'findByCustomerId'>;
   readonly outbox: Pick<MeterOutboxStore, 'add' | 'due' | 'finish' | 'postpone' | 'counts'>;
   readonly stripeFor: (secretKey: string) => MeterEventsClient;
@@ -70,7 +69,7 @@ export class MeterReportService implements RecordedUsageSink {
   async recorded(usage: RecordedUsage): Promise<void> {
     const project = await this.deps.projects.get(usage.projectId);
     if (!project) return;
-    const eventName = meterEventNameOf(catalogFromEntries(project.catalog), usage.feature);
+    const eventName = meterEventNameOf(this.deps.projects.catalogOf(project), usage.feature);
     if (eventName === null) return;
     const now = this.now();
     await this.deps.outbox.add({

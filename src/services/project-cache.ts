@@ -4,11 +4,14 @@
  * the invalidation bus; the TTL bounds staleness if a broadcast is lost.
  */
 import type { InvalidationBus } from '../cache/invalidation-bus.js';
+import { type Catalog, catalogFromEntries } from '../domain/catalog.js';
 import type { ProjectDoc } from '../store/documents.js';
 import type { ProjectStore } from '../store/project-store.js';
 
 export class ProjectCache {
   private readonly entries = new Map<string, { project: ProjectDoc | null; expiresAt: number }>();
+  /** Parsed catalogs by the project document they came from: one per cached version. */
+  private readonly catalogs = new WeakMap<ProjectDoc, Catalog>();
 
   constructor(
     private readonly store: ProjectStore,
@@ -29,4 +32,20 @@ export class ProjectCache {
     if (project) this.entries.set(projectId, { project, expiresAt: this.nowMs() + this.ttlMs });
     return project;
   }
+
+  /**
+   * The project's catalog as the engine reads it, parsed once per cached
+   * project version: every customer's engine inputs then share one catalog
+   * instead of holding a copy each (docs/decisions.md, "Caching entitlements", Memory).
+   */
+  catalogOf(project: ProjectDoc | null): Catalog {
+    if (!project) return emptyCatalog;
+    const parsed = this.catalogs.get(project);
+    if (parsed) return parsed;
+    const catalog = catalogFromEntries(project.catalog);
+    this.catalogs.set(project, catalog);
+    return catalog;
+  }
 }
+
+const emptyCatalog: Catalog = new Map();

@@ -1,35 +1,46 @@
 /**
- * Reservations on the usage ledger: a hold is an entry of the feature's
- * chain, decided together with usage on the chain's head (no overspend
- * across replicas), once per idempotency key (UsageOnce). A reservation
- * ends once: its commit or its release wins one claim per reservation, so
- * a second commit with the same final_amount answers the first and any
- * other ending is FAILED_PRECONDITION. A hold past its expiry counts as
- * released for every reader; nothing needs to run for that.
+ * Reservations on the usage ledger, each step one insert into the
+ * feature's chain (src/store/usage-ledger-store.ts):
+ * - a hold is decided together with usage on the chain's head (no
+ *   overspend across replicas); its once key is the ReserveUsage key, so a
+ *   retry, also concurrent or on another replica, answers the same hold;
+ * - its id names the entry (src/domain/reservation-ids.ts), so a commit or
+ *   release finds it by `_id` alone, and another customer's or project's
+ *   id (or a forged one) is NOT_FOUND without a scan;
+ * - its commit or release carries the once key of the reservation's end:
+ *   of two ends, on any replica, one is inserted and the other answers it
+ *   (the same commit again answers its usage id; any other is
+ *   FAILED_PRECONDITION);
+ * - a hold past its expiry counts as released for every reader; nothing
+ *   runs for that.
+ * A process that dies between steps leaves either the entry or nothing.
  *
  * UsageService calls it with the terms it loaded and does the rest
  * (notifications, meter reports, the standing after).
  */
-import { FailedPreconditionError, NotFoundError } from '../domain/errors.js';
-import type { ChainTerms } from '../domain/usage-allocation.js';
-import { planCommit, planHold, planRelease } from '../domain/usage-plans.js';
-import { reservationEndClaimId, usageClaimId } from '../store/usage-claim-store.js';
+import { randomBytes } from 'node:crypto';
+import { FailedPreconditionError, InvalidInputError, NotFoundError } from '../domain/errors.js';
+import {
+  featuresOfReservation,
+  parseReservationId,
+  reservationId,
+} from '../domain/reservation-ids.js';
+import type { ChainState, ChainTerms, UsageHold } from '../domain/usage-allocation.js';
+import { endOnceKey, reserveOnceKey } from '../domain/usage-once-keys.js';
+import { type PlanAt, planCommit, planHold, planRelease } from '../domain/usage-plans.js';
+import { stateFromDoc } from '../store/usage-chain-docs.js';
 import {
   type AppendOutcome,
   chainId,
+  type EntryFacts,
   type UsageChain,
+  type UsageEntryDoc,
   type UsageLedgerStore,
 } from '../store/usage-ledger-store.js';
-import type {
-  UsageReservationDoc,
-  UsageReservationStore,
-} from '../store/usage-reservation-store.js';
-import type { UsageOnce } from './usage-once.js';
+import { newOperationId } from './usage-ids.js';
 
 export interface ReservationServiceDeps {
-  readonly ledger: Pick<UsageLedgerStore, 'append'>;
-  readonly once: Pick<UsageOnce, 'apply'>;
-  readonly reservations: Pick<UsageReservationStore, 'insert' | 'get' | 'remove'>;
+  readonly ledger: Pick<UsageLedgerStore, 'append' | 'entryAt' | 'knownHold'>;
 }
 
 export interface HoldRequest {
@@ -48,145 +59,192 @@ export interface HoldRequest {
 export interface Held {
   readonly reservationId: string;
   readonly expiresAt: Date;
+  /** The chain's state after the hold this call wrote; null for a retry (nothing written). */
+  readonly written: ChainState | null;
 }
+
+/** A reservation as its hold has it, and the chain that holds it. */
+export interface HeldReservation extends UsageHold {
+  readonly chain: UsageChain;
+}
+
+export interface CommitRequest {
+  readonly terms: ChainTerms;
+  readonly finalAmount: number;
+  /** Under block: more than the amount held is refused. */
+  readonly refuseOverHeld: boolean;
+}
+
+export interface Committed {
+  /** Empty when nothing was recorded (final amount 0). */
+  readonly usageId: string;
+  /** The chain's state after the commit this call wrote; null for a retry (its usage id is the first's). */
+  readonly written: ChainState | null;
+}
+
+/** 16 hex digits: the part of a reservation id nobody can guess from its seq. */
+const newRandomPart = () => randomBytes(8).toString('hex');
 
 export class ReservationService {
   constructor(private readonly deps: ReservationServiceDeps) {}
 
   async hold(request: HoldRequest): Promise<Held> {
-    const { chain } = request;
-    const outcome = await this.deps.once.apply(
-      {
-        claimId: usageClaimId(chain.projectId, request.idempotencyKey),
-        projectId: chain.projectId,
+    const { chain, terms } = request;
+    const random = newRandomPart();
+    const idAt = (seq: number) => reservationId(chain.feature, seq, random);
+    const outcome = await this.deps.ledger.append(
+      chain,
+      (seq) => ({
+        kind: 'hold',
+        opId: idAt(seq),
+        usageId: null,
+        reservationId: idAt(seq),
         idempotencyKey: request.idempotencyKey,
-        fingerprint: request.fingerprint,
-        chain: chainId(chain),
-        idPrefix: 'rsv',
-      },
-      (reservationId) => this.appendHold(request, reservationId),
+        occurredAt: terms.now,
+        onceKey: reserveOnceKey(chain.projectId, request.idempotencyKey),
+        request: request.fingerprint,
+        expiresAt: request.expiresAt,
+      }),
+      (state, seq) =>
+        planHold(
+          state,
+          terms,
+          {
+            id: idAt(seq),
+            amount: request.amount,
+            expiresAt: request.expiresAt,
+            periodEnd: request.periodEnd,
+            createdAt: terms.now,
+          },
+          request.refuseOverage,
+        ),
     );
     if (outcome.kind === 'refused') {
       throw new FailedPreconditionError(
         `the balance of ${chain.feature} is ${outcome.balance}, less than the amount ${request.amount}; nothing was held`,
       );
     }
-    const doc = await this.deps.reservations.get(outcome.usageId);
-    return { reservationId: outcome.usageId, expiresAt: doc?.expires_at ?? request.expiresAt };
-  }
-
-  /** The reservation `id` of this project and customer; NOT_FOUND for anyone else's. */
-  async find(projectId: string, customerId: string, id: string): Promise<UsageReservationDoc> {
-    const doc = await this.deps.reservations.get(id);
-    if (!doc || doc.project_id !== projectId || doc.customer_id !== customerId) {
-      throw new NotFoundError(`reservation ${id}`);
+    const { entry } = outcome;
+    if (outcome.repeated && (entry.kind !== 'hold' || entry.request !== request.fingerprint)) {
+      throw new InvalidInputError('idempotency_key was used for another reservation', {
+        field: 'idempotency_key',
+      });
     }
-    return doc;
-  }
-
-  /** Records `finalAmount` and ends the hold; answers the usage id (of the first commit). */
-  async commit(doc: UsageReservationDoc, terms: ChainTerms, finalAmount: number): Promise<string> {
-    const outcome = await this.end(doc, ['commit', finalAmount], (usageId) =>
-      this.deps.ledger.append(
-        chainOf(doc),
-        {
-          kind: 'commit',
-          opId: usageId,
-          usageId: finalAmount > 0 ? usageId : null,
-          reservationId: doc._id,
-          idempotencyKey: null,
-          occurredAt: doc.created_at,
-        },
-        (state) => planCommit(state, terms, doc._id, finalAmount),
-      ),
-    );
-    if (outcome.kind === 'refused') {
-      throw new FailedPreconditionError(
-        `reservation ${doc._id} is no longer held: it expired or was released`,
-      );
-    }
-    return outcome.usageId;
-  }
-
-  /** Ends the hold without usage; a reservation no longer held is left as it is. */
-  async release(doc: UsageReservationDoc, terms: ChainTerms): Promise<void> {
-    await this.end(doc, ['release'], (usageId) =>
-      this.deps.ledger.append(
-        chainOf(doc),
-        {
-          kind: 'release',
-          opId: usageId,
-          usageId: null,
-          reservationId: doc._id,
-          idempotencyKey: null,
-          occurredAt: terms.now,
-        },
-        (state) => planRelease(state, terms, doc._id),
-      ),
-    );
-  }
-
-  private end(
-    doc: UsageReservationDoc,
-    how: readonly unknown[],
-    append: (usageId: string) => Promise<AppendOutcome>,
-  ) {
-    return this.deps.once.apply(
-      {
-        claimId: reservationEndClaimId(doc.project_id, doc._id),
-        projectId: doc.project_id,
-        idempotencyKey: `end of ${doc._id}`,
-        fingerprint: JSON.stringify(how),
-        chain: doc.chain,
-        mismatch: () =>
-          new FailedPreconditionError(
-            `reservation ${doc._id} was already ended otherwise (released, or committed with another final_amount)`,
-          ),
-      },
-      append,
-    );
+    return {
+      reservationId: entry.reservation_id ?? entry.op_id,
+      expiresAt: entry.expires_at ?? request.expiresAt,
+      written: writtenBy(outcome),
+    };
   }
 
   /**
-   * The reservation's document goes first, so its id always leads to its
-   * chain; a take-over of a crashed attempt finds it and keeps its expiry.
+   * The reservation `id` of this project and customer: from the chain as
+   * this process last saw it when it holds it (no read; _id lookups grow
+   * with the collection on FerretDB, docs/ferretdb.md), else by its hold's
+   * `_id` (`features`: the catalog's metered features, one of which the
+   * id's hash names); NOT_FOUND for anyone else's and for ids nobody made.
    */
-  private async appendHold(request: HoldRequest, reservationId: string): Promise<AppendOutcome> {
-    const { chain } = request;
-    const doc = await this.deps.reservations.insert({
-      _id: reservationId,
-      project_id: chain.projectId,
-      customer_id: chain.customerId,
-      feature: chain.feature,
-      chain: chainId(chain),
-      amount: request.amount,
-      expires_at: request.expiresAt,
-      period_end: request.periodEnd,
-      created_at: request.terms.now,
-    });
-    const hold = {
-      id: reservationId,
-      amount: doc.amount,
-      expiresAt: doc.expires_at,
-      periodEnd: doc.period_end,
-    };
+  async find(
+    projectId: string,
+    customerId: string,
+    id: string,
+    features: Iterable<string>,
+  ): Promise<HeldReservation> {
+    const parts = parseReservationId(id);
+    for (const feature of parts ? featuresOfReservation(parts, features) : []) {
+      const chain = { projectId, customerId, feature };
+      const known = this.deps.ledger.knownHold(chain, id);
+      if (known) return { ...known, chain };
+      const entry = parts ? await this.deps.ledger.entryAt(chainId(chain), parts.seq) : null;
+      const held = entry ? heldBy(entry, id, chain) : undefined;
+      if (held) return held;
+    }
+    throw new NotFoundError(`reservation ${id}`);
+  }
+
+  /** Records the final amount and ends the hold; answers the usage id (of the first commit). */
+  async commit(reservation: HeldReservation, request: CommitRequest): Promise<Committed> {
+    const usageId = newOperationId('usg');
+    const { finalAmount, terms } = request;
+    const outcome = await this.end(
+      reservation,
+      {
+        kind: 'commit',
+        opId: usageId,
+        usageId: finalAmount > 0 ? usageId : null,
+        occurredAt: reservation.createdAt,
+        request: JSON.stringify(['commit', finalAmount]),
+      },
+      (state) => planCommit(state, terms, reservation.id, finalAmount, request.refuseOverHeld),
+    );
+    if (outcome.kind === 'refused') {
+      if (outcome.reason === 'over_held') {
+        throw new InvalidInputError(
+          `final_amount must be at most the amount held, ${outcome.balance}, when overage is blocked`,
+          { field: 'final_amount' },
+        );
+      }
+      throw new FailedPreconditionError(
+        `reservation ${reservation.id} is no longer held: it expired or was released`,
+      );
+    }
+    return { usageId: outcome.entry.usage_id ?? '', written: writtenBy(outcome) };
+  }
+
+  /** Ends the hold without usage; a reservation already released or expired is left as it is. */
+  async release(reservation: HeldReservation, terms: ChainTerms): Promise<void> {
+    await this.end(
+      reservation,
+      {
+        kind: 'release',
+        opId: newOperationId('usg'),
+        usageId: null,
+        occurredAt: terms.now,
+        request: JSON.stringify(['release']),
+      },
+      (state) => planRelease(state, terms, reservation.id),
+    );
+  }
+
+  /** One insert with the reservation's end key; the end that was there first must be this one. */
+  private async end(
+    reservation: HeldReservation,
+    facts: Pick<EntryFacts, 'kind' | 'opId' | 'usageId' | 'occurredAt'> & { request: string },
+    plan: PlanAt,
+  ): Promise<AppendOutcome> {
+    const { chain, id } = reservation;
     const outcome = await this.deps.ledger.append(
       chain,
       {
-        kind: 'hold',
-        opId: reservationId,
-        usageId: null,
-        reservationId,
-        idempotencyKey: request.idempotencyKey,
-        occurredAt: request.terms.now,
+        ...facts,
+        reservationId: id,
+        idempotencyKey: null,
+        onceKey: endOnceKey(chain.projectId, id),
       },
-      (state) => planHold(state, request.terms, hold, request.refuseOverage),
+      plan,
     );
-    if (outcome.kind === 'refused') await this.deps.reservations.remove(reservationId);
+    if (
+      outcome.kind === 'appended' &&
+      outcome.repeated &&
+      outcome.entry.request !== facts.request
+    ) {
+      throw new FailedPreconditionError(
+        `reservation ${id} was already ended otherwise (released, or committed with another final_amount)`,
+      );
+    }
     return outcome;
   }
 }
 
-function chainOf(doc: UsageReservationDoc): UsageChain {
-  return { projectId: doc.project_id, customerId: doc.customer_id, feature: doc.feature };
+/** The entry just written holds the chain's state: the answer needs no read. */
+function writtenBy(outcome: Extract<AppendOutcome, { kind: 'appended' }>): ChainState | null {
+  return outcome.repeated ? null : stateFromDoc(outcome.entry.state);
+}
+
+/** The reservation `id` when `entry` is its hold. */
+function heldBy(entry: UsageEntryDoc, id: string, chain: UsageChain): HeldReservation | undefined {
+  if (entry.kind !== 'hold' || entry.reservation_id !== id) return undefined;
+  const hold = stateFromDoc(entry.state).holds.find((h) => h.id === id);
+  if (!hold) return undefined;
+  return { ...hold, chain };
 }

@@ -5,7 +5,7 @@
  * is refused and nothing is recorded, exactly also under concurrency across
  * replicas (the ledger serialises a chain's writers on its unique `_id`).
  * Reserve, commit and release go through ReservationService on the same
- * chain.
+ * chain, one ledger insert each.
  *
  * Afterwards the customer's cached entitlements are invalidated, so checks
  * and WatchEntitlements on every replica see the new balance (on other
@@ -18,7 +18,9 @@ import {
   entitlementFor,
 } from '../domain/entitlements.js';
 import { FailedPreconditionError, InvalidInputError } from '../domain/errors.js';
-import { periodOf } from '../domain/usage-balance.js';
+import type { ChainState } from '../domain/usage-allocation.js';
+import { meteredFeaturesOf, periodOf } from '../domain/usage-balance.js';
+import { trackOnceKey } from '../domain/usage-once-keys.js';
 import { planUsage } from '../domain/usage-plans.js';
 import { stateFromDoc } from '../store/usage-chain-docs.js';
 import type { UsageChain, UsageLedgerStore } from '../store/usage-ledger-store.js';
@@ -26,8 +28,8 @@ import type { EntitlementChangeNotifier } from './entitlement-change-notifier.js
 import type { EntitlementLookupService } from './entitlement-lookup-service.js';
 import { withChainState } from './metered-standings.js';
 import { meteredTermsOf } from './metered-terms.js';
-import type { ReservationService } from './reservation-service.js';
-import { newOperationId } from './usage-once.js';
+import type { HeldReservation, ReservationService } from './reservation-service.js';
+import { newOperationId } from './usage-ids.js';
 
 export interface UsageServiceDeps {
   readonly lookup: Pick<EntitlementLookupService, 'inputsFor' | 'computeFrom'>;
@@ -157,7 +159,7 @@ export class UsageService {
   /** Holds `amount` in the current period when the balance covers it (always under allow). */
   async reserve(input: ReserveUsageInput): Promise<ReservedUsage> {
     const inputs = await this.deps.lookup.inputsFor(input.projectId, input.customerId, this.now());
-    const { allowance, terms } = meteredTermsOf(inputs, input.feature);
+    const { entitlement, allowance, terms } = meteredTermsOf(inputs, input.feature);
     const chain = chainOf(input);
     const held = await this.deps.reservations.hold({
       chain,
@@ -175,44 +177,55 @@ export class UsageService {
         input.ttlMs,
       ]),
     });
-    return { ...held, entitlement: await this.changed(inputs, chain) };
+    return {
+      reservationId: held.reservationId,
+      expiresAt: held.expiresAt,
+      entitlement: await this.answer(inputs, chain, entitlement, held.written),
+    };
   }
 
-  /** Records the final amount (at most what was held) in the reservation's period. */
+  /**
+   * Records the final amount (absent: the amount held) in the reservation's
+   * period; more than held is refused under block and overage-counted
+   * usage under allow.
+   */
   async commit(input: CommitReservationInput): Promise<TrackedUsage> {
-    const doc = await this.deps.reservations.find(
-      input.projectId,
-      input.customerId,
-      input.reservationId,
-    );
-    const finalAmount = input.finalAmount ?? doc.amount;
-    if (finalAmount > doc.amount) {
-      throw new InvalidInputError(`final_amount must be at most the amount held, ${doc.amount}`, {
-        field: 'final_amount',
-      });
-    }
-    const chain = chainOf({ ...input, feature: doc.feature });
     const inputs = await this.deps.lookup.inputsFor(input.projectId, input.customerId, this.now());
-    const { terms } = meteredTermsOf(inputs, doc.feature);
-    const usageId = await this.deps.reservations.commit(doc, terms, finalAmount);
-    if (finalAmount > 0) await this.recorded(chain, usageId, finalAmount, doc.created_at);
+    const reservation = await this.find(inputs, input);
+    const finalAmount = input.finalAmount ?? reservation.amount;
+    const { chain } = reservation;
+    const { entitlement, allowance, terms } = meteredTermsOf(inputs, chain.feature);
+    const committed = await this.deps.reservations.commit(reservation, {
+      terms,
+      finalAmount,
+      refuseOverHeld: allowance.rules.overage === 'block',
+    });
+    if (committed.usageId !== '') {
+      await this.recorded(chain, committed.usageId, finalAmount, reservation.createdAt);
+    }
     return {
-      usageId: finalAmount > 0 ? usageId : '',
-      entitlement: await this.changed(inputs, chain),
+      usageId: committed.usageId,
+      entitlement: await this.answer(inputs, chain, entitlement, committed.written),
     };
   }
 
   /** Gives the held amount back; a reservation already released or expired stays so. */
   async release(input: ReservationRef): Promise<Entitlement> {
-    const doc = await this.deps.reservations.find(
-      input.projectId,
-      input.customerId,
-      input.reservationId,
-    );
     const inputs = await this.deps.lookup.inputsFor(input.projectId, input.customerId, this.now());
-    const { terms } = meteredTermsOf(inputs, doc.feature);
-    await this.deps.reservations.release(doc, terms);
-    return this.changed(inputs, chainOf({ ...input, feature: doc.feature }));
+    const reservation = await this.find(inputs, input);
+    const { terms } = meteredTermsOf(inputs, reservation.chain.feature);
+    await this.deps.reservations.release(reservation, terms);
+    return this.changed(inputs, reservation.chain);
+  }
+
+  /** The reservation's hold, by `_id` in the chain of the metered feature its id names. */
+  private find(inputs: EntitlementInputs, ref: ReservationRef): Promise<HeldReservation> {
+    return this.deps.reservations.find(
+      ref.projectId,
+      ref.customerId,
+      ref.reservationId,
+      meteredFeaturesOf(inputs.catalog),
+    );
   }
 
   private async recorded(
@@ -222,6 +235,21 @@ export class UsageService {
     occurredAt: Date,
   ): Promise<void> {
     await this.deps.recorded?.recorded({ ...chain, usageId, amount, occurredAt });
+  }
+
+  /**
+   * Tells every replica, then answers the standing in the state this call
+   * wrote (no read), or, for a retry that wrote nothing, as the ledger has it.
+   */
+  private async answer(
+    inputs: EntitlementInputs,
+    chain: UsageChain,
+    entitlement: Entitlement,
+    written: ChainState | null,
+  ): Promise<Entitlement> {
+    if (!written) return this.changed(inputs, chain);
+    await this.announce(chain.projectId, chain.customerId);
+    return withChainState(entitlement, inputs, written);
   }
 
   /** Tells every replica, then answers the feature's standing now. */
@@ -236,11 +264,6 @@ export class UsageService {
   private async announce(projectId: string, customerId: string): Promise<void> {
     await this.deps.changes.usageChanged(projectId, customerId);
   }
-}
-
-/** TrackUsage keys live beside the ledger's other once keys; a project's are its own. */
-function trackOnceKey(projectId: string, idempotencyKey: string): string {
-  return `track:${encodeURIComponent(projectId)}:${idempotencyKey}`;
 }
 
 function chainOf(input: {

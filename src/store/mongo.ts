@@ -140,10 +140,8 @@ const collectionNames = [
   'idempotency_records',
   'reconciliation_locks',
   'job_claims',
-  // Usage ledger (usage-ledger-store.ts, usage-claim-store.ts): lookups by _id, once keys unique.
+  // Usage ledger (usage-ledger-store.ts): lookups by _id, once keys unique.
   'usage_ledger',
-  'usage_claims',
-  'usage_claim_takeovers',
   // Stripe meter events not yet accepted, and those done (meter-outbox-store.ts).
   'meter_outbox',
   'meter_reported',
@@ -219,11 +217,9 @@ const indexPlans: readonly IndexPlan[] = [
   { collection: 'idempotency_records', key: { created_at: 1 }, name: 'created_at' },
   { collection: 'meter_outbox', key: { next_attempt_at: 1 }, name: 'next_attempt_at' },
   { collection: 'meter_reported', key: { created_at: 1 }, name: 'created_at' },
-  // One insert appends a usage and applies its idempotency key once (usage-ledger-store.ts).
+  // One insert appends an operation (a usage, a hold, a reservation's end) and applies it once
+  // (usage-ledger-store.ts, src/domain/usage-once-keys.ts).
   { collection: 'usage_ledger', key: { once_key: 1 }, name: 'once_key_unique', unique: true },
-  // Retention sweeps of usage claims and their take-over markers (usage-claim-store.ts).
-  { collection: 'usage_claims', key: { created_at: 1 }, name: 'created_at' },
-  { collection: 'usage_claim_takeovers', key: { created_at: 1 }, name: 'created_at' },
 ];
 
 export async function ensureIndexes(db: Db): Promise<void> {

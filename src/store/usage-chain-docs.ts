@@ -6,7 +6,8 @@ import type { Allocation, ChainState } from '../domain/usage-allocation.js';
 
 export interface ChainStateDoc {
   periods: { end: Date; usage: number; from_allowance: number }[];
-  holds: { id: string; amount: number; expires_at: Date; period_end: Date }[];
+  /** `created_at` is absent in entries written before holds carried it. */
+  holds: { id: string; amount: number; expires_at: Date; period_end: Date; created_at?: Date }[];
   credits_used: { id: string; used: number }[];
 }
 
@@ -28,6 +29,7 @@ export function stateDoc(state: ChainState): ChainStateDoc {
       amount: h.amount,
       expires_at: h.expiresAt,
       period_end: h.periodEnd,
+      created_at: h.createdAt,
     })),
     credits_used: state.creditsUsed.map((c) => ({ id: c.id, used: c.used })),
   };
@@ -45,6 +47,8 @@ export function stateFromDoc(doc: ChainStateDoc): ChainState {
       amount: h.amount,
       expiresAt: h.expires_at,
       periodEnd: h.period_end,
+      // Older holds: their expiry is inside the same period and late enough for a meter event.
+      createdAt: h.created_at ?? h.expires_at,
     })),
     creditsUsed: doc.credits_used.map((c) => ({ id: c.id, used: c.used })),
   };

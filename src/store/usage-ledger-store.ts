@@ -18,16 +18,32 @@
  * the hint without reading: if another replica wrote since, the insert of
  * seq + 1 loses on `_id` and the head is searched then. Reads verify it.
  *
- * Every entry has a `once_key`, unique in the collection: a TrackUsage's
- * idempotency key, so one insert both appends the usage and applies its
- * key once (a retry, concurrent or days later, loses on that index and
- * answers the entry it finds); for other entries the operation's own id.
+ * Every entry has a `once_key`, unique in the collection
+ * (src/domain/usage-once-keys.ts): a TrackUsage's or ReserveUsage's
+ * idempotency key, or the one end (commit or release) of a reservation, so
+ * one insert both appends the operation and applies it once (a retry,
+ * concurrent or days later, loses on that index and answers the entry it
+ * finds). A refusal looks the once key up before it is answered, so a
+ * retry of an operation that was applied answers it even when the balance
+ * would refuse it now.
+ *
+ * `append` is the one way in: the plan (a pure function of the head's
+ * state and the seq the entry would get) decides what is written.
+ *
+ * Appends of one chain in this process are group-committed: callers queue,
+ * and one writer at a time plans as many of them as are waiting (up to
+ * `maxBatch`) on the head, one after another, and inserts the entries with
+ * one ordered insertMany. So N concurrent tracks of a chain cost a round
+ * trip or two, not N; each caller still gets its own outcome, and a
+ * refusal is answered only once every entry planned before it is durable.
+ * An insert that loses (to another replica, or on a once key) stops the
+ * ordered insert there; the entries before it stand, the rest are planned
+ * again on the new head.
  */
-import type { Collection, Db } from 'mongodb';
+import { type Collection, type Db, MongoBulkWriteError } from 'mongodb';
 import { ConflictError } from '../domain/errors.js';
-import { type ChainState, emptyChainState } from '../domain/usage-allocation.js';
-import type { ChainPlan } from '../domain/usage-plans.js';
-import { insertOnce } from './insert-once.js';
+import { type ChainState, emptyChainState, type UsageHold } from '../domain/usage-allocation.js';
+import type { ChainPlan, PlanAt, RefusalReason } from '../domain/usage-plans.js';
 import {
   type AllocationDoc,
   allocationDoc,
@@ -47,7 +63,7 @@ export interface UsageEntryDoc {
   customer_id: string;
   feature: string;
   kind: UsageEntryKind;
-  /** The id this entry was written for once (usg_... or, for a hold, rsv_...): a take-over probes for it. */
+  /** The id of the operation this entry records (usg_... or, for a hold, rsv_...). */
   op_id: string;
   /** The usage this entry records (0 for holds and releases). */
   amount: number;
@@ -58,8 +74,10 @@ export interface UsageEntryDoc {
   idempotency_key: string | null;
   /** Unique in the collection: the same operation is never appended twice. */
   once_key: string;
-  /** What a TrackUsage asked (its key must not be reused for another usage); null for other kinds. */
+  /** What the operation asked (its once key must not be reused for another); null when nothing is compared. */
   request: string | null;
+  /** A hold's expiry (the hold counts in the balance until then, unless ended); null for other kinds. */
+  expires_at: Date | null;
   occurred_at: Date;
   recorded_at: Date;
   allocation: AllocationDoc | null;
@@ -85,7 +103,12 @@ export interface EntryFacts {
   /** Default: the chain, the kind and the operation's id. */
   readonly onceKey?: string;
   readonly request?: string;
+  /** A hold's expiry. */
+  readonly expiresAt?: Date;
 }
+
+/** Facts that name the seq their entry gets (a reservation id names its hold's seq). */
+export type EntryFactsAt = (seq: number) => EntryFacts;
 
 export interface LedgerHead {
   readonly seq: number;
@@ -101,7 +124,7 @@ export type AppendOutcome =
     }
   | {
       readonly kind: 'refused';
-      readonly reason: 'balance' | 'not_held';
+      readonly reason: RefusalReason;
       readonly balance: number;
     };
 
@@ -109,9 +132,28 @@ export type AppendOutcome =
 export const usageLedgerCollection = 'usage_ledger';
 
 const emptyHead: LedgerHead = { seq: 0, state: emptyChainState };
-/** Each lost race means another writer appended; past this many, give up and let the caller retry. */
-const maxAppendAttempts = 32;
+/** Each lost race means another writer appended; past this many, give up and let the callers retry. */
+const maxLostRaces = 32;
 const maxHints = 10_000;
+/** Appends planned and inserted together at most (one insertMany). */
+const maxBatch = 64;
+
+/** A queued append, settled by the chain's writer. */
+interface PendingAppend {
+  readonly facts: EntryFacts | EntryFactsAt;
+  readonly plan: PlanAt;
+  readonly settle: (outcome: AppendOutcome) => void;
+  readonly fail: (error: unknown) => void;
+}
+
+/** What the writer decided for one pending append: an entry to insert, or a refusal. */
+type Decision =
+  | { readonly pending: PendingAppend; readonly entry: UsageEntryDoc }
+  | {
+      readonly pending: PendingAppend;
+      readonly facts: EntryFacts;
+      readonly refusal: Extract<ChainPlan, { kind: 'refuse' }>;
+    };
 
 export function chainId(chain: UsageChain): string {
   return [chain.projectId, chain.customerId, chain.feature].map(encodeURIComponent).join(':');
@@ -127,8 +169,8 @@ export class UsageLedgerStore {
   private readonly entries: Collection<UsageEntryDoc>;
   /** The last head seen per chain: a warm read costs one lookup by `_id`, a warm append none. */
   private readonly hints = new Map<string, LedgerHead>();
-  /** Appends of one chain in this process run one after another: only replicas race. */
-  private readonly tails = new Map<string, Promise<unknown>>();
+  /** Appends waiting per chain; a chain with an entry here has a writer draining it. */
+  private readonly queues = new Map<string, PendingAppend[]>();
 
   constructor(db: Db) {
     this.entries = db.collection<UsageEntryDoc>(usageLedgerCollection);
@@ -163,52 +205,134 @@ export class UsageLedgerStore {
    */
   append(
     chain: UsageChain,
-    facts: EntryFacts,
-    plan: (state: ChainState) => ChainPlan,
+    facts: EntryFacts | EntryFactsAt,
+    plan: PlanAt,
   ): Promise<AppendOutcome> {
     const id = chainId(chain);
-    const previous = this.tails.get(id) ?? Promise.resolve();
-    const run = () => this.appendNow(chain, id, facts, plan);
-    const next = previous.then(run, run);
-    this.tails.set(id, next);
-    const cleanup = () => {
-      if (this.tails.get(id) === next) this.tails.delete(id);
-    };
-    next.then(cleanup, cleanup);
-    return next;
+    return new Promise((settle, fail) => {
+      const queue = this.queues.get(id);
+      if (queue) {
+        queue.push({ facts, plan, settle, fail });
+        return;
+      }
+      this.queues.set(id, [{ facts, plan, settle, fail }]);
+      void this.drain(chain, id);
+    });
   }
 
-  /** The entry written for `opId` after seq `afterSeq`, if one was (a crashed call's). */
-  async findUsage(chain: string, afterSeq: number, opId: string): Promise<UsageEntryDoc | null> {
-    for (let seq = afterSeq + 1; ; seq++) {
-      const entry = await this.entries.findOne({ _id: entryId(chain, seq) });
-      if (!entry) return null;
-      if (entry.op_id === opId) return entry;
+  /**
+   * The hold `id` as this process last saw the chain (no read): a hold it
+   * wrote or read. Undefined says nothing (another replica's, or ended).
+   */
+  knownHold(chain: UsageChain, id: string): UsageHold | undefined {
+    return this.hints.get(chainId(chain))?.state.holds.find((hold) => hold.id === id);
+  }
+
+  /** The entry at `seq` of `chain` (chainId), by `_id`. */
+  async entryAt(chain: string, seq: number): Promise<UsageEntryDoc | null> {
+    return this.entries.findOne({ _id: entryId(chain, seq) });
+  }
+
+  /** The entry of `onceKey`: a scan on FerretDB, so only retries and refusals ask. */
+  async byOnceKey(onceKey: string): Promise<UsageEntryDoc | null> {
+    return this.entries.findOne({ once_key: onceKey });
+  }
+
+  /** The chain's one writer in this process: batches until nobody waits. */
+  private async drain(chain: UsageChain, id: string): Promise<void> {
+    for (;;) {
+      const queue = this.queues.get(id) ?? [];
+      if (queue.length === 0) {
+        this.queues.delete(id);
+        return;
+      }
+      const batch = queue.splice(0, maxBatch);
+      try {
+        await this.writeBatch(chain, id, batch);
+      } catch (error) {
+        // MongoDB failed mid-batch: which entries landed is unknown, so
+        // every caller not yet answered retries (its once key makes that safe).
+        for (const pending of batch) pending.fail(error);
+      }
     }
   }
 
-  private async appendNow(
-    chain: UsageChain,
-    id: string,
-    facts: EntryFacts,
-    plan: (state: ChainState) => ChainPlan,
-  ): Promise<AppendOutcome> {
-    let head = this.hints.get(id) ?? (await this.head(id));
-    for (let attempt = 0; attempt < maxAppendAttempts; attempt++) {
-      const decided = plan(head.state);
-      if (decided.kind === 'refuse') {
-        return { kind: 'refused', reason: decided.reason, balance: decided.balance };
+  /** Plans the batch on the head, inserts it in order, and settles every append of it. */
+  private async writeBatch(chain: UsageChain, id: string, batch: PendingAppend[]): Promise<void> {
+    const hint = this.hints.get(id);
+    let head = hint ?? (await this.head(id));
+    let verified = hint === undefined;
+    let rest = batch;
+    for (let lostRaces = 0; rest.length > 0; ) {
+      const decisions = decide(chain, id, head, rest);
+      // The hint may be behind another replica's writes (a release, the hold
+      // itself): a refusal stands only on the head MongoDB has. One planned
+      // after an inserted entry is on it (seq + 1 was free, so seq was the head).
+      if (!verified && refusesBeforeAnyEntry(decisions)) {
+        verified = true;
+        const fresh = await this.head(id);
+        if (fresh.seq !== head.seq) {
+          head = fresh;
+          continue;
+        }
       }
-      const entry = newEntry(chain, id, head.seq + 1, facts, decided);
-      if ((await insertOnce(this.entries, entry)) === 'inserted') {
-        this.remember(id, { seq: entry.seq, state: decided.state });
-        return { kind: 'appended', entry, repeated: false };
+      const entries = decisions.flatMap((d) => ('entry' in d ? [d.entry] : []));
+      const inserted = await insertInOrder(this.entries, entries);
+      const stopped = this.settleInserted(id, decisions, inserted);
+      if (stopped === decisions.length) return;
+      const failed = decisions[stopped];
+      if (!failed || !('entry' in failed)) return;
+      const lost = await this.whyNotInserted(failed.entry);
+      verified = true;
+      if (lost.kind === 'repeated') {
+        failed.pending.settle({ kind: 'appended', entry: lost.entry, repeated: true });
+        rest = decisions.slice(stopped + 1).map((d) => d.pending);
+        head = await this.head(id);
+        continue;
       }
-      const lost = await this.whyNotInserted(entry);
-      if (lost.kind === 'repeated') return { kind: 'appended', entry: lost.entry, repeated: true };
+      lostRaces += 1;
+      if (lostRaces >= maxLostRaces) {
+        const error = new ConflictError('usage of this feature is too contended right now; retry');
+        for (const d of decisions.slice(stopped)) d.pending.fail(error);
+        return;
+      }
+      rest = decisions.slice(stopped).map((d) => d.pending);
       head = lost.head;
     }
-    throw new ConflictError('usage of this feature is too contended right now; retry');
+  }
+
+  /**
+   * Answers the decisions whose entries are durable (the first `inserted`
+   * entries) and the refusals between them; returns the index of the first
+   * decision left unanswered (its entry was not inserted).
+   */
+  private settleInserted(id: string, decisions: readonly Decision[], inserted: number): number {
+    let entriesSettled = 0;
+    for (const [index, decision] of decisions.entries()) {
+      if ('refusal' in decision) {
+        // The once key's lookup must not hold up the chain's writer.
+        this.refusedOrRepeated(decision.facts, decision.refusal).then(
+          decision.pending.settle,
+          decision.pending.fail,
+        );
+        continue;
+      }
+      if (entriesSettled === inserted) return index;
+      entriesSettled += 1;
+      this.remember(id, headOf(decision.entry));
+      decision.pending.settle({ kind: 'appended', entry: decision.entry, repeated: false });
+    }
+    return decisions.length;
+  }
+
+  /** A retry of an operation already applied answers it, not the refusal the state gives now. */
+  private async refusedOrRepeated(
+    facts: EntryFacts,
+    refusal: Extract<ChainPlan, { kind: 'refuse' }>,
+  ): Promise<AppendOutcome> {
+    const same = facts.onceKey === undefined ? null : await this.byOnceKey(facts.onceKey);
+    if (same) return { kind: 'appended', entry: same, repeated: true };
+    return { kind: 'refused', reason: refusal.reason, balance: refusal.balance };
   }
 
   /**
@@ -226,7 +350,7 @@ export class UsageLedgerStore {
     const atSeq = await this.entries.findOne({ _id: entry._id });
     if (atSeq?.once_key === entry.once_key) return { kind: 'repeated', entry: atSeq };
     if (atSeq) return { kind: 'lost', head: await this.head(entry.chain) };
-    const same = await this.entries.findOne({ once_key: entry.once_key });
+    const same = await this.byOnceKey(entry.once_key);
     if (same) return { kind: 'repeated', entry: same };
     return { kind: 'lost', head: await this.head(entry.chain) };
   }
@@ -287,9 +411,70 @@ function newEntry(
     idempotency_key: facts.idempotencyKey,
     once_key: facts.onceKey ?? `${id}:${facts.kind}:${facts.opId}`,
     request: facts.request ?? null,
+    expires_at: facts.expiresAt ?? null,
     occurred_at: facts.occurredAt,
     recorded_at: new Date(),
     allocation: allocationDoc(plan.allocation),
     state: stateDoc(plan.state),
   };
+}
+
+/** Each pending append's plan on the state the ones before it leave, from `head`. */
+function decide(
+  chain: UsageChain,
+  id: string,
+  head: LedgerHead,
+  batch: readonly PendingAppend[],
+): Decision[] {
+  let state = head.state;
+  let seq = head.seq;
+  return batch.flatMap((pending): Decision[] => {
+    let facts: EntryFacts;
+    let decided: ChainPlan;
+    try {
+      facts = typeof pending.facts === 'function' ? pending.facts(seq + 1) : pending.facts;
+      decided = pending.plan(state, seq + 1);
+    } catch (error) {
+      // A plan is pure: its failure is its caller's alone.
+      pending.fail(error);
+      return [];
+    }
+    if (decided.kind === 'refuse') return [{ pending, facts, refusal: decided }];
+    seq += 1;
+    state = decided.state;
+    return [{ pending, entry: newEntry(chain, id, seq, facts, decided) }];
+  });
+}
+
+/** True when the first decision is a refusal: no inserted entry verifies the head it was planned on. */
+function refusesBeforeAnyEntry(decisions: readonly Decision[]): boolean {
+  const first = decisions[0];
+  return first !== undefined && 'refusal' in first;
+}
+
+/**
+ * Inserts `entries` in order and answers how many were inserted: all of
+ * them, or those before the first that a unique index refused (an ordered
+ * insert stops there). Other errors throw.
+ */
+async function insertInOrder(
+  collection: Collection<UsageEntryDoc>,
+  entries: readonly UsageEntryDoc[],
+): Promise<number> {
+  if (entries.length === 0) return 0;
+  try {
+    await collection.insertMany([...entries], { ordered: true });
+    return entries.length;
+  } catch (err) {
+    const index = duplicateIndexOf(err);
+    if (index === undefined) throw err;
+    return index;
+  }
+}
+
+/** The index of the entry a unique index refused, if that is what `err` is. */
+function duplicateIndexOf(err: unknown): number | undefined {
+  if (!(err instanceof MongoBulkWriteError)) return undefined;
+  const first = [err.writeErrors].flat()[0];
+  return first?.code === 11000 ? first.index : undefined;
 }

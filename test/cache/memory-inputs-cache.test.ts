@@ -5,20 +5,9 @@
  * an eviction happened are not kept.
  */
 import test from 'ava';
-import type { InvalidationHandler, InvalidationMessage } from '../../src/cache/invalidation-bus.js';
 import { MemoryInputsCache } from '../../src/cache/memory-inputs-cache.js';
 import { inputs } from '../domain/engine-fixtures.js';
-
-class FakeBus {
-  private readonly handlers: InvalidationHandler[] = [];
-  onMessage(handler: InvalidationHandler): () => void {
-    this.handlers.push(handler);
-    return () => {};
-  }
-  send(message: InvalidationMessage): void {
-    for (const handler of this.handlers) handler(message);
-  }
-}
+import { FakeBus } from './fake-bus.js';
 
 const t0 = new Date('2027-03-01T00:00:00Z');
 const later = (ms: number) => new Date(t0.getTime() + ms);

@@ -15,6 +15,7 @@ import {
   creditsLeft,
   emptyChainState,
   openHolds,
+  periodUsage,
   pruned,
   usableLots,
   usageLookbackMs,
@@ -56,6 +57,7 @@ const hold = (id: string, amount: number, expiresInDays = 1) => ({
   amount,
   expiresAt: at(expiresInDays),
   periodEnd,
+  createdAt: now,
 });
 
 // Consumption order.
@@ -251,7 +253,7 @@ test('a hold past its expiry is released for every reader, and dropped by the ne
   t.deepEqual(openHolds(state, at(1)), []);
   const next = written(planUsage(state, later, { periodEnd, amount: 1, refuseOverage: true }));
   t.deepEqual(next.holds, []);
-  t.like(planCommit(state, later, 'r1', 10), { kind: 'refuse', reason: 'not_held' });
+  t.like(planCommit(state, later, 'r1', 10, true), { kind: 'refuse', reason: 'not_held' });
   t.like(planRelease(state, later, 'r1'), { kind: 'refuse', reason: 'not_held' });
 });
 
@@ -263,7 +265,7 @@ test('a commit records the final amount in the hold period, allowance then credi
   const spent = written(
     planUsage(held, terms(10, lots), { periodEnd, amount: 4, refuseOverage: false }),
   );
-  const plan = planCommit(spent, terms(10, lots), 'r1', 6);
+  const plan = planCommit(spent, terms(10, lots), 'r1', 6, true);
   t.like(plan, {
     kind: 'write',
     amount: 6,
@@ -280,17 +282,35 @@ test('a commit records the final amount in the hold period, allowance then credi
   });
 });
 
-test('a commit of 0 ends the hold and records no usage; more than held is refused', (t) => {
+test('a commit of 0 ends the hold and records no usage; more than held is refused under block', (t) => {
   const held = written(planHold(emptyChainState, terms(10), hold('r1', 4), true));
-  t.like(planCommit(held, terms(10), 'r1', 5), { kind: 'refuse', reason: 'not_held' });
-  const zero = written(planCommit(held, terms(10), 'r1', 0));
+  t.deepEqual(planCommit(held, terms(10), 'r1', 5, true), {
+    kind: 'refuse',
+    reason: 'over_held',
+    balance: 4,
+  });
+  const zero = written(planCommit(held, terms(10), 'r1', 0, true));
   t.deepEqual(chainStanding(zero, terms(10), periodEnd), {
     usage: 0,
     balance: 10,
     reserved: 0,
     credits: 0,
   });
-  t.like(planCommit(zero, terms(10), 'r1', 0), { kind: 'refuse', reason: 'not_held' });
+  t.like(planCommit(zero, terms(10), 'r1', 0, true), { kind: 'refuse', reason: 'not_held' });
+});
+
+test('under allow a commit above the amount held records it all: the rest draws the allowance, then overage', (t) => {
+  const full = used(terms(10), 8);
+  const held = written(planHold(full, terms(10), hold('r1', 2), false));
+  const plan = written(planCommit(held, terms(10), 'r1', 5, false));
+  t.deepEqual(chainStanding(plan, terms(10), periodEnd), {
+    usage: 13,
+    balance: 0,
+    reserved: 0,
+    credits: 0,
+  });
+  t.is(periodUsage(plan, periodEnd).fromAllowance, 10);
+  t.like(planCommit(plan, terms(10), 'r1', 1, false), { kind: 'refuse', reason: 'not_held' });
 });
 
 test('a release gives the held amount back; releasing an unknown or ended hold is refused', (t) => {
@@ -306,7 +326,7 @@ test('a hold of a previous period commits there', (t) => {
   const held = written(
     planHold(emptyChainState, terms(10), { ...hold('r1', 4), periodEnd: previous }, true),
   );
-  const after = written(planCommit(held, terms(10), 'r1', 4));
+  const after = written(planCommit(held, terms(10), 'r1', 4, true));
   t.is(chainStanding(after, terms(10), previous).usage, 4);
   t.is(chainStanding(after, terms(10), periodEnd).usage, 0);
 });
@@ -381,7 +401,7 @@ test('no overspend, as a property: any sequence of enforced usages, holds, commi
         held.delete(first);
         plan =
           choice === 2
-            ? planCommit(state, t0, first, next(amount + 1))
+            ? planCommit(state, t0, first, next(amount + 2), true)
             : planRelease(state, t0, first);
       }
       if (plan.kind === 'write') {

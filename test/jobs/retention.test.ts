@@ -1,12 +1,14 @@
 // needs: mongodb redis
 /**
  * The retention job keeps `idempotency_records`, `event_receipts` and
- * TrackUsage's claims bounded: a sweep deletes what is past its retention
+ * `meter_reported` bounded: a sweep deletes what is past its retention
  * (idempotency records after IDEMPOTENCY_RETENTION_HOURS, finished receipts
- * after EVENT_RECEIPT_RETENTION_DAYS, usage claims, their take-over markers
- * and reported meter events after USAGE_CLAIM_RETENTION_DAYS) and keeps
- * everything newer and every receipt a delivery is still processing. Two instances share one database: one
- * occurrence is swept by one of them only.
+ * after EVENT_RECEIPT_RETENTION_DAYS, reported meter events after
+ * USAGE_CLAIM_RETENTION_DAYS) and keeps everything newer and every receipt
+ * a delivery is still processing. It drops the collections of the usage
+ * claims and reservation documents no layout uses any more, once. Two
+ * instances share one database: one occurrence is swept by one of them
+ * only.
  */
 import test, { type ExecutionContext } from 'ava';
 import { type Db, MongoClient } from 'mongodb';
@@ -58,43 +60,21 @@ interface Seeded {
   readonly usage: SeededUsage;
 }
 
-/** Per collection of TrackUsage's records: what is past 30 days, and what is kept. */
+/** Per collection of usage records: what is past 30 days, and what is kept. */
 type SeededUsage = Record<UsageCollection, { readonly old: string[]; readonly kept: string[] }>;
-type UsageCollection = 'usage_claims' | 'usage_claim_takeovers' | 'meter_reported';
-const usageCollections: readonly UsageCollection[] = [
-  'usage_claims',
-  'usage_claim_takeovers',
-  'meter_reported',
-];
+type UsageCollection = 'meter_reported';
+const usageCollections: readonly UsageCollection[] = ['meter_reported'];
 
-/** Claims, take-over markers and reported meter events, 31 days old and younger. */
+/** Reported meter events, 31 days old and younger. */
 async function seedUsage(db: Db, tag: string, now: number): Promise<SeededUsage> {
   const ages = { old: [31 * day, 31 * day, 45 * day], kept: [29 * day, hour] };
   const docs = (collection: UsageCollection, which: 'old' | 'kept') =>
-    ages[which].map((ageMs, i) => {
-      const _id = `${tag}:${collection}:${which}-${i}`;
-      const created_at = new Date(now - ageMs);
-      if (collection === 'usage_claim_takeovers')
-        return { _id: `${_id}#1`, owner: 'o', created_at };
-      if (collection === 'meter_reported')
-        return { _id, project_id: tag, outcome: 'sent', created_at };
-      return {
-        _id,
-        project_id: tag,
-        idempotency_key: `${which}-${i}`,
-        request: '[]',
-        usage_id: `usg_${which}${i}`,
-        bucket: 'b',
-        head_seq: 0,
-        owner: 'o',
-        generation: 0,
-        lease_until: new Date(created_at.getTime() + 10_000),
-        state: 'done',
-        entry_id: 'b:0000000001',
-        created_at,
-        completed_at: created_at,
-      };
-    });
+    ages[which].map((ageMs, i) => ({
+      _id: `${tag}:${collection}:${which}-${i}`,
+      project_id: tag,
+      outcome: 'sent',
+      created_at: new Date(now - ageMs),
+    }));
   const seeded = {} as Record<UsageCollection, { old: string[]; kept: string[] }>;
   for (const collection of usageCollections) {
     const old = docs(collection, 'old');
@@ -180,13 +160,12 @@ function deletedOf(seeded: Seeded) {
   return {
     idempotency_records: seeded.oldRecords.length,
     event_receipts: seeded.oldReceipts.length,
-    usage_claims: seeded.usage.usage_claims.old.length,
-    usage_claim_takeovers: seeded.usage.usage_claim_takeovers.old.length,
     meter_reported: seeded.usage.meter_reported.old.length,
+    leftover_collections: 0,
   };
 }
 
-/** TrackUsage's records of `tag` left after a sweep: only the kept ones. */
+/** The usage records of `tag` left after a sweep: only the kept ones. */
 async function assertUsageKept(
   t: ExecutionContext,
   db: Db,
@@ -260,6 +239,26 @@ test.serial(
       await remaining(db, 'event_receipts', 'untouchable'),
       [...seeded.keptReceipts].sort(),
     );
+  },
+);
+
+test.serial(
+  'the leftover usage collections (claims, take-over markers, reservation documents) are dropped once',
+  async (t) => {
+    const db = mongo.db(database);
+    const leftovers = ['usage_claims', 'usage_claim_takeovers', 'usage_reservations'];
+    for (const name of leftovers) {
+      await db.collection<{ _id: string }>(name).insertOne({ _id: `left:${name}` });
+    }
+    const names = async () =>
+      (await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name);
+    t.is(await a.app.retention.run('test:leftovers-1'), 'succeeded');
+    t.like(await a.app.retention.result('test:leftovers-1'), { leftover_collections: 3 });
+    const after = await names();
+    for (const name of leftovers) t.false(after.includes(name), `${name} dropped`);
+    t.true(after.includes('usage_ledger'), 'the ledger stays');
+    t.is(await b.app.retention.run('test:leftovers-2'), 'succeeded');
+    t.like(await b.app.retention.result('test:leftovers-2'), { leftover_collections: 0 });
   },
 );
 

@@ -15,8 +15,9 @@ import {
   CommitReservationResponseSchema,
   EntitlementsService,
   ReserveUsageResponseSchema,
+  TrackUsageResponseSchema,
 } from '../../gen/billing/v1/entitlements_pb.js';
-import { reserveCommitLoad } from '../../load/lib/reserve-commit-load.js';
+import { reserveCommitLoad, trackPairLoad } from '../../load/lib/reserve-commit-load.js';
 
 type Reservations = Pick<
   ServiceImpl<typeof EntitlementsService>,
@@ -96,4 +97,22 @@ test('a service without ReserveUsage stops the scenario, saying UNIMPLEMENTED', 
   const baseUrl = await serve(t, (router) => router.service(EntitlementsService, {}));
   const error = await t.throwsAsync(reserveCommitLoad({ ...options, baseUrl }));
   t.regex(error?.message ?? '', /UNIMPLEMENTED.*needs ReserveUsage and CommitReservation/);
+});
+
+test('track-pair sends two TrackUsage per pair, each with a new key, on the same driver', async (t) => {
+  const keys: string[] = [];
+  const baseUrl = await serve(t, (router) =>
+    router.service(EntitlementsService, {
+      trackUsage: (req) => {
+        keys.push(req.idempotencyKey);
+        return create(TrackUsageResponseSchema, { usageId: `usg_${keys.length}` });
+      },
+    }),
+  );
+  const result = await trackPairLoad({ ...options, baseUrl });
+  t.true(result.requests > 0, 'pairs ran');
+  t.is(result.errors, 0);
+  t.is(result.scenario, 'track-pair');
+  t.true(keys.length >= 2 * result.requests, 'two tracks per pair');
+  t.is(new Set(keys).size, keys.length, 'no idempotency key used twice');
 });

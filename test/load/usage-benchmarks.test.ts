@@ -103,5 +103,7 @@ test('ReserveUsage+CommitReservation pairs write figures and a ratio to the inse
   const got = await run;
   const result = ran(t, got, 'reserve-commit');
   t.is(result?.ratio?.reference, 'insert-reference', 'reserve-commit ran');
+  const pairs = ran(t, got, 'track-pair');
+  t.is(pairs?.ratio?.reference, 'insert-reference', 'track-pair ran beside it');
   t.is(got.code, 0, 'every scenario ran');
 });

@@ -6,6 +6,7 @@
  */
 import test from 'ava';
 import type Stripe from 'stripe';
+import { catalogFromEntries } from '../../src/domain/catalog.js';
 import type { ProjectRecord } from '../../src/domain/records.js';
 import { MeterReportService } from '../../src/services/meter-report-service.js';
 import type {
@@ -80,7 +81,10 @@ function world(projects: ProjectRecord[], concurrency = 3) {
   const stripe = new FakeStripeMeters();
   const byId = new Map(projects.map((p) => [p._id, p]));
   const service = new MeterReportService({
-    projects: { get: async (id) => byId.get(id) ?? null },
+    projects: {
+      get: async (id) => byId.get(id) ?? null,
+      catalogOf: (project) => catalogFromEntries(project?.catalog ?? []),
+    },
     customers: {
       findByCustomerId: async (projectId, customerId) => ({
         _id: `${projectId}:${customerId}`,

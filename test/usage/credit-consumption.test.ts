@@ -19,11 +19,8 @@ import {
 import { isFailedPreconditionError } from '../../src/domain/errors.js';
 import { withMeteredStandings } from '../../src/services/metered-standings.js';
 import { ReservationService } from '../../src/services/reservation-service.js';
-import { UsageOnce } from '../../src/services/usage-once.js';
 import { type RecordedUsage, UsageService } from '../../src/services/usage-service.js';
-import { UsageClaimStore } from '../../src/store/usage-claim-store.js';
 import { type UsageEntryDoc, UsageLedgerStore } from '../../src/store/usage-ledger-store.js';
-import { UsageReservationStore } from '../../src/store/usage-reservation-store.js';
 import { creditLot, subscription } from '../domain/engine-fixtures.js';
 import { testMongoUrl, uniqueDbName } from '../helpers/services.js';
 
@@ -81,13 +78,6 @@ function world() {
   const clock = { ms: start };
   const now = () => new Date(clock.ms);
   const ledger = new UsageLedgerStore(db);
-  const once = new UsageOnce({
-    claims: new UsageClaimStore(db),
-    ledger,
-    leaseMs: 10_000,
-    waitMs: 15_000,
-    now,
-  });
   const inputsAt = (when: Date): EntitlementInputs => ({
     catalog,
     gracePeriodSeconds: 0,
@@ -119,11 +109,7 @@ function world() {
   const usage = new UsageService({
     lookup,
     ledger,
-    reservations: new ReservationService({
-      ledger,
-      once,
-      reservations: new UsageReservationStore(db),
-    }),
+    reservations: new ReservationService({ ledger }),
     changes: {
       usageChanged: async (_p: string, customer: string) => {
         announced.push(customer);

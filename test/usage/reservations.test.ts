@@ -14,8 +14,8 @@ import { type BillingHarness, startBillingHarness } from '../helpers/billing-har
 import { codeOf } from '../helpers/rpc.js';
 import { waitFor } from '../helpers/wait.js';
 import {
+  holdEntries,
   ledgerEntries,
-  reservationDocs,
   subscribeMetered,
   sumOf,
   usageCatalog,
@@ -114,7 +114,7 @@ test('under block a reservation the balance does not cover is refused with the b
   const refused = await reserve('r-block', 41n, 'rb-2').catch((e: unknown) => e);
   t.like(refused, { code: Code.FailedPrecondition });
   t.regex(String(refused), /balance of api_requests is 40/);
-  t.is((await reservationDocs(database(), 'r-block')).length, 1);
+  t.is((await holdEntries(database(), 'r-block')).length, 1);
   // A track under enforce sees the hold too.
   const track = h.entitlements.trackUsage(
     {
@@ -139,6 +139,19 @@ test('under allow a reservation past the allowance is held, and its commit is re
   t.like((await commit('r-allow', held.reservationId)).entitlement, { usage: 25n, balance: 0n });
 });
 
+test('under allow a commit above the amount held records it all (the rest as usage like any other); under block it is INVALID_ARGUMENT', async (t) => {
+  await subscribeMetered(h, 'r-above', { quantity: 2 });
+  const held = await reserve('r-above', 5n, 'rab-1', { feature: 'ai_tokens' });
+  const committed = await commit('r-above', held.reservationId, 30n);
+  t.like(committed.entitlement, { usage: 30n, balance: 0n, reserved: 0n });
+  t.is(sumOf(await ledgerEntries(database(), 'r-above')), 30);
+  const blocked = await reserve('r-above', 5n, 'rab-2');
+  const refused = await commit('r-above', blocked.reservationId, 6n).catch((e: unknown) => e);
+  t.like(refused, { code: Code.InvalidArgument });
+  t.regex(String(refused), /at most the amount held, 5/);
+  t.like(await check('r-above'), { usage: 0n, balance: 95n, reserved: 5n });
+});
+
 test('the same idempotency key answers the same reservation and holds once', async (t) => {
   await subscribeMetered(h, 'r-once');
   const first = await reserve('r-once', 10n, 'ro-1');
@@ -147,6 +160,18 @@ test('the same idempotency key answers the same reservation and holds once', asy
   t.deepEqual(again.expiresAt, first.expiresAt);
   t.like(await check('r-once'), { balance: 90n, reserved: 10n });
   t.is(await codeOf(reserve('r-once', 11n, 'ro-1')), Code.InvalidArgument);
+});
+
+test('a ReserveUsage retried when the balance no longer covers it still answers its reservation', async (t) => {
+  await subscribeMetered(h, 'r-late');
+  const first = await reserve('r-late', 70n, 'rl-1');
+  // 30 left: a new reservation of 70 is refused, the same one answers.
+  t.is(await codeOf(reserve('r-late', 70n, 'rl-2')), Code.FailedPrecondition);
+  const again = await reserve('r-late', 70n, 'rl-1');
+  t.is(again.reservationId, first.reservationId);
+  t.deepEqual(again.expiresAt, first.expiresAt);
+  t.like(await check('r-late'), { balance: 30n, reserved: 70n });
+  t.is((await holdEntries(database(), 'r-late')).length, 1);
 });
 
 test('an expired reservation releases itself without any call; its commit is then refused', async (t) => {
@@ -216,10 +241,14 @@ test('bad input answers a clear code and records and holds nothing', async (t) =
   ];
   for (const [name, call, code] of cases) t.is(await codeOf(call()), code, name);
   t.deepEqual(await ledgerEntries(database(), 'r-bad'), []);
-  t.deepEqual(await reservationDocs(database(), 'r-bad'), []);
   const held = await reserve('r-bad', 5n, 'x-10');
   t.is(await codeOf(commit('r-bad', held.reservationId, 6n)), Code.InvalidArgument, 'over held');
   t.is(await codeOf(commit('r-bad', held.reservationId, -1n)), Code.InvalidArgument, 'negative');
+  // The right feature hash and seq with another random part: nobody made it.
+  const last = held.reservationId.slice(-1);
+  const forged = `${held.reservationId.slice(0, -1)}${last === '0' ? '1' : '0'}`;
+  t.is(await codeOf(commit('r-bad', forged, 1n)), Code.NotFound, 'forged');
+  t.is(await codeOf(release('r-bad', forged)), Code.NotFound, 'forged release');
   t.like(await check('r-bad'), { usage: 0n, balance: 95n, reserved: 5n });
   t.is(sumOf(await ledgerEntries(database(), 'r-bad')), 0);
 });

@@ -123,6 +123,21 @@ test('enforce refuses what the balance does not cover, with the balance in the m
   t.is((await track('u-enf', 3n, 'k-enf-3')).entitlement?.usage, 103n);
 });
 
+test('an enforced track retried with its key near the limit answers the stored usage id, not a refusal', async (t) => {
+  await subscribeMetered(h, 'u-retry');
+  const first = await track('u-retry', 60n, 'k-retry-1', { enforce: true });
+  // Now 40 are left: the same 60 again would be refused, but it is the same usage.
+  const again = await track('u-retry', 60n, 'k-retry-1', { enforce: true });
+  t.is(again.usageId, first.usageId);
+  t.is(again.entitlement?.balance, 40n);
+  t.is(sumOf(await ledgerEntries(h.server.config.mongodbDatabase, 'u-retry')), 60);
+  // Another key asking as much is refused: the balance binds.
+  t.is(
+    await codeOf(track('u-retry', 60n, 'k-retry-2', { enforce: true })),
+    Code.FailedPrecondition,
+  );
+});
+
 test('a renewal starts the new period at 0; usage that occurred before it counts in the old period', async (t) => {
   const oldStart = nowSeconds() - 20 * 86400;
   const renewal = nowSeconds() - 3600;

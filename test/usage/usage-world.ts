@@ -5,7 +5,6 @@
 import { MongoClient } from 'mongodb';
 import type { CatalogEntryDoc } from '../../src/store/documents.js';
 import type { UsageEntryDoc } from '../../src/store/usage-ledger-store.js';
-import type { UsageReservationDoc } from '../../src/store/usage-reservation-store.js';
 import { type BillingHarness, defaultCatalog } from '../helpers/billing-harness.js';
 import { testMongoUrl } from '../helpers/services.js';
 import { makeEvent, makeSubscription, nowSeconds } from '../helpers/stripe-objects.js';
@@ -112,21 +111,9 @@ export async function ledgerEntries(
 export const sumOf = (entries: readonly { amount: number }[]) =>
   entries.reduce((sum, e) => sum + e.amount, 0);
 
-/** The reservation documents of one customer, straight from MongoDB. */
-export async function reservationDocs(
-  database: string,
-  customerId: string,
-): Promise<UsageReservationDoc[]> {
-  const client = await MongoClient.connect(testMongoUrl());
-  try {
-    return await client
-      .db(database)
-      .collection<UsageReservationDoc>('usage_reservations')
-      .find({ customer_id: customerId })
-      .toArray();
-  } finally {
-    await client.close();
-  }
+/** The hold entries of one customer (a reservation is its hold entry). */
+export async function holdEntries(database: string, customerId: string): Promise<UsageEntryDoc[]> {
+  return (await ledgerEntries(database, customerId)).filter((e) => e.kind === 'hold');
 }
 
 /** `catalog` with each metered feature reported to a Stripe meter named like the feature. */
