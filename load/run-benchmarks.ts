@@ -29,6 +29,7 @@ import path from 'node:path';
 import { startSandbox } from '../sandbox/index.js';
 import {
   ensureGoTool,
+  ferretDbBackendFromEnv,
   REPO_ROOT,
   startFerretDb,
   startRedis,
@@ -257,7 +258,7 @@ async function main(): Promise<void> {
     `${seconds} s per run after a 2 s warm-up; ghz on one core (--cpus 1), 4 HTTP/2 connections`,
     `in-memory gRPC scenarios: ${rounds} rounds interleaved with the ceiling, the median round by req/s; check-cold and checkout once, after them`,
     'name@N/s: N requests per second offered (ghz --rps), 10 callers',
-    'FerretDB (SQLite) and Redis on loopback; Stripe is the local fake',
+    `FerretDB (${ferretDbBackendFromEnv()}) and Redis on loopback; Stripe is the local fake`,
     'ratio to ceiling: req/s over the empty RPC at the same concurrency',
     'x grpc-go / x grpc-js: req/s over the reference empty RPC, then p99 over its p99, same run and concurrency',
   ]);

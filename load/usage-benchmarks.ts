@@ -23,7 +23,7 @@
  * A scenario that fails is named at the end and the run exits 1, after
  * the others' figures are written.
  *
- * FerretDB (SQLite) and Redis are started on loopback unless MONGODB_URL
+ * FerretDB (PostgreSQL unless FERRETDB_BACKEND=sqlite) and Redis are started on loopback unless MONGODB_URL
  * and REDIS_URL name servers to use (a fresh database each run); the
  * service runs as its own process. ghz holds itself to one core (--cpus 1),
  * the service has the other. BENCH_SECONDS (10), BENCH_WARMUP_SECONDS (2),
@@ -33,7 +33,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ensureGoTool, REPO_ROOT } from '../scripts/lib/local-services.js';
+import { ensureGoTool, ferretDbBackendFromEnv, REPO_ROOT } from '../scripts/lib/local-services.js';
 import { connectMongo } from '../src/store/mongo.js';
 import { startBenchDatabases } from './lib/bench-databases.js';
 import { seedProject } from './lib/bench-project.js';
@@ -206,7 +206,7 @@ function notes(failures: ReadonlyMap<string, string>): string[] {
     'ghz on one core (--cpus 1), 4 HTTP/2 connections; insert-reference, reserve-commit and track-pair driven from the benchmark process',
     `TrackUsage: enforce false, a new idempotency key per call; many customers: ${customers}`,
     'ratio: req/s over the reference at the same concurrency (insert-reference for writes, check-boolean-warm for checks)',
-    'FerretDB (SQLite) and Redis on loopback unless MONGODB_URL and REDIS_URL were set',
+    `FerretDB (${ferretDbBackendFromEnv()}) and Redis on loopback unless MONGODB_URL and REDIS_URL were set`,
     ...[...failures].map(([name, message]) => `${name} did not run: ${message}`),
   ];
 }

@@ -15,7 +15,7 @@
  * files' time bounds measure the service and not their neighbours' load on
  * this machine's two cores. An argument that names no test file (a glob)
  * provisions everything.
- * KEEP_TEST_DATA=1 keeps the temporary folder (FerretDB's SQLite files).
+ * KEEP_TEST_DATA=1 keeps the temporary folder (FerretDB's SQLite files; PostgreSQL's data lives in /dev/shm and goes when the run ends).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';

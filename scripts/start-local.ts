@@ -66,7 +66,7 @@ async function main(): Promise<void> {
     env.STRIPE_API_URL = sandbox.sandbox.url;
   }
   if (!env.MONGODB_URL) {
-    const ferret = await startFerretDb({ dataDir: path.join(dataDir, 'ferretdb') });
+    const ferret = await startFerretDb({ dataDir: path.join(dataDir, 'ferretdb'), durable: true });
     stoppables.push(ferret);
     env.MONGODB_URL = ferret.url;
   }

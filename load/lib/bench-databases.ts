@@ -1,7 +1,7 @@
 /**
  * MongoDB and Redis for a benchmark: the servers MONGODB_URL and REDIS_URL
  * name when both are set (the benchmark then uses a database of its own in
- * them), else FerretDB (SQLite, the embedded default) and Redis started on
+ * them), else FerretDB (on PostgreSQL unless FERRETDB_BACKEND=sqlite) and Redis started on
  * loopback for this run, with FerretDB's files under `workDir`.
  */
 import path from 'node:path';

@@ -1,5 +1,6 @@
 /** A server under load as its own process (it gets its own core), found by its "listening" log line. */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { REPO_ROOT } from '../../scripts/lib/local-services.js';
 
 export interface ServerProcess {
@@ -12,7 +13,8 @@ export interface ServerProcess {
 /**
  * Runs `node <args>` in the repository with only PATH and `env`; resolves
  * once it listens. BENCH_SERVER_NODE_ARGS adds node flags in front (for
- * example `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the service).
+ * example `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the service);
+ * BENCH_SERVICE_LOG appends its log lines to a file.
  */
 export function spawnServer(args: string[], env: Record<string, string>): Promise<ServerProcess> {
   const nodeFlags = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -30,6 +32,9 @@ export async function spawnProgram(
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  // BENCH_SERVICE_LOG=FILE keeps the server's log lines (warnings, 5xx answers) there.
+  const logFile = process.env.BENCH_SERVICE_LOG;
+  if (logFile) child.stdout?.pipe(createWriteStream(logFile, { flags: 'a' }));
   const port = await new Promise<number>((resolve, reject) => {
     let pending = '';
     const onData = (chunk: Buffer) => {

@@ -11,8 +11,10 @@ import {
   ensureChromium,
   ensureComposeCommand,
   ensureGoTool,
+  ensurePostgres,
   ensureRedisServer,
   type FerretDbHandle,
+  ferretDbBackendFromEnv,
   type RedisHandle,
   startFerretDb,
   startRedis,
@@ -45,8 +47,14 @@ type Installed = Readonly<Record<string, string>>;
 /** Installs one need's tools (no servers yet); resolves with its variables. */
 async function install(need: TestNeed): Promise<Installed> {
   switch (need) {
-    case 'mongodb':
-      return { FERRETDB_BIN: await ensureGoTool('ferretdb') };
+    case 'mongodb': {
+      // FerretDB's PostgreSQL backend (the default) needs Debian's postgresql-15.
+      const [binary] = await Promise.all([
+        ensureGoTool('ferretdb'),
+        ferretDbBackendFromEnv() === 'postgresql' ? ensurePostgres() : undefined,
+      ]);
+      return { FERRETDB_BIN: binary };
+    }
     case 'redis':
       return { REDIS_SERVER_BIN: await ensureRedisServer() };
     case 'stripe-mock':
@@ -81,7 +89,7 @@ export async function provisionNeeds(
   let ferret: FerretDbHandle | undefined;
   let redis: RedisHandle | undefined;
   const stop = async (): Promise<void> => {
-    await Promise.all([ferret?.stop(), redis?.stop()]);
+    await Promise.all([ferret?.removeData(), redis?.stop()]);
   };
   // Both start at once; one that started is stopped if the other failed.
   const started = await Promise.allSettled([
@@ -108,7 +116,7 @@ export async function provisionNeeds(
   if (ferret !== undefined) env.TEST_MONGODB_URL = ferret.url;
   if (redis !== undefined) env.TEST_REDIS_URL = redis.url;
   const servers = [
-    ferret === undefined ? undefined : `FerretDB at ${ferret.url}`,
+    ferret === undefined ? undefined : `FerretDB (${ferret.backend}) at ${ferret.url}`,
     redis === undefined ? undefined : `Redis at ${redis.url}`,
   ].filter((part) => part !== undefined);
   const summary = `needs: ${needs.length === 0 ? 'none' : needs.join(' ')}${

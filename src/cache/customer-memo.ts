@@ -4,10 +4,12 @@
  * inputs are held this way; they differ only in which messages evict an
  * entry and in whether a held value can go stale on its own.
  *
- * Reads race with evictions: a value computed while an eviction happened may
- * be stale, so `set` takes the token `readToken` gave before the sources
- * were read and drops the value when an eviction came in between.
+ * Reads race with evictions: a value computed while an eviction of its
+ * customer (or of everything) happened may be stale, so `set` takes the
+ * token `readToken` gave before the sources were read and drops the value
+ * when such an eviction came in between (./eviction-clock.ts).
  */
+import { EvictionClock } from './eviction-clock.js';
 import type { InvalidationBus, InvalidationMessage } from './invalidation-bus.js';
 
 /** What a message does to the memo. */
@@ -29,13 +31,14 @@ export interface CustomerMemoOptions<T> {
 
 export class CustomerMemo<T> {
   private readonly entries = new Map<string, { value: T; expiresAt: number; bytes: number }>();
-  private evictions = 0;
+  private readonly evictions: EvictionClock;
   private bytes = 0;
 
   constructor(
     bus: Pick<InvalidationBus, 'onMessage'>,
     private readonly options: CustomerMemoOptions<T>,
   ) {
+    this.evictions = new EvictionClock(options.maxEntries);
     bus.onMessage((message) => this.evict(options.evictionOf(message)));
   }
 
@@ -53,7 +56,12 @@ export class CustomerMemo<T> {
 
   /** Take before reading the sources; hand back to `set`. */
   readToken(): number {
-    return this.evictions;
+    return this.evictions.readToken();
+  }
+
+  /** False when the customer (or everything) was evicted after `token` was taken. */
+  mayKeep(projectId: string, customerId: string, token: number): boolean {
+    return this.evictions.mayKeep(memoKey(projectId, customerId), token);
   }
 
   /** Holds `value`, estimated at `bytes`, unless an eviction came after `token`. */
@@ -65,7 +73,7 @@ export class CustomerMemo<T> {
     token: number,
     bytes = 0,
   ): void {
-    if (token !== this.evictions) return;
+    if (!this.mayKeep(projectId, customerId, token)) return;
     const key = memoKey(projectId, customerId);
     this.remove(key);
     const maxBytes = this.options.maxBytes ?? Number.POSITIVE_INFINITY;
@@ -94,11 +102,12 @@ export class CustomerMemo<T> {
 
   private evict(eviction: MemoEviction): void {
     if (eviction === 'none') return;
-    this.evictions += 1;
     if (eviction === 'all') {
+      this.evictions.evictedAll();
       this.entries.clear();
       this.bytes = 0;
     } else {
+      this.evictions.evicted(eviction.customer);
       this.remove(eviction.customer);
     }
   }

@@ -172,7 +172,7 @@ export class MemoryEntitlementCache {
     nowMs: number,
     token: number,
   ): void {
-    if (token !== this.memo.readToken()) return;
+    if (!this.memo.mayKeep(projectId, customerId, token)) return;
     const compact = this.compactor.compact(set);
     this.memo.set(projectId, customerId, compact.set, nowMs, token, compact.bytes);
   }

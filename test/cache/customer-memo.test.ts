@@ -68,14 +68,18 @@ test('a value is dropped at its TTL and when it goes stale on its own', (t) => {
   t.is(held.get('p1', 'c1', t0 + 1000), undefined);
 });
 
-test('a value read while an eviction happened is not kept', (t) => {
+test("a value read while its customer was evicted is not kept; another customer's eviction does not matter", (t) => {
   const { bus, held } = memo();
   const token = held.readToken();
-  bus.send({ kind: 'entitlements', projectId: 'p1', customerId: 'other' });
+  bus.send({ kind: 'entitlements', projectId: 'p1', customerId: 'c1' });
   held.set('p1', 'c1', { label: 'maybe stale' }, t0, token);
   t.is(held.get('p1', 'c1', t0), undefined);
   held.set('p1', 'c1', { label: 'fresh' }, t0, held.readToken());
   t.is(held.get('p1', 'c1', t0)?.label, 'fresh');
+  const later = held.readToken();
+  bus.send({ kind: 'entitlements', projectId: 'p1', customerId: 'other' });
+  held.set('p1', 'c2', { label: 'unaffected' }, t0, later);
+  t.is(held.get('p1', 'c2', t0)?.label, 'unaffected');
 });
 
 test('at the size bound the oldest entry makes room', (t) => {

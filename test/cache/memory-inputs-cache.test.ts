@@ -52,6 +52,15 @@ test('inputs read while an eviction happened are not kept', (t) => {
   t.is(cache.get('p1', 'c1', later(1)), undefined);
 });
 
+test("another customer's eviction meanwhile does not stop them being kept", (t) => {
+  const bus = new FakeBus();
+  const cache = new MemoryInputsCache(bus, 60_000, 100);
+  const token = cache.readToken();
+  bus.send({ kind: 'entitlements', projectId: 'p1', customerId: 'c2' });
+  cache.set('p1', 'c1', inputs({ now: t0, gracePeriodSeconds: 7 }), token);
+  t.is(cache.get('p1', 'c1', later(1))?.gracePeriodSeconds, 7);
+});
+
 test('they expire after the TTL, and the oldest customer goes when full', (t) => {
   const { cache } = cacheWithOne(1000);
   t.is(cache.get('p1', 'c1', later(1000)), undefined);

@@ -1,0 +1,210 @@
+/**
+ * `npm run bench:ingest`: webhook ingestion as the data grows (issue 14,
+ * item 3). Seeds BENCH_INGEST_SIZES (1000,100000) subscriptions, with their
+ * customers, by bulk inserts of the documents the service writes; after
+ * each size, signed `customer.subscription.updated` events for seeded
+ * subscriptions are posted by BENCH_INGEST_SENDERS (16) senders through the
+ * real shim of the service (its own process) for BENCH_SECONDS (10) after a
+ * BENCH_WARMUP_SECONDS (2) warm-up. Reports events/s at each size and the
+ * ratio to the smallest; writes load/results/ingest.json and ingest.md.
+ *
+ * FerretDB (on the backend FERRETDB_BACKEND names, PostgreSQL by default)
+ * and Redis are started on loopback unless MONGODB_URL and REDIS_URL name
+ * servers to use; Stripe is the local sandbox (no call is needed: every
+ * customer is recorded as the project's).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Db } from 'mongodb';
+import { startSandbox } from '../sandbox/index.js';
+import { ferretDbBackendFromEnv, REPO_ROOT } from '../scripts/lib/local-services.js';
+import type {
+  CustomerDoc,
+  StripeCustomerOwnershipDoc,
+  SubscriptionDoc,
+} from '../src/store/documents.js';
+import { connectMongo } from '../src/store/mongo.js';
+import { subscriptionDoc } from '../src/stripe/subscription-mapping.js';
+import { makeEvent, makeSubscription } from '../test/helpers/stripe-objects.js';
+import { startBenchDatabases } from './lib/bench-databases.js';
+import { seedProject } from './lib/bench-project.js';
+import { addRatiosTo, type Budget, type Result, writeResults } from './lib/results.js';
+import { spawnService } from './lib/server-process.js';
+import { webhookLoad } from './lib/webhook-load.js';
+
+const numbers = (text: string) => text.split(',').map(Number);
+const sizes = numbers(process.env.BENCH_INGEST_SIZES ?? '1000,100000');
+const senders = Number(process.env.BENCH_INGEST_SENDERS ?? 16);
+const seconds = Number(process.env.BENCH_SECONDS ?? 10);
+const warmupSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
+const resultsDir = process.env.BENCH_RESULTS_DIR ?? path.join(REPO_ROOT, 'load/results');
+const webhookSecret = 'whsec_ingest_benchmark_0123456789';
+/** Bulk insert batch: FerretDB-on-PostgreSQL binds parameters per document (65,535 at most). */
+const seedBatch = 1000;
+/** Seeded versions are a day old, so every event of the run is newer and replaces one. */
+const seededEventCreated = Math.floor(Date.now() / 1000) - 86_400;
+
+const scenarioName = (size: number) => `ingest-${size}-subscriptions`;
+
+const budgets = (largest: number): Budget[] => [
+  {
+    budget: `ingestion at ${largest} subscriptions >= 0.8 x at ${sizes[0]}`,
+    scenario: scenarioName(largest),
+    minimum: 0.8,
+  },
+];
+
+/**
+ * The n-th seeded subscription, of the n-th customer, on the catalog's
+ * price; always the same object, so two events of one second agree and the
+ * service has no reason to ask Stripe (the sandbox does not hold these).
+ */
+function benchSubscription(n: number) {
+  return makeSubscription({
+    id: `sub_ingest_${n}`,
+    customer: `cus_ingest_${n}`,
+    created: seededEventCreated,
+    items: [{ id: `si_ingest_${n}`, price: 'price_basic', product: 'prod_basic' }],
+  });
+}
+
+/** Subscriptions, customers and ownership records `from` .. `to - 1`, as the service stores them. */
+async function seed(db: Db, projectId: string, from: number, to: number): Promise<void> {
+  const now = new Date();
+  for (let start = from; start < to; start += seedBatch) {
+    const end = Math.min(to, start + seedBatch);
+    const ns = Array.from({ length: end - start }, (_, i) => start + i);
+    await db.collection<SubscriptionDoc>('subscriptions').insertMany(
+      ns.map((n) => subscriptionDoc(projectId, benchSubscription(n), seededEventCreated, now)),
+      { ordered: false },
+    );
+    await db.collection<CustomerDoc>('customers').insertMany(
+      ns.map((n) => ({
+        _id: `${projectId}:user-${n}`,
+        project_id: projectId,
+        customer_id: `user-${n}`,
+        stripe_customer_id: `cus_ingest_${n}`,
+        created_at: now,
+      })),
+      { ordered: false },
+    );
+    await db.collection<StripeCustomerOwnershipDoc>('stripe_customer_ownership').insertMany(
+      ns.map((n) => ({
+        _id: `${projectId}:cus_ingest_${n}`,
+        project_id: projectId,
+        stripe_customer_id: `cus_ingest_${n}`,
+        owned: true,
+        decided_by: 'linked' as const,
+        created_at: now,
+      })),
+      { ordered: false },
+    );
+  }
+}
+
+/** Events for random seeded subscriptions (distinct ids: each is applied once). */
+function ingestion(url: string, size: number, run: string, runSeconds: number) {
+  return webhookLoad({
+    url,
+    secret: webhookSecret,
+    concurrency: senders,
+    seconds: runSeconds,
+    event: (n) => {
+      const k = Math.floor(Math.random() * size);
+      return makeEvent({
+        id: `evt_ingest_${run}_${size}_${n}`,
+        type: 'customer.subscription.updated',
+        created: Math.floor(Date.now() / 1000),
+        object: benchSubscription(k),
+      });
+    },
+  });
+}
+
+async function main(): Promise<void> {
+  const backend =
+    process.env.MONGODB_URL && process.env.REDIS_URL ? 'given servers' : ferretDbBackendFromEnv();
+  const work = await mkdtemp(path.join(os.tmpdir(), 'bench-ingest-'));
+  const databases = await startBenchDatabases(work);
+  const fake = await startSandbox();
+  const env = {
+    MONGODB_URL: databases.mongoUrl,
+    MONGODB_DATABASE: `bench_ingest_${randomBytes(4).toString('hex')}`,
+    REDIS_URL: databases.redisUrl,
+    MASTER_KEYS: `bench:${randomBytes(32).toString('base64')}`,
+    STRIPE_API_URL: fake.url,
+  };
+  const results: Result[] = [];
+  const mongo = await connectMongo(env.MONGODB_URL, env.MONGODB_DATABASE);
+  try {
+    const seeded = await seedProject(env, {
+      name: 'bench-ingest',
+      stripeSecretKey: fake.defaultApiKey,
+      webhookSigningSecret: webhookSecret,
+      catalog: [
+        {
+          stripe_id: 'price_basic',
+          features: [{ feature: 'reports', limit: null, limit_per_unit: false }],
+        },
+      ],
+      grants: [],
+    });
+    const service = await spawnService(env);
+    const url = `http://127.0.0.1:${service.port}/webhooks/stripe/${seeded.projectId}`;
+    try {
+      let stored = 0;
+      for (const size of sizes) {
+        const started = Date.now();
+        await seed(mongo.db, seeded.projectId, stored, size);
+        process.stderr.write(
+          `[bench:ingest] seeded ${size - stored} subscriptions in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+        );
+        stored = size;
+        if (warmupSeconds > 0) await ingestion(url, size, 'warmup', warmupSeconds);
+        const result = await ingestion(url, size, 'run', seconds);
+        const row = {
+          ...result,
+          scenario: scenarioName(size),
+          description: `customer.subscription.updated through the shim, ${size} subscriptions stored`,
+        };
+        results.push(row);
+        process.stderr.write(
+          `[bench:ingest] ${row.scenario}: ${row.rps} events/s p99 ${row.p99Ms} ms errors ${row.errors}\n`,
+        );
+      }
+    } finally {
+      await service.stop();
+    }
+  } finally {
+    await mongo.close();
+    await fake.close();
+    await databases.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+  const smallest = sizes[0];
+  const largest = sizes.at(-1);
+  if (smallest !== undefined)
+    for (const size of sizes) addRatiosTo(results, scenarioName(size), scenarioName(smallest));
+  const table = await writeResults(
+    resultsDir,
+    'ingest',
+    results,
+    [
+      `FerretDB backend: ${backend}; ${senders} senders; ${seconds} s per size after a ${warmupSeconds} s warm-up`,
+      `load average at the end: ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+      'ratio: events/s over the events/s at the smallest size',
+    ],
+    largest === undefined ? [] : budgets(largest),
+  );
+  process.stdout.write(`${table}\n`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : error}\n`);
+  process.exit(1);
+});
