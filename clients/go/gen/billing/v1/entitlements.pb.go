@@ -1162,7 +1162,8 @@ type CommitReservationRequest struct {
 	// The customer the reservation was made for.
 	CustomerId    string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
 	ReservationId string `protobuf:"bytes,2,opt,name=reservation_id,json=reservationId,proto3" json:"reservation_id,omitempty"`
-	// The usage to record, 0 to the amount held; absent: the amount held.
+	// The usage to record, from 0; above the amount held only under overage
+	// allow (block: INVALID_ARGUMENT). Absent: the amount held.
 	FinalAmount   *int64 `protobuf:"varint,3,opt,name=final_amount,json=finalAmount,proto3,oneof" json:"final_amount,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

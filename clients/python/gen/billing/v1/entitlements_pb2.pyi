@@ -628,7 +628,9 @@ class CommitReservationRequest(_message.Message):
     """The customer the reservation was made for."""
     reservation_id: _builtins.str
     final_amount: _builtins.int
-    """The usage to record, 0 to the amount held; absent: the amount held."""
+    """The usage to record, from 0; above the amount held only under overage
+    allow (block: INVALID_ARGUMENT). Absent: the amount held.
+    """
     def __init__(
         self,
         *,

@@ -140,9 +140,10 @@ class EntitlementsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CommitReservation(self, request, context):
-        """CommitReservation records the usage a reservation held (final_amount,
-        at most the amount held) and ends it. Committing again with the same
-        final_amount answers the first commit. Scope: usage:write.
+        """CommitReservation records the usage a reservation held (final_amount;
+        above the amount held only when the feature's overage is allow) and
+        ends it. Committing again with the same final_amount answers the first
+        commit. Scope: usage:write.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

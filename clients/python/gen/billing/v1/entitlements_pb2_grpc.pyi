@@ -65,9 +65,10 @@ class EntitlementsServiceStub:
     reservation.
     """
     CommitReservation: _grpc.UnaryUnaryMultiCallable[_entitlements_pb2.CommitReservationRequest, _entitlements_pb2.CommitReservationResponse]
-    """CommitReservation records the usage a reservation held (final_amount,
-    at most the amount held) and ends it. Committing again with the same
-    final_amount answers the first commit. Scope: usage:write.
+    """CommitReservation records the usage a reservation held (final_amount;
+    above the amount held only when the feature's overage is allow) and
+    ends it. Committing again with the same final_amount answers the first
+    commit. Scope: usage:write.
     """
     ReleaseReservation: _grpc.UnaryUnaryMultiCallable[_entitlements_pb2.ReleaseReservationRequest, _entitlements_pb2.ReleaseReservationResponse]
     """ReleaseReservation ends a reservation without usage; releasing again
@@ -111,9 +112,10 @@ class EntitlementsServiceAsyncStub(EntitlementsServiceStub):
     reservation.
     """
     CommitReservation: _aio.UnaryUnaryMultiCallable[_entitlements_pb2.CommitReservationRequest, _entitlements_pb2.CommitReservationResponse]  # type: ignore[assignment]
-    """CommitReservation records the usage a reservation held (final_amount,
-    at most the amount held) and ends it. Committing again with the same
-    final_amount answers the first commit. Scope: usage:write.
+    """CommitReservation records the usage a reservation held (final_amount;
+    above the amount held only when the feature's overage is allow) and
+    ends it. Committing again with the same final_amount answers the first
+    commit. Scope: usage:write.
     """
     ReleaseReservation: _aio.UnaryUnaryMultiCallable[_entitlements_pb2.ReleaseReservationRequest, _entitlements_pb2.ReleaseReservationResponse]  # type: ignore[assignment]
     """ReleaseReservation ends a reservation without usage; releasing again
@@ -196,9 +198,10 @@ class EntitlementsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _entitlements_pb2.CommitReservationRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_entitlements_pb2.CommitReservationResponse, _abc.Awaitable[_entitlements_pb2.CommitReservationResponse]]:
-        """CommitReservation records the usage a reservation held (final_amount,
-        at most the amount held) and ends it. Committing again with the same
-        final_amount answers the first commit. Scope: usage:write.
+        """CommitReservation records the usage a reservation held (final_amount;
+        above the amount held only when the feature's overage is allow) and
+        ends it. Committing again with the same final_amount answers the first
+        commit. Scope: usage:write.
         """
 
     @_abc_1.abstractmethod

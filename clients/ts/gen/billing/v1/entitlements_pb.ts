@@ -538,7 +538,8 @@ export type CommitReservationRequest = Message<"billing.v1.CommitReservationRequ
   reservationId: string;
 
   /**
-   * The usage to record, 0 to the amount held; absent: the amount held.
+   * The usage to record, from 0; above the amount held only under overage
+   * allow (block: INVALID_ARGUMENT). Absent: the amount held.
    *
    * @generated from field: optional int64 final_amount = 3;
    */
@@ -837,9 +838,10 @@ export const EntitlementsService: GenService<{
     output: typeof ReserveUsageResponseSchema;
   },
   /**
-   * CommitReservation records the usage a reservation held (final_amount,
-   * at most the amount held) and ends it. Committing again with the same
-   * final_amount answers the first commit. Scope: usage:write.
+   * CommitReservation records the usage a reservation held (final_amount;
+   * above the amount held only when the feature's overage is allow) and
+   * ends it. Committing again with the same final_amount answers the first
+   * commit. Scope: usage:write.
    *
    * @generated from rpc billing.v1.EntitlementsService.CommitReservation
    */

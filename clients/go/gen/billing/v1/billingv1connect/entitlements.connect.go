@@ -83,9 +83,10 @@ type EntitlementsServiceClient interface {
 	// Scope: usage:write. The same idempotency_key answers the same
 	// reservation.
 	ReserveUsage(context.Context, *connect.Request[v1.ReserveUsageRequest]) (*connect.Response[v1.ReserveUsageResponse], error)
-	// CommitReservation records the usage a reservation held (final_amount,
-	// at most the amount held) and ends it. Committing again with the same
-	// final_amount answers the first commit. Scope: usage:write.
+	// CommitReservation records the usage a reservation held (final_amount;
+	// above the amount held only when the feature's overage is allow) and
+	// ends it. Committing again with the same final_amount answers the first
+	// commit. Scope: usage:write.
 	CommitReservation(context.Context, *connect.Request[v1.CommitReservationRequest]) (*connect.Response[v1.CommitReservationResponse], error)
 	// ReleaseReservation ends a reservation without usage; releasing again
 	// is a no-op. Scope: usage:write.
@@ -232,9 +233,10 @@ type EntitlementsServiceHandler interface {
 	// Scope: usage:write. The same idempotency_key answers the same
 	// reservation.
 	ReserveUsage(context.Context, *connect.Request[v1.ReserveUsageRequest]) (*connect.Response[v1.ReserveUsageResponse], error)
-	// CommitReservation records the usage a reservation held (final_amount,
-	// at most the amount held) and ends it. Committing again with the same
-	// final_amount answers the first commit. Scope: usage:write.
+	// CommitReservation records the usage a reservation held (final_amount;
+	// above the amount held only when the feature's overage is allow) and
+	// ends it. Committing again with the same final_amount answers the first
+	// commit. Scope: usage:write.
 	CommitReservation(context.Context, *connect.Request[v1.CommitReservationRequest]) (*connect.Response[v1.CommitReservationResponse], error)
 	// ReleaseReservation ends a reservation without usage; releasing again
 	// is a no-op. Scope: usage:write.
