@@ -176,11 +176,6 @@ export class MemoryEntitlementCache {
     const compact = this.compactor.compact(set);
     this.memo.set(projectId, customerId, compact.set, nowMs, token, compact.bytes);
   }
-
-  /** The held sets' estimated bytes. */
-  heldBytes(): number {
-    return this.memo.heldBytes();
-  }
 }
 
 function serializeEntry(generation: string, set: EntitlementSet): string {
