@@ -6,7 +6,10 @@
  *
  * Idempotent and fast when nothing changed: the venv records the SHA-256 of
  * the requirements file it was installed from and is only (re)installed when
- * that differs. Concurrent callers (ava workers) serialise on a lock folder.
+ * that differs. It records its own path too: pip writes that path into every
+ * script's `#!` line, so a venv created through another path (a git
+ * worktree whose `.tools` links here) breaks once that path is gone, and is
+ * created again. Concurrent callers (ava workers) serialise on a lock folder.
  */
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -122,13 +125,19 @@ export async function ensurePythonVenv(): Promise<string> {
   const want = createHash('sha256')
     .update(await readFile(PYTHON_REQUIREMENTS))
     .digest('hex');
-  const current = async () => (await readOrUndefined(STAMP))?.trim() === want && runs(python);
+  const stamp = `${want}\n${PYTHON_VENV}`;
+  const current = async () => (await readOrUndefined(STAMP))?.trim() === stamp && runs(python);
   if (await current()) return bin;
 
   return withLock(async () => {
     if (await current()) return bin; // another process installed it meanwhile
     const started = Date.now();
     await mkdir(path.dirname(PYTHON_VENV), { recursive: true });
+    const installedAt = (await readOrUndefined(STAMP))?.trim().split('\n')[1];
+    if (installedAt !== undefined && installedAt !== PYTHON_VENV) {
+      log(`${PYTHON_VENV} was created as ${installedAt}: creating it again`);
+      await rm(PYTHON_VENV, { recursive: true, force: true });
+    }
     if (!(await runs(python))) {
       const base = await basePython();
       log(`creating ${PYTHON_VENV} with ${base} ...`);
@@ -146,7 +155,7 @@ export async function ensurePythonVenv(): Promise<string> {
       '-r',
       PYTHON_REQUIREMENTS,
     ]);
-    await writeFile(STAMP, `${want}\n`);
+    await writeFile(STAMP, `${stamp}\n`);
     log(`Python tools ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     return bin;
   });
