@@ -25,10 +25,11 @@ import { createGrpcTransport } from '@connectrpc/connect-node';
 import { EntitlementsService } from '../gen/billing/v1/entitlements_pb.js';
 import { REPO_ROOT } from '../scripts/lib/local-services.js';
 import { connectMongo } from '../src/store/mongo.js';
+import { makeSubscription } from '../test/helpers/stripe-objects.js';
 import { startBenchDatabases } from './lib/bench-databases.js';
 import { seedProject } from './lib/bench-project.js';
 import { type MemoryReading, writeMemoryResults } from './lib/memory-results.js';
-import { seedSubscribedCustomers } from './lib/seed-customers.js';
+import { type SeededCustomers, seedSubscribedCustomers } from './lib/seed-customers.js';
 import { spawnService } from './lib/server-process.js';
 
 const customers = Number(process.env.BENCH_CUSTOMERS ?? 20_000);
@@ -37,6 +38,28 @@ const concurrency = 32;
 /** Streams opened together; the next wave starts once every snapshot of this one arrived. */
 const streamWave = 500;
 const priceId = 'price_mem_pro';
+const tenDaysAgo = Math.floor(Date.now() / 1000) - 10 * 86_400;
+
+/** Customer n: `mem-customer-n`, three seats of the plan, ten days into its month. */
+const memoryCustomers: SeededCustomers = {
+  customerId: (n) => customerName(n),
+  subscription: (n) =>
+    makeSubscription({
+      id: `sub_mem_${n}`,
+      customer: `cus_mem_${n}`,
+      created: tenDaysAgo,
+      items: [
+        {
+          id: `si_mem_${n}`,
+          price: priceId,
+          product: 'prod_mem_pro',
+          quantity: 3,
+          current_period_start: tenDaysAgo,
+        },
+      ],
+    }),
+  eventCreated: tenDaysAgo,
+};
 
 async function main(): Promise<void> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'bench-memory-'));
@@ -57,7 +80,7 @@ async function main(): Promise<void> {
   });
   const mongo = await connectMongo(env.MONGODB_URL, env.MONGODB_DATABASE);
   try {
-    await seedSubscribedCustomers(mongo.db, seeded.projectId, priceId, customers);
+    await seedSubscribedCustomers(mongo.db, seeded.projectId, memoryCustomers, 0, customers);
   } finally {
     await mongo.close();
   }

@@ -17,20 +17,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Db } from 'mongodb';
 import { startSandbox } from '../sandbox/index.js';
 import { ferretDbBackendFromEnv, REPO_ROOT } from '../scripts/lib/local-services.js';
-import type {
-  CustomerDoc,
-  StripeCustomerOwnershipDoc,
-  SubscriptionDoc,
-} from '../src/store/documents.js';
 import { connectMongo } from '../src/store/mongo.js';
-import { subscriptionDoc } from '../src/stripe/subscription-mapping.js';
 import { makeEvent, makeSubscription } from '../test/helpers/stripe-objects.js';
 import { startBenchDatabases } from './lib/bench-databases.js';
 import { seedProject } from './lib/bench-project.js';
 import { addRatiosTo, type Budget, type Result, writeResults } from './lib/results.js';
+import { type SeededCustomers, seedSubscribedCustomers } from './lib/seed-customers.js';
 import { spawnService } from './lib/server-process.js';
 import { webhookLoad } from './lib/webhook-load.js';
 
@@ -41,8 +35,6 @@ const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const warmupSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
 const resultsDir = process.env.BENCH_RESULTS_DIR ?? path.join(REPO_ROOT, 'load/results');
 const webhookSecret = 'whsec_ingest_benchmark_0123456789';
-/** Bulk insert batch: FerretDB-on-PostgreSQL binds parameters per document (65,535 at most). */
-const seedBatch = 1000;
 /** Seeded versions are a day old, so every event of the run is newer and replaces one. */
 const seededEventCreated = Math.floor(Date.now() / 1000) - 86_400;
 
@@ -70,41 +62,13 @@ function benchSubscription(n: number) {
   });
 }
 
-/** Subscriptions, customers and ownership records `from` .. `to - 1`, as the service stores them. */
-async function seed(db: Db, projectId: string, from: number, to: number): Promise<void> {
-  const now = new Date();
-  for (let start = from; start < to; start += seedBatch) {
-    const end = Math.min(to, start + seedBatch);
-    const ns = Array.from({ length: end - start }, (_, i) => start + i);
-    await db.collection<SubscriptionDoc>('subscriptions').insertMany(
-      ns.map((n) => subscriptionDoc(projectId, benchSubscription(n), seededEventCreated, now)),
-      { ordered: false },
-    );
-    await db.collection<CustomerDoc>('customers').insertMany(
-      ns.map((n) => ({
-        _id: `${projectId}:user-${n}`,
-        project_id: projectId,
-        customer_id: `user-${n}`,
-        stripe_customer_id: `cus_ingest_${n}`,
-        created_at: now,
-      })),
-      { ordered: false },
-    );
-    await db.collection<StripeCustomerOwnershipDoc>('stripe_customer_ownership').insertMany(
-      ns.map((n) => ({
-        _id: `${projectId}:cus_ingest_${n}`,
-        project_id: projectId,
-        stripe_customer_id: `cus_ingest_${n}`,
-        owned: true,
-        decided_by: 'linked' as const,
-        created_at: now,
-      })),
-      { ordered: false },
-    );
-  }
-}
+/** The n-th seeded customer `user-n`, with `benchSubscription(n)`. */
+const ingestCustomers: SeededCustomers = {
+  customerId: (n) => `user-${n}`,
+  subscription: benchSubscription,
+  eventCreated: seededEventCreated,
+};
 
-/** Events for random seeded subscriptions (distinct ids: each is applied once). */
 function ingestion(url: string, size: number, run: string, runSeconds: number) {
   return webhookLoad({
     url,
@@ -157,7 +121,7 @@ async function main(): Promise<void> {
       let stored = 0;
       for (const size of sizes) {
         const started = Date.now();
-        await seed(mongo.db, seeded.projectId, stored, size);
+        await seedSubscribedCustomers(mongo.db, seeded.projectId, ingestCustomers, stored, size);
         process.stderr.write(
           `[bench:ingest] seeded ${size - stored} subscriptions in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
         );

@@ -1,71 +1,71 @@
 /**
- * Customers with an active monthly subscription, written straight into
- * MongoDB in the service's own document shapes (src/store/documents.ts), in
- * bulk: a benchmark that needs many customers should not wait for as many
- * webhooks. Customer n is `mem-customer-n` with Stripe customer
- * `cus_mem_n` and subscription `sub_mem_n`.
+ * Customers with a subscription each, written straight into MongoDB as the
+ * service stores them (the Stripe subscription through the service's own
+ * mapping, the customer link and its ownership record), in bulk: a
+ * benchmark that needs many customers should not wait for as many webhooks.
  */
 import type { Db } from 'mongodb';
-import type { CustomerDoc, SubscriptionDoc } from '../../src/store/documents.js';
+import type Stripe from 'stripe';
+import type {
+  CustomerDoc,
+  StripeCustomerOwnershipDoc,
+  SubscriptionDoc,
+} from '../../src/store/documents.js';
+import { subscriptionDoc } from '../../src/stripe/subscription-mapping.js';
 
+/** Bulk insert batch: FerretDB-on-PostgreSQL binds parameters per document (65,535 at most). */
 const batchSize = 1_000;
-const day = 24 * 3600 * 1000;
 
+/** Who the n-th seeded customer is and what it subscribes to. */
+export interface SeededCustomers {
+  customerId(n: number): string;
+  /** The n-th subscription; its `customer` is the Stripe customer the link names. */
+  subscription(n: number): Stripe.Subscription;
+  /** `created` (seconds) of the event the subscriptions are recorded as coming from. */
+  readonly eventCreated: number;
+}
+
+/** Customers `from` .. `to - 1` of `customers`, in batches. */
 export async function seedSubscribedCustomers(
   db: Db,
   projectId: string,
-  priceId: string,
-  count: number,
+  customers: SeededCustomers,
+  from: number,
+  to: number,
 ): Promise<void> {
   const now = new Date();
-  for (let from = 0; from < count; from += batchSize) {
-    const ns = Array.from({ length: Math.min(batchSize, count - from) }, (_, i) => from + i);
+  for (let start = from; start < to; start += batchSize) {
+    const rows = Array.from({ length: Math.min(batchSize, to - start) }, (_, i) => {
+      const subscription = customers.subscription(start + i);
+      return { customerId: customers.customerId(start + i), subscription };
+    });
+    await db.collection<SubscriptionDoc>('subscriptions').insertMany(
+      rows.map((r) => subscriptionDoc(projectId, r.subscription, customers.eventCreated, now)),
+      { ordered: false },
+    );
     await db.collection<CustomerDoc>('customers').insertMany(
-      ns.map((n) => ({
-        _id: `${projectId}:mem-customer-${n}`,
+      rows.map((r) => ({
+        _id: `${projectId}:${r.customerId}`,
         project_id: projectId,
-        customer_id: `mem-customer-${n}`,
-        stripe_customer_id: `cus_mem_${n}`,
+        customer_id: r.customerId,
+        stripe_customer_id: stripeCustomerOf(r.subscription),
         created_at: now,
       })),
+      { ordered: false },
     );
-    await db
-      .collection<SubscriptionDoc>('subscriptions')
-      .insertMany(ns.map((n) => subscription(projectId, priceId, n, now)));
+    await db.collection<StripeCustomerOwnershipDoc>('stripe_customer_ownership').insertMany(
+      rows.map((r) => ({
+        _id: `${projectId}:${stripeCustomerOf(r.subscription)}`,
+        project_id: projectId,
+        stripe_customer_id: stripeCustomerOf(r.subscription),
+        owned: true,
+        decided_by: 'linked' as const,
+        created_at: now,
+      })),
+      { ordered: false },
+    );
   }
 }
 
-function subscription(projectId: string, priceId: string, n: number, now: Date): SubscriptionDoc {
-  const eventCreated = Math.floor(now.getTime() / 1000);
-  return {
-    _id: `${projectId}:sub_mem_${n}:${eventCreated}`,
-    project_id: projectId,
-    stripe_subscription_id: `sub_mem_${n}`,
-    stripe_customer_id: `cus_mem_${n}`,
-    status: 'active',
-    items: [
-      {
-        id: `si_mem_${n}`,
-        price_id: priceId,
-        product_id: 'prod_mem_pro',
-        quantity: 3,
-        current_period_start: new Date(now.getTime() - 10 * day),
-        current_period_end: new Date(now.getTime() + 20 * day),
-        unit_amount: 2000,
-        currency: 'usd',
-        interval: 'month',
-        interval_count: 1,
-      },
-    ],
-    cancel_at_period_end: false,
-    cancel_at: null,
-    canceled_at: null,
-    ended_at: null,
-    trial_end: null,
-    currency: 'usd',
-    created: new Date(now.getTime() - 10 * day),
-    event_created: eventCreated,
-    fetched_from_stripe: false,
-    updated_at: now,
-  };
-}
+const stripeCustomerOf = (subscription: Stripe.Subscription): string =>
+  typeof subscription.customer === 'string' ? subscription.customer : subscription.customer.id;
