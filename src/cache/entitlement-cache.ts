@@ -11,6 +11,12 @@
  * change is broadcast on the invalidation bus and evicts the entry on every
  * replica; a short TTL bounds staleness if a broadcast is lost.
  *
+ * A change not yet counted in Redis (its bump in flight, or deferred while
+ * Redis is down) is marked in this process: until the bump lands, this
+ * replica neither trusts nor stores a Redis entry of that customer, so a
+ * caller that was answered before the bump landed (TrackUsage does not wait
+ * for it) still reads its own write here.
+ *
  * Any Redis failure is reported to the caller, which falls back to MongoDB.
  */
 import type { Redis } from 'ioredis';
@@ -35,13 +41,21 @@ const maxEntryTtlSeconds = 3600;
 
 export interface RedisLookup {
   readonly set: EntitlementSet | undefined;
-  /** Pass back to `store` so a change in between makes the entry unusable. */
-  readonly generation: string;
+  /**
+   * Pass back to `store` so a change in between makes the entry unusable;
+   * undefined: do not store (a change of this customer is not in Redis yet).
+   */
+  readonly generation: string | undefined;
 }
+
+const customerKey = (projectId: string, customerId: string) =>
+  JSON.stringify([projectId, customerId]);
 
 export class RedisEntitlementCache {
   /** Changes that could not reach Redis; replayed when it is back. */
   private readonly pendingInvalidations = new Set<string>();
+  /** Bumps sent and not yet answered, per customer key (a count: they overlap). */
+  private readonly bumpsInFlight = new Map<string, number>();
 
   constructor(
     private readonly redis: Redis,
@@ -60,6 +74,9 @@ export class RedisEntitlementCache {
     projectVersion: number,
     customerId: string,
   ): Promise<RedisLookup> {
+    if (this.changeNotInRedis(customerKey(projectId, customerId))) {
+      return { set: undefined, generation: undefined };
+    }
     const [entry, generation] = await this.redis.mget(
       entryKey(projectId, projectVersion, customerId),
       generationKey(projectId, customerId),
@@ -93,16 +110,31 @@ export class RedisEntitlementCache {
     );
   }
 
-  /** Never throws: a change must not fail because the cache is down. */
+  /**
+   * Never rejects: a change must not fail because the cache is down. The
+   * customer is marked before this returns, so a caller may answer without
+   * awaiting it and this replica still reads its own write.
+   */
   async invalidate(projectId: string, customerId: string): Promise<void> {
+    const key = customerKey(projectId, customerId);
+    this.bumpsInFlight.set(key, (this.bumpsInFlight.get(key) ?? 0) + 1);
     try {
       await this.bump(projectId, customerId);
     } catch (err) {
-      this.pendingInvalidations.add(JSON.stringify([projectId, customerId]));
+      this.pendingInvalidations.add(key);
       this.logger.warn('entitlement cache: invalidation deferred until Redis is back', {
         error: err,
       });
+    } finally {
+      const left = (this.bumpsInFlight.get(key) ?? 1) - 1;
+      if (left > 0) this.bumpsInFlight.set(key, left);
+      else this.bumpsInFlight.delete(key);
     }
+  }
+
+  /** A change of this customer that Redis does not count yet (in flight or deferred). */
+  private changeNotInRedis(key: string): boolean {
+    return this.bumpsInFlight.has(key) || this.pendingInvalidations.has(key);
   }
 
   private async bump(projectId: string, customerId: string): Promise<void> {

@@ -7,7 +7,7 @@
  * invalidated and this replica evicted at every track (read-your-writes
  * here), but the broadcast is coalesced per customer, at most one per
  * window, the last one always sent (docs/decisions.md, "Coalesced balance
- * changes").
+ * changes"), and neither holds up the track's answer.
  */
 import type { RedisEntitlementCache } from '../cache/entitlement-cache.js';
 import type { InvalidationBus, InvalidationMessage } from '../cache/invalidation-bus.js';
@@ -16,6 +16,8 @@ import { ChangeCoalescer, type CoalescerClock, systemClock } from './change-coal
 
 export class EntitlementChangeNotifier {
   private readonly usageBroadcasts: ChangeCoalescer<InvalidationMessage>;
+  /** Usage changes whose bump or broadcast has not finished (awaited by `flush`). */
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(
     private readonly redisCache: RedisEntitlementCache,
@@ -39,25 +41,36 @@ export class EntitlementChangeNotifier {
     }
   }
 
-  /** Only the customer's usage changed (a track, a reservation): a balance to show. */
-  async usageChanged(projectId: string, customerId: string): Promise<void> {
-    await this.redisCache.invalidate(projectId, customerId);
+  /**
+   * Only the customer's usage changed (a track, a reservation): a balance to
+   * show. Answers at once: this replica evicts now, and the Redis bump (which
+   * marks the customer here until it lands, see RedisEntitlementCache) and
+   * the coalesced broadcast follow without holding up the caller's ack. The
+   * broadcast goes out only once the bump landed, so a replica that evicts on
+   * it never reads the older Redis entry as current.
+   */
+  usageChanged(projectId: string, customerId: string): void {
     const message: InvalidationMessage = {
       kind: 'entitlements',
       projectId,
       customerId,
       usageOnly: true,
     };
-    const published = await this.usageBroadcasts.usageChanged(
-      customerKey(projectId, customerId),
-      message,
-    );
-    // A publish delivers here too; without one, this replica still evicts at once.
-    if (!published) this.bus.deliverLocally(message);
+    const bumped = this.redisCache.invalidate(projectId, customerId);
+    this.bus.deliverLocally(message);
+    const broadcast = bumped
+      .then(() => this.usageBroadcasts.usageChanged(customerKey(projectId, customerId), message))
+      .then(
+        () => undefined,
+        () => undefined, // The bus only logs its failures; nothing is left to tell here.
+      );
+    this.inFlight.add(broadcast);
+    void broadcast.finally(() => this.inFlight.delete(broadcast));
   }
 
-  /** Broadcasts every usage change still waiting for its window (before Redis closes). */
+  /** Broadcasts every usage change still in flight or waiting for its window (before Redis closes). */
   async flush(): Promise<void> {
+    await Promise.all(this.inFlight);
     await this.usageBroadcasts.flush();
   }
 

@@ -148,7 +148,7 @@ export class UsageService {
     await this.recorded(chain, appliedId, applied.amount, applied.occurred_at);
     if (outcome.repeated)
       return { usageId: appliedId, entitlement: await this.changed(inputs, chain) };
-    await this.announce(chain.projectId, chain.customerId);
+    this.announce(chain.projectId, chain.customerId);
     // The entry just written holds the chain's state: the answer needs no read.
     return {
       usageId: appliedId,
@@ -248,21 +248,21 @@ export class UsageService {
     written: ChainState | null,
   ): Promise<Entitlement> {
     if (!written) return this.changed(inputs, chain);
-    await this.announce(chain.projectId, chain.customerId);
+    this.announce(chain.projectId, chain.customerId);
     return withChainState(entitlement, inputs, written);
   }
 
   /** Tells every replica, then answers the feature's standing now. */
   private async changed(inputs: EntitlementInputs, chain: UsageChain): Promise<Entitlement> {
-    await this.announce(chain.projectId, chain.customerId);
+    this.announce(chain.projectId, chain.customerId);
     // The inputs loaded before still hold: only the ledger changed, and it is read again.
     const after = await this.deps.lookup.computeFrom(inputs, chain.projectId, chain.customerId);
     return entitlementFor(after, chain.feature);
   }
 
-  /** The one place usage tells of a customer's change (checks, streams, caches). */
-  private async announce(projectId: string, customerId: string): Promise<void> {
-    await this.deps.changes.usageChanged(projectId, customerId);
+  /** The one place usage tells of a customer's change (checks, streams, caches); never waits. */
+  private announce(projectId: string, customerId: string): void {
+    this.deps.changes.usageChanged(projectId, customerId);
   }
 }
 

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import test from 'ava';
 import { Redis } from 'ioredis';
-import { RedisEntitlementCache } from '../../src/cache/entitlement-cache.js';
+import { RedisEntitlementCache, type RedisLookup } from '../../src/cache/entitlement-cache.js';
 import type { EntitlementSet } from '../../src/domain/entitlements.js';
 import { createLogger } from '../../src/logger.js';
 import { testRedisUrl } from '../helpers/services.js';
@@ -43,6 +43,13 @@ function client(): Redis {
   });
 }
 
+/** The generation a lookup hands back for `store` (always there when no change is in flight). */
+function generationOf(lookup: RedisLookup): string {
+  if (lookup.generation === undefined)
+    throw new Error('the lookup gave no generation to store with');
+  return lookup.generation;
+}
+
 const project = () => `proj_${randomBytes(4).toString('hex')}`;
 
 async function ready(redis: Redis): Promise<void> {
@@ -57,7 +64,7 @@ test('a stored set comes back whole, dates included', async (t) => {
   const p = project();
   const first = await cache.lookup(p, 1, 'c1');
   t.is(first.set, undefined);
-  await cache.store(p, 1, 'c1', first.generation, set, now);
+  await cache.store(p, 1, 'c1', generationOf(first), set, now);
   const second = await cache.lookup(p, 1, 'c1');
   t.deepEqual(second.set, set);
   t.true(second.set?.validUntil instanceof Date);
@@ -71,8 +78,29 @@ test('a set computed before a change is never served after it', async (t) => {
   const p = project();
   const before = await cache.lookup(p, 1, 'c1');
   await cache.invalidate(p, 'c1'); // a change lands while the reader computes
-  await cache.store(p, 1, 'c1', before.generation, set, now);
+  await cache.store(p, 1, 'c1', generationOf(before), set, now);
   t.is((await cache.lookup(p, 1, 'c1')).set, undefined);
+  redis.disconnect();
+});
+
+test('while a change is on its way to Redis, this replica neither trusts nor stores an entry', async (t) => {
+  const redis = client();
+  await redis.connect();
+  const cache = new RedisEntitlementCache(redis, logger);
+  const otherReplica = new RedisEntitlementCache(redis, logger);
+  const p = project();
+  await cache.store(p, 1, 'c1', generationOf(await cache.lookup(p, 1, 'c1')), set, now);
+
+  const bumped = cache.invalidate(p, 'c1'); // not awaited, as TrackUsage does
+  const during = await cache.lookup(p, 1, 'c1');
+  t.is(during.set, undefined, 'the entry from before the change is not read here');
+  t.is(during.generation, undefined, 'nothing computed now may be stored under the old generation');
+  await bumped;
+
+  const after = await cache.lookup(p, 1, 'c1');
+  t.is(after.set, undefined, 'the bump made the old entry unusable');
+  t.not(after.generation, undefined);
+  t.is((await otherReplica.lookup(p, 1, 'c1')).set, undefined, 'on every replica');
   redis.disconnect();
 });
 
@@ -82,7 +110,7 @@ test('a new project version (catalog change) retires older entries', async (t) =
   const cache = new RedisEntitlementCache(redis, logger);
   const p = project();
   const lookup = await cache.lookup(p, 1, 'c1');
-  await cache.store(p, 1, 'c1', lookup.generation, set, now);
+  await cache.store(p, 1, 'c1', generationOf(lookup), set, now);
   t.is((await cache.lookup(p, 2, 'c1')).set, undefined);
   redis.disconnect();
 });
@@ -93,7 +121,7 @@ test('an invalidation that cannot reach Redis is replayed when it is back', asyn
   const cache = new RedisEntitlementCache(redis, logger);
   const p = project();
   const lookup = await cache.lookup(p, 1, 'c1');
-  await cache.store(p, 1, 'c1', lookup.generation, set, now);
+  await cache.store(p, 1, 'c1', generationOf(lookup), set, now);
 
   // Redis keeps its data; only this replica loses its connection.
   const ended = new Promise((resolve) => redis.once('end', resolve));
