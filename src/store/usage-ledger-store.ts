@@ -40,7 +40,7 @@
  * ordered insert there; the entries before it stand, the rest are planned
  * again on the new head.
  */
-import { type Collection, type Db, MongoBulkWriteError } from 'mongodb';
+import { type Collection, type Db, MongoBulkWriteError, MongoServerError } from 'mongodb';
 import { ConflictError } from '../domain/errors.js';
 import { type ChainState, emptyChainState, type UsageHold } from '../domain/usage-allocation.js';
 import type { ChainPlan, PlanAt, RefusalReason } from '../domain/usage-plans.js';
@@ -461,9 +461,12 @@ async function insertInOrder(
   collection: Collection<UsageEntryDoc>,
   entries: readonly UsageEntryDoc[],
 ): Promise<number> {
-  if (entries.length === 0) return 0;
+  const [only] = entries;
+  if (only === undefined) return 0;
   try {
-    await collection.insertMany([...entries], { ordered: true });
+    // One entry (a lone caller) skips the bulk machinery: insertOne costs less CPU.
+    if (entries.length === 1) await collection.insertOne(only);
+    else await collection.insertMany([...entries], { ordered: true });
     return entries.length;
   } catch (err) {
     const index = duplicateIndexOf(err);
@@ -474,6 +477,9 @@ async function insertInOrder(
 
 /** The index of the entry a unique index refused, if that is what `err` is. */
 function duplicateIndexOf(err: unknown): number | undefined {
+  if (err instanceof MongoServerError && !(err instanceof MongoBulkWriteError)) {
+    return err.code === 11000 ? 0 : undefined; // insertOne's refusal
+  }
   if (!(err instanceof MongoBulkWriteError)) return undefined;
   const first = [err.writeErrors].flat()[0];
   return first?.code === 11000 ? first.index : undefined;
