@@ -2,7 +2,7 @@
  * API keys: the format, the hash stored in place of the secret, and scopes.
  * Pure functions; random bytes come in as a parameter so tests can pin them.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 export const scopes = [
   'entitlements:read',
@@ -56,9 +56,13 @@ export function parseApiKeyId(apiKey: string): string | undefined {
   return match?.[1];
 }
 
-/** SHA-256 of the whole key: enough for a high-entropy secret, and a fast lookup. */
+/**
+ * SHA-256 of the whole key: enough for a high-entropy secret, and a fast
+ * lookup. Every RPC hashes its key, so the one-shot `hash` (a third of
+ * createHash's cost: no Hash object per call).
+ */
 export function hashApiKey(apiKey: string): string {
-  return createHash('sha256').update(apiKey, 'utf8').digest('hex');
+  return hash('sha256', apiKey, 'hex');
 }
 
 export function newApiKeyParts(randomBytes: (size: number) => Buffer): {
