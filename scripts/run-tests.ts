@@ -10,10 +10,13 @@
  *
  * Extra arguments go to ava: `npm test -- test/foo.test.ts test/domain`.
  * `--unit` (`npm run test:unit`) selects every file that needs nothing.
- * Without files the suite runs in two passes: every file but test/chaos with
- * ava's usual concurrency, then test/chaos one file at a time, so the chaos
- * files' time bounds measure the service and not their neighbours' load on
- * this machine's two cores. An argument that names no test file (a glob)
+ * Without files the suite runs in three passes: the files that need only
+ * FerretDB and Redis (or nothing), started as soon as those run while the
+ * other tools are still being installed (test-provision.ts,
+ * `provisionStaged`); then the other files but test/chaos, once their tools
+ * are there; then test/chaos one file at a time, so the chaos files' time
+ * bounds measure the service and not their neighbours' load on this
+ * machine's two cores (every install has finished by then). An argument that names no test file (a glob)
  * provisions everything.
  * KEEP_TEST_DATA=1 keeps the temporary folder (FerretDB's SQLite files; PostgreSQL's data lives in /dev/shm and goes when the run ends).
  */
@@ -29,7 +32,12 @@ import {
   type TestNeed,
   unionNeeds,
 } from './lib/test-needs.js';
-import { PROVISIONED_ENV, type Provisioned, provisionNeeds } from './lib/test-provision.js';
+import {
+  isServerNeed,
+  PROVISIONED_ENV,
+  type Provisioned,
+  provisionStaged,
+} from './lib/test-provision.js';
 
 interface Counts {
   passed: number;
@@ -152,6 +160,8 @@ function runAva(
 interface AvaPass {
   readonly name: string;
   readonly args: readonly string[];
+  /** What its files need (the pass waits for these tools to be installed). */
+  readonly needs: readonly TestNeed[];
 }
 
 const chaosDir = 'test/chaos';
@@ -165,13 +175,28 @@ async function listTestFiles(): Promise<string[]> {
     .sort();
 }
 
-/** The default run: everything but the chaos suite, then the chaos suite alone. */
-function defaultPasses(files: readonly string[]): AvaPass[] {
+/**
+ * The default run: first the files that need no tool but the servers (they
+ * run while the other tools are still being built), then the rest but the
+ * chaos suite, then the chaos suite alone.
+ */
+function defaultPasses(
+  files: readonly string[],
+  needsOfFiles: (selected: readonly string[]) => TestNeed[],
+): AvaPass[] {
   const chaos = files.filter((file) => file.startsWith(`${chaosDir}/`));
   const rest = files.filter((file) => !file.startsWith(`${chaosDir}/`));
+  const serversOnly = (file: string) => needsOfFiles([file]).every(isServerNeed);
+  const early = rest.filter(serversOnly);
+  const late = rest.filter((file) => !serversOnly(file));
+  const pass = (name: string, selected: readonly string[], options: readonly string[] = []) =>
+    selected.length === 0
+      ? []
+      : [{ name, args: [...options, ...selected], needs: needsOfFiles(selected) }];
   return [
-    { name: 'main', args: rest },
-    ...(chaos.length > 0 ? [{ name: 'chaos', args: ['--concurrency=1', ...chaos] }] : []),
+    ...pass('main', early),
+    ...pass('tools', late),
+    ...pass('chaos', chaos, ['--concurrency=1']),
   ];
 }
 
@@ -192,15 +217,17 @@ async function planRun(args: readonly string[]): Promise<RunPlan> {
   if (args.includes('--unit')) {
     const unit = files.filter((file) => needsOf.get(file)?.size === 0);
     const options = args.filter((arg) => arg !== '--unit');
-    return { passes: [{ name: 'unit', args: [...options, ...unit] }], needs: [] };
+    return { passes: [{ name: 'unit', args: [...options, ...unit], needs: [] }], needs: [] };
   }
-  if (args.length === 0) return { passes: defaultPasses(files), needs: needsOfFiles(files) };
+  if (args.length === 0) {
+    return { passes: defaultPasses(files, needsOfFiles), needs: needsOfFiles(files) };
+  }
   // An absolute path (an editor's) selects as its repo-relative form does.
   const relative = args.map((arg) => (path.isAbsolute(arg) ? path.relative(REPO_ROOT, arg) : arg));
   const selection = selectTestFiles(relative, files);
   if (selection.unresolved) log('an argument names no test file or folder: provisioning all');
   const needs = selection.unresolved ? ALL_TEST_NEEDS : needsOfFiles(selection.files);
-  return { passes: [{ name: 'ava', args }], needs };
+  return { passes: [{ name: 'ava', args, needs }], needs };
 }
 
 /** The runner's environment less what provisioning sets, so a stale value cannot leak in. */
@@ -245,15 +272,21 @@ async function main(): Promise<{ exitCode: number; counts: Counts }> {
   try {
     const started = Date.now();
     const { passes, needs } = await planRun(avaArgs);
-    provisioned = await provisionNeeds(needs, tmp);
-    log(`${provisioned.summary} (ready in ${((Date.now() - started) / 1000).toFixed(1)} s)`);
-    const env: NodeJS.ProcessEnv = {
-      ...inheritedEnv(),
-      ...provisioned.env,
-      [PID_DIR_ENV]: pidDir,
-    };
+    const staged = await provisionStaged(needs, tmp);
+    provisioned = staged.servers;
+    const tools = needs.filter((need) => !isServerNeed(need));
+    log(
+      `${provisioned.summary} (ready in ${((Date.now() - started) / 1000).toFixed(1)} s)${
+        tools.length === 0 ? '' : `; tools: ${tools.join(' ')}`
+      }`,
+    );
     for (const pass of passes) {
       if (passes.length > 1) log(`pass ${pass.name}`);
+      const waitStarted = Date.now();
+      const passEnv = await staged.envFor(pass.needs);
+      const waited = (Date.now() - waitStarted) / 1000;
+      if (waited >= 1) log(`waited ${waited.toFixed(1)} s for the tools of pass ${pass.name}`);
+      const env: NodeJS.ProcessEnv = { ...inheritedEnv(), ...passEnv, [PID_DIR_ENV]: pidDir };
       const result = await runAva(pass.args, env, counter, (child) => {
         ava = child;
       });

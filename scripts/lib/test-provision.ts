@@ -4,6 +4,12 @@
  * Redis only when a file needs them, and hands the tests their addresses in
  * the environment. TEST_NEEDS lists what was provisioned, so a test helper
  * can tell a file that forgot its `// needs:` header why it has nothing.
+ *
+ * `provisionStaged` lets the tests start before every tool is there: the
+ * servers come first (FerretDB is the longest Go build, and it gets the
+ * cores to itself), the Debian and Python installs go on beside it, and the
+ * other Go builds start once FerretDB is built; a pass of tests waits only
+ * for the tools its own files need.
  */
 import path from 'node:path';
 import { ensureGoClientTools, ensurePythonClientTools } from './client-tools.js';
@@ -43,6 +49,13 @@ export interface Provisioned {
 }
 
 type Installed = Readonly<Record<string, string>>;
+
+/** The needs that are servers the run starts (every other need is a tool). */
+const serverNeeds: ReadonlySet<TestNeed> = new Set(['mongodb', 'redis']);
+/** Tools built with `go install`: CPU-heavy, so they start after FerretDB's build. */
+const goBuildNeeds: ReadonlySet<TestNeed> = new Set(['stripe-mock', 'grpcurl', 'ghz', 'go']);
+
+export const isServerNeed = (need: TestNeed): boolean => serverNeeds.has(need);
 
 /** Installs one need's tools (no servers yet); resolves with its variables. */
 async function install(need: TestNeed): Promise<Installed> {
@@ -123,4 +136,44 @@ export async function provisionNeeds(
     servers.length === 0 ? '' : `; ${servers.join(', ')}`
   }`;
   return { env, summary, stop };
+}
+
+/** The servers up, the other tools installing; `envFor` waits for the ones a pass needs. */
+export interface StagedProvisioning {
+  readonly servers: Provisioned;
+  /** The test workers' variables for files that need `needs` (every one of the run's). */
+  envFor(needs: readonly TestNeed[]): Promise<Record<string, string>>;
+}
+
+export async function provisionStaged(
+  needs: readonly TestNeed[],
+  dataDir: string,
+): Promise<StagedProvisioning> {
+  const installs = new Map<TestNeed, Promise<Installed>>();
+  const begin = (need: TestNeed) => {
+    const installing = install(need);
+    installing.catch(() => undefined); // reported by the pass that waits for it
+    installs.set(need, installing);
+  };
+  const tools = needs.filter((need) => !serverNeeds.has(need));
+  for (const need of tools) if (!goBuildNeeds.has(need)) begin(need);
+  const servers = await provisionNeeds(
+    needs.filter((need) => serverNeeds.has(need)),
+    dataDir,
+  ).catch(async (error: unknown) => {
+    await Promise.allSettled(installs.values());
+    throw error;
+  });
+  for (const need of tools) if (goBuildNeeds.has(need)) begin(need);
+  return {
+    servers,
+    async envFor(passNeeds) {
+      const ready = passNeeds.filter((need) => installs.has(need));
+      const installed = await Promise.all(ready.map((need) => installs.get(need)));
+      const provisioned = [...needs.filter((need) => serverNeeds.has(need)), ...ready];
+      return Object.assign({}, servers.env, ...installed, {
+        [TEST_NEEDS_ENV]: provisioned.join(' '),
+      }) as Record<string, string>;
+    },
+  };
 }
