@@ -112,10 +112,13 @@ export class EntitlementLookupService {
       (await this.loadInputs(projectId, customerId, now));
     const set = await this.computeFrom(inputs, projectId, customerId);
     if (generation !== undefined) {
-      await this.deps.redisCache
+      // Not awaited: the answer is computed already, and a cold check should
+      // not wait a Redis round trip for the benefit of the next one. If the
+      // store fails or lands late, the generation decides: at worst the
+      // next lookup computes again.
+      void this.deps.redisCache
         .store(projectId, projectVersion, customerId, generation, set, now)
         .catch((error: unknown) =>
-          // The answer is computed already; the next lookup computes it again.
           this.deps.logger.debug('entitlement cache not updated', { error }),
         );
     }
