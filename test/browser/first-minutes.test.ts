@@ -6,7 +6,8 @@
  * public RPC with the banner's request, paid with the success card on the
  * sandbox's hosted page; the signed webhooks arrive and `/demo`, open in a
  * second tab, shows the plan's features without a reload. Then the billing
- * portal's "cancel at period end" keeps them until the period ends, and the
+ * portal: an upgrade to Team with two seats shows up live, "cancel at period
+ * end" keeps the features until the period ends, and the
  * sandbox clock (`npm run sandbox -- advance 31d`, through the CLI's code)
  * removes them. A declined card shows the decline and grants nothing.
  *
@@ -157,6 +158,18 @@ test.serial(
     await buyer.goto(portal.url);
     await buyer.locator('#cancel').waitFor();
     await buyer.screenshot({ path: path.join(artifacts, 'first-minutes-portal.png') });
+    // Upgrade: Team, two seats; /demo follows.
+    const team = stack.prices.find((price) => price.name === 'Team (per seat)')?.priceId ?? '';
+    await buyer.locator('#price').selectOption(team);
+    await buyer.locator('#quantity').fill('2');
+    await buyer.locator('#update').click();
+    await buyer.getByText('Your subscription was updated.').waitFor();
+    await featureRow(demo, 'seats').waitFor();
+    t.deepEqual((await featureRow(demo, 'seats').locator('td').allInnerTexts()).slice(0, 2), [
+      'seats',
+      '2',
+    ]);
+    t.is(await featureRow(demo, 'projects').locator('td').nth(1).textContent(), '500');
     const subscription = sandbox.subscriptions().find((s) => s.status === 'active');
     const periodEnd = new Date((subscription?.items.data[0]?.current_period_end ?? 0) * 1000);
     const beforeCancel = sandbox.events().length;
@@ -167,6 +180,7 @@ test.serial(
     await featureRow(demo, 'export').locator('td.time', { hasText: until }).waitFor();
     await webhooksDelivered();
     t.deepEqual(eventTypes(beforeCancel), ['customer.subscription.updated']);
+    t.is(await featureRow(demo, 'seats').count(), 1);
     t.is(await featureRow(demo, 'export').count(), 1);
 
     // Time passes: the clock moves past the period end, the subscription ends.
