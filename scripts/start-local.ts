@@ -30,9 +30,15 @@ import { platformProjectId } from '../src/domain/api-keys.js';
 import { signCustomerToken } from '../src/domain/customer-tokens.js';
 import { createLogger } from '../src/logger.js';
 import type { DevPrice } from './lib/dev-catalog.js';
-import { wireDevProject } from './lib/dev-stripe-wiring.js';
 import { REPO_ROOT, startFerretDb, startRedis } from './lib/local-services.js';
-import { localCustomerTokenSecrets, startLocalSandbox } from './lib/sandbox-process.js';
+import {
+  devCheckoutRequest,
+  startLocalStripe,
+  stripeServiceEnv,
+  webhookUrl,
+  wireLocalProject,
+} from './lib/local-stripe.js';
+import { localCustomerTokenSecrets } from './lib/sandbox-process.js';
 
 // START_LOCAL_DATA_DIR: another data directory (tests run start:local in a temporary one).
 const dataDir = process.env.START_LOCAL_DATA_DIR || path.join(REPO_ROOT, '.data');
@@ -59,12 +65,10 @@ async function main(): Promise<void> {
   };
   env.MASTER_KEYS ||= localMasterKeys();
   env.CUSTOMER_TOKEN_SECRETS ||= localCustomerTokenSecrets(dataDir);
-  const stripeKey = env.STRIPE_SECRET_KEY || undefined;
-  const sandbox = stripeKey ? undefined : await startLocalSandbox(dataDir, env);
-  if (sandbox) {
-    stoppables.push(sandbox);
-    env.STRIPE_API_URL = sandbox.sandbox.url;
-  }
+  const stripe = await startLocalStripe(dataDir, env);
+  const sandbox = stripe.sandbox;
+  if (sandbox) stoppables.push(sandbox);
+  Object.assign(env, stripeServiceEnv(stripe));
   if (!env.MONGODB_URL) {
     const ferret = await startFerretDb({ dataDir: path.join(dataDir, 'ferretdb'), durable: true });
     stoppables.push(ferret);
@@ -83,14 +87,7 @@ async function main(): Promise<void> {
   const previousPlatformKeyId = readDevProject()?.platformKeyId;
   const key = await devApiKey(app);
   const platformKey = await devPlatformKey(app, previousPlatformKeyId);
-  const prices = await wireDevProject(app.projects, {
-    projectId: key.projectId,
-    secretKey: sandbox?.secretKey ?? stripeKey ?? '',
-    apiUrl: sandbox?.sandbox.url,
-    webhookUrl: `http://127.0.0.1:${app.port}/webhooks/stripe/${key.projectId}`,
-    webhookSecret: env.STRIPE_WEBHOOK_SECRET || undefined,
-    createEndpoint: sandbox !== undefined,
-  });
+  const prices = await wireLocalProject(app.projects, key.projectId, app.port, stripe);
   printBanner(app.port, config.mongodbUrl, config.redisUrl, { ...key, platformKey });
   printStripeBanner(app.port, key, prices, {
     sandboxUrl: sandbox?.sandbox.url,
@@ -221,19 +218,12 @@ function printStripeBanner(
   prices: readonly DevPrice[],
   local: { sandboxUrl: string | undefined; demoToken: string | undefined },
 ): void {
-  const pro = prices.find((price) => price.name === 'Pro');
-  const checkout = JSON.stringify({
-    customer_id: 'u1',
-    mode: 'CHECKOUT_MODE_SUBSCRIPTION',
-    line_items: [{ price_id: pro?.priceId ?? 'price_...', quantity: 1 }],
-    success_url: `http://127.0.0.1:${port}/demo`,
-    cancel_url: `http://127.0.0.1:${port}/demo`,
-  });
+  const checkout = JSON.stringify(devCheckoutRequest(port, prices));
   const lines = [
     local.sandboxUrl
       ? `  Stripe sandbox (local):         ${local.sandboxUrl}  (npm run sandbox -- status)`
       : '  Stripe:                         real test mode (STRIPE_SECRET_KEY)',
-    `  webhooks:                       http://127.0.0.1:${port}/webhooks/stripe/${key.projectId}`,
+    `  webhooks:                       ${webhookUrl(port, key.projectId)}`,
     '  sample catalog:',
     ...prices.map((price) => `    ${price.name.padEnd(22)} ${price.priceId} (${price.mode})`),
     '',

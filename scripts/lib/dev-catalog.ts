@@ -103,6 +103,7 @@ export async function ensureDevPrices(stripe: Stripe): Promise<DevPrice[]> {
         currency: 'usd',
         unit_amount: plan.unitAmount,
         lookup_key: plan.lookupKey,
+        nickname: plan.name,
         ...(plan.interval === null ? {} : { recurring: { interval: plan.interval } }),
       }));
     prices.push({

@@ -6,7 +6,9 @@
  * showed it. Events of one second cannot be ordered by their timestamps, so
  * at equal seconds the version fetched from Stripe wins: it was asked for
  * to settle that second (two events disagreeing), or written by
- * reconciliation one second before its run began.
+ * reconciliation one second before its run began. A later event of that
+ * second that disagrees again is settled by a later fetch, which wins over
+ * the earlier ones (`fetchSeq`).
  */
 
 export interface VersionStamp {
@@ -14,11 +16,17 @@ export interface VersionStamp {
   readonly eventCreated: number;
   /** Read from Stripe's API rather than from an event's payload. */
   readonly fetchedFromStripe: boolean;
+  /** Among the fetched versions of one second, 1 for the first fetch, then 2, 3...; default 1. */
+  readonly fetchSeq?: number;
 }
 
-/** Whether `a` supersedes `b`: a later second, or the fetched version of the same second. */
+/**
+ * Whether `a` supersedes `b`: a later second, or the fetched version of the
+ * same second, or of two fetched versions of a second the later fetch.
+ */
 export function isNewerVersion(a: VersionStamp, b: VersionStamp): boolean {
   if (a.eventCreated !== b.eventCreated) return a.eventCreated > b.eventCreated;
+  if (a.fetchedFromStripe && b.fetchedFromStripe) return (a.fetchSeq ?? 1) > (b.fetchSeq ?? 1);
   return a.fetchedFromStripe && !b.fetchedFromStripe;
 }
 

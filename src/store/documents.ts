@@ -90,6 +90,11 @@ export interface SubscriptionDoc {
    * Absent on versions written before it existed.
    */
   same_second_statuses?: string[];
+  /**
+   * On the second and later versions fetched for one second (a later event
+   * of it disagreed again): 2, 3...; absent on the first, which is 1.
+   */
+  fetch_seq?: number;
   updated_at: Date;
 }
 

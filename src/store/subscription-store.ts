@@ -106,7 +106,11 @@ function statusObservation(version: SubscriptionDoc): StatusObservation {
 
 /** What orders a stored version among the others (domain/subscription-versions.ts). */
 export function versionStamp(version: SubscriptionDoc): VersionStamp {
-  return { eventCreated: version.event_created, fetchedFromStripe: version.fetched_from_stripe };
+  return {
+    eventCreated: version.event_created,
+    fetchedFromStripe: version.fetched_from_stripe,
+    fetchSeq: version.fetch_seq ?? 1,
+  };
 }
 
 function newestPerSubscription(versions: readonly SubscriptionDoc[]): SubscriptionDoc[] {

@@ -30,7 +30,8 @@ function subscriptionItemDoc(item: Stripe.SubscriptionItem): SubscriptionItemDoc
 
 /**
  * The document for a subscription as an event of time `eventCreated`
- * (seconds) shows it.
+ * (seconds) shows it; fetched from Stripe to settle that second, as its
+ * `fetchSeq`-th fetch (the first keeps the id it always had).
  */
 export function subscriptionDoc(
   projectId: string,
@@ -38,10 +39,12 @@ export function subscriptionDoc(
   eventCreated: number,
   now: Date,
   fetchedFromStripe = false,
+  fetchSeq = 1,
 ): SubscriptionDoc {
   const version = `${projectId}:${subscription.id}:${eventCreated}`;
+  const fetchedId = fetchSeq === 1 ? `${version}:stripe` : `${version}:stripe:${fetchSeq}`;
   return {
-    _id: fetchedFromStripe ? `${version}:stripe` : version,
+    _id: fetchedFromStripe ? fetchedId : version,
     project_id: projectId,
     stripe_subscription_id: subscription.id,
     stripe_customer_id: stripeId(subscription.customer) ?? '',
@@ -56,6 +59,7 @@ export function subscriptionDoc(
     created: new Date(subscription.created * 1000),
     event_created: eventCreated,
     fetched_from_stripe: fetchedFromStripe,
+    ...(fetchedFromStripe && fetchSeq > 1 ? { fetch_seq: fetchSeq } : {}),
     updated_at: now,
   };
 }

@@ -11,29 +11,28 @@
  * (git-ignored; docs/demo-screenshot.png is a committed copy).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { durationFromMs } from '@bufbuild/protobuf/wkt';
 import { createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import test from 'ava';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { AdminService } from '../../gen/billing/v1/admin_pb.js';
 import { EntitlementsService } from '../../gen/billing/v1/entitlements_pb.js';
 import { createTestProject, startTestApp, type TestApp, type TestProject } from '../helpers/app.js';
-import { chromiumBin } from '../helpers/services.js';
+import { launchChromium, type TestBrowser } from '../helpers/browser.js';
 
 const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url));
 const tokenSecrets = randomBytes(24).toString('base64url');
 
 let server: TestApp;
 let project: TestProject;
+let chromium: TestBrowser;
 let browser: BrowserContext;
-let profileDir: string;
 /** Plain pages on two other origins: one listed in CORS_ALLOWED_ORIGINS, one not. */
 let allowedSite: Server;
 let otherSite: Server;
@@ -58,30 +57,12 @@ test.before(async () => {
     },
   });
   project = await createTestProject(server.app, 'demo page');
-  const executablePath = chromiumBin();
-  profileDir = await mkdtemp(path.join(os.tmpdir(), 'chromium-profile-'));
-  // A fresh profile; without the background-networking flags Chromium keeps
-  // calling home on a machine with no internet.
-  browser = await chromium.launchPersistentContext(profileDir, {
-    executablePath,
-    headless: true,
-    viewport: { width: 1000, height: 520 },
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  chromium = await launchChromium({ width: 1000, height: 520 });
+  browser = chromium.context;
 });
 
 test.after.always(async () => {
-  await browser?.close();
-  if (profileDir) await rm(profileDir, { recursive: true, force: true });
+  await chromium?.close();
   await server?.app.stop();
   allowedSite?.close();
   otherSite?.close();

@@ -24,13 +24,26 @@ test('within one second the version fetched from Stripe wins', (t) => {
   t.false(isNewerVersion(event(100), fetched(100)));
 });
 
+test('of two fetches for one second the later one wins (a third state within the second)', (t) => {
+  const second = (fetchSeq: number): VersionStamp => ({ ...fetched(100), fetchSeq });
+  t.true(isNewerVersion(second(2), fetched(100)));
+  t.false(isNewerVersion(fetched(100), second(2)));
+  t.true(isNewerVersion(second(3), second(2)));
+  t.true(isNewerVersion(second(2), event(100)));
+  t.false(isNewerVersion(second(2), event(101)), 'a later event still wins');
+});
+
 test('two versions of one second and the same kind: neither is newer (the first one read stays)', (t) => {
   t.false(isNewerVersion(event(100), event(100)));
   t.false(isNewerVersion(fetched(100), fetched(100)));
 });
 
 test('the order is strict: never both newer than each other, and transitive', (t) => {
-  const stamps = [99, 100, 101].flatMap((second) => [event(second), fetched(second)]);
+  const stamps = [99, 100, 101].flatMap((second) => [
+    event(second),
+    fetched(second),
+    { ...fetched(second), fetchSeq: 2 },
+  ]);
   for (const a of stamps) {
     for (const b of stamps) {
       t.false(isNewerVersion(a, b) && isNewerVersion(b, a));

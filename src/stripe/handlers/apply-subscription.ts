@@ -4,7 +4,9 @@
  * state. Two events of the same second cannot be ordered by their
  * timestamps; when they disagree, Stripe itself is asked for the current
  * state, which then wins that second, so every delivery order ends in the
- * same state.
+ * same state. A later event of that second may disagree again (a third
+ * state within one second): its fetch is recorded as the next fetch of the
+ * second and wins over the earlier ones, since records are insert-only.
  */
 import type Stripe from 'stripe';
 import { shouldPruneOlderVersions } from '../../domain/past-due.js';
@@ -28,10 +30,19 @@ export async function applySubscription(
   const sameSecond = await context.subscriptions.getVersion(doc._id);
   if (!sameSecond || sameSubscriptionState(sameSecond, doc)) return;
   const current = await context.stripe.subscriptions.retrieve(subscription.id);
-  await context.subscriptions.record({
-    ...subscriptionDoc(projectId, current, eventCreated, context.now, true),
-    same_second_statuses: [...new Set([sameSecond.status, doc.status])],
-  });
+  const statuses = new Set([sameSecond.status, doc.status]);
+  // Each turn either records the fetch or passes an earlier fetch of this second that differs.
+  for (let fetchSeq = 1; ; fetchSeq += 1) {
+    const fetched = subscriptionDoc(projectId, current, eventCreated, context.now, true, fetchSeq);
+    const recorded = await context.subscriptions.record({
+      ...fetched,
+      same_second_statuses: [...statuses],
+    });
+    if (recorded === 'recorded') return;
+    const earlier = await context.subscriptions.getVersion(fetched._id);
+    if (!earlier || sameSubscriptionState(earlier, fetched)) return;
+    for (const status of earlier.same_second_statuses ?? [earlier.status]) statuses.add(status);
+  }
 }
 
 /** Fetches a subscription from Stripe and records it as of the event's time. */
