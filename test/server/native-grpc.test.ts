@@ -28,7 +28,8 @@ import {
 import { defaultHttpTimeouts } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { createConnectHandler } from '../../src/server/connect-handler.js';
-import { createGrpcStreams, percentEncodeGrpcMessage } from '../../src/server/grpc-streams.js';
+import { percentEncodeGrpcMessage } from '../../src/server/grpc-responses.js';
+import { createGrpcStreams } from '../../src/server/grpc-streams.js';
 import { type Listener, listen } from '../../src/server/listener.js';
 import { MapHeaders } from '../../src/server/map-headers.js';
 import { recordRoutes } from '../../src/server/recorded-routes.js';
