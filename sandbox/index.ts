@@ -2,6 +2,7 @@
 
 export { parseDuration } from './billing/clock.js';
 export { TEST_CARDS } from './objects/cards.js';
+export { startSandbox } from './sandbox.js';
 export {
   type FoundCustomer,
   type Sandbox,
@@ -9,8 +10,7 @@ export {
   type SandboxFailure,
   type SandboxOptions,
   type SandboxRequest,
-  startSandbox,
   TRIGGER_TYPES,
   type TriggerType,
-} from './sandbox.js';
+} from './sandbox-handle.js';
 export type { DeliveryAttempt } from './webhooks/delivery.js';

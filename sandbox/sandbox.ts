@@ -10,161 +10,36 @@
  * - `sandbox/webhooks/`: endpoints, the event log, signed delivery;
  * - `sandbox/control/`: `/_sandbox/...` routes for the CLI.
  *
- * Tests drive it through the TypeScript control API below (seed objects,
+ * Tests drive it through the TypeScript control API (sandbox-handle.ts: seed objects,
  * inspect what the service created, count requests, inject failures,
  * advance the clock, wait for deliveries).
  */
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Stripe from 'stripe';
+import { AccountRegistry } from './account-registry.js';
 import { ApiError } from './api/errors.js';
-import {
-  type ApiRequestRecord,
-  createStripeApi,
-  type InjectedFailure,
-  type RequestGate,
-} from './api/stripe-api.js';
+import { createStripeApi, type RequestGate } from './api/stripe-api.js';
 import { SandboxClock } from './billing/clock.js';
 import { failPaymentNow } from './billing/dunning.js';
 import { billUntil } from './billing/renewals.js';
-import { createControlRoutes, type SandboxStatus } from './control/control-routes.js';
-import { Account } from './objects/account.js';
-import {
-  type CompleteCheckoutOptions,
-  type CompletedCheckout,
-  completeCheckoutSession,
-  settleAsyncPayment,
-} from './objects/checkout-sessions.js';
+import { createControlRoutes } from './control/control-routes.js';
+import type { Account } from './objects/account.js';
+import { completeCheckoutSession, settleAsyncPayment } from './objects/checkout-sessions.js';
 import type { EmitEvent, HostedPageUrls } from './objects/context.js';
-import {
-  type CustomerSpec,
-  makeCustomer,
-  makePrice,
-  nowSeconds,
-  type PriceSpec,
-  stripeId,
-} from './objects/stripe-objects.js';
+import { makeCustomer, makePrice, nowSeconds, stripeId } from './objects/stripe-objects.js';
 import { endSubscription } from './objects/subscriptions.js';
 import { createHostedPages } from './pages/hosted-pages.js';
+import type {
+  Sandbox,
+  SandboxFailure,
+  SandboxOptions,
+  SandboxRequest,
+  TriggerType,
+} from './sandbox-handle.js';
 import { loadState, StateSaver } from './state.js';
 import { WebhookDelivery } from './webhooks/delivery.js';
 import { recordEvent } from './webhooks/events.js';
-
-export interface SandboxOptions {
-  /** The only API keys accepted. Default: any test key (`sk_test_...`, `rk_test_...`). */
-  readonly apiKeys?: readonly string[];
-  /** Default 0 (any free port). */
-  readonly port?: number;
-  /** Default 127.0.0.1. */
-  readonly host?: string;
-  /** Where the state is saved and read back from; default: kept in memory only. */
-  readonly statePath?: string;
-  /** Multiplies webhook retry delays (tests: 0.001). Default 1. */
-  readonly retryDelayScale?: number;
-  /**
-   * Session URLs point at the sandbox's own hosted pages (`/c/pay/{id}`,
-   * `/p/session/{id}`) instead of checkout.stripe.com / billing.stripe.com.
-   */
-  readonly hostedPages?: boolean;
-  /** How long after a checkout paid with 4000000000000077 its payment succeeds. Default 3 s. */
-  readonly asyncPaymentDelayMs?: number;
-}
-
-export type SandboxRequest = ApiRequestRecord;
-export type SandboxFailure = InjectedFailure;
-
-/** One request held by `holdNext`. */
-export interface SandboxHold {
-  /** Resolves when the held request has arrived. */
-  readonly held: Promise<void>;
-  /** Lets the held request go on (also before it arrived: then it is not held). */
-  release(): void;
-}
-
-export interface SandboxCompleteOptions extends CompleteCheckoutOptions {
-  readonly apiKey?: string;
-  /** Time of completion (Unix seconds); default the sandbox clock's now. */
-  readonly now?: number;
-}
-
-export type TriggerType = 'payment_failed' | 'subscription_deleted';
-export const TRIGGER_TYPES: readonly TriggerType[] = ['payment_failed', 'subscription_deleted'];
-
-export interface FoundCustomer {
-  readonly apiKey: string;
-  readonly customer: Stripe.Customer;
-}
-
-export interface Sandbox {
-  readonly port: number;
-  /** `http://127.0.0.1:<port>` */
-  readonly url: string;
-  /** What to pass to `new Stripe(key, { ...sandbox.sdkConfig })` (or the service's config). */
-  readonly sdkConfig: { readonly host: string; readonly port: number; readonly protocol: 'http' };
-  /**
-   * The account that seeding methods and `completeCheckoutSession` use when
-   * given no API key (the first of `apiKeys`, else `sk_test_sandbox_default`).
-   * The listing methods given no API key return the objects of every account.
-   */
-  readonly defaultApiKey: string;
-  /** Every API request answered, in order. */
-  readonly requestLog: SandboxRequest[];
-  readonly clock: SandboxClock;
-  /** Webhook attempts, switches (`duplicates`, `reorder`), `idle()`, `signals`. */
-  readonly delivery: WebhookDelivery;
-  close(): Promise<void>;
-  /** A real SDK client pointed at the sandbox, with `maxNetworkRetries: 0` unless overridden. */
-  makeClient(apiKey?: string, config?: Stripe.StripeConfig): Stripe;
-  seedPrice(spec: PriceSpec, apiKey?: string): Stripe.Price;
-  seedCustomer(spec?: CustomerSpec, apiKey?: string): Stripe.Customer;
-  /** Stores a subscription (as the newest); throws if its id exists. */
-  seedSubscription(subscription: Stripe.Subscription, apiKey?: string): Stripe.Subscription;
-  seedSubscriptions(subscriptions: Iterable<Stripe.Subscription>, apiKey?: string): void;
-  /** Inserts or replaces a subscription (a replaced one keeps its place in lists). */
-  setSubscription(subscription: Stripe.Subscription, apiKey?: string): void;
-  deleteSubscription(id: string, apiKey?: string): boolean;
-  /** Stored objects, oldest first; without an API key, those of every account. */
-  subscriptions(apiKey?: string): Stripe.Subscription[];
-  customers(apiKey?: string): Stripe.Customer[];
-  checkoutSessions(apiKey?: string): Stripe.Checkout.Session[];
-  portalSessions(apiKey?: string): Stripe.BillingPortal.Session[];
-  prices(apiKey?: string): Stripe.Price[];
-  invoices(apiKey?: string): Stripe.Invoice[];
-  /** Events emitted, oldest first. */
-  events(apiKey?: string): Stripe.Event[];
-  webhookEndpoints(apiKey?: string): Stripe.WebhookEndpoint[];
-  /** Meter events accepted, oldest first (one per identifier); without an API key, every account's. */
-  meterEvents(apiKey?: string): Stripe.Billing.MeterEvent[];
-  /**
-   * What Stripe does when the buyer pays (see `completeCheckoutSession` in
-   * objects/checkout-sessions.ts); emits the events and sends their webhooks.
-   */
-  completeCheckoutSession(id: string, options?: SandboxCompleteOptions): CompletedCheckout;
-  /** A delayed checkout payment succeeds (`checkout.session.async_payment_succeeded`). */
-  settleAsyncPayment(id: string, apiKey?: string): Stripe.Checkout.Session;
-  /** Moves the test clock forward and bills every account up to the new time. */
-  advance(seconds: number): { readonly now: number };
-  /** The API key of the account that holds checkout session `id`. */
-  accountOfSession(id: string): string | undefined;
-  /** A customer by id (`cus_...`), by the service's customer id (metadata) or by email. */
-  findCustomer(reference: string): FoundCustomer | undefined;
-  /** Makes something happen to a customer's newest live subscription now. */
-  trigger(type: TriggerType, customerReference: string): Stripe.Event[];
-  status(): SandboxStatus;
-  /** Answers the next `n` API requests (any route, any key) with `failure` (default 500). */
-  failNext(n: number, failure?: SandboxFailure): void;
-  /**
-   * Holds the next API request (any route, any key) before answering it, so
-   * a test can act while a caller is inside a call to Stripe: `held`
-   * resolves once that request has arrived, `release()` lets it be answered.
-   */
-  holdNext(): SandboxHold;
-  clearRequestLog(): void;
-  /** Forgets every account, the request log, pending failures and holds not used yet. */
-  reset(): void;
-  /** Writes the state file now (also done shortly after every change, and on close). */
-  save(): Promise<void>;
-}
 
 const TEST_KEY = /^(sk|rk)_test_[A-Za-z0-9_]+$/;
 const DEFAULT_API_KEY = 'sk_test_sandbox_default';
@@ -196,16 +71,18 @@ async function listen(server: Server, port: number, host: string): Promise<numbe
 
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const allowedKeys = options.apiKeys === undefined ? undefined : new Set(options.apiKeys);
+  const isValidKey = (key: string): boolean =>
+    allowedKeys === undefined ? TEST_KEY.test(key) : allowedKeys.has(key);
   const defaultApiKey = options.apiKeys?.[0] ?? DEFAULT_API_KEY;
   const loaded = loadState(options.statePath);
-  let accounts = loaded.accounts;
+  const registry = new AccountRegistry(loaded.accounts, defaultApiKey);
   const clock = new SandboxClock(loaded.clockOffsetSeconds);
   const delivery = new WebhookDelivery({ retryDelayScale: options.retryDelayScale ?? 1 });
   const requestLog: SandboxRequest[] = [];
   const failures: SandboxFailure[] = [];
   const gates: RequestGate[] = [];
   const saver = new StateSaver(options.statePath, () => ({
-    accounts,
+    accounts: registry.all,
     clockOffsetSeconds: clock.offset,
   }));
   // Requests are routed once everything below is built; the port must be known first.
@@ -218,18 +95,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const sdkConfig = { host: '127.0.0.1', port, protocol: 'http' } as const;
   const pages = options.hostedPages === true ? sandboxPages(url) : stripePages();
 
-  const accountFor = (apiKey: string = defaultApiKey): Account => {
-    let account = accounts.get(apiKey);
-    if (account === undefined) {
-      account = new Account();
-      accounts.set(apiKey, account);
-    }
-    return account;
-  };
-  const accountsFor = (apiKey: string | undefined): Account[] =>
-    apiKey === undefined ? [...accounts.values()] : [accountFor(apiKey)];
-  const isValidKey = (key: string): boolean =>
-    allowedKeys === undefined ? TEST_KEY.test(key) : allowedKeys.has(key);
+  const accountFor = (apiKey?: string): Account => registry.accountFor(apiKey);
+  const accountsFor = (apiKey: string | undefined): Account[] => registry.accountsFor(apiKey);
 
   // Events emitted in one synchronous run (a request, a clock step) are one delivery batch.
   let flushScheduled = false;
@@ -250,21 +117,6 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   };
   const changed = (): void => saver.schedule();
   const pendingSettlements = new Set<NodeJS.Timeout>();
-
-  const findCustomer = (reference: string): FoundCustomer | undefined => {
-    for (const [apiKey, account] of accounts) {
-      const customer = account.customers
-        .values()
-        .find(
-          (c) =>
-            c.id === reference ||
-            c.metadata.billing_customer_id === reference ||
-            c.email === reference,
-        );
-      if (customer !== undefined) return { apiKey, customer };
-    }
-    return undefined;
-  };
 
   const sandbox: Sandbox = {
     port,
@@ -339,19 +191,18 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     settleAsyncPayment: (id, apiKey) => settleAsyncPayment(accountFor(apiKey), id, emit),
     advance: (seconds) => {
       const now = clock.advance(seconds);
-      for (const account of accounts.values()) billUntil(account, now, emit);
+      for (const account of registry.all.values()) billUntil(account, now, emit);
       changed();
       return { now };
     },
-    findCustomer,
-    accountOfSession: (id) =>
-      [...accounts].find(([, account]) => account.checkoutSessions.get(id) !== undefined)?.[0],
+    findCustomer: (reference) => registry.findCustomer(reference),
+    accountOfSession: (id) => registry.keyOfSession(id),
     trigger: (type, reference) => triggerEvent(type, reference),
     status: () => ({
       url: sandbox.url,
       now: clock.now(),
       clockOffsetSeconds: clock.offset,
-      accounts: accounts.size,
+      accounts: registry.all.size,
       customers: sandbox.customers().length,
       subscriptions: sandbox.subscriptions().length,
       events: sandbox.events().length,
@@ -378,7 +229,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       requestLog.length = 0;
     },
     reset: () => {
-      accounts = new Map();
+      registry.reset();
       requestLog.length = 0;
       failures.length = 0;
       gates.length = 0;
@@ -388,7 +239,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   };
 
   function triggerEvent(type: TriggerType, reference: string): Stripe.Event[] {
-    const found = findCustomer(reference);
+    const found = registry.findCustomer(reference);
     if (found === undefined)
       throw new ApiError(
         404,
@@ -427,7 +278,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   });
   const control = createControlRoutes(sandbox);
   const hosted = createHostedPages({
-    accountWith: (find) => [...accounts.values()].find(find),
+    accountWith: (find) => [...registry.all.values()].find(find),
     complete: (account, id, completeOptions) =>
       completeCheckoutSession(account, id, completeOptions, clock.now(), emit).session,
     settleLater: (account, id) => {

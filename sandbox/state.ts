@@ -37,7 +37,10 @@ export class StateSaver {
 
   constructor(
     private readonly file: string | undefined,
-    private readonly state: () => { accounts: Map<string, Account>; clockOffsetSeconds: number },
+    private readonly state: () => {
+      accounts: ReadonlyMap<string, Account>;
+      clockOffsetSeconds: number;
+    },
     private readonly delayMs = 100,
   ) {}
 
