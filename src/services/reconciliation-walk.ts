@@ -41,6 +41,8 @@ export interface ReconciliationWalkDeps {
   readonly stripeFor: (secretKey: string) => Stripe;
   readonly notifier: {
     stripeCustomersChanged(projectId: string, ids: Iterable<string>): Promise<void>;
+    /** The run compared every subscription: figures kept over them are rebuilt. */
+    subscriptionsReconciled(projectId: string): Promise<void>;
   };
   readonly observer?: DriftObserver;
   readonly now: () => Date;
@@ -111,6 +113,7 @@ class StripeWalk {
       await this.compareListed(stripe, local);
       // What is left was not listed by Stripe.
       const error = await this.compareUnlisted([...local.values()]);
+      if (!this.run.dry_run) await this.deps.notifier.subscriptionsReconciled(this.run.project_id);
       return this.result(error);
     } catch (err) {
       if (err instanceof LostLockError || this.tools.signal.aborted) throw err;

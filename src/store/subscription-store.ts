@@ -73,6 +73,31 @@ export class SubscriptionStore {
     return newestPerSubscription(versions);
   }
 
+  /**
+   * Every stored version of a project's subscriptions, `batchSize` at a
+   * time (memory bounded by a batch, whatever the project's size): for
+   * those who fold versions into something small as they go.
+   */
+  async forEachVersionOfProject(
+    projectId: string,
+    batchSize: number,
+    onBatch: (versions: readonly SubscriptionDoc[]) => void | Promise<void>,
+  ): Promise<void> {
+    const cursor = this.versions.find({ project_id: projectId }).batchSize(batchSize);
+    let batch: SubscriptionDoc[] = [];
+    try {
+      for await (const version of cursor) {
+        batch.push(version);
+        if (batch.length < batchSize) continue;
+        await onBatch(batch);
+        batch = [];
+      }
+      if (batch.length > 0) await onBatch(batch);
+    } finally {
+      await cursor.close();
+    }
+  }
+
   /** Every project that has at least one subscription (for cross-project gauges). */
   async projectIds(): Promise<string[]> {
     const ids: unknown[] = await this.versions.distinct('project_id');
