@@ -27,8 +27,11 @@ import {
 } from '../domain/project-figures.js';
 import { isNewerVersion, type VersionStamp } from '../domain/subscription-versions.js';
 import type { Logger } from '../logger.js';
-import type { SubscriptionDoc } from '../store/documents.js';
-import { type SubscriptionStore, versionStamp } from '../store/subscription-store.js';
+import {
+  type FigureVersion,
+  type SubscriptionStore,
+  versionStamp,
+} from '../store/subscription-store.js';
 
 /** What the cache reads (the SubscriptionStore; tests pass fakes). */
 export type FiguresSource = Pick<
@@ -223,7 +226,7 @@ export class ProjectFiguresCache {
 }
 
 /** A stored version as the figures read it. */
-export function metricsSubscription(doc: SubscriptionDoc): MetricsSubscription {
+export function metricsSubscription(doc: FigureVersion): MetricsSubscription {
   return {
     id: doc.stripe_subscription_id,
     customerId: doc.stripe_customer_id,
