@@ -87,11 +87,6 @@ export class ProjectFiguresCache {
     return entry.figures;
   }
 
-  /** The projects whose figures this replica holds or is building. */
-  heldProjects(): string[] {
-    return [...this.entries.keys()];
-  }
-
   /**
    * The subscriptions of these Stripe customers changed here: applied before
    * this resolves (never rejects), then broadcast to the other replicas.
