@@ -8,7 +8,10 @@
 import { createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import test from 'ava';
+import { MongoClient } from 'mongodb';
 import { MetricsService } from '../../gen/billing/v1/metrics_pb.js';
+import type { SubscriptionDoc } from '../../src/store/documents.js';
+import { subscriptionDoc } from '../../src/stripe/subscription-mapping.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { type BillingHarness, startBillingHarness } from '../helpers/billing-harness.js';
 import {
@@ -19,6 +22,7 @@ import {
   signedWebhook,
 } from '../helpers/stripe-objects.js';
 import { waitFor } from '../helpers/wait.js';
+import { waitForRun } from '../jobs/helpers.js';
 
 const now = nowSeconds();
 let h: BillingHarness;
@@ -142,3 +146,47 @@ test.serial('a webhook applied on replica B changes the figures replica A answer
   });
   t.deepEqual(theirs, mine);
 });
+
+test.serial(
+  "a reconciliation run rebuilds both replicas' figures, so a change no message told shows",
+  async (t) => {
+    // A version stored behind the service's back (as if its message were lost),
+    // the same as Stripe holds it: reconciliation finds it in sync and repairs
+    // nothing about it, so only the rebuild after the run can show it.
+    const spec = monthly('sub_z1', 'cus_z1', 900);
+    const subscription = makeSubscription(spec);
+    h.fake.seedSubscription(subscription, h.project.stripeSecretKey);
+    const mongo = new MongoClient(h.server.config.mongodbUrl);
+    await mongo.connect();
+    try {
+      await mongo
+        .db(h.server.config.mongodbDatabase)
+        .collection<SubscriptionDoc>('subscriptions')
+        .insertOne(subscriptionDoc(h.project.projectId, subscription, now - 20, new Date()));
+    } finally {
+      await mongo.close();
+    }
+    t.false((await mrrOf(b)).includes('usd 900'));
+    const { run } = await h.server.app.reconciliation.start({
+      projectId: h.project.projectId,
+      dryRun: false,
+      triggeredBy: 'test',
+      reason: 'rebuild the figures',
+    });
+    const finished = await waitForRun(h.server.app, h.project.projectId, run._id);
+    t.is(finished.state, 'succeeded', finished.error ?? '');
+    // Stripe does not know the subscriptions the earlier tests posted: they are canceled.
+    t.is(finished.counts.missing_in_stripe, 2);
+    for (const replica of [h.server, b]) {
+      const figures = await waitFor(() => figuresOf(replica), {
+        what: 'the figures rebuilt after the run',
+        until: (m) => m.mrr.map(({ amountMinor }) => amountMinor).join() === '900',
+      });
+      t.deepEqual(
+        figures.subscriptionsByStatus.map(({ status, count }) => `${status} ${count}`),
+        ['active 1', 'canceled 3'],
+      );
+      t.is(figures.activeCustomers, 1n);
+    }
+  },
+);
