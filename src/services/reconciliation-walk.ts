@@ -71,6 +71,7 @@ export interface WalkResult {
 
 const pageSize = 100;
 const maxSamplesPerClass = 100;
+
 /** Walks the project's subscriptions in Stripe for `run`, which started at `startedAt`. */
 export async function walkStripe(
   deps: ReconciliationWalkDeps,
