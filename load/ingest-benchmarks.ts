@@ -13,19 +13,14 @@
  * servers to use; Stripe is the local sandbox (no call is needed: every
  * customer is recorded as the project's).
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { startSandbox } from '../sandbox/index.js';
-import { ferretDbBackendFromEnv, REPO_ROOT } from '../scripts/lib/local-services.js';
-import { connectMongo } from '../src/store/mongo.js';
+import { REPO_ROOT } from '../scripts/lib/local-services.js';
 import { makeEvent, makeSubscription } from '../test/helpers/stripe-objects.js';
-import { startBenchDatabases } from './lib/bench-databases.js';
 import { seedProject } from './lib/bench-project.js';
-import { addRatiosTo, type Budget, type Result, writeResults } from './lib/results.js';
+import type { Budget, Result } from './lib/results.js';
 import { type SeededCustomers, seedSubscribedCustomers } from './lib/seed-customers.js';
 import { spawnService } from './lib/server-process.js';
+import { withSizeRunWorld, writeSizeResults } from './lib/size-runs.js';
 import { webhookLoad } from './lib/webhook-load.js';
 
 const numbers = (text: string) => text.split(',').map(Number);
@@ -88,21 +83,8 @@ function ingestion(url: string, size: number, run: string, runSeconds: number) {
 }
 
 async function main(): Promise<void> {
-  const backend =
-    process.env.MONGODB_URL && process.env.REDIS_URL ? 'given servers' : ferretDbBackendFromEnv();
-  const work = await mkdtemp(path.join(os.tmpdir(), 'bench-ingest-'));
-  const databases = await startBenchDatabases(work);
-  const fake = await startSandbox();
-  const env = {
-    MONGODB_URL: databases.mongoUrl,
-    MONGODB_DATABASE: `bench_ingest_${randomBytes(4).toString('hex')}`,
-    REDIS_URL: databases.redisUrl,
-    MASTER_KEYS: `bench:${randomBytes(32).toString('base64')}`,
-    STRIPE_API_URL: fake.url,
-  };
   const results: Result[] = [];
-  const mongo = await connectMongo(env.MONGODB_URL, env.MONGODB_DATABASE);
-  try {
+  await withSizeRunWorld('ingest', {}, async ({ env, fake, db }) => {
     const seeded = await seedProject(env, {
       name: 'bench-ingest',
       stripeSecretKey: fake.defaultApiKey,
@@ -121,7 +103,7 @@ async function main(): Promise<void> {
       let stored = 0;
       for (const size of sizes) {
         const started = Date.now();
-        await seedSubscribedCustomers(mongo.db, seeded.projectId, ingestCustomers, stored, size);
+        await seedSubscribedCustomers(db, seeded.projectId, ingestCustomers, stored, size);
         process.stderr.write(
           `[bench:ingest] seeded ${size - stored} subscriptions in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
         );
@@ -141,30 +123,17 @@ async function main(): Promise<void> {
     } finally {
       await service.stop();
     }
-  } finally {
-    await mongo.close();
-    await fake.close();
-    await databases.stop();
-    await rm(work, { recursive: true, force: true });
-  }
-  const smallest = sizes[0];
-  const largest = sizes.at(-1);
-  if (smallest !== undefined)
-    for (const size of sizes) addRatiosTo(results, scenarioName(size), scenarioName(smallest));
-  const table = await writeResults(
+  });
+  const table = await writeSizeResults({
     resultsDir,
-    'ingest',
+    name: 'ingest',
+    sizes,
+    scenarioName,
     results,
-    [
-      `FerretDB backend: ${backend}; ${senders} senders; ${seconds} s per size after a ${warmupSeconds} s warm-up`,
-      `load average at the end: ${os
-        .loadavg()
-        .map((l) => l.toFixed(2))
-        .join(' ')}`,
-      'ratio: events/s over the events/s at the smallest size',
-    ],
-    largest === undefined ? [] : budgets(largest),
-  );
+    notes: [`${senders} senders; ${seconds} s per size after a ${warmupSeconds} s warm-up`],
+    rate: 'events/s',
+    budgets,
+  });
   process.stdout.write(`${table}\n`);
 }
 

@@ -17,7 +17,9 @@ export interface IssuerKeys {
  */
 export type BusMessage =
   | { readonly kind: 'api_key'; readonly secretHash: string }
-  | { readonly kind: 'project' | 'entitlements' };
+  | {
+      readonly kind: 'project' | 'entitlements' | 'subscriptions' | 'subscriptions_reconciled';
+    };
 
 /** Where revocations arrive (the InvalidationBus in production, a fake in tests). */
 export interface KeyRevocations {

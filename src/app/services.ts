@@ -22,6 +22,7 @@ import { EntitlementWatchHub } from '../services/entitlement-watch-hub.js';
 import { GrantService } from '../services/grant-service.js';
 import { MeterReportService } from '../services/meter-report-service.js';
 import { ProjectCache } from '../services/project-cache.js';
+import { ProjectFiguresCache } from '../services/project-figures-cache.js';
 import { ProjectMetricsService } from '../services/project-metrics-service.js';
 import { ProjectService } from '../services/project-service.js';
 import { ReconciliationService } from '../services/reconciliation-service.js';
@@ -34,6 +35,11 @@ import type { Stores } from './stores.js';
 
 /** Business gauges (active subscriptions, MRR) are recomputed at most this often, on scrape. */
 const businessMetricsCacheMs = 30_000;
+/**
+ * Business figures kept in memory are rebuilt from MongoDB at least this
+ * often (bounds drift from a lost broadcast that no reconnect revealed).
+ */
+const projectFiguresMaxAgeMs = 3_600_000;
 const memoryCacheMaxEntries = 100_000;
 /** A failed meter event waits 10 s, doubling per failure, at most an hour (well inside Stripe's 24 h dedupe). */
 const meterRetry = { baseMs: 10_000, maxMs: 3_600_000 };
@@ -56,11 +62,19 @@ export function buildServices(deps: ServiceDeps) {
   const { config, stores, bus } = deps;
   const projectCache = new ProjectCache(stores.projects, bus, config.projectCacheTtlMs);
   const redisCache = new RedisEntitlementCache(deps.redis.commands, deps.logger);
+  const projectFigures = new ProjectFiguresCache({
+    source: stores.subscriptions,
+    bus,
+    logger: deps.logger,
+    maxAgeMs: projectFiguresMaxAgeMs,
+  });
   const notifier = new EntitlementChangeNotifier(
     redisCache,
     bus,
     stores.customers,
     config.usageChangeCoalesceMs,
+    undefined,
+    projectFigures,
   );
   const stripeClients = new StripeClients(
     config.stripeApiUrl ? parseStripeEndpoint(config.stripeApiUrl) : undefined,
@@ -78,7 +92,7 @@ export function buildServices(deps: ServiceDeps) {
     apiKeys,
     processor,
     projects: new ProjectService(stores.projects, apiKeys, stores.auditLog, bus),
-    projectMetrics: buildProjectMetrics(deps),
+    projectMetrics: buildProjectMetrics(deps, projectFigures),
     authenticator: new ApiKeyAuthenticator(
       stores.apiKeys,
       bus,
@@ -186,8 +200,11 @@ function buildEventProcessor(
   });
 }
 
-function buildProjectMetrics({ stores, metrics, logger }: ServiceDeps): ProjectMetricsService {
-  const projectMetrics = new ProjectMetricsService(stores.subscriptions);
+function buildProjectMetrics(
+  { stores, metrics, logger }: ServiceDeps,
+  figures: ProjectFiguresCache,
+): ProjectMetricsService {
+  const projectMetrics = new ProjectMetricsService({ figures, projects: stores.projects });
   registerBusinessGauges(metrics.tenantRegistry, {
     figures: () => projectMetrics.businessFigures(),
     cacheMs: businessMetricsCacheMs,

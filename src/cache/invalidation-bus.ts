@@ -22,6 +22,23 @@ export type InvalidationMessage =
        * it as any change, which is only slower.
        */
       readonly usageOnly?: true;
+    }
+  | {
+      /**
+       * Stored subscriptions of these Stripe customers changed (a webhook, a
+       * repair): replicas that keep figures over subscriptions re-read them.
+       * `origin` names the sender, which applied the change already.
+       */
+      readonly kind: 'subscriptions';
+      readonly projectId: string;
+      readonly stripeCustomerIds: readonly string[];
+      readonly origin: string;
+    }
+  | {
+      /** A reconciliation run finished: figures over the project's subscriptions are rebuilt. */
+      readonly kind: 'subscriptions_reconciled';
+      readonly projectId: string;
+      readonly origin: string;
     };
 
 export type InvalidationHandler = (message: InvalidationMessage) => void;
@@ -123,8 +140,19 @@ function parseMessage(payload: string): InvalidationMessage | undefined {
         ? { kind: 'entitlements', projectId, customerId, usageOnly: true }
         : { kind: 'entitlements', projectId, customerId };
     }
-    return undefined;
+    return parseSubscriptionsMessage(record);
   } catch {
     return undefined;
   }
+}
+
+function parseSubscriptionsMessage(
+  record: Record<string, unknown>,
+): InvalidationMessage | undefined {
+  const { kind, projectId, origin, stripeCustomerIds } = record;
+  if (typeof projectId !== 'string' || typeof origin !== 'string') return undefined;
+  if (kind === 'subscriptions_reconciled') return { kind, projectId, origin };
+  if (kind !== 'subscriptions' || !Array.isArray(stripeCustomerIds)) return undefined;
+  const ids = stripeCustomerIds.filter((id): id is string => typeof id === 'string');
+  return { kind, projectId, stripeCustomerIds: ids, origin };
 }

@@ -95,6 +95,11 @@ export interface Fraction {
 const mrrStatuses: ReadonlySet<string> = new Set(['active', 'past_due']);
 const activeCustomerStatuses: ReadonlySet<string> = new Set(['active', 'trialing']);
 
+/** Whether a subscription of this status adds its items to MRR. */
+export const countsInMrr = (status: string): boolean => mrrStatuses.has(status);
+/** Whether a subscription of this status makes its customer an active one. */
+export const makesActiveCustomer = (status: string): boolean => activeCustomerStatuses.has(status);
+
 /** Periods per month, as a fraction over 12: a year is 1/12 of a month's count, a week 52/12. */
 const periodsPerTwelveMonths: Readonly<Record<string, bigint>> = {
   day: 365n,
@@ -184,7 +189,7 @@ function within(time: Date, window: MetricsWindow): boolean {
   return time.getTime() >= window.start.getTime() && time.getTime() < window.end.getTime();
 }
 
-const zero: Fraction = { numerator: 0n, denominator: 1n };
+export const zero: Fraction = { numerator: 0n, denominator: 1n };
 
 function reduce(value: Fraction): Fraction {
   const divisor = gcd(value.numerator, value.denominator);
@@ -209,7 +214,7 @@ function isWholeAtLeast(value: number, minimum: number): boolean {
 }
 
 /** Plain code-unit order: the same on every machine, unlike localeCompare. */
-function compareText(a: string, b: string): number {
+export function compareText(a: string, b: string): number {
   if (a === b) return 0;
   return a < b ? -1 : 1;
 }

@@ -20,7 +20,11 @@
  */
 import type { DriftClass } from './records.js';
 import { isEnded } from './subscription-status.js';
-import { type SubscriptionState, sameSubscriptionState } from './subscription-versions.js';
+import {
+  type SubscriptionState,
+  sameSubscriptionState,
+  stateFingerprint,
+} from './subscription-versions.js';
 
 /** A drift class (records.ts), or why there is none: the same on both sides, or ended and gone. */
 export type DriftVerdict = DriftClass | 'in_sync' | 'ended';
@@ -34,12 +38,41 @@ export function classifyDrift(
   inStripe: SubscriptionState | undefined,
   stored: SubscriptionState | undefined,
 ): DriftVerdict {
+  return verdict(inStripe, stored?.status, (listed) =>
+    stored === undefined ? false : sameSubscriptionState(listed, stored),
+  );
+}
+
+/** What a walk holds of a stored version instead of the version (reconciliation-walk.ts). */
+export interface StoredStateSummary {
+  readonly status: string;
+  /** `stateFingerprint` of the stored version. */
+  readonly fingerprint: string;
+}
+
+/** `classifyDrift` against a summary of the stored version: the same verdicts. */
+export function classifyDriftOfSummary(
+  inStripe: SubscriptionState | undefined,
+  stored: StoredStateSummary | undefined,
+): DriftVerdict {
+  return verdict(
+    inStripe,
+    stored?.status,
+    (listed) => stateFingerprint(listed) === stored?.fingerprint,
+  );
+}
+
+function verdict(
+  inStripe: SubscriptionState | undefined,
+  storedStatus: string | undefined,
+  sameAsStored: (inStripe: SubscriptionState) => boolean,
+): DriftVerdict {
   if (inStripe === undefined) {
-    if (stored === undefined) return 'in_sync';
-    return isEnded(stored.status) ? 'ended' : 'missing_in_stripe';
+    if (storedStatus === undefined) return 'in_sync';
+    return isEnded(storedStatus) ? 'ended' : 'missing_in_stripe';
   }
-  if (stored === undefined) return 'missing_locally';
-  return sameSubscriptionState(inStripe, stored) ? 'in_sync' : 'stale';
+  if (storedStatus === undefined) return 'missing_locally';
+  return sameAsStored(inStripe) ? 'in_sync' : 'stale';
 }
 
 /** The event time (Unix seconds) of the versions a run started at `startedAt` records. */

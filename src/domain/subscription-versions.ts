@@ -10,6 +10,7 @@
  * second that disagrees again is settled by a later fetch, which wins over
  * the earlier ones (`fetchSeq`).
  */
+import { createHash } from 'node:crypto';
 
 export interface VersionStamp {
   /** `created` (Unix seconds) of the Stripe event that showed the version. */
@@ -45,16 +46,27 @@ export interface SubscriptionState {
 
 /** Equal means no change worth storing: no entitlement or figure can differ between them. */
 export function sameSubscriptionState(a: SubscriptionState, b: SubscriptionState): boolean {
-  const comparable = (state: SubscriptionState) =>
-    JSON.stringify([
-      state.status,
-      state.stripe_customer_id,
-      state.items,
-      state.cancel_at_period_end,
-      state.cancel_at,
-      state.canceled_at,
-      state.ended_at,
-      state.trial_end,
-    ]);
-  return comparable(a) === comparable(b);
+  return comparableState(a) === comparableState(b);
+}
+
+/**
+ * A short fingerprint of what `sameSubscriptionState` compares: equal states
+ * have equal fingerprints (and different ones, but for a SHA-256 collision,
+ * different fingerprints), so a walk can hold it instead of the version.
+ */
+export function stateFingerprint(state: SubscriptionState): string {
+  return createHash('sha256').update(comparableState(state)).digest('base64url');
+}
+
+function comparableState(state: SubscriptionState): string {
+  return JSON.stringify([
+    state.status,
+    state.stripe_customer_id,
+    state.items,
+    state.cancel_at_period_end,
+    state.cancel_at,
+    state.canceled_at,
+    state.ended_at,
+    state.trial_end,
+  ]);
 }

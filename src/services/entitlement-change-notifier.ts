@@ -14,6 +14,18 @@ import type { InvalidationBus, InvalidationMessage } from '../cache/invalidation
 import type { CustomerStore } from '../store/customer-store.js';
 import { ChangeCoalescer, type CoalescerClock, systemClock } from './change-coalescer.js';
 
+/** Who keeps figures over stored subscriptions (the ProjectFiguresCache). */
+export interface SubscriptionChanges {
+  /** Applied here before it resolves, then broadcast; never rejects. */
+  subscriptionsChanged(projectId: string, stripeCustomerIds: Iterable<string>): Promise<void>;
+  subscriptionsReconciled(projectId: string): Promise<void>;
+}
+
+const noSubscriptionFigures: SubscriptionChanges = {
+  subscriptionsChanged: async () => {},
+  subscriptionsReconciled: async () => {},
+};
+
 export class EntitlementChangeNotifier {
   private readonly usageBroadcasts: ChangeCoalescer<InvalidationMessage>;
   /** Usage changes whose bump or broadcast has not finished (awaited by `flush`). */
@@ -25,6 +37,7 @@ export class EntitlementChangeNotifier {
     private readonly customers: CustomerStore,
     usageCoalesceMs: number,
     clock: CoalescerClock = systemClock,
+    private readonly subscriptions: SubscriptionChanges = noSubscriptionFigures,
   ) {
     this.usageBroadcasts = new ChangeCoalescer(
       usageCoalesceMs,
@@ -78,12 +91,20 @@ export class EntitlementChangeNotifier {
     projectId: string,
     stripeCustomerIds: Iterable<string>,
   ): Promise<void> {
-    for (const stripeCustomerId of new Set(stripeCustomerIds)) {
+    const ids = new Set(stripeCustomerIds);
+    // Their stored subscriptions changed: the business figures re-read them.
+    await this.subscriptions.subscriptionsChanged(projectId, ids);
+    for (const stripeCustomerId of ids) {
       await this.customersChanged(
         projectId,
         await this.customers.customerIdsOf(projectId, stripeCustomerId),
       );
     }
+  }
+
+  /** A reconciliation run finished: figures over the project's subscriptions are rebuilt. */
+  async subscriptionsReconciled(projectId: string): Promise<void> {
+    await this.subscriptions.subscriptionsReconciled(projectId);
   }
 }
 

@@ -1,19 +1,14 @@
 /**
- * A project's business figures: the current version of each of its
- * subscriptions, read from MongoDB and handed to the pure computation in
- * `domain/mrr.ts`. The figures are computed in the process, not with an
- * aggregation pipeline: FerretDB's `$group` knows only `$sum` and `$count`,
- * and the newest version per subscription has to be picked first anyway.
+ * A project's business figures (domain/mrr.ts rules), answered from the
+ * figures this replica keeps current as subscriptions change
+ * (project-figures-cache.ts): a call costs O(statuses + currencies +
+ * log subscriptions), not a read of every subscription. They are kept in
+ * the process, not computed by an aggregation pipeline: FerretDB's `$group`
+ * knows only `$sum` and `$count`, and the newest version per subscription
+ * has to be picked first anyway.
  */
-import {
-  type CurrencyAmount,
-  computeProjectMetrics,
-  type MetricsSubscription,
-  type MetricsWindow,
-  type ProjectMetrics,
-} from '../domain/mrr.js';
-import type { SubscriptionDoc } from '../store/documents.js';
-import type { SubscriptionStore } from '../store/subscription-store.js';
+import type { CurrencyAmount, MetricsWindow, ProjectMetrics } from '../domain/mrr.js';
+import type { ProjectFiguresCache } from './project-figures-cache.js';
 
 /** The figures the Prometheus business gauges show for one project. */
 export interface ProjectBusinessFigures {
@@ -22,12 +17,17 @@ export interface ProjectBusinessFigures {
   readonly mrr: readonly CurrencyAmount[];
 }
 
+export interface ProjectMetricsDeps {
+  readonly figures: Pick<ProjectFiguresCache, 'figuresOf'>;
+  /** Every project (a small collection), for the cross-project gauges. */
+  readonly projects: { listIds(): Promise<string[]> };
+}
+
 export class ProjectMetricsService {
-  constructor(private readonly subscriptions: SubscriptionStore) {}
+  constructor(private readonly deps: ProjectMetricsDeps) {}
 
   async projectMetrics(projectId: string, window: MetricsWindow): Promise<ProjectMetrics> {
-    const current = await this.subscriptions.currentByProject(projectId);
-    return computeProjectMetrics(current.map(metricsSubscription), window);
+    return (await this.deps.figures.figuresOf(projectId)).metrics(window);
   }
 
   /** Active subscriptions and MRR of every project that has subscriptions, one project at a time. */
@@ -35,8 +35,10 @@ export class ProjectMetricsService {
     const figures: ProjectBusinessFigures[] = [];
     // The window does not matter for these figures; any will do.
     const window: MetricsWindow = { start: new Date(0), end: new Date(0) };
-    for (const projectId of await this.subscriptions.projectIds()) {
-      const metrics = await this.projectMetrics(projectId, window);
+    for (const projectId of await this.deps.projects.listIds()) {
+      const project = await this.deps.figures.figuresOf(projectId);
+      if (project.size === 0) continue;
+      const metrics = project.metrics(window);
       figures.push({
         projectId,
         activeSubscriptions: metrics.activeSubscriptions,
@@ -45,22 +47,4 @@ export class ProjectMetricsService {
     }
     return figures;
   }
-}
-
-function metricsSubscription(doc: SubscriptionDoc): MetricsSubscription {
-  return {
-    id: doc.stripe_subscription_id,
-    customerId: doc.stripe_customer_id,
-    status: doc.status,
-    items: doc.items.map((item) => ({
-      unitAmount: item.unit_amount,
-      currency: item.currency,
-      interval: item.interval,
-      intervalCount: item.interval_count,
-      quantity: item.quantity,
-    })),
-    created: doc.created,
-    endedAt: doc.ended_at,
-    canceledAt: doc.canceled_at,
-  };
 }

@@ -5,8 +5,13 @@
  * the caches are told page by page exactly as a webhook would tell them.
  *
  * It streams Stripe: `subscriptions.list` with auto-pagination, 100 a page,
- * `status: 'all'`, one page in memory at a time; MongoDB's current versions
- * of the project are loaded once into a Map. A subscription that MongoDB
+ * `status: 'all'`, one page in memory at a time. MongoDB's versions of the
+ * project are read in batches first, and of each subscription only a
+ * summary of its current version is held (stamp, customer, status and a
+ * fingerprint of the state drift is judged on, domain/reconciliation-drift.ts
+ * `classifyDriftOfSummary`): a few hundred bytes a subscription instead of
+ * the whole version. The few judged missing in Stripe are read again whole
+ * to be repaired. A subscription that MongoDB
  * has and Stripe does not is recorded as `canceled` (never deleted:
  * versions are history, and a canceled subscription gives no entitlement
  * and no MRR).
@@ -14,6 +19,7 @@
 import type Stripe from 'stripe';
 import {
   classifyDrift,
+  classifyDriftOfSummary,
   isImplausiblyEmpty,
   repairVersionTime,
 } from '../domain/reconciliation-drift.js';
@@ -25,6 +31,7 @@ import type { ReconciliationRunDoc, SubscriptionDoc } from '../store/documents.j
 import { zeroCounts } from '../store/reconciliation-run-store.js';
 import { type SubscriptionStore, versionStamp } from '../store/subscription-store.js';
 import { subscriptionDoc } from '../stripe/subscription-mapping.js';
+import { type LocalSummary, summariseLocal, summaryOf } from './reconciliation-local.js';
 import { LostLockError } from './reconciliation-lock.js';
 
 export interface DriftObserver {
@@ -41,6 +48,8 @@ export interface ReconciliationWalkDeps {
   readonly stripeFor: (secretKey: string) => Stripe;
   readonly notifier: {
     stripeCustomersChanged(projectId: string, ids: Iterable<string>): Promise<void>;
+    /** The run compared every subscription: figures kept over them are rebuilt. */
+    subscriptionsReconciled(projectId: string): Promise<void>;
   };
   readonly observer?: DriftObserver;
   readonly now: () => Date;
@@ -104,13 +113,16 @@ class StripeWalk {
     };
     stripe.on('request', onRequest);
     try {
-      const local = new Map<string, SubscriptionDoc>();
-      for (const doc of await this.deps.subscriptions.currentByProject(this.run.project_id))
-        local.set(doc.stripe_subscription_id, doc);
+      const local = await summariseLocal(
+        this.deps.subscriptions,
+        this.run.project_id,
+        this.tools.heartbeat,
+      );
       await this.tools.heartbeat();
       await this.compareListed(stripe, local);
       // What is left was not listed by Stripe.
       const error = await this.compareUnlisted([...local.values()]);
+      if (!this.run.dry_run) await this.deps.notifier.subscriptionsReconciled(this.run.project_id);
       return this.result(error);
     } catch (err) {
       if (err instanceof LostLockError || this.tools.signal.aborted) throw err;
@@ -125,7 +137,7 @@ class StripeWalk {
   }
 
   /** Every subscription Stripe lists that is the project's; removes each from `local`. */
-  private async compareListed(stripe: Stripe, local: Map<string, SubscriptionDoc>) {
+  private async compareListed(stripe: Stripe, local: Map<string, LocalSummary>) {
     const seen = new Set<string>();
     for await (const subscription of stripe.subscriptions.list({
       limit: pageSize,
@@ -148,7 +160,7 @@ class StripeWalk {
         this.deps.now(),
         true,
       );
-      const verdict = classifyDrift(fresh, current);
+      const verdict = classifyDriftOfSummary(fresh, current);
       if (verdict === 'missing_locally' || verdict === 'stale') {
         this.drift(verdict, subscription.id);
         await this.repair(fresh, current);
@@ -159,13 +171,14 @@ class StripeWalk {
   }
 
   /** Stored subscriptions Stripe did not list. Returns the run's error, if any. */
-  private async compareUnlisted(unlisted: readonly SubscriptionDoc[]): Promise<string | null> {
-    const missing = unlisted.filter((doc) => classifyDrift(undefined, doc) === 'missing_in_stripe');
+  private async compareUnlisted(unlisted: readonly LocalSummary[]): Promise<string | null> {
+    const missing = unlisted.filter(
+      (summary) => classifyDriftOfSummary(undefined, summary) === 'missing_in_stripe',
+    );
     const implausible = isImplausiblyEmpty(this.counts.checked, missing.length);
-    for (const [index, current] of missing.entries()) {
-      this.drift('missing_in_stripe', current.stripe_subscription_id);
-      if (!implausible)
-        await this.repair(canceledVersion(current, this.versionTime, this.deps.now()), current);
+    for (const [index, summary] of missing.entries()) {
+      this.drift('missing_in_stripe', summary.subscriptionId);
+      if (!implausible) await this.cancelMissing(summary);
       if ((index + 1) % pageSize === 0) await this.endOfPage();
     }
     await this.flush();
@@ -181,15 +194,36 @@ class StripeWalk {
     this.deps.observer?.onDrift(this.run.project_id, driftClass, this.run.dry_run);
   }
 
-  private async repair(fresh: SubscriptionDoc, current: SubscriptionDoc | undefined) {
+  /** Records the canceled version of a subscription Stripe does not list, from its whole stored version. */
+  private async cancelMissing(summary: LocalSummary): Promise<void> {
+    if (this.run.dry_run) return;
+    const current = await this.deps.subscriptions
+      .current(this.run.project_id, summary.subscriptionId)
+      .catch((err: unknown) => {
+        this.counts.errors += 1;
+        this.tools.log.warn('reconciliation repair failed', {
+          subscription_id: summary.subscriptionId,
+          error: err,
+        });
+        return undefined;
+      });
+    // Gone, or ended by a webhook since the summary was made: nothing to cancel.
+    if (!current || classifyDrift(undefined, current) !== 'missing_in_stripe') return;
+    await this.repair(
+      canceledVersion(current, this.versionTime, this.deps.now()),
+      summaryOf(current),
+    );
+  }
+
+  private async repair(fresh: SubscriptionDoc, current: LocalSummary | undefined) {
     if (this.run.dry_run) return;
     try {
       await this.deps.subscriptions.record(fresh);
       // Repaired only if it is now the newest version (a newer webhook may have come first).
-      if (current && !isNewerVersion(versionStamp(fresh), versionStamp(current))) return;
+      if (current && !isNewerVersion(versionStamp(fresh), current.stamp)) return;
       this.counts.repaired += 1;
       this.changed.add(fresh.stripe_customer_id);
-      if (current) this.changed.add(current.stripe_customer_id);
+      if (current) this.changed.add(current.stripeCustomerId);
     } catch (err) {
       this.counts.errors += 1;
       this.tools.log.warn('reconciliation repair failed', {

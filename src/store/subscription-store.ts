@@ -10,11 +10,40 @@
  * then the versions of the run are kept, because the run's first version
  * says when the grace period began (domain/past-due.ts).
  */
-import type { Collection, Db } from 'mongodb';
+import type { Collection, Db, FindCursor } from 'mongodb';
 import { pastDueSince, type StatusObservation } from '../domain/past-due.js';
 import { isNewerVersion, type VersionStamp } from '../domain/subscription-versions.js';
 import type { SubscriptionDoc } from './documents.js';
 import { insertOnce } from './insert-once.js';
+
+/** What a scan for the business figures reads of each version. */
+export type FigureVersion = Pick<
+  SubscriptionDoc,
+  | 'stripe_subscription_id'
+  | 'stripe_customer_id'
+  | 'status'
+  | 'items'
+  | 'created'
+  | 'ended_at'
+  | 'canceled_at'
+  | 'event_created'
+  | 'fetched_from_stripe'
+  | 'fetch_seq'
+>;
+
+const figureVersionProjection = {
+  _id: 0,
+  stripe_subscription_id: 1,
+  stripe_customer_id: 1,
+  status: 1,
+  items: 1,
+  created: 1,
+  ended_at: 1,
+  canceled_at: 1,
+  event_created: 1,
+  fetched_from_stripe: 1,
+  fetch_seq: 1,
+} as const;
 
 export type RecordOutcome = 'recorded' | 'duplicate';
 
@@ -67,16 +96,31 @@ export class SubscriptionStore {
     }));
   }
 
-  /** The current state of every subscription of a project. */
-  async currentByProject(projectId: string): Promise<SubscriptionDoc[]> {
-    const versions = await this.versions.find({ project_id: projectId }).toArray();
-    return newestPerSubscription(versions);
+  /**
+   * Every stored version of a project's subscriptions, `batchSize` at a
+   * time (memory bounded by a batch, whatever the project's size), with
+   * only the fields that pick the current version and make the business
+   * figures: for those who fold versions into something small as they go.
+   */
+  async forEachVersionOfProject(
+    projectId: string,
+    batchSize: number,
+    onBatch: (versions: readonly FigureVersion[]) => void | Promise<void>,
+  ): Promise<void> {
+    const cursor = this.versions
+      .find<FigureVersion>({ project_id: projectId }, { projection: figureVersionProjection })
+      .batchSize(batchSize);
+    await inBatches(cursor, batchSize, onBatch);
   }
 
-  /** Every project that has at least one subscription (for cross-project gauges). */
-  async projectIds(): Promise<string[]> {
-    const ids: unknown[] = await this.versions.distinct('project_id');
-    return ids.filter((id): id is string => typeof id === 'string');
+  /** Every stored version of a project, whole, `batchSize` at a time (reconciliation's walk). */
+  async forEachFullVersionOfProject(
+    projectId: string,
+    batchSize: number,
+    onBatch: (versions: readonly SubscriptionDoc[]) => void | Promise<void>,
+  ): Promise<void> {
+    const cursor = this.versions.find({ project_id: projectId }).batchSize(batchSize);
+    await inBatches(cursor, batchSize, onBatch);
   }
 
   /**
@@ -96,6 +140,26 @@ export class SubscriptionStore {
   }
 }
 
+/** Hands a cursor's documents on `batchSize` at a time; closes it whatever happens. */
+async function inBatches<T>(
+  cursor: FindCursor<T>,
+  batchSize: number,
+  onBatch: (batch: readonly T[]) => void | Promise<void>,
+): Promise<void> {
+  let batch: T[] = [];
+  try {
+    for await (const doc of cursor) {
+      batch.push(doc);
+      if (batch.length < batchSize) continue;
+      await onBatch(batch);
+      batch = [];
+    }
+    if (batch.length > 0) await onBatch(batch);
+  } finally {
+    await cursor.close();
+  }
+}
+
 function statusObservation(version: SubscriptionDoc): StatusObservation {
   return {
     ...versionStamp(version),
@@ -105,7 +169,9 @@ function statusObservation(version: SubscriptionDoc): StatusObservation {
 }
 
 /** What orders a stored version among the others (domain/subscription-versions.ts). */
-export function versionStamp(version: SubscriptionDoc): VersionStamp {
+export function versionStamp(
+  version: Pick<SubscriptionDoc, 'event_created' | 'fetched_from_stripe' | 'fetch_seq'>,
+): VersionStamp {
   return {
     eventCreated: version.event_created,
     fetchedFromStripe: version.fetched_from_stripe,

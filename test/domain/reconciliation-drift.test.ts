@@ -2,10 +2,15 @@
 import test from 'ava';
 import {
   classifyDrift,
+  classifyDriftOfSummary,
   isImplausiblyEmpty,
   repairVersionTime,
 } from '../../src/domain/reconciliation-drift.js';
-import { isNewerVersion } from '../../src/domain/subscription-versions.js';
+import {
+  isNewerVersion,
+  type SubscriptionState,
+  stateFingerprint,
+} from '../../src/domain/subscription-versions.js';
 import { stripeSubscriptionStatuses, subscriptionState } from '../helpers/subscription-state.js';
 
 test('listed in Stripe, unknown locally: missing locally, whatever its status', (t) => {
@@ -77,4 +82,28 @@ test('an empty listing with live local subscriptions is implausible; anything el
   t.true(isImplausiblyEmpty(0, 500));
   t.false(isImplausiblyEmpty(0, 0), 'nothing anywhere');
   t.false(isImplausiblyEmpty(1, 500), 'Stripe listed one: the rest really are missing');
+});
+
+test('against a summary of the stored version (status and fingerprint), every verdict is the same', (t) => {
+  const summary = (state: SubscriptionState | undefined) =>
+    state === undefined
+      ? undefined
+      : { status: state.status, fingerprint: stateFingerprint(state) };
+  const states: (SubscriptionState | undefined)[] = [
+    undefined,
+    subscriptionState(),
+    subscriptionState({ cancel_at_period_end: true }),
+    subscriptionState({ items: [] }),
+    subscriptionState({ items: [{ id: 'si_1', price_id: 'price_team', quantity: 4 }] }),
+    subscriptionState({ trial_end: new Date(0) }),
+    subscriptionState({ stripe_customer_id: 'cus_2' }),
+    ...stripeSubscriptionStatuses.map((status) => subscriptionState({ status })),
+  ];
+  for (const [i, listed] of states.entries())
+    for (const [j, stored] of states.entries())
+      t.is(
+        classifyDriftOfSummary(listed, summary(stored)),
+        classifyDrift(listed, stored),
+        `listed ${i}, stored ${j}`,
+      );
 });
