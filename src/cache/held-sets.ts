@@ -2,8 +2,9 @@
  * The form an entitlement set takes in process memory, and what it costs.
  * Most sets are held as a template shared with every customer of the same
  * shape and this customer's values (./set-templates.ts). A set the template
- * does not give back exactly (checked when it is held, by comparing the
- * JSON, which is also how streams tell a change; the engine's sets always
+ * does not give back exactly (checked when it is held: same keys in the
+ * same order, equal values, so the same JSON, which is how streams tell a
+ * change; the engine's sets always
  * come back, a set built in another key order would not) is held compacted
  * (./set-compaction.ts) or, when even that reorders it, as it came. Either
  * way a reader gets a set that reads exactly as the one computed.
@@ -73,11 +74,10 @@ export class SetHolder {
     const key = JSON.stringify(split.template);
     const template = this.shared(key, split.template);
     const slots = split.slots.slice(); // exact capacity: push left spare room
-    const json = JSON.stringify(set);
-    if (JSON.stringify(joinSet(template, slots)) !== json) {
+    if (!sameTree(joinSet(template, slots), set)) {
       const compact = this.compactor.compact(set);
       // Unshared, the set costs more than the compacted estimate: twice, to be safe.
-      const whole = JSON.stringify(compact.set) === json ? compact.set : set;
+      const whole = sameTree(compact.set, set) ? compact.set : set;
       const bytes = whole === set ? 2 * compact.bytes : compact.bytes;
       return { held: new WholeSet(whole), bytes };
     }
@@ -97,6 +97,38 @@ export class SetHolder {
     this.templates.set(key, template);
     return template;
   }
+}
+
+/**
+ * True when `a` and `b` have the same keys in the same order and equal
+ * values (Dates by instant): then their JSON is the same too. Stricter than
+ * JSON (a key holding undefined counts), which only sends a set to the
+ * fallback. JSON.stringify itself costs ~15 µs a set (Date.toJSON).
+ */
+function sameTree(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a instanceof Date || b instanceof Date) {
+    return a instanceof Date && b instanceof Date && a.getTime() === b.getTime();
+  }
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return (
+      Array.isArray(a) &&
+      Array.isArray(b) &&
+      a.length === b.length &&
+      a.every((value, i) => sameTree(value, b[i]))
+    );
+  }
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  const keysA = Object.keys(a);
+  const keysB = Object.keys(b);
+  return (
+    keysA.length === keysB.length &&
+    keysA.every(
+      (key, i) =>
+        key === keysB[i] &&
+        sameTree((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]),
+    )
+  );
 }
 
 function templatedBytes(slots: readonly SlotValue[]): number {
