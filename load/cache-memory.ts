@@ -242,7 +242,11 @@ async function memoryOf(baseUrl: string, probe: () => Promise<ProbeLine>): Promi
   };
   const collected = await probe();
   if (!collected.collected) throw new Error('the service runs without --expose-gc');
-  if (collected.snapshot) log(`heap snapshot: ${collected.snapshot}`);
+  if (collected.snapshot) {
+    log(
+      `heap snapshot: ${collected.snapshot} (later RSS figures include the snapshot's own memory)`,
+    );
+  }
   return {
     rssBytes: read('process_resident_memory_bytes'),
     heapUsedBytes: read('nodejs_heap_size_used_bytes'),

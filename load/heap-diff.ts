@@ -39,7 +39,8 @@ async function groups(file: string): Promise<Map<string, Group>> {
   const [edgeTypeAt, edgeNameAt] = ['type', 'name_or_index'].map((f) => at(meta.edge_fields, f));
   const nodeTypes = meta.node_types[0];
   const edgeTypes = meta.edge_types[0];
-  const result = new Map<string, Group>();
+  const keys: string[] = [];
+  const sizes: number[] = [];
   let edge = 0;
   for (let node = 0; node < heap.nodes.length; node += nodeWidth) {
     const field = (i: number | undefined) => heap.nodes[node + (i ?? 0)] ?? 0;
@@ -59,14 +60,51 @@ async function groups(file: string): Promise<Map<string, Group>> {
       name = `{${props.join(',')}}`;
     }
     if (name.length > 60) name = `${name.slice(0, 57)}...`;
-    const key = `${type}:${name}`;
-    const group = result.get(key) ?? { count: 0, bytes: 0 };
-    group.count += 1;
-    group.bytes += field(sizeAt);
-    result.set(key, group);
+    keys.push(`${type}:${name}`);
+    sizes.push(field(sizeAt));
     edge += edgeCount;
   }
+  nameStoresByOwner(heap, keys, nodeWidth, edgeWidth, at(meta.edge_fields, 'to_node'), edgesAt);
+  const result = new Map<string, Group>();
+  keys.forEach((key, i) => {
+    const group = result.get(key) ?? { count: 0, bytes: 0 };
+    group.count += 1;
+    group.bytes += sizes[i] ?? 0;
+    result.set(key, group);
+  });
   return result;
+}
+
+/**
+ * Property stores, element stores and other unnamed arrays say nothing by
+ * themselves: name each by the first object that points to it.
+ */
+function nameStoresByOwner(
+  heap: Snapshot,
+  keys: string[],
+  nodeWidth: number,
+  edgeWidth: number,
+  toNodeAt: number,
+  edgesAt: number | undefined,
+): void {
+  const unnamed = (key: string) =>
+    key.startsWith('array:') || key === 'hidden:system / PropertyArray';
+  const named = new Set<number>();
+  let edge = 0;
+  for (let node = 0; node < heap.nodes.length; node += nodeWidth) {
+    const owner = keys[node / nodeWidth] ?? '?';
+    const edgeCount = heap.nodes[node + (edgesAt ?? 0)] ?? 0;
+    if (!unnamed(owner)) {
+      for (let e = 0; e < edgeCount; e++) {
+        const target = (heap.edges[(edge + e) * edgeWidth + toNodeAt] ?? 0) / nodeWidth;
+        const key = keys[target];
+        if (key === undefined || !unnamed(key) || named.has(target)) continue;
+        named.add(target);
+        keys[target] = `${key} of ${owner}`;
+      }
+    }
+    edge += edgeCount;
+  }
 }
 
 async function main(): Promise<void> {
