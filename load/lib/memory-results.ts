@@ -57,16 +57,23 @@ export async function writeMemoryResults(dir: string, run: MemoryRun): Promise<s
   const external = growth(run, (r) => r.afterGc.externalBytes);
   const rawRss = growth(run, (r) => r.rssBytes);
   const rawHeap = growth(run, (r) => r.heapUsedBytes);
+  // RSS moves by pages kept or given back: when it grew less than the live
+  // heap did, it is within its noise, and the heap's growth is the figure.
+  const judgedCustomer = Math.max(rss.perCustomer, heap.perCustomer);
+  const judgedStream = Math.max(rss.perStream, heap.perStream);
   // What 100,000 customers and 10,000 streams would take, from the growth per each.
   const projectedRss =
-    run.before.afterGc.rssBytes + rss.perCustomer * 100_000 + rss.perStream * 10_000;
+    run.before.afterGc.rssBytes + judgedCustomer * 100_000 + judgedStream * 10_000;
   const summary = {
     measuredAt: new Date().toISOString(),
     machine: `${os.cpus().length} cores`,
     node: process.version,
     loadAverage: os.loadavg().map((l) => Math.round(l * 10) / 10),
     ...run,
-    judgedBy: 'RSS after a forced full collection',
+    judgedBy:
+      'RSS after a forced full collection, or the heap used after it when that grew more (RSS within its noise)',
+    judgedBytesPerCustomer: judgedCustomer,
+    judgedBytesPerStream: judgedStream,
     perCustomerRssBytes: rss.perCustomer,
     perCustomerHeapBytes: heap.perCustomer,
     perCustomerExternalBytes: external.perCustomer,
@@ -82,7 +89,7 @@ export async function writeMemoryResults(dir: string, run: MemoryRun): Promise<s
     budgets: {
       bytesPerCachedCustomer: {
         max: maxBytesPerCustomer,
-        held: rss.perCustomer <= maxBytesPerCustomer,
+        held: judgedCustomer <= maxBytesPerCustomer,
       },
       rssAt100kCustomers10kStreams: { max: maxRssBytes, held: projectedRss <= maxRssBytes },
     },
@@ -95,7 +102,7 @@ export async function writeMemoryResults(dir: string, run: MemoryRun): Promise<s
     `Measured ${summary.measuredAt} on ${summary.machine} (${summary.node}), load average ${summary.loadAverage.join(' ')}.`,
     `- ${run.customers} customers checked once each after a warm-up (each cached in process), then ${run.streams} WatchEntitlements streams opened (8 HTTP/2 connections)`,
     "- after GC: the service's process.memoryUsage() right after a forced full collection (benchmark-only probe, load/lib/memory-probe.ts); /metrics: its process_resident_memory_bytes and nodejs_heap_size_used_bytes, garbage included",
-    `- the budgets are judged by RSS after the collection, per customer over the ${run.customers} customers after the warm-up (the first tenth: JIT, pools and V8's young generation reach their working size); the second half alone (${run.secondHalfCustomers}) is a check`,
+    `- the budgets are judged by RSS after the collection (by the heap used after it where that grew more: RSS moves by whole pages kept or given back, so a smaller growth is within its noise), per customer over the ${run.customers} customers after the warm-up (the first tenth: JIT, pools and V8's young generation reach their working size); the second half alone (${run.secondHalfCustomers}) is a check`,
     '',
     '| step | RSS MiB after GC | heap used MiB after GC | external MiB after GC | RSS MiB (/metrics) | heap used MiB (/metrics) |',
     '|---|---|---|---|---|---|',
@@ -106,8 +113,8 @@ export async function writeMemoryResults(dir: string, run: MemoryRun): Promise<s
     '',
     '| figure | value | budget | held |',
     '|---|---|---|---|',
-    `| RSS per cached customer after GC | ${rss.perCustomer} B (heap ${heap.perCustomer} B, external ${external.perCustomer} B; second half: RSS ${rss.secondHalf} B, heap ${heap.secondHalf} B; /metrics without GC: RSS ${rawRss.perCustomer} B, heap ${rawHeap.perCustomer} B) | <= ${maxBytesPerCustomer} B | ${held(summary.budgets.bytesPerCachedCustomer.held)} |`,
-    `| RSS per open stream after GC | ${rss.perStream} B (heap ${heap.perStream} B; /metrics without GC: ${rawRss.perStream} B) | | |`,
+    `| per cached customer after GC, judged | ${judgedCustomer} B (RSS ${rss.perCustomer} B, heap ${heap.perCustomer} B, external ${external.perCustomer} B; second half: RSS ${rss.secondHalf} B, heap ${heap.secondHalf} B; /metrics without GC: RSS ${rawRss.perCustomer} B, heap ${rawHeap.perCustomer} B) | <= ${maxBytesPerCustomer} B | ${held(summary.budgets.bytesPerCachedCustomer.held)} |`,
+    `| per open stream after GC, judged | ${judgedStream} B (RSS ${rss.perStream} B, heap ${heap.perStream} B; /metrics without GC: ${rawRss.perStream} B) | | |`,
     `| RSS at 100,000 customers + 10,000 streams (projected) | ${mib(projectedRss)} MiB | <= 500 MiB | ${held(summary.budgets.rssAt100kCustomers10kStreams.held)} |`,
     '',
   ].join('\n');
