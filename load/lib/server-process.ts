@@ -52,9 +52,16 @@ export async function spawnProgram(
   return { child, port, stop: () => stopChild(child) };
 }
 
-/** The service (src/main.ts) with `env`, on a free loopback port; info logs carry its "listening" line. */
-export function spawnService(env: Record<string, string>): Promise<ServerProcess> {
-  return spawnServer(['--import', 'tsx', 'src/main.ts'], {
+/**
+ * The service (src/main.ts) with `env`, on a free loopback port; info logs
+ * carry its "listening" line. `nodeArgs` go after tsx is loaded, so they can
+ * preload a benchmark's own TypeScript probe (load/lib/memory-probe.ts).
+ */
+export function spawnService(
+  env: Record<string, string>,
+  nodeArgs: readonly string[] = [],
+): Promise<ServerProcess> {
+  return spawnServer(['--import', 'tsx', ...nodeArgs, 'src/main.ts'], {
     ...env,
     LOG_LEVEL: 'info',
     HOST: '127.0.0.1',

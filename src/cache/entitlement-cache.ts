@@ -23,8 +23,8 @@ import type { Redis } from 'ioredis';
 import type { EntitlementSet } from '../domain/entitlements.js';
 import type { Logger } from '../logger.js';
 import { CustomerMemo, memoKey } from './customer-memo.js';
+import { type HeldSet, SetHolder } from './held-sets.js';
 import type { InvalidationBus } from './invalidation-bus.js';
-import { SetCompactor } from './set-compaction.js';
 
 /**
  * The project version (its updated_at) is part of the entry key: a catalog
@@ -160,11 +160,12 @@ export class RedisEntitlementCache {
 
 /**
  * Computed sets; any change of the customer evicts, and a set expires at
- * its `validUntil`. Held compacted (set-compaction.ts) and bounded by bytes.
+ * its `validUntil`. Held as a shared template and the customer's values
+ * (held-sets.ts) and bounded by bytes.
  */
 export class MemoryEntitlementCache {
-  private readonly memo: CustomerMemo<EntitlementSet>;
-  private readonly compactor = new SetCompactor();
+  private readonly memo: CustomerMemo<HeldSet>;
+  private readonly holder = new SetHolder();
 
   constructor(
     bus: Pick<InvalidationBus, 'onMessage'>,
@@ -183,12 +184,12 @@ export class MemoryEntitlementCache {
         // Catalog changes are rare: start over rather than index by project.
         return message.kind === 'project' ? 'all' : 'none';
       },
-      stillValid: (set, nowMs) => !set.validUntil || set.validUntil.getTime() > nowMs,
+      stillValid: (held, nowMs) => held.validUntilMs === null || held.validUntilMs > nowMs,
     });
   }
 
   get(projectId: string, customerId: string, nowMs: number): EntitlementSet | undefined {
-    return this.memo.get(projectId, customerId, nowMs);
+    return this.memo.get(projectId, customerId, nowMs)?.set();
   }
 
   /** Take before reading the sources; hand back to `set`. */
@@ -196,7 +197,7 @@ export class MemoryEntitlementCache {
     return this.memo.readToken();
   }
 
-  /** Holds a compacted copy of `set` (equal parts shared). */
+  /** Holds `set` in its held form (shared template, this customer's values). */
   set(
     projectId: string,
     customerId: string,
@@ -205,8 +206,8 @@ export class MemoryEntitlementCache {
     token: number,
   ): void {
     if (!this.memo.mayKeep(projectId, customerId, token)) return;
-    const compact = this.compactor.compact(set);
-    this.memo.set(projectId, customerId, compact.set, nowMs, token, compact.bytes);
+    const { held, bytes } = this.holder.hold(set, memoKey(projectId, customerId).length);
+    this.memo.set(projectId, customerId, held, nowMs, token, bytes);
   }
 }
 

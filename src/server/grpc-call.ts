@@ -23,6 +23,7 @@ import { createAsyncIterable } from '@connectrpc/connect/protocol';
 import { parseTimeout } from '@connectrpc/connect/protocol-grpc';
 import type { Logger } from '../logger.js';
 import { encodeEnvelope, envelopeHeaderBytes } from './envelopes.js';
+import { RequestCommon } from './grpc-request.js';
 import {
   copyHeaders,
   drain,
@@ -126,19 +127,14 @@ export class GrpcCall {
       responseHeader: this.responseHeader,
       responseTrailer: this.responseTrailer,
     });
-    const call = this;
-    // Properties are added to this object, never spread from it: a spread
-    // would read `signal` and create the AbortController it saves.
-    const common = {
-      service: this.method.spec.method.parent,
-      requestMethod: 'POST',
-      url: `http://${this.headers[':authority'] ?? 'localhost'}${this.headers[':path'] ?? ''}`,
-      get signal() {
-        return call.signal();
-      },
-      header: MapHeaders.fromHttp2(this.headers),
+    // Properties are added to this object, never spread from it (grpc-request.ts).
+    const common = new RequestCommon(
+      this.method.spec.method.parent,
+      `http://${this.headers[':authority'] ?? 'localhost'}${this.headers[':path'] ?? ''}`,
+      MapHeaders.fromHttp2(this.headers),
       contextValues,
-    };
+      () => this.signal(),
+    );
     if (this.method.kind === 'unary') {
       const req: UnaryRequest = Object.assign(common, {
         stream: false as const,

@@ -127,21 +127,47 @@ function frameOf(req: UnaryRequest | StreamRequest): CallFrame {
 
 /** What connect's handlers hand an implementation; the signal is the request's (created on use). */
 function handlerContext(req: UnaryRequest | StreamRequest, frame: CallFrame): HandlerContext {
-  return {
-    method: req.method,
-    service: req.service,
-    get signal() {
-      return req.signal;
-    },
-    timeoutMs: frame.timeoutMs,
-    requestMethod: req.requestMethod,
-    requestHeader: req.header,
-    responseHeader: frame.responseHeader,
-    responseTrailer: frame.responseTrailer,
-    protocolName: frame.protocolName,
-    values: req.contextValues,
-    url: req.url,
-  };
+  return new CallContext(req, frame);
+}
+
+/**
+ * A class, not an object literal with a `signal` getter: V8 makes such
+ * literals (and objects given a fresh getter by defineProperty)
+ * dictionary-mode objects, about 800 bytes each and slow to read, and a
+ * stream keeps its context for as long as it is open (docs/benchmarks.md,
+ * "Memory"). Here the getter is on the prototype; nothing spreads a context.
+ */
+class CallContext implements HandlerContext {
+  readonly method: HandlerContext['method'];
+  readonly service: HandlerContext['service'];
+  readonly timeoutMs: HandlerContext['timeoutMs'];
+  readonly requestMethod: string;
+  readonly requestHeader: HandlerContext['requestHeader'];
+  readonly responseHeader: HandlerContext['responseHeader'];
+  readonly responseTrailer: HandlerContext['responseTrailer'];
+  readonly protocolName: string;
+  readonly values: HandlerContext['values'];
+  readonly url: string;
+
+  constructor(
+    private readonly req: UnaryRequest | StreamRequest,
+    frame: CallFrame,
+  ) {
+    this.method = req.method;
+    this.service = req.service;
+    this.timeoutMs = frame.timeoutMs;
+    this.requestMethod = req.requestMethod;
+    this.requestHeader = req.header;
+    this.responseHeader = frame.responseHeader;
+    this.responseTrailer = frame.responseTrailer;
+    this.protocolName = frame.protocolName;
+    this.values = req.contextValues;
+    this.url = req.url;
+  }
+
+  get signal(): AbortSignal {
+    return this.req.signal;
+  }
 }
 
 async function single<T>(messages: AsyncIterable<T>): Promise<T> {
