@@ -38,12 +38,15 @@
  * refusal is answered only once every entry planned before it is durable.
  * An insert that loses (to another replica, or on a once key) stops the
  * ordered insert there; the entries before it stand, the rest are planned
- * again on the new head.
+ * again on the new head. A batch of one entry (one caller on its chain, as
+ * when many customers track at once) is group-committed across chains
+ * instead (lone-entry-inserts.ts).
  */
-import { type Collection, type Db, MongoBulkWriteError, MongoServerError } from 'mongodb';
+import { type Collection, type Db, MongoBulkWriteError } from 'mongodb';
 import { ConflictError } from '../domain/errors.js';
 import { type ChainState, emptyChainState, type UsageHold } from '../domain/usage-allocation.js';
 import type { ChainPlan, PlanAt, RefusalReason } from '../domain/usage-plans.js';
+import { LoneEntryInserts } from './lone-entry-inserts.js';
 import {
   type AllocationDoc,
   allocationDoc,
@@ -172,8 +175,11 @@ export class UsageLedgerStore {
   /** Appends waiting per chain; a chain with an entry here has a writer draining it. */
   private readonly queues = new Map<string, PendingAppend[]>();
 
+  private readonly loneInserts: LoneEntryInserts<UsageEntryDoc>;
+
   constructor(db: Db) {
     this.entries = db.collection<UsageEntryDoc>(usageLedgerCollection);
+    this.loneInserts = new LoneEntryInserts(this.entries);
   }
 
   /** The chain's state at its head (empty when nothing was recorded). */
@@ -238,6 +244,14 @@ export class UsageLedgerStore {
     return this.entries.findOne({ once_key: onceKey });
   }
 
+  /** A lone entry joins other chains' lone entries (lone-entry-inserts.ts); more go in order. */
+  private async insert(entries: readonly UsageEntryDoc[]): Promise<number> {
+    const [only] = entries;
+    if (only !== undefined && entries.length === 1)
+      return (await this.loneInserts.insert(only)) ? 1 : 0;
+    return insertInOrder(this.entries, entries);
+  }
+
   /** The chain's one writer in this process: batches until nobody waits. */
   private async drain(chain: UsageChain, id: string): Promise<void> {
     for (;;) {
@@ -277,7 +291,7 @@ export class UsageLedgerStore {
         }
       }
       const entries = decisions.flatMap((d) => ('entry' in d ? [d.entry] : []));
-      const inserted = await insertInOrder(this.entries, entries);
+      const inserted = await this.insert(entries);
       const stopped = this.settleInserted(id, decisions, inserted);
       if (stopped === decisions.length) return;
       const failed = decisions[stopped];
@@ -461,12 +475,9 @@ async function insertInOrder(
   collection: Collection<UsageEntryDoc>,
   entries: readonly UsageEntryDoc[],
 ): Promise<number> {
-  const [only] = entries;
-  if (only === undefined) return 0;
+  if (entries.length === 0) return 0;
   try {
-    // One entry (a lone caller) skips the bulk machinery: insertOne costs less CPU.
-    if (entries.length === 1) await collection.insertOne(only);
-    else await collection.insertMany([...entries], { ordered: true });
+    await collection.insertMany([...entries], { ordered: true });
     return entries.length;
   } catch (err) {
     const index = duplicateIndexOf(err);
@@ -477,9 +488,6 @@ async function insertInOrder(
 
 /** The index of the entry a unique index refused, if that is what `err` is. */
 function duplicateIndexOf(err: unknown): number | undefined {
-  if (err instanceof MongoServerError && !(err instanceof MongoBulkWriteError)) {
-    return err.code === 11000 ? 0 : undefined; // insertOne's refusal
-  }
   if (!(err instanceof MongoBulkWriteError)) return undefined;
   const first = [err.writeErrors].flat()[0];
   return first?.code === 11000 ? first.index : undefined;
