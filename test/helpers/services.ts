@@ -9,6 +9,7 @@
  * need, when a file uses a service its header does not declare.
  */
 import { randomBytes } from 'node:crypto';
+import { type CommandStartedEvent, MongoClient } from 'mongodb';
 import {
   type RedisHandle,
   type RedisOptions,
@@ -102,3 +103,16 @@ export function startPrivateRedis(options: RedisOptions = {}): Promise<RedisHand
 }
 
 export type { RedisHandle } from '../../scripts/lib/local-services.js';
+
+/** A client of the shared FerretDB that records every `insert` command it sends (batching tests count them). */
+export async function connectCountingInserts(): Promise<{
+  readonly client: MongoClient;
+  readonly inserts: readonly CommandStartedEvent[];
+}> {
+  const client = await new MongoClient(testMongoUrl(), { monitorCommands: true }).connect();
+  const inserts: CommandStartedEvent[] = [];
+  client.on('commandStarted', (event) => {
+    if (event.commandName === 'insert') inserts.push(event);
+  });
+  return { client, inserts };
+}

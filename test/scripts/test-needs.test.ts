@@ -64,7 +64,7 @@ test('an argument that names no file or folder (a glob) leaves the selection unr
 /** What a test file's own code uses that the runner must provision. */
 const usedNeeds: ReadonlyArray<[RegExp, readonly TestNeed[]]> = [
   [/\b(startTestApp|startBillingHarness|startSmokeServer)\(/, ['mongodb', 'redis']],
-  [/\b(testMongoUrl|startPrivateFerretDb|ferretDbBin)\(/, ['mongodb']],
+  [/\b(testMongoUrl|connectCountingInserts|startPrivateFerretDb|ferretDbBin)\(/, ['mongodb']],
   [/\b(testRedisUrl|startPrivateRedis)\(/, ['redis']],
   [/\bstripeMockBin\(/, ['stripe-mock']],
   [/\bgrpcurlBin\(|scripts\/grpcurl/, ['grpcurl']],

@@ -13,7 +13,7 @@ import type { ChainTerms } from '../../src/domain/usage-allocation.js';
 import { planUsage } from '../../src/domain/usage-plans.js';
 import { LoneEntryInserts } from '../../src/store/lone-entry-inserts.js';
 import { UsageLedgerStore, usageLedgerCollection } from '../../src/store/usage-ledger-store.js';
-import { testMongoUrl, uniqueDbName } from '../helpers/services.js';
+import { connectCountingInserts, testMongoUrl, uniqueDbName } from '../helpers/services.js';
 
 interface Doc {
   _id: string;
@@ -22,13 +22,10 @@ interface Doc {
 
 let client: MongoClient;
 let db: Db;
-const inserts: CommandStartedEvent[] = [];
+let inserts: readonly CommandStartedEvent[];
 
 test.before(async () => {
-  client = await new MongoClient(testMongoUrl(), { monitorCommands: true }).connect();
-  client.on('commandStarted', (event) => {
-    if (event.commandName === 'insert') inserts.push(event);
-  });
+  ({ client, inserts } = await connectCountingInserts());
   db = client.db(uniqueDbName('lone_entry_inserts'));
 });
 

@@ -8,7 +8,7 @@
  * chain still leave a contiguous chain with every usage counted once.
  */
 import test from 'ava';
-import { type CommandStartedEvent, type Db, MongoClient } from 'mongodb';
+import type { CommandStartedEvent, Db, MongoClient } from 'mongodb';
 import type { ChainTerms } from '../../src/domain/usage-allocation.js';
 import { planUsage } from '../../src/domain/usage-plans.js';
 import {
@@ -19,17 +19,14 @@ import {
   UsageLedgerStore,
   usageLedgerCollection,
 } from '../../src/store/usage-ledger-store.js';
-import { testMongoUrl, uniqueDbName } from '../helpers/services.js';
+import { connectCountingInserts, uniqueDbName } from '../helpers/services.js';
 
 let client: MongoClient;
 let db: Db;
-const inserts: CommandStartedEvent[] = [];
+let inserts: readonly CommandStartedEvent[];
 
 test.before(async () => {
-  client = await new MongoClient(testMongoUrl(), { monitorCommands: true }).connect();
-  client.on('commandStarted', (event) => {
-    if (event.commandName === 'insert') inserts.push(event);
-  });
+  ({ client, inserts } = await connectCountingInserts());
   db = client.db(uniqueDbName('ledger_group_commit'));
   await db.collection(usageLedgerCollection).createIndex({ once_key: 1 }, { unique: true });
 });
