@@ -27,7 +27,7 @@ import { createControlRoutes } from './control/control-routes.js';
 import type { Account } from './objects/account.js';
 import { completeCheckoutSession, settleAsyncPayment } from './objects/checkout-sessions.js';
 import type { EmitEvent, HostedPageUrls } from './objects/context.js';
-import { makeCustomer, makePrice, nowSeconds, stripeId } from './objects/stripe-objects.js';
+import { makeCustomer, makePrice, stripeId } from './objects/stripe-objects.js';
 import { endSubscription } from './objects/subscriptions.js';
 import { createHostedPages } from './pages/hosted-pages.js';
 import type {
@@ -101,9 +101,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   // Events emitted in one synchronous run (a request, a clock step) are one delivery batch.
   let flushScheduled = false;
   const emit: EmitEvent = (account, type, object, previous) => {
-    // Like Stripe's test clocks: objects carry clock time, events the real time they happened
-    // (receivers refuse events from their future).
-    const event = recordEvent(account, type, object, previous, nowSeconds());
+    // Clock time (billing/clock.ts): a service on the sandbox's clock orders and dates events by it.
+    const event = recordEvent(account, type, object, previous, clock.now());
     delivery.enqueue(account, event);
     if (!flushScheduled) {
       flushScheduled = true;

@@ -33,6 +33,7 @@ import type { DevPrice } from './lib/dev-catalog.js';
 import { REPO_ROOT, startFerretDb, startRedis } from './lib/local-services.js';
 import {
   devCheckoutRequest,
+  localBusinessClock,
   startLocalStripe,
   stripeServiceEnv,
   webhookUrl,
@@ -81,7 +82,7 @@ async function main(): Promise<void> {
   }
   const config = loadConfig(env);
   const logger = createLogger({ level: config.logLevel, base: { service: 'billing' } });
-  const app = await startApp(config, logger);
+  const app = await startApp(config, logger, { clock: localBusinessClock(stripe) });
   stoppables.unshift(app);
   // Read first: devApiKey rewrites the record.
   const previousPlatformKeyId = readDevProject()?.platformKeyId;

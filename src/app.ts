@@ -13,6 +13,7 @@ import { buildStores, sealStoredSecrets } from './app/stores.js';
 import { InvalidationBus } from './cache/invalidation-bus.js';
 import { closeRedis, connectRedis, pingRedis, type RedisConnections } from './cache/redis.js';
 import type { Config } from './config.js';
+import { type BusinessClock, wallClock } from './domain/business-clock.js';
 import { SecretBox } from './domain/secret-box.js';
 import type { MeterReportJob, RetentionJob } from './jobs/index.js';
 import type { JobRunner } from './jobs/job-runner.js';
@@ -47,9 +48,18 @@ export interface App {
   stop(): Promise<void>;
 }
 
+export interface AppOptions {
+  /** The time entitlements are judged by (src/domain/business-clock.ts); default the wall clock. */
+  readonly clock?: BusinessClock;
+}
+
 const dependencyTimeoutMs = 1000;
 
-export async function startApp(config: Config, logger: Logger): Promise<App> {
+export async function startApp(
+  config: Config,
+  logger: Logger,
+  options: AppOptions = {},
+): Promise<App> {
   const mongo = await openMongo(config, logger);
   const stores = buildStores(mongo.db, new SecretBox(config.masterKeys, randomBytes), config);
   await sealStoredSecrets(stores, logger).catch(async (err: unknown) => {
@@ -61,7 +71,16 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   await bus.start();
   const metrics = createServiceMetrics();
   const runner = buildJobRunner(mongo.db, config, logger, metrics);
-  const services = buildServices({ config, logger, stores, redis, bus, metrics, jobs: runner });
+  const services = buildServices({
+    config,
+    logger,
+    stores,
+    redis,
+    bus,
+    metrics,
+    jobs: runner,
+    clock: options.clock ?? wallClock(),
+  });
   const jobs = defineScheduledJobs(runner, { config, logger, stores, metrics, ...services });
   const readiness = () => checkReadiness(mongo, redis);
   const shutdown = new AbortController();

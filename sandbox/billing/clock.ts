@@ -1,10 +1,14 @@
 /**
  * The sandbox's test clock: real time plus an offset that only grows
- * (`advance`). Every object timestamp comes from it; event `created` times
- * and webhook signatures do not, as with Stripe's test clocks (a receiver
- * checks both against its own clock).
+ * (`advance`). Every object timestamp and event `created` time comes from
+ * it; webhook signatures carry real time (a receiver checks them against
+ * its own clock). Stripe's test clocks stamp events in real time; here the
+ * events follow the clock so that a service that follows it too
+ * (start:local, `onAdvance`) sees past_due begin when the clock says.
  */
 export class SandboxClock {
+  private readonly advanceListeners: Array<() => void> = [];
+
   constructor(
     private offsetSeconds = 0,
     private readonly realNow: () => number = () => Math.floor(Date.now() / 1000),
@@ -24,7 +28,13 @@ export class SandboxClock {
       throw new RangeError(`the clock only moves forward by whole seconds (got ${seconds})`);
     }
     this.offsetSeconds += seconds;
+    for (const listener of this.advanceListeners) listener();
     return this.now();
+  }
+
+  /** Calls `listener` each time the clock moved forward (before the renewals it causes). */
+  onAdvance(listener: () => void): void {
+    this.advanceListeners.push(listener);
   }
 }
 

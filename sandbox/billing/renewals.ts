@@ -8,7 +8,7 @@
 import type Stripe from 'stripe';
 import type { Account } from '../objects/account.js';
 import type { EmitEvent } from '../objects/context.js';
-import { attemptPayment, subscriptionInvoice } from '../objects/invoices.js';
+import { attemptPayment, subscriptionInvoice, willBePaid } from '../objects/invoices.js';
 import { addInterval } from '../objects/stripe-objects.js';
 import { endSubscription, replaceSubscription } from '../objects/subscriptions.js';
 import { paymentFailed, RETRY_DAYS, runDueRetries } from './dunning.js';
@@ -76,10 +76,14 @@ function renew(
     items: { ...subscription.items, data: items },
   };
   const draft = subscriptionInvoice(next, { reason: 'subscription_cycle', now });
+  // Stripe starts the period, then fails the payment an hour later (a second
+  // update). In one clock step both would share a second, which no receiver
+  // can order: so a renewal that will fail starts its period past_due.
+  const status = willBePaid(account, draft, true) ? 'active' : 'past_due';
   const renewed = replaceSubscription(
     account,
     subscription,
-    { ...next, latest_invoice: draft.id },
+    { ...next, status, latest_invoice: draft.id },
     emit,
   );
   const nextAttempt = now + (RETRY_DAYS[0] ?? 3) * 86_400;

@@ -59,15 +59,20 @@ export interface ChargeResult {
  * after the first), stores the invoice and emits its event. `nextAttempt`
  * is when a failed invoice is tried again (null: never).
  */
+/** Whether charging the invoice now succeeds (free, or the customer's card pays). */
+export function willBePaid(account: Account, invoice: Stripe.Invoice, renewal: boolean): boolean {
+  const customer = idOf(invoice.customer ?? '');
+  const free = invoice.amount_due === 0;
+  return free || chargeOutcome(account.cards.get(customer), renewal) === 'succeeded';
+}
+
 export function attemptPayment(
   account: Account,
   invoice: Stripe.Invoice,
   attempt: { readonly renewal: boolean; readonly now: number; readonly nextAttempt: number | null },
   emit: EmitEvent,
 ): ChargeResult {
-  const customer = idOf(invoice.customer ?? '');
-  const free = invoice.amount_due === 0;
-  const paid = free || chargeOutcome(account.cards.get(customer), attempt.renewal) === 'succeeded';
+  const paid = willBePaid(account, invoice, attempt.renewal);
   const charged: Stripe.Invoice = {
     ...invoice,
     attempt_count: invoice.attempt_count + 1,

@@ -4,14 +4,18 @@ import type Stripe from 'stripe';
 import { invalid, missingParam } from '../api/errors.js';
 import type { Params } from '../api/form.js';
 import type { RequestContext } from './context.js';
-import { nowSeconds, stripeId } from './stripe-objects.js';
+import { stripeId } from './stripe-objects.js';
 
 /** How long Stripe refuses a second event with the same identifier. */
 export const METER_IDENTIFIER_WINDOW_SECONDS = 24 * 3600;
 export const METER_MAX_AGE_SECONDS = 35 * 86_400;
 export const METER_MAX_AHEAD_SECONDS = 300;
 
-export function createMeterEvent({ account, params }: RequestContext): Stripe.Billing.MeterEvent {
+export function createMeterEvent({
+  account,
+  params,
+  now,
+}: RequestContext): Stripe.Billing.MeterEvent {
   params.allow(['event_name', 'payload', 'identifier', 'timestamp', 'expand']);
   const eventName = params.required('event_name');
   if (eventName.length > 100) throw invalid('event_name is too long (max 100).', 'event_name');
@@ -22,8 +26,7 @@ export function createMeterEvent({ account, params }: RequestContext): Stripe.Bi
   if (!/^-?\d+$/.test(value)) {
     throw invalid(`Invalid value: ${value} is not a number.`, payload.name('value'));
   }
-  // Stripe checks timestamps against its own clock; the service sends real ones.
-  const now = nowSeconds();
+  // Checked against the clock, the time the periods are in: a service on it sends clock times.
   const timestamp = params.integer('timestamp') ?? now;
   if (timestamp < now - METER_MAX_AGE_SECONDS) {
     throw invalid('Timestamp must be within the past 35 calendar days.', 'timestamp');

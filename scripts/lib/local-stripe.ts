@@ -6,6 +6,8 @@
  * wired to it (key, webhook endpoint, catalog), and the checkout request
  * the banner and the README show.
  */
+import type { SandboxClock } from '../../sandbox/billing/clock.js';
+import type { BusinessClock } from '../../src/domain/business-clock.js';
 import type { ProjectService } from '../../src/services/project-service.js';
 import type { DevPrice } from './dev-catalog.js';
 import { wireDevProject } from './dev-stripe-wiring.js';
@@ -36,6 +38,23 @@ export async function startLocalStripe(
 /** What the service's environment needs: the SDK pointed at the sandbox. */
 export function stripeServiceEnv(local: LocalStripe): Record<string, string> {
   return local.sandbox ? { STRIPE_API_URL: local.sandbox.sandbox.url } : {};
+}
+
+/**
+ * The service's business time under the sandbox: real time plus the test
+ * clock's offset, jumping when the clock advances, so that `advance 31d`
+ * renews, ends trials and expires grants for the service as for Stripe.
+ * Undefined with real Stripe (the wall clock then).
+ */
+export function localBusinessClock(local: LocalStripe): BusinessClock | undefined {
+  return local.sandbox && followSandboxClock(local.sandbox.sandbox.clock);
+}
+
+export function followSandboxClock(clock: SandboxClock): BusinessClock {
+  return {
+    now: () => new Date(Date.now() + clock.offset * 1000),
+    onJump: (listener) => clock.onAdvance(listener),
+  };
 }
 
 /** The service's webhook URL for a project. */

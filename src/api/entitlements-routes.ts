@@ -45,6 +45,7 @@ export interface EntitlementsRoutesDeps {
   readonly usage: UsageTracker;
   /** The first signs customer tokens; empty: IssueCustomerToken is FAILED_PRECONDITION. */
   readonly customerTokenSecrets: readonly string[];
+  /** Business time (src/domain/business-clock.ts), which usage times are checked against. */
   readonly now?: () => Date;
 }
 
@@ -87,7 +88,7 @@ export function entitlementsHandlers(
         principal.kind === 'customer_token'
           ? AbortSignal.any([
               context.signal,
-              AbortSignal.timeout(Math.max(0, principal.expiresAt.getTime() - now().getTime())),
+              AbortSignal.timeout(Math.max(0, principal.expiresAt.getTime() - Date.now())),
             ])
           : context.signal;
       for await (const update of deps.watchHub.watch(principal.projectId, customerId, signal)) {
@@ -142,7 +143,8 @@ export function entitlementsHandlers(
           'customer tokens are not configured on this service',
           Code.FailedPrecondition,
         );
-      const expiresAt = new Date(now().getTime() + tokenTtlSeconds(req.ttl) * 1000);
+      // A token is a credential: it lasts by the wall clock, as the auth interceptor checks it.
+      const expiresAt = new Date(Date.now() + tokenTtlSeconds(req.ttl) * 1000);
       const token = signCustomerToken(
         { projectId: principal.projectId, customerId, keyId: principal.keyId, expiresAt },
         secret,

@@ -91,6 +91,7 @@ function rpcRoutes({ config, logger, stores, services, readiness, shutdownSignal
       idempotency: stores.idempotency,
       customerTokenSecrets: config.customerTokenSecrets,
       logger,
+      now: () => services.clock.now(),
     })(router);
     healthRoutes({
       checkReady: async () => (await readiness()).ready,
@@ -110,6 +111,7 @@ function webhookShim({ logger, stores, services }: ServerDeps) {
     subscriptions: stores.subscriptions,
     purchases: stores.purchases,
     logger,
+    now: () => services.clock.now(),
   });
 }
 

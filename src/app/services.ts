@@ -9,6 +9,7 @@ import type { InvalidationBus } from '../cache/invalidation-bus.js';
 import { MemoryInputsCache } from '../cache/memory-inputs-cache.js';
 import type { RedisConnections } from '../cache/redis.js';
 import type { Config } from '../config.js';
+import type { BusinessClock } from '../domain/business-clock.js';
 import { reconciliationQueue } from '../jobs/index.js';
 import type { JobRunner } from '../jobs/job-runner.js';
 import type { Logger } from '../logger.js';
@@ -54,12 +55,15 @@ export interface ServiceDeps {
   readonly bus: InvalidationBus;
   readonly metrics: ServiceMetrics;
   readonly jobs: JobRunner;
+  /** What entitlements are judged by; every use case that asks "now?" asks it. */
+  readonly clock: BusinessClock;
 }
 
 export type Services = ReturnType<typeof buildServices>;
 
 export function buildServices(deps: ServiceDeps) {
-  const { config, stores, bus } = deps;
+  const { config, stores, bus, clock } = deps;
+  const now = () => clock.now();
   const projectCache = new ProjectCache(stores.projects, bus, config.projectCacheTtlMs);
   const redisCache = new RedisEntitlementCache(deps.redis.commands, deps.logger);
   const projectFigures = new ProjectFiguresCache({
@@ -84,7 +88,14 @@ export function buildServices(deps: ServiceDeps) {
   const apiKeys = new ApiKeyService(stores.apiKeys, stores.auditLog, bus);
   const processor = buildEventProcessor(deps, notifier);
   const meterReports = buildMeterReports(deps, projectCache, stripeClients);
+  const watchHub = new EntitlementWatchHub(bus, entitlements, {
+    heartbeatMs: config.watchHeartbeatMs,
+    usageCoalesceMs: config.usageChangeCoalesceMs,
+    now,
+  });
+  clock.onJump(() => watchHub.timeMoved());
   return {
+    clock,
     projectCache,
     notifier,
     stripeClients,
@@ -101,7 +112,7 @@ export function buildServices(deps: ServiceDeps) {
     ),
     tokenIssuers: new TokenIssuers(stores.apiKeys, bus, config.apiKeyCacheTtlMs),
     checkout: new CheckoutSessionService(projectCache, stores.customers, stripeClients),
-    grants: new GrantService(stores.grants, stores.auditLog, notifier),
+    grants: new GrantService(stores.grants, stores.auditLog, notifier, now),
     credits: new CreditService({
       credits: stores.creditGrants,
       projects: projectCache,
@@ -109,13 +120,11 @@ export function buildServices(deps: ServiceDeps) {
       audit: stores.auditLog,
       changes: notifier,
       usage: stores.usageLedger,
+      now,
     }),
-    watchHub: new EntitlementWatchHub(bus, entitlements, {
-      heartbeatMs: config.watchHeartbeatMs,
-      usageCoalesceMs: config.usageChangeCoalesceMs,
-    }),
+    watchHub,
     meterReports,
-    usage: buildUsage(stores, entitlements, notifier, meterReports),
+    usage: buildUsage(stores, entitlements, notifier, meterReports, now),
     reconciliation: buildReconciliation(deps, stripeClients, notifier),
     webhookEvents: new WebhookEventService({
       receipts: stores.receipts,
@@ -126,12 +135,13 @@ export function buildServices(deps: ServiceDeps) {
       subscriptions: stores.subscriptions,
       purchases: stores.purchases,
       audit: stores.auditLog,
+      now,
     }),
   };
 }
 
 function buildEntitlementLookup(
-  { config, stores, bus, logger, metrics }: ServiceDeps,
+  { config, stores, bus, logger, metrics, clock }: ServiceDeps,
   projects: ProjectCache,
   redisCache: RedisEntitlementCache,
 ): EntitlementLookupService {
@@ -153,6 +163,7 @@ function buildEntitlementLookup(
     inputsCache: new MemoryInputsCache(bus, config.entitlementMemoryTtlMs, memoryCacheMaxEntries),
     logger,
     onLookup: (result) => metrics.entitlementLookups.inc({ result }),
+    now: () => clock.now(),
   });
 }
 
@@ -176,6 +187,7 @@ function buildUsage(
   lookup: EntitlementLookupService,
   changes: EntitlementChangeNotifier,
   recorded: MeterReportService,
+  now: () => Date,
 ): UsageService {
   const reservations = new ReservationService({ ledger: stores.usageLedger });
   return new UsageService({
@@ -184,6 +196,7 @@ function buildUsage(
     reservations,
     changes,
     recorded,
+    now,
   });
 }
 

@@ -26,6 +26,8 @@ export interface EntitlementWatchHubOptions {
   /** At most one usage-only wake-up per customer per this window. */
   readonly usageCoalesceMs: number;
   readonly clock?: CoalescerClock;
+  /** Business time, which valid_until is in (src/domain/business-clock.ts); default `clock`. */
+  readonly now?: () => Date;
 }
 
 export type WatchUpdate =
@@ -75,8 +77,9 @@ export class EntitlementWatchHub {
     options: EntitlementWatchHubOptions,
   ) {
     const clock = options.clock ?? systemClock;
+    const now = options.now;
     this.heartbeatMs = options.heartbeatMs;
-    this.nowMs = () => clock.nowMs();
+    this.nowMs = now ? () => now().getTime() : () => clock.nowMs();
     this.usageWakeUps = new ChangeCoalescer(
       options.usageCoalesceMs,
       (watchKey) => this.notify(watchKey, false),
@@ -89,6 +92,15 @@ export class EntitlementWatchHub {
       if (message.kind === 'project') this.notifyAll(false);
     });
     bus.onReconnect(() => this.notifyAll(true));
+  }
+
+  /**
+   * Business time jumped forward (a test clock was advanced): every
+   * watcher looks at its set again now, instead of at the wall-clock
+   * moment its valid_until would have come.
+   */
+  timeMoved(): void {
+    this.notifyAll(false);
   }
 
   async *watch(

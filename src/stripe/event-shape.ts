@@ -26,17 +26,21 @@ export function isStripeEvent(value: unknown): value is Stripe.Event {
 /**
  * Stripe's tolerance bounds a signature's age, not how far ahead it is: a
  * signed time or event time beyond the tolerance in the future is refused.
+ * Signatures are made in real time; an event's `created` is business time
+ * (ahead of it under a test clock, see src/domain/business-clock.ts).
  */
 export function futureTimeReason(
   event: Pick<Stripe.Event, 'created'>,
   signatureHeader: string,
-  now: Date,
+  now: { readonly wall: Date; readonly business: Date },
   toleranceSeconds: number,
 ): string | undefined {
-  const latest = Math.floor(now.getTime() / 1000) + toleranceSeconds;
+  const latestOf = (time: Date) => Math.floor(time.getTime() / 1000) + toleranceSeconds;
   const signedAt = signedTimestamp(signatureHeader);
-  if (signedAt === undefined || signedAt > latest) return 'the signature time is in the future';
-  if (event.created > latest) return 'the event time is in the future';
+  if (signedAt === undefined || signedAt > latestOf(now.wall)) {
+    return 'the signature time is in the future';
+  }
+  if (event.created > latestOf(now.business)) return 'the event time is in the future';
   return undefined;
 }
 

@@ -45,6 +45,10 @@ export interface WebhookShimDeps {
   readonly subscriptions: SubscriptionStore;
   readonly purchases: PurchaseStore;
   readonly logger: Logger;
+  /**
+   * Business time (src/domain/business-clock.ts): an event's `created` may
+   * not be ahead of it. A signature's time is checked against the wall clock.
+   */
   readonly now?: () => Date;
 }
 
@@ -78,7 +82,8 @@ export function createWebhookShim(deps: WebhookShimDeps): WebhookShim {
       return answer(400, { error: `not a Stripe event: ${notAnEventReason(signed)}` });
     }
     const event = signed;
-    const early = futureTimeReason(event, signature, now(), toleranceSeconds);
+    const wall = new Date();
+    const early = futureTimeReason(event, signature, { wall, business: now() }, toleranceSeconds);
     if (early !== undefined) return answer(400, { error: early });
     const outcome = await deps.processor
       .process(event, {
@@ -87,6 +92,7 @@ export function createWebhookShim(deps: WebhookShimDeps): WebhookShim {
         customers: deps.customers,
         subscriptions: deps.subscriptions,
         purchases: deps.purchases,
+        // Business time: a credit pack's expiry runs from when it was paid.
         now: now(),
       })
       .catch((error: unknown) => {

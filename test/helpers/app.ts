@@ -5,6 +5,7 @@
 
 import { type App, startApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
+import type { BusinessClock } from '../../src/domain/business-clock.js';
 import { createLogger } from '../../src/logger.js';
 import { testMasterKeys, testMongoUrl, testRedisUrl, uniqueDbName } from './services.js';
 
@@ -20,6 +21,8 @@ export interface TestAppOptions {
   readonly redisUrl?: string;
   readonly database?: string;
   readonly env?: Readonly<Record<string, string>>;
+  /** Business time (src/domain/business-clock.ts); default the wall clock. */
+  readonly clock?: BusinessClock;
 }
 
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
@@ -42,7 +45,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const logger = createLogger({
     level: process.env.TEST_LOG_LEVEL === 'debug' ? 'debug' : 'error',
   });
-  const app = await startApp(config, logger);
+  const app = await startApp(config, logger, { clock: options.clock });
   const metricsUrl =
     app.metricsPort === undefined ? undefined : `http://127.0.0.1:${app.metricsPort}`;
   return { app, baseUrl: `http://127.0.0.1:${app.port}`, metricsUrl, config };

@@ -2,7 +2,8 @@
  * Everything a Stripe-facing test needs: the real service pointed at a
  * local fake of the Stripe API, a project whose Stripe key and webhook
  * secret are its own, a catalog, and clients. Webhooks are real signed
- * payloads posted over HTTP.
+ * payloads posted over HTTP. The service's business time follows the
+ * sandbox's clock, as under start:local.
  */
 import { randomBytes } from 'node:crypto';
 import { type Client, createClient } from '@connectrpc/connect';
@@ -11,6 +12,7 @@ import type Stripe from 'stripe';
 import { CheckoutMode, CheckoutService } from '../../gen/billing/v1/checkout_pb.js';
 import { EntitlementsService } from '../../gen/billing/v1/entitlements_pb.js';
 import { type Sandbox, startSandbox } from '../../sandbox/index.js';
+import { followSandboxClock } from '../../scripts/lib/local-stripe.js';
 import type { CatalogEntryDoc } from '../../src/store/documents.js';
 import { createTestProject, startTestApp, type TestApp, type TestProject } from './app.js';
 import { signedWebhook } from './stripe-objects.js';
@@ -40,6 +42,11 @@ export interface BillingHarness {
    * its own Stripe account, or the given account's key (a shared account).
    */
   addProject(name: string, sharedStripeSecretKey?: string): Promise<HarnessProject>;
+  /**
+   * The service's business time: it follows the sandbox's clock as under
+   * start:local, so it is real time until a test calls `fake.advance`.
+   */
+  now(): Date;
   close(): Promise<void>;
 }
 
@@ -82,9 +89,11 @@ export interface HarnessOptions {
 
 export async function startBillingHarness(options: HarnessOptions = {}): Promise<BillingHarness> {
   const fake = await startSandbox();
+  const clock = followSandboxClock(fake.clock);
   const server = await startTestApp({
     redisUrl: options.redisUrl,
     env: { STRIPE_API_URL: fake.url, ...options.env },
+    clock,
   });
   const addProject = async (
     name: string,
@@ -158,6 +167,7 @@ export async function startBillingHarness(options: HarnessOptions = {}): Promise
     post,
     linkCustomer,
     addProject,
+    now: () => clock.now(),
     close: async () => {
       await server.app.stop();
       await fake.close();

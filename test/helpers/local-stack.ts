@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { Sandbox } from '../../sandbox/index.js';
 import type { DevPrice } from '../../scripts/lib/dev-catalog.js';
 import {
+  localBusinessClock,
   startLocalStripe,
   stripeServiceEnv,
   wireLocalProject,
@@ -27,13 +28,22 @@ export interface LocalStack {
   close(): Promise<void>;
 }
 
-export async function startLocalStack(name: string): Promise<LocalStack> {
+/** `env`: more of the service's configuration (WATCH_HEARTBEAT_MS, say). */
+export async function startLocalStack(
+  name: string,
+  env: Readonly<Record<string, string>> = {},
+): Promise<LocalStack> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'local-stack-'));
   const local = await startLocalStripe(dataDir, { SANDBOX_PORT: '0' });
   const localSandbox = local.sandbox;
   if (localSandbox === undefined) throw new Error('start:local started no sandbox');
   const server = await startTestApp({
-    env: { ...stripeServiceEnv(local), CUSTOMER_TOKEN_SECRETS: localCustomerTokenSecrets(dataDir) },
+    env: {
+      ...stripeServiceEnv(local),
+      CUSTOMER_TOKEN_SECRETS: localCustomerTokenSecrets(dataDir),
+      ...env,
+    },
+    clock: localBusinessClock(local),
   });
   const project = await createTestProject(server.app, name);
   const prices = await wireLocalProject(

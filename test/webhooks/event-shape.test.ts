@@ -21,7 +21,8 @@ test('an event passes; anything missing a part of one is named', (t) => {
 });
 
 test('a signed or event time beyond the tolerance ahead is refused; skew within it is not', (t) => {
-  const now = new Date(1_800_000_000_000);
+  const time = new Date(1_800_000_000_000);
+  const now = { wall: time, business: time };
   const header = (seconds: number) => `t=${seconds},v1=abc`;
   t.is(futureTimeReason(event, header(1_800_000_300), now, 300), undefined);
   t.regex(futureTimeReason(event, header(1_800_000_301), now, 300) ?? '', /signature/);
@@ -30,6 +31,23 @@ test('a signed or event time beyond the tolerance ahead is refused; skew within 
     /event time/,
   );
   t.regex(futureTimeReason(event, 'v1=abc', now, 300) ?? '', /signature/);
+});
+
+test('under a test clock the event time is judged by business time, the signature by the wall clock', (t) => {
+  const wall = new Date(1_800_000_000_000);
+  const business = new Date(wall.getTime() + 31 * 86_400_000);
+  const now = { wall, business };
+  const aMonthAhead = 1_800_000_000 + 31 * 86_400;
+  const header = (seconds: number) => `t=${seconds},v1=abc`;
+  t.is(futureTimeReason({ created: aMonthAhead }, header(1_800_000_000), now, 300), undefined);
+  t.regex(
+    futureTimeReason({ created: aMonthAhead + 301 }, header(1_800_000_000), now, 300) ?? '',
+    /event time/,
+  );
+  t.regex(
+    futureTimeReason({ created: aMonthAhead }, header(aMonthAhead), now, 300) ?? '',
+    /signature/,
+  );
 });
 
 test('a dependency down is told apart from a failure that repeats', (t) => {
