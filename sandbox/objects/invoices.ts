@@ -54,11 +54,6 @@ export interface ChargeResult {
   readonly paid: boolean;
 }
 
-/**
- * One payment attempt: charges the customer's card (a renewal is any charge
- * after the first), stores the invoice and emits its event. `nextAttempt`
- * is when a failed invoice is tried again (null: never).
- */
 /** Whether charging the invoice now succeeds (free, or the customer's card pays). */
 export function willBePaid(account: Account, invoice: Stripe.Invoice, renewal: boolean): boolean {
   const customer = idOf(invoice.customer ?? '');
@@ -66,6 +61,11 @@ export function willBePaid(account: Account, invoice: Stripe.Invoice, renewal: b
   return free || chargeOutcome(account.cards.get(customer), renewal) === 'succeeded';
 }
 
+/**
+ * One payment attempt: charges the customer's card (a renewal is any charge
+ * after the first), stores the invoice and emits its event. `nextAttempt`
+ * is when a failed invoice is tried again (null: never).
+ */
 export function attemptPayment(
   account: Account,
   invoice: Stripe.Invoice,

@@ -129,3 +129,11 @@ export function catalogFromEntries(entries: readonly StoredCatalogEntry[]): Cata
   for (const entry of entries) catalog.set(entry.stripe_id, entry.features.map(catalogFeatureOf));
   return catalog;
 }
+
+/** Whether any entry gives a metered feature: only those draw on credits (credits.ts). */
+export function hasMeteredFeature(catalog: Catalog): boolean {
+  for (const features of catalog.values()) {
+    if (features.some((feature) => feature.kind === 'metered')) return true;
+  }
+  return false;
+}

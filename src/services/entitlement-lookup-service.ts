@@ -6,6 +6,7 @@
 
 import type { MemoryEntitlementCache, RedisEntitlementCache } from '../cache/entitlement-cache.js';
 import type { MemoryInputsCache } from '../cache/memory-inputs-cache.js';
+import { hasMeteredFeature } from '../domain/catalog.js';
 import { packLots } from '../domain/credits.js';
 import {
   computeEntitlements,
@@ -162,11 +163,19 @@ export class EntitlementLookupService {
 
   /** The engine's inputs for one customer, from MongoDB. */
   async loadInputs(projectId: string, customerId: string, now: Date): Promise<EntitlementInputs> {
+    const projectRead = this.deps.projects.get(projectId);
+    // Credits count only for metered features (usableCreditLots): a catalog
+    // without one needs no read (a cold check then reads twice, not three times).
+    const creditRead = projectRead.then((found) =>
+      hasMeteredFeature(this.deps.projects.catalogOf(found))
+        ? this.deps.creditGrants.listForCustomer(projectId, customerId)
+        : [],
+    );
     const [project, link, grants, creditGrants] = await Promise.all([
-      this.deps.projects.get(projectId),
+      projectRead,
       this.deps.customers.findByCustomerId(projectId, customerId),
       this.deps.grants.listForCustomer(projectId, customerId),
-      this.deps.creditGrants.listForCustomer(projectId, customerId),
+      creditRead,
     ]);
     const [subscriptions, purchases] = link
       ? await Promise.all([

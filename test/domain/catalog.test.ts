@@ -1,6 +1,6 @@
 /** How a project's stored catalog becomes the entitlement engine's. */
 import test from 'ava';
-import { catalogFromEntries, featureKindOf } from '../../src/domain/catalog.js';
+import { catalogFromEntries, featureKindOf, hasMeteredFeature } from '../../src/domain/catalog.js';
 
 test('a stored catalog maps each Stripe id to its features, kinds, limits and per-unit flag', (t) => {
   const catalog = catalogFromEntries([
@@ -125,4 +125,32 @@ test('an empty catalog maps nothing; of two entries for one id, the later counts
   t.deepEqual(catalog.get('price_a'), [
     { feature: 'new', limit: 2, limitPerUnit: false, kind: 'limit', metered: null },
   ]);
+});
+
+test('a catalog has a metered feature when any entry gives one', (t) => {
+  const plain = {
+    stripe_id: 'price_pro',
+    features: [{ feature: 'export', limit: null, limit_per_unit: false, kind: 'boolean' as const }],
+  };
+  const metered = {
+    stripe_id: 'price_api',
+    features: [
+      {
+        feature: 'api_calls',
+        limit: null,
+        limit_per_unit: false,
+        kind: 'metered' as const,
+        metered: {
+          allowance: 100,
+          allowance_per_unit: false,
+          reset: 'billing_period' as const,
+          overage: 'block' as const,
+          stripe_meter_event_name: null,
+        },
+      },
+    ],
+  };
+  t.false(hasMeteredFeature(catalogFromEntries([])));
+  t.false(hasMeteredFeature(catalogFromEntries([plain, { stripe_id: 'prod_x', features: [] }])));
+  t.true(hasMeteredFeature(catalogFromEntries([plain, metered])));
 });
