@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Sandbox } from '../../sandbox/index.js';
 import type { DevPrice } from '../../scripts/lib/dev-catalog.js';
 import {
-  localBusinessClock,
+  followSandboxClock,
   startLocalStripe,
   stripeServiceEnv,
   wireLocalProject,
@@ -25,6 +25,8 @@ export interface LocalStack {
   readonly project: TestProject;
   /** The sample catalog's prices, in scripts/lib/dev-catalog.ts order. */
   readonly prices: readonly DevPrice[];
+  /** The service's business time: the sandbox clock it was given, as start:local gives it. */
+  now(): Date;
   close(): Promise<void>;
 }
 
@@ -37,13 +39,14 @@ export async function startLocalStack(
   const local = await startLocalStripe(dataDir, { SANDBOX_PORT: '0' });
   const localSandbox = local.sandbox;
   if (localSandbox === undefined) throw new Error('start:local started no sandbox');
+  const clock = followSandboxClock(localSandbox.sandbox.clock);
   const server = await startTestApp({
     env: {
       ...stripeServiceEnv(local),
       CUSTOMER_TOKEN_SECRETS: localCustomerTokenSecrets(dataDir),
       ...env,
     },
-    clock: localBusinessClock(local),
+    clock,
   });
   const project = await createTestProject(server.app, name);
   const prices = await wireLocalProject(
@@ -57,6 +60,7 @@ export async function startLocalStack(
     sandbox: localSandbox.sandbox,
     project,
     prices,
+    now: () => clock.now(),
     close: async () => {
       await server.app.stop();
       await localSandbox.stop();

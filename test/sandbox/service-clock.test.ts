@@ -47,8 +47,7 @@ const transport = () =>
 const entitlements = () => createClient(EntitlementsService, transport());
 const admin = () => createClient(AdminService, transport());
 
-/** Business time as the service sees it: real time plus the sandbox clock's offset. */
-const clockNowMs = () => Date.now() + stack.sandbox.clock.offset * 1000;
+const clockNowMs = () => stack.now().getTime();
 
 async function advance(seconds: number): Promise<void> {
   stack.sandbox.advance(seconds);
