@@ -34,6 +34,7 @@ import {
   startFerretDb,
   startRedis,
 } from '../scripts/lib/local-services.js';
+import { nodeEntryArgs } from '../scripts/lib/node-entry.js';
 import { projectMarkerKey } from '../src/domain/stripe-ownership.js';
 import { makeEvent, makeSubscription } from '../test/helpers/stripe-objects.js';
 import { seedProject } from './lib/bench-project.js';
@@ -104,8 +105,8 @@ async function main(): Promise<void> {
     );
   }
   const service = await spawnService(env);
-  const ceiling = await spawnServer(['--import', 'tsx', 'load/ceiling-server.ts'], { PORT: '0' });
-  const connectCeiling = await spawnServer(['--import', 'tsx', 'load/ceiling-server.ts'], {
+  const ceiling = await spawnServer(nodeEntryArgs('load/ceiling-server.ts'), { PORT: '0' });
+  const connectCeiling = await spawnServer(nodeEntryArgs('load/ceiling-server.ts'), {
     PORT: '0',
     CEILING_STACK: 'connect',
   });

@@ -18,12 +18,15 @@
  * bounds measure the service and not their neighbours' load on this
  * machine's two cores (every install has finished by then). An argument that names no test file (a glob)
  * provisions everything.
+ * ava runs in the compiled tree `.build/` (scripts/lib/compiled-tree.ts): the
+ * same files as JavaScript, so no worker pays tsx's loader.
  * KEEP_TEST_DATA=1 keeps the temporary folder (FerretDB's SQLite files; PostgreSQL's data lives in /dev/shm and goes when the run ends).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { buildCompiledTree } from './lib/compiled-tree.js';
 import { killRecordedChildren, PID_DIR_ENV, REPO_ROOT } from './lib/local-services.js';
 import {
   ALL_TEST_NEEDS,
@@ -111,8 +114,17 @@ function hasOption(args: readonly string[], long: string, short?: string): boole
   );
 }
 
+/** A file argument as the compiled tree names it: `test/x.test.ts` is `test/x.test.js` there. */
+function inTree(arg: string, tree: string): string {
+  if (arg.startsWith('-')) return arg;
+  const relative = path.isAbsolute(arg) ? path.relative(REPO_ROOT, arg) : arg;
+  const compiled = relative.endsWith('.ts') ? `${relative.slice(0, -3)}.js` : relative;
+  return path.isAbsolute(arg) ? path.join(tree, compiled) : compiled;
+}
+
 function runAva(
   args: readonly string[],
+  tree: string,
   env: NodeJS.ProcessEnv,
   counter: TapCounter,
   onChild: (child: ChildProcess) => void,
@@ -123,7 +135,7 @@ function runAva(
     counts: Counts;
     error?: string;
   }>((resolve) => {
-    const avaArgs = [...args];
+    const avaArgs = args.map((arg) => inTree(arg, tree));
     if (!hasOption(avaArgs, '--tap', '-t')) avaArgs.unshift('--tap');
     if (!hasOption(avaArgs, '--concurrency', '-c')) avaArgs.unshift('--concurrency=2');
     const avaBin = path.join(REPO_ROOT, 'node_modules', '.bin', 'ava');
@@ -131,7 +143,7 @@ function runAva(
       avaArgs.length > 8 ? [...avaArgs.slice(0, 4), `... (${avaArgs.length} in all)`] : avaArgs;
     log(`ava ${shown.join(' ')}`);
     const child = spawn(avaBin, avaArgs, {
-      cwd: REPO_ROOT,
+      cwd: tree,
       env,
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -272,6 +284,7 @@ async function main(): Promise<{ exitCode: number; counts: Counts }> {
   try {
     const started = Date.now();
     const { passes, needs } = await planRun(avaArgs);
+    const tree = await buildCompiledTree(REPO_ROOT);
     const staged = await provisionStaged(needs, tmp);
     provisioned = staged.servers;
     const tools = needs.filter((need) => !isServerNeed(need));
@@ -288,7 +301,7 @@ async function main(): Promise<{ exitCode: number; counts: Counts }> {
       if (waited >= 1) log(`waited ${waited.toFixed(1)} s for the tools of pass ${pass.name}`);
       const env: NodeJS.ProcessEnv = { ...inheritedEnv(), ...passEnv, [PID_DIR_ENV]: pidDir };
       const passStarted = Date.now();
-      const result = await runAva(pass.args, env, counter, (child) => {
+      const result = await runAva(pass.args, tree, env, counter, (child) => {
         ava = child;
       });
       ava = undefined;

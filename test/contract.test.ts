@@ -13,18 +13,18 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { ensureClientTools } from '../scripts/lib/client-tools.js';
-import { repoRoot } from './helpers/process.js';
+import { sourceRoot } from './helpers/process.js';
 import { requireNeed } from './helpers/services.js';
 
 const run = promisify(execFile);
-const buf = path.join(repoRoot, 'node_modules/.bin/buf');
+const buf = path.join(sourceRoot, 'node_modules/.bin/buf');
 const env = {
   ...process.env,
-  PATH: `${path.join(repoRoot, 'node_modules/.bin')}:${process.env.PATH ?? ''}`,
+  PATH: `${path.join(sourceRoot, 'node_modules/.bin')}:${process.env.PATH ?? ''}`,
 };
 
 test('buf lint passes', async (t) => {
-  await t.notThrowsAsync(run(buf, ['lint'], { cwd: repoRoot, env }));
+  await t.notThrowsAsync(run(buf, ['lint'], { cwd: sourceRoot, env }));
 });
 
 async function listFiles(dir: string): Promise<string[]> {
@@ -44,7 +44,7 @@ async function listFiles(dir: string): Promise<string[]> {
 async function freshGenerate(template: string): Promise<{ root: string; outs: string[] }> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'gen-'));
   const outs = new Set<string>();
-  const text = (await readFile(path.join(repoRoot, template), 'utf8')).replace(
+  const text = (await readFile(path.join(sourceRoot, template), 'utf8')).replace(
     /^(\s*out:\s*)(\S+)\s*$/gm,
     (_line, prefix: string, out: string) => {
       outs.add(out);
@@ -53,7 +53,7 @@ async function freshGenerate(template: string): Promise<{ root: string; outs: st
   );
   const templateFile = path.join(root, 'buf.gen.yaml');
   await writeFile(templateFile, text);
-  await run(buf, ['generate', '--template', templateFile], { cwd: repoRoot, env });
+  await run(buf, ['generate', '--template', templateFile], { cwd: sourceRoot, env });
   return { root, outs: [...outs].sort() };
 }
 
@@ -63,13 +63,13 @@ async function assertSameTree(
   committedDir: string,
 ): Promise<void> {
   const committed = await listFiles(committedDir);
-  t.deepEqual(await listFiles(freshDir), committed, `${path.relative(repoRoot, committedDir)}/`);
+  t.deepEqual(await listFiles(freshDir), committed, `${path.relative(sourceRoot, committedDir)}/`);
   for (const file of committed) {
     const [fresh, current] = await Promise.all([
       readFile(path.join(freshDir, file)),
       readFile(path.join(committedDir, file)),
     ]);
-    const name = path.relative(repoRoot, path.join(committedDir, file));
+    const name = path.relative(sourceRoot, path.join(committedDir, file));
     t.true(
       fresh.equals(current),
       `${name} differs from a fresh buf generate: run npm run generate`,
@@ -82,10 +82,10 @@ test('gen/ matches a fresh buf generate', async (t) => {
   t.teardown(() => rm(root, { recursive: true, force: true }));
   t.deepEqual(outs, ['gen']);
   await run(buf, ['build', '-o', path.join(root, 'gen', 'descriptors.binpb')], {
-    cwd: repoRoot,
+    cwd: sourceRoot,
     env,
   });
-  await assertSameTree(t, path.join(root, 'gen'), path.join(repoRoot, 'gen'));
+  await assertSameTree(t, path.join(root, 'gen'), path.join(sourceRoot, 'gen'));
 });
 
 test('clients/*/gen/ match a fresh buf generate', async (t) => {
@@ -97,7 +97,7 @@ test('clients/*/gen/ match a fresh buf generate', async (t) => {
   t.teardown(() => rm(root, { recursive: true, force: true }));
   t.deepEqual(outs, ['clients/go/gen', 'clients/python/gen', 'clients/ts/gen']);
   for (const out of outs) {
-    await assertSameTree(t, path.join(root, out), path.join(repoRoot, out));
+    await assertSameTree(t, path.join(root, out), path.join(sourceRoot, out));
   }
 });
 
@@ -112,7 +112,7 @@ const against = process.env.BUF_BREAKING_AGAINST || 'HEAD~1';
 const againstExists = (() => {
   try {
     execFileSync('git', ['rev-parse', '--verify', '--quiet', `${against}^{commit}`], {
-      cwd: repoRoot,
+      cwd: sourceRoot,
       stdio: 'ignore',
     });
     return true;
@@ -127,7 +127,7 @@ if (againstExists) {
     const result = await run(
       buf,
       ['breaking', 'proto', '--against', `.git#ref=${against},subdir=proto`],
-      { cwd: repoRoot, env },
+      { cwd: sourceRoot, env },
     ).then(
       () => undefined,
       (error: { stdout?: string; stderr?: string; message: string }) =>
@@ -144,7 +144,7 @@ if (againstExists) {
   const shallow = (() => {
     try {
       return (
-        execFileSync('git', ['rev-parse', '--is-shallow-repository'], { cwd: repoRoot })
+        execFileSync('git', ['rev-parse', '--is-shallow-repository'], { cwd: sourceRoot })
           .toString()
           .trim() === 'true'
       );

@@ -11,6 +11,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { REPO_ROOT } from '../../scripts/lib/local-services.js';
+import { nodeEntryArgs } from '../../scripts/lib/node-entry.js';
 import type { GhzScenario } from './ghz.js';
 import { type ServerProcess, spawnProgram, spawnServer } from './server-process.js';
 
@@ -35,7 +36,7 @@ export async function startReferenceServers(): Promise<ReferenceServers> {
     // GOMAXPROCS=1: one core, as the service (a Node process) effectively has.
     const go = await spawnProgram(binary, [], { PORT: '0', GOMAXPROCS: '1' });
     started.push(go);
-    const js = await spawnServer(['--import', 'tsx', 'load/grpc-js-reference-server.ts'], {
+    const js = await spawnServer(nodeEntryArgs('load/grpc-js-reference-server.ts'), {
       PORT: '0',
     });
     started.push(js);

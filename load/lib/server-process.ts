@@ -2,6 +2,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { REPO_ROOT } from '../../scripts/lib/local-services.js';
+import { nodeEntryArgs } from '../../scripts/lib/node-entry.js';
 
 export interface ServerProcess {
   readonly child: ChildProcess;
@@ -61,7 +62,7 @@ export function spawnService(
   env: Record<string, string>,
   nodeArgs: readonly string[] = [],
 ): Promise<ServerProcess> {
-  return spawnServer(['--import', 'tsx', ...nodeArgs, 'src/main.ts'], {
+  return spawnServer(nodeEntryArgs('src/main.ts', nodeArgs), {
     ...env,
     LOG_LEVEL: 'info',
     HOST: '127.0.0.1',

@@ -10,6 +10,7 @@ import { Code, createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import test from 'ava';
 import { AdminService } from '../../gen/billing/v1/admin_pb.js';
+import { nodeEntryArgs } from '../../scripts/lib/node-entry.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { repoRoot } from '../helpers/process.js';
 import { codeOf } from '../helpers/rpc.js';
@@ -30,7 +31,7 @@ function platformKey(
   ...args: string[]
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const { config } = server;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/platform-key.ts', ...args], {
+  const child = spawn(process.execPath, [...nodeEntryArgs('scripts/platform-key.ts'), ...args], {
     cwd: repoRoot,
     env: {
       PATH: process.env.PATH ?? '',

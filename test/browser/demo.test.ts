@@ -15,7 +15,6 @@ import { mkdir } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { durationFromMs } from '@bufbuild/protobuf/wkt';
 import { createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
@@ -25,8 +24,10 @@ import { AdminService } from '../../gen/billing/v1/admin_pb.js';
 import { EntitlementsService } from '../../gen/billing/v1/entitlements_pb.js';
 import { createTestProject, startTestApp, type TestApp, type TestProject } from '../helpers/app.js';
 import { launchChromium, type TestBrowser } from '../helpers/browser.js';
+import { sourceRoot } from '../helpers/process.js';
 
-const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url));
+// In the repository, also when the tests run from the compiled tree.
+const artifacts = path.join(sourceRoot, 'test', 'browser', 'artifacts');
 const tokenSecrets = randomBytes(24).toString('base64url');
 
 let server: TestApp;

@@ -17,7 +17,6 @@
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { fromJson, type JsonObject } from '@bufbuild/protobuf';
 import { durationFromMs } from '@bufbuild/protobuf/wkt';
 import { createClient } from '@connectrpc/connect';
@@ -35,8 +34,10 @@ import { devCheckoutRequest } from '../../scripts/lib/local-stripe.js';
 import type { TestApp, TestProject } from '../helpers/app.js';
 import { launchChromium, type TestBrowser } from '../helpers/browser.js';
 import { type LocalStack, startLocalStack } from '../helpers/local-stack.js';
+import { sourceRoot } from '../helpers/process.js';
 
-const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url));
+// In the repository, also when the tests run from the compiled tree.
+const artifacts = path.join(sourceRoot, 'test', 'browser', 'artifacts');
 
 let stack: LocalStack;
 let sandbox: Sandbox;

@@ -1,11 +1,19 @@
 /** Runs the service as a real child process, the way an operator does. */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nodeEntryArgs } from '../../scripts/lib/node-entry.js';
 import { testMasterKeys } from './services.js';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * The repository's own files. The same folder as repoRoot, except when tests
+ * run from the compiled tree (scripts/lib/compiled-tree.ts), whose compiled
+ * folders also hold the .js files: compare or list files here.
+ */
+export const sourceRoot = path.dirname(realpathSync(path.join(repoRoot, 'tsconfig.json')));
 
 export interface ServiceProcess {
   readonly child: ChildProcess;
@@ -23,7 +31,7 @@ export interface ExitResult {
 
 /** Starts `src/main.ts` and waits for its "listening" log line. */
 export async function spawnService(env: Readonly<Record<string, string>>): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, nodeEntryArgs('src/main.ts'), {
     cwd: repoRoot,
     env: {
       PATH: process.env.PATH ?? '',
@@ -61,7 +69,7 @@ export function runServiceToExit(
   env: Readonly<Record<string, string>>,
   timeoutMs = 30_000,
 ): Promise<ExitResult> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, nodeEntryArgs('src/main.ts'), {
     cwd: repoRoot,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],

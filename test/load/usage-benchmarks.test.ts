@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import type { BudgetVerdict, Result } from '../../load/lib/results.js';
+import { nodeEntryArgs } from '../../scripts/lib/node-entry.js';
 import { repoRoot } from '../helpers/process.js';
 import { requireNeed, testMongoUrl, testRedisUrl } from '../helpers/services.js';
 
@@ -33,7 +34,7 @@ test.before(() => {
 async function runBenchmark(): Promise<Run> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'bench-usage-test-'));
   try {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'load/usage-benchmarks.ts'], {
+    const child = spawn(process.execPath, nodeEntryArgs('load/usage-benchmarks.ts'), {
       cwd: repoRoot,
       env: {
         PATH: process.env.PATH ?? '',

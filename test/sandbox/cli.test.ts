@@ -8,6 +8,7 @@ import anyTest, { type TestFn } from 'ava';
 import type Stripe from 'stripe';
 import { runCli } from '../../sandbox/control/cli.js';
 import { type Sandbox, startSandbox } from '../../sandbox/index.js';
+import { nodeEntryArgs } from '../../scripts/lib/node-entry.js';
 import { repoRoot } from '../helpers/process.js';
 
 const KEY = 'sk_test_cli';
@@ -108,7 +109,7 @@ function runEntry(
   args: readonly string[],
   baseUrl: string,
 ): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'sandbox/cli.ts', ...args], {
+  const child = spawn(process.execPath, [...nodeEntryArgs('sandbox/cli.ts'), ...args], {
     cwd: repoRoot,
     env: { PATH: process.env.PATH ?? '', SANDBOX_URL: baseUrl },
     stdio: ['ignore', 'pipe', 'pipe'],

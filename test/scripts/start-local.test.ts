@@ -16,6 +16,7 @@ import test from 'ava';
 import Stripe from 'stripe';
 import { CheckoutMode, CheckoutService } from '../../gen/billing/v1/checkout_pb.js';
 import { EntitlementsService } from '../../gen/billing/v1/entitlements_pb.js';
+import { nodeEntryArgs } from '../../scripts/lib/node-entry.js';
 import { repoRoot } from '../helpers/process.js';
 import { testMongoUrl, testRedisUrl, uniqueDbName } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
@@ -27,7 +28,7 @@ interface StartLocal {
 }
 
 function startLocal(dataDir: string, database: string): StartLocal {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start-local.ts'], {
+  const child = spawn(process.execPath, nodeEntryArgs('scripts/start-local.ts'), {
     cwd: repoRoot,
     env: {
       PATH: process.env.PATH ?? '',

@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { type Db, MongoClient } from 'mongodb';
+import { nodeEntryArgs } from '../../scripts/lib/node-entry.js';
 import { ReservationService } from '../../src/services/reservation-service.js';
 import { type UsageEntryDoc, UsageLedgerStore } from '../../src/store/usage-ledger-store.js';
 import { repoRoot } from '../helpers/process.js';
@@ -44,7 +45,7 @@ const stepScript = fileURLToPath(new URL('./reservation-crash-step.ts', import.m
 function crashIn(step: CrashStep, request: CrashRequest): Promise<NodeJS.Signals | null> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', stepScript, database, step, JSON.stringify(request)],
+    [...nodeEntryArgs(stepScript), database, step, JSON.stringify(request)],
     {
       cwd: repoRoot,
       env: { PATH: process.env.PATH ?? '', TEST_MONGODB_URL: testMongoUrl() },
