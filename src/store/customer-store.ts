@@ -2,9 +2,20 @@ import type { Collection, Db } from 'mongodb';
 import type { CustomerDoc, StripeCustomerOwnershipDoc } from './documents.js';
 import { isDuplicateKeyError } from './errors.js';
 
+/** How many owned Stripe customers one process remembers (some 100 bytes each). */
+const maxRememberedOwned = 100_000;
+
 export class CustomerStore {
   private readonly customers: Collection<CustomerDoc>;
   private readonly ownership: Collection<StripeCustomerOwnershipDoc>;
+  /**
+   * Ownership docs that say `owned: true`, by `_id`. That answer never turns
+   * false (a link always sets true, a decision from metadata is written only
+   * once, nothing deletes them), so every later event of the customer skips
+   * its read: one MongoDB command of the six a subscription event costs.
+   * `false` is not kept, since a later link turns it.
+   */
+  private readonly knownOwned = new Set<string>();
 
   constructor(db: Db) {
     this.customers = db.collection<CustomerDoc>('customers');
@@ -16,8 +27,20 @@ export class CustomerStore {
     projectId: string,
     stripeCustomerId: string,
   ): Promise<boolean | undefined> {
-    const doc = await this.ownership.findOne({ _id: ownershipDocId(projectId, stripeCustomerId) });
+    const id = ownershipDocId(projectId, stripeCustomerId);
+    if (this.knownOwned.has(id)) return true;
+    const doc = await this.ownership.findOne({ _id: id });
+    if (doc?.owned === true) this.rememberOwned(id);
     return doc?.owned;
+  }
+
+  private rememberOwned(id: string): void {
+    if (this.knownOwned.size >= maxRememberedOwned) {
+      // Sets iterate in insertion order: forget the oldest.
+      const oldest = this.knownOwned.values().next();
+      if (!oldest.done) this.knownOwned.delete(oldest.value);
+    }
+    this.knownOwned.add(id);
   }
 
   /**
