@@ -162,7 +162,7 @@ function buildEntitlementLookup(
     ),
     inputsCache: new MemoryInputsCache(bus, config.entitlementMemoryTtlMs, memoryCacheMaxEntries),
     logger,
-    onLookup: (result) => metrics.entitlementLookups.inc({ result }),
+    onLookup: metrics.countLookup,
     now: () => clock.now(),
   });
 }

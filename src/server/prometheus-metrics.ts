@@ -8,15 +8,18 @@
  */
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { RpcDurationHistogram } from './rpc-duration-histogram.js';
 
 export interface ServiceMetrics {
   /** No tenant figures: safe for the public port. */
   readonly registry: Registry;
   /** Figures per project: only for the metrics listener. */
   readonly tenantRegistry: Registry;
-  readonly rpcDuration: Histogram<'method' | 'code'>;
+  readonly rpcDuration: RpcDurationHistogram;
   readonly webhookEvents: Counter<'type' | 'outcome'>;
   readonly entitlementLookups: Counter<'result'>;
+  /** One entitlement lookup answered from `result` (memory, redis, miss); cheap on every check. */
+  readonly countLookup: (result: string) => void;
   readonly reconciliationDrift: Counter<'project' | 'class' | 'dry_run'>;
   readonly reconciliationDuration: Histogram<'outcome' | 'dry_run'>;
   readonly jobRuns: Counter<'job' | 'outcome'>;
@@ -29,15 +32,14 @@ export function createServiceMetrics(): ServiceMetrics {
   const registry = new Registry();
   const tenantRegistry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const rpcDuration = new Histogram({
+  const rpcDuration = new RpcDurationHistogram({
     name: 'rpc_server_duration_seconds',
     help: 'RPC handling time by method and gRPC status code (streams: until the handler returns the stream)',
-    labelNames: ['method', 'code'] as const,
     // Sub-millisecond buckets: entitlement checks are meant to be that fast.
     buckets: [
       0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
     ],
-    registers: [registry],
+    registry,
   });
   const webhookEvents = new Counter({
     name: 'webhook_events_total',
@@ -45,12 +47,21 @@ export function createServiceMetrics(): ServiceMetrics {
     labelNames: ['type', 'outcome'] as const,
     registers: [registry],
   });
+  // Counted in a Map on every check and added to the counter when scraped:
+  // prom-client's inc() validates and hashes the labels on every call.
+  const uncountedLookups = new Map<string, number>();
   const entitlementLookups = new Counter({
     name: 'entitlement_cache_lookups_total',
     help: 'Entitlement lookups by where the answer came from (memory, redis, miss = computed from MongoDB)',
     labelNames: ['result'] as const,
     registers: [registry],
+    collect() {
+      for (const [result, count] of uncountedLookups) this.inc({ result }, count);
+      uncountedLookups.clear();
+    },
   });
+  const countLookup = (result: string) =>
+    uncountedLookups.set(result, (uncountedLookups.get(result) ?? 0) + 1);
   const reconciliationDrift = new Counter({
     name: 'reconciliation_drift_total',
     help: 'Subscriptions found drifted by reconciliation, by project, class (missing_locally, stale, missing_in_stripe) and dry run',
@@ -95,6 +106,7 @@ export function createServiceMetrics(): ServiceMetrics {
     rpcDuration,
     webhookEvents,
     entitlementLookups,
+    countLookup,
     reconciliationDrift,
     reconciliationDuration,
     jobRuns,
@@ -110,16 +122,26 @@ function grpcCodeName(code: Code): string {
 }
 
 export function createMetricsInterceptor(metrics: ServiceMetrics): Interceptor {
+  // The label of each method, made once rather than on every call.
+  const names = new WeakMap<object, string>();
+  const nameOf = (service: { typeName: string }, method: { name: string }) => {
+    let name = names.get(method);
+    if (name === undefined) {
+      name = `${service.typeName}/${method.name}`;
+      names.set(method, name);
+    }
+    return name;
+  };
   return (next) => async (req) => {
-    const stopTimer = metrics.rpcDuration.startTimer({
-      method: `${req.service.typeName}/${req.method.name}`,
-    });
+    const started = performance.now();
+    const method = nameOf(req.service, req.method);
     try {
       const response = await next(req);
-      stopTimer({ code: 'OK' });
+      metrics.rpcDuration.record(method, 'OK', (performance.now() - started) / 1000);
       return response;
     } catch (err) {
-      stopTimer({ code: grpcCodeName(ConnectError.from(err).code) });
+      const code = grpcCodeName(ConnectError.from(err).code);
+      metrics.rpcDuration.record(method, code, (performance.now() - started) / 1000);
       throw err;
     }
   };
