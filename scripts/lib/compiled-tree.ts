@@ -24,8 +24,8 @@ export const COMPILED_TREE_FOLDER = '.build';
 
 const isTypeScript = (name: string) => name.endsWith('.ts') && !name.endsWith('.d.ts');
 
-/** Links every entry of `from` into `to`, descending into compiled folders; returns the TS files. */
-async function mirrorFolder(from: string, to: string, descend: boolean): Promise<string[]> {
+/** Links every file of `from` into `to`, descending into its folders; returns the TS files. */
+async function mirrorFolder(from: string, to: string): Promise<string[]> {
   await mkdir(to, { recursive: true });
   const sources: string[] = [];
   const entries = await readdir(from, { withFileTypes: true });
@@ -33,8 +33,8 @@ async function mirrorFolder(from: string, to: string, descend: boolean): Promise
   for (const entry of entries) {
     const source = path.join(from, entry.name);
     const target = path.join(to, entry.name);
-    if (entry.isDirectory() && descend && entry.name !== 'node_modules') {
-      sources.push(...(await mirrorFolder(source, target, true)));
+    if (entry.isDirectory() && entry.name !== 'node_modules') {
+      sources.push(...(await mirrorFolder(source, target)));
       continue;
     }
     // esbuild writes `x.js` beside the link to `x.ts`: a linked `x.js` there
@@ -75,7 +75,7 @@ export async function buildCompiledTree(repoRoot: string): Promise<string> {
     const target = path.join(tree, entry.name);
     const compiled = (COMPILED_FOLDERS as readonly string[]).includes(entry.name);
     if (compiled && (await lstat(source)).isDirectory()) {
-      sources.push(...(await mirrorFolder(source, target, true)));
+      sources.push(...(await mirrorFolder(source, target)));
     } else {
       await symlink(source, target);
     }
