@@ -19,6 +19,15 @@ import { build } from 'esbuild';
 /** The folders whose TypeScript runs in tests. Everything else is linked. */
 const COMPILED_FOLDERS = ['src', 'test', 'scripts', 'sandbox', 'load', 'gen'] as const;
 
+/**
+ * Git-ignored folders that tools and services fill while tests run. They are
+ * created in the repository before the tree is built, so the tree links them
+ * even on a fresh clone: a folder missing then would be created inside the
+ * tree by the first writer, and the repository's own scripts (scripts/grpcurl
+ * finds `.tools/bin` beside itself) would not see what was installed there.
+ */
+const SHARED_STATE_FOLDERS = ['.tools', '.data'] as const;
+
 /** The tree's folder, inside the repository so node_modules resolves from it. */
 export const COMPILED_TREE_FOLDER = '.build';
 
@@ -68,6 +77,9 @@ export async function buildCompiledTree(repoRoot: string): Promise<string> {
   const tree = path.join(repoRoot, COMPILED_TREE_FOLDER);
   await rm(tree, { recursive: true, force: true });
   await mkdir(tree);
+  for (const folder of SHARED_STATE_FOLDERS) {
+    await mkdir(path.join(repoRoot, folder), { recursive: true });
+  }
   const sources: string[] = [];
   for (const entry of await readdir(repoRoot, { withFileTypes: true })) {
     if (entry.name === COMPILED_TREE_FOLDER || entry.name === 'package.json') continue;
