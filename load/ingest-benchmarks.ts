@@ -35,9 +35,9 @@ const seededEventCreated = Math.floor(Date.now() / 1000) - 86_400;
 
 const scenarioName = (size: number) => `ingest-${size}-subscriptions`;
 
-const budgets = (largest: number): Budget[] => [
+const budgets = (smallest: number, largest: number): Budget[] => [
   {
-    budget: `ingestion at ${largest} subscriptions >= 0.8 x at ${sizes[0]}`,
+    budget: `ingestion at ${largest} subscriptions >= 0.8 x at ${smallest}`,
     scenario: scenarioName(largest),
     minimum: 0.8,
   },

@@ -62,14 +62,16 @@ export interface SizeResults {
   readonly notes: readonly string[];
   /** What the rate counts, for the ratio's note: "events/s". */
   readonly rate: string;
-  readonly budgets: (largest: number) => Budget[];
+  /** The budgets comparing the largest size with the smallest; only asked when they differ. */
+  readonly budgets: (smallest: number, largest: number) => Budget[];
 }
 
 /** Adds each size's ratio to the smallest, writes the results files; the Markdown table. */
 export async function writeSizeResults(options: SizeResults): Promise<string> {
   const { sizes, scenarioName, results } = options;
-  const smallest = sizes[0];
-  const largest = sizes.at(-1);
+  // By value, not by position: BENCH_*_SIZES may list them in any order.
+  const smallest = sizes.length === 0 ? undefined : Math.min(...sizes);
+  const largest = sizes.length === 0 ? undefined : Math.max(...sizes);
   if (smallest !== undefined)
     for (const size of sizes) addRatiosTo(results, scenarioName(size), scenarioName(smallest));
   const backend =
@@ -87,6 +89,9 @@ export async function writeSizeResults(options: SizeResults): Promise<string> {
         .join(' ')}`,
       `ratio: ${options.rate} over the ${options.rate} at the smallest size`,
     ],
-    largest === undefined ? [] : options.budgets(largest),
+    // A run of one size compares nothing with nothing: it holds no budget.
+    smallest === undefined || largest === undefined || smallest === largest
+      ? []
+      : options.budgets(smallest, largest),
   );
 }
