@@ -200,9 +200,12 @@ class CheckResponseMemo {
     const key = requested === 1 ? feature : `${feature}\u0000${requested}`;
     let answer = answers.get(key);
     if (!answer) {
-      answer = create(CheckEntitlementResponseSchema, {
-        entitlement: entitlementMessageFor(entitlementFor(set, feature), requested),
-      });
+      // Frozen: it is shared by every call, and the gRPC path encodes it once (answer-envelopes.ts).
+      answer = deepFrozen(
+        create(CheckEntitlementResponseSchema, {
+          entitlement: entitlementMessageFor(entitlementFor(set, feature), requested),
+        }),
+      );
       // Bounded by what callers ask for; cap it so a scan of random feature names cannot grow it.
       if (answers.size < maxMemoizedFeatures) answers.set(key, answer);
     }
@@ -211,3 +214,12 @@ class CheckResponseMemo {
 }
 
 const maxMemoizedFeatures = 256;
+
+/** Freezes a message and everything in it (typed arrays cannot be frozen, and are left). */
+function deepFrozen<T extends object>(value: T): T {
+  for (const field of Object.values(value)) {
+    if (typeof field === 'object' && field !== null && !ArrayBuffer.isView(field))
+      deepFrozen(field);
+  }
+  return Object.freeze(value);
+}

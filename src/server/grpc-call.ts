@@ -22,6 +22,7 @@ import {
 import { createAsyncIterable } from '@connectrpc/connect/protocol';
 import { parseTimeout } from '@connectrpc/connect/protocol-grpc';
 import type { Logger } from '../logger.js';
+import type { AnswerEnvelopes } from './answer-envelopes.js';
 import { encodeEnvelope, envelopeHeaderBytes } from './envelopes.js';
 import { RequestCommon } from './grpc-request.js';
 import {
@@ -70,6 +71,7 @@ export class GrpcCall {
     private readonly contentType: string,
     private readonly method: RpcMethod,
     private readonly options: GrpcCallOptions,
+    private readonly envelopes: AnswerEnvelopes,
   ) {}
 
   start(): void {
@@ -174,7 +176,7 @@ export class GrpcCall {
 
   private answer(message: Message, header: Headers, trailer: Headers): void {
     if (this.done) return;
-    const body = encodeEnvelope(toBinary(this.method.spec.method.output, message));
+    const body = this.envelopes.encode(this.method.spec.method.output, message);
     if (!this.respondHeaders(header)) return;
     this.finish(trailer, body);
   }

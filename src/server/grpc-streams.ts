@@ -17,6 +17,7 @@
  */
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
+import { AnswerEnvelopes } from './answer-envelopes.js';
 import { GrpcCall, type GrpcCallOptions } from './grpc-call.js';
 import { drain, respondTrailersOnly } from './grpc-responses.js';
 import { rpcInterceptors } from './malformed-body.js';
@@ -37,13 +38,14 @@ export interface GrpcStreamsOptions extends GrpcCallOptions {
 
 export function createGrpcStreams(options: GrpcStreamsOptions): Http2StreamHandler {
   const methods = createRpcMethods(options.routes.specs, rpcInterceptors(options.interceptors));
+  const envelopes = new AnswerEnvelopes();
   return (stream, headers) => {
     const contentType = nativeContentType(headers);
     if (contentType === undefined) return false;
     const path = headers[':path'] ?? '';
     const method = methods.get(path);
     if (method !== undefined) {
-      new GrpcCall(stream, headers, contentType, method, options).start();
+      new GrpcCall(stream, headers, contentType, method, options, envelopes).start();
       return true;
     }
     // Registered, but not unary or server streaming (or with route options): connect's.
