@@ -165,8 +165,16 @@ export interface AuthInterceptorOptions {
 }
 
 export function createAuthInterceptor(options: AuthInterceptorOptions): Interceptor {
+  // Per method descriptor: the answer never changes, and the lookup builds a string.
+  const scopes = new WeakMap<DescMethod, ScopeName | undefined>();
+  const scopeOf = (service: DescService, method: DescMethod) => {
+    if (scopes.has(method)) return scopes.get(method);
+    const scope = options.requiredScope(service, method);
+    scopes.set(method, scope);
+    return scope;
+  };
   return (next) => async (req) => {
-    const scope = options.requiredScope(req.service, req.method);
+    const scope = scopeOf(req.service, req.method);
     if (scope === undefined) return next(req);
     const token = bearerToken(req.header.get('authorization'));
     if (token === undefined) {

@@ -3,8 +3,8 @@
  * here): collects the enveloped request up to the size limit, decodes it,
  * runs the method through the shared interceptors and implementation
  * (rpc-handlers.ts), and answers headers, the enveloped message(s) and the
- * grpc-status trailers. A deadline (grpc-timeout), the client's reset and
- * shutdown end it.
+ * grpc-status trailers. A deadline (grpc-timeout, watched by call-deadlines.ts),
+ * the client's reset and shutdown end it.
  *
  * No AbortController is allocated unless someone reads the signal (the
  * profile put ~25 µs per call on connect's signals).
@@ -23,6 +23,7 @@ import { createAsyncIterable } from '@connectrpc/connect/protocol';
 import { parseTimeout } from '@connectrpc/connect/protocol-grpc';
 import type { Logger } from '../logger.js';
 import type { AnswerEnvelopes } from './answer-envelopes.js';
+import type { CallDeadlines, DeadlineBound } from './call-deadlines.js';
 import { encodeEnvelope, envelopeHeaderBytes } from './envelopes.js';
 import { RequestCommon } from './grpc-request.js';
 import {
@@ -45,9 +46,15 @@ export interface GrpcCallOptions {
   readonly logger: Logger;
 }
 
+/** What every call of one server shares. */
+export interface GrpcCallShared {
+  readonly envelopes: AnswerEnvelopes;
+  readonly deadlines: CallDeadlines;
+}
+
 const shutdownReason = () => new ConnectError('the server is shutting down', Code.Unavailable);
 
-export class GrpcCall {
+export class GrpcCall implements DeadlineBound {
   private readonly chunks: Buffer[] = [];
   private received = 0;
   /** Past readMaxBytes: the call was answered, what else arrives is dropped. */
@@ -58,11 +65,10 @@ export class GrpcCall {
   private done = false;
   private controller: AbortController | undefined;
   private abortReason: unknown;
-  private timer: NodeJS.Timeout | undefined;
   private deadline: number | undefined;
   private trailers: OutgoingHttpHeaders = {};
-  private readonly responseHeader = new MapHeaders();
-  private readonly responseTrailer = new MapHeaders();
+  private readonly responseHeader = MapHeaders.empty();
+  private readonly responseTrailer = MapHeaders.empty();
   private outputs: AsyncIterator<Message> | undefined;
 
   constructor(
@@ -71,7 +77,7 @@ export class GrpcCall {
     private readonly contentType: string,
     private readonly method: RpcMethod,
     private readonly options: GrpcCallOptions,
-    private readonly envelopes: AnswerEnvelopes,
+    private readonly shared: GrpcCallShared,
   ) {}
 
   start(): void {
@@ -89,7 +95,7 @@ export class GrpcCall {
     }
     if (timeout.timeoutMs !== undefined) {
       this.deadline = Date.now() + timeout.timeoutMs;
-      this.timer = setTimeout(() => this.onDeadline(), timeout.timeoutMs);
+      this.shared.deadlines.add(this, this.deadline);
     }
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.once('end', () => {
@@ -176,7 +182,7 @@ export class GrpcCall {
 
   private answer(message: Message, header: Headers, trailer: Headers): void {
     if (this.done) return;
-    const body = this.envelopes.encode(this.method.spec.method.output, message);
+    const body = this.shared.envelopes.encode(this.method.spec.method.output, message);
     if (!this.respondHeaders(header)) return;
     this.finish(trailer, body);
   }
@@ -239,8 +245,7 @@ export class GrpcCall {
     this.stream.sendTrailers(this.trailers);
   }
 
-  private onDeadline(): void {
-    this.timer = undefined;
+  onDeadline(): void {
     this.fail(new ConnectError('the operation timed out', Code.DeadlineExceeded));
     this.closeOutputs();
   }
@@ -256,8 +261,7 @@ export class GrpcCall {
   private settle(reason: ConnectError | undefined): void {
     this.done = true;
     this.abortReason = reason;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    if (this.deadline !== undefined) this.shared.deadlines.remove(this);
     if (this.controller) {
       this.options.shutdownSignal.removeEventListener('abort', this.onShutdown);
       this.controller.abort(reason);

@@ -28,7 +28,7 @@ export function statusTrailers(
   error: ConnectError,
   trailer: Headers | undefined,
 ): OutgoingHttpHeaders {
-  const target = new MapHeaders();
+  const target = MapHeaders.empty();
   trailer?.forEach((value, key) => {
     target.set(key, value);
   });

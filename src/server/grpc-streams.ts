@@ -18,7 +18,8 @@
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
 import { AnswerEnvelopes } from './answer-envelopes.js';
-import { GrpcCall, type GrpcCallOptions } from './grpc-call.js';
+import { CallDeadlines } from './call-deadlines.js';
+import { GrpcCall, type GrpcCallOptions, type GrpcCallShared } from './grpc-call.js';
 import { drain, respondTrailersOnly } from './grpc-responses.js';
 import { rpcInterceptors } from './malformed-body.js';
 import type { RecordedRoutes } from './recorded-routes.js';
@@ -38,14 +39,17 @@ export interface GrpcStreamsOptions extends GrpcCallOptions {
 
 export function createGrpcStreams(options: GrpcStreamsOptions): Http2StreamHandler {
   const methods = createRpcMethods(options.routes.specs, rpcInterceptors(options.interceptors));
-  const envelopes = new AnswerEnvelopes();
+  const shared: GrpcCallShared = {
+    envelopes: new AnswerEnvelopes(),
+    deadlines: new CallDeadlines(),
+  };
   return (stream, headers) => {
     const contentType = nativeContentType(headers);
     if (contentType === undefined) return false;
     const path = headers[':path'] ?? '';
     const method = methods.get(path);
     if (method !== undefined) {
-      new GrpcCall(stream, headers, contentType, method, options, envelopes).start();
+      new GrpcCall(stream, headers, contentType, method, options, shared).start();
       return true;
     }
     // Registered, but not unary or server streaming (or with route options): connect's.
@@ -62,6 +66,9 @@ function nativeContentType(headers: IncomingHttpHeaders): string | undefined {
   if (headers[':method'] !== 'POST') return undefined;
   const encoding = headers['grpc-encoding'];
   if (encoding !== undefined && encoding !== 'identity') return undefined;
-  const type = (headers['content-type'] ?? '').split(';', 1)[0]?.trim().toLowerCase();
+  const declared = headers['content-type'];
+  // What gRPC clients send, taken as is; anything else is parsed.
+  if (declared === 'application/grpc') return declared;
+  const type = (declared ?? '').split(';', 1)[0]?.trim().toLowerCase();
   return type === 'application/grpc' || type === 'application/grpc+proto' ? type : undefined;
 }

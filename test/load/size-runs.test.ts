@@ -25,7 +25,11 @@ const row = (size: number, rps: number): Result => ({
 });
 
 const budgets = (smallest: number, largest: number): Budget[] => [
-  { budget: `at ${largest} >= 0.8 x at ${smallest}`, scenario: scenarioName(largest), minimum: 0.8 },
+  {
+    budget: `at ${largest} >= 0.8 x at ${smallest}`,
+    scenario: scenarioName(largest),
+    minimum: 0.8,
+  },
 ];
 
 interface Written {
