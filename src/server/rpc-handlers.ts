@@ -26,7 +26,7 @@ import {
 export interface CallFrame {
   readonly protocolName: string;
   /** Milliseconds left before the deadline; undefined without one. */
-  readonly timeoutMs: () => number | undefined;
+  timeoutMs(): number | undefined;
   readonly responseHeader: Headers;
   readonly responseTrailer: Headers;
 }
@@ -140,7 +140,6 @@ function handlerContext(req: UnaryRequest | StreamRequest, frame: CallFrame): Ha
 class CallContext implements HandlerContext {
   readonly method: HandlerContext['method'];
   readonly service: HandlerContext['service'];
-  readonly timeoutMs: HandlerContext['timeoutMs'];
   readonly requestMethod: string;
   readonly requestHeader: HandlerContext['requestHeader'];
   readonly responseHeader: HandlerContext['responseHeader'];
@@ -151,11 +150,10 @@ class CallContext implements HandlerContext {
 
   constructor(
     private readonly req: UnaryRequest | StreamRequest,
-    frame: CallFrame,
+    private readonly frame: CallFrame,
   ) {
     this.method = req.method;
     this.service = req.service;
-    this.timeoutMs = frame.timeoutMs;
     this.requestMethod = req.requestMethod;
     this.requestHeader = req.header;
     this.responseHeader = frame.responseHeader;
@@ -167,6 +165,10 @@ class CallContext implements HandlerContext {
 
   get signal(): AbortSignal {
     return this.req.signal;
+  }
+
+  timeoutMs(): number | undefined {
+    return this.frame.timeoutMs();
   }
 }
 
