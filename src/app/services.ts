@@ -210,6 +210,8 @@ function buildEventProcessor(
     logger,
     maxAttempts: config.webhookMaxAttempts,
     onOutcome: (type, outcome) => metrics.webhookEvents.inc({ type, outcome }),
+    // Well inside the claim's lease: no other delivery may take the event while its mark is retried.
+    markRetryMs: Math.min(10_000, Math.floor(config.webhookLeaseMs / 3)),
   });
 }
 

@@ -10,6 +10,7 @@ import type { Logger } from '../logger.js';
 import type { EventIdentity, EventReceiptStore } from '../store/event-receipt-store.js';
 import { belongsToProject } from './event-ownership.js';
 import { eventHandlers, type WebhookContext } from './handlers/index.js';
+import { retryThroughOutage } from './outage-retry.js';
 
 /** `dead`: failed for the last allowed time; answered 2xx so Stripe stops retrying. */
 export type ProcessOutcome = 'processed' | 'ignored' | 'duplicate' | 'busy' | 'dead';
@@ -28,6 +29,8 @@ export interface EventProcessorOptions {
   readonly maxAttempts: number;
   /** Observes every outcome (Prometheus webhook events by type and outcome). */
   readonly onOutcome?: (type: string, outcome: ProcessOutcome | 'failed') => void;
+  /** How long the last mark of an applied event is retried while MongoDB is down (default 10 s). */
+  readonly markRetryMs?: number;
 }
 
 export class EventProcessor {
@@ -36,6 +39,7 @@ export class EventProcessor {
   private readonly logger: Logger;
   private readonly maxAttempts: number;
   private readonly onOutcome: (type: string, outcome: ProcessOutcome | 'failed') => void;
+  private readonly markRetryMs: number;
 
   constructor(options: EventProcessorOptions) {
     this.receipts = options.receipts;
@@ -43,6 +47,7 @@ export class EventProcessor {
     this.logger = options.logger;
     this.maxAttempts = options.maxAttempts;
     this.onOutcome = options.onOutcome ?? (() => {});
+    this.markRetryMs = options.markRetryMs ?? 10_000;
   }
 
   async process(event: Stripe.Event, context: WebhookContext): Promise<ProcessOutcome> {
@@ -65,7 +70,7 @@ export class EventProcessor {
       // retryable and Stripe's retry notifies again (twice is harmless).
       await this.notifier.customersChanged(context.project._id, result.customerIds);
       await this.notifier.stripeCustomersChanged(context.project._id, result.stripeCustomerIds);
-      await this.receipts.finish(identity, 'processed', context.now);
+      await this.markProcessed(identity, context.now);
       return this.report(event.type, 'processed');
     } catch (err) {
       this.onOutcome(event.type, 'failed');
@@ -83,6 +88,21 @@ export class EventProcessor {
       if (await this.givenUp(event, identity, err)) return this.report(event.type, 'dead');
       throw err;
     }
+  }
+
+  /**
+   * The event is applied and announced; only its receipt's mark is left. A
+   * dependency-down error here may come after the write landed, its reply
+   * lost to a restart: answering 5xx then would tell Stripe "not applied"
+   * about an applied event, and mark it failed once MongoDB is back, so that
+   * the retry applies it again. The mark is an idempotent `$set`, so it is
+   * tried again while MongoDB comes back, for up to `markRetryMs`; the
+   * claim's lease is longer, so no other delivery takes the event meanwhile.
+   */
+  private async markProcessed(identity: EventIdentity, now: Date): Promise<void> {
+    await retryThroughOutage(() => this.receipts.finish(identity, 'processed', now), {
+      budgetMs: this.markRetryMs,
+    });
   }
 
   /**
