@@ -68,7 +68,11 @@ export class ApiKeyAuthenticator {
    */
   remembered(apiKey: string): ApiKeyPrincipal | undefined {
     if (parseApiKeyId(apiKey) === undefined) return undefined;
-    const cached = this.cache.get(hashApiKey(apiKey));
+    return this.fresh(hashApiKey(apiKey));
+  }
+
+  private fresh(secretHash: string): ApiKeyPrincipal | undefined {
+    const cached = this.cache.get(secretHash);
     return cached && cached.expiresAt > this.now() ? cached.principal : undefined;
   }
 
@@ -78,8 +82,8 @@ export class ApiKeyAuthenticator {
     const keyId = parseApiKeyId(apiKey);
     if (keyId === undefined) return undefined;
     const secretHash = hashApiKey(apiKey);
-    const cached = this.cache.get(secretHash);
-    if (cached && cached.expiresAt > this.now()) return cached.principal;
+    const known = this.fresh(secretHash);
+    if (known) return known;
     if ((this.unknown.get(secretHash) ?? 0) > this.now()) return undefined;
     const doc = await this.keys.findById(keyId);
     // By id, not by hash: FerretDB scans on any field but _id. The hash must
