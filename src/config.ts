@@ -89,6 +89,8 @@ export interface Config {
   readonly watchHeartbeatMs: number;
   /** At most one balance-only change per customer per this window is broadcast and streamed (0: all). */
   readonly usageChangeCoalesceMs: number;
+  /** About how many changes a project's change feed keeps for readers that resume. */
+  readonly changeFeedRetainEntries: number;
   /** When the daily reconciliation of every project runs (cron, UTC); undefined: never (`off`). */
   readonly reconciliationCron: string | undefined;
   /**
@@ -185,6 +187,11 @@ export function loadConfig(env: Env): Config {
       fallback: 250,
       min: 0,
       max: 3_600_000,
+    }),
+    changeFeedRetainEntries: integer(env, 'CHANGE_FEED_RETAIN_ENTRIES', {
+      fallback: 100_000,
+      min: 100,
+      max: 10_000_000,
     }),
     reconciliationCron: cron(env, 'RECONCILIATION_CRON', '0 3 * * *'),
     reconciliationLeaseMs: integer(env, 'RECONCILIATION_LEASE_MS', {

@@ -13,16 +13,22 @@ import {
   type EntitlementsService,
   IssueCustomerTokenResponseSchema,
   ListEntitlementsResponseSchema,
+  ProjectChangeKind,
   ReleaseReservationResponseSchema,
   ReserveUsageResponseSchema,
   TrackUsageResponseSchema,
   WatchEntitlementsResponseSchema,
   WatchEventKind,
+  WatchProjectChangesResponseSchema,
 } from '../../gen/billing/v1/entitlements_pb.js';
 import { signCustomerToken } from '../domain/customer-tokens.js';
 import { type EntitlementSet, entitlementFor } from '../domain/entitlements.js';
 import type { EntitlementLookupService } from '../services/entitlement-lookup-service.js';
 import type { EntitlementWatchHub, WatchUpdate } from '../services/entitlement-watch-hub.js';
+import type {
+  ProjectChangeFeedService,
+  ProjectFeedUpdate,
+} from '../services/project-change-feed.js';
 import type { UsageService } from '../services/usage-service.js';
 import { requireCustomerAccess, requirePrincipal, requireReader } from './auth.js';
 import { entitlementMessage, entitlementMessageFor, timestampOrUndefined } from './convert.js';
@@ -32,16 +38,23 @@ import {
   reserveUsageInput,
 } from './reservation-requests.js';
 import { requestedAmount, trackUsageInput } from './usage-requests.js';
-import { requireCustomerId, requireFeature, wholeSeconds } from './validate.js';
+import {
+  optionalFeedPosition,
+  requireCustomerId,
+  requireFeature,
+  wholeSeconds,
+} from './validate.js';
 
 /** What the handlers call (the service classes satisfy these; tests pass fakes). */
 export type EntitlementLookup = Pick<EntitlementLookupService, 'list'>;
 export type EntitlementWatch = Pick<EntitlementWatchHub, 'watch'>;
+export type ProjectChangeWatch = Pick<ProjectChangeFeedService, 'watch'>;
 export type UsageTracker = Pick<UsageService, 'track' | 'reserve' | 'commit' | 'release'>;
 
 export interface EntitlementsRoutesDeps {
   readonly entitlements: EntitlementLookup;
   readonly watchHub: EntitlementWatch;
+  readonly changeFeed: ProjectChangeWatch;
   readonly usage: UsageTracker;
   /** The first signs customer tokens; empty: IssueCustomerToken is FAILED_PRECONDITION. */
   readonly customerTokenSecrets: readonly string[];
@@ -76,6 +89,7 @@ export function entitlementsHandlers(
       return create(ListEntitlementsResponseSchema, {
         entitlements: set.entitlements.map(entitlementMessage),
         validUntil: timestampOrUndefined(set.validUntil),
+        version: versionOf(set),
       });
     },
 
@@ -91,9 +105,16 @@ export function entitlementsHandlers(
               AbortSignal.timeout(Math.max(0, principal.expiresAt.getTime() - Date.now())),
             ])
           : context.signal;
-      for await (const update of deps.watchHub.watch(principal.projectId, customerId, signal)) {
-        yield watchMessage(update);
-      }
+      const resumeFrom = Number(req.resumeFromVersion);
+      const updates = deps.watchHub.watch(principal.projectId, customerId, signal, resumeFrom);
+      for await (const update of updates) yield watchMessage(update);
+    },
+
+    async *watchProjectChanges(req, context) {
+      const principal = requirePrincipal(context);
+      const resumeAfter = optionalFeedPosition('resume_after', req.resumeAfter);
+      const updates = deps.changeFeed.watch(principal.projectId, resumeAfter, context.signal);
+      for await (const update of updates) yield projectChangeMessage(update);
     },
 
     async trackUsage(req, context) {
@@ -172,6 +193,7 @@ function watchMessage(update: WatchUpdate) {
     return create(WatchEntitlementsResponseSchema, {
       kind: watchKinds.heartbeat,
       sentAt: timestampNow(),
+      version: BigInt(update.version),
     });
   }
   return create(WatchEntitlementsResponseSchema, {
@@ -179,8 +201,36 @@ function watchMessage(update: WatchUpdate) {
     entitlements: update.set.entitlements.map(entitlementMessage),
     validUntil: timestampOrUndefined(update.set.validUntil),
     sentAt: timestampNow(),
+    version: versionOf(update.set),
   });
 }
+
+const projectChangeKinds = {
+  ready: ProjectChangeKind.READY,
+  resync: ProjectChangeKind.RESYNC,
+  customer: ProjectChangeKind.CUSTOMER,
+  project: ProjectChangeKind.PROJECT,
+  heartbeat: ProjectChangeKind.HEARTBEAT,
+} as const;
+
+function projectChangeMessage(update: ProjectFeedUpdate) {
+  const common = {
+    kind: projectChangeKinds[update.kind],
+    position: update.position,
+    sentAt: timestampNow(),
+  };
+  if (update.kind !== 'customer') return create(WatchProjectChangesResponseSchema, common);
+  return create(WatchProjectChangesResponseSchema, {
+    ...common,
+    customerId: update.customerId,
+    version: versionOf(update.set),
+    entitlements: update.set.entitlements.map(entitlementMessage),
+    validUntil: timestampOrUndefined(update.set.validUntil),
+  });
+}
+
+/** The consistency token of a set; 0 when it is not known. */
+const versionOf = (set: EntitlementSet): bigint => BigInt(set.version ?? 0);
 
 /**
  * The hot path: a warm check returns the same cached EntitlementSet object
@@ -204,6 +254,7 @@ class CheckResponseMemo {
       answer = deepFrozen(
         create(CheckEntitlementResponseSchema, {
           entitlement: entitlementMessageFor(entitlementFor(set, feature), requested),
+          version: versionOf(set),
         }),
       );
       // Bounded by what callers ask for; cap it so a scan of random feature names cannot grow it.

@@ -73,6 +73,14 @@ export function requireFeature(field: string, value: string): string {
   return value;
 }
 
+const feedPositionPattern = /^\d{1,16}-\d{1,16}$/;
+
+/** A change feed position as the feed gave it (empty: from now on). */
+export function optionalFeedPosition(field: string, value: string): string {
+  if (value === '') return value;
+  return requireMatch(field, value, feedPositionPattern, 'a position from an earlier message');
+}
+
 export function requireHttpUrl(field: string, value: string): string {
   if (value === '') throw invalid(field, 'is required');
   if (value.length > 2048) throw invalid(field, 'must be at most 2048 characters');

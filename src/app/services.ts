@@ -4,6 +4,7 @@
  */
 import { ApiKeyAuthenticator } from '../api/auth.js';
 import { TokenIssuers } from '../api/token-issuers.js';
+import { RedisChangeFeed } from '../cache/change-feed.js';
 import { MemoryEntitlementCache, RedisEntitlementCache } from '../cache/entitlement-cache.js';
 import type { InvalidationBus } from '../cache/invalidation-bus.js';
 import { MemoryInputsCache } from '../cache/memory-inputs-cache.js';
@@ -23,6 +24,7 @@ import { EntitlementWatchHub } from '../services/entitlement-watch-hub.js';
 import { GrantService } from '../services/grant-service.js';
 import { MeterReportService } from '../services/meter-report-service.js';
 import { ProjectCache } from '../services/project-cache.js';
+import { ProjectChangeFeedService } from '../services/project-change-feed.js';
 import { ProjectFiguresCache } from '../services/project-figures-cache.js';
 import { ProjectMetricsService } from '../services/project-metrics-service.js';
 import { ProjectService } from '../services/project-service.js';
@@ -65,7 +67,11 @@ export function buildServices(deps: ServiceDeps) {
   const { config, stores, bus, clock } = deps;
   const now = () => clock.now();
   const projectCache = new ProjectCache(stores.projects, bus, config.projectCacheTtlMs);
-  const redisCache = new RedisEntitlementCache(deps.redis.commands, deps.logger);
+  const redisCache = new RedisEntitlementCache(
+    deps.redis.commands,
+    deps.logger,
+    config.changeFeedRetainEntries,
+  );
   const projectFigures = new ProjectFiguresCache({
     source: stores.subscriptions,
     bus,
@@ -94,6 +100,12 @@ export function buildServices(deps: ServiceDeps) {
     now,
   });
   clock.onJump(() => watchHub.timeMoved());
+  const changeFeed = new ProjectChangeFeedService(
+    bus,
+    new RedisChangeFeed(deps.redis.commands),
+    entitlements,
+    { heartbeatMs: config.watchHeartbeatMs },
+  );
   return {
     clock,
     projectCache,
@@ -102,7 +114,7 @@ export function buildServices(deps: ServiceDeps) {
     entitlements,
     apiKeys,
     processor,
-    projects: new ProjectService(stores.projects, apiKeys, stores.auditLog, bus),
+    projects: new ProjectService(stores.projects, apiKeys, stores.auditLog, notifier),
     projectMetrics: buildProjectMetrics(deps, projectFigures),
     authenticator: new ApiKeyAuthenticator(
       stores.apiKeys,
@@ -123,6 +135,7 @@ export function buildServices(deps: ServiceDeps) {
       now,
     }),
     watchHub,
+    changeFeed,
     meterReports,
     usage: buildUsage(stores, entitlements, notifier, meterReports, now),
     reconciliation: buildReconciliation(deps, stripeClients, notifier),

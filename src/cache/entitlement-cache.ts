@@ -1,11 +1,19 @@
 /**
  * Two cache levels for computed entitlement sets.
  *
- * Redis (shared by replicas): `ent:{project}:{customer}` holds the set and
- * the generation it was computed at; `entgen:{project}:{customer}` is bumped
- * on every change. A reader fetches both in one MGET and trusts the entry
- * only when the generations match, so a reader that computed from MongoDB
- * just before a change can never re-install a stale set.
+ * Redis (shared by replicas): `ent:{project}:{version}:{customer}` holds the
+ * set and the generation it was computed at; `entgen:{project}:{customer}`
+ * is bumped on every change. A reader fetches both in one MGET and trusts
+ * the entry only when the generations match, so a reader that computed from
+ * MongoDB just before a change can never re-install a stale set.
+ *
+ * The generation is also the customer's version (docs/decisions.md,
+ * "Entitlement versions"): a script bumps it to the larger of one more and
+ * Redis's clock in microseconds, so it keeps growing across replicas and
+ * even when Redis lost the counter, and adds the change to the project's
+ * change feed (./change-feed.ts) in the same atomic step. A catalog change
+ * bumps the project's own counter (`entgen:{project}`) the same way; a
+ * set's version is the larger of the two.
  *
  * Process memory (per replica): the hot path, no round trip at all. Every
  * change is broadcast on the invalidation bus and evicts the entry on every
@@ -22,6 +30,7 @@
 import type { Redis } from 'ioredis';
 import type { EntitlementSet } from '../domain/entitlements.js';
 import type { Logger } from '../logger.js';
+import { feedKey } from './change-feed.js';
 import { CustomerMemo, memoKey } from './customer-memo.js';
 import { type HeldSet, SetHolder } from './held-sets.js';
 import type { InvalidationBus } from './invalidation-bus.js';
@@ -29,15 +38,36 @@ import type { InvalidationBus } from './invalidation-bus.js';
 /**
  * The project version (its updated_at) is part of the entry key: a catalog
  * or grace period change makes every older entry of the project unreachable.
+ * `{project}` is a hash tag: a project's keys share one slot of a cluster.
  */
 const entryKey = (projectId: string, projectVersion: number, customerId: string) =>
-  `ent:${projectId}:${projectVersion}:${customerId}`;
+  `ent:{${projectId}}:${projectVersion}:${customerId}`;
 const generationKey = (projectId: string, customerId: string) =>
-  `entgen:${projectId}:${customerId}`;
+  `entgen:{${projectId}}:${customerId}`;
+const projectGenerationKey = (projectId: string) => `entgen:{${projectId}}`;
 
 /** Generation counters outlive any entry (entries live at most an hour). */
 const generationTtlSeconds = 7 * 24 * 3600;
 const maxEntryTtlSeconds = 3600;
+
+/**
+ * KEYS: the counter to bump, the project's counter, the feed. ARGV: the
+ * counter's TTL, the feed's length, the feed entry's customer id ('' for
+ * the project) and usage-only flag. Answers the new version.
+ */
+const bumpScript = `
+local now = redis.call('TIME')
+local clock = tonumber(now[1]) * 1000000 + tonumber(now[2])
+local own = tonumber(redis.call('GET', KEYS[1]) or '0')
+local project = tonumber(redis.call('GET', KEYS[2]) or '0')
+local version = math.max(own + 1, project + 1, clock)
+redis.call('SET', KEYS[1], string.format('%d', version), 'EX', ARGV[1])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'c', ARGV[3], 'u', ARGV[4])
+return version
+`;
+
+/** How many changes a project's feed keeps by default (about 100 bytes each). */
+export const defaultFeedRetainEntries = 100_000;
 
 export interface RedisLookup {
   readonly set: EntitlementSet | undefined;
@@ -46,9 +76,16 @@ export interface RedisLookup {
    * undefined: do not store (a change of this customer is not in Redis yet).
    */
   readonly generation: string | undefined;
+  /**
+   * The customer's version now: a set computed after this lookup holds at
+   * least every change counted in it. 0: not known (a change of this
+   * customer is not in Redis yet).
+   */
+  readonly version: number;
 }
 
-const customerKey = (projectId: string, customerId: string) =>
+/** A change waiting for Redis: one customer, or (customerId null) the whole project. */
+const changeKey = (projectId: string, customerId: string | null) =>
   JSON.stringify([projectId, customerId]);
 
 export class RedisEntitlementCache {
@@ -60,6 +97,7 @@ export class RedisEntitlementCache {
   constructor(
     private readonly redis: Redis,
     private readonly logger: Logger,
+    private readonly feedRetainEntries: number = defaultFeedRetainEntries,
   ) {
     redis.on('ready', () => void this.replayPending());
   }
@@ -74,19 +112,23 @@ export class RedisEntitlementCache {
     projectVersion: number,
     customerId: string,
   ): Promise<RedisLookup> {
-    if (this.changeNotInRedis(customerKey(projectId, customerId))) {
-      return { set: undefined, generation: undefined };
+    if (this.changeNotInRedis(projectId, customerId)) {
+      return { set: undefined, generation: undefined, version: 0 };
     }
-    const [entry, generation] = await this.redis.mget(
+    const [entry, generation, projectGeneration] = await this.redis.mget(
       entryKey(projectId, projectVersion, customerId),
       generationKey(projectId, customerId),
+      projectGenerationKey(projectId),
     );
     const current = generation ?? '0';
-    if (!entry) return { set: undefined, generation: current };
+    const version = Math.max(Number(current) || 0, Number(projectGeneration) || 0);
+    if (!entry) return { set: undefined, generation: current, version };
     const parsed = parseEntry(entry);
+    const usable = parsed && parsed.generation === current ? parsed.set : undefined;
     return {
-      set: parsed && parsed.generation === current ? parsed.set : undefined,
+      set: usable && version > 0 ? { ...usable, version } : usable,
       generation: current,
+      version,
     };
   }
 
@@ -111,15 +153,29 @@ export class RedisEntitlementCache {
   }
 
   /**
-   * Never rejects: a change must not fail because the cache is down. The
-   * customer is marked before this returns, so a caller may answer without
-   * awaiting it and this replica still reads its own write.
+   * Counts a change of the customer (a new version and a feed entry). Never
+   * rejects: a change must not fail because the cache is down. The customer
+   * is marked before this returns, so a caller may answer without awaiting
+   * it and this replica still reads its own write.
    */
-  async invalidate(projectId: string, customerId: string): Promise<void> {
-    const key = customerKey(projectId, customerId);
+  async invalidate(projectId: string, customerId: string, usageOnly = false): Promise<void> {
+    await this.counted(projectId, customerId, usageOnly);
+  }
+
+  /** Counts a change of the whole project (catalog, grace period); never rejects. */
+  async projectChanged(projectId: string): Promise<void> {
+    await this.counted(projectId, null, false);
+  }
+
+  private async counted(
+    projectId: string,
+    customerId: string | null,
+    usageOnly: boolean,
+  ): Promise<void> {
+    const key = changeKey(projectId, customerId);
     this.bumpsInFlight.set(key, (this.bumpsInFlight.get(key) ?? 0) + 1);
     try {
-      await this.bump(projectId, customerId);
+      await this.bump(projectId, customerId, usageOnly);
     } catch (err) {
       this.pendingInvalidations.add(key);
       this.logger.warn('entitlement cache: invalidation deferred until Redis is back', {
@@ -132,24 +188,43 @@ export class RedisEntitlementCache {
     }
   }
 
-  /** A change of this customer that Redis does not count yet (in flight or deferred). */
-  private changeNotInRedis(key: string): boolean {
-    return this.bumpsInFlight.has(key) || this.pendingInvalidations.has(key);
+  /** A change of this customer or its project that Redis does not count yet (in flight or deferred). */
+  private changeNotInRedis(projectId: string, customerId: string): boolean {
+    const own = changeKey(projectId, customerId);
+    const project = changeKey(projectId, null);
+    return (
+      this.bumpsInFlight.has(own) ||
+      this.pendingInvalidations.has(own) ||
+      this.bumpsInFlight.has(project) ||
+      this.pendingInvalidations.has(project)
+    );
   }
 
-  private async bump(projectId: string, customerId: string): Promise<void> {
-    await this.redis
-      .multi()
-      .incr(generationKey(projectId, customerId))
-      .expire(generationKey(projectId, customerId), generationTtlSeconds)
-      .exec();
+  private async bump(
+    projectId: string,
+    customerId: string | null,
+    usageOnly: boolean,
+  ): Promise<void> {
+    const projectKey = projectGenerationKey(projectId);
+    await this.redis.eval(
+      bumpScript,
+      3,
+      customerId === null ? projectKey : generationKey(projectId, customerId),
+      projectKey,
+      feedKey(projectId),
+      generationTtlSeconds,
+      this.feedRetainEntries,
+      customerId ?? '',
+      usageOnly ? '1' : '0',
+    );
   }
 
   private async replayPending(): Promise<void> {
     for (const pending of [...this.pendingInvalidations]) {
-      const [projectId, customerId] = JSON.parse(pending) as [string, string];
+      const [projectId, customerId] = JSON.parse(pending) as [string, string | null];
       try {
-        await this.bump(projectId, customerId);
+        // Whatever it was, it is fed as a full change: slower for streams, never wrong.
+        await this.bump(projectId, customerId, false);
         this.pendingInvalidations.delete(pending);
       } catch {
         return; // Down again: the next 'ready' retries.

@@ -35,6 +35,8 @@ const bytesOf = {
   date: 40,
   metered: 80,
   denial: 40,
+  /** A version: a number too large for a small integer, so boxed, and its property. */
+  version: 24,
 } as const;
 
 /** A set ready to be held, with what holding it costs. */
@@ -56,13 +58,19 @@ export class SetCompactor {
         ? 0
         : (set.denials?.length ?? 0) * bytesOf.denial + bytesOf.list;
     return {
-      set: { entitlements, validUntil, ...(denials ? { denials } : {}) },
+      set: {
+        entitlements,
+        validUntil,
+        ...(denials ? { denials } : {}),
+        ...(set.version === undefined ? {} : { version: set.version }),
+      },
       bytes:
         bytesOf.entry +
         bytesOf.set +
         entitlements.length * (bytesOf.entitlement + bytesOf.listElement) +
         parts.bytes +
-        denialBytes,
+        denialBytes +
+        (set.version === undefined ? 0 : bytesOf.version),
     };
   }
 

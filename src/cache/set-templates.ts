@@ -56,6 +56,8 @@ export interface SetTemplate {
   readonly entitlements: readonly EntitlementTemplate[];
   readonly validUntil: Slot;
   readonly denials?: readonly Denial[];
+  /** Where the set's version is; absent: the set has none. */
+  readonly version?: Slot;
 }
 
 /** A set taken apart: its template (not yet shared) and its values. */
@@ -105,6 +107,7 @@ export function splitSet(set: EntitlementSet): SplitSet {
     entitlements,
     validUntil: date(set.validUntil),
     ...(set.denials ? { denials: set.denials } : {}),
+    ...(set.version === undefined ? {} : { version: slots.put(set.version) }),
   };
   return { template, slots: slots.values };
 }
@@ -147,6 +150,7 @@ export function joinSet(template: SetTemplate, slots: readonly SlotValue[]): Ent
     entitlements,
     validUntil: read.date(template.validUntil),
     ...(template.denials ? { denials: template.denials } : {}),
+    ...(template.version === undefined ? {} : { version: read.number(template.version) }),
   };
 }
 

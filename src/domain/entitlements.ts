@@ -127,6 +127,12 @@ export interface EntitlementSet {
    * denial reasons existed.
    */
   readonly denials?: readonly Denial[];
+  /**
+   * The customer's version this set was read at (it grows with every change
+   * of the customer or the catalog; docs/decisions.md, "Entitlement
+   * versions"). Given by the lookup, never by the engine; absent: not known.
+   */
+  readonly version?: number;
 }
 
 export function computeEntitlements(inputs: EntitlementInputs): EntitlementSet {

@@ -69,7 +69,7 @@ export class EntitlementChangeNotifier {
       customerId,
       usageOnly: true,
     };
-    const bumped = this.redisCache.invalidate(projectId, customerId);
+    const bumped = this.redisCache.invalidate(projectId, customerId, true);
     this.bus.deliverLocally(message);
     const broadcast = bumped
       .then(() => this.usageBroadcasts.usageChanged(customerKey(projectId, customerId), message))
@@ -100,6 +100,12 @@ export class EntitlementChangeNotifier {
         await this.customers.customerIdsOf(projectId, stripeCustomerId),
       );
     }
+  }
+
+  /** The catalog or grace period changed: counted (versions, change feed), then broadcast. */
+  async projectChanged(projectId: string): Promise<void> {
+    await this.redisCache.projectChanged(projectId);
+    await this.bus.publish({ kind: 'project', projectId });
   }
 
   /** A reconciliation run finished: figures over the project's subscriptions are rebuilt. */

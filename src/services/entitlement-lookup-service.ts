@@ -95,6 +95,7 @@ export class EntitlementLookupService {
     const project = await this.deps.projects.get(projectId);
     const projectVersion = project?.updated_at.getTime() ?? 0;
     let generation: string | undefined;
+    let version = 0;
     try {
       const cached = await this.deps.redisCache.lookup(projectId, projectVersion, customerId);
       if (cached.set && (!cached.set.validUntil || cached.set.validUntil > now)) {
@@ -102,6 +103,7 @@ export class EntitlementLookupService {
         return cached.set;
       }
       generation = cached.generation;
+      version = cached.version;
     } catch (err) {
       this.deps.logger.debug('entitlement cache unavailable, reading MongoDB', { error: err });
     }
@@ -111,7 +113,9 @@ export class EntitlementLookupService {
     const inputs =
       this.deps.inputsCache.get(projectId, customerId, now) ??
       (await this.loadInputs(projectId, customerId, now));
-    const set = await this.computeFrom(inputs, projectId, customerId);
+    // Read after the version: the set holds at least every change it counts.
+    const computed = await this.computeFrom(inputs, projectId, customerId);
+    const set = version > 0 ? { ...computed, version } : computed;
     if (generation !== undefined) {
       // Not awaited: the answer is computed already, and a cold check should
       // not wait a Redis round trip for the benefit of the next one. If the

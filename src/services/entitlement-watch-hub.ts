@@ -20,6 +20,7 @@ import type { InvalidationBus } from '../cache/invalidation-bus.js';
 import type { EntitlementSet } from '../domain/entitlements.js';
 import { ChangeCoalescer, type CoalescerClock, systemClock } from './change-coalescer.js';
 import type { EntitlementLookupService } from './entitlement-lookup-service.js';
+import { WakeSignal } from './wake-signal.js';
 
 export interface EntitlementWatchHubOptions {
   readonly heartbeatMs: number;
@@ -32,33 +33,16 @@ export interface EntitlementWatchHubOptions {
 
 export type WatchUpdate =
   | { readonly kind: 'snapshot' | 'change'; readonly set: EntitlementSet }
-  | { readonly kind: 'heartbeat' };
+  /** `version`: of the set last sent (0: not known). */
+  | { readonly kind: 'heartbeat'; readonly version: number };
 
-class Watcher {
-  dirty = false;
+/** Raised by every change of its customer; `resync` after a pub/sub gap. */
+class Watcher extends WakeSignal {
   resync = false;
-  private wake: (() => void) | undefined;
 
   notify(resync: boolean): void {
-    this.dirty = true;
     this.resync ||= resync;
-    this.wake?.();
-  }
-
-  /** Resolves on a notification, the abort signal, or after `ms`. */
-  sleep(ms: number, signal: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        this.wake = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, Math.max(0, ms));
-      signal.addEventListener('abort', done, { once: true });
-      this.wake = done;
-      if (this.dirty || signal.aborted) done();
-    });
+    this.raise();
   }
 }
 
@@ -103,17 +87,24 @@ export class EntitlementWatchHub {
     this.notifyAll(false);
   }
 
+  /**
+   * The current set first (a snapshot), then every change. A caller that
+   * holds `resumeFromVersion` and it is still current gets a heartbeat
+   * first instead: it missed nothing.
+   */
   async *watch(
     projectId: string,
     customerId: string,
     signal: AbortSignal,
+    resumeFromVersion = 0,
   ): AsyncGenerator<WatchUpdate> {
     const watcher = new Watcher();
     const watchKey = key(projectId, customerId);
     this.register(watchKey, watcher);
     try {
       let set = await this.entitlements.list(projectId, customerId);
-      yield { kind: 'snapshot', set };
+      const current = resumeFromVersion > 0 && set.version === resumeFromVersion;
+      yield current ? { kind: 'heartbeat', version: resumeFromVersion } : { kind: 'snapshot', set };
       while (!signal.aborted) {
         const untilExpiry = set.validUntil
           ? set.validUntil.getTime() - this.nowMs() + expirySlackMs
@@ -121,12 +112,12 @@ export class EntitlementWatchHub {
         await watcher.sleep(Math.min(this.heartbeatMs, untilExpiry), signal);
         if (signal.aborted) return;
         const expired = set.validUntil !== null && set.validUntil.getTime() <= this.nowMs();
-        if (!watcher.dirty && !expired) {
-          yield { kind: 'heartbeat' };
+        if (!watcher.raised && !expired) {
+          yield { kind: 'heartbeat', version: set.version ?? 0 };
           continue;
         }
         const resync = watcher.resync;
-        watcher.dirty = false;
+        watcher.raised = false;
         watcher.resync = false;
         const next = await this.entitlements.list(projectId, customerId);
         if (resync) yield { kind: 'snapshot', set: next };
@@ -171,6 +162,7 @@ export class EntitlementWatchHub {
 
 const key = (projectId: string, customerId: string) => `${projectId}\u0000${customerId}`;
 
+/** Same entitlements; a new version alone (a change that changed nothing here) is not sent. */
 function sameSet(a: EntitlementSet, b: EntitlementSet): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+  return JSON.stringify({ ...a, version: 0 }) === JSON.stringify({ ...b, version: 0 });
 }

@@ -1,6 +1,5 @@
 /** Creating a project together with its first admin API key. */
 import { randomBytes } from 'node:crypto';
-import type { InvalidationBus } from '../cache/invalidation-bus.js';
 import { NotFoundError } from '../domain/errors.js';
 import type { AuditLogStore } from '../store/audit-log-store.js';
 import type { CatalogEntryDoc, ProjectDoc } from '../store/documents.js';
@@ -23,12 +22,18 @@ export interface CreatedProject {
 
 export const defaultGracePeriodSeconds = 3 * 24 * 3600;
 
+/** Who is told that a project's settings changed (the EntitlementChangeNotifier). */
+export interface ProjectChangeNotice {
+  /** Every replica drops its copy of the project; change feeds say so. */
+  projectChanged(projectId: string): Promise<void>;
+}
+
 export class ProjectService {
   constructor(
     private readonly projects: ProjectStore,
     private readonly apiKeys: ApiKeyService,
     private readonly audit: AuditLogStore,
-    private readonly bus: InvalidationBus,
+    private readonly changes: ProjectChangeNotice,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
@@ -85,7 +90,7 @@ export class ProjectService {
     if (!before) throw new NotFoundError('project');
     const time = this.now();
     const after = (await this.projects.setCatalog(projectId, catalog, time)) ?? before;
-    await this.bus.publish({ kind: 'project', projectId });
+    await this.changes.projectChanged(projectId);
     await this.audit.append({
       projectId,
       actor,
@@ -110,7 +115,7 @@ export class ProjectService {
     if (!before) throw new NotFoundError('project');
     const time = this.now();
     const after = (await this.projects.update(projectId, changes, time)) ?? before;
-    await this.bus.publish({ kind: 'project', projectId });
+    await this.changes.projectChanged(projectId);
     await this.audit.append({
       projectId,
       actor,

@@ -19,6 +19,7 @@ import type { CheckoutSessions } from '../../src/api/checkout-routes.js';
 import type {
   EntitlementLookup,
   EntitlementWatch,
+  ProjectChangeWatch,
   UsageTracker,
 } from '../../src/api/entitlements-routes.js';
 import type { IdempotencyRecords } from '../../src/api/idempotency.js';
@@ -46,6 +47,7 @@ import type {
   ReconciliationRunRecord,
 } from '../../src/domain/records.js';
 import type { WatchUpdate } from '../../src/services/entitlement-watch-hub.js';
+import type { ProjectFeedUpdate } from '../../src/services/project-change-feed.js';
 import type {
   CommitReservationInput,
   ReservationRef,
@@ -329,6 +331,18 @@ export class FakeEntitlements implements EntitlementLookup, EntitlementWatch {
       this.watchers.delete(wake);
       signal.removeEventListener('abort', abort);
     }
+  }
+}
+
+/** A change feed that answers READY at the position asked (or '5-0' from now) and then waits. */
+export class FakeChangeFeed implements ProjectChangeWatch {
+  readonly calls: { projectId: string; resumeAfter: string }[] = [];
+
+  async *watch(projectId: string, resumeAfter: string, signal: AbortSignal) {
+    this.calls.push({ projectId, resumeAfter });
+    const ready: ProjectFeedUpdate = { kind: 'ready', position: resumeAfter || '5-0' };
+    yield ready;
+    await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
   }
 }
 

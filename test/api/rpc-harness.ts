@@ -31,6 +31,7 @@ import {
   FakeApiKeys,
   FakeAuditLog,
   FakeBus,
+  FakeChangeFeed,
   FakeCheckout,
   FakeCredits,
   FakeEntitlements,
@@ -61,12 +62,14 @@ export class ApiWorld {
   readonly reconciliation = new FakeReconciliation();
   readonly webhookEvents = new FakeWebhookEvents();
   readonly usage = new FakeUsage();
+  readonly changeFeed = new FakeChangeFeed();
 
   routes(): (router: ConnectRouter) => void {
     // No clock is passed: customer tokens are checked against the real time.
     return billingRoutes({
       entitlements: this.entitlements,
       watchHub: this.entitlements,
+      changeFeed: this.changeFeed,
       usage: this.usage,
       customerTokenSecrets: [customerTokenSecret],
       checkout: this.checkout,

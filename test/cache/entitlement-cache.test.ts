@@ -143,3 +143,53 @@ test('an invalidation that cannot reach Redis is replayed when it is back', asyn
   );
   redis.disconnect();
 });
+
+test('every change gives a larger version, a catalog change too, and a stored set carries it', async (t) => {
+  const redis = client();
+  await redis.connect();
+  const cache = new RedisEntitlementCache(redis, logger);
+  const p = project();
+  t.is((await cache.lookup(p, 1, 'c1')).version, 0, 'no change yet: not known');
+  const versions: number[] = [];
+  const read = async (customerId: string) => {
+    const { version } = await cache.lookup(p, 1, customerId);
+    versions.push(version);
+    return version;
+  };
+  await cache.invalidate(p, 'c1');
+  await read('c1');
+  await cache.invalidate(p, 'c1', true);
+  await read('c1');
+  await cache.projectChanged(p);
+  t.is(await read('c1'), await read('c2'), 'the catalog counts for every customer');
+  await cache.invalidate(p, 'c1');
+  await read('c1');
+  t.deepEqual(
+    versions,
+    [...versions].sort((a, b) => a - b),
+  );
+  t.is(
+    new Set(versions).size,
+    versions.length - 1,
+    'only the c1 and c2 reads after the catalog agree',
+  );
+
+  const before = await cache.lookup(p, 1, 'c1');
+  await cache.store(p, 1, 'c1', generationOf(before), set, now);
+  const stored = await cache.lookup(p, 1, 'c1');
+  t.is(stored.set?.version, before.version);
+  redis.disconnect();
+});
+
+test('a customer whose counter Redis lost still gets a larger version at its next change', async (t) => {
+  const redis = client();
+  await redis.connect();
+  const cache = new RedisEntitlementCache(redis, logger);
+  const p = project();
+  for (let i = 0; i < 5; i += 1) await cache.invalidate(p, 'c1');
+  const before = (await cache.lookup(p, 1, 'c1')).version;
+  await redis.del(`entgen:{${p}}:c1`); // evicted or expired
+  await cache.invalidate(p, 'c1');
+  t.true((await cache.lookup(p, 1, 'c1')).version > before);
+  redis.disconnect();
+});

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file billing/v1/entitlements.proto.
  */
 export const file_billing_v1_entitlements: GenFile = /*@__PURE__*/
-  fileDesc("Ch1iaWxsaW5nL3YxL2VudGl0bGVtZW50cy5wcm90bxIKYmlsbGluZy52MSLDAQoRRW50aXRsZW1lbnRTb3VyY2USLwoEa2luZBgBIAEoDjIhLmJpbGxpbmcudjEuRW50aXRsZW1lbnRTb3VyY2VLaW5kEgoKAmlkGAIgASgJEhIKBWxpbWl0GAMgASgDSACIAQESLwoLdmFsaWRfdW50aWwYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnN0YXR1cxgFIAEoCRISCgpjYXRhbG9nX2lkGAYgASgJQggKBl9saW1pdCKUAwoLRW50aXRsZW1lbnQSDwoHZmVhdHVyZRgBIAEoCRIPCgdhbGxvd2VkGAIgASgIEhIKBWxpbWl0GAMgASgDSACIAQESLgoHc291cmNlcxgEIAMoCzIdLmJpbGxpbmcudjEuRW50aXRsZW1lbnRTb3VyY2USLwoLdmFsaWRfdW50aWwYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KDWRlbmlhbF9yZWFzb24YBiABKA4yGC5iaWxsaW5nLnYxLkRlbmlhbFJlYXNvbhISCgV1c2FnZRgHIAEoA0gBiAEBEhQKB2JhbGFuY2UYCCABKANIAogBARItCglyZXNldHNfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKCHJlc2VydmVkGAogASgDSAOIAQESFAoHY3JlZGl0cxgLIAEoA0gEiAEBQggKBl9saW1pdEIICgZfdXNhZ2VCCgoIX2JhbGFuY2VCCwoJX3Jlc2VydmVkQgoKCF9jcmVkaXRzInMKF0NoZWNrRW50aXRsZW1lbnRSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEg8KB2ZlYXR1cmUYAiABKAkSHQoQcmVxdWVzdGVkX2Ftb3VudBgDIAEoA0gAiAEBQhMKEV9yZXF1ZXN0ZWRfYW1vdW50IkgKGENoZWNrRW50aXRsZW1lbnRSZXNwb25zZRIsCgtlbnRpdGxlbWVudBgBIAEoCzIXLmJpbGxpbmcudjEuRW50aXRsZW1lbnQiLgoXTGlzdEVudGl0bGVtZW50c1JlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkiegoYTGlzdEVudGl0bGVtZW50c1Jlc3BvbnNlEi0KDGVudGl0bGVtZW50cxgBIAMoCzIXLmJpbGxpbmcudjEuRW50aXRsZW1lbnQSLwoLdmFsaWRfdW50aWwYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIi8KGFdhdGNoRW50aXRsZW1lbnRzUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCSLSAQoZV2F0Y2hFbnRpdGxlbWVudHNSZXNwb25zZRIoCgRraW5kGAEgASgOMhouYmlsbGluZy52MS5XYXRjaEV2ZW50S2luZBItCgxlbnRpdGxlbWVudHMYAiADKAsyFy5iaWxsaW5nLnYxLkVudGl0bGVtZW50Ei8KC3ZhbGlkX3VudGlsGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCgdzZW50X2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJYChlJc3N1ZUN1c3RvbWVyVG9rZW5SZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEiYKA3R0bBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJbChpJc3N1ZUN1c3RvbWVyVG9rZW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKkAQoRVHJhY2tVc2FnZVJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSDwoHZmVhdHVyZRgCIAEoCRIOCgZhbW91bnQYAyABKAMSFwoPaWRlbXBvdGVuY3lfa2V5GAQgASgJEi8KC29jY3VycmVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdlbmZvcmNlGAYgASgIIlQKElRyYWNrVXNhZ2VSZXNwb25zZRIQCgh1c2FnZV9pZBgBIAEoCRIsCgtlbnRpdGxlbWVudBgCIAEoCzIXLmJpbGxpbmcudjEuRW50aXRsZW1lbnQijAEKE1Jlc2VydmVVc2FnZVJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSDwoHZmVhdHVyZRgCIAEoCRIOCgZhbW91bnQYAyABKAMSJgoDdHRsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhcKD2lkZW1wb3RlbmN5X2tleRgFIAEoCSKMAQoUUmVzZXJ2ZVVzYWdlUmVzcG9uc2USFgoOcmVzZXJ2YXRpb25faWQYASABKAkSLgoKZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoLZW50aXRsZW1lbnQYAyABKAsyFy5iaWxsaW5nLnYxLkVudGl0bGVtZW50InMKGENvbW1pdFJlc2VydmF0aW9uUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIWCg5yZXNlcnZhdGlvbl9pZBgCIAEoCRIZCgxmaW5hbF9hbW91bnQYAyABKANIAIgBAUIPCg1fZmluYWxfYW1vdW50IlsKGUNvbW1pdFJlc2VydmF0aW9uUmVzcG9uc2USEAoIdXNhZ2VfaWQYASABKAkSLAoLZW50aXRsZW1lbnQYAiABKAsyFy5iaWxsaW5nLnYxLkVudGl0bGVtZW50IkgKGVJlbGVhc2VSZXNlcnZhdGlvblJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSFgoOcmVzZXJ2YXRpb25faWQYAiABKAkiSgoaUmVsZWFzZVJlc2VydmF0aW9uUmVzcG9uc2USLAoLZW50aXRsZW1lbnQYASABKAsyFy5iaWxsaW5nLnYxLkVudGl0bGVtZW50KtkBCgxEZW5pYWxSZWFzb24SHQoZREVOSUFMX1JFQVNPTl9VTlNQRUNJRklFRBAAEiEKHURFTklBTF9SRUFTT05fVU5LTk9XTl9GRUFUVVJFEAESGwoXREVOSUFMX1JFQVNPTl9OT19TT1VSQ0UQAhIcChhERU5JQUxfUkVBU09OX1BBU1RfR1JBQ0UQAxIkCiBERU5JQUxfUkVBU09OX1NVQlNDUklQVElPTl9FTkRFRBAEEiYKIkRFTklBTF9SRUFTT05fSU5TVUZGSUNJRU5UX0JBTEFOQ0UQBSrYAQoVRW50aXRsZW1lbnRTb3VyY2VLaW5kEicKI0VOVElUTEVNRU5UX1NPVVJDRV9LSU5EX1VOU1BFQ0lGSUVEEAASKAokRU5USVRMRU1FTlRfU09VUkNFX0tJTkRfU1VCU0NSSVBUSU9OEAESJAogRU5USVRMRU1FTlRfU09VUkNFX0tJTkRfUFVSQ0hBU0UQAhIhCh1FTlRJVExFTUVOVF9TT1VSQ0VfS0lORF9HUkFOVBADEiMKH0VOVElUTEVNRU5UX1NPVVJDRV9LSU5EX0NSRURJVFMQBCqOAQoOV2F0Y2hFdmVudEtpbmQSIAocV0FUQ0hfRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEh0KGVdBVENIX0VWRU5UX0tJTkRfU05BUFNIT1QQARIbChdXQVRDSF9FVkVOVF9LSU5EX0NIQU5HRRACEh4KGldBVENIX0VWRU5UX0tJTkRfSEVBUlRCRUFUEAMyjQYKE0VudGl0bGVtZW50c1NlcnZpY2USYgoQQ2hlY2tFbnRpdGxlbWVudBIjLmJpbGxpbmcudjEuQ2hlY2tFbnRpdGxlbWVudFJlcXVlc3QaJC5iaWxsaW5nLnYxLkNoZWNrRW50aXRsZW1lbnRSZXNwb25zZSIDkAIBEmIKEExpc3RFbnRpdGxlbWVudHMSIy5iaWxsaW5nLnYxLkxpc3RFbnRpdGxlbWVudHNSZXF1ZXN0GiQuYmlsbGluZy52MS5MaXN0RW50aXRsZW1lbnRzUmVzcG9uc2UiA5ACARJiChFXYXRjaEVudGl0bGVtZW50cxIkLmJpbGxpbmcudjEuV2F0Y2hFbnRpdGxlbWVudHNSZXF1ZXN0GiUuYmlsbGluZy52MS5XYXRjaEVudGl0bGVtZW50c1Jlc3BvbnNlMAESYwoSSXNzdWVDdXN0b21lclRva2VuEiUuYmlsbGluZy52MS5Jc3N1ZUN1c3RvbWVyVG9rZW5SZXF1ZXN0GiYuYmlsbGluZy52MS5Jc3N1ZUN1c3RvbWVyVG9rZW5SZXNwb25zZRJLCgpUcmFja1VzYWdlEh0uYmlsbGluZy52MS5UcmFja1VzYWdlUmVxdWVzdBoeLmJpbGxpbmcudjEuVHJhY2tVc2FnZVJlc3BvbnNlElEKDFJlc2VydmVVc2FnZRIfLmJpbGxpbmcudjEuUmVzZXJ2ZVVzYWdlUmVxdWVzdBogLmJpbGxpbmcudjEuUmVzZXJ2ZVVzYWdlUmVzcG9uc2USYAoRQ29tbWl0UmVzZXJ2YXRpb24SJC5iaWxsaW5nLnYxLkNvbW1pdFJlc2VydmF0aW9uUmVxdWVzdBolLmJpbGxpbmcudjEuQ29tbWl0UmVzZXJ2YXRpb25SZXNwb25zZRJjChJSZWxlYXNlUmVzZXJ2YXRpb24SJS5iaWxsaW5nLnYxLlJlbGVhc2VSZXNlcnZhdGlvblJlcXVlc3QaJi5iaWxsaW5nLnYxLlJlbGVhc2VSZXNlcnZhdGlvblJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Ch1iaWxsaW5nL3YxL2VudGl0bGVtZW50cy5wcm90bxIKYmlsbGluZy52MSLDAQoRRW50aXRsZW1lbnRTb3VyY2USLwoEa2luZBgBIAEoDjIhLmJpbGxpbmcudjEuRW50aXRsZW1lbnRTb3VyY2VLaW5kEgoKAmlkGAIgASgJEhIKBWxpbWl0GAMgASgDSACIAQESLwoLdmFsaWRfdW50aWwYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnN0YXR1cxgFIAEoCRISCgpjYXRhbG9nX2lkGAYgASgJQggKBl9saW1pdCKUAwoLRW50aXRsZW1lbnQSDwoHZmVhdHVyZRgBIAEoCRIPCgdhbGxvd2VkGAIgASgIEhIKBWxpbWl0GAMgASgDSACIAQESLgoHc291cmNlcxgEIAMoCzIdLmJpbGxpbmcudjEuRW50aXRsZW1lbnRTb3VyY2USLwoLdmFsaWRfdW50aWwYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KDWRlbmlhbF9yZWFzb24YBiABKA4yGC5iaWxsaW5nLnYxLkRlbmlhbFJlYXNvbhISCgV1c2FnZRgHIAEoA0gBiAEBEhQKB2JhbGFuY2UYCCABKANIAogBARItCglyZXNldHNfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKCHJlc2VydmVkGAogASgDSAOIAQESFAoHY3JlZGl0cxgLIAEoA0gEiAEBQggKBl9saW1pdEIICgZfdXNhZ2VCCgoIX2JhbGFuY2VCCwoJX3Jlc2VydmVkQgoKCF9jcmVkaXRzInMKF0NoZWNrRW50aXRsZW1lbnRSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEg8KB2ZlYXR1cmUYAiABKAkSHQoQcmVxdWVzdGVkX2Ftb3VudBgDIAEoA0gAiAEBQhMKEV9yZXF1ZXN0ZWRfYW1vdW50IlkKGENoZWNrRW50aXRsZW1lbnRSZXNwb25zZRIsCgtlbnRpdGxlbWVudBgBIAEoCzIXLmJpbGxpbmcudjEuRW50aXRsZW1lbnQSDwoHdmVyc2lvbhgCIAEoBCIuChdMaXN0RW50aXRsZW1lbnRzUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCSKLAQoYTGlzdEVudGl0bGVtZW50c1Jlc3BvbnNlEi0KDGVudGl0bGVtZW50cxgBIAMoCzIXLmJpbGxpbmcudjEuRW50aXRsZW1lbnQSLwoLdmFsaWRfdW50aWwYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3ZlcnNpb24YAyABKAQiTAoYV2F0Y2hFbnRpdGxlbWVudHNSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhsKE3Jlc3VtZV9mcm9tX3ZlcnNpb24YAiABKAQi4wEKGVdhdGNoRW50aXRsZW1lbnRzUmVzcG9uc2USKAoEa2luZBgBIAEoDjIaLmJpbGxpbmcudjEuV2F0Y2hFdmVudEtpbmQSLQoMZW50aXRsZW1lbnRzGAIgAygLMhcuYmlsbGluZy52MS5FbnRpdGxlbWVudBIvCgt2YWxpZF91bnRpbBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoHc2VudF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHdmVyc2lvbhgFIAEoBCIyChpXYXRjaFByb2plY3RDaGFuZ2VzUmVxdWVzdBIUCgxyZXN1bWVfYWZ0ZXIYASABKAkijwIKG1dhdGNoUHJvamVjdENoYW5nZXNSZXNwb25zZRIrCgRraW5kGAEgASgOMh0uYmlsbGluZy52MS5Qcm9qZWN0Q2hhbmdlS2luZBIQCghwb3NpdGlvbhgCIAEoCRITCgtjdXN0b21lcl9pZBgDIAEoCRIPCgd2ZXJzaW9uGAQgASgEEi0KDGVudGl0bGVtZW50cxgFIAMoCzIXLmJpbGxpbmcudjEuRW50aXRsZW1lbnQSLwoLdmFsaWRfdW50aWwYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEisKB3NlbnRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlgKGUlzc3VlQ3VzdG9tZXJUb2tlblJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSJgoDdHRsGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIlsKGklzc3VlQ3VzdG9tZXJUb2tlblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIqQBChFUcmFja1VzYWdlUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIPCgdmZWF0dXJlGAIgASgJEg4KBmFtb3VudBgDIAEoAxIXCg9pZGVtcG90ZW5jeV9rZXkYBCABKAkSLwoLb2NjdXJyZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2VuZm9yY2UYBiABKAgiVAoSVHJhY2tVc2FnZVJlc3BvbnNlEhAKCHVzYWdlX2lkGAEgASgJEiwKC2VudGl0bGVtZW50GAIgASgLMhcuYmlsbGluZy52MS5FbnRpdGxlbWVudCKMAQoTUmVzZXJ2ZVVzYWdlUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIPCgdmZWF0dXJlGAIgASgJEg4KBmFtb3VudBgDIAEoAxImCgN0dGwYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFwoPaWRlbXBvdGVuY3lfa2V5GAUgASgJIowBChRSZXNlcnZlVXNhZ2VSZXNwb25zZRIWCg5yZXNlcnZhdGlvbl9pZBgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCgtlbnRpdGxlbWVudBgDIAEoCzIXLmJpbGxpbmcudjEuRW50aXRsZW1lbnQicwoYQ29tbWl0UmVzZXJ2YXRpb25SZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhYKDnJlc2VydmF0aW9uX2lkGAIgASgJEhkKDGZpbmFsX2Ftb3VudBgDIAEoA0gAiAEBQg8KDV9maW5hbF9hbW91bnQiWwoZQ29tbWl0UmVzZXJ2YXRpb25SZXNwb25zZRIQCgh1c2FnZV9pZBgBIAEoCRIsCgtlbnRpdGxlbWVudBgCIAEoCzIXLmJpbGxpbmcudjEuRW50aXRsZW1lbnQiSAoZUmVsZWFzZVJlc2VydmF0aW9uUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIWCg5yZXNlcnZhdGlvbl9pZBgCIAEoCSJKChpSZWxlYXNlUmVzZXJ2YXRpb25SZXNwb25zZRIsCgtlbnRpdGxlbWVudBgBIAEoCzIXLmJpbGxpbmcudjEuRW50aXRsZW1lbnQq2QEKDERlbmlhbFJlYXNvbhIdChlERU5JQUxfUkVBU09OX1VOU1BFQ0lGSUVEEAASIQodREVOSUFMX1JFQVNPTl9VTktOT1dOX0ZFQVRVUkUQARIbChdERU5JQUxfUkVBU09OX05PX1NPVVJDRRACEhwKGERFTklBTF9SRUFTT05fUEFTVF9HUkFDRRADEiQKIERFTklBTF9SRUFTT05fU1VCU0NSSVBUSU9OX0VOREVEEAQSJgoiREVOSUFMX1JFQVNPTl9JTlNVRkZJQ0lFTlRfQkFMQU5DRRAFKtgBChVFbnRpdGxlbWVudFNvdXJjZUtpbmQSJwojRU5USVRMRU1FTlRfU09VUkNFX0tJTkRfVU5TUEVDSUZJRUQQABIoCiRFTlRJVExFTUVOVF9TT1VSQ0VfS0lORF9TVUJTQ1JJUFRJT04QARIkCiBFTlRJVExFTUVOVF9TT1VSQ0VfS0lORF9QVVJDSEFTRRACEiEKHUVOVElUTEVNRU5UX1NPVVJDRV9LSU5EX0dSQU5UEAMSIwofRU5USVRMRU1FTlRfU09VUkNFX0tJTkRfQ1JFRElUUxAEKo4BCg5XYXRjaEV2ZW50S2luZBIgChxXQVRDSF9FVkVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASHQoZV0FUQ0hfRVZFTlRfS0lORF9TTkFQU0hPVBABEhsKF1dBVENIX0VWRU5UX0tJTkRfQ0hBTkdFEAISHgoaV0FUQ0hfRVZFTlRfS0lORF9IRUFSVEJFQVQQAyrdAQoRUHJvamVjdENoYW5nZUtpbmQSIwofUFJPSkVDVF9DSEFOR0VfS0lORF9VTlNQRUNJRklFRBAAEh0KGVBST0pFQ1RfQ0hBTkdFX0tJTkRfUkVBRFkQARIeChpQUk9KRUNUX0NIQU5HRV9LSU5EX1JFU1lOQxACEiAKHFBST0pFQ1RfQ0hBTkdFX0tJTkRfQ1VTVE9NRVIQAxIfChtQUk9KRUNUX0NIQU5HRV9LSU5EX1BST0pFQ1QQBBIhCh1QUk9KRUNUX0NIQU5HRV9LSU5EX0hFQVJUQkVBVBAFMvcGChNFbnRpdGxlbWVudHNTZXJ2aWNlEmIKEENoZWNrRW50aXRsZW1lbnQSIy5iaWxsaW5nLnYxLkNoZWNrRW50aXRsZW1lbnRSZXF1ZXN0GiQuYmlsbGluZy52MS5DaGVja0VudGl0bGVtZW50UmVzcG9uc2UiA5ACARJiChBMaXN0RW50aXRsZW1lbnRzEiMuYmlsbGluZy52MS5MaXN0RW50aXRsZW1lbnRzUmVxdWVzdBokLmJpbGxpbmcudjEuTGlzdEVudGl0bGVtZW50c1Jlc3BvbnNlIgOQAgESYgoRV2F0Y2hFbnRpdGxlbWVudHMSJC5iaWxsaW5nLnYxLldhdGNoRW50aXRsZW1lbnRzUmVxdWVzdBolLmJpbGxpbmcudjEuV2F0Y2hFbnRpdGxlbWVudHNSZXNwb25zZTABEmgKE1dhdGNoUHJvamVjdENoYW5nZXMSJi5iaWxsaW5nLnYxLldhdGNoUHJvamVjdENoYW5nZXNSZXF1ZXN0GicuYmlsbGluZy52MS5XYXRjaFByb2plY3RDaGFuZ2VzUmVzcG9uc2UwARJjChJJc3N1ZUN1c3RvbWVyVG9rZW4SJS5iaWxsaW5nLnYxLklzc3VlQ3VzdG9tZXJUb2tlblJlcXVlc3QaJi5iaWxsaW5nLnYxLklzc3VlQ3VzdG9tZXJUb2tlblJlc3BvbnNlEksKClRyYWNrVXNhZ2USHS5iaWxsaW5nLnYxLlRyYWNrVXNhZ2VSZXF1ZXN0Gh4uYmlsbGluZy52MS5UcmFja1VzYWdlUmVzcG9uc2USUQoMUmVzZXJ2ZVVzYWdlEh8uYmlsbGluZy52MS5SZXNlcnZlVXNhZ2VSZXF1ZXN0GiAuYmlsbGluZy52MS5SZXNlcnZlVXNhZ2VSZXNwb25zZRJgChFDb21taXRSZXNlcnZhdGlvbhIkLmJpbGxpbmcudjEuQ29tbWl0UmVzZXJ2YXRpb25SZXF1ZXN0GiUuYmlsbGluZy52MS5Db21taXRSZXNlcnZhdGlvblJlc3BvbnNlEmMKElJlbGVhc2VSZXNlcnZhdGlvbhIlLmJpbGxpbmcudjEuUmVsZWFzZVJlc2VydmF0aW9uUmVxdWVzdBomLmJpbGxpbmcudjEuUmVsZWFzZVJlc2VydmF0aW9uUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * One reason a customer has a feature, so support can see why.
@@ -207,6 +207,16 @@ export type CheckEntitlementResponse = Message<"billing.v1.CheckEntitlementRespo
    * @generated from field: billing.v1.Entitlement entitlement = 1;
    */
   entitlement?: Entitlement | undefined;
+
+  /**
+   * The version of the customer's set this answer was read from: it grows
+   * with every change of the customer (or of the project's catalog), so of
+   * two answers the one with the larger version is the newer. 0: not known
+   * (the answer was computed while the shared cache was unreachable).
+   *
+   * @generated from field: uint64 version = 2;
+   */
+  version: bigint;
 };
 
 /**
@@ -250,6 +260,13 @@ export type ListEntitlementsResponse = Message<"billing.v1.ListEntitlementsRespo
    * @generated from field: google.protobuf.Timestamp valid_until = 2;
    */
   validUntil?: Timestamp | undefined;
+
+  /**
+   * The set's version, as in CheckEntitlementResponse.
+   *
+   * @generated from field: uint64 version = 3;
+   */
+  version: bigint;
 };
 
 /**
@@ -267,6 +284,15 @@ export type WatchEntitlementsRequest = Message<"billing.v1.WatchEntitlementsRequ
    * @generated from field: string customer_id = 1;
    */
   customerId: string;
+
+  /**
+   * The version of the set you hold (from an earlier stream or answer): when
+   * it is still current the stream starts with a heartbeat instead of a
+   * snapshot. 0 or absent: start with a snapshot.
+   *
+   * @generated from field: uint64 resume_from_version = 2;
+   */
+  resumeFromVersion: bigint;
 };
 
 /**
@@ -303,6 +329,14 @@ export type WatchEntitlementsResponse = Message<"billing.v1.WatchEntitlementsRes
    * @generated from field: google.protobuf.Timestamp sent_at = 4;
    */
   sentAt?: Timestamp | undefined;
+
+  /**
+   * The version of the set sent (heartbeats: of the set last sent); 0: not
+   * known.
+   *
+   * @generated from field: uint64 version = 5;
+   */
+  version: bigint;
 };
 
 /**
@@ -311,6 +345,84 @@ export type WatchEntitlementsResponse = Message<"billing.v1.WatchEntitlementsRes
  */
 export const WatchEntitlementsResponseSchema: GenMessage<WatchEntitlementsResponse> = /*@__PURE__*/
   messageDesc(file_billing_v1_entitlements, 7);
+
+/**
+ * @generated from message billing.v1.WatchProjectChangesRequest
+ */
+export type WatchProjectChangesRequest = Message<"billing.v1.WatchProjectChangesRequest"> & {
+  /**
+   * The `position` of the last message you handled: the stream goes on
+   * right after it. Empty: from now on.
+   *
+   * @generated from field: string resume_after = 1;
+   */
+  resumeAfter: string;
+};
+
+/**
+ * Describes the message billing.v1.WatchProjectChangesRequest.
+ * Use `create(WatchProjectChangesRequestSchema)` to create a new message.
+ */
+export const WatchProjectChangesRequestSchema: GenMessage<WatchProjectChangesRequest> = /*@__PURE__*/
+  messageDesc(file_billing_v1_entitlements, 8);
+
+/**
+ * @generated from message billing.v1.WatchProjectChangesResponse
+ */
+export type WatchProjectChangesResponse = Message<"billing.v1.WatchProjectChangesResponse"> & {
+  /**
+   * @generated from field: billing.v1.ProjectChangeKind kind = 1;
+   */
+  kind: ProjectChangeKind;
+
+  /**
+   * Opaque: pass it as resume_after to go on after this message.
+   *
+   * @generated from field: string position = 2;
+   */
+  position: string;
+
+  /**
+   * CUSTOMER: whose set changed.
+   *
+   * @generated from field: string customer_id = 3;
+   */
+  customerId: string;
+
+  /**
+   * CUSTOMER: the new set's version (as in CheckEntitlementResponse).
+   *
+   * @generated from field: uint64 version = 4;
+   */
+  version: bigint;
+
+  /**
+   * CUSTOMER: the customer's full set now (only allowed features, as in
+   * ListEntitlements).
+   *
+   * @generated from field: repeated billing.v1.Entitlement entitlements = 5;
+   */
+  entitlements: Entitlement[];
+
+  /**
+   * @generated from field: google.protobuf.Timestamp valid_until = 6;
+   */
+  validUntil?: Timestamp | undefined;
+
+  /**
+   * When the server sent this message.
+   *
+   * @generated from field: google.protobuf.Timestamp sent_at = 7;
+   */
+  sentAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message billing.v1.WatchProjectChangesResponse.
+ * Use `create(WatchProjectChangesResponseSchema)` to create a new message.
+ */
+export const WatchProjectChangesResponseSchema: GenMessage<WatchProjectChangesResponse> = /*@__PURE__*/
+  messageDesc(file_billing_v1_entitlements, 9);
 
 /**
  * @generated from message billing.v1.IssueCustomerTokenRequest
@@ -334,7 +446,7 @@ export type IssueCustomerTokenRequest = Message<"billing.v1.IssueCustomerTokenRe
  * Use `create(IssueCustomerTokenRequestSchema)` to create a new message.
  */
 export const IssueCustomerTokenRequestSchema: GenMessage<IssueCustomerTokenRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_entitlements, 8);
+  messageDesc(file_billing_v1_entitlements, 10);
 
 /**
  * @generated from message billing.v1.IssueCustomerTokenResponse
@@ -358,7 +470,7 @@ export type IssueCustomerTokenResponse = Message<"billing.v1.IssueCustomerTokenR
  * Use `create(IssueCustomerTokenResponseSchema)` to create a new message.
  */
 export const IssueCustomerTokenResponseSchema: GenMessage<IssueCustomerTokenResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_entitlements, 9);
+  messageDesc(file_billing_v1_entitlements, 11);
 
 /**
  * @generated from message billing.v1.TrackUsageRequest
@@ -413,7 +525,7 @@ export type TrackUsageRequest = Message<"billing.v1.TrackUsageRequest"> & {
  * Use `create(TrackUsageRequestSchema)` to create a new message.
  */
 export const TrackUsageRequestSchema: GenMessage<TrackUsageRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_entitlements, 10);
+  messageDesc(file_billing_v1_entitlements, 12);
 
 /**
  * @generated from message billing.v1.TrackUsageResponse
@@ -440,7 +552,7 @@ export type TrackUsageResponse = Message<"billing.v1.TrackUsageResponse"> & {
  * Use `create(TrackUsageResponseSchema)` to create a new message.
  */
 export const TrackUsageResponseSchema: GenMessage<TrackUsageResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_entitlements, 11);
+  messageDesc(file_billing_v1_entitlements, 13);
 
 /**
  * @generated from message billing.v1.ReserveUsageRequest
@@ -486,7 +598,7 @@ export type ReserveUsageRequest = Message<"billing.v1.ReserveUsageRequest"> & {
  * Use `create(ReserveUsageRequestSchema)` to create a new message.
  */
 export const ReserveUsageRequestSchema: GenMessage<ReserveUsageRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_entitlements, 12);
+  messageDesc(file_billing_v1_entitlements, 14);
 
 /**
  * @generated from message billing.v1.ReserveUsageResponse
@@ -519,7 +631,7 @@ export type ReserveUsageResponse = Message<"billing.v1.ReserveUsageResponse"> & 
  * Use `create(ReserveUsageResponseSchema)` to create a new message.
  */
 export const ReserveUsageResponseSchema: GenMessage<ReserveUsageResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_entitlements, 13);
+  messageDesc(file_billing_v1_entitlements, 15);
 
 /**
  * @generated from message billing.v1.CommitReservationRequest
@@ -551,7 +663,7 @@ export type CommitReservationRequest = Message<"billing.v1.CommitReservationRequ
  * Use `create(CommitReservationRequestSchema)` to create a new message.
  */
 export const CommitReservationRequestSchema: GenMessage<CommitReservationRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_entitlements, 14);
+  messageDesc(file_billing_v1_entitlements, 16);
 
 /**
  * @generated from message billing.v1.CommitReservationResponse
@@ -575,7 +687,7 @@ export type CommitReservationResponse = Message<"billing.v1.CommitReservationRes
  * Use `create(CommitReservationResponseSchema)` to create a new message.
  */
 export const CommitReservationResponseSchema: GenMessage<CommitReservationResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_entitlements, 15);
+  messageDesc(file_billing_v1_entitlements, 17);
 
 /**
  * @generated from message billing.v1.ReleaseReservationRequest
@@ -597,7 +709,7 @@ export type ReleaseReservationRequest = Message<"billing.v1.ReleaseReservationRe
  * Use `create(ReleaseReservationRequestSchema)` to create a new message.
  */
 export const ReleaseReservationRequestSchema: GenMessage<ReleaseReservationRequest> = /*@__PURE__*/
-  messageDesc(file_billing_v1_entitlements, 16);
+  messageDesc(file_billing_v1_entitlements, 18);
 
 /**
  * @generated from message billing.v1.ReleaseReservationResponse
@@ -614,7 +726,7 @@ export type ReleaseReservationResponse = Message<"billing.v1.ReleaseReservationR
  * Use `create(ReleaseReservationResponseSchema)` to create a new message.
  */
 export const ReleaseReservationResponseSchema: GenMessage<ReleaseReservationResponse> = /*@__PURE__*/
-  messageDesc(file_billing_v1_entitlements, 17);
+  messageDesc(file_billing_v1_entitlements, 19);
 
 /**
  * Why a check answers not allowed.
@@ -759,6 +871,63 @@ export const WatchEventKindSchema: GenEnum<WatchEventKind> = /*@__PURE__*/
   enumDesc(file_billing_v1_entitlements, 2);
 
 /**
+ * What a project change feed message means.
+ *
+ * @generated from enum billing.v1.ProjectChangeKind
+ */
+export enum ProjectChangeKind {
+  /**
+   * @generated from enum value: PROJECT_CHANGE_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * First message: the stream is open and goes on from `position` (nothing
+   * since resume_after was lost).
+   *
+   * @generated from enum value: PROJECT_CHANGE_KIND_READY = 1;
+   */
+  READY = 1,
+
+  /**
+   * First message instead of READY: the changes since resume_after are no
+   * longer kept, so drop every set you hold; the stream goes on from
+   * `position`.
+   *
+   * @generated from enum value: PROJECT_CHANGE_KIND_RESYNC = 2;
+   */
+  RESYNC = 2,
+
+  /**
+   * One customer's set changed: customer_id, version and the new set.
+   *
+   * @generated from enum value: PROJECT_CHANGE_KIND_CUSTOMER = 3;
+   */
+  CUSTOMER = 3,
+
+  /**
+   * The catalog or grace period changed: any customer's set may have;
+   * drop or refetch every set you hold.
+   *
+   * @generated from enum value: PROJECT_CHANGE_KIND_PROJECT = 4;
+   */
+  PROJECT = 4,
+
+  /**
+   * Nothing changed; keeps idle connections alive through proxies.
+   *
+   * @generated from enum value: PROJECT_CHANGE_KIND_HEARTBEAT = 5;
+   */
+  HEARTBEAT = 5,
+}
+
+/**
+ * Describes the enum billing.v1.ProjectChangeKind.
+ */
+export const ProjectChangeKindSchema: GenEnum<ProjectChangeKind> = /*@__PURE__*/
+  enumDesc(file_billing_v1_entitlements, 3);
+
+/**
  * EntitlementsService answers "may customer X use feature F right now?".
  *
  * Every customer_id in this service is the calling product's own id for the
@@ -798,6 +967,21 @@ export const EntitlementsService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchEntitlementsRequestSchema;
     output: typeof WatchEntitlementsResponseSchema;
+  },
+  /**
+   * WatchProjectChanges streams every change of any customer of the calling
+   * project, with the customer's new set, for backend SDKs that keep sets in
+   * their own memory (local evaluation). It resumes after a disconnect from
+   * the last position received without losing a change, or says RESYNC when
+   * the changes since then are no longer kept. Scope: entitlements:read (an
+   * API key; customer tokens are refused).
+   *
+   * @generated from rpc billing.v1.EntitlementsService.WatchProjectChanges
+   */
+  watchProjectChanges: {
+    methodKind: "server_streaming";
+    input: typeof WatchProjectChangesRequestSchema;
+    output: typeof WatchProjectChangesResponseSchema;
   },
   /**
    * IssueCustomerToken mints a short-lived signed token that lets a browser

@@ -206,6 +206,74 @@ func (WatchEventKind) EnumDescriptor() ([]byte, []int) {
 	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{2}
 }
 
+// What a project change feed message means.
+type ProjectChangeKind int32
+
+const (
+	ProjectChangeKind_PROJECT_CHANGE_KIND_UNSPECIFIED ProjectChangeKind = 0
+	// First message: the stream is open and goes on from `position` (nothing
+	// since resume_after was lost).
+	ProjectChangeKind_PROJECT_CHANGE_KIND_READY ProjectChangeKind = 1
+	// First message instead of READY: the changes since resume_after are no
+	// longer kept, so drop every set you hold; the stream goes on from
+	// `position`.
+	ProjectChangeKind_PROJECT_CHANGE_KIND_RESYNC ProjectChangeKind = 2
+	// One customer's set changed: customer_id, version and the new set.
+	ProjectChangeKind_PROJECT_CHANGE_KIND_CUSTOMER ProjectChangeKind = 3
+	// The catalog or grace period changed: any customer's set may have;
+	// drop or refetch every set you hold.
+	ProjectChangeKind_PROJECT_CHANGE_KIND_PROJECT ProjectChangeKind = 4
+	// Nothing changed; keeps idle connections alive through proxies.
+	ProjectChangeKind_PROJECT_CHANGE_KIND_HEARTBEAT ProjectChangeKind = 5
+)
+
+// Enum value maps for ProjectChangeKind.
+var (
+	ProjectChangeKind_name = map[int32]string{
+		0: "PROJECT_CHANGE_KIND_UNSPECIFIED",
+		1: "PROJECT_CHANGE_KIND_READY",
+		2: "PROJECT_CHANGE_KIND_RESYNC",
+		3: "PROJECT_CHANGE_KIND_CUSTOMER",
+		4: "PROJECT_CHANGE_KIND_PROJECT",
+		5: "PROJECT_CHANGE_KIND_HEARTBEAT",
+	}
+	ProjectChangeKind_value = map[string]int32{
+		"PROJECT_CHANGE_KIND_UNSPECIFIED": 0,
+		"PROJECT_CHANGE_KIND_READY":       1,
+		"PROJECT_CHANGE_KIND_RESYNC":      2,
+		"PROJECT_CHANGE_KIND_CUSTOMER":    3,
+		"PROJECT_CHANGE_KIND_PROJECT":     4,
+		"PROJECT_CHANGE_KIND_HEARTBEAT":   5,
+	}
+)
+
+func (x ProjectChangeKind) Enum() *ProjectChangeKind {
+	p := new(ProjectChangeKind)
+	*p = x
+	return p
+}
+
+func (x ProjectChangeKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ProjectChangeKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_billing_v1_entitlements_proto_enumTypes[3].Descriptor()
+}
+
+func (ProjectChangeKind) Type() protoreflect.EnumType {
+	return &file_billing_v1_entitlements_proto_enumTypes[3]
+}
+
+func (x ProjectChangeKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ProjectChangeKind.Descriptor instead.
+func (ProjectChangeKind) EnumDescriptor() ([]byte, []int) {
+	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{3}
+}
+
 // One reason a customer has a feature, so support can see why.
 type EntitlementSource struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -505,8 +573,13 @@ func (x *CheckEntitlementRequest) GetRequestedAmount() int64 {
 }
 
 type CheckEntitlementResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Entitlement   *Entitlement           `protobuf:"bytes,1,opt,name=entitlement,proto3" json:"entitlement,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Entitlement *Entitlement           `protobuf:"bytes,1,opt,name=entitlement,proto3" json:"entitlement,omitempty"`
+	// The version of the customer's set this answer was read from: it grows
+	// with every change of the customer (or of the project's catalog), so of
+	// two answers the one with the larger version is the newer. 0: not known
+	// (the answer was computed while the shared cache was unreachable).
+	Version       uint64 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -546,6 +619,13 @@ func (x *CheckEntitlementResponse) GetEntitlement() *Entitlement {
 		return x.Entitlement
 	}
 	return nil
+}
+
+func (x *CheckEntitlementResponse) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
 }
 
 type ListEntitlementsRequest struct {
@@ -597,7 +677,9 @@ type ListEntitlementsResponse struct {
 	// Only the features the customer has (allowed = true), sorted by feature.
 	Entitlements []*Entitlement `protobuf:"bytes,1,rep,name=entitlements,proto3" json:"entitlements,omitempty"`
 	// The earliest valid_until of the set.
-	ValidUntil    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=valid_until,json=validUntil,proto3" json:"valid_until,omitempty"`
+	ValidUntil *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=valid_until,json=validUntil,proto3" json:"valid_until,omitempty"`
+	// The set's version, as in CheckEntitlementResponse.
+	Version       uint64 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -646,11 +728,22 @@ func (x *ListEntitlementsResponse) GetValidUntil() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *ListEntitlementsResponse) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
 type WatchEntitlementsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	CustomerId    string                 `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	CustomerId string                 `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// The version of the set you hold (from an earlier stream or answer): when
+	// it is still current the stream starts with a heartbeat instead of a
+	// snapshot. 0 or absent: start with a snapshot.
+	ResumeFromVersion uint64 `protobuf:"varint,2,opt,name=resume_from_version,json=resumeFromVersion,proto3" json:"resume_from_version,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *WatchEntitlementsRequest) Reset() {
@@ -690,6 +783,13 @@ func (x *WatchEntitlementsRequest) GetCustomerId() string {
 	return ""
 }
 
+func (x *WatchEntitlementsRequest) GetResumeFromVersion() uint64 {
+	if x != nil {
+		return x.ResumeFromVersion
+	}
+	return 0
+}
+
 type WatchEntitlementsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Kind  WatchEventKind         `protobuf:"varint,1,opt,name=kind,proto3,enum=billing.v1.WatchEventKind" json:"kind,omitempty"`
@@ -697,7 +797,10 @@ type WatchEntitlementsResponse struct {
 	Entitlements []*Entitlement         `protobuf:"bytes,2,rep,name=entitlements,proto3" json:"entitlements,omitempty"`
 	ValidUntil   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=valid_until,json=validUntil,proto3" json:"valid_until,omitempty"`
 	// When the server sent this message.
-	SentAt        *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=sent_at,json=sentAt,proto3" json:"sent_at,omitempty"`
+	SentAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=sent_at,json=sentAt,proto3" json:"sent_at,omitempty"`
+	// The version of the set sent (heartbeats: of the set last sent); 0: not
+	// known.
+	Version       uint64 `protobuf:"varint,5,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -760,6 +863,157 @@ func (x *WatchEntitlementsResponse) GetSentAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *WatchEntitlementsResponse) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+type WatchProjectChangesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The `position` of the last message you handled: the stream goes on
+	// right after it. Empty: from now on.
+	ResumeAfter   string `protobuf:"bytes,1,opt,name=resume_after,json=resumeAfter,proto3" json:"resume_after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchProjectChangesRequest) Reset() {
+	*x = WatchProjectChangesRequest{}
+	mi := &file_billing_v1_entitlements_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchProjectChangesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchProjectChangesRequest) ProtoMessage() {}
+
+func (x *WatchProjectChangesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_entitlements_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchProjectChangesRequest.ProtoReflect.Descriptor instead.
+func (*WatchProjectChangesRequest) Descriptor() ([]byte, []int) {
+	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *WatchProjectChangesRequest) GetResumeAfter() string {
+	if x != nil {
+		return x.ResumeAfter
+	}
+	return ""
+}
+
+type WatchProjectChangesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  ProjectChangeKind      `protobuf:"varint,1,opt,name=kind,proto3,enum=billing.v1.ProjectChangeKind" json:"kind,omitempty"`
+	// Opaque: pass it as resume_after to go on after this message.
+	Position string `protobuf:"bytes,2,opt,name=position,proto3" json:"position,omitempty"`
+	// CUSTOMER: whose set changed.
+	CustomerId string `protobuf:"bytes,3,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// CUSTOMER: the new set's version (as in CheckEntitlementResponse).
+	Version uint64 `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
+	// CUSTOMER: the customer's full set now (only allowed features, as in
+	// ListEntitlements).
+	Entitlements []*Entitlement         `protobuf:"bytes,5,rep,name=entitlements,proto3" json:"entitlements,omitempty"`
+	ValidUntil   *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=valid_until,json=validUntil,proto3" json:"valid_until,omitempty"`
+	// When the server sent this message.
+	SentAt        *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=sent_at,json=sentAt,proto3" json:"sent_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchProjectChangesResponse) Reset() {
+	*x = WatchProjectChangesResponse{}
+	mi := &file_billing_v1_entitlements_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchProjectChangesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchProjectChangesResponse) ProtoMessage() {}
+
+func (x *WatchProjectChangesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_entitlements_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchProjectChangesResponse.ProtoReflect.Descriptor instead.
+func (*WatchProjectChangesResponse) Descriptor() ([]byte, []int) {
+	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *WatchProjectChangesResponse) GetKind() ProjectChangeKind {
+	if x != nil {
+		return x.Kind
+	}
+	return ProjectChangeKind_PROJECT_CHANGE_KIND_UNSPECIFIED
+}
+
+func (x *WatchProjectChangesResponse) GetPosition() string {
+	if x != nil {
+		return x.Position
+	}
+	return ""
+}
+
+func (x *WatchProjectChangesResponse) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *WatchProjectChangesResponse) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *WatchProjectChangesResponse) GetEntitlements() []*Entitlement {
+	if x != nil {
+		return x.Entitlements
+	}
+	return nil
+}
+
+func (x *WatchProjectChangesResponse) GetValidUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ValidUntil
+	}
+	return nil
+}
+
+func (x *WatchProjectChangesResponse) GetSentAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SentAt
+	}
+	return nil
+}
+
 type IssueCustomerTokenRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	CustomerId string                 `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
@@ -771,7 +1025,7 @@ type IssueCustomerTokenRequest struct {
 
 func (x *IssueCustomerTokenRequest) Reset() {
 	*x = IssueCustomerTokenRequest{}
-	mi := &file_billing_v1_entitlements_proto_msgTypes[8]
+	mi := &file_billing_v1_entitlements_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -783,7 +1037,7 @@ func (x *IssueCustomerTokenRequest) String() string {
 func (*IssueCustomerTokenRequest) ProtoMessage() {}
 
 func (x *IssueCustomerTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_entitlements_proto_msgTypes[8]
+	mi := &file_billing_v1_entitlements_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -796,7 +1050,7 @@ func (x *IssueCustomerTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueCustomerTokenRequest.ProtoReflect.Descriptor instead.
 func (*IssueCustomerTokenRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{8}
+	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *IssueCustomerTokenRequest) GetCustomerId() string {
@@ -824,7 +1078,7 @@ type IssueCustomerTokenResponse struct {
 
 func (x *IssueCustomerTokenResponse) Reset() {
 	*x = IssueCustomerTokenResponse{}
-	mi := &file_billing_v1_entitlements_proto_msgTypes[9]
+	mi := &file_billing_v1_entitlements_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -836,7 +1090,7 @@ func (x *IssueCustomerTokenResponse) String() string {
 func (*IssueCustomerTokenResponse) ProtoMessage() {}
 
 func (x *IssueCustomerTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_entitlements_proto_msgTypes[9]
+	mi := &file_billing_v1_entitlements_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -849,7 +1103,7 @@ func (x *IssueCustomerTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueCustomerTokenResponse.ProtoReflect.Descriptor instead.
 func (*IssueCustomerTokenResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{9}
+	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *IssueCustomerTokenResponse) GetToken() string {
@@ -888,7 +1142,7 @@ type TrackUsageRequest struct {
 
 func (x *TrackUsageRequest) Reset() {
 	*x = TrackUsageRequest{}
-	mi := &file_billing_v1_entitlements_proto_msgTypes[10]
+	mi := &file_billing_v1_entitlements_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -900,7 +1154,7 @@ func (x *TrackUsageRequest) String() string {
 func (*TrackUsageRequest) ProtoMessage() {}
 
 func (x *TrackUsageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_entitlements_proto_msgTypes[10]
+	mi := &file_billing_v1_entitlements_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -913,7 +1167,7 @@ func (x *TrackUsageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrackUsageRequest.ProtoReflect.Descriptor instead.
 func (*TrackUsageRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{10}
+	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *TrackUsageRequest) GetCustomerId() string {
@@ -971,7 +1225,7 @@ type TrackUsageResponse struct {
 
 func (x *TrackUsageResponse) Reset() {
 	*x = TrackUsageResponse{}
-	mi := &file_billing_v1_entitlements_proto_msgTypes[11]
+	mi := &file_billing_v1_entitlements_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -983,7 +1237,7 @@ func (x *TrackUsageResponse) String() string {
 func (*TrackUsageResponse) ProtoMessage() {}
 
 func (x *TrackUsageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_entitlements_proto_msgTypes[11]
+	mi := &file_billing_v1_entitlements_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -996,7 +1250,7 @@ func (x *TrackUsageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrackUsageResponse.ProtoReflect.Descriptor instead.
 func (*TrackUsageResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{11}
+	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TrackUsageResponse) GetUsageId() string {
@@ -1031,7 +1285,7 @@ type ReserveUsageRequest struct {
 
 func (x *ReserveUsageRequest) Reset() {
 	*x = ReserveUsageRequest{}
-	mi := &file_billing_v1_entitlements_proto_msgTypes[12]
+	mi := &file_billing_v1_entitlements_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1043,7 +1297,7 @@ func (x *ReserveUsageRequest) String() string {
 func (*ReserveUsageRequest) ProtoMessage() {}
 
 func (x *ReserveUsageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_entitlements_proto_msgTypes[12]
+	mi := &file_billing_v1_entitlements_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1056,7 +1310,7 @@ func (x *ReserveUsageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveUsageRequest.ProtoReflect.Descriptor instead.
 func (*ReserveUsageRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{12}
+	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReserveUsageRequest) GetCustomerId() string {
@@ -1108,7 +1362,7 @@ type ReserveUsageResponse struct {
 
 func (x *ReserveUsageResponse) Reset() {
 	*x = ReserveUsageResponse{}
-	mi := &file_billing_v1_entitlements_proto_msgTypes[13]
+	mi := &file_billing_v1_entitlements_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1120,7 +1374,7 @@ func (x *ReserveUsageResponse) String() string {
 func (*ReserveUsageResponse) ProtoMessage() {}
 
 func (x *ReserveUsageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_entitlements_proto_msgTypes[13]
+	mi := &file_billing_v1_entitlements_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1133,7 +1387,7 @@ func (x *ReserveUsageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveUsageResponse.ProtoReflect.Descriptor instead.
 func (*ReserveUsageResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{13}
+	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ReserveUsageResponse) GetReservationId() string {
@@ -1171,7 +1425,7 @@ type CommitReservationRequest struct {
 
 func (x *CommitReservationRequest) Reset() {
 	*x = CommitReservationRequest{}
-	mi := &file_billing_v1_entitlements_proto_msgTypes[14]
+	mi := &file_billing_v1_entitlements_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1183,7 +1437,7 @@ func (x *CommitReservationRequest) String() string {
 func (*CommitReservationRequest) ProtoMessage() {}
 
 func (x *CommitReservationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_entitlements_proto_msgTypes[14]
+	mi := &file_billing_v1_entitlements_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1196,7 +1450,7 @@ func (x *CommitReservationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitReservationRequest.ProtoReflect.Descriptor instead.
 func (*CommitReservationRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{14}
+	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CommitReservationRequest) GetCustomerId() string {
@@ -1231,7 +1485,7 @@ type CommitReservationResponse struct {
 
 func (x *CommitReservationResponse) Reset() {
 	*x = CommitReservationResponse{}
-	mi := &file_billing_v1_entitlements_proto_msgTypes[15]
+	mi := &file_billing_v1_entitlements_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1243,7 +1497,7 @@ func (x *CommitReservationResponse) String() string {
 func (*CommitReservationResponse) ProtoMessage() {}
 
 func (x *CommitReservationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_entitlements_proto_msgTypes[15]
+	mi := &file_billing_v1_entitlements_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1256,7 +1510,7 @@ func (x *CommitReservationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitReservationResponse.ProtoReflect.Descriptor instead.
 func (*CommitReservationResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{15}
+	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CommitReservationResponse) GetUsageId() string {
@@ -1283,7 +1537,7 @@ type ReleaseReservationRequest struct {
 
 func (x *ReleaseReservationRequest) Reset() {
 	*x = ReleaseReservationRequest{}
-	mi := &file_billing_v1_entitlements_proto_msgTypes[16]
+	mi := &file_billing_v1_entitlements_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1295,7 +1549,7 @@ func (x *ReleaseReservationRequest) String() string {
 func (*ReleaseReservationRequest) ProtoMessage() {}
 
 func (x *ReleaseReservationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_entitlements_proto_msgTypes[16]
+	mi := &file_billing_v1_entitlements_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1308,7 +1562,7 @@ func (x *ReleaseReservationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseReservationRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseReservationRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{16}
+	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ReleaseReservationRequest) GetCustomerId() string {
@@ -1334,7 +1588,7 @@ type ReleaseReservationResponse struct {
 
 func (x *ReleaseReservationResponse) Reset() {
 	*x = ReleaseReservationResponse{}
-	mi := &file_billing_v1_entitlements_proto_msgTypes[17]
+	mi := &file_billing_v1_entitlements_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1346,7 +1600,7 @@ func (x *ReleaseReservationResponse) String() string {
 func (*ReleaseReservationResponse) ProtoMessage() {}
 
 func (x *ReleaseReservationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_entitlements_proto_msgTypes[17]
+	mi := &file_billing_v1_entitlements_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1359,7 +1613,7 @@ func (x *ReleaseReservationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseReservationResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseReservationResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{17}
+	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ReleaseReservationResponse) GetEntitlement() *Entitlement {
@@ -1411,25 +1665,41 @@ const file_billing_v1_entitlements_proto_rawDesc = "" +
 	"customerId\x12\x18\n" +
 	"\afeature\x18\x02 \x01(\tR\afeature\x12.\n" +
 	"\x10requested_amount\x18\x03 \x01(\x03H\x00R\x0frequestedAmount\x88\x01\x01B\x13\n" +
-	"\x11_requested_amount\"U\n" +
+	"\x11_requested_amount\"o\n" +
 	"\x18CheckEntitlementResponse\x129\n" +
-	"\ventitlement\x18\x01 \x01(\v2\x17.billing.v1.EntitlementR\ventitlement\":\n" +
+	"\ventitlement\x18\x01 \x01(\v2\x17.billing.v1.EntitlementR\ventitlement\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\":\n" +
 	"\x17ListEntitlementsRequest\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
-	"customerId\"\x94\x01\n" +
+	"customerId\"\xae\x01\n" +
 	"\x18ListEntitlementsResponse\x12;\n" +
 	"\fentitlements\x18\x01 \x03(\v2\x17.billing.v1.EntitlementR\fentitlements\x12;\n" +
 	"\vvalid_until\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"validUntil\";\n" +
+	"validUntil\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\x04R\aversion\"k\n" +
 	"\x18WatchEntitlementsRequest\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
-	"customerId\"\xfa\x01\n" +
+	"customerId\x12.\n" +
+	"\x13resume_from_version\x18\x02 \x01(\x04R\x11resumeFromVersion\"\x94\x02\n" +
 	"\x19WatchEntitlementsResponse\x12.\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1a.billing.v1.WatchEventKindR\x04kind\x12;\n" +
 	"\fentitlements\x18\x02 \x03(\v2\x17.billing.v1.EntitlementR\fentitlements\x12;\n" +
 	"\vvalid_until\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"validUntil\x123\n" +
-	"\asent_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x06sentAt\"i\n" +
+	"\asent_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x06sentAt\x12\x18\n" +
+	"\aversion\x18\x05 \x01(\x04R\aversion\"?\n" +
+	"\x1aWatchProjectChangesRequest\x12!\n" +
+	"\fresume_after\x18\x01 \x01(\tR\vresumeAfter\"\xd6\x02\n" +
+	"\x1bWatchProjectChangesResponse\x121\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x1d.billing.v1.ProjectChangeKindR\x04kind\x12\x1a\n" +
+	"\bposition\x18\x02 \x01(\tR\bposition\x12\x1f\n" +
+	"\vcustomer_id\x18\x03 \x01(\tR\n" +
+	"customerId\x12\x18\n" +
+	"\aversion\x18\x04 \x01(\x04R\aversion\x12;\n" +
+	"\fentitlements\x18\x05 \x03(\v2\x17.billing.v1.EntitlementR\fentitlements\x12;\n" +
+	"\vvalid_until\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"validUntil\x123\n" +
+	"\asent_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x06sentAt\"i\n" +
 	"\x19IssueCustomerTokenRequest\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12+\n" +
@@ -1494,11 +1764,19 @@ const file_billing_v1_entitlements_proto_rawDesc = "" +
 	"\x1cWATCH_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19WATCH_EVENT_KIND_SNAPSHOT\x10\x01\x12\x1b\n" +
 	"\x17WATCH_EVENT_KIND_CHANGE\x10\x02\x12\x1e\n" +
-	"\x1aWATCH_EVENT_KIND_HEARTBEAT\x10\x032\x8d\x06\n" +
+	"\x1aWATCH_EVENT_KIND_HEARTBEAT\x10\x03*\xdd\x01\n" +
+	"\x11ProjectChangeKind\x12#\n" +
+	"\x1fPROJECT_CHANGE_KIND_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19PROJECT_CHANGE_KIND_READY\x10\x01\x12\x1e\n" +
+	"\x1aPROJECT_CHANGE_KIND_RESYNC\x10\x02\x12 \n" +
+	"\x1cPROJECT_CHANGE_KIND_CUSTOMER\x10\x03\x12\x1f\n" +
+	"\x1bPROJECT_CHANGE_KIND_PROJECT\x10\x04\x12!\n" +
+	"\x1dPROJECT_CHANGE_KIND_HEARTBEAT\x10\x052\xf7\x06\n" +
 	"\x13EntitlementsService\x12b\n" +
 	"\x10CheckEntitlement\x12#.billing.v1.CheckEntitlementRequest\x1a$.billing.v1.CheckEntitlementResponse\"\x03\x90\x02\x01\x12b\n" +
 	"\x10ListEntitlements\x12#.billing.v1.ListEntitlementsRequest\x1a$.billing.v1.ListEntitlementsResponse\"\x03\x90\x02\x01\x12b\n" +
-	"\x11WatchEntitlements\x12$.billing.v1.WatchEntitlementsRequest\x1a%.billing.v1.WatchEntitlementsResponse0\x01\x12c\n" +
+	"\x11WatchEntitlements\x12$.billing.v1.WatchEntitlementsRequest\x1a%.billing.v1.WatchEntitlementsResponse0\x01\x12h\n" +
+	"\x13WatchProjectChanges\x12&.billing.v1.WatchProjectChangesRequest\x1a'.billing.v1.WatchProjectChangesResponse0\x01\x12c\n" +
 	"\x12IssueCustomerToken\x12%.billing.v1.IssueCustomerTokenRequest\x1a&.billing.v1.IssueCustomerTokenResponse\x12K\n" +
 	"\n" +
 	"TrackUsage\x12\x1d.billing.v1.TrackUsageRequest\x1a\x1e.billing.v1.TrackUsageResponse\x12Q\n" +
@@ -1518,77 +1796,86 @@ func file_billing_v1_entitlements_proto_rawDescGZIP() []byte {
 	return file_billing_v1_entitlements_proto_rawDescData
 }
 
-var file_billing_v1_entitlements_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_billing_v1_entitlements_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_billing_v1_entitlements_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_billing_v1_entitlements_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_billing_v1_entitlements_proto_goTypes = []any{
-	(DenialReason)(0),                  // 0: billing.v1.DenialReason
-	(EntitlementSourceKind)(0),         // 1: billing.v1.EntitlementSourceKind
-	(WatchEventKind)(0),                // 2: billing.v1.WatchEventKind
-	(*EntitlementSource)(nil),          // 3: billing.v1.EntitlementSource
-	(*Entitlement)(nil),                // 4: billing.v1.Entitlement
-	(*CheckEntitlementRequest)(nil),    // 5: billing.v1.CheckEntitlementRequest
-	(*CheckEntitlementResponse)(nil),   // 6: billing.v1.CheckEntitlementResponse
-	(*ListEntitlementsRequest)(nil),    // 7: billing.v1.ListEntitlementsRequest
-	(*ListEntitlementsResponse)(nil),   // 8: billing.v1.ListEntitlementsResponse
-	(*WatchEntitlementsRequest)(nil),   // 9: billing.v1.WatchEntitlementsRequest
-	(*WatchEntitlementsResponse)(nil),  // 10: billing.v1.WatchEntitlementsResponse
-	(*IssueCustomerTokenRequest)(nil),  // 11: billing.v1.IssueCustomerTokenRequest
-	(*IssueCustomerTokenResponse)(nil), // 12: billing.v1.IssueCustomerTokenResponse
-	(*TrackUsageRequest)(nil),          // 13: billing.v1.TrackUsageRequest
-	(*TrackUsageResponse)(nil),         // 14: billing.v1.TrackUsageResponse
-	(*ReserveUsageRequest)(nil),        // 15: billing.v1.ReserveUsageRequest
-	(*ReserveUsageResponse)(nil),       // 16: billing.v1.ReserveUsageResponse
-	(*CommitReservationRequest)(nil),   // 17: billing.v1.CommitReservationRequest
-	(*CommitReservationResponse)(nil),  // 18: billing.v1.CommitReservationResponse
-	(*ReleaseReservationRequest)(nil),  // 19: billing.v1.ReleaseReservationRequest
-	(*ReleaseReservationResponse)(nil), // 20: billing.v1.ReleaseReservationResponse
-	(*timestamppb.Timestamp)(nil),      // 21: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),        // 22: google.protobuf.Duration
+	(DenialReason)(0),                   // 0: billing.v1.DenialReason
+	(EntitlementSourceKind)(0),          // 1: billing.v1.EntitlementSourceKind
+	(WatchEventKind)(0),                 // 2: billing.v1.WatchEventKind
+	(ProjectChangeKind)(0),              // 3: billing.v1.ProjectChangeKind
+	(*EntitlementSource)(nil),           // 4: billing.v1.EntitlementSource
+	(*Entitlement)(nil),                 // 5: billing.v1.Entitlement
+	(*CheckEntitlementRequest)(nil),     // 6: billing.v1.CheckEntitlementRequest
+	(*CheckEntitlementResponse)(nil),    // 7: billing.v1.CheckEntitlementResponse
+	(*ListEntitlementsRequest)(nil),     // 8: billing.v1.ListEntitlementsRequest
+	(*ListEntitlementsResponse)(nil),    // 9: billing.v1.ListEntitlementsResponse
+	(*WatchEntitlementsRequest)(nil),    // 10: billing.v1.WatchEntitlementsRequest
+	(*WatchEntitlementsResponse)(nil),   // 11: billing.v1.WatchEntitlementsResponse
+	(*WatchProjectChangesRequest)(nil),  // 12: billing.v1.WatchProjectChangesRequest
+	(*WatchProjectChangesResponse)(nil), // 13: billing.v1.WatchProjectChangesResponse
+	(*IssueCustomerTokenRequest)(nil),   // 14: billing.v1.IssueCustomerTokenRequest
+	(*IssueCustomerTokenResponse)(nil),  // 15: billing.v1.IssueCustomerTokenResponse
+	(*TrackUsageRequest)(nil),           // 16: billing.v1.TrackUsageRequest
+	(*TrackUsageResponse)(nil),          // 17: billing.v1.TrackUsageResponse
+	(*ReserveUsageRequest)(nil),         // 18: billing.v1.ReserveUsageRequest
+	(*ReserveUsageResponse)(nil),        // 19: billing.v1.ReserveUsageResponse
+	(*CommitReservationRequest)(nil),    // 20: billing.v1.CommitReservationRequest
+	(*CommitReservationResponse)(nil),   // 21: billing.v1.CommitReservationResponse
+	(*ReleaseReservationRequest)(nil),   // 22: billing.v1.ReleaseReservationRequest
+	(*ReleaseReservationResponse)(nil),  // 23: billing.v1.ReleaseReservationResponse
+	(*timestamppb.Timestamp)(nil),       // 24: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 25: google.protobuf.Duration
 }
 var file_billing_v1_entitlements_proto_depIdxs = []int32{
 	1,  // 0: billing.v1.EntitlementSource.kind:type_name -> billing.v1.EntitlementSourceKind
-	21, // 1: billing.v1.EntitlementSource.valid_until:type_name -> google.protobuf.Timestamp
-	3,  // 2: billing.v1.Entitlement.sources:type_name -> billing.v1.EntitlementSource
-	21, // 3: billing.v1.Entitlement.valid_until:type_name -> google.protobuf.Timestamp
+	24, // 1: billing.v1.EntitlementSource.valid_until:type_name -> google.protobuf.Timestamp
+	4,  // 2: billing.v1.Entitlement.sources:type_name -> billing.v1.EntitlementSource
+	24, // 3: billing.v1.Entitlement.valid_until:type_name -> google.protobuf.Timestamp
 	0,  // 4: billing.v1.Entitlement.denial_reason:type_name -> billing.v1.DenialReason
-	21, // 5: billing.v1.Entitlement.resets_at:type_name -> google.protobuf.Timestamp
-	4,  // 6: billing.v1.CheckEntitlementResponse.entitlement:type_name -> billing.v1.Entitlement
-	4,  // 7: billing.v1.ListEntitlementsResponse.entitlements:type_name -> billing.v1.Entitlement
-	21, // 8: billing.v1.ListEntitlementsResponse.valid_until:type_name -> google.protobuf.Timestamp
+	24, // 5: billing.v1.Entitlement.resets_at:type_name -> google.protobuf.Timestamp
+	5,  // 6: billing.v1.CheckEntitlementResponse.entitlement:type_name -> billing.v1.Entitlement
+	5,  // 7: billing.v1.ListEntitlementsResponse.entitlements:type_name -> billing.v1.Entitlement
+	24, // 8: billing.v1.ListEntitlementsResponse.valid_until:type_name -> google.protobuf.Timestamp
 	2,  // 9: billing.v1.WatchEntitlementsResponse.kind:type_name -> billing.v1.WatchEventKind
-	4,  // 10: billing.v1.WatchEntitlementsResponse.entitlements:type_name -> billing.v1.Entitlement
-	21, // 11: billing.v1.WatchEntitlementsResponse.valid_until:type_name -> google.protobuf.Timestamp
-	21, // 12: billing.v1.WatchEntitlementsResponse.sent_at:type_name -> google.protobuf.Timestamp
-	22, // 13: billing.v1.IssueCustomerTokenRequest.ttl:type_name -> google.protobuf.Duration
-	21, // 14: billing.v1.IssueCustomerTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	21, // 15: billing.v1.TrackUsageRequest.occurred_at:type_name -> google.protobuf.Timestamp
-	4,  // 16: billing.v1.TrackUsageResponse.entitlement:type_name -> billing.v1.Entitlement
-	22, // 17: billing.v1.ReserveUsageRequest.ttl:type_name -> google.protobuf.Duration
-	21, // 18: billing.v1.ReserveUsageResponse.expires_at:type_name -> google.protobuf.Timestamp
-	4,  // 19: billing.v1.ReserveUsageResponse.entitlement:type_name -> billing.v1.Entitlement
-	4,  // 20: billing.v1.CommitReservationResponse.entitlement:type_name -> billing.v1.Entitlement
-	4,  // 21: billing.v1.ReleaseReservationResponse.entitlement:type_name -> billing.v1.Entitlement
-	5,  // 22: billing.v1.EntitlementsService.CheckEntitlement:input_type -> billing.v1.CheckEntitlementRequest
-	7,  // 23: billing.v1.EntitlementsService.ListEntitlements:input_type -> billing.v1.ListEntitlementsRequest
-	9,  // 24: billing.v1.EntitlementsService.WatchEntitlements:input_type -> billing.v1.WatchEntitlementsRequest
-	11, // 25: billing.v1.EntitlementsService.IssueCustomerToken:input_type -> billing.v1.IssueCustomerTokenRequest
-	13, // 26: billing.v1.EntitlementsService.TrackUsage:input_type -> billing.v1.TrackUsageRequest
-	15, // 27: billing.v1.EntitlementsService.ReserveUsage:input_type -> billing.v1.ReserveUsageRequest
-	17, // 28: billing.v1.EntitlementsService.CommitReservation:input_type -> billing.v1.CommitReservationRequest
-	19, // 29: billing.v1.EntitlementsService.ReleaseReservation:input_type -> billing.v1.ReleaseReservationRequest
-	6,  // 30: billing.v1.EntitlementsService.CheckEntitlement:output_type -> billing.v1.CheckEntitlementResponse
-	8,  // 31: billing.v1.EntitlementsService.ListEntitlements:output_type -> billing.v1.ListEntitlementsResponse
-	10, // 32: billing.v1.EntitlementsService.WatchEntitlements:output_type -> billing.v1.WatchEntitlementsResponse
-	12, // 33: billing.v1.EntitlementsService.IssueCustomerToken:output_type -> billing.v1.IssueCustomerTokenResponse
-	14, // 34: billing.v1.EntitlementsService.TrackUsage:output_type -> billing.v1.TrackUsageResponse
-	16, // 35: billing.v1.EntitlementsService.ReserveUsage:output_type -> billing.v1.ReserveUsageResponse
-	18, // 36: billing.v1.EntitlementsService.CommitReservation:output_type -> billing.v1.CommitReservationResponse
-	20, // 37: billing.v1.EntitlementsService.ReleaseReservation:output_type -> billing.v1.ReleaseReservationResponse
-	30, // [30:38] is the sub-list for method output_type
-	22, // [22:30] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	5,  // 10: billing.v1.WatchEntitlementsResponse.entitlements:type_name -> billing.v1.Entitlement
+	24, // 11: billing.v1.WatchEntitlementsResponse.valid_until:type_name -> google.protobuf.Timestamp
+	24, // 12: billing.v1.WatchEntitlementsResponse.sent_at:type_name -> google.protobuf.Timestamp
+	3,  // 13: billing.v1.WatchProjectChangesResponse.kind:type_name -> billing.v1.ProjectChangeKind
+	5,  // 14: billing.v1.WatchProjectChangesResponse.entitlements:type_name -> billing.v1.Entitlement
+	24, // 15: billing.v1.WatchProjectChangesResponse.valid_until:type_name -> google.protobuf.Timestamp
+	24, // 16: billing.v1.WatchProjectChangesResponse.sent_at:type_name -> google.protobuf.Timestamp
+	25, // 17: billing.v1.IssueCustomerTokenRequest.ttl:type_name -> google.protobuf.Duration
+	24, // 18: billing.v1.IssueCustomerTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	24, // 19: billing.v1.TrackUsageRequest.occurred_at:type_name -> google.protobuf.Timestamp
+	5,  // 20: billing.v1.TrackUsageResponse.entitlement:type_name -> billing.v1.Entitlement
+	25, // 21: billing.v1.ReserveUsageRequest.ttl:type_name -> google.protobuf.Duration
+	24, // 22: billing.v1.ReserveUsageResponse.expires_at:type_name -> google.protobuf.Timestamp
+	5,  // 23: billing.v1.ReserveUsageResponse.entitlement:type_name -> billing.v1.Entitlement
+	5,  // 24: billing.v1.CommitReservationResponse.entitlement:type_name -> billing.v1.Entitlement
+	5,  // 25: billing.v1.ReleaseReservationResponse.entitlement:type_name -> billing.v1.Entitlement
+	6,  // 26: billing.v1.EntitlementsService.CheckEntitlement:input_type -> billing.v1.CheckEntitlementRequest
+	8,  // 27: billing.v1.EntitlementsService.ListEntitlements:input_type -> billing.v1.ListEntitlementsRequest
+	10, // 28: billing.v1.EntitlementsService.WatchEntitlements:input_type -> billing.v1.WatchEntitlementsRequest
+	12, // 29: billing.v1.EntitlementsService.WatchProjectChanges:input_type -> billing.v1.WatchProjectChangesRequest
+	14, // 30: billing.v1.EntitlementsService.IssueCustomerToken:input_type -> billing.v1.IssueCustomerTokenRequest
+	16, // 31: billing.v1.EntitlementsService.TrackUsage:input_type -> billing.v1.TrackUsageRequest
+	18, // 32: billing.v1.EntitlementsService.ReserveUsage:input_type -> billing.v1.ReserveUsageRequest
+	20, // 33: billing.v1.EntitlementsService.CommitReservation:input_type -> billing.v1.CommitReservationRequest
+	22, // 34: billing.v1.EntitlementsService.ReleaseReservation:input_type -> billing.v1.ReleaseReservationRequest
+	7,  // 35: billing.v1.EntitlementsService.CheckEntitlement:output_type -> billing.v1.CheckEntitlementResponse
+	9,  // 36: billing.v1.EntitlementsService.ListEntitlements:output_type -> billing.v1.ListEntitlementsResponse
+	11, // 37: billing.v1.EntitlementsService.WatchEntitlements:output_type -> billing.v1.WatchEntitlementsResponse
+	13, // 38: billing.v1.EntitlementsService.WatchProjectChanges:output_type -> billing.v1.WatchProjectChangesResponse
+	15, // 39: billing.v1.EntitlementsService.IssueCustomerToken:output_type -> billing.v1.IssueCustomerTokenResponse
+	17, // 40: billing.v1.EntitlementsService.TrackUsage:output_type -> billing.v1.TrackUsageResponse
+	19, // 41: billing.v1.EntitlementsService.ReserveUsage:output_type -> billing.v1.ReserveUsageResponse
+	21, // 42: billing.v1.EntitlementsService.CommitReservation:output_type -> billing.v1.CommitReservationResponse
+	23, // 43: billing.v1.EntitlementsService.ReleaseReservation:output_type -> billing.v1.ReleaseReservationResponse
+	35, // [35:44] is the sub-list for method output_type
+	26, // [26:35] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_billing_v1_entitlements_proto_init() }
@@ -1599,14 +1886,14 @@ func file_billing_v1_entitlements_proto_init() {
 	file_billing_v1_entitlements_proto_msgTypes[0].OneofWrappers = []any{}
 	file_billing_v1_entitlements_proto_msgTypes[1].OneofWrappers = []any{}
 	file_billing_v1_entitlements_proto_msgTypes[2].OneofWrappers = []any{}
-	file_billing_v1_entitlements_proto_msgTypes[14].OneofWrappers = []any{}
+	file_billing_v1_entitlements_proto_msgTypes[16].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_billing_v1_entitlements_proto_rawDesc), len(file_billing_v1_entitlements_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   18,
+			NumEnums:      4,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

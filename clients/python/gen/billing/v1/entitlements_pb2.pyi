@@ -121,6 +121,54 @@ WATCH_EVENT_KIND_HEARTBEAT: WatchEventKind.ValueType  # 3
 """Nothing changed; keeps idle connections alive through proxies."""
 Global___WatchEventKind: _TypeAlias = WatchEventKind  # noqa: Y015
 
+class _ProjectChangeKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ProjectChangeKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ProjectChangeKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PROJECT_CHANGE_KIND_UNSPECIFIED: _ProjectChangeKind.ValueType  # 0
+    PROJECT_CHANGE_KIND_READY: _ProjectChangeKind.ValueType  # 1
+    """First message: the stream is open and goes on from `position` (nothing
+    since resume_after was lost).
+    """
+    PROJECT_CHANGE_KIND_RESYNC: _ProjectChangeKind.ValueType  # 2
+    """First message instead of READY: the changes since resume_after are no
+    longer kept, so drop every set you hold; the stream goes on from
+    `position`.
+    """
+    PROJECT_CHANGE_KIND_CUSTOMER: _ProjectChangeKind.ValueType  # 3
+    """One customer's set changed: customer_id, version and the new set."""
+    PROJECT_CHANGE_KIND_PROJECT: _ProjectChangeKind.ValueType  # 4
+    """The catalog or grace period changed: any customer's set may have;
+    drop or refetch every set you hold.
+    """
+    PROJECT_CHANGE_KIND_HEARTBEAT: _ProjectChangeKind.ValueType  # 5
+    """Nothing changed; keeps idle connections alive through proxies."""
+
+class ProjectChangeKind(_ProjectChangeKind, metaclass=_ProjectChangeKindEnumTypeWrapper):
+    """What a project change feed message means."""
+
+PROJECT_CHANGE_KIND_UNSPECIFIED: ProjectChangeKind.ValueType  # 0
+PROJECT_CHANGE_KIND_READY: ProjectChangeKind.ValueType  # 1
+"""First message: the stream is open and goes on from `position` (nothing
+since resume_after was lost).
+"""
+PROJECT_CHANGE_KIND_RESYNC: ProjectChangeKind.ValueType  # 2
+"""First message instead of READY: the changes since resume_after are no
+longer kept, so drop every set you hold; the stream goes on from
+`position`.
+"""
+PROJECT_CHANGE_KIND_CUSTOMER: ProjectChangeKind.ValueType  # 3
+"""One customer's set changed: customer_id, version and the new set."""
+PROJECT_CHANGE_KIND_PROJECT: ProjectChangeKind.ValueType  # 4
+"""The catalog or grace period changed: any customer's set may have;
+drop or refetch every set you hold.
+"""
+PROJECT_CHANGE_KIND_HEARTBEAT: ProjectChangeKind.ValueType  # 5
+"""Nothing changed; keeps idle connections alive through proxies."""
+Global___ProjectChangeKind: _TypeAlias = ProjectChangeKind  # noqa: Y015
+
 @_typing.final
 class EntitlementSource(_message.Message):
     """One reason a customer has a feature, so support can see why."""
@@ -306,16 +354,24 @@ class CheckEntitlementResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ENTITLEMENT_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    version: _builtins.int
+    """The version of the customer's set this answer was read from: it grows
+    with every change of the customer (or of the project's catalog), so of
+    two answers the one with the larger version is the newer. 0: not known
+    (the answer was computed while the shared cache was unreachable).
+    """
     @_builtins.property
     def entitlement(self) -> Global___Entitlement: ...
     def __init__(
         self,
         *,
         entitlement: Global___Entitlement | None = ...,
+        version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["entitlement", b"entitlement"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entitlement", b"entitlement"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entitlement", b"entitlement", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -346,6 +402,9 @@ class ListEntitlementsResponse(_message.Message):
 
     ENTITLEMENTS_FIELD_NUMBER: _builtins.int
     VALID_UNTIL_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    version: _builtins.int
+    """The set's version, as in CheckEntitlementResponse."""
     @_builtins.property
     def entitlements(self) -> _containers.RepeatedCompositeFieldContainer[Global___Entitlement]:
         """Only the features the customer has (allowed = true), sorted by feature."""
@@ -359,10 +418,11 @@ class ListEntitlementsResponse(_message.Message):
         *,
         entitlements: _abc.Iterable[Global___Entitlement] | None = ...,
         valid_until: _timestamp_pb2.Timestamp | None = ...,
+        version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["valid_until", b"valid_until"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entitlements", b"entitlements", "valid_until", b"valid_until"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entitlements", b"entitlements", "valid_until", b"valid_until", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -373,15 +433,22 @@ class WatchEntitlementsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    RESUME_FROM_VERSION_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
+    resume_from_version: _builtins.int
+    """The version of the set you hold (from an earlier stream or answer): when
+    it is still current the stream starts with a heartbeat instead of a
+    snapshot. 0 or absent: start with a snapshot.
+    """
     def __init__(
         self,
         *,
         customer_id: _builtins.str = ...,
+        resume_from_version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "resume_from_version", b"resume_from_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -395,7 +462,12 @@ class WatchEntitlementsResponse(_message.Message):
     ENTITLEMENTS_FIELD_NUMBER: _builtins.int
     VALID_UNTIL_FIELD_NUMBER: _builtins.int
     SENT_AT_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
     kind: Global___WatchEventKind.ValueType
+    version: _builtins.int
+    """The version of the set sent (heartbeats: of the set last sent); 0: not
+    known.
+    """
     @_builtins.property
     def entitlements(self) -> _containers.RepeatedCompositeFieldContainer[Global___Entitlement]:
         """The customer's full current set (empty for heartbeats)."""
@@ -413,14 +485,86 @@ class WatchEntitlementsResponse(_message.Message):
         entitlements: _abc.Iterable[Global___Entitlement] | None = ...,
         valid_until: _timestamp_pb2.Timestamp | None = ...,
         sent_at: _timestamp_pb2.Timestamp | None = ...,
+        version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["sent_at", b"sent_at", "valid_until", b"valid_until"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entitlements", b"entitlements", "kind", b"kind", "sent_at", b"sent_at", "valid_until", b"valid_until"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entitlements", b"entitlements", "kind", b"kind", "sent_at", b"sent_at", "valid_until", b"valid_until", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WatchEntitlementsResponse: _TypeAlias = WatchEntitlementsResponse  # noqa: Y015
+
+@_typing.final
+class WatchProjectChangesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESUME_AFTER_FIELD_NUMBER: _builtins.int
+    resume_after: _builtins.str
+    """The `position` of the last message you handled: the stream goes on
+    right after it. Empty: from now on.
+    """
+    def __init__(
+        self,
+        *,
+        resume_after: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["resume_after", b"resume_after"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchProjectChangesRequest: _TypeAlias = WatchProjectChangesRequest  # noqa: Y015
+
+@_typing.final
+class WatchProjectChangesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    ENTITLEMENTS_FIELD_NUMBER: _builtins.int
+    VALID_UNTIL_FIELD_NUMBER: _builtins.int
+    SENT_AT_FIELD_NUMBER: _builtins.int
+    kind: Global___ProjectChangeKind.ValueType
+    position: _builtins.str
+    """Opaque: pass it as resume_after to go on after this message."""
+    customer_id: _builtins.str
+    """CUSTOMER: whose set changed."""
+    version: _builtins.int
+    """CUSTOMER: the new set's version (as in CheckEntitlementResponse)."""
+    @_builtins.property
+    def entitlements(self) -> _containers.RepeatedCompositeFieldContainer[Global___Entitlement]:
+        """CUSTOMER: the customer's full set now (only allowed features, as in
+        ListEntitlements).
+        """
+
+    @_builtins.property
+    def valid_until(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def sent_at(self) -> _timestamp_pb2.Timestamp:
+        """When the server sent this message."""
+
+    def __init__(
+        self,
+        *,
+        kind: Global___ProjectChangeKind.ValueType = ...,
+        position: _builtins.str = ...,
+        customer_id: _builtins.str = ...,
+        version: _builtins.int = ...,
+        entitlements: _abc.Iterable[Global___Entitlement] | None = ...,
+        valid_until: _timestamp_pb2.Timestamp | None = ...,
+        sent_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sent_at", b"sent_at", "valid_until", b"valid_until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "entitlements", b"entitlements", "kind", b"kind", "position", b"position", "sent_at", b"sent_at", "valid_until", b"valid_until", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchProjectChangesResponse: _TypeAlias = WatchProjectChangesResponse  # noqa: Y015
 
 @_typing.final
 class IssueCustomerTokenRequest(_message.Message):

@@ -53,6 +53,11 @@ class EntitlementsServiceStub:
                 request_serializer=billing_dot_v1_dot_entitlements__pb2.WatchEntitlementsRequest.SerializeToString,
                 response_deserializer=billing_dot_v1_dot_entitlements__pb2.WatchEntitlementsResponse.FromString,
                 _registered_method=True)
+        self.WatchProjectChanges = channel.unary_stream(
+                '/billing.v1.EntitlementsService/WatchProjectChanges',
+                request_serializer=billing_dot_v1_dot_entitlements__pb2.WatchProjectChangesRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_entitlements__pb2.WatchProjectChangesResponse.FromString,
+                _registered_method=True)
         self.IssueCustomerToken = channel.unary_unary(
                 '/billing.v1.EntitlementsService/IssueCustomerToken',
                 request_serializer=billing_dot_v1_dot_entitlements__pb2.IssueCustomerTokenRequest.SerializeToString,
@@ -105,6 +110,18 @@ class EntitlementsServiceServicer:
     def WatchEntitlements(self, request, context):
         """WatchEntitlements streams the customer's full current set first, then the
         full set again after every change, with heartbeats in between.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchProjectChanges(self, request, context):
+        """WatchProjectChanges streams every change of any customer of the calling
+        project, with the customer's new set, for backend SDKs that keep sets in
+        their own memory (local evaluation). It resumes after a disconnect from
+        the last position received without losing a change, or says RESYNC when
+        the changes since then are no longer kept. Scope: entitlements:read (an
+        API key; customer tokens are refused).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -174,6 +191,11 @@ def add_EntitlementsServiceServicer_to_server(servicer, server):
                     servicer.WatchEntitlements,
                     request_deserializer=billing_dot_v1_dot_entitlements__pb2.WatchEntitlementsRequest.FromString,
                     response_serializer=billing_dot_v1_dot_entitlements__pb2.WatchEntitlementsResponse.SerializeToString,
+            ),
+            'WatchProjectChanges': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchProjectChanges,
+                    request_deserializer=billing_dot_v1_dot_entitlements__pb2.WatchProjectChangesRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_entitlements__pb2.WatchProjectChangesResponse.SerializeToString,
             ),
             'IssueCustomerToken': grpc.unary_unary_rpc_method_handler(
                     servicer.IssueCustomerToken,
@@ -286,6 +308,33 @@ class EntitlementsService:
             '/billing.v1.EntitlementsService/WatchEntitlements',
             billing_dot_v1_dot_entitlements__pb2.WatchEntitlementsRequest.SerializeToString,
             billing_dot_v1_dot_entitlements__pb2.WatchEntitlementsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchProjectChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/billing.v1.EntitlementsService/WatchProjectChanges',
+            billing_dot_v1_dot_entitlements__pb2.WatchProjectChangesRequest.SerializeToString,
+            billing_dot_v1_dot_entitlements__pb2.WatchProjectChangesResponse.FromString,
             options,
             channel_credentials,
             insecure,

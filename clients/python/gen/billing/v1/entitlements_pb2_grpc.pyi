@@ -47,6 +47,14 @@ class EntitlementsServiceStub:
     """WatchEntitlements streams the customer's full current set first, then the
     full set again after every change, with heartbeats in between.
     """
+    WatchProjectChanges: _grpc.UnaryStreamMultiCallable[_entitlements_pb2.WatchProjectChangesRequest, _entitlements_pb2.WatchProjectChangesResponse]
+    """WatchProjectChanges streams every change of any customer of the calling
+    project, with the customer's new set, for backend SDKs that keep sets in
+    their own memory (local evaluation). It resumes after a disconnect from
+    the last position received without losing a change, or says RESYNC when
+    the changes since then are no longer kept. Scope: entitlements:read (an
+    API key; customer tokens are refused).
+    """
     IssueCustomerToken: _grpc.UnaryUnaryMultiCallable[_entitlements_pb2.IssueCustomerTokenRequest, _entitlements_pb2.IssueCustomerTokenResponse]
     """IssueCustomerToken mints a short-lived signed token that lets a browser
     read one customer's entitlements and nothing else. Scope:
@@ -93,6 +101,14 @@ class EntitlementsServiceAsyncStub(EntitlementsServiceStub):
     WatchEntitlements: _aio.UnaryStreamMultiCallable[_entitlements_pb2.WatchEntitlementsRequest, _entitlements_pb2.WatchEntitlementsResponse]  # type: ignore[assignment]
     """WatchEntitlements streams the customer's full current set first, then the
     full set again after every change, with heartbeats in between.
+    """
+    WatchProjectChanges: _aio.UnaryStreamMultiCallable[_entitlements_pb2.WatchProjectChangesRequest, _entitlements_pb2.WatchProjectChangesResponse]  # type: ignore[assignment]
+    """WatchProjectChanges streams every change of any customer of the calling
+    project, with the customer's new set, for backend SDKs that keep sets in
+    their own memory (local evaluation). It resumes after a disconnect from
+    the last position received without losing a change, or says RESYNC when
+    the changes since then are no longer kept. Scope: entitlements:read (an
+    API key; customer tokens are refused).
     """
     IssueCustomerToken: _aio.UnaryUnaryMultiCallable[_entitlements_pb2.IssueCustomerTokenRequest, _entitlements_pb2.IssueCustomerTokenResponse]  # type: ignore[assignment]
     """IssueCustomerToken mints a short-lived signed token that lets a browser
@@ -155,6 +171,20 @@ class EntitlementsServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_entitlements_pb2.WatchEntitlementsResponse], _abc.AsyncIterator[_entitlements_pb2.WatchEntitlementsResponse]]:
         """WatchEntitlements streams the customer's full current set first, then the
         full set again after every change, with heartbeats in between.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchProjectChanges(
+        self,
+        request: _entitlements_pb2.WatchProjectChangesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_entitlements_pb2.WatchProjectChangesResponse], _abc.AsyncIterator[_entitlements_pb2.WatchProjectChangesResponse]]:
+        """WatchProjectChanges streams every change of any customer of the calling
+        project, with the customer's new set, for backend SDKs that keep sets in
+        their own memory (local evaluation). It resumes after a disconnect from
+        the last position received without losing a change, or says RESYNC when
+        the changes since then are no longer kept. Scope: entitlements:read (an
+        API key; customer tokens are refused).
         """
 
     @_abc_1.abstractmethod

@@ -42,6 +42,9 @@ const (
 	// EntitlementsServiceWatchEntitlementsProcedure is the fully-qualified name of the
 	// EntitlementsService's WatchEntitlements RPC.
 	EntitlementsServiceWatchEntitlementsProcedure = "/billing.v1.EntitlementsService/WatchEntitlements"
+	// EntitlementsServiceWatchProjectChangesProcedure is the fully-qualified name of the
+	// EntitlementsService's WatchProjectChanges RPC.
+	EntitlementsServiceWatchProjectChangesProcedure = "/billing.v1.EntitlementsService/WatchProjectChanges"
 	// EntitlementsServiceIssueCustomerTokenProcedure is the fully-qualified name of the
 	// EntitlementsService's IssueCustomerToken RPC.
 	EntitlementsServiceIssueCustomerTokenProcedure = "/billing.v1.EntitlementsService/IssueCustomerToken"
@@ -69,6 +72,13 @@ type EntitlementsServiceClient interface {
 	// WatchEntitlements streams the customer's full current set first, then the
 	// full set again after every change, with heartbeats in between.
 	WatchEntitlements(context.Context, *connect.Request[v1.WatchEntitlementsRequest]) (*connect.ServerStreamForClient[v1.WatchEntitlementsResponse], error)
+	// WatchProjectChanges streams every change of any customer of the calling
+	// project, with the customer's new set, for backend SDKs that keep sets in
+	// their own memory (local evaluation). It resumes after a disconnect from
+	// the last position received without losing a change, or says RESYNC when
+	// the changes since then are no longer kept. Scope: entitlements:read (an
+	// API key; customer tokens are refused).
+	WatchProjectChanges(context.Context, *connect.Request[v1.WatchProjectChangesRequest]) (*connect.ServerStreamForClient[v1.WatchProjectChangesResponse], error)
 	// IssueCustomerToken mints a short-lived signed token that lets a browser
 	// read one customer's entitlements and nothing else. Scope:
 	// entitlements:read.
@@ -124,6 +134,12 @@ func NewEntitlementsServiceClient(httpClient connect.HTTPClient, baseURL string,
 			connect.WithSchema(entitlementsServiceMethods.ByName("WatchEntitlements")),
 			connect.WithClientOptions(opts...),
 		),
+		watchProjectChanges: connect.NewClient[v1.WatchProjectChangesRequest, v1.WatchProjectChangesResponse](
+			httpClient,
+			baseURL+EntitlementsServiceWatchProjectChangesProcedure,
+			connect.WithSchema(entitlementsServiceMethods.ByName("WatchProjectChanges")),
+			connect.WithClientOptions(opts...),
+		),
 		issueCustomerToken: connect.NewClient[v1.IssueCustomerTokenRequest, v1.IssueCustomerTokenResponse](
 			httpClient,
 			baseURL+EntitlementsServiceIssueCustomerTokenProcedure,
@@ -159,14 +175,15 @@ func NewEntitlementsServiceClient(httpClient connect.HTTPClient, baseURL string,
 
 // entitlementsServiceClient implements EntitlementsServiceClient.
 type entitlementsServiceClient struct {
-	checkEntitlement   *connect.Client[v1.CheckEntitlementRequest, v1.CheckEntitlementResponse]
-	listEntitlements   *connect.Client[v1.ListEntitlementsRequest, v1.ListEntitlementsResponse]
-	watchEntitlements  *connect.Client[v1.WatchEntitlementsRequest, v1.WatchEntitlementsResponse]
-	issueCustomerToken *connect.Client[v1.IssueCustomerTokenRequest, v1.IssueCustomerTokenResponse]
-	trackUsage         *connect.Client[v1.TrackUsageRequest, v1.TrackUsageResponse]
-	reserveUsage       *connect.Client[v1.ReserveUsageRequest, v1.ReserveUsageResponse]
-	commitReservation  *connect.Client[v1.CommitReservationRequest, v1.CommitReservationResponse]
-	releaseReservation *connect.Client[v1.ReleaseReservationRequest, v1.ReleaseReservationResponse]
+	checkEntitlement    *connect.Client[v1.CheckEntitlementRequest, v1.CheckEntitlementResponse]
+	listEntitlements    *connect.Client[v1.ListEntitlementsRequest, v1.ListEntitlementsResponse]
+	watchEntitlements   *connect.Client[v1.WatchEntitlementsRequest, v1.WatchEntitlementsResponse]
+	watchProjectChanges *connect.Client[v1.WatchProjectChangesRequest, v1.WatchProjectChangesResponse]
+	issueCustomerToken  *connect.Client[v1.IssueCustomerTokenRequest, v1.IssueCustomerTokenResponse]
+	trackUsage          *connect.Client[v1.TrackUsageRequest, v1.TrackUsageResponse]
+	reserveUsage        *connect.Client[v1.ReserveUsageRequest, v1.ReserveUsageResponse]
+	commitReservation   *connect.Client[v1.CommitReservationRequest, v1.CommitReservationResponse]
+	releaseReservation  *connect.Client[v1.ReleaseReservationRequest, v1.ReleaseReservationResponse]
 }
 
 // CheckEntitlement calls billing.v1.EntitlementsService.CheckEntitlement.
@@ -182,6 +199,11 @@ func (c *entitlementsServiceClient) ListEntitlements(ctx context.Context, req *c
 // WatchEntitlements calls billing.v1.EntitlementsService.WatchEntitlements.
 func (c *entitlementsServiceClient) WatchEntitlements(ctx context.Context, req *connect.Request[v1.WatchEntitlementsRequest]) (*connect.ServerStreamForClient[v1.WatchEntitlementsResponse], error) {
 	return c.watchEntitlements.CallServerStream(ctx, req)
+}
+
+// WatchProjectChanges calls billing.v1.EntitlementsService.WatchProjectChanges.
+func (c *entitlementsServiceClient) WatchProjectChanges(ctx context.Context, req *connect.Request[v1.WatchProjectChangesRequest]) (*connect.ServerStreamForClient[v1.WatchProjectChangesResponse], error) {
+	return c.watchProjectChanges.CallServerStream(ctx, req)
 }
 
 // IssueCustomerToken calls billing.v1.EntitlementsService.IssueCustomerToken.
@@ -219,6 +241,13 @@ type EntitlementsServiceHandler interface {
 	// WatchEntitlements streams the customer's full current set first, then the
 	// full set again after every change, with heartbeats in between.
 	WatchEntitlements(context.Context, *connect.Request[v1.WatchEntitlementsRequest], *connect.ServerStream[v1.WatchEntitlementsResponse]) error
+	// WatchProjectChanges streams every change of any customer of the calling
+	// project, with the customer's new set, for backend SDKs that keep sets in
+	// their own memory (local evaluation). It resumes after a disconnect from
+	// the last position received without losing a change, or says RESYNC when
+	// the changes since then are no longer kept. Scope: entitlements:read (an
+	// API key; customer tokens are refused).
+	WatchProjectChanges(context.Context, *connect.Request[v1.WatchProjectChangesRequest], *connect.ServerStream[v1.WatchProjectChangesResponse]) error
 	// IssueCustomerToken mints a short-lived signed token that lets a browser
 	// read one customer's entitlements and nothing else. Scope:
 	// entitlements:read.
@@ -270,6 +299,12 @@ func NewEntitlementsServiceHandler(svc EntitlementsServiceHandler, opts ...conne
 		connect.WithSchema(entitlementsServiceMethods.ByName("WatchEntitlements")),
 		connect.WithHandlerOptions(opts...),
 	)
+	entitlementsServiceWatchProjectChangesHandler := connect.NewServerStreamHandler(
+		EntitlementsServiceWatchProjectChangesProcedure,
+		svc.WatchProjectChanges,
+		connect.WithSchema(entitlementsServiceMethods.ByName("WatchProjectChanges")),
+		connect.WithHandlerOptions(opts...),
+	)
 	entitlementsServiceIssueCustomerTokenHandler := connect.NewUnaryHandler(
 		EntitlementsServiceIssueCustomerTokenProcedure,
 		svc.IssueCustomerToken,
@@ -308,6 +343,8 @@ func NewEntitlementsServiceHandler(svc EntitlementsServiceHandler, opts ...conne
 			entitlementsServiceListEntitlementsHandler.ServeHTTP(w, r)
 		case EntitlementsServiceWatchEntitlementsProcedure:
 			entitlementsServiceWatchEntitlementsHandler.ServeHTTP(w, r)
+		case EntitlementsServiceWatchProjectChangesProcedure:
+			entitlementsServiceWatchProjectChangesHandler.ServeHTTP(w, r)
 		case EntitlementsServiceIssueCustomerTokenProcedure:
 			entitlementsServiceIssueCustomerTokenHandler.ServeHTTP(w, r)
 		case EntitlementsServiceTrackUsageProcedure:
@@ -337,6 +374,10 @@ func (UnimplementedEntitlementsServiceHandler) ListEntitlements(context.Context,
 
 func (UnimplementedEntitlementsServiceHandler) WatchEntitlements(context.Context, *connect.Request[v1.WatchEntitlementsRequest], *connect.ServerStream[v1.WatchEntitlementsResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("billing.v1.EntitlementsService.WatchEntitlements is not implemented"))
+}
+
+func (UnimplementedEntitlementsServiceHandler) WatchProjectChanges(context.Context, *connect.Request[v1.WatchProjectChangesRequest], *connect.ServerStream[v1.WatchProjectChangesResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("billing.v1.EntitlementsService.WatchProjectChanges is not implemented"))
 }
 
 func (UnimplementedEntitlementsServiceHandler) IssueCustomerToken(context.Context, *connect.Request[v1.IssueCustomerTokenRequest]) (*connect.Response[v1.IssueCustomerTokenResponse], error) {
