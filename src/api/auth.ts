@@ -160,20 +160,28 @@ export function requireCustomerAccess(principal: Principal, customerId: string):
   }
 }
 
+/** What a customer token may call outside the RPCs: OFREP's evaluations (src/api/ofrep.ts). */
+export const ofrepProcedure = 'ofrep/evaluate';
+
 /** Customer tokens may call only these: reads of their own customer. */
 const customerTokenMethods = new Set([
   'billing.v1.EntitlementsService/CheckEntitlement',
   'billing.v1.EntitlementsService/ListEntitlements',
   'billing.v1.EntitlementsService/WatchEntitlements',
+  ofrepProcedure,
 ]);
 
-export interface AuthInterceptorOptions {
+/** What turns a bearer credential into a principal. */
+export interface CredentialOptions {
   readonly authenticator: ApiKeyAuthenticator;
   /** Secrets that sign customer tokens (the first signs; all verify). Empty: tokens are refused. */
   readonly customerTokenSecrets: readonly string[];
   /** A token works only while the key that issued it does. */
   readonly tokenIssuers: TokenIssuers;
   readonly now?: () => Date;
+}
+
+export interface AuthInterceptorOptions extends CredentialOptions {
   /** The scope a service needs; undefined marks a public service (health, reflection). */
   readonly requiredScope: (service: DescService, method: DescMethod) => ScopeName | undefined;
 }
@@ -218,11 +226,25 @@ async function authenticateThenAdmit(
       Code.Unauthenticated,
     );
   }
+  const procedure = `${req.service.typeName}/${req.method.name}`;
+  return admit(req, next, await authenticateCredentials(token, procedure, options), scope);
+}
+
+/**
+ * The principal for an API key or customer token calling `procedure`, or
+ * the ConnectError the RPCs answer (UNAUTHENTICATED, PERMISSION_DENIED).
+ * Scopes are the caller's to check.
+ */
+export async function authenticateCredentials(
+  token: string,
+  procedure: string,
+  options: CredentialOptions,
+): Promise<Principal> {
   const principal = isCustomerToken(token)
-    ? await customerPrincipal(token, `${req.service.typeName}/${req.method.name}`, options)
+    ? await customerPrincipal(token, procedure, options)
     : await options.authenticator.authenticate(token);
   if (!principal) throw new ConnectError('invalid or revoked API key', Code.Unauthenticated);
-  return admit(req, next, principal, scope);
+  return principal;
 }
 
 /** The principal may call this method: it goes in the context values, and the call goes on. */
@@ -244,7 +266,7 @@ function admit(
 async function customerPrincipal(
   token: string,
   procedure: string,
-  options: AuthInterceptorOptions,
+  options: CredentialOptions,
 ): Promise<CustomerTokenPrincipal> {
   const check = verifyCustomerToken(
     token,

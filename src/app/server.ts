@@ -5,8 +5,14 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectRouter } from '@connectrpc/connect';
 import { Registry } from 'prom-client';
-import { createAuthInterceptor } from '../api/auth.js';
+import {
+  authenticateCredentials,
+  type CredentialOptions,
+  createAuthInterceptor,
+  ofrepProcedure,
+} from '../api/auth.js';
 import { createErrorInterceptor } from '../api/errors.js';
+import { answerOfrep } from '../api/ofrep.js';
 import { billingRoutes, billingServices } from '../api/routes.js';
 import { requiredScope } from '../api/scopes.js';
 import type { Config } from '../config.js';
@@ -19,6 +25,7 @@ import { healthRoutes } from '../server/health.js';
 import { createHttpRoutes, type ReadinessReport } from '../server/http-routes.js';
 import { type Listener, listen } from '../server/listener.js';
 import { listenMetrics, type MetricsListener } from '../server/metrics-listener.js';
+import { createOfrepRoute, type OfrepAnswerer } from '../server/ofrep-route.js';
 import { createMetricsInterceptor, type ServiceMetrics } from '../server/prometheus-metrics.js';
 import { recordRoutes } from '../server/recorded-routes.js';
 import { reflectionRoutes } from '../server/reflection.js';
@@ -42,15 +49,15 @@ export function startServer(deps: ServerDeps): Promise<Listener> {
   const { config, logger, services } = deps;
   // One route table and one interceptor chain for every protocol.
   const routes = recordRoutes(rpcRoutes(deps));
+  const credentials: CredentialOptions = {
+    authenticator: services.authenticator,
+    customerTokenSecrets: config.customerTokenSecrets,
+    tokenIssuers: services.tokenIssuers,
+  };
   const interceptors = [
     createMetricsInterceptor(deps.metrics),
     createErrorInterceptor(logger),
-    createAuthInterceptor({
-      authenticator: services.authenticator,
-      requiredScope,
-      customerTokenSecrets: config.customerTokenSecrets,
-      tokenIssuers: services.tokenIssuers,
-    }),
+    createAuthInterceptor({ ...credentials, requiredScope }),
   ];
   const limits = { readMaxBytes: config.maxRequestBytes, shutdownSignal: deps.shutdownSignal };
   const handler = createConnectHandler({
@@ -63,6 +70,7 @@ export function startServer(deps: ServerDeps): Promise<Listener> {
       registry: deps.metrics.registry,
       isShuttingDown: () => deps.shutdownSignal.aborted,
       stripeWebhook: createWebhookRoute(webhookShim(deps), config.webhookMaxBodyBytes),
+      ofrep: createOfrepRoute(ofrepAnswerer(services, credentials), config.maxRequestBytes),
       pages: createDemoRoutes(logger),
       logger,
     }),
@@ -100,6 +108,12 @@ function rpcRoutes({ config, logger, stores, services, readiness, shutdownSignal
     })(router);
     reflectionRoutes({ descriptorSet: readDescriptorSet(), serviceNames: servedNames })(router);
   };
+}
+
+function ofrepAnswerer(services: Services, credentials: CredentialOptions): OfrepAnswerer {
+  const authenticate = (token: string) =>
+    authenticateCredentials(token, ofrepProcedure, credentials);
+  return (call) => answerOfrep(call, { entitlements: services.entitlements, authenticate });
 }
 
 function webhookShim({ logger, stores, services }: ServerDeps) {

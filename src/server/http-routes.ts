@@ -19,12 +19,21 @@ export type WebhookRoute = (
   res: NodeResponse,
 ) => Promise<void>;
 
+/** `flagKey` undefined: the bulk endpoint (./ofrep-route.ts). */
+export type OfrepRoute = (
+  flagKey: string | undefined,
+  req: NodeRequest,
+  res: NodeResponse,
+) => Promise<void>;
+
 export interface HttpRoutesOptions {
   readonly readiness: () => Promise<ReadinessReport>;
   readonly registry: Registry;
   readonly isShuttingDown: () => boolean;
   /** POST /webhooks/stripe/{project}. */
   readonly stripeWebhook: WebhookRoute;
+  /** POST /ofrep/v1/evaluate/flags and /ofrep/v1/evaluate/flags/{key}; absent: 404. */
+  readonly ofrep?: OfrepRoute;
   /** Every 500 answer is logged with its route and error. */
   readonly logger: Logger;
   /** More routes by exact path (the /demo page and its script). */
@@ -32,6 +41,9 @@ export interface HttpRoutesOptions {
 }
 
 const stripeWebhookPath = /^\/webhooks\/stripe\/([A-Za-z0-9_-]{1,64})$/;
+const ofrepBulkPath = '/ofrep/v1/evaluate/flags';
+/** The key may hold a slash (`feature/limit`), sent as is or percent-encoded. */
+const ofrepFlagPath = /^\/ofrep\/v1\/evaluate\/flags\/(.+)$/;
 
 export function createHttpRoutes(options: HttpRoutesOptions): NodeHandler {
   return (req, res) => {
@@ -53,6 +65,10 @@ export type Route = (req: NodeRequest, res: NodeResponse) => Promise<void>;
 function routeFor(path: string | undefined, options: HttpRoutesOptions): Route | undefined {
   const webhookProject = stripeWebhookPath.exec(path ?? '')?.[1];
   if (webhookProject) return (req, res) => options.stripeWebhook(webhookProject, req, res);
+  const ofrep = options.ofrep;
+  if (ofrep && path === ofrepBulkPath) return (req, res) => ofrep(undefined, req, res);
+  const flagKey = ofrep && ofrepFlagPath.exec(path ?? '')?.[1];
+  if (ofrep && flagKey) return (req, res) => ofrep(decodedKey(flagKey), req, res);
   switch (path) {
     case '/healthz':
       // Liveness: the process answers. Dependencies belong to /readyz.
@@ -84,4 +100,13 @@ export function sendJson(res: NodeResponse, status: number, body: unknown): void
     'content-length': Buffer.byteLength(payload),
   });
   res.end(payload);
+}
+
+/** A malformed escape is kept as sent: it names no flag, so the answer is FLAG_NOT_FOUND. */
+function decodedKey(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
 }

@@ -6,6 +6,7 @@
 
 import type { NodeRequest, NodeResponse } from '../node-http.js';
 import { sendJson, type WebhookRoute } from './http-routes.js';
+import { readBody } from './request-body.js';
 
 /** What decides the answer to a delivery (the Stripe webhook shim, src/stripe/webhook-shim.ts). */
 export type WebhookReceiver = (
@@ -30,18 +31,4 @@ export function createWebhookRoute(shim: WebhookReceiver, maxBodyBytes: number):
 function refuseTooLarge(req: NodeRequest, res: NodeResponse, maxBodyBytes: number): void {
   sendJson(res, 413, { error: `body larger than ${maxBodyBytes} bytes` });
   req.destroy();
-}
-
-async function readBody(req: NodeRequest, maxBytes: number): Promise<Buffer | 'too large'> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > maxBytes) return 'too large';
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > maxBytes) return 'too large';
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks);
 }

@@ -37,7 +37,7 @@ const pythonEnv = (extra: Record<string, string>): NodeJS.ProcessEnv => ({
   ...extra,
 });
 
-test('pytest: check, watch a granted change, PERMISSION_DENIED (installed package)', async (t) => {
+test('pytest: check, watch a granted change, PERMISSION_DENIED, the generic OFREP provider (installed package)', async (t) => {
   t.timeout(300_000);
   const site = path.join(tmp ?? '', 'site');
   const install = await runChild(
@@ -62,6 +62,7 @@ test('pytest: check, watch a granted change, PERMISSION_DENIED (installed packag
   if (result.code !== 0) t.log(result.output);
   t.is(result.code, 0, 'pytest failed (its output is above)');
   t.regex(result.output, /test_check_watch_and_permission_denied PASSED/, result.output);
+  t.regex(result.output, /test_generic_ofrep_provider_reads_entitlements_as_flags PASSED/);
   t.notRegex(result.output, /SKIPPED|skipped/);
 });
 
