@@ -1,0 +1,157 @@
+/**
+ * `npm run bench:local`: what a check costs in the TypeScript client's local
+ * evaluator (clients/ts/local-evaluator.ts) against a `Map.get` in the same
+ * process and run (issue 15: at most 2 x). Writes
+ * load/results/local-evaluation.json and .md.
+ *
+ * BENCH_CUSTOMERS customers (default 10,000) with five features each are
+ * held by the evaluator, filled through a stand-in of the entitlements
+ * client (the lookup is what is measured, not the fill); the reference is a
+ * Map of the same customer ids to an answer. Each round times
+ * BENCH_LOOKUPS lookups (default 2,000,000) of customers in a fixed random
+ * order, the reference and the evaluator interleaved, and the median of
+ * BENCH_ROUNDS rounds (default 7) is reported. The answers are summed so the
+ * loops cannot be optimised away.
+ */
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { create } from '@bufbuild/protobuf';
+import type { Client } from '@connectrpc/connect';
+import {
+  EntitlementSchema,
+  type EntitlementsService,
+  ListEntitlementsResponseSchema,
+  ProjectChangeKind,
+  WatchProjectChangesResponseSchema,
+} from '../clients/ts/gen/billing/v1/entitlements_pb.js';
+import { LocalEvaluator } from '../clients/ts/local-evaluator.js';
+import { REPO_ROOT } from '../scripts/lib/local-services.js';
+
+const customers = Number(process.env.BENCH_CUSTOMERS ?? 10_000);
+const lookups = Number(process.env.BENCH_LOOKUPS ?? 2_000_000);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 7);
+const features = ['reports', 'seats', 'api', 'export', 'sso'];
+const budgetRatio = 2;
+
+/** Answers every customer with the five features; a feed that opens and then stays quiet. */
+function standIn(signal: AbortSignal): Client<typeof EntitlementsService> {
+  const entitlements = features.map((feature) =>
+    create(EntitlementSchema, { feature, allowed: true }),
+  );
+  const client = {
+    listEntitlements: async () =>
+      create(ListEntitlementsResponseSchema, { entitlements, version: 1n }),
+    watchProjectChanges: async function* () {
+      yield create(WatchProjectChangesResponseSchema, {
+        kind: ProjectChangeKind.READY,
+        position: '1-0',
+      });
+      await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+    },
+  };
+  return client as unknown as Client<typeof EntitlementsService>;
+}
+
+function timeNs(run: () => number): { nsPerLookup: number; sum: number } {
+  const started = process.hrtime.bigint();
+  const sum = run();
+  return { nsPerLookup: Number(process.hrtime.bigint() - started) / lookups, sum };
+}
+
+const median = (values: readonly number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+};
+
+async function main(): Promise<void> {
+  const stop = new AbortController();
+  const evaluator = new LocalEvaluator({
+    entitlements: standIn(stop.signal),
+    maxCustomers: customers,
+  });
+  await evaluator.whenReady();
+  const ids = Array.from({ length: customers }, (_, n) => `customer-${n}`);
+  for (const id of ids) await evaluator.check(id, 'reports');
+  const reference = new Map(ids.map((id) => [id, true]));
+  // A fixed random order of customers, the same for both.
+  const order = Array.from(
+    { length: lookups },
+    () => ids[Math.floor(Math.random() * customers)] ?? '',
+  );
+
+  const mapLoop = () => {
+    let sum = 0;
+    for (let i = 0; i < lookups; i += 1) if (reference.get(order[i] ?? '') === true) sum += 1;
+    return sum;
+  };
+  const localLoop = () => {
+    let sum = 0;
+    for (let i = 0; i < lookups; i += 1)
+      if (evaluator.isAllowed(order[i] ?? '', 'reports')) sum += 1;
+    return sum;
+  };
+  timeNs(mapLoop); // warm-up: both loops optimised before the first timed round
+  timeNs(localLoop);
+  const mapNs: number[] = [];
+  const localNs: number[] = [];
+  for (let round = 0; round < rounds; round += 1) {
+    const map = timeNs(mapLoop);
+    const local = timeNs(localLoop);
+    if (map.sum !== lookups || local.sum !== lookups) throw new Error('a lookup missed');
+    mapNs.push(map.nsPerLookup);
+    localNs.push(local.nsPerLookup);
+  }
+  stop.abort();
+  evaluator.close();
+
+  const ratios = mapNs.map((ns, i) => (localNs[i] ?? Number.NaN) / ns);
+  const result = {
+    measuredAt: new Date().toISOString(),
+    customers,
+    lookups,
+    rounds,
+    mapGetNs: round2(median(mapNs)),
+    localCheckNs: round2(median(localNs)),
+    ratio: round2(median(ratios)),
+    /** One per round, as text: the results files stay as the formatter writes them. */
+    ratios: ratios.map(round2).join(', '),
+    budget: { ratio: budgetRatio, met: median(ratios) <= budgetRatio },
+  };
+  const folder = path.join(REPO_ROOT, 'load', 'results');
+  await writeFile(
+    path.join(folder, 'local-evaluation.json'),
+    `${JSON.stringify(result, null, 2)}\n`,
+  );
+  await writeFile(path.join(folder, 'local-evaluation.md'), markdown(result));
+  console.log(markdown(result));
+}
+
+const round2 = (value: number) => Math.round(value * 100) / 100;
+
+function markdown(r: {
+  measuredAt: string;
+  customers: number;
+  lookups: number;
+  rounds: number;
+  mapGetNs: number;
+  localCheckNs: number;
+  ratio: number;
+  ratios: string;
+  budget: { ratio: number; met: boolean };
+}): string {
+  return [
+    '# Local evaluation (TypeScript client)',
+    '',
+    `Measured ${r.measuredAt}: ${r.customers} customers held, ${r.lookups} lookups a round, median of ${r.rounds} interleaved rounds.`,
+    '',
+    '| lookup | ns per lookup |',
+    '|---|---|',
+    `| \`Map.get\` (reference) | ${r.mapGetNs} |`,
+    `| \`LocalEvaluator.isAllowed\` | ${r.localCheckNs} |`,
+    '',
+    `Ratio ${r.ratio} x (rounds: ${r.ratios}); budget <= ${r.budget.ratio} x: ${r.budget.met ? 'met' : 'not met'}.`,
+    '',
+  ].join('\n');
+}
+
+await main();
