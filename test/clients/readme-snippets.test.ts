@@ -7,7 +7,7 @@
  * checker runs: tsc (strict) for TypeScript, go build for Go, mypy --strict
  * for Python. (The smoke tests beside this file run the same calls live.)
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
@@ -51,9 +51,13 @@ test('clients/ts/README.md snippets type-check (tsc --strict)', async (t) => {
     return lines.filter((l) => !l.startsWith('import ')).join('\n');
   });
   const [first = '', ...rest] = bodies;
-  const packageEntry = path.relative(dir, path.join(CLIENTS, 'ts', 'index.js'));
+  const entry = (file: string) => path.relative(dir, path.join(CLIENTS, 'ts', file));
   const source = [
-    ...[...imports].map((line) => line.replace("'@example/billing-client'", `'${packageEntry}'`)),
+    ...[...imports].map((line) =>
+      line
+        .replace("'@example/billing-client'", `'${entry('index.js')}'`)
+        .replace("'@example/billing-client/openfeature'", `'${entry('openfeature-provider.js')}'`),
+    ),
     first,
     ...rest.map(
       (body, i) => `export async function snippet${i + 2}(): Promise<void> {\n${indent(body)}\n}`,
@@ -61,6 +65,8 @@ test('clients/ts/README.md snippets type-check (tsc --strict)', async (t) => {
   ].join('\n');
   await writeFile(path.join(dir, 'readme.ts'), source);
   await writeFile(path.join(dir, 'package.json'), '{ "type": "module" }\n');
+  // The snippets' other packages (the OpenFeature SDK) resolve as in a project that has them.
+  await symlink(path.join(REPO_ROOT, 'node_modules'), path.join(dir, 'node_modules'));
   await writeFile(
     path.join(dir, 'tsconfig.json'),
     JSON.stringify({

@@ -10,8 +10,10 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { ErrorCode, OpenFeature, ProviderEvents } from '@openfeature/server-sdk';
 import test from 'ava';
 import type * as BillingClientPackage from '../../clients/ts/index.js';
+import type * as OpenFeatureProviderModule from '../../clients/ts/openfeature-provider.js';
 import { REPO_ROOT } from '../../scripts/lib/local-services.js';
 import { createTestProject, startTestApp, type TestApp } from '../helpers/app.js';
 import { startBillingHarness } from '../helpers/billing-harness.js';
@@ -21,6 +23,7 @@ import { makeEvent, makeSubscription, nowSeconds } from '../helpers/stripe-objec
 const CLIENT_DIR = path.join(REPO_ROOT, 'clients', 'ts');
 let smoke: SmokeServer;
 let billing: typeof BillingClientPackage;
+let openFeatureProvider: typeof OpenFeatureProviderModule;
 let consumer: string | undefined;
 
 test.before(async () => {
@@ -38,7 +41,12 @@ test.before(async () => {
   await symlink(CLIENT_DIR, path.join(consumer, 'node_modules', '@example', 'billing-client'));
   await writeFile(path.join(consumer, 'package.json'), '{ "type": "module" }\n');
   await writeFile(path.join(consumer, 'index.js'), "export * from '@example/billing-client';\n");
+  await writeFile(
+    path.join(consumer, 'openfeature.js'),
+    "export * from '@example/billing-client/openfeature';\n",
+  );
   billing = await import(pathToFileURL(path.join(consumer, 'index.js')).href);
+  openFeatureProvider = await import(pathToFileURL(path.join(consumer, 'openfeature.js')).href);
   smoke = await startSmokeServer('ts client smoke');
 });
 
@@ -359,4 +367,42 @@ test('local evaluator (in memory): an unknown customer while unreachable is refu
   service.unreachable = true;
   t.like(await evaluator.check('nobody', 'a'), { allowed: false, from: 'policy' });
   t.is(await evaluator.list('nobody'), undefined);
+});
+
+test('OpenFeature server provider: flags answered by the local evaluator, and an event per change', async (t) => {
+  const { evaluator, client, close } = await evaluatorFor(smoke.baseUrl, smoke.adminKey);
+  t.teardown(close);
+  await client.admin.grantEntitlement({
+    customerId: 'of-local',
+    feature: 'seats',
+    limit: 7n,
+    reason: 'provider test',
+  });
+  await OpenFeature.setProviderAndWait(
+    'billing-local',
+    new openFeatureProvider.BillingFeatureProvider(evaluator),
+  );
+  t.teardown(() => OpenFeature.clearProviders());
+  const flags = OpenFeature.getClient('billing-local');
+  const context = { targetingKey: 'of-local' };
+
+  const first = await flags.getBooleanDetails('seats', false, context);
+  t.like(first, { value: true, reason: 'TARGETING_MATCH', variant: 'allowed' });
+  t.like(first.flagMetadata, { allowed: true, limit: 7 });
+  t.like(await flags.getBooleanDetails('seats', false, context), { reason: 'CACHED' });
+  t.is(await flags.getNumberValue('seats', -1, context), 7);
+  t.like(await flags.getObjectValue('seats', {}, context), { feature: 'seats', limit: '7' });
+  t.is(await flags.getNumberValue('reports', -1, context), 0, 'not allowed: 0');
+  t.is((await flags.getStringDetails('seats', '', context)).errorCode, ErrorCode.TYPE_MISMATCH);
+  t.is(
+    (await flags.getBooleanDetails('seats', true, {})).errorCode,
+    ErrorCode.TARGETING_KEY_MISSING,
+  );
+
+  const told = new Promise<unknown>((resolve) =>
+    flags.addHandler(ProviderEvents.ConfigurationChanged, (event) => resolve(event?.metadata)),
+  );
+  await client.admin.grantEntitlement({ customerId: 'of-local', feature: 'reports', reason: 'r' });
+  t.deepEqual(await told, { customerId: 'of-local' });
+  t.true(await flags.getBooleanValue('reports', false, context));
 });
