@@ -36,7 +36,7 @@ import {
   signedWebhook,
 } from '../test/helpers/stripe-objects.js';
 import { type SeededProject, seedProject } from './lib/bench-project.js';
-import { nearestRank, sortedAscending } from './lib/percentile.js';
+import { type Summary, summarize } from './lib/latency-summary.js';
 import { type ServerProcess, spawnService } from './lib/server-process.js';
 
 const changes = Number(process.env.BENCH_WATCH_CHANGES ?? 1000);
@@ -49,15 +49,6 @@ const customerId = 'watch-bench-user';
 const stripeCustomerId = 'cus_watchbench0001';
 const subscriptionId = 'sub_watchbench0001';
 const webhookSecret = 'whsec_watch_latency_benchmark_secret';
-
-interface Summary {
-  readonly count: number;
-  readonly p50: number;
-  readonly p95: number;
-  readonly p99: number;
-  readonly max: number;
-  readonly mean: number;
-}
 
 async function main(): Promise<void> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'bench-watch-'));
@@ -219,22 +210,6 @@ async function changeWithSeats(stream: Stream, limit: bigint): Promise<number> {
     clearTimeout(timer);
   }
 }
-
-function summarize(values: number[]): Summary {
-  const sorted = sortedAscending(values);
-  const rank = (p: number) => nearestRank(sorted, p);
-  const sum = sorted.reduce((total, value) => total + value, 0);
-  return {
-    count: sorted.length,
-    p50: round(rank(50)),
-    p95: round(rank(95)),
-    p99: round(rank(99)),
-    max: round(sorted[sorted.length - 1] ?? NaN),
-    mean: round(sum / sorted.length),
-  };
-}
-
-const round = (value: number) => Math.round(value * 100) / 100;
 
 async function writeResults(measured: { latency: Summary; ack: Summary }): Promise<void> {
   const dir = path.join(REPO_ROOT, 'load/results');

@@ -17,6 +17,7 @@
  *   the cache gets `unreachable` ('closed': not allowed, the default;
  *   'open': allowed).
  */
+import { setMaxListeners } from 'node:events';
 import { type Client, Code, ConnectError } from '@connectrpc/connect';
 import {
   type Entitlement,
@@ -93,6 +94,8 @@ export class LocalEvaluator {
   /** Starts following the feed at once; checks work before it is open (see `whenReady`). */
   constructor(private readonly options: LocalEvaluatorOptions) {
     this.maxCustomers = options.maxCustomers ?? defaultMaxCustomers;
+    // Every fill in flight listens for close(): hundreds at once are expected, not a leak.
+    setMaxListeners(0, this.abort.signal);
     this.ready = new Promise((resolve) => {
       this.markReady = resolve;
     });
