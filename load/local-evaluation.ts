@@ -11,7 +11,9 @@
  * BENCH_LOOKUPS lookups (default 2,000,000) of customers in a fixed random
  * order, the reference and the evaluator interleaved, and the median of
  * BENCH_ROUNDS rounds (default 7) is reported. The answers are summed so the
- * loops cannot be optimised away.
+ * loops cannot be optimised away. Then the same for the Python client
+ * (load/local_evaluation.py, `is_allowed` against `dict.get`), run with the
+ * client tools' Python.
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -25,7 +27,9 @@ import {
   WatchProjectChangesResponseSchema,
 } from '../clients/ts/gen/billing/v1/entitlements_pb.js';
 import { LocalEvaluator } from '../clients/ts/local-evaluator.js';
+import { ensurePythonClientTools } from '../scripts/lib/client-tools.js';
 import { REPO_ROOT } from '../scripts/lib/local-services.js';
+import { runChild } from '../test/helpers/client-smoke.js';
 
 const customers = Number(process.env.BENCH_CUSTOMERS ?? 10_000);
 const lookups = Number(process.env.BENCH_LOOKUPS ?? 2_000_000);
@@ -105,6 +109,7 @@ async function main(): Promise<void> {
   evaluator.close();
 
   const ratios = mapNs.map((ns, i) => (localNs[i] ?? Number.NaN) / ns);
+  const python = await pythonFigures();
   const result = {
     measuredAt: new Date().toISOString(),
     customers,
@@ -116,6 +121,12 @@ async function main(): Promise<void> {
     /** One per round, as text: the results files stay as the formatter writes them. */
     ratios: ratios.map(round2).join(', '),
     budget: { ratio: budgetRatio, met: median(ratios) <= budgetRatio },
+    python: {
+      dictGetNs: python.ns.dict,
+      isAllowedNs: python.ns.is_allowed,
+      ratio: python.ratio.is_allowed,
+      met: python.ratio.is_allowed <= budgetRatio,
+    },
   };
   const folder = path.join(REPO_ROOT, 'load', 'results');
   await writeFile(
@@ -128,6 +139,29 @@ async function main(): Promise<void> {
 
 const round2 = (value: number) => Math.round(value * 100) / 100;
 
+interface PythonFigures {
+  readonly ns: { readonly dict: number; readonly is_allowed: number };
+  readonly ratio: { readonly is_allowed: number };
+}
+
+async function pythonFigures(): Promise<PythonFigures> {
+  const venvBin = await ensurePythonClientTools();
+  const client = path.join(REPO_ROOT, 'clients', 'python');
+  const run = await runChild(path.join(venvBin, 'python'), ['load/local_evaluation.py'], {
+    cwd: REPO_ROOT,
+    env: {
+      ...process.env,
+      PYTHONDONTWRITEBYTECODE: '1',
+      PYTHONPATH: `${path.join(client, 'gen')}:${client}`,
+      BENCH_CUSTOMERS: String(customers),
+      BENCH_ROUNDS: String(rounds),
+    },
+  });
+  if (run.code !== 0) throw new Error(`load/local_evaluation.py failed:\n${run.output}`);
+  const line = run.output.trim().split('\n').at(-1) ?? '';
+  return JSON.parse(line) as PythonFigures;
+}
+
 function markdown(r: {
   measuredAt: string;
   customers: number;
@@ -138,6 +172,7 @@ function markdown(r: {
   ratio: number;
   ratios: string;
   budget: { ratio: number; met: boolean };
+  python: { dictGetNs: number; isAllowedNs: number; ratio: number; met: boolean };
 }): string {
   return [
     '# Local evaluation (TypeScript client)',
@@ -150,6 +185,15 @@ function markdown(r: {
     `| \`LocalEvaluator.isAllowed\` | ${r.localCheckNs} |`,
     '',
     `Ratio ${r.ratio} x (rounds: ${r.ratios}); budget <= ${r.budget.ratio} x: ${r.budget.met ? 'met' : 'not met'}.`,
+    '',
+    '## Python client',
+    '',
+    '| lookup | ns per lookup |',
+    '|---|---|',
+    `| \`dict.get\` (reference) | ${r.python.dictGetNs} |`,
+    `| \`LocalEvaluator.is_allowed\` | ${r.python.isAllowedNs} |`,
+    '',
+    `Ratio ${r.python.ratio} x; budget <= ${r.budget.ratio} x: ${r.python.met ? 'met' : 'not met'}.`,
     '',
   ].join('\n');
 }

@@ -37,7 +37,7 @@ const pythonEnv = (extra: Record<string, string>): NodeJS.ProcessEnv => ({
   ...extra,
 });
 
-test('pytest: check, watch a granted change, PERMISSION_DENIED, the generic OFREP provider (installed package)', async (t) => {
+test('pytest: check, watch a granted change, PERMISSION_DENIED, the generic OFREP provider, the local evaluator (installed package)', async (t) => {
   t.timeout(300_000);
   const site = path.join(tmp ?? '', 'site');
   const install = await runChild(
@@ -63,6 +63,8 @@ test('pytest: check, watch a granted change, PERMISSION_DENIED, the generic OFRE
   t.is(result.code, 0, 'pytest failed (its output is above)');
   t.regex(result.output, /test_check_watch_and_permission_denied PASSED/, result.output);
   t.regex(result.output, /test_generic_ofrep_provider_reads_entitlements_as_flags PASSED/);
+  t.regex(result.output, /test_a_grant_on_the_server_reaches_the_local_answer PASSED/);
+  t.regex(result.output, /test_a_grant_expiry_turns_the_feature_off_with_no_event PASSED/);
   t.notRegex(result.output, /SKIPPED|skipped/);
 });
 
