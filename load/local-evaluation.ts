@@ -13,7 +13,8 @@
  * BENCH_ROUNDS rounds (default 7) is reported. The answers are summed so the
  * loops cannot be optimised away. Then the same for the Python client
  * (load/local_evaluation.py, `is_allowed` against `dict.get`), run with the
- * client tools' Python.
+ * client tools' Python, and for the Go client (`go test -bench` in
+ * clients/go: `IsAllowed` against a map index).
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -27,7 +28,11 @@ import {
   WatchProjectChangesResponseSchema,
 } from '../clients/ts/gen/billing/v1/entitlements_pb.js';
 import { LocalEvaluator } from '../clients/ts/local-evaluator.js';
-import { ensurePythonClientTools } from '../scripts/lib/client-tools.js';
+import {
+  ensureGoClientTools,
+  ensurePythonClientTools,
+  GO_CLIENT_DIR,
+} from '../scripts/lib/client-tools.js';
 import { REPO_ROOT } from '../scripts/lib/local-services.js';
 import { runChild } from '../test/helpers/client-smoke.js';
 
@@ -110,6 +115,7 @@ async function main(): Promise<void> {
 
   const ratios = mapNs.map((ns, i) => (localNs[i] ?? Number.NaN) / ns);
   const python = await pythonFigures();
+  const go = await goFigures();
   const result = {
     measuredAt: new Date().toISOString(),
     customers,
@@ -127,6 +133,11 @@ async function main(): Promise<void> {
       ratio: python.ratio.is_allowed,
       met: python.ratio.is_allowed <= budgetRatio,
     },
+    go: {
+      ...go,
+      ratio: round2(go.isAllowedNs / go.mapIndexNs),
+      met: go.isAllowedNs / go.mapIndexNs <= budgetRatio,
+    },
   };
   const folder = path.join(REPO_ROOT, 'load', 'results');
   await writeFile(
@@ -138,6 +149,37 @@ async function main(): Promise<void> {
 }
 
 const round2 = (value: number) => Math.round(value * 100) / 100;
+
+/** Medians of `go test -bench` over `rounds` counts, in ns per lookup. */
+async function goFigures(): Promise<{ mapIndexNs: number; isAllowedNs: number }> {
+  await ensureGoClientTools();
+  const run = await runChild(
+    'go',
+    [
+      'test',
+      '-run',
+      '^$',
+      '-bench',
+      'LocalCheck|MapLookup',
+      '-benchtime',
+      '2000000x',
+      '-count',
+      String(rounds),
+      '.',
+    ],
+    { cwd: GO_CLIENT_DIR, env: { ...process.env, GOFLAGS: '-mod=readonly', GOWORK: 'off' } },
+  );
+  if (run.code !== 0) throw new Error(`go test -bench failed:\n${run.output}`);
+  const nsOf = (name: string) =>
+    median(
+      [
+        ...run.output.matchAll(
+          new RegExp(`^Benchmark${name}-\\d+\\s+\\d+\\s+([\\d.]+) ns/op`, 'gm'),
+        ),
+      ].map((m) => Number(m[1])),
+    );
+  return { mapIndexNs: round2(nsOf('MapLookup')), isAllowedNs: round2(nsOf('LocalCheck')) };
+}
 
 interface PythonFigures {
   readonly ns: { readonly dict: number; readonly is_allowed: number };
@@ -173,6 +215,7 @@ function markdown(r: {
   ratios: string;
   budget: { ratio: number; met: boolean };
   python: { dictGetNs: number; isAllowedNs: number; ratio: number; met: boolean };
+  go: { mapIndexNs: number; isAllowedNs: number; ratio: number; met: boolean };
 }): string {
   return [
     '# Local evaluation (TypeScript client)',
@@ -194,6 +237,15 @@ function markdown(r: {
     `| \`LocalEvaluator.is_allowed\` | ${r.python.isAllowedNs} |`,
     '',
     `Ratio ${r.python.ratio} x; budget <= ${r.budget.ratio} x: ${r.python.met ? 'met' : 'not met'}.`,
+    '',
+    '## Go client',
+    '',
+    '| lookup | ns per lookup |',
+    '|---|---|',
+    `| \`m[key]\` (reference) | ${r.go.mapIndexNs} |`,
+    `| \`LocalEvaluator.IsAllowed\` | ${r.go.isAllowedNs} |`,
+    '',
+    `Ratio ${r.go.ratio} x; budget <= ${r.budget.ratio} x: ${r.go.met ? 'met' : 'not met'}.`,
     '',
   ].join('\n');
 }

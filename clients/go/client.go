@@ -3,8 +3,9 @@
 // Connect, gRPC or gRPC-Web, sending an API key with every call.
 //
 // Generated code lives in gen/ (never edit it; regenerate with
-// `npm run generate` in the service repository). This file is the only
-// hand-written part.
+// `npm run generate` in the service repository). This file and
+// local_evaluator.go (checks answered in your process) are the hand-written
+// parts.
 package billingclient
 
 import (

@@ -29,13 +29,17 @@ const goEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({
   ...extra,
 });
 
-test('go test: check, watch a granted change, PERMISSION_DENIED (Connect, gRPC, gRPC-Web)', async (t) => {
+test('go test: check, watch a granted change, PERMISSION_DENIED (Connect, gRPC, gRPC-Web); the local evaluator', async (t) => {
   t.timeout(300_000);
   smoke = await startSmokeServer('go client smoke');
-  const result = await runChild('go', ['test', '-count=1', '-v', '-run', 'TestSmoke', './...'], {
-    cwd: GO_CLIENT_DIR,
-    env: goEnv(smoke.env),
-  });
+  const result = await runChild(
+    'go',
+    ['test', '-count=1', '-v', '-run', 'TestSmoke|TestLocalEvaluator', './...'],
+    {
+      cwd: GO_CLIENT_DIR,
+      env: goEnv(smoke.env),
+    },
+  );
   t.log(`go test ran in ${result.seconds.toFixed(1)} s`);
   if (result.code !== 0) t.log(result.output);
   t.is(result.code, 0, 'go test failed (its output is above)');
@@ -43,6 +47,8 @@ test('go test: check, watch a granted change, PERMISSION_DENIED (Connect, gRPC, 
   for (const protocol of ['connect', 'grpc', 'grpc-web']) {
     t.regex(result.output, new RegExp(`--- PASS: TestSmoke/${protocol} `), result.output);
   }
+  t.regex(result.output, /--- PASS: TestLocalEvaluatorFollowsAGrant /);
+  t.regex(result.output, /--- PASS: TestLocalEvaluatorExpiresAGrantWithNoEvent /);
   t.notRegex(result.output, /--- SKIP/);
 });
 
