@@ -14,9 +14,18 @@ import type { Redis } from 'ioredis';
 /** `{p}` is a hash tag: every key of a project lands in one slot of a cluster. */
 export const feedKey = (projectId: string) => `entfeed:{${projectId}}`;
 
-/** Entry fields: `c` the customer id ('' for the whole project), `u` '1' when only usage changed. */
+/**
+ * Entry fields: `c` the customer id ('' for the whole project), `u` '1' when
+ * only usage changed, `v` the version the change got (0 in entries written
+ * before versions were fed).
+ */
 export type FeedChange =
-  | { readonly kind: 'customer'; readonly customerId: string; readonly usageOnly: boolean }
+  | {
+      readonly kind: 'customer';
+      readonly customerId: string;
+      readonly usageOnly: boolean;
+      readonly version: number;
+    }
   | { readonly kind: 'project' };
 
 export interface FeedEntry {
@@ -72,7 +81,12 @@ function changeOf(fields: readonly string[]): FeedChange {
   const customerId = value('c');
   return customerId === ''
     ? { kind: 'project' }
-    : { kind: 'customer', customerId, usageOnly: value('u') === '1' };
+    : {
+        kind: 'customer',
+        customerId,
+        usageOnly: value('u') === '1',
+        version: Number(value('v')) || 0,
+      };
 }
 
 /** Orders stream ids (`ms-seq`); a malformed id sorts after every real one, so it resyncs. */

@@ -62,7 +62,7 @@ local own = tonumber(redis.call('GET', KEYS[1]) or '0')
 local project = tonumber(redis.call('GET', KEYS[2]) or '0')
 local version = math.max(own + 1, project + 1, clock)
 redis.call('SET', KEYS[1], string.format('%d', version), 'EX', ARGV[1])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'c', ARGV[3], 'u', ARGV[4])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'c', ARGV[3], 'u', ARGV[4], 'v', string.format('%d', version))
 return version
 `;
 

@@ -86,6 +86,23 @@ export class EntitlementLookupService {
     }
   }
 
+  /**
+   * As `list`, but never a set older than `version`: the change feed knows
+   * which change it sends, and this replica's memory may still hold the set
+   * from before it (its eviction comes with the broadcast, which can land
+   * after the feed entry is read). Such a set is read again through Redis,
+   * whose version counts the change; it is not kept (the broadcast evicts).
+   */
+  async listAtLeast(
+    projectId: string,
+    customerId: string,
+    version: number,
+  ): Promise<EntitlementSet> {
+    const set = await this.list(projectId, customerId);
+    if ((set.version ?? 0) >= version) return set;
+    return this.fromRedisOrCompute(projectId, customerId, this.now());
+  }
+
   private async fromRedisOrCompute(
     projectId: string,
     customerId: string,

@@ -48,7 +48,7 @@ export class ProjectChangeFeedService {
   constructor(
     bus: Pick<InvalidationBus, 'onMessage' | 'onReconnect'>,
     private readonly feed: ChangeFeedReader,
-    private readonly entitlements: Pick<EntitlementLookupService, 'list'>,
+    private readonly entitlements: Pick<EntitlementLookupService, 'listAtLeast'>,
     options: ProjectChangeFeedOptions,
   ) {
     this.heartbeatMs = options.heartbeatMs;
@@ -101,11 +101,13 @@ export class ProjectChangeFeedService {
     projectId: string,
     entries: readonly FeedEntry[],
   ): AsyncGenerator<ProjectFeedUpdate> {
-    let run = new Map<string, string>();
+    let run = new Map<string, { position: string; version: number }>();
     for (const entry of entries) {
-      if (entry.change.kind === 'customer') {
-        run.delete(entry.change.customerId); // set again: the map keeps last positions in order
-        run.set(entry.change.customerId, entry.position);
+      const change = entry.change;
+      if (change.kind === 'customer') {
+        const newest = Math.max(change.version, run.get(change.customerId)?.version ?? 0);
+        run.delete(change.customerId); // set again: the map keeps last positions in order
+        run.set(change.customerId, { position: entry.position, version: newest });
         continue;
       }
       yield* this.customerUpdates(projectId, run);
@@ -117,10 +119,10 @@ export class ProjectChangeFeedService {
 
   private async *customerUpdates(
     projectId: string,
-    run: ReadonlyMap<string, string>,
+    run: ReadonlyMap<string, { readonly position: string; readonly version: number }>,
   ): AsyncGenerator<ProjectFeedUpdate> {
-    for (const [customerId, position] of run) {
-      const set = await this.entitlements.list(projectId, customerId);
+    for (const [customerId, { position, version }] of run) {
+      const set = await this.entitlements.listAtLeast(projectId, customerId, version);
       yield { kind: 'customer', position, customerId, set };
     }
   }

@@ -28,16 +28,19 @@ test('changes are fed in order, with the customer and whether only usage changed
   t.deepEqual(start, { kind: 'ready', position: feedOrigin });
 
   await cache.invalidate(p, 'c1');
+  const versions = [(await cache.lookup(p, 1, 'c1')).version];
   await cache.invalidate(p, 'c2', true);
+  versions.push((await cache.lookup(p, 1, 'c2')).version);
   await cache.projectChanged(p);
   const entries = await feed.after(p, start.position, 10);
   t.deepEqual(
     entries.map((e) => e.change),
     [
-      { kind: 'customer', customerId: 'c1', usageOnly: false },
-      { kind: 'customer', customerId: 'c2', usageOnly: true },
+      { kind: 'customer', customerId: 'c1', usageOnly: false, version: versions[0] },
+      { kind: 'customer', customerId: 'c2', usageOnly: true, version: versions[1] },
       { kind: 'project' },
     ],
+    'each entry carries the version its change got',
   );
   const positions = entries.map((e) => e.position);
   t.deepEqual(positions, [...positions].sort(compareIds));

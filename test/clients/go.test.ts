@@ -29,12 +29,12 @@ const goEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({
   ...extra,
 });
 
-test('go test: check, watch a granted change, PERMISSION_DENIED (Connect, gRPC, gRPC-Web); the local evaluator', async (t) => {
+test('go test: check, watch a granted change, PERMISSION_DENIED (Connect, gRPC, gRPC-Web); the local evaluator and its OpenFeature provider', async (t) => {
   t.timeout(300_000);
   smoke = await startSmokeServer('go client smoke');
   const result = await runChild(
     'go',
-    ['test', '-count=1', '-v', '-run', 'TestSmoke|TestLocalEvaluator', './...'],
+    ['test', '-count=1', '-v', '-run', 'TestSmoke|TestLocalEvaluator|TestProvider', './...'],
     {
       cwd: GO_CLIENT_DIR,
       env: goEnv(smoke.env),
@@ -49,6 +49,7 @@ test('go test: check, watch a granted change, PERMISSION_DENIED (Connect, gRPC, 
   }
   t.regex(result.output, /--- PASS: TestLocalEvaluatorFollowsAGrant /);
   t.regex(result.output, /--- PASS: TestLocalEvaluatorExpiresAGrantWithNoEvent /);
+  t.regex(result.output, /--- PASS: TestProviderAnswersFromTheLocalEvaluator /);
   t.notRegex(result.output, /--- SKIP/);
 });
 

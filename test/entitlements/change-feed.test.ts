@@ -9,6 +9,7 @@
 import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import test from 'ava';
+import { Redis } from 'ioredis';
 import { AdminService } from '../../gen/billing/v1/admin_pb.js';
 import {
   EntitlementsService,
@@ -17,7 +18,10 @@ import {
   WatchEventKind,
   type WatchProjectChangesResponse,
 } from '../../gen/billing/v1/entitlements_pb.js';
+import { RedisEntitlementCache } from '../../src/cache/entitlement-cache.js';
+import { createLogger } from '../../src/logger.js';
 import { createTestProject, startTestApp, type TestApp, type TestProject } from '../helpers/app.js';
+import { testRedisUrl } from '../helpers/services.js';
 
 let a: TestApp;
 let b: TestApp;
@@ -54,7 +58,7 @@ async function world() {
     entitlements(b)
       .watchEntitlements({ customerId, resumeFromVersion }, { ...auth(), signal })
       [Symbol.asyncIterator]();
-  return { auth, grant, openFeed, openWatch };
+  return { project, auth, grant, openFeed, openWatch };
 }
 
 type Feed = AsyncIterator<WatchProjectChangesResponse>;
@@ -221,4 +225,32 @@ test('the feed refuses customer tokens and positions it never gave', async (t) =
   };
   t.is(await codeOf(read('', withToken)), Code.PermissionDenied);
   t.is(await codeOf(read('not-a-position', auth())), Code.InvalidArgument);
+});
+
+test('a change whose entry is read before its broadcast evicts this replica is still sent new', async (t) => {
+  const { project, auth, grant, openFeed } = await world();
+  await grant('race-x', 'alpha');
+  // B holds race-x in memory now, at the version of that grant.
+  const held = await entitlements(b).listEntitlements({ customerId: 'race-x' }, auth());
+  const abort = new AbortController();
+  t.teardown(() => abort.abort());
+  const feed = openFeed(b, abort.signal);
+  await nextOf(feed);
+
+  // The change is counted and fed, and its broadcast has not left yet (as
+  // between a webhook's bump and its publish on another replica).
+  const redis = new Redis(testRedisUrl());
+  t.teardown(() => redis.disconnect());
+  const cache = new RedisEntitlementCache(redis, createLogger({ level: 'error' }));
+  await cache.invalidate(project.projectId, 'race-x');
+  const counted = (await cache.lookup(project.projectId, 0, 'race-x')).version;
+  t.true(counted > Number(held.version));
+
+  await grant('race-y', 'beta'); // its broadcast wakes the feed on B, which reads both entries
+  for (;;) {
+    const message = await nextOf(feed);
+    if (message.customerId !== 'race-x') continue;
+    t.is(message.version, BigInt(counted), 'not the older set B still held');
+    break;
+  }
 });

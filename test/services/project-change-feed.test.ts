@@ -22,7 +22,7 @@ class MemoryFeed implements ChangeFeedReader {
   /** Told how many entries each read found. */
   onRead: (found: number) => void = () => {};
 
-  add(customerId: string | null): string {
+  add(customerId: string | null, version = 0): string {
     const position = `${this.next}-0`;
     this.next += 1;
     this.entries.push({
@@ -30,7 +30,7 @@ class MemoryFeed implements ChangeFeedReader {
       change:
         customerId === null
           ? { kind: 'project' }
-          : { kind: 'customer', customerId, usageOnly: false },
+          : { kind: 'customer', customerId, usageOnly: false, version },
     });
     return position;
   }
@@ -49,8 +49,15 @@ class MemoryFeed implements ChangeFeedReader {
 /** Each read of a customer answers a set whose one feature names the read's number. */
 class CountingLookup {
   reads = 0;
-  async list(_projectId: string, customerId: string): Promise<EntitlementSet> {
+  /** The version each read asked at least. */
+  readonly atLeast: number[] = [];
+  async listAtLeast(
+    _projectId: string,
+    customerId: string,
+    version: number,
+  ): Promise<EntitlementSet> {
     this.reads += 1;
+    this.atLeast.push(version);
     const feature = `${customerId}-read-${this.reads}`;
     return {
       entitlements: [{ feature, allowed: true, limit: null, sources: [], validUntil: null }],
@@ -102,14 +109,15 @@ test('changes of one customer read together are sent once, at its last position;
   abort.abort();
 });
 
-test('the set sent is read when it is sent: the newest one', async (t) => {
+test('the set sent is read when it is sent, at least as new as the newest change of the run', async (t) => {
   const { feed, open, abort, lookup } = world();
-  feed.add('c1');
-  feed.add('c1');
+  feed.add('c1', 9);
+  feed.add('c1', 7);
   const stream = open('0-0');
   await stream.next(); // ready
   const change = await stream.next();
   t.is(lookup.reads, 1, 'two changes, one read');
+  t.deepEqual(lookup.atLeast, [9]);
   t.like(change.value, { kind: 'customer', customerId: 'c1', position: '2-0' });
   if (change.value?.kind === 'customer') t.is(change.value.set.version, 1);
   abort.abort();

@@ -247,7 +247,11 @@ class LocalEvaluator:
 
     def _refetch(self, customer_id: str) -> None:
         self._tell(customer_id)
-        if self._fill(customer_id) is not None:
+        try:
+            fetched = self._fill(customer_id)
+        except grpc.RpcError:
+            return  # closed, or refused: the expired features are off already
+        if fetched is not None:
             self._tell(customer_id)
 
     # The change feed.
