@@ -56,7 +56,11 @@ test('clients/ts/README.md snippets type-check (tsc --strict)', async (t) => {
     ...[...imports].map((line) =>
       line
         .replace("'@example/billing-client'", `'${entry('index.js')}'`)
-        .replace("'@example/billing-client/openfeature'", `'${entry('openfeature-provider.js')}'`),
+        .replace("'@example/billing-client/openfeature'", `'${entry('openfeature-provider.js')}'`)
+        .replace(
+          "'@example/billing-client/openfeature-web'",
+          `'${entry('openfeature-web-provider.js')}'`,
+        ),
     ),
     first,
     ...rest.map(

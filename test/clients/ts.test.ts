@@ -11,9 +11,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ErrorCode, OpenFeature, ProviderEvents } from '@openfeature/server-sdk';
+import {
+  OpenFeature as WebFeatures,
+  ProviderEvents as WebProviderEvents,
+} from '@openfeature/web-sdk';
 import test from 'ava';
 import type * as BillingClientPackage from '../../clients/ts/index.js';
 import type * as OpenFeatureProviderModule from '../../clients/ts/openfeature-provider.js';
+import type * as OpenFeatureWebProviderModule from '../../clients/ts/openfeature-web-provider.js';
 import { REPO_ROOT } from '../../scripts/lib/local-services.js';
 import { createTestProject, startTestApp, type TestApp } from '../helpers/app.js';
 import { startBillingHarness } from '../helpers/billing-harness.js';
@@ -24,6 +29,7 @@ const CLIENT_DIR = path.join(REPO_ROOT, 'clients', 'ts');
 let smoke: SmokeServer;
 let billing: typeof BillingClientPackage;
 let openFeatureProvider: typeof OpenFeatureProviderModule;
+let openFeatureWebProvider: typeof OpenFeatureWebProviderModule;
 let consumer: string | undefined;
 
 test.before(async () => {
@@ -46,7 +52,14 @@ test.before(async () => {
     "export * from '@example/billing-client/openfeature';\n",
   );
   billing = await import(pathToFileURL(path.join(consumer, 'index.js')).href);
+  await writeFile(
+    path.join(consumer, 'openfeature-web.js'),
+    "export * from '@example/billing-client/openfeature-web';\n",
+  );
   openFeatureProvider = await import(pathToFileURL(path.join(consumer, 'openfeature.js')).href);
+  openFeatureWebProvider = await import(
+    pathToFileURL(path.join(consumer, 'openfeature-web.js')).href
+  );
   smoke = await startSmokeServer('ts client smoke');
 });
 
@@ -405,4 +418,36 @@ test('OpenFeature server provider: flags answered by the local evaluator, and an
   await client.admin.grantEntitlement({ customerId: 'of-local', feature: 'reports', reason: 'r' });
   t.deepEqual(await told, { customerId: 'of-local' });
   t.true(await flags.getBooleanValue('reports', false, context));
+});
+
+test('OpenFeature web provider: a customer token’s own flags, synchronous, following a grant', async (t) => {
+  const admin = billing.createBillingClient({ baseUrl: smoke.baseUrl, apiKey: smoke.adminKey });
+  t.teardown(() => admin.close());
+  await admin.admin.grantEntitlement({
+    customerId: 'of-web',
+    feature: 'seats',
+    limit: 3n,
+    reason: 'web provider test',
+  });
+  const { token } = await admin.entitlements.issueCustomerToken({ customerId: 'of-web' });
+  const browser = billing.createBillingClient({ baseUrl: smoke.baseUrl, apiKey: token });
+  t.teardown(() => browser.close());
+  await WebFeatures.setContext('billing-web', { targetingKey: 'of-web' });
+  await WebFeatures.setProviderAndWait(
+    'billing-web',
+    new openFeatureWebProvider.BillingWebProvider({ entitlements: browser.entitlements }),
+  );
+  t.teardown(() => WebFeatures.clearProviders());
+  const flags = WebFeatures.getClient('billing-web');
+  t.true(flags.getBooleanValue('seats', false));
+  t.is(flags.getNumberValue('seats', -1), 3);
+  t.false(flags.getBooleanValue('reports', true));
+  const changed = new Promise<void>((resolve) =>
+    flags.addHandler(WebProviderEvents.ConfigurationChanged, () => {
+      if (flags.getBooleanValue('reports', false)) resolve();
+    }),
+  );
+  await admin.admin.grantEntitlement({ customerId: 'of-web', feature: 'reports', reason: 'r' });
+  await changed;
+  t.like(flags.getObjectValue('reports', {}), { feature: 'reports', allowed: true });
 });

@@ -23,7 +23,13 @@ export interface SmokeServer {
 }
 
 export async function startSmokeServer(name: string): Promise<SmokeServer> {
-  const server = await startTestApp({ env: { WATCH_HEARTBEAT_MS: '1000' } });
+  const server = await startTestApp({
+    // Customer tokens too: the web OpenFeature provider reads with one.
+    env: {
+      WATCH_HEARTBEAT_MS: '1000',
+      CUSTOMER_TOKEN_SECRETS: 'client-smoke-token-secret-0123456789ab',
+    },
+  });
   try {
     const project = await createTestProject(server.app, name);
     const admin = createClient(
