@@ -83,8 +83,9 @@ func TestLocalEvaluatorFollowsAGrant(t *testing.T) {
 func TestLocalEvaluatorExpiresAGrantWithNoEvent(t *testing.T) {
 	client, evaluator := localEvaluator(t)
 	customer := fmt.Sprintf("go-expiry-%d", time.Now().UnixNano())
-	// Far enough ahead for the grant and the first check to come first on a loaded machine.
-	expires := time.Now().Add(3 * time.Second)
+	// Far enough ahead for the grant and the first check to come first on a
+	// loaded machine; whole milliseconds, as the service stores times.
+	expires := time.Now().Add(3 * time.Second).Truncate(time.Millisecond)
 	grant(t, client, customer, "trial", expires)
 	if answer, err := evaluator.Check(context.Background(), customer, "trial", 1); err != nil || !answer.Allowed {
 		t.Fatalf("before the expiry: %+v, %v", answer, err)

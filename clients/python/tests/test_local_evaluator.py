@@ -6,6 +6,7 @@ Run like test_smoke.py, with the same environment; skipped without it.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -84,8 +85,9 @@ def test_a_grant_expiry_turns_the_feature_off_with_no_event(
     client: BillingClient, evaluator: LocalEvaluator
 ) -> None:
     customer = f"py-expiry-{time.time_ns()}"
-    # Far enough ahead for the grant and the first check to come first on a loaded machine.
-    expires = time.time() + 3.0
+    # Far enough ahead for the grant and the first check to come first on a
+    # loaded machine; whole milliseconds, as the service stores times.
+    expires = math.floor((time.time() + 3.0) * 1000) / 1000
     grant(client, customer, "trial", expires)
     assert evaluator.check(customer, "trial").allowed
     ended = until(evaluator, customer, lambda: evaluator.is_allowed(customer, "trial") is False)
