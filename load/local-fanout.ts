@@ -23,17 +23,11 @@ import { createClient } from '@connectrpc/connect';
 import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
 import { LocalEvaluator } from '../clients/ts/local-evaluator.js';
 import { EntitlementsService } from '../gen/billing/v1/entitlements_pb.js';
-import { REPO_ROOT, startFerretDb, startRedis } from '../scripts/lib/local-services.js';
-import { CustomerStore } from '../src/store/customer-store.js';
-import { connectMongo } from '../src/store/mongo.js';
-import {
-  makeEvent,
-  makeSubscription,
-  nowSeconds,
-  signedWebhook,
-} from '../test/helpers/stripe-objects.js';
-import { type SeededProject, seedProject } from './lib/bench-project.js';
+import { REPO_ROOT } from '../scripts/lib/local-services.js';
+import { startBenchDatabases } from './lib/bench-databases.js';
+import type { SeededProject } from './lib/bench-project.js';
 import { type Summary, summarize } from './lib/latency-summary.js';
+import { type SeatCustomer, seatChanges, seedSeatProject } from './lib/seat-customer.js';
 import { type ServerProcess, spawnService } from './lib/server-process.js';
 
 const caches = Number(process.env.BENCH_CACHES ?? 4);
@@ -45,19 +39,21 @@ const budgetMs = 50;
 /** A change that has not reached every cache after this long fails the run. */
 const changeTimeoutMs = 10_000;
 
-const customerId = 'fanout-bench-user';
-const stripeCustomerId = 'cus_fanoutbench01';
-const subscriptionId = 'sub_fanoutbench01';
-const webhookSecret = 'whsec_local_fanout_benchmark_secret';
+const seatCustomer: SeatCustomer = {
+  customerId: 'fanout-bench-user',
+  stripeCustomerId: 'cus_fanoutbench01',
+  subscriptionId: 'sub_fanoutbench01',
+  webhookSecret: 'whsec_local_fanout_benchmark_secret',
+};
+const { customerId } = seatCustomer;
 
 async function main(): Promise<void> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'bench-fanout-'));
-  const ferret = await startFerretDb({ dataDir: path.join(work, 'ferretdb') });
-  const redis = await startRedis();
+  const databases = await startBenchDatabases(work);
   const env = {
-    MONGODB_URL: ferret.url,
+    MONGODB_URL: databases.mongoUrl,
     MONGODB_DATABASE: 'fanout_bench',
-    REDIS_URL: redis.url,
+    REDIS_URL: databases.redisUrl,
     MASTER_KEYS: `bench:${randomBytes(32).toString('base64')}`,
     STRIPE_API_URL: 'http://127.0.0.1:9',
     RECONCILIATION_CRON: 'off',
@@ -67,7 +63,7 @@ async function main(): Promise<void> {
   const servers: ServerProcess[] = [];
   const evaluators: { evaluator: LocalEvaluator; sessions: Http2SessionManager }[] = [];
   try {
-    const seeded = await seed(env);
+    const seeded = await seedSeatProject(env, 'local fanout bench', seatCustomer);
     const a = await spawnService(env);
     servers.push(a);
     const b = await spawnService(env);
@@ -85,37 +81,9 @@ async function main(): Promise<void> {
       sessions.abort();
     }
     await Promise.all(servers.map((server) => server.stop()));
-    await redis.stop();
-    await ferret.stop();
+    await databases.stop();
     await rm(work, { recursive: true, force: true });
   }
-}
-
-async function seed(env: Record<string, string>): Promise<SeededProject> {
-  const seeded = await seedProject(env, {
-    name: 'local fanout bench',
-    stripeSecretKey: 'sk_test_local_fanout_bench',
-    webhookSigningSecret: webhookSecret,
-    catalog: [
-      {
-        stripe_id: 'price_seats',
-        features: [{ feature: 'seats', limit: 1, limit_per_unit: true }],
-      },
-    ],
-    grants: [],
-  });
-  const mongo = await connectMongo(env.MONGODB_URL ?? '', env.MONGODB_DATABASE ?? '');
-  try {
-    await new CustomerStore(mongo.db).link(
-      seeded.projectId,
-      customerId,
-      stripeCustomerId,
-      new Date(),
-    );
-  } finally {
-    await mongo.client.close();
-  }
-  return seeded;
 }
 
 /** An evaluator on its own connection to B, holding `customers` customers. */
@@ -159,25 +127,12 @@ async function measure(
   evaluators: readonly LocalEvaluator[],
 ): Promise<Summary> {
   const webhookUrl = `http://127.0.0.1:${portA}/webhooks/stripe/${seeded.projectId}`;
-  const firstCreated = nowSeconds() - (warmup + changes) - 60;
-  const periodStart = nowSeconds() - 3600;
+  const signedChange = seatChanges(seatCustomer, warmup + changes);
   const latencies: number[] = [];
   for (let i = 0; i < warmup + changes; i += 1) {
     const quantity = 2 + (i % 500);
     const arrived = Promise.all(evaluators.map((e) => holds(e, BigInt(quantity))));
-    const event = makeEvent({
-      type: 'customer.subscription.updated',
-      created: firstCreated + i,
-      object: makeSubscription({
-        id: subscriptionId,
-        customer: stripeCustomerId,
-        status: 'active',
-        created: firstCreated - 86_400,
-        current_period_start: periodStart,
-        items: [{ price: 'price_seats', product: 'prod_seats', quantity }],
-      }),
-    });
-    const signed = signedWebhook(event, webhookSecret);
+    const signed = signedChange(i, quantity);
     const sent = performance.now();
     const response = await fetch(webhookUrl, {
       method: 'POST',

@@ -27,16 +27,9 @@ import {
   WatchEventKind,
 } from '../gen/billing/v1/entitlements_pb.js';
 import { REPO_ROOT, startFerretDb, startRedis } from '../scripts/lib/local-services.js';
-import { CustomerStore } from '../src/store/customer-store.js';
-import { connectMongo } from '../src/store/mongo.js';
-import {
-  makeEvent,
-  makeSubscription,
-  nowSeconds,
-  signedWebhook,
-} from '../test/helpers/stripe-objects.js';
-import { type SeededProject, seedProject } from './lib/bench-project.js';
+import type { SeededProject } from './lib/bench-project.js';
 import { type Summary, summarize } from './lib/latency-summary.js';
+import { type SeatCustomer, seatChanges, seedSeatProject } from './lib/seat-customer.js';
 import { type ServerProcess, spawnService } from './lib/server-process.js';
 
 const changes = Number(process.env.BENCH_WATCH_CHANGES ?? 1000);
@@ -45,10 +38,13 @@ const budgetMs = 50;
 /** A change that has not arrived after this long fails the run. */
 const changeTimeoutMs = 10_000;
 
-const customerId = 'watch-bench-user';
-const stripeCustomerId = 'cus_watchbench0001';
-const subscriptionId = 'sub_watchbench0001';
-const webhookSecret = 'whsec_watch_latency_benchmark_secret';
+const seatCustomer: SeatCustomer = {
+  customerId: 'watch-bench-user',
+  stripeCustomerId: 'cus_watchbench0001',
+  subscriptionId: 'sub_watchbench0001',
+  webhookSecret: 'whsec_watch_latency_benchmark_secret',
+};
+const { customerId } = seatCustomer;
 
 async function main(): Promise<void> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'bench-watch-'));
@@ -65,7 +61,7 @@ async function main(): Promise<void> {
   };
   const servers: ServerProcess[] = [];
   try {
-    const seeded = await seed(env);
+    const seeded = await seedSeatProject(env, 'watch latency bench', seatCustomer);
     const a = await spawnService(env);
     servers.push(a);
     const b = await spawnService(env);
@@ -78,34 +74,6 @@ async function main(): Promise<void> {
     await ferret.stop();
     await rm(work, { recursive: true, force: true });
   }
-}
-
-/** A project with a webhook secret and a seat-priced catalog, and a customer linked to Stripe. */
-async function seed(env: Record<string, string>): Promise<SeededProject> {
-  const seeded = await seedProject(env, {
-    name: 'watch latency bench',
-    stripeSecretKey: 'sk_test_watch_latency_bench',
-    webhookSigningSecret: webhookSecret,
-    catalog: [
-      {
-        stripe_id: 'price_seats',
-        features: [{ feature: 'seats', limit: 1, limit_per_unit: true }],
-      },
-    ],
-    grants: [],
-  });
-  const mongo = await connectMongo(env.MONGODB_URL ?? '', env.MONGODB_DATABASE ?? '');
-  try {
-    await new CustomerStore(mongo.db).link(
-      seeded.projectId,
-      customerId,
-      stripeCustomerId,
-      new Date(),
-    );
-  } finally {
-    await mongo.client.close();
-  }
-  return seeded;
 }
 
 async function measure(
@@ -129,28 +97,13 @@ async function measure(
     throw new Error('the stream did not start with a snapshot');
 
   const webhookUrl = `http://127.0.0.1:${portA}/webhooks/stripe/${seeded.projectId}`;
-  // Event times: strictly increasing seconds in the past, so each event is newer than the last.
-  const firstCreated = nowSeconds() - (warmup + changes) - 60;
-  const subscriptionCreated = firstCreated - 86_400;
-  const periodStart = nowSeconds() - 3600;
+  const signedChange = seatChanges(seatCustomer, warmup + changes);
   const latencies: number[] = [];
   const acks: number[] = [];
   try {
     for (let i = 0; i < warmup + changes; i += 1) {
       const quantity = 2 + (i % 500);
-      const event = makeEvent({
-        type: 'customer.subscription.updated',
-        created: firstCreated + i,
-        object: makeSubscription({
-          id: subscriptionId,
-          customer: stripeCustomerId,
-          status: 'active',
-          created: subscriptionCreated,
-          current_period_start: periodStart,
-          items: [{ price: 'price_seats', product: 'prod_seats', quantity }],
-        }),
-      });
-      const signed = signedWebhook(event, webhookSecret);
+      const signed = signedChange(i, quantity);
       const sent = performance.now();
       const posted = fetch(webhookUrl, {
         method: 'POST',
