@@ -29,7 +29,7 @@ import {
 export interface LocalEvaluatorOptions {
   /** `createBillingClient(...).entitlements`, with a key that has entitlements:read. */
   readonly entitlements: Client<typeof EntitlementsService>;
-  /** Customers held at most; the least recently used go first. Default 10,000. */
+  /** Customers held at most (default 10,000); one not used since the eviction sweep last passed it goes first. */
   readonly maxCustomers?: number;
   /** What a customer not in the cache gets while the server is unreachable. Default 'closed'. */
   readonly unreachable?: 'open' | 'closed';
