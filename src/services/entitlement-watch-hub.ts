@@ -5,8 +5,8 @@
  * and send the new set. Time-based changes (a grant or trial ending) need no
  * message: each watcher wakes up at its set's `valid_until`.
  *
- * A watcher holds no queue, only a "dirty" flag: while its consumer is slow
- * (the stream is back-pressured), changes just mark it dirty, and when the
+ * A watcher holds no queue, only a raised flag (./wake-signal.ts): while its
+ * consumer is slow (the stream is back-pressured), changes just raise it, and when the
  * consumer is ready it gets the newest set. Memory per stream stays
  * constant however fast changes come. After a pub/sub gap (Redis
  * reconnected) every watcher is sent a fresh snapshot.
