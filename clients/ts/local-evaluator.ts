@@ -80,6 +80,7 @@ export class LocalEvaluator {
   private readonly held = new Map<string, Held>();
   /** Every feature seen, numbered in order of appearance (a project has tens). */
   private readonly featureNumbers = new Map<string, number>();
+  private readonly fills = new Map<string, Promise<Held | undefined>>();
   /** Customers being fetched, with the newest change the feed brought meanwhile. */
   private readonly filling = new Map<string, { latest: Change | undefined }>();
   private readonly listeners = new Set<(customerId: string) => void>();
@@ -172,7 +173,16 @@ export class LocalEvaluator {
     this.held.clear();
   }
 
-  private async fill(customerId: string): Promise<Held | undefined> {
+  /** One fetch per customer at a time: checks that miss together share it. */
+  private fill(customerId: string): Promise<Held | undefined> {
+    const running = this.fills.get(customerId);
+    if (running) return running;
+    const fetching = this.fetch(customerId).finally(() => this.fills.delete(customerId));
+    this.fills.set(customerId, fetching);
+    return fetching;
+  }
+
+  private async fetch(customerId: string): Promise<Held | undefined> {
     const pending = { latest: undefined as Change | undefined };
     this.filling.set(customerId, pending);
     try {

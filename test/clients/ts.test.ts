@@ -257,11 +257,13 @@ class StandInService {
   /** While set, a fill waits for it (to land a feed change in the middle of a fill). */
   gate: Promise<void> | undefined;
   unreachable = false;
+  fills = 0;
   private readonly queue: BillingClientPackage.WatchProjectChangesResponse[] = [];
   private wake: (() => void) | undefined;
 
   client() {
     const listEntitlements = async ({ customerId }: { customerId: string }) => {
+      this.fills += 1;
       await this.gate;
       if (this.unreachable) throw new billing.ConnectError('down', billing.Code.Unavailable);
       const set = this.sets.get(customerId) ?? { version: 1n, features: [] };
@@ -450,4 +452,12 @@ test('OpenFeature web provider: a customer token’s own flags, synchronous, fol
   await admin.admin.grantEntitlement({ customerId: 'of-web', feature: 'reports', reason: 'r' });
   await changed;
   t.like(flags.getObjectValue('reports', {}), { feature: 'reports', allowed: true });
+});
+
+test('local evaluator (in memory): checks of one customer that miss together share one fetch', async (t) => {
+  const { service, evaluator } = await standInEvaluator(t);
+  service.sets.set('c6', { version: 2n, features: ['a'] });
+  const answers = await Promise.all([1, 2, 3].map(() => evaluator.check('c6', 'a')));
+  t.true(answers.every((answer) => answer.allowed));
+  t.is(service.fills, 1);
 });
