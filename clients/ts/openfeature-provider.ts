@@ -28,6 +28,7 @@ import {
   TargetingKeyMissingError,
   TypeMismatchError,
 } from '@openfeature/server-sdk';
+import { numberFlagOf } from './flag-values.js';
 import { type Entitlement, EntitlementSchema } from './gen/billing/v1/entitlements_pb.js';
 import type { LocalAnswer, LocalEvaluator } from './local-evaluator.js';
 
@@ -68,12 +69,8 @@ export class BillingFeatureProvider implements Provider {
     context: EvaluationContext,
   ): Promise<ResolutionDetails<number>> {
     const answer = await this.answer(flagKey, context);
-    const e = answer.entitlement;
-    const figure = !answer.allowed ? 0n : e && (e.usage !== undefined ? e.balance : e.limit);
-    return {
-      value: figure === undefined ? defaultValue : Number(figure),
-      ...this.details(answer),
-    };
+    const value = numberFlagOf(answer.allowed, answer.entitlement) ?? defaultValue;
+    return { value, ...this.details(answer) };
   }
 
   async resolveStringEvaluation(): Promise<ResolutionDetails<string>> {

@@ -24,6 +24,7 @@ import {
   TargetingKeyMissingError,
   TypeMismatchError,
 } from '@openfeature/web-sdk';
+import { numberFlagOf } from './flag-values.js';
 import {
   type Entitlement,
   EntitlementSchema,
@@ -68,8 +69,7 @@ export class BillingWebProvider implements Provider {
 
   resolveNumberEvaluation(flagKey: string, defaultValue: number): ResolutionDetails<number> {
     const e = this.features.get(flagKey);
-    const figure = !e?.allowed ? 0n : e.usage !== undefined ? e.balance : e.limit;
-    return { value: figure === undefined ? defaultValue : Number(figure), ...this.details(e) };
+    return { value: numberFlagOf(e?.allowed === true, e) ?? defaultValue, ...this.details(e) };
   }
 
   resolveStringEvaluation(): ResolutionDetails<string> {
