@@ -16,7 +16,7 @@ import type { EntitlementSet } from '../domain/entitlements.js';
 import { isDependencyDown } from '../failure-classification.js';
 import type { EntitlementLookup } from './entitlements-routes.js';
 import { evaluateAllFlags, evaluateFlag, type FlagAnswer } from './ofrep-flags.js';
-import { limits } from './validate.js';
+import { hasControlCharacters, limits } from './validate.js';
 
 export interface OfrepCall {
   /** Undefined: the bulk endpoint. */
@@ -98,8 +98,7 @@ function targetOf(body: Buffer): { readonly customerId: string } | Refusal {
   }
   const key = context.targetingKey;
   if (typeof key !== 'string' || key === '') return targetingKeyMissing;
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point.
-  if (key.length > limits.customerId || /[\u0000-\u001f\u007f-\u009f]/.test(key)) {
+  if (key.length > limits.customerId || hasControlCharacters(key)) {
     return {
       errorCode: 'INVALID_CONTEXT',
       errorDetails: `targetingKey must be at most ${limits.customerId} printable characters`,

@@ -17,8 +17,12 @@ export function invalid(field: string, problem: string): ConnectError {
 // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point.
 const controlCharacters = /[\u0000-\u001f\u007f-\u009f]/;
 
+export function hasControlCharacters(value: string): boolean {
+  return controlCharacters.test(value);
+}
+
 function refuseControlCharacters(field: string, value: string): void {
-  if (controlCharacters.test(value)) throw invalid(field, 'must not contain control characters');
+  if (hasControlCharacters(value)) throw invalid(field, 'must not contain control characters');
 }
 
 export function requireText(field: string, value: string, maxLength: number): string {
