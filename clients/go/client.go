@@ -14,7 +14,7 @@ import (
 
 	"connectrpc.com/connect"
 
-	"github.com/example/billing-client-go/gen/billing/v1/billingv1connect"
+	"github.com/example/billing-entitlements-service/clients/go/gen/billing/v1/billingv1connect"
 )
 
 // Protocol is the wire protocol the client speaks. The service serves all

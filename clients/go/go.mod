@@ -1,4 +1,4 @@
-module github.com/example/billing-client-go
+module github.com/example/billing-entitlements-service/clients/go
 
 go 1.24.0
 

@@ -10,8 +10,8 @@ import (
 
 	"connectrpc.com/connect"
 
-	billingv1 "github.com/example/billing-client-go/gen/billing/v1"
-	"github.com/example/billing-client-go/gen/billing/v1/billingv1connect"
+	billingv1 "github.com/example/billing-entitlements-service/clients/go/gen/billing/v1"
+	"github.com/example/billing-entitlements-service/clients/go/gen/billing/v1/billingv1connect"
 )
 
 // UnreachablePolicy is what a customer not in the cache gets while the

@@ -13,7 +13,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	billingv1 "github.com/example/billing-client-go/gen/billing/v1"
+	billingv1 "github.com/example/billing-entitlements-service/clients/go/gen/billing/v1"
 )
 
 const benchCustomers = 10_000

@@ -14,8 +14,8 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	billingclient "github.com/example/billing-client-go"
-	billingv1 "github.com/example/billing-client-go/gen/billing/v1"
+	billingclient "github.com/example/billing-entitlements-service/clients/go"
+	billingv1 "github.com/example/billing-entitlements-service/clients/go/gen/billing/v1"
 )
 
 func localEvaluator(t *testing.T) (*billingclient.Client, *billingclient.LocalEvaluator) {

@@ -24,8 +24,8 @@ import (
 
 	"connectrpc.com/connect"
 
-	billingclient "github.com/example/billing-client-go"
-	billingv1 "github.com/example/billing-client-go/gen/billing/v1"
+	billingclient "github.com/example/billing-entitlements-service/clients/go"
+	billingv1 "github.com/example/billing-entitlements-service/clients/go/gen/billing/v1"
 )
 
 type liveServer struct {

@@ -13,6 +13,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { realpathSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,8 +22,24 @@ import { REPO_ROOT } from './local-services.js';
 
 const execFileAsync = promisify(execFile);
 
-/** The virtualenv (git-ignored). */
-export const PYTHON_VENV: string = path.join(REPO_ROOT, '.tools', 'venv');
+/**
+ * The virtualenv (git-ignored), by the real path of `.tools`: the test suite
+ * runs from the compiled tree `.build/`, whose `.tools` links to the
+ * repository's, and one venv must not look like two (each would recreate it
+ * for the other, as the stamp below records the path).
+ */
+export const PYTHON_VENV: string = path.join(
+  realPathOrSelf(path.join(REPO_ROOT, '.tools')),
+  'venv',
+);
+
+function realPathOrSelf(dir: string): string {
+  try {
+    return realpathSync(dir);
+  } catch {
+    return dir; // not created yet: ensurePythonVenv creates it at this path
+  }
+}
 
 /** Pinned tool versions, one `name==version` a line. */
 export const PYTHON_REQUIREMENTS: string = path.join(

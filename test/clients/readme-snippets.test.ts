@@ -5,7 +5,8 @@
  * (which creates `client` / `billing`) first, every later block in a function
  * of its own that can use it; imports are hoisted. Then the language's own
  * checker runs: tsc (strict) for TypeScript, go build for Go, mypy --strict
- * for Python. (The smoke tests beside this file run the same calls live.)
+ * for Python. (The smoke tests beside this file run the same calls live,
+ * and run each README's quick start from the installed package.)
  */
 import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -18,15 +19,10 @@ import {
 } from '../../scripts/lib/client-tools.js';
 import { REPO_ROOT } from '../../scripts/lib/local-services.js';
 import { runChild } from '../helpers/client-smoke.js';
+import { readmeBlocks, writeReadmeTsConfig } from '../helpers/readme-blocks.js';
 import { requireNeed } from '../helpers/services.js';
 
 const CLIENTS = path.join(REPO_ROOT, 'clients');
-
-async function codeBlocks(readme: string, language: string): Promise<string[]> {
-  const markdown = await readFile(path.join(CLIENTS, readme), 'utf8');
-  const fence = new RegExp(`^\`\`\`${language}\\n([\\s\\S]*?)^\`\`\`$`, 'gm');
-  return [...markdown.matchAll(fence)].map((match) => match[1] ?? '');
-}
 
 const indent = (code: string): string =>
   code
@@ -41,7 +37,7 @@ async function tempDir(t: ExecutionContext): Promise<string> {
 }
 
 test('clients/ts/README.md snippets type-check (tsc --strict)', async (t) => {
-  const blocks = await codeBlocks('ts/README.md', 'ts');
+  const blocks = (await readmeBlocks('ts/README.md', 'ts')).snippets;
   t.true(blocks.length >= 4, 'README has its snippets');
   const dir = await tempDir(t);
   const imports = new Set<string>();
@@ -71,22 +67,7 @@ test('clients/ts/README.md snippets type-check (tsc --strict)', async (t) => {
   await writeFile(path.join(dir, 'package.json'), '{ "type": "module" }\n');
   // The snippets' other packages (the OpenFeature SDK) resolve as in a project that has them.
   await symlink(path.join(REPO_ROOT, 'node_modules'), path.join(dir, 'node_modules'));
-  await writeFile(
-    path.join(dir, 'tsconfig.json'),
-    JSON.stringify({
-      compilerOptions: {
-        target: 'ES2022',
-        module: 'NodeNext',
-        moduleResolution: 'NodeNext',
-        strict: true,
-        noEmit: true,
-        skipLibCheck: true,
-        types: ['node'],
-        typeRoots: [path.join(REPO_ROOT, 'node_modules', '@types')],
-      },
-      files: ['readme.ts'],
-    }),
-  );
+  await writeReadmeTsConfig(dir, ['readme.ts'], { skipLibCheck: true });
   const result = await runChild(path.join(REPO_ROOT, 'node_modules', '.bin', 'tsc'), ['-p', dir], {
     cwd: dir,
   });
@@ -97,7 +78,7 @@ test('clients/go/README.md snippets compile (go build)', async (t) => {
   t.timeout(300_000);
   requireNeed('go');
   await ensureGoClientTools();
-  const blocks = await codeBlocks('go/README.md', 'go');
+  const blocks = (await readmeBlocks('go/README.md', 'go')).snippets;
   t.true(blocks.length >= 4, 'README has its snippets');
   const dir = await tempDir(t);
   // Imports: the snippets' own, plus what the wrapper and the snippets' bodies use.
@@ -131,8 +112,8 @@ test('clients/go/README.md snippets compile (go build)', async (t) => {
     [
       'module readme',
       'go 1.24.0',
-      'require github.com/example/billing-client-go v0.0.0',
-      `replace github.com/example/billing-client-go => ${GO_CLIENT_DIR}`,
+      'require github.com/example/billing-entitlements-service/clients/go v0.0.0',
+      `replace github.com/example/billing-entitlements-service/clients/go => ${GO_CLIENT_DIR}`,
       '',
     ].join('\n\n'),
   );
@@ -148,7 +129,7 @@ test('clients/python/README.md snippets type-check (mypy --strict)', async (t) =
   t.timeout(300_000);
   requireNeed('python');
   const venvBin = await ensurePythonClientTools();
-  const blocks = await codeBlocks('python/README.md', 'python');
+  const blocks = (await readmeBlocks('python/README.md', 'python')).snippets;
   t.true(blocks.length >= 4, 'README has its snippets');
   const dir = await tempDir(t);
   const source = blocks.join('\n');

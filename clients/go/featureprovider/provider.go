@@ -23,7 +23,7 @@ import (
 
 	"github.com/open-feature/go-sdk/openfeature"
 
-	billingclient "github.com/example/billing-client-go"
+	billingclient "github.com/example/billing-entitlements-service/clients/go"
 )
 
 // StaleReason marks an answer given by the unreachable policy.

@@ -14,9 +14,9 @@ import (
 	"connectrpc.com/connect"
 	"github.com/open-feature/go-sdk/openfeature"
 
-	billingclient "github.com/example/billing-client-go"
-	"github.com/example/billing-client-go/featureprovider"
-	billingv1 "github.com/example/billing-client-go/gen/billing/v1"
+	billingclient "github.com/example/billing-entitlements-service/clients/go"
+	"github.com/example/billing-entitlements-service/clients/go/featureprovider"
+	billingv1 "github.com/example/billing-entitlements-service/clients/go/gen/billing/v1"
 )
 
 func TestProviderAnswersFromTheLocalEvaluator(t *testing.T) {

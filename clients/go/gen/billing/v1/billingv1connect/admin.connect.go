@@ -8,7 +8,7 @@ import (
 	connect "connectrpc.com/connect"
 	context "context"
 	errors "errors"
-	v1 "github.com/example/billing-client-go/gen/billing/v1"
+	v1 "github.com/example/billing-entitlements-service/clients/go/gen/billing/v1"
 	http "net/http"
 	strings "strings"
 )
