@@ -2,7 +2,9 @@
 /**
  * The Go client (clients/go): its smoke test (`go test`, clients/go/
  * smoke_test.go) passes against a live service over Connect, gRPC and
- * gRPC-Web; the module vets clean and its go.mod/go.sum are tidy.
+ * gRPC-Web, and so do its local evaluator's (webhooks and a restart through
+ * the control endpoint, ../helpers/client-control.ts); the module vets clean
+ * and its go.mod/go.sum are tidy.
  */
 import path from 'node:path';
 import test from 'ava';
@@ -29,7 +31,7 @@ const goEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({
   ...extra,
 });
 
-test('go test: check, watch a granted change, PERMISSION_DENIED (Connect, gRPC, gRPC-Web); the local evaluator and its OpenFeature provider', async (t) => {
+test('go test: check, watch a granted change, PERMISSION_DENIED (Connect, gRPC, gRPC-Web); the local evaluator (a grant, a webhook, an expiry, a restart) and its OpenFeature provider', async (t) => {
   t.timeout(300_000);
   smoke = await startSmokeServer('go client smoke');
   const result = await runChild(
@@ -49,6 +51,8 @@ test('go test: check, watch a granted change, PERMISSION_DENIED (Connect, gRPC, 
   }
   t.regex(result.output, /--- PASS: TestLocalEvaluatorFollowsAGrant /);
   t.regex(result.output, /--- PASS: TestLocalEvaluatorExpiresAGrantWithNoEvent /);
+  t.regex(result.output, /--- PASS: TestLocalEvaluatorFollowsAWebhook /);
+  t.regex(result.output, /--- PASS: TestLocalEvaluatorSurvivesARestart /);
   t.regex(result.output, /--- PASS: TestProviderAnswersFromTheLocalEvaluator /);
   t.notRegex(result.output, /--- SKIP/);
 });

@@ -37,7 +37,7 @@ const pythonEnv = (extra: Record<string, string>): NodeJS.ProcessEnv => ({
   ...extra,
 });
 
-test('pytest: check, watch a granted change, PERMISSION_DENIED, the generic OFREP provider, the local evaluator and its OpenFeature provider (installed package)', async (t) => {
+test('pytest: check, watch a granted change, PERMISSION_DENIED, the generic OFREP provider, the local evaluator (a grant, a webhook, an expiry, a restart) and its OpenFeature provider (installed package)', async (t) => {
   t.timeout(300_000);
   const site = path.join(tmp ?? '', 'site');
   const install = await runChild(
@@ -65,6 +65,11 @@ test('pytest: check, watch a granted change, PERMISSION_DENIED, the generic OFRE
   t.regex(result.output, /test_generic_ofrep_provider_reads_entitlements_as_flags PASSED/);
   t.regex(result.output, /test_a_grant_on_the_server_reaches_the_local_answer PASSED/);
   t.regex(result.output, /test_a_grant_expiry_turns_the_feature_off_with_no_event PASSED/);
+  t.regex(result.output, /test_a_webhook_on_the_server_reaches_the_local_answer PASSED/);
+  t.regex(
+    result.output,
+    /test_answers_through_a_restart_of_the_service_then_follows_changes_again PASSED/,
+  );
   t.regex(result.output, /test_flags_from_the_local_evaluator_and_an_event_per_change PASSED/);
   t.notRegex(result.output, /SKIPPED|skipped/);
 });

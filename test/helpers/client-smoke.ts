@@ -8,7 +8,9 @@ import { spawn } from 'node:child_process';
 import { createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import { AdminService, Scope } from '../../gen/billing/v1/admin_pb.js';
-import { createTestProject, startTestApp, type TestApp } from './app.js';
+import type { TestApp } from './app.js';
+import { startBillingHarness } from './billing-harness.js';
+import { type ClientControl, startClientControl } from './client-control.js';
 
 export interface SmokeServer {
   readonly server: TestApp;
@@ -17,21 +19,30 @@ export interface SmokeServer {
   readonly adminKey: string;
   /** A key with only entitlements:read: an admin RPC answers PERMISSION_DENIED. */
   readonly readOnlyKey: string;
-  /** BILLING_URL, BILLING_API_KEY, BILLING_READ_ONLY_KEY. */
+  /** BILLING_URL, BILLING_API_KEY, BILLING_READ_ONLY_KEY, BILLING_CONTROL_URL (./client-control.ts). */
   readonly env: Readonly<Record<string, string>>;
   stop(): Promise<void>;
 }
 
+/**
+ * The service with a Stripe sandbox behind it (./billing-harness.ts), so a
+ * client test can have a webhook delivered through the control endpoint.
+ */
 export async function startSmokeServer(name: string): Promise<SmokeServer> {
-  const server = await startTestApp({
+  const harness = await startBillingHarness({
     // Customer tokens too: the web OpenFeature provider reads with one.
     env: {
       WATCH_HEARTBEAT_MS: '1000',
       CUSTOMER_TOKEN_SECRETS: 'client-smoke-token-secret-0123456789ab',
     },
   });
+  let control: ClientControl | undefined;
+  const stop = async () => {
+    await control?.close();
+    await harness.close();
+  };
   try {
-    const project = await createTestProject(server.app, name);
+    const { server, project } = harness;
     const admin = createClient(
       AdminService,
       createConnectTransport({ baseUrl: server.baseUrl, httpVersion: '1.1' }),
@@ -40,6 +51,7 @@ export async function startSmokeServer(name: string): Promise<SmokeServer> {
       { name: `${name} read-only`, scopes: [Scope.ENTITLEMENTS_READ], reason: 'client smoke test' },
       { headers: { authorization: `Bearer ${project.adminKey}` } },
     );
+    control = await startClientControl(harness);
     return {
       server,
       baseUrl: server.baseUrl,
@@ -49,11 +61,12 @@ export async function startSmokeServer(name: string): Promise<SmokeServer> {
         BILLING_URL: server.baseUrl,
         BILLING_API_KEY: project.adminKey,
         BILLING_READ_ONLY_KEY: secret,
+        BILLING_CONTROL_URL: control.url,
       },
-      stop: () => server.app.stop(),
+      stop,
     };
   } catch (error) {
-    await server.app.stop();
+    await stop();
     throw error;
   }
 }
