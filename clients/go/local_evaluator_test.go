@@ -163,6 +163,9 @@ func TestLocalEvaluatorFollowsAWebhook(t *testing.T) {
 	if err != nil || !after.Allowed || after.Source != billingclient.FromMemory || after.Version <= first.Version {
 		t.Fatalf("after the webhook: %+v (first version %d), %v", after, first.Version, err)
 	}
+	if allowed, held := evaluator.Feature("reports").IsAllowed(customer); !allowed || !held {
+		t.Fatalf("the hot path after the webhook: allowed %v, held %v", allowed, held)
+	}
 }
 
 func TestLocalEvaluatorSurvivesARestart(t *testing.T) {

@@ -36,7 +36,14 @@ test('go test: check, watch a granted change, PERMISSION_DENIED (Connect, gRPC, 
   smoke = await startSmokeServer('go client smoke');
   const result = await runChild(
     'go',
-    ['test', '-count=1', '-v', '-run', 'TestSmoke|TestLocalEvaluator|TestProvider', './...'],
+    [
+      'test',
+      '-count=1',
+      '-v',
+      '-run',
+      'TestSmoke|TestLocalEvaluator|TestCustomerIndex|TestProvider',
+      './...',
+    ],
     {
       cwd: GO_CLIENT_DIR,
       env: goEnv(smoke.env),
@@ -53,6 +60,8 @@ test('go test: check, watch a granted change, PERMISSION_DENIED (Connect, gRPC, 
   t.regex(result.output, /--- PASS: TestLocalEvaluatorExpiresAGrantWithNoEvent /);
   t.regex(result.output, /--- PASS: TestLocalEvaluatorFollowsAWebhook /);
   t.regex(result.output, /--- PASS: TestLocalEvaluatorSurvivesARestart /);
+  t.regex(result.output, /--- PASS: TestCustomerIndexSeesEveryWriteAtOnce /);
+  t.regex(result.output, /--- PASS: TestCustomerIndexUnderConcurrentReaders /);
   t.regex(result.output, /--- PASS: TestProviderAnswersFromTheLocalEvaluator /);
   t.notRegex(result.output, /--- SKIP/);
 });

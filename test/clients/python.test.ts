@@ -68,6 +68,15 @@ test('pytest: check, watch a granted change, PERMISSION_DENIED, the generic OFRE
   t.regex(result.output, /test_a_webhook_on_the_server_reaches_the_local_answer PASSED/);
   t.regex(
     result.output,
+    /test_allowed_for_follows_fills_feed_changes_evictions_and_resyncs PASSED/,
+  );
+  t.regex(result.output, /test_checks_of_one_customer_that_miss_together_share_one_fetch PASSED/);
+  t.regex(
+    result.output,
+    /test_a_refused_fetch_is_refused_to_every_check_that_waited_for_it PASSED/,
+  );
+  t.regex(
+    result.output,
     /test_answers_through_a_restart_of_the_service_then_follows_changes_again PASSED/,
   );
   t.regex(result.output, /test_flags_from_the_local_evaluator_and_an_event_per_change PASSED/);

@@ -128,14 +128,17 @@ def test_a_grant_expiry_turns_the_feature_off_with_no_event(
 
 def test_a_webhook_on_the_server_reaches_the_local_answer(evaluator: LocalEvaluator) -> None:
     customer = f"py-webhook-{time.time_ns()}"
+    reports = evaluator.allowed_for("reports")
     first = evaluator.check(customer, "reports")
     assert (first.allowed, first.source) == (False, "server")
+    assert reports.get(customer) is False
     reached = until(evaluator, customer, lambda: evaluator.is_allowed(customer, "reports") is True)
     control("/webhooks/subscription", {"customer_id": customer})
     assert reached.wait(TIMEOUT_S)
     after = evaluator.check(customer, "reports")
     assert (after.allowed, after.source) == (True, "memory")
     assert after.version > first.version
+    assert reports.get(customer) is True
 
 
 def test_answers_through_a_restart_of_the_service_then_follows_changes_again() -> None:
