@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
@@ -157,23 +157,28 @@ def test_allowed_for_cannot_be_written(evaluator: LocalEvaluator) -> None:
         reports["a"] = True  # type: ignore[index]
 
 
+def checks_that_miss_together(stand_in: StandIn, check: Callable[[], None], count: int) -> None:
+    """Runs ``check`` on ``count`` threads, all of them waiting for a fetch
+    before the stand-in answers any."""
+    stand_in.gate.clear()
+    threads = [threading.Thread(target=check) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for _ in threads:
+        assert stand_in.waiting.acquire(timeout=TIMEOUT_S), "every check missed and waits"
+    stand_in.gate.set()
+    for thread in threads:
+        thread.join(TIMEOUT_S)
+
+
 def test_checks_of_one_customer_that_miss_together_share_one_fetch(
     stand_in: StandIn, evaluator: LocalEvaluator
 ) -> None:
     stand_in.sets["a"] = (1, ["reports"])
-    stand_in.gate.clear()
     answers: list[bool] = []
-    checks = [
-        threading.Thread(target=lambda: answers.append(evaluator.check("a", "reports").allowed))
-        for _ in range(4)
-    ]
-    for check in checks:
-        check.start()
-    for _ in checks:
-        assert stand_in.waiting.acquire(timeout=TIMEOUT_S), "every check missed and waits"
-    stand_in.gate.set()
-    for check in checks:
-        check.join(TIMEOUT_S)
+    checks_that_miss_together(
+        stand_in, lambda: answers.append(evaluator.check("a", "reports").allowed), 4
+    )
     assert answers == [True] * 4
     assert stand_in.fills == 1
 
@@ -182,7 +187,6 @@ def test_a_refused_fetch_is_refused_to_every_check_that_waited_for_it(
     stand_in: StandIn, evaluator: LocalEvaluator
 ) -> None:
     stand_in.refuse = True
-    stand_in.gate.clear()
     outcomes: list[str] = []
 
     def check() -> None:
@@ -192,13 +196,6 @@ def test_a_refused_fetch_is_refused_to_every_check_that_waited_for_it(
         except grpc.RpcError as error:
             outcomes.append(error.code().name)
 
-    checks = [threading.Thread(target=check) for _ in range(3)]
-    for thread in checks:
-        thread.start()
-    for _ in checks:
-        assert stand_in.waiting.acquire(timeout=TIMEOUT_S), "every check missed and waits"
-    stand_in.gate.set()
-    for thread in checks:
-        thread.join(TIMEOUT_S)
+    checks_that_miss_together(stand_in, check, 3)
     assert outcomes == ["PERMISSION_DENIED"] * 3
     assert stand_in.fills == 1
