@@ -84,8 +84,15 @@ func allowedFromSlot(s *customerSlot, feature string, bit uint64) (allowed, held
 	return entitlement != nil && covers(entitlement, 1), true
 }
 
+// pendingFill is one ListEntitlements of a customer, shared by the checks
+// that missed it while it was in flight.
 type pendingFill struct {
-	latest *billingv1.WatchProjectChangesResponse
+	latest *billingv1.WatchProjectChangesResponse // the newest feed change that came meanwhile
+	done   chan struct{}                          // closed when it ended, with held and err set
+	held   *heldCustomer
+	err    error
+	// waiters counts the checks waiting for it (read by the tests).
+	waiters int
 }
 
 // LocalEvaluator answers checks inside your process: a bounded cache of
@@ -260,11 +267,47 @@ func covers(e *billingv1.Entitlement, requested int64) bool {
 }
 
 // fill fetches a customer; nil, nil when the server is unreachable.
+// fill fetches the customer, or waits for the fetch another check started
+// and shares its outcome (a refusal too; a cancellation of the other
+// check's own context is not shared: the wait starts over).
 func (e *LocalEvaluator) fill(ctx context.Context, customerID string) (*heldCustomer, error) {
-	pending := &pendingFill{}
-	e.mu.Lock()
-	e.filling[customerID] = pending
-	e.mu.Unlock()
+	for {
+		e.mu.Lock()
+		pending := e.filling[customerID]
+		if pending == nil {
+			pending = &pendingFill{done: make(chan struct{})}
+			e.filling[customerID] = pending
+			e.mu.Unlock()
+			pending.held, pending.err = e.fetch(ctx, customerID, pending)
+			close(pending.done)
+			return pending.held, pending.err
+		}
+		pending.waiters++
+		e.mu.Unlock()
+		select {
+		case <-pending.done:
+		case <-ctx.Done():
+			return nil, unreachableOrError(ctx.Err())
+		}
+		if !errors.Is(pending.err, context.Canceled) || ctx.Err() != nil {
+			return pending.held, pending.err
+		}
+	}
+}
+
+// unreachableOrError is nil for the errors that mean "the service cannot be
+// reached" (the caller answers by policy), else err.
+func unreachableOrError(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil
+	}
+	if code := connect.CodeOf(err); code == connect.CodeUnavailable || code == connect.CodeDeadlineExceeded {
+		return nil
+	}
+	return err
+}
+
+func (e *LocalEvaluator) fetch(ctx context.Context, customerID string, pending *pendingFill) (*heldCustomer, error) {
 	answer, err := e.entitlements.ListEntitlements(ctx, connect.NewRequest(&billingv1.ListEntitlementsRequest{CustomerId: customerID}))
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -272,10 +315,7 @@ func (e *LocalEvaluator) fill(ctx context.Context, customerID string) (*heldCust
 		delete(e.filling, customerID)
 	}
 	if err != nil {
-		if code := connect.CodeOf(err); code == connect.CodeUnavailable || code == connect.CodeDeadlineExceeded {
-			return nil, nil
-		}
-		return nil, err
+		return nil, unreachableOrError(err)
 	}
 	version, entitlements := answer.Msg.GetVersion(), answer.Msg.GetEntitlements()
 	if latest := pending.latest; latest != nil && latest.GetVersion() > version {

@@ -62,6 +62,11 @@ test('go test: check, watch a granted change, PERMISSION_DENIED (Connect, gRPC, 
   t.regex(result.output, /--- PASS: TestLocalEvaluatorSurvivesARestart /);
   t.regex(result.output, /--- PASS: TestCustomerIndexSeesEveryWriteAtOnce /);
   t.regex(result.output, /--- PASS: TestCustomerIndexUnderConcurrentReaders /);
+  t.regex(result.output, /--- PASS: TestLocalEvaluatorChecksThatMissTogetherShareOneFetch /);
+  t.regex(
+    result.output,
+    /--- PASS: TestLocalEvaluatorARefusedFetchIsRefusedToEveryCheckThatWaited /,
+  );
   t.regex(result.output, /--- PASS: TestProviderAnswersFromTheLocalEvaluator /);
   t.notRegex(result.output, /--- SKIP/);
 });
