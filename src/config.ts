@@ -112,6 +112,8 @@ export interface Config {
   readonly retentionBatchSize: number;
   /** Records of reported meter events older than this are deleted; at least 30 days (the spec's). */
   readonly usageClaimRetentionDays: number;
+  /** Timeline entries older than this are deleted: ExplainEntitlement reaches back this far. */
+  readonly timelineRetentionDays: number;
   /** When pending Stripe meter events are sent (cron with seconds, UTC); undefined: never. */
   readonly meterReportCron: string | undefined;
   /** Meter events read and sent per round of the meter report job. */
@@ -222,6 +224,12 @@ export function loadConfig(env: Env): Config {
     usageClaimRetentionDays: integer(env, 'USAGE_CLAIM_RETENTION_DAYS', {
       fallback: 30,
       min: 30,
+      max: 3650,
+    }),
+    // Support's questions reach back months: a year and a month by default.
+    timelineRetentionDays: integer(env, 'TIMELINE_RETENTION_DAYS', {
+      fallback: 400,
+      min: 1,
       max: 3650,
     }),
     meterReportCron: cron(env, 'METER_REPORT_CRON', '*/10 * * * * *'),

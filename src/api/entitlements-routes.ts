@@ -32,6 +32,7 @@ import type {
 import type { UsageService } from '../services/usage-service.js';
 import { requireCustomerAccess, requirePrincipal, requireReader } from './auth.js';
 import { entitlementMessage, entitlementMessageFor, timestampOrUndefined } from './convert.js';
+import { type EntitlementHistory, historyHandlers } from './entitlement-history-handlers.js';
 import {
   commitReservationInput,
   releaseReservationInput,
@@ -56,6 +57,8 @@ export interface EntitlementsRoutesDeps {
   readonly watchHub: EntitlementWatch;
   readonly changeFeed: ProjectChangeWatch;
   readonly usage: UsageTracker;
+  /** ExplainEntitlement and ListCustomerTimeline. */
+  readonly history: EntitlementHistory;
   /** The first signs customer tokens; empty: IssueCustomerToken is FAILED_PRECONDITION. */
   readonly customerTokenSecrets: readonly string[];
   /** Business time (src/domain/business-clock.ts), which usage times are checked against. */
@@ -71,6 +74,7 @@ export function entitlementsHandlers(
   const now = deps.now ?? (() => new Date());
   const checkResponses = new CheckResponseMemo();
   return {
+    ...historyHandlers(deps.history),
     async checkEntitlement(req, context) {
       const principal = requireReader(context);
       const customerId = requireCustomerId(req.customerId);

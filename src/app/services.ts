@@ -19,6 +19,7 @@ import { ApiKeyService } from '../services/api-key-service.js';
 import { CheckoutSessionService } from '../services/checkout-session-service.js';
 import { CreditService } from '../services/credit-service.js';
 import { EntitlementChangeNotifier } from '../services/entitlement-change-notifier.js';
+import { EntitlementHistoryService } from '../services/entitlement-history.js';
 import { EntitlementLookupService } from '../services/entitlement-lookup-service.js';
 import { EntitlementWatchHub } from '../services/entitlement-watch-hub.js';
 import { GrantService } from '../services/grant-service.js';
@@ -30,6 +31,7 @@ import { ProjectMetricsService } from '../services/project-metrics-service.js';
 import { ProjectService } from '../services/project-service.js';
 import { ReconciliationService } from '../services/reconciliation-service.js';
 import { ReservationService } from '../services/reservation-service.js';
+import { TimelineRecorder } from '../services/timeline-recorder.js';
 import { UsageService } from '../services/usage-service.js';
 import { WebhookEventService } from '../services/webhook-event-service.js';
 import { EventProcessor } from '../stripe/event-processor.js';
@@ -78,10 +80,12 @@ export function buildServices(deps: ServiceDeps) {
     logger: deps.logger,
     maxAgeMs: projectFiguresMaxAgeMs,
   });
+  const entitlements = buildEntitlementLookup(deps, projectCache, redisCache);
   const notifier = new EntitlementChangeNotifier(
     redisCache,
     bus,
     stores.customers,
+    new TimelineRecorder(stores.timeline, entitlements, now),
     config.usageChangeCoalesceMs,
     undefined,
     projectFigures,
@@ -90,7 +94,6 @@ export function buildServices(deps: ServiceDeps) {
     config.stripeApiUrl ? parseStripeEndpoint(config.stripeApiUrl) : undefined,
     config.stripeTimeoutMs,
   );
-  const entitlements = buildEntitlementLookup(deps, projectCache, redisCache);
   const apiKeys = new ApiKeyService(stores.apiKeys, stores.auditLog, bus);
   const processor = buildEventProcessor(deps, notifier);
   const meterReports = buildMeterReports(deps, projectCache, stripeClients);
@@ -139,6 +142,14 @@ export function buildServices(deps: ServiceDeps) {
     meterReports,
     usage: buildUsage(stores, entitlements, notifier, meterReports, now),
     reconciliation: buildReconciliation(deps, stripeClients, notifier),
+    history: new EntitlementHistoryService({
+      timeline: stores.timeline,
+      lookup: entitlements,
+      projects: projectCache,
+      ledger: stores.usageLedger,
+      now,
+      retentionMs: config.timelineRetentionDays * 24 * 3600_000,
+    }),
     webhookEvents: new WebhookEventService({
       receipts: stores.receipts,
       processor,

@@ -19,6 +19,7 @@ import { PurchaseStore } from '../store/purchase-store.js';
 import { ReconciliationLockStore } from '../store/reconciliation-lock-store.js';
 import { ReconciliationRunStore } from '../store/reconciliation-run-store.js';
 import { SubscriptionStore } from '../store/subscription-store.js';
+import { TimelineStore } from '../store/timeline-store.js';
 import { UsageLedgerStore } from '../store/usage-ledger-store.js';
 
 /** How long a call holds its idempotency key before a retry may take it over (a crash). */
@@ -40,6 +41,7 @@ export interface Stores {
   readonly jobClaims: JobClaimStore;
   readonly usageLedger: UsageLedgerStore;
   readonly meterOutbox: MeterOutboxStore;
+  readonly timeline: TimelineStore;
   readonly leftoverCollections: LeftoverCollections;
 }
 
@@ -60,6 +62,7 @@ export function buildStores(db: Db, secretBox: SecretBox, config: Config): Store
     jobClaims: new JobClaimStore(db),
     usageLedger: new UsageLedgerStore(db),
     meterOutbox: new MeterOutboxStore(db),
+    timeline: new TimelineStore(db),
     leftoverCollections: new LeftoverCollections(db),
   };
 }

@@ -1,7 +1,7 @@
 /**
  * The retention job `retention.sweep`: deletes idempotency records,
- * finished event receipts and the records of reported meter events older
- * than their retention, in bounded batches (FerretDB has no TTL index),
+ * finished event receipts, the records of reported meter events and
+ * timeline entries older than their retention, in bounded batches (FerretDB has no TTL index),
  * and drops the collections of the usage claims and reservation documents
  * that no layout uses any more (store/leftover-collections.ts), once. It runs on `RETENTION_CRON`; like the
  * reconciliation schedule it first claims its occurrence with a unique
@@ -32,6 +32,7 @@ export interface RetentionJobOptions {
   readonly idempotency: { sweep: AgeSweep };
   readonly receipts: { sweep: SweepBatch };
   readonly meterReported: { sweepReported: AgeSweep };
+  readonly timeline: { sweep: AgeSweep };
   /** Drops the leftover usage collections; answers how many it dropped. */
   readonly leftovers: { drop(): Promise<number> };
   /** Undefined: no scheduled sweeps (a schedule stored earlier is removed). */
@@ -40,6 +41,7 @@ export interface RetentionJobOptions {
   readonly receiptRetentionMs: number;
   /** Reported meter events (at least 30 days). */
   readonly usageClaimRetentionMs: number;
+  readonly timelineRetentionMs: number;
   readonly batchSize: number;
   readonly logger: Logger;
 }
@@ -49,6 +51,7 @@ export interface RetentionResult {
   readonly idempotency_records: number;
   readonly event_receipts: number;
   readonly meter_reported: number;
+  readonly timeline_entries: number;
   /** Leftover usage collections dropped (usage_claims, usage_claim_takeovers, usage_reservations). */
   readonly leftover_collections: number;
 }
@@ -109,6 +112,7 @@ export function defineRetentionJob(options: RetentionJobOptions): RetentionJob {
         idempotency_records: claim.result.idempotency_records ?? 0,
         event_receipts: claim.result.event_receipts ?? 0,
         meter_reported: claim.result.meter_reported ?? 0,
+        timeline_entries: claim.result.timeline_entries ?? 0,
         leftover_collections: claim.result.leftover_collections ?? 0,
       };
     },
@@ -129,6 +133,7 @@ async function sweepCollections(
   const idempotencyCutoff = ago(options.idempotencyRetentionMs);
   const receiptCutoff = ago(options.receiptRetentionMs);
   const usageCutoff = ago(options.usageClaimRetentionMs);
+  const timelineCutoff = ago(options.timelineRetentionMs);
   const sweeps: readonly [
     Exclude<keyof RetentionResult, 'leftover_collections'>,
     (limit: number) => Promise<DeleteBatchResult>,
@@ -136,11 +141,13 @@ async function sweepCollections(
     ['idempotency_records', (limit) => options.idempotency.sweep(idempotencyCutoff, limit)],
     ['event_receipts', (limit) => options.receipts.sweep(receiptCutoff, now, limit)],
     ['meter_reported', (limit) => options.meterReported.sweepReported(usageCutoff, limit)],
+    ['timeline_entries', (limit) => options.timeline.sweep(timelineCutoff, limit)],
   ];
   const result: Record<keyof RetentionResult, number> = {
     idempotency_records: 0,
     event_receipts: 0,
     meter_reported: 0,
+    timeline_entries: 0,
     leftover_collections: await options.leftovers.drop(),
   };
   let complete = true;

@@ -98,7 +98,12 @@ export class CreditService {
       input.reason,
       time,
     );
-    await this.deps.changes.customersChanged(input.projectId, [input.customerId]);
+    await this.deps.changes.customersChanged(input.projectId, [input.customerId], {
+      kind: 'credit_grant',
+      id: grant._id,
+      actor: input.actor,
+      reason: input.reason,
+    });
     return this.viewOf(grant, time);
   }
 
@@ -126,7 +131,12 @@ export class CreditService {
     // 'exists': a concurrent call revoked it first, and audited and notified it.
     if (outcome === 'inserted') {
       await this.audited({ action: 'credit.revoke', actor, before, after }, reason, time);
-      await this.deps.changes.customersChanged(projectId, [before.customer_id]);
+      await this.deps.changes.customersChanged(projectId, [before.customer_id], {
+        kind: 'credit_revoke',
+        id: creditId,
+        actor,
+        reason,
+      });
     }
     return this.viewOf(after, time);
   }

@@ -1,5 +1,6 @@
 /**
- * Everything that changes a customer's entitlements ends here: the Redis
+ * Everything that changes a customer's entitlements ends here: the change
+ * is written to the customer's timeline with its cause, then the Redis
  * entry is invalidated and the change is broadcast, which evicts process
  * memory on every replica (and feeds WatchEntitlements streams).
  *
@@ -11,8 +12,10 @@
  */
 import type { RedisEntitlementCache } from '../cache/entitlement-cache.js';
 import type { InvalidationBus, InvalidationMessage } from '../cache/invalidation-bus.js';
+import type { TimelineCause } from '../domain/timeline.js';
 import type { CustomerStore } from '../store/customer-store.js';
 import { ChangeCoalescer, type CoalescerClock, systemClock } from './change-coalescer.js';
+import type { ProjectTermsChange, TimelineRecorder } from './timeline-recorder.js';
 
 /** Who keeps figures over stored subscriptions (the ProjectFiguresCache). */
 export interface SubscriptionChanges {
@@ -35,6 +38,7 @@ export class EntitlementChangeNotifier {
     private readonly redisCache: RedisEntitlementCache,
     private readonly bus: InvalidationBus,
     private readonly customers: CustomerStore,
+    private readonly timeline: Pick<TimelineRecorder, 'customerChanged' | 'projectChanged'>,
     usageCoalesceMs: number,
     clock: CoalescerClock = systemClock,
     private readonly subscriptions: SubscriptionChanges = noSubscriptionFigures,
@@ -46,8 +50,13 @@ export class EntitlementChangeNotifier {
     );
   }
 
-  async customersChanged(projectId: string, customerIds: Iterable<string>): Promise<void> {
+  async customersChanged(
+    projectId: string,
+    customerIds: Iterable<string>,
+    cause: TimelineCause,
+  ): Promise<void> {
     for (const customerId of new Set(customerIds)) {
+      await this.timeline.customerChanged(projectId, customerId, cause);
       await this.redisCache.invalidate(projectId, customerId);
       await this.bus.publish({ kind: 'entitlements', projectId, customerId });
       this.usageBroadcasts.immediateChangeSent(customerKey(projectId, customerId));
@@ -90,6 +99,7 @@ export class EntitlementChangeNotifier {
   async stripeCustomersChanged(
     projectId: string,
     stripeCustomerIds: Iterable<string>,
+    cause: TimelineCause,
   ): Promise<void> {
     const ids = new Set(stripeCustomerIds);
     // Their stored subscriptions changed: the business figures re-read them.
@@ -98,12 +108,17 @@ export class EntitlementChangeNotifier {
       await this.customersChanged(
         projectId,
         await this.customers.customerIdsOf(projectId, stripeCustomerId),
+        cause,
       );
     }
   }
 
-  /** The catalog or grace period changed: counted (versions, change feed), then broadcast. */
-  async projectChanged(projectId: string): Promise<void> {
+  /**
+   * The project changed: its timeline has the change when the catalog or
+   * grace period did; counted (versions, change feed), then broadcast.
+   */
+  async projectChanged(projectId: string, change: ProjectTermsChange): Promise<void> {
+    await this.timeline.projectChanged(projectId, change);
     await this.redisCache.projectChanged(projectId);
     await this.bus.publish({ kind: 'project', projectId });
   }

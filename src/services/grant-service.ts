@@ -51,7 +51,12 @@ export class GrantService {
       reason: input.reason,
       time,
     });
-    await this.notifier.customersChanged(input.projectId, [input.customerId]);
+    await this.notifier.customersChanged(input.projectId, [input.customerId], {
+      kind: 'grant',
+      id: grant._id,
+      actor: input.actor,
+      reason: input.reason,
+    });
     return grant;
   }
 
@@ -77,7 +82,12 @@ export class GrantService {
       reason,
       time,
     });
-    await this.notifier.customersChanged(projectId, [before.customer_id]);
+    await this.notifier.customersChanged(projectId, [before.customer_id], {
+      kind: 'revoke',
+      id: grantId,
+      actor,
+      reason,
+    });
     return after;
   }
 

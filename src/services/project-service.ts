@@ -5,6 +5,7 @@ import type { AuditLogStore } from '../store/audit-log-store.js';
 import type { CatalogEntryDoc, ProjectDoc } from '../store/documents.js';
 import type { ProjectChanges, ProjectStore } from '../store/project-store.js';
 import type { ApiKeyService, CreatedApiKey } from './api-key-service.js';
+import type { ProjectTermsChange } from './timeline-recorder.js';
 
 export interface CreateProjectInput {
   readonly name: string;
@@ -24,8 +25,11 @@ export const defaultGracePeriodSeconds = 3 * 24 * 3600;
 
 /** Who is told that a project's settings changed (the EntitlementChangeNotifier). */
 export interface ProjectChangeNotice {
-  /** Every replica drops its copy of the project; change feeds say so. */
-  projectChanged(projectId: string): Promise<void>;
+  /**
+   * Every replica drops its copy of the project; change feeds say so; the
+   * project's timeline keeps a change of the catalog or grace period.
+   */
+  projectChanged(projectId: string, change: ProjectTermsChange): Promise<void>;
 }
 
 export class ProjectService {
@@ -90,7 +94,7 @@ export class ProjectService {
     if (!before) throw new NotFoundError('project');
     const time = this.now();
     const after = (await this.projects.setCatalog(projectId, catalog, time)) ?? before;
-    await this.changes.projectChanged(projectId);
+    await this.changes.projectChanged(projectId, termsChange(before, after, actor, reason));
     await this.audit.append({
       projectId,
       actor,
@@ -115,7 +119,7 @@ export class ProjectService {
     if (!before) throw new NotFoundError('project');
     const time = this.now();
     const after = (await this.projects.update(projectId, changes, time)) ?? before;
-    await this.changes.projectChanged(projectId);
+    await this.changes.projectChanged(projectId, termsChange(before, after, actor, reason));
     await this.audit.append({
       projectId,
       actor,
@@ -144,4 +148,17 @@ function describeProject(project: ProjectDoc): Record<string, unknown> {
       ? project.webhook_signing_secret.slice(-4)
       : null,
   };
+}
+
+function termsChange(
+  before: ProjectDoc,
+  after: ProjectDoc,
+  actor: string,
+  reason: string,
+): ProjectTermsChange {
+  const terms = (project: ProjectDoc) => ({
+    catalog: project.catalog,
+    gracePeriodSeconds: project.grace_period_seconds,
+  });
+  return { actor, reason, before: terms(before), after: terms(after) };
 }

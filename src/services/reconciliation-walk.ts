@@ -26,6 +26,7 @@ import {
 import type { DriftClass } from '../domain/records.js';
 import { ownershipByMarker } from '../domain/stripe-ownership.js';
 import { isNewerVersion } from '../domain/subscription-versions.js';
+import type { TimelineCause } from '../domain/timeline.js';
 import type { Logger } from '../logger.js';
 import type { ReconciliationRunDoc, SubscriptionDoc } from '../store/documents.js';
 import { zeroCounts } from '../store/reconciliation-run-store.js';
@@ -47,7 +48,11 @@ export interface ReconciliationWalkDeps {
   /** A Stripe client used by this run only (its `request` events count list calls). */
   readonly stripeFor: (secretKey: string) => Stripe;
   readonly notifier: {
-    stripeCustomersChanged(projectId: string, ids: Iterable<string>): Promise<void>;
+    stripeCustomersChanged(
+      projectId: string,
+      ids: Iterable<string>,
+      cause: TimelineCause,
+    ): Promise<void>;
     /** The run compared every subscription: figures kept over them are rebuilt. */
     subscriptionsReconciled(projectId: string): Promise<void>;
   };
@@ -243,7 +248,10 @@ class StripeWalk {
     if (this.changed.size === 0) return;
     const ids = [...this.changed];
     this.changed.clear();
-    await this.deps.notifier.stripeCustomersChanged(this.run.project_id, ids);
+    await this.deps.notifier.stripeCustomersChanged(this.run.project_id, ids, {
+      kind: 'reconciliation',
+      runId: this.run._id,
+    });
   }
 
   /**

@@ -145,6 +145,9 @@ const collectionNames = [
   // Stripe meter events not yet accepted, and those done (meter-outbox-store.ts).
   'meter_outbox',
   'meter_reported',
+  // Why entitlements changed, insert-only, read by _id ranges (timeline-store.ts).
+  'customer_timeline',
+  'project_timeline',
 ] as const;
 
 const indexPlans: readonly IndexPlan[] = [
@@ -220,6 +223,9 @@ const indexPlans: readonly IndexPlan[] = [
   // One insert appends an operation (a usage, a hold, a reservation's end) and applies it once
   // (usage-ledger-store.ts, src/domain/usage-once-keys.ts).
   { collection: 'usage_ledger', key: { once_key: 1 }, name: 'once_key_unique', unique: true },
+  // The retention sweep's filter (reads are _id ranges).
+  { collection: 'customer_timeline', key: { at: 1 }, name: 'at' },
+  { collection: 'project_timeline', key: { at: 1 }, name: 'at' },
 ];
 
 export async function ensureIndexes(db: Db): Promise<void> {

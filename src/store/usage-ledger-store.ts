@@ -187,6 +187,28 @@ export class UsageLedgerStore {
     return (await this.head(chainId(chain))).state;
   }
 
+  /**
+   * The chain's state as of `at`: after its last entry recorded at or
+   * before then (entries are recorded in seq order). A bisection over seq,
+   * each step one lookup by `_id`.
+   */
+  async stateAt(chain: UsageChain, at: Date): Promise<ChainState> {
+    const id = chainId(chain);
+    const head = await this.head(id);
+    let low = 0; // seq 0: before the first entry
+    let lowState = emptyChainState;
+    let high = head.seq + 1; // every entry from here on was recorded after `at`
+    while (high - low > 1) {
+      const middle = Math.floor((low + high) / 2);
+      const entry = await this.entries.findOne({ _id: entryId(id, middle) });
+      if (entry && entry.recorded_at <= at) {
+        low = middle;
+        lowState = stateFromDoc(entry.state);
+      } else high = middle;
+    }
+    return lowState;
+  }
+
   /** How much of each credit lot the chain's usage drew, by lot id (CreditService's port). */
   async usedOf(
     projectId: string,

@@ -5,6 +5,7 @@
  * so a retry after a crash half-way repeats nothing harmful.
  */
 import type Stripe from 'stripe';
+import type { TimelineCause } from '../domain/timeline.js';
 import { isDependencyDown } from '../failure-classification.js';
 import type { Logger } from '../logger.js';
 import type { EventIdentity, EventReceiptStore } from '../store/event-receipt-store.js';
@@ -17,8 +18,16 @@ export type ProcessOutcome = 'processed' | 'ignored' | 'duplicate' | 'busy' | 'd
 
 /** Where an applied event's effects are announced (caches, streams on every replica). */
 export interface EntitlementChanges {
-  customersChanged(projectId: string, customerIds: Iterable<string>): Promise<void>;
-  stripeCustomersChanged(projectId: string, stripeCustomerIds: Iterable<string>): Promise<void>;
+  customersChanged(
+    projectId: string,
+    customerIds: Iterable<string>,
+    cause: TimelineCause,
+  ): Promise<void>;
+  stripeCustomersChanged(
+    projectId: string,
+    stripeCustomerIds: Iterable<string>,
+    cause: TimelineCause,
+  ): Promise<void>;
 }
 
 export interface EventProcessorOptions {
@@ -68,8 +77,13 @@ export class EventProcessor {
       const result = await handler.apply(event, context);
       // Notify before marking the receipt: if this fails, the receipt stays
       // retryable and Stripe's retry notifies again (twice is harmless).
-      await this.notifier.customersChanged(context.project._id, result.customerIds);
-      await this.notifier.stripeCustomersChanged(context.project._id, result.stripeCustomerIds);
+      const cause = { kind: 'stripe_event', eventId: event.id, eventType: event.type } as const;
+      await this.notifier.customersChanged(context.project._id, result.customerIds, cause);
+      await this.notifier.stripeCustomersChanged(
+        context.project._id,
+        result.stripeCustomerIds,
+        cause,
+      );
       await this.markProcessed(identity, context.now);
       return this.report(event.type, 'processed');
     } catch (err) {

@@ -16,6 +16,7 @@ import type {
 } from '../../src/api/admin/admin-routes-deps.js';
 import type { ApiKeyLookup } from '../../src/api/auth.js';
 import type { CheckoutSessions } from '../../src/api/checkout-routes.js';
+import type { EntitlementHistory } from '../../src/api/entitlement-history-handlers.js';
 import type {
   EntitlementLookup,
   EntitlementWatch,
@@ -46,6 +47,7 @@ import type {
   ProjectRecord,
   ReconciliationRunRecord,
 } from '../../src/domain/records.js';
+import type { Explanation, TimelinePage } from '../../src/services/entitlement-history.js';
 import type { WatchUpdate } from '../../src/services/entitlement-watch-hub.js';
 import type { ProjectFeedUpdate } from '../../src/services/project-change-feed.js';
 import type {
@@ -344,6 +346,57 @@ export class FakeChangeFeed implements ProjectChangeWatch {
     yield ready;
     await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
   }
+}
+
+/** Answers a grant's entry for any explain or page, and records what it was asked. */
+export class FakeHistory implements EntitlementHistory {
+  readonly calls: {
+    projectId: string;
+    customerId: string;
+    feature?: string;
+    at?: Date;
+    before?: string;
+  }[] = [];
+
+  async explain(
+    projectId: string,
+    customerId: string,
+    feature: string,
+    at: Date,
+  ): Promise<Explanation> {
+    this.calls.push({ projectId, customerId, feature, at });
+    return { at, entitlement: fakeEntitlement(feature), entries: [this.entry(feature, at)] };
+  }
+
+  async timeline(
+    projectId: string,
+    customerId: string,
+    _pageSize: number,
+    before: string,
+  ): Promise<TimelinePage> {
+    this.calls.push({ projectId, customerId, before });
+    return { entries: [this.entry('pro', new Date('2026-12-01T10:00:00Z'))], nextPageToken: '' };
+  }
+
+  private entry(feature: string, at: Date) {
+    return {
+      id: 'e1',
+      at,
+      kind: 'grant' as const,
+      actor: 'key:k1',
+      reason: 'ticket 7',
+      stripeEventId: '',
+      stripeEventType: '',
+      subjectId: 'gr_1',
+      changedFeatures: [feature],
+      before: null,
+      after: { entitlements: [fakeEntitlement(feature)], validUntil: null },
+    };
+  }
+}
+
+function fakeEntitlement(feature: string): Entitlement {
+  return { feature, allowed: true, limit: null, sources: [], validUntil: null };
 }
 
 /** A promise and the function that resolves it. */

@@ -36,6 +36,7 @@ import {
   FakeCredits,
   FakeEntitlements,
   FakeGrants,
+  FakeHistory,
   FakeIdempotencyRecords,
   FakeProjectMetrics,
   FakeProjects,
@@ -63,6 +64,7 @@ export class ApiWorld {
   readonly webhookEvents = new FakeWebhookEvents();
   readonly usage = new FakeUsage();
   readonly changeFeed = new FakeChangeFeed();
+  readonly history = new FakeHistory();
 
   routes(): (router: ConnectRouter) => void {
     // No clock is passed: customer tokens are checked against the real time.
@@ -71,6 +73,7 @@ export class ApiWorld {
       watchHub: this.entitlements,
       changeFeed: this.changeFeed,
       usage: this.usage,
+      history: this.history,
       customerTokenSecrets: [customerTokenSecret],
       checkout: this.checkout,
       projectMetrics: this.projectMetrics,

@@ -83,6 +83,12 @@ test('the operations runbook works as written', async (t) => {
   t.regex(outputs.get('check') ?? '', /"allowed": true/);
   t.regex(outputs.get('check') ?? '', /"limit": "10"/);
   t.regex(outputs.get('audit') ?? '', /"reason": "ticket closed"/);
+  t.regex(
+    outputs.get('timeline') ?? '',
+    /TIMELINE_ENTRY_KIND_REVOKE[\s\S]*"reason": "ticket closed"[\s\S]*TIMELINE_ENTRY_KIND_GRANT/,
+  );
+  t.notRegex(outputs.get('explain') ?? '', /"allowed": true[\s\S]*"entries"/);
+  t.regex(outputs.get('explain') ?? '', /"entries"[\s\S]*TIMELINE_ENTRY_KIND_REVOKE/);
   t.regex(outputs.get('check-credits') ?? '', /"kind": "ENTITLEMENT_SOURCE_KIND_CREDITS"/);
   t.regex(outputs.get('list-credits') ?? '', /"amount": "5000"/);
   t.regex(outputs.get('revoke-credits') ?? '', /"revokeReason": "granted twice"/);

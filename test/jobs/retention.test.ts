@@ -1,10 +1,11 @@
 // needs: mongodb redis
 /**
- * The retention job keeps `idempotency_records`, `event_receipts` and
- * `meter_reported` bounded: a sweep deletes what is past its retention
- * (idempotency records after IDEMPOTENCY_RETENTION_HOURS, finished receipts
- * after EVENT_RECEIPT_RETENTION_DAYS, reported meter events after
- * USAGE_CLAIM_RETENTION_DAYS) and keeps everything newer and every receipt
+ * The retention job keeps `idempotency_records`, `event_receipts`,
+ * `meter_reported` and the timelines bounded: a sweep deletes what is past
+ * its retention (idempotency records after IDEMPOTENCY_RETENTION_HOURS,
+ * finished receipts after EVENT_RECEIPT_RETENTION_DAYS, reported meter
+ * events after USAGE_CLAIM_RETENTION_DAYS, timeline entries after
+ * TIMELINE_RETENTION_DAYS) and keeps everything newer and every receipt
  * a delivery is still processing. It drops the collections of the usage
  * claims and reservation documents no layout uses any more, once. Two
  * instances share one database: one occurrence is swept by one of them
@@ -40,6 +41,7 @@ test.before(async () => {
     EVENT_RECEIPT_RETENTION_DAYS: '30',
     RETENTION_BATCH_SIZE: String(batchSize),
     USAGE_CLAIM_RETENTION_DAYS: '30',
+    TIMELINE_RETENTION_DAYS: '90',
   };
   a = await startTestApp({ database, env });
   b = await startTestApp({ database, env });
@@ -58,6 +60,34 @@ interface Seeded {
   readonly oldReceipts: string[];
   readonly keptReceipts: string[];
   readonly usage: SeededUsage;
+  readonly timeline: SeededTimeline;
+}
+
+const timelineCollections = ['customer_timeline', 'project_timeline'] as const;
+type SeededTimeline = Record<
+  (typeof timelineCollections)[number],
+  { readonly old: string[]; readonly kept: string[] }
+>;
+
+/** Timeline entries 91 days old and younger (the retention is 90 days here). */
+async function seedTimeline(db: Db, tag: string, now: number): Promise<SeededTimeline> {
+  const ages = { old: [91 * day, 400 * day], kept: [89 * day, hour] };
+  const seeded = {} as Record<
+    (typeof timelineCollections)[number],
+    { old: string[]; kept: string[] }
+  >;
+  for (const collection of timelineCollections) {
+    const docs = (which: 'old' | 'kept') =>
+      ages[which].map((ageMs, i) => ({
+        _id: `${tag}:${collection}:${which}-${i}`,
+        project_id: tag,
+        at: new Date(now - ageMs),
+      }));
+    const [old, kept] = [docs('old'), docs('kept')];
+    await db.collection<{ _id: string }>(collection).insertMany([...old, ...kept]);
+    seeded[collection] = { old: old.map((d) => d._id), kept: kept.map((d) => d._id) };
+  }
+  return seeded;
 }
 
 /** Per collection of usage records: what is past 30 days, and what is kept. */
@@ -147,6 +177,7 @@ async function seed(db: Db, tag: string): Promise<Seeded> {
     oldReceipts: ids(oldReceipts),
     keptReceipts: ids(keptReceipts),
     usage: await seedUsage(db, tag, now),
+    timeline: await seedTimeline(db, tag, now),
   };
 }
 
@@ -161,6 +192,7 @@ function deletedOf(seeded: Seeded) {
     idempotency_records: seeded.oldRecords.length,
     event_receipts: seeded.oldReceipts.length,
     meter_reported: seeded.usage.meter_reported.old.length,
+    timeline_entries: timelineCollections.reduce((n, c) => n + seeded.timeline[c].old.length, 0),
     leftover_collections: 0,
   };
 }
@@ -181,6 +213,13 @@ async function assertUsageKept(
       docs.map((doc) => doc._id).sort(),
       [...seeded.usage[collection].kept].sort(),
       `${collection} past 30 days went, younger ones stayed`,
+    );
+  }
+  for (const collection of timelineCollections) {
+    t.deepEqual(
+      await remaining(db, collection, tag),
+      [...seeded.timeline[collection].kept].sort(),
+      `${collection} past 90 days went, younger entries stayed`,
     );
   }
 }
@@ -266,7 +305,7 @@ test.serial('RETENTION_CRON schedules the sweep', async (t) => {
   const scheduledDb = uniqueDbName('retention_cron');
   const c = await startTestApp({
     database: scheduledDb,
-    env: { JOB_POLL_MS: '100', RETENTION_CRON: '* * * * * *' },
+    env: { JOB_POLL_MS: '100', RETENTION_CRON: '* * * * * *', TIMELINE_RETENTION_DAYS: '90' },
   });
   try {
     const db = mongo.db(scheduledDb);
@@ -322,4 +361,8 @@ test('retention settings: defaults, and receipts and usage claims are kept at le
   const short = t.throws(() => loadConfig({ ...required, USAGE_CLAIM_RETENTION_DAYS: '29' }));
   t.true(isConfigError(short));
   t.true(short?.message.includes('USAGE_CLAIM_RETENTION_DAYS'));
+  // ExplainEntitlement reaches back as far as the timeline is kept.
+  t.is(defaults.timelineRetentionDays, 400);
+  const none = t.throws(() => loadConfig({ ...required, TIMELINE_RETENTION_DAYS: '0' }));
+  t.true(none?.message.includes('TIMELINE_RETENTION_DAYS'));
 });

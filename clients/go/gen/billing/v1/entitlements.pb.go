@@ -274,6 +274,91 @@ func (ProjectChangeKind) EnumDescriptor() ([]byte, []int) {
 	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{3}
 }
 
+// What changed a customer's entitlements.
+type TimelineEntryKind int32
+
+const (
+	TimelineEntryKind_TIMELINE_ENTRY_KIND_UNSPECIFIED TimelineEntryKind = 0
+	// A Stripe event was applied (stripe_event_id, stripe_event_type).
+	TimelineEntryKind_TIMELINE_ENTRY_KIND_STRIPE_EVENT TimelineEntryKind = 1
+	// An operator granted (subject_id: the grant, actor, reason).
+	TimelineEntryKind_TIMELINE_ENTRY_KIND_GRANT TimelineEntryKind = 2
+	// An operator revoked a grant.
+	TimelineEntryKind_TIMELINE_ENTRY_KIND_REVOKE TimelineEntryKind = 3
+	// An operator granted credits of a metered feature (subject_id: the credit lot).
+	TimelineEntryKind_TIMELINE_ENTRY_KIND_CREDIT_GRANT TimelineEntryKind = 4
+	// An operator revoked credits.
+	TimelineEntryKind_TIMELINE_ENTRY_KIND_CREDIT_REVOKE TimelineEntryKind = 5
+	// Reconciliation repaired drift from Stripe (subject_id: the run).
+	TimelineEntryKind_TIMELINE_ENTRY_KIND_RECONCILIATION TimelineEntryKind = 6
+	// The project's catalog changed (actor, reason).
+	TimelineEntryKind_TIMELINE_ENTRY_KIND_CATALOG TimelineEntryKind = 7
+	// The project's grace period changed.
+	TimelineEntryKind_TIMELINE_ENTRY_KIND_GRACE_PERIOD TimelineEntryKind = 8
+	// Time alone: a source ended (a grant's expiry, a period's end, a trial,
+	// a grace period running out).
+	TimelineEntryKind_TIMELINE_ENTRY_KIND_EXPIRY TimelineEntryKind = 9
+	// Time alone: a metered feature's period started again.
+	TimelineEntryKind_TIMELINE_ENTRY_KIND_USAGE_RESET TimelineEntryKind = 10
+)
+
+// Enum value maps for TimelineEntryKind.
+var (
+	TimelineEntryKind_name = map[int32]string{
+		0:  "TIMELINE_ENTRY_KIND_UNSPECIFIED",
+		1:  "TIMELINE_ENTRY_KIND_STRIPE_EVENT",
+		2:  "TIMELINE_ENTRY_KIND_GRANT",
+		3:  "TIMELINE_ENTRY_KIND_REVOKE",
+		4:  "TIMELINE_ENTRY_KIND_CREDIT_GRANT",
+		5:  "TIMELINE_ENTRY_KIND_CREDIT_REVOKE",
+		6:  "TIMELINE_ENTRY_KIND_RECONCILIATION",
+		7:  "TIMELINE_ENTRY_KIND_CATALOG",
+		8:  "TIMELINE_ENTRY_KIND_GRACE_PERIOD",
+		9:  "TIMELINE_ENTRY_KIND_EXPIRY",
+		10: "TIMELINE_ENTRY_KIND_USAGE_RESET",
+	}
+	TimelineEntryKind_value = map[string]int32{
+		"TIMELINE_ENTRY_KIND_UNSPECIFIED":    0,
+		"TIMELINE_ENTRY_KIND_STRIPE_EVENT":   1,
+		"TIMELINE_ENTRY_KIND_GRANT":          2,
+		"TIMELINE_ENTRY_KIND_REVOKE":         3,
+		"TIMELINE_ENTRY_KIND_CREDIT_GRANT":   4,
+		"TIMELINE_ENTRY_KIND_CREDIT_REVOKE":  5,
+		"TIMELINE_ENTRY_KIND_RECONCILIATION": 6,
+		"TIMELINE_ENTRY_KIND_CATALOG":        7,
+		"TIMELINE_ENTRY_KIND_GRACE_PERIOD":   8,
+		"TIMELINE_ENTRY_KIND_EXPIRY":         9,
+		"TIMELINE_ENTRY_KIND_USAGE_RESET":    10,
+	}
+)
+
+func (x TimelineEntryKind) Enum() *TimelineEntryKind {
+	p := new(TimelineEntryKind)
+	*p = x
+	return p
+}
+
+func (x TimelineEntryKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TimelineEntryKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_billing_v1_entitlements_proto_enumTypes[4].Descriptor()
+}
+
+func (TimelineEntryKind) Type() protoreflect.EnumType {
+	return &file_billing_v1_entitlements_proto_enumTypes[4]
+}
+
+func (x TimelineEntryKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TimelineEntryKind.Descriptor instead.
+func (TimelineEntryKind) EnumDescriptor() ([]byte, []int) {
+	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{4}
+}
+
 // One reason a customer has a feature, so support can see why.
 type EntitlementSource struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1623,6 +1708,394 @@ func (x *ReleaseReservationResponse) GetEntitlement() *Entitlement {
 	return nil
 }
 
+type ExplainEntitlementRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	CustomerId string                 `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	Feature    string                 `protobuf:"bytes,2,opt,name=feature,proto3" json:"feature,omitempty"`
+	// The instant to answer for: not in the future, and not before the
+	// timeline's retention (TIMELINE_RETENTION_DAYS): FAILED_PRECONDITION.
+	At            *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExplainEntitlementRequest) Reset() {
+	*x = ExplainEntitlementRequest{}
+	mi := &file_billing_v1_entitlements_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExplainEntitlementRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExplainEntitlementRequest) ProtoMessage() {}
+
+func (x *ExplainEntitlementRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_entitlements_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExplainEntitlementRequest.ProtoReflect.Descriptor instead.
+func (*ExplainEntitlementRequest) Descriptor() ([]byte, []int) {
+	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ExplainEntitlementRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *ExplainEntitlementRequest) GetFeature() string {
+	if x != nil {
+		return x.Feature
+	}
+	return ""
+}
+
+func (x *ExplainEntitlementRequest) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+type ExplainEntitlementResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What CheckEntitlement answered at `at` (for an amount of 1).
+	Entitlement *Entitlement           `protobuf:"bytes,1,opt,name=entitlement,proto3" json:"entitlement,omitempty"`
+	At          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	// The changes of this feature up to `at`, newest first (at most 10).
+	Entries       []*TimelineEntry `protobuf:"bytes,3,rep,name=entries,proto3" json:"entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExplainEntitlementResponse) Reset() {
+	*x = ExplainEntitlementResponse{}
+	mi := &file_billing_v1_entitlements_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExplainEntitlementResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExplainEntitlementResponse) ProtoMessage() {}
+
+func (x *ExplainEntitlementResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_entitlements_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExplainEntitlementResponse.ProtoReflect.Descriptor instead.
+func (*ExplainEntitlementResponse) Descriptor() ([]byte, []int) {
+	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ExplainEntitlementResponse) GetEntitlement() *Entitlement {
+	if x != nil {
+		return x.Entitlement
+	}
+	return nil
+}
+
+func (x *ExplainEntitlementResponse) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *ExplainEntitlementResponse) GetEntries() []*TimelineEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+type ListCustomerTimelineRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	CustomerId string                 `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// Stored entries per page, 1 to 100 (default 20); the changes that time
+	// alone or the catalog made between them come along.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// From the previous page's next_page_token; empty for the newest entries.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCustomerTimelineRequest) Reset() {
+	*x = ListCustomerTimelineRequest{}
+	mi := &file_billing_v1_entitlements_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCustomerTimelineRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCustomerTimelineRequest) ProtoMessage() {}
+
+func (x *ListCustomerTimelineRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_entitlements_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCustomerTimelineRequest.ProtoReflect.Descriptor instead.
+func (*ListCustomerTimelineRequest) Descriptor() ([]byte, []int) {
+	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ListCustomerTimelineRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *ListCustomerTimelineRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListCustomerTimelineRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListCustomerTimelineResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Entries []*TimelineEntry       `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	// Empty: no older entries.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCustomerTimelineResponse) Reset() {
+	*x = ListCustomerTimelineResponse{}
+	mi := &file_billing_v1_entitlements_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCustomerTimelineResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCustomerTimelineResponse) ProtoMessage() {}
+
+func (x *ListCustomerTimelineResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_entitlements_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCustomerTimelineResponse.ProtoReflect.Descriptor instead.
+func (*ListCustomerTimelineResponse) Descriptor() ([]byte, []int) {
+	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ListCustomerTimelineResponse) GetEntries() []*TimelineEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *ListCustomerTimelineResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type TimelineEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The stored entry's id; empty for a change computed when read (time
+	// alone, or the catalog: `computed`).
+	Id              string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	At              *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	Kind            TimelineEntryKind      `protobuf:"varint,3,opt,name=kind,proto3,enum=billing.v1.TimelineEntryKind" json:"kind,omitempty"`
+	Actor           string                 `protobuf:"bytes,4,opt,name=actor,proto3" json:"actor,omitempty"`
+	Reason          string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	StripeEventId   string                 `protobuf:"bytes,6,opt,name=stripe_event_id,json=stripeEventId,proto3" json:"stripe_event_id,omitempty"`
+	StripeEventType string                 `protobuf:"bytes,7,opt,name=stripe_event_type,json=stripeEventType,proto3" json:"stripe_event_type,omitempty"`
+	// The grant, credit lot or reconciliation run.
+	SubjectId string `protobuf:"bytes,8,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
+	// The features whose answer changed, sorted.
+	ChangedFeatures []string `protobuf:"bytes,9,rep,name=changed_features,json=changedFeatures,proto3" json:"changed_features,omitempty"`
+	// The allowed features just before and just after the change.
+	Before []*Entitlement `protobuf:"bytes,10,rep,name=before,proto3" json:"before,omitempty"`
+	After  []*Entitlement `protobuf:"bytes,11,rep,name=after,proto3" json:"after,omitempty"`
+	// The change was not stored but follows from the stored entries.
+	Computed bool `protobuf:"varint,12,opt,name=computed,proto3" json:"computed,omitempty"`
+	// The customer's first entry: nothing was recorded before it (`before`
+	// is then empty).
+	First         bool `protobuf:"varint,13,opt,name=first,proto3" json:"first,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TimelineEntry) Reset() {
+	*x = TimelineEntry{}
+	mi := &file_billing_v1_entitlements_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TimelineEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TimelineEntry) ProtoMessage() {}
+
+func (x *TimelineEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_entitlements_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TimelineEntry.ProtoReflect.Descriptor instead.
+func (*TimelineEntry) Descriptor() ([]byte, []int) {
+	return file_billing_v1_entitlements_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *TimelineEntry) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *TimelineEntry) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *TimelineEntry) GetKind() TimelineEntryKind {
+	if x != nil {
+		return x.Kind
+	}
+	return TimelineEntryKind_TIMELINE_ENTRY_KIND_UNSPECIFIED
+}
+
+func (x *TimelineEntry) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *TimelineEntry) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *TimelineEntry) GetStripeEventId() string {
+	if x != nil {
+		return x.StripeEventId
+	}
+	return ""
+}
+
+func (x *TimelineEntry) GetStripeEventType() string {
+	if x != nil {
+		return x.StripeEventType
+	}
+	return ""
+}
+
+func (x *TimelineEntry) GetSubjectId() string {
+	if x != nil {
+		return x.SubjectId
+	}
+	return ""
+}
+
+func (x *TimelineEntry) GetChangedFeatures() []string {
+	if x != nil {
+		return x.ChangedFeatures
+	}
+	return nil
+}
+
+func (x *TimelineEntry) GetBefore() []*Entitlement {
+	if x != nil {
+		return x.Before
+	}
+	return nil
+}
+
+func (x *TimelineEntry) GetAfter() []*Entitlement {
+	if x != nil {
+		return x.After
+	}
+	return nil
+}
+
+func (x *TimelineEntry) GetComputed() bool {
+	if x != nil {
+		return x.Computed
+	}
+	return false
+}
+
+func (x *TimelineEntry) GetFirst() bool {
+	if x != nil {
+		return x.First
+	}
+	return false
+}
+
 var File_billing_v1_entitlements_proto protoreflect.FileDescriptor
 
 const file_billing_v1_entitlements_proto_rawDesc = "" +
@@ -1746,7 +2219,41 @@ const file_billing_v1_entitlements_proto_rawDesc = "" +
 	"customerId\x12%\n" +
 	"\x0ereservation_id\x18\x02 \x01(\tR\rreservationId\"W\n" +
 	"\x1aReleaseReservationResponse\x129\n" +
-	"\ventitlement\x18\x01 \x01(\v2\x17.billing.v1.EntitlementR\ventitlement*\xd9\x01\n" +
+	"\ventitlement\x18\x01 \x01(\v2\x17.billing.v1.EntitlementR\ventitlement\"\x82\x01\n" +
+	"\x19ExplainEntitlementRequest\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x12\x18\n" +
+	"\afeature\x18\x02 \x01(\tR\afeature\x12*\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xb8\x01\n" +
+	"\x1aExplainEntitlementResponse\x129\n" +
+	"\ventitlement\x18\x01 \x01(\v2\x17.billing.v1.EntitlementR\ventitlement\x12*\n" +
+	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x123\n" +
+	"\aentries\x18\x03 \x03(\v2\x19.billing.v1.TimelineEntryR\aentries\"z\n" +
+	"\x1bListCustomerTimelineRequest\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"{\n" +
+	"\x1cListCustomerTimelineResponse\x123\n" +
+	"\aentries\x18\x01 \x03(\v2\x19.billing.v1.TimelineEntryR\aentries\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xdc\x03\n" +
+	"\rTimelineEntry\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12*\n" +
+	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x121\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x1d.billing.v1.TimelineEntryKindR\x04kind\x12\x14\n" +
+	"\x05actor\x18\x04 \x01(\tR\x05actor\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12&\n" +
+	"\x0fstripe_event_id\x18\x06 \x01(\tR\rstripeEventId\x12*\n" +
+	"\x11stripe_event_type\x18\a \x01(\tR\x0fstripeEventType\x12\x1d\n" +
+	"\n" +
+	"subject_id\x18\b \x01(\tR\tsubjectId\x12)\n" +
+	"\x10changed_features\x18\t \x03(\tR\x0fchangedFeatures\x12/\n" +
+	"\x06before\x18\n" +
+	" \x03(\v2\x17.billing.v1.EntitlementR\x06before\x12-\n" +
+	"\x05after\x18\v \x03(\v2\x17.billing.v1.EntitlementR\x05after\x12\x1a\n" +
+	"\bcomputed\x18\f \x01(\bR\bcomputed\x12\x14\n" +
+	"\x05first\x18\r \x01(\bR\x05first*\xd9\x01\n" +
 	"\fDenialReason\x12\x1d\n" +
 	"\x19DENIAL_REASON_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dDENIAL_REASON_UNKNOWN_FEATURE\x10\x01\x12\x1b\n" +
@@ -1771,7 +2278,20 @@ const file_billing_v1_entitlements_proto_rawDesc = "" +
 	"\x1aPROJECT_CHANGE_KIND_RESYNC\x10\x02\x12 \n" +
 	"\x1cPROJECT_CHANGE_KIND_CUSTOMER\x10\x03\x12\x1f\n" +
 	"\x1bPROJECT_CHANGE_KIND_PROJECT\x10\x04\x12!\n" +
-	"\x1dPROJECT_CHANGE_KIND_HEARTBEAT\x10\x052\xf7\x06\n" +
+	"\x1dPROJECT_CHANGE_KIND_HEARTBEAT\x10\x05*\x9e\x03\n" +
+	"\x11TimelineEntryKind\x12#\n" +
+	"\x1fTIMELINE_ENTRY_KIND_UNSPECIFIED\x10\x00\x12$\n" +
+	" TIMELINE_ENTRY_KIND_STRIPE_EVENT\x10\x01\x12\x1d\n" +
+	"\x19TIMELINE_ENTRY_KIND_GRANT\x10\x02\x12\x1e\n" +
+	"\x1aTIMELINE_ENTRY_KIND_REVOKE\x10\x03\x12$\n" +
+	" TIMELINE_ENTRY_KIND_CREDIT_GRANT\x10\x04\x12%\n" +
+	"!TIMELINE_ENTRY_KIND_CREDIT_REVOKE\x10\x05\x12&\n" +
+	"\"TIMELINE_ENTRY_KIND_RECONCILIATION\x10\x06\x12\x1f\n" +
+	"\x1bTIMELINE_ENTRY_KIND_CATALOG\x10\a\x12$\n" +
+	" TIMELINE_ENTRY_KIND_GRACE_PERIOD\x10\b\x12\x1e\n" +
+	"\x1aTIMELINE_ENTRY_KIND_EXPIRY\x10\t\x12#\n" +
+	"\x1fTIMELINE_ENTRY_KIND_USAGE_RESET\x10\n" +
+	"2\xd1\b\n" +
 	"\x13EntitlementsService\x12b\n" +
 	"\x10CheckEntitlement\x12#.billing.v1.CheckEntitlementRequest\x1a$.billing.v1.CheckEntitlementResponse\"\x03\x90\x02\x01\x12b\n" +
 	"\x10ListEntitlements\x12#.billing.v1.ListEntitlementsRequest\x1a$.billing.v1.ListEntitlementsResponse\"\x03\x90\x02\x01\x12b\n" +
@@ -1782,7 +2302,9 @@ const file_billing_v1_entitlements_proto_rawDesc = "" +
 	"TrackUsage\x12\x1d.billing.v1.TrackUsageRequest\x1a\x1e.billing.v1.TrackUsageResponse\x12Q\n" +
 	"\fReserveUsage\x12\x1f.billing.v1.ReserveUsageRequest\x1a .billing.v1.ReserveUsageResponse\x12`\n" +
 	"\x11CommitReservation\x12$.billing.v1.CommitReservationRequest\x1a%.billing.v1.CommitReservationResponse\x12c\n" +
-	"\x12ReleaseReservation\x12%.billing.v1.ReleaseReservationRequest\x1a&.billing.v1.ReleaseReservationResponseb\x06proto3"
+	"\x12ReleaseReservation\x12%.billing.v1.ReleaseReservationRequest\x1a&.billing.v1.ReleaseReservationResponse\x12h\n" +
+	"\x12ExplainEntitlement\x12%.billing.v1.ExplainEntitlementRequest\x1a&.billing.v1.ExplainEntitlementResponse\"\x03\x90\x02\x01\x12n\n" +
+	"\x14ListCustomerTimeline\x12'.billing.v1.ListCustomerTimelineRequest\x1a(.billing.v1.ListCustomerTimelineResponse\"\x03\x90\x02\x01b\x06proto3"
 
 var (
 	file_billing_v1_entitlements_proto_rawDescOnce sync.Once
@@ -1796,86 +2318,105 @@ func file_billing_v1_entitlements_proto_rawDescGZIP() []byte {
 	return file_billing_v1_entitlements_proto_rawDescData
 }
 
-var file_billing_v1_entitlements_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_billing_v1_entitlements_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_billing_v1_entitlements_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_billing_v1_entitlements_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_billing_v1_entitlements_proto_goTypes = []any{
-	(DenialReason)(0),                   // 0: billing.v1.DenialReason
-	(EntitlementSourceKind)(0),          // 1: billing.v1.EntitlementSourceKind
-	(WatchEventKind)(0),                 // 2: billing.v1.WatchEventKind
-	(ProjectChangeKind)(0),              // 3: billing.v1.ProjectChangeKind
-	(*EntitlementSource)(nil),           // 4: billing.v1.EntitlementSource
-	(*Entitlement)(nil),                 // 5: billing.v1.Entitlement
-	(*CheckEntitlementRequest)(nil),     // 6: billing.v1.CheckEntitlementRequest
-	(*CheckEntitlementResponse)(nil),    // 7: billing.v1.CheckEntitlementResponse
-	(*ListEntitlementsRequest)(nil),     // 8: billing.v1.ListEntitlementsRequest
-	(*ListEntitlementsResponse)(nil),    // 9: billing.v1.ListEntitlementsResponse
-	(*WatchEntitlementsRequest)(nil),    // 10: billing.v1.WatchEntitlementsRequest
-	(*WatchEntitlementsResponse)(nil),   // 11: billing.v1.WatchEntitlementsResponse
-	(*WatchProjectChangesRequest)(nil),  // 12: billing.v1.WatchProjectChangesRequest
-	(*WatchProjectChangesResponse)(nil), // 13: billing.v1.WatchProjectChangesResponse
-	(*IssueCustomerTokenRequest)(nil),   // 14: billing.v1.IssueCustomerTokenRequest
-	(*IssueCustomerTokenResponse)(nil),  // 15: billing.v1.IssueCustomerTokenResponse
-	(*TrackUsageRequest)(nil),           // 16: billing.v1.TrackUsageRequest
-	(*TrackUsageResponse)(nil),          // 17: billing.v1.TrackUsageResponse
-	(*ReserveUsageRequest)(nil),         // 18: billing.v1.ReserveUsageRequest
-	(*ReserveUsageResponse)(nil),        // 19: billing.v1.ReserveUsageResponse
-	(*CommitReservationRequest)(nil),    // 20: billing.v1.CommitReservationRequest
-	(*CommitReservationResponse)(nil),   // 21: billing.v1.CommitReservationResponse
-	(*ReleaseReservationRequest)(nil),   // 22: billing.v1.ReleaseReservationRequest
-	(*ReleaseReservationResponse)(nil),  // 23: billing.v1.ReleaseReservationResponse
-	(*timestamppb.Timestamp)(nil),       // 24: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 25: google.protobuf.Duration
+	(DenialReason)(0),                    // 0: billing.v1.DenialReason
+	(EntitlementSourceKind)(0),           // 1: billing.v1.EntitlementSourceKind
+	(WatchEventKind)(0),                  // 2: billing.v1.WatchEventKind
+	(ProjectChangeKind)(0),               // 3: billing.v1.ProjectChangeKind
+	(TimelineEntryKind)(0),               // 4: billing.v1.TimelineEntryKind
+	(*EntitlementSource)(nil),            // 5: billing.v1.EntitlementSource
+	(*Entitlement)(nil),                  // 6: billing.v1.Entitlement
+	(*CheckEntitlementRequest)(nil),      // 7: billing.v1.CheckEntitlementRequest
+	(*CheckEntitlementResponse)(nil),     // 8: billing.v1.CheckEntitlementResponse
+	(*ListEntitlementsRequest)(nil),      // 9: billing.v1.ListEntitlementsRequest
+	(*ListEntitlementsResponse)(nil),     // 10: billing.v1.ListEntitlementsResponse
+	(*WatchEntitlementsRequest)(nil),     // 11: billing.v1.WatchEntitlementsRequest
+	(*WatchEntitlementsResponse)(nil),    // 12: billing.v1.WatchEntitlementsResponse
+	(*WatchProjectChangesRequest)(nil),   // 13: billing.v1.WatchProjectChangesRequest
+	(*WatchProjectChangesResponse)(nil),  // 14: billing.v1.WatchProjectChangesResponse
+	(*IssueCustomerTokenRequest)(nil),    // 15: billing.v1.IssueCustomerTokenRequest
+	(*IssueCustomerTokenResponse)(nil),   // 16: billing.v1.IssueCustomerTokenResponse
+	(*TrackUsageRequest)(nil),            // 17: billing.v1.TrackUsageRequest
+	(*TrackUsageResponse)(nil),           // 18: billing.v1.TrackUsageResponse
+	(*ReserveUsageRequest)(nil),          // 19: billing.v1.ReserveUsageRequest
+	(*ReserveUsageResponse)(nil),         // 20: billing.v1.ReserveUsageResponse
+	(*CommitReservationRequest)(nil),     // 21: billing.v1.CommitReservationRequest
+	(*CommitReservationResponse)(nil),    // 22: billing.v1.CommitReservationResponse
+	(*ReleaseReservationRequest)(nil),    // 23: billing.v1.ReleaseReservationRequest
+	(*ReleaseReservationResponse)(nil),   // 24: billing.v1.ReleaseReservationResponse
+	(*ExplainEntitlementRequest)(nil),    // 25: billing.v1.ExplainEntitlementRequest
+	(*ExplainEntitlementResponse)(nil),   // 26: billing.v1.ExplainEntitlementResponse
+	(*ListCustomerTimelineRequest)(nil),  // 27: billing.v1.ListCustomerTimelineRequest
+	(*ListCustomerTimelineResponse)(nil), // 28: billing.v1.ListCustomerTimelineResponse
+	(*TimelineEntry)(nil),                // 29: billing.v1.TimelineEntry
+	(*timestamppb.Timestamp)(nil),        // 30: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),          // 31: google.protobuf.Duration
 }
 var file_billing_v1_entitlements_proto_depIdxs = []int32{
 	1,  // 0: billing.v1.EntitlementSource.kind:type_name -> billing.v1.EntitlementSourceKind
-	24, // 1: billing.v1.EntitlementSource.valid_until:type_name -> google.protobuf.Timestamp
-	4,  // 2: billing.v1.Entitlement.sources:type_name -> billing.v1.EntitlementSource
-	24, // 3: billing.v1.Entitlement.valid_until:type_name -> google.protobuf.Timestamp
+	30, // 1: billing.v1.EntitlementSource.valid_until:type_name -> google.protobuf.Timestamp
+	5,  // 2: billing.v1.Entitlement.sources:type_name -> billing.v1.EntitlementSource
+	30, // 3: billing.v1.Entitlement.valid_until:type_name -> google.protobuf.Timestamp
 	0,  // 4: billing.v1.Entitlement.denial_reason:type_name -> billing.v1.DenialReason
-	24, // 5: billing.v1.Entitlement.resets_at:type_name -> google.protobuf.Timestamp
-	5,  // 6: billing.v1.CheckEntitlementResponse.entitlement:type_name -> billing.v1.Entitlement
-	5,  // 7: billing.v1.ListEntitlementsResponse.entitlements:type_name -> billing.v1.Entitlement
-	24, // 8: billing.v1.ListEntitlementsResponse.valid_until:type_name -> google.protobuf.Timestamp
+	30, // 5: billing.v1.Entitlement.resets_at:type_name -> google.protobuf.Timestamp
+	6,  // 6: billing.v1.CheckEntitlementResponse.entitlement:type_name -> billing.v1.Entitlement
+	6,  // 7: billing.v1.ListEntitlementsResponse.entitlements:type_name -> billing.v1.Entitlement
+	30, // 8: billing.v1.ListEntitlementsResponse.valid_until:type_name -> google.protobuf.Timestamp
 	2,  // 9: billing.v1.WatchEntitlementsResponse.kind:type_name -> billing.v1.WatchEventKind
-	5,  // 10: billing.v1.WatchEntitlementsResponse.entitlements:type_name -> billing.v1.Entitlement
-	24, // 11: billing.v1.WatchEntitlementsResponse.valid_until:type_name -> google.protobuf.Timestamp
-	24, // 12: billing.v1.WatchEntitlementsResponse.sent_at:type_name -> google.protobuf.Timestamp
+	6,  // 10: billing.v1.WatchEntitlementsResponse.entitlements:type_name -> billing.v1.Entitlement
+	30, // 11: billing.v1.WatchEntitlementsResponse.valid_until:type_name -> google.protobuf.Timestamp
+	30, // 12: billing.v1.WatchEntitlementsResponse.sent_at:type_name -> google.protobuf.Timestamp
 	3,  // 13: billing.v1.WatchProjectChangesResponse.kind:type_name -> billing.v1.ProjectChangeKind
-	5,  // 14: billing.v1.WatchProjectChangesResponse.entitlements:type_name -> billing.v1.Entitlement
-	24, // 15: billing.v1.WatchProjectChangesResponse.valid_until:type_name -> google.protobuf.Timestamp
-	24, // 16: billing.v1.WatchProjectChangesResponse.sent_at:type_name -> google.protobuf.Timestamp
-	25, // 17: billing.v1.IssueCustomerTokenRequest.ttl:type_name -> google.protobuf.Duration
-	24, // 18: billing.v1.IssueCustomerTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	24, // 19: billing.v1.TrackUsageRequest.occurred_at:type_name -> google.protobuf.Timestamp
-	5,  // 20: billing.v1.TrackUsageResponse.entitlement:type_name -> billing.v1.Entitlement
-	25, // 21: billing.v1.ReserveUsageRequest.ttl:type_name -> google.protobuf.Duration
-	24, // 22: billing.v1.ReserveUsageResponse.expires_at:type_name -> google.protobuf.Timestamp
-	5,  // 23: billing.v1.ReserveUsageResponse.entitlement:type_name -> billing.v1.Entitlement
-	5,  // 24: billing.v1.CommitReservationResponse.entitlement:type_name -> billing.v1.Entitlement
-	5,  // 25: billing.v1.ReleaseReservationResponse.entitlement:type_name -> billing.v1.Entitlement
-	6,  // 26: billing.v1.EntitlementsService.CheckEntitlement:input_type -> billing.v1.CheckEntitlementRequest
-	8,  // 27: billing.v1.EntitlementsService.ListEntitlements:input_type -> billing.v1.ListEntitlementsRequest
-	10, // 28: billing.v1.EntitlementsService.WatchEntitlements:input_type -> billing.v1.WatchEntitlementsRequest
-	12, // 29: billing.v1.EntitlementsService.WatchProjectChanges:input_type -> billing.v1.WatchProjectChangesRequest
-	14, // 30: billing.v1.EntitlementsService.IssueCustomerToken:input_type -> billing.v1.IssueCustomerTokenRequest
-	16, // 31: billing.v1.EntitlementsService.TrackUsage:input_type -> billing.v1.TrackUsageRequest
-	18, // 32: billing.v1.EntitlementsService.ReserveUsage:input_type -> billing.v1.ReserveUsageRequest
-	20, // 33: billing.v1.EntitlementsService.CommitReservation:input_type -> billing.v1.CommitReservationRequest
-	22, // 34: billing.v1.EntitlementsService.ReleaseReservation:input_type -> billing.v1.ReleaseReservationRequest
-	7,  // 35: billing.v1.EntitlementsService.CheckEntitlement:output_type -> billing.v1.CheckEntitlementResponse
-	9,  // 36: billing.v1.EntitlementsService.ListEntitlements:output_type -> billing.v1.ListEntitlementsResponse
-	11, // 37: billing.v1.EntitlementsService.WatchEntitlements:output_type -> billing.v1.WatchEntitlementsResponse
-	13, // 38: billing.v1.EntitlementsService.WatchProjectChanges:output_type -> billing.v1.WatchProjectChangesResponse
-	15, // 39: billing.v1.EntitlementsService.IssueCustomerToken:output_type -> billing.v1.IssueCustomerTokenResponse
-	17, // 40: billing.v1.EntitlementsService.TrackUsage:output_type -> billing.v1.TrackUsageResponse
-	19, // 41: billing.v1.EntitlementsService.ReserveUsage:output_type -> billing.v1.ReserveUsageResponse
-	21, // 42: billing.v1.EntitlementsService.CommitReservation:output_type -> billing.v1.CommitReservationResponse
-	23, // 43: billing.v1.EntitlementsService.ReleaseReservation:output_type -> billing.v1.ReleaseReservationResponse
-	35, // [35:44] is the sub-list for method output_type
-	26, // [26:35] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	6,  // 14: billing.v1.WatchProjectChangesResponse.entitlements:type_name -> billing.v1.Entitlement
+	30, // 15: billing.v1.WatchProjectChangesResponse.valid_until:type_name -> google.protobuf.Timestamp
+	30, // 16: billing.v1.WatchProjectChangesResponse.sent_at:type_name -> google.protobuf.Timestamp
+	31, // 17: billing.v1.IssueCustomerTokenRequest.ttl:type_name -> google.protobuf.Duration
+	30, // 18: billing.v1.IssueCustomerTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	30, // 19: billing.v1.TrackUsageRequest.occurred_at:type_name -> google.protobuf.Timestamp
+	6,  // 20: billing.v1.TrackUsageResponse.entitlement:type_name -> billing.v1.Entitlement
+	31, // 21: billing.v1.ReserveUsageRequest.ttl:type_name -> google.protobuf.Duration
+	30, // 22: billing.v1.ReserveUsageResponse.expires_at:type_name -> google.protobuf.Timestamp
+	6,  // 23: billing.v1.ReserveUsageResponse.entitlement:type_name -> billing.v1.Entitlement
+	6,  // 24: billing.v1.CommitReservationResponse.entitlement:type_name -> billing.v1.Entitlement
+	6,  // 25: billing.v1.ReleaseReservationResponse.entitlement:type_name -> billing.v1.Entitlement
+	30, // 26: billing.v1.ExplainEntitlementRequest.at:type_name -> google.protobuf.Timestamp
+	6,  // 27: billing.v1.ExplainEntitlementResponse.entitlement:type_name -> billing.v1.Entitlement
+	30, // 28: billing.v1.ExplainEntitlementResponse.at:type_name -> google.protobuf.Timestamp
+	29, // 29: billing.v1.ExplainEntitlementResponse.entries:type_name -> billing.v1.TimelineEntry
+	29, // 30: billing.v1.ListCustomerTimelineResponse.entries:type_name -> billing.v1.TimelineEntry
+	30, // 31: billing.v1.TimelineEntry.at:type_name -> google.protobuf.Timestamp
+	4,  // 32: billing.v1.TimelineEntry.kind:type_name -> billing.v1.TimelineEntryKind
+	6,  // 33: billing.v1.TimelineEntry.before:type_name -> billing.v1.Entitlement
+	6,  // 34: billing.v1.TimelineEntry.after:type_name -> billing.v1.Entitlement
+	7,  // 35: billing.v1.EntitlementsService.CheckEntitlement:input_type -> billing.v1.CheckEntitlementRequest
+	9,  // 36: billing.v1.EntitlementsService.ListEntitlements:input_type -> billing.v1.ListEntitlementsRequest
+	11, // 37: billing.v1.EntitlementsService.WatchEntitlements:input_type -> billing.v1.WatchEntitlementsRequest
+	13, // 38: billing.v1.EntitlementsService.WatchProjectChanges:input_type -> billing.v1.WatchProjectChangesRequest
+	15, // 39: billing.v1.EntitlementsService.IssueCustomerToken:input_type -> billing.v1.IssueCustomerTokenRequest
+	17, // 40: billing.v1.EntitlementsService.TrackUsage:input_type -> billing.v1.TrackUsageRequest
+	19, // 41: billing.v1.EntitlementsService.ReserveUsage:input_type -> billing.v1.ReserveUsageRequest
+	21, // 42: billing.v1.EntitlementsService.CommitReservation:input_type -> billing.v1.CommitReservationRequest
+	23, // 43: billing.v1.EntitlementsService.ReleaseReservation:input_type -> billing.v1.ReleaseReservationRequest
+	25, // 44: billing.v1.EntitlementsService.ExplainEntitlement:input_type -> billing.v1.ExplainEntitlementRequest
+	27, // 45: billing.v1.EntitlementsService.ListCustomerTimeline:input_type -> billing.v1.ListCustomerTimelineRequest
+	8,  // 46: billing.v1.EntitlementsService.CheckEntitlement:output_type -> billing.v1.CheckEntitlementResponse
+	10, // 47: billing.v1.EntitlementsService.ListEntitlements:output_type -> billing.v1.ListEntitlementsResponse
+	12, // 48: billing.v1.EntitlementsService.WatchEntitlements:output_type -> billing.v1.WatchEntitlementsResponse
+	14, // 49: billing.v1.EntitlementsService.WatchProjectChanges:output_type -> billing.v1.WatchProjectChangesResponse
+	16, // 50: billing.v1.EntitlementsService.IssueCustomerToken:output_type -> billing.v1.IssueCustomerTokenResponse
+	18, // 51: billing.v1.EntitlementsService.TrackUsage:output_type -> billing.v1.TrackUsageResponse
+	20, // 52: billing.v1.EntitlementsService.ReserveUsage:output_type -> billing.v1.ReserveUsageResponse
+	22, // 53: billing.v1.EntitlementsService.CommitReservation:output_type -> billing.v1.CommitReservationResponse
+	24, // 54: billing.v1.EntitlementsService.ReleaseReservation:output_type -> billing.v1.ReleaseReservationResponse
+	26, // 55: billing.v1.EntitlementsService.ExplainEntitlement:output_type -> billing.v1.ExplainEntitlementResponse
+	28, // 56: billing.v1.EntitlementsService.ListCustomerTimeline:output_type -> billing.v1.ListCustomerTimelineResponse
+	46, // [46:57] is the sub-list for method output_type
+	35, // [35:46] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_billing_v1_entitlements_proto_init() }
@@ -1892,8 +2433,8 @@ func file_billing_v1_entitlements_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_billing_v1_entitlements_proto_rawDesc), len(file_billing_v1_entitlements_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   20,
+			NumEnums:      5,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -169,6 +169,64 @@ PROJECT_CHANGE_KIND_HEARTBEAT: ProjectChangeKind.ValueType  # 5
 """Nothing changed; keeps idle connections alive through proxies."""
 Global___ProjectChangeKind: _TypeAlias = ProjectChangeKind  # noqa: Y015
 
+class _TimelineEntryKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TimelineEntryKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TimelineEntryKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TIMELINE_ENTRY_KIND_UNSPECIFIED: _TimelineEntryKind.ValueType  # 0
+    TIMELINE_ENTRY_KIND_STRIPE_EVENT: _TimelineEntryKind.ValueType  # 1
+    """A Stripe event was applied (stripe_event_id, stripe_event_type)."""
+    TIMELINE_ENTRY_KIND_GRANT: _TimelineEntryKind.ValueType  # 2
+    """An operator granted (subject_id: the grant, actor, reason)."""
+    TIMELINE_ENTRY_KIND_REVOKE: _TimelineEntryKind.ValueType  # 3
+    """An operator revoked a grant."""
+    TIMELINE_ENTRY_KIND_CREDIT_GRANT: _TimelineEntryKind.ValueType  # 4
+    """An operator granted credits of a metered feature (subject_id: the credit lot)."""
+    TIMELINE_ENTRY_KIND_CREDIT_REVOKE: _TimelineEntryKind.ValueType  # 5
+    """An operator revoked credits."""
+    TIMELINE_ENTRY_KIND_RECONCILIATION: _TimelineEntryKind.ValueType  # 6
+    """Reconciliation repaired drift from Stripe (subject_id: the run)."""
+    TIMELINE_ENTRY_KIND_CATALOG: _TimelineEntryKind.ValueType  # 7
+    """The project's catalog changed (actor, reason)."""
+    TIMELINE_ENTRY_KIND_GRACE_PERIOD: _TimelineEntryKind.ValueType  # 8
+    """The project's grace period changed."""
+    TIMELINE_ENTRY_KIND_EXPIRY: _TimelineEntryKind.ValueType  # 9
+    """Time alone: a source ended (a grant's expiry, a period's end, a trial,
+    a grace period running out).
+    """
+    TIMELINE_ENTRY_KIND_USAGE_RESET: _TimelineEntryKind.ValueType  # 10
+    """Time alone: a metered feature's period started again."""
+
+class TimelineEntryKind(_TimelineEntryKind, metaclass=_TimelineEntryKindEnumTypeWrapper):
+    """What changed a customer's entitlements."""
+
+TIMELINE_ENTRY_KIND_UNSPECIFIED: TimelineEntryKind.ValueType  # 0
+TIMELINE_ENTRY_KIND_STRIPE_EVENT: TimelineEntryKind.ValueType  # 1
+"""A Stripe event was applied (stripe_event_id, stripe_event_type)."""
+TIMELINE_ENTRY_KIND_GRANT: TimelineEntryKind.ValueType  # 2
+"""An operator granted (subject_id: the grant, actor, reason)."""
+TIMELINE_ENTRY_KIND_REVOKE: TimelineEntryKind.ValueType  # 3
+"""An operator revoked a grant."""
+TIMELINE_ENTRY_KIND_CREDIT_GRANT: TimelineEntryKind.ValueType  # 4
+"""An operator granted credits of a metered feature (subject_id: the credit lot)."""
+TIMELINE_ENTRY_KIND_CREDIT_REVOKE: TimelineEntryKind.ValueType  # 5
+"""An operator revoked credits."""
+TIMELINE_ENTRY_KIND_RECONCILIATION: TimelineEntryKind.ValueType  # 6
+"""Reconciliation repaired drift from Stripe (subject_id: the run)."""
+TIMELINE_ENTRY_KIND_CATALOG: TimelineEntryKind.ValueType  # 7
+"""The project's catalog changed (actor, reason)."""
+TIMELINE_ENTRY_KIND_GRACE_PERIOD: TimelineEntryKind.ValueType  # 8
+"""The project's grace period changed."""
+TIMELINE_ENTRY_KIND_EXPIRY: TimelineEntryKind.ValueType  # 9
+"""Time alone: a source ended (a grant's expiry, a period's end, a trial,
+a grace period running out).
+"""
+TIMELINE_ENTRY_KIND_USAGE_RESET: TimelineEntryKind.ValueType  # 10
+"""Time alone: a metered feature's period started again."""
+Global___TimelineEntryKind: _TypeAlias = TimelineEntryKind  # noqa: Y015
+
 @_typing.final
 class EntitlementSource(_message.Message):
     """One reason a customer has a feature, so support can see why."""
@@ -857,3 +915,189 @@ class ReleaseReservationResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReleaseReservationResponse: _TypeAlias = ReleaseReservationResponse  # noqa: Y015
+
+@_typing.final
+class ExplainEntitlementRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    FEATURE_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    feature: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp:
+        """The instant to answer for: not in the future, and not before the
+        timeline's retention (TIMELINE_RETENTION_DAYS): FAILED_PRECONDITION.
+        """
+
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        feature: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "customer_id", b"customer_id", "feature", b"feature"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExplainEntitlementRequest: _TypeAlias = ExplainEntitlementRequest  # noqa: Y015
+
+@_typing.final
+class ExplainEntitlementResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTITLEMENT_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def entitlement(self) -> Global___Entitlement:
+        """What CheckEntitlement answered at `at` (for an amount of 1)."""
+
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___TimelineEntry]:
+        """The changes of this feature up to `at`, newest first (at most 10)."""
+
+    def __init__(
+        self,
+        *,
+        entitlement: Global___Entitlement | None = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        entries: _abc.Iterable[Global___TimelineEntry] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "entitlement", b"entitlement"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "entitlement", b"entitlement", "entries", b"entries"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExplainEntitlementResponse: _TypeAlias = ExplainEntitlementResponse  # noqa: Y015
+
+@_typing.final
+class ListCustomerTimelineRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    page_size: _builtins.int
+    """Stored entries per page, 1 to 100 (default 20); the changes that time
+    alone or the catalog made between them come along.
+    """
+    page_token: _builtins.str
+    """From the previous page's next_page_token; empty for the newest entries."""
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCustomerTimelineRequest: _TypeAlias = ListCustomerTimelineRequest  # noqa: Y015
+
+@_typing.final
+class ListCustomerTimelineResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty: no older entries."""
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___TimelineEntry]: ...
+    def __init__(
+        self,
+        *,
+        entries: _abc.Iterable[Global___TimelineEntry] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCustomerTimelineResponse: _TypeAlias = ListCustomerTimelineResponse  # noqa: Y015
+
+@_typing.final
+class TimelineEntry(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    STRIPE_EVENT_ID_FIELD_NUMBER: _builtins.int
+    STRIPE_EVENT_TYPE_FIELD_NUMBER: _builtins.int
+    SUBJECT_ID_FIELD_NUMBER: _builtins.int
+    CHANGED_FEATURES_FIELD_NUMBER: _builtins.int
+    BEFORE_FIELD_NUMBER: _builtins.int
+    AFTER_FIELD_NUMBER: _builtins.int
+    COMPUTED_FIELD_NUMBER: _builtins.int
+    FIRST_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The stored entry's id; empty for a change computed when read (time
+    alone, or the catalog: `computed`).
+    """
+    kind: Global___TimelineEntryKind.ValueType
+    actor: _builtins.str
+    reason: _builtins.str
+    stripe_event_id: _builtins.str
+    stripe_event_type: _builtins.str
+    subject_id: _builtins.str
+    """The grant, credit lot or reconciliation run."""
+    computed: _builtins.bool
+    """The change was not stored but follows from the stored entries."""
+    first: _builtins.bool
+    """The customer's first entry: nothing was recorded before it (`before`
+    is then empty).
+    """
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def changed_features(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The features whose answer changed, sorted."""
+
+    @_builtins.property
+    def before(self) -> _containers.RepeatedCompositeFieldContainer[Global___Entitlement]:
+        """The allowed features just before and just after the change."""
+
+    @_builtins.property
+    def after(self) -> _containers.RepeatedCompositeFieldContainer[Global___Entitlement]: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        kind: Global___TimelineEntryKind.ValueType = ...,
+        actor: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        stripe_event_id: _builtins.str = ...,
+        stripe_event_type: _builtins.str = ...,
+        subject_id: _builtins.str = ...,
+        changed_features: _abc.Iterable[_builtins.str] | None = ...,
+        before: _abc.Iterable[Global___Entitlement] | None = ...,
+        after: _abc.Iterable[Global___Entitlement] | None = ...,
+        computed: _builtins.bool = ...,
+        first: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "after", b"after", "at", b"at", "before", b"before", "changed_features", b"changed_features", "computed", b"computed", "first", b"first", "id", b"id", "kind", b"kind", "reason", b"reason", "stripe_event_id", b"stripe_event_id", "stripe_event_type", b"stripe_event_type", "subject_id", b"subject_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TimelineEntry: _TypeAlias = TimelineEntry  # noqa: Y015

@@ -83,6 +83,16 @@ class EntitlementsServiceStub:
                 request_serializer=billing_dot_v1_dot_entitlements__pb2.ReleaseReservationRequest.SerializeToString,
                 response_deserializer=billing_dot_v1_dot_entitlements__pb2.ReleaseReservationResponse.FromString,
                 _registered_method=True)
+        self.ExplainEntitlement = channel.unary_unary(
+                '/billing.v1.EntitlementsService/ExplainEntitlement',
+                request_serializer=billing_dot_v1_dot_entitlements__pb2.ExplainEntitlementRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_entitlements__pb2.ExplainEntitlementResponse.FromString,
+                _registered_method=True)
+        self.ListCustomerTimeline = channel.unary_unary(
+                '/billing.v1.EntitlementsService/ListCustomerTimeline',
+                request_serializer=billing_dot_v1_dot_entitlements__pb2.ListCustomerTimelineRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_entitlements__pb2.ListCustomerTimelineResponse.FromString,
+                _registered_method=True)
 
 
 class EntitlementsServiceServicer:
@@ -174,6 +184,25 @@ class EntitlementsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExplainEntitlement(self, request, context):
+        """ExplainEntitlement answers for one feature as the service answered at
+        an instant of the past (`at`, within the timeline's retention), with the
+        timeline entries that led there. Scope: entitlements:read (an API key;
+        customer tokens are refused).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCustomerTimeline(self, request, context):
+        """ListCustomerTimeline pages every change of a customer's entitlements,
+        newest first. Scope: entitlements:read (an API key; customer tokens are
+        refused).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EntitlementsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -221,6 +250,16 @@ def add_EntitlementsServiceServicer_to_server(servicer, server):
                     servicer.ReleaseReservation,
                     request_deserializer=billing_dot_v1_dot_entitlements__pb2.ReleaseReservationRequest.FromString,
                     response_serializer=billing_dot_v1_dot_entitlements__pb2.ReleaseReservationResponse.SerializeToString,
+            ),
+            'ExplainEntitlement': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExplainEntitlement,
+                    request_deserializer=billing_dot_v1_dot_entitlements__pb2.ExplainEntitlementRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_entitlements__pb2.ExplainEntitlementResponse.SerializeToString,
+            ),
+            'ListCustomerTimeline': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCustomerTimeline,
+                    request_deserializer=billing_dot_v1_dot_entitlements__pb2.ListCustomerTimelineRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_entitlements__pb2.ListCustomerTimelineResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -470,6 +509,60 @@ class EntitlementsService:
             '/billing.v1.EntitlementsService/ReleaseReservation',
             billing_dot_v1_dot_entitlements__pb2.ReleaseReservationRequest.SerializeToString,
             billing_dot_v1_dot_entitlements__pb2.ReleaseReservationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExplainEntitlement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.EntitlementsService/ExplainEntitlement',
+            billing_dot_v1_dot_entitlements__pb2.ExplainEntitlementRequest.SerializeToString,
+            billing_dot_v1_dot_entitlements__pb2.ExplainEntitlementResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCustomerTimeline(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.EntitlementsService/ListCustomerTimeline',
+            billing_dot_v1_dot_entitlements__pb2.ListCustomerTimelineRequest.SerializeToString,
+            billing_dot_v1_dot_entitlements__pb2.ListCustomerTimelineResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -82,6 +82,17 @@ class EntitlementsServiceStub:
     """ReleaseReservation ends a reservation without usage; releasing again
     is a no-op. Scope: usage:write.
     """
+    ExplainEntitlement: _grpc.UnaryUnaryMultiCallable[_entitlements_pb2.ExplainEntitlementRequest, _entitlements_pb2.ExplainEntitlementResponse]
+    """ExplainEntitlement answers for one feature as the service answered at
+    an instant of the past (`at`, within the timeline's retention), with the
+    timeline entries that led there. Scope: entitlements:read (an API key;
+    customer tokens are refused).
+    """
+    ListCustomerTimeline: _grpc.UnaryUnaryMultiCallable[_entitlements_pb2.ListCustomerTimelineRequest, _entitlements_pb2.ListCustomerTimelineResponse]
+    """ListCustomerTimeline pages every change of a customer's entitlements,
+    newest first. Scope: entitlements:read (an API key; customer tokens are
+    refused).
+    """
 
 @_typing.type_check_only
 class EntitlementsServiceAsyncStub(EntitlementsServiceStub):
@@ -136,6 +147,17 @@ class EntitlementsServiceAsyncStub(EntitlementsServiceStub):
     ReleaseReservation: _aio.UnaryUnaryMultiCallable[_entitlements_pb2.ReleaseReservationRequest, _entitlements_pb2.ReleaseReservationResponse]  # type: ignore[assignment]
     """ReleaseReservation ends a reservation without usage; releasing again
     is a no-op. Scope: usage:write.
+    """
+    ExplainEntitlement: _aio.UnaryUnaryMultiCallable[_entitlements_pb2.ExplainEntitlementRequest, _entitlements_pb2.ExplainEntitlementResponse]  # type: ignore[assignment]
+    """ExplainEntitlement answers for one feature as the service answered at
+    an instant of the past (`at`, within the timeline's retention), with the
+    timeline entries that led there. Scope: entitlements:read (an API key;
+    customer tokens are refused).
+    """
+    ListCustomerTimeline: _aio.UnaryUnaryMultiCallable[_entitlements_pb2.ListCustomerTimelineRequest, _entitlements_pb2.ListCustomerTimelineResponse]  # type: ignore[assignment]
+    """ListCustomerTimeline pages every change of a customer's entitlements,
+    newest first. Scope: entitlements:read (an API key; customer tokens are
+    refused).
     """
 
 class EntitlementsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -242,6 +264,29 @@ class EntitlementsServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_entitlements_pb2.ReleaseReservationResponse, _abc.Awaitable[_entitlements_pb2.ReleaseReservationResponse]]:
         """ReleaseReservation ends a reservation without usage; releasing again
         is a no-op. Scope: usage:write.
+        """
+
+    @_abc_1.abstractmethod
+    def ExplainEntitlement(
+        self,
+        request: _entitlements_pb2.ExplainEntitlementRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_entitlements_pb2.ExplainEntitlementResponse, _abc.Awaitable[_entitlements_pb2.ExplainEntitlementResponse]]:
+        """ExplainEntitlement answers for one feature as the service answered at
+        an instant of the past (`at`, within the timeline's retention), with the
+        timeline entries that led there. Scope: entitlements:read (an API key;
+        customer tokens are refused).
+        """
+
+    @_abc_1.abstractmethod
+    def ListCustomerTimeline(
+        self,
+        request: _entitlements_pb2.ListCustomerTimelineRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_entitlements_pb2.ListCustomerTimelineResponse, _abc.Awaitable[_entitlements_pb2.ListCustomerTimelineResponse]]:
+        """ListCustomerTimeline pages every change of a customer's entitlements,
+        newest first. Scope: entitlements:read (an API key; customer tokens are
+        refused).
         """
 
 def add_EntitlementsServiceServicer_to_server(servicer: EntitlementsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

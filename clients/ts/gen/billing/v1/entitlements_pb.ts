@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file billing/v1/entitlements.proto.
  */
 export const file_billing_v1_entitlements: GenFile = /*@__PURE__*/
-  fileDesc("Ch1iaWxsaW5nL3YxL2VudGl0bGVtZW50cy5wcm90bxIKYmlsbGluZy52MSLDAQoRRW50aXRsZW1lbnRTb3VyY2USLwoEa2luZBgBIAEoDjIhLmJpbGxpbmcudjEuRW50aXRsZW1lbnRTb3VyY2VLaW5kEgoKAmlkGAIgASgJEhIKBWxpbWl0GAMgASgDSACIAQESLwoLdmFsaWRfdW50aWwYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnN0YXR1cxgFIAEoCRISCgpjYXRhbG9nX2lkGAYgASgJQggKBl9saW1pdCKUAwoLRW50aXRsZW1lbnQSDwoHZmVhdHVyZRgBIAEoCRIPCgdhbGxvd2VkGAIgASgIEhIKBWxpbWl0GAMgASgDSACIAQESLgoHc291cmNlcxgEIAMoCzIdLmJpbGxpbmcudjEuRW50aXRsZW1lbnRTb3VyY2USLwoLdmFsaWRfdW50aWwYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KDWRlbmlhbF9yZWFzb24YBiABKA4yGC5iaWxsaW5nLnYxLkRlbmlhbFJlYXNvbhISCgV1c2FnZRgHIAEoA0gBiAEBEhQKB2JhbGFuY2UYCCABKANIAogBARItCglyZXNldHNfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKCHJlc2VydmVkGAogASgDSAOIAQESFAoHY3JlZGl0cxgLIAEoA0gEiAEBQggKBl9saW1pdEIICgZfdXNhZ2VCCgoIX2JhbGFuY2VCCwoJX3Jlc2VydmVkQgoKCF9jcmVkaXRzInMKF0NoZWNrRW50aXRsZW1lbnRSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEg8KB2ZlYXR1cmUYAiABKAkSHQoQcmVxdWVzdGVkX2Ftb3VudBgDIAEoA0gAiAEBQhMKEV9yZXF1ZXN0ZWRfYW1vdW50IlkKGENoZWNrRW50aXRsZW1lbnRSZXNwb25zZRIsCgtlbnRpdGxlbWVudBgBIAEoCzIXLmJpbGxpbmcudjEuRW50aXRsZW1lbnQSDwoHdmVyc2lvbhgCIAEoBCIuChdMaXN0RW50aXRsZW1lbnRzUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCSKLAQoYTGlzdEVudGl0bGVtZW50c1Jlc3BvbnNlEi0KDGVudGl0bGVtZW50cxgBIAMoCzIXLmJpbGxpbmcudjEuRW50aXRsZW1lbnQSLwoLdmFsaWRfdW50aWwYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3ZlcnNpb24YAyABKAQiTAoYV2F0Y2hFbnRpdGxlbWVudHNSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhsKE3Jlc3VtZV9mcm9tX3ZlcnNpb24YAiABKAQi4wEKGVdhdGNoRW50aXRsZW1lbnRzUmVzcG9uc2USKAoEa2luZBgBIAEoDjIaLmJpbGxpbmcudjEuV2F0Y2hFdmVudEtpbmQSLQoMZW50aXRsZW1lbnRzGAIgAygLMhcuYmlsbGluZy52MS5FbnRpdGxlbWVudBIvCgt2YWxpZF91bnRpbBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoHc2VudF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHdmVyc2lvbhgFIAEoBCIyChpXYXRjaFByb2plY3RDaGFuZ2VzUmVxdWVzdBIUCgxyZXN1bWVfYWZ0ZXIYASABKAkijwIKG1dhdGNoUHJvamVjdENoYW5nZXNSZXNwb25zZRIrCgRraW5kGAEgASgOMh0uYmlsbGluZy52MS5Qcm9qZWN0Q2hhbmdlS2luZBIQCghwb3NpdGlvbhgCIAEoCRITCgtjdXN0b21lcl9pZBgDIAEoCRIPCgd2ZXJzaW9uGAQgASgEEi0KDGVudGl0bGVtZW50cxgFIAMoCzIXLmJpbGxpbmcudjEuRW50aXRsZW1lbnQSLwoLdmFsaWRfdW50aWwYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEisKB3NlbnRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlgKGUlzc3VlQ3VzdG9tZXJUb2tlblJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSJgoDdHRsGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIlsKGklzc3VlQ3VzdG9tZXJUb2tlblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIqQBChFUcmFja1VzYWdlUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIPCgdmZWF0dXJlGAIgASgJEg4KBmFtb3VudBgDIAEoAxIXCg9pZGVtcG90ZW5jeV9rZXkYBCABKAkSLwoLb2NjdXJyZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2VuZm9yY2UYBiABKAgiVAoSVHJhY2tVc2FnZVJlc3BvbnNlEhAKCHVzYWdlX2lkGAEgASgJEiwKC2VudGl0bGVtZW50GAIgASgLMhcuYmlsbGluZy52MS5FbnRpdGxlbWVudCKMAQoTUmVzZXJ2ZVVzYWdlUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIPCgdmZWF0dXJlGAIgASgJEg4KBmFtb3VudBgDIAEoAxImCgN0dGwYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFwoPaWRlbXBvdGVuY3lfa2V5GAUgASgJIowBChRSZXNlcnZlVXNhZ2VSZXNwb25zZRIWCg5yZXNlcnZhdGlvbl9pZBgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCgtlbnRpdGxlbWVudBgDIAEoCzIXLmJpbGxpbmcudjEuRW50aXRsZW1lbnQicwoYQ29tbWl0UmVzZXJ2YXRpb25SZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhYKDnJlc2VydmF0aW9uX2lkGAIgASgJEhkKDGZpbmFsX2Ftb3VudBgDIAEoA0gAiAEBQg8KDV9maW5hbF9hbW91bnQiWwoZQ29tbWl0UmVzZXJ2YXRpb25SZXNwb25zZRIQCgh1c2FnZV9pZBgBIAEoCRIsCgtlbnRpdGxlbWVudBgCIAEoCzIXLmJpbGxpbmcudjEuRW50aXRsZW1lbnQiSAoZUmVsZWFzZVJlc2VydmF0aW9uUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIWCg5yZXNlcnZhdGlvbl9pZBgCIAEoCSJKChpSZWxlYXNlUmVzZXJ2YXRpb25SZXNwb25zZRIsCgtlbnRpdGxlbWVudBgBIAEoCzIXLmJpbGxpbmcudjEuRW50aXRsZW1lbnQq2QEKDERlbmlhbFJlYXNvbhIdChlERU5JQUxfUkVBU09OX1VOU1BFQ0lGSUVEEAASIQodREVOSUFMX1JFQVNPTl9VTktOT1dOX0ZFQVRVUkUQARIbChdERU5JQUxfUkVBU09OX05PX1NPVVJDRRACEhwKGERFTklBTF9SRUFTT05fUEFTVF9HUkFDRRADEiQKIERFTklBTF9SRUFTT05fU1VCU0NSSVBUSU9OX0VOREVEEAQSJgoiREVOSUFMX1JFQVNPTl9JTlNVRkZJQ0lFTlRfQkFMQU5DRRAFKtgBChVFbnRpdGxlbWVudFNvdXJjZUtpbmQSJwojRU5USVRMRU1FTlRfU09VUkNFX0tJTkRfVU5TUEVDSUZJRUQQABIoCiRFTlRJVExFTUVOVF9TT1VSQ0VfS0lORF9TVUJTQ1JJUFRJT04QARIkCiBFTlRJVExFTUVOVF9TT1VSQ0VfS0lORF9QVVJDSEFTRRACEiEKHUVOVElUTEVNRU5UX1NPVVJDRV9LSU5EX0dSQU5UEAMSIwofRU5USVRMRU1FTlRfU09VUkNFX0tJTkRfQ1JFRElUUxAEKo4BCg5XYXRjaEV2ZW50S2luZBIgChxXQVRDSF9FVkVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASHQoZV0FUQ0hfRVZFTlRfS0lORF9TTkFQU0hPVBABEhsKF1dBVENIX0VWRU5UX0tJTkRfQ0hBTkdFEAISHgoaV0FUQ0hfRVZFTlRfS0lORF9IRUFSVEJFQVQQAyrdAQoRUHJvamVjdENoYW5nZUtpbmQSIwofUFJPSkVDVF9DSEFOR0VfS0lORF9VTlNQRUNJRklFRBAAEh0KGVBST0pFQ1RfQ0hBTkdFX0tJTkRfUkVBRFkQARIeChpQUk9KRUNUX0NIQU5HRV9LSU5EX1JFU1lOQxACEiAKHFBST0pFQ1RfQ0hBTkdFX0tJTkRfQ1VTVE9NRVIQAxIfChtQUk9KRUNUX0NIQU5HRV9LSU5EX1BST0pFQ1QQBBIhCh1QUk9KRUNUX0NIQU5HRV9LSU5EX0hFQVJUQkVBVBAFMvcGChNFbnRpdGxlbWVudHNTZXJ2aWNlEmIKEENoZWNrRW50aXRsZW1lbnQSIy5iaWxsaW5nLnYxLkNoZWNrRW50aXRsZW1lbnRSZXF1ZXN0GiQuYmlsbGluZy52MS5DaGVja0VudGl0bGVtZW50UmVzcG9uc2UiA5ACARJiChBMaXN0RW50aXRsZW1lbnRzEiMuYmlsbGluZy52MS5MaXN0RW50aXRsZW1lbnRzUmVxdWVzdBokLmJpbGxpbmcudjEuTGlzdEVudGl0bGVtZW50c1Jlc3BvbnNlIgOQAgESYgoRV2F0Y2hFbnRpdGxlbWVudHMSJC5iaWxsaW5nLnYxLldhdGNoRW50aXRsZW1lbnRzUmVxdWVzdBolLmJpbGxpbmcudjEuV2F0Y2hFbnRpdGxlbWVudHNSZXNwb25zZTABEmgKE1dhdGNoUHJvamVjdENoYW5nZXMSJi5iaWxsaW5nLnYxLldhdGNoUHJvamVjdENoYW5nZXNSZXF1ZXN0GicuYmlsbGluZy52MS5XYXRjaFByb2plY3RDaGFuZ2VzUmVzcG9uc2UwARJjChJJc3N1ZUN1c3RvbWVyVG9rZW4SJS5iaWxsaW5nLnYxLklzc3VlQ3VzdG9tZXJUb2tlblJlcXVlc3QaJi5iaWxsaW5nLnYxLklzc3VlQ3VzdG9tZXJUb2tlblJlc3BvbnNlEksKClRyYWNrVXNhZ2USHS5iaWxsaW5nLnYxLlRyYWNrVXNhZ2VSZXF1ZXN0Gh4uYmlsbGluZy52MS5UcmFja1VzYWdlUmVzcG9uc2USUQoMUmVzZXJ2ZVVzYWdlEh8uYmlsbGluZy52MS5SZXNlcnZlVXNhZ2VSZXF1ZXN0GiAuYmlsbGluZy52MS5SZXNlcnZlVXNhZ2VSZXNwb25zZRJgChFDb21taXRSZXNlcnZhdGlvbhIkLmJpbGxpbmcudjEuQ29tbWl0UmVzZXJ2YXRpb25SZXF1ZXN0GiUuYmlsbGluZy52MS5Db21taXRSZXNlcnZhdGlvblJlc3BvbnNlEmMKElJlbGVhc2VSZXNlcnZhdGlvbhIlLmJpbGxpbmcudjEuUmVsZWFzZVJlc2VydmF0aW9uUmVxdWVzdBomLmJpbGxpbmcudjEuUmVsZWFzZVJlc2VydmF0aW9uUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Ch1iaWxsaW5nL3YxL2VudGl0bGVtZW50cy5wcm90bxIKYmlsbGluZy52MSLDAQoRRW50aXRsZW1lbnRTb3VyY2USLwoEa2luZBgBIAEoDjIhLmJpbGxpbmcudjEuRW50aXRsZW1lbnRTb3VyY2VLaW5kEgoKAmlkGAIgASgJEhIKBWxpbWl0GAMgASgDSACIAQESLwoLdmFsaWRfdW50aWwYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnN0YXR1cxgFIAEoCRISCgpjYXRhbG9nX2lkGAYgASgJQggKBl9saW1pdCKUAwoLRW50aXRsZW1lbnQSDwoHZmVhdHVyZRgBIAEoCRIPCgdhbGxvd2VkGAIgASgIEhIKBWxpbWl0GAMgASgDSACIAQESLgoHc291cmNlcxgEIAMoCzIdLmJpbGxpbmcudjEuRW50aXRsZW1lbnRTb3VyY2USLwoLdmFsaWRfdW50aWwYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KDWRlbmlhbF9yZWFzb24YBiABKA4yGC5iaWxsaW5nLnYxLkRlbmlhbFJlYXNvbhISCgV1c2FnZRgHIAEoA0gBiAEBEhQKB2JhbGFuY2UYCCABKANIAogBARItCglyZXNldHNfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKCHJlc2VydmVkGAogASgDSAOIAQESFAoHY3JlZGl0cxgLIAEoA0gEiAEBQggKBl9saW1pdEIICgZfdXNhZ2VCCgoIX2JhbGFuY2VCCwoJX3Jlc2VydmVkQgoKCF9jcmVkaXRzInMKF0NoZWNrRW50aXRsZW1lbnRSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEg8KB2ZlYXR1cmUYAiABKAkSHQoQcmVxdWVzdGVkX2Ftb3VudBgDIAEoA0gAiAEBQhMKEV9yZXF1ZXN0ZWRfYW1vdW50IlkKGENoZWNrRW50aXRsZW1lbnRSZXNwb25zZRIsCgtlbnRpdGxlbWVudBgBIAEoCzIXLmJpbGxpbmcudjEuRW50aXRsZW1lbnQSDwoHdmVyc2lvbhgCIAEoBCIuChdMaXN0RW50aXRsZW1lbnRzUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCSKLAQoYTGlzdEVudGl0bGVtZW50c1Jlc3BvbnNlEi0KDGVudGl0bGVtZW50cxgBIAMoCzIXLmJpbGxpbmcudjEuRW50aXRsZW1lbnQSLwoLdmFsaWRfdW50aWwYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3ZlcnNpb24YAyABKAQiTAoYV2F0Y2hFbnRpdGxlbWVudHNSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhsKE3Jlc3VtZV9mcm9tX3ZlcnNpb24YAiABKAQi4wEKGVdhdGNoRW50aXRsZW1lbnRzUmVzcG9uc2USKAoEa2luZBgBIAEoDjIaLmJpbGxpbmcudjEuV2F0Y2hFdmVudEtpbmQSLQoMZW50aXRsZW1lbnRzGAIgAygLMhcuYmlsbGluZy52MS5FbnRpdGxlbWVudBIvCgt2YWxpZF91bnRpbBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoHc2VudF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHdmVyc2lvbhgFIAEoBCIyChpXYXRjaFByb2plY3RDaGFuZ2VzUmVxdWVzdBIUCgxyZXN1bWVfYWZ0ZXIYASABKAkijwIKG1dhdGNoUHJvamVjdENoYW5nZXNSZXNwb25zZRIrCgRraW5kGAEgASgOMh0uYmlsbGluZy52MS5Qcm9qZWN0Q2hhbmdlS2luZBIQCghwb3NpdGlvbhgCIAEoCRITCgtjdXN0b21lcl9pZBgDIAEoCRIPCgd2ZXJzaW9uGAQgASgEEi0KDGVudGl0bGVtZW50cxgFIAMoCzIXLmJpbGxpbmcudjEuRW50aXRsZW1lbnQSLwoLdmFsaWRfdW50aWwYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEisKB3NlbnRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlgKGUlzc3VlQ3VzdG9tZXJUb2tlblJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSJgoDdHRsGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIlsKGklzc3VlQ3VzdG9tZXJUb2tlblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIqQBChFUcmFja1VzYWdlUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIPCgdmZWF0dXJlGAIgASgJEg4KBmFtb3VudBgDIAEoAxIXCg9pZGVtcG90ZW5jeV9rZXkYBCABKAkSLwoLb2NjdXJyZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2VuZm9yY2UYBiABKAgiVAoSVHJhY2tVc2FnZVJlc3BvbnNlEhAKCHVzYWdlX2lkGAEgASgJEiwKC2VudGl0bGVtZW50GAIgASgLMhcuYmlsbGluZy52MS5FbnRpdGxlbWVudCKMAQoTUmVzZXJ2ZVVzYWdlUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIPCgdmZWF0dXJlGAIgASgJEg4KBmFtb3VudBgDIAEoAxImCgN0dGwYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFwoPaWRlbXBvdGVuY3lfa2V5GAUgASgJIowBChRSZXNlcnZlVXNhZ2VSZXNwb25zZRIWCg5yZXNlcnZhdGlvbl9pZBgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCgtlbnRpdGxlbWVudBgDIAEoCzIXLmJpbGxpbmcudjEuRW50aXRsZW1lbnQicwoYQ29tbWl0UmVzZXJ2YXRpb25SZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhYKDnJlc2VydmF0aW9uX2lkGAIgASgJEhkKDGZpbmFsX2Ftb3VudBgDIAEoA0gAiAEBQg8KDV9maW5hbF9hbW91bnQiWwoZQ29tbWl0UmVzZXJ2YXRpb25SZXNwb25zZRIQCgh1c2FnZV9pZBgBIAEoCRIsCgtlbnRpdGxlbWVudBgCIAEoCzIXLmJpbGxpbmcudjEuRW50aXRsZW1lbnQiSAoZUmVsZWFzZVJlc2VydmF0aW9uUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIWCg5yZXNlcnZhdGlvbl9pZBgCIAEoCSJKChpSZWxlYXNlUmVzZXJ2YXRpb25SZXNwb25zZRIsCgtlbnRpdGxlbWVudBgBIAEoCzIXLmJpbGxpbmcudjEuRW50aXRsZW1lbnQiaQoZRXhwbGFpbkVudGl0bGVtZW50UmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIPCgdmZWF0dXJlGAIgASgJEiYKAmF0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKeAQoaRXhwbGFpbkVudGl0bGVtZW50UmVzcG9uc2USLAoLZW50aXRsZW1lbnQYASABKAsyFy5iaWxsaW5nLnYxLkVudGl0bGVtZW50EiYKAmF0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIqCgdlbnRyaWVzGAMgAygLMhkuYmlsbGluZy52MS5UaW1lbGluZUVudHJ5IlkKG0xpc3RDdXN0b21lclRpbWVsaW5lUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJjChxMaXN0Q3VzdG9tZXJUaW1lbGluZVJlc3BvbnNlEioKB2VudHJpZXMYASADKAsyGS5iaWxsaW5nLnYxLlRpbWVsaW5lRW50cnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIuMCCg1UaW1lbGluZUVudHJ5EgoKAmlkGAEgASgJEiYKAmF0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCgRraW5kGAMgASgOMh0uYmlsbGluZy52MS5UaW1lbGluZUVudHJ5S2luZBINCgVhY3RvchgEIAEoCRIOCgZyZWFzb24YBSABKAkSFwoPc3RyaXBlX2V2ZW50X2lkGAYgASgJEhkKEXN0cmlwZV9ldmVudF90eXBlGAcgASgJEhIKCnN1YmplY3RfaWQYCCABKAkSGAoQY2hhbmdlZF9mZWF0dXJlcxgJIAMoCRInCgZiZWZvcmUYCiADKAsyFy5iaWxsaW5nLnYxLkVudGl0bGVtZW50EiYKBWFmdGVyGAsgAygLMhcuYmlsbGluZy52MS5FbnRpdGxlbWVudBIQCghjb21wdXRlZBgMIAEoCBINCgVmaXJzdBgNIAEoCCrZAQoMRGVuaWFsUmVhc29uEh0KGURFTklBTF9SRUFTT05fVU5TUEVDSUZJRUQQABIhCh1ERU5JQUxfUkVBU09OX1VOS05PV05fRkVBVFVSRRABEhsKF0RFTklBTF9SRUFTT05fTk9fU09VUkNFEAISHAoYREVOSUFMX1JFQVNPTl9QQVNUX0dSQUNFEAMSJAogREVOSUFMX1JFQVNPTl9TVUJTQ1JJUFRJT05fRU5ERUQQBBImCiJERU5JQUxfUkVBU09OX0lOU1VGRklDSUVOVF9CQUxBTkNFEAUq2AEKFUVudGl0bGVtZW50U291cmNlS2luZBInCiNFTlRJVExFTUVOVF9TT1VSQ0VfS0lORF9VTlNQRUNJRklFRBAAEigKJEVOVElUTEVNRU5UX1NPVVJDRV9LSU5EX1NVQlNDUklQVElPThABEiQKIEVOVElUTEVNRU5UX1NPVVJDRV9LSU5EX1BVUkNIQVNFEAISIQodRU5USVRMRU1FTlRfU09VUkNFX0tJTkRfR1JBTlQQAxIjCh9FTlRJVExFTUVOVF9TT1VSQ0VfS0lORF9DUkVESVRTEAQqjgEKDldhdGNoRXZlbnRLaW5kEiAKHFdBVENIX0VWRU5UX0tJTkRfVU5TUEVDSUZJRUQQABIdChlXQVRDSF9FVkVOVF9LSU5EX1NOQVBTSE9UEAESGwoXV0FUQ0hfRVZFTlRfS0lORF9DSEFOR0UQAhIeChpXQVRDSF9FVkVOVF9LSU5EX0hFQVJUQkVBVBADKt0BChFQcm9qZWN0Q2hhbmdlS2luZBIjCh9QUk9KRUNUX0NIQU5HRV9LSU5EX1VOU1BFQ0lGSUVEEAASHQoZUFJPSkVDVF9DSEFOR0VfS0lORF9SRUFEWRABEh4KGlBST0pFQ1RfQ0hBTkdFX0tJTkRfUkVTWU5DEAISIAocUFJPSkVDVF9DSEFOR0VfS0lORF9DVVNUT01FUhADEh8KG1BST0pFQ1RfQ0hBTkdFX0tJTkRfUFJPSkVDVBAEEiEKHVBST0pFQ1RfQ0hBTkdFX0tJTkRfSEVBUlRCRUFUEAUqngMKEVRpbWVsaW5lRW50cnlLaW5kEiMKH1RJTUVMSU5FX0VOVFJZX0tJTkRfVU5TUEVDSUZJRUQQABIkCiBUSU1FTElORV9FTlRSWV9LSU5EX1NUUklQRV9FVkVOVBABEh0KGVRJTUVMSU5FX0VOVFJZX0tJTkRfR1JBTlQQAhIeChpUSU1FTElORV9FTlRSWV9LSU5EX1JFVk9LRRADEiQKIFRJTUVMSU5FX0VOVFJZX0tJTkRfQ1JFRElUX0dSQU5UEAQSJQohVElNRUxJTkVfRU5UUllfS0lORF9DUkVESVRfUkVWT0tFEAUSJgoiVElNRUxJTkVfRU5UUllfS0lORF9SRUNPTkNJTElBVElPThAGEh8KG1RJTUVMSU5FX0VOVFJZX0tJTkRfQ0FUQUxPRxAHEiQKIFRJTUVMSU5FX0VOVFJZX0tJTkRfR1JBQ0VfUEVSSU9EEAgSHgoaVElNRUxJTkVfRU5UUllfS0lORF9FWFBJUlkQCRIjCh9USU1FTElORV9FTlRSWV9LSU5EX1VTQUdFX1JFU0VUEAoy0QgKE0VudGl0bGVtZW50c1NlcnZpY2USYgoQQ2hlY2tFbnRpdGxlbWVudBIjLmJpbGxpbmcudjEuQ2hlY2tFbnRpdGxlbWVudFJlcXVlc3QaJC5iaWxsaW5nLnYxLkNoZWNrRW50aXRsZW1lbnRSZXNwb25zZSIDkAIBEmIKEExpc3RFbnRpdGxlbWVudHMSIy5iaWxsaW5nLnYxLkxpc3RFbnRpdGxlbWVudHNSZXF1ZXN0GiQuYmlsbGluZy52MS5MaXN0RW50aXRsZW1lbnRzUmVzcG9uc2UiA5ACARJiChFXYXRjaEVudGl0bGVtZW50cxIkLmJpbGxpbmcudjEuV2F0Y2hFbnRpdGxlbWVudHNSZXF1ZXN0GiUuYmlsbGluZy52MS5XYXRjaEVudGl0bGVtZW50c1Jlc3BvbnNlMAESaAoTV2F0Y2hQcm9qZWN0Q2hhbmdlcxImLmJpbGxpbmcudjEuV2F0Y2hQcm9qZWN0Q2hhbmdlc1JlcXVlc3QaJy5iaWxsaW5nLnYxLldhdGNoUHJvamVjdENoYW5nZXNSZXNwb25zZTABEmMKEklzc3VlQ3VzdG9tZXJUb2tlbhIlLmJpbGxpbmcudjEuSXNzdWVDdXN0b21lclRva2VuUmVxdWVzdBomLmJpbGxpbmcudjEuSXNzdWVDdXN0b21lclRva2VuUmVzcG9uc2USSwoKVHJhY2tVc2FnZRIdLmJpbGxpbmcudjEuVHJhY2tVc2FnZVJlcXVlc3QaHi5iaWxsaW5nLnYxLlRyYWNrVXNhZ2VSZXNwb25zZRJRCgxSZXNlcnZlVXNhZ2USHy5iaWxsaW5nLnYxLlJlc2VydmVVc2FnZVJlcXVlc3QaIC5iaWxsaW5nLnYxLlJlc2VydmVVc2FnZVJlc3BvbnNlEmAKEUNvbW1pdFJlc2VydmF0aW9uEiQuYmlsbGluZy52MS5Db21taXRSZXNlcnZhdGlvblJlcXVlc3QaJS5iaWxsaW5nLnYxLkNvbW1pdFJlc2VydmF0aW9uUmVzcG9uc2USYwoSUmVsZWFzZVJlc2VydmF0aW9uEiUuYmlsbGluZy52MS5SZWxlYXNlUmVzZXJ2YXRpb25SZXF1ZXN0GiYuYmlsbGluZy52MS5SZWxlYXNlUmVzZXJ2YXRpb25SZXNwb25zZRJoChJFeHBsYWluRW50aXRsZW1lbnQSJS5iaWxsaW5nLnYxLkV4cGxhaW5FbnRpdGxlbWVudFJlcXVlc3QaJi5iaWxsaW5nLnYxLkV4cGxhaW5FbnRpdGxlbWVudFJlc3BvbnNlIgOQAgESbgoUTGlzdEN1c3RvbWVyVGltZWxpbmUSJy5iaWxsaW5nLnYxLkxpc3RDdXN0b21lclRpbWVsaW5lUmVxdWVzdBooLmJpbGxpbmcudjEuTGlzdEN1c3RvbWVyVGltZWxpbmVSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * One reason a customer has a feature, so support can see why.
@@ -729,6 +729,214 @@ export const ReleaseReservationResponseSchema: GenMessage<ReleaseReservationResp
   messageDesc(file_billing_v1_entitlements, 19);
 
 /**
+ * @generated from message billing.v1.ExplainEntitlementRequest
+ */
+export type ExplainEntitlementRequest = Message<"billing.v1.ExplainEntitlementRequest"> & {
+  /**
+   * @generated from field: string customer_id = 1;
+   */
+  customerId: string;
+
+  /**
+   * @generated from field: string feature = 2;
+   */
+  feature: string;
+
+  /**
+   * The instant to answer for: not in the future, and not before the
+   * timeline's retention (TIMELINE_RETENTION_DAYS): FAILED_PRECONDITION.
+   *
+   * @generated from field: google.protobuf.Timestamp at = 3;
+   */
+  at?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message billing.v1.ExplainEntitlementRequest.
+ * Use `create(ExplainEntitlementRequestSchema)` to create a new message.
+ */
+export const ExplainEntitlementRequestSchema: GenMessage<ExplainEntitlementRequest> = /*@__PURE__*/
+  messageDesc(file_billing_v1_entitlements, 20);
+
+/**
+ * @generated from message billing.v1.ExplainEntitlementResponse
+ */
+export type ExplainEntitlementResponse = Message<"billing.v1.ExplainEntitlementResponse"> & {
+  /**
+   * What CheckEntitlement answered at `at` (for an amount of 1).
+   *
+   * @generated from field: billing.v1.Entitlement entitlement = 1;
+   */
+  entitlement?: Entitlement | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp at = 2;
+   */
+  at?: Timestamp | undefined;
+
+  /**
+   * The changes of this feature up to `at`, newest first (at most 10).
+   *
+   * @generated from field: repeated billing.v1.TimelineEntry entries = 3;
+   */
+  entries: TimelineEntry[];
+};
+
+/**
+ * Describes the message billing.v1.ExplainEntitlementResponse.
+ * Use `create(ExplainEntitlementResponseSchema)` to create a new message.
+ */
+export const ExplainEntitlementResponseSchema: GenMessage<ExplainEntitlementResponse> = /*@__PURE__*/
+  messageDesc(file_billing_v1_entitlements, 21);
+
+/**
+ * @generated from message billing.v1.ListCustomerTimelineRequest
+ */
+export type ListCustomerTimelineRequest = Message<"billing.v1.ListCustomerTimelineRequest"> & {
+  /**
+   * @generated from field: string customer_id = 1;
+   */
+  customerId: string;
+
+  /**
+   * Stored entries per page, 1 to 100 (default 20); the changes that time
+   * alone or the catalog made between them come along.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * From the previous page's next_page_token; empty for the newest entries.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message billing.v1.ListCustomerTimelineRequest.
+ * Use `create(ListCustomerTimelineRequestSchema)` to create a new message.
+ */
+export const ListCustomerTimelineRequestSchema: GenMessage<ListCustomerTimelineRequest> = /*@__PURE__*/
+  messageDesc(file_billing_v1_entitlements, 22);
+
+/**
+ * @generated from message billing.v1.ListCustomerTimelineResponse
+ */
+export type ListCustomerTimelineResponse = Message<"billing.v1.ListCustomerTimelineResponse"> & {
+  /**
+   * @generated from field: repeated billing.v1.TimelineEntry entries = 1;
+   */
+  entries: TimelineEntry[];
+
+  /**
+   * Empty: no older entries.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message billing.v1.ListCustomerTimelineResponse.
+ * Use `create(ListCustomerTimelineResponseSchema)` to create a new message.
+ */
+export const ListCustomerTimelineResponseSchema: GenMessage<ListCustomerTimelineResponse> = /*@__PURE__*/
+  messageDesc(file_billing_v1_entitlements, 23);
+
+/**
+ * @generated from message billing.v1.TimelineEntry
+ */
+export type TimelineEntry = Message<"billing.v1.TimelineEntry"> & {
+  /**
+   * The stored entry's id; empty for a change computed when read (time
+   * alone, or the catalog: `computed`).
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp at = 2;
+   */
+  at?: Timestamp | undefined;
+
+  /**
+   * @generated from field: billing.v1.TimelineEntryKind kind = 3;
+   */
+  kind: TimelineEntryKind;
+
+  /**
+   * @generated from field: string actor = 4;
+   */
+  actor: string;
+
+  /**
+   * @generated from field: string reason = 5;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: string stripe_event_id = 6;
+   */
+  stripeEventId: string;
+
+  /**
+   * @generated from field: string stripe_event_type = 7;
+   */
+  stripeEventType: string;
+
+  /**
+   * The grant, credit lot or reconciliation run.
+   *
+   * @generated from field: string subject_id = 8;
+   */
+  subjectId: string;
+
+  /**
+   * The features whose answer changed, sorted.
+   *
+   * @generated from field: repeated string changed_features = 9;
+   */
+  changedFeatures: string[];
+
+  /**
+   * The allowed features just before and just after the change.
+   *
+   * @generated from field: repeated billing.v1.Entitlement before = 10;
+   */
+  before: Entitlement[];
+
+  /**
+   * @generated from field: repeated billing.v1.Entitlement after = 11;
+   */
+  after: Entitlement[];
+
+  /**
+   * The change was not stored but follows from the stored entries.
+   *
+   * @generated from field: bool computed = 12;
+   */
+  computed: boolean;
+
+  /**
+   * The customer's first entry: nothing was recorded before it (`before`
+   * is then empty).
+   *
+   * @generated from field: bool first = 13;
+   */
+  first: boolean;
+};
+
+/**
+ * Describes the message billing.v1.TimelineEntry.
+ * Use `create(TimelineEntrySchema)` to create a new message.
+ */
+export const TimelineEntrySchema: GenMessage<TimelineEntry> = /*@__PURE__*/
+  messageDesc(file_billing_v1_entitlements, 24);
+
+/**
  * Why a check answers not allowed.
  *
  * @generated from enum billing.v1.DenialReason
@@ -928,6 +1136,95 @@ export const ProjectChangeKindSchema: GenEnum<ProjectChangeKind> = /*@__PURE__*/
   enumDesc(file_billing_v1_entitlements, 3);
 
 /**
+ * What changed a customer's entitlements.
+ *
+ * @generated from enum billing.v1.TimelineEntryKind
+ */
+export enum TimelineEntryKind {
+  /**
+   * @generated from enum value: TIMELINE_ENTRY_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A Stripe event was applied (stripe_event_id, stripe_event_type).
+   *
+   * @generated from enum value: TIMELINE_ENTRY_KIND_STRIPE_EVENT = 1;
+   */
+  STRIPE_EVENT = 1,
+
+  /**
+   * An operator granted (subject_id: the grant, actor, reason).
+   *
+   * @generated from enum value: TIMELINE_ENTRY_KIND_GRANT = 2;
+   */
+  GRANT = 2,
+
+  /**
+   * An operator revoked a grant.
+   *
+   * @generated from enum value: TIMELINE_ENTRY_KIND_REVOKE = 3;
+   */
+  REVOKE = 3,
+
+  /**
+   * An operator granted credits of a metered feature (subject_id: the credit lot).
+   *
+   * @generated from enum value: TIMELINE_ENTRY_KIND_CREDIT_GRANT = 4;
+   */
+  CREDIT_GRANT = 4,
+
+  /**
+   * An operator revoked credits.
+   *
+   * @generated from enum value: TIMELINE_ENTRY_KIND_CREDIT_REVOKE = 5;
+   */
+  CREDIT_REVOKE = 5,
+
+  /**
+   * Reconciliation repaired drift from Stripe (subject_id: the run).
+   *
+   * @generated from enum value: TIMELINE_ENTRY_KIND_RECONCILIATION = 6;
+   */
+  RECONCILIATION = 6,
+
+  /**
+   * The project's catalog changed (actor, reason).
+   *
+   * @generated from enum value: TIMELINE_ENTRY_KIND_CATALOG = 7;
+   */
+  CATALOG = 7,
+
+  /**
+   * The project's grace period changed.
+   *
+   * @generated from enum value: TIMELINE_ENTRY_KIND_GRACE_PERIOD = 8;
+   */
+  GRACE_PERIOD = 8,
+
+  /**
+   * Time alone: a source ended (a grant's expiry, a period's end, a trial,
+   * a grace period running out).
+   *
+   * @generated from enum value: TIMELINE_ENTRY_KIND_EXPIRY = 9;
+   */
+  EXPIRY = 9,
+
+  /**
+   * Time alone: a metered feature's period started again.
+   *
+   * @generated from enum value: TIMELINE_ENTRY_KIND_USAGE_RESET = 10;
+   */
+  USAGE_RESET = 10,
+}
+
+/**
+ * Describes the enum billing.v1.TimelineEntryKind.
+ */
+export const TimelineEntryKindSchema: GenEnum<TimelineEntryKind> = /*@__PURE__*/
+  enumDesc(file_billing_v1_entitlements, 4);
+
+/**
  * EntitlementsService answers "may customer X use feature F right now?".
  *
  * Every customer_id in this service is the calling product's own id for the
@@ -1044,6 +1341,31 @@ export const EntitlementsService: GenService<{
     methodKind: "unary";
     input: typeof ReleaseReservationRequestSchema;
     output: typeof ReleaseReservationResponseSchema;
+  },
+  /**
+   * ExplainEntitlement answers for one feature as the service answered at
+   * an instant of the past (`at`, within the timeline's retention), with the
+   * timeline entries that led there. Scope: entitlements:read (an API key;
+   * customer tokens are refused).
+   *
+   * @generated from rpc billing.v1.EntitlementsService.ExplainEntitlement
+   */
+  explainEntitlement: {
+    methodKind: "unary";
+    input: typeof ExplainEntitlementRequestSchema;
+    output: typeof ExplainEntitlementResponseSchema;
+  },
+  /**
+   * ListCustomerTimeline pages every change of a customer's entitlements,
+   * newest first. Scope: entitlements:read (an API key; customer tokens are
+   * refused).
+   *
+   * @generated from rpc billing.v1.EntitlementsService.ListCustomerTimeline
+   */
+  listCustomerTimeline: {
+    methodKind: "unary";
+    input: typeof ListCustomerTimelineRequestSchema;
+    output: typeof ListCustomerTimelineResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_billing_v1_entitlements, 0);

@@ -60,6 +60,12 @@ const (
 	// EntitlementsServiceReleaseReservationProcedure is the fully-qualified name of the
 	// EntitlementsService's ReleaseReservation RPC.
 	EntitlementsServiceReleaseReservationProcedure = "/billing.v1.EntitlementsService/ReleaseReservation"
+	// EntitlementsServiceExplainEntitlementProcedure is the fully-qualified name of the
+	// EntitlementsService's ExplainEntitlement RPC.
+	EntitlementsServiceExplainEntitlementProcedure = "/billing.v1.EntitlementsService/ExplainEntitlement"
+	// EntitlementsServiceListCustomerTimelineProcedure is the fully-qualified name of the
+	// EntitlementsService's ListCustomerTimeline RPC.
+	EntitlementsServiceListCustomerTimelineProcedure = "/billing.v1.EntitlementsService/ListCustomerTimeline"
 )
 
 // EntitlementsServiceClient is a client for the billing.v1.EntitlementsService service.
@@ -101,6 +107,15 @@ type EntitlementsServiceClient interface {
 	// ReleaseReservation ends a reservation without usage; releasing again
 	// is a no-op. Scope: usage:write.
 	ReleaseReservation(context.Context, *connect.Request[v1.ReleaseReservationRequest]) (*connect.Response[v1.ReleaseReservationResponse], error)
+	// ExplainEntitlement answers for one feature as the service answered at
+	// an instant of the past (`at`, within the timeline's retention), with the
+	// timeline entries that led there. Scope: entitlements:read (an API key;
+	// customer tokens are refused).
+	ExplainEntitlement(context.Context, *connect.Request[v1.ExplainEntitlementRequest]) (*connect.Response[v1.ExplainEntitlementResponse], error)
+	// ListCustomerTimeline pages every change of a customer's entitlements,
+	// newest first. Scope: entitlements:read (an API key; customer tokens are
+	// refused).
+	ListCustomerTimeline(context.Context, *connect.Request[v1.ListCustomerTimelineRequest]) (*connect.Response[v1.ListCustomerTimelineResponse], error)
 }
 
 // NewEntitlementsServiceClient constructs a client for the billing.v1.EntitlementsService service.
@@ -170,20 +185,36 @@ func NewEntitlementsServiceClient(httpClient connect.HTTPClient, baseURL string,
 			connect.WithSchema(entitlementsServiceMethods.ByName("ReleaseReservation")),
 			connect.WithClientOptions(opts...),
 		),
+		explainEntitlement: connect.NewClient[v1.ExplainEntitlementRequest, v1.ExplainEntitlementResponse](
+			httpClient,
+			baseURL+EntitlementsServiceExplainEntitlementProcedure,
+			connect.WithSchema(entitlementsServiceMethods.ByName("ExplainEntitlement")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		listCustomerTimeline: connect.NewClient[v1.ListCustomerTimelineRequest, v1.ListCustomerTimelineResponse](
+			httpClient,
+			baseURL+EntitlementsServiceListCustomerTimelineProcedure,
+			connect.WithSchema(entitlementsServiceMethods.ByName("ListCustomerTimeline")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // entitlementsServiceClient implements EntitlementsServiceClient.
 type entitlementsServiceClient struct {
-	checkEntitlement    *connect.Client[v1.CheckEntitlementRequest, v1.CheckEntitlementResponse]
-	listEntitlements    *connect.Client[v1.ListEntitlementsRequest, v1.ListEntitlementsResponse]
-	watchEntitlements   *connect.Client[v1.WatchEntitlementsRequest, v1.WatchEntitlementsResponse]
-	watchProjectChanges *connect.Client[v1.WatchProjectChangesRequest, v1.WatchProjectChangesResponse]
-	issueCustomerToken  *connect.Client[v1.IssueCustomerTokenRequest, v1.IssueCustomerTokenResponse]
-	trackUsage          *connect.Client[v1.TrackUsageRequest, v1.TrackUsageResponse]
-	reserveUsage        *connect.Client[v1.ReserveUsageRequest, v1.ReserveUsageResponse]
-	commitReservation   *connect.Client[v1.CommitReservationRequest, v1.CommitReservationResponse]
-	releaseReservation  *connect.Client[v1.ReleaseReservationRequest, v1.ReleaseReservationResponse]
+	checkEntitlement     *connect.Client[v1.CheckEntitlementRequest, v1.CheckEntitlementResponse]
+	listEntitlements     *connect.Client[v1.ListEntitlementsRequest, v1.ListEntitlementsResponse]
+	watchEntitlements    *connect.Client[v1.WatchEntitlementsRequest, v1.WatchEntitlementsResponse]
+	watchProjectChanges  *connect.Client[v1.WatchProjectChangesRequest, v1.WatchProjectChangesResponse]
+	issueCustomerToken   *connect.Client[v1.IssueCustomerTokenRequest, v1.IssueCustomerTokenResponse]
+	trackUsage           *connect.Client[v1.TrackUsageRequest, v1.TrackUsageResponse]
+	reserveUsage         *connect.Client[v1.ReserveUsageRequest, v1.ReserveUsageResponse]
+	commitReservation    *connect.Client[v1.CommitReservationRequest, v1.CommitReservationResponse]
+	releaseReservation   *connect.Client[v1.ReleaseReservationRequest, v1.ReleaseReservationResponse]
+	explainEntitlement   *connect.Client[v1.ExplainEntitlementRequest, v1.ExplainEntitlementResponse]
+	listCustomerTimeline *connect.Client[v1.ListCustomerTimelineRequest, v1.ListCustomerTimelineResponse]
 }
 
 // CheckEntitlement calls billing.v1.EntitlementsService.CheckEntitlement.
@@ -231,6 +262,16 @@ func (c *entitlementsServiceClient) ReleaseReservation(ctx context.Context, req 
 	return c.releaseReservation.CallUnary(ctx, req)
 }
 
+// ExplainEntitlement calls billing.v1.EntitlementsService.ExplainEntitlement.
+func (c *entitlementsServiceClient) ExplainEntitlement(ctx context.Context, req *connect.Request[v1.ExplainEntitlementRequest]) (*connect.Response[v1.ExplainEntitlementResponse], error) {
+	return c.explainEntitlement.CallUnary(ctx, req)
+}
+
+// ListCustomerTimeline calls billing.v1.EntitlementsService.ListCustomerTimeline.
+func (c *entitlementsServiceClient) ListCustomerTimeline(ctx context.Context, req *connect.Request[v1.ListCustomerTimelineRequest]) (*connect.Response[v1.ListCustomerTimelineResponse], error) {
+	return c.listCustomerTimeline.CallUnary(ctx, req)
+}
+
 // EntitlementsServiceHandler is an implementation of the billing.v1.EntitlementsService service.
 type EntitlementsServiceHandler interface {
 	// CheckEntitlement answers for one feature. Scope: entitlements:read, or a
@@ -270,6 +311,15 @@ type EntitlementsServiceHandler interface {
 	// ReleaseReservation ends a reservation without usage; releasing again
 	// is a no-op. Scope: usage:write.
 	ReleaseReservation(context.Context, *connect.Request[v1.ReleaseReservationRequest]) (*connect.Response[v1.ReleaseReservationResponse], error)
+	// ExplainEntitlement answers for one feature as the service answered at
+	// an instant of the past (`at`, within the timeline's retention), with the
+	// timeline entries that led there. Scope: entitlements:read (an API key;
+	// customer tokens are refused).
+	ExplainEntitlement(context.Context, *connect.Request[v1.ExplainEntitlementRequest]) (*connect.Response[v1.ExplainEntitlementResponse], error)
+	// ListCustomerTimeline pages every change of a customer's entitlements,
+	// newest first. Scope: entitlements:read (an API key; customer tokens are
+	// refused).
+	ListCustomerTimeline(context.Context, *connect.Request[v1.ListCustomerTimelineRequest]) (*connect.Response[v1.ListCustomerTimelineResponse], error)
 }
 
 // NewEntitlementsServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -335,6 +385,20 @@ func NewEntitlementsServiceHandler(svc EntitlementsServiceHandler, opts ...conne
 		connect.WithSchema(entitlementsServiceMethods.ByName("ReleaseReservation")),
 		connect.WithHandlerOptions(opts...),
 	)
+	entitlementsServiceExplainEntitlementHandler := connect.NewUnaryHandler(
+		EntitlementsServiceExplainEntitlementProcedure,
+		svc.ExplainEntitlement,
+		connect.WithSchema(entitlementsServiceMethods.ByName("ExplainEntitlement")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	entitlementsServiceListCustomerTimelineHandler := connect.NewUnaryHandler(
+		EntitlementsServiceListCustomerTimelineProcedure,
+		svc.ListCustomerTimeline,
+		connect.WithSchema(entitlementsServiceMethods.ByName("ListCustomerTimeline")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/billing.v1.EntitlementsService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case EntitlementsServiceCheckEntitlementProcedure:
@@ -355,6 +419,10 @@ func NewEntitlementsServiceHandler(svc EntitlementsServiceHandler, opts ...conne
 			entitlementsServiceCommitReservationHandler.ServeHTTP(w, r)
 		case EntitlementsServiceReleaseReservationProcedure:
 			entitlementsServiceReleaseReservationHandler.ServeHTTP(w, r)
+		case EntitlementsServiceExplainEntitlementProcedure:
+			entitlementsServiceExplainEntitlementHandler.ServeHTTP(w, r)
+		case EntitlementsServiceListCustomerTimelineProcedure:
+			entitlementsServiceListCustomerTimelineHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -398,4 +466,12 @@ func (UnimplementedEntitlementsServiceHandler) CommitReservation(context.Context
 
 func (UnimplementedEntitlementsServiceHandler) ReleaseReservation(context.Context, *connect.Request[v1.ReleaseReservationRequest]) (*connect.Response[v1.ReleaseReservationResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("billing.v1.EntitlementsService.ReleaseReservation is not implemented"))
+}
+
+func (UnimplementedEntitlementsServiceHandler) ExplainEntitlement(context.Context, *connect.Request[v1.ExplainEntitlementRequest]) (*connect.Response[v1.ExplainEntitlementResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("billing.v1.EntitlementsService.ExplainEntitlement is not implemented"))
+}
+
+func (UnimplementedEntitlementsServiceHandler) ListCustomerTimeline(context.Context, *connect.Request[v1.ListCustomerTimelineRequest]) (*connect.Response[v1.ListCustomerTimelineResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("billing.v1.EntitlementsService.ListCustomerTimeline is not implemented"))
 }
