@@ -1,6 +1,6 @@
 /**
  * Everything that changes a customer's entitlements ends here: the change
- * is written to the customer's timeline with its cause, then the Redis
+ * is written to the customer's timeline with its cause while the Redis
  * entry is invalidated and the change is broadcast, which evicts process
  * memory on every replica (and feeds WatchEntitlements streams).
  *
@@ -56,11 +56,20 @@ export class EntitlementChangeNotifier {
     cause: TimelineCause,
   ): Promise<void> {
     for (const customerId of new Set(customerIds)) {
-      await this.timeline.customerChanged(projectId, customerId, cause);
-      await this.redisCache.invalidate(projectId, customerId);
-      await this.bus.publish({ kind: 'entitlements', projectId, customerId });
-      this.usageBroadcasts.immediateChangeSent(customerKey(projectId, customerId));
+      // The entry is written beside the invalidation, not before it: a
+      // webhook waits for the longer of the two, and fails (so Stripe
+      // retries) if either does.
+      await Promise.all([
+        this.timeline.customerChanged(projectId, customerId, cause),
+        this.announce(projectId, customerId),
+      ]);
     }
+  }
+
+  private async announce(projectId: string, customerId: string): Promise<void> {
+    await this.redisCache.invalidate(projectId, customerId);
+    await this.bus.publish({ kind: 'entitlements', projectId, customerId });
+    this.usageBroadcasts.immediateChangeSent(customerKey(projectId, customerId));
   }
 
   /**

@@ -140,7 +140,7 @@ export class EntitlementHistoryService {
     let until = pageToken === '' ? this.deps.now() : timeOfEntryId(pageToken);
     for (const entry of stored) {
       views.push(...(await this.gapViews(projectId, entry.facts_after, entry.at, until)));
-      views.push(storedView(entry));
+      views.push(storedView(entry, await this.termsAt(projectId, entry.at)));
       until = entry.at;
     }
     const last = stored.at(-1);
@@ -204,10 +204,10 @@ export class EntitlementHistoryService {
     // After the newest stored entry: what the catalog and time alone changed.
     const recent =
       facts.since === undefined ? [] : await this.gapViews(projectId, facts.facts, facts.since, at);
-    return [
-      ...recent.filter((view) => view.changedFeatures.includes(feature)),
-      ...stored.map(storedView),
-    ]
+    const storedViews = await Promise.all(
+      stored.map(async (entry) => storedView(entry, await this.termsAt(projectId, entry.at))),
+    );
+    return [...recent.filter((view) => view.changedFeatures.includes(feature)), ...storedViews]
       .sort((a, b) => b.at.getTime() - a.at.getTime())
       .slice(0, explainedEntries);
   }
@@ -275,7 +275,9 @@ const noCause = {
   subjectId: '',
 } as const;
 
-function storedView(entry: CustomerTimelineDoc): TimelineView {
+/** A stored entry, its sets computed from its facts and the terms of its instant. */
+function storedView(entry: CustomerTimelineDoc, terms: ProjectTerms): TimelineView {
+  const setOf = (facts: CustomerFacts) => computeEntitlements(inputsAt(facts, terms, entry.at));
   const { cause } = entry;
   const described =
     cause.kind === 'stripe_event'
@@ -289,8 +291,8 @@ function storedView(entry: CustomerTimelineDoc): TimelineView {
     kind: cause.kind,
     ...described,
     changedFeatures: entry.changed_features,
-    before: entry.set_before,
-    after: entry.set_after,
+    before: entry.facts_before === null ? null : setOf(entry.facts_before),
+    after: setOf(entry.facts_after),
   };
 }
 

@@ -1,10 +1,15 @@
 /**
  * Writes the timelines (src/domain/timeline.ts) as changes happen: called
  * by the EntitlementChangeNotifier, through which every change of a
- * customer's facts passes, before the change is made visible (cache
- * invalidation and broadcast), with the cause its caller gives.
+ * customer's facts passes, with the cause its caller gives. The entry keeps
+ * facts only (the sets before and after are computed when read, by the pure
+ * engine), and a change that left the facts as the previous entry has them
+ * (a Stripe event that repeats what is stored) writes nothing: it changed no
+ * answer. Each change costs one read of the facts, one `_id` read of the
+ * customer's newest entry (its head) and, unless nothing changed, an insert
+ * and an `_id` update of the head.
  */
-import type { EntitlementInputs, EntitlementSet } from '../domain/entitlements.js';
+import { computeEntitlements, type EntitlementInputs } from '../domain/entitlements.js';
 import {
   changedFeatures,
   factsOf,
@@ -15,14 +20,9 @@ import {
 import type { CatalogEntryDoc } from '../store/documents.js';
 import type { TimelineStore } from '../store/timeline-store.js';
 
-/** How the lookup computes sets (EntitlementLookupService satisfies it). */
-export interface SetComputation {
+/** Where the engine's inputs come from (EntitlementLookupService satisfies it). */
+export interface FactsSource {
   loadInputs(projectId: string, customerId: string, now: Date): Promise<EntitlementInputs>;
-  computeFrom(
-    inputs: EntitlementInputs,
-    projectId: string,
-    customerId: string,
-  ): Promise<EntitlementSet>;
 }
 
 /** A change of the project's terms, as ProjectService saw it. */
@@ -35,39 +35,38 @@ export interface ProjectTermsChange {
 
 export class TimelineRecorder {
   constructor(
-    private readonly store: Pick<TimelineStore, 'appendCustomer' | 'appendProject' | 'customerAt'>,
-    private readonly sets: SetComputation,
+    private readonly store: Pick<
+      TimelineStore,
+      'appendCustomer' | 'appendProject' | 'customerHead'
+    >,
+    private readonly facts: FactsSource,
     private readonly now: () => Date,
   ) {}
 
-  /** One entry: the customer's facts now, and before (its previous entry's). */
+  /** One entry: the customer's facts now, and before (its newest entry's, the head). */
   async customerChanged(
     projectId: string,
     customerId: string,
     cause: TimelineCause,
   ): Promise<void> {
     const at = this.now();
-    const [inputs, previous] = await Promise.all([
-      this.sets.loadInputs(projectId, customerId, at),
-      this.store.customerAt(projectId, customerId, at),
+    const [inputs, head] = await Promise.all([
+      this.facts.loadInputs(projectId, customerId, at),
+      this.store.customerHead(projectId, customerId),
     ]);
-    const factsBefore = previous?.facts_after ?? null;
-    const [setBefore, setAfter] = await Promise.all([
-      factsBefore === null
-        ? null
-        : this.sets.computeFrom(inputsAt(factsBefore, inputs, at), projectId, customerId),
-      this.sets.computeFrom(inputs, projectId, customerId),
-    ]);
+    const factsBefore = head?.facts ?? null;
+    const factsAfter = factsOf(inputs);
+    if (factsBefore !== null && JSON.stringify(factsBefore) === JSON.stringify(factsAfter)) return;
+    const setBefore =
+      factsBefore === null ? null : computeEntitlements(inputsAt(factsBefore, inputs, at));
     await this.store.appendCustomer({
       project_id: projectId,
       customer_id: customerId,
       at,
       cause,
       facts_before: factsBefore,
-      facts_after: factsOf(inputs),
-      set_before: setBefore,
-      set_after: setAfter,
-      changed_features: changedFeatures(setBefore, setAfter),
+      facts_after: factsAfter,
+      changed_features: changedFeatures(setBefore, computeEntitlements(inputs)),
     });
   }
 

@@ -148,6 +148,7 @@ const collectionNames = [
   // Why entitlements changed, insert-only, read by _id ranges (timeline-store.ts).
   'customer_timeline',
   'project_timeline',
+  'customer_timeline_heads',
 ] as const;
 
 const indexPlans: readonly IndexPlan[] = [
@@ -223,8 +224,15 @@ const indexPlans: readonly IndexPlan[] = [
   // One insert appends an operation (a usage, a hold, a reservation's end) and applies it once
   // (usage-ledger-store.ts, src/domain/usage-once-keys.ts).
   { collection: 'usage_ledger', key: { once_key: 1 }, name: 'once_key_unique', unique: true },
-  // The retention sweep's filter (reads are _id ranges).
+  // Reads pick a customer's (a project's) entries by equality, then their _id range
+  // (timeline-store.ts); `at` is the retention sweep's filter.
+  {
+    collection: 'customer_timeline',
+    key: { project_id: 1, customer_id: 1 },
+    name: 'project_customer',
+  },
   { collection: 'customer_timeline', key: { at: 1 }, name: 'at' },
+  { collection: 'project_timeline', key: { project_id: 1 }, name: 'project' },
   { collection: 'project_timeline', key: { at: 1 }, name: 'at' },
 ];
 

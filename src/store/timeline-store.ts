@@ -1,11 +1,18 @@
 /**
  * The timelines (src/domain/timeline.ts), insert-only: `customer_timeline`
  * has an entry per change of a customer's facts, `project_timeline` one per
- * change of the catalog or grace period. Every read is an `_id` range
- * (src/domain/timeline-ids.ts: `_id` order is time order).
+ * change of the catalog or grace period; `_id` order is time order
+ * (src/domain/timeline-ids.ts). Each read filters on the customer (or the
+ * project) by equality, which FerretDB pushes down to an index, and the
+ * `_id` range is applied after (docs/ferretdb.md, finding 7: ranges are not
+ * pushed down), so it costs the customer's entries, never the collection.
+ *
+ * Recording a change must not cost even that: `customer_timeline_heads`
+ * holds each customer's newest entry (its facts), read and written by
+ * `_id`. It only moves forward in time, so of two replicas recording at
+ * once the later entry stays the head.
  */
 import type { Collection, Db, Filter } from 'mongodb';
-import type { EntitlementSet } from '../domain/entitlements.js';
 import type { CustomerFacts, ProjectTimelineCause, TimelineCause } from '../domain/timeline.js';
 import {
   customerEntryPrefix,
@@ -19,6 +26,18 @@ import type { CatalogEntryDoc } from './documents.js';
 
 export const customerTimelineCollection = 'customer_timeline';
 export const projectTimelineCollection = 'project_timeline';
+export const customerTimelineHeadsCollection = 'customer_timeline_heads';
+
+/** A customer's newest entry, as the recorder needs it. */
+export interface CustomerTimelineHeadDoc {
+  /** The customer's entry-id prefix. */
+  _id: string;
+  project_id: string;
+  customer_id: string;
+  entry_id: string;
+  at: Date;
+  facts: CustomerFacts;
+}
 
 export interface CustomerTimelineDoc {
   _id: string;
@@ -30,8 +49,7 @@ export interface CustomerTimelineDoc {
   /** null: the customer's first entry (nothing was recorded before it). */
   facts_before: CustomerFacts | null;
   facts_after: CustomerFacts;
-  set_before: EntitlementSet | null;
-  set_after: EntitlementSet;
+  /** The features whose answer the change changed (at `at`). */
   changed_features: string[];
 }
 
@@ -49,19 +67,45 @@ export interface ProjectTimelineDoc {
 export class TimelineStore {
   private readonly customers: Collection<CustomerTimelineDoc>;
   private readonly projects: Collection<ProjectTimelineDoc>;
+  private readonly heads: Collection<CustomerTimelineHeadDoc>;
 
   constructor(db: Db) {
     this.customers = db.collection<CustomerTimelineDoc>(customerTimelineCollection);
     this.projects = db.collection<ProjectTimelineDoc>(projectTimelineCollection);
+    this.heads = db.collection<CustomerTimelineHeadDoc>(customerTimelineHeadsCollection);
   }
 
+  /** The entry, then the customer's head (unless a later entry is the head already). */
   async appendCustomer(entry: Omit<CustomerTimelineDoc, '_id'>): Promise<CustomerTimelineDoc> {
-    const doc = {
-      _id: newEntryId(customerEntryPrefix(entry.project_id, entry.customer_id), entry.at),
-      ...entry,
-    };
+    const prefix = customerEntryPrefix(entry.project_id, entry.customer_id);
+    const doc = { _id: newEntryId(prefix, entry.at), ...entry };
     await this.customers.insertOne(doc);
+    const head = {
+      project_id: entry.project_id,
+      customer_id: entry.customer_id,
+      entry_id: doc._id,
+      at: entry.at,
+      facts: entry.facts_after,
+    };
+    try {
+      await this.heads.updateOne(
+        { _id: prefix, at: { $lte: entry.at } },
+        { $set: head },
+        { upsert: true },
+      );
+    } catch (error) {
+      // The head is newer (the filter missed, and the upsert found the _id taken).
+      if (!isDuplicateKey(error)) throw error;
+    }
     return doc;
+  }
+
+  /** The customer's newest entry's facts, by `_id`. */
+  async customerHead(
+    projectId: string,
+    customerId: string,
+  ): Promise<CustomerTimelineHeadDoc | null> {
+    return this.heads.findOne({ _id: customerEntryPrefix(projectId, customerId) });
   }
 
   async appendProject(entry: Omit<ProjectTimelineDoc, '_id'>): Promise<ProjectTimelineDoc> {
@@ -77,11 +121,14 @@ export class TimelineStore {
     at: Date,
   ): Promise<CustomerTimelineDoc | null> {
     const prefix = customerEntryPrefix(projectId, customerId);
-    return this.newestIn(
-      this.customers,
-      { $gte: prefix, $lt: entryIdsUpTo(prefix, at) },
-      customerId,
-    );
+    const [found] = await this.customerEntries(projectId, customerId, {
+      $gte: prefix,
+      $lt: entryIdsUpTo(prefix, at),
+    })
+      .sort({ _id: -1 })
+      .limit(1)
+      .toArray();
+    return found ?? null;
   }
 
   /** The customer's oldest entry after `at`. */
@@ -91,11 +138,10 @@ export class TimelineStore {
     at: Date,
   ): Promise<CustomerTimelineDoc | null> {
     const prefix = customerEntryPrefix(projectId, customerId);
-    const [found] = await this.customers
-      .find({
-        _id: { $gte: entryIdsUpTo(prefix, at), $lt: entryIdsEnd(prefix) },
-        customer_id: customerId,
-      })
+    const [found] = await this.customerEntries(projectId, customerId, {
+      $gte: entryIdsUpTo(prefix, at),
+      $lt: entryIdsEnd(prefix),
+    })
       .sort({ _id: 1 })
       .limit(1)
       .toArray();
@@ -110,9 +156,10 @@ export class TimelineStore {
     beforeId?: string,
   ): Promise<CustomerTimelineDoc[]> {
     const prefix = customerEntryPrefix(projectId, customerId);
-    const end = beforeId ?? entryIdsEnd(prefix);
-    return this.customers
-      .find({ _id: { $gte: prefix, $lt: end }, customer_id: customerId })
+    return this.customerEntries(projectId, customerId, {
+      $gte: prefix,
+      $lt: beforeId ?? entryIdsEnd(prefix),
+    })
       .sort({ _id: -1 })
       .limit(limit)
       .toArray();
@@ -127,12 +174,12 @@ export class TimelineStore {
     limit: number,
   ): Promise<CustomerTimelineDoc[]> {
     const prefix = customerEntryPrefix(projectId, customerId);
-    return this.customers
-      .find({
-        _id: { $gte: prefix, $lt: entryIdsUpTo(prefix, at) },
-        customer_id: customerId,
-        changed_features: feature,
-      })
+    return this.customerEntries(
+      projectId,
+      customerId,
+      { $gte: prefix, $lt: entryIdsUpTo(prefix, at) },
+      { changed_features: feature },
+    )
       .sort({ _id: -1 })
       .limit(limit)
       .toArray();
@@ -141,8 +188,10 @@ export class TimelineStore {
   /** The project's newest entry at or before `at`. */
   async projectAt(projectId: string, at: Date): Promise<ProjectTimelineDoc | null> {
     const prefix = projectEntryPrefix(projectId);
-    const [found] = await this.projects
-      .find({ _id: { $gte: prefix, $lt: entryIdsUpTo(prefix, at) } })
+    const [found] = await this.projectEntries(projectId, {
+      $gte: prefix,
+      $lt: entryIdsUpTo(prefix, at),
+    })
       .sort({ _id: -1 })
       .limit(1)
       .toArray();
@@ -152,8 +201,10 @@ export class TimelineStore {
   /** The project's oldest entry after `at`. */
   async projectAfter(projectId: string, at: Date): Promise<ProjectTimelineDoc | null> {
     const prefix = projectEntryPrefix(projectId);
-    const [found] = await this.projects
-      .find({ _id: { $gte: entryIdsUpTo(prefix, at), $lt: entryIdsEnd(prefix) } })
+    const [found] = await this.projectEntries(projectId, {
+      $gte: entryIdsUpTo(prefix, at),
+      $lt: entryIdsEnd(prefix),
+    })
       .sort({ _id: 1 })
       .limit(1)
       .toArray();
@@ -168,8 +219,10 @@ export class TimelineStore {
     limit: number,
   ): Promise<ProjectTimelineDoc[]> {
     const prefix = projectEntryPrefix(projectId);
-    return this.projects
-      .find({ _id: { $gte: entryIdsUpTo(prefix, from), $lt: entryIdsUpTo(prefix, until) } })
+    return this.projectEntries(projectId, {
+      $gte: entryIdsUpTo(prefix, from),
+      $lt: entryIdsUpTo(prefix, until),
+    })
       .sort({ _id: -1 })
       .limit(limit)
       .toArray();
@@ -190,13 +243,31 @@ export class TimelineStore {
     };
   }
 
-  private async newestIn(
-    collection: Collection<CustomerTimelineDoc>,
-    range: { $gte: string; $lt: string },
+  /** The customer's entries in an `_id` range: the customer by equality (an index), then the range. */
+  private customerEntries(
+    projectId: string,
     customerId: string,
-  ): Promise<CustomerTimelineDoc | null> {
-    const filter: Filter<CustomerTimelineDoc> = { _id: range, customer_id: customerId };
-    const [found] = await collection.find(filter).sort({ _id: -1 }).limit(1).toArray();
-    return found ?? null;
+    range: IdRange,
+    more: Filter<CustomerTimelineDoc> = {},
+  ) {
+    return this.customers.find({
+      project_id: projectId,
+      customer_id: customerId,
+      _id: range,
+      ...more,
+    });
   }
+
+  private projectEntries(projectId: string, range: IdRange) {
+    return this.projects.find({ project_id: projectId, _id: range });
+  }
+}
+
+interface IdRange {
+  readonly $gte: string;
+  readonly $lt: string;
+}
+
+function isDuplicateKey(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && 'code' in error && error.code === 11000;
 }
