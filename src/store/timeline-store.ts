@@ -12,7 +12,7 @@
  * `_id`. It only moves forward in time, so of two replicas recording at
  * once the later entry stays the head.
  */
-import type { Collection, Db, Filter } from 'mongodb';
+import type { Collection, Db, Filter, FindCursor } from 'mongodb';
 import type { CustomerFacts, ProjectTimelineCause, TimelineCause } from '../domain/timeline.js';
 import {
   customerEntryPrefix,
@@ -121,14 +121,13 @@ export class TimelineStore {
     at: Date,
   ): Promise<CustomerTimelineDoc | null> {
     const prefix = customerEntryPrefix(projectId, customerId);
-    const [found] = await this.customerEntries(projectId, customerId, {
-      $gte: prefix,
-      $lt: entryIdsUpTo(prefix, at),
-    })
-      .sort({ _id: -1 })
-      .limit(1)
-      .toArray();
-    return found ?? null;
+    return firstOf(
+      this.customerEntries(projectId, customerId, {
+        $gte: prefix,
+        $lt: entryIdsUpTo(prefix, at),
+      }),
+      -1,
+    );
   }
 
   /** The customer's oldest entry after `at`. */
@@ -138,14 +137,13 @@ export class TimelineStore {
     at: Date,
   ): Promise<CustomerTimelineDoc | null> {
     const prefix = customerEntryPrefix(projectId, customerId);
-    const [found] = await this.customerEntries(projectId, customerId, {
-      $gte: entryIdsUpTo(prefix, at),
-      $lt: entryIdsEnd(prefix),
-    })
-      .sort({ _id: 1 })
-      .limit(1)
-      .toArray();
-    return found ?? null;
+    return firstOf(
+      this.customerEntries(projectId, customerId, {
+        $gte: entryIdsUpTo(prefix, at),
+        $lt: entryIdsEnd(prefix),
+      }),
+      1,
+    );
   }
 
   /** The customer's entries, newest first, older than the entry `beforeId` when given. */
@@ -188,27 +186,25 @@ export class TimelineStore {
   /** The project's newest entry at or before `at`. */
   async projectAt(projectId: string, at: Date): Promise<ProjectTimelineDoc | null> {
     const prefix = projectEntryPrefix(projectId);
-    const [found] = await this.projectEntries(projectId, {
-      $gte: prefix,
-      $lt: entryIdsUpTo(prefix, at),
-    })
-      .sort({ _id: -1 })
-      .limit(1)
-      .toArray();
-    return found ?? null;
+    return firstOf(
+      this.projectEntries(projectId, {
+        $gte: prefix,
+        $lt: entryIdsUpTo(prefix, at),
+      }),
+      -1,
+    );
   }
 
   /** The project's oldest entry after `at`. */
   async projectAfter(projectId: string, at: Date): Promise<ProjectTimelineDoc | null> {
     const prefix = projectEntryPrefix(projectId);
-    const [found] = await this.projectEntries(projectId, {
-      $gte: entryIdsUpTo(prefix, at),
-      $lt: entryIdsEnd(prefix),
-    })
-      .sort({ _id: 1 })
-      .limit(1)
-      .toArray();
-    return found ?? null;
+    return firstOf(
+      this.projectEntries(projectId, {
+        $gte: entryIdsUpTo(prefix, at),
+        $lt: entryIdsEnd(prefix),
+      }),
+      1,
+    );
   }
 
   /** The project's entries after `from` up to `until`, newest first, at most `limit`. */
@@ -266,6 +262,12 @@ export class TimelineStore {
 interface IdRange {
   readonly $gte: string;
   readonly $lt: string;
+}
+
+/** The first document of `cursor` in `_id` order (1) or reverse order (-1). */
+async function firstOf<T>(cursor: FindCursor<T>, order: 1 | -1): Promise<T | null> {
+  const [found] = await cursor.sort({ _id: order }).limit(1).toArray();
+  return found ?? null;
 }
 
 function isDuplicateKey(error: unknown): boolean {
