@@ -61,7 +61,10 @@ export async function startApp(
   options: AppOptions = {},
 ): Promise<App> {
   const mongo = await openMongo(config, logger);
-  const stores = buildStores(mongo.db, new SecretBox(config.masterKeys, randomBytes), config);
+  const clock = options.clock ?? wallClock();
+  const stores = buildStores(mongo.db, new SecretBox(config.masterKeys, randomBytes), config, () =>
+    clock.now(),
+  );
   await sealStoredSecrets(stores, logger).catch(async (err: unknown) => {
     await mongo.close();
     throw err;
@@ -79,7 +82,7 @@ export async function startApp(
     bus,
     metrics,
     jobs: runner,
-    clock: options.clock ?? wallClock(),
+    clock,
   });
   const jobs = defineScheduledJobs(runner, { config, logger, stores, metrics, ...services });
   const readiness = () => checkReadiness(mongo, redis);

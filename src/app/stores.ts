@@ -45,7 +45,8 @@ export interface Stores {
   readonly leftoverCollections: LeftoverCollections;
 }
 
-export function buildStores(db: Db, secretBox: SecretBox, config: Config): Stores {
+/** `now`: business time, which the usage ledger times its entries by. */
+export function buildStores(db: Db, secretBox: SecretBox, config: Config, now: () => Date): Stores {
   return {
     projects: new ProjectStore(db, secretBox),
     idempotency: new IdempotencyStore(db, idempotencyLeaseMs, secretBox),
@@ -60,7 +61,7 @@ export function buildStores(db: Db, secretBox: SecretBox, config: Config): Store
     reconciliationRuns: new ReconciliationRunStore(db),
     reconciliationLocks: new ReconciliationLockStore(db),
     jobClaims: new JobClaimStore(db),
-    usageLedger: new UsageLedgerStore(db),
+    usageLedger: new UsageLedgerStore(db, now),
     meterOutbox: new MeterOutboxStore(db),
     timeline: new TimelineStore(db),
     leftoverCollections: new LeftoverCollections(db),

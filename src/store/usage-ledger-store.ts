@@ -177,7 +177,14 @@ export class UsageLedgerStore {
 
   private readonly loneInserts: LoneEntryInserts<UsageEntryDoc>;
 
-  constructor(db: Db) {
+  /**
+   * `now`: when an entry counts as recorded, business time (what
+   * ExplainEntitlement's instants are; src/domain/business-clock.ts).
+   */
+  constructor(
+    db: Db,
+    private readonly now: () => Date = () => new Date(),
+  ) {
     this.entries = db.collection<UsageEntryDoc>(usageLedgerCollection);
     this.loneInserts = new LoneEntryInserts(this.entries);
   }
@@ -300,7 +307,7 @@ export class UsageLedgerStore {
     let verified = hint === undefined;
     let rest = batch;
     for (let lostRaces = 0; rest.length > 0; ) {
-      const decisions = decide(chain, id, head, rest);
+      const decisions = decide(chain, id, head, rest, this.now());
       // The hint may be behind another replica's writes (a release, the hold
       // itself): a refusal stands only on the head MongoDB has. One planned
       // after an inserted entry is on it (seq + 1 was free, so seq was the head).
@@ -430,6 +437,7 @@ function newEntry(
   seq: number,
   facts: EntryFacts,
   plan: Extract<ChainPlan, { kind: 'write' }>,
+  recordedAt: Date,
 ): UsageEntryDoc {
   return {
     _id: entryId(id, seq),
@@ -449,7 +457,7 @@ function newEntry(
     request: facts.request ?? null,
     expires_at: facts.expiresAt ?? null,
     occurred_at: facts.occurredAt,
-    recorded_at: new Date(),
+    recorded_at: recordedAt,
     allocation: allocationDoc(plan.allocation),
     state: stateDoc(plan.state),
   };
@@ -461,6 +469,7 @@ function decide(
   id: string,
   head: LedgerHead,
   batch: readonly PendingAppend[],
+  recordedAt: Date,
 ): Decision[] {
   let state = head.state;
   let seq = head.seq;
@@ -478,7 +487,7 @@ function decide(
     if (decided.kind === 'refuse') return [{ pending, facts, refusal: decided }];
     seq += 1;
     state = decided.state;
-    return [{ pending, entry: newEntry(chain, id, seq, facts, decided) }];
+    return [{ pending, entry: newEntry(chain, id, seq, facts, decided, recordedAt) }];
   });
 }
 

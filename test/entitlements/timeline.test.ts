@@ -5,10 +5,11 @@
  * set before and after; an expiry and a catalog change show as entries of
  * their own; explain answers as of the past and refuses the future and
  * customer tokens. And the property the issue asks for: over random
- * histories of grants, revokes, subscription webhooks and time passing,
- * ExplainEntitlement at every instant a check was made answers what
- * CheckEntitlement answered then.
+ * histories of grants, revokes, subscription webhooks, usage and time
+ * passing, ExplainEntitlement at every instant a check was made answers
+ * what CheckEntitlement answered then.
  */
+import { randomUUID } from 'node:crypto';
 import { type Timestamp, timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { Code, createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
@@ -19,6 +20,7 @@ import {
   EntitlementsService,
   TimelineEntryKind,
 } from '../../gen/billing/v1/entitlements_pb.js';
+import type { CatalogEntryDoc } from '../../src/store/documents.js';
 import {
   type BillingHarness,
   defaultCatalog,
@@ -30,8 +32,31 @@ import { makeEvent, makeSubscription } from '../helpers/stripe-objects.js';
 
 let h: BillingHarness;
 
+/** `tokens`: 5 a day per seat, refused beyond (a daily reset, so histories cross resets). */
+const tokens = {
+  feature: 'tokens',
+  limit: null,
+  limit_per_unit: false,
+  kind: 'metered' as const,
+  metered: {
+    allowance: 5,
+    allowance_per_unit: true,
+    reset: 'day' as const,
+    overage: 'block' as const,
+    stripe_meter_event_name: null,
+  },
+};
+
+/** The default catalog, with `tokens` on the pro price. */
+const timelineCatalog: CatalogEntryDoc[] = defaultCatalog.map((entry) =>
+  entry.stripe_id === 'price_pro_monthly'
+    ? { ...entry, features: [...entry.features, tokens] }
+    : entry,
+);
+
 test.before(async () => {
   h = await startBillingHarness({
+    catalog: timelineCatalog,
     env: { CUSTOMER_TOKEN_SECRETS: 'timeline-test-token-secret-0123456789abcdef' },
   });
 });
@@ -109,12 +134,12 @@ test('a grant, a webhook and a revoke each leave an entry with its cause and the
     stripeEventType: 'customer.subscription.updated',
     first: false,
   });
-  t.deepEqual(webhook?.changedFeatures, ['reports', 'seats']);
-  t.deepEqual(featuresOf(webhook?.after), ['reports', 'seats', 'trial']);
+  t.deepEqual(webhook?.changedFeatures, ['reports', 'seats', 'tokens']);
+  t.deepEqual(featuresOf(webhook?.after), ['reports', 'seats', 'tokens', 'trial']);
   t.like(revoke, { kind: TimelineEntryKind.REVOKE, subjectId: grantId, reason: 'trial over' });
   t.deepEqual(revoke?.changedFeatures, ['trial']);
-  t.deepEqual(featuresOf(revoke?.before), ['reports', 'seats', 'trial']);
-  t.deepEqual(featuresOf(revoke?.after), ['reports', 'seats']);
+  t.deepEqual(featuresOf(revoke?.before), ['reports', 'seats', 'tokens', 'trial']);
+  t.deepEqual(featuresOf(revoke?.after), ['reports', 'seats', 'tokens']);
   t.true(entries.every((entry) => !entry.computed));
 });
 
@@ -153,7 +178,7 @@ test.serial(
     const customerId = 'tl-catalog';
     await subscribe(customerId, 'active', seconds(h.now()));
     const beforeChange = h.now();
-    const withAudit = defaultCatalog.map((entry) =>
+    const withAudit = timelineCatalog.map((entry) =>
       entry.stripe_id === 'price_pro_monthly'
         ? {
             ...entry,
@@ -174,7 +199,7 @@ test.serial(
       t.like((await explain(customerId, 'audit', h.now())).entitlement, { allowed: true });
       t.like((await explain(customerId, 'audit', beforeChange)).entitlement, { allowed: false });
     } finally {
-      await h.server.app.projects.setCatalog(projectId, defaultCatalog, 'key:test', 'restore');
+      await h.server.app.projects.setCatalog(projectId, timelineCatalog, 'key:test', 'restore');
     }
   },
 );
@@ -231,11 +256,11 @@ test('explain refuses the future, a missing instant, and customer tokens; pages 
 });
 
 /**
- * The issue's proof. Features: `reports` and `seats` (limit 1 per seat)
- * from the subscription, `trial` and `reports` from grants (some
- * expiring), `export` never given. Metered features are left out: usage is
- * placed by the wall-clock time it was recorded, and this history moves
- * business time.
+ * The issue's proof. Features: `reports`, `seats` (limit 1 per seat) and
+ * `tokens` (metered, reset daily) from the subscription, `trial` and
+ * `reports` from grants (some expiring), `export` never given. Usage is
+ * tracked with and without `enforce`; the ledger times its entries by the
+ * same business clock the history moves.
  */
 test.serial(
   'over random histories, ExplainEntitlement at every checked instant answers what CheckEntitlement answered',
@@ -244,7 +269,7 @@ test.serial(
     const seed = seedFromEnv('TIMELINE_SEED');
     t.log(`seed ${seed} (TIMELINE_SEED=${seed} replays it)`);
     const rng = new Rng(seed);
-    const features = ['reports', 'seats', 'trial', 'export'];
+    const features = ['reports', 'seats', 'tokens', 'trial', 'export'];
     for (let history = 0; history < 3; history += 1) {
       const customerId = `tl-random-${seed}-${history}`;
       const samples = await randomHistory(rng, customerId, features);
@@ -274,7 +299,7 @@ async function randomHistory(rng: Rng, customerId: string, features: readonly st
   let created = seconds(h.now());
   const subId = `sub_tl_${customerId}`;
   for (let step = 0; step < 14; step += 1) {
-    const move = rng.int(0, 3);
+    const move = rng.int(0, 4);
     if (move === 0) {
       const expiresAt = rng.chance(0.5)
         ? new Date(h.now().getTime() + rng.int(60, 7200) * 1000)
@@ -287,12 +312,30 @@ async function randomHistory(rng: Rng, customerId: string, features: readonly st
       status = status === undefined ? 'active' : rng.pick(subscriptionTransitions[status]);
       created = Math.max(created + 1, seconds(h.now()));
       await subscribe(customerId, status, created, subId);
+    } else if (move === 3) {
+      await trackTokens(customerId, rng.int(1, 4), rng.chance(0.5));
     } else {
       h.fake.advance(rng.int(60, 3 * 3600));
     }
     samples.push(...(await checkAll(customerId, features)));
   }
   return samples;
+}
+
+/** Usage of `tokens`; refused (and so nothing recorded) without a source, or over the balance under enforce. */
+async function trackTokens(customerId: string, amount: number, enforce: boolean) {
+  const tracked = entitlements().trackUsage(
+    {
+      customerId,
+      feature: 'tokens',
+      amount: BigInt(amount),
+      idempotencyKey: randomUUID(),
+      enforce,
+    },
+    h.auth,
+  );
+  const code = await codeOf(tracked);
+  if (code !== 'ok' && code !== Code.FailedPrecondition) throw new Error(`TrackUsage: ${code}`);
 }
 
 /** Every feature checked; the instant is taken after, and kept only while the answers hold. */
@@ -324,6 +367,11 @@ function comparable(entitlement: Entitlement | undefined) {
     limit: entitlement?.limit,
     denialReason: entitlement?.denialReason,
     validUntil: time(entitlement?.validUntil),
+    usage: entitlement?.usage,
+    balance: entitlement?.balance,
+    reserved: entitlement?.reserved,
+    credits: entitlement?.credits,
+    resetsAt: time(entitlement?.resetsAt),
     sources: entitlement?.sources.map((source) => ({
       kind: source.kind,
       id: source.id,
