@@ -17,6 +17,7 @@ import { type BusinessClock, wallClock } from './domain/business-clock.js';
 import { SecretBox } from './domain/secret-box.js';
 import type { MeterReportJob, RetentionJob } from './jobs/index.js';
 import type { JobRunner } from './jobs/job-runner.js';
+import type { WebhookJobs } from './jobs/webhook-jobs.js';
 import type { Logger } from './logger.js';
 import type { ReadinessReport } from './server/http-routes.js';
 import type { Listener } from './server/listener.js';
@@ -28,6 +29,7 @@ import type { EntitlementLookupService } from './services/entitlement-lookup-ser
 import type { GrantService } from './services/grant-service.js';
 import type { ProjectService } from './services/project-service.js';
 import type { ReconciliationService } from './services/reconciliation-service.js';
+import type { WebhookDispatcher } from './services/webhook-dispatcher.js';
 import { connectMongo, ensureIndexes, type MongoConnection } from './store/mongo.js';
 
 export interface App {
@@ -43,6 +45,8 @@ export interface App {
   readonly retention: RetentionJob;
   /** Sends pending Stripe meter events (METER_REPORT_CRON). */
   readonly meterReports: MeterReportJob;
+  /** Outbound webhooks' scans and the grant.expiring check (OUTBOUND_WEBHOOK_CRON, GRANT_EXPIRING_CRON). */
+  readonly webhookJobs: WebhookJobs;
   readiness(): Promise<ReadinessReport>;
   /** Graceful: ends streams, drains requests, then closes the pools. Idempotent. */
   stop(): Promise<void>;
@@ -84,7 +88,14 @@ export async function startApp(
     jobs: runner,
     clock,
   });
-  const jobs = defineScheduledJobs(runner, { config, logger, stores, metrics, ...services });
+  const jobs = defineScheduledJobs(runner, {
+    config,
+    logger,
+    stores,
+    metrics,
+    ...services,
+    now: () => clock.now(),
+  });
   const readiness = () => checkReadiness(mongo, redis);
   const shutdown = new AbortController();
   // Every in-flight call links its own signal to this one: hundreds are normal.
@@ -102,6 +113,8 @@ export async function startApp(
   // Jobs start once the server is up; 'listening' is logged after them, so
   // whoever waits for it (main's signal handlers, tests) sees a started app.
   await startJobs(runner, jobs);
+  // Deliveries a stopped replica left pending go out now, not at the next scheduled scan.
+  services.webhookDispatcher.kick();
   logger.info('listening', {
     host: config.host,
     port: listener.port,
@@ -119,8 +132,9 @@ export async function startApp(
     reconciliation: services.reconciliation,
     retention: jobs.retention,
     meterReports: jobs.meterReports,
+    webhookJobs: jobs.webhooks,
     readiness,
-    stop: stopOnce(parts, services.notifier),
+    stop: stopOnce(parts, services.notifier, services.webhookDispatcher),
   };
 }
 
@@ -137,6 +151,7 @@ async function startJobs(runner: JobRunner, jobs: ScheduledJobs): Promise<void> 
   await jobs.reconciliation.start();
   await jobs.retention.start();
   await jobs.meterReports.start();
+  await jobs.webhooks.start();
 }
 
 interface RunningParts {
@@ -156,6 +171,8 @@ function stopOnce(
   parts: RunningParts,
   // Balance changes still waiting for their window go out before Redis closes.
   notifier: Pick<EntitlementChangeNotifier, 'flush'>,
+  // Webhook attempts in flight are aborted and recorded (due again) before MongoDB closes.
+  webhooks: Pick<WebhookDispatcher, 'stop'>,
 ): () => Promise<void> {
   let stopping: Promise<void> | undefined;
   return () => {
@@ -168,6 +185,7 @@ function stopOnce(
       await parts.listener.close(config.shutdownGraceMs);
       await parts.metricsListener?.close();
       await jobsStopped;
+      await webhooks.stop();
       await notifier.flush();
       await closeRedis(parts.redis);
       await parts.mongo.close();

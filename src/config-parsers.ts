@@ -87,6 +87,25 @@ export function originList(env: Env, name: string): string[] {
   return origins;
 }
 
+/**
+ * Comma-separated host names or IP addresses (IPv6 in brackets, as in a
+ * URL), lower-cased; no ports, paths or wildcards.
+ */
+export function hostList(env: Env, name: string): Set<string> {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return new Set();
+  const hosts = raw.split(',').map((host) => host.trim().toLowerCase());
+  for (const host of hosts) {
+    if (!/^(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9.-]*[a-z0-9])?)$/.test(host)) {
+      throw new ConfigError(
+        name,
+        `must list host names or addresses like hooks.example.com, 127.0.0.1 or [::1], got "${host}"`,
+      );
+    }
+  }
+  return new Set(hosts);
+}
+
 export function optionalString(env: Env, name: string, fallback: string): string {
   const value = env[name];
   if (value === undefined || value === '') return fallback;

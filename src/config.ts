@@ -8,6 +8,7 @@ import {
   ConfigError,
   cron,
   type Env,
+  hostList,
   integer,
   masterKeys,
   oneOf,
@@ -120,6 +121,26 @@ export interface Config {
   readonly meterReportBatchSize: number;
   /** Failed sends after which a pending meter event counts as failing (it is still retried). */
   readonly meterReportFailingAfter: number;
+  readonly outboundWebhooks: OutboundWebhookConfig;
+}
+
+/** Products' webhook endpoints (docs/operations.md, "Outbound webhooks"). */
+export interface OutboundWebhookConfig {
+  /** Hosts that may be private or loopback and use plain http (lower-case; IPv6 in brackets). */
+  readonly allowedHosts: ReadonlySet<string>;
+  /** How long one attempt waits for the whole answer. */
+  readonly timeoutMs: number;
+  /** The wait after a first failure; it doubles per failure (with jitter) up to `retryMaxMs`. */
+  readonly retryBaseMs: number;
+  readonly retryMaxMs: number;
+  /** How long a delivery is retried before it is failed. */
+  readonly retryForMs: number;
+  /** When pending deliveries are scanned (cron with seconds, UTC); undefined: never. */
+  readonly deliverCron: string | undefined;
+  /** When grants that expire within a day are announced (cron, UTC); undefined: never. */
+  readonly grantExpiringCron: string | undefined;
+  /** Events, deliveries and attempts older than this are deleted. */
+  readonly retentionDays: number;
 }
 
 export function loadConfig(env: Env): Config {
@@ -243,6 +264,57 @@ export function loadConfig(env: Env): Config {
       min: 1,
       max: 1000,
     }),
+    outboundWebhooks: outboundWebhookConfig(env),
+  };
+}
+
+function outboundWebhookConfig(env: Env): OutboundWebhookConfig {
+  const retryBaseMs = integer(env, 'OUTBOUND_WEBHOOK_RETRY_BASE_MS', {
+    fallback: 60_000,
+    min: 10,
+    max: 3_600_000,
+  });
+  const retryMaxMs = integer(env, 'OUTBOUND_WEBHOOK_RETRY_MAX_MS', {
+    fallback: 3_600_000,
+    min: 10,
+    max: 24 * 3_600_000,
+  });
+  if (retryMaxMs < retryBaseMs) {
+    throw new ConfigError(
+      'OUTBOUND_WEBHOOK_RETRY_MAX_MS',
+      'must not be shorter than OUTBOUND_WEBHOOK_RETRY_BASE_MS',
+    );
+  }
+  const retryForHours = integer(env, 'OUTBOUND_WEBHOOK_RETRY_FOR_HOURS', {
+    fallback: 72,
+    min: 1,
+    max: 30 * 24,
+  });
+  const retentionDays = integer(env, 'OUTBOUND_WEBHOOK_RETENTION_DAYS', {
+    fallback: 30,
+    min: 1,
+    max: 3650,
+  });
+  // A delivery's record must outlive its retries (the log, and its replay).
+  if (retentionDays * 24 <= retryForHours) {
+    throw new ConfigError(
+      'OUTBOUND_WEBHOOK_RETENTION_DAYS',
+      'must be longer than OUTBOUND_WEBHOOK_RETRY_FOR_HOURS',
+    );
+  }
+  return {
+    allowedHosts: hostList(env, 'OUTBOUND_WEBHOOK_ALLOWED_HOSTS'),
+    timeoutMs: integer(env, 'OUTBOUND_WEBHOOK_TIMEOUT_MS', {
+      fallback: 10_000,
+      min: 100,
+      max: 120_000,
+    }),
+    retryBaseMs,
+    retryMaxMs,
+    retryForMs: retryForHours * 3_600_000,
+    deliverCron: cron(env, 'OUTBOUND_WEBHOOK_CRON', '*/5 * * * * *'),
+    grantExpiringCron: cron(env, 'GRANT_EXPIRING_CRON', '*/10 * * * *'),
+    retentionDays,
   };
 }
 

@@ -18,7 +18,12 @@ export interface IssuerKeys {
 export type BusMessage =
   | { readonly kind: 'api_key'; readonly secretHash: string }
   | {
-      readonly kind: 'project' | 'entitlements' | 'subscriptions' | 'subscriptions_reconciled';
+      readonly kind:
+        | 'project'
+        | 'entitlements'
+        | 'subscriptions'
+        | 'subscriptions_reconciled'
+        | 'webhook_endpoints';
     };
 
 /** Where revocations arrive (the InvalidationBus in production, a fake in tests). */

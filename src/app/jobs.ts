@@ -10,10 +10,13 @@ import {
   type ReconciliationJobs,
   type RetentionJob,
 } from '../jobs/index.js';
+import { defineWebhookJobs, type WebhookJobs } from '../jobs/webhook-jobs.js';
 import type { Logger } from '../logger.js';
 import type { ServiceMetrics } from '../server/prometheus-metrics.js';
 import type { MeterReportService } from '../services/meter-report-service.js';
+import type { OutboundEventService } from '../services/outbound-event-service.js';
 import type { ReconciliationService } from '../services/reconciliation-service.js';
+import type { WebhookDispatcher } from '../services/webhook-dispatcher.js';
 import type { Stores } from './stores.js';
 
 export function buildJobRunner(
@@ -38,6 +41,7 @@ export interface ScheduledJobs {
   readonly reconciliation: ReconciliationJobs;
   readonly retention: RetentionJob;
   readonly meterReports: MeterReportJob;
+  readonly webhooks: WebhookJobs;
 }
 
 export function defineScheduledJobs(
@@ -49,9 +53,14 @@ export function defineScheduledJobs(
     metrics: ServiceMetrics;
     reconciliation: ReconciliationService;
     meterReports: MeterReportService;
+    webhookDispatcher: WebhookDispatcher;
+    outboundEvents: OutboundEventService;
+    /** Business time (grants expire by it). */
+    now: () => Date;
   },
 ): ScheduledJobs {
   const { config, logger, stores, metrics } = deps;
+  const webhookRetentionMs = config.outboundWebhooks.retentionDays * 24 * 3600_000;
   return {
     reconciliation: defineReconciliationJobs({
       runner,
@@ -69,12 +78,15 @@ export function defineScheduledJobs(
       receipts: stores.receipts,
       meterReported: stores.meterOutbox,
       timeline: stores.timeline,
+      outboundEvents: stores.outboundEvents,
+      webhookDeliveries: stores.webhookDeliveries,
       leftovers: stores.leftoverCollections,
       cron: config.retentionCron,
       idempotencyRetentionMs: config.idempotencyRetentionHours * 3600_000,
       receiptRetentionMs: config.eventReceiptRetentionDays * 24 * 3600_000,
       usageClaimRetentionMs: config.usageClaimRetentionDays * 24 * 3600_000,
       timelineRetentionMs: config.timelineRetentionDays * 24 * 3600_000,
+      webhookRetentionMs,
       batchSize: config.retentionBatchSize,
       logger,
     }),
@@ -95,6 +107,17 @@ export function defineScheduledJobs(
           metrics.meterEventsPending.set({ state: 'failing' }, counts.failing);
         },
       },
+    }),
+    webhooks: defineWebhookJobs({
+      runner,
+      claims: stores.jobClaims,
+      dispatcher: deps.webhookDispatcher,
+      grants: stores.grants,
+      events: deps.outboundEvents,
+      deliverCron: config.outboundWebhooks.deliverCron,
+      grantExpiringCron: config.outboundWebhooks.grantExpiringCron,
+      now: deps.now,
+      logger,
     }),
   };
 }

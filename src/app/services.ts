@@ -14,6 +14,7 @@ import type { BusinessClock } from '../domain/business-clock.js';
 import { reconciliationQueue } from '../jobs/index.js';
 import type { JobRunner } from '../jobs/job-runner.js';
 import type { Logger } from '../logger.js';
+import { WebhookSender } from '../outbound/webhook-sender.js';
 import { registerBusinessGauges, type ServiceMetrics } from '../server/prometheus-metrics.js';
 import { ApiKeyService } from '../services/api-key-service.js';
 import { CheckoutSessionService } from '../services/checkout-session-service.js';
@@ -24,6 +25,7 @@ import { EntitlementLookupService } from '../services/entitlement-lookup-service
 import { EntitlementWatchHub } from '../services/entitlement-watch-hub.js';
 import { GrantService } from '../services/grant-service.js';
 import { MeterReportService } from '../services/meter-report-service.js';
+import { OutboundEventService } from '../services/outbound-event-service.js';
 import { ProjectCache } from '../services/project-cache.js';
 import { ProjectChangeFeedService } from '../services/project-change-feed.js';
 import { ProjectFiguresCache } from '../services/project-figures-cache.js';
@@ -33,6 +35,9 @@ import { ReconciliationService } from '../services/reconciliation-service.js';
 import { ReservationService } from '../services/reservation-service.js';
 import { TimelineRecorder } from '../services/timeline-recorder.js';
 import { UsageService } from '../services/usage-service.js';
+import { WebhookDispatcher } from '../services/webhook-dispatcher.js';
+import { WebhookEndpointCache } from '../services/webhook-endpoint-cache.js';
+import { WebhookEndpointService } from '../services/webhook-endpoint-service.js';
 import { WebhookEventService } from '../services/webhook-event-service.js';
 import { EventProcessor } from '../stripe/event-processor.js';
 import { parseStripeEndpoint, StripeClients } from '../stripe/stripe-clients.js';
@@ -50,6 +55,8 @@ const memoryCacheMaxEntries = 100_000;
 const meterRetry = { baseMs: 10_000, maxMs: 3_600_000 };
 /** Meter event calls in flight at once per project batch (Stripe's v1 meter events take one each). */
 const meterSendConcurrency = 8;
+/** Outbound webhook groups (endpoint, customer) sending at once, in all and per endpoint. */
+const outboundConcurrency = { concurrency: 32, perEndpoint: 8, readPerEndpoint: 500 };
 
 export interface ServiceDeps {
   readonly config: Config;
@@ -81,6 +88,8 @@ export function buildServices(deps: ServiceDeps) {
     maxAgeMs: projectFiguresMaxAgeMs,
   });
   const entitlements = buildEntitlementLookup(deps, projectCache, redisCache);
+  const webhookDispatcher = buildWebhookDispatcher(deps);
+  const outboundEvents = buildOutboundEvents(deps, webhookDispatcher);
   const notifier = new EntitlementChangeNotifier(
     redisCache,
     bus,
@@ -89,6 +98,7 @@ export function buildServices(deps: ServiceDeps) {
     config.usageChangeCoalesceMs,
     undefined,
     projectFigures,
+    outboundEvents,
   );
   const stripeClients = new StripeClients(
     config.stripeApiUrl ? parseStripeEndpoint(config.stripeApiUrl) : undefined,
@@ -140,7 +150,19 @@ export function buildServices(deps: ServiceDeps) {
     watchHub,
     changeFeed,
     meterReports,
-    usage: buildUsage(stores, entitlements, notifier, meterReports, now),
+    webhookDispatcher,
+    outboundEvents,
+    webhookEndpoints: new WebhookEndpointService({
+      endpoints: stores.webhookEndpoints,
+      deliveries: stores.webhookDeliveries,
+      events: stores.outboundEvents,
+      audit: stores.auditLog,
+      bus,
+      dispatcher: webhookDispatcher,
+      allowedHosts: config.outboundWebhooks.allowedHosts,
+      retryForMs: config.outboundWebhooks.retryForMs,
+    }),
+    usage: buildUsage(stores, entitlements, notifier, meterReports, outboundEvents, now),
     reconciliation: buildReconciliation(deps, stripeClients, notifier),
     history: new EntitlementHistoryService({
       timeline: stores.timeline,
@@ -211,6 +233,7 @@ function buildUsage(
   lookup: EntitlementLookupService,
   changes: EntitlementChangeNotifier,
   recorded: MeterReportService,
+  thresholds: OutboundEventService,
   now: () => Date,
 ): UsageService {
   const reservations = new ReservationService({ ledger: stores.usageLedger });
@@ -220,7 +243,62 @@ function buildUsage(
     reservations,
     changes,
     recorded,
+    thresholds,
     now,
+  });
+}
+
+function buildWebhookDispatcher({
+  config,
+  stores,
+  logger,
+  metrics,
+  jobs,
+}: ServiceDeps): WebhookDispatcher {
+  const outbound = config.outboundWebhooks;
+  return new WebhookDispatcher({
+    deliveries: stores.webhookDeliveries,
+    events: stores.outboundEvents,
+    endpoints: stores.webhookEndpoints,
+    transport: new WebhookSender({
+      timeoutMs: outbound.timeoutMs,
+      allowedHosts: outbound.allowedHosts,
+      userAgent: 'billing-entitlements-service/webhooks',
+    }),
+    retry: {
+      baseMs: outbound.retryBaseMs,
+      maxMs: outbound.retryMaxMs,
+      retryForMs: outbound.retryForMs,
+    },
+    ...outboundConcurrency,
+    // Past the attempt's own timeout, with margin: its sender is gone.
+    staleAfterMs: outbound.timeoutMs * 2 + 5000,
+    owner: jobs.instanceId,
+    logger,
+    observer: {
+      onAttempt: (outcome, seconds) => {
+        metrics.outboundAttempts.inc({ outcome });
+        metrics.outboundAttemptDuration.observe({ outcome }, seconds);
+      },
+    },
+  });
+}
+
+function buildOutboundEvents(
+  { config, stores, bus, logger, metrics }: ServiceDeps,
+  dispatcher: WebhookDispatcher,
+): OutboundEventService {
+  return new OutboundEventService({
+    endpoints: new WebhookEndpointCache(stores.webhookEndpoints, bus, config.projectCacheTtlMs),
+    events: stores.outboundEvents,
+    deliveries: stores.webhookDeliveries,
+    dispatcher,
+    retryForMs: config.outboundWebhooks.retryForMs,
+    logger,
+    observer: {
+      onEvent: (type) => metrics.outboundEvents.inc({ type, outcome: 'recorded' }),
+      onEmitFailed: (type) => metrics.outboundEvents.inc({ type, outcome: 'failed' }),
+    },
   });
 }
 

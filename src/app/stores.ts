@@ -14,6 +14,7 @@ import { IdempotencyStore } from '../store/idempotency-store.js';
 import { JobClaimStore } from '../store/job-claim-store.js';
 import { LeftoverCollections } from '../store/leftover-collections.js';
 import { MeterOutboxStore } from '../store/meter-outbox-store.js';
+import { OutboundEventStore } from '../store/outbound-event-store.js';
 import { ProjectStore } from '../store/project-store.js';
 import { PurchaseStore } from '../store/purchase-store.js';
 import { ReconciliationLockStore } from '../store/reconciliation-lock-store.js';
@@ -21,6 +22,8 @@ import { ReconciliationRunStore } from '../store/reconciliation-run-store.js';
 import { SubscriptionStore } from '../store/subscription-store.js';
 import { TimelineStore } from '../store/timeline-store.js';
 import { UsageLedgerStore } from '../store/usage-ledger-store.js';
+import { WebhookDeliveryStore } from '../store/webhook-delivery-store.js';
+import { WebhookEndpointStore } from '../store/webhook-endpoint-store.js';
 
 /** How long a call holds its idempotency key before a retry may take it over (a crash). */
 const idempotencyLeaseMs = 60_000;
@@ -42,6 +45,9 @@ export interface Stores {
   readonly usageLedger: UsageLedgerStore;
   readonly meterOutbox: MeterOutboxStore;
   readonly timeline: TimelineStore;
+  readonly webhookEndpoints: WebhookEndpointStore;
+  readonly outboundEvents: OutboundEventStore;
+  readonly webhookDeliveries: WebhookDeliveryStore;
   readonly leftoverCollections: LeftoverCollections;
 }
 
@@ -64,6 +70,9 @@ export function buildStores(db: Db, secretBox: SecretBox, config: Config, now: (
     usageLedger: new UsageLedgerStore(db, now),
     meterOutbox: new MeterOutboxStore(db),
     timeline: new TimelineStore(db),
+    webhookEndpoints: new WebhookEndpointStore(db, secretBox),
+    outboundEvents: new OutboundEventStore(db),
+    webhookDeliveries: new WebhookDeliveryStore(db),
     leftoverCollections: new LeftoverCollections(db),
   };
 }

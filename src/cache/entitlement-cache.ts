@@ -158,8 +158,9 @@ export class RedisEntitlementCache {
    * is marked before this returns, so a caller may answer without awaiting
    * it and this replica still reads its own write.
    */
-  async invalidate(projectId: string, customerId: string, usageOnly = false): Promise<void> {
-    await this.counted(projectId, customerId, usageOnly);
+  /** Resolves to the customer's new version; 0 when Redis could not count it (deferred). */
+  async invalidate(projectId: string, customerId: string, usageOnly = false): Promise<number> {
+    return this.counted(projectId, customerId, usageOnly);
   }
 
   /** Counts a change of the whole project (catalog, grace period); never rejects. */
@@ -171,16 +172,17 @@ export class RedisEntitlementCache {
     projectId: string,
     customerId: string | null,
     usageOnly: boolean,
-  ): Promise<void> {
+  ): Promise<number> {
     const key = changeKey(projectId, customerId);
     this.bumpsInFlight.set(key, (this.bumpsInFlight.get(key) ?? 0) + 1);
     try {
-      await this.bump(projectId, customerId, usageOnly);
+      return await this.bump(projectId, customerId, usageOnly);
     } catch (err) {
       this.pendingInvalidations.add(key);
       this.logger.warn('entitlement cache: invalidation deferred until Redis is back', {
         error: err,
       });
+      return 0;
     } finally {
       const left = (this.bumpsInFlight.get(key) ?? 1) - 1;
       if (left > 0) this.bumpsInFlight.set(key, left);
@@ -204,9 +206,9 @@ export class RedisEntitlementCache {
     projectId: string,
     customerId: string | null,
     usageOnly: boolean,
-  ): Promise<void> {
+  ): Promise<number> {
     const projectKey = projectGenerationKey(projectId);
-    await this.redis.eval(
+    const version = await this.redis.eval(
       bumpScript,
       3,
       customerId === null ? projectKey : generationKey(projectId, customerId),
@@ -217,6 +219,7 @@ export class RedisEntitlementCache {
       customerId ?? '',
       usageOnly ? '1' : '0',
     );
+    return typeof version === 'number' ? version : Number(version);
   }
 
   private async replayPending(): Promise<void> {

@@ -11,6 +11,8 @@ import type { Logger } from '../logger.js';
 export type InvalidationMessage =
   | { readonly kind: 'api_key'; readonly secretHash: string }
   | { readonly kind: 'project'; readonly projectId: string }
+  /** The project's outbound webhook endpoints changed. */
+  | { readonly kind: 'webhook_endpoints'; readonly projectId: string }
   | {
       readonly kind: 'entitlements';
       readonly projectId: string;
@@ -128,6 +130,9 @@ function parseMessage(payload: string): InvalidationMessage | undefined {
     }
     if (record.kind === 'project' && typeof record.projectId === 'string') {
       return { kind: 'project', projectId: record.projectId };
+    }
+    if (record.kind === 'webhook_endpoints' && typeof record.projectId === 'string') {
+      return { kind: 'webhook_endpoints', projectId: record.projectId };
     }
     if (
       record.kind === 'entitlements' &&

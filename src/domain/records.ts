@@ -193,3 +193,66 @@ export interface ReconciliationRunRecord {
   /** 1 for the first execution; more when a run cut off by a crash was taken over. */
   attempts: number;
 }
+
+/** A product's webhook endpoint (webhook-endpoint-store.ts); `secret` open above the store. */
+export interface WebhookEndpointRecord {
+  _id: string;
+  project_id: string;
+  url: string;
+  event_types: string[];
+  description: string;
+  /** Open (plain text) above this store; sealed in MongoDB. */
+  secret: string;
+  created_at: Date;
+  created_by: string;
+  updated_at: Date;
+  deleted_at: Date | null;
+}
+
+/** Where one outbound event stands with one endpoint (webhook-delivery-store.ts). */
+export type WebhookDeliveryState = 'pending' | 'succeeded' | 'failed';
+
+export interface WebhookDeliveryRecord {
+  _id: string;
+  project_id: string;
+  endpoint_id: string;
+  event_id: string;
+  event_type: string;
+  /** Empty for events of no customer. */
+  customer_id: string;
+  order: number;
+  status: WebhookDeliveryState;
+  attempts: number;
+  last_status_code: number;
+  last_error: string;
+  created_at: Date;
+  next_attempt_at: Date | null;
+  delivered_at: Date | null;
+  /** After this, a failed attempt ends the delivery as failed. */
+  give_up_at: Date;
+}
+
+/** One try of a delivery: the delivery log. */
+export interface WebhookAttemptRecord {
+  _id: string;
+  delivery_id: string;
+  project_id: string;
+  number: number;
+  /** The replica that claimed it. */
+  owner: string;
+  started_at: Date;
+  /** Null while in flight (or when its sender died: see `recoverAttempt`). */
+  finished_at: Date | null;
+  status_code: number;
+  error: string;
+  duration_ms: number;
+}
+
+export interface DeliveryListQuery {
+  readonly endpointId?: string;
+  readonly eventId?: string;
+  readonly status?: WebhookDeliveryState;
+  /** The page starts after this delivery (newest first). */
+  readonly after?: { readonly createdAt: Date; readonly id: string };
+  readonly limit: number;
+}

@@ -1,7 +1,7 @@
 /**
  * The retention job `retention.sweep`: deletes idempotency records,
  * finished event receipts, the records of reported meter events and
- * timeline entries older than their retention, in bounded batches (FerretDB has no TTL index),
+ * timeline entries, outbound webhook events, deliveries and attempts older than their retention, in bounded batches (FerretDB has no TTL index),
  * and drops the collections of the usage claims and reservation documents
  * that no layout uses any more (store/leftover-collections.ts), once. It runs on `RETENTION_CRON`; like the
  * reconciliation schedule it first claims its occurrence with a unique
@@ -33,6 +33,8 @@ export interface RetentionJobOptions {
   readonly receipts: { sweep: SweepBatch };
   readonly meterReported: { sweepReported: AgeSweep };
   readonly timeline: { sweep: AgeSweep };
+  readonly outboundEvents: { sweep: AgeSweep };
+  readonly webhookDeliveries: { sweepDeliveries: AgeSweep; sweepAttempts: AgeSweep };
   /** Drops the leftover usage collections; answers how many it dropped. */
   readonly leftovers: { drop(): Promise<number> };
   /** Undefined: no scheduled sweeps (a schedule stored earlier is removed). */
@@ -42,6 +44,8 @@ export interface RetentionJobOptions {
   /** Reported meter events (at least 30 days). */
   readonly usageClaimRetentionMs: number;
   readonly timelineRetentionMs: number;
+  /** Outbound webhook events, deliveries and their attempts. */
+  readonly webhookRetentionMs: number;
   readonly batchSize: number;
   readonly logger: Logger;
 }
@@ -52,6 +56,9 @@ export interface RetentionResult {
   readonly event_receipts: number;
   readonly meter_reported: number;
   readonly timeline_entries: number;
+  readonly outbound_events: number;
+  readonly webhook_deliveries: number;
+  readonly webhook_delivery_attempts: number;
   /** Leftover usage collections dropped (usage_claims, usage_claim_takeovers, usage_reservations). */
   readonly leftover_collections: number;
 }
@@ -113,6 +120,9 @@ export function defineRetentionJob(options: RetentionJobOptions): RetentionJob {
         event_receipts: claim.result.event_receipts ?? 0,
         meter_reported: claim.result.meter_reported ?? 0,
         timeline_entries: claim.result.timeline_entries ?? 0,
+        outbound_events: claim.result.outbound_events ?? 0,
+        webhook_deliveries: claim.result.webhook_deliveries ?? 0,
+        webhook_delivery_attempts: claim.result.webhook_delivery_attempts ?? 0,
         leftover_collections: claim.result.leftover_collections ?? 0,
       };
     },
@@ -134,6 +144,7 @@ async function sweepCollections(
   const receiptCutoff = ago(options.receiptRetentionMs);
   const usageCutoff = ago(options.usageClaimRetentionMs);
   const timelineCutoff = ago(options.timelineRetentionMs);
+  const webhookCutoff = ago(options.webhookRetentionMs);
   const sweeps: readonly [
     Exclude<keyof RetentionResult, 'leftover_collections'>,
     (limit: number) => Promise<DeleteBatchResult>,
@@ -142,12 +153,24 @@ async function sweepCollections(
     ['event_receipts', (limit) => options.receipts.sweep(receiptCutoff, now, limit)],
     ['meter_reported', (limit) => options.meterReported.sweepReported(usageCutoff, limit)],
     ['timeline_entries', (limit) => options.timeline.sweep(timelineCutoff, limit)],
+    ['outbound_events', (limit) => options.outboundEvents.sweep(webhookCutoff, limit)],
+    [
+      'webhook_deliveries',
+      (limit) => options.webhookDeliveries.sweepDeliveries(webhookCutoff, limit),
+    ],
+    [
+      'webhook_delivery_attempts',
+      (limit) => options.webhookDeliveries.sweepAttempts(webhookCutoff, limit),
+    ],
   ];
   const result: Record<keyof RetentionResult, number> = {
     idempotency_records: 0,
     event_receipts: 0,
     meter_reported: 0,
     timeline_entries: 0,
+    outbound_events: 0,
+    webhook_deliveries: 0,
+    webhook_delivery_attempts: 0,
     leftover_collections: await options.leftovers.drop(),
   };
   let complete = true;

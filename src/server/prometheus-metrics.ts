@@ -26,6 +26,9 @@ export interface ServiceMetrics {
   readonly jobDuration: Histogram<'job' | 'outcome'>;
   readonly meterEvents: Counter<'outcome'>;
   readonly meterEventsPending: Gauge<'state'>;
+  readonly outboundEvents: Counter<'type' | 'outcome'>;
+  readonly outboundAttempts: Counter<'outcome'>;
+  readonly outboundAttemptDuration: Histogram<'outcome'>;
 }
 
 export function createServiceMetrics(): ServiceMetrics {
@@ -100,6 +103,25 @@ export function createServiceMetrics(): ServiceMetrics {
     labelNames: ['state'] as const,
     registers: [registry],
   });
+  const outboundEvents = new Counter({
+    name: 'outbound_webhook_events_total',
+    help: "Events for products' webhook endpoints by type and outcome (recorded = queued for at least one endpoint, failed = could not be recorded)",
+    labelNames: ['type', 'outcome'] as const,
+    registers: [registry],
+  });
+  const outboundAttempts = new Counter({
+    name: 'outbound_webhook_attempts_total',
+    help: "Delivery attempts to products' webhook endpoints by outcome (succeeded = 2xx, failed = retried later, given_up = its retry window ended)",
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const outboundAttemptDuration = new Histogram({
+    name: 'outbound_webhook_attempt_duration_seconds',
+    help: 'Time until an endpoint answered (or the attempt failed), by outcome',
+    labelNames: ['outcome'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
   return {
     registry,
     tenantRegistry,
@@ -113,6 +135,9 @@ export function createServiceMetrics(): ServiceMetrics {
     jobDuration,
     meterEvents,
     meterEventsPending,
+    outboundEvents,
+    outboundAttempts,
+    outboundAttemptDuration,
   };
 }
 

@@ -15,7 +15,7 @@ import type { InvalidationBus, InvalidationMessage } from '../cache/invalidation
 import type { TimelineCause } from '../domain/timeline.js';
 import type { CustomerStore } from '../store/customer-store.js';
 import { ChangeCoalescer, type CoalescerClock, systemClock } from './change-coalescer.js';
-import type { ProjectTermsChange, TimelineRecorder } from './timeline-recorder.js';
+import type { ProjectTermsChange, RecordedChange, TimelineRecorder } from './timeline-recorder.js';
 
 /** Who keeps figures over stored subscriptions (the ProjectFiguresCache). */
 export interface SubscriptionChanges {
@@ -28,6 +28,23 @@ const noSubscriptionFigures: SubscriptionChanges = {
   subscriptionsChanged: async () => {},
   subscriptionsReconciled: async () => {},
 };
+
+/** A recorded change of a customer's facts, with the version it was counted at. */
+export interface CustomerChange {
+  readonly projectId: string;
+  readonly customerId: string;
+  readonly cause: TimelineCause;
+  /** 0 when Redis could not count it. */
+  readonly version: number;
+  readonly change: RecordedChange;
+}
+
+/** Who makes outbound events of customers' changes (OutboundEventService); never rejects. */
+export interface CustomerChangeEvents {
+  customerChanged(change: CustomerChange): Promise<void>;
+}
+
+const noEvents: CustomerChangeEvents = { customerChanged: async () => {} };
 
 export class EntitlementChangeNotifier {
   private readonly usageBroadcasts: ChangeCoalescer<InvalidationMessage>;
@@ -42,6 +59,7 @@ export class EntitlementChangeNotifier {
     usageCoalesceMs: number,
     clock: CoalescerClock = systemClock,
     private readonly subscriptions: SubscriptionChanges = noSubscriptionFigures,
+    private readonly events: CustomerChangeEvents = noEvents,
   ) {
     this.usageBroadcasts = new ChangeCoalescer(
       usageCoalesceMs,
@@ -59,17 +77,21 @@ export class EntitlementChangeNotifier {
       // The entry is written beside the invalidation, not before it: a
       // webhook waits for the longer of the two, and fails (so Stripe
       // retries) if either does.
-      await Promise.all([
+      const [change, version] = await Promise.all([
         this.timeline.customerChanged(projectId, customerId, cause),
         this.announce(projectId, customerId),
       ]);
+      if (change)
+        await this.events.customerChanged({ projectId, customerId, cause, version, change });
     }
   }
 
-  private async announce(projectId: string, customerId: string): Promise<void> {
-    await this.redisCache.invalidate(projectId, customerId);
+  /** Resolves to the version the change was counted at (0: not counted yet). */
+  private async announce(projectId: string, customerId: string): Promise<number> {
+    const version = await this.redisCache.invalidate(projectId, customerId);
     await this.bus.publish({ kind: 'entitlements', projectId, customerId });
     this.usageBroadcasts.immediateChangeSent(customerKey(projectId, customerId));
+    return version;
   }
 
   /**

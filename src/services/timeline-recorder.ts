@@ -9,8 +9,13 @@
  * customer's newest entry (its head) and, unless nothing changed, an insert
  * and an `_id` update of the head.
  */
-import { computeEntitlements, type EntitlementInputs } from '../domain/entitlements.js';
 import {
+  computeEntitlements,
+  type EntitlementInputs,
+  type EntitlementSet,
+} from '../domain/entitlements.js';
+import {
+  type CustomerFacts,
   changedFeatures,
   factsOf,
   inputsAt,
@@ -33,6 +38,14 @@ export interface ProjectTermsChange {
   readonly after: { readonly catalog: CatalogEntryDoc[]; readonly gracePeriodSeconds: number };
 }
 
+/** What one recorded entry says (outbound events are made from it). */
+export interface RecordedChange {
+  readonly factsBefore: CustomerFacts | null;
+  readonly factsAfter: CustomerFacts;
+  readonly setAfter: EntitlementSet;
+  readonly changedFeatures: readonly string[];
+}
+
 export class TimelineRecorder {
   constructor(
     private readonly store: Pick<
@@ -43,12 +56,15 @@ export class TimelineRecorder {
     private readonly now: () => Date,
   ) {}
 
-  /** One entry: the customer's facts now, and before (its newest entry's, the head). */
+  /**
+   * One entry: the customer's facts now, and before (its newest entry's, the
+   * head). Undefined when the facts did not change (nothing recorded).
+   */
   async customerChanged(
     projectId: string,
     customerId: string,
     cause: TimelineCause,
-  ): Promise<void> {
+  ): Promise<RecordedChange | undefined> {
     const at = this.now();
     const [inputs, head] = await Promise.all([
       this.facts.loadInputs(projectId, customerId, at),
@@ -56,9 +72,13 @@ export class TimelineRecorder {
     ]);
     const factsBefore = head?.facts ?? null;
     const factsAfter = factsOf(inputs);
-    if (factsBefore !== null && JSON.stringify(factsBefore) === JSON.stringify(factsAfter)) return;
+    if (factsBefore !== null && JSON.stringify(factsBefore) === JSON.stringify(factsAfter)) {
+      return undefined;
+    }
     const setBefore =
       factsBefore === null ? null : computeEntitlements(inputsAt(factsBefore, inputs, at));
+    const setAfter = computeEntitlements(inputs);
+    const changed = changedFeatures(setBefore, setAfter);
     await this.store.appendCustomer({
       project_id: projectId,
       customer_id: customerId,
@@ -66,8 +86,9 @@ export class TimelineRecorder {
       cause,
       facts_before: factsBefore,
       facts_after: factsAfter,
-      changed_features: changedFeatures(setBefore, computeEntitlements(inputs)),
+      changed_features: changed,
     });
+    return { factsBefore, factsAfter, setAfter, changedFeatures: changed };
   }
 
   /** One entry when the catalog or the grace period changed (nothing else of a project counts). */

@@ -28,6 +28,7 @@ import type { EntitlementChangeNotifier } from './entitlement-change-notifier.js
 import type { EntitlementLookupService } from './entitlement-lookup-service.js';
 import { withChainState } from './metered-standings.js';
 import { meteredTermsOf } from './metered-terms.js';
+import type { OutboundEventService } from './outbound-event-service.js';
 import type { HeldReservation, ReservationService } from './reservation-service.js';
 import { newOperationId } from './usage-ids.js';
 
@@ -38,6 +39,8 @@ export interface UsageServiceDeps {
   readonly changes: Pick<EntitlementChangeNotifier, 'usageChanged'>;
   /** Told of every applied usage, also again on a retry (Stripe meter reports); absent: nobody. */
   readonly recorded?: RecordedUsageSink;
+  /** Told of every new usage with the standing after it (usage.threshold_reached); never rejects. */
+  readonly thresholds?: Pick<OutboundEventService, 'usageRecorded'>;
   readonly now?: () => Date;
 }
 /** A usage the ledger holds. */
@@ -150,10 +153,9 @@ export class UsageService {
       return { usageId: appliedId, entitlement: await this.changed(inputs, chain) };
     this.announce(chain.projectId, chain.customerId);
     // The entry just written holds the chain's state: the answer needs no read.
-    return {
-      usageId: appliedId,
-      entitlement: withChainState(entitlement, inputs, stateFromDoc(applied.state)),
-    };
+    const after = withChainState(entitlement, inputs, stateFromDoc(applied.state));
+    await this.thresholds(chain, input.amount, allowance.allowance, periodEnd, after);
+    return { usageId: appliedId, entitlement: after };
   }
 
   /** Holds `amount` in the current period when the balance covers it (always under allow). */
@@ -203,10 +205,11 @@ export class UsageService {
     if (committed.usageId !== '') {
       await this.recorded(chain, committed.usageId, finalAmount, reservation.createdAt);
     }
-    return {
-      usageId: committed.usageId,
-      entitlement: await this.answer(inputs, chain, entitlement, committed.written),
-    };
+    const after = await this.answer(inputs, chain, entitlement, committed.written);
+    if (committed.written) {
+      await this.thresholds(chain, finalAmount, allowance.allowance, reservation.periodEnd, after);
+    }
+    return { usageId: committed.usageId, entitlement: after };
   }
 
   /** Gives the held amount back; a reservation already released or expired stays so. */
@@ -235,6 +238,28 @@ export class UsageService {
     occurredAt: Date,
   ): Promise<void> {
     await this.deps.recorded?.recorded({ ...chain, usageId, amount, occurredAt });
+  }
+
+  /** A usage was written: the standing after it may have crossed a threshold of the allowance. */
+  private async thresholds(
+    chain: UsageChain,
+    amount: number,
+    allowance: number | null,
+    periodEnd: Date,
+    after: Entitlement,
+  ): Promise<void> {
+    const standing = after.metered;
+    await this.deps.thresholds?.usageRecorded({
+      ...chain,
+      amount,
+      allowance,
+      periodEnd,
+      standing: standing && {
+        usage: standing.usage,
+        balance: standing.balance,
+        resetsAt: standing.resetsAt,
+      },
+    });
   }
 
   /**

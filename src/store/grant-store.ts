@@ -46,6 +46,27 @@ export class GrantStore {
     return this.grants.find({ project_id: projectId, customer_id: customerId }).toArray();
   }
 
+  /**
+   * Grants of every project, not revoked, that expire after `after` (a time,
+   * or the last grant of the page before) and at or before `until`, up to
+   * `limit`, soonest first (the grant.expiring job).
+   */
+  async expiringBetween(
+    after: Date | { readonly expiresAt: Date; readonly id: string },
+    until: Date,
+    limit: number,
+  ): Promise<GrantDoc[]> {
+    const filter: Filter<GrantDoc> = { revoked_at: null, expires_at: { $lte: until } };
+    if (after instanceof Date) filter.expires_at = { $gt: after, $lte: until };
+    else {
+      filter.$or = [
+        { expires_at: { $gt: after.expiresAt } },
+        { expires_at: after.expiresAt, _id: { $gt: after.id } },
+      ];
+    }
+    return this.grants.find(filter).sort({ expires_at: 1, _id: 1 }).limit(limit).toArray();
+  }
+
   async list(projectId: string, query: GrantQuery): Promise<GrantDoc[]> {
     const filter: Filter<GrantDoc> = { project_id: projectId };
     if (query.customerId) filter.customer_id = query.customerId;

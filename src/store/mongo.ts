@@ -149,6 +149,12 @@ const collectionNames = [
   'customer_timeline',
   'project_timeline',
   'customer_timeline_heads',
+  // Outbound webhooks (webhook-endpoint-store.ts, outbound-event-store.ts, webhook-delivery-store.ts).
+  'webhook_endpoints',
+  'outbound_events',
+  'webhook_deliveries',
+  'webhook_outbox',
+  'webhook_delivery_attempts',
 ] as const;
 
 const indexPlans: readonly IndexPlan[] = [
@@ -234,6 +240,21 @@ const indexPlans: readonly IndexPlan[] = [
   { collection: 'customer_timeline', key: { at: 1 }, name: 'at' },
   { collection: 'project_timeline', key: { project_id: 1 }, name: 'project' },
   { collection: 'project_timeline', key: { at: 1 }, name: 'at' },
+  {
+    collection: 'webhook_endpoints',
+    key: { project_id: 1, created_at: 1 },
+    name: 'project_created',
+  },
+  { collection: 'outbound_events', key: { created_at: 1 }, name: 'created_at' },
+  {
+    collection: 'webhook_deliveries',
+    key: { project_id: 1, created_at: -1 },
+    name: 'project_created',
+  },
+  { collection: 'webhook_deliveries', key: { endpoint_id: 1, status: 1 }, name: 'endpoint_status' },
+  { collection: 'webhook_outbox', key: { endpoint_id: 1, order: 1 }, name: 'endpoint_order' },
+  { collection: 'webhook_delivery_attempts', key: { delivery_id: 1 }, name: 'delivery' },
+  { collection: 'webhook_delivery_attempts', key: { started_at: 1 }, name: 'started_at' },
 ];
 
 export async function ensureIndexes(db: Db): Promise<void> {

@@ -12,6 +12,7 @@ import type {
   GrantAdmin,
   ProjectAdmin,
   ReconciliationAdmin,
+  WebhookEndpointAdmin,
   WebhookEventAdmin,
 } from '../../src/api/admin/admin-routes-deps.js';
 import type { ApiKeyLookup } from '../../src/api/auth.js';
@@ -46,6 +47,7 @@ import type {
   GrantRecord,
   ProjectRecord,
   ReconciliationRunRecord,
+  WebhookEndpointRecord,
 } from '../../src/domain/records.js';
 import type { Explanation, TimelinePage } from '../../src/services/entitlement-history.js';
 import type { WatchUpdate } from '../../src/services/entitlement-watch-hub.js';
@@ -723,5 +725,67 @@ export class FakeWebhookEvents implements WebhookEventAdmin {
     const after: EventReceiptRecord = { ...before, status: 'processed', processed_at: fakeNow };
     this.receipts[index] = after;
     return after;
+  }
+}
+
+/** Endpoints in memory, per project; no deliveries (the real ones are tested over FerretDB). */
+export class FakeWebhookEndpoints implements WebhookEndpointAdmin {
+  readonly endpoints: WebhookEndpointRecord[] = [];
+
+  async create(...[input]: Args<WebhookEndpointAdmin['create']>) {
+    const endpoint: WebhookEndpointRecord = {
+      _id: `we_${randomBytes(12).toString('hex')}`,
+      project_id: input.projectId,
+      url: input.url,
+      event_types: [...input.eventTypes],
+      description: input.description,
+      secret: `whsec_${randomBytes(24).toString('hex')}`,
+      created_at: fakeNow,
+      created_by: input.actor,
+      updated_at: fakeNow,
+      deleted_at: null,
+    };
+    this.endpoints.push(endpoint);
+    return { endpoint, secret: endpoint.secret };
+  }
+
+  async list(...[projectId, includeDeleted]: Args<WebhookEndpointAdmin['list']>) {
+    return this.endpoints.filter(
+      (e) => e.project_id === projectId && (includeDeleted || e.deleted_at === null),
+    );
+  }
+
+  async update(...[endpointId, changes, actor]: Args<WebhookEndpointAdmin['update']>) {
+    const endpoint = this.own(actor.projectId, endpointId);
+    if (changes.url !== undefined) endpoint.url = changes.url;
+    if (changes.eventTypes !== undefined) endpoint.event_types = [...changes.eventTypes];
+    if (changes.description !== undefined) endpoint.description = changes.description;
+    return endpoint;
+  }
+
+  async delete(...[endpointId, actor]: Args<WebhookEndpointAdmin['delete']>) {
+    const endpoint = this.own(actor.projectId, endpointId);
+    endpoint.deleted_at = fakeNow;
+    return endpoint;
+  }
+
+  async listDeliveries() {
+    return [];
+  }
+
+  async getDelivery(...[, deliveryId]: Args<WebhookEndpointAdmin['getDelivery']>): Promise<never> {
+    throw new NotFoundError(`webhook delivery ${deliveryId}`);
+  }
+
+  async replay(...[deliveryId]: Args<WebhookEndpointAdmin['replay']>): Promise<never> {
+    throw new NotFoundError(`webhook delivery ${deliveryId}`);
+  }
+
+  private own(projectId: string, endpointId: string): WebhookEndpointRecord {
+    const endpoint = this.endpoints.find((e) => e._id === endpointId && e.deleted_at === null);
+    if (!endpoint || endpoint.project_id !== projectId) {
+      throw new NotFoundError(`webhook endpoint ${endpointId}`);
+    }
+    return endpoint;
   }
 }

@@ -42,6 +42,7 @@ import {
   FakeProjects,
   FakeReconciliation,
   FakeUsage,
+  FakeWebhookEndpoints,
   FakeWebhookEvents,
 } from './fakes.js';
 
@@ -62,6 +63,7 @@ export class ApiWorld {
   readonly auditLog = new FakeAuditLog();
   readonly reconciliation = new FakeReconciliation();
   readonly webhookEvents = new FakeWebhookEvents();
+  readonly webhookEndpoints = new FakeWebhookEndpoints();
   readonly usage = new FakeUsage();
   readonly changeFeed = new FakeChangeFeed();
   readonly history = new FakeHistory();
@@ -84,6 +86,7 @@ export class ApiWorld {
       auditLog: this.auditLog,
       reconciliation: this.reconciliation,
       webhookEvents: this.webhookEvents,
+      webhookEndpoints: this.webhookEndpoints,
       idempotency: this.idempotency,
       logger: silentLogger,
     });

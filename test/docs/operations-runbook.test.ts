@@ -75,6 +75,8 @@ test('the operations runbook works as written', async (t) => {
       env.CREDIT_ID = (JSON.parse(stdout) as { credit: { id: string } }).credit.id;
     if (block.name === 'reconcile')
       env.RUN_ID = (JSON.parse(stdout) as { run: { id: string } }).run.id;
+    if (block.name === 'webhook-endpoint-create')
+      env.WEBHOOK_ENDPOINT_ID = (JSON.parse(stdout) as { endpoint: { id: string } }).endpoint.id;
   }
 
   t.regex(outputs.get('list-services') ?? '', /billing\.v1\.EntitlementsService/);
@@ -96,6 +98,13 @@ test('the operations runbook works as written', async (t) => {
   t.regex(outputs.get('metrics') ?? '', /"windowStart": "2026-01-01T00:00:00Z"/);
   t.regex(outputs.get('reconcile-status') ?? '', /"dryRun": true/);
   t.regex(outputs.get('metrics') ?? '', /"windowStart": "2026-01-01T00:00:00Z"/);
+  t.regex(outputs.get('webhook-endpoint-create') ?? '', /"secret": "whsec_[0-9a-f]{48}"/);
+  t.regex(
+    outputs.get('webhook-endpoints') ?? '',
+    /"url": "https:\/\/hooks\.example\.com\/billing"/,
+  );
+  t.notRegex(outputs.get('webhook-endpoints') ?? '', /whsec_/);
+  t.regex(outputs.get('webhook-endpoint-delete') ?? '', /"deletedAt": "/);
   // After the revoke block, the same check says no.
   const check = blocks.find((b) => b.name === 'check');
   if (!check) throw new Error('no check block');

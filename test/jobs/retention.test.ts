@@ -5,8 +5,10 @@
  * its retention (idempotency records after IDEMPOTENCY_RETENTION_HOURS,
  * finished receipts after EVENT_RECEIPT_RETENTION_DAYS, reported meter
  * events after USAGE_CLAIM_RETENTION_DAYS, timeline entries after
- * TIMELINE_RETENTION_DAYS) and keeps everything newer and every receipt
- * a delivery is still processing. It drops the collections of the usage
+ * TIMELINE_RETENTION_DAYS, outbound webhook events, finished deliveries
+ * and attempts after OUTBOUND_WEBHOOK_RETENTION_DAYS) and keeps everything
+ * newer, every receipt a delivery is still processing and every outbound
+ * delivery still pending. It drops the collections of the usage
  * claims and reservation documents no layout uses any more, once. Two
  * instances share one database: one occurrence is swept by one of them
  * only.
@@ -42,6 +44,7 @@ test.before(async () => {
     RETENTION_BATCH_SIZE: String(batchSize),
     USAGE_CLAIM_RETENTION_DAYS: '30',
     TIMELINE_RETENTION_DAYS: '90',
+    OUTBOUND_WEBHOOK_RETENTION_DAYS: '10',
   };
   a = await startTestApp({ database, env });
   b = await startTestApp({ database, env });
@@ -61,6 +64,58 @@ interface Seeded {
   readonly keptReceipts: string[];
   readonly usage: SeededUsage;
   readonly timeline: SeededTimeline;
+  readonly webhooks: SeededWebhooks;
+}
+
+const webhookCollections = [
+  'outbound_events',
+  'webhook_deliveries',
+  'webhook_delivery_attempts',
+] as const;
+type SeededWebhooks = Record<
+  (typeof webhookCollections)[number],
+  { readonly old: string[]; readonly kept: string[] }
+>;
+
+/**
+ * Outbound webhook records 11 days old and younger (the retention is 10
+ * days here); an old delivery still pending is kept.
+ */
+async function seedWebhooks(db: Db, tag: string, now: number): Promise<SeededWebhooks> {
+  const at = (ageMs: number) => new Date(now - ageMs);
+  const events = {
+    old: [11 * day, 40 * day].map((age, i) => ({ _id: `${tag}:ev-old-${i}`, created_at: at(age) })),
+    kept: [9 * day, hour].map((age, i) => ({ _id: `${tag}:ev-kept-${i}`, created_at: at(age) })),
+  };
+  const delivery = (name: string, age: number, status: string) => ({
+    _id: `${tag}:${name}`,
+    created_at: at(age),
+    status,
+  });
+  const deliveries = {
+    old: [delivery('d-succeeded', 11 * day, 'succeeded'), delivery('d-failed', 12 * day, 'failed')],
+    kept: [delivery('d-pending', 20 * day, 'pending'), delivery('d-recent', day, 'succeeded')],
+  };
+  const attempts = {
+    old: [11 * day, 13 * day].map((age, i) => ({ _id: `${tag}:a-old-${i}`, started_at: at(age) })),
+    kept: [9 * day].map((age, i) => ({ _id: `${tag}:a-kept-${i}`, started_at: at(age) })),
+  };
+  const all = {
+    outbound_events: events,
+    webhook_deliveries: deliveries,
+    webhook_delivery_attempts: attempts,
+  };
+  const seeded = {} as Record<
+    (typeof webhookCollections)[number],
+    { old: string[]; kept: string[] }
+  >;
+  for (const collection of webhookCollections) {
+    const { old, kept } = all[collection];
+    const docs = [...old, ...kept].map((doc) => ({ ...doc, project_id: tag }));
+    await db.collection<{ _id: string }>(collection).insertMany(docs);
+    seeded[collection] = { old: old.map((d) => d._id), kept: kept.map((d) => d._id) };
+  }
+  return seeded;
 }
 
 const timelineCollections = ['customer_timeline', 'project_timeline'] as const;
@@ -178,6 +233,7 @@ async function seed(db: Db, tag: string): Promise<Seeded> {
     keptReceipts: ids(keptReceipts),
     usage: await seedUsage(db, tag, now),
     timeline: await seedTimeline(db, tag, now),
+    webhooks: await seedWebhooks(db, tag, now),
   };
 }
 
@@ -193,6 +249,9 @@ function deletedOf(seeded: Seeded) {
     event_receipts: seeded.oldReceipts.length,
     meter_reported: seeded.usage.meter_reported.old.length,
     timeline_entries: timelineCollections.reduce((n, c) => n + seeded.timeline[c].old.length, 0),
+    outbound_events: seeded.webhooks.outbound_events.old.length,
+    webhook_deliveries: seeded.webhooks.webhook_deliveries.old.length,
+    webhook_delivery_attempts: seeded.webhooks.webhook_delivery_attempts.old.length,
     leftover_collections: 0,
   };
 }
@@ -220,6 +279,13 @@ async function assertUsageKept(
       await remaining(db, collection, tag),
       [...seeded.timeline[collection].kept].sort(),
       `${collection} past 90 days went, younger entries stayed`,
+    );
+  }
+  for (const collection of webhookCollections) {
+    t.deepEqual(
+      await remaining(db, collection, tag),
+      [...seeded.webhooks[collection].kept].sort(),
+      `${collection} past 10 days went (pending deliveries stay), younger ones stayed`,
     );
   }
 }
@@ -305,7 +371,12 @@ test.serial('RETENTION_CRON schedules the sweep', async (t) => {
   const scheduledDb = uniqueDbName('retention_cron');
   const c = await startTestApp({
     database: scheduledDb,
-    env: { JOB_POLL_MS: '100', RETENTION_CRON: '* * * * * *', TIMELINE_RETENTION_DAYS: '90' },
+    env: {
+      JOB_POLL_MS: '100',
+      RETENTION_CRON: '* * * * * *',
+      TIMELINE_RETENTION_DAYS: '90',
+      OUTBOUND_WEBHOOK_RETENTION_DAYS: '10',
+    },
   });
   try {
     const db = mongo.db(scheduledDb);
@@ -364,5 +435,11 @@ test('retention settings: defaults, and receipts and usage claims are kept at le
   // ExplainEntitlement reaches back as far as the timeline is kept.
   t.is(defaults.timelineRetentionDays, 400);
   const none = t.throws(() => loadConfig({ ...required, TIMELINE_RETENTION_DAYS: '0' }));
-  t.true(none?.message.includes('TIMELINE_RETENTION_DAYS'));
+  t.true(none?.message.includes('TIMELINE_RETENTION_DAYS')); // An outbound delivery's log outlives its retries (3 days by default).
+  t.is(defaults.outboundWebhooks.retentionDays, 30);
+  t.is(defaults.outboundWebhooks.retryForMs, 72 * hour);
+  const beforeRetriesEnd = t.throws(() =>
+    loadConfig({ ...required, OUTBOUND_WEBHOOK_RETENTION_DAYS: '3' }),
+  );
+  t.true(beforeRetriesEnd?.message.includes('OUTBOUND_WEBHOOK_RETENTION_DAYS'));
 });

@@ -5,7 +5,8 @@
  * one every collection of the service's database is read whole and searched
  * for every secret issued or handed in so far: API keys (CreateApiKey,
  * CreateProject's first admin key, the platform key), Stripe secret keys and
- * webhook signing secrets (CreateProject, UpdateProject, RotateWebhookSecret)
+ * webhook signing secrets (CreateProject, UpdateProject, RotateWebhookSecret),
+ * outbound webhook endpoints' signing secrets (CreateWebhookEndpoint)
  * and customer tokens. A retry with the same idempotency key still gets the
  * first answer, secret included.
  */
@@ -84,6 +85,58 @@ async function collectionsHolding(secrets: ReadonlyMap<string, string>): Promise
     }
   }
   return found;
+}
+
+type Admin = ReturnType<typeof createClient<typeof AdminService>>;
+type Write = <T>(method: DescMethod, call: () => Promise<T>) => Promise<T>;
+
+/**
+ * The harness project's webhook endpoint: created (retried: the same
+ * secret), changed, a delivery of a grant's event replayed, deleted.
+ */
+async function outboundWebhookWrites(
+  admin: Admin,
+  write: Write,
+  secrets: Map<string, string>,
+): Promise<void> {
+  const request = {
+    url: 'https://hooks.example.com/scan',
+    eventTypes: ['*'],
+    reason: 'scan',
+    idempotencyKey: 'create-endpoint',
+  };
+  const endpoint = await admin.createWebhookEndpoint(request, h.auth);
+  secrets.set('CreateWebhookEndpoint secret', endpoint.secret);
+  const again = await write(AdminService.method.createWebhookEndpoint, () =>
+    admin.createWebhookEndpoint(request, h.auth),
+  );
+  if (again.secret !== endpoint.secret) throw new Error('the retry got another secret');
+  const endpointId = endpoint.endpoint?.id ?? '';
+  await write(AdminService.method.updateWebhookEndpoint, () =>
+    admin.updateWebhookEndpoint(
+      { endpointId, description: 'scanned', reason: 'scan', idempotencyKey: 'update-endpoint' },
+      h.auth,
+    ),
+  );
+  // The grant's event is recorded before the grant answers.
+  await admin.grantEntitlement(
+    { customerId: 'scan-hooked', feature: 'beta', reason: 'scan' },
+    h.auth,
+  );
+  const { deliveries } = await admin.listWebhookDeliveries({ endpointId }, h.auth);
+  const deliveryId = deliveries[0]?.id ?? '';
+  await write(AdminService.method.replayWebhookDelivery, () =>
+    admin.replayWebhookDelivery(
+      { deliveryId, reason: 'scan', idempotencyKey: 'replay-delivery' },
+      h.auth,
+    ),
+  );
+  await write(AdminService.method.deleteWebhookEndpoint, () =>
+    admin.deleteWebhookEndpoint(
+      { endpointId, reason: 'scan', idempotencyKey: 'delete-endpoint' },
+      h.auth,
+    ),
+  );
 }
 
 test('after every write RPC, no collection holds any secret it was given or issued', async (t) => {
@@ -273,6 +326,7 @@ test('after every write RPC, no collection holds any secret it was given or issu
       h.auth,
     ),
   );
+  await outboundWebhookWrites(admin, write, secrets);
   await write(AdminService.method.revokeApiKey, () =>
     admin.revokeApiKey(
       { keyId: apiKey.key?.id ?? '', reason: 'scan', idempotencyKey: 'revoke-key' },

@@ -196,6 +196,7 @@ for (const { name, run } of transportKinds) {
           .sort(),
         [
           'billing/v1/admin.proto',
+          'billing/v1/webhook_endpoints.proto',
           'google/protobuf/duration.proto',
           'google/protobuf/timestamp.proto',
         ],

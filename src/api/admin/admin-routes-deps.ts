@@ -6,6 +6,7 @@ import type { CreditService } from '../../services/credit-service.js';
 import type { GrantService } from '../../services/grant-service.js';
 import type { ProjectService } from '../../services/project-service.js';
 import type { ReconciliationService } from '../../services/reconciliation-service.js';
+import type { WebhookEndpointService } from '../../services/webhook-endpoint-service.js';
 import type { WebhookEventService } from '../../services/webhook-event-service.js';
 
 /** What the admin handlers call on each service (the classes satisfy these; tests pass fakes). */
@@ -15,6 +16,10 @@ export type GrantAdmin = Pick<GrantService, 'grant' | 'revoke' | 'list'>;
 export type CreditAdmin = Pick<CreditService, 'grant' | 'revoke' | 'list'>;
 export type ReconciliationAdmin = Pick<ReconciliationService, 'start' | 'get' | 'list'>;
 export type WebhookEventAdmin = Pick<WebhookEventService, 'list' | 'replay'>;
+export type WebhookEndpointAdmin = Pick<
+  WebhookEndpointService,
+  'create' | 'list' | 'update' | 'delete' | 'listDeliveries' | 'getDelivery' | 'replay'
+>;
 
 /** The audit trail as the admin handlers use it (AuditLogStore in production). */
 export interface AuditLog {
@@ -30,6 +35,7 @@ export interface AdminRoutesDeps {
   readonly auditLog: AuditLog;
   readonly reconciliation: ReconciliationAdmin;
   readonly webhookEvents: WebhookEventAdmin;
+  readonly webhookEndpoints: WebhookEndpointAdmin;
   readonly now?: () => Date;
 }
 
@@ -50,3 +56,13 @@ export type ReconciliationHandlers = Pick<
   'triggerReconciliation' | 'getReconciliationRun' | 'listReconciliationRuns'
 >;
 export type WebhookEventHandlers = Pick<AdminImpl, 'listWebhookEvents' | 'replayWebhookEvent'>;
+export type WebhookEndpointHandlers = Pick<
+  AdminImpl,
+  | 'createWebhookEndpoint'
+  | 'listWebhookEndpoints'
+  | 'updateWebhookEndpoint'
+  | 'deleteWebhookEndpoint'
+  | 'listWebhookDeliveries'
+  | 'getWebhookDelivery'
+  | 'replayWebhookDelivery'
+>;

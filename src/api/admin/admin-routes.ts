@@ -13,6 +13,7 @@ import { creditHandlers } from './credit-routes.js';
 import { grantHandlers } from './grant-routes.js';
 import { projectHandlers } from './project-routes.js';
 import { reconciliationHandlers } from './reconciliation-routes.js';
+import { webhookEndpointHandlers } from './webhook-endpoint-routes.js';
 import { webhookEventHandlers } from './webhook-event-routes.js';
 
 export type { AdminRoutesDeps } from './admin-routes-deps.js';
@@ -27,5 +28,6 @@ export function adminHandlers(deps: AdminRoutesDeps): ServiceImpl<typeof AdminSe
     ...auditHandlers(deps),
     ...reconciliationHandlers(deps),
     ...webhookEventHandlers(deps),
+    ...webhookEndpointHandlers(deps),
   };
 }

@@ -3926,7 +3926,7 @@ var File_billing_v1_admin_proto protoreflect.FileDescriptor
 const file_billing_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"\x16billing/v1/admin.proto\x12\n" +
-	"billing.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x88\x03\n" +
+	"billing.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"billing/v1/webhook_endpoints.proto\"\x88\x03\n" +
 	"\aProject\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12<\n" +
@@ -4250,7 +4250,7 @@ const file_billing_v1_admin_proto_rawDesc = "" +
 	"\x1eWEBHOOK_EVENT_STATUS_PROCESSED\x10\x02\x12 \n" +
 	"\x1cWEBHOOK_EVENT_STATUS_IGNORED\x10\x03\x12\x1f\n" +
 	"\x1bWEBHOOK_EVENT_STATUS_FAILED\x10\x04\x12\x1d\n" +
-	"\x19WEBHOOK_EVENT_STATUS_DEAD\x10\x052\x85\x0f\n" +
+	"\x19WEBHOOK_EVENT_STATUS_DEAD\x10\x052\x8a\x15\n" +
 	"\fAdminService\x12T\n" +
 	"\rCreateProject\x12 .billing.v1.CreateProjectRequest\x1a!.billing.v1.CreateProjectResponse\x12P\n" +
 	"\n" +
@@ -4276,7 +4276,14 @@ const file_billing_v1_admin_proto_rawDesc = "" +
 	"\x14GetReconciliationRun\x12'.billing.v1.GetReconciliationRunRequest\x1a(.billing.v1.GetReconciliationRunResponse\"\x03\x90\x02\x01\x12t\n" +
 	"\x16ListReconciliationRuns\x12).billing.v1.ListReconciliationRunsRequest\x1a*.billing.v1.ListReconciliationRunsResponse\"\x03\x90\x02\x01\x12e\n" +
 	"\x11ListWebhookEvents\x12$.billing.v1.ListWebhookEventsRequest\x1a%.billing.v1.ListWebhookEventsResponse\"\x03\x90\x02\x01\x12c\n" +
-	"\x12ReplayWebhookEvent\x12%.billing.v1.ReplayWebhookEventRequest\x1a&.billing.v1.ReplayWebhookEventResponseb\x06proto3"
+	"\x12ReplayWebhookEvent\x12%.billing.v1.ReplayWebhookEventRequest\x1a&.billing.v1.ReplayWebhookEventResponse\x12l\n" +
+	"\x15CreateWebhookEndpoint\x12(.billing.v1.CreateWebhookEndpointRequest\x1a).billing.v1.CreateWebhookEndpointResponse\x12n\n" +
+	"\x14ListWebhookEndpoints\x12'.billing.v1.ListWebhookEndpointsRequest\x1a(.billing.v1.ListWebhookEndpointsResponse\"\x03\x90\x02\x01\x12l\n" +
+	"\x15UpdateWebhookEndpoint\x12(.billing.v1.UpdateWebhookEndpointRequest\x1a).billing.v1.UpdateWebhookEndpointResponse\x12l\n" +
+	"\x15DeleteWebhookEndpoint\x12(.billing.v1.DeleteWebhookEndpointRequest\x1a).billing.v1.DeleteWebhookEndpointResponse\x12q\n" +
+	"\x15ListWebhookDeliveries\x12(.billing.v1.ListWebhookDeliveriesRequest\x1a).billing.v1.ListWebhookDeliveriesResponse\"\x03\x90\x02\x01\x12h\n" +
+	"\x12GetWebhookDelivery\x12%.billing.v1.GetWebhookDeliveryRequest\x1a&.billing.v1.GetWebhookDeliveryResponse\"\x03\x90\x02\x01\x12l\n" +
+	"\x15ReplayWebhookDelivery\x12(.billing.v1.ReplayWebhookDeliveryRequest\x1a).billing.v1.ReplayWebhookDeliveryResponseb\x06proto3"
 
 var (
 	file_billing_v1_admin_proto_rawDescOnce sync.Once
@@ -4356,6 +4363,20 @@ var file_billing_v1_admin_proto_goTypes = []any{
 	(*ReplayWebhookEventResponse)(nil),     // 60: billing.v1.ReplayWebhookEventResponse
 	(*durationpb.Duration)(nil),            // 61: google.protobuf.Duration
 	(*timestamppb.Timestamp)(nil),          // 62: google.protobuf.Timestamp
+	(*CreateWebhookEndpointRequest)(nil),   // 63: billing.v1.CreateWebhookEndpointRequest
+	(*ListWebhookEndpointsRequest)(nil),    // 64: billing.v1.ListWebhookEndpointsRequest
+	(*UpdateWebhookEndpointRequest)(nil),   // 65: billing.v1.UpdateWebhookEndpointRequest
+	(*DeleteWebhookEndpointRequest)(nil),   // 66: billing.v1.DeleteWebhookEndpointRequest
+	(*ListWebhookDeliveriesRequest)(nil),   // 67: billing.v1.ListWebhookDeliveriesRequest
+	(*GetWebhookDeliveryRequest)(nil),      // 68: billing.v1.GetWebhookDeliveryRequest
+	(*ReplayWebhookDeliveryRequest)(nil),   // 69: billing.v1.ReplayWebhookDeliveryRequest
+	(*CreateWebhookEndpointResponse)(nil),  // 70: billing.v1.CreateWebhookEndpointResponse
+	(*ListWebhookEndpointsResponse)(nil),   // 71: billing.v1.ListWebhookEndpointsResponse
+	(*UpdateWebhookEndpointResponse)(nil),  // 72: billing.v1.UpdateWebhookEndpointResponse
+	(*DeleteWebhookEndpointResponse)(nil),  // 73: billing.v1.DeleteWebhookEndpointResponse
+	(*ListWebhookDeliveriesResponse)(nil),  // 74: billing.v1.ListWebhookDeliveriesResponse
+	(*GetWebhookDeliveryResponse)(nil),     // 75: billing.v1.GetWebhookDeliveryResponse
+	(*ReplayWebhookDeliveryResponse)(nil),  // 76: billing.v1.ReplayWebhookDeliveryResponse
 }
 var file_billing_v1_admin_proto_depIdxs = []int32{
 	61, // 0: billing.v1.Project.grace_period:type_name -> google.protobuf.Duration
@@ -4437,29 +4458,43 @@ var file_billing_v1_admin_proto_depIdxs = []int32{
 	54, // 76: billing.v1.AdminService.ListReconciliationRuns:input_type -> billing.v1.ListReconciliationRunsRequest
 	57, // 77: billing.v1.AdminService.ListWebhookEvents:input_type -> billing.v1.ListWebhookEventsRequest
 	59, // 78: billing.v1.AdminService.ReplayWebhookEvent:input_type -> billing.v1.ReplayWebhookEventRequest
-	19, // 79: billing.v1.AdminService.CreateProject:output_type -> billing.v1.CreateProjectResponse
-	21, // 80: billing.v1.AdminService.GetProject:output_type -> billing.v1.GetProjectResponse
-	23, // 81: billing.v1.AdminService.UpdateProject:output_type -> billing.v1.UpdateProjectResponse
-	25, // 82: billing.v1.AdminService.RotateWebhookSecret:output_type -> billing.v1.RotateWebhookSecretResponse
-	27, // 83: billing.v1.AdminService.CreateApiKey:output_type -> billing.v1.CreateApiKeyResponse
-	29, // 84: billing.v1.AdminService.ListApiKeys:output_type -> billing.v1.ListApiKeysResponse
-	31, // 85: billing.v1.AdminService.RevokeApiKey:output_type -> billing.v1.RevokeApiKeyResponse
-	33, // 86: billing.v1.AdminService.GetCatalog:output_type -> billing.v1.GetCatalogResponse
-	35, // 87: billing.v1.AdminService.SetCatalog:output_type -> billing.v1.SetCatalogResponse
-	37, // 88: billing.v1.AdminService.GrantEntitlement:output_type -> billing.v1.GrantEntitlementResponse
-	39, // 89: billing.v1.AdminService.RevokeGrant:output_type -> billing.v1.RevokeGrantResponse
-	41, // 90: billing.v1.AdminService.ListGrants:output_type -> billing.v1.ListGrantsResponse
-	43, // 91: billing.v1.AdminService.GrantCredits:output_type -> billing.v1.GrantCreditsResponse
-	45, // 92: billing.v1.AdminService.RevokeCredits:output_type -> billing.v1.RevokeCreditsResponse
-	47, // 93: billing.v1.AdminService.ListCredits:output_type -> billing.v1.ListCreditsResponse
-	49, // 94: billing.v1.AdminService.ListAuditLog:output_type -> billing.v1.ListAuditLogResponse
-	51, // 95: billing.v1.AdminService.TriggerReconciliation:output_type -> billing.v1.TriggerReconciliationResponse
-	53, // 96: billing.v1.AdminService.GetReconciliationRun:output_type -> billing.v1.GetReconciliationRunResponse
-	55, // 97: billing.v1.AdminService.ListReconciliationRuns:output_type -> billing.v1.ListReconciliationRunsResponse
-	58, // 98: billing.v1.AdminService.ListWebhookEvents:output_type -> billing.v1.ListWebhookEventsResponse
-	60, // 99: billing.v1.AdminService.ReplayWebhookEvent:output_type -> billing.v1.ReplayWebhookEventResponse
-	79, // [79:100] is the sub-list for method output_type
-	58, // [58:79] is the sub-list for method input_type
+	63, // 79: billing.v1.AdminService.CreateWebhookEndpoint:input_type -> billing.v1.CreateWebhookEndpointRequest
+	64, // 80: billing.v1.AdminService.ListWebhookEndpoints:input_type -> billing.v1.ListWebhookEndpointsRequest
+	65, // 81: billing.v1.AdminService.UpdateWebhookEndpoint:input_type -> billing.v1.UpdateWebhookEndpointRequest
+	66, // 82: billing.v1.AdminService.DeleteWebhookEndpoint:input_type -> billing.v1.DeleteWebhookEndpointRequest
+	67, // 83: billing.v1.AdminService.ListWebhookDeliveries:input_type -> billing.v1.ListWebhookDeliveriesRequest
+	68, // 84: billing.v1.AdminService.GetWebhookDelivery:input_type -> billing.v1.GetWebhookDeliveryRequest
+	69, // 85: billing.v1.AdminService.ReplayWebhookDelivery:input_type -> billing.v1.ReplayWebhookDeliveryRequest
+	19, // 86: billing.v1.AdminService.CreateProject:output_type -> billing.v1.CreateProjectResponse
+	21, // 87: billing.v1.AdminService.GetProject:output_type -> billing.v1.GetProjectResponse
+	23, // 88: billing.v1.AdminService.UpdateProject:output_type -> billing.v1.UpdateProjectResponse
+	25, // 89: billing.v1.AdminService.RotateWebhookSecret:output_type -> billing.v1.RotateWebhookSecretResponse
+	27, // 90: billing.v1.AdminService.CreateApiKey:output_type -> billing.v1.CreateApiKeyResponse
+	29, // 91: billing.v1.AdminService.ListApiKeys:output_type -> billing.v1.ListApiKeysResponse
+	31, // 92: billing.v1.AdminService.RevokeApiKey:output_type -> billing.v1.RevokeApiKeyResponse
+	33, // 93: billing.v1.AdminService.GetCatalog:output_type -> billing.v1.GetCatalogResponse
+	35, // 94: billing.v1.AdminService.SetCatalog:output_type -> billing.v1.SetCatalogResponse
+	37, // 95: billing.v1.AdminService.GrantEntitlement:output_type -> billing.v1.GrantEntitlementResponse
+	39, // 96: billing.v1.AdminService.RevokeGrant:output_type -> billing.v1.RevokeGrantResponse
+	41, // 97: billing.v1.AdminService.ListGrants:output_type -> billing.v1.ListGrantsResponse
+	43, // 98: billing.v1.AdminService.GrantCredits:output_type -> billing.v1.GrantCreditsResponse
+	45, // 99: billing.v1.AdminService.RevokeCredits:output_type -> billing.v1.RevokeCreditsResponse
+	47, // 100: billing.v1.AdminService.ListCredits:output_type -> billing.v1.ListCreditsResponse
+	49, // 101: billing.v1.AdminService.ListAuditLog:output_type -> billing.v1.ListAuditLogResponse
+	51, // 102: billing.v1.AdminService.TriggerReconciliation:output_type -> billing.v1.TriggerReconciliationResponse
+	53, // 103: billing.v1.AdminService.GetReconciliationRun:output_type -> billing.v1.GetReconciliationRunResponse
+	55, // 104: billing.v1.AdminService.ListReconciliationRuns:output_type -> billing.v1.ListReconciliationRunsResponse
+	58, // 105: billing.v1.AdminService.ListWebhookEvents:output_type -> billing.v1.ListWebhookEventsResponse
+	60, // 106: billing.v1.AdminService.ReplayWebhookEvent:output_type -> billing.v1.ReplayWebhookEventResponse
+	70, // 107: billing.v1.AdminService.CreateWebhookEndpoint:output_type -> billing.v1.CreateWebhookEndpointResponse
+	71, // 108: billing.v1.AdminService.ListWebhookEndpoints:output_type -> billing.v1.ListWebhookEndpointsResponse
+	72, // 109: billing.v1.AdminService.UpdateWebhookEndpoint:output_type -> billing.v1.UpdateWebhookEndpointResponse
+	73, // 110: billing.v1.AdminService.DeleteWebhookEndpoint:output_type -> billing.v1.DeleteWebhookEndpointResponse
+	74, // 111: billing.v1.AdminService.ListWebhookDeliveries:output_type -> billing.v1.ListWebhookDeliveriesResponse
+	75, // 112: billing.v1.AdminService.GetWebhookDelivery:output_type -> billing.v1.GetWebhookDeliveryResponse
+	76, // 113: billing.v1.AdminService.ReplayWebhookDelivery:output_type -> billing.v1.ReplayWebhookDeliveryResponse
+	86, // [86:114] is the sub-list for method output_type
+	58, // [58:86] is the sub-list for method input_type
 	58, // [58:58] is the sub-list for extension type_name
 	58, // [58:58] is the sub-list for extension extendee
 	0,  // [0:58] is the sub-list for field type_name
@@ -4470,6 +4505,7 @@ func file_billing_v1_admin_proto_init() {
 	if File_billing_v1_admin_proto != nil {
 		return
 	}
+	file_billing_v1_webhook_endpoints_proto_init()
 	file_billing_v1_admin_proto_msgTypes[3].OneofWrappers = []any{}
 	file_billing_v1_admin_proto_msgTypes[7].OneofWrappers = []any{}
 	file_billing_v1_admin_proto_msgTypes[15].OneofWrappers = []any{}

@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from billing.v1 import admin_pb2 as billing_dot_v1_dot_admin__pb2
+from billing.v1 import webhook_endpoints_pb2 as billing_dot_v1_dot_webhook__endpoints__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -142,6 +143,41 @@ class AdminServiceStub:
                 '/billing.v1.AdminService/ReplayWebhookEvent',
                 request_serializer=billing_dot_v1_dot_admin__pb2.ReplayWebhookEventRequest.SerializeToString,
                 response_deserializer=billing_dot_v1_dot_admin__pb2.ReplayWebhookEventResponse.FromString,
+                _registered_method=True)
+        self.CreateWebhookEndpoint = channel.unary_unary(
+                '/billing.v1.AdminService/CreateWebhookEndpoint',
+                request_serializer=billing_dot_v1_dot_webhook__endpoints__pb2.CreateWebhookEndpointRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_webhook__endpoints__pb2.CreateWebhookEndpointResponse.FromString,
+                _registered_method=True)
+        self.ListWebhookEndpoints = channel.unary_unary(
+                '/billing.v1.AdminService/ListWebhookEndpoints',
+                request_serializer=billing_dot_v1_dot_webhook__endpoints__pb2.ListWebhookEndpointsRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_webhook__endpoints__pb2.ListWebhookEndpointsResponse.FromString,
+                _registered_method=True)
+        self.UpdateWebhookEndpoint = channel.unary_unary(
+                '/billing.v1.AdminService/UpdateWebhookEndpoint',
+                request_serializer=billing_dot_v1_dot_webhook__endpoints__pb2.UpdateWebhookEndpointRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_webhook__endpoints__pb2.UpdateWebhookEndpointResponse.FromString,
+                _registered_method=True)
+        self.DeleteWebhookEndpoint = channel.unary_unary(
+                '/billing.v1.AdminService/DeleteWebhookEndpoint',
+                request_serializer=billing_dot_v1_dot_webhook__endpoints__pb2.DeleteWebhookEndpointRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_webhook__endpoints__pb2.DeleteWebhookEndpointResponse.FromString,
+                _registered_method=True)
+        self.ListWebhookDeliveries = channel.unary_unary(
+                '/billing.v1.AdminService/ListWebhookDeliveries',
+                request_serializer=billing_dot_v1_dot_webhook__endpoints__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_webhook__endpoints__pb2.ListWebhookDeliveriesResponse.FromString,
+                _registered_method=True)
+        self.GetWebhookDelivery = channel.unary_unary(
+                '/billing.v1.AdminService/GetWebhookDelivery',
+                request_serializer=billing_dot_v1_dot_webhook__endpoints__pb2.GetWebhookDeliveryRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_webhook__endpoints__pb2.GetWebhookDeliveryResponse.FromString,
+                _registered_method=True)
+        self.ReplayWebhookDelivery = channel.unary_unary(
+                '/billing.v1.AdminService/ReplayWebhookDelivery',
+                request_serializer=billing_dot_v1_dot_webhook__endpoints__pb2.ReplayWebhookDeliveryRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_webhook__endpoints__pb2.ReplayWebhookDeliveryResponse.FromString,
                 _registered_method=True)
 
 
@@ -296,6 +332,56 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateWebhookEndpoint(self, request, context):
+        """CreateWebhookEndpoint registers a product's endpoint for the project's
+        events (outbound webhooks); its signing secret is in this answer only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhookEndpoints(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateWebhookEndpoint(self, request, context):
+        """UpdateWebhookEndpoint changes the URL, event types or description; the
+        secret stays.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteWebhookEndpoint(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhookDeliveries(self, request, context):
+        """ListWebhookDeliveries pages the delivery log: one entry per event and
+        endpoint, with its status and attempts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetWebhookDelivery(self, request, context):
+        """GetWebhookDelivery answers one delivery with every attempt.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReplayWebhookDelivery(self, request, context):
+        """ReplayWebhookDelivery sends a delivery again (any status), now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -403,6 +489,41 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ReplayWebhookEvent,
                     request_deserializer=billing_dot_v1_dot_admin__pb2.ReplayWebhookEventRequest.FromString,
                     response_serializer=billing_dot_v1_dot_admin__pb2.ReplayWebhookEventResponse.SerializeToString,
+            ),
+            'CreateWebhookEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateWebhookEndpoint,
+                    request_deserializer=billing_dot_v1_dot_webhook__endpoints__pb2.CreateWebhookEndpointRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_webhook__endpoints__pb2.CreateWebhookEndpointResponse.SerializeToString,
+            ),
+            'ListWebhookEndpoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookEndpoints,
+                    request_deserializer=billing_dot_v1_dot_webhook__endpoints__pb2.ListWebhookEndpointsRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_webhook__endpoints__pb2.ListWebhookEndpointsResponse.SerializeToString,
+            ),
+            'UpdateWebhookEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateWebhookEndpoint,
+                    request_deserializer=billing_dot_v1_dot_webhook__endpoints__pb2.UpdateWebhookEndpointRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_webhook__endpoints__pb2.UpdateWebhookEndpointResponse.SerializeToString,
+            ),
+            'DeleteWebhookEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteWebhookEndpoint,
+                    request_deserializer=billing_dot_v1_dot_webhook__endpoints__pb2.DeleteWebhookEndpointRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_webhook__endpoints__pb2.DeleteWebhookEndpointResponse.SerializeToString,
+            ),
+            'ListWebhookDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookDeliveries,
+                    request_deserializer=billing_dot_v1_dot_webhook__endpoints__pb2.ListWebhookDeliveriesRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_webhook__endpoints__pb2.ListWebhookDeliveriesResponse.SerializeToString,
+            ),
+            'GetWebhookDelivery': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWebhookDelivery,
+                    request_deserializer=billing_dot_v1_dot_webhook__endpoints__pb2.GetWebhookDeliveryRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_webhook__endpoints__pb2.GetWebhookDeliveryResponse.SerializeToString,
+            ),
+            'ReplayWebhookDelivery': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReplayWebhookDelivery,
+                    request_deserializer=billing_dot_v1_dot_webhook__endpoints__pb2.ReplayWebhookDeliveryRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_webhook__endpoints__pb2.ReplayWebhookDeliveryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -976,6 +1097,195 @@ class AdminService:
             '/billing.v1.AdminService/ReplayWebhookEvent',
             billing_dot_v1_dot_admin__pb2.ReplayWebhookEventRequest.SerializeToString,
             billing_dot_v1_dot_admin__pb2.ReplayWebhookEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateWebhookEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.AdminService/CreateWebhookEndpoint',
+            billing_dot_v1_dot_webhook__endpoints__pb2.CreateWebhookEndpointRequest.SerializeToString,
+            billing_dot_v1_dot_webhook__endpoints__pb2.CreateWebhookEndpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookEndpoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.AdminService/ListWebhookEndpoints',
+            billing_dot_v1_dot_webhook__endpoints__pb2.ListWebhookEndpointsRequest.SerializeToString,
+            billing_dot_v1_dot_webhook__endpoints__pb2.ListWebhookEndpointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateWebhookEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.AdminService/UpdateWebhookEndpoint',
+            billing_dot_v1_dot_webhook__endpoints__pb2.UpdateWebhookEndpointRequest.SerializeToString,
+            billing_dot_v1_dot_webhook__endpoints__pb2.UpdateWebhookEndpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteWebhookEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.AdminService/DeleteWebhookEndpoint',
+            billing_dot_v1_dot_webhook__endpoints__pb2.DeleteWebhookEndpointRequest.SerializeToString,
+            billing_dot_v1_dot_webhook__endpoints__pb2.DeleteWebhookEndpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.AdminService/ListWebhookDeliveries',
+            billing_dot_v1_dot_webhook__endpoints__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+            billing_dot_v1_dot_webhook__endpoints__pb2.ListWebhookDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWebhookDelivery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.AdminService/GetWebhookDelivery',
+            billing_dot_v1_dot_webhook__endpoints__pb2.GetWebhookDeliveryRequest.SerializeToString,
+            billing_dot_v1_dot_webhook__endpoints__pb2.GetWebhookDeliveryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReplayWebhookDelivery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.AdminService/ReplayWebhookDelivery',
+            billing_dot_v1_dot_webhook__endpoints__pb2.ReplayWebhookDeliveryRequest.SerializeToString,
+            billing_dot_v1_dot_webhook__endpoints__pb2.ReplayWebhookDeliveryResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from billing.v1 import admin_pb2 as _admin_pb2
+from billing.v1 import webhook_endpoints_pb2 as _webhook_endpoints_pb2
 from collections import abc as _abc
 from grpc import aio as _aio
 import abc as _abc_1
@@ -81,6 +82,24 @@ class AdminServiceStub:
     """ReplayWebhookEvent applies a dead (or failed) event again from the
     verified body stored when it failed, and answers its new state.
     """
+    CreateWebhookEndpoint: _grpc.UnaryUnaryMultiCallable[_webhook_endpoints_pb2.CreateWebhookEndpointRequest, _webhook_endpoints_pb2.CreateWebhookEndpointResponse]
+    """CreateWebhookEndpoint registers a product's endpoint for the project's
+    events (outbound webhooks); its signing secret is in this answer only.
+    """
+    ListWebhookEndpoints: _grpc.UnaryUnaryMultiCallable[_webhook_endpoints_pb2.ListWebhookEndpointsRequest, _webhook_endpoints_pb2.ListWebhookEndpointsResponse]
+    UpdateWebhookEndpoint: _grpc.UnaryUnaryMultiCallable[_webhook_endpoints_pb2.UpdateWebhookEndpointRequest, _webhook_endpoints_pb2.UpdateWebhookEndpointResponse]
+    """UpdateWebhookEndpoint changes the URL, event types or description; the
+    secret stays.
+    """
+    DeleteWebhookEndpoint: _grpc.UnaryUnaryMultiCallable[_webhook_endpoints_pb2.DeleteWebhookEndpointRequest, _webhook_endpoints_pb2.DeleteWebhookEndpointResponse]
+    ListWebhookDeliveries: _grpc.UnaryUnaryMultiCallable[_webhook_endpoints_pb2.ListWebhookDeliveriesRequest, _webhook_endpoints_pb2.ListWebhookDeliveriesResponse]
+    """ListWebhookDeliveries pages the delivery log: one entry per event and
+    endpoint, with its status and attempts.
+    """
+    GetWebhookDelivery: _grpc.UnaryUnaryMultiCallable[_webhook_endpoints_pb2.GetWebhookDeliveryRequest, _webhook_endpoints_pb2.GetWebhookDeliveryResponse]
+    """GetWebhookDelivery answers one delivery with every attempt."""
+    ReplayWebhookDelivery: _grpc.UnaryUnaryMultiCallable[_webhook_endpoints_pb2.ReplayWebhookDeliveryRequest, _webhook_endpoints_pb2.ReplayWebhookDeliveryResponse]
+    """ReplayWebhookDelivery sends a delivery again (any status), now."""
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -135,6 +154,24 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """ReplayWebhookEvent applies a dead (or failed) event again from the
     verified body stored when it failed, and answers its new state.
     """
+    CreateWebhookEndpoint: _aio.UnaryUnaryMultiCallable[_webhook_endpoints_pb2.CreateWebhookEndpointRequest, _webhook_endpoints_pb2.CreateWebhookEndpointResponse]  # type: ignore[assignment]
+    """CreateWebhookEndpoint registers a product's endpoint for the project's
+    events (outbound webhooks); its signing secret is in this answer only.
+    """
+    ListWebhookEndpoints: _aio.UnaryUnaryMultiCallable[_webhook_endpoints_pb2.ListWebhookEndpointsRequest, _webhook_endpoints_pb2.ListWebhookEndpointsResponse]  # type: ignore[assignment]
+    UpdateWebhookEndpoint: _aio.UnaryUnaryMultiCallable[_webhook_endpoints_pb2.UpdateWebhookEndpointRequest, _webhook_endpoints_pb2.UpdateWebhookEndpointResponse]  # type: ignore[assignment]
+    """UpdateWebhookEndpoint changes the URL, event types or description; the
+    secret stays.
+    """
+    DeleteWebhookEndpoint: _aio.UnaryUnaryMultiCallable[_webhook_endpoints_pb2.DeleteWebhookEndpointRequest, _webhook_endpoints_pb2.DeleteWebhookEndpointResponse]  # type: ignore[assignment]
+    ListWebhookDeliveries: _aio.UnaryUnaryMultiCallable[_webhook_endpoints_pb2.ListWebhookDeliveriesRequest, _webhook_endpoints_pb2.ListWebhookDeliveriesResponse]  # type: ignore[assignment]
+    """ListWebhookDeliveries pages the delivery log: one entry per event and
+    endpoint, with its status and attempts.
+    """
+    GetWebhookDelivery: _aio.UnaryUnaryMultiCallable[_webhook_endpoints_pb2.GetWebhookDeliveryRequest, _webhook_endpoints_pb2.GetWebhookDeliveryResponse]  # type: ignore[assignment]
+    """GetWebhookDelivery answers one delivery with every attempt."""
+    ReplayWebhookDelivery: _aio.UnaryUnaryMultiCallable[_webhook_endpoints_pb2.ReplayWebhookDeliveryRequest, _webhook_endpoints_pb2.ReplayWebhookDeliveryResponse]  # type: ignore[assignment]
+    """ReplayWebhookDelivery sends a delivery again (any status), now."""
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     """AdminService is for operators (grpcurl). Scope: admin. Every write takes a
@@ -312,5 +349,65 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         """ReplayWebhookEvent applies a dead (or failed) event again from the
         verified body stored when it failed, and answers its new state.
         """
+
+    @_abc_1.abstractmethod
+    def CreateWebhookEndpoint(
+        self,
+        request: _webhook_endpoints_pb2.CreateWebhookEndpointRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_webhook_endpoints_pb2.CreateWebhookEndpointResponse, _abc.Awaitable[_webhook_endpoints_pb2.CreateWebhookEndpointResponse]]:
+        """CreateWebhookEndpoint registers a product's endpoint for the project's
+        events (outbound webhooks); its signing secret is in this answer only.
+        """
+
+    @_abc_1.abstractmethod
+    def ListWebhookEndpoints(
+        self,
+        request: _webhook_endpoints_pb2.ListWebhookEndpointsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_webhook_endpoints_pb2.ListWebhookEndpointsResponse, _abc.Awaitable[_webhook_endpoints_pb2.ListWebhookEndpointsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def UpdateWebhookEndpoint(
+        self,
+        request: _webhook_endpoints_pb2.UpdateWebhookEndpointRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_webhook_endpoints_pb2.UpdateWebhookEndpointResponse, _abc.Awaitable[_webhook_endpoints_pb2.UpdateWebhookEndpointResponse]]:
+        """UpdateWebhookEndpoint changes the URL, event types or description; the
+        secret stays.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteWebhookEndpoint(
+        self,
+        request: _webhook_endpoints_pb2.DeleteWebhookEndpointRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_webhook_endpoints_pb2.DeleteWebhookEndpointResponse, _abc.Awaitable[_webhook_endpoints_pb2.DeleteWebhookEndpointResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListWebhookDeliveries(
+        self,
+        request: _webhook_endpoints_pb2.ListWebhookDeliveriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_webhook_endpoints_pb2.ListWebhookDeliveriesResponse, _abc.Awaitable[_webhook_endpoints_pb2.ListWebhookDeliveriesResponse]]:
+        """ListWebhookDeliveries pages the delivery log: one entry per event and
+        endpoint, with its status and attempts.
+        """
+
+    @_abc_1.abstractmethod
+    def GetWebhookDelivery(
+        self,
+        request: _webhook_endpoints_pb2.GetWebhookDeliveryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_webhook_endpoints_pb2.GetWebhookDeliveryResponse, _abc.Awaitable[_webhook_endpoints_pb2.GetWebhookDeliveryResponse]]:
+        """GetWebhookDelivery answers one delivery with every attempt."""
+
+    @_abc_1.abstractmethod
+    def ReplayWebhookDelivery(
+        self,
+        request: _webhook_endpoints_pb2.ReplayWebhookDeliveryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_webhook_endpoints_pb2.ReplayWebhookDeliveryResponse, _abc.Awaitable[_webhook_endpoints_pb2.ReplayWebhookDeliveryResponse]]:
+        """ReplayWebhookDelivery sends a delivery again (any status), now."""
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

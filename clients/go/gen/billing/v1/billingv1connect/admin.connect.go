@@ -92,6 +92,27 @@ const (
 	// AdminServiceReplayWebhookEventProcedure is the fully-qualified name of the AdminService's
 	// ReplayWebhookEvent RPC.
 	AdminServiceReplayWebhookEventProcedure = "/billing.v1.AdminService/ReplayWebhookEvent"
+	// AdminServiceCreateWebhookEndpointProcedure is the fully-qualified name of the AdminService's
+	// CreateWebhookEndpoint RPC.
+	AdminServiceCreateWebhookEndpointProcedure = "/billing.v1.AdminService/CreateWebhookEndpoint"
+	// AdminServiceListWebhookEndpointsProcedure is the fully-qualified name of the AdminService's
+	// ListWebhookEndpoints RPC.
+	AdminServiceListWebhookEndpointsProcedure = "/billing.v1.AdminService/ListWebhookEndpoints"
+	// AdminServiceUpdateWebhookEndpointProcedure is the fully-qualified name of the AdminService's
+	// UpdateWebhookEndpoint RPC.
+	AdminServiceUpdateWebhookEndpointProcedure = "/billing.v1.AdminService/UpdateWebhookEndpoint"
+	// AdminServiceDeleteWebhookEndpointProcedure is the fully-qualified name of the AdminService's
+	// DeleteWebhookEndpoint RPC.
+	AdminServiceDeleteWebhookEndpointProcedure = "/billing.v1.AdminService/DeleteWebhookEndpoint"
+	// AdminServiceListWebhookDeliveriesProcedure is the fully-qualified name of the AdminService's
+	// ListWebhookDeliveries RPC.
+	AdminServiceListWebhookDeliveriesProcedure = "/billing.v1.AdminService/ListWebhookDeliveries"
+	// AdminServiceGetWebhookDeliveryProcedure is the fully-qualified name of the AdminService's
+	// GetWebhookDelivery RPC.
+	AdminServiceGetWebhookDeliveryProcedure = "/billing.v1.AdminService/GetWebhookDelivery"
+	// AdminServiceReplayWebhookDeliveryProcedure is the fully-qualified name of the AdminService's
+	// ReplayWebhookDelivery RPC.
+	AdminServiceReplayWebhookDeliveryProcedure = "/billing.v1.AdminService/ReplayWebhookDelivery"
 )
 
 // AdminServiceClient is a client for the billing.v1.AdminService service.
@@ -135,6 +156,21 @@ type AdminServiceClient interface {
 	// ReplayWebhookEvent applies a dead (or failed) event again from the
 	// verified body stored when it failed, and answers its new state.
 	ReplayWebhookEvent(context.Context, *connect.Request[v1.ReplayWebhookEventRequest]) (*connect.Response[v1.ReplayWebhookEventResponse], error)
+	// CreateWebhookEndpoint registers a product's endpoint for the project's
+	// events (outbound webhooks); its signing secret is in this answer only.
+	CreateWebhookEndpoint(context.Context, *connect.Request[v1.CreateWebhookEndpointRequest]) (*connect.Response[v1.CreateWebhookEndpointResponse], error)
+	ListWebhookEndpoints(context.Context, *connect.Request[v1.ListWebhookEndpointsRequest]) (*connect.Response[v1.ListWebhookEndpointsResponse], error)
+	// UpdateWebhookEndpoint changes the URL, event types or description; the
+	// secret stays.
+	UpdateWebhookEndpoint(context.Context, *connect.Request[v1.UpdateWebhookEndpointRequest]) (*connect.Response[v1.UpdateWebhookEndpointResponse], error)
+	DeleteWebhookEndpoint(context.Context, *connect.Request[v1.DeleteWebhookEndpointRequest]) (*connect.Response[v1.DeleteWebhookEndpointResponse], error)
+	// ListWebhookDeliveries pages the delivery log: one entry per event and
+	// endpoint, with its status and attempts.
+	ListWebhookDeliveries(context.Context, *connect.Request[v1.ListWebhookDeliveriesRequest]) (*connect.Response[v1.ListWebhookDeliveriesResponse], error)
+	// GetWebhookDelivery answers one delivery with every attempt.
+	GetWebhookDelivery(context.Context, *connect.Request[v1.GetWebhookDeliveryRequest]) (*connect.Response[v1.GetWebhookDeliveryResponse], error)
+	// ReplayWebhookDelivery sends a delivery again (any status), now.
+	ReplayWebhookDelivery(context.Context, *connect.Request[v1.ReplayWebhookDeliveryRequest]) (*connect.Response[v1.ReplayWebhookDeliveryResponse], error)
 }
 
 // NewAdminServiceClient constructs a client for the billing.v1.AdminService service. By default, it
@@ -283,6 +319,51 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(adminServiceMethods.ByName("ReplayWebhookEvent")),
 			connect.WithClientOptions(opts...),
 		),
+		createWebhookEndpoint: connect.NewClient[v1.CreateWebhookEndpointRequest, v1.CreateWebhookEndpointResponse](
+			httpClient,
+			baseURL+AdminServiceCreateWebhookEndpointProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("CreateWebhookEndpoint")),
+			connect.WithClientOptions(opts...),
+		),
+		listWebhookEndpoints: connect.NewClient[v1.ListWebhookEndpointsRequest, v1.ListWebhookEndpointsResponse](
+			httpClient,
+			baseURL+AdminServiceListWebhookEndpointsProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("ListWebhookEndpoints")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		updateWebhookEndpoint: connect.NewClient[v1.UpdateWebhookEndpointRequest, v1.UpdateWebhookEndpointResponse](
+			httpClient,
+			baseURL+AdminServiceUpdateWebhookEndpointProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("UpdateWebhookEndpoint")),
+			connect.WithClientOptions(opts...),
+		),
+		deleteWebhookEndpoint: connect.NewClient[v1.DeleteWebhookEndpointRequest, v1.DeleteWebhookEndpointResponse](
+			httpClient,
+			baseURL+AdminServiceDeleteWebhookEndpointProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("DeleteWebhookEndpoint")),
+			connect.WithClientOptions(opts...),
+		),
+		listWebhookDeliveries: connect.NewClient[v1.ListWebhookDeliveriesRequest, v1.ListWebhookDeliveriesResponse](
+			httpClient,
+			baseURL+AdminServiceListWebhookDeliveriesProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("ListWebhookDeliveries")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		getWebhookDelivery: connect.NewClient[v1.GetWebhookDeliveryRequest, v1.GetWebhookDeliveryResponse](
+			httpClient,
+			baseURL+AdminServiceGetWebhookDeliveryProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("GetWebhookDelivery")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		replayWebhookDelivery: connect.NewClient[v1.ReplayWebhookDeliveryRequest, v1.ReplayWebhookDeliveryResponse](
+			httpClient,
+			baseURL+AdminServiceReplayWebhookDeliveryProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("ReplayWebhookDelivery")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -309,6 +390,13 @@ type adminServiceClient struct {
 	listReconciliationRuns *connect.Client[v1.ListReconciliationRunsRequest, v1.ListReconciliationRunsResponse]
 	listWebhookEvents      *connect.Client[v1.ListWebhookEventsRequest, v1.ListWebhookEventsResponse]
 	replayWebhookEvent     *connect.Client[v1.ReplayWebhookEventRequest, v1.ReplayWebhookEventResponse]
+	createWebhookEndpoint  *connect.Client[v1.CreateWebhookEndpointRequest, v1.CreateWebhookEndpointResponse]
+	listWebhookEndpoints   *connect.Client[v1.ListWebhookEndpointsRequest, v1.ListWebhookEndpointsResponse]
+	updateWebhookEndpoint  *connect.Client[v1.UpdateWebhookEndpointRequest, v1.UpdateWebhookEndpointResponse]
+	deleteWebhookEndpoint  *connect.Client[v1.DeleteWebhookEndpointRequest, v1.DeleteWebhookEndpointResponse]
+	listWebhookDeliveries  *connect.Client[v1.ListWebhookDeliveriesRequest, v1.ListWebhookDeliveriesResponse]
+	getWebhookDelivery     *connect.Client[v1.GetWebhookDeliveryRequest, v1.GetWebhookDeliveryResponse]
+	replayWebhookDelivery  *connect.Client[v1.ReplayWebhookDeliveryRequest, v1.ReplayWebhookDeliveryResponse]
 }
 
 // CreateProject calls billing.v1.AdminService.CreateProject.
@@ -416,6 +504,41 @@ func (c *adminServiceClient) ReplayWebhookEvent(ctx context.Context, req *connec
 	return c.replayWebhookEvent.CallUnary(ctx, req)
 }
 
+// CreateWebhookEndpoint calls billing.v1.AdminService.CreateWebhookEndpoint.
+func (c *adminServiceClient) CreateWebhookEndpoint(ctx context.Context, req *connect.Request[v1.CreateWebhookEndpointRequest]) (*connect.Response[v1.CreateWebhookEndpointResponse], error) {
+	return c.createWebhookEndpoint.CallUnary(ctx, req)
+}
+
+// ListWebhookEndpoints calls billing.v1.AdminService.ListWebhookEndpoints.
+func (c *adminServiceClient) ListWebhookEndpoints(ctx context.Context, req *connect.Request[v1.ListWebhookEndpointsRequest]) (*connect.Response[v1.ListWebhookEndpointsResponse], error) {
+	return c.listWebhookEndpoints.CallUnary(ctx, req)
+}
+
+// UpdateWebhookEndpoint calls billing.v1.AdminService.UpdateWebhookEndpoint.
+func (c *adminServiceClient) UpdateWebhookEndpoint(ctx context.Context, req *connect.Request[v1.UpdateWebhookEndpointRequest]) (*connect.Response[v1.UpdateWebhookEndpointResponse], error) {
+	return c.updateWebhookEndpoint.CallUnary(ctx, req)
+}
+
+// DeleteWebhookEndpoint calls billing.v1.AdminService.DeleteWebhookEndpoint.
+func (c *adminServiceClient) DeleteWebhookEndpoint(ctx context.Context, req *connect.Request[v1.DeleteWebhookEndpointRequest]) (*connect.Response[v1.DeleteWebhookEndpointResponse], error) {
+	return c.deleteWebhookEndpoint.CallUnary(ctx, req)
+}
+
+// ListWebhookDeliveries calls billing.v1.AdminService.ListWebhookDeliveries.
+func (c *adminServiceClient) ListWebhookDeliveries(ctx context.Context, req *connect.Request[v1.ListWebhookDeliveriesRequest]) (*connect.Response[v1.ListWebhookDeliveriesResponse], error) {
+	return c.listWebhookDeliveries.CallUnary(ctx, req)
+}
+
+// GetWebhookDelivery calls billing.v1.AdminService.GetWebhookDelivery.
+func (c *adminServiceClient) GetWebhookDelivery(ctx context.Context, req *connect.Request[v1.GetWebhookDeliveryRequest]) (*connect.Response[v1.GetWebhookDeliveryResponse], error) {
+	return c.getWebhookDelivery.CallUnary(ctx, req)
+}
+
+// ReplayWebhookDelivery calls billing.v1.AdminService.ReplayWebhookDelivery.
+func (c *adminServiceClient) ReplayWebhookDelivery(ctx context.Context, req *connect.Request[v1.ReplayWebhookDeliveryRequest]) (*connect.Response[v1.ReplayWebhookDeliveryResponse], error) {
+	return c.replayWebhookDelivery.CallUnary(ctx, req)
+}
+
 // AdminServiceHandler is an implementation of the billing.v1.AdminService service.
 type AdminServiceHandler interface {
 	// CreateProject creates a project and its first admin API key. The Stripe
@@ -457,6 +580,21 @@ type AdminServiceHandler interface {
 	// ReplayWebhookEvent applies a dead (or failed) event again from the
 	// verified body stored when it failed, and answers its new state.
 	ReplayWebhookEvent(context.Context, *connect.Request[v1.ReplayWebhookEventRequest]) (*connect.Response[v1.ReplayWebhookEventResponse], error)
+	// CreateWebhookEndpoint registers a product's endpoint for the project's
+	// events (outbound webhooks); its signing secret is in this answer only.
+	CreateWebhookEndpoint(context.Context, *connect.Request[v1.CreateWebhookEndpointRequest]) (*connect.Response[v1.CreateWebhookEndpointResponse], error)
+	ListWebhookEndpoints(context.Context, *connect.Request[v1.ListWebhookEndpointsRequest]) (*connect.Response[v1.ListWebhookEndpointsResponse], error)
+	// UpdateWebhookEndpoint changes the URL, event types or description; the
+	// secret stays.
+	UpdateWebhookEndpoint(context.Context, *connect.Request[v1.UpdateWebhookEndpointRequest]) (*connect.Response[v1.UpdateWebhookEndpointResponse], error)
+	DeleteWebhookEndpoint(context.Context, *connect.Request[v1.DeleteWebhookEndpointRequest]) (*connect.Response[v1.DeleteWebhookEndpointResponse], error)
+	// ListWebhookDeliveries pages the delivery log: one entry per event and
+	// endpoint, with its status and attempts.
+	ListWebhookDeliveries(context.Context, *connect.Request[v1.ListWebhookDeliveriesRequest]) (*connect.Response[v1.ListWebhookDeliveriesResponse], error)
+	// GetWebhookDelivery answers one delivery with every attempt.
+	GetWebhookDelivery(context.Context, *connect.Request[v1.GetWebhookDeliveryRequest]) (*connect.Response[v1.GetWebhookDeliveryResponse], error)
+	// ReplayWebhookDelivery sends a delivery again (any status), now.
+	ReplayWebhookDelivery(context.Context, *connect.Request[v1.ReplayWebhookDeliveryRequest]) (*connect.Response[v1.ReplayWebhookDeliveryResponse], error)
 }
 
 // NewAdminServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -601,6 +739,51 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(adminServiceMethods.ByName("ReplayWebhookEvent")),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminServiceCreateWebhookEndpointHandler := connect.NewUnaryHandler(
+		AdminServiceCreateWebhookEndpointProcedure,
+		svc.CreateWebhookEndpoint,
+		connect.WithSchema(adminServiceMethods.ByName("CreateWebhookEndpoint")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceListWebhookEndpointsHandler := connect.NewUnaryHandler(
+		AdminServiceListWebhookEndpointsProcedure,
+		svc.ListWebhookEndpoints,
+		connect.WithSchema(adminServiceMethods.ByName("ListWebhookEndpoints")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceUpdateWebhookEndpointHandler := connect.NewUnaryHandler(
+		AdminServiceUpdateWebhookEndpointProcedure,
+		svc.UpdateWebhookEndpoint,
+		connect.WithSchema(adminServiceMethods.ByName("UpdateWebhookEndpoint")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceDeleteWebhookEndpointHandler := connect.NewUnaryHandler(
+		AdminServiceDeleteWebhookEndpointProcedure,
+		svc.DeleteWebhookEndpoint,
+		connect.WithSchema(adminServiceMethods.ByName("DeleteWebhookEndpoint")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceListWebhookDeliveriesHandler := connect.NewUnaryHandler(
+		AdminServiceListWebhookDeliveriesProcedure,
+		svc.ListWebhookDeliveries,
+		connect.WithSchema(adminServiceMethods.ByName("ListWebhookDeliveries")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceGetWebhookDeliveryHandler := connect.NewUnaryHandler(
+		AdminServiceGetWebhookDeliveryProcedure,
+		svc.GetWebhookDelivery,
+		connect.WithSchema(adminServiceMethods.ByName("GetWebhookDelivery")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceReplayWebhookDeliveryHandler := connect.NewUnaryHandler(
+		AdminServiceReplayWebhookDeliveryProcedure,
+		svc.ReplayWebhookDelivery,
+		connect.WithSchema(adminServiceMethods.ByName("ReplayWebhookDelivery")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/billing.v1.AdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AdminServiceCreateProjectProcedure:
@@ -645,6 +828,20 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 			adminServiceListWebhookEventsHandler.ServeHTTP(w, r)
 		case AdminServiceReplayWebhookEventProcedure:
 			adminServiceReplayWebhookEventHandler.ServeHTTP(w, r)
+		case AdminServiceCreateWebhookEndpointProcedure:
+			adminServiceCreateWebhookEndpointHandler.ServeHTTP(w, r)
+		case AdminServiceListWebhookEndpointsProcedure:
+			adminServiceListWebhookEndpointsHandler.ServeHTTP(w, r)
+		case AdminServiceUpdateWebhookEndpointProcedure:
+			adminServiceUpdateWebhookEndpointHandler.ServeHTTP(w, r)
+		case AdminServiceDeleteWebhookEndpointProcedure:
+			adminServiceDeleteWebhookEndpointHandler.ServeHTTP(w, r)
+		case AdminServiceListWebhookDeliveriesProcedure:
+			adminServiceListWebhookDeliveriesHandler.ServeHTTP(w, r)
+		case AdminServiceGetWebhookDeliveryProcedure:
+			adminServiceGetWebhookDeliveryHandler.ServeHTTP(w, r)
+		case AdminServiceReplayWebhookDeliveryProcedure:
+			adminServiceReplayWebhookDeliveryHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -736,4 +933,32 @@ func (UnimplementedAdminServiceHandler) ListWebhookEvents(context.Context, *conn
 
 func (UnimplementedAdminServiceHandler) ReplayWebhookEvent(context.Context, *connect.Request[v1.ReplayWebhookEventRequest]) (*connect.Response[v1.ReplayWebhookEventResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("billing.v1.AdminService.ReplayWebhookEvent is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) CreateWebhookEndpoint(context.Context, *connect.Request[v1.CreateWebhookEndpointRequest]) (*connect.Response[v1.CreateWebhookEndpointResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("billing.v1.AdminService.CreateWebhookEndpoint is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) ListWebhookEndpoints(context.Context, *connect.Request[v1.ListWebhookEndpointsRequest]) (*connect.Response[v1.ListWebhookEndpointsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("billing.v1.AdminService.ListWebhookEndpoints is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) UpdateWebhookEndpoint(context.Context, *connect.Request[v1.UpdateWebhookEndpointRequest]) (*connect.Response[v1.UpdateWebhookEndpointResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("billing.v1.AdminService.UpdateWebhookEndpoint is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) DeleteWebhookEndpoint(context.Context, *connect.Request[v1.DeleteWebhookEndpointRequest]) (*connect.Response[v1.DeleteWebhookEndpointResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("billing.v1.AdminService.DeleteWebhookEndpoint is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) ListWebhookDeliveries(context.Context, *connect.Request[v1.ListWebhookDeliveriesRequest]) (*connect.Response[v1.ListWebhookDeliveriesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("billing.v1.AdminService.ListWebhookDeliveries is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) GetWebhookDelivery(context.Context, *connect.Request[v1.GetWebhookDeliveryRequest]) (*connect.Response[v1.GetWebhookDeliveryResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("billing.v1.AdminService.GetWebhookDelivery is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) ReplayWebhookDelivery(context.Context, *connect.Request[v1.ReplayWebhookDeliveryRequest]) (*connect.Response[v1.ReplayWebhookDeliveryResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("billing.v1.AdminService.ReplayWebhookDelivery is not implemented"))
 }
