@@ -16,6 +16,7 @@ import { answerOfrep } from '../api/ofrep.js';
 import { billingRoutes, billingServices } from '../api/routes.js';
 import { requiredScope } from '../api/scopes.js';
 import type { Config } from '../config.js';
+import { createConsoleRoutes } from '../console/serve.js';
 import { createDemoRoutes } from '../demo/serve.js';
 import type { Logger } from '../logger.js';
 import { createConnectHandler } from '../server/connect-handler.js';
@@ -71,7 +72,7 @@ export function startServer(deps: ServerDeps): Promise<Listener> {
       isShuttingDown: () => deps.shutdownSignal.aborted,
       stripeWebhook: createWebhookRoute(webhookShim(deps), config.webhookMaxBodyBytes),
       ofrep: createOfrepRoute(ofrepAnswerer(services, credentials), config.maxRequestBytes),
-      pages: createDemoRoutes(logger),
+      pages: { ...createDemoRoutes(logger), ...createConsoleRoutes(logger) },
       logger,
     }),
   });

@@ -1,0 +1,131 @@
+// needs: mongodb redis chromium
+/**
+ * The operator console (/console) in a real browser, at 1,280 and 390
+ * pixels: a wrong key is refused with a clear message; an admin key signs
+ * in (kept in session storage only: no cookie, not in the URL); a customer
+ * is found by id, a grant made with its reason shows in the entitlements
+ * and on the timeline at once, a revoke takes it away; explain answers for
+ * an instant in the past; signing out forgets the key.
+ *
+ * Its browser code type-checks with the DOM typings (its own tsconfig).
+ *
+ * Screenshots go to test/browser/artifacts/console-*.png (git-ignored;
+ * docs/console-*.png are committed copies).
+ */
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import test from 'ava';
+import type { Locator, Page } from 'playwright-core';
+import { createTestProject, startTestApp, type TestApp, type TestProject } from '../helpers/app.js';
+import { launchChromium, type TestBrowser } from '../helpers/browser.js';
+import { runChild } from '../helpers/client-smoke.js';
+import { sourceRoot } from '../helpers/process.js';
+
+const artifacts = path.join(sourceRoot, 'test', 'browser', 'artifacts');
+
+let server: TestApp;
+let project: TestProject;
+const browsers: TestBrowser[] = [];
+
+test.before(async () => {
+  server = await startTestApp();
+  project = await createTestProject(server.app, 'console project');
+  await mkdir(artifacts, { recursive: true });
+});
+
+test.after.always(async () => {
+  for (const browser of browsers) await browser.close();
+  await server?.app.stop();
+});
+
+async function openConsole(width: number): Promise<Page> {
+  const browser = await launchChromium({ width, height: 900 });
+  browsers.push(browser);
+  const page = await browser.context.newPage();
+  await page.goto(`${server.baseUrl}/console`);
+  return page;
+}
+
+const textOf = async (locator: Locator) => (await locator.textContent()) ?? '';
+
+async function signIn(page: Page, key: string): Promise<void> {
+  await page.getByLabel('Admin API key').fill(key);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+for (const width of [1280, 390]) {
+  test(`at ${width} px: sign in, find a customer, grant, see it, revoke, sign out`, async (t) => {
+    const page = await openConsole(width);
+    const customer = `console-user-${width}`;
+
+    await signIn(page, 'bk_not_a_real_key_0000000000000000');
+    const refusal = page.getByRole('alert');
+    await refusal.waitFor();
+    t.regex(await textOf(refusal), /That key was refused: Unauthenticated/);
+
+    await signIn(page, project.adminKey);
+    await page.getByText(`console project (${project.projectId})`).waitFor();
+    t.is(await page.evaluate('document.cookie'), '', 'no cookie');
+    t.false(page.url().includes(project.adminKey), 'the key is not in the URL');
+    t.is(
+      await page.evaluate("sessionStorage.getItem('billing-console-admin-key')"),
+      project.adminKey,
+    );
+
+    await page.getByLabel('Customer id').fill(customer);
+    await page.getByRole('button', { name: 'Find' }).click();
+    await page.getByRole('heading', { name: `Customer ${customer}` }).waitFor();
+    t.regex(page.url(), new RegExp(`#/customers/${customer}$`));
+
+    const grantForm = page.getByRole('form', { name: 'Grant a feature' });
+    await grantForm.getByLabel('Feature').fill('reports');
+    await grantForm.getByLabel('Limit (empty: unlimited)').fill('25');
+    await grantForm.getByLabel('Reason').fill('pilot for ticket 7');
+    const before = new Date();
+    await grantForm.getByRole('button', { name: 'Grant' }).click();
+    await page.getByRole('status').getByText(`Granted reports to ${customer}.`).waitFor();
+    const now = page.locator('#entitlements');
+    await now.getByRole('cell', { name: 'reports', exact: true }).waitFor();
+    t.regex(await textOf(now), /reports\s*25/);
+    t.regex(await textOf(now), /grant gr_/);
+    t.regex(
+      await textOf(page.locator('#timeline')),
+      /grant[\s\S]*reports[\s\S]*pilot for ticket 7/,
+    );
+    await page.screenshot({
+      path: path.join(artifacts, `console-customer-${width}.png`),
+      fullPage: true,
+    });
+
+    // Explain: just before the grant, it was not allowed.
+    const explain = page.getByRole('form', { name: 'Explain a decision' });
+    await explain.getByLabel('Feature').fill('reports');
+    const local = new Date(before.getTime() - 1000 - before.getTimezoneOffset() * 60_000);
+    await explain.getByLabel('At (your time zone)').fill(local.toISOString().slice(0, 19));
+    await explain.getByRole('button', { name: 'Explain' }).click();
+    await page
+      .locator('#explanation')
+      .getByText(/Not allowed at/)
+      .waitFor();
+
+    const revoke = page.getByRole('form', { name: 'Revoke reports' });
+    await revoke.getByLabel('Reason to revoke reports').fill('pilot over');
+    await revoke.getByRole('button', { name: 'Revoke' }).click();
+    await page.getByRole('status').getByText('Revoked reports.').waitFor();
+    await page.locator('#timeline').getByText('pilot over').waitFor();
+    t.notRegex(await textOf(page.locator('#entitlements')), /reports/);
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('Admin API key').waitFor();
+    t.is(await page.evaluate("sessionStorage.getItem('billing-console-admin-key')"), null);
+  });
+}
+
+test("the console's browser code type-checks with the DOM typings", async (t) => {
+  const checked = await runChild(
+    path.join(sourceRoot, 'node_modules', '.bin', 'tsc'),
+    ['-p', path.join(sourceRoot, 'src', 'console', 'app', 'tsconfig.json')],
+    { cwd: sourceRoot },
+  );
+  t.is(checked.code, 0, checked.output);
+});
