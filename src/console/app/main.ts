@@ -1,6 +1,7 @@
 /**
  * The operator console (GET /console): sign in with an admin API key, then
- * pages by hash (`#/customers`, `#/customers/<id>`). Every call goes to the
+ * pages by hash (`#/customers`, `#/customers/<id>`, `#/keys`, `#/audit`,
+ * `#/reconciliation`). Every call goes to the
  * public API of this origin (Connect), with the key as a bearer. Signing
  * out, or a key refused later (revoked), forgets the key and shows the
  * sign-in form with why.
@@ -8,6 +9,7 @@
 import { admin, describeError, isUnauthenticated } from './api.js';
 import { customerPage, customerSearch } from './customers.js';
 import { announce, el, field, input } from './dom.js';
+import { apiKeysPage, auditPage, reconciliationPage } from './operations.js';
 import { currentKey, forgetKey, keepKey } from './session.js';
 
 const main = () => document.getElementById('main');
@@ -58,14 +60,28 @@ function header(projectName: string, projectId: string): void {
     .getElementById('project')
     ?.replaceChildren(
       el('span', {}, `${projectName} (${projectId})`),
-      el('nav', { 'aria-label': 'Pages' }, el('a', { href: '#/customers' }, 'Customers')),
+      el(
+        'nav',
+        { 'aria-label': 'Pages' },
+        ...pages.map(([hash, label]) => el('a', { href: hash }, label)),
+      ),
       button,
     );
 }
 
+const pages: ReadonlyArray<[string, string]> = [
+  ['#/customers', 'Customers'],
+  ['#/keys', 'API keys'],
+  ['#/audit', 'Audit log'],
+  ['#/reconciliation', 'Reconciliation'],
+];
+
 async function page(): Promise<HTMLElement> {
   const [, area, id] = location.hash.split('/');
   if (area === 'customers' && id) return customerPage(decodeURIComponent(id));
+  if (area === 'keys') return apiKeysPage();
+  if (area === 'audit') return auditPage();
+  if (area === 'reconciliation') return reconciliationPage();
   return customerSearch(go);
 }
 
