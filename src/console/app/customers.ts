@@ -11,7 +11,7 @@ import {
   TimelineEntryKind,
 } from '../../../gen/billing/v1/entitlements_pb.js';
 import { admin, describeError, entitlements } from './api.js';
-import { announce, el, field, input, table, time } from './dom.js';
+import { announce, el, field, input, reasonForm, table, time } from './dom.js';
 
 export function customerSearch(go: (hash: string) => void): HTMLElement {
   const id = input({ name: 'customer', required: '', autocomplete: 'off', maxlength: '256' });
@@ -139,24 +139,11 @@ function grantForm(customerId: string, reload: () => Promise<void>): HTMLElement
 }
 
 function revokeForm(grantId: string, feature: string, reload: () => Promise<void>): HTMLElement {
-  const reason = input({ name: 'reason', required: '', maxlength: '500' });
-  const form = el(
-    'form',
-    { class: 'inline compact', 'aria-label': `Revoke ${feature}` },
-    field(`Reason to revoke ${feature}`, reason),
-    el('button', { type: 'submit', class: 'danger' }, 'Revoke'),
-  );
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    try {
-      await admin.revokeGrant({ grantId, reason: reason.value.trim() });
-      announce(`Revoked ${feature}.`);
-      await reload();
-    } catch (error) {
-      announce(describeError(error), 'error');
-    }
+  return reasonForm(`Revoke ${feature}`, `Reason to revoke ${feature}`, async (reason) => {
+    await admin.revokeGrant({ grantId, reason });
+    await reload();
+    return `Revoked ${feature}.`;
   });
-  return form;
 }
 
 function explainSection(customerId: string): HTMLElement {

@@ -1,5 +1,6 @@
 /** Building the page: elements with text and attributes, never HTML strings (no injection). */
 import { type Timestamp, timestampDate } from '@bufbuild/protobuf/wkt';
+import { describeError } from './api.js';
 
 type Child = Node | string | null | undefined | false;
 
@@ -58,4 +59,31 @@ export function announce(message: string, kind: 'info' | 'error' = 'info'): void
   if (!status) return;
   status.className = kind;
   status.textContent = message;
+}
+
+/**
+ * A one-field form for an action that needs a reason (revokes): the reason
+ * is required; what the action says, or its error, is announced.
+ */
+export function reasonForm(
+  name: string,
+  label: string,
+  act: (reason: string) => Promise<string>,
+): HTMLElement {
+  const reason = input({ name: 'reason', required: '', maxlength: '500' });
+  const form = el(
+    'form',
+    { class: 'inline compact', 'aria-label': name },
+    field(label, reason),
+    el('button', { type: 'submit', class: 'danger' }, 'Revoke'),
+  );
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    try {
+      announce(await act(reason.value.trim()));
+    } catch (error) {
+      announce(describeError(error), 'error');
+    }
+  });
+  return form;
 }

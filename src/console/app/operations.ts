@@ -11,7 +11,7 @@ import {
   Scope,
 } from '../../../gen/billing/v1/admin_pb.js';
 import { admin, describeError } from './api.js';
-import { announce, el, field, input, table, time } from './dom.js';
+import { announce, el, field, input, reasonForm, table, time } from './dom.js';
 
 const scopeChoices: ReadonlyArray<[Scope, string]> = [
   [Scope.ENTITLEMENTS_READ, 'entitlements:read'],
@@ -94,24 +94,11 @@ async function keysTable(reload: () => Promise<void>): Promise<HTMLElement> {
 }
 
 function revokeKeyForm(keyId: string, name: string, reload: () => Promise<void>): HTMLElement {
-  const reason = input({ name: 'reason', required: '', maxlength: '500' });
-  const form = el(
-    'form',
-    { class: 'inline compact', 'aria-label': `Revoke key ${name}` },
-    field(`Reason to revoke ${name}`, reason),
-    el('button', { type: 'submit', class: 'danger' }, 'Revoke'),
-  );
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    try {
-      await admin.revokeApiKey({ keyId, reason: reason.value.trim() });
-      announce(`Revoked key ${name}.`);
-      await reload();
-    } catch (error) {
-      announce(describeError(error), 'error');
-    }
+  return reasonForm(`Revoke key ${name}`, `Reason to revoke ${name}`, async (reason) => {
+    await admin.revokeApiKey({ keyId, reason });
+    await reload();
+    return `Revoked key ${name}.`;
   });
-  return form;
 }
 
 export function auditPage(): HTMLElement {
