@@ -226,6 +226,27 @@ test("a customer's events arrive in the order of their versions, also across a f
   );
   t.is(new Set(versions).size, 3);
   for (const hook of accepted) verified(hook, endpoint.secret);
+  // The log pages newest first; a token it did not issue is refused.
+  const seen: string[] = [];
+  let pageToken = '';
+  do {
+    const page = await admin().listWebhookDeliveries(
+      { endpointId: endpoint.id, pageSize: 1, pageToken },
+      as(project),
+    );
+    seen.push(...page.deliveries.map((d) => d.eventId));
+    pageToken = page.nextPageToken;
+  } while (pageToken !== '');
+  t.deepEqual(
+    seen,
+    [...accepted].reverse().map((hook) => eventOf(hook).id),
+  );
+  t.is(
+    await codeOf(
+      admin().listWebhookDeliveries({ endpointId: endpoint.id, pageToken: 'bm9wZQ' }, as(project)),
+    ),
+    Code.InvalidArgument,
+  );
   // Nothing of bravo or charlie was sent before alpha succeeded.
   const firstAccepted = receiver.on(path).findIndex((hook) => hook.status === 200);
   t.true(

@@ -28,7 +28,7 @@ import type {
   WebhookEndpointRecord,
 } from '../../domain/records.js';
 import { requirePrincipal } from '../auth.js';
-import { timestampOrUndefined } from '../convert.js';
+import { afterFromPageToken, pageToken, timestampOrUndefined } from '../convert.js';
 import {
   invalid,
   optionalText,
@@ -177,24 +177,17 @@ function statusFilter(status: WebhookDeliveryStatus): WebhookDeliveryState | und
   return state;
 }
 
-/** Page tokens: the last delivery's creation time and id, base64url. */
+/** Page tokens: the last delivery's creation time and id (convert.ts's page tokens). */
+const cursorPattern = /^\d{1,15}\|we_[0-9a-f]{24}:bev_[0-9a-f]{32}$/;
+
 function tokenAfter(delivery: WebhookDeliveryRecord): string {
-  return Buffer.from(`${delivery.created_at.getTime()}|${delivery._id}`, 'utf8').toString(
-    'base64url',
-  );
+  return pageToken(`${delivery.created_at.getTime()}|${delivery._id}`);
 }
 
 function afterFromToken(token: string): { createdAt: Date; id: string } | undefined {
-  if (token === '') return undefined;
-  const decoded = Buffer.from(token, 'base64url').toString('utf8');
-  const [millis, id] = decoded.split('|');
-  const valid =
-    Buffer.from(decoded, 'utf8').toString('base64url') === token &&
-    millis !== undefined &&
-    /^\d{1,15}$/.test(millis) &&
-    id !== undefined &&
-    deliveryIdPattern.test(id);
-  if (!valid) throw invalid('page_token', 'is not a token this service issued');
+  const cursor = afterFromPageToken(token, cursorPattern);
+  if (cursor === undefined) return undefined;
+  const [millis = '', id = ''] = cursor.split('|');
   return { createdAt: new Date(Number(millis)), id };
 }
 
