@@ -183,6 +183,48 @@ test('API keys (the secret once), the audit log by action, and reconciliation ru
   });
 });
 
+test('settings: the grace period changes, the webhook secret rotates, a bad value is explained', async (t) => {
+  const other = await createTestProject(server.app, 'settings project');
+  const page = await openConsole(1280);
+  await signIn(page, other.adminKey);
+  await page.getByRole('link', { name: 'Settings' }).click();
+  const summary = page.locator('#project-summary');
+  await summary.getByText('3 days').waitFor();
+  const terms = page.getByRole('form', { name: 'Project name and grace period' });
+  await terms.getByLabel('Grace period (days)').fill('7');
+  await terms.getByLabel('Reason').fill('longer dunning');
+  await terms.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('status').getByText('Settings saved.').waitFor();
+  await summary.getByText('7 days').waitFor();
+  const stored = await server.app.projects.get(other.projectId);
+  t.is(stored?.grace_period_seconds, 7 * 86_400);
+
+  const rotate = page.getByRole('form', { name: 'Rotate the Stripe webhook signing secret' });
+  await rotate.getByLabel('New signing secret (whsec_..., from Stripe)').fill('not a secret');
+  await rotate.getByLabel('Reason').fill('rolled in Stripe');
+  await rotate.getByRole('button', { name: 'Rotate' }).click();
+  await page
+    .getByRole('status')
+    .getByText(/InvalidArgument/)
+    .waitFor();
+  await rotate
+    .getByLabel('New signing secret (whsec_..., from Stripe)')
+    .fill('whsec_rolled_in_stripe_0123456789');
+  await rotate.getByRole('button', { name: 'Rotate' }).click();
+  await page
+    .getByRole('status')
+    .getByText(/rotated/)
+    .waitFor();
+  t.false(
+    (await textOf(page.locator('main'))).includes('whsec_rolled'),
+    'the secret is never shown',
+  );
+  await page.screenshot({
+    path: path.join(artifacts, 'console-settings-1280.png'),
+    fullPage: true,
+  });
+});
+
 test("the console's browser code type-checks with the DOM typings", async (t) => {
   const checked = await runChild(
     path.join(sourceRoot, 'node_modules', '.bin', 'tsc'),

@@ -11,7 +11,7 @@ import {
   TimelineEntryKind,
 } from '../../../gen/billing/v1/entitlements_pb.js';
 import { admin, describeError, entitlements } from './api.js';
-import { announce, el, field, input, reasonForm, table, time } from './dom.js';
+import { el, field, input, onSubmit, reasonForm, table, time } from './dom.js';
 
 export function customerSearch(go: (hash: string) => void): HTMLElement {
   const id = input({ name: 'customer', required: '', autocomplete: 'off', maxlength: '256' });
@@ -119,21 +119,16 @@ function grantForm(customerId: string, reload: () => Promise<void>): HTMLElement
     field('Reason', reason),
     el('button', { type: 'submit' }, 'Grant'),
   );
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    try {
-      await admin.grantEntitlement({
-        customerId,
-        feature: feature.value.trim(),
-        limit: limit.value === '' ? undefined : BigInt(limit.value),
-        expiresAt: expires.value ? timestampFromDate(new Date(expires.value)) : undefined,
-        reason: reason.value.trim(),
-      });
-      announce(`Granted ${feature.value.trim()} to ${customerId}.`);
-      await reload();
-    } catch (error) {
-      announce(describeError(error), 'error');
-    }
+  onSubmit(form, async () => {
+    await admin.grantEntitlement({
+      customerId,
+      feature: feature.value.trim(),
+      limit: limit.value === '' ? undefined : BigInt(limit.value),
+      expiresAt: expires.value ? timestampFromDate(new Date(expires.value)) : undefined,
+      reason: reason.value.trim(),
+    });
+    await reload();
+    return `Granted ${feature.value.trim()} to ${customerId}.`;
   });
   return form;
 }

@@ -62,9 +62,24 @@ export function announce(message: string, kind: 'info' | 'error' = 'info'): void
 }
 
 /**
- * A one-field form for an action that needs a reason (revokes): the reason
- * is required; what the action says, or its error, is announced.
+ * Runs `act` when `form` is submitted (the event tells which button); what
+ * it answers is announced, and so is its error, as the operator can act on it.
  */
+export function onSubmit(
+  form: HTMLFormElement,
+  act: (event: SubmitEvent) => Promise<string>,
+): void {
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    try {
+      announce(await act(event as SubmitEvent));
+    } catch (error) {
+      announce(describeError(error), 'error');
+    }
+  });
+}
+
+/** A one-field form for an action that needs a reason (revokes): the reason is required. */
 export function reasonForm(
   name: string,
   label: string,
@@ -77,13 +92,6 @@ export function reasonForm(
     field(label, reason),
     el('button', { type: 'submit', class: 'danger' }, 'Revoke'),
   );
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    try {
-      announce(await act(reason.value.trim()));
-    } catch (error) {
-      announce(describeError(error), 'error');
-    }
-  });
+  onSubmit(form, () => act(reason.value.trim()));
   return form;
 }

@@ -1,7 +1,7 @@
 /**
  * The operator console (GET /console): sign in with an admin API key, then
  * pages by hash (`#/customers`, `#/customers/<id>`, `#/keys`, `#/audit`,
- * `#/reconciliation`). Every call goes to the
+ * `#/reconciliation`, `#/settings`). Every call goes to the
  * public API of this origin (Connect), with the key as a bearer. Signing
  * out, or a key refused later (revoked), forgets the key and shows the
  * sign-in form with why.
@@ -11,6 +11,7 @@ import { customerPage, customerSearch } from './customers.js';
 import { announce, el, field, input } from './dom.js';
 import { apiKeysPage, auditPage, reconciliationPage } from './operations.js';
 import { currentKey, forgetKey, keepKey } from './session.js';
+import { settingsPage } from './settings.js';
 
 const main = () => document.getElementById('main');
 
@@ -74,6 +75,7 @@ const pages: ReadonlyArray<[string, string]> = [
   ['#/keys', 'API keys'],
   ['#/audit', 'Audit log'],
   ['#/reconciliation', 'Reconciliation'],
+  ['#/settings', 'Settings'],
 ];
 
 async function page(): Promise<HTMLElement> {
@@ -82,6 +84,7 @@ async function page(): Promise<HTMLElement> {
   if (area === 'keys') return apiKeysPage();
   if (area === 'audit') return auditPage();
   if (area === 'reconciliation') return reconciliationPage();
+  if (area === 'settings') return settingsPage();
   return customerSearch(go);
 }
 

@@ -11,7 +11,7 @@ import {
   Scope,
 } from '../../../gen/billing/v1/admin_pb.js';
 import { admin, describeError } from './api.js';
-import { announce, el, field, input, reasonForm, table, time } from './dom.js';
+import { el, field, input, onSubmit, reasonForm, table, time } from './dom.js';
 
 const scopeChoices: ReadonlyArray<[Scope, string]> = [
   [Scope.ENTITLEMENTS_READ, 'entitlements:read'],
@@ -57,19 +57,14 @@ function createKeyForm(reload: (created?: string) => Promise<void>): HTMLElement
     field('Reason', reason),
     el('button', { type: 'submit' }, 'Create key'),
   );
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    try {
-      const created = await admin.createApiKey({
-        name: name.value.trim(),
-        scopes: boxes.filter((b) => b.box.checked).map((b) => b.scope),
-        reason: reason.value.trim(),
-      });
-      announce(`Created key ${created.key?.id ?? ''}.`);
-      await reload(created.secret);
-    } catch (error) {
-      announce(describeError(error), 'error');
-    }
+  onSubmit(form, async () => {
+    const created = await admin.createApiKey({
+      name: name.value.trim(),
+      scopes: boxes.filter((b) => b.box.checked).map((b) => b.scope),
+      reason: reason.value.trim(),
+    });
+    await reload(created.secret);
+    return `Created key ${created.key?.id ?? ''}.`;
   });
   return form;
 }
@@ -185,23 +180,18 @@ function reconcileForm(reload: () => Promise<void>): HTMLElement {
     dryRun,
     realRun,
   );
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    const real = (event as SubmitEvent).submitter === realRun;
+  onSubmit(form, async (event) => {
+    const real = event.submitter === realRun;
     // The real run changes stored subscriptions: it asks first.
     if (real && !confirm('Repair every drift found in Stripe? Stored subscriptions will change.')) {
-      return;
+      return 'Nothing started.';
     }
-    try {
-      const { run } = await admin.triggerReconciliation({
-        dryRun: !real,
-        reason: reason.value.trim(),
-      });
-      announce(`${real ? 'Reconciliation' : 'Dry run'} ${run?.id ?? ''} started.`);
-      await reload();
-    } catch (error) {
-      announce(describeError(error), 'error');
-    }
+    const { run } = await admin.triggerReconciliation({
+      dryRun: !real,
+      reason: reason.value.trim(),
+    });
+    await reload();
+    return `${real ? 'Reconciliation' : 'Dry run'} ${run?.id ?? ''} started.`;
   });
   return form;
 }
