@@ -31,7 +31,7 @@ export interface MeterReportObserver {
 
 export interface MeterReportJobOptions {
   readonly runner: JobRunner;
-  readonly claims: Pick<JobClaimStore, 'claim' | 'release'>;
+  readonly claims: Pick<JobClaimStore, 'runClaimed'>;
   readonly service: Pick<MeterReportService, 'reportRound' | 'counts'>;
   /** Undefined: no scheduled runs (a schedule stored earlier is removed). */
   readonly cron: string | undefined;
@@ -67,16 +67,10 @@ export function defineMeterReportJob(options: MeterReportJobOptions): MeterRepor
   const { runner, claims, logger } = options;
   const idle = { signal: new AbortController().signal, touch: async () => {} };
 
-  const run: MeterReportJob['run'] = async (occurrence, context = idle) => {
-    if (!(await claims.claim(meterReportJobName, occurrence, runner.instanceId, new Date()))) {
-      return 'skipped';
-    }
-    try {
-      return await reportAll(options, context);
-    } finally {
-      await claims.release(meterReportJobName, occurrence);
-    }
-  };
+  const run: MeterReportJob['run'] = (occurrence, context = idle) =>
+    claims.runClaimed(meterReportJobName, occurrence, runner.instanceId, () =>
+      reportAll(options, context),
+    );
 
   runner.define(meterReportJobName, async (context): Promise<JobOutcome> => {
     const result = await run(occurrenceOf(context), context);

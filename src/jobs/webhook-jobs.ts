@@ -35,7 +35,7 @@ const grantPageSize = 500;
 
 export interface WebhookJobsOptions {
   readonly runner: JobRunner;
-  readonly claims: Pick<JobClaimStore, 'claim' | 'release'>;
+  readonly claims: Pick<JobClaimStore, 'runClaimed'>;
   readonly dispatcher: Pick<WebhookDispatcher, 'scan'>;
   readonly grants: Pick<GrantStore, 'expiringBetween'>;
   readonly events: Pick<OutboundEventService, 'grantExpiring'>;
@@ -60,14 +60,8 @@ export interface WebhookJobs {
 export function defineWebhookJobs(options: WebhookJobsOptions): WebhookJobs {
   const { runner, claims, logger } = options;
 
-  const claimed = async <T>(job: string, occurrence: string, work: () => Promise<T>) => {
-    if (!(await claims.claim(job, occurrence, runner.instanceId, new Date()))) return 'skipped';
-    try {
-      return await work();
-    } finally {
-      await claims.release(job, occurrence);
-    }
-  };
+  const claimed = <T>(job: string, occurrence: string, work: () => Promise<T>) =>
+    claims.runClaimed(job, occurrence, runner.instanceId, work);
 
   const runGrantExpiring: WebhookJobs['runGrantExpiring'] = (occurrence) =>
     claimed(webhookJobNames.grantExpiring, occurrence, () => announceExpiringGrants(options));

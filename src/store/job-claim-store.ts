@@ -21,6 +21,25 @@ export class JobClaimStore {
     return (await insertOnce(this.claims, doc)) === 'inserted';
   }
 
+  /**
+   * Runs `work` for the one caller that claims `occurrence` of `job`, then
+   * frees the claim (frequent jobs, whose claims need not be kept);
+   * 'skipped' for every other caller.
+   */
+  async runClaimed<T>(
+    job: string,
+    occurrence: string,
+    owner: string,
+    work: () => Promise<T>,
+  ): Promise<T | 'skipped'> {
+    if (!(await this.claim(job, occurrence, owner, new Date()))) return 'skipped';
+    try {
+      return await work();
+    } finally {
+      await this.release(job, occurrence);
+    }
+  }
+
   /** Records what the claimer's occurrence did: operators read it, tests wait for it. */
   async finish(
     job: string,
