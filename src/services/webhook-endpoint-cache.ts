@@ -13,6 +13,8 @@ export class WebhookEndpointCache {
     string,
     { endpoints: readonly WebhookEndpointRecord[]; expiresAt: number }
   >();
+  /** Reads in flight: callers that find an entry expired together share one read. */
+  private readonly loading = new Map<string, Promise<readonly WebhookEndpointRecord[]>>();
 
   constructor(
     private readonly store: Pick<WebhookEndpointStore, 'list'>,
@@ -21,15 +23,29 @@ export class WebhookEndpointCache {
     private readonly nowMs: () => number = Date.now,
   ) {
     bus.onMessage((message) => {
-      if (message.kind === 'webhook_endpoints') this.entries.delete(message.projectId);
+      if (message.kind !== 'webhook_endpoints') return;
+      this.entries.delete(message.projectId);
+      // A read begun before the change may hold the old list: it is not kept.
+      this.loading.delete(message.projectId);
     });
   }
 
   async liveOf(projectId: string): Promise<readonly WebhookEndpointRecord[]> {
     const cached = this.entries.get(projectId);
     if (cached && cached.expiresAt > this.nowMs()) return cached.endpoints;
-    const endpoints = await this.store.list(projectId, false);
-    this.entries.set(projectId, { endpoints, expiresAt: this.nowMs() + this.ttlMs });
-    return endpoints;
+    const pending = this.loading.get(projectId);
+    if (pending) return pending;
+    const load = this.store.list(projectId, false).then((endpoints) => {
+      if (this.loading.get(projectId) === load) {
+        this.entries.set(projectId, { endpoints, expiresAt: this.nowMs() + this.ttlMs });
+      }
+      return endpoints;
+    });
+    this.loading.set(projectId, load);
+    try {
+      return await load;
+    } finally {
+      if (this.loading.get(projectId) === load) this.loading.delete(projectId);
+    }
   }
 }
