@@ -149,6 +149,11 @@ test('API keys (the secret once), the audit log by action, and reconciliation ru
   const filter = page.getByRole('form', { name: 'Filter the audit log' });
   await filter.getByLabel('Action').fill('api_key.revoke');
   await filter.getByRole('button', { name: 'Show' }).click();
+  // The filtered answer (the page also loaded the whole log when it opened).
+  await page
+    .locator('#audit-entries')
+    .getByText(/entr(y|ies) with action api_key\.revoke\./)
+    .waitFor();
   await page.locator('#audit-entries').getByText('service retired').waitFor();
   t.notRegex(await textOf(page.locator('#audit-entries')), /new reporting service/);
   await page.screenshot({ path: path.join(artifacts, 'console-audit-1280.png'), fullPage: true });

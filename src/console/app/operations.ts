@@ -111,7 +111,11 @@ export function auditPage(): HTMLElement {
     field('Since', since),
     el('button', { type: 'submit' }, 'Show'),
   );
+  // The page loads once on opening and again per Show: only the latest answer is shown,
+  // so a slower earlier one never overwrites the filtered list.
+  let latest = 0;
   const load = async () => {
+    const call = ++latest;
     try {
       const { entries } = await admin.listAuditLog({
         actor: actor.value.trim(),
@@ -120,7 +124,20 @@ export function auditPage(): HTMLElement {
         startTime: since.value ? timestampFromDate(new Date(since.value)) : undefined,
         pageSize: 100,
       });
+      if (call !== latest) return;
+      const filters = [
+        ['actor', actor.value.trim()],
+        ['action', action.value.trim()],
+        ['target', target.value.trim()],
+        ['since', since.value],
+      ].filter(([, value]) => value !== '');
+      const shown = filters.map(([name, value]) => `${name} ${value}`).join(', ');
       results.replaceChildren(
+        el(
+          'p',
+          { class: 'hint' },
+          `${entries.length} ${entries.length === 1 ? 'entry' : 'entries'}${shown ? ` with ${shown}` : ''}.`,
+        ),
         table(
           ['When', 'Action', 'Target', 'By', 'Reason'],
           entries.map((entry) => [
@@ -133,7 +150,8 @@ export function auditPage(): HTMLElement {
         ),
       );
     } catch (error) {
-      results.replaceChildren(el('p', { class: 'error' }, describeError(error)));
+      if (call === latest)
+        results.replaceChildren(el('p', { class: 'error' }, describeError(error)));
     }
   };
   form.addEventListener('submit', (event) => {
