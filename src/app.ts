@@ -24,6 +24,7 @@ import type { Listener } from './server/listener.js';
 import type { MetricsListener } from './server/metrics-listener.js';
 import { createServiceMetrics } from './server/prometheus-metrics.js';
 import type { ApiKeyService } from './services/api-key-service.js';
+import type { DailyMetricsService } from './services/daily-metrics-service.js';
 import type { EntitlementChangeNotifier } from './services/entitlement-change-notifier.js';
 import type { EntitlementLookupService } from './services/entitlement-lookup-service.js';
 import type { GrantService } from './services/grant-service.js';
@@ -47,6 +48,8 @@ export interface App {
   readonly meterReports: MeterReportJob;
   /** Outbound webhooks' scans and the grant.expiring check (OUTBOUND_WEBHOOK_CRON, GRANT_EXPIRING_CRON). */
   readonly webhookJobs: WebhookJobs;
+  /** Daily snapshots of the business figures (DAILY_SNAPSHOT_CRON) and the figures over time. */
+  readonly dailyMetrics: DailyMetricsService;
   readiness(): Promise<ReadinessReport>;
   /** Graceful: ends streams, drains requests, then closes the pools. Idempotent. */
   stop(): Promise<void>;
@@ -133,6 +136,7 @@ export async function startApp(
     retention: jobs.retention,
     meterReports: jobs.meterReports,
     webhookJobs: jobs.webhooks,
+    dailyMetrics: services.dailyMetrics,
     readiness,
     stop: stopOnce(parts, services.notifier, services.webhookDispatcher),
   };
@@ -152,6 +156,7 @@ async function startJobs(runner: JobRunner, jobs: ScheduledJobs): Promise<void> 
   await jobs.retention.start();
   await jobs.meterReports.start();
   await jobs.webhooks.start();
+  await jobs.dailySnapshots.start();
 }
 
 interface RunningParts {

@@ -105,6 +105,8 @@ export interface Config {
   readonly masterKeys: readonly MasterKey[];
   /** When old idempotency records and event receipts are deleted (cron, UTC); undefined: never. */
   readonly retentionCron: string | undefined;
+  /** When today's snapshot of each project's business figures is taken (again); undefined: never. */
+  readonly dailySnapshotCron: string | undefined;
   /** Idempotency records older than this are deleted (a retry after it runs for real). */
   readonly idempotencyRetentionHours: number;
   /** Finished event receipts older than this are deleted; at least 30 days, past Stripe's retries. */
@@ -225,6 +227,7 @@ export function loadConfig(env: Env): Config {
     jobPollMs: integer(env, 'JOB_POLL_MS', { fallback: 5000, min: 50, max: 600_000 }),
     masterKeys: masterKeys(env, 'MASTER_KEYS'),
     retentionCron: cron(env, 'RETENTION_CRON', '30 4 * * *'),
+    dailySnapshotCron: cron(env, 'DAILY_SNAPSHOT_CRON', '*/10 * * * *'),
     idempotencyRetentionHours: integer(env, 'IDEMPOTENCY_RETENTION_HOURS', {
       fallback: 24,
       min: 1,

@@ -4,4 +4,4 @@ package billingclient
 // generated from (proto/VERSION in the service repository). The module is
 // tagged clients/go/v<Version>; the TypeScript and Python clients carry the
 // same number.
-const Version = "1.2.0"
+const Version = "1.3.0"

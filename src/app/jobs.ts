@@ -1,6 +1,7 @@
-/** Agenda: the runner and the scheduled jobs (reconciliation, retention, meter reports). */
+/** Agenda: the runner and the scheduled jobs (reconciliation, retention, meter reports, webhooks, daily snapshots). */
 import type { Db } from 'mongodb';
 import type { Config } from '../config.js';
+import { type DailySnapshotJob, defineDailySnapshotJob } from '../jobs/daily-snapshot-job.js';
 import {
   defineMeterReportJob,
   defineReconciliationJobs,
@@ -13,6 +14,7 @@ import {
 import { defineWebhookJobs, type WebhookJobs } from '../jobs/webhook-jobs.js';
 import type { Logger } from '../logger.js';
 import type { ServiceMetrics } from '../server/prometheus-metrics.js';
+import type { DailyMetricsService } from '../services/daily-metrics-service.js';
 import type { MeterReportService } from '../services/meter-report-service.js';
 import type { OutboundEventService } from '../services/outbound-event-service.js';
 import type { ReconciliationService } from '../services/reconciliation-service.js';
@@ -42,6 +44,7 @@ export interface ScheduledJobs {
   readonly retention: RetentionJob;
   readonly meterReports: MeterReportJob;
   readonly webhooks: WebhookJobs;
+  readonly dailySnapshots: DailySnapshotJob;
 }
 
 export function defineScheduledJobs(
@@ -55,6 +58,7 @@ export function defineScheduledJobs(
     meterReports: MeterReportService;
     webhookDispatcher: WebhookDispatcher;
     outboundEvents: OutboundEventService;
+    dailyMetrics: DailyMetricsService;
     /** Business time (grants expire by it). */
     now: () => Date;
   },
@@ -117,6 +121,13 @@ export function defineScheduledJobs(
       deliverCron: config.outboundWebhooks.deliverCron,
       grantExpiringCron: config.outboundWebhooks.grantExpiringCron,
       now: deps.now,
+      logger,
+    }),
+    dailySnapshots: defineDailySnapshotJob({
+      runner,
+      claims: stores.jobClaims,
+      service: deps.dailyMetrics,
+      cron: config.dailySnapshotCron,
       logger,
     }),
   };

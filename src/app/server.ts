@@ -97,6 +97,7 @@ function rpcRoutes({ config, logger, stores, services, readiness, shutdownSignal
     billingRoutes({
       ...services,
       auditLog: stores.auditLog,
+      customers: stores.customers,
       idempotency: stores.idempotency,
       customerTokenSecrets: config.customerTokenSecrets,
       logger,

@@ -19,6 +19,7 @@ import { registerBusinessGauges, type ServiceMetrics } from '../server/prometheu
 import { ApiKeyService } from '../services/api-key-service.js';
 import { CheckoutSessionService } from '../services/checkout-session-service.js';
 import { CreditService } from '../services/credit-service.js';
+import { DailyMetricsService } from '../services/daily-metrics-service.js';
 import { EntitlementChangeNotifier } from '../services/entitlement-change-notifier.js';
 import { EntitlementHistoryService } from '../services/entitlement-history.js';
 import { EntitlementLookupService } from '../services/entitlement-lookup-service.js';
@@ -129,6 +130,12 @@ export function buildServices(deps: ServiceDeps) {
     processor,
     projects: new ProjectService(stores.projects, apiKeys, stores.auditLog, notifier),
     projectMetrics: buildProjectMetrics(deps, projectFigures),
+    dailyMetrics: new DailyMetricsService({
+      figures: projectFigures,
+      projects: stores.projects,
+      snapshots: stores.dailySnapshots,
+      now,
+    }),
     authenticator: new ApiKeyAuthenticator(
       stores.apiKeys,
       bus,

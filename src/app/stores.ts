@@ -8,6 +8,7 @@ import { ApiKeyStore } from '../store/api-key-store.js';
 import { AuditLogStore } from '../store/audit-log-store.js';
 import { CreditGrantStore } from '../store/credit-grant-store.js';
 import { CustomerStore } from '../store/customer-store.js';
+import { DailySnapshotStore } from '../store/daily-snapshot-store.js';
 import { EventReceiptStore } from '../store/event-receipt-store.js';
 import { GrantStore } from '../store/grant-store.js';
 import { IdempotencyStore } from '../store/idempotency-store.js';
@@ -49,6 +50,7 @@ export interface Stores {
   readonly outboundEvents: OutboundEventStore;
   readonly webhookDeliveries: WebhookDeliveryStore;
   readonly leftoverCollections: LeftoverCollections;
+  readonly dailySnapshots: DailySnapshotStore;
 }
 
 /** `now`: business time, which the usage ledger times its entries by. */
@@ -74,6 +76,7 @@ export function buildStores(db: Db, secretBox: SecretBox, config: Config, now: (
     outboundEvents: new OutboundEventStore(db),
     webhookDeliveries: new WebhookDeliveryStore(db),
     leftoverCollections: new LeftoverCollections(db),
+    dailySnapshots: new DailySnapshotStore(db),
   };
 }
 

@@ -65,6 +65,13 @@ export interface ApiKeyRecord {
   revoked_by: string | null;
 }
 
+/** A customer id linked to a Stripe customer (by a checkout); each side is unique per project. */
+export interface CustomerLinkRecord {
+  customer_id: string;
+  stripe_customer_id: string;
+  created_at: Date;
+}
+
 export interface AuditEntryRecord {
   _id: string;
   project_id: string;

@@ -1,4 +1,5 @@
 import type { Collection, Db } from 'mongodb';
+import type { CustomerLinkRecord } from '../domain/records.js';
 import type { CustomerDoc, StripeCustomerOwnershipDoc } from './documents.js';
 import { isDuplicateKeyError } from './errors.js';
 
@@ -77,6 +78,24 @@ export class CustomerStore {
   /** By `_id`: on FerretDB any other filter scans the collection (docs/ferretdb.md). */
   async findByCustomerId(projectId: string, customerId: string): Promise<CustomerDoc | null> {
     return this.customers.findOne({ _id: customerDocId(projectId, customerId) });
+  }
+
+  /**
+   * The links whose customer id or Stripe customer id is `query` (at most
+   * two: both are unique per project).
+   */
+  async find(projectId: string, query: string): Promise<CustomerLinkRecord[]> {
+    const [byCustomerId, byStripeId] = await Promise.all([
+      this.findByCustomerId(projectId, query),
+      this.customers.findOne({ project_id: projectId, stripe_customer_id: query }),
+    ]);
+    const found = [byCustomerId, byStripeId].filter((doc) => doc !== null);
+    if (found.length === 2 && found[0]?._id === found[1]?._id) found.pop();
+    return found.map(({ customer_id, stripe_customer_id, created_at }) => ({
+      customer_id,
+      stripe_customer_id,
+      created_at,
+    }));
   }
 
   /** The product's customer ids linked to a Stripe customer (normally one). */

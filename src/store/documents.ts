@@ -173,3 +173,16 @@ export interface JobClaimDoc {
   finished_at?: Date;
   result?: Record<string, number>;
 }
+
+/** One project's business figures on one UTC day, as last taken that day (daily-snapshot-store.ts). */
+export interface DailySnapshotDoc {
+  /** `{project}:{YYYY-MM-DD}`. */
+  _id: string;
+  project_id: string;
+  day: string;
+  taken_at: Date;
+  subscriptions_by_status: { status: string; count: number }[];
+  active_customers: number;
+  /** Minor units as decimal strings: exact whatever their size. */
+  mrr: { currency: string; amount_minor: string }[];
+}

@@ -155,6 +155,8 @@ const collectionNames = [
   'webhook_deliveries',
   'webhook_outbox',
   'webhook_delivery_attempts',
+  // One snapshot of the business figures per project and day (daily-snapshot-store.ts).
+  'daily_snapshots',
 ] as const;
 
 const indexPlans: readonly IndexPlan[] = [
@@ -255,6 +257,7 @@ const indexPlans: readonly IndexPlan[] = [
   { collection: 'webhook_outbox', key: { endpoint_id: 1, order: 1 }, name: 'endpoint_order' },
   { collection: 'webhook_delivery_attempts', key: { delivery_id: 1 }, name: 'delivery' },
   { collection: 'webhook_delivery_attempts', key: { started_at: 1 }, name: 'started_at' },
+  { collection: 'daily_snapshots', key: { project_id: 1, day: 1 }, name: 'project_day' },
 ];
 
 export async function ensureIndexes(db: Db): Promise<void> {

@@ -275,6 +275,26 @@ rpcTest('GrantEntitlement accepts an expiry in the future', async (t, run) => {
   t.is(grant?.expiresAt?.seconds, expiresAt.seconds);
 });
 
+rpcTest('FindCustomers finds a link by either id, in the caller project only', async (t, run) => {
+  const { client, admin } = adminSetUp(run);
+  const linkedAt = new Date('2026-11-02T10:00:00Z');
+  const link = { customer_id: 'user_7', stripe_customer_id: 'cus_7', created_at: linkedAt };
+  run.world.customers.links.push(
+    { project_id: 'p1', ...link },
+    { project_id: 'p2', customer_id: 'user_8', stripe_customer_id: 'cus_8', created_at: linkedAt },
+  );
+  for (const query of ['user_7', 'cus_7']) {
+    const { customers } = await client.findCustomers({ query }, bearer(admin));
+    t.deepEqual(
+      customers.map((c) => [c.customerId, c.stripeCustomerId, c.linkedAt?.seconds]),
+      [['user_7', 'cus_7', BigInt(linkedAt.getTime() / 1000)]],
+      query,
+    );
+  }
+  const foreign = await client.findCustomers({ query: 'cus_8' }, bearer(admin));
+  t.deepEqual(foreign.customers, [], "another project's customer is not found");
+});
+
 /** A call made with the test's client and keys (admin, reader: entitlements:read, platform). */
 type Refusal = (k: ReturnType<typeof adminSetUp>) => Promise<unknown>;
 
@@ -370,6 +390,16 @@ const refusals: ReadonlyArray<[string, Refusal, Code]> = [
     'ListReconciliationRuns with a page token it never issued',
     (k) => k.client.listReconciliationRuns({ pageToken: foreignToken }, bearer(k.admin)),
     Code.InvalidArgument,
+  ],
+  [
+    'FindCustomers without a query',
+    (k) => k.client.findCustomers({ query: '' }, bearer(k.admin)),
+    Code.InvalidArgument,
+  ],
+  [
+    'FindCustomers with a read-only key',
+    (k) => k.client.findCustomers({ query: 'cus_1' }, bearer(k.reader)),
+    Code.PermissionDenied,
   ],
   ['ListWebhookEvents without a key', (k) => k.client.listWebhookEvents({}), Code.Unauthenticated],
   [

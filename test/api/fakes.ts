@@ -9,6 +9,7 @@ import type {
   ApiKeyAdmin,
   AuditLog,
   CreditAdmin,
+  CustomerDirectory,
   GrantAdmin,
   ProjectAdmin,
   ReconciliationAdmin,
@@ -25,7 +26,7 @@ import type {
   UsageTracker,
 } from '../../src/api/entitlements-routes.js';
 import type { IdempotencyRecords } from '../../src/api/idempotency.js';
-import type { ProjectMetricsReader } from '../../src/api/metrics-routes.js';
+import type { DailyMetricsReader, ProjectMetricsReader } from '../../src/api/metrics-routes.js';
 import type { BusMessage, IssuerKeys, KeyRevocations } from '../../src/api/token-issuers.js';
 import {
   formatApiKey,
@@ -34,6 +35,7 @@ import {
   type ScopeName,
 } from '../../src/domain/api-keys.js';
 import type { CreditLotView } from '../../src/domain/credits.js';
+import { type DailyMetrics, daysFrom } from '../../src/domain/daily-metrics.js';
 import type { Entitlement, EntitlementSet } from '../../src/domain/entitlements.js';
 import { FailedPreconditionError, NotFoundError } from '../../src/domain/errors.js';
 import type { ClaimResult, IdempotencyScope } from '../../src/domain/idempotency.js';
@@ -43,6 +45,7 @@ import type {
   AuditEntryRecord,
   AuditQuery,
   AuditRecord,
+  CustomerLinkRecord,
   EventReceiptRecord,
   GrantRecord,
   ProjectRecord,
@@ -448,6 +451,44 @@ export class FakeProjectMetrics implements ProjectMetricsReader {
   async projectMetrics(_projectId: string, window: MetricsWindow): Promise<ProjectMetrics> {
     this.windows.push(window);
     return this.figures;
+  }
+}
+
+export class FakeDailyMetrics implements DailyMetricsReader {
+  readonly calls: { projectId: string; first: string; last: string }[] = [];
+
+  async dailyMetrics(projectId: string, first: string, last: string): Promise<DailyMetrics[]> {
+    this.calls.push({ projectId, first, last });
+    return daysFrom(first, last).map((day, index) => ({
+      day,
+      snapshot:
+        index === 0
+          ? {
+              takenAt: new Date(`${day}T23:50:00Z`),
+              subscriptionsByStatus: [{ status: 'active', count: 2 }],
+              activeCustomers: 2,
+              mrr: [{ currency: 'usd', amountMinor: 2000n }],
+            }
+          : undefined,
+      newSubscriptions: index,
+      churnedSubscriptions: 0,
+    }));
+  }
+}
+
+/** Customer links by project. */
+export class FakeCustomers implements CustomerDirectory {
+  readonly links: (CustomerLinkRecord & { project_id: string })[] = [];
+
+  async find(projectId: string, query: string): Promise<CustomerLinkRecord[]> {
+    return this.links
+      .filter((link) => link.project_id === projectId)
+      .filter((link) => link.customer_id === query || link.stripe_customer_id === query)
+      .map(({ customer_id, stripe_customer_id, created_at }) => ({
+        customer_id,
+        stripe_customer_id,
+        created_at,
+      }));
   }
 }
 

@@ -1,6 +1,7 @@
 /**
  * MetricsService, in memory and over a port (rpc-harness.ts): a project's
- * figures for a window, the default window, and the refusals.
+ * figures for a window, the default window, the figures per day, and the
+ * refusals.
  */
 import { timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { Code } from '@connectrpc/connect';
@@ -46,6 +47,49 @@ rpcTest('GetProjectMetrics without a window covers the last 30 days', async (t, 
   t.is(end - start, 30 * dayMs);
 });
 
+rpcTest('ListDailyMetrics answers every day of the range, with its snapshot', async (t, run) => {
+  const { client, admin } = setUp(run);
+  const { days } = await client.listDailyMetrics(
+    { firstDay: '2026-02-27', lastDay: '2026-03-02' },
+    bearer(admin),
+  );
+  t.deepEqual(
+    days.map((d) => [d.day, d.newSubscriptions]),
+    [
+      ['2026-02-27', 0n],
+      ['2026-02-28', 1n],
+      ['2026-03-01', 2n],
+      ['2026-03-02', 3n],
+    ],
+  );
+  const first = days[0]?.snapshot;
+  t.is(first?.takenAt && timestampDate(first.takenAt).toISOString(), '2026-02-27T23:50:00.000Z');
+  t.deepEqual(
+    first?.mrr.map((m) => [m.currency, m.amountMinor]),
+    [['usd', 2000n]],
+  );
+  t.deepEqual(
+    first?.subscriptionsByStatus.map((s) => [s.status, s.count]),
+    [['active', 2n]],
+  );
+  t.is(days[1]?.snapshot, undefined, 'a day without a snapshot has none');
+  t.deepEqual(run.world.dailyMetrics.calls, [
+    { projectId: 'p1', first: '2026-02-27', last: '2026-03-02' },
+  ]);
+});
+
+rpcTest(
+  'ListDailyMetrics without a range answers the 30 days up to today (UTC)',
+  async (t, run) => {
+    const { client, admin } = setUp(run);
+    const before = new Date().toISOString().slice(0, 10);
+    const { days } = await client.listDailyMetrics({}, bearer(admin));
+    const after = new Date().toISOString().slice(0, 10);
+    t.is(days.length, 30);
+    t.true([before, after].includes(days.at(-1)?.day ?? ''), 'the last day is today');
+  },
+);
+
 type Refusal = (k: ReturnType<typeof setUp>) => Promise<unknown>;
 
 const refusals: ReadonlyArray<[string, Refusal, Code]> = [
@@ -75,3 +119,24 @@ for (const [name, call, code] of refusals) {
     t.deepEqual(run.world.projectMetrics.windows, []);
   });
 }
+
+const dayRefusals: ReadonlyArray<[string, { firstDay?: string; lastDay?: string }]> = [
+  ['a day that is not YYYY-MM-DD', { firstDay: '1 March 2026' }],
+  ['a day that does not exist', { firstDay: '2026-02-30', lastDay: '2026-03-02' }],
+  ['the first day after the last', { firstDay: '2026-03-02', lastDay: '2026-03-01' }],
+  ['more than 400 days', { firstDay: '2025-01-01', lastDay: '2026-03-01' }],
+  ['a last day after today', { lastDay: '2999-01-01' }],
+];
+
+for (const [name, range] of dayRefusals) {
+  rpcTest(`refused: ListDailyMetrics with ${name}`, async (t, run) => {
+    const { client, admin } = setUp(run);
+    t.is(await codeOf(client.listDailyMetrics(range, bearer(admin))), Code.InvalidArgument);
+    t.deepEqual(run.world.dailyMetrics.calls, []);
+  });
+}
+
+rpcTest('refused: ListDailyMetrics with a read-only key', async (t, run) => {
+  const { client, reader } = setUp(run);
+  t.is(await codeOf(client.listDailyMetrics({}, bearer(reader))), Code.PermissionDenied);
+});

@@ -34,6 +34,8 @@ import {
   FakeChangeFeed,
   FakeCheckout,
   FakeCredits,
+  FakeCustomers,
+  FakeDailyMetrics,
   FakeEntitlements,
   FakeGrants,
   FakeHistory,
@@ -57,6 +59,8 @@ export class ApiWorld {
   readonly entitlements = new FakeEntitlements();
   readonly checkout = new FakeCheckout();
   readonly projectMetrics = new FakeProjectMetrics();
+  readonly dailyMetrics = new FakeDailyMetrics();
+  readonly customers = new FakeCustomers();
   readonly projects = new FakeProjects(this.keys);
   readonly grants = new FakeGrants();
   readonly credits = new FakeCredits();
@@ -79,6 +83,8 @@ export class ApiWorld {
       customerTokenSecrets: [customerTokenSecret],
       checkout: this.checkout,
       projectMetrics: this.projectMetrics,
+      dailyMetrics: this.dailyMetrics,
+      customers: this.customers,
       projects: this.projects,
       apiKeys: this.keys,
       grants: this.grants,

@@ -35,9 +35,10 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     REDIS_URL: options.redisUrl ?? testRedisUrl(),
     SHUTDOWN_GRACE_MS: '2000',
     MASTER_KEYS: testMasterKeys(),
-    // No daily reconciliation, retention sweep or meter report in tests unless a test asks for one.
+    // No daily reconciliation, retention sweep, snapshot or meter report in tests unless a test asks for one.
     RECONCILIATION_CRON: 'off',
     RETENTION_CRON: 'off',
+    DAILY_SNAPSHOT_CRON: 'off',
     METER_REPORT_CRON: 'off',
     ...options.env,
   });

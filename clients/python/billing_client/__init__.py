@@ -38,7 +38,7 @@ __all__ = ["BillingClient", "__version__", "create_billing_client"]
 # The version of the billing.v1 contract this package was generated from
 # (proto/VERSION in the service repository); the Go and TypeScript clients
 # carry the same number.
-__version__ = "1.2.0"
+__version__ = "1.3.0"
 
 _Request = TypeVar("_Request")
 _Response = TypeVar("_Response")

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file billing/v1/metrics.proto.
  */
 export const file_billing_v1_metrics: GenFile = /*@__PURE__*/
-  fileDesc("ChhiaWxsaW5nL3YxL21ldHJpY3MucHJvdG8SCmJpbGxpbmcudjEifAoYR2V0UHJvamVjdE1ldHJpY3NSZXF1ZXN0EjAKDHdpbmRvd19zdGFydBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKd2luZG93X2VuZBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiOAoXU3Vic2NyaXB0aW9uU3RhdHVzQ291bnQSDgoGc3RhdHVzGAEgASgJEg0KBWNvdW50GAIgASgDIjgKDk1vbnRobHlSZXZlbnVlEhAKCGN1cnJlbmN5GAEgASgJEhQKDGFtb3VudF9taW5vchgCIAEoAyLAAgoZR2V0UHJvamVjdE1ldHJpY3NSZXNwb25zZRJEChdzdWJzY3JpcHRpb25zX2J5X3N0YXR1cxgBIAMoCzIjLmJpbGxpbmcudjEuU3Vic2NyaXB0aW9uU3RhdHVzQ291bnQSGAoQYWN0aXZlX2N1c3RvbWVycxgCIAEoAxInCgNtcnIYAyADKAsyGi5iaWxsaW5nLnYxLk1vbnRobHlSZXZlbnVlEhkKEW5ld19zdWJzY3JpcHRpb25zGAQgASgDEh0KFWNodXJuZWRfc3Vic2NyaXB0aW9ucxgFIAEoAxIwCgx3aW5kb3dfc3RhcnQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCndpbmRvd19lbmQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wMncKDk1ldHJpY3NTZXJ2aWNlEmUKEUdldFByb2plY3RNZXRyaWNzEiQuYmlsbGluZy52MS5HZXRQcm9qZWN0TWV0cmljc1JlcXVlc3QaJS5iaWxsaW5nLnYxLkdldFByb2plY3RNZXRyaWNzUmVzcG9uc2UiA5ACAWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChhiaWxsaW5nL3YxL21ldHJpY3MucHJvdG8SCmJpbGxpbmcudjEifAoYR2V0UHJvamVjdE1ldHJpY3NSZXF1ZXN0EjAKDHdpbmRvd19zdGFydBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKd2luZG93X2VuZBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiOAoXU3Vic2NyaXB0aW9uU3RhdHVzQ291bnQSDgoGc3RhdHVzGAEgASgJEg0KBWNvdW50GAIgASgDIjgKDk1vbnRobHlSZXZlbnVlEhAKCGN1cnJlbmN5GAEgASgJEhQKDGFtb3VudF9taW5vchgCIAEoAyLAAgoZR2V0UHJvamVjdE1ldHJpY3NSZXNwb25zZRJEChdzdWJzY3JpcHRpb25zX2J5X3N0YXR1cxgBIAMoCzIjLmJpbGxpbmcudjEuU3Vic2NyaXB0aW9uU3RhdHVzQ291bnQSGAoQYWN0aXZlX2N1c3RvbWVycxgCIAEoAxInCgNtcnIYAyADKAsyGi5iaWxsaW5nLnYxLk1vbnRobHlSZXZlbnVlEhkKEW5ld19zdWJzY3JpcHRpb25zGAQgASgDEh0KFWNodXJuZWRfc3Vic2NyaXB0aW9ucxgFIAEoAxIwCgx3aW5kb3dfc3RhcnQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCndpbmRvd19lbmQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIj4KF0xpc3REYWlseU1ldHJpY3NSZXF1ZXN0EhEKCWZpcnN0X2RheRgBIAEoCRIQCghsYXN0X2RheRgCIAEoCSLGAQoNRGFpbHlTbmFwc2hvdBIsCgh0YWtlbl9hdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASRAoXc3Vic2NyaXB0aW9uc19ieV9zdGF0dXMYAiADKAsyIy5iaWxsaW5nLnYxLlN1YnNjcmlwdGlvblN0YXR1c0NvdW50EhgKEGFjdGl2ZV9jdXN0b21lcnMYAyABKAMSJwoDbXJyGAQgAygLMhouYmlsbGluZy52MS5Nb250aGx5UmV2ZW51ZSKCAQoMRGFpbHlNZXRyaWNzEgsKA2RheRgBIAEoCRIrCghzbmFwc2hvdBgCIAEoCzIZLmJpbGxpbmcudjEuRGFpbHlTbmFwc2hvdBIZChFuZXdfc3Vic2NyaXB0aW9ucxgDIAEoAxIdChVjaHVybmVkX3N1YnNjcmlwdGlvbnMYBCABKAMiQgoYTGlzdERhaWx5TWV0cmljc1Jlc3BvbnNlEiYKBGRheXMYASADKAsyGC5iaWxsaW5nLnYxLkRhaWx5TWV0cmljczLbAQoOTWV0cmljc1NlcnZpY2USZQoRR2V0UHJvamVjdE1ldHJpY3MSJC5iaWxsaW5nLnYxLkdldFByb2plY3RNZXRyaWNzUmVxdWVzdBolLmJpbGxpbmcudjEuR2V0UHJvamVjdE1ldHJpY3NSZXNwb25zZSIDkAIBEmIKEExpc3REYWlseU1ldHJpY3MSIy5iaWxsaW5nLnYxLkxpc3REYWlseU1ldHJpY3NSZXF1ZXN0GiQuYmlsbGluZy52MS5MaXN0RGFpbHlNZXRyaWNzUmVzcG9uc2UiA5ACAWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message billing.v1.GetProjectMetricsRequest
@@ -149,6 +149,126 @@ export const GetProjectMetricsResponseSchema: GenMessage<GetProjectMetricsRespon
   messageDesc(file_billing_v1_metrics, 3);
 
 /**
+ * @generated from message billing.v1.ListDailyMetricsRequest
+ */
+export type ListDailyMetricsRequest = Message<"billing.v1.ListDailyMetricsRequest"> & {
+  /**
+   * First and last day (UTC) as YYYY-MM-DD, both included; default the 30
+   * days up to today. At most 400 days.
+   *
+   * @generated from field: string first_day = 1;
+   */
+  firstDay: string;
+
+  /**
+   * @generated from field: string last_day = 2;
+   */
+  lastDay: string;
+};
+
+/**
+ * Describes the message billing.v1.ListDailyMetricsRequest.
+ * Use `create(ListDailyMetricsRequestSchema)` to create a new message.
+ */
+export const ListDailyMetricsRequestSchema: GenMessage<ListDailyMetricsRequest> = /*@__PURE__*/
+  messageDesc(file_billing_v1_metrics, 4);
+
+/**
+ * The figures at a day's snapshot, as GetProjectMetrics answered then.
+ *
+ * @generated from message billing.v1.DailySnapshot
+ */
+export type DailySnapshot = Message<"billing.v1.DailySnapshot"> & {
+  /**
+   * @generated from field: google.protobuf.Timestamp taken_at = 1;
+   */
+  takenAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: repeated billing.v1.SubscriptionStatusCount subscriptions_by_status = 2;
+   */
+  subscriptionsByStatus: SubscriptionStatusCount[];
+
+  /**
+   * @generated from field: int64 active_customers = 3;
+   */
+  activeCustomers: bigint;
+
+  /**
+   * @generated from field: repeated billing.v1.MonthlyRevenue mrr = 4;
+   */
+  mrr: MonthlyRevenue[];
+};
+
+/**
+ * Describes the message billing.v1.DailySnapshot.
+ * Use `create(DailySnapshotSchema)` to create a new message.
+ */
+export const DailySnapshotSchema: GenMessage<DailySnapshot> = /*@__PURE__*/
+  messageDesc(file_billing_v1_metrics, 5);
+
+/**
+ * @generated from message billing.v1.DailyMetrics
+ */
+export type DailyMetrics = Message<"billing.v1.DailyMetrics"> & {
+  /**
+   * YYYY-MM-DD (UTC).
+   *
+   * @generated from field: string day = 1;
+   */
+  day: string;
+
+  /**
+   * Absent when no snapshot was taken that day (before the service ran, or
+   * while it was down).
+   *
+   * @generated from field: billing.v1.DailySnapshot snapshot = 2;
+   */
+  snapshot?: DailySnapshot | undefined;
+
+  /**
+   * Subscriptions created that day (so far, for today), from the stored
+   * subscriptions, so days before the first snapshot have them too.
+   *
+   * @generated from field: int64 new_subscriptions = 3;
+   */
+  newSubscriptions: bigint;
+
+  /**
+   * Subscriptions that ended that day.
+   *
+   * @generated from field: int64 churned_subscriptions = 4;
+   */
+  churnedSubscriptions: bigint;
+};
+
+/**
+ * Describes the message billing.v1.DailyMetrics.
+ * Use `create(DailyMetricsSchema)` to create a new message.
+ */
+export const DailyMetricsSchema: GenMessage<DailyMetrics> = /*@__PURE__*/
+  messageDesc(file_billing_v1_metrics, 6);
+
+/**
+ * @generated from message billing.v1.ListDailyMetricsResponse
+ */
+export type ListDailyMetricsResponse = Message<"billing.v1.ListDailyMetricsResponse"> & {
+  /**
+   * Oldest first, every day of the range.
+   *
+   * @generated from field: repeated billing.v1.DailyMetrics days = 1;
+   */
+  days: DailyMetrics[];
+};
+
+/**
+ * Describes the message billing.v1.ListDailyMetricsResponse.
+ * Use `create(ListDailyMetricsResponseSchema)` to create a new message.
+ */
+export const ListDailyMetricsResponseSchema: GenMessage<ListDailyMetricsResponse> = /*@__PURE__*/
+  messageDesc(file_billing_v1_metrics, 7);
+
+/**
  * MetricsService gives a project's business figures. Scope: admin.
  *
  * @generated from service billing.v1.MetricsService
@@ -161,6 +281,18 @@ export const MetricsService: GenService<{
     methodKind: "unary";
     input: typeof GetProjectMetricsRequestSchema;
     output: typeof GetProjectMetricsResponseSchema;
+  },
+  /**
+   * ListDailyMetrics answers the figures over time, one entry per UTC day:
+   * the day's snapshot (taken by a job through the day; the last one of a
+   * past day stands for it) and the subscriptions created and ended that day.
+   *
+   * @generated from rpc billing.v1.MetricsService.ListDailyMetrics
+   */
+  listDailyMetrics: {
+    methodKind: "unary";
+    input: typeof ListDailyMetricsRequestSchema;
+    output: typeof ListDailyMetricsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_billing_v1_metrics, 0);

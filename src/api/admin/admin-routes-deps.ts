@@ -1,6 +1,11 @@
 import type { ServiceImpl } from '@connectrpc/connect';
 import type { AdminService } from '../../../gen/billing/v1/admin_pb.js';
-import type { AuditEntryRecord, AuditQuery, AuditRecord } from '../../domain/records.js';
+import type {
+  AuditEntryRecord,
+  AuditQuery,
+  AuditRecord,
+  CustomerLinkRecord,
+} from '../../domain/records.js';
 import type { ApiKeyService } from '../../services/api-key-service.js';
 import type { CreditService } from '../../services/credit-service.js';
 import type { GrantService } from '../../services/grant-service.js';
@@ -27,12 +32,18 @@ export interface AuditLog {
   list(projectId: string, query: AuditQuery): Promise<AuditEntryRecord[]>;
 }
 
+/** Customer links as the admin handlers look them up (CustomerStore in production). */
+export interface CustomerDirectory {
+  find(projectId: string, query: string): Promise<CustomerLinkRecord[]>;
+}
+
 export interface AdminRoutesDeps {
   readonly projects: ProjectAdmin;
   readonly apiKeys: ApiKeyAdmin;
   readonly grants: GrantAdmin;
   readonly credits: CreditAdmin;
   readonly auditLog: AuditLog;
+  readonly customers: CustomerDirectory;
   readonly reconciliation: ReconciliationAdmin;
   readonly webhookEvents: WebhookEventAdmin;
   readonly webhookEndpoints: WebhookEndpointAdmin;
@@ -51,6 +62,7 @@ export type CatalogHandlers = Pick<AdminImpl, 'getCatalog' | 'setCatalog'>;
 export type GrantHandlers = Pick<AdminImpl, 'grantEntitlement' | 'revokeGrant' | 'listGrants'>;
 export type CreditHandlers = Pick<AdminImpl, 'grantCredits' | 'revokeCredits' | 'listCredits'>;
 export type AuditHandlers = Pick<AdminImpl, 'listAuditLog'>;
+export type CustomerHandlers = Pick<AdminImpl, 'findCustomers'>;
 export type ReconciliationHandlers = Pick<
   AdminImpl,
   'triggerReconciliation' | 'getReconciliationRun' | 'listReconciliationRuns'

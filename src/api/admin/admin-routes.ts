@@ -10,6 +10,7 @@ import { apiKeyHandlers } from './api-key-routes.js';
 import { auditHandlers } from './audit-routes.js';
 import { catalogHandlers } from './catalog-routes.js';
 import { creditHandlers } from './credit-routes.js';
+import { customerHandlers } from './customer-routes.js';
 import { grantHandlers } from './grant-routes.js';
 import { projectHandlers } from './project-routes.js';
 import { reconciliationHandlers } from './reconciliation-routes.js';
@@ -23,6 +24,7 @@ export function adminHandlers(deps: AdminRoutesDeps): ServiceImpl<typeof AdminSe
     ...projectHandlers(deps),
     ...apiKeyHandlers(deps),
     ...catalogHandlers(deps),
+    ...customerHandlers(deps),
     ...grantHandlers(deps),
     ...creditHandlers(deps),
     ...auditHandlers(deps),

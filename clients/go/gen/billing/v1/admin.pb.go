@@ -2431,6 +2431,158 @@ func (x *SetCatalogResponse) GetEntries() []*CatalogEntry {
 	return nil
 }
 
+type FindCustomersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A customer id (as in CheckEntitlement) or a Stripe customer id (cus_...).
+	Query         string `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FindCustomersRequest) Reset() {
+	*x = FindCustomersRequest{}
+	mi := &file_billing_v1_admin_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindCustomersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindCustomersRequest) ProtoMessage() {}
+
+func (x *FindCustomersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_admin_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindCustomersRequest.ProtoReflect.Descriptor instead.
+func (*FindCustomersRequest) Descriptor() ([]byte, []int) {
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *FindCustomersRequest) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+// A customer id linked to a Stripe customer (by a checkout).
+type CustomerLink struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	CustomerId       string                 `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	StripeCustomerId string                 `protobuf:"bytes,2,opt,name=stripe_customer_id,json=stripeCustomerId,proto3" json:"stripe_customer_id,omitempty"`
+	LinkedAt         *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=linked_at,json=linkedAt,proto3" json:"linked_at,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *CustomerLink) Reset() {
+	*x = CustomerLink{}
+	mi := &file_billing_v1_admin_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CustomerLink) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CustomerLink) ProtoMessage() {}
+
+func (x *CustomerLink) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_admin_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CustomerLink.ProtoReflect.Descriptor instead.
+func (*CustomerLink) Descriptor() ([]byte, []int) {
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *CustomerLink) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *CustomerLink) GetStripeCustomerId() string {
+	if x != nil {
+		return x.StripeCustomerId
+	}
+	return ""
+}
+
+func (x *CustomerLink) GetLinkedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LinkedAt
+	}
+	return nil
+}
+
+type FindCustomersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty when nothing is linked to the query. A customer known only from
+	// grants or credits has no link and is not listed: check it by its id.
+	Customers     []*CustomerLink `protobuf:"bytes,1,rep,name=customers,proto3" json:"customers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FindCustomersResponse) Reset() {
+	*x = FindCustomersResponse{}
+	mi := &file_billing_v1_admin_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindCustomersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindCustomersResponse) ProtoMessage() {}
+
+func (x *FindCustomersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_admin_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindCustomersResponse.ProtoReflect.Descriptor instead.
+func (*FindCustomersResponse) Descriptor() ([]byte, []int) {
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *FindCustomersResponse) GetCustomers() []*CustomerLink {
+	if x != nil {
+		return x.Customers
+	}
+	return nil
+}
+
 type GrantEntitlementRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	CustomerId string                 `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
@@ -2446,7 +2598,7 @@ type GrantEntitlementRequest struct {
 
 func (x *GrantEntitlementRequest) Reset() {
 	*x = GrantEntitlementRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[29]
+	mi := &file_billing_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2458,7 +2610,7 @@ func (x *GrantEntitlementRequest) String() string {
 func (*GrantEntitlementRequest) ProtoMessage() {}
 
 func (x *GrantEntitlementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[29]
+	mi := &file_billing_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2471,7 +2623,7 @@ func (x *GrantEntitlementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantEntitlementRequest.ProtoReflect.Descriptor instead.
 func (*GrantEntitlementRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{29}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GrantEntitlementRequest) GetCustomerId() string {
@@ -2525,7 +2677,7 @@ type GrantEntitlementResponse struct {
 
 func (x *GrantEntitlementResponse) Reset() {
 	*x = GrantEntitlementResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[30]
+	mi := &file_billing_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2537,7 +2689,7 @@ func (x *GrantEntitlementResponse) String() string {
 func (*GrantEntitlementResponse) ProtoMessage() {}
 
 func (x *GrantEntitlementResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[30]
+	mi := &file_billing_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2550,7 +2702,7 @@ func (x *GrantEntitlementResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantEntitlementResponse.ProtoReflect.Descriptor instead.
 func (*GrantEntitlementResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GrantEntitlementResponse) GetGrant() *Grant {
@@ -2571,7 +2723,7 @@ type RevokeGrantRequest struct {
 
 func (x *RevokeGrantRequest) Reset() {
 	*x = RevokeGrantRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[31]
+	mi := &file_billing_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2583,7 +2735,7 @@ func (x *RevokeGrantRequest) String() string {
 func (*RevokeGrantRequest) ProtoMessage() {}
 
 func (x *RevokeGrantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[31]
+	mi := &file_billing_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2596,7 +2748,7 @@ func (x *RevokeGrantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeGrantRequest.ProtoReflect.Descriptor instead.
 func (*RevokeGrantRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{31}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RevokeGrantRequest) GetGrantId() string {
@@ -2629,7 +2781,7 @@ type RevokeGrantResponse struct {
 
 func (x *RevokeGrantResponse) Reset() {
 	*x = RevokeGrantResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[32]
+	mi := &file_billing_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2641,7 +2793,7 @@ func (x *RevokeGrantResponse) String() string {
 func (*RevokeGrantResponse) ProtoMessage() {}
 
 func (x *RevokeGrantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[32]
+	mi := &file_billing_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2654,7 +2806,7 @@ func (x *RevokeGrantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeGrantResponse.ProtoReflect.Descriptor instead.
 func (*RevokeGrantResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RevokeGrantResponse) GetGrant() *Grant {
@@ -2679,7 +2831,7 @@ type ListGrantsRequest struct {
 
 func (x *ListGrantsRequest) Reset() {
 	*x = ListGrantsRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[33]
+	mi := &file_billing_v1_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2691,7 +2843,7 @@ func (x *ListGrantsRequest) String() string {
 func (*ListGrantsRequest) ProtoMessage() {}
 
 func (x *ListGrantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[33]
+	mi := &file_billing_v1_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2704,7 +2856,7 @@ func (x *ListGrantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGrantsRequest.ProtoReflect.Descriptor instead.
 func (*ListGrantsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListGrantsRequest) GetCustomerId() string {
@@ -2745,7 +2897,7 @@ type ListGrantsResponse struct {
 
 func (x *ListGrantsResponse) Reset() {
 	*x = ListGrantsResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[34]
+	mi := &file_billing_v1_admin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2757,7 +2909,7 @@ func (x *ListGrantsResponse) String() string {
 func (*ListGrantsResponse) ProtoMessage() {}
 
 func (x *ListGrantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[34]
+	mi := &file_billing_v1_admin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2770,7 +2922,7 @@ func (x *ListGrantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGrantsResponse.ProtoReflect.Descriptor instead.
 func (*ListGrantsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{34}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListGrantsResponse) GetGrants() []*Grant {
@@ -2804,7 +2956,7 @@ type GrantCreditsRequest struct {
 
 func (x *GrantCreditsRequest) Reset() {
 	*x = GrantCreditsRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[35]
+	mi := &file_billing_v1_admin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2816,7 +2968,7 @@ func (x *GrantCreditsRequest) String() string {
 func (*GrantCreditsRequest) ProtoMessage() {}
 
 func (x *GrantCreditsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[35]
+	mi := &file_billing_v1_admin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2829,7 +2981,7 @@ func (x *GrantCreditsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantCreditsRequest.ProtoReflect.Descriptor instead.
 func (*GrantCreditsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{35}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *GrantCreditsRequest) GetCustomerId() string {
@@ -2883,7 +3035,7 @@ type GrantCreditsResponse struct {
 
 func (x *GrantCreditsResponse) Reset() {
 	*x = GrantCreditsResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[36]
+	mi := &file_billing_v1_admin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2895,7 +3047,7 @@ func (x *GrantCreditsResponse) String() string {
 func (*GrantCreditsResponse) ProtoMessage() {}
 
 func (x *GrantCreditsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[36]
+	mi := &file_billing_v1_admin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2908,7 +3060,7 @@ func (x *GrantCreditsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantCreditsResponse.ProtoReflect.Descriptor instead.
 func (*GrantCreditsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{36}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GrantCreditsResponse) GetCredit() *CreditLot {
@@ -2930,7 +3082,7 @@ type RevokeCreditsRequest struct {
 
 func (x *RevokeCreditsRequest) Reset() {
 	*x = RevokeCreditsRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[37]
+	mi := &file_billing_v1_admin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2942,7 +3094,7 @@ func (x *RevokeCreditsRequest) String() string {
 func (*RevokeCreditsRequest) ProtoMessage() {}
 
 func (x *RevokeCreditsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[37]
+	mi := &file_billing_v1_admin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2955,7 +3107,7 @@ func (x *RevokeCreditsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCreditsRequest.ProtoReflect.Descriptor instead.
 func (*RevokeCreditsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{37}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *RevokeCreditsRequest) GetCreditId() string {
@@ -2988,7 +3140,7 @@ type RevokeCreditsResponse struct {
 
 func (x *RevokeCreditsResponse) Reset() {
 	*x = RevokeCreditsResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[38]
+	mi := &file_billing_v1_admin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3000,7 +3152,7 @@ func (x *RevokeCreditsResponse) String() string {
 func (*RevokeCreditsResponse) ProtoMessage() {}
 
 func (x *RevokeCreditsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[38]
+	mi := &file_billing_v1_admin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3013,7 +3165,7 @@ func (x *RevokeCreditsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCreditsResponse.ProtoReflect.Descriptor instead.
 func (*RevokeCreditsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{38}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *RevokeCreditsResponse) GetCredit() *CreditLot {
@@ -3039,7 +3191,7 @@ type ListCreditsRequest struct {
 
 func (x *ListCreditsRequest) Reset() {
 	*x = ListCreditsRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[39]
+	mi := &file_billing_v1_admin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3051,7 +3203,7 @@ func (x *ListCreditsRequest) String() string {
 func (*ListCreditsRequest) ProtoMessage() {}
 
 func (x *ListCreditsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[39]
+	mi := &file_billing_v1_admin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3064,7 +3216,7 @@ func (x *ListCreditsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCreditsRequest.ProtoReflect.Descriptor instead.
 func (*ListCreditsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{39}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListCreditsRequest) GetCustomerId() string {
@@ -3112,7 +3264,7 @@ type ListCreditsResponse struct {
 
 func (x *ListCreditsResponse) Reset() {
 	*x = ListCreditsResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[40]
+	mi := &file_billing_v1_admin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3124,7 +3276,7 @@ func (x *ListCreditsResponse) String() string {
 func (*ListCreditsResponse) ProtoMessage() {}
 
 func (x *ListCreditsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[40]
+	mi := &file_billing_v1_admin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3137,7 +3289,7 @@ func (x *ListCreditsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCreditsResponse.ProtoReflect.Descriptor instead.
 func (*ListCreditsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{40}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ListCreditsResponse) GetCredits() []*CreditLot {
@@ -3170,7 +3322,7 @@ type ListAuditLogRequest struct {
 
 func (x *ListAuditLogRequest) Reset() {
 	*x = ListAuditLogRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[41]
+	mi := &file_billing_v1_admin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3182,7 +3334,7 @@ func (x *ListAuditLogRequest) String() string {
 func (*ListAuditLogRequest) ProtoMessage() {}
 
 func (x *ListAuditLogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[41]
+	mi := &file_billing_v1_admin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3195,7 +3347,7 @@ func (x *ListAuditLogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditLogRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditLogRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{41}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ListAuditLogRequest) GetActor() string {
@@ -3258,7 +3410,7 @@ type ListAuditLogResponse struct {
 
 func (x *ListAuditLogResponse) Reset() {
 	*x = ListAuditLogResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[42]
+	mi := &file_billing_v1_admin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3270,7 +3422,7 @@ func (x *ListAuditLogResponse) String() string {
 func (*ListAuditLogResponse) ProtoMessage() {}
 
 func (x *ListAuditLogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[42]
+	mi := &file_billing_v1_admin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3283,7 +3435,7 @@ func (x *ListAuditLogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditLogResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditLogResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{42}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListAuditLogResponse) GetEntries() []*AuditEntry {
@@ -3312,7 +3464,7 @@ type TriggerReconciliationRequest struct {
 
 func (x *TriggerReconciliationRequest) Reset() {
 	*x = TriggerReconciliationRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[43]
+	mi := &file_billing_v1_admin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3324,7 +3476,7 @@ func (x *TriggerReconciliationRequest) String() string {
 func (*TriggerReconciliationRequest) ProtoMessage() {}
 
 func (x *TriggerReconciliationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[43]
+	mi := &file_billing_v1_admin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3337,7 +3489,7 @@ func (x *TriggerReconciliationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerReconciliationRequest.ProtoReflect.Descriptor instead.
 func (*TriggerReconciliationRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{43}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *TriggerReconciliationRequest) GetDryRun() bool {
@@ -3370,7 +3522,7 @@ type TriggerReconciliationResponse struct {
 
 func (x *TriggerReconciliationResponse) Reset() {
 	*x = TriggerReconciliationResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[44]
+	mi := &file_billing_v1_admin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3382,7 +3534,7 @@ func (x *TriggerReconciliationResponse) String() string {
 func (*TriggerReconciliationResponse) ProtoMessage() {}
 
 func (x *TriggerReconciliationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[44]
+	mi := &file_billing_v1_admin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3395,7 +3547,7 @@ func (x *TriggerReconciliationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerReconciliationResponse.ProtoReflect.Descriptor instead.
 func (*TriggerReconciliationResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{44}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *TriggerReconciliationResponse) GetRun() *ReconciliationRun {
@@ -3414,7 +3566,7 @@ type GetReconciliationRunRequest struct {
 
 func (x *GetReconciliationRunRequest) Reset() {
 	*x = GetReconciliationRunRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[45]
+	mi := &file_billing_v1_admin_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3426,7 +3578,7 @@ func (x *GetReconciliationRunRequest) String() string {
 func (*GetReconciliationRunRequest) ProtoMessage() {}
 
 func (x *GetReconciliationRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[45]
+	mi := &file_billing_v1_admin_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3439,7 +3591,7 @@ func (x *GetReconciliationRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReconciliationRunRequest.ProtoReflect.Descriptor instead.
 func (*GetReconciliationRunRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{45}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *GetReconciliationRunRequest) GetRunId() string {
@@ -3458,7 +3610,7 @@ type GetReconciliationRunResponse struct {
 
 func (x *GetReconciliationRunResponse) Reset() {
 	*x = GetReconciliationRunResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[46]
+	mi := &file_billing_v1_admin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3470,7 +3622,7 @@ func (x *GetReconciliationRunResponse) String() string {
 func (*GetReconciliationRunResponse) ProtoMessage() {}
 
 func (x *GetReconciliationRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[46]
+	mi := &file_billing_v1_admin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3483,7 +3635,7 @@ func (x *GetReconciliationRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReconciliationRunResponse.ProtoReflect.Descriptor instead.
 func (*GetReconciliationRunResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{46}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *GetReconciliationRunResponse) GetRun() *ReconciliationRun {
@@ -3503,7 +3655,7 @@ type ListReconciliationRunsRequest struct {
 
 func (x *ListReconciliationRunsRequest) Reset() {
 	*x = ListReconciliationRunsRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[47]
+	mi := &file_billing_v1_admin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3515,7 +3667,7 @@ func (x *ListReconciliationRunsRequest) String() string {
 func (*ListReconciliationRunsRequest) ProtoMessage() {}
 
 func (x *ListReconciliationRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[47]
+	mi := &file_billing_v1_admin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3528,7 +3680,7 @@ func (x *ListReconciliationRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReconciliationRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListReconciliationRunsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{47}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListReconciliationRunsRequest) GetPageSize() int32 {
@@ -3556,7 +3708,7 @@ type ListReconciliationRunsResponse struct {
 
 func (x *ListReconciliationRunsResponse) Reset() {
 	*x = ListReconciliationRunsResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[48]
+	mi := &file_billing_v1_admin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3568,7 +3720,7 @@ func (x *ListReconciliationRunsResponse) String() string {
 func (*ListReconciliationRunsResponse) ProtoMessage() {}
 
 func (x *ListReconciliationRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[48]
+	mi := &file_billing_v1_admin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3581,7 +3733,7 @@ func (x *ListReconciliationRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReconciliationRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListReconciliationRunsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{48}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListReconciliationRunsResponse) GetRuns() []*ReconciliationRun {
@@ -3618,7 +3770,7 @@ type WebhookEvent struct {
 
 func (x *WebhookEvent) Reset() {
 	*x = WebhookEvent{}
-	mi := &file_billing_v1_admin_proto_msgTypes[49]
+	mi := &file_billing_v1_admin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3630,7 +3782,7 @@ func (x *WebhookEvent) String() string {
 func (*WebhookEvent) ProtoMessage() {}
 
 func (x *WebhookEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[49]
+	mi := &file_billing_v1_admin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3643,7 +3795,7 @@ func (x *WebhookEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookEvent.ProtoReflect.Descriptor instead.
 func (*WebhookEvent) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{49}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *WebhookEvent) GetEventId() string {
@@ -3715,7 +3867,7 @@ type ListWebhookEventsRequest struct {
 
 func (x *ListWebhookEventsRequest) Reset() {
 	*x = ListWebhookEventsRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[50]
+	mi := &file_billing_v1_admin_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3727,7 +3879,7 @@ func (x *ListWebhookEventsRequest) String() string {
 func (*ListWebhookEventsRequest) ProtoMessage() {}
 
 func (x *ListWebhookEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[50]
+	mi := &file_billing_v1_admin_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3740,7 +3892,7 @@ func (x *ListWebhookEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListWebhookEventsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{50}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListWebhookEventsRequest) GetStatus() WebhookEventStatus {
@@ -3775,7 +3927,7 @@ type ListWebhookEventsResponse struct {
 
 func (x *ListWebhookEventsResponse) Reset() {
 	*x = ListWebhookEventsResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[51]
+	mi := &file_billing_v1_admin_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3787,7 +3939,7 @@ func (x *ListWebhookEventsResponse) String() string {
 func (*ListWebhookEventsResponse) ProtoMessage() {}
 
 func (x *ListWebhookEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[51]
+	mi := &file_billing_v1_admin_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3800,7 +3952,7 @@ func (x *ListWebhookEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListWebhookEventsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{51}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListWebhookEventsResponse) GetEvents() []*WebhookEvent {
@@ -3828,7 +3980,7 @@ type ReplayWebhookEventRequest struct {
 
 func (x *ReplayWebhookEventRequest) Reset() {
 	*x = ReplayWebhookEventRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[52]
+	mi := &file_billing_v1_admin_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3840,7 +3992,7 @@ func (x *ReplayWebhookEventRequest) String() string {
 func (*ReplayWebhookEventRequest) ProtoMessage() {}
 
 func (x *ReplayWebhookEventRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[52]
+	mi := &file_billing_v1_admin_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3853,7 +4005,7 @@ func (x *ReplayWebhookEventRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayWebhookEventRequest.ProtoReflect.Descriptor instead.
 func (*ReplayWebhookEventRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{52}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ReplayWebhookEventRequest) GetEventId() string {
@@ -3886,7 +4038,7 @@ type ReplayWebhookEventResponse struct {
 
 func (x *ReplayWebhookEventResponse) Reset() {
 	*x = ReplayWebhookEventResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[53]
+	mi := &file_billing_v1_admin_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3898,7 +4050,7 @@ func (x *ReplayWebhookEventResponse) String() string {
 func (*ReplayWebhookEventResponse) ProtoMessage() {}
 
 func (x *ReplayWebhookEventResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[53]
+	mi := &file_billing_v1_admin_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3911,7 +4063,7 @@ func (x *ReplayWebhookEventResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayWebhookEventResponse.ProtoReflect.Descriptor instead.
 func (*ReplayWebhookEventResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{53}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ReplayWebhookEventResponse) GetEvent() *WebhookEvent {
@@ -4098,7 +4250,16 @@ const file_billing_v1_admin_proto_rawDesc = "" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12'\n" +
 	"\x0fidempotency_key\x18\x03 \x01(\tR\x0eidempotencyKey\"H\n" +
 	"\x12SetCatalogResponse\x122\n" +
-	"\aentries\x18\x01 \x03(\v2\x18.billing.v1.CatalogEntryR\aentries\"\xf5\x01\n" +
+	"\aentries\x18\x01 \x03(\v2\x18.billing.v1.CatalogEntryR\aentries\",\n" +
+	"\x14FindCustomersRequest\x12\x14\n" +
+	"\x05query\x18\x01 \x01(\tR\x05query\"\x96\x01\n" +
+	"\fCustomerLink\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x12,\n" +
+	"\x12stripe_customer_id\x18\x02 \x01(\tR\x10stripeCustomerId\x127\n" +
+	"\tlinked_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\blinkedAt\"O\n" +
+	"\x15FindCustomersResponse\x126\n" +
+	"\tcustomers\x18\x01 \x03(\v2\x18.billing.v1.CustomerLinkR\tcustomers\"\xf5\x01\n" +
 	"\x17GrantEntitlementRequest\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12\x18\n" +
@@ -4250,7 +4411,7 @@ const file_billing_v1_admin_proto_rawDesc = "" +
 	"\x1eWEBHOOK_EVENT_STATUS_PROCESSED\x10\x02\x12 \n" +
 	"\x1cWEBHOOK_EVENT_STATUS_IGNORED\x10\x03\x12\x1f\n" +
 	"\x1bWEBHOOK_EVENT_STATUS_FAILED\x10\x04\x12\x1d\n" +
-	"\x19WEBHOOK_EVENT_STATUS_DEAD\x10\x052\x8a\x15\n" +
+	"\x19WEBHOOK_EVENT_STATUS_DEAD\x10\x052\xe5\x15\n" +
 	"\fAdminService\x12T\n" +
 	"\rCreateProject\x12 .billing.v1.CreateProjectRequest\x1a!.billing.v1.CreateProjectResponse\x12P\n" +
 	"\n" +
@@ -4263,7 +4424,8 @@ const file_billing_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"GetCatalog\x12\x1d.billing.v1.GetCatalogRequest\x1a\x1e.billing.v1.GetCatalogResponse\"\x03\x90\x02\x01\x12K\n" +
 	"\n" +
-	"SetCatalog\x12\x1d.billing.v1.SetCatalogRequest\x1a\x1e.billing.v1.SetCatalogResponse\x12]\n" +
+	"SetCatalog\x12\x1d.billing.v1.SetCatalogRequest\x1a\x1e.billing.v1.SetCatalogResponse\x12Y\n" +
+	"\rFindCustomers\x12 .billing.v1.FindCustomersRequest\x1a!.billing.v1.FindCustomersResponse\"\x03\x90\x02\x01\x12]\n" +
 	"\x10GrantEntitlement\x12#.billing.v1.GrantEntitlementRequest\x1a$.billing.v1.GrantEntitlementResponse\x12N\n" +
 	"\vRevokeGrant\x12\x1e.billing.v1.RevokeGrantRequest\x1a\x1f.billing.v1.RevokeGrantResponse\x12P\n" +
 	"\n" +
@@ -4298,7 +4460,7 @@ func file_billing_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_billing_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_billing_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
+var file_billing_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
 var file_billing_v1_admin_proto_goTypes = []any{
 	(Scope)(0),                             // 0: billing.v1.Scope
 	(FeatureKind)(0),                       // 1: billing.v1.FeatureKind
@@ -4336,78 +4498,81 @@ var file_billing_v1_admin_proto_goTypes = []any{
 	(*GetCatalogResponse)(nil),             // 33: billing.v1.GetCatalogResponse
 	(*SetCatalogRequest)(nil),              // 34: billing.v1.SetCatalogRequest
 	(*SetCatalogResponse)(nil),             // 35: billing.v1.SetCatalogResponse
-	(*GrantEntitlementRequest)(nil),        // 36: billing.v1.GrantEntitlementRequest
-	(*GrantEntitlementResponse)(nil),       // 37: billing.v1.GrantEntitlementResponse
-	(*RevokeGrantRequest)(nil),             // 38: billing.v1.RevokeGrantRequest
-	(*RevokeGrantResponse)(nil),            // 39: billing.v1.RevokeGrantResponse
-	(*ListGrantsRequest)(nil),              // 40: billing.v1.ListGrantsRequest
-	(*ListGrantsResponse)(nil),             // 41: billing.v1.ListGrantsResponse
-	(*GrantCreditsRequest)(nil),            // 42: billing.v1.GrantCreditsRequest
-	(*GrantCreditsResponse)(nil),           // 43: billing.v1.GrantCreditsResponse
-	(*RevokeCreditsRequest)(nil),           // 44: billing.v1.RevokeCreditsRequest
-	(*RevokeCreditsResponse)(nil),          // 45: billing.v1.RevokeCreditsResponse
-	(*ListCreditsRequest)(nil),             // 46: billing.v1.ListCreditsRequest
-	(*ListCreditsResponse)(nil),            // 47: billing.v1.ListCreditsResponse
-	(*ListAuditLogRequest)(nil),            // 48: billing.v1.ListAuditLogRequest
-	(*ListAuditLogResponse)(nil),           // 49: billing.v1.ListAuditLogResponse
-	(*TriggerReconciliationRequest)(nil),   // 50: billing.v1.TriggerReconciliationRequest
-	(*TriggerReconciliationResponse)(nil),  // 51: billing.v1.TriggerReconciliationResponse
-	(*GetReconciliationRunRequest)(nil),    // 52: billing.v1.GetReconciliationRunRequest
-	(*GetReconciliationRunResponse)(nil),   // 53: billing.v1.GetReconciliationRunResponse
-	(*ListReconciliationRunsRequest)(nil),  // 54: billing.v1.ListReconciliationRunsRequest
-	(*ListReconciliationRunsResponse)(nil), // 55: billing.v1.ListReconciliationRunsResponse
-	(*WebhookEvent)(nil),                   // 56: billing.v1.WebhookEvent
-	(*ListWebhookEventsRequest)(nil),       // 57: billing.v1.ListWebhookEventsRequest
-	(*ListWebhookEventsResponse)(nil),      // 58: billing.v1.ListWebhookEventsResponse
-	(*ReplayWebhookEventRequest)(nil),      // 59: billing.v1.ReplayWebhookEventRequest
-	(*ReplayWebhookEventResponse)(nil),     // 60: billing.v1.ReplayWebhookEventResponse
-	(*durationpb.Duration)(nil),            // 61: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),          // 62: google.protobuf.Timestamp
-	(*CreateWebhookEndpointRequest)(nil),   // 63: billing.v1.CreateWebhookEndpointRequest
-	(*ListWebhookEndpointsRequest)(nil),    // 64: billing.v1.ListWebhookEndpointsRequest
-	(*UpdateWebhookEndpointRequest)(nil),   // 65: billing.v1.UpdateWebhookEndpointRequest
-	(*DeleteWebhookEndpointRequest)(nil),   // 66: billing.v1.DeleteWebhookEndpointRequest
-	(*ListWebhookDeliveriesRequest)(nil),   // 67: billing.v1.ListWebhookDeliveriesRequest
-	(*GetWebhookDeliveryRequest)(nil),      // 68: billing.v1.GetWebhookDeliveryRequest
-	(*ReplayWebhookDeliveryRequest)(nil),   // 69: billing.v1.ReplayWebhookDeliveryRequest
-	(*CreateWebhookEndpointResponse)(nil),  // 70: billing.v1.CreateWebhookEndpointResponse
-	(*ListWebhookEndpointsResponse)(nil),   // 71: billing.v1.ListWebhookEndpointsResponse
-	(*UpdateWebhookEndpointResponse)(nil),  // 72: billing.v1.UpdateWebhookEndpointResponse
-	(*DeleteWebhookEndpointResponse)(nil),  // 73: billing.v1.DeleteWebhookEndpointResponse
-	(*ListWebhookDeliveriesResponse)(nil),  // 74: billing.v1.ListWebhookDeliveriesResponse
-	(*GetWebhookDeliveryResponse)(nil),     // 75: billing.v1.GetWebhookDeliveryResponse
-	(*ReplayWebhookDeliveryResponse)(nil),  // 76: billing.v1.ReplayWebhookDeliveryResponse
+	(*FindCustomersRequest)(nil),           // 36: billing.v1.FindCustomersRequest
+	(*CustomerLink)(nil),                   // 37: billing.v1.CustomerLink
+	(*FindCustomersResponse)(nil),          // 38: billing.v1.FindCustomersResponse
+	(*GrantEntitlementRequest)(nil),        // 39: billing.v1.GrantEntitlementRequest
+	(*GrantEntitlementResponse)(nil),       // 40: billing.v1.GrantEntitlementResponse
+	(*RevokeGrantRequest)(nil),             // 41: billing.v1.RevokeGrantRequest
+	(*RevokeGrantResponse)(nil),            // 42: billing.v1.RevokeGrantResponse
+	(*ListGrantsRequest)(nil),              // 43: billing.v1.ListGrantsRequest
+	(*ListGrantsResponse)(nil),             // 44: billing.v1.ListGrantsResponse
+	(*GrantCreditsRequest)(nil),            // 45: billing.v1.GrantCreditsRequest
+	(*GrantCreditsResponse)(nil),           // 46: billing.v1.GrantCreditsResponse
+	(*RevokeCreditsRequest)(nil),           // 47: billing.v1.RevokeCreditsRequest
+	(*RevokeCreditsResponse)(nil),          // 48: billing.v1.RevokeCreditsResponse
+	(*ListCreditsRequest)(nil),             // 49: billing.v1.ListCreditsRequest
+	(*ListCreditsResponse)(nil),            // 50: billing.v1.ListCreditsResponse
+	(*ListAuditLogRequest)(nil),            // 51: billing.v1.ListAuditLogRequest
+	(*ListAuditLogResponse)(nil),           // 52: billing.v1.ListAuditLogResponse
+	(*TriggerReconciliationRequest)(nil),   // 53: billing.v1.TriggerReconciliationRequest
+	(*TriggerReconciliationResponse)(nil),  // 54: billing.v1.TriggerReconciliationResponse
+	(*GetReconciliationRunRequest)(nil),    // 55: billing.v1.GetReconciliationRunRequest
+	(*GetReconciliationRunResponse)(nil),   // 56: billing.v1.GetReconciliationRunResponse
+	(*ListReconciliationRunsRequest)(nil),  // 57: billing.v1.ListReconciliationRunsRequest
+	(*ListReconciliationRunsResponse)(nil), // 58: billing.v1.ListReconciliationRunsResponse
+	(*WebhookEvent)(nil),                   // 59: billing.v1.WebhookEvent
+	(*ListWebhookEventsRequest)(nil),       // 60: billing.v1.ListWebhookEventsRequest
+	(*ListWebhookEventsResponse)(nil),      // 61: billing.v1.ListWebhookEventsResponse
+	(*ReplayWebhookEventRequest)(nil),      // 62: billing.v1.ReplayWebhookEventRequest
+	(*ReplayWebhookEventResponse)(nil),     // 63: billing.v1.ReplayWebhookEventResponse
+	(*durationpb.Duration)(nil),            // 64: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),          // 65: google.protobuf.Timestamp
+	(*CreateWebhookEndpointRequest)(nil),   // 66: billing.v1.CreateWebhookEndpointRequest
+	(*ListWebhookEndpointsRequest)(nil),    // 67: billing.v1.ListWebhookEndpointsRequest
+	(*UpdateWebhookEndpointRequest)(nil),   // 68: billing.v1.UpdateWebhookEndpointRequest
+	(*DeleteWebhookEndpointRequest)(nil),   // 69: billing.v1.DeleteWebhookEndpointRequest
+	(*ListWebhookDeliveriesRequest)(nil),   // 70: billing.v1.ListWebhookDeliveriesRequest
+	(*GetWebhookDeliveryRequest)(nil),      // 71: billing.v1.GetWebhookDeliveryRequest
+	(*ReplayWebhookDeliveryRequest)(nil),   // 72: billing.v1.ReplayWebhookDeliveryRequest
+	(*CreateWebhookEndpointResponse)(nil),  // 73: billing.v1.CreateWebhookEndpointResponse
+	(*ListWebhookEndpointsResponse)(nil),   // 74: billing.v1.ListWebhookEndpointsResponse
+	(*UpdateWebhookEndpointResponse)(nil),  // 75: billing.v1.UpdateWebhookEndpointResponse
+	(*DeleteWebhookEndpointResponse)(nil),  // 76: billing.v1.DeleteWebhookEndpointResponse
+	(*ListWebhookDeliveriesResponse)(nil),  // 77: billing.v1.ListWebhookDeliveriesResponse
+	(*GetWebhookDeliveryResponse)(nil),     // 78: billing.v1.GetWebhookDeliveryResponse
+	(*ReplayWebhookDeliveryResponse)(nil),  // 79: billing.v1.ReplayWebhookDeliveryResponse
 }
 var file_billing_v1_admin_proto_depIdxs = []int32{
-	61, // 0: billing.v1.Project.grace_period:type_name -> google.protobuf.Duration
-	62, // 1: billing.v1.Project.created_at:type_name -> google.protobuf.Timestamp
-	62, // 2: billing.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
+	64, // 0: billing.v1.Project.grace_period:type_name -> google.protobuf.Duration
+	65, // 1: billing.v1.Project.created_at:type_name -> google.protobuf.Timestamp
+	65, // 2: billing.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 3: billing.v1.ApiKey.scopes:type_name -> billing.v1.Scope
-	62, // 4: billing.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
-	62, // 5: billing.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
+	65, // 4: billing.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
+	65, // 5: billing.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
 	2,  // 6: billing.v1.MeteredFeature.reset:type_name -> billing.v1.ResetInterval
 	3,  // 7: billing.v1.MeteredFeature.overage:type_name -> billing.v1.OverageMode
 	1,  // 8: billing.v1.CatalogFeature.kind:type_name -> billing.v1.FeatureKind
 	9,  // 9: billing.v1.CatalogFeature.metered:type_name -> billing.v1.MeteredFeature
 	11, // 10: billing.v1.CatalogFeature.credit_pack:type_name -> billing.v1.CreditPack
 	4,  // 11: billing.v1.CreditLot.source:type_name -> billing.v1.CreditSource
-	62, // 12: billing.v1.CreditLot.expires_at:type_name -> google.protobuf.Timestamp
-	62, // 13: billing.v1.CreditLot.created_at:type_name -> google.protobuf.Timestamp
-	62, // 14: billing.v1.CreditLot.revoked_at:type_name -> google.protobuf.Timestamp
+	65, // 12: billing.v1.CreditLot.expires_at:type_name -> google.protobuf.Timestamp
+	65, // 13: billing.v1.CreditLot.created_at:type_name -> google.protobuf.Timestamp
+	65, // 14: billing.v1.CreditLot.revoked_at:type_name -> google.protobuf.Timestamp
 	10, // 15: billing.v1.CatalogEntry.features:type_name -> billing.v1.CatalogFeature
-	62, // 16: billing.v1.Grant.expires_at:type_name -> google.protobuf.Timestamp
-	62, // 17: billing.v1.Grant.created_at:type_name -> google.protobuf.Timestamp
-	62, // 18: billing.v1.Grant.revoked_at:type_name -> google.protobuf.Timestamp
-	62, // 19: billing.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	65, // 16: billing.v1.Grant.expires_at:type_name -> google.protobuf.Timestamp
+	65, // 17: billing.v1.Grant.created_at:type_name -> google.protobuf.Timestamp
+	65, // 18: billing.v1.Grant.revoked_at:type_name -> google.protobuf.Timestamp
+	65, // 19: billing.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
 	5,  // 20: billing.v1.ReconciliationRun.state:type_name -> billing.v1.ReconciliationState
-	62, // 21: billing.v1.ReconciliationRun.started_at:type_name -> google.protobuf.Timestamp
-	62, // 22: billing.v1.ReconciliationRun.finished_at:type_name -> google.protobuf.Timestamp
+	65, // 21: billing.v1.ReconciliationRun.started_at:type_name -> google.protobuf.Timestamp
+	65, // 22: billing.v1.ReconciliationRun.finished_at:type_name -> google.protobuf.Timestamp
 	16, // 23: billing.v1.ReconciliationRun.counts:type_name -> billing.v1.ReconciliationCounts
-	61, // 24: billing.v1.CreateProjectRequest.grace_period:type_name -> google.protobuf.Duration
+	64, // 24: billing.v1.CreateProjectRequest.grace_period:type_name -> google.protobuf.Duration
 	7,  // 25: billing.v1.CreateProjectResponse.project:type_name -> billing.v1.Project
 	8,  // 26: billing.v1.CreateProjectResponse.admin_key:type_name -> billing.v1.ApiKey
 	7,  // 27: billing.v1.GetProjectResponse.project:type_name -> billing.v1.Project
-	61, // 28: billing.v1.UpdateProjectRequest.grace_period:type_name -> google.protobuf.Duration
+	64, // 28: billing.v1.UpdateProjectRequest.grace_period:type_name -> google.protobuf.Duration
 	7,  // 29: billing.v1.UpdateProjectResponse.project:type_name -> billing.v1.Project
 	7,  // 30: billing.v1.RotateWebhookSecretResponse.project:type_name -> billing.v1.Project
 	0,  // 31: billing.v1.CreateApiKeyRequest.scopes:type_name -> billing.v1.Scope
@@ -4417,87 +4582,91 @@ var file_billing_v1_admin_proto_depIdxs = []int32{
 	13, // 35: billing.v1.GetCatalogResponse.entries:type_name -> billing.v1.CatalogEntry
 	13, // 36: billing.v1.SetCatalogRequest.entries:type_name -> billing.v1.CatalogEntry
 	13, // 37: billing.v1.SetCatalogResponse.entries:type_name -> billing.v1.CatalogEntry
-	62, // 38: billing.v1.GrantEntitlementRequest.expires_at:type_name -> google.protobuf.Timestamp
-	14, // 39: billing.v1.GrantEntitlementResponse.grant:type_name -> billing.v1.Grant
-	14, // 40: billing.v1.RevokeGrantResponse.grant:type_name -> billing.v1.Grant
-	14, // 41: billing.v1.ListGrantsResponse.grants:type_name -> billing.v1.Grant
-	62, // 42: billing.v1.GrantCreditsRequest.expires_at:type_name -> google.protobuf.Timestamp
-	12, // 43: billing.v1.GrantCreditsResponse.credit:type_name -> billing.v1.CreditLot
-	12, // 44: billing.v1.RevokeCreditsResponse.credit:type_name -> billing.v1.CreditLot
-	12, // 45: billing.v1.ListCreditsResponse.credits:type_name -> billing.v1.CreditLot
-	62, // 46: billing.v1.ListAuditLogRequest.start_time:type_name -> google.protobuf.Timestamp
-	62, // 47: billing.v1.ListAuditLogRequest.end_time:type_name -> google.protobuf.Timestamp
-	15, // 48: billing.v1.ListAuditLogResponse.entries:type_name -> billing.v1.AuditEntry
-	17, // 49: billing.v1.TriggerReconciliationResponse.run:type_name -> billing.v1.ReconciliationRun
-	17, // 50: billing.v1.GetReconciliationRunResponse.run:type_name -> billing.v1.ReconciliationRun
-	17, // 51: billing.v1.ListReconciliationRunsResponse.runs:type_name -> billing.v1.ReconciliationRun
-	6,  // 52: billing.v1.WebhookEvent.status:type_name -> billing.v1.WebhookEventStatus
-	62, // 53: billing.v1.WebhookEvent.received_at:type_name -> google.protobuf.Timestamp
-	62, // 54: billing.v1.WebhookEvent.processed_at:type_name -> google.protobuf.Timestamp
-	6,  // 55: billing.v1.ListWebhookEventsRequest.status:type_name -> billing.v1.WebhookEventStatus
-	56, // 56: billing.v1.ListWebhookEventsResponse.events:type_name -> billing.v1.WebhookEvent
-	56, // 57: billing.v1.ReplayWebhookEventResponse.event:type_name -> billing.v1.WebhookEvent
-	18, // 58: billing.v1.AdminService.CreateProject:input_type -> billing.v1.CreateProjectRequest
-	20, // 59: billing.v1.AdminService.GetProject:input_type -> billing.v1.GetProjectRequest
-	22, // 60: billing.v1.AdminService.UpdateProject:input_type -> billing.v1.UpdateProjectRequest
-	24, // 61: billing.v1.AdminService.RotateWebhookSecret:input_type -> billing.v1.RotateWebhookSecretRequest
-	26, // 62: billing.v1.AdminService.CreateApiKey:input_type -> billing.v1.CreateApiKeyRequest
-	28, // 63: billing.v1.AdminService.ListApiKeys:input_type -> billing.v1.ListApiKeysRequest
-	30, // 64: billing.v1.AdminService.RevokeApiKey:input_type -> billing.v1.RevokeApiKeyRequest
-	32, // 65: billing.v1.AdminService.GetCatalog:input_type -> billing.v1.GetCatalogRequest
-	34, // 66: billing.v1.AdminService.SetCatalog:input_type -> billing.v1.SetCatalogRequest
-	36, // 67: billing.v1.AdminService.GrantEntitlement:input_type -> billing.v1.GrantEntitlementRequest
-	38, // 68: billing.v1.AdminService.RevokeGrant:input_type -> billing.v1.RevokeGrantRequest
-	40, // 69: billing.v1.AdminService.ListGrants:input_type -> billing.v1.ListGrantsRequest
-	42, // 70: billing.v1.AdminService.GrantCredits:input_type -> billing.v1.GrantCreditsRequest
-	44, // 71: billing.v1.AdminService.RevokeCredits:input_type -> billing.v1.RevokeCreditsRequest
-	46, // 72: billing.v1.AdminService.ListCredits:input_type -> billing.v1.ListCreditsRequest
-	48, // 73: billing.v1.AdminService.ListAuditLog:input_type -> billing.v1.ListAuditLogRequest
-	50, // 74: billing.v1.AdminService.TriggerReconciliation:input_type -> billing.v1.TriggerReconciliationRequest
-	52, // 75: billing.v1.AdminService.GetReconciliationRun:input_type -> billing.v1.GetReconciliationRunRequest
-	54, // 76: billing.v1.AdminService.ListReconciliationRuns:input_type -> billing.v1.ListReconciliationRunsRequest
-	57, // 77: billing.v1.AdminService.ListWebhookEvents:input_type -> billing.v1.ListWebhookEventsRequest
-	59, // 78: billing.v1.AdminService.ReplayWebhookEvent:input_type -> billing.v1.ReplayWebhookEventRequest
-	63, // 79: billing.v1.AdminService.CreateWebhookEndpoint:input_type -> billing.v1.CreateWebhookEndpointRequest
-	64, // 80: billing.v1.AdminService.ListWebhookEndpoints:input_type -> billing.v1.ListWebhookEndpointsRequest
-	65, // 81: billing.v1.AdminService.UpdateWebhookEndpoint:input_type -> billing.v1.UpdateWebhookEndpointRequest
-	66, // 82: billing.v1.AdminService.DeleteWebhookEndpoint:input_type -> billing.v1.DeleteWebhookEndpointRequest
-	67, // 83: billing.v1.AdminService.ListWebhookDeliveries:input_type -> billing.v1.ListWebhookDeliveriesRequest
-	68, // 84: billing.v1.AdminService.GetWebhookDelivery:input_type -> billing.v1.GetWebhookDeliveryRequest
-	69, // 85: billing.v1.AdminService.ReplayWebhookDelivery:input_type -> billing.v1.ReplayWebhookDeliveryRequest
-	19, // 86: billing.v1.AdminService.CreateProject:output_type -> billing.v1.CreateProjectResponse
-	21, // 87: billing.v1.AdminService.GetProject:output_type -> billing.v1.GetProjectResponse
-	23, // 88: billing.v1.AdminService.UpdateProject:output_type -> billing.v1.UpdateProjectResponse
-	25, // 89: billing.v1.AdminService.RotateWebhookSecret:output_type -> billing.v1.RotateWebhookSecretResponse
-	27, // 90: billing.v1.AdminService.CreateApiKey:output_type -> billing.v1.CreateApiKeyResponse
-	29, // 91: billing.v1.AdminService.ListApiKeys:output_type -> billing.v1.ListApiKeysResponse
-	31, // 92: billing.v1.AdminService.RevokeApiKey:output_type -> billing.v1.RevokeApiKeyResponse
-	33, // 93: billing.v1.AdminService.GetCatalog:output_type -> billing.v1.GetCatalogResponse
-	35, // 94: billing.v1.AdminService.SetCatalog:output_type -> billing.v1.SetCatalogResponse
-	37, // 95: billing.v1.AdminService.GrantEntitlement:output_type -> billing.v1.GrantEntitlementResponse
-	39, // 96: billing.v1.AdminService.RevokeGrant:output_type -> billing.v1.RevokeGrantResponse
-	41, // 97: billing.v1.AdminService.ListGrants:output_type -> billing.v1.ListGrantsResponse
-	43, // 98: billing.v1.AdminService.GrantCredits:output_type -> billing.v1.GrantCreditsResponse
-	45, // 99: billing.v1.AdminService.RevokeCredits:output_type -> billing.v1.RevokeCreditsResponse
-	47, // 100: billing.v1.AdminService.ListCredits:output_type -> billing.v1.ListCreditsResponse
-	49, // 101: billing.v1.AdminService.ListAuditLog:output_type -> billing.v1.ListAuditLogResponse
-	51, // 102: billing.v1.AdminService.TriggerReconciliation:output_type -> billing.v1.TriggerReconciliationResponse
-	53, // 103: billing.v1.AdminService.GetReconciliationRun:output_type -> billing.v1.GetReconciliationRunResponse
-	55, // 104: billing.v1.AdminService.ListReconciliationRuns:output_type -> billing.v1.ListReconciliationRunsResponse
-	58, // 105: billing.v1.AdminService.ListWebhookEvents:output_type -> billing.v1.ListWebhookEventsResponse
-	60, // 106: billing.v1.AdminService.ReplayWebhookEvent:output_type -> billing.v1.ReplayWebhookEventResponse
-	70, // 107: billing.v1.AdminService.CreateWebhookEndpoint:output_type -> billing.v1.CreateWebhookEndpointResponse
-	71, // 108: billing.v1.AdminService.ListWebhookEndpoints:output_type -> billing.v1.ListWebhookEndpointsResponse
-	72, // 109: billing.v1.AdminService.UpdateWebhookEndpoint:output_type -> billing.v1.UpdateWebhookEndpointResponse
-	73, // 110: billing.v1.AdminService.DeleteWebhookEndpoint:output_type -> billing.v1.DeleteWebhookEndpointResponse
-	74, // 111: billing.v1.AdminService.ListWebhookDeliveries:output_type -> billing.v1.ListWebhookDeliveriesResponse
-	75, // 112: billing.v1.AdminService.GetWebhookDelivery:output_type -> billing.v1.GetWebhookDeliveryResponse
-	76, // 113: billing.v1.AdminService.ReplayWebhookDelivery:output_type -> billing.v1.ReplayWebhookDeliveryResponse
-	86, // [86:114] is the sub-list for method output_type
-	58, // [58:86] is the sub-list for method input_type
-	58, // [58:58] is the sub-list for extension type_name
-	58, // [58:58] is the sub-list for extension extendee
-	0,  // [0:58] is the sub-list for field type_name
+	65, // 38: billing.v1.CustomerLink.linked_at:type_name -> google.protobuf.Timestamp
+	37, // 39: billing.v1.FindCustomersResponse.customers:type_name -> billing.v1.CustomerLink
+	65, // 40: billing.v1.GrantEntitlementRequest.expires_at:type_name -> google.protobuf.Timestamp
+	14, // 41: billing.v1.GrantEntitlementResponse.grant:type_name -> billing.v1.Grant
+	14, // 42: billing.v1.RevokeGrantResponse.grant:type_name -> billing.v1.Grant
+	14, // 43: billing.v1.ListGrantsResponse.grants:type_name -> billing.v1.Grant
+	65, // 44: billing.v1.GrantCreditsRequest.expires_at:type_name -> google.protobuf.Timestamp
+	12, // 45: billing.v1.GrantCreditsResponse.credit:type_name -> billing.v1.CreditLot
+	12, // 46: billing.v1.RevokeCreditsResponse.credit:type_name -> billing.v1.CreditLot
+	12, // 47: billing.v1.ListCreditsResponse.credits:type_name -> billing.v1.CreditLot
+	65, // 48: billing.v1.ListAuditLogRequest.start_time:type_name -> google.protobuf.Timestamp
+	65, // 49: billing.v1.ListAuditLogRequest.end_time:type_name -> google.protobuf.Timestamp
+	15, // 50: billing.v1.ListAuditLogResponse.entries:type_name -> billing.v1.AuditEntry
+	17, // 51: billing.v1.TriggerReconciliationResponse.run:type_name -> billing.v1.ReconciliationRun
+	17, // 52: billing.v1.GetReconciliationRunResponse.run:type_name -> billing.v1.ReconciliationRun
+	17, // 53: billing.v1.ListReconciliationRunsResponse.runs:type_name -> billing.v1.ReconciliationRun
+	6,  // 54: billing.v1.WebhookEvent.status:type_name -> billing.v1.WebhookEventStatus
+	65, // 55: billing.v1.WebhookEvent.received_at:type_name -> google.protobuf.Timestamp
+	65, // 56: billing.v1.WebhookEvent.processed_at:type_name -> google.protobuf.Timestamp
+	6,  // 57: billing.v1.ListWebhookEventsRequest.status:type_name -> billing.v1.WebhookEventStatus
+	59, // 58: billing.v1.ListWebhookEventsResponse.events:type_name -> billing.v1.WebhookEvent
+	59, // 59: billing.v1.ReplayWebhookEventResponse.event:type_name -> billing.v1.WebhookEvent
+	18, // 60: billing.v1.AdminService.CreateProject:input_type -> billing.v1.CreateProjectRequest
+	20, // 61: billing.v1.AdminService.GetProject:input_type -> billing.v1.GetProjectRequest
+	22, // 62: billing.v1.AdminService.UpdateProject:input_type -> billing.v1.UpdateProjectRequest
+	24, // 63: billing.v1.AdminService.RotateWebhookSecret:input_type -> billing.v1.RotateWebhookSecretRequest
+	26, // 64: billing.v1.AdminService.CreateApiKey:input_type -> billing.v1.CreateApiKeyRequest
+	28, // 65: billing.v1.AdminService.ListApiKeys:input_type -> billing.v1.ListApiKeysRequest
+	30, // 66: billing.v1.AdminService.RevokeApiKey:input_type -> billing.v1.RevokeApiKeyRequest
+	32, // 67: billing.v1.AdminService.GetCatalog:input_type -> billing.v1.GetCatalogRequest
+	34, // 68: billing.v1.AdminService.SetCatalog:input_type -> billing.v1.SetCatalogRequest
+	36, // 69: billing.v1.AdminService.FindCustomers:input_type -> billing.v1.FindCustomersRequest
+	39, // 70: billing.v1.AdminService.GrantEntitlement:input_type -> billing.v1.GrantEntitlementRequest
+	41, // 71: billing.v1.AdminService.RevokeGrant:input_type -> billing.v1.RevokeGrantRequest
+	43, // 72: billing.v1.AdminService.ListGrants:input_type -> billing.v1.ListGrantsRequest
+	45, // 73: billing.v1.AdminService.GrantCredits:input_type -> billing.v1.GrantCreditsRequest
+	47, // 74: billing.v1.AdminService.RevokeCredits:input_type -> billing.v1.RevokeCreditsRequest
+	49, // 75: billing.v1.AdminService.ListCredits:input_type -> billing.v1.ListCreditsRequest
+	51, // 76: billing.v1.AdminService.ListAuditLog:input_type -> billing.v1.ListAuditLogRequest
+	53, // 77: billing.v1.AdminService.TriggerReconciliation:input_type -> billing.v1.TriggerReconciliationRequest
+	55, // 78: billing.v1.AdminService.GetReconciliationRun:input_type -> billing.v1.GetReconciliationRunRequest
+	57, // 79: billing.v1.AdminService.ListReconciliationRuns:input_type -> billing.v1.ListReconciliationRunsRequest
+	60, // 80: billing.v1.AdminService.ListWebhookEvents:input_type -> billing.v1.ListWebhookEventsRequest
+	62, // 81: billing.v1.AdminService.ReplayWebhookEvent:input_type -> billing.v1.ReplayWebhookEventRequest
+	66, // 82: billing.v1.AdminService.CreateWebhookEndpoint:input_type -> billing.v1.CreateWebhookEndpointRequest
+	67, // 83: billing.v1.AdminService.ListWebhookEndpoints:input_type -> billing.v1.ListWebhookEndpointsRequest
+	68, // 84: billing.v1.AdminService.UpdateWebhookEndpoint:input_type -> billing.v1.UpdateWebhookEndpointRequest
+	69, // 85: billing.v1.AdminService.DeleteWebhookEndpoint:input_type -> billing.v1.DeleteWebhookEndpointRequest
+	70, // 86: billing.v1.AdminService.ListWebhookDeliveries:input_type -> billing.v1.ListWebhookDeliveriesRequest
+	71, // 87: billing.v1.AdminService.GetWebhookDelivery:input_type -> billing.v1.GetWebhookDeliveryRequest
+	72, // 88: billing.v1.AdminService.ReplayWebhookDelivery:input_type -> billing.v1.ReplayWebhookDeliveryRequest
+	19, // 89: billing.v1.AdminService.CreateProject:output_type -> billing.v1.CreateProjectResponse
+	21, // 90: billing.v1.AdminService.GetProject:output_type -> billing.v1.GetProjectResponse
+	23, // 91: billing.v1.AdminService.UpdateProject:output_type -> billing.v1.UpdateProjectResponse
+	25, // 92: billing.v1.AdminService.RotateWebhookSecret:output_type -> billing.v1.RotateWebhookSecretResponse
+	27, // 93: billing.v1.AdminService.CreateApiKey:output_type -> billing.v1.CreateApiKeyResponse
+	29, // 94: billing.v1.AdminService.ListApiKeys:output_type -> billing.v1.ListApiKeysResponse
+	31, // 95: billing.v1.AdminService.RevokeApiKey:output_type -> billing.v1.RevokeApiKeyResponse
+	33, // 96: billing.v1.AdminService.GetCatalog:output_type -> billing.v1.GetCatalogResponse
+	35, // 97: billing.v1.AdminService.SetCatalog:output_type -> billing.v1.SetCatalogResponse
+	38, // 98: billing.v1.AdminService.FindCustomers:output_type -> billing.v1.FindCustomersResponse
+	40, // 99: billing.v1.AdminService.GrantEntitlement:output_type -> billing.v1.GrantEntitlementResponse
+	42, // 100: billing.v1.AdminService.RevokeGrant:output_type -> billing.v1.RevokeGrantResponse
+	44, // 101: billing.v1.AdminService.ListGrants:output_type -> billing.v1.ListGrantsResponse
+	46, // 102: billing.v1.AdminService.GrantCredits:output_type -> billing.v1.GrantCreditsResponse
+	48, // 103: billing.v1.AdminService.RevokeCredits:output_type -> billing.v1.RevokeCreditsResponse
+	50, // 104: billing.v1.AdminService.ListCredits:output_type -> billing.v1.ListCreditsResponse
+	52, // 105: billing.v1.AdminService.ListAuditLog:output_type -> billing.v1.ListAuditLogResponse
+	54, // 106: billing.v1.AdminService.TriggerReconciliation:output_type -> billing.v1.TriggerReconciliationResponse
+	56, // 107: billing.v1.AdminService.GetReconciliationRun:output_type -> billing.v1.GetReconciliationRunResponse
+	58, // 108: billing.v1.AdminService.ListReconciliationRuns:output_type -> billing.v1.ListReconciliationRunsResponse
+	61, // 109: billing.v1.AdminService.ListWebhookEvents:output_type -> billing.v1.ListWebhookEventsResponse
+	63, // 110: billing.v1.AdminService.ReplayWebhookEvent:output_type -> billing.v1.ReplayWebhookEventResponse
+	73, // 111: billing.v1.AdminService.CreateWebhookEndpoint:output_type -> billing.v1.CreateWebhookEndpointResponse
+	74, // 112: billing.v1.AdminService.ListWebhookEndpoints:output_type -> billing.v1.ListWebhookEndpointsResponse
+	75, // 113: billing.v1.AdminService.UpdateWebhookEndpoint:output_type -> billing.v1.UpdateWebhookEndpointResponse
+	76, // 114: billing.v1.AdminService.DeleteWebhookEndpoint:output_type -> billing.v1.DeleteWebhookEndpointResponse
+	77, // 115: billing.v1.AdminService.ListWebhookDeliveries:output_type -> billing.v1.ListWebhookDeliveriesResponse
+	78, // 116: billing.v1.AdminService.GetWebhookDelivery:output_type -> billing.v1.GetWebhookDeliveryResponse
+	79, // 117: billing.v1.AdminService.ReplayWebhookDelivery:output_type -> billing.v1.ReplayWebhookDeliveryResponse
+	89, // [89:118] is the sub-list for method output_type
+	60, // [60:89] is the sub-list for method input_type
+	60, // [60:60] is the sub-list for extension type_name
+	60, // [60:60] is the sub-list for extension extendee
+	0,  // [0:60] is the sub-list for field type_name
 }
 
 func init() { file_billing_v1_admin_proto_init() }
@@ -4509,14 +4678,14 @@ func file_billing_v1_admin_proto_init() {
 	file_billing_v1_admin_proto_msgTypes[3].OneofWrappers = []any{}
 	file_billing_v1_admin_proto_msgTypes[7].OneofWrappers = []any{}
 	file_billing_v1_admin_proto_msgTypes[15].OneofWrappers = []any{}
-	file_billing_v1_admin_proto_msgTypes[29].OneofWrappers = []any{}
+	file_billing_v1_admin_proto_msgTypes[32].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_billing_v1_admin_proto_rawDesc), len(file_billing_v1_admin_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   54,
+			NumMessages:   57,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -282,6 +282,248 @@ func (x *GetProjectMetricsResponse) GetWindowEnd() *timestamppb.Timestamp {
 	return nil
 }
 
+type ListDailyMetricsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// First and last day (UTC) as YYYY-MM-DD, both included; default the 30
+	// days up to today. At most 400 days.
+	FirstDay      string `protobuf:"bytes,1,opt,name=first_day,json=firstDay,proto3" json:"first_day,omitempty"`
+	LastDay       string `protobuf:"bytes,2,opt,name=last_day,json=lastDay,proto3" json:"last_day,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDailyMetricsRequest) Reset() {
+	*x = ListDailyMetricsRequest{}
+	mi := &file_billing_v1_metrics_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDailyMetricsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDailyMetricsRequest) ProtoMessage() {}
+
+func (x *ListDailyMetricsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_metrics_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDailyMetricsRequest.ProtoReflect.Descriptor instead.
+func (*ListDailyMetricsRequest) Descriptor() ([]byte, []int) {
+	return file_billing_v1_metrics_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ListDailyMetricsRequest) GetFirstDay() string {
+	if x != nil {
+		return x.FirstDay
+	}
+	return ""
+}
+
+func (x *ListDailyMetricsRequest) GetLastDay() string {
+	if x != nil {
+		return x.LastDay
+	}
+	return ""
+}
+
+// The figures at a day's snapshot, as GetProjectMetrics answered then.
+type DailySnapshot struct {
+	state                 protoimpl.MessageState     `protogen:"open.v1"`
+	TakenAt               *timestamppb.Timestamp     `protobuf:"bytes,1,opt,name=taken_at,json=takenAt,proto3" json:"taken_at,omitempty"`
+	SubscriptionsByStatus []*SubscriptionStatusCount `protobuf:"bytes,2,rep,name=subscriptions_by_status,json=subscriptionsByStatus,proto3" json:"subscriptions_by_status,omitempty"`
+	ActiveCustomers       int64                      `protobuf:"varint,3,opt,name=active_customers,json=activeCustomers,proto3" json:"active_customers,omitempty"`
+	Mrr                   []*MonthlyRevenue          `protobuf:"bytes,4,rep,name=mrr,proto3" json:"mrr,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *DailySnapshot) Reset() {
+	*x = DailySnapshot{}
+	mi := &file_billing_v1_metrics_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DailySnapshot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DailySnapshot) ProtoMessage() {}
+
+func (x *DailySnapshot) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_metrics_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DailySnapshot.ProtoReflect.Descriptor instead.
+func (*DailySnapshot) Descriptor() ([]byte, []int) {
+	return file_billing_v1_metrics_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *DailySnapshot) GetTakenAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.TakenAt
+	}
+	return nil
+}
+
+func (x *DailySnapshot) GetSubscriptionsByStatus() []*SubscriptionStatusCount {
+	if x != nil {
+		return x.SubscriptionsByStatus
+	}
+	return nil
+}
+
+func (x *DailySnapshot) GetActiveCustomers() int64 {
+	if x != nil {
+		return x.ActiveCustomers
+	}
+	return 0
+}
+
+func (x *DailySnapshot) GetMrr() []*MonthlyRevenue {
+	if x != nil {
+		return x.Mrr
+	}
+	return nil
+}
+
+type DailyMetrics struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// YYYY-MM-DD (UTC).
+	Day string `protobuf:"bytes,1,opt,name=day,proto3" json:"day,omitempty"`
+	// Absent when no snapshot was taken that day (before the service ran, or
+	// while it was down).
+	Snapshot *DailySnapshot `protobuf:"bytes,2,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	// Subscriptions created that day (so far, for today), from the stored
+	// subscriptions, so days before the first snapshot have them too.
+	NewSubscriptions int64 `protobuf:"varint,3,opt,name=new_subscriptions,json=newSubscriptions,proto3" json:"new_subscriptions,omitempty"`
+	// Subscriptions that ended that day.
+	ChurnedSubscriptions int64 `protobuf:"varint,4,opt,name=churned_subscriptions,json=churnedSubscriptions,proto3" json:"churned_subscriptions,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *DailyMetrics) Reset() {
+	*x = DailyMetrics{}
+	mi := &file_billing_v1_metrics_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DailyMetrics) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DailyMetrics) ProtoMessage() {}
+
+func (x *DailyMetrics) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_metrics_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DailyMetrics.ProtoReflect.Descriptor instead.
+func (*DailyMetrics) Descriptor() ([]byte, []int) {
+	return file_billing_v1_metrics_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *DailyMetrics) GetDay() string {
+	if x != nil {
+		return x.Day
+	}
+	return ""
+}
+
+func (x *DailyMetrics) GetSnapshot() *DailySnapshot {
+	if x != nil {
+		return x.Snapshot
+	}
+	return nil
+}
+
+func (x *DailyMetrics) GetNewSubscriptions() int64 {
+	if x != nil {
+		return x.NewSubscriptions
+	}
+	return 0
+}
+
+func (x *DailyMetrics) GetChurnedSubscriptions() int64 {
+	if x != nil {
+		return x.ChurnedSubscriptions
+	}
+	return 0
+}
+
+type ListDailyMetricsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Oldest first, every day of the range.
+	Days          []*DailyMetrics `protobuf:"bytes,1,rep,name=days,proto3" json:"days,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDailyMetricsResponse) Reset() {
+	*x = ListDailyMetricsResponse{}
+	mi := &file_billing_v1_metrics_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDailyMetricsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDailyMetricsResponse) ProtoMessage() {}
+
+func (x *ListDailyMetricsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_metrics_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDailyMetricsResponse.ProtoReflect.Descriptor instead.
+func (*ListDailyMetricsResponse) Descriptor() ([]byte, []int) {
+	return file_billing_v1_metrics_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ListDailyMetricsResponse) GetDays() []*DailyMetrics {
+	if x != nil {
+		return x.Days
+	}
+	return nil
+}
+
 var File_billing_v1_metrics_proto protoreflect.FileDescriptor
 
 const file_billing_v1_metrics_proto_rawDesc = "" +
@@ -306,9 +548,25 @@ const file_billing_v1_metrics_proto_rawDesc = "" +
 	"\x15churned_subscriptions\x18\x05 \x01(\x03R\x14churnedSubscriptions\x12=\n" +
 	"\fwindow_start\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vwindowStart\x129\n" +
 	"\n" +
-	"window_end\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\twindowEnd2w\n" +
+	"window_end\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\twindowEnd\"Q\n" +
+	"\x17ListDailyMetricsRequest\x12\x1b\n" +
+	"\tfirst_day\x18\x01 \x01(\tR\bfirstDay\x12\x19\n" +
+	"\blast_day\x18\x02 \x01(\tR\alastDay\"\xfc\x01\n" +
+	"\rDailySnapshot\x125\n" +
+	"\btaken_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\atakenAt\x12[\n" +
+	"\x17subscriptions_by_status\x18\x02 \x03(\v2#.billing.v1.SubscriptionStatusCountR\x15subscriptionsByStatus\x12)\n" +
+	"\x10active_customers\x18\x03 \x01(\x03R\x0factiveCustomers\x12,\n" +
+	"\x03mrr\x18\x04 \x03(\v2\x1a.billing.v1.MonthlyRevenueR\x03mrr\"\xb9\x01\n" +
+	"\fDailyMetrics\x12\x10\n" +
+	"\x03day\x18\x01 \x01(\tR\x03day\x125\n" +
+	"\bsnapshot\x18\x02 \x01(\v2\x19.billing.v1.DailySnapshotR\bsnapshot\x12+\n" +
+	"\x11new_subscriptions\x18\x03 \x01(\x03R\x10newSubscriptions\x123\n" +
+	"\x15churned_subscriptions\x18\x04 \x01(\x03R\x14churnedSubscriptions\"H\n" +
+	"\x18ListDailyMetricsResponse\x12,\n" +
+	"\x04days\x18\x01 \x03(\v2\x18.billing.v1.DailyMetricsR\x04days2\xdb\x01\n" +
 	"\x0eMetricsService\x12e\n" +
-	"\x11GetProjectMetrics\x12$.billing.v1.GetProjectMetricsRequest\x1a%.billing.v1.GetProjectMetricsResponse\"\x03\x90\x02\x01b\x06proto3"
+	"\x11GetProjectMetrics\x12$.billing.v1.GetProjectMetricsRequest\x1a%.billing.v1.GetProjectMetricsResponse\"\x03\x90\x02\x01\x12b\n" +
+	"\x10ListDailyMetrics\x12#.billing.v1.ListDailyMetricsRequest\x1a$.billing.v1.ListDailyMetricsResponse\"\x03\x90\x02\x01b\x06proto3"
 
 var (
 	file_billing_v1_metrics_proto_rawDescOnce sync.Once
@@ -322,28 +580,39 @@ func file_billing_v1_metrics_proto_rawDescGZIP() []byte {
 	return file_billing_v1_metrics_proto_rawDescData
 }
 
-var file_billing_v1_metrics_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_billing_v1_metrics_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_billing_v1_metrics_proto_goTypes = []any{
 	(*GetProjectMetricsRequest)(nil),  // 0: billing.v1.GetProjectMetricsRequest
 	(*SubscriptionStatusCount)(nil),   // 1: billing.v1.SubscriptionStatusCount
 	(*MonthlyRevenue)(nil),            // 2: billing.v1.MonthlyRevenue
 	(*GetProjectMetricsResponse)(nil), // 3: billing.v1.GetProjectMetricsResponse
-	(*timestamppb.Timestamp)(nil),     // 4: google.protobuf.Timestamp
+	(*ListDailyMetricsRequest)(nil),   // 4: billing.v1.ListDailyMetricsRequest
+	(*DailySnapshot)(nil),             // 5: billing.v1.DailySnapshot
+	(*DailyMetrics)(nil),              // 6: billing.v1.DailyMetrics
+	(*ListDailyMetricsResponse)(nil),  // 7: billing.v1.ListDailyMetricsResponse
+	(*timestamppb.Timestamp)(nil),     // 8: google.protobuf.Timestamp
 }
 var file_billing_v1_metrics_proto_depIdxs = []int32{
-	4, // 0: billing.v1.GetProjectMetricsRequest.window_start:type_name -> google.protobuf.Timestamp
-	4, // 1: billing.v1.GetProjectMetricsRequest.window_end:type_name -> google.protobuf.Timestamp
-	1, // 2: billing.v1.GetProjectMetricsResponse.subscriptions_by_status:type_name -> billing.v1.SubscriptionStatusCount
-	2, // 3: billing.v1.GetProjectMetricsResponse.mrr:type_name -> billing.v1.MonthlyRevenue
-	4, // 4: billing.v1.GetProjectMetricsResponse.window_start:type_name -> google.protobuf.Timestamp
-	4, // 5: billing.v1.GetProjectMetricsResponse.window_end:type_name -> google.protobuf.Timestamp
-	0, // 6: billing.v1.MetricsService.GetProjectMetrics:input_type -> billing.v1.GetProjectMetricsRequest
-	3, // 7: billing.v1.MetricsService.GetProjectMetrics:output_type -> billing.v1.GetProjectMetricsResponse
-	7, // [7:8] is the sub-list for method output_type
-	6, // [6:7] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	8,  // 0: billing.v1.GetProjectMetricsRequest.window_start:type_name -> google.protobuf.Timestamp
+	8,  // 1: billing.v1.GetProjectMetricsRequest.window_end:type_name -> google.protobuf.Timestamp
+	1,  // 2: billing.v1.GetProjectMetricsResponse.subscriptions_by_status:type_name -> billing.v1.SubscriptionStatusCount
+	2,  // 3: billing.v1.GetProjectMetricsResponse.mrr:type_name -> billing.v1.MonthlyRevenue
+	8,  // 4: billing.v1.GetProjectMetricsResponse.window_start:type_name -> google.protobuf.Timestamp
+	8,  // 5: billing.v1.GetProjectMetricsResponse.window_end:type_name -> google.protobuf.Timestamp
+	8,  // 6: billing.v1.DailySnapshot.taken_at:type_name -> google.protobuf.Timestamp
+	1,  // 7: billing.v1.DailySnapshot.subscriptions_by_status:type_name -> billing.v1.SubscriptionStatusCount
+	2,  // 8: billing.v1.DailySnapshot.mrr:type_name -> billing.v1.MonthlyRevenue
+	5,  // 9: billing.v1.DailyMetrics.snapshot:type_name -> billing.v1.DailySnapshot
+	6,  // 10: billing.v1.ListDailyMetricsResponse.days:type_name -> billing.v1.DailyMetrics
+	0,  // 11: billing.v1.MetricsService.GetProjectMetrics:input_type -> billing.v1.GetProjectMetricsRequest
+	4,  // 12: billing.v1.MetricsService.ListDailyMetrics:input_type -> billing.v1.ListDailyMetricsRequest
+	3,  // 13: billing.v1.MetricsService.GetProjectMetrics:output_type -> billing.v1.GetProjectMetricsResponse
+	7,  // 14: billing.v1.MetricsService.ListDailyMetrics:output_type -> billing.v1.ListDailyMetricsResponse
+	13, // [13:15] is the sub-list for method output_type
+	11, // [11:13] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_billing_v1_metrics_proto_init() }
@@ -357,7 +626,7 @@ func file_billing_v1_metrics_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_billing_v1_metrics_proto_rawDesc), len(file_billing_v1_metrics_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1133,6 +1133,78 @@ class SetCatalogResponse(_message.Message):
 Global___SetCatalogResponse: _TypeAlias = SetCatalogResponse  # noqa: Y015
 
 @_typing.final
+class FindCustomersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUERY_FIELD_NUMBER: _builtins.int
+    query: _builtins.str
+    """A customer id (as in CheckEntitlement) or a Stripe customer id (cus_...)."""
+    def __init__(
+        self,
+        *,
+        query: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["query", b"query"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FindCustomersRequest: _TypeAlias = FindCustomersRequest  # noqa: Y015
+
+@_typing.final
+class CustomerLink(_message.Message):
+    """A customer id linked to a Stripe customer (by a checkout)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    STRIPE_CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    LINKED_AT_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    stripe_customer_id: _builtins.str
+    @_builtins.property
+    def linked_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        stripe_customer_id: _builtins.str = ...,
+        linked_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["linked_at", b"linked_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "linked_at", b"linked_at", "stripe_customer_id", b"stripe_customer_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CustomerLink: _TypeAlias = CustomerLink  # noqa: Y015
+
+@_typing.final
+class FindCustomersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def customers(self) -> _containers.RepeatedCompositeFieldContainer[Global___CustomerLink]:
+        """Empty when nothing is linked to the query. A customer known only from
+        grants or credits has no link and is not listed: check it by its id.
+        """
+
+    def __init__(
+        self,
+        *,
+        customers: _abc.Iterable[Global___CustomerLink] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customers", b"customers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FindCustomersResponse: _TypeAlias = FindCustomersResponse  # noqa: Y015
+
+@_typing.final
 class GrantEntitlementRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -84,6 +84,11 @@ class AdminServiceStub:
                 request_serializer=billing_dot_v1_dot_admin__pb2.SetCatalogRequest.SerializeToString,
                 response_deserializer=billing_dot_v1_dot_admin__pb2.SetCatalogResponse.FromString,
                 _registered_method=True)
+        self.FindCustomers = channel.unary_unary(
+                '/billing.v1.AdminService/FindCustomers',
+                request_serializer=billing_dot_v1_dot_admin__pb2.FindCustomersRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_admin__pb2.FindCustomersResponse.FromString,
+                _registered_method=True)
         self.GrantEntitlement = channel.unary_unary(
                 '/billing.v1.AdminService/GrantEntitlement',
                 request_serializer=billing_dot_v1_dot_admin__pb2.GrantEntitlementRequest.SerializeToString,
@@ -244,6 +249,14 @@ class AdminServiceServicer:
 
     def SetCatalog(self, request, context):
         """SetCatalog replaces the whole catalog.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FindCustomers(self, request, context):
+        """FindCustomers finds the project's customers whose customer id or Stripe
+        customer id is exactly the query (an operator pasting either).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -429,6 +442,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.SetCatalog,
                     request_deserializer=billing_dot_v1_dot_admin__pb2.SetCatalogRequest.FromString,
                     response_serializer=billing_dot_v1_dot_admin__pb2.SetCatalogResponse.SerializeToString,
+            ),
+            'FindCustomers': grpc.unary_unary_rpc_method_handler(
+                    servicer.FindCustomers,
+                    request_deserializer=billing_dot_v1_dot_admin__pb2.FindCustomersRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_admin__pb2.FindCustomersResponse.SerializeToString,
             ),
             'GrantEntitlement': grpc.unary_unary_rpc_method_handler(
                     servicer.GrantEntitlement,
@@ -773,6 +791,33 @@ class AdminService:
             '/billing.v1.AdminService/SetCatalog',
             billing_dot_v1_dot_admin__pb2.SetCatalogRequest.SerializeToString,
             billing_dot_v1_dot_admin__pb2.SetCatalogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FindCustomers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.AdminService/FindCustomers',
+            billing_dot_v1_dot_admin__pb2.FindCustomersRequest.SerializeToString,
+            billing_dot_v1_dot_admin__pb2.FindCustomersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -55,6 +55,10 @@ class AdminServiceStub:
     GetCatalog: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetCatalogRequest, _admin_pb2.GetCatalogResponse]
     SetCatalog: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SetCatalogRequest, _admin_pb2.SetCatalogResponse]
     """SetCatalog replaces the whole catalog."""
+    FindCustomers: _grpc.UnaryUnaryMultiCallable[_admin_pb2.FindCustomersRequest, _admin_pb2.FindCustomersResponse]
+    """FindCustomers finds the project's customers whose customer id or Stripe
+    customer id is exactly the query (an operator pasting either).
+    """
     GrantEntitlement: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GrantEntitlementRequest, _admin_pb2.GrantEntitlementResponse]
     RevokeGrant: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RevokeGrantRequest, _admin_pb2.RevokeGrantResponse]
     ListGrants: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListGrantsRequest, _admin_pb2.ListGrantsResponse]
@@ -127,6 +131,10 @@ class AdminServiceAsyncStub(AdminServiceStub):
     GetCatalog: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetCatalogRequest, _admin_pb2.GetCatalogResponse]  # type: ignore[assignment]
     SetCatalog: _aio.UnaryUnaryMultiCallable[_admin_pb2.SetCatalogRequest, _admin_pb2.SetCatalogResponse]  # type: ignore[assignment]
     """SetCatalog replaces the whole catalog."""
+    FindCustomers: _aio.UnaryUnaryMultiCallable[_admin_pb2.FindCustomersRequest, _admin_pb2.FindCustomersResponse]  # type: ignore[assignment]
+    """FindCustomers finds the project's customers whose customer id or Stripe
+    customer id is exactly the query (an operator pasting either).
+    """
     GrantEntitlement: _aio.UnaryUnaryMultiCallable[_admin_pb2.GrantEntitlementRequest, _admin_pb2.GrantEntitlementResponse]  # type: ignore[assignment]
     RevokeGrant: _aio.UnaryUnaryMultiCallable[_admin_pb2.RevokeGrantRequest, _admin_pb2.RevokeGrantResponse]  # type: ignore[assignment]
     ListGrants: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListGrantsRequest, _admin_pb2.ListGrantsResponse]  # type: ignore[assignment]
@@ -250,6 +258,16 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.SetCatalogResponse, _abc.Awaitable[_admin_pb2.SetCatalogResponse]]:
         """SetCatalog replaces the whole catalog."""
+
+    @_abc_1.abstractmethod
+    def FindCustomers(
+        self,
+        request: _admin_pb2.FindCustomersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.FindCustomersResponse, _abc.Awaitable[_admin_pb2.FindCustomersResponse]]:
+        """FindCustomers finds the project's customers whose customer id or Stripe
+        customer id is exactly the query (an operator pasting either).
+        """
 
     @_abc_1.abstractmethod
     def GrantEntitlement(

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x62illing/v1/metrics.proto\x12\nbilling.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x94\x01\n\x18GetProjectMetricsRequest\x12=\n\x0cwindow_start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0bwindowStart\x12\x39\n\nwindow_end\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\twindowEnd\"G\n\x17SubscriptionStatusCount\x12\x16\n\x06status\x18\x01 \x01(\tR\x06status\x12\x14\n\x05\x63ount\x18\x02 \x01(\x03R\x05\x63ount\"O\n\x0eMonthlyRevenue\x12\x1a\n\x08\x63urrency\x18\x01 \x01(\tR\x08\x63urrency\x12!\n\x0c\x61mount_minor\x18\x02 \x01(\x03R\x0b\x61mountMinor\"\xad\x03\n\x19GetProjectMetricsResponse\x12[\n\x17subscriptions_by_status\x18\x01 \x03(\x0b\x32#.billing.v1.SubscriptionStatusCountR\x15subscriptionsByStatus\x12)\n\x10\x61\x63tive_customers\x18\x02 \x01(\x03R\x0f\x61\x63tiveCustomers\x12,\n\x03mrr\x18\x03 \x03(\x0b\x32\x1a.billing.v1.MonthlyRevenueR\x03mrr\x12+\n\x11new_subscriptions\x18\x04 \x01(\x03R\x10newSubscriptions\x12\x33\n\x15\x63hurned_subscriptions\x18\x05 \x01(\x03R\x14\x63hurnedSubscriptions\x12=\n\x0cwindow_start\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0bwindowStart\x12\x39\n\nwindow_end\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\twindowEnd2w\n\x0eMetricsService\x12\x65\n\x11GetProjectMetrics\x12$.billing.v1.GetProjectMetricsRequest\x1a%.billing.v1.GetProjectMetricsResponse\"\x03\x90\x02\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x62illing/v1/metrics.proto\x12\nbilling.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x94\x01\n\x18GetProjectMetricsRequest\x12=\n\x0cwindow_start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0bwindowStart\x12\x39\n\nwindow_end\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\twindowEnd\"G\n\x17SubscriptionStatusCount\x12\x16\n\x06status\x18\x01 \x01(\tR\x06status\x12\x14\n\x05\x63ount\x18\x02 \x01(\x03R\x05\x63ount\"O\n\x0eMonthlyRevenue\x12\x1a\n\x08\x63urrency\x18\x01 \x01(\tR\x08\x63urrency\x12!\n\x0c\x61mount_minor\x18\x02 \x01(\x03R\x0b\x61mountMinor\"\xad\x03\n\x19GetProjectMetricsResponse\x12[\n\x17subscriptions_by_status\x18\x01 \x03(\x0b\x32#.billing.v1.SubscriptionStatusCountR\x15subscriptionsByStatus\x12)\n\x10\x61\x63tive_customers\x18\x02 \x01(\x03R\x0f\x61\x63tiveCustomers\x12,\n\x03mrr\x18\x03 \x03(\x0b\x32\x1a.billing.v1.MonthlyRevenueR\x03mrr\x12+\n\x11new_subscriptions\x18\x04 \x01(\x03R\x10newSubscriptions\x12\x33\n\x15\x63hurned_subscriptions\x18\x05 \x01(\x03R\x14\x63hurnedSubscriptions\x12=\n\x0cwindow_start\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0bwindowStart\x12\x39\n\nwindow_end\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\twindowEnd\"Q\n\x17ListDailyMetricsRequest\x12\x1b\n\tfirst_day\x18\x01 \x01(\tR\x08\x66irstDay\x12\x19\n\x08last_day\x18\x02 \x01(\tR\x07lastDay\"\xfc\x01\n\rDailySnapshot\x12\x35\n\x08taken_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x07takenAt\x12[\n\x17subscriptions_by_status\x18\x02 \x03(\x0b\x32#.billing.v1.SubscriptionStatusCountR\x15subscriptionsByStatus\x12)\n\x10\x61\x63tive_customers\x18\x03 \x01(\x03R\x0f\x61\x63tiveCustomers\x12,\n\x03mrr\x18\x04 \x03(\x0b\x32\x1a.billing.v1.MonthlyRevenueR\x03mrr\"\xb9\x01\n\x0c\x44\x61ilyMetrics\x12\x10\n\x03\x64\x61y\x18\x01 \x01(\tR\x03\x64\x61y\x12\x35\n\x08snapshot\x18\x02 \x01(\x0b\x32\x19.billing.v1.DailySnapshotR\x08snapshot\x12+\n\x11new_subscriptions\x18\x03 \x01(\x03R\x10newSubscriptions\x12\x33\n\x15\x63hurned_subscriptions\x18\x04 \x01(\x03R\x14\x63hurnedSubscriptions\"H\n\x18ListDailyMetricsResponse\x12,\n\x04\x64\x61ys\x18\x01 \x03(\x0b\x32\x18.billing.v1.DailyMetricsR\x04\x64\x61ys2\xdb\x01\n\x0eMetricsService\x12\x65\n\x11GetProjectMetrics\x12$.billing.v1.GetProjectMetricsRequest\x1a%.billing.v1.GetProjectMetricsResponse\"\x03\x90\x02\x01\x12\x62\n\x10ListDailyMetrics\x12#.billing.v1.ListDailyMetricsRequest\x1a$.billing.v1.ListDailyMetricsResponse\"\x03\x90\x02\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,6 +34,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_METRICSSERVICE'].methods_by_name['GetProjectMetrics']._loaded_options = None
   _globals['_METRICSSERVICE'].methods_by_name['GetProjectMetrics']._serialized_options = b'\220\002\001'
+  _globals['_METRICSSERVICE'].methods_by_name['ListDailyMetrics']._loaded_options = None
+  _globals['_METRICSSERVICE'].methods_by_name['ListDailyMetrics']._serialized_options = b'\220\002\001'
   _globals['_GETPROJECTMETRICSREQUEST']._serialized_start=74
   _globals['_GETPROJECTMETRICSREQUEST']._serialized_end=222
   _globals['_SUBSCRIPTIONSTATUSCOUNT']._serialized_start=224
@@ -42,6 +44,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MONTHLYREVENUE']._serialized_end=376
   _globals['_GETPROJECTMETRICSRESPONSE']._serialized_start=379
   _globals['_GETPROJECTMETRICSRESPONSE']._serialized_end=808
-  _globals['_METRICSSERVICE']._serialized_start=810
-  _globals['_METRICSSERVICE']._serialized_end=929
+  _globals['_LISTDAILYMETRICSREQUEST']._serialized_start=810
+  _globals['_LISTDAILYMETRICSREQUEST']._serialized_end=891
+  _globals['_DAILYSNAPSHOT']._serialized_start=894
+  _globals['_DAILYSNAPSHOT']._serialized_end=1146
+  _globals['_DAILYMETRICS']._serialized_start=1149
+  _globals['_DAILYMETRICS']._serialized_end=1334
+  _globals['_LISTDAILYMETRICSRESPONSE']._serialized_start=1336
+  _globals['_LISTDAILYMETRICSRESPONSE']._serialized_end=1408
+  _globals['_METRICSSERVICE']._serialized_start=1411
+  _globals['_METRICSSERVICE']._serialized_end=1630
 # @@protoc_insertion_point(module_scope)

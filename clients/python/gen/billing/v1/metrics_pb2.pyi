@@ -144,3 +144,121 @@ class GetProjectMetricsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetProjectMetricsResponse: _TypeAlias = GetProjectMetricsResponse  # noqa: Y015
+
+@_typing.final
+class ListDailyMetricsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIRST_DAY_FIELD_NUMBER: _builtins.int
+    LAST_DAY_FIELD_NUMBER: _builtins.int
+    first_day: _builtins.str
+    """First and last day (UTC) as YYYY-MM-DD, both included; default the 30
+    days up to today. At most 400 days.
+    """
+    last_day: _builtins.str
+    def __init__(
+        self,
+        *,
+        first_day: _builtins.str = ...,
+        last_day: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["first_day", b"first_day", "last_day", b"last_day"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDailyMetricsRequest: _TypeAlias = ListDailyMetricsRequest  # noqa: Y015
+
+@_typing.final
+class DailySnapshot(_message.Message):
+    """The figures at a day's snapshot, as GetProjectMetrics answered then."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TAKEN_AT_FIELD_NUMBER: _builtins.int
+    SUBSCRIPTIONS_BY_STATUS_FIELD_NUMBER: _builtins.int
+    ACTIVE_CUSTOMERS_FIELD_NUMBER: _builtins.int
+    MRR_FIELD_NUMBER: _builtins.int
+    active_customers: _builtins.int
+    @_builtins.property
+    def taken_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def subscriptions_by_status(self) -> _containers.RepeatedCompositeFieldContainer[Global___SubscriptionStatusCount]: ...
+    @_builtins.property
+    def mrr(self) -> _containers.RepeatedCompositeFieldContainer[Global___MonthlyRevenue]: ...
+    def __init__(
+        self,
+        *,
+        taken_at: _timestamp_pb2.Timestamp | None = ...,
+        subscriptions_by_status: _abc.Iterable[Global___SubscriptionStatusCount] | None = ...,
+        active_customers: _builtins.int = ...,
+        mrr: _abc.Iterable[Global___MonthlyRevenue] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["taken_at", b"taken_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_customers", b"active_customers", "mrr", b"mrr", "subscriptions_by_status", b"subscriptions_by_status", "taken_at", b"taken_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DailySnapshot: _TypeAlias = DailySnapshot  # noqa: Y015
+
+@_typing.final
+class DailyMetrics(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DAY_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_FIELD_NUMBER: _builtins.int
+    NEW_SUBSCRIPTIONS_FIELD_NUMBER: _builtins.int
+    CHURNED_SUBSCRIPTIONS_FIELD_NUMBER: _builtins.int
+    day: _builtins.str
+    """YYYY-MM-DD (UTC)."""
+    new_subscriptions: _builtins.int
+    """Subscriptions created that day (so far, for today), from the stored
+    subscriptions, so days before the first snapshot have them too.
+    """
+    churned_subscriptions: _builtins.int
+    """Subscriptions that ended that day."""
+    @_builtins.property
+    def snapshot(self) -> Global___DailySnapshot:
+        """Absent when no snapshot was taken that day (before the service ran, or
+        while it was down).
+        """
+
+    def __init__(
+        self,
+        *,
+        day: _builtins.str = ...,
+        snapshot: Global___DailySnapshot | None = ...,
+        new_subscriptions: _builtins.int = ...,
+        churned_subscriptions: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["snapshot", b"snapshot"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["churned_subscriptions", b"churned_subscriptions", "day", b"day", "new_subscriptions", b"new_subscriptions", "snapshot", b"snapshot"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DailyMetrics: _TypeAlias = DailyMetrics  # noqa: Y015
+
+@_typing.final
+class ListDailyMetricsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DAYS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def days(self) -> _containers.RepeatedCompositeFieldContainer[Global___DailyMetrics]:
+        """Oldest first, every day of the range."""
+
+    def __init__(
+        self,
+        *,
+        days: _abc.Iterable[Global___DailyMetrics] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["days", b"days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDailyMetricsResponse: _TypeAlias = ListDailyMetricsResponse  # noqa: Y015

@@ -40,6 +40,11 @@ class MetricsServiceStub:
                 request_serializer=billing_dot_v1_dot_metrics__pb2.GetProjectMetricsRequest.SerializeToString,
                 response_deserializer=billing_dot_v1_dot_metrics__pb2.GetProjectMetricsResponse.FromString,
                 _registered_method=True)
+        self.ListDailyMetrics = channel.unary_unary(
+                '/billing.v1.MetricsService/ListDailyMetrics',
+                request_serializer=billing_dot_v1_dot_metrics__pb2.ListDailyMetricsRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_metrics__pb2.ListDailyMetricsResponse.FromString,
+                _registered_method=True)
 
 
 class MetricsServiceServicer:
@@ -52,6 +57,15 @@ class MetricsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListDailyMetrics(self, request, context):
+        """ListDailyMetrics answers the figures over time, one entry per UTC day:
+        the day's snapshot (taken by a job through the day; the last one of a
+        past day stands for it) and the subscriptions created and ended that day.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MetricsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -59,6 +73,11 @@ def add_MetricsServiceServicer_to_server(servicer, server):
                     servicer.GetProjectMetrics,
                     request_deserializer=billing_dot_v1_dot_metrics__pb2.GetProjectMetricsRequest.FromString,
                     response_serializer=billing_dot_v1_dot_metrics__pb2.GetProjectMetricsResponse.SerializeToString,
+            ),
+            'ListDailyMetrics': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDailyMetrics,
+                    request_deserializer=billing_dot_v1_dot_metrics__pb2.ListDailyMetricsRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_metrics__pb2.ListDailyMetricsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -89,6 +108,33 @@ class MetricsService:
             '/billing.v1.MetricsService/GetProjectMetrics',
             billing_dot_v1_dot_metrics__pb2.GetProjectMetricsRequest.SerializeToString,
             billing_dot_v1_dot_metrics__pb2.GetProjectMetricsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDailyMetrics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.MetricsService/ListDailyMetrics',
+            billing_dot_v1_dot_metrics__pb2.ListDailyMetricsRequest.SerializeToString,
+            billing_dot_v1_dot_metrics__pb2.ListDailyMetricsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -34,6 +34,11 @@ class MetricsServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> MetricsServiceAsyncStub: ...
     GetProjectMetrics: _grpc.UnaryUnaryMultiCallable[_metrics_pb2.GetProjectMetricsRequest, _metrics_pb2.GetProjectMetricsResponse]
+    ListDailyMetrics: _grpc.UnaryUnaryMultiCallable[_metrics_pb2.ListDailyMetricsRequest, _metrics_pb2.ListDailyMetricsResponse]
+    """ListDailyMetrics answers the figures over time, one entry per UTC day:
+    the day's snapshot (taken by a job through the day; the last one of a
+    past day stands for it) and the subscriptions created and ended that day.
+    """
 
 @_typing.type_check_only
 class MetricsServiceAsyncStub(MetricsServiceStub):
@@ -41,6 +46,11 @@ class MetricsServiceAsyncStub(MetricsServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetProjectMetrics: _aio.UnaryUnaryMultiCallable[_metrics_pb2.GetProjectMetricsRequest, _metrics_pb2.GetProjectMetricsResponse]  # type: ignore[assignment]
+    ListDailyMetrics: _aio.UnaryUnaryMultiCallable[_metrics_pb2.ListDailyMetricsRequest, _metrics_pb2.ListDailyMetricsResponse]  # type: ignore[assignment]
+    """ListDailyMetrics answers the figures over time, one entry per UTC day:
+    the day's snapshot (taken by a job through the day; the last one of a
+    past day stands for it) and the subscriptions created and ended that day.
+    """
 
 class MetricsServiceServicer(metaclass=_abc_1.ABCMeta):
     """MetricsService gives a project's business figures. Scope: admin."""
@@ -51,5 +61,16 @@ class MetricsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _metrics_pb2.GetProjectMetricsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_metrics_pb2.GetProjectMetricsResponse, _abc.Awaitable[_metrics_pb2.GetProjectMetricsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListDailyMetrics(
+        self,
+        request: _metrics_pb2.ListDailyMetricsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_metrics_pb2.ListDailyMetricsResponse, _abc.Awaitable[_metrics_pb2.ListDailyMetricsResponse]]:
+        """ListDailyMetrics answers the figures over time, one entry per UTC day:
+        the day's snapshot (taken by a job through the day; the last one of a
+        past day stands for it) and the subscriptions created and ended that day.
+        """
 
 def add_MetricsServiceServicer_to_server(servicer: MetricsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -57,6 +57,9 @@ const (
 	AdminServiceGetCatalogProcedure = "/billing.v1.AdminService/GetCatalog"
 	// AdminServiceSetCatalogProcedure is the fully-qualified name of the AdminService's SetCatalog RPC.
 	AdminServiceSetCatalogProcedure = "/billing.v1.AdminService/SetCatalog"
+	// AdminServiceFindCustomersProcedure is the fully-qualified name of the AdminService's
+	// FindCustomers RPC.
+	AdminServiceFindCustomersProcedure = "/billing.v1.AdminService/FindCustomers"
 	// AdminServiceGrantEntitlementProcedure is the fully-qualified name of the AdminService's
 	// GrantEntitlement RPC.
 	AdminServiceGrantEntitlementProcedure = "/billing.v1.AdminService/GrantEntitlement"
@@ -133,6 +136,9 @@ type AdminServiceClient interface {
 	GetCatalog(context.Context, *connect.Request[v1.GetCatalogRequest]) (*connect.Response[v1.GetCatalogResponse], error)
 	// SetCatalog replaces the whole catalog.
 	SetCatalog(context.Context, *connect.Request[v1.SetCatalogRequest]) (*connect.Response[v1.SetCatalogResponse], error)
+	// FindCustomers finds the project's customers whose customer id or Stripe
+	// customer id is exactly the query (an operator pasting either).
+	FindCustomers(context.Context, *connect.Request[v1.FindCustomersRequest]) (*connect.Response[v1.FindCustomersResponse], error)
 	GrantEntitlement(context.Context, *connect.Request[v1.GrantEntitlementRequest]) (*connect.Response[v1.GrantEntitlementResponse], error)
 	RevokeGrant(context.Context, *connect.Request[v1.RevokeGrantRequest]) (*connect.Response[v1.RevokeGrantResponse], error)
 	ListGrants(context.Context, *connect.Request[v1.ListGrantsRequest]) (*connect.Response[v1.ListGrantsResponse], error)
@@ -239,6 +245,13 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			httpClient,
 			baseURL+AdminServiceSetCatalogProcedure,
 			connect.WithSchema(adminServiceMethods.ByName("SetCatalog")),
+			connect.WithClientOptions(opts...),
+		),
+		findCustomers: connect.NewClient[v1.FindCustomersRequest, v1.FindCustomersResponse](
+			httpClient,
+			baseURL+AdminServiceFindCustomersProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("FindCustomers")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
 		grantEntitlement: connect.NewClient[v1.GrantEntitlementRequest, v1.GrantEntitlementResponse](
@@ -378,6 +391,7 @@ type adminServiceClient struct {
 	revokeApiKey           *connect.Client[v1.RevokeApiKeyRequest, v1.RevokeApiKeyResponse]
 	getCatalog             *connect.Client[v1.GetCatalogRequest, v1.GetCatalogResponse]
 	setCatalog             *connect.Client[v1.SetCatalogRequest, v1.SetCatalogResponse]
+	findCustomers          *connect.Client[v1.FindCustomersRequest, v1.FindCustomersResponse]
 	grantEntitlement       *connect.Client[v1.GrantEntitlementRequest, v1.GrantEntitlementResponse]
 	revokeGrant            *connect.Client[v1.RevokeGrantRequest, v1.RevokeGrantResponse]
 	listGrants             *connect.Client[v1.ListGrantsRequest, v1.ListGrantsResponse]
@@ -442,6 +456,11 @@ func (c *adminServiceClient) GetCatalog(ctx context.Context, req *connect.Reques
 // SetCatalog calls billing.v1.AdminService.SetCatalog.
 func (c *adminServiceClient) SetCatalog(ctx context.Context, req *connect.Request[v1.SetCatalogRequest]) (*connect.Response[v1.SetCatalogResponse], error) {
 	return c.setCatalog.CallUnary(ctx, req)
+}
+
+// FindCustomers calls billing.v1.AdminService.FindCustomers.
+func (c *adminServiceClient) FindCustomers(ctx context.Context, req *connect.Request[v1.FindCustomersRequest]) (*connect.Response[v1.FindCustomersResponse], error) {
+	return c.findCustomers.CallUnary(ctx, req)
 }
 
 // GrantEntitlement calls billing.v1.AdminService.GrantEntitlement.
@@ -557,6 +576,9 @@ type AdminServiceHandler interface {
 	GetCatalog(context.Context, *connect.Request[v1.GetCatalogRequest]) (*connect.Response[v1.GetCatalogResponse], error)
 	// SetCatalog replaces the whole catalog.
 	SetCatalog(context.Context, *connect.Request[v1.SetCatalogRequest]) (*connect.Response[v1.SetCatalogResponse], error)
+	// FindCustomers finds the project's customers whose customer id or Stripe
+	// customer id is exactly the query (an operator pasting either).
+	FindCustomers(context.Context, *connect.Request[v1.FindCustomersRequest]) (*connect.Response[v1.FindCustomersResponse], error)
 	GrantEntitlement(context.Context, *connect.Request[v1.GrantEntitlementRequest]) (*connect.Response[v1.GrantEntitlementResponse], error)
 	RevokeGrant(context.Context, *connect.Request[v1.RevokeGrantRequest]) (*connect.Response[v1.RevokeGrantResponse], error)
 	ListGrants(context.Context, *connect.Request[v1.ListGrantsRequest]) (*connect.Response[v1.ListGrantsResponse], error)
@@ -659,6 +681,13 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		AdminServiceSetCatalogProcedure,
 		svc.SetCatalog,
 		connect.WithSchema(adminServiceMethods.ByName("SetCatalog")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceFindCustomersHandler := connect.NewUnaryHandler(
+		AdminServiceFindCustomersProcedure,
+		svc.FindCustomers,
+		connect.WithSchema(adminServiceMethods.ByName("FindCustomers")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
 	adminServiceGrantEntitlementHandler := connect.NewUnaryHandler(
@@ -804,6 +833,8 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 			adminServiceGetCatalogHandler.ServeHTTP(w, r)
 		case AdminServiceSetCatalogProcedure:
 			adminServiceSetCatalogHandler.ServeHTTP(w, r)
+		case AdminServiceFindCustomersProcedure:
+			adminServiceFindCustomersHandler.ServeHTTP(w, r)
 		case AdminServiceGrantEntitlementProcedure:
 			adminServiceGrantEntitlementHandler.ServeHTTP(w, r)
 		case AdminServiceRevokeGrantProcedure:
@@ -885,6 +916,10 @@ func (UnimplementedAdminServiceHandler) GetCatalog(context.Context, *connect.Req
 
 func (UnimplementedAdminServiceHandler) SetCatalog(context.Context, *connect.Request[v1.SetCatalogRequest]) (*connect.Response[v1.SetCatalogResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("billing.v1.AdminService.SetCatalog is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) FindCustomers(context.Context, *connect.Request[v1.FindCustomersRequest]) (*connect.Response[v1.FindCustomersResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("billing.v1.AdminService.FindCustomers is not implemented"))
 }
 
 func (UnimplementedAdminServiceHandler) GrantEntitlement(context.Context, *connect.Request[v1.GrantEntitlementRequest]) (*connect.Response[v1.GrantEntitlementResponse], error) {

@@ -36,11 +36,18 @@ const (
 	// MetricsServiceGetProjectMetricsProcedure is the fully-qualified name of the MetricsService's
 	// GetProjectMetrics RPC.
 	MetricsServiceGetProjectMetricsProcedure = "/billing.v1.MetricsService/GetProjectMetrics"
+	// MetricsServiceListDailyMetricsProcedure is the fully-qualified name of the MetricsService's
+	// ListDailyMetrics RPC.
+	MetricsServiceListDailyMetricsProcedure = "/billing.v1.MetricsService/ListDailyMetrics"
 )
 
 // MetricsServiceClient is a client for the billing.v1.MetricsService service.
 type MetricsServiceClient interface {
 	GetProjectMetrics(context.Context, *connect.Request[v1.GetProjectMetricsRequest]) (*connect.Response[v1.GetProjectMetricsResponse], error)
+	// ListDailyMetrics answers the figures over time, one entry per UTC day:
+	// the day's snapshot (taken by a job through the day; the last one of a
+	// past day stands for it) and the subscriptions created and ended that day.
+	ListDailyMetrics(context.Context, *connect.Request[v1.ListDailyMetricsRequest]) (*connect.Response[v1.ListDailyMetricsResponse], error)
 }
 
 // NewMetricsServiceClient constructs a client for the billing.v1.MetricsService service. By
@@ -61,12 +68,20 @@ func NewMetricsServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		listDailyMetrics: connect.NewClient[v1.ListDailyMetricsRequest, v1.ListDailyMetricsResponse](
+			httpClient,
+			baseURL+MetricsServiceListDailyMetricsProcedure,
+			connect.WithSchema(metricsServiceMethods.ByName("ListDailyMetrics")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // metricsServiceClient implements MetricsServiceClient.
 type metricsServiceClient struct {
 	getProjectMetrics *connect.Client[v1.GetProjectMetricsRequest, v1.GetProjectMetricsResponse]
+	listDailyMetrics  *connect.Client[v1.ListDailyMetricsRequest, v1.ListDailyMetricsResponse]
 }
 
 // GetProjectMetrics calls billing.v1.MetricsService.GetProjectMetrics.
@@ -74,9 +89,18 @@ func (c *metricsServiceClient) GetProjectMetrics(ctx context.Context, req *conne
 	return c.getProjectMetrics.CallUnary(ctx, req)
 }
 
+// ListDailyMetrics calls billing.v1.MetricsService.ListDailyMetrics.
+func (c *metricsServiceClient) ListDailyMetrics(ctx context.Context, req *connect.Request[v1.ListDailyMetricsRequest]) (*connect.Response[v1.ListDailyMetricsResponse], error) {
+	return c.listDailyMetrics.CallUnary(ctx, req)
+}
+
 // MetricsServiceHandler is an implementation of the billing.v1.MetricsService service.
 type MetricsServiceHandler interface {
 	GetProjectMetrics(context.Context, *connect.Request[v1.GetProjectMetricsRequest]) (*connect.Response[v1.GetProjectMetricsResponse], error)
+	// ListDailyMetrics answers the figures over time, one entry per UTC day:
+	// the day's snapshot (taken by a job through the day; the last one of a
+	// past day stands for it) and the subscriptions created and ended that day.
+	ListDailyMetrics(context.Context, *connect.Request[v1.ListDailyMetricsRequest]) (*connect.Response[v1.ListDailyMetricsResponse], error)
 }
 
 // NewMetricsServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -93,10 +117,19 @@ func NewMetricsServiceHandler(svc MetricsServiceHandler, opts ...connect.Handler
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	metricsServiceListDailyMetricsHandler := connect.NewUnaryHandler(
+		MetricsServiceListDailyMetricsProcedure,
+		svc.ListDailyMetrics,
+		connect.WithSchema(metricsServiceMethods.ByName("ListDailyMetrics")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/billing.v1.MetricsService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case MetricsServiceGetProjectMetricsProcedure:
 			metricsServiceGetProjectMetricsHandler.ServeHTTP(w, r)
+		case MetricsServiceListDailyMetricsProcedure:
+			metricsServiceListDailyMetricsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -108,4 +141,8 @@ type UnimplementedMetricsServiceHandler struct{}
 
 func (UnimplementedMetricsServiceHandler) GetProjectMetrics(context.Context, *connect.Request[v1.GetProjectMetricsRequest]) (*connect.Response[v1.GetProjectMetricsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("billing.v1.MetricsService.GetProjectMetrics is not implemented"))
+}
+
+func (UnimplementedMetricsServiceHandler) ListDailyMetrics(context.Context, *connect.Request[v1.ListDailyMetricsRequest]) (*connect.Response[v1.ListDailyMetricsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("billing.v1.MetricsService.ListDailyMetrics is not implemented"))
 }
