@@ -96,8 +96,12 @@ test('the operations runbook works as written', async (t) => {
   t.regex(outputs.get('revoke-credits') ?? '', /"revokeReason": "granted twice"/);
   t.regex(outputs.get('reconcile-status') ?? '', /"dryRun": true/);
   t.regex(outputs.get('metrics') ?? '', /"windowStart": "2026-01-01T00:00:00Z"/);
-  t.regex(outputs.get('reconcile-status') ?? '', /"dryRun": true/);
-  t.regex(outputs.get('metrics') ?? '', /"windowStart": "2026-01-01T00:00:00Z"/);
+  t.is(
+    (outputs.get('daily-metrics') ?? '').match(/"day": "\d{4}-\d{2}-\d{2}"/g)?.length,
+    30,
+    'the 30 days up to today',
+  );
+  t.notRegex(outputs.get('find-customer') ?? '', /"customers"/, 'user-42 has grants, no link');
   t.regex(outputs.get('webhook-endpoint-create') ?? '', /"secret": "whsec_[0-9a-f]{48}"/);
   t.regex(
     outputs.get('webhook-endpoints') ?? '',

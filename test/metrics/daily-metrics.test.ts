@@ -15,10 +15,8 @@ import { AdminService } from '../../gen/billing/v1/admin_pb.js';
 import { type DailyMetrics, MetricsService } from '../../gen/billing/v1/metrics_pb.js';
 import { createTestProject, startTestApp } from '../helpers/app.js';
 import { type BillingHarness, startBillingHarness } from '../helpers/billing-harness.js';
-import { makeEvent, makeSubscription, type SubscriptionSpec } from '../helpers/stripe-objects.js';
+import { seedThreeDays } from '../helpers/daily-figures.js';
 import { waitFor } from '../helpers/wait.js';
-
-const daySeconds = 24 * 3600;
 
 let h: BillingHarness;
 
@@ -36,24 +34,7 @@ test.after.always(async () => {
   await h?.close();
 });
 
-const nowSeconds = () => Math.floor(h.now().getTime() / 1000);
 const today = () => h.now().toISOString().slice(0, 10);
-
-async function deliver(spec: SubscriptionSpec, type: 'created' | 'deleted' = 'created') {
-  const customer = spec.customer ?? '';
-  h.fake.seedCustomer(
-    { id: customer, metadata: { billing_project_id: h.project.projectId } },
-    h.project.stripeSecretKey,
-  );
-  const answer = await h.post(
-    makeEvent({
-      type: `customer.subscription.${type}`,
-      object: makeSubscription(spec),
-      created: nowSeconds(),
-    }),
-  );
-  if (answer.status !== 200) throw new Error(`webhook answered ${answer.status}`);
-}
 
 const figures = (day: DailyMetrics | undefined) => ({
   day: day?.day,
@@ -65,33 +46,7 @@ const figures = (day: DailyMetrics | undefined) => ({
 
 test.serial('each day charts its own snapshot, new and churned', async (t) => {
   const metrics = clientOf(MetricsService, h.server.baseUrl);
-  const first = today();
-  // Day 1: a monthly 20.00 USD subscription.
-  const day1Created = nowSeconds();
-  await deliver({ id: 'sub_day1', customer: 'cus_day1', created: day1Created });
-  await h.server.app.dailyMetrics.takeSnapshots();
-  h.fake.advance(daySeconds);
-  // Day 2: a yearly 120.00 EUR subscription (10.00 a month).
-  await deliver({
-    id: 'sub_day2',
-    customer: 'cus_day2',
-    created: nowSeconds(),
-    items: [{ price: 'price_eur_yearly', unit_amount: 12_000, currency: 'eur', interval: 'year' }],
-  });
-  await h.server.app.dailyMetrics.takeSnapshots();
-  h.fake.advance(daySeconds);
-  // Day 3: the USD subscription ends; no snapshot is taken that day.
-  await deliver(
-    {
-      id: 'sub_day1',
-      customer: 'cus_day1',
-      status: 'canceled',
-      created: day1Created,
-      ended_at: nowSeconds(),
-    },
-    'deleted',
-  );
-
+  const { firstDay: first } = await seedThreeDays(h);
   const { days } = await metrics.listDailyMetrics(
     { firstDay: first, lastDay: today() },
     bearer(h.project.adminKey),

@@ -1,10 +1,12 @@
 /**
- * Customers: find one by the product's customer id; see its entitlements
- * now (sources, limits, balances, valid_until), its manual grants, its
- * timeline, and what a check answered at any past instant (explain); grant
- * and revoke, each with a required reason (audited).
+ * Customers: find one by the product's customer id or its Stripe customer
+ * id (FindCustomers); see its entitlements now (sources, limits, balances,
+ * valid_until), its manual grants, its timeline, and what a check answered
+ * at any past instant (explain); grant and revoke, each with a required
+ * reason (audited).
  */
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import type { CustomerLink } from '../../../gen/billing/v1/admin_pb.js';
 import {
   type Entitlement,
   EntitlementSourceKind,
@@ -14,24 +16,59 @@ import { admin, describeError, entitlements } from './api.js';
 import { el, field, input, onSubmit, reasonForm, table, time } from './dom.js';
 
 export function customerSearch(go: (hash: string) => void): HTMLElement {
-  const id = input({ name: 'customer', required: '', autocomplete: 'off', maxlength: '256' });
+  const query = input({ name: 'customer', required: '', autocomplete: 'off', maxlength: '256' });
   const form = el(
     'form',
     { class: 'search', 'aria-label': 'Find a customer' },
-    field('Customer id', id),
+    field('Customer id or Stripe customer id', query),
     el('button', { type: 'submit' }, 'Find'),
   );
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    const customerId = id.value.trim();
-    if (customerId) go(`#/customers/${encodeURIComponent(customerId)}`);
+  const results = el('div', { id: 'search-results' });
+  onSubmit(form, async () => {
+    const text = query.value.trim();
+    const { customers } = await admin.findCustomers({ query: text });
+    const [only] = customers;
+    if (customers.length === 1 && only) {
+      go(customerHash(only.customerId));
+      return `Found ${only.customerId} (Stripe customer ${only.stripeCustomerId}).`;
+    }
+    // A customer known only from grants or credits has no link: its id still opens it.
+    if (customers.length === 0 && !text.startsWith('cus_')) {
+      go(customerHash(text));
+      return `${text} has no Stripe customer linked yet.`;
+    }
+    results.replaceChildren(searchResults(text, customers));
+    return customers.length === 0
+      ? `No customer is linked to the Stripe customer ${text}.`
+      : `${customers.length} customers match ${text}.`;
   });
   return el(
     'section',
     {},
     el('h2', {}, 'Customers'),
     form,
-    el('p', { class: 'hint' }, 'The id your product gives its customer, as in CheckEntitlement.'),
+    el(
+      'p',
+      { class: 'hint' },
+      'The id your product gives its customer (as in CheckEntitlement), or its Stripe customer id (cus_...).',
+    ),
+    results,
+  );
+}
+
+const customerHash = (customerId: string) => `#/customers/${encodeURIComponent(customerId)}`;
+
+/** Two matches (one by each id), or a Stripe customer id nothing is linked to. */
+function searchResults(text: string, customers: readonly CustomerLink[]): HTMLElement {
+  if (customers.length === 0)
+    return el('p', {}, `No checkout of this project linked ${text} to a customer id.`);
+  return table(
+    ['Customer id', 'Stripe customer id', 'Linked'],
+    customers.map((c) => [
+      el('a', { href: customerHash(c.customerId) }, c.customerId),
+      c.stripeCustomerId,
+      time(c.linkedAt),
+    ]),
   );
 }
 

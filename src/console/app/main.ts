@@ -1,12 +1,14 @@
 /**
  * The operator console (GET /console): sign in with an admin API key, then
- * pages by hash (`#/customers`, `#/customers/<id>`, `#/keys`, `#/audit`,
- * `#/reconciliation`, `#/settings`). Every call goes to the
+ * pages by hash (`#/customers`, `#/customers/<id>`, `#/catalog`, `#/keys`,
+ * `#/audit`, `#/reconciliation`, `#/business`, `#/settings`). Every call goes to the
  * public API of this origin (Connect), with the key as a bearer. Signing
  * out, or a key refused later (revoked), forgets the key and shows the
  * sign-in form with why.
  */
 import { admin, describeError, isUnauthenticated } from './api.js';
+import { businessPage } from './business.js';
+import { catalogPage } from './catalog.js';
 import { customerPage, customerSearch } from './customers.js';
 import { announce, el, field, input } from './dom.js';
 import { apiKeysPage, auditPage, reconciliationPage } from './operations.js';
@@ -72,18 +74,22 @@ function header(projectName: string, projectId: string): void {
 
 const pages: ReadonlyArray<[string, string]> = [
   ['#/customers', 'Customers'],
+  ['#/catalog', 'Catalog'],
   ['#/keys', 'API keys'],
   ['#/audit', 'Audit log'],
   ['#/reconciliation', 'Reconciliation'],
+  ['#/business', 'Business'],
   ['#/settings', 'Settings'],
 ];
 
 async function page(): Promise<HTMLElement> {
   const [, area, id] = location.hash.split('/');
   if (area === 'customers' && id) return customerPage(decodeURIComponent(id));
+  if (area === 'catalog') return catalogPage();
   if (area === 'keys') return apiKeysPage();
   if (area === 'audit') return auditPage();
   if (area === 'reconciliation') return reconciliationPage();
+  if (area === 'business') return businessPage();
   if (area === 'settings') return settingsPage();
   return customerSearch(go);
 }
