@@ -18,15 +18,17 @@ import { makeSubscription } from '../helpers/stripe-objects.js';
 import { waitFor } from '../helpers/wait.js';
 
 let h: BillingHarness;
+let seededIds: string[] = [];
 
 test.before(async () => {
   h = await startBillingHarness({ env: { JOB_POLL_MS: '100', RECONCILIATION_LEASE_MS: '3000' } });
   // A customer the project created (its checkouts mark them with its id).
   const customer = await h.linkCustomer('recon-rpc-user');
-  h.fake.seedSubscriptions(
-    [1, 2, 3].map(() => makeSubscription({ customer, items: [{ price: 'price_pro_monthly' }] })),
-    h.project.stripeSecretKey,
+  const subscriptions = [1, 2, 3].map(() =>
+    makeSubscription({ customer, items: [{ price: 'price_pro_monthly' }] }),
   );
+  seededIds = subscriptions.map((subscription) => subscription.id).sort();
+  h.fake.seedSubscriptions(subscriptions, h.project.stripeSecretKey);
 });
 
 test.after.always(async () => {
@@ -69,6 +71,8 @@ test.serial(
     t.is(done.state, ReconciliationState.SUCCEEDED, done.error);
     t.is(done.counts?.checked, 3n);
     t.is(done.counts?.missingLocally, 3n);
+    t.deepEqual([...(done.drift?.missingLocally ?? [])].sort(), seededIds, 'which ones drifted');
+    t.deepEqual([done.drift?.stale, done.drift?.missingInStripe], [[], []]);
     t.is(done.counts?.repaired, 0n);
     t.is(done.stripeListCalls, 1n);
     t.truthy(done.startedAt);

@@ -5,7 +5,8 @@
  * are charted: the test reads what Chart.js drew on each canvas (points per
  * series) and the numbers each chart shows, day by day; a longer range
  * redraws them. A customer linked by a checkout is found by the Stripe
- * customer id support pastes. Screenshots at 1,280 and 390 px go to
+ * customer id support pastes, and a dry reconciliation names the
+ * subscriptions that drifted. Screenshots at 1,280 and 390 px go to
  * test/browser/artifacts/ (docs/console-business-1280.png is a copy).
  */
 import { copyFile, mkdir } from 'node:fs/promises';
@@ -16,6 +17,7 @@ import { type BillingHarness, startBillingHarness } from '../helpers/billing-har
 import { launchChromium, type TestBrowser } from '../helpers/browser.js';
 import { seedThreeDays, type ThreeDays } from '../helpers/daily-figures.js';
 import { sourceRoot } from '../helpers/process.js';
+import { waitFor } from '../helpers/wait.js';
 
 const artifacts = path.join(sourceRoot, 'test', 'browser', 'artifacts');
 
@@ -112,6 +114,24 @@ test('the business charts draw MRR, statuses and new and churned per day', async
   await page.getByLabel('Range').selectOption({ label: 'Last 90 days' });
   await page.locator('#chart-mrr[data-drawn*="\\"points\\":90"]').waitFor();
   t.deepEqual((await numbers(page.locator('#mrr-data'))).get(day2), ['10', '20']);
+});
+
+test('a dry reconciliation names the subscriptions that drifted', async (t) => {
+  const page = await signedIn(1280);
+  await page.getByRole('link', { name: 'Reconciliation' }).click();
+  const start = page.getByRole('form', { name: 'Start a reconciliation' });
+  await start.getByLabel('Reason').fill('what drifted?');
+  await start.getByRole('button', { name: /Dry run/ }).click();
+  // The seeded subscriptions came as webhooks only: the sandbox's Stripe has none of them (the
+  // run then ends failed, by the rule that an empty Stripe list never cancels what is live).
+  const runs = await waitFor(
+    async () => {
+      await page.getByRole('button', { name: 'Refresh' }).click();
+      return (await page.locator('#runs').textContent()) ?? '';
+    },
+    { what: 'the dry run to end', until: (text) => /dry run\s*(failed|succeeded)/.test(text) },
+  );
+  t.regex(runs, /missing in Stripe: [^;]*sub_day2/);
 });
 
 test('at 390 px: a customer is found by its Stripe customer id, and the charts fit', async (t) => {

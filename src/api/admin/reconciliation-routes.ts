@@ -93,5 +93,10 @@ function reconciliationRunMessage(doc: ReconciliationRunRecord): ReconciliationR
     triggeredBy: doc.triggered_by,
     error: doc.error ?? '',
     stripeListCalls: BigInt(doc.stripe_list_calls),
+    drift: {
+      missingLocally: doc.drift_samples.missing_locally,
+      stale: doc.drift_samples.stale,
+      missingInStripe: doc.drift_samples.missing_in_stripe,
+    },
   });
 }

@@ -228,6 +228,7 @@ async function runsTable(): Promise<HTMLElement> {
         'Missing in Stripe',
         'Repaired',
         'Errors',
+        'Drifted subscriptions',
       ],
       runs.map(runRow),
     );
@@ -250,5 +251,23 @@ function runRow(run: ReconciliationRun): string[] {
     count(counts?.missingInStripe),
     count(counts?.repaired),
     count(counts?.errors),
+    driftText(run),
   ];
+}
+
+/** Which subscriptions drifted, by class: a few ids each (the run keeps up to 100). */
+function driftText(run: ReconciliationRun): string {
+  const shown = 5;
+  const classes: ReadonlyArray<[string, readonly string[]]> = [
+    ['missing here', run.drift?.missingLocally ?? []],
+    ['stale', run.drift?.stale ?? []],
+    ['missing in Stripe', run.drift?.missingInStripe ?? []],
+  ];
+  return classes
+    .filter(([, ids]) => ids.length > 0)
+    .map(([name, ids]) => {
+      const more = ids.length > shown ? ` and ${ids.length - shown} more` : '';
+      return `${name}: ${ids.slice(0, shown).join(', ')}${more}`;
+    })
+    .join('; ');
 }

@@ -1385,8 +1385,10 @@ type ReconciliationRun struct {
 	Error       string `protobuf:"bytes,8,opt,name=error,proto3" json:"error,omitempty"`
 	// Stripe list calls made.
 	StripeListCalls int64 `protobuf:"varint,9,opt,name=stripe_list_calls,json=stripeListCalls,proto3" json:"stripe_list_calls,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Which subscriptions drifted: the first 100 ids of each class.
+	Drift         *ReconciliationDrift `protobuf:"bytes,10,opt,name=drift,proto3" json:"drift,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReconciliationRun) Reset() {
@@ -1482,6 +1484,74 @@ func (x *ReconciliationRun) GetStripeListCalls() int64 {
 	return 0
 }
 
+func (x *ReconciliationRun) GetDrift() *ReconciliationDrift {
+	if x != nil {
+		return x.Drift
+	}
+	return nil
+}
+
+// Subscription ids (sub_...) per drift class, at most 100 each.
+type ReconciliationDrift struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	MissingLocally  []string               `protobuf:"bytes,1,rep,name=missing_locally,json=missingLocally,proto3" json:"missing_locally,omitempty"`
+	Stale           []string               `protobuf:"bytes,2,rep,name=stale,proto3" json:"stale,omitempty"`
+	MissingInStripe []string               `protobuf:"bytes,3,rep,name=missing_in_stripe,json=missingInStripe,proto3" json:"missing_in_stripe,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ReconciliationDrift) Reset() {
+	*x = ReconciliationDrift{}
+	mi := &file_billing_v1_admin_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReconciliationDrift) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReconciliationDrift) ProtoMessage() {}
+
+func (x *ReconciliationDrift) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_v1_admin_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReconciliationDrift.ProtoReflect.Descriptor instead.
+func (*ReconciliationDrift) Descriptor() ([]byte, []int) {
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ReconciliationDrift) GetMissingLocally() []string {
+	if x != nil {
+		return x.MissingLocally
+	}
+	return nil
+}
+
+func (x *ReconciliationDrift) GetStale() []string {
+	if x != nil {
+		return x.Stale
+	}
+	return nil
+}
+
+func (x *ReconciliationDrift) GetMissingInStripe() []string {
+	if x != nil {
+		return x.MissingInStripe
+	}
+	return nil
+}
+
 type CreateProjectRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -1499,7 +1569,7 @@ type CreateProjectRequest struct {
 
 func (x *CreateProjectRequest) Reset() {
 	*x = CreateProjectRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[11]
+	mi := &file_billing_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1511,7 +1581,7 @@ func (x *CreateProjectRequest) String() string {
 func (*CreateProjectRequest) ProtoMessage() {}
 
 func (x *CreateProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[11]
+	mi := &file_billing_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1524,7 +1594,7 @@ func (x *CreateProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateProjectRequest.ProtoReflect.Descriptor instead.
 func (*CreateProjectRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreateProjectRequest) GetName() string {
@@ -1581,7 +1651,7 @@ type CreateProjectResponse struct {
 
 func (x *CreateProjectResponse) Reset() {
 	*x = CreateProjectResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[12]
+	mi := &file_billing_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1593,7 +1663,7 @@ func (x *CreateProjectResponse) String() string {
 func (*CreateProjectResponse) ProtoMessage() {}
 
 func (x *CreateProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[12]
+	mi := &file_billing_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1606,7 +1676,7 @@ func (x *CreateProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateProjectResponse.ProtoReflect.Descriptor instead.
 func (*CreateProjectResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CreateProjectResponse) GetProject() *Project {
@@ -1638,7 +1708,7 @@ type GetProjectRequest struct {
 
 func (x *GetProjectRequest) Reset() {
 	*x = GetProjectRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[13]
+	mi := &file_billing_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1650,7 +1720,7 @@ func (x *GetProjectRequest) String() string {
 func (*GetProjectRequest) ProtoMessage() {}
 
 func (x *GetProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[13]
+	mi := &file_billing_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1663,7 +1733,7 @@ func (x *GetProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProjectRequest.ProtoReflect.Descriptor instead.
 func (*GetProjectRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 type GetProjectResponse struct {
@@ -1675,7 +1745,7 @@ type GetProjectResponse struct {
 
 func (x *GetProjectResponse) Reset() {
 	*x = GetProjectResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[14]
+	mi := &file_billing_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1687,7 +1757,7 @@ func (x *GetProjectResponse) String() string {
 func (*GetProjectResponse) ProtoMessage() {}
 
 func (x *GetProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[14]
+	mi := &file_billing_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1700,7 +1770,7 @@ func (x *GetProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProjectResponse.ProtoReflect.Descriptor instead.
 func (*GetProjectResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetProjectResponse) GetProject() *Project {
@@ -1723,7 +1793,7 @@ type UpdateProjectRequest struct {
 
 func (x *UpdateProjectRequest) Reset() {
 	*x = UpdateProjectRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[15]
+	mi := &file_billing_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1735,7 +1805,7 @@ func (x *UpdateProjectRequest) String() string {
 func (*UpdateProjectRequest) ProtoMessage() {}
 
 func (x *UpdateProjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[15]
+	mi := &file_billing_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1748,7 +1818,7 @@ func (x *UpdateProjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateProjectRequest.ProtoReflect.Descriptor instead.
 func (*UpdateProjectRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UpdateProjectRequest) GetName() string {
@@ -1795,7 +1865,7 @@ type UpdateProjectResponse struct {
 
 func (x *UpdateProjectResponse) Reset() {
 	*x = UpdateProjectResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[16]
+	mi := &file_billing_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1807,7 +1877,7 @@ func (x *UpdateProjectResponse) String() string {
 func (*UpdateProjectResponse) ProtoMessage() {}
 
 func (x *UpdateProjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[16]
+	mi := &file_billing_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1820,7 +1890,7 @@ func (x *UpdateProjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateProjectResponse.ProtoReflect.Descriptor instead.
 func (*UpdateProjectResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UpdateProjectResponse) GetProject() *Project {
@@ -1841,7 +1911,7 @@ type RotateWebhookSecretRequest struct {
 
 func (x *RotateWebhookSecretRequest) Reset() {
 	*x = RotateWebhookSecretRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[17]
+	mi := &file_billing_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1853,7 +1923,7 @@ func (x *RotateWebhookSecretRequest) String() string {
 func (*RotateWebhookSecretRequest) ProtoMessage() {}
 
 func (x *RotateWebhookSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[17]
+	mi := &file_billing_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1866,7 +1936,7 @@ func (x *RotateWebhookSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateWebhookSecretRequest.ProtoReflect.Descriptor instead.
 func (*RotateWebhookSecretRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RotateWebhookSecretRequest) GetWebhookSigningSecret() string {
@@ -1899,7 +1969,7 @@ type RotateWebhookSecretResponse struct {
 
 func (x *RotateWebhookSecretResponse) Reset() {
 	*x = RotateWebhookSecretResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[18]
+	mi := &file_billing_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1911,7 +1981,7 @@ func (x *RotateWebhookSecretResponse) String() string {
 func (*RotateWebhookSecretResponse) ProtoMessage() {}
 
 func (x *RotateWebhookSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[18]
+	mi := &file_billing_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1924,7 +1994,7 @@ func (x *RotateWebhookSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateWebhookSecretResponse.ProtoReflect.Descriptor instead.
 func (*RotateWebhookSecretResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RotateWebhookSecretResponse) GetProject() *Project {
@@ -1946,7 +2016,7 @@ type CreateApiKeyRequest struct {
 
 func (x *CreateApiKeyRequest) Reset() {
 	*x = CreateApiKeyRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[19]
+	mi := &file_billing_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1958,7 +2028,7 @@ func (x *CreateApiKeyRequest) String() string {
 func (*CreateApiKeyRequest) ProtoMessage() {}
 
 func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[19]
+	mi := &file_billing_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1971,7 +2041,7 @@ func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreateApiKeyRequest) GetName() string {
@@ -2013,7 +2083,7 @@ type CreateApiKeyResponse struct {
 
 func (x *CreateApiKeyResponse) Reset() {
 	*x = CreateApiKeyResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[20]
+	mi := &file_billing_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2025,7 +2095,7 @@ func (x *CreateApiKeyResponse) String() string {
 func (*CreateApiKeyResponse) ProtoMessage() {}
 
 func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[20]
+	mi := &file_billing_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2038,7 +2108,7 @@ func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CreateApiKeyResponse) GetKey() *ApiKey {
@@ -2064,7 +2134,7 @@ type ListApiKeysRequest struct {
 
 func (x *ListApiKeysRequest) Reset() {
 	*x = ListApiKeysRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[21]
+	mi := &file_billing_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2076,7 +2146,7 @@ func (x *ListApiKeysRequest) String() string {
 func (*ListApiKeysRequest) ProtoMessage() {}
 
 func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[21]
+	mi := &file_billing_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2089,7 +2159,7 @@ func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListApiKeysRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListApiKeysRequest) GetIncludeRevoked() bool {
@@ -2108,7 +2178,7 @@ type ListApiKeysResponse struct {
 
 func (x *ListApiKeysResponse) Reset() {
 	*x = ListApiKeysResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[22]
+	mi := &file_billing_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2120,7 +2190,7 @@ func (x *ListApiKeysResponse) String() string {
 func (*ListApiKeysResponse) ProtoMessage() {}
 
 func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[22]
+	mi := &file_billing_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2133,7 +2203,7 @@ func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListApiKeysResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListApiKeysResponse) GetKeys() []*ApiKey {
@@ -2154,7 +2224,7 @@ type RevokeApiKeyRequest struct {
 
 func (x *RevokeApiKeyRequest) Reset() {
 	*x = RevokeApiKeyRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[23]
+	mi := &file_billing_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2166,7 +2236,7 @@ func (x *RevokeApiKeyRequest) String() string {
 func (*RevokeApiKeyRequest) ProtoMessage() {}
 
 func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[23]
+	mi := &file_billing_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2179,7 +2249,7 @@ func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RevokeApiKeyRequest) GetKeyId() string {
@@ -2212,7 +2282,7 @@ type RevokeApiKeyResponse struct {
 
 func (x *RevokeApiKeyResponse) Reset() {
 	*x = RevokeApiKeyResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[24]
+	mi := &file_billing_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2224,7 +2294,7 @@ func (x *RevokeApiKeyResponse) String() string {
 func (*RevokeApiKeyResponse) ProtoMessage() {}
 
 func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[24]
+	mi := &file_billing_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2237,7 +2307,7 @@ func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RevokeApiKeyResponse) GetKey() *ApiKey {
@@ -2255,7 +2325,7 @@ type GetCatalogRequest struct {
 
 func (x *GetCatalogRequest) Reset() {
 	*x = GetCatalogRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[25]
+	mi := &file_billing_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2267,7 +2337,7 @@ func (x *GetCatalogRequest) String() string {
 func (*GetCatalogRequest) ProtoMessage() {}
 
 func (x *GetCatalogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[25]
+	mi := &file_billing_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2280,7 +2350,7 @@ func (x *GetCatalogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCatalogRequest.ProtoReflect.Descriptor instead.
 func (*GetCatalogRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 type GetCatalogResponse struct {
@@ -2292,7 +2362,7 @@ type GetCatalogResponse struct {
 
 func (x *GetCatalogResponse) Reset() {
 	*x = GetCatalogResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[26]
+	mi := &file_billing_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2304,7 +2374,7 @@ func (x *GetCatalogResponse) String() string {
 func (*GetCatalogResponse) ProtoMessage() {}
 
 func (x *GetCatalogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[26]
+	mi := &file_billing_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2317,7 +2387,7 @@ func (x *GetCatalogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCatalogResponse.ProtoReflect.Descriptor instead.
 func (*GetCatalogResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetCatalogResponse) GetEntries() []*CatalogEntry {
@@ -2338,7 +2408,7 @@ type SetCatalogRequest struct {
 
 func (x *SetCatalogRequest) Reset() {
 	*x = SetCatalogRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[27]
+	mi := &file_billing_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2350,7 +2420,7 @@ func (x *SetCatalogRequest) String() string {
 func (*SetCatalogRequest) ProtoMessage() {}
 
 func (x *SetCatalogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[27]
+	mi := &file_billing_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2363,7 +2433,7 @@ func (x *SetCatalogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetCatalogRequest.ProtoReflect.Descriptor instead.
 func (*SetCatalogRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SetCatalogRequest) GetEntries() []*CatalogEntry {
@@ -2396,7 +2466,7 @@ type SetCatalogResponse struct {
 
 func (x *SetCatalogResponse) Reset() {
 	*x = SetCatalogResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[28]
+	mi := &file_billing_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2408,7 +2478,7 @@ func (x *SetCatalogResponse) String() string {
 func (*SetCatalogResponse) ProtoMessage() {}
 
 func (x *SetCatalogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[28]
+	mi := &file_billing_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2421,7 +2491,7 @@ func (x *SetCatalogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetCatalogResponse.ProtoReflect.Descriptor instead.
 func (*SetCatalogResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SetCatalogResponse) GetEntries() []*CatalogEntry {
@@ -2441,7 +2511,7 @@ type FindCustomersRequest struct {
 
 func (x *FindCustomersRequest) Reset() {
 	*x = FindCustomersRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[29]
+	mi := &file_billing_v1_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2453,7 +2523,7 @@ func (x *FindCustomersRequest) String() string {
 func (*FindCustomersRequest) ProtoMessage() {}
 
 func (x *FindCustomersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[29]
+	mi := &file_billing_v1_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2466,7 +2536,7 @@ func (x *FindCustomersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindCustomersRequest.ProtoReflect.Descriptor instead.
 func (*FindCustomersRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{29}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *FindCustomersRequest) GetQuery() string {
@@ -2488,7 +2558,7 @@ type CustomerLink struct {
 
 func (x *CustomerLink) Reset() {
 	*x = CustomerLink{}
-	mi := &file_billing_v1_admin_proto_msgTypes[30]
+	mi := &file_billing_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2500,7 +2570,7 @@ func (x *CustomerLink) String() string {
 func (*CustomerLink) ProtoMessage() {}
 
 func (x *CustomerLink) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[30]
+	mi := &file_billing_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2513,7 +2583,7 @@ func (x *CustomerLink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CustomerLink.ProtoReflect.Descriptor instead.
 func (*CustomerLink) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CustomerLink) GetCustomerId() string {
@@ -2548,7 +2618,7 @@ type FindCustomersResponse struct {
 
 func (x *FindCustomersResponse) Reset() {
 	*x = FindCustomersResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[31]
+	mi := &file_billing_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2560,7 +2630,7 @@ func (x *FindCustomersResponse) String() string {
 func (*FindCustomersResponse) ProtoMessage() {}
 
 func (x *FindCustomersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[31]
+	mi := &file_billing_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2573,7 +2643,7 @@ func (x *FindCustomersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindCustomersResponse.ProtoReflect.Descriptor instead.
 func (*FindCustomersResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{31}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *FindCustomersResponse) GetCustomers() []*CustomerLink {
@@ -2598,7 +2668,7 @@ type GrantEntitlementRequest struct {
 
 func (x *GrantEntitlementRequest) Reset() {
 	*x = GrantEntitlementRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[32]
+	mi := &file_billing_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2610,7 +2680,7 @@ func (x *GrantEntitlementRequest) String() string {
 func (*GrantEntitlementRequest) ProtoMessage() {}
 
 func (x *GrantEntitlementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[32]
+	mi := &file_billing_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2623,7 +2693,7 @@ func (x *GrantEntitlementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantEntitlementRequest.ProtoReflect.Descriptor instead.
 func (*GrantEntitlementRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GrantEntitlementRequest) GetCustomerId() string {
@@ -2677,7 +2747,7 @@ type GrantEntitlementResponse struct {
 
 func (x *GrantEntitlementResponse) Reset() {
 	*x = GrantEntitlementResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[33]
+	mi := &file_billing_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2689,7 +2759,7 @@ func (x *GrantEntitlementResponse) String() string {
 func (*GrantEntitlementResponse) ProtoMessage() {}
 
 func (x *GrantEntitlementResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[33]
+	mi := &file_billing_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2702,7 +2772,7 @@ func (x *GrantEntitlementResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantEntitlementResponse.ProtoReflect.Descriptor instead.
 func (*GrantEntitlementResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GrantEntitlementResponse) GetGrant() *Grant {
@@ -2723,7 +2793,7 @@ type RevokeGrantRequest struct {
 
 func (x *RevokeGrantRequest) Reset() {
 	*x = RevokeGrantRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[34]
+	mi := &file_billing_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2735,7 +2805,7 @@ func (x *RevokeGrantRequest) String() string {
 func (*RevokeGrantRequest) ProtoMessage() {}
 
 func (x *RevokeGrantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[34]
+	mi := &file_billing_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2748,7 +2818,7 @@ func (x *RevokeGrantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeGrantRequest.ProtoReflect.Descriptor instead.
 func (*RevokeGrantRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{34}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RevokeGrantRequest) GetGrantId() string {
@@ -2781,7 +2851,7 @@ type RevokeGrantResponse struct {
 
 func (x *RevokeGrantResponse) Reset() {
 	*x = RevokeGrantResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[35]
+	mi := &file_billing_v1_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2793,7 +2863,7 @@ func (x *RevokeGrantResponse) String() string {
 func (*RevokeGrantResponse) ProtoMessage() {}
 
 func (x *RevokeGrantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[35]
+	mi := &file_billing_v1_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2806,7 +2876,7 @@ func (x *RevokeGrantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeGrantResponse.ProtoReflect.Descriptor instead.
 func (*RevokeGrantResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{35}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RevokeGrantResponse) GetGrant() *Grant {
@@ -2831,7 +2901,7 @@ type ListGrantsRequest struct {
 
 func (x *ListGrantsRequest) Reset() {
 	*x = ListGrantsRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[36]
+	mi := &file_billing_v1_admin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2843,7 +2913,7 @@ func (x *ListGrantsRequest) String() string {
 func (*ListGrantsRequest) ProtoMessage() {}
 
 func (x *ListGrantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[36]
+	mi := &file_billing_v1_admin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2856,7 +2926,7 @@ func (x *ListGrantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGrantsRequest.ProtoReflect.Descriptor instead.
 func (*ListGrantsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{36}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListGrantsRequest) GetCustomerId() string {
@@ -2897,7 +2967,7 @@ type ListGrantsResponse struct {
 
 func (x *ListGrantsResponse) Reset() {
 	*x = ListGrantsResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[37]
+	mi := &file_billing_v1_admin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2909,7 +2979,7 @@ func (x *ListGrantsResponse) String() string {
 func (*ListGrantsResponse) ProtoMessage() {}
 
 func (x *ListGrantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[37]
+	mi := &file_billing_v1_admin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2922,7 +2992,7 @@ func (x *ListGrantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGrantsResponse.ProtoReflect.Descriptor instead.
 func (*ListGrantsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{37}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListGrantsResponse) GetGrants() []*Grant {
@@ -2956,7 +3026,7 @@ type GrantCreditsRequest struct {
 
 func (x *GrantCreditsRequest) Reset() {
 	*x = GrantCreditsRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[38]
+	mi := &file_billing_v1_admin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2968,7 +3038,7 @@ func (x *GrantCreditsRequest) String() string {
 func (*GrantCreditsRequest) ProtoMessage() {}
 
 func (x *GrantCreditsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[38]
+	mi := &file_billing_v1_admin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2981,7 +3051,7 @@ func (x *GrantCreditsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantCreditsRequest.ProtoReflect.Descriptor instead.
 func (*GrantCreditsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{38}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GrantCreditsRequest) GetCustomerId() string {
@@ -3035,7 +3105,7 @@ type GrantCreditsResponse struct {
 
 func (x *GrantCreditsResponse) Reset() {
 	*x = GrantCreditsResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[39]
+	mi := &file_billing_v1_admin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3047,7 +3117,7 @@ func (x *GrantCreditsResponse) String() string {
 func (*GrantCreditsResponse) ProtoMessage() {}
 
 func (x *GrantCreditsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[39]
+	mi := &file_billing_v1_admin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3060,7 +3130,7 @@ func (x *GrantCreditsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantCreditsResponse.ProtoReflect.Descriptor instead.
 func (*GrantCreditsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{39}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *GrantCreditsResponse) GetCredit() *CreditLot {
@@ -3082,7 +3152,7 @@ type RevokeCreditsRequest struct {
 
 func (x *RevokeCreditsRequest) Reset() {
 	*x = RevokeCreditsRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[40]
+	mi := &file_billing_v1_admin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3094,7 +3164,7 @@ func (x *RevokeCreditsRequest) String() string {
 func (*RevokeCreditsRequest) ProtoMessage() {}
 
 func (x *RevokeCreditsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[40]
+	mi := &file_billing_v1_admin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3107,7 +3177,7 @@ func (x *RevokeCreditsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCreditsRequest.ProtoReflect.Descriptor instead.
 func (*RevokeCreditsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{40}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *RevokeCreditsRequest) GetCreditId() string {
@@ -3140,7 +3210,7 @@ type RevokeCreditsResponse struct {
 
 func (x *RevokeCreditsResponse) Reset() {
 	*x = RevokeCreditsResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[41]
+	mi := &file_billing_v1_admin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3152,7 +3222,7 @@ func (x *RevokeCreditsResponse) String() string {
 func (*RevokeCreditsResponse) ProtoMessage() {}
 
 func (x *RevokeCreditsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[41]
+	mi := &file_billing_v1_admin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3165,7 +3235,7 @@ func (x *RevokeCreditsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCreditsResponse.ProtoReflect.Descriptor instead.
 func (*RevokeCreditsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{41}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RevokeCreditsResponse) GetCredit() *CreditLot {
@@ -3191,7 +3261,7 @@ type ListCreditsRequest struct {
 
 func (x *ListCreditsRequest) Reset() {
 	*x = ListCreditsRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[42]
+	mi := &file_billing_v1_admin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3203,7 +3273,7 @@ func (x *ListCreditsRequest) String() string {
 func (*ListCreditsRequest) ProtoMessage() {}
 
 func (x *ListCreditsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[42]
+	mi := &file_billing_v1_admin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3216,7 +3286,7 @@ func (x *ListCreditsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCreditsRequest.ProtoReflect.Descriptor instead.
 func (*ListCreditsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{42}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ListCreditsRequest) GetCustomerId() string {
@@ -3264,7 +3334,7 @@ type ListCreditsResponse struct {
 
 func (x *ListCreditsResponse) Reset() {
 	*x = ListCreditsResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[43]
+	mi := &file_billing_v1_admin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3276,7 +3346,7 @@ func (x *ListCreditsResponse) String() string {
 func (*ListCreditsResponse) ProtoMessage() {}
 
 func (x *ListCreditsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[43]
+	mi := &file_billing_v1_admin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3289,7 +3359,7 @@ func (x *ListCreditsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCreditsResponse.ProtoReflect.Descriptor instead.
 func (*ListCreditsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{43}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ListCreditsResponse) GetCredits() []*CreditLot {
@@ -3322,7 +3392,7 @@ type ListAuditLogRequest struct {
 
 func (x *ListAuditLogRequest) Reset() {
 	*x = ListAuditLogRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[44]
+	mi := &file_billing_v1_admin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3334,7 +3404,7 @@ func (x *ListAuditLogRequest) String() string {
 func (*ListAuditLogRequest) ProtoMessage() {}
 
 func (x *ListAuditLogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[44]
+	mi := &file_billing_v1_admin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3347,7 +3417,7 @@ func (x *ListAuditLogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditLogRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditLogRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{44}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListAuditLogRequest) GetActor() string {
@@ -3410,7 +3480,7 @@ type ListAuditLogResponse struct {
 
 func (x *ListAuditLogResponse) Reset() {
 	*x = ListAuditLogResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[45]
+	mi := &file_billing_v1_admin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3422,7 +3492,7 @@ func (x *ListAuditLogResponse) String() string {
 func (*ListAuditLogResponse) ProtoMessage() {}
 
 func (x *ListAuditLogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[45]
+	mi := &file_billing_v1_admin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3435,7 +3505,7 @@ func (x *ListAuditLogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditLogResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditLogResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{45}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListAuditLogResponse) GetEntries() []*AuditEntry {
@@ -3464,7 +3534,7 @@ type TriggerReconciliationRequest struct {
 
 func (x *TriggerReconciliationRequest) Reset() {
 	*x = TriggerReconciliationRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[46]
+	mi := &file_billing_v1_admin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3476,7 +3546,7 @@ func (x *TriggerReconciliationRequest) String() string {
 func (*TriggerReconciliationRequest) ProtoMessage() {}
 
 func (x *TriggerReconciliationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[46]
+	mi := &file_billing_v1_admin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3489,7 +3559,7 @@ func (x *TriggerReconciliationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerReconciliationRequest.ProtoReflect.Descriptor instead.
 func (*TriggerReconciliationRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{46}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *TriggerReconciliationRequest) GetDryRun() bool {
@@ -3522,7 +3592,7 @@ type TriggerReconciliationResponse struct {
 
 func (x *TriggerReconciliationResponse) Reset() {
 	*x = TriggerReconciliationResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[47]
+	mi := &file_billing_v1_admin_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3534,7 +3604,7 @@ func (x *TriggerReconciliationResponse) String() string {
 func (*TriggerReconciliationResponse) ProtoMessage() {}
 
 func (x *TriggerReconciliationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[47]
+	mi := &file_billing_v1_admin_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3547,7 +3617,7 @@ func (x *TriggerReconciliationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerReconciliationResponse.ProtoReflect.Descriptor instead.
 func (*TriggerReconciliationResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{47}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *TriggerReconciliationResponse) GetRun() *ReconciliationRun {
@@ -3566,7 +3636,7 @@ type GetReconciliationRunRequest struct {
 
 func (x *GetReconciliationRunRequest) Reset() {
 	*x = GetReconciliationRunRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[48]
+	mi := &file_billing_v1_admin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3578,7 +3648,7 @@ func (x *GetReconciliationRunRequest) String() string {
 func (*GetReconciliationRunRequest) ProtoMessage() {}
 
 func (x *GetReconciliationRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[48]
+	mi := &file_billing_v1_admin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3591,7 +3661,7 @@ func (x *GetReconciliationRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReconciliationRunRequest.ProtoReflect.Descriptor instead.
 func (*GetReconciliationRunRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{48}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *GetReconciliationRunRequest) GetRunId() string {
@@ -3610,7 +3680,7 @@ type GetReconciliationRunResponse struct {
 
 func (x *GetReconciliationRunResponse) Reset() {
 	*x = GetReconciliationRunResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[49]
+	mi := &file_billing_v1_admin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3622,7 +3692,7 @@ func (x *GetReconciliationRunResponse) String() string {
 func (*GetReconciliationRunResponse) ProtoMessage() {}
 
 func (x *GetReconciliationRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[49]
+	mi := &file_billing_v1_admin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3635,7 +3705,7 @@ func (x *GetReconciliationRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReconciliationRunResponse.ProtoReflect.Descriptor instead.
 func (*GetReconciliationRunResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{49}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *GetReconciliationRunResponse) GetRun() *ReconciliationRun {
@@ -3655,7 +3725,7 @@ type ListReconciliationRunsRequest struct {
 
 func (x *ListReconciliationRunsRequest) Reset() {
 	*x = ListReconciliationRunsRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[50]
+	mi := &file_billing_v1_admin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3667,7 +3737,7 @@ func (x *ListReconciliationRunsRequest) String() string {
 func (*ListReconciliationRunsRequest) ProtoMessage() {}
 
 func (x *ListReconciliationRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[50]
+	mi := &file_billing_v1_admin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3680,7 +3750,7 @@ func (x *ListReconciliationRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReconciliationRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListReconciliationRunsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{50}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListReconciliationRunsRequest) GetPageSize() int32 {
@@ -3708,7 +3778,7 @@ type ListReconciliationRunsResponse struct {
 
 func (x *ListReconciliationRunsResponse) Reset() {
 	*x = ListReconciliationRunsResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[51]
+	mi := &file_billing_v1_admin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3720,7 +3790,7 @@ func (x *ListReconciliationRunsResponse) String() string {
 func (*ListReconciliationRunsResponse) ProtoMessage() {}
 
 func (x *ListReconciliationRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[51]
+	mi := &file_billing_v1_admin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3733,7 +3803,7 @@ func (x *ListReconciliationRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReconciliationRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListReconciliationRunsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{51}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListReconciliationRunsResponse) GetRuns() []*ReconciliationRun {
@@ -3770,7 +3840,7 @@ type WebhookEvent struct {
 
 func (x *WebhookEvent) Reset() {
 	*x = WebhookEvent{}
-	mi := &file_billing_v1_admin_proto_msgTypes[52]
+	mi := &file_billing_v1_admin_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3782,7 +3852,7 @@ func (x *WebhookEvent) String() string {
 func (*WebhookEvent) ProtoMessage() {}
 
 func (x *WebhookEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[52]
+	mi := &file_billing_v1_admin_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3795,7 +3865,7 @@ func (x *WebhookEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookEvent.ProtoReflect.Descriptor instead.
 func (*WebhookEvent) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{52}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *WebhookEvent) GetEventId() string {
@@ -3867,7 +3937,7 @@ type ListWebhookEventsRequest struct {
 
 func (x *ListWebhookEventsRequest) Reset() {
 	*x = ListWebhookEventsRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[53]
+	mi := &file_billing_v1_admin_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3879,7 +3949,7 @@ func (x *ListWebhookEventsRequest) String() string {
 func (*ListWebhookEventsRequest) ProtoMessage() {}
 
 func (x *ListWebhookEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[53]
+	mi := &file_billing_v1_admin_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3892,7 +3962,7 @@ func (x *ListWebhookEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListWebhookEventsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{53}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListWebhookEventsRequest) GetStatus() WebhookEventStatus {
@@ -3927,7 +3997,7 @@ type ListWebhookEventsResponse struct {
 
 func (x *ListWebhookEventsResponse) Reset() {
 	*x = ListWebhookEventsResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[54]
+	mi := &file_billing_v1_admin_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3939,7 +4009,7 @@ func (x *ListWebhookEventsResponse) String() string {
 func (*ListWebhookEventsResponse) ProtoMessage() {}
 
 func (x *ListWebhookEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[54]
+	mi := &file_billing_v1_admin_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3952,7 +4022,7 @@ func (x *ListWebhookEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListWebhookEventsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{54}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ListWebhookEventsResponse) GetEvents() []*WebhookEvent {
@@ -3980,7 +4050,7 @@ type ReplayWebhookEventRequest struct {
 
 func (x *ReplayWebhookEventRequest) Reset() {
 	*x = ReplayWebhookEventRequest{}
-	mi := &file_billing_v1_admin_proto_msgTypes[55]
+	mi := &file_billing_v1_admin_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3992,7 +4062,7 @@ func (x *ReplayWebhookEventRequest) String() string {
 func (*ReplayWebhookEventRequest) ProtoMessage() {}
 
 func (x *ReplayWebhookEventRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[55]
+	mi := &file_billing_v1_admin_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4005,7 +4075,7 @@ func (x *ReplayWebhookEventRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayWebhookEventRequest.ProtoReflect.Descriptor instead.
 func (*ReplayWebhookEventRequest) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{55}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ReplayWebhookEventRequest) GetEventId() string {
@@ -4038,7 +4108,7 @@ type ReplayWebhookEventResponse struct {
 
 func (x *ReplayWebhookEventResponse) Reset() {
 	*x = ReplayWebhookEventResponse{}
-	mi := &file_billing_v1_admin_proto_msgTypes[56]
+	mi := &file_billing_v1_admin_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4050,7 +4120,7 @@ func (x *ReplayWebhookEventResponse) String() string {
 func (*ReplayWebhookEventResponse) ProtoMessage() {}
 
 func (x *ReplayWebhookEventResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_v1_admin_proto_msgTypes[56]
+	mi := &file_billing_v1_admin_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4063,7 +4133,7 @@ func (x *ReplayWebhookEventResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayWebhookEventResponse.ProtoReflect.Descriptor instead.
 func (*ReplayWebhookEventResponse) Descriptor() ([]byte, []int) {
-	return file_billing_v1_admin_proto_rawDescGZIP(), []int{56}
+	return file_billing_v1_admin_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ReplayWebhookEventResponse) GetEvent() *WebhookEvent {
@@ -4181,7 +4251,7 @@ const file_billing_v1_admin_proto_rawDesc = "" +
 	"\x05stale\x18\x03 \x01(\x03R\x05stale\x12*\n" +
 	"\x11missing_in_stripe\x18\x04 \x01(\x03R\x0fmissingInStripe\x12\x1a\n" +
 	"\brepaired\x18\x05 \x01(\x03R\brepaired\x12\x16\n" +
-	"\x06errors\x18\x06 \x01(\x03R\x06errors\"\x8a\x03\n" +
+	"\x06errors\x18\x06 \x01(\x03R\x06errors\"\xc1\x03\n" +
 	"\x11ReconciliationRun\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x125\n" +
@@ -4193,7 +4263,13 @@ const file_billing_v1_admin_proto_rawDesc = "" +
 	"\x06counts\x18\x06 \x01(\v2 .billing.v1.ReconciliationCountsR\x06counts\x12!\n" +
 	"\ftriggered_by\x18\a \x01(\tR\vtriggeredBy\x12\x14\n" +
 	"\x05error\x18\b \x01(\tR\x05error\x12*\n" +
-	"\x11stripe_list_calls\x18\t \x01(\x03R\x0fstripeListCalls\"\x8b\x02\n" +
+	"\x11stripe_list_calls\x18\t \x01(\x03R\x0fstripeListCalls\x125\n" +
+	"\x05drift\x18\n" +
+	" \x01(\v2\x1f.billing.v1.ReconciliationDriftR\x05drift\"\x80\x01\n" +
+	"\x13ReconciliationDrift\x12'\n" +
+	"\x0fmissing_locally\x18\x01 \x03(\tR\x0emissingLocally\x12\x14\n" +
+	"\x05stale\x18\x02 \x03(\tR\x05stale\x12*\n" +
+	"\x11missing_in_stripe\x18\x03 \x03(\tR\x0fmissingInStripe\"\x8b\x02\n" +
 	"\x14CreateProjectRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12*\n" +
 	"\x11stripe_secret_key\x18\x02 \x01(\tR\x0fstripeSecretKey\x124\n" +
@@ -4460,7 +4536,7 @@ func file_billing_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_billing_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_billing_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
+var file_billing_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_billing_v1_admin_proto_goTypes = []any{
 	(Scope)(0),                             // 0: billing.v1.Scope
 	(FeatureKind)(0),                       // 1: billing.v1.FeatureKind
@@ -4480,193 +4556,195 @@ var file_billing_v1_admin_proto_goTypes = []any{
 	(*AuditEntry)(nil),                     // 15: billing.v1.AuditEntry
 	(*ReconciliationCounts)(nil),           // 16: billing.v1.ReconciliationCounts
 	(*ReconciliationRun)(nil),              // 17: billing.v1.ReconciliationRun
-	(*CreateProjectRequest)(nil),           // 18: billing.v1.CreateProjectRequest
-	(*CreateProjectResponse)(nil),          // 19: billing.v1.CreateProjectResponse
-	(*GetProjectRequest)(nil),              // 20: billing.v1.GetProjectRequest
-	(*GetProjectResponse)(nil),             // 21: billing.v1.GetProjectResponse
-	(*UpdateProjectRequest)(nil),           // 22: billing.v1.UpdateProjectRequest
-	(*UpdateProjectResponse)(nil),          // 23: billing.v1.UpdateProjectResponse
-	(*RotateWebhookSecretRequest)(nil),     // 24: billing.v1.RotateWebhookSecretRequest
-	(*RotateWebhookSecretResponse)(nil),    // 25: billing.v1.RotateWebhookSecretResponse
-	(*CreateApiKeyRequest)(nil),            // 26: billing.v1.CreateApiKeyRequest
-	(*CreateApiKeyResponse)(nil),           // 27: billing.v1.CreateApiKeyResponse
-	(*ListApiKeysRequest)(nil),             // 28: billing.v1.ListApiKeysRequest
-	(*ListApiKeysResponse)(nil),            // 29: billing.v1.ListApiKeysResponse
-	(*RevokeApiKeyRequest)(nil),            // 30: billing.v1.RevokeApiKeyRequest
-	(*RevokeApiKeyResponse)(nil),           // 31: billing.v1.RevokeApiKeyResponse
-	(*GetCatalogRequest)(nil),              // 32: billing.v1.GetCatalogRequest
-	(*GetCatalogResponse)(nil),             // 33: billing.v1.GetCatalogResponse
-	(*SetCatalogRequest)(nil),              // 34: billing.v1.SetCatalogRequest
-	(*SetCatalogResponse)(nil),             // 35: billing.v1.SetCatalogResponse
-	(*FindCustomersRequest)(nil),           // 36: billing.v1.FindCustomersRequest
-	(*CustomerLink)(nil),                   // 37: billing.v1.CustomerLink
-	(*FindCustomersResponse)(nil),          // 38: billing.v1.FindCustomersResponse
-	(*GrantEntitlementRequest)(nil),        // 39: billing.v1.GrantEntitlementRequest
-	(*GrantEntitlementResponse)(nil),       // 40: billing.v1.GrantEntitlementResponse
-	(*RevokeGrantRequest)(nil),             // 41: billing.v1.RevokeGrantRequest
-	(*RevokeGrantResponse)(nil),            // 42: billing.v1.RevokeGrantResponse
-	(*ListGrantsRequest)(nil),              // 43: billing.v1.ListGrantsRequest
-	(*ListGrantsResponse)(nil),             // 44: billing.v1.ListGrantsResponse
-	(*GrantCreditsRequest)(nil),            // 45: billing.v1.GrantCreditsRequest
-	(*GrantCreditsResponse)(nil),           // 46: billing.v1.GrantCreditsResponse
-	(*RevokeCreditsRequest)(nil),           // 47: billing.v1.RevokeCreditsRequest
-	(*RevokeCreditsResponse)(nil),          // 48: billing.v1.RevokeCreditsResponse
-	(*ListCreditsRequest)(nil),             // 49: billing.v1.ListCreditsRequest
-	(*ListCreditsResponse)(nil),            // 50: billing.v1.ListCreditsResponse
-	(*ListAuditLogRequest)(nil),            // 51: billing.v1.ListAuditLogRequest
-	(*ListAuditLogResponse)(nil),           // 52: billing.v1.ListAuditLogResponse
-	(*TriggerReconciliationRequest)(nil),   // 53: billing.v1.TriggerReconciliationRequest
-	(*TriggerReconciliationResponse)(nil),  // 54: billing.v1.TriggerReconciliationResponse
-	(*GetReconciliationRunRequest)(nil),    // 55: billing.v1.GetReconciliationRunRequest
-	(*GetReconciliationRunResponse)(nil),   // 56: billing.v1.GetReconciliationRunResponse
-	(*ListReconciliationRunsRequest)(nil),  // 57: billing.v1.ListReconciliationRunsRequest
-	(*ListReconciliationRunsResponse)(nil), // 58: billing.v1.ListReconciliationRunsResponse
-	(*WebhookEvent)(nil),                   // 59: billing.v1.WebhookEvent
-	(*ListWebhookEventsRequest)(nil),       // 60: billing.v1.ListWebhookEventsRequest
-	(*ListWebhookEventsResponse)(nil),      // 61: billing.v1.ListWebhookEventsResponse
-	(*ReplayWebhookEventRequest)(nil),      // 62: billing.v1.ReplayWebhookEventRequest
-	(*ReplayWebhookEventResponse)(nil),     // 63: billing.v1.ReplayWebhookEventResponse
-	(*durationpb.Duration)(nil),            // 64: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),          // 65: google.protobuf.Timestamp
-	(*CreateWebhookEndpointRequest)(nil),   // 66: billing.v1.CreateWebhookEndpointRequest
-	(*ListWebhookEndpointsRequest)(nil),    // 67: billing.v1.ListWebhookEndpointsRequest
-	(*UpdateWebhookEndpointRequest)(nil),   // 68: billing.v1.UpdateWebhookEndpointRequest
-	(*DeleteWebhookEndpointRequest)(nil),   // 69: billing.v1.DeleteWebhookEndpointRequest
-	(*ListWebhookDeliveriesRequest)(nil),   // 70: billing.v1.ListWebhookDeliveriesRequest
-	(*GetWebhookDeliveryRequest)(nil),      // 71: billing.v1.GetWebhookDeliveryRequest
-	(*ReplayWebhookDeliveryRequest)(nil),   // 72: billing.v1.ReplayWebhookDeliveryRequest
-	(*CreateWebhookEndpointResponse)(nil),  // 73: billing.v1.CreateWebhookEndpointResponse
-	(*ListWebhookEndpointsResponse)(nil),   // 74: billing.v1.ListWebhookEndpointsResponse
-	(*UpdateWebhookEndpointResponse)(nil),  // 75: billing.v1.UpdateWebhookEndpointResponse
-	(*DeleteWebhookEndpointResponse)(nil),  // 76: billing.v1.DeleteWebhookEndpointResponse
-	(*ListWebhookDeliveriesResponse)(nil),  // 77: billing.v1.ListWebhookDeliveriesResponse
-	(*GetWebhookDeliveryResponse)(nil),     // 78: billing.v1.GetWebhookDeliveryResponse
-	(*ReplayWebhookDeliveryResponse)(nil),  // 79: billing.v1.ReplayWebhookDeliveryResponse
+	(*ReconciliationDrift)(nil),            // 18: billing.v1.ReconciliationDrift
+	(*CreateProjectRequest)(nil),           // 19: billing.v1.CreateProjectRequest
+	(*CreateProjectResponse)(nil),          // 20: billing.v1.CreateProjectResponse
+	(*GetProjectRequest)(nil),              // 21: billing.v1.GetProjectRequest
+	(*GetProjectResponse)(nil),             // 22: billing.v1.GetProjectResponse
+	(*UpdateProjectRequest)(nil),           // 23: billing.v1.UpdateProjectRequest
+	(*UpdateProjectResponse)(nil),          // 24: billing.v1.UpdateProjectResponse
+	(*RotateWebhookSecretRequest)(nil),     // 25: billing.v1.RotateWebhookSecretRequest
+	(*RotateWebhookSecretResponse)(nil),    // 26: billing.v1.RotateWebhookSecretResponse
+	(*CreateApiKeyRequest)(nil),            // 27: billing.v1.CreateApiKeyRequest
+	(*CreateApiKeyResponse)(nil),           // 28: billing.v1.CreateApiKeyResponse
+	(*ListApiKeysRequest)(nil),             // 29: billing.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),            // 30: billing.v1.ListApiKeysResponse
+	(*RevokeApiKeyRequest)(nil),            // 31: billing.v1.RevokeApiKeyRequest
+	(*RevokeApiKeyResponse)(nil),           // 32: billing.v1.RevokeApiKeyResponse
+	(*GetCatalogRequest)(nil),              // 33: billing.v1.GetCatalogRequest
+	(*GetCatalogResponse)(nil),             // 34: billing.v1.GetCatalogResponse
+	(*SetCatalogRequest)(nil),              // 35: billing.v1.SetCatalogRequest
+	(*SetCatalogResponse)(nil),             // 36: billing.v1.SetCatalogResponse
+	(*FindCustomersRequest)(nil),           // 37: billing.v1.FindCustomersRequest
+	(*CustomerLink)(nil),                   // 38: billing.v1.CustomerLink
+	(*FindCustomersResponse)(nil),          // 39: billing.v1.FindCustomersResponse
+	(*GrantEntitlementRequest)(nil),        // 40: billing.v1.GrantEntitlementRequest
+	(*GrantEntitlementResponse)(nil),       // 41: billing.v1.GrantEntitlementResponse
+	(*RevokeGrantRequest)(nil),             // 42: billing.v1.RevokeGrantRequest
+	(*RevokeGrantResponse)(nil),            // 43: billing.v1.RevokeGrantResponse
+	(*ListGrantsRequest)(nil),              // 44: billing.v1.ListGrantsRequest
+	(*ListGrantsResponse)(nil),             // 45: billing.v1.ListGrantsResponse
+	(*GrantCreditsRequest)(nil),            // 46: billing.v1.GrantCreditsRequest
+	(*GrantCreditsResponse)(nil),           // 47: billing.v1.GrantCreditsResponse
+	(*RevokeCreditsRequest)(nil),           // 48: billing.v1.RevokeCreditsRequest
+	(*RevokeCreditsResponse)(nil),          // 49: billing.v1.RevokeCreditsResponse
+	(*ListCreditsRequest)(nil),             // 50: billing.v1.ListCreditsRequest
+	(*ListCreditsResponse)(nil),            // 51: billing.v1.ListCreditsResponse
+	(*ListAuditLogRequest)(nil),            // 52: billing.v1.ListAuditLogRequest
+	(*ListAuditLogResponse)(nil),           // 53: billing.v1.ListAuditLogResponse
+	(*TriggerReconciliationRequest)(nil),   // 54: billing.v1.TriggerReconciliationRequest
+	(*TriggerReconciliationResponse)(nil),  // 55: billing.v1.TriggerReconciliationResponse
+	(*GetReconciliationRunRequest)(nil),    // 56: billing.v1.GetReconciliationRunRequest
+	(*GetReconciliationRunResponse)(nil),   // 57: billing.v1.GetReconciliationRunResponse
+	(*ListReconciliationRunsRequest)(nil),  // 58: billing.v1.ListReconciliationRunsRequest
+	(*ListReconciliationRunsResponse)(nil), // 59: billing.v1.ListReconciliationRunsResponse
+	(*WebhookEvent)(nil),                   // 60: billing.v1.WebhookEvent
+	(*ListWebhookEventsRequest)(nil),       // 61: billing.v1.ListWebhookEventsRequest
+	(*ListWebhookEventsResponse)(nil),      // 62: billing.v1.ListWebhookEventsResponse
+	(*ReplayWebhookEventRequest)(nil),      // 63: billing.v1.ReplayWebhookEventRequest
+	(*ReplayWebhookEventResponse)(nil),     // 64: billing.v1.ReplayWebhookEventResponse
+	(*durationpb.Duration)(nil),            // 65: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),          // 66: google.protobuf.Timestamp
+	(*CreateWebhookEndpointRequest)(nil),   // 67: billing.v1.CreateWebhookEndpointRequest
+	(*ListWebhookEndpointsRequest)(nil),    // 68: billing.v1.ListWebhookEndpointsRequest
+	(*UpdateWebhookEndpointRequest)(nil),   // 69: billing.v1.UpdateWebhookEndpointRequest
+	(*DeleteWebhookEndpointRequest)(nil),   // 70: billing.v1.DeleteWebhookEndpointRequest
+	(*ListWebhookDeliveriesRequest)(nil),   // 71: billing.v1.ListWebhookDeliveriesRequest
+	(*GetWebhookDeliveryRequest)(nil),      // 72: billing.v1.GetWebhookDeliveryRequest
+	(*ReplayWebhookDeliveryRequest)(nil),   // 73: billing.v1.ReplayWebhookDeliveryRequest
+	(*CreateWebhookEndpointResponse)(nil),  // 74: billing.v1.CreateWebhookEndpointResponse
+	(*ListWebhookEndpointsResponse)(nil),   // 75: billing.v1.ListWebhookEndpointsResponse
+	(*UpdateWebhookEndpointResponse)(nil),  // 76: billing.v1.UpdateWebhookEndpointResponse
+	(*DeleteWebhookEndpointResponse)(nil),  // 77: billing.v1.DeleteWebhookEndpointResponse
+	(*ListWebhookDeliveriesResponse)(nil),  // 78: billing.v1.ListWebhookDeliveriesResponse
+	(*GetWebhookDeliveryResponse)(nil),     // 79: billing.v1.GetWebhookDeliveryResponse
+	(*ReplayWebhookDeliveryResponse)(nil),  // 80: billing.v1.ReplayWebhookDeliveryResponse
 }
 var file_billing_v1_admin_proto_depIdxs = []int32{
-	64, // 0: billing.v1.Project.grace_period:type_name -> google.protobuf.Duration
-	65, // 1: billing.v1.Project.created_at:type_name -> google.protobuf.Timestamp
-	65, // 2: billing.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
+	65, // 0: billing.v1.Project.grace_period:type_name -> google.protobuf.Duration
+	66, // 1: billing.v1.Project.created_at:type_name -> google.protobuf.Timestamp
+	66, // 2: billing.v1.Project.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 3: billing.v1.ApiKey.scopes:type_name -> billing.v1.Scope
-	65, // 4: billing.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
-	65, // 5: billing.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
+	66, // 4: billing.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
+	66, // 5: billing.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
 	2,  // 6: billing.v1.MeteredFeature.reset:type_name -> billing.v1.ResetInterval
 	3,  // 7: billing.v1.MeteredFeature.overage:type_name -> billing.v1.OverageMode
 	1,  // 8: billing.v1.CatalogFeature.kind:type_name -> billing.v1.FeatureKind
 	9,  // 9: billing.v1.CatalogFeature.metered:type_name -> billing.v1.MeteredFeature
 	11, // 10: billing.v1.CatalogFeature.credit_pack:type_name -> billing.v1.CreditPack
 	4,  // 11: billing.v1.CreditLot.source:type_name -> billing.v1.CreditSource
-	65, // 12: billing.v1.CreditLot.expires_at:type_name -> google.protobuf.Timestamp
-	65, // 13: billing.v1.CreditLot.created_at:type_name -> google.protobuf.Timestamp
-	65, // 14: billing.v1.CreditLot.revoked_at:type_name -> google.protobuf.Timestamp
+	66, // 12: billing.v1.CreditLot.expires_at:type_name -> google.protobuf.Timestamp
+	66, // 13: billing.v1.CreditLot.created_at:type_name -> google.protobuf.Timestamp
+	66, // 14: billing.v1.CreditLot.revoked_at:type_name -> google.protobuf.Timestamp
 	10, // 15: billing.v1.CatalogEntry.features:type_name -> billing.v1.CatalogFeature
-	65, // 16: billing.v1.Grant.expires_at:type_name -> google.protobuf.Timestamp
-	65, // 17: billing.v1.Grant.created_at:type_name -> google.protobuf.Timestamp
-	65, // 18: billing.v1.Grant.revoked_at:type_name -> google.protobuf.Timestamp
-	65, // 19: billing.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	66, // 16: billing.v1.Grant.expires_at:type_name -> google.protobuf.Timestamp
+	66, // 17: billing.v1.Grant.created_at:type_name -> google.protobuf.Timestamp
+	66, // 18: billing.v1.Grant.revoked_at:type_name -> google.protobuf.Timestamp
+	66, // 19: billing.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
 	5,  // 20: billing.v1.ReconciliationRun.state:type_name -> billing.v1.ReconciliationState
-	65, // 21: billing.v1.ReconciliationRun.started_at:type_name -> google.protobuf.Timestamp
-	65, // 22: billing.v1.ReconciliationRun.finished_at:type_name -> google.protobuf.Timestamp
+	66, // 21: billing.v1.ReconciliationRun.started_at:type_name -> google.protobuf.Timestamp
+	66, // 22: billing.v1.ReconciliationRun.finished_at:type_name -> google.protobuf.Timestamp
 	16, // 23: billing.v1.ReconciliationRun.counts:type_name -> billing.v1.ReconciliationCounts
-	64, // 24: billing.v1.CreateProjectRequest.grace_period:type_name -> google.protobuf.Duration
-	7,  // 25: billing.v1.CreateProjectResponse.project:type_name -> billing.v1.Project
-	8,  // 26: billing.v1.CreateProjectResponse.admin_key:type_name -> billing.v1.ApiKey
-	7,  // 27: billing.v1.GetProjectResponse.project:type_name -> billing.v1.Project
-	64, // 28: billing.v1.UpdateProjectRequest.grace_period:type_name -> google.protobuf.Duration
-	7,  // 29: billing.v1.UpdateProjectResponse.project:type_name -> billing.v1.Project
-	7,  // 30: billing.v1.RotateWebhookSecretResponse.project:type_name -> billing.v1.Project
-	0,  // 31: billing.v1.CreateApiKeyRequest.scopes:type_name -> billing.v1.Scope
-	8,  // 32: billing.v1.CreateApiKeyResponse.key:type_name -> billing.v1.ApiKey
-	8,  // 33: billing.v1.ListApiKeysResponse.keys:type_name -> billing.v1.ApiKey
-	8,  // 34: billing.v1.RevokeApiKeyResponse.key:type_name -> billing.v1.ApiKey
-	13, // 35: billing.v1.GetCatalogResponse.entries:type_name -> billing.v1.CatalogEntry
-	13, // 36: billing.v1.SetCatalogRequest.entries:type_name -> billing.v1.CatalogEntry
-	13, // 37: billing.v1.SetCatalogResponse.entries:type_name -> billing.v1.CatalogEntry
-	65, // 38: billing.v1.CustomerLink.linked_at:type_name -> google.protobuf.Timestamp
-	37, // 39: billing.v1.FindCustomersResponse.customers:type_name -> billing.v1.CustomerLink
-	65, // 40: billing.v1.GrantEntitlementRequest.expires_at:type_name -> google.protobuf.Timestamp
-	14, // 41: billing.v1.GrantEntitlementResponse.grant:type_name -> billing.v1.Grant
-	14, // 42: billing.v1.RevokeGrantResponse.grant:type_name -> billing.v1.Grant
-	14, // 43: billing.v1.ListGrantsResponse.grants:type_name -> billing.v1.Grant
-	65, // 44: billing.v1.GrantCreditsRequest.expires_at:type_name -> google.protobuf.Timestamp
-	12, // 45: billing.v1.GrantCreditsResponse.credit:type_name -> billing.v1.CreditLot
-	12, // 46: billing.v1.RevokeCreditsResponse.credit:type_name -> billing.v1.CreditLot
-	12, // 47: billing.v1.ListCreditsResponse.credits:type_name -> billing.v1.CreditLot
-	65, // 48: billing.v1.ListAuditLogRequest.start_time:type_name -> google.protobuf.Timestamp
-	65, // 49: billing.v1.ListAuditLogRequest.end_time:type_name -> google.protobuf.Timestamp
-	15, // 50: billing.v1.ListAuditLogResponse.entries:type_name -> billing.v1.AuditEntry
-	17, // 51: billing.v1.TriggerReconciliationResponse.run:type_name -> billing.v1.ReconciliationRun
-	17, // 52: billing.v1.GetReconciliationRunResponse.run:type_name -> billing.v1.ReconciliationRun
-	17, // 53: billing.v1.ListReconciliationRunsResponse.runs:type_name -> billing.v1.ReconciliationRun
-	6,  // 54: billing.v1.WebhookEvent.status:type_name -> billing.v1.WebhookEventStatus
-	65, // 55: billing.v1.WebhookEvent.received_at:type_name -> google.protobuf.Timestamp
-	65, // 56: billing.v1.WebhookEvent.processed_at:type_name -> google.protobuf.Timestamp
-	6,  // 57: billing.v1.ListWebhookEventsRequest.status:type_name -> billing.v1.WebhookEventStatus
-	59, // 58: billing.v1.ListWebhookEventsResponse.events:type_name -> billing.v1.WebhookEvent
-	59, // 59: billing.v1.ReplayWebhookEventResponse.event:type_name -> billing.v1.WebhookEvent
-	18, // 60: billing.v1.AdminService.CreateProject:input_type -> billing.v1.CreateProjectRequest
-	20, // 61: billing.v1.AdminService.GetProject:input_type -> billing.v1.GetProjectRequest
-	22, // 62: billing.v1.AdminService.UpdateProject:input_type -> billing.v1.UpdateProjectRequest
-	24, // 63: billing.v1.AdminService.RotateWebhookSecret:input_type -> billing.v1.RotateWebhookSecretRequest
-	26, // 64: billing.v1.AdminService.CreateApiKey:input_type -> billing.v1.CreateApiKeyRequest
-	28, // 65: billing.v1.AdminService.ListApiKeys:input_type -> billing.v1.ListApiKeysRequest
-	30, // 66: billing.v1.AdminService.RevokeApiKey:input_type -> billing.v1.RevokeApiKeyRequest
-	32, // 67: billing.v1.AdminService.GetCatalog:input_type -> billing.v1.GetCatalogRequest
-	34, // 68: billing.v1.AdminService.SetCatalog:input_type -> billing.v1.SetCatalogRequest
-	36, // 69: billing.v1.AdminService.FindCustomers:input_type -> billing.v1.FindCustomersRequest
-	39, // 70: billing.v1.AdminService.GrantEntitlement:input_type -> billing.v1.GrantEntitlementRequest
-	41, // 71: billing.v1.AdminService.RevokeGrant:input_type -> billing.v1.RevokeGrantRequest
-	43, // 72: billing.v1.AdminService.ListGrants:input_type -> billing.v1.ListGrantsRequest
-	45, // 73: billing.v1.AdminService.GrantCredits:input_type -> billing.v1.GrantCreditsRequest
-	47, // 74: billing.v1.AdminService.RevokeCredits:input_type -> billing.v1.RevokeCreditsRequest
-	49, // 75: billing.v1.AdminService.ListCredits:input_type -> billing.v1.ListCreditsRequest
-	51, // 76: billing.v1.AdminService.ListAuditLog:input_type -> billing.v1.ListAuditLogRequest
-	53, // 77: billing.v1.AdminService.TriggerReconciliation:input_type -> billing.v1.TriggerReconciliationRequest
-	55, // 78: billing.v1.AdminService.GetReconciliationRun:input_type -> billing.v1.GetReconciliationRunRequest
-	57, // 79: billing.v1.AdminService.ListReconciliationRuns:input_type -> billing.v1.ListReconciliationRunsRequest
-	60, // 80: billing.v1.AdminService.ListWebhookEvents:input_type -> billing.v1.ListWebhookEventsRequest
-	62, // 81: billing.v1.AdminService.ReplayWebhookEvent:input_type -> billing.v1.ReplayWebhookEventRequest
-	66, // 82: billing.v1.AdminService.CreateWebhookEndpoint:input_type -> billing.v1.CreateWebhookEndpointRequest
-	67, // 83: billing.v1.AdminService.ListWebhookEndpoints:input_type -> billing.v1.ListWebhookEndpointsRequest
-	68, // 84: billing.v1.AdminService.UpdateWebhookEndpoint:input_type -> billing.v1.UpdateWebhookEndpointRequest
-	69, // 85: billing.v1.AdminService.DeleteWebhookEndpoint:input_type -> billing.v1.DeleteWebhookEndpointRequest
-	70, // 86: billing.v1.AdminService.ListWebhookDeliveries:input_type -> billing.v1.ListWebhookDeliveriesRequest
-	71, // 87: billing.v1.AdminService.GetWebhookDelivery:input_type -> billing.v1.GetWebhookDeliveryRequest
-	72, // 88: billing.v1.AdminService.ReplayWebhookDelivery:input_type -> billing.v1.ReplayWebhookDeliveryRequest
-	19, // 89: billing.v1.AdminService.CreateProject:output_type -> billing.v1.CreateProjectResponse
-	21, // 90: billing.v1.AdminService.GetProject:output_type -> billing.v1.GetProjectResponse
-	23, // 91: billing.v1.AdminService.UpdateProject:output_type -> billing.v1.UpdateProjectResponse
-	25, // 92: billing.v1.AdminService.RotateWebhookSecret:output_type -> billing.v1.RotateWebhookSecretResponse
-	27, // 93: billing.v1.AdminService.CreateApiKey:output_type -> billing.v1.CreateApiKeyResponse
-	29, // 94: billing.v1.AdminService.ListApiKeys:output_type -> billing.v1.ListApiKeysResponse
-	31, // 95: billing.v1.AdminService.RevokeApiKey:output_type -> billing.v1.RevokeApiKeyResponse
-	33, // 96: billing.v1.AdminService.GetCatalog:output_type -> billing.v1.GetCatalogResponse
-	35, // 97: billing.v1.AdminService.SetCatalog:output_type -> billing.v1.SetCatalogResponse
-	38, // 98: billing.v1.AdminService.FindCustomers:output_type -> billing.v1.FindCustomersResponse
-	40, // 99: billing.v1.AdminService.GrantEntitlement:output_type -> billing.v1.GrantEntitlementResponse
-	42, // 100: billing.v1.AdminService.RevokeGrant:output_type -> billing.v1.RevokeGrantResponse
-	44, // 101: billing.v1.AdminService.ListGrants:output_type -> billing.v1.ListGrantsResponse
-	46, // 102: billing.v1.AdminService.GrantCredits:output_type -> billing.v1.GrantCreditsResponse
-	48, // 103: billing.v1.AdminService.RevokeCredits:output_type -> billing.v1.RevokeCreditsResponse
-	50, // 104: billing.v1.AdminService.ListCredits:output_type -> billing.v1.ListCreditsResponse
-	52, // 105: billing.v1.AdminService.ListAuditLog:output_type -> billing.v1.ListAuditLogResponse
-	54, // 106: billing.v1.AdminService.TriggerReconciliation:output_type -> billing.v1.TriggerReconciliationResponse
-	56, // 107: billing.v1.AdminService.GetReconciliationRun:output_type -> billing.v1.GetReconciliationRunResponse
-	58, // 108: billing.v1.AdminService.ListReconciliationRuns:output_type -> billing.v1.ListReconciliationRunsResponse
-	61, // 109: billing.v1.AdminService.ListWebhookEvents:output_type -> billing.v1.ListWebhookEventsResponse
-	63, // 110: billing.v1.AdminService.ReplayWebhookEvent:output_type -> billing.v1.ReplayWebhookEventResponse
-	73, // 111: billing.v1.AdminService.CreateWebhookEndpoint:output_type -> billing.v1.CreateWebhookEndpointResponse
-	74, // 112: billing.v1.AdminService.ListWebhookEndpoints:output_type -> billing.v1.ListWebhookEndpointsResponse
-	75, // 113: billing.v1.AdminService.UpdateWebhookEndpoint:output_type -> billing.v1.UpdateWebhookEndpointResponse
-	76, // 114: billing.v1.AdminService.DeleteWebhookEndpoint:output_type -> billing.v1.DeleteWebhookEndpointResponse
-	77, // 115: billing.v1.AdminService.ListWebhookDeliveries:output_type -> billing.v1.ListWebhookDeliveriesResponse
-	78, // 116: billing.v1.AdminService.GetWebhookDelivery:output_type -> billing.v1.GetWebhookDeliveryResponse
-	79, // 117: billing.v1.AdminService.ReplayWebhookDelivery:output_type -> billing.v1.ReplayWebhookDeliveryResponse
-	89, // [89:118] is the sub-list for method output_type
-	60, // [60:89] is the sub-list for method input_type
-	60, // [60:60] is the sub-list for extension type_name
-	60, // [60:60] is the sub-list for extension extendee
-	0,  // [0:60] is the sub-list for field type_name
+	18, // 24: billing.v1.ReconciliationRun.drift:type_name -> billing.v1.ReconciliationDrift
+	65, // 25: billing.v1.CreateProjectRequest.grace_period:type_name -> google.protobuf.Duration
+	7,  // 26: billing.v1.CreateProjectResponse.project:type_name -> billing.v1.Project
+	8,  // 27: billing.v1.CreateProjectResponse.admin_key:type_name -> billing.v1.ApiKey
+	7,  // 28: billing.v1.GetProjectResponse.project:type_name -> billing.v1.Project
+	65, // 29: billing.v1.UpdateProjectRequest.grace_period:type_name -> google.protobuf.Duration
+	7,  // 30: billing.v1.UpdateProjectResponse.project:type_name -> billing.v1.Project
+	7,  // 31: billing.v1.RotateWebhookSecretResponse.project:type_name -> billing.v1.Project
+	0,  // 32: billing.v1.CreateApiKeyRequest.scopes:type_name -> billing.v1.Scope
+	8,  // 33: billing.v1.CreateApiKeyResponse.key:type_name -> billing.v1.ApiKey
+	8,  // 34: billing.v1.ListApiKeysResponse.keys:type_name -> billing.v1.ApiKey
+	8,  // 35: billing.v1.RevokeApiKeyResponse.key:type_name -> billing.v1.ApiKey
+	13, // 36: billing.v1.GetCatalogResponse.entries:type_name -> billing.v1.CatalogEntry
+	13, // 37: billing.v1.SetCatalogRequest.entries:type_name -> billing.v1.CatalogEntry
+	13, // 38: billing.v1.SetCatalogResponse.entries:type_name -> billing.v1.CatalogEntry
+	66, // 39: billing.v1.CustomerLink.linked_at:type_name -> google.protobuf.Timestamp
+	38, // 40: billing.v1.FindCustomersResponse.customers:type_name -> billing.v1.CustomerLink
+	66, // 41: billing.v1.GrantEntitlementRequest.expires_at:type_name -> google.protobuf.Timestamp
+	14, // 42: billing.v1.GrantEntitlementResponse.grant:type_name -> billing.v1.Grant
+	14, // 43: billing.v1.RevokeGrantResponse.grant:type_name -> billing.v1.Grant
+	14, // 44: billing.v1.ListGrantsResponse.grants:type_name -> billing.v1.Grant
+	66, // 45: billing.v1.GrantCreditsRequest.expires_at:type_name -> google.protobuf.Timestamp
+	12, // 46: billing.v1.GrantCreditsResponse.credit:type_name -> billing.v1.CreditLot
+	12, // 47: billing.v1.RevokeCreditsResponse.credit:type_name -> billing.v1.CreditLot
+	12, // 48: billing.v1.ListCreditsResponse.credits:type_name -> billing.v1.CreditLot
+	66, // 49: billing.v1.ListAuditLogRequest.start_time:type_name -> google.protobuf.Timestamp
+	66, // 50: billing.v1.ListAuditLogRequest.end_time:type_name -> google.protobuf.Timestamp
+	15, // 51: billing.v1.ListAuditLogResponse.entries:type_name -> billing.v1.AuditEntry
+	17, // 52: billing.v1.TriggerReconciliationResponse.run:type_name -> billing.v1.ReconciliationRun
+	17, // 53: billing.v1.GetReconciliationRunResponse.run:type_name -> billing.v1.ReconciliationRun
+	17, // 54: billing.v1.ListReconciliationRunsResponse.runs:type_name -> billing.v1.ReconciliationRun
+	6,  // 55: billing.v1.WebhookEvent.status:type_name -> billing.v1.WebhookEventStatus
+	66, // 56: billing.v1.WebhookEvent.received_at:type_name -> google.protobuf.Timestamp
+	66, // 57: billing.v1.WebhookEvent.processed_at:type_name -> google.protobuf.Timestamp
+	6,  // 58: billing.v1.ListWebhookEventsRequest.status:type_name -> billing.v1.WebhookEventStatus
+	60, // 59: billing.v1.ListWebhookEventsResponse.events:type_name -> billing.v1.WebhookEvent
+	60, // 60: billing.v1.ReplayWebhookEventResponse.event:type_name -> billing.v1.WebhookEvent
+	19, // 61: billing.v1.AdminService.CreateProject:input_type -> billing.v1.CreateProjectRequest
+	21, // 62: billing.v1.AdminService.GetProject:input_type -> billing.v1.GetProjectRequest
+	23, // 63: billing.v1.AdminService.UpdateProject:input_type -> billing.v1.UpdateProjectRequest
+	25, // 64: billing.v1.AdminService.RotateWebhookSecret:input_type -> billing.v1.RotateWebhookSecretRequest
+	27, // 65: billing.v1.AdminService.CreateApiKey:input_type -> billing.v1.CreateApiKeyRequest
+	29, // 66: billing.v1.AdminService.ListApiKeys:input_type -> billing.v1.ListApiKeysRequest
+	31, // 67: billing.v1.AdminService.RevokeApiKey:input_type -> billing.v1.RevokeApiKeyRequest
+	33, // 68: billing.v1.AdminService.GetCatalog:input_type -> billing.v1.GetCatalogRequest
+	35, // 69: billing.v1.AdminService.SetCatalog:input_type -> billing.v1.SetCatalogRequest
+	37, // 70: billing.v1.AdminService.FindCustomers:input_type -> billing.v1.FindCustomersRequest
+	40, // 71: billing.v1.AdminService.GrantEntitlement:input_type -> billing.v1.GrantEntitlementRequest
+	42, // 72: billing.v1.AdminService.RevokeGrant:input_type -> billing.v1.RevokeGrantRequest
+	44, // 73: billing.v1.AdminService.ListGrants:input_type -> billing.v1.ListGrantsRequest
+	46, // 74: billing.v1.AdminService.GrantCredits:input_type -> billing.v1.GrantCreditsRequest
+	48, // 75: billing.v1.AdminService.RevokeCredits:input_type -> billing.v1.RevokeCreditsRequest
+	50, // 76: billing.v1.AdminService.ListCredits:input_type -> billing.v1.ListCreditsRequest
+	52, // 77: billing.v1.AdminService.ListAuditLog:input_type -> billing.v1.ListAuditLogRequest
+	54, // 78: billing.v1.AdminService.TriggerReconciliation:input_type -> billing.v1.TriggerReconciliationRequest
+	56, // 79: billing.v1.AdminService.GetReconciliationRun:input_type -> billing.v1.GetReconciliationRunRequest
+	58, // 80: billing.v1.AdminService.ListReconciliationRuns:input_type -> billing.v1.ListReconciliationRunsRequest
+	61, // 81: billing.v1.AdminService.ListWebhookEvents:input_type -> billing.v1.ListWebhookEventsRequest
+	63, // 82: billing.v1.AdminService.ReplayWebhookEvent:input_type -> billing.v1.ReplayWebhookEventRequest
+	67, // 83: billing.v1.AdminService.CreateWebhookEndpoint:input_type -> billing.v1.CreateWebhookEndpointRequest
+	68, // 84: billing.v1.AdminService.ListWebhookEndpoints:input_type -> billing.v1.ListWebhookEndpointsRequest
+	69, // 85: billing.v1.AdminService.UpdateWebhookEndpoint:input_type -> billing.v1.UpdateWebhookEndpointRequest
+	70, // 86: billing.v1.AdminService.DeleteWebhookEndpoint:input_type -> billing.v1.DeleteWebhookEndpointRequest
+	71, // 87: billing.v1.AdminService.ListWebhookDeliveries:input_type -> billing.v1.ListWebhookDeliveriesRequest
+	72, // 88: billing.v1.AdminService.GetWebhookDelivery:input_type -> billing.v1.GetWebhookDeliveryRequest
+	73, // 89: billing.v1.AdminService.ReplayWebhookDelivery:input_type -> billing.v1.ReplayWebhookDeliveryRequest
+	20, // 90: billing.v1.AdminService.CreateProject:output_type -> billing.v1.CreateProjectResponse
+	22, // 91: billing.v1.AdminService.GetProject:output_type -> billing.v1.GetProjectResponse
+	24, // 92: billing.v1.AdminService.UpdateProject:output_type -> billing.v1.UpdateProjectResponse
+	26, // 93: billing.v1.AdminService.RotateWebhookSecret:output_type -> billing.v1.RotateWebhookSecretResponse
+	28, // 94: billing.v1.AdminService.CreateApiKey:output_type -> billing.v1.CreateApiKeyResponse
+	30, // 95: billing.v1.AdminService.ListApiKeys:output_type -> billing.v1.ListApiKeysResponse
+	32, // 96: billing.v1.AdminService.RevokeApiKey:output_type -> billing.v1.RevokeApiKeyResponse
+	34, // 97: billing.v1.AdminService.GetCatalog:output_type -> billing.v1.GetCatalogResponse
+	36, // 98: billing.v1.AdminService.SetCatalog:output_type -> billing.v1.SetCatalogResponse
+	39, // 99: billing.v1.AdminService.FindCustomers:output_type -> billing.v1.FindCustomersResponse
+	41, // 100: billing.v1.AdminService.GrantEntitlement:output_type -> billing.v1.GrantEntitlementResponse
+	43, // 101: billing.v1.AdminService.RevokeGrant:output_type -> billing.v1.RevokeGrantResponse
+	45, // 102: billing.v1.AdminService.ListGrants:output_type -> billing.v1.ListGrantsResponse
+	47, // 103: billing.v1.AdminService.GrantCredits:output_type -> billing.v1.GrantCreditsResponse
+	49, // 104: billing.v1.AdminService.RevokeCredits:output_type -> billing.v1.RevokeCreditsResponse
+	51, // 105: billing.v1.AdminService.ListCredits:output_type -> billing.v1.ListCreditsResponse
+	53, // 106: billing.v1.AdminService.ListAuditLog:output_type -> billing.v1.ListAuditLogResponse
+	55, // 107: billing.v1.AdminService.TriggerReconciliation:output_type -> billing.v1.TriggerReconciliationResponse
+	57, // 108: billing.v1.AdminService.GetReconciliationRun:output_type -> billing.v1.GetReconciliationRunResponse
+	59, // 109: billing.v1.AdminService.ListReconciliationRuns:output_type -> billing.v1.ListReconciliationRunsResponse
+	62, // 110: billing.v1.AdminService.ListWebhookEvents:output_type -> billing.v1.ListWebhookEventsResponse
+	64, // 111: billing.v1.AdminService.ReplayWebhookEvent:output_type -> billing.v1.ReplayWebhookEventResponse
+	74, // 112: billing.v1.AdminService.CreateWebhookEndpoint:output_type -> billing.v1.CreateWebhookEndpointResponse
+	75, // 113: billing.v1.AdminService.ListWebhookEndpoints:output_type -> billing.v1.ListWebhookEndpointsResponse
+	76, // 114: billing.v1.AdminService.UpdateWebhookEndpoint:output_type -> billing.v1.UpdateWebhookEndpointResponse
+	77, // 115: billing.v1.AdminService.DeleteWebhookEndpoint:output_type -> billing.v1.DeleteWebhookEndpointResponse
+	78, // 116: billing.v1.AdminService.ListWebhookDeliveries:output_type -> billing.v1.ListWebhookDeliveriesResponse
+	79, // 117: billing.v1.AdminService.GetWebhookDelivery:output_type -> billing.v1.GetWebhookDeliveryResponse
+	80, // 118: billing.v1.AdminService.ReplayWebhookDelivery:output_type -> billing.v1.ReplayWebhookDeliveryResponse
+	90, // [90:119] is the sub-list for method output_type
+	61, // [61:90] is the sub-list for method input_type
+	61, // [61:61] is the sub-list for extension type_name
+	61, // [61:61] is the sub-list for extension extendee
+	0,  // [0:61] is the sub-list for field type_name
 }
 
 func init() { file_billing_v1_admin_proto_init() }
@@ -4677,15 +4755,15 @@ func file_billing_v1_admin_proto_init() {
 	file_billing_v1_webhook_endpoints_proto_init()
 	file_billing_v1_admin_proto_msgTypes[3].OneofWrappers = []any{}
 	file_billing_v1_admin_proto_msgTypes[7].OneofWrappers = []any{}
-	file_billing_v1_admin_proto_msgTypes[15].OneofWrappers = []any{}
-	file_billing_v1_admin_proto_msgTypes[32].OneofWrappers = []any{}
+	file_billing_v1_admin_proto_msgTypes[16].OneofWrappers = []any{}
+	file_billing_v1_admin_proto_msgTypes[33].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_billing_v1_admin_proto_rawDesc), len(file_billing_v1_admin_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   57,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -673,6 +673,7 @@ class ReconciliationRun(_message.Message):
     TRIGGERED_BY_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
     STRIPE_LIST_CALLS_FIELD_NUMBER: _builtins.int
+    DRIFT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     dry_run: _builtins.bool
     state: Global___ReconciliationState.ValueType
@@ -687,6 +688,10 @@ class ReconciliationRun(_message.Message):
     def finished_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def counts(self) -> Global___ReconciliationCounts: ...
+    @_builtins.property
+    def drift(self) -> Global___ReconciliationDrift:
+        """Which subscriptions drifted: the first 100 ids of each class."""
+
     def __init__(
         self,
         *,
@@ -699,14 +704,45 @@ class ReconciliationRun(_message.Message):
         triggered_by: _builtins.str = ...,
         error: _builtins.str = ...,
         stripe_list_calls: _builtins.int = ...,
+        drift: Global___ReconciliationDrift | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts", "finished_at", b"finished_at", "started_at", b"started_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts", "drift", b"drift", "finished_at", b"finished_at", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts", "dry_run", b"dry_run", "error", b"error", "finished_at", b"finished_at", "id", b"id", "started_at", b"started_at", "state", b"state", "stripe_list_calls", b"stripe_list_calls", "triggered_by", b"triggered_by"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts", "drift", b"drift", "dry_run", b"dry_run", "error", b"error", "finished_at", b"finished_at", "id", b"id", "started_at", b"started_at", "state", b"state", "stripe_list_calls", b"stripe_list_calls", "triggered_by", b"triggered_by"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReconciliationRun: _TypeAlias = ReconciliationRun  # noqa: Y015
+
+@_typing.final
+class ReconciliationDrift(_message.Message):
+    """Subscription ids (sub_...) per drift class, at most 100 each."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MISSING_LOCALLY_FIELD_NUMBER: _builtins.int
+    STALE_FIELD_NUMBER: _builtins.int
+    MISSING_IN_STRIPE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def missing_locally(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def stale(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def missing_in_stripe(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        missing_locally: _abc.Iterable[_builtins.str] | None = ...,
+        stale: _abc.Iterable[_builtins.str] | None = ...,
+        missing_in_stripe: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["missing_in_stripe", b"missing_in_stripe", "missing_locally", b"missing_locally", "stale", b"stale"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReconciliationDrift: _TypeAlias = ReconciliationDrift  # noqa: Y015
 
 @_typing.final
 class CreateProjectRequest(_message.Message):
