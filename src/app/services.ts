@@ -348,7 +348,7 @@ function buildReconciliation(
     subscriptions: stores.subscriptions,
     customers: stores.customers,
     projects: stores.projects,
-    stripeFor: (secretKey) => stripeClients.dedicated(secretKey),
+    stripeFor: (secretKey, onAnswered) => stripeClients.dedicated(secretKey, onAnswered),
     notifier,
     queue: reconciliationQueue(jobs),
     logger,

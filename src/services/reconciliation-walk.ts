@@ -46,7 +46,11 @@ export interface ReconciliationWalkDeps {
     ownsStripeCustomer(projectId: string, stripeCustomerId: string): Promise<boolean | undefined>;
   };
   /** A Stripe client used by this run only (its `request` events count list calls). */
-  readonly stripeFor: (secretKey: string) => Stripe;
+  /**
+   * A client of the walk's own; `onAnswered` hears of every request Stripe
+   * answered (any status, each attempt), which the run counts as its calls.
+   */
+  readonly stripeFor: (secretKey: string, onAnswered: (method: string) => void) => Stripe;
   readonly notifier: {
     stripeCustomersChanged(
       projectId: string,
@@ -112,11 +116,9 @@ class StripeWalk {
   ) {}
 
   async walk(secretKey: string): Promise<WalkResult> {
-    const stripe = this.deps.stripeFor(secretKey);
-    const onRequest = (event: Stripe.RequestEvent) => {
-      if (event.method === 'GET') this.listCalls += 1;
-    };
-    stripe.on('request', onRequest);
+    const stripe = this.deps.stripeFor(secretKey, (method) => {
+      if (method === 'GET') this.listCalls += 1;
+    });
     try {
       const local = await summariseLocal(
         this.deps.subscriptions,
@@ -137,7 +139,6 @@ class StripeWalk {
       this.tools.log.warn('reconciliation failed', { error: err });
       return this.result(describe(err));
     } finally {
-      stripe.off('request', onRequest);
     }
   }
 

@@ -29,17 +29,45 @@ export class StripeClients {
   }
 
   /**
-   * A client of its own, not shared: its `request` events are the caller's
-   * requests only (reconciliation counts its list calls that way).
+   * A client of its own, not shared: `onAnswered` hears of the caller's
+   * requests only, each attempt that Stripe answered (reconciliation counts
+   * its list calls that way). The SDK's own `request` event also fires for
+   * an attempt lost on the way (a keep-alive socket closed by the server
+   * as it was reused), which Stripe never saw.
    */
-  dedicated(secretKey: string): Stripe {
+  dedicated(secretKey: string, onAnswered?: (method: string) => void): Stripe {
     return new Stripe(secretKey, {
       ...(this.endpoint ?? {}),
       timeout: this.timeoutMs,
       // Retries with Stripe's own idempotency keys are safe and ride out blips.
       maxNetworkRetries: 2,
       appInfo: { name: 'billing-entitlements-service' },
+      ...(onAnswered
+        ? { httpClient: new AnsweredRequests(Stripe.createNodeHttpClient(), onAnswered) }
+        : {}),
     });
+  }
+}
+
+/** Node's HTTP client, telling of every request that got an answer (its method). */
+class AnsweredRequests extends Stripe.HttpClient {
+  constructor(
+    private readonly inner: Stripe.HttpClient,
+    private readonly onAnswered: (method: string) => void,
+  ) {
+    super();
+  }
+
+  override getClientName(): string {
+    return this.inner.getClientName();
+  }
+
+  override async makeRequest(
+    ...args: Parameters<Stripe.HttpClient['makeRequest']>
+  ): ReturnType<Stripe.HttpClient['makeRequest']> {
+    const response = await this.inner.makeRequest(...args);
+    this.onAnswered(args[3]);
+    return response;
   }
 }
 

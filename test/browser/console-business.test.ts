@@ -9,7 +9,7 @@
  * subscriptions that drifted. Screenshots at 1,280 and 390 px go to
  * test/browser/artifacts/ (docs/console-business-1280.png is a copy).
  */
-import { copyFile, mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import type { Locator, Page } from 'playwright-core';
@@ -108,7 +108,6 @@ test('the business charts draw MRR, statuses and new and churned per day', async
   );
   const screenshot = path.join(artifacts, 'console-business-1280.png');
   await page.screenshot({ path: screenshot, fullPage: true });
-  await copyFile(screenshot, path.join(sourceRoot, 'docs', 'console-business-1280.png'));
 
   // A longer range redraws every chart over it, ending on the same day.
   await page.getByLabel('Range').selectOption({ label: 'Last 90 days' });

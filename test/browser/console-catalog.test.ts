@@ -9,7 +9,7 @@
  * Screenshots go to test/browser/artifacts/console-catalog-*.png
  * (git-ignored; docs/console-catalog-1280.png is the committed copy).
  */
-import { copyFile, mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import type { Locator, Page } from 'playwright-core';
@@ -115,7 +115,6 @@ test('an entry with a limit and a metered feature is saved, stored and shown aga
 
   const screenshot = path.join(artifacts, 'console-catalog-1280.png');
   await page.screenshot({ path: screenshot, fullPage: true });
-  await copyFile(screenshot, path.join(sourceRoot, 'docs', 'console-catalog-1280.png'));
 });
 
 async function selectedText(select: Locator): Promise<string> {
