@@ -92,6 +92,30 @@ export function featureKindOf(
   return stored.kind ?? (stored.limit === null ? 'boolean' : 'limit');
 }
 
+/**
+ * The features that are a limit on one price and have no limit on another
+ * (kinds left unspecified, or a catalog from before kinds): one limit
+ * feature, unlimited where no limit is given. Their boolean entries are
+ * answered and stored as limits, so a catalog read with GetCatalog can be
+ * written back as it is (two named kinds that differ are refused).
+ * Checks are the same either way: a missing limit is unlimited.
+ */
+export function mixedLimitFeatures(
+  entries: readonly {
+    readonly features: readonly Pick<StoredCatalogFeature, 'feature' | 'kind' | 'limit'>[];
+  }[],
+): Set<string> {
+  const kinds = new Map<string, Set<FeatureKindName>>();
+  for (const entry of entries)
+    for (const feature of entry.features) {
+      const seen = kinds.get(feature.feature) ?? new Set<FeatureKindName>();
+      kinds.set(feature.feature, seen.add(featureKindOf(feature)));
+    }
+  return new Set(
+    [...kinds].filter(([, seen]) => seen.has('limit') && seen.has('boolean')).map(([name]) => name),
+  );
+}
+
 export function meteredRulesOf(stored: StoredMeteredFeature): MeteredRules {
   return {
     allowance: stored.allowance,

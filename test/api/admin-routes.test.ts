@@ -122,6 +122,30 @@ rpcTest('SetCatalog then GetCatalog: the features each price gives', async (t, r
 });
 
 rpcTest(
+  'a limit on one price and none on another reads back as limits and writes back as read',
+  async (t, run) => {
+    const { client, admin } = adminSetUp(run);
+    // Kinds unspecified, as before kinds existed: seats is a limit on pro, unlimited on enterprise.
+    const entries = [
+      { stripeId: 'price_pro', features: [{ feature: 'seats', limit: 5n }] },
+      { stripeId: 'price_ent', features: [{ feature: 'seats' }, { feature: 'sso' }] },
+    ];
+    await client.setCatalog({ entries, reason }, bearer(admin));
+    const got = await client.getCatalog({}, bearer(admin));
+    t.deepEqual(
+      got.entries.flatMap((e) => e.features.map((f) => [e.stripeId, f.feature, f.kind, f.limit])),
+      [
+        ['price_pro', 'seats', FeatureKind.LIMIT, 5n],
+        ['price_ent', 'seats', FeatureKind.LIMIT, undefined],
+        ['price_ent', 'sso', FeatureKind.BOOLEAN, undefined],
+      ],
+    );
+    const again = await client.setCatalog({ entries: got.entries, reason }, bearer(admin));
+    t.deepEqual(again.entries, got.entries, 'what GetCatalog answered is a valid catalog');
+  },
+);
+
+rpcTest(
   'SetCatalog keeps each feature kind and metered rules; GetCatalog answers them',
   async (t, run) => {
     const { client, admin } = adminSetUp(run);

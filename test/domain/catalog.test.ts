@@ -1,6 +1,11 @@
 /** How a project's stored catalog becomes the entitlement engine's. */
 import test from 'ava';
-import { catalogFromEntries, featureKindOf, hasMeteredFeature } from '../../src/domain/catalog.js';
+import {
+  catalogFromEntries,
+  featureKindOf,
+  hasMeteredFeature,
+  mixedLimitFeatures,
+} from '../../src/domain/catalog.js';
 
 test('a stored catalog maps each Stripe id to its features, kinds, limits and per-unit flag', (t) => {
   const catalog = catalogFromEntries([
@@ -153,4 +158,18 @@ test('a catalog has a metered feature when any entry gives one', (t) => {
   t.false(hasMeteredFeature(catalogFromEntries([])));
   t.false(hasMeteredFeature(catalogFromEntries([plain, { stripe_id: 'prod_x', features: [] }])));
   t.true(hasMeteredFeature(catalogFromEntries([plain, metered])));
+});
+
+test('a feature limited on one price and unlimited on another is a mixed limit feature', (t) => {
+  const feature = (name: string, limit: number | null, kind?: 'boolean' | 'limit' | 'metered') => ({
+    feature: name,
+    limit,
+    ...(kind ? { kind } : {}),
+  });
+  const mixed = mixedLimitFeatures([
+    { features: [feature('seats', 5), feature('sso', null), feature('calls', null, 'metered')] },
+    { features: [feature('seats', null), feature('sso', null, 'boolean'), feature('projects', 3)] },
+    { features: [feature('calls', null, 'metered'), feature('projects', null, 'limit')] },
+  ]);
+  t.deepEqual([...mixed], ['seats']);
 });

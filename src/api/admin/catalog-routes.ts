@@ -9,6 +9,7 @@ import {
   type MeteredFeature,
   SetCatalogResponseSchema,
 } from '../../../gen/billing/v1/admin_pb.js';
+import { featureKindOf, mixedLimitFeatures } from '../../domain/catalog.js';
 import { NotFoundError } from '../../domain/errors.js';
 import type {
   CatalogEntryRecord,
@@ -41,13 +42,13 @@ export function catalogHandlers(deps: AdminRoutesDeps): CatalogHandlers {
       const project = await deps.projects.get(principal.projectId);
       if (!project) throw new NotFoundError('project');
       return create(GetCatalogResponseSchema, {
-        entries: project.catalog.map(catalogEntryMessage),
+        entries: withUnifiedKinds(project.catalog).map(catalogEntryMessage),
       });
     },
 
     async setCatalog(req, context) {
       const principal = requirePrincipal(context);
-      const catalog = validCatalog(req.entries);
+      const catalog = withUnifiedKinds(validCatalog(req.entries));
       const reason = requireReason(req.reason);
       const project = await deps.projects.setCatalog(
         principal.projectId,
@@ -60,6 +61,19 @@ export function catalogHandlers(deps: AdminRoutesDeps): CatalogHandlers {
       });
     },
   };
+}
+
+/** Boolean entries of a feature that is a limit elsewhere become limits (mixedLimitFeatures). */
+function withUnifiedKinds(entries: readonly CatalogEntryRecord[]): CatalogEntryRecord[] {
+  const mixed = mixedLimitFeatures(entries);
+  return entries.map((entry) => ({
+    ...entry,
+    features: entry.features.map((feature) =>
+      mixed.has(feature.feature) && featureKindOf(feature) === 'boolean'
+        ? { ...feature, kind: 'limit' }
+        : feature,
+    ),
+  }));
 }
 
 const maxCatalogEntries = 500;
