@@ -7,7 +7,8 @@
  * redraws them. A customer linked by a checkout is found by the Stripe
  * customer id support pastes, and a dry reconciliation names the
  * subscriptions that drifted. Screenshots at 1,280 and 390 px go to
- * test/browser/artifacts/ (docs/console-business-1280.png is a copy).
+ * test/browser/artifacts/ (docs/console-business-1280.png and
+ * docs/console-reconciliation-1280.png are copies).
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -131,6 +132,10 @@ test('a dry reconciliation names the subscriptions that drifted', async (t) => {
     { what: 'the dry run to end', until: (text) => /dry run\s*(failed|succeeded)/.test(text) },
   );
   t.regex(runs, /missing in Stripe: [^;]*sub_day2/);
+  await page.screenshot({
+    path: path.join(artifacts, 'console-reconciliation-drift-1280.png'),
+    fullPage: true,
+  });
 });
 
 test('at 390 px: a customer is found by its Stripe customer id, and the charts fit', async (t) => {

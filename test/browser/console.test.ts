@@ -63,6 +63,7 @@ for (const width of [1280, 390]) {
     const refusal = page.getByRole('alert');
     await refusal.waitFor();
     t.regex(await textOf(refusal), /That key was refused: Unauthenticated/);
+    await page.screenshot({ path: path.join(artifacts, `console-sign-in-${width}.png`) });
 
     await signIn(page, project.adminKey);
     await page.getByText(`console project (${project.projectId})`).waitFor();
