@@ -7,30 +7,32 @@ import type { InvalidationBus } from '../cache/invalidation-bus.js';
 import { type Catalog, catalogFromEntries } from '../domain/catalog.js';
 import type { ProjectDoc } from '../store/documents.js';
 import type { ProjectStore } from '../store/project-store.js';
+import { ExpiringMemo } from './expiring-memo.js';
 
 export class ProjectCache {
-  private readonly entries = new Map<string, { project: ProjectDoc | null; expiresAt: number }>();
+  private readonly memo: ExpiringMemo<ProjectDoc | null>;
   /** Parsed catalogs by the project document they came from: one per cached version. */
   private readonly catalogs = new WeakMap<ProjectDoc, Catalog>();
 
   constructor(
     private readonly store: ProjectStore,
     bus: InvalidationBus,
-    private readonly ttlMs: number,
-    private readonly nowMs: () => number = Date.now,
+    ttlMs: number,
+    nowMs: () => number = Date.now,
   ) {
+    this.memo = new ExpiringMemo(ttlMs, nowMs);
     bus.onMessage((message) => {
-      if (message.kind === 'project') this.entries.delete(message.projectId);
+      if (message.kind === 'project') this.memo.invalidate(message.projectId);
     });
   }
 
-  async get(projectId: string): Promise<ProjectDoc | null> {
-    const cached = this.entries.get(projectId);
-    if (cached && cached.expiresAt > this.nowMs()) return cached.project;
-    const project = await this.store.get(projectId);
+  get(projectId: string): Promise<ProjectDoc | null> {
     // Unknown ids are not remembered: a project created a moment ago must be found.
-    if (project) this.entries.set(projectId, { project, expiresAt: this.nowMs() + this.ttlMs });
-    return project;
+    return this.memo.get(
+      projectId,
+      () => this.store.get(projectId),
+      (project) => project !== null,
+    );
   }
 
   /**

@@ -7,45 +7,24 @@
 import type { InvalidationBus } from '../cache/invalidation-bus.js';
 import type { WebhookEndpointRecord } from '../domain/records.js';
 import type { WebhookEndpointStore } from '../store/webhook-endpoint-store.js';
+import { ExpiringMemo } from './expiring-memo.js';
 
 export class WebhookEndpointCache {
-  private readonly entries = new Map<
-    string,
-    { endpoints: readonly WebhookEndpointRecord[]; expiresAt: number }
-  >();
-  /** Reads in flight: callers that find an entry expired together share one read. */
-  private readonly loading = new Map<string, Promise<readonly WebhookEndpointRecord[]>>();
+  private readonly memo: ExpiringMemo<readonly WebhookEndpointRecord[]>;
 
   constructor(
     private readonly store: Pick<WebhookEndpointStore, 'list'>,
     bus: Pick<InvalidationBus, 'onMessage'>,
-    private readonly ttlMs: number,
-    private readonly nowMs: () => number = Date.now,
+    ttlMs: number,
+    nowMs: () => number = Date.now,
   ) {
+    this.memo = new ExpiringMemo(ttlMs, nowMs);
     bus.onMessage((message) => {
-      if (message.kind !== 'webhook_endpoints') return;
-      this.entries.delete(message.projectId);
-      // A read begun before the change may hold the old list: it is not kept.
-      this.loading.delete(message.projectId);
+      if (message.kind === 'webhook_endpoints') this.memo.invalidate(message.projectId);
     });
   }
 
-  async liveOf(projectId: string): Promise<readonly WebhookEndpointRecord[]> {
-    const cached = this.entries.get(projectId);
-    if (cached && cached.expiresAt > this.nowMs()) return cached.endpoints;
-    const pending = this.loading.get(projectId);
-    if (pending) return pending;
-    const load = this.store.list(projectId, false).then((endpoints) => {
-      if (this.loading.get(projectId) === load) {
-        this.entries.set(projectId, { endpoints, expiresAt: this.nowMs() + this.ttlMs });
-      }
-      return endpoints;
-    });
-    this.loading.set(projectId, load);
-    try {
-      return await load;
-    } finally {
-      if (this.loading.get(projectId) === load) this.loading.delete(projectId);
-    }
+  liveOf(projectId: string): Promise<readonly WebhookEndpointRecord[]> {
+    return this.memo.get(projectId, () => this.store.list(projectId, false));
   }
 }
