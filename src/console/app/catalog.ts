@@ -98,54 +98,80 @@ function catalogForm(
   return form;
 }
 
-interface EntryRows {
-  readonly element: HTMLElement;
-  /** Adds an entry (a new one when undefined); answers its first input. */
-  add(entry: CatalogEntry | undefined): HTMLElement;
-  read(): EntryInit[];
+/** An editor of one entry or feature, at a place in the request that moves with removals. */
+interface RowEditor<R> {
+  readonly element: HTMLFieldSetElement;
+  readonly first: HTMLElement;
+  /** `path`: its field path (`entries[1]`); `ordinal`: its number in the legend. */
+  number(path: string, ordinal: number): void;
+  read(): R;
 }
 
-function entryRows(addEntry: HTMLButtonElement): EntryRows {
-  const none = el('p', { class: 'empty' }, 'No entries: no price or product gives a feature.');
-  const list = el('div', { class: 'entries', 'data-field': 'entries' }, none);
-  const editors: EntryEditor[] = [];
+interface Rows<V, R> {
+  readonly element: HTMLElement;
+  /** Adds a row (a new one when undefined); answers its first input. */
+  add(value: V | undefined): HTMLElement;
+  /** The list's own path (`entries`, `entries[0].features`): its rows are numbered below it. */
+  number(path: string): void;
+  read(): R[];
+}
+
+/**
+ * A list of rows (the entries, or one entry's features): added, removed
+ * (focus goes back to its Add button), numbered again after each change.
+ */
+function rowList<V, R>(
+  list: HTMLElement,
+  addButton: HTMLButtonElement,
+  make: (value: V | undefined, onRemove: (editor: RowEditor<R>) => void) => RowEditor<R>,
+  onCount: (count: number) => void = () => undefined,
+): Rows<V, R> {
+  const editors: RowEditor<R>[] = [];
+  let prefix = '';
   const renumber = () => {
+    list.dataset.field = prefix;
     editors.forEach((editor, i) => {
-      editor.number(i);
+      editor.number(`${prefix}[${i}]`, i + 1);
     });
-    none.hidden = editors.length > 0;
+    onCount(editors.length);
   };
-  const remove = (editor: EntryEditor) => {
+  const remove = (editor: RowEditor<R>) => {
     editors.splice(editors.indexOf(editor), 1);
     editor.element.remove();
     renumber();
-    addEntry.focus();
+    addButton.focus();
   };
   return {
     element: list,
-    add(entry) {
-      const editor = entryEditor(entry, remove);
+    add(value) {
+      const editor = make(value, remove);
       editors.push(editor);
       list.append(editor.element);
       renumber();
       return editor.first;
     },
+    number(path) {
+      prefix = path;
+      renumber();
+    },
     read: () => editors.map((editor) => editor.read()),
   };
 }
 
-interface EntryEditor {
-  readonly element: HTMLFieldSetElement;
-  readonly first: HTMLElement;
-  /** Its place in the request changes when an entry before it is removed. */
-  number(index: number): void;
-  read(): EntryInit;
+function entryRows(addEntry: HTMLButtonElement): Rows<CatalogEntry, EntryInit> {
+  const none = el('p', { class: 'empty' }, 'No entries: no price or product gives a feature.');
+  const list = el('div', { class: 'entries' }, none);
+  const entries = rowList(list, addEntry, entryEditor, (count) => {
+    none.hidden = count > 0;
+  });
+  entries.number('entries');
+  return entries;
 }
 
 function entryEditor(
   entry: CatalogEntry | undefined,
-  onRemove: (editor: EntryEditor) => void,
-): EntryEditor {
+  onRemove: (editor: RowEditor<EntryInit>) => void,
+): RowEditor<EntryInit> {
   const stripeId = input({
     autocomplete: 'off',
     spellcheck: 'false',
@@ -167,12 +193,11 @@ function entryEditor(
   );
   // A new entry starts with one feature: the service refuses an entry without any.
   for (const feature of entry ? entry.features : [undefined]) features.add(feature);
-  const editor: EntryEditor = {
+  const editor: RowEditor<EntryInit> = {
     element,
     first: stripeId,
-    number(index) {
-      const path = `entries[${index}]`;
-      legend.textContent = `Entry ${index + 1}`;
+    number(path, ordinal) {
+      legend.textContent = `Entry ${ordinal}`;
       element.dataset.field = path;
       stripeId.dataset.field = `${path}.stripe_id`;
       features.number(`${path}.features`);
@@ -184,44 +209,8 @@ function entryEditor(
   return editor;
 }
 
-interface FeatureRows {
-  readonly element: HTMLElement;
-  add(feature: CatalogFeature | undefined): HTMLElement;
-  number(path: string): void;
-  read(): FeatureInit[];
-}
-
-function featureRows(addFeature: HTMLButtonElement): FeatureRows {
-  const list = el('div', { class: 'features' });
-  const editors: FeatureEditor[] = [];
-  let prefix = '';
-  const renumber = () => {
-    list.dataset.field = prefix;
-    editors.forEach((editor, j) => {
-      editor.number(`${prefix}[${j}]`, j + 1);
-    });
-  };
-  const remove = (editor: FeatureEditor) => {
-    editors.splice(editors.indexOf(editor), 1);
-    editor.element.remove();
-    renumber();
-    addFeature.focus();
-  };
-  return {
-    element: list,
-    add(feature) {
-      const editor = featureEditor(feature, remove);
-      editors.push(editor);
-      list.append(editor.element);
-      renumber();
-      return editor.first;
-    },
-    number(path) {
-      prefix = path;
-      renumber();
-    },
-    read: () => editors.map((editor) => editor.read()),
-  };
+function featureRows(addFeature: HTMLButtonElement): Rows<CatalogFeature, FeatureInit> {
+  return rowList(el('div', { class: 'features' }), addFeature, featureEditor);
 }
 
 /** Elements named by their path below a feature, whose own path moves with removals. */
@@ -238,17 +227,10 @@ class Paths {
   }
 }
 
-interface FeatureEditor {
-  readonly element: HTMLFieldSetElement;
-  readonly first: HTMLElement;
-  number(path: string, ordinal: number): void;
-  read(): FeatureInit;
-}
-
 function featureEditor(
   feature: CatalogFeature | undefined,
-  onRemove: (editor: FeatureEditor) => void,
-): FeatureEditor {
+  onRemove: (editor: RowEditor<FeatureInit>) => void,
+): RowEditor<FeatureInit> {
   const paths = new Paths();
   const key = paths.add(
     input({ autocomplete: 'off', maxlength: '128', value: feature?.feature ?? '' }),
@@ -279,7 +261,7 @@ function featureEditor(
   };
   kind.element.addEventListener('change', showKind);
   showKind();
-  const editor: FeatureEditor = {
+  const editor: RowEditor<FeatureInit> = {
     element,
     first: key,
     number(path, ordinal) {
