@@ -12,19 +12,30 @@ export class ExpiringMemo<T> {
   private readonly entries = new Map<string, { value: T; expiresAt: number }>();
   private readonly loading = new Map<string, Promise<T>>();
 
-  constructor(
-    private readonly ttlMs: number,
-    private readonly nowMs: () => number = Date.now,
-  ) {}
+  private readonly keep: (value: T) => boolean;
+  private readonly nowMs: () => number;
 
-  /** The kept value, or what `read` answers (kept when `keep` says so). */
-  async get(key: string, read: () => Promise<T>, keep: (value: T) => boolean = () => true) {
+  /**
+   * `read` answers a key's value from the store; `keep` says whether a value
+   * read is remembered (default: every one).
+   */
+  constructor(
+    private readonly read: (key: string) => Promise<T>,
+    private readonly ttlMs: number,
+    options: { readonly keep?: (value: T) => boolean; readonly nowMs?: () => number } = {},
+  ) {
+    this.keep = options.keep ?? (() => true);
+    this.nowMs = options.nowMs ?? Date.now;
+  }
+
+  /** The kept value, or what a read answers. */
+  async get(key: string): Promise<T> {
     const cached = this.entries.get(key);
     if (cached && cached.expiresAt > this.nowMs()) return cached.value;
     const pending = this.loading.get(key);
     if (pending) return pending;
-    const load = read().then((value) => {
-      if (this.loading.get(key) === load && keep(value))
+    const load = this.read(key).then((value) => {
+      if (this.loading.get(key) === load && this.keep(value))
         this.entries.set(key, { value, expiresAt: this.nowMs() + this.ttlMs });
       return value;
     });

@@ -20,19 +20,18 @@ export class ProjectCache {
     ttlMs: number,
     nowMs: () => number = Date.now,
   ) {
-    this.memo = new ExpiringMemo(ttlMs, nowMs);
+    // Unknown ids are not remembered: a project created a moment ago must be found.
+    this.memo = new ExpiringMemo((projectId) => this.store.get(projectId), ttlMs, {
+      keep: (project) => project !== null,
+      nowMs,
+    });
     bus.onMessage((message) => {
       if (message.kind === 'project') this.memo.invalidate(message.projectId);
     });
   }
 
   get(projectId: string): Promise<ProjectDoc | null> {
-    // Unknown ids are not remembered: a project created a moment ago must be found.
-    return this.memo.get(
-      projectId,
-      () => this.store.get(projectId),
-      (project) => project !== null,
-    );
+    return this.memo.get(projectId);
   }
 
   /**

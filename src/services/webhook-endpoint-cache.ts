@@ -18,13 +18,17 @@ export class WebhookEndpointCache {
     ttlMs: number,
     nowMs: () => number = Date.now,
   ) {
-    this.memo = new ExpiringMemo(ttlMs, nowMs);
+    this.memo = new ExpiringMemo<readonly WebhookEndpointRecord[]>(
+      (projectId) => this.store.list(projectId, false),
+      ttlMs,
+      { nowMs },
+    );
     bus.onMessage((message) => {
       if (message.kind === 'webhook_endpoints') this.memo.invalidate(message.projectId);
     });
   }
 
   liveOf(projectId: string): Promise<readonly WebhookEndpointRecord[]> {
-    return this.memo.get(projectId, () => this.store.list(projectId, false));
+    return this.memo.get(projectId);
   }
 }
